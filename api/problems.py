@@ -1,0 +1,66 @@
+"""One error shape for every response: RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from piivault.errors import PiivaultError, UnavailableError
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://piivault.dev/problems/"
+
+
+def problem(status: int, title: str, detail: str | None = None, *, code: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (code or str(status)),
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    resp = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(PiivaultError)
+    def _domain(err: PiivaultError) -> Response:
+        headers = {}
+        if isinstance(err, UnavailableError):
+            headers["Retry-After"] = str(err.retry_after)
+            log.warning("dependency unavailable: %s", err.code)
+        status = err.http_status
+        if status >= 500 and not isinstance(err, UnavailableError):
+            log.error("internal error: %s", err.code)
+        return problem(status, err.code.replace("_", " "), err.message, code=err.code, headers=headers)
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Response:
+        extra: dict[str, Any] = {}
+        data = getattr(err, "data", None)  # flask-smorest / webargs validation messages
+        if isinstance(data, dict) and "messages" in data:
+            extra["errors"] = data["messages"]
+        detail = err.description if not extra else "the request body or parameters are invalid"
+        headers = dict(err.get_headers()) if err.code in (401, 405, 429) else {}
+        headers.pop("Content-Type", None)
+        return problem(err.code or 500, err.name, detail, headers=headers, **extra)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        from piivault.db import is_unavailable
+
+        if is_unavailable(err):
+            return problem(503, "storage unavailable", "the database is unavailable; retry later",
+                           code="storage_unavailable", headers={"Retry-After": "5"})
+        # Log the type only: exception text may carry values.
+        log.error("unhandled %s in request", type(err).__name__)
+        return problem(500, "Internal Server Error", "an unexpected error occurred")

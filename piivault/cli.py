@@ -1,0 +1,222 @@
+"""The ``piivault`` command line.
+
+Errors come out as one line, ``piivault: <what to fix>``, with exit status 2
+(configuration) or 3 (a dependency is unavailable); no tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from piivault.errors import PiivaultError, UnavailableError
+from piivault.settings import Settings
+
+log = logging.getLogger("piivault")
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"piivault: {message}", err=True)
+    sys.exit(status)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnavailableError as e:
+            _fail(e.message, 3)
+        except PiivaultError as e:
+            _fail(e.message, 2)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+def _container(**overrides: Any):
+    from piivault.container import build_container
+
+    settings = Settings.from_env(**overrides)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return build_container(settings)
+
+
+@click.group()
+@click.version_option(package_name="piivault")
+def main() -> None:
+    """piivault: privacy data vault and consent service."""
+
+
+# -- db ---------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@handle_errors
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations."""
+    from piivault import migrate
+    from piivault.db import check_database
+
+    container = _container()
+    try:
+        check_database(container.engine)
+        migrate.upgrade(container.engine, revision)
+        click.echo(f"database at revision {migrate.current_revision(container.engine)}")
+    finally:
+        container.close()
+
+
+# -- keys -------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """The KEK in Vault and the data keys it wraps."""
+
+
+@keys.command("bootstrap")
+@handle_errors
+def keys_bootstrap() -> None:
+    """Create the Transit mount and KEK if missing, and the system keys."""
+    from piivault.bootstrap import bootstrap
+
+    container = _container()
+    try:
+        info = bootstrap(container)
+        click.echo(f"KEK {info.name} ready (latest version {info.latest_version})")
+    finally:
+        container.close()
+
+
+@keys.command("status")
+@handle_errors
+def keys_status() -> None:
+    """KEK versions and how many data keys each wraps."""
+    container = _container()
+    try:
+        with container.session_factory() as session:
+            st = container.keyring.status(session)
+        kek = st.kek
+        click.echo(f"provider:               {st.provider}")
+        click.echo(f"KEK:                    {kek.name} ({kek.key_type})")
+        click.echo(f"latest version:         {kek.latest_version}")
+        click.echo(f"min decryption version: {kek.min_decryption_version}")
+        click.echo(f"usable versions:        {', '.join(map(str, kek.versions))}")
+        click.echo(f"data keys:              {st.total_deks}")
+        for version, count in st.deks_by_version.items():
+            marker = "" if version == kek.latest_version else "  (rewrap pending)"
+            click.echo(f"  on v{version}: {count}{marker}")
+        click.echo(f"erased subjects:        {st.erasures}")
+    finally:
+        container.close()
+
+
+@keys.command("rotate")
+@handle_errors
+def keys_rotate() -> None:
+    """Rotate the Transit KEK; new data keys use the new version."""
+    container = _container()
+    try:
+        info = container.provider.rotate()
+        click.echo(f"KEK {info.name} rotated to version {info.latest_version}")
+        click.echo("run `piivault keys rewrap` to move existing data keys to it")
+    finally:
+        container.close()
+
+
+@keys.command("rewrap")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--max-batches", default=None, type=click.IntRange(1), help="stop after N batches")
+@click.option("--progress/--no-progress", default=None, help="progress bar (default: on a TTY)")
+@handle_errors
+def keys_rewrap(batch_size: int, max_batches: int | None, progress: bool | None) -> None:
+    """Rewrap every data key to the newest KEK version (resumable, data untouched)."""
+    from tqdm import tqdm
+
+    container = _container()
+    try:
+        with container.session_factory() as session:
+            total = container.keyring.outdated_count(session)
+        show = sys.stderr.isatty() if progress is None else progress
+        with tqdm(total=total, unit="key", disable=not show, desc="rewrap") as bar:
+            report = container.keyring.rewrap(
+                container.session_factory, batch_size=batch_size, progress=bar.update,
+                max_batches=max_batches,
+            )
+        click.echo(
+            f"rewrapped {report.rewrapped} data key(s) to KEK v{report.target_version}; "
+            f"{report.remaining} remaining"
+        )
+        if report.remaining:
+            sys.exit(1)
+    finally:
+        container.close()
+
+
+@keys.command("retire")
+@handle_errors
+def keys_retire() -> None:
+    """Set min_decryption_version to the oldest KEK version still in use."""
+    container = _container()
+    try:
+        with container.session_factory() as session:
+            info = container.keyring.retire_old_versions(session)
+        click.echo(f"KEK versions below {info.min_decryption_version} retired")
+    finally:
+        container.close()
+
+
+@keys.command("replay-erasures")
+@handle_errors
+def keys_replay_erasures() -> None:
+    """After a database restore: re-shred every subject in the erasure ledger."""
+    container = _container()
+    try:
+        with container.session_factory() as session:
+            report = container.keyring.replay_erasures(session)
+            session.commit()
+        click.echo(
+            f"ledger entries: {report.ledger_entries}; data keys destroyed: {report.shredded}; "
+            f"ledger rows restored: {report.recorded}"
+        )
+    finally:
+        container.close()
+
+
+# -- serving ----------------------------------------------------------------
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@handle_errors
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API with gunicorn (production)."""
+    from piivault.wsgi import run_gunicorn
+
+    run_gunicorn(host, port, workers)
+
+
+@main.command("dev")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--var", "var_dir", default="var", show_default=True, type=click.Path(file_okay=False))
+@handle_errors
+def dev(port: int, var_dir: str) -> None:
+    """Development mode: SQLite under ./var, a local OpenBao, the app on 127.0.0.1."""
+    from piivault.devmode import run_dev
+
+    run_dev(Path(var_dir), port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,119 @@
+"""The composition root: settings in, a wired object graph out.
+
+Nothing is created at import time. ``build_container`` makes the engine, the
+key provider and the services; the API app factory and the CLI both use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from piivault import migrate
+from piivault.db import AuditSink, UnitOfWork, check_database, make_engine
+from piivault.errors import ConfigurationError
+from piivault.settings import Settings
+from vault import DekCache, ErasureLedger, Keyring, KeyProvider, LocalKeyProvider, TransitKeyProvider
+
+log = logging.getLogger(__name__)
+
+
+def build_key_provider(settings: Settings) -> KeyProvider:
+    """The configured KEK provider; refuses the in-process one where it does not belong."""
+    if settings.key_provider == "local":
+        if settings.env == "production" or not (settings.allow_local_keys or settings.env == "test"):
+            raise ConfigurationError(
+                "PIIVAULT_KEY_PROVIDER=local is for offline tests only: "
+                "use transit, or set PIIVAULT_ENV=development and PIIVAULT_ALLOW_LOCAL_KEYS=true"
+            )
+        return LocalKeyProvider(settings.transit_key)
+    addr = settings.require("VAULT_ADDR")
+    if settings.vault_auth == "approle":
+        role_id = settings.require("VAULT_ROLE_ID")
+        secret_id = settings.require("VAULT_SECRET_ID")
+        token = None
+    else:
+        token = settings.require("VAULT_TOKEN")
+        role_id = secret_id = None
+    return TransitKeyProvider(
+        addr,
+        key_name=settings.transit_key,
+        mount=settings.transit_mount,
+        token=token,
+        role_id=role_id,
+        secret_id=secret_id,
+        approle_mount=settings.vault_approle_mount,
+        namespace=settings.vault_namespace,
+        cacert=settings.vault_cacert,
+        timeout=settings.vault_timeout,
+        batch_size=settings.transit_batch_size,
+    )
+
+
+@dataclasses.dataclass
+class Container:
+    settings: Settings
+    engine: sa.Engine
+    session_factory: sessionmaker[Session]
+    provider: KeyProvider
+    keyring: Keyring
+    audit_sink: AuditSink | None = None
+    services: dict[str, Any] = dataclasses.field(default_factory=dict)
+    _closers: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work whose audit events are written with its commit."""
+        return UnitOfWork(self.session_factory, self.audit_sink)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+        self.provider.close()
+        self.engine.dispose()
+
+
+def build_container(settings: Settings, *, provider: KeyProvider | None = None) -> Container:
+    """Wire everything. Raises ConfigurationError for bad settings (no I/O yet)."""
+    url = settings.require("DATABASE_URL")
+    engine = make_engine(url)
+    session_factory = sessionmaker(engine, expire_on_commit=False)
+    provider = provider or build_key_provider(settings)
+    ledger = ErasureLedger(settings.erasure_ledger) if settings.erasure_ledger else None
+    keyring = Keyring(
+        provider,
+        cache=DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
+        ledger=ledger,
+    )
+    return Container(settings, engine, session_factory, provider, keyring)
+
+
+def startup_check(container: Container) -> None:
+    """Everything that must hold before serving; raises one clear error.
+
+    Checks the database, the schema revision, the KEK (reachable, authorised,
+    present) and that no ledgered erasure is waiting for replay.
+    """
+    check_database(container.engine)
+    current = migrate.current_revision(container.engine)
+    head = migrate.head_revision()
+    if current != head:
+        raise ConfigurationError(
+            f"database schema is at {current or 'nothing'}, expected {head}: run `piivault db upgrade`"
+        )
+    container.provider.check()
+    if container.keyring.ledger is None and container.settings.env == "production":
+        raise ConfigurationError(
+            "set PIIVAULT_ERASURE_LEDGER to a file outside database backups (the erasure ledger)"
+        )
+    with container.session_factory() as session:
+        pending = container.keyring.pending_erasures(session)
+    if pending:
+        raise ConfigurationError(
+            f"{len(pending)} erased subject(s) have data keys again (database restored from a "
+            "backup?): run `piivault keys replay-erasures` before serving"
+        )

@@ -1,0 +1,216 @@
+"""Database engine, table metadata and the unit of work.
+
+Every domain package declares its tables on :data:`metadata`; Alembic
+migrations in ``piivault/migrations`` create them. The :class:`UnitOfWork` is
+the only way services write: the domain change and its audit events commit in
+one transaction or not at all ("no audit record, no action").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from piivault.errors import ConfigurationError, StorageUnavailable
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and IMMEDIATE transactions.
+
+    Raises :class:`ConfigurationError` for a URL SQLAlchemy cannot use.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except exc.ArgumentError:
+        raise ConfigurationError(
+            "PIIVAULT_DATABASE_URL is not a valid database URL "
+            "(expected e.g. postgresql+psycopg://user@host/db or sqlite:///path)"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError("PIIVAULT_DATABASE_URL must be a PostgreSQL or SQLite URL")
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        try:
+            engine = sa.create_engine(parsed, **kwargs)
+        except Exception as e:  # missing driver etc.
+            raise ConfigurationError(f"cannot use PIIVAULT_DATABASE_URL: {type(e).__name__}") from None
+        _sqlite_setup(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except Exception as e:
+        raise ConfigurationError(f"cannot use PIIVAULT_DATABASE_URL: {type(e).__name__}") from None
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and cannot upgrade a read
+    # transaction to a write one without SQLITE_BUSY; take the write lock up front.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for database errors that mean "try again later", not "bad request"."""
+    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError) or (
+        isinstance(error, exc.DBAPIError) and error.connection_invalidated
+    )
+
+
+def check_database(engine: sa.Engine) -> None:
+    """Raise :class:`StorageUnavailable` unless a trivial query succeeds."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except exc.SQLAlchemyError as e:
+        raise StorageUnavailable(f"database unreachable ({type(e.orig or e).__name__})") from None
+
+
+class AuditSink(Protocol):
+    """Writes pending audit events inside the caller's transaction."""
+
+    def __call__(self, session: Session, events: Sequence[Any]) -> None: ...
+
+
+class UnitOfWork:
+    """One transaction: domain changes plus their audit events.
+
+    Use as a context manager. Nothing is committed unless :meth:`commit` is
+    called; leaving the block without committing (or with an exception) rolls
+    back. :meth:`record` queues an audit event that is written in the same
+    transaction at commit; if writing it fails, the whole commit fails.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], audit_sink: AuditSink | None) -> None:
+        self._session_factory = session_factory
+        self._audit_sink = audit_sink
+        self.session: Session | None = None
+        self._events: list[Any] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self.committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        assert self.session is not None
+        try:
+            if not self.committed:
+                with contextlib.suppress(exc.SQLAlchemyError):
+                    self.session.rollback()
+        finally:
+            self.session.close()
+
+    def record(self, event: Any) -> None:
+        """Queue an audit event for this transaction."""
+        self._events.append(event)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` only once the transaction has committed."""
+        self._after_commit.append(callback)
+
+    def flush(self) -> None:
+        assert self.session is not None
+        try:
+            self.session.flush()
+        except exc.SQLAlchemyError as e:
+            if is_unavailable(e):
+                raise StorageUnavailable("database unavailable") from None
+            raise
+
+    def commit(self) -> None:
+        """Write queued audit events and commit; raise StorageUnavailable on outage."""
+        assert self.session is not None
+        if self._events:
+            if self._audit_sink is None:
+                raise RuntimeError("unit of work has audit events but no audit sink")
+        try:
+            if self._events:
+                self._audit_sink(self.session, list(self._events))  # type: ignore[misc]
+            self.session.commit()
+        except exc.SQLAlchemyError as e:
+            with contextlib.suppress(exc.SQLAlchemyError):
+                self.session.rollback()
+            if is_unavailable(e):
+                raise StorageUnavailable("database unavailable") from None
+            raise
+        self.committed = True
+        self._events.clear()
+        callbacks, self._after_commit = self._after_commit, []
+        for cb in callbacks:
+            cb()
+
+
+@contextlib.contextmanager
+def session_scope(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A read-mostly session that commits on success and rolls back on error."""
+    session = session_factory()
+    try:
+        yield session
+        session.commit()
+    except exc.SQLAlchemyError as e:
+        session.rollback()
+        if is_unavailable(e):
+            raise StorageUnavailable("database unavailable") from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

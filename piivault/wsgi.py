@@ -1,0 +1,39 @@
+"""WSGI entry point for gunicorn: ``gunicorn 'piivault.wsgi:app()'``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from piivault.container import build_container, startup_check
+from piivault.settings import Settings
+
+
+def app() -> Flask:
+    """Build the app from ``PIIVAULT_*`` settings after the start-up checks pass."""
+    from api.app import create_app
+
+    container = build_container(Settings.from_env())
+    startup_check(container)
+    return create_app(container)
+
+
+def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    # Fail fast with one clear line before forking workers.
+    startup_check(build_container(Settings.from_env()))
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", options.get("threads", 8))
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Flask:
+            return app()
+
+    _App().run()

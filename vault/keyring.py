@@ -1,0 +1,396 @@
+"""The keyring: per-subject data keys, wrapped by the KEK, and their life cycle.
+
+This is the envelope-encryption service the rest of piivault uses:
+
+* :meth:`Keyring.create_subject_keys` generates DEKs locally and wraps them in
+  one batched provider call; only the wrapped form is stored.
+* :meth:`Keyring.data_keys` returns usable keys for many owners at once:
+  cached ones directly, the rest unwrapped in one batched call.
+* :meth:`Keyring.shred` destroys a subject's DEK (crypto-shredding) and writes
+  the erasure ledger; :meth:`Keyring.replay_erasures` repeats every ledgered
+  shred after a database restore.
+* :meth:`Keyring.rewrap` moves every wrapped DEK to the newest KEK version in
+  committed batches (resumable), never touching sealed data.
+
+Methods that take a ``session`` run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from piivault.db import utcnow
+from piivault.errors import ConfigurationError, ValidationFailed
+from vault import tables as t
+from vault.cache import DekCache
+from vault.datakey import DataKey
+from vault.errors import SubjectShredded
+from vault.ledger import ErasureEntry, ErasureLedger
+from vault.providers.base import KeyInfo, KeyProvider, chunks
+from vault.sealed import Binding
+from vault.signing import Signer
+
+SUBJECT = "subject:"
+SYSTEM = "system:"
+_SQL_CHUNK = 500
+MAX_REASON = 200
+
+
+def subject_owner(subject_id: str) -> str:
+    return SUBJECT + subject_id
+
+
+def system_owner(name: str) -> str:
+    return SYSTEM + name
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyStatus:
+    provider: str
+    kek: KeyInfo
+    deks_by_version: dict[int, int]
+    erasures: int
+    cache_entries: int
+
+    @property
+    def total_deks(self) -> int:
+        return sum(self.deks_by_version.values())
+
+    @property
+    def outdated(self) -> int:
+        return sum(n for v, n in self.deks_by_version.items() if v < self.kek.latest_version)
+
+
+@dataclasses.dataclass(frozen=True)
+class RewrapReport:
+    rewrapped: int
+    remaining: int
+    target_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayReport:
+    ledger_entries: int
+    shredded: int
+    recorded: int
+
+
+class Keyring:
+    def __init__(
+        self,
+        provider: KeyProvider,
+        *,
+        cache: DekCache | None = None,
+        ledger: ErasureLedger | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.provider = provider
+        self.cache = cache if cache is not None else DekCache(maxsize=0, ttl=0)
+        self.ledger = ledger
+        self._clock = clock
+
+    # -- creating and loading keys -------------------------------------------------
+    def create_keys(self, session: Session, owners: Sequence[str]) -> dict[str, DataKey]:
+        """Create DEKs for owners that have none; return keys for all of them.
+
+        Wrapping happens before anything is written, so a Vault failure leaves
+        no row behind. Raises VaultUnavailable/VaultAuthError/KeyNotFound.
+        """
+        owners = list(dict.fromkeys(owners))
+        existing = self._rows(session, owners)
+        new = [DataKey.generate(o) for o in owners if o not in existing]
+        if new:
+            wrapped = self.provider.wrap([k._material() for k in new])
+            now = self._clock()
+            session.execute(
+                t.data_keys.insert(),
+                [
+                    {
+                        "owner": k.owner,
+                        "key_id": k.key_id,
+                        "wrapped_dek": w,
+                        "kek_version": self.provider.version_of(w),
+                        "created_at": now,
+                    }
+                    for k, w in zip(new, wrapped, strict=True)
+                ],
+            )
+        keys = {k.owner: k for k in new}
+        if existing:
+            keys.update(self._load(existing))
+        # New keys are not cached until they are in use: if this transaction rolls
+        # back, the key_id check below keeps a stale entry from ever matching.
+        for k in new:
+            self.cache.put(k)
+        return keys
+
+    def create_subject_keys(self, session: Session, subject_ids: Sequence[str]) -> None:
+        self.create_keys(session, [subject_owner(s) for s in subject_ids])
+
+    def data_keys(self, session: Session, owners: Iterable[str]) -> dict[str, DataKey]:
+        """Keys for the owners that have one (shredded or unknown owners are absent)."""
+        rows = self._rows(session, list(dict.fromkeys(owners)))
+        return self._load(rows)
+
+    def data_key(self, session: Session, owner: str) -> DataKey:
+        """The owner's key; raises :class:`SubjectShredded` if there is none."""
+        key = self.data_keys(session, [owner]).get(owner)
+        if key is None:
+            raise SubjectShredded("no data key: the subject was erased or never existed")
+        return key
+
+    def subject_key(self, session: Session, subject_id: str) -> DataKey:
+        return self.data_key(session, subject_owner(subject_id))
+
+    def system_key(self, session: Session, name: str) -> DataKey:
+        """A named system DEK (blind-index and token secrets, signing-key seal), created once."""
+        owner = system_owner(name)
+        key = self.data_keys(session, [owner]).get(owner)
+        if key is not None:
+            return key
+        try:
+            with session.begin_nested():
+                return self.create_keys(session, [owner])[owner]
+        except exc.IntegrityError:
+            # Another process created it first; use theirs.
+            return self.data_key(session, owner)
+
+    def _rows(self, session: Session, owners: Sequence[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in chunks(owners, _SQL_CHUNK):
+            stmt = sa.select(t.data_keys.c.owner, t.data_keys.c.key_id, t.data_keys.c.wrapped_dek).where(
+                t.data_keys.c.owner.in_(chunk)
+            )
+            for owner, key_id, wrapped in session.execute(stmt):
+                found[owner] = (key_id, wrapped)
+        return found
+
+    def _load(self, rows: dict[str, tuple[str, str]]) -> dict[str, DataKey]:
+        keys: dict[str, DataKey] = {}
+        to_unwrap: list[tuple[str, str, str]] = []
+        for owner, (key_id, wrapped) in rows.items():
+            cached = self.cache.get(owner)
+            if cached is not None and cached.key_id == key_id:
+                keys[owner] = cached
+            else:
+                to_unwrap.append((owner, key_id, wrapped))
+        if to_unwrap:
+            raw = self.provider.unwrap([w for _, _, w in to_unwrap])
+            for (owner, key_id, _), material in zip(to_unwrap, raw, strict=True):
+                key = DataKey(owner, material, key_id)
+                self.cache.put(key)
+                keys[owner] = key
+        return keys
+
+    # -- sealed secrets and signing keys -----------------------------------------
+    def put_secret(self, session: Session, name: str, secret: bytes) -> None:
+        """Store a small secret sealed under the system key ``secrets`` (insert only)."""
+        key = self.system_key(session, "secrets")
+        sealed = key.seal(secret, Binding(SYSTEM + "secrets", "secret", name))
+        session.execute(
+            t.sealed_secrets.insert().values(name=name, sealed=sealed, created_at=self._clock())
+        )
+
+    def get_secret(self, session: Session, name: str) -> bytes | None:
+        """Open a stored secret; None if absent. Raises InvalidSealedValue if tampered."""
+        sealed = session.scalar(sa.select(t.sealed_secrets.c.sealed).where(t.sealed_secrets.c.name == name))
+        if sealed is None:
+            return None
+        key = self.system_key(session, "secrets")
+        return key.open(bytes(sealed), Binding(SYSTEM + "secrets", "secret", name))
+
+    def signer(self, session: Session, name: str, *, create: bool = True) -> Signer:
+        """The Ed25519 signer stored as secret ``name``, generated on first use."""
+        seed = self.get_secret(session, name)
+        if seed is not None:
+            return Signer(seed)
+        if not create:
+            raise ConfigurationError(f"signing key {name!r} missing: run `piivault keys bootstrap`")
+        signer = Signer.generate()
+        try:
+            with session.begin_nested():
+                self.put_secret(session, name, signer.export_seed())
+        except exc.IntegrityError:
+            seed = self.get_secret(session, name)
+            assert seed is not None
+            return Signer(seed)
+        return signer
+
+    # -- sealing convenience -----------------------------------------------------
+    def seal(self, session: Session, binding: Binding, plaintext: bytes) -> bytes:
+        return self.subject_key(session, binding.subject).seal(plaintext, binding)
+
+    def open(self, session: Session, binding: Binding, sealed: bytes) -> bytes:
+        """Open a subject's value; raises SubjectShredded or InvalidSealedValue."""
+        return self.subject_key(session, binding.subject).open(sealed, binding)
+
+    # -- crypto-shredding --------------------------------------------------------
+    def shred(
+        self, session: Session, subject_id: str, reason: str, request_id: str | None = None
+    ) -> ErasureEntry:
+        """Destroy a subject's DEK and record the erasure (file ledger first, then table).
+
+        Raises ConfigurationError when no ledger file is configured, and
+        ValidationFailed for an over-long reason. Idempotent per subject.
+        """
+        if self.ledger is None:
+            raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER before erasing subjects")
+        if not reason or len(reason) > MAX_REASON:
+            raise ValidationFailed(f"erasure reason must be 1 to {MAX_REASON} characters")
+        now = self._clock()
+        entry = self.ledger.append(subject_id, reason, request_id, now)
+        self._shred_rows(session, [subject_id])
+        self._record_erasures(session, [entry])
+        return entry
+
+    def _shred_rows(self, session: Session, subject_ids: Sequence[str]) -> int:
+        owners = [subject_owner(s) for s in subject_ids]
+        removed = 0
+        for chunk in chunks(owners, _SQL_CHUNK):
+            result = session.execute(t.data_keys.delete().where(t.data_keys.c.owner.in_(chunk)))
+            removed += result.rowcount or 0
+        self.cache.evict(owners)
+        return removed
+
+    def _record_erasures(self, session: Session, entries: Sequence[ErasureEntry]) -> int:
+        if not entries:
+            return 0
+        known = set()
+        ids = [e.subject_id for e in entries]
+        for chunk in chunks(ids, _SQL_CHUNK):
+            known.update(
+                session.scalars(sa.select(t.erasures.c.subject_id).where(t.erasures.c.subject_id.in_(chunk)))
+            )
+        new = [e for e in {e.subject_id: e for e in entries}.values() if e.subject_id not in known]
+        if new:
+            session.execute(
+                t.erasures.insert(),
+                [
+                    {
+                        "subject_id": e.subject_id,
+                        "erased_at": e.erased_at,
+                        "reason": e.reason,
+                        "request_id": e.request_id,
+                    }
+                    for e in new
+                ],
+            )
+        return len(new)
+
+    def pending_erasures(self, session: Session) -> list[str]:
+        """Subjects in the ledger file whose DEK still exists (a restore not yet replayed)."""
+        if self.ledger is None:
+            return []
+        ids = list(dict.fromkeys(e.subject_id for e in self.ledger.entries()))
+        rows = self._rows(session, [subject_owner(s) for s in ids])
+        return [s for s in ids if subject_owner(s) in rows]
+
+    def replay_erasures(self, session: Session) -> ReplayReport:
+        """Re-shred every subject named in the ledger file and the ledger table."""
+        if self.ledger is None:
+            raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER to replay erasures")
+        entries = self.ledger.entries()
+        in_table = list(session.scalars(sa.select(t.erasures.c.subject_id)))
+        subjects = list(dict.fromkeys([e.subject_id for e in entries] + in_table))
+        shredded = self._shred_rows(session, subjects)
+        recorded = self._record_erasures(session, entries)
+        return ReplayReport(ledger_entries=len(entries), shredded=shredded, recorded=recorded)
+
+    # -- rotation ----------------------------------------------------------------
+    def status(self, session: Session) -> KeyStatus:
+        kek = self.provider.key_info()
+        counts = dict(
+            session.execute(
+                sa.select(t.data_keys.c.kek_version, sa.func.count()).group_by(t.data_keys.c.kek_version)
+            ).all()
+        )
+        erasures = session.scalar(sa.select(sa.func.count()).select_from(t.erasures)) or 0
+        return KeyStatus(
+            provider=self.provider.name,
+            kek=kek,
+            deks_by_version={int(v): int(n) for v, n in sorted(counts.items())},
+            erasures=int(erasures),
+            cache_entries=len(self.cache),
+        )
+
+    def rewrap(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        batch_size: int = 500,
+        progress: Callable[[int], None] | None = None,
+        max_batches: int | None = None,
+    ) -> RewrapReport:
+        """Rewrap DEKs older than the newest KEK version, one committed batch at a time.
+
+        Interrupting it loses at most the batch in flight; running it again
+        continues where it stopped. ``max_batches`` stops early (for tests and
+        for spreading the work over maintenance windows).
+        """
+        target = self.provider.key_info().latest_version
+        done = 0
+        batches = 0
+        last_owner = ""
+        while max_batches is None or batches < max_batches:
+            with session_factory() as session:
+                rows = session.execute(
+                    sa.select(t.data_keys.c.owner, t.data_keys.c.wrapped_dek)
+                    .where(t.data_keys.c.kek_version < target, t.data_keys.c.owner > last_owner)
+                    .order_by(t.data_keys.c.owner)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    break
+                rewrapped = self.provider.rewrap([w for _, w in rows])
+                now = self._clock()
+                for (owner, old), new in zip(rows, rewrapped, strict=True):
+                    # Compare-and-set: a row shredded or rewrapped meanwhile is left alone.
+                    session.execute(
+                        t.data_keys.update()
+                        .where(t.data_keys.c.owner == owner, t.data_keys.c.wrapped_dek == old)
+                        .values(
+                            wrapped_dek=new,
+                            kek_version=self.provider.version_of(new),
+                            rewrapped_at=now,
+                        )
+                    )
+                session.commit()
+            last_owner = rows[-1][0]
+            done += len(rows)
+            batches += 1
+            if progress is not None:
+                progress(len(rows))
+        with session_factory() as session:
+            remaining = session.scalar(
+                sa.select(sa.func.count()).select_from(t.data_keys).where(t.data_keys.c.kek_version < target)
+            )
+        return RewrapReport(rewrapped=done, remaining=int(remaining or 0), target_version=target)
+
+    def outdated_count(self, session: Session) -> int:
+        target = self.provider.key_info().latest_version
+        return int(
+            session.scalar(
+                sa.select(sa.func.count()).select_from(t.data_keys).where(t.data_keys.c.kek_version < target)
+            )
+            or 0
+        )
+
+    def retire_old_versions(self, session: Session) -> KeyInfo:
+        """Set min_decryption_version to the oldest version still wrapping a DEK.
+
+        Raises ValidationFailed if that would not retire anything new.
+        """
+        info = self.provider.key_info()
+        oldest = session.scalar(sa.select(sa.func.min(t.data_keys.c.kek_version)))
+        floor = int(oldest) if oldest is not None else info.latest_version
+        if floor <= info.min_decryption_version:
+            raise ValidationFailed(
+                f"data keys still use KEK version {floor}: run `piivault keys rewrap` first"
+            )
+        return self.provider.set_min_decryption_version(floor)

@@ -1,0 +1,248 @@
+"""The production key provider: a HashiCorp Vault / OpenBao Transit key, via hvac.
+
+The KEK never leaves Vault. Data keys travel to Vault base64-encoded inside
+batch requests (``batch_input``), chunked because servers cap the number of
+JSON strings per request (OpenBao's dev listener accepts about 499 items).
+
+Authentication is a token or AppRole; with AppRole the provider logs in again
+once when Vault answers 403 (expired token) and retries the request.
+
+Every hvac/requests failure is translated: unreachable, sealed or 5xx ->
+:class:`VaultUnavailable`; 403 -> :class:`VaultAuthError`; missing mount or key
+-> :class:`KeyNotFound`; a retired key version -> :class:`KeyVersionRetired`;
+anything Vault cannot decrypt -> :class:`InvalidSealedValue`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import hvac
+import hvac.exceptions as hv
+import requests
+
+from vault.errors import (
+    InvalidSealedValue,
+    KeyNotFound,
+    KeyVersionRetired,
+    VaultAuthError,
+    VaultError,
+    VaultUnavailable,
+)
+from vault.providers.base import KeyInfo, KeyProvider, chunks
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_RETIRED_MARKERS = ("disallowed by policy", "too old", "min_decryption_version")
+
+
+class TransitKeyProvider(KeyProvider):
+    name = "transit"
+
+    def __init__(
+        self,
+        addr: str,
+        *,
+        key_name: str = "piivault-kek",
+        mount: str = "transit",
+        token: str | None = None,
+        role_id: str | None = None,
+        secret_id: str | None = None,
+        approle_mount: str = "approle",
+        namespace: str | None = None,
+        cacert: str | None = None,
+        timeout: float = 5.0,
+        batch_size: int = 250,
+    ) -> None:
+        if not addr:
+            raise KeyNotFound("set PIIVAULT_VAULT_ADDR to the Vault/OpenBao address")
+        if token is None and role_id is None:
+            raise VaultAuthError("set PIIVAULT_VAULT_TOKEN, or PIIVAULT_VAULT_ROLE_ID and _SECRET_ID")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.addr = addr
+        self.key_name = key_name
+        self.mount = mount
+        self.batch_size = batch_size
+        self._token = token
+        self._role_id = role_id
+        self._secret_id = secret_id
+        self._approle_mount = approle_mount
+        self._namespace = namespace
+        self._verify: bool | str = cacert or True
+        self._timeout = timeout
+        self._local = threading.local()
+        self._login_lock = threading.Lock()
+        self._generation = 0
+
+    # -- connection -------------------------------------------------------
+    def _client(self) -> hvac.Client:
+        client = getattr(self._local, "client", None)
+        if client is None or getattr(self._local, "generation", -1) != self._generation:
+            if self._token is None:
+                self._login()
+            client = hvac.Client(
+                url=self.addr,
+                token=self._token,
+                namespace=self._namespace,
+                verify=self._verify,
+                timeout=self._timeout,
+            )
+            self._local.client = client
+            self._local.generation = self._generation
+        return client
+
+    def _login(self) -> None:
+        with self._login_lock:
+            login_client = hvac.Client(
+                url=self.addr, namespace=self._namespace, verify=self._verify, timeout=self._timeout
+            )
+            try:
+                resp = login_client.auth.approle.login(
+                    role_id=self._role_id,
+                    secret_id=self._secret_id,
+                    mount_point=self._approle_mount,
+                    use_token=False,
+                )
+            except (hv.InvalidRequest, hv.Forbidden, hv.Unauthorized):
+                raise VaultAuthError(
+                    "Vault AppRole login failed: check PIIVAULT_VAULT_ROLE_ID/_SECRET_ID"
+                ) from None
+            except Exception as e:
+                raise self._translate(e) from None
+            self._token = resp["auth"]["client_token"]
+            self._generation += 1
+
+    def _call(self, fn: Callable[[hvac.Client], T]) -> T:
+        try:
+            return fn(self._client())
+        except hv.Forbidden:
+            if self._role_id is None:
+                raise VaultAuthError(
+                    "Vault refused the token (403): check PIIVAULT_VAULT_TOKEN and its policy"
+                ) from None
+            self._token = None
+            self._login()
+            try:
+                return fn(self._client())
+            except Exception as e:
+                raise self._translate(e) from None
+        except VaultError:
+            raise
+        except Exception as e:
+            raise self._translate(e) from None
+
+    def _translate(self, e: BaseException) -> VaultError:
+        if isinstance(e, VaultError):
+            return e
+        if isinstance(e, requests.exceptions.RequestException):
+            return VaultUnavailable(f"Vault unreachable at the configured address ({type(e).__name__})")
+        if isinstance(e, hv.VaultDown | hv.VaultNotInitialized | hv.BadGateway):
+            return VaultUnavailable("Vault is sealed or not initialized")
+        if isinstance(e, hv.InternalServerError | hv.UnexpectedError | hv.RateLimitExceeded):
+            return VaultUnavailable(f"Vault error ({type(e).__name__})")
+        if isinstance(e, hv.Forbidden | hv.Unauthorized):
+            return VaultAuthError("Vault refused our credentials: check the token/AppRole and policy")
+        if isinstance(e, hv.InvalidPath):
+            return KeyNotFound(
+                f"Transit key '{self.key_name}' not found at mount '{self.mount}': "
+                "run `piivault keys bootstrap` or check PIIVAULT_TRANSIT_MOUNT/_KEY"
+            )
+        if isinstance(e, hv.InvalidRequest):
+            text = str(e).lower()
+            if any(m in text for m in _RETIRED_MARKERS):
+                return KeyVersionRetired("a data key is wrapped with a retired KEK version")
+            return InvalidSealedValue()
+        return VaultUnavailable(f"Vault call failed ({type(e).__name__})")
+
+    # -- batch helpers ----------------------------------------------------
+    def _batch(self, op: str, items: list[dict[str, str]], field: str) -> list[str]:
+        results: list[str] = []
+        for chunk in chunks(items, self.batch_size):
+            def request(client: hvac.Client, chunk: list[dict[str, str]] = chunk) -> Any:
+                transit = client.secrets.transit
+                if op == "encrypt":
+                    return transit.encrypt_data(self.key_name, batch_input=chunk, mount_point=self.mount)
+                if op == "decrypt":
+                    return transit.decrypt_data(self.key_name, batch_input=chunk, mount_point=self.mount)
+                return transit.rewrap_data(
+                    self.key_name, ciphertext=None, batch_input=chunk, mount_point=self.mount
+                )
+
+            resp = self._call(request)
+            batch = resp["data"]["batch_results"]
+            if len(batch) != len(chunk):
+                raise VaultUnavailable("Vault returned a batch of the wrong length")
+            for item in batch:
+                if item.get("error"):
+                    raise self._translate(hv.InvalidRequest(item["error"]))
+                results.append(item[field])
+        return results
+
+    # -- KeyProvider --------------------------------------------------------
+    def wrap(self, keys: Sequence[bytes]) -> list[str]:
+        items = [{"plaintext": base64.b64encode(bytes(k)).decode()} for k in keys]
+        return self._batch("encrypt", items, "ciphertext")
+
+    def unwrap(self, wrapped: Sequence[str]) -> list[bytes]:
+        for w in wrapped:
+            if not w.startswith("vault:v"):
+                raise InvalidSealedValue()
+        items = [{"ciphertext": w} for w in wrapped]
+        return [base64.b64decode(p) for p in self._batch("decrypt", items, "plaintext")]
+
+    def rewrap(self, wrapped: Sequence[str]) -> list[str]:
+        items = [{"ciphertext": w} for w in wrapped]
+        return self._batch("rewrap", items, "ciphertext")
+
+    def rotate(self) -> KeyInfo:
+        self._call(lambda c: c.secrets.transit.rotate_key(self.key_name, mount_point=self.mount))
+        return self.key_info()
+
+    def key_info(self) -> KeyInfo:
+        resp = self._call(lambda c: c.secrets.transit.read_key(self.key_name, mount_point=self.mount))
+        data = resp["data"]
+        min_dec = int(data.get("min_decryption_version") or 1)
+        versions = tuple(sorted(int(v) for v in data.get("keys", {}) if int(v) >= min_dec))
+        return KeyInfo(
+            name=self.key_name,
+            latest_version=int(data["latest_version"]),
+            min_decryption_version=min_dec,
+            min_encryption_version=int(data.get("min_encryption_version") or 0),
+            versions=versions,
+            key_type=str(data.get("type", "")),
+        )
+
+    def set_min_decryption_version(self, version: int) -> KeyInfo:
+        self._call(
+            lambda c: c.secrets.transit.update_key_configuration(
+                self.key_name, min_decryption_version=version, mount_point=self.mount
+            )
+        )
+        return self.key_info()
+
+    def ensure_key(self) -> KeyInfo:
+        """Mount Transit if missing and create the KEK (aes256-gcm96) if missing."""
+
+        def mount_if_missing(client: hvac.Client) -> None:
+            mounts = client.sys.list_mounted_secrets_engines()
+            data = mounts.get("data", mounts)
+            if f"{self.mount.strip('/')}/" not in data:
+                client.sys.enable_secrets_engine("transit", path=self.mount)
+
+        self._call(mount_if_missing)
+        try:
+            return self.key_info()
+        except KeyNotFound:
+            self._call(
+                lambda c: c.secrets.transit.create_key(
+                    self.key_name, key_type="aes256-gcm96", mount_point=self.mount
+                )
+            )
+            log.info("created Transit key %s at mount %s", self.key_name, self.mount)
+            return self.key_info()
