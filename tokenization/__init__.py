@@ -1,0 +1,1 @@
+"""Tokenization: field types, and tokens that stand in for their values."""

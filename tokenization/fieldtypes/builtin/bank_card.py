@@ -1,0 +1,55 @@
+"""Bank card number (PAN), 12 to 19 digits with a Luhn check digit."""
+
+from __future__ import annotations
+
+import re
+
+from tokenization.fieldtypes.checksums import DIGITS, LUHN
+from tokenization.fieldtypes.errors import InvalidValue
+from tokenization.fieldtypes.masks import MiddleMask
+from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from tokenization.fieldtypes.text import nfkc
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def normalize(value: str) -> str:
+    return _SEPARATORS.sub("", nfkc(value))
+
+
+def validate(value: str) -> None:
+    if not _DIGITS.fullmatch(value):
+        raise InvalidValue("charset", "must be digits, optionally grouped by spaces or dashes")
+    if not LUHN.is_valid(value):
+        raise InvalidValue("luhn", "Luhn check digit does not match")
+
+
+_KEEP_END = 4
+_MIN_HIDDEN = 6
+
+
+def mask(value: str) -> str:
+    """BIN and last four, as PCI DSS allows ("622202******1234").
+
+    Never fewer than six digits hidden: the BIN shrinks, so a 12-digit card
+    shows its first two only ("58******1904").
+    """
+    keep_start = max(0, min(6, len(value) - _KEEP_END - _MIN_HIDDEN))
+    return MiddleMask(keep_start, _KEEP_END, min_hidden=_MIN_HIDDEN)(value)
+
+
+FIELD_TYPE = FieldType(
+    code="bank_card",
+    names=Names(zh="银行卡号", en="bank card number"),
+    sensitivity=Sensitivity.C2,
+    pipl_sensitive=True,
+    normalizer=normalize,
+    validator=validate,
+    mask=mask,
+    min_length=12,
+    max_length=19,
+    # Keeping the last four keeps the check digit: LUHN.fill repairs a free digit instead.
+    fpe=FpeSpec(alphabet=DIGITS, check=LUHN, keep_start=6, keep_end=4),
+    rationale="C2 account information; a financial account, sensitive under PIPL art. 28",
+)
