@@ -15,8 +15,15 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://piivault.dev/problems/"
 
 
-def problem(status: int, title: str, detail: str | None = None, *, code: str | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
     body: dict[str, Any] = {
         "type": TYPE_BASE + (code or str(status)),
         "title": title,
@@ -59,8 +66,13 @@ def register(app: Flask) -> None:
         from piivault.db import is_unavailable
 
         if is_unavailable(err):
-            return problem(503, "storage unavailable", "the database is unavailable; retry later",
-                           code="storage_unavailable", headers={"Retry-After": "5"})
+            return problem(
+                503,
+                "storage unavailable",
+                "the database is unavailable; retry later",
+                code="storage_unavailable",
+                headers={"Retry-After": "5"},
+            )
         # Log the type only: exception text may carry values.
         log.error("unhandled %s in request", type(err).__name__)
         return problem(500, "Internal Server Error", "an unexpected error occurred")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +45,9 @@ def _container(**overrides: Any):
     from piivault.container import build_container
 
     settings = Settings.from_env(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return build_container(settings)
 
 
@@ -151,7 +152,9 @@ def keys_rewrap(batch_size: int, max_batches: int | None, progress: bool | None)
         show = sys.stderr.isatty() if progress is None else progress
         with tqdm(total=total, unit="key", disable=not show, desc="rewrap") as bar:
             report = container.keyring.rewrap(
-                container.session_factory, batch_size=batch_size, progress=bar.update,
+                container.session_factory,
+                batch_size=batch_size,
+                progress=bar.update,
                 max_batches=max_batches,
             )
         click.echo(

@@ -18,7 +18,14 @@ from piivault import migrate
 from piivault.db import AuditSink, UnitOfWork, check_database, make_engine
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
-from vault import DekCache, ErasureLedger, Keyring, KeyProvider, LocalKeyProvider, TransitKeyProvider
+from vault import (
+    DekCache,
+    ErasureLedger,
+    KeyProvider,
+    Keyring,
+    LocalKeyProvider,
+    TransitKeyProvider,
+)
 
 log = logging.getLogger(__name__)
 

@@ -177,9 +177,8 @@ class UnitOfWork:
     def commit(self) -> None:
         """Write queued audit events and commit; raise StorageUnavailable on outage."""
         assert self.session is not None
-        if self._events:
-            if self._audit_sink is None:
-                raise RuntimeError("unit of work has audit events but no audit sink")
+        if self._events and self._audit_sink is None:
+            raise RuntimeError("unit of work has audit events but no audit sink")
         try:
             if self._events:
                 self._audit_sink(self.session, list(self._events))  # type: ignore[misc]

@@ -74,8 +74,11 @@ def _wait_ready(addr: str, proc: subprocess.Popen, log_path: Path, timeout: floa
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"OpenBao exited with status {proc.returncode}:\n{tail}")
         with contextlib.suppress(requests.RequestException):
-            r = requests.get(f"{addr}/v1/sys/health", timeout=1,
-                             params={"sealedcode": 200, "uninitcode": 200, "standbyok": "true"})
+            r = requests.get(
+                f"{addr}/v1/sys/health",
+                timeout=1,
+                params={"sealedcode": 200, "uninitcode": 200, "standbyok": "true"},
+            )
             if r.status_code == 200:
                 body = r.json()
                 if sealed_ok or (body.get("initialized") and not body.get("sealed")):
@@ -93,12 +96,16 @@ def start_ephemeral(workdir: Path, *, port: int | None = None, timeout: float = 
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(  # noqa: S603 - fixed argv
         [
-            bao_binary(), "server", "-dev",
+            bao_binary(),
+            "server",
+            "-dev",
             f"-dev-listen-address=127.0.0.1:{port}",
             f"-dev-root-token-id={token}",
             "-dev-no-store-token",
         ],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, "BAO_TOKEN": "", "VAULT_TOKEN": ""},
     )
     log.close()
@@ -141,7 +148,9 @@ def start_persistent(workdir: Path, *, timeout: float = 60) -> BaoServer:
     log = open(log_path, "ab")  # noqa: SIM115
     proc = subprocess.Popen(  # noqa: S603
         [bao_binary(), "server", f"-config={config}"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     log.close()
     addr = f"http://127.0.0.1:{port}"
@@ -149,8 +158,9 @@ def start_persistent(workdir: Path, *, timeout: float = 60) -> BaoServer:
         _wait_ready(addr, proc, log_path, timeout, sealed_ok=True)
         init_file = workdir / "init.json"
         if not init_file.exists():
-            r = requests.put(f"{addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1},
-                             timeout=30)
+            r = requests.put(
+                f"{addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=30
+            )
             r.raise_for_status()
             fd = os.open(init_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

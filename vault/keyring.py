@@ -193,9 +193,7 @@ class Keyring:
         """Store a small secret sealed under the system key ``secrets`` (insert only)."""
         key = self.system_key(session, "secrets")
         sealed = key.seal(secret, Binding(SYSTEM + "secrets", "secret", name))
-        session.execute(
-            t.sealed_secrets.insert().values(name=name, sealed=sealed, created_at=self._clock())
-        )
+        session.execute(t.sealed_secrets.insert().values(name=name, sealed=sealed, created_at=self._clock()))
 
     def get_secret(self, session: Session, name: str) -> bytes | None:
         """Open a stored secret; None if absent. Raises InvalidSealedValue if tampered."""

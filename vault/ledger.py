@@ -83,8 +83,8 @@ class ErasureLedger:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last = None
-            for last in self._read_fd(fd):
-                pass
+            for entry in self._read_fd(fd):
+                last = entry
             seq = 0 if last is None else last.seq + 1
             fields = {
                 "seq": seq,

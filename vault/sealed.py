@@ -39,7 +39,11 @@ class Binding:
 
     def associated_data(self, version: int = VERSION_1) -> bytes:
         parts = [_AAD_PREFIX, bytes([version])]
-        for name, value in (("subject", self.subject), ("field", self.field), ("record", self.record)):
+        for name, value in (
+            ("subject", self.subject),
+            ("field", self.field),
+            ("record", self.record),
+        ):
             raw = value.encode("utf-8")
             if len(raw) > 0xFFFF:
                 raise ValueError(f"binding {name} must be at most 65535 bytes")

@@ -117,8 +117,14 @@ def test_shred_makes_every_value_unopenable_and_is_ledgered(container):
     assert [e.subject_id for e in ledger] == [a]
     # nothing in the database still wraps the erased subject's key
     with container.session_factory() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(t.data_keys).where(
-            t.data_keys.c.owner == subject_owner(a))) == 0
+        assert (
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(t.data_keys)
+                .where(t.data_keys.c.owner == subject_owner(a))
+            )
+            == 0
+        )
 
 
 def test_restore_from_backup_then_replay_shreds_again(bao, tmp_path):

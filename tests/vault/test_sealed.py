@@ -13,12 +13,9 @@ from vault.sealed import SealingKey
 KEY = bytes(range(32))
 NONCE = bytes.fromhex("000102030405060708090a0b")
 BINDING = Binding("subj-1", "cn_mobile", "rec-9")
-PLAINTEXT = "13800138000".encode()
+PLAINTEXT = b"13800138000"
 # Locked format: any change to the layout or the AAD breaks this vector on purpose.
-EXPECTED_HEX = (
-    "01000102030405060708090a0b"
-    "7631ee2bf5d4f123bd71a7fa3136c85c1dfd09586b7418d5aadeee"
-)
+EXPECTED_HEX = "01000102030405060708090a0b7631ee2bf5d4f123bd71a7fa3136c85c1dfd09586b7418d5aadeee"
 
 
 def _independent_aad(subject: str, field: str, record: str) -> bytes:
@@ -32,7 +29,11 @@ def _independent_aad(subject: str, field: str, record: str) -> bytes:
 
 def test_known_answer_matches_independent_construction():
     sealed = SealingKey(KEY)._seal_with_nonce(NONCE, PLAINTEXT, BINDING)
-    expected = b"\x01" + NONCE + AESGCM(KEY).encrypt(NONCE, PLAINTEXT, _independent_aad("subj-1", "cn_mobile", "rec-9"))
+    expected = (
+        b"\x01"
+        + NONCE
+        + AESGCM(KEY).encrypt(NONCE, PLAINTEXT, _independent_aad("subj-1", "cn_mobile", "rec-9"))
+    )
     assert sealed == expected
     assert sealed.hex() == EXPECTED_HEX
     assert len(sealed) == 1 + 12 + len(PLAINTEXT) + 16

@@ -31,8 +31,7 @@ class LocalKeyProvider(KeyProvider):
 
     def __init__(self, key_name: str = "piivault-kek") -> None:
         message = (
-            "LocalKeyProvider keeps the KEK in process memory: for offline tests only, "
-            "never for real data"
+            "LocalKeyProvider keeps the KEK in process memory: for offline tests only, never for real data"
         )
         warnings.warn(message, LocalKeyProviderWarning, stacklevel=2)
         log.warning(message)

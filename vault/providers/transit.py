@@ -164,6 +164,7 @@ class TransitKeyProvider(KeyProvider):
     def _batch(self, op: str, items: list[dict[str, str]], field: str) -> list[str]:
         results: list[str] = []
         for chunk in chunks(items, self.batch_size):
+
             def request(client: hvac.Client, chunk: list[dict[str, str]] = chunk) -> Any:
                 transit = client.secrets.transit
                 if op == "encrypt":
