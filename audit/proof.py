@@ -21,9 +21,7 @@ class ProofError(ValueError):
     """A Merkle proof failed to verify or was malformed."""
 
 
-def root_from_inclusion_proof(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root hash implied by an inclusion proof of leaf ``index`` in ``size`` leaves.
 
     Raises:
@@ -58,9 +56,7 @@ def root_from_inclusion_proof(
     return result
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Check that ``proof`` shows leaf ``index`` with ``leaf_hash`` is in the tree ``root``.
 
     Raises:
@@ -70,9 +66,7 @@ def verify_inclusion(
         raise ProofError("inclusion proof does not lead to the expected root")
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """Check that the tree ``root1`` of ``size1`` leaves is a prefix of ``root2``.
 
     Raises:

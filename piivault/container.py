@@ -96,7 +96,9 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
         cache=DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
         ledger=ledger,
     )
-    return Container(settings, engine, session_factory, provider, keyring)
+    from audit.sink import QueueSink
+
+    return Container(settings, engine, session_factory, provider, keyring, audit_sink=QueueSink())
 
 
 def startup_check(container: Container) -> None:

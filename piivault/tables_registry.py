@@ -6,7 +6,7 @@ import importlib
 
 import sqlalchemy as sa
 
-TABLE_MODULES = ("vault.tables",)
+TABLE_MODULES = ("vault.tables", "audit.tables")
 
 
 def load() -> sa.MetaData:
