@@ -64,7 +64,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 @handle_errors
 def db_upgrade(revision: str) -> None:
     """Apply Alembic migrations."""
@@ -75,7 +75,8 @@ def db_upgrade(revision: str) -> None:
     try:
         check_database(container.engine)
         migrate.upgrade(container.engine, revision)
-        click.echo(f"database at revision {migrate.current_revision(container.engine)}")
+        at = ", ".join(sorted(migrate.current_revisions(container.engine)))
+        click.echo(f"database at revision {at}")
     finally:
         container.close()
 

@@ -108,12 +108,11 @@ def startup_check(container: Container) -> None:
     present) and that no ledgered erasure is waiting for replay.
     """
     check_database(container.engine)
-    current = migrate.current_revision(container.engine)
-    head = migrate.head_revision()
-    if current != head:
-        raise ConfigurationError(
-            f"database schema is at {current or 'nothing'}, expected {head}: run `piivault db upgrade`"
-        )
+    current = migrate.current_revisions(container.engine)
+    heads = migrate.head_revisions()
+    if current != heads:
+        at = ", ".join(sorted(current)) or "nothing"
+        raise ConfigurationError(f"database schema is at {at}, not the latest: run `piivault db upgrade`")
     container.provider.check()
     if container.keyring.ledger is None and container.settings.env == "production":
         raise ConfigurationError(

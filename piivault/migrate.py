@@ -28,7 +28,7 @@ def _config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
     with engine.begin() as conn:
         command.upgrade(_config(conn), revision)
 
@@ -38,12 +38,12 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
         command.downgrade(_config(conn), revision)
 
 
-def current_revision(engine: sa.Engine) -> str | None:
+def current_revisions(engine: sa.Engine) -> frozenset[str]:
+    """Revisions the database is at (one per package branch)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
+def head_revisions() -> frozenset[str]:
+    """Heads of the migration tree; packages may keep their own branches."""
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
