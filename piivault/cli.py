@@ -48,6 +48,8 @@ def _container(**overrides: Any):
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return build_container(settings)
 
 
@@ -194,6 +196,20 @@ def keys_replay_erasures() -> None:
             f"ledger entries: {report.ledger_entries}; data keys destroyed: {report.shredded}; "
             f"ledger rows restored: {report.recorded}"
         )
+    finally:
+        container.close()
+
+
+@main.command("check")
+@handle_errors
+def check() -> None:
+    """Run the start-up checks (database, schema, Vault, erasure ledger) and exit."""
+    from piivault.container import startup_check
+
+    container = _container()
+    try:
+        startup_check(container)
+        click.echo("ok: database, schema, Vault key and erasure ledger are ready")
     finally:
         container.close()
 
