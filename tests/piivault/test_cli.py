@@ -84,7 +84,8 @@ def test_schema_not_migrated(good_env):
 
 def test_vault_unreachable(good_env):
     assert _run(["db", "upgrade"], good_env).returncode == 0
-    env = {**good_env, "PIIVAULT_VAULT_ADDR": f"http://127.0.0.1:{free_port()}", "PIIVAULT_VAULT_TIMEOUT": "1"}
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {**good_env, "PIIVAULT_VAULT_ADDR": dead, "PIIVAULT_VAULT_TIMEOUT": "1"}
     _one_line_error(_run(["check"], env), 3, "Vault unreachable")
 
 

@@ -9,6 +9,8 @@ from piivault.errors import ConfigurationError
 from piivault.settings import TABLE, Settings
 from vault.providers.local import LocalKeyProviderWarning
 
+LOCAL = {"PIIVAULT_KEY_PROVIDER": "local"}
+
 
 def test_no_secret_has_a_default():
     secrets = [s for s in TABLE if s.secret]
@@ -34,13 +36,11 @@ def test_local_key_provider_is_refused_in_production_and_warns_when_allowed():
     with pytest.raises(ConfigurationError, match="offline tests only"):
         build_key_provider(Settings.from_env({"PIIVAULT_KEY_PROVIDER": "local"}))
     with pytest.raises(ConfigurationError):
-        build_key_provider(Settings.from_env({"PIIVAULT_KEY_PROVIDER": "local", "PIIVAULT_ENV": "development"}))
+        build_key_provider(Settings.from_env({**LOCAL, "PIIVAULT_ENV": "development"}))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         provider = build_key_provider(
-            Settings.from_env(
-                {"PIIVAULT_KEY_PROVIDER": "local", "PIIVAULT_ENV": "development", "PIIVAULT_ALLOW_LOCAL_KEYS": "1"}
-            )
+            Settings.from_env({**LOCAL, "PIIVAULT_ENV": "development", "PIIVAULT_ALLOW_LOCAL_KEYS": "1"})
         )
     assert provider.name == "local"
     assert any(issubclass(w.category, LocalKeyProviderWarning) for w in caught)
