@@ -25,22 +25,20 @@ class _AuthenticationFailed(Exception):
     """Raised by :func:`aead_open`; callers turn it into their own opaque error."""
 
 
-def random_bytes(n: int) -> bytes:
-    return os.urandom(n)
+random_bytes = os.urandom  # the OS CSPRNG; bound directly, it is on the hot path
 
 
 class Aead:
     """AES-256-GCM with the key schedule prepared once (hot paths reuse it)."""
 
-    __slots__ = ("_gcm",)
+    __slots__ = ("_gcm", "seal")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError("key must be 32 bytes")
         self._gcm = AESGCM(bytes(key))
-
-    def seal(self, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-        return self._gcm.encrypt(nonce, plaintext, aad)
+        # seal(nonce, plaintext, aad) -> ciphertext || tag; bound directly, it is the hot path.
+        self.seal = self._gcm.encrypt
 
     def open(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
         try:

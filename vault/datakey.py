@@ -39,11 +39,11 @@ class DataKey:
 
     def seal(self, plaintext: bytes, binding: Binding) -> bytes:
         """Seal a value bound to ``binding``."""
-        return self._sealing_key().seal(plaintext, binding)
+        return (self._sealing or self._sealing_key()).seal(plaintext, binding)
 
     def open(self, sealed: bytes, binding: Binding) -> bytes:
         """Open a value; raises :class:`vault.errors.InvalidSealedValue` on any failure."""
-        return self._sealing_key().open(sealed, binding)
+        return (self._sealing or self._sealing_key()).open(sealed, binding)
 
     def keyed_hash(self, label: str, message: bytes) -> bytes:
         """HMAC-SHA256 under a subkey for ``label`` (blind index, deterministic token)."""

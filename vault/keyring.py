@@ -38,7 +38,7 @@ from vault.signing import Signer
 
 SUBJECT = "subject:"
 SYSTEM = "system:"
-_SQL_CHUNK = 500
+_SQL_CHUNK = 900  # under SQLite's old 999 bound-parameter limit
 MAX_REASON = 200
 
 

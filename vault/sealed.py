@@ -16,8 +16,7 @@ label ``seal/v1``; the data key itself is never used for two algorithms.
 
 from __future__ import annotations
 
-import dataclasses
-import struct
+from typing import NamedTuple
 
 from vault import _primitives as _p
 from vault.errors import InvalidSealedValue
@@ -25,31 +24,39 @@ from vault.errors import InvalidSealedValue
 VERSION_1 = 0x01
 HEADER_BYTES = 1 + _p.NONCE_BYTES
 MIN_SEALED_BYTES = HEADER_BYTES + _p.TAG_BYTES
-_AAD_PREFIX = b"piivault/sealed\x00"
+_HEADER_V1 = bytes([VERSION_1])
+_AAD_V1 = b"piivault/sealed\x00" + bytes([VERSION_1])
 SEAL_LABEL = "seal/v1"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Binding:
-    """Where a sealed value belongs: subject, field type and record id."""
+class Binding(NamedTuple):
+    """Where a sealed value belongs: subject, field type and record id.
+
+    A named tuple rather than a dataclass: one is built per value on hot paths.
+    """
 
     subject: str
     field: str
     record: str
 
-    def associated_data(self, version: int = VERSION_1) -> bytes:
-        parts = [_AAD_PREFIX, bytes([version])]
-        for name, value in (
-            ("subject", self.subject),
-            ("field", self.field),
-            ("record", self.record),
-        ):
-            raw = value.encode("utf-8")
-            if len(raw) > 0xFFFF:
-                raise ValueError(f"binding {name} must be at most 65535 bytes")
-            parts.append(struct.pack(">H", len(raw)))
-            parts.append(raw)
-        return b"".join(parts)
+    def associated_data(self) -> bytes:
+        """The version-1 associated data; raises ValueError for a part over 65535 bytes."""
+        subject = self.subject.encode("utf-8")
+        field = self.field.encode("utf-8")
+        record = self.record.encode("utf-8")
+        if len(subject) > 0xFFFF or len(field) > 0xFFFF or len(record) > 0xFFFF:
+            raise ValueError("each binding part must be at most 65535 bytes")
+        return b"".join(
+            (
+                _AAD_V1,
+                len(subject).to_bytes(2, "big"),
+                subject,
+                len(field).to_bytes(2, "big"),
+                field,
+                len(record).to_bytes(2, "big"),
+                record,
+            )
+        )
 
 
 class SealingKey:
@@ -70,10 +77,11 @@ class SealingKey:
         """Deterministic seam for known-answer tests; never call with a reused nonce."""
         if len(nonce) != _p.NONCE_BYTES:
             raise ValueError("nonce must be 12 bytes")
-        if not isinstance(plaintext, bytes | bytearray):
-            raise TypeError("plaintext must be bytes")
-        header = bytes([VERSION_1]) + nonce
-        return header + self._aead.seal(nonce, bytes(plaintext), binding.associated_data())
+        if type(plaintext) is not bytes:
+            if not isinstance(plaintext, bytes | bytearray):
+                raise TypeError("plaintext must be bytes")
+            plaintext = bytes(plaintext)
+        return _HEADER_V1 + nonce + self._aead.seal(nonce, plaintext, binding.associated_data())
 
     def open(self, sealed: bytes, binding: Binding) -> bytes:
         """Open a sealed value. Raises :class:`InvalidSealedValue` on any failure."""
