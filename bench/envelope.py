@@ -150,9 +150,8 @@ def main() -> None:
         r_raw = t_hot / t_raw
         print(f"vault/ end-to-end vs naive Transit : {r_naive:8.1f}x faster   (goal >= 100x)")
         print(f"cached vault/ vs raw AES-GCM       : {r_raw:8.2f}x the time  (goal <= 3x)")
-        print(
-            f"peak RSS                           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
-        )
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS                           : {peak_mib:,.0f} MiB")
         container.close()
     finally:
         bao.stop()
