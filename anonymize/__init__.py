@@ -1,0 +1,1 @@
+"""Anonymization: PII detection in free text (:mod:`anonymize.text`) and anonymized extracts."""

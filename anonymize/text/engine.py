@@ -1,0 +1,193 @@
+"""The analyzer: built once (spaCy, jieba's dictionary, Presidio registry), shared by all threads.
+
+Building takes a few seconds and ~200 MB; :func:`get_engine` builds on first
+use under a lock and returns the same :class:`TextEngine` afterwards. Analysis
+keeps no state between calls, so one engine serves concurrent requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from presidio_analyzer import AnalyzerEngine
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpEngineProvider
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import RecognizerResult
+
+from anonymize.text.entities import CHINESE_ENTITIES, ENGLISH_ENTITIES, FIELD_TYPES, Entity
+from anonymize.text.errors import InvalidText, TextTooLong
+from anonymize.text.language import resolve_language
+from anonymize.text.nlp.chinese_engine import ChineseNlpEngine
+from anonymize.text.nlp.multilingual import MultilingualNlpEngine
+from anonymize.text.nlp.segmenter import JiebaDictionary, NameAwareSegmenter
+from anonymize.text.offline import require_spacy_model
+from anonymize.text.operators import OPERATORS, TextOperator, Tokenizer, operator_config, parse_operator
+from anonymize.text.overlaps import resolve
+from anonymize.text.recognizers import build_registry
+from anonymize.text.recognizers.base import after_reference_label, is_bounded
+from tokenization.fieldtypes import default_registry
+
+MAX_TEXT_CHARS = 100_000
+# Below this a candidate is not reported: pattern-only guesses without a check
+# digit or a context word (a bare E12345678, C12345678) stay under it.
+DEFAULT_SCORE_THRESHOLD = 0.4
+_ENTITIES = {"zh": list(CHINESE_ENTITIES), "en": list(ENGLISH_ENTITIES)}
+_PRESIDIO_PATTERN_TYPES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_PASSPORT", "IBAN_CODE", "US_SSN"})
+_NAME = default_registry().get("name")
+
+# Presidio logs context words around matches at DEBUG, and jieba announces itself
+# on stderr: neither may write text from a request to a log.
+_QUIET_LOGGERS = ("presidio-analyzer", "presidio-anonymizer", "jieba")
+
+
+class TextEngine:
+    """Presidio's analyzer over a jieba engine (zh) and the spaCy English model (en)."""
+
+    def __init__(self) -> None:
+        """Raises :class:`~anonymize.text.errors.ModelNotInstalled` if the spaCy model is missing."""
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        english = NlpEngineProvider(
+            nlp_configuration={
+                "nlp_engine_name": "spacy",
+                "models": [{"lang_code": "en", "model_name": require_spacy_model()}],
+            }
+        ).create_engine()
+        self._english_nlp = english.get_nlp("en")
+        self._english_lock = threading.Lock()
+        # Presidio reads tokens, lemmas and entities; the dependency parse is never used.
+        if "parser" in self._english_nlp.pipe_names:
+            self._english_nlp.disable_pipe("parser")
+        registry = build_registry(english)
+        context_words = {w for r in registry.get_recognizers("zh", all_fields=True) for w in r.context or ()}
+        chinese = ChineseNlpEngine(NameAwareSegmenter(JiebaDictionary(extra_words=sorted(context_words))))
+        nlp = MultilingualNlpEngine({"en": english, "zh": chinese})
+        self.analyzer = AnalyzerEngine(
+            registry=registry,
+            nlp_engine=nlp,
+            supported_languages=["en", "zh"],
+            default_score_threshold=DEFAULT_SCORE_THRESHOLD,
+            context_aware_enhancer=LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2),
+        )
+        self.anonymizer = AnonymizerEngine()
+        for operator in OPERATORS:
+            self.anonymizer.add_anonymizer(operator)
+
+    def analyze(
+        self, text: str, language: str = "auto", score_threshold: float | None = None
+    ) -> list[Entity]:
+        """Personal data in ``text``, non-overlapping, in text order.
+
+        ``language`` is ``zh``, ``en`` or ``auto`` (see
+        :func:`~anonymize.text.language.detect_language`). Raises
+        :class:`~anonymize.text.errors.InvalidText`,
+        :class:`~anonymize.text.errors.TextTooLong` or
+        :class:`~anonymize.text.errors.UnsupportedLanguage`.
+        """
+        check_text(text)
+        language = resolve_language(text, language)
+        if not text.strip():
+            return []
+        threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
+        if language == "en":
+            # spaCy's vocabulary keeps every string it tokenizes unless the pipeline runs in
+            # a memory zone; zones must not overlap, so English analysis is serialized.
+            with self._english_lock, self._english_nlp.memory_zone():
+                results = self.analyzer.analyze(
+                    text, "en", entities=_ENTITIES["en"], score_threshold=threshold
+                )
+        else:
+            results = self.analyzer.analyze(
+                text, language, entities=_ENTITIES[language], score_threshold=threshold
+            )
+        return resolve(
+            Entity(FIELD_TYPES[r.entity_type], r.start, r.end, round(r.score, 4))
+            for r in results
+            if r.entity_type in FIELD_TYPES and _plausible(text, r)
+        )
+
+    def anonymize(
+        self, text: str, language: str, operator: str, tokenizer: Tokenizer | None = None
+    ) -> tuple[str, list[Entity]]:
+        """Detect personal data in ``text`` and apply ``operator`` to each value.
+
+        ``operator`` is ``redact``, ``mask``, ``replace`` or ``tokenize`` (see
+        :mod:`anonymize.text.operators`). Returns the new text and the entities
+        found, with spans in the *original* text. ``tokenizer`` is required for
+        ``tokenize`` and called once, with the distinct values, only if there
+        are any; whatever it raises (vault or database unavailable, a value its
+        field type rejects) propagates and nothing is returned.
+
+        Raises :class:`~anonymize.text.errors.UnknownOperator`,
+        :class:`~anonymize.text.errors.TokenizerFailed` (wrong number or type
+        of tokens), ``TypeError`` when ``tokenize`` has no tokenizer, and what
+        :meth:`analyze` raises.
+        """
+        chosen = parse_operator(operator)
+        if chosen is TextOperator.TOKENIZE and tokenizer is None:
+            raise TypeError("operator 'tokenize' needs a tokenizer")
+        entities = self.analyze(text, language)
+        if not entities:
+            return text, entities
+        result = self.anonymizer.anonymize(
+            text=text,
+            analyzer_results=[RecognizerResult(e.type, e.start, e.end, e.score) for e in entities],
+            operators={"DEFAULT": operator_config(chosen, text, entities, tokenizer)},
+            merge_entities_with_spaces=False,
+        )
+        return result.text, entities
+
+
+def _plausible(text: str, result: RecognizerResult) -> bool:
+    """Filters for Presidio's predefined English recognizers, which ours need not pass.
+
+    spaCy's small model sometimes tags "Order 4922..." as a PERSON: a name must
+    be acceptable to the ``name`` field type (no digits). Presidio's patterns
+    use ``\\b``, so its phone recognizer finds the digits of ``T-0962...``: they
+    must stand alone by our identifier boundaries, and like ours a number right
+    after a reference label (Order 4274...) is not personal data.
+    """
+    if result.entity_type == "PERSON":
+        return _NAME.is_valid(text[result.start : result.end])
+    if result.entity_type in _PRESIDIO_PATTERN_TYPES:
+        return is_bounded(text, result.start, result.end) and not after_reference_label(text, result.start)
+    return True
+
+
+def check_text(text: object) -> None:
+    """Raises :class:`InvalidText` unless ``text`` is a string, :class:`TextTooLong` past the limit."""
+    if not isinstance(text, str):
+        raise InvalidText()
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextTooLong(f"text must be at most {MAX_TEXT_CHARS} characters")
+
+
+_engine: TextEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> TextEngine:
+    """The process's one :class:`TextEngine`, built on first call (thread-safe).
+
+    Raises :class:`~anonymize.text.errors.ModelNotInstalled` if the spaCy model is missing.
+    """
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = TextEngine()
+    return _engine
+
+
+def analyze(text: str, language: str = "auto", score_threshold: float | None = None) -> list[Entity]:
+    """:meth:`TextEngine.analyze` on the shared engine; raises what it raises."""
+    return get_engine().analyze(text, language, score_threshold)
+
+
+def anonymize(
+    text: str, language: str, operator: str, tokenizer: Tokenizer | None = None
+) -> tuple[str, list[Entity]]:
+    """:meth:`TextEngine.anonymize` on the shared engine; raises what it raises."""
+    return get_engine().anonymize(text, language, operator, tokenizer)

@@ -1,0 +1,52 @@
+"""The recognizer registry: Chinese identifiers for zh and en, Presidio's predefined ones for en."""
+
+from __future__ import annotations
+
+from presidio_analyzer import EntityRecognizer, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NlpEngine
+from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+from anonymize.text.recognizers.base import FLAGS
+from anonymize.text.recognizers.china import (
+    CnBankCardRecognizer,
+    CnHkMacauPermitRecognizer,
+    CnLandlineRecognizer,
+    CnMobileRecognizer,
+    CnPassportRecognizer,
+    CnPersonRecognizer,
+    CnResidentIdRecognizer,
+    CnUsccRecognizer,
+)
+from anonymize.text.recognizers.generic import OfflineEmailRecognizer
+
+_IDENTIFIERS = (
+    CnResidentIdRecognizer,
+    CnMobileRecognizer,
+    CnLandlineRecognizer,
+    CnBankCardRecognizer,
+    CnUsccRecognizer,
+    CnPassportRecognizer,
+    CnHkMacauPermitRecognizer,
+    OfflineEmailRecognizer,
+)
+
+
+def identifier_recognizers(language: str) -> list[EntityRecognizer]:
+    """The pattern recognizers for Chinese identifiers and e-mail, for ``language``."""
+    return [recognizer(supported_language=language) for recognizer in _IDENTIFIERS]
+
+
+def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
+    """zh: identifiers and CN_PERSON; en: Presidio's predefined recognizers and the identifiers.
+
+    Presidio's own e-mail recognizer is replaced by :class:`OfflineEmailRecognizer`
+    (its validation would download the public suffix list).
+    """
+    registry = RecognizerRegistry(supported_languages=["en", "zh"], global_regex_flags=FLAGS)
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=english_nlp)
+    registry.recognizers = [r for r in registry.recognizers if not isinstance(r, EmailRecognizer)]
+    for language in ("zh", "en"):
+        for recognizer in identifier_recognizers(language):
+            registry.add_recognizer(recognizer)
+    registry.add_recognizer(CnPersonRecognizer(supported_language="zh"))
+    return registry

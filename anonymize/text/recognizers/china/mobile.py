@@ -1,0 +1,41 @@
+"""Mainland China mobile number: 1[3-9] and 9 more digits, with optional +86 / 0086 and separators."""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import Pattern
+
+from anonymize.text.recognizers.base import IdentifierRecognizer, bounded
+from tokenization.fieldtypes import default_registry
+
+_MOBILE = default_registry().get("cn_mobile")
+# Number blocks allocated to public mobile service (MIIT numbering plan); 140-144 are
+# 13-digit IoT numbers, 154 and 194 are unallocated.
+_ALLOCATED = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])")
+
+
+class CnMobileRecognizer(IdentifierRecognizer):
+    """Eleven digits grouped 3-4-4 or not; nothing to check but the allocated prefix.
+
+    An unallocated prefix drops the candidate; otherwise the validation cannot
+    decide and the pattern score (0.75) stands, raised by context words. A
+    number right after a reference label (订单号, 流水号) is dropped.
+    """
+
+    ENTITY = "CN_MOBILE"
+    PATTERNS = (
+        Pattern(
+            "cn_mobile",
+            bounded(r"(?:(?:\+|00)86[ -]?|\(\+?86\)[ ]?)?1[3-9]\d(?:[ -]?\d{4}){2}"),
+            0.75,
+        ),
+    )
+    CONTEXT = ("手机", "电话", "联系方式", "致电", "号码", "mobile", "phone", "cell", "tel")
+    VETO_REFERENCE_LABELS = True
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        number = pattern_text.replace("(", "").replace(")", "")
+        if not _MOBILE.is_valid(number):
+            return False
+        return None if _ALLOCATED.match(_MOBILE.normalize_and_validate(number)) else False
