@@ -1,0 +1,507 @@
+"""Run one extract: population -> rows -> generalize -> suppress -> release -> files, report and manifest.
+
+The runner is Flask-free and storage-free. Its caller (the extract job) injects
+
+* ``population(purpose)``: the eligible subject ids, from the consent service;
+* ``rows_provider(eligible_ids)``: the rows of those subjects, decrypted from
+  the vault: dicts (one per subject) or pandas DataFrames (batches of rows);
+
+then writes the returned manifest to the audit log and keeps the returned
+pseudonym key (wrapped by the KEK) for as long as the extract may be
+re-identified, or lets it go to make the pseudonyms permanent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from anonymize.extract.errors import (
+    ExtractCheckFailed,
+    InvalidRows,
+    PrivacyModelUnsatisfiable,
+    SuppressionBudgetExceeded,
+)
+from anonymize.extract.hierarchies import MISSING
+from anonymize.extract.metrics import Measures, measure
+from anonymize.extract.mondrian import partition, ranges
+from anonymize.extract.population import Population, PopulationProvider, resolve_population
+from anonymize.extract.pseudonyms import extract_key, pseudonymize
+from anonymize.extract.report import histogram_png, render_html
+from anonymize.extract.spec import Column, ExtractSpec, IdentifierAction, Role, parse_spec
+from anonymize.extract.suppression import peel_outliers
+from vault import DataKey
+
+RowsProvider = Callable[[frozenset[str]], Iterable[Mapping[str, Any] | pd.DataFrame]]
+"""``eligible subject ids -> rows``: dicts, or DataFrames of many rows."""
+
+Progress = Callable[[str, float], None]
+"""``(stage, overall fraction done)``; stages: population, rows, generalize, suppress, release, write."""
+
+CSV_NAME = "extract.csv"
+PARQUET_NAME = "extract.parquet"
+CHART_NAME = "class_sizes.png"
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+MANIFEST_NAME = "manifest.json"
+MANIFEST_KIND = "piivault.extract.manifest/v1"
+_CHUNK = 50_000
+
+
+@dataclass
+class ExtractResult:
+    extract_id: str
+    out_dir: Path
+    files: dict[str, Path]
+    report: dict[str, Any]
+    manifest: dict[str, Any]
+    key: DataKey | None  # the pseudonym key; None when no column is pseudonymized
+    table: pd.DataFrame = field(repr=False)
+
+
+def run_extract(
+    spec: ExtractSpec | Mapping[str, Any],
+    rows_provider: RowsProvider,
+    population: PopulationProvider,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    *,
+    extract_id: str | None = None,
+    key: DataKey | None = None,
+) -> ExtractResult:
+    """Build one anonymized extract and write it to ``out_dir``.
+
+    Writes ``extract.csv``, ``extract.parquet``, ``class_sizes.png``,
+    ``report.json``, ``report.html`` and ``manifest.json`` (replacing files of
+    those names; each appears whole or not at all). ``key`` is the pseudonym
+    key to use (a fresh one per extract when None).
+
+    Raises :class:`~anonymize.extract.errors.InvalidSpec` for an invalid spec,
+    :class:`~anonymize.extract.errors.InvalidRows` for rows that are not
+    mappings or DataFrames, a non-numeric value in a coded column, or a subject
+    in more than one row, :class:`~anonymize.extract.errors.SuppressionBudgetExceeded`
+    when more rows are incomplete than the budget allows,
+    :class:`~anonymize.extract.errors.PrivacyModelUnsatisfiable` when too few
+    rows or sensitive values remain for k and l,
+    :class:`~anonymize.extract.errors.ExtractCheckFailed` if the released
+    table fails the final check (a bug: nothing is written), and
+    :class:`OSError` if the files cannot be written.
+    """
+    spec = spec if isinstance(spec, ExtractSpec) else parse_spec(spec)
+    report_progress = _monotonic(progress)
+    extract_id = extract_id or uuid.uuid4().hex
+    created_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    pseudonymized = [c for c in spec.of_role(Role.IDENTIFIER) if c.action is IdentifierAction.PSEUDONYM]
+    if pseudonymized and key is None:
+        key = extract_key(extract_id)
+
+    report_progress("population", 0.0)
+    people = resolve_population(population, spec.purpose)
+    report_progress("rows", 0.02)
+    table, not_eligible = _load_rows(
+        rows_provider(people.eligible),
+        spec,
+        people.eligible,
+        lambda f: report_progress("rows", 0.02 + 0.28 * f),
+    )
+
+    report_progress("generalize", 0.30)
+    rows_in = len(table)
+    budget = math.floor(spec.privacy.max_suppression * rows_in + 1e-9)
+    complete, codes, domains, sensitive = _generalize(table, spec)
+    incomplete = rows_in - int(complete.size)
+    if incomplete > budget:
+        raise SuppressionBudgetExceeded(
+            f"{incomplete} of {rows_in} rows have a missing or unusable quasi-identifier or sensitive value; "
+            f"max_suppression allows {budget}"
+        )
+    _check_satisfiable(complete.size, sensitive, spec)
+    part = partition(
+        codes,
+        domains,
+        sensitive,
+        spec.privacy.k,
+        spec.privacy.l,
+        lambda f: report_progress("generalize", 0.35 + 0.40 * f),
+    )
+
+    report_progress("suppress", 0.75)
+    n_parts = int(part.max()) + 1
+    outliers = peel_outliers(
+        codes, part, n_parts, domains, sensitive, spec.privacy.k, spec.privacy.l, budget - incomplete
+    )
+
+    report_progress("release", 0.80)
+    keep = ~outliers
+    output, penalties, coding_report = _release(
+        table, spec, complete[keep], codes[:, keep], part[keep], domains, key
+    )
+    quasi_out = [c.output for c in spec.quasi]
+    sensitive_out = [c.output for c in spec.sensitive]
+    measures = measure(output, quasi_out, sensitive_out, penalties, rows_in - output.shape[0], spec.privacy.k)
+    if measures.k < spec.privacy.k or (spec.privacy.l > 1 and (measures.l or 0) < spec.privacy.l):
+        raise ExtractCheckFailed()
+
+    report_progress("write", 0.88)
+    report = _report(
+        spec,
+        extract_id,
+        created_at,
+        people,
+        not_eligible,
+        measures,
+        incomplete=incomplete,
+        outliers=int(outliers.sum()),
+        budget=budget,
+        coding=coding_report,
+    )
+    files, digests = _write(Path(out_dir), output, report, spec.privacy.k)
+    manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
+    _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
+    files["manifest"] = Path(out_dir) / MANIFEST_NAME
+    report_progress("write", 1.0)
+    return ExtractResult(extract_id, Path(out_dir), files, report, manifest, key, output)
+
+
+def _monotonic(progress: Progress | None) -> Progress:
+    """Report progress that never goes back, however the stages' own fractions round."""
+    done = [0.0]
+
+    def report(stage: str, fraction: float) -> None:
+        done[0] = max(done[0], round(min(fraction, 1.0), 4))
+        if progress is not None:
+            progress(stage, done[0])
+
+    return report
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+
+def _load_rows(
+    rows: Iterable[Mapping[str, Any] | pd.DataFrame],
+    spec: ExtractSpec,
+    eligible: frozenset[str],
+    progress: Callable[[float], None],
+) -> tuple[pd.DataFrame, int]:
+    """The eligible rows, with the spec's columns only; and how many rows were dropped as not eligible."""
+    names = list(dict.fromkeys([spec.subject_column, *(c.name for c in spec.columns)]))
+    frames: list[pd.DataFrame] = []
+    buffer: list[Mapping[str, Any]] = []
+    total = max(len(eligible), 1)
+    seen = 0
+
+    def flush() -> None:
+        if buffer:
+            frames.append(pd.DataFrame.from_records(buffer, columns=names))
+            buffer.clear()
+
+    for item in rows:
+        if isinstance(item, pd.DataFrame):
+            flush()
+            frames.append(item.reindex(columns=names))
+            seen += len(item)
+        elif isinstance(item, Mapping):
+            buffer.append(item)
+            seen += 1
+            if len(buffer) >= _CHUNK:
+                flush()
+                progress(min(seen / total, 1.0))
+        else:
+            raise InvalidRows("rows must be mappings (one row each) or pandas DataFrames")
+    flush()
+    table = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({name: [] for name in names}, dtype=object)
+    )
+    subjects = table[spec.subject_column].to_numpy(dtype=object)
+    # A set lookup per row: several times faster than Series.isin on Arrow-backed strings.
+    is_eligible = np.fromiter((s in eligible for s in subjects), dtype=bool, count=subjects.size)
+    not_eligible = int((~is_eligible).sum())
+    table = table.loc[is_eligible].reset_index(drop=True)
+    if table[spec.subject_column].astype(str).duplicated().any():
+        raise InvalidRows("a subject appears in more than one row; an extract holds one row per subject")
+    progress(1.0)
+    return table, not_eligible
+
+
+# -- generalization ------------------------------------------------------------------------------
+
+
+def _generalize(
+    table: pd.DataFrame, spec: ExtractSpec
+) -> tuple[np.ndarray, np.ndarray, list[Any], list[np.ndarray]]:
+    """Rows whose quasi-identifiers and sensitive values are all usable; their codes and domains.
+
+    Domains are fitted on those rows only, so an incomplete row widens nothing.
+    """
+    usable = np.ones(len(table), dtype=bool)
+    fitted = []
+    for col in spec.quasi:
+        assert col.hierarchy is not None
+        fitted.append(col.hierarchy.fit(table[col.name]))
+        usable &= fitted[-1].codes != MISSING
+    for col in spec.sensitive:
+        usable &= table[col.name].notna().to_numpy()
+    complete = np.flatnonzero(usable)
+    subset = table.iloc[complete]
+    if complete.size < len(table):
+        fitted = [col.hierarchy.fit(subset[col.name]) for col in spec.quasi]  # type: ignore[union-attr]
+    if not complete.size:
+        return complete, np.zeros((len(fitted), 0), dtype=np.int64), [], []
+    codes = np.vstack([f.codes for f in fitted]).astype(np.int64)
+    sensitive = [pd.factorize(subset[col.name])[0].astype(np.int64) for col in spec.sensitive]
+    return complete, codes, [f.domain for f in fitted], sensitive
+
+
+def _check_satisfiable(rows: int, sensitive: list[np.ndarray], spec: ExtractSpec) -> None:
+    k, l_value = spec.privacy.k, spec.privacy.l
+    if rows < k:
+        raise PrivacyModelUnsatisfiable(f"{rows} complete rows cannot form a class of k = {k}")
+    if l_value > 1:
+        for col, codes in zip(spec.sensitive, sensitive, strict=True):
+            if int(codes.max()) + 1 < l_value:
+                raise PrivacyModelUnsatisfiable(
+                    f"sensitive column {col.name} has fewer than l = {l_value} distinct values in all rows"
+                )
+
+
+def _release(
+    table: pd.DataFrame,
+    spec: ExtractSpec,
+    rows: np.ndarray,
+    codes: np.ndarray,
+    part: np.ndarray,
+    domains: list[Any],
+    key: DataKey | None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """The released table of ``rows`` in random order; each quasi column's per-row NCP; the coding report."""
+    part, n_parts = _renumber(part)
+    lo, hi = ranges(codes, part, n_parts)
+    shuffle = np.random.default_rng().permutation(rows.size)  # row order must not leak input order
+    source = table.iloc[rows[shuffle]].reset_index(drop=True)
+    quasi_index = {col.name: j for j, col in enumerate(spec.quasi)}
+    released: dict[str, Any] = {}
+    penalties: dict[str, np.ndarray] = {}
+    coding: dict[str, dict[str, Any]] = {}
+    for col in spec.columns:
+        if col.role is Role.IDENTIFIER:
+            if col.action is IdentifierAction.PSEUDONYM:
+                assert key is not None
+                released[col.output] = pseudonymize(key, source[col.name]).to_numpy()
+        elif col.role is Role.QUASI:
+            j = quasi_index[col.name]
+            labels = domains[j].release(codes[j], part, n_parts, lo[j], hi[j])
+            label_codes, categories = pd.factorize(labels)
+            released[col.output] = pd.Categorical.from_codes(label_codes[part[shuffle]], categories)
+            penalties[col.output] = domains[j].penalty(codes[j], part, n_parts, lo[j], hi[j])[part[shuffle]]
+        elif col.role is Role.ATTRIBUTE and col.coding is not None:
+            released[col.output], coding[col.output] = _top_bottom_code(source[col.name], col)
+        else:
+            released[col.output] = source[col.name].to_numpy()
+    return pd.DataFrame(released), penalties, coding
+
+
+def _renumber(part: np.ndarray) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(part)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _top_bottom_code(values: pd.Series, col: Column) -> tuple[Any, dict[str, Any]]:
+    """Clip a numeric attribute at its percentiles; raises InvalidRows for non-numeric values."""
+    assert col.coding is not None
+    numbers = pd.to_numeric(values, errors="coerce")
+    if (numbers.isna() & values.notna()).any():
+        raise InvalidRows(f"column {col.name} has non-numeric values; top/bottom coding needs numbers")
+    present = numbers.dropna().to_numpy(dtype=np.float64)
+    out = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    summary: dict[str, Any] = {"bottom_percentile": col.coding.bottom, "top_percentile": col.coding.top}
+    bottom = (
+        float(np.percentile(present, col.coding.bottom))
+        if col.coding.bottom is not None and present.size
+        else None
+    )
+    top = (
+        float(np.percentile(present, col.coding.top)) if col.coding.top is not None and present.size else None
+    )
+    summary.update(
+        bottom_value=bottom,
+        top_value=top,
+        bottom_coded=int((out < bottom).sum()) if bottom is not None else 0,
+        top_coded=int((out > top).sum()) if top is not None else 0,
+    )
+    if bottom is not None or top is not None:
+        out = np.clip(out, bottom, top)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        # Percentiles of integers may fall between them; keep the column integral.
+        return pd.array(np.round(out), dtype="Int64"), summary
+    return out, summary
+
+
+# -- outputs -------------------------------------------------------------------------------------
+
+
+def _report(
+    spec: ExtractSpec,
+    extract_id: str,
+    created_at: str,
+    people: Population,
+    not_eligible: int,
+    measures: Measures,
+    *,
+    incomplete: int,
+    outliers: int,
+    budget: int,
+    coding: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    columns = []
+    for col in spec.columns:
+        treatment = ""
+        if col.action is not None:
+            treatment = str(col.action)
+        elif col.hierarchy is not None:
+            treatment = col.hierarchy.type
+        elif col.coding is not None:
+            treatment = f"top/bottom coding at {col.coding.bottom}/{col.coding.top} percentiles"
+        entry = {"name": col.name, "role": str(col.role), "as": col.output if col.released else None}
+        columns.append(entry | {"treatment": treatment})
+    return {
+        "extract_id": extract_id,
+        "purpose": spec.purpose,
+        "description": spec.description,
+        "created_at": created_at,
+        "spec_sha256": spec.sha256(),
+        "spec": spec.to_dict(),
+        "privacy_model": spec.privacy.to_dict(),
+        "population": {
+            "eligible": len(people.eligible),
+            "excluded_by_consent": people.excluded_total,
+            "excluded_by_reason": dict(people.excluded),
+            "rows_not_eligible": not_eligible,
+        },
+        "rows": {
+            "in": measures.rows_in,
+            "kept": measures.rows_kept,
+            "suppressed": measures.rows_suppressed,
+            "suppressed_incomplete": incomplete,
+            "suppressed_outliers": outliers,
+            "suppression_budget": budget,
+        },
+        "measures": measures.to_dict(),
+        "columns": columns,
+        "coding": coding,
+    }
+
+
+def _manifest(
+    spec: ExtractSpec,
+    extract_id: str,
+    created_at: str,
+    people: Population,
+    not_eligible: int,
+    measures: Measures,
+    digests: dict[str, dict[str, Any]],
+    key: DataKey | None,
+) -> dict[str, Any]:
+    return {
+        "kind": MANIFEST_KIND,
+        "extract_id": extract_id,
+        "purpose": spec.purpose,
+        "created_at": created_at,
+        "spec_sha256": spec.sha256(),
+        "parameters": {
+            **spec.privacy.to_dict(),
+            "quasi": [c.name for c in spec.quasi],
+            "sensitive": [c.name for c in spec.sensitive],
+            "attributes": [c.name for c in spec.of_role(Role.ATTRIBUTE)],
+            "pseudonymized": [c.name for c in spec.of_role(Role.IDENTIFIER) if c.released],
+            "dropped": [c.name for c in spec.of_role(Role.IDENTIFIER) if not c.released],
+        },
+        "counts": {
+            "eligible_subjects": len(people.eligible),
+            "excluded_by_consent": people.excluded_total,
+            "rows_not_eligible": not_eligible,
+            "rows_in": measures.rows_in,
+            "rows_kept": measures.rows_kept,
+            "rows_suppressed": measures.rows_suppressed,
+            "classes": measures.classes,
+        },
+        "achieved": {"k": measures.k, "l": measures.l},
+        "outputs": digests,
+        "pseudonym_key_id": key.key_id if key is not None else None,
+    }
+
+
+def _json_bytes(document: Mapping[str, Any]) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def _write(
+    out_dir: Path, table: pd.DataFrame, report: dict[str, Any], k: int
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Write the data files, the chart and the report; return their paths and digests."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = out_dir / CSV_NAME, out_dir / PARQUET_NAME
+    # One Arrow table for both files: pyarrow's CSV writer is an order of magnitude faster than pandas'.
+    arrow = pa.Table.from_pandas(_arrow_ready(table), preserve_index=False)
+    partial_csv = csv_path.with_name(CSV_NAME + ".partial")
+    pa_csv.write_csv(arrow, partial_csv)
+    os.replace(partial_csv, csv_path)
+    partial_parquet = parquet_path.with_name(PARQUET_NAME + ".partial")
+    pq.write_table(arrow, partial_parquet)
+    os.replace(partial_parquet, parquet_path)
+    png = histogram_png(dict(report["measures"]["class_sizes"]), k)
+    _write_atomic(out_dir / CHART_NAME, png)
+    digests = {name: _digest(out_dir / name) for name in (CSV_NAME, PARQUET_NAME, CHART_NAME)}
+    report["outputs"] = digests
+    _write_atomic(out_dir / REPORT_JSON, _json_bytes(report))
+    _write_atomic(out_dir / REPORT_HTML, render_html(report, png).encode("utf-8"))
+    digests = digests | {name: _digest(out_dir / name) for name in (REPORT_JSON, REPORT_HTML)}
+    files = {
+        "csv": csv_path,
+        "parquet": parquet_path,
+        "chart": out_dir / CHART_NAME,
+        "report_json": out_dir / REPORT_JSON,
+        "report_html": out_dir / REPORT_HTML,
+    }
+    return files, digests
+
+
+def _arrow_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """Object columns of mixed types become strings, which Arrow can store."""
+    out = table.copy(deep=False)
+    for name in out.columns:
+        if out[name].dtype == object:
+            kinds = {type(v) for v in out[name].dropna().head(10_000)}
+            if len(kinds) > 1:
+                out[name] = out[name].map(lambda v: v if v is None or v != v else str(v))
+    return out
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return {"sha256": sha.hexdigest(), "bytes": path.stat().st_size}

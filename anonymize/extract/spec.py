@@ -1,0 +1,333 @@
+"""The extract spec: what an analyst asks for, validated before any row is read.
+
+A spec is YAML or JSON::
+
+    purpose: risk_scoring
+    description: 2024Q4 credit model refresh
+    population:
+      subject_column: subject_id      # the rows' subject id (default subject_id)
+    columns:
+      subject_id:  {role: identifier, action: pseudonym}
+      name:        {role: identifier}                      # action defaults to drop
+      resident_id: {role: quasi, as: region, hierarchy: {type: region, level: city}}  # release: children
+      age:         {role: quasi, hierarchy: {type: age_bands, width: 10}}
+      gender:      {role: quasi, hierarchy: {type: suppress}}
+      income:      {role: quasi, hierarchy: {type: income_bands}}
+      occupation:  {role: quasi, hierarchy: {type: categories, mapping: {白领: [教师, 工程师]}}}
+      default_label: {role: sensitive}
+      debt_ratio:  {role: attribute, coding: {bottom: 1, top: 99}}
+    privacy: {k: 10, l: 2, max_suppression: 0.02}
+
+Roles: ``identifier`` (dropped, or replaced by a pseudonym keyed for this
+extract only), ``quasi`` (generalized through its hierarchy until k-anonymity
+holds), ``sensitive`` (kept; each equivalence class holds at least ``l``
+distinct values of each), ``attribute`` (kept; optionally top/bottom coded at
+percentiles). Columns the spec does not name are never released; ``as``
+renames a column in the output.
+
+:func:`parse_spec` reports every problem at once in :class:`InvalidSpec`,
+keyed by the path of the offending key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from anonymize.extract import _checks as c
+from anonymize.extract.errors import InvalidSpec
+from anonymize.extract.hierarchies import Hierarchy, parse_hierarchy
+
+_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_NAME = re.compile(r"[^\x00-\x1f]{1,64}")
+MAX_SPEC_BYTES = 1_000_000
+
+
+class Role(StrEnum):
+    IDENTIFIER = "identifier"
+    QUASI = "quasi"
+    SENSITIVE = "sensitive"
+    ATTRIBUTE = "attribute"
+
+
+class IdentifierAction(StrEnum):
+    DROP = "drop"
+    PSEUDONYM = "pseudonym"
+
+
+@dataclass(frozen=True)
+class Coding:
+    """Top/bottom coding of a numeric attribute: values beyond the percentiles are set to them."""
+
+    bottom: float | None = None
+    top: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bottom": self.bottom, "top": self.top}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    role: Role
+    output: str
+    action: IdentifierAction | None = None
+    hierarchy: Hierarchy | None = None
+    coding: Coding | None = None
+
+    @property
+    def released(self) -> bool:
+        return self.action is not IdentifierAction.DROP
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": str(self.role), "as": self.output}
+        if self.action is not None:
+            out["action"] = str(self.action)
+        if self.hierarchy is not None:
+            out["hierarchy"] = self.hierarchy.to_dict()
+        if self.coding is not None:
+            out["coding"] = self.coding.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class PrivacyModel:
+    k: int
+    l: int = 1  # noqa: E741 - the model's own name
+    max_suppression: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "l": self.l, "max_suppression": self.max_suppression}
+
+
+@dataclass(frozen=True)
+class ExtractSpec:
+    purpose: str
+    columns: tuple[Column, ...]
+    privacy: PrivacyModel
+    subject_column: str = "subject_id"
+    description: str = ""
+
+    def of_role(self, role: Role) -> tuple[Column, ...]:
+        return tuple(col for col in self.columns if col.role is role)
+
+    @property
+    def quasi(self) -> tuple[Column, ...]:
+        return self.of_role(Role.QUASI)
+
+    @property
+    def sensitive(self) -> tuple[Column, ...]:
+        return self.of_role(Role.SENSITIVE)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec with every default filled in: what :meth:`sha256` hashes."""
+        return {
+            "purpose": self.purpose,
+            "description": self.description,
+            "population": {"subject_column": self.subject_column},
+            "columns": {col.name: col.to_dict() for col in self.columns},
+            "privacy": self.privacy.to_dict(),
+        }
+
+    def canonical_json(self) -> bytes:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def sha256(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_dict`: the same for any spelling of the same spec."""
+        return hashlib.sha256(self.canonical_json()).hexdigest()
+
+
+_TOP = frozenset({"purpose", "description", "population", "columns", "privacy"})
+_COLUMN = frozenset({"role", "as", "action", "hierarchy", "coding"})
+_ROLE_KEYS = {
+    Role.IDENTIFIER: frozenset({"role", "as", "action"}),
+    Role.QUASI: frozenset({"role", "as", "hierarchy"}),
+    Role.SENSITIVE: frozenset({"role", "as"}),
+    Role.ATTRIBUTE: frozenset({"role", "as", "coding"}),
+}
+
+
+def parse_spec(raw: Any) -> ExtractSpec:
+    """Validate a spec mapping (as loaded from YAML or JSON).
+
+    Raises :class:`~anonymize.extract.errors.InvalidSpec` listing every problem by key path.
+    """
+    problems = c.Problems()
+    if not isinstance(raw, Mapping):
+        raise InvalidSpec({"spec": "must be a mapping"})
+    top = c.mapping(raw, "", problems, allowed=_TOP) or {}
+    for key in ("purpose", "columns", "privacy"):
+        if key not in top:
+            problems.add(key, "is required")
+    purpose = c.text(top.get("purpose"), "purpose", problems, max_length=64) if "purpose" in top else None
+    if purpose is not None and not _PURPOSE.fullmatch(purpose):
+        problems.add("purpose", "must be a purpose code: lowercase letters, digits and _")
+    description = top.get("description", "")
+    if not isinstance(description, str) or len(description) > 2000:
+        problems.add("description", "must be a string of at most 2000 characters")
+    subject_column = _population(top.get("population", {}), problems)
+    columns = _columns(top["columns"], problems) if "columns" in top else None
+    privacy = _privacy(top["privacy"], problems) if "privacy" in top else None
+    if columns is not None:
+        for col in columns:
+            if col.name == subject_column and col.role is not Role.IDENTIFIER:
+                problems.add(f"columns.{col.name}.role", "the subject column can only be an identifier")
+        if not any(path.startswith("columns") for path in problems):
+            _cross_checks(columns, privacy, problems)
+    if problems:
+        raise InvalidSpec(problems)
+    assert purpose is not None and columns is not None and privacy is not None and subject_column is not None
+    return ExtractSpec(
+        purpose=purpose,
+        description=description,
+        columns=tuple(columns),
+        privacy=privacy,
+        subject_column=subject_column,
+    )
+
+
+def loads_spec(text: str | bytes) -> ExtractSpec:
+    """Parse a YAML (or JSON, a subset of YAML) spec.
+
+    Raises :class:`~anonymize.extract.errors.InvalidSpec` if it is not YAML or not a valid spec.
+    """
+    if len(text) > MAX_SPEC_BYTES:
+        raise InvalidSpec({"spec": f"must be at most {MAX_SPEC_BYTES} bytes"})
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidSpec({"spec": f"is not valid YAML or JSON{where}"}) from None
+    return parse_spec(raw)
+
+
+def load_spec(path: str | Path) -> ExtractSpec:
+    """Read and parse a spec file.
+
+    Raises :class:`OSError` if it cannot be read, :class:`InvalidSpec` if it is invalid.
+    """
+    return loads_spec(Path(path).read_bytes())
+
+
+def _population(raw: Any, problems: c.Problems) -> str | None:
+    population = c.mapping(raw, "population", problems, allowed=frozenset({"subject_column"}))
+    if population is None:
+        return None
+    name = c.text(population.get("subject_column", "subject_id"), "population.subject_column", problems)
+    return name
+
+
+def _columns(raw: Any, problems: c.Problems) -> list[Column] | None:
+    if not isinstance(raw, Mapping) or not raw:
+        problems.add("columns", "must be a non-empty mapping of column name -> column spec")
+        return None
+    columns: list[Column] = []
+    for name, spec in raw.items():
+        path = f"columns.{name}"
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            problems.add(path, "column names must be 1-64 printable characters")
+            continue
+        column = _column(name, spec, path, problems)
+        if column is not None:
+            columns.append(column)
+    return columns
+
+
+def _column(name: str, raw: Any, path: str, problems: c.Problems) -> Column | None:
+    spec = c.mapping(raw, path, problems, allowed=_COLUMN, required=frozenset({"role"}))
+    if spec is None:
+        return None
+    role_text = c.choice(spec["role"], c.join(path, "role"), problems, tuple(Role))
+    if role_text is None:
+        return None
+    role = Role(role_text)
+    for key in spec:
+        if key not in _ROLE_KEYS[role]:
+            problems.add(c.join(path, key), f"does not apply to role {role}")
+    output = spec.get("as", name)
+    if not isinstance(output, str) or not _NAME.fullmatch(output):
+        problems.add(c.join(path, "as"), "must be 1-64 printable characters")
+        return None
+    if role is Role.IDENTIFIER:
+        actions = tuple(IdentifierAction)
+        action = c.choice(spec.get("action", "drop"), c.join(path, "action"), problems, actions)
+        return None if action is None else Column(name, role, output, action=IdentifierAction(action))
+    if role is Role.QUASI:
+        if "hierarchy" not in spec:
+            problems.add(c.join(path, "hierarchy"), "is required for role quasi")
+            return None
+        hierarchy = parse_hierarchy(spec["hierarchy"], c.join(path, "hierarchy"), problems)
+        return None if hierarchy is None else Column(name, role, output, hierarchy=hierarchy)
+    if role is Role.ATTRIBUTE and spec.get("coding") is not None:
+        coding = _coding(spec["coding"], c.join(path, "coding"), problems)
+        return None if coding is None else Column(name, role, output, coding=coding)
+    return Column(name, role, output)
+
+
+def _coding(raw: Any, path: str, problems: c.Problems) -> Coding | None:
+    spec = c.mapping(raw, path, problems, allowed=frozenset({"bottom", "top"}))
+    if spec is None:
+        return None
+    if not spec:
+        problems.add(path, "needs bottom, top or both (percentiles)")
+        return None
+    bottom = top = None
+    if spec.get("bottom") is not None:
+        bottom = c.number(spec["bottom"], c.join(path, "bottom"), problems, minimum=0, maximum=50)
+        if bottom is None:
+            return None
+    if spec.get("top") is not None:
+        top = c.number(spec["top"], c.join(path, "top"), problems, minimum=50, maximum=100)
+        if top is None:
+            return None
+    if bottom is None and top is None:
+        problems.add(path, "needs bottom, top or both (percentiles)")
+        return None
+    return Coding(bottom=bottom, top=top)
+
+
+def _privacy(raw: Any, problems: c.Problems) -> PrivacyModel | None:
+    spec = c.mapping(
+        raw, "privacy", problems, allowed=frozenset({"k", "l", "max_suppression"}), required=frozenset({"k"})
+    )
+    if spec is None:
+        return None
+    k = c.integer(spec["k"], "privacy.k", problems, minimum=2)
+    l_value = c.integer(spec.get("l", 1), "privacy.l", problems, minimum=1)
+    suppression = c.number(
+        spec.get("max_suppression", 0.0),
+        "privacy.max_suppression",
+        problems,
+        minimum=0,
+        maximum=1,
+        exclusive_maximum=True,
+    )
+    if k is None or l_value is None or suppression is None:
+        return None
+    if l_value > k:
+        problems.add("privacy.l", "must not exceed k (a class of k rows holds at most k distinct values)")
+        return None
+    return PrivacyModel(k=k, l=l_value, max_suppression=float(suppression))
+
+
+def _cross_checks(columns: list[Column], privacy: PrivacyModel | None, problems: c.Problems) -> None:
+    if not any(col.role is Role.QUASI for col in columns):
+        problems.add("columns", "needs at least one quasi column")
+    if privacy is not None and privacy.l > 1 and not any(col.role is Role.SENSITIVE for col in columns):
+        problems.add("privacy.l", "l above 1 needs at least one sensitive column")
+    outputs: dict[str, str] = {}
+    for col in columns:
+        if not col.released:
+            continue
+        if col.output in outputs:
+            problems.add(f"columns.{col.name}.as", f"output name already taken by {outputs[col.output]}")
+        outputs[col.output] = col.name
