@@ -1,6 +1,11 @@
-"""Tables owned by :mod:`audit`. All are append-only (database triggers enforce it,
-except for the queue, whose rows the sequencer deletes once integrated, and the
-single-row ``audit_state`` head)."""
+"""Tables owned by :mod:`audit`.
+
+``audit_events``, ``audit_nodes`` and ``audit_checkpoints`` are append-only:
+triggers (migration ``0003_audit_log``) reject UPDATE, DELETE and, on
+PostgreSQL, TRUNCATE. Queue rows cannot be updated, only deleted (by the
+sequencer, once integrated); the single ``audit_state`` row cannot be deleted
+and its size never decreases.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +40,11 @@ events = sa.Table(
     sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("chain_hash", sa.LargeBinary(32), nullable=False),
 )
+# "Which subjects did this credential touch, and when" (audit.service.exposure).
+sa.Index("ix_audit_events_actor_time", events.c.actor, events.c.time)
 
-# Hashes of perfect subtrees (level, index); see audit.merkle.
+# Hashes of perfect subtrees (level, index) with level >= 1; see audit.merkle.
+# Level 0 (the leaf hashes) is not duplicated here: it is audit_events.leaf_hash.
 nodes = sa.Table(
     "audit_nodes",
     metadata,

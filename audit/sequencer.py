@@ -1,0 +1,478 @@
+"""The sequencer: gives queued events their place in the chain and the Merkle tree.
+
+An action's own transaction only inserts its events into ``audit_queue``
+(:mod:`audit.sink`), so actions never wait for each other on the log's head.
+The sequencer then integrates queued events in batches, as Certificate
+Transparency logs merge submissions within a maximum merge delay. One step is
+ONE transaction:
+
+1. take the sequencer lock: a transaction-scoped advisory lock keyed by the
+   ``audit_state`` table's OID on PostgreSQL (so two schemas in one database do
+   not share it), the database write lock on SQLite (``BEGIN IMMEDIATE``, see
+   :mod:`piivault.db`);
+2. lock the head (``SELECT ... FOR UPDATE`` on ``audit_state``) and read up
+   to ``AUDIT_BATCH_SIZE`` queue rows in id order (on PostgreSQL these reads,
+   and later the writes, go in one pipelined round trip each);
+3. give each event ``seq = size, size + 1, ...``; its entry is the canonical
+   JSON of its payload with ``"seq"`` added; its leaf hash is RFC 6962's; its
+   chain hash is defined in :mod:`audit.chain`;
+4. insert the events and every perfect subtree they complete
+   (:func:`audit.merkle.append_leaves` needs only the stored frontier);
+5. move the head (size, chain head, frontier), guarded by the old size;
+6. delete exactly the integrated queue rows;
+7. cut a signed checkpoint when due: every ``AUDIT_CHECKPOINT_EVERY`` events,
+   after ``AUDIT_CHECKPOINT_SECONDS`` with new events, or on demand.
+
+If any of it fails, none of it happened; the queue rows wait for the next step.
+A step that finds nothing to do rolls back, which costs no commit flush.
+
+Who runs it, and why nothing is left behind
+-------------------------------------------
+Any process may call :meth:`Sequencer.sequence_pending` right after committing
+events (the container does, through the unit of work's ``after_commit``), and
+``piivault audit sequence --loop`` runs it as a worker. Under load, callers
+must not queue up behind the lock: on PostgreSQL a caller *tries* the lock and,
+if another process holds it, returns at once. That is safe because every lock
+holder, after releasing, checks the queue again and goes round while it is not
+empty: an event committed before a failed try is committed before the
+holder's release, so the holder's check (or the read of whoever took the lock
+after it) sees it. Threads of one process follow the same rule with a local
+lock and a "wanted" flag (an inline caller never waits behind the worker or a
+CLI command in its own process either). On SQLite the write lock is simply
+waited for.
+The inline call has a time budget so a request does not sequence for others
+for long; an event left when a budget runs out at the very end of a burst is
+picked up by the next append or the worker, and ``piivault audit verify``
+flags any queued event older than ``AUDIT_MERGE_DELAY``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit._storage import PgConnection, PgStep, SqliteStep
+from audit.canonical import canonical_json_parsed
+from audit.chain import chain_hash
+from audit.errors import LogCorrupt
+from audit.merkle import append_leaves, frontier_root, leaf_hash
+from audit.note import Checkpoint, sign_checkpoint
+from audit.sink import check_columns
+from audit.store import CheckpointRecord, LogHead, encode_frontier, latest_checkpoint
+from piivault.db import is_unavailable, utcnow
+from piivault.errors import StorageUnavailable, UnavailableError
+from vault import Keyring, Signer
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEY = "audit-checkpoint"
+"""Name of the Ed25519 checkpoint key, stored sealed by :class:`vault.Keyring`."""
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+SEQUENCER_ACTOR = "piivault.sequencer"
+REJECTED_ACTION = "audit.queue_entry_rejected"
+INLINE_BUDGET_SECONDS = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """What one sequencer transaction did."""
+
+    integrated: int
+    size: int
+    drained: bool
+    """The queue held less than a batch: it was empty when this step ended."""
+    checkpoint: CheckpointRecord | None
+
+
+class Sequencer:
+    """Integrates queued audit events into the log; safe from many threads and processes."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        session_factory: sessionmaker[Session],
+        keyring: Keyring,
+        *,
+        origin: str,
+        batch_size: int,
+        checkpoint_every: int,
+        checkpoint_seconds: float,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._session_factory = session_factory
+        self._pg = PgConnection(engine) if engine.dialect.name == "postgresql" else None
+        self._keyring = keyring
+        self._postgres = engine.dialect.name == "postgresql"
+        self.origin = origin
+        self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
+        self._clock = clock
+        self._signer: Signer | None = None
+        self._last_checkpoint = (0, 0)  # (size, timestamp) of the newest checkpoint seen
+        self._local = threading.Lock()
+        self._wanted = False
+
+    # -- entry points ------------------------------------------------------------
+    def sequence_pending(self, *, budget_seconds: float | None = INLINE_BUDGET_SECONDS) -> int:
+        """Integrate what is queued without waiting behind another sequencer.
+
+        Returns how many events this call integrated (0 when another thread or
+        process was already at it: that one re-checks the queue when it is done).
+
+        Raises:
+            StorageUnavailable: the database failed; nothing of that step happened.
+            LogCorrupt: the stored head is malformed or moved under the lock.
+        """
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+        total = 0
+        while True:
+            self._wanted = True
+            if not self._local.acquire(blocking=False):
+                return total
+            try:
+                self._wanted = False
+                total += self._drain(deadline)
+            finally:
+                self._local.release()
+            if not self._wanted or _past(deadline):
+                return total
+
+    def drain(self, *, idle_checkpoint: bool = True) -> int:
+        """Integrate everything queued, waiting for the lock; for the worker and the CLI.
+
+        With ``idle_checkpoint``, also cut a checkpoint when new events have
+        waited ``AUDIT_CHECKPOINT_SECONDS`` for one.
+
+        Raises:
+            StorageUnavailable: the database failed.
+            LogCorrupt: the stored head is malformed.
+        """
+        total = 0
+        with self._local:
+            self._wanted = False
+            while True:
+                result = self.step(wait=True, idle_checkpoint=idle_checkpoint)
+                assert result is not None
+                total += result.integrated
+                if result.drained:
+                    break
+        return total + self._handover()
+
+    def checkpoint_now(self) -> CheckpointRecord:
+        """Integrate the queue, then cut a checkpoint (unless one exists at this size).
+
+        Raises:
+            StorageUnavailable, VaultUnavailable: a dependency failed.
+            ConfigurationError: the checkpoint key is missing (run ``piivault keys bootstrap``).
+        """
+        with self._local:
+            self._wanted = False
+            while True:
+                result = self.step(wait=True, force_checkpoint=True)
+                assert result is not None
+                if result.drained:
+                    break
+        self._handover()
+        if result.checkpoint is not None:
+            return result.checkpoint
+        with self._session_factory() as session:
+            latest = latest_checkpoint(session)
+        assert latest is not None  # a forced step cuts one unless one exists at this size
+        return latest
+
+    def _handover(self) -> int:
+        # Inline callers that found this thread busy (the "wanted" flag) left their
+        # events to it; its last read may have come before their commit.
+        return self.sequence_pending() if self._wanted else 0
+
+    def run(self, stop: threading.Event, *, interval: float) -> None:
+        """Sequence until ``stop`` is set, every ``interval`` seconds; the background worker.
+
+        Database and Vault outages are logged and retried, not raised.
+        """
+        while not stop.is_set():
+            try:
+                self.drain()
+            except UnavailableError as e:
+                log.warning("audit sequencer: %s; retrying", e.code)
+            stop.wait(interval)
+
+    # -- one transaction ---------------------------------------------------------
+    def step(
+        self,
+        *,
+        wait: bool = True,
+        force_checkpoint: bool = False,
+        idle_checkpoint: bool = True,
+        recheck: bool = False,
+    ) -> StepResult | None:
+        """One sequencer transaction (see the module docstring).
+
+        Returns None when ``wait`` is false and another process holds the lock
+        (PostgreSQL; SQLite always waits). With ``recheck`` (PostgreSQL), look
+        at the queue again right after releasing the lock and set
+        :attr:`StepResult.drained` from that.
+
+        Raises:
+            StorageUnavailable: the database failed; the step rolled back.
+            LogCorrupt: the stored head is malformed or moved under the lock.
+            VaultUnavailable: only for a forced checkpoint (otherwise deferred).
+        """
+        try:
+            if self._pg is not None:
+                with self._pg.lock:
+                    db = PgStep(self._pg, self._session_factory)
+                    return self._run(db, wait, force_checkpoint, idle_checkpoint, recheck)
+            with self._engine.connect() as conn:
+                return self._run(SqliteStep(conn), wait, force_checkpoint, idle_checkpoint, recheck)
+        except Exception as e:
+            if _is_outage(e):
+                raise StorageUnavailable("database unavailable") from None
+            raise
+
+    def _run(
+        self, db: PgStep | SqliteStep, wait: bool, force: bool, idle_checkpoint: bool, recheck: bool
+    ) -> StepResult | None:
+        try:
+            locked, head, rows = db.lock_and_read(wait, self.batch_size)
+            if not locked:
+                return None
+            assert head is not None
+            now = self._clock()
+            drained = len(rows) < self.batch_size
+            if rows:
+                size, root = self._integrate(db, head, rows, now)
+            else:
+                size, root = head.size, frontier_root(head.frontier)
+            checkpoint = None
+            if (rows or force or idle_checkpoint) and (force and drained or self._may_be_due(size, now)):
+                checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained)
+            # Nothing written: roll back, which costs no commit flush.
+            empty = db.finish(commit=bool(rows) or checkpoint is not None, recheck=recheck)
+        except BaseException:
+            db.abort()
+            raise
+        if checkpoint is not None:
+            self._last_checkpoint = (checkpoint.size, checkpoint.timestamp)
+        return StepResult(len(rows), size, drained if empty is None else empty, checkpoint)
+
+    def _integrate(
+        self, db: PgStep | SqliteStep, head: LogHead, rows: Sequence[Any], now: dt.datetime
+    ) -> tuple[int, bytes]:
+        seq, chain = head.size, head.chain_head
+        events: list[tuple[Any, ...]] = []
+        leaves: list[bytes] = []
+        rejected: list[int] = []
+        for queue_id, text in rows:
+            parsed = _parse_queued(text)
+            entry = None
+            if parsed is not None:
+                body, when = parsed
+                body["seq"] = seq
+                with contextlib.suppress(ValueError):  # NaN, lone surrogates: json.loads takes them
+                    entry = canonical_json_parsed(body)
+            if entry is None:
+                rejected.append(queue_id)
+                body, when = _rejected_entry(queue_id, text, now)
+                body["seq"] = seq
+                entry = canonical_json_parsed(body)
+            leaf = leaf_hash(entry)
+            chain = chain_hash(chain, leaf)
+            events.append(
+                (
+                    seq,
+                    when if self._postgres else _sqlite_time(body["time"]),
+                    body["actor"],
+                    body["action"],
+                    body["subject_id"],
+                    body["purpose"],
+                    body["outcome"],
+                    body["request_id"],
+                    entry.decode("utf-8"),
+                    leaf,
+                    chain,
+                )
+            )
+            leaves.append(leaf)
+            seq += 1
+        if rejected:
+            log.warning(
+                "audit sequencer: %d malformed queue entr(ies) recorded as rejected (first queue id %d)",
+                len(rejected),
+                rejected[0],
+            )
+        new_nodes, frontier = append_leaves(head.size, head.frontier, leaves)
+        nodes = [(level, idx, digest) for (level, idx), digest in new_nodes if level]
+        moved, deleted = db.write(
+            events,
+            nodes,
+            head.size,
+            (seq, chain, encode_frontier(frontier), now),
+            [row[0] for row in rows],
+        )
+        if moved != 1:
+            raise LogCorrupt("the audit head moved while the sequencer held its lock")
+        if deleted != len(rows):
+            raise LogCorrupt("queued audit events were removed while the sequencer held its lock")
+        log.debug("audit sequencer: integrated %d events, log size %d", len(rows), seq)
+        return seq, frontier_root(frontier)
+
+    # -- checkpoints -------------------------------------------------------------
+    def _may_be_due(self, size: int, now: dt.datetime) -> bool:
+        # What this process last saw is never ahead of the table (checkpoints only
+        # grow), so "not due" by it means not due; "due" is confirmed from the table.
+        last_size, last_time = self._last_checkpoint
+        return size != last_size and (
+            size - last_size >= self.checkpoint_every
+            or now.timestamp() - last_time >= self.checkpoint_seconds
+        )
+
+    def _maybe_checkpoint(
+        self, db: PgStep | SqliteStep, size: int, root: bytes, now: dt.datetime, forced: bool
+    ) -> CheckpointRecord | None:
+        latest = db.latest_checkpoint()
+        last_size, last_time = (latest.size, latest.timestamp) if latest else (None, 0)
+        self._last_checkpoint = (last_size or 0, last_time)
+        if last_size == size:
+            return None
+        if last_size is not None and last_size > size:
+            raise LogCorrupt(f"a checkpoint commits to {last_size} events but the log head has {size}")
+        seconds = now.timestamp()
+        due = (
+            forced
+            or size - (last_size or 0) >= self.checkpoint_every
+            or (size > 0 and seconds - last_time >= self.checkpoint_seconds)
+        )
+        if not due:
+            return None
+        try:
+            signer = self._signer
+            if signer is None:
+                with db.session() as session:
+                    signer = self._checkpoint_signer(session)
+        except UnavailableError as e:
+            if forced:
+                raise
+            # Integration must not stop because Vault is briefly away; the
+            # checkpoint stays due and is cut by a later step.
+            log.warning("audit checkpoint at size %d deferred: %s", size, e.code)
+            return None
+        # Timestamps never go backwards, even if this host's clock is behind another's.
+        checkpoint = Checkpoint(self.origin, size, root, max(int(seconds), last_time))
+        record = CheckpointRecord(
+            size, root, checkpoint.timestamp, sign_checkpoint(checkpoint, self.origin, signer)
+        )
+        db.insert_checkpoint(record)
+        log.info("audit checkpoint cut at size %d", size)
+        return record
+
+    def _checkpoint_signer(self, session: Session) -> Signer:
+        if self._signer is None:
+            self._signer = self._keyring.signer(session, CHECKPOINT_KEY, create=False)
+        return self._signer
+
+    def close(self) -> None:
+        """Return the sequencer's own connection (PostgreSQL) to the pool."""
+        if self._pg is not None:
+            with self._pg.lock:
+                self._pg.close()
+
+    def public_key(self, session: Session) -> bytes:
+        """The checkpoint key's Ed25519 public key.
+
+        Raises:
+            ConfigurationError: the key was never created (run ``piivault keys bootstrap``).
+            VaultUnavailable: the key is sealed under a data key Vault must unwrap.
+        """
+        return self._checkpoint_signer(session).public_key
+
+    # -- draining ----------------------------------------------------------------
+    def _drain(self, deadline: float | None) -> int:
+        total = 0
+        while True:
+            # PostgreSQL: try the lock, and after releasing it look at the queue again
+            # (the holder's duty, see the module docstring). SQLite: wait for the lock.
+            result = self.step(wait=not self._postgres, idle_checkpoint=False, recheck=self._postgres)
+            if result is None:
+                return total  # another process holds the lock and re-checks after releasing it
+            total += result.integrated
+            if result.drained or _past(deadline):
+                return total
+
+
+def _sqlite_time(stamp: str) -> str:
+    # The form SQLAlchemy's SQLite DateTime (hence UTCDateTime) stores and reads:
+    # 'YYYY-MM-DD HH:MM:SS.ffffff', naive UTC. `stamp` passed _TIME_PATTERN.
+    return f"{stamp[:10]} {stamp[11:26]}"
+
+
+def _is_outage(error: Exception) -> bool:
+    """True for database errors that mean "try again later" (SQLAlchemy's or the drivers')."""
+    if isinstance(error, exc.SQLAlchemyError):
+        return is_unavailable(error)
+    if isinstance(error, sqlite3.OperationalError):
+        return True  # locked, busy, disk I/O
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _parse_queued(text: str) -> tuple[dict[str, Any], dt.datetime] | None:
+    """A queued payload and its time, or None if it cannot be stored as an event."""
+    try:
+        body = json.loads(text)
+        if type(body) is not dict:
+            return None
+        check_columns(body)
+        stamp = body["time"]
+        if type(stamp) is not str or not _TIME_PATTERN.fullmatch(stamp):
+            return None
+        when = dt.datetime.fromisoformat(stamp)  # also rejects a 31 February
+    except (ValueError, TypeError, KeyError):
+        return None
+    return body, when
+
+
+def _rejected_entry(queue_id: int, text: str, now: dt.datetime) -> tuple[dict[str, Any], dt.datetime]:
+    # A queue row the application could not have written (it validates at
+    # enqueue) means someone wrote to the queue directly. Record that fact,
+    # and a hash of what was there, instead of stalling the log or dropping it.
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    now = now.astimezone(dt.UTC)
+    body = {
+        "time": now.strftime(TIME_FORMAT),
+        "actor": SEQUENCER_ACTOR,
+        "action": REJECTED_ACTION,
+        "outcome": "error",
+        "subject_id": None,
+        "purpose": None,
+        "field_types": [],
+        "reason": "malformed queue entry",
+        "request_id": None,
+        "details": {"queue_id": queue_id, "payload_sha256": digest},
+    }
+    return body, now

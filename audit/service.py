@@ -1,0 +1,655 @@
+"""The audit log as a service: sequencing, checkpoints, and the read API.
+
+Plain values in, plain dataclasses out (each with ``to_dict()`` for JSON); no
+Flask. The HTTP layer (roles ``auditor`` and ``dpo``) and the CLI
+(``piivault audit ...``) are thin wrappers over :class:`AuditLog`.
+
+Sizes and proofs follow RFC 6962: the log of ``size`` events has leaves
+``0 .. size-1``; an inclusion proof shows event ``seq`` is leaf ``seq`` of the
+tree of ``size`` leaves; by default proofs are against the latest signed
+checkpoint, so a client needs nothing but the published public key to check
+them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit import tables as t
+from audit.errors import EventNotFound, LogCorrupt, NotCheckpointed
+from audit.merkle import (
+    MissingNodeError,
+    consistency_proof_keys,
+    inclusion_proof_keys,
+    root_keys,
+)
+from audit.merkle import consistency_proof as _consistency_proof
+from audit.merkle import inclusion_proof as _inclusion_proof
+from audit.merkle import root_from as _root_from
+from audit.note import verifier_key_string
+from audit.sequencer import Sequencer
+from audit.store import (
+    CheckpointRecord,
+    DbNodeReader,
+    PrefetchedReader,
+    checkpoint_at,
+    latest_checkpoint,
+    read_head,
+)
+from audit.verify import VerifyReport, verify_log
+from piivault.db import is_unavailable, utcnow
+from piivault.errors import StorageUnavailable, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+DETOKENIZE_ACTIONS = ("detokenize",)
+"""Actions that reveal a subject's value to the actor (counted by :meth:`AuditLog.exposure`)."""
+MAX_PAGE = 1_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EventRecord:
+    """One logged event. ``entry`` is the exact canonical JSON that was hashed."""
+
+    seq: int
+    time: dt.datetime
+    actor: str
+    action: str
+    subject_id: str | None
+    purpose: str | None
+    outcome: str
+    request_id: str | None
+    entry: str
+    leaf_hash: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "action": self.action,
+            "subject_id": self.subject_id,
+            "purpose": self.purpose,
+            "outcome": self.outcome,
+            "request_id": self.request_id,
+            "event": json.loads(self.entry),
+            "entry": self.entry,
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class EventPage:
+    events: list[EventRecord]
+    next_cursor: str | None
+    """Pass back as ``cursor`` for the next page; None on the last page."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": [e.to_dict() for e in self.events], "next_cursor": self.next_cursor}
+
+
+@dataclasses.dataclass(frozen=True)
+class InclusionProof:
+    """Event ``seq`` (with leaf hash ``leaf_hash``) is leaf ``seq`` of the tree ``root_hash``."""
+
+    seq: int
+    size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+    root_hash: bytes
+    checkpoint: CheckpointRecord | None
+    entry: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "size": self.size,
+            "leaf_hash": self.leaf_hash.hex(),
+            "proof": [h.hex() for h in self.proof],
+            "root_hash": self.root_hash.hex(),
+            "checkpoint": self.checkpoint.note if self.checkpoint else None,
+            "entry": self.entry,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencyProof:
+    """The tree of ``size1`` leaves (``root1``) is a prefix of the tree of ``size2`` (``root2``).
+
+    From ``size1 == 0`` the proof is empty and trivially holds: RFC 6962
+    verifiers reject such proofs, so check ``size1 == 0`` before verifying.
+    """
+
+    size1: int
+    size2: int
+    root1: bytes
+    root2: bytes
+    proof: list[bytes]
+    checkpoint1: CheckpointRecord | None
+    checkpoint2: CheckpointRecord | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "size1": self.size1,
+            "size2": self.size2,
+            "root1": self.root1.hex(),
+            "root2": self.root2.hex(),
+            "proof": [h.hex() for h in self.proof],
+            "checkpoint1": self.checkpoint1.note if self.checkpoint1 else None,
+            "checkpoint2": self.checkpoint2.note if self.checkpoint2 else None,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Exposure:
+    subject_id: str
+    events: int
+    first: dt.datetime
+    last: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id,
+            "events": self.events,
+            "first": _iso(self.first),
+            "last": _iso(self.last),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ExposureReport:
+    """Subjects whose values ``actor`` detokenized in ``[since, until)``, as of ``log_size``.
+
+    ``queued`` events were committed but not yet sequenced when the report
+    was made; they are not counted (re-run after the merge delay).
+    """
+
+    actor: str
+    since: dt.datetime
+    until: dt.datetime
+    log_size: int
+    queued: int
+    subjects: list[Exposure]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "actions": list(DETOKENIZE_ACTIONS),
+            "log_size": self.log_size,
+            "queued": self.queued,
+            "subjects": [s.to_dict() for s in self.subjects],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectExport:
+    """A subject's events, each with an inclusion proof against ``checkpoint``.
+
+    Events logged after that checkpoint are listed with ``proof`` None.
+    """
+
+    subject_id: str
+    checkpoint: CheckpointRecord | None
+    public_key: str
+    events: list[tuple[EventRecord, list[bytes] | None]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id,
+            "public_key": self.public_key,
+            "checkpoint": self.checkpoint.note if self.checkpoint else None,
+            "tree_size": self.checkpoint.size if self.checkpoint else 0,
+            "events": [
+                {**event.to_dict(), "inclusion_proof": None if proof is None else [h.hex() for h in proof]}
+                for event, proof in self.events
+            ],
+        }
+
+
+class AuditLog:
+    """Sequencing, checkpoints, proofs, search and verification of the audit log."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        session_factory: sessionmaker[Session],
+        sequencer: Sequencer,
+        *,
+        merge_delay: float,
+    ) -> None:
+        self._engine = engine
+        self._session_factory = session_factory
+        self.sequencer = sequencer
+        self.origin = sequencer.origin
+        self.merge_delay = merge_delay
+
+    # -- writing -------------------------------------------------------------------
+    def sequence_pending(self) -> int:
+        """Integrate queued events now (see :meth:`Sequencer.sequence_pending`).
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        return self.sequencer.sequence_pending()
+
+    def sequence_after_commit(self) -> None:
+        """The unit of work's after-commit hook: sequence, never raise.
+
+        The action has committed already, so a failure here must not turn
+        into an error for it: its events stay queued for the next step.
+        """
+        try:
+            self.sequencer.sequence_pending()
+        except Exception as e:  # noqa: BLE001 - see docstring
+            # Only the type: database errors can quote statement parameters.
+            log.warning("audit: inline sequencing deferred to the next step (%s)", type(e).__name__)
+
+    def checkpoint_now(self) -> CheckpointRecord:
+        """Integrate the queue and cut a checkpoint (see :meth:`Sequencer.checkpoint_now`).
+
+        Raises:
+            StorageUnavailable, VaultUnavailable: a dependency failed.
+            ConfigurationError: the checkpoint key is missing.
+        """
+        return self.sequencer.checkpoint_now()
+
+    def close(self) -> None:
+        """Release the sequencer's connection; the container calls this when it closes."""
+        self.sequencer.close()
+
+    # -- keys and checkpoints -----------------------------------------------------
+    def public_key_bytes(self) -> bytes:
+        """The raw Ed25519 checkpoint public key.
+
+        Raises:
+            ConfigurationError: the key was never created (``piivault keys bootstrap``).
+            VaultUnavailable, StorageUnavailable: a dependency failed.
+        """
+        with self._read() as session:
+            return self.sequencer.public_key(session)
+
+    def public_key(self) -> str:
+        """The checkpoint verifier key, ``<origin>+<key id>+<base64 key>`` (signed-note format).
+
+        Raises:
+            ConfigurationError, VaultUnavailable, StorageUnavailable: as :meth:`public_key_bytes`.
+        """
+        return verifier_key_string(self.origin, self.public_key_bytes())
+
+    def latest_checkpoint(self) -> CheckpointRecord | None:
+        """The newest signed checkpoint, or None before the first.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        with self._read() as session:
+            return latest_checkpoint(session)
+
+    def size(self) -> int:
+        """Events in the log (sequenced; queued ones are not counted).
+
+        Raises:
+            StorageUnavailable: the database failed.
+            LogCorrupt: the head row is missing or malformed.
+        """
+        with self._read() as session:
+            return read_head(session).size
+
+    # -- search -----------------------------------------------------------------------
+    def search_events(
+        self,
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """Events matching every given filter, oldest first, ``limit`` per page.
+
+        ``since`` is inclusive and ``until`` exclusive; both must be timezone-aware.
+
+        Raises:
+            ValidationFailed: a naive datetime, ``limit`` outside 1..1000, or a
+                malformed cursor.
+            StorageUnavailable: the database failed.
+        """
+        if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+            raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}")
+        c = t.events.c
+        stmt = sa.select(*_EVENT_COLUMNS).order_by(c.seq).limit(limit + 1)
+        if cursor is not None:
+            stmt = stmt.where(c.seq > _parse_cursor(cursor))
+        for column, value in ((c.subject_id, subject), (c.actor, actor), (c.action, action)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(c.time >= _aware(since, "since"))
+        if until is not None:
+            stmt = stmt.where(c.time < _aware(until, "until"))
+        with self._read() as session:
+            records = [_record(row) for row in session.execute(stmt)]
+        more = len(records) > limit
+        records = records[:limit]
+        return EventPage(records, str(records[-1].seq) if more else None)
+
+    def get_event(self, seq: int) -> EventRecord:
+        """The event with sequence number ``seq``.
+
+        Raises:
+            EventNotFound: there is none.
+            StorageUnavailable: the database failed.
+        """
+        with self._read() as session:
+            return self._event(session, seq)
+
+    def exposure(self, actor: str, since: dt.datetime, until: dt.datetime) -> ExposureReport:
+        """The subjects whose data ``actor`` detokenized (successfully) in ``[since, until)``.
+
+        What a DPO needs when a client credential leaks.
+
+        Raises:
+            ValidationFailed: empty actor, naive datetimes, or ``since`` after ``until``.
+            StorageUnavailable: the database failed.
+        """
+        if not actor:
+            raise ValidationFailed("actor is required")
+        since, until = _aware(since, "since"), _aware(until, "until")
+        if since > until:
+            raise ValidationFailed("since must not be after until")
+        c = t.events.c
+        stmt = (
+            sa.select(c.subject_id, sa.func.count(), sa.func.min(c.time), sa.func.max(c.time))
+            .where(
+                c.actor == actor,
+                c.action.in_(DETOKENIZE_ACTIONS),
+                c.outcome == "success",
+                c.subject_id.is_not(None),
+                c.time >= since,
+                c.time < until,
+            )
+            .group_by(c.subject_id)
+            .order_by(c.subject_id)
+        )
+        with self._read() as session:
+            size = read_head(session).size
+            rows = session.execute(stmt).all()
+            queued = session.scalar(sa.select(sa.func.count()).select_from(t.queue)) or 0
+        subjects = [Exposure(subject, count, first, last) for subject, count, first, last in rows]
+        return ExposureReport(actor, since, until, size, queued, subjects)
+
+    # -- proofs -------------------------------------------------------------------------
+    def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
+        """RFC 6962 inclusion proof of event ``seq`` in the tree of ``size`` events.
+
+        ``size`` defaults to the latest checkpoint's, so the proof leads to a
+        signed root.
+
+        Raises:
+            EventNotFound: no event ``seq``.
+            NotCheckpointed: ``size`` is None and no checkpoint covers ``seq`` yet.
+            ValidationFailed: ``size`` is not in ``(seq, log size]``.
+            LogCorrupt: a stored node is missing or disagrees with the checkpoint.
+            StorageUnavailable: the database failed.
+        """
+        _check_count("seq", seq)
+        with self._read() as session:
+            if size is None:  # the common case, in one round trip
+                event, checkpoint = self._event_and_latest_checkpoint(session, seq)
+                if checkpoint is None or checkpoint.size <= seq:
+                    raise NotCheckpointed(_NOT_CHECKPOINTED)
+                size = checkpoint.size
+            else:
+                event = self._event(session, seq)
+                size, checkpoint = self._size_and_checkpoint(session, size, at_least=seq + 1)
+            reader = PrefetchedReader(
+                DbNodeReader(session), [*inclusion_proof_keys(seq, size), *[(k,) for k in root_keys(size)]]
+            )
+            try:
+                proof = _inclusion_proof(seq, size, reader)
+                root = _root_from(size, reader)
+            except MissingNodeError as e:
+                raise LogCorrupt(f"{e}: run `piivault audit verify`") from None
+        _check_root(root, checkpoint)
+        return InclusionProof(seq, size, event.leaf_hash, proof, root, checkpoint, event.entry)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
+        """RFC 6962 consistency proof from ``size1`` events to ``size2`` (default: latest checkpoint).
+
+        Raises:
+            ValidationFailed: unless ``0 <= size1 <= size2 <= log size``.
+            NotCheckpointed: ``size2`` is None and there is no checkpoint yet.
+            LogCorrupt: a stored node is missing or disagrees with a checkpoint.
+            StorageUnavailable: the database failed.
+        """
+        _check_count("size1", size1)
+        with self._read() as session:
+            size2, checkpoint2 = self._size_and_checkpoint(session, size2, at_least=size1)
+            checkpoint1 = checkpoint_at(session, size1)
+            composites = [(k,) for k in root_keys(size1) + root_keys(size2)]
+            if size1:
+                composites += consistency_proof_keys(size1, size2)
+            reader = PrefetchedReader(DbNodeReader(session), composites)
+            try:
+                proof = _consistency_proof(size1, size2, reader) if size1 else []
+                root1, root2 = _root_from(size1, reader), _root_from(size2, reader)
+            except MissingNodeError as e:
+                raise LogCorrupt(f"{e}: run `piivault audit verify`") from None
+        _check_root(root1, checkpoint1)
+        _check_root(root2, checkpoint2)
+        return ConsistencyProof(size1, size2, root1, root2, proof, checkpoint1, checkpoint2)
+
+    def export_subject(self, subject_id: str) -> SubjectExport:
+        """A subject's events with inclusion proofs against the latest checkpoint (access request).
+
+        Raises:
+            ValidationFailed: empty subject id.
+            LogCorrupt: a stored node is missing or disagrees with the checkpoint.
+            ConfigurationError, VaultUnavailable: the public key cannot be read.
+            StorageUnavailable: the database failed.
+        """
+        if not subject_id:
+            raise ValidationFailed("subject id is required")
+        public_key = self.public_key()
+        c = t.events.c
+        with self._read() as session:
+            checkpoint = latest_checkpoint(session)
+            size = checkpoint.size if checkpoint else 0
+            events = [
+                _record(row)
+                for row in session.execute(
+                    sa.select(*_EVENT_COLUMNS).where(c.subject_id == subject_id).order_by(c.seq)
+                )
+            ]
+            proven = [e.seq for e in events if e.seq < size]
+            composites = [key for seq in proven for key in inclusion_proof_keys(seq, size)]
+            if proven:
+                composites += [(k,) for k in root_keys(size)]
+            reader = PrefetchedReader(DbNodeReader(session), composites)
+            try:
+                proofs = {seq: _inclusion_proof(seq, size, reader) for seq in proven}
+                if proven:
+                    _check_root(_root_from(size, reader), checkpoint)
+            except MissingNodeError as e:
+                raise LogCorrupt(f"{e}: run `piivault audit verify`") from None
+        return SubjectExport(subject_id, checkpoint, public_key, [(e, proofs.get(e.seq)) for e in events])
+
+    # -- verification -------------------------------------------------------------------
+    def verify(
+        self,
+        *,
+        saved_checkpoint: str | None = None,
+        public_key: bytes | None = None,
+        workers: int | None = None,
+    ) -> VerifyReport:
+        """Recompute and check everything; see :func:`audit.verify.verify_log`.
+
+        ``public_key`` defaults to the key held by the keyring; pass the
+        published one to trust nothing stored beside the log.
+
+        Raises:
+            ConfigurationError, VaultUnavailable: no ``public_key`` given and
+                the keyring's cannot be read.
+            StorageUnavailable: the database failed.
+        """
+        key = public_key if public_key is not None else self.public_key_bytes()
+        return verify_log(
+            self._engine,
+            origin=self.origin,
+            public_key=key,
+            saved_checkpoint=saved_checkpoint,
+            merge_delay=self.merge_delay,
+            now=utcnow(),
+            workers=workers,
+        )
+
+    def check(self) -> None:
+        """Start-up check: the head row and the checkpoint key exist.
+
+        Raises:
+            LogCorrupt: the head row is missing (schema not migrated).
+            ConfigurationError: the checkpoint key is missing (``piivault keys bootstrap``).
+            VaultUnavailable, StorageUnavailable: a dependency failed.
+        """
+        with self._read() as session:
+            read_head(session)
+            self.sequencer.public_key(session)
+
+    # -- helpers ---------------------------------------------------------------------
+    def _read(self) -> _ReadSession:
+        return _ReadSession(self._session_factory)
+
+    def _event(self, session: Session, seq: int) -> EventRecord:
+        row = session.execute(sa.select(*_EVENT_COLUMNS).where(t.events.c.seq == seq)).first()
+        if row is None:
+            raise EventNotFound(f"no audit event {seq}")
+        return _record(row)
+
+    def _event_and_latest_checkpoint(
+        self, session: Session, seq: int
+    ) -> tuple[EventRecord, CheckpointRecord | None]:
+        c = t.checkpoints.c
+        latest = (
+            sa.select(c.size, c.root_hash, c.timestamp, c.note).order_by(c.size.desc()).limit(1).subquery()
+        )
+        row = session.execute(
+            sa.select(*_EVENT_COLUMNS, *latest.c)
+            .select_from(t.events.outerjoin(latest, sa.true()))
+            .where(t.events.c.seq == seq)
+        ).first()
+        if row is None:
+            raise EventNotFound(f"no audit event {seq}")
+        checkpoint = None if row[10] is None else CheckpointRecord(row[10], bytes(row[11]), row[12], row[13])
+        return _record(row[:10]), checkpoint
+
+    def _size_and_checkpoint(
+        self, session: Session, size: int | None, *, at_least: int
+    ) -> tuple[int, CheckpointRecord | None]:
+        if size is None:
+            checkpoint = latest_checkpoint(session)
+            if checkpoint is None or checkpoint.size < at_least:
+                raise NotCheckpointed(_NOT_CHECKPOINTED)
+            return checkpoint.size, checkpoint
+        _check_count("size", size)
+        head = read_head(session).size
+        if not at_least <= size <= head:
+            raise ValidationFailed(f"size must be between {at_least} and the log size {head}")
+        return size, checkpoint_at(session, size)
+
+
+class _ReadSession:
+    """A session for reads whose database failures become StorageUnavailable."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._session = factory()
+
+    def __enter__(self) -> Session:
+        return self._session
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        try:
+            self._session.rollback()
+        finally:
+            self._session.close()
+        if isinstance(error, exc.SQLAlchemyError) and is_unavailable(error):
+            raise StorageUnavailable("database unavailable") from None
+
+
+_NOT_CHECKPOINTED = (
+    "not yet covered by a signed checkpoint: retry after the next one "
+    "or cut one (`piivault audit checkpoint`)"
+)
+_EVENT_COLUMNS = (
+    t.events.c.seq,
+    t.events.c.time,
+    t.events.c.actor,
+    t.events.c.action,
+    t.events.c.subject_id,
+    t.events.c.purpose,
+    t.events.c.outcome,
+    t.events.c.request_id,
+    t.events.c.payload,
+    t.events.c.leaf_hash,
+)
+
+
+def _record(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(*row[:9], bytes(row[9]))
+
+
+def _check_root(root: bytes, checkpoint: CheckpointRecord | None) -> None:
+    if checkpoint is not None and checkpoint.root_hash != root:
+        raise LogCorrupt(
+            f"stored tree disagrees with the checkpoint at size {checkpoint.size}: "
+            "run `piivault audit verify`"
+        )
+
+
+def _check_count(name: str, value: int) -> None:
+    if type(value) is not int or value < 0:
+        raise ValidationFailed(f"{name} must be a non-negative integer")
+
+
+def _parse_cursor(cursor: str) -> int:
+    if not isinstance(cursor, str) or not cursor.isdigit() or len(cursor) > 20:
+        raise ValidationFailed("cursor is not one this service returned")
+    return int(cursor)
+
+
+def _aware(value: dt.datetime, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValidationFailed(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_audit_log(
+    settings: Any, engine: sa.Engine, session_factory: sessionmaker[Session], keyring: Any
+) -> AuditLog:
+    """The audit service as the composition root wires it (``Container.services["audit"]``)."""
+    sequencer = Sequencer(
+        engine,
+        session_factory,
+        keyring,
+        origin=settings.audit_origin,
+        batch_size=settings.audit_batch_size,
+        checkpoint_every=settings.audit_checkpoint_every,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+    )
+    return AuditLog(engine, session_factory, sequencer, merge_delay=settings.audit_merge_delay)
