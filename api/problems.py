@@ -41,7 +41,10 @@ def problem(
 def register(app: Flask) -> None:
     @app.errorhandler(PiivaultError)
     def _domain(err: PiivaultError) -> Response:
-        headers = {}
+        headers: dict[str, str] = {}
+        extra_headers = getattr(err, "http_headers", None)  # e.g. WWW-Authenticate, Retry-After
+        if callable(extra_headers):
+            headers.update(extra_headers())
         if isinstance(err, UnavailableError):
             headers["Retry-After"] = str(err.retry_after)
             log.warning("dependency unavailable: %s", err.code)

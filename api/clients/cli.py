@@ -1,0 +1,138 @@
+"""``piivault clients``: create, list and revoke API clients from the command line.
+
+``create`` prints the new API key once; it is not stored anywhere in clear and
+cannot be shown again. Run on a host with the service's ``PIIVAULT_*`` settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import getpass
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client
+
+
+def _cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    # piivault.cli imports this module to add the group; import it lazily.
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from piivault.cli import handle_errors
+
+        return handle_errors(fn)(*args, **kwargs)
+
+    return wrapper
+
+
+def _store_and_container():
+    from api.clients.store import clients_service
+    from piivault.cli import _container
+
+    container = _container()
+    return clients_service(container), container
+
+
+def cli_actor() -> str:
+    """The audit actor for a command run by the operator at this terminal."""
+    try:
+        return f"cli:{getpass.getuser()}"[:128]  # the audit actor column's width
+    except Exception:  # no user name (e.g. a container without passwd entry)
+        return "cli"
+
+
+def _codes(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    return [c.strip() for c in raw.split(",") if c.strip()]
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@click.group("clients")
+def clients() -> None:
+    """API clients and their keys."""
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="what the client is, e.g. crm")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--purposes", default="", help="comma-separated purpose codes (service and analyst)")
+@click.option("--field-types", default=None, help="comma-separated field types (default: no limit)")
+@click.option(
+    "--expires-in",
+    "expires_in",
+    type=click.IntRange(1, MAX_EXPIRY_DAYS),
+    default=None,
+    metavar="DAYS",
+    help="days until the key expires (default: never)",
+)
+@_cli_errors
+def create(name: str, role: str, purposes: str, field_types: str | None, expires_in: int | None) -> None:
+    """Create a client and print its API key (shown once)."""
+    store, container = _store_and_container()
+    try:
+        client, key = store.create(
+            name=name,
+            role=role,
+            purposes=_codes(purposes) or [],
+            field_types=_codes(field_types),
+            expires_in=dt.timedelta(days=expires_in) if expires_in else None,
+            actor=cli_actor(),
+        )
+    finally:
+        container.close()
+    click.echo(f"created client {client.id} ({client.name}, role {client.role})", err=True)
+    click.echo("API key (shown once, store it now; only a keyed hash is kept):", err=True)
+    click.echo(key)
+
+
+@clients.command("list")
+@_cli_errors
+def list_() -> None:
+    """List clients (never their keys)."""
+    store, container = _store_and_container()
+    try:
+        rows = store.list_clients()
+    finally:
+        container.close()
+    click.echo(_table(rows))
+
+
+def _table(rows: list[Client]) -> str:
+    head = ("ID", "NAME", "ROLE", "STATE", "PURPOSES", "FIELD TYPES", "EXPIRES", "LAST USED")
+    lines = [head] + [
+        (
+            c.id,
+            c.name,
+            c.role,
+            c.state,
+            ",".join(c.purposes) or "-",
+            "(any)" if c.field_types is None else ",".join(c.field_types) or "-",
+            _when(c.expires_at),
+            _when(c.last_used_at),
+        )
+        for c in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@_cli_errors
+def revoke(client_id: str) -> None:
+    """Revoke a client's key, at once and for good."""
+    store, container = _store_and_container()
+    try:
+        client = store.revoke(client_id, actor=cli_actor())
+    finally:
+        container.close()
+    click.echo(f"revoked client {client.id} ({client.name})")

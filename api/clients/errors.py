@@ -1,0 +1,60 @@
+"""Authentication errors. Messages never contain the presented key or any part of it."""
+
+from __future__ import annotations
+
+from piivault.errors import PiivaultError
+
+
+class Unauthenticated(PiivaultError):
+    """This request needs an API key: send the header Authorization: Bearer <API key>."""
+
+    code = "unauthenticated"
+    http_status = 401
+    # RFC 6750 section 3.1 error code for the WWW-Authenticate challenge, if any.
+    bearer_error: str | None = None
+
+    def http_headers(self) -> dict[str, str]:
+        challenge = 'Bearer realm="piivault"'
+        if self.bearer_error:
+            challenge += f', error="{self.bearer_error}"'
+        return {"WWW-Authenticate": challenge}
+
+
+class MalformedAuthorization(Unauthenticated):
+    """The Authorization header must be: Bearer <API key>."""
+
+    code = "malformed_authorization"
+    bearer_error = "invalid_request"
+
+
+class InvalidApiKey(Unauthenticated):
+    """The API key is not valid."""
+
+    code = "invalid_api_key"
+    bearer_error = "invalid_token"
+
+
+class ApiKeyRevoked(InvalidApiKey):
+    """The API key was revoked."""
+
+    code = "api_key_revoked"
+
+
+class ApiKeyExpired(InvalidApiKey):
+    """The API key has expired."""
+
+    code = "api_key_expired"
+
+
+class TooManyFailedAttempts(PiivaultError):
+    """Too many failed authentication attempts from this address; retry later."""
+
+    code = "too_many_failed_attempts"
+    http_status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

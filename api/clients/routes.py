@@ -1,0 +1,137 @@
+"""``/v1/clients``: create, list, show and revoke API clients (role ``admin``).
+
+A new client's API key is in the creation response and nowhere else, ever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import current_principal, require_roles
+from api.clients.model import (
+    ADMIN,
+    CODE_PATTERN,
+    MAX_CODES,
+    MAX_EXPIRY_DAYS,
+    NAME_PATTERN,
+    ROLES,
+    Client,
+)
+from api.clients.store import clients_service
+from api.deps import current_container
+from api.schemas import FullMatch, Schema
+
+blp = Blueprint(
+    "clients",
+    __name__,
+    url_prefix="/v1/clients",
+    description="API clients, their roles, purposes and keys (role admin).",
+)
+
+_code = ma.fields.String(validate=FullMatch(CODE_PATTERN, error="must be a lowercase code like risk_scoring"))
+
+
+class ClientCreateSchema(Schema):
+    name = ma.fields.String(
+        required=True,
+        validate=FullMatch(NAME_PATTERN, error="1-64 letters, digits, '.', '_' or '-'"),
+        metadata={"description": "what the client is, e.g. crm or core-banking"},
+    )
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
+    purposes = ma.fields.List(
+        _code,
+        load_default=list,
+        validate=ma.validate.Length(max=MAX_CODES),
+        metadata={"description": "purposes the client may declare (service and analyst clients)"},
+    )
+    field_types = ma.fields.List(
+        _code,
+        allow_none=True,
+        load_default=None,
+        validate=ma.validate.Length(max=MAX_CODES),
+        metadata={"description": "field types the client may see; null: no limit beyond the purpose's"},
+    )
+    expires_in_days = ma.fields.Integer(
+        allow_none=True,
+        load_default=None,
+        validate=ma.validate.Range(1, MAX_EXPIRY_DAYS),
+        metadata={"description": "days until the key expires; null: it does not expire"},
+    )
+
+
+class ClientSchema(Schema):
+    id = ma.fields.String(dump_only=True, metadata={"description": "client id (the key's public part)"})
+    name = ma.fields.String(dump_only=True)
+    role = ma.fields.String(dump_only=True, metadata={"enum": list(ROLES)})
+    state = ma.fields.String(dump_only=True, metadata={"enum": ["active", "expired", "revoked"]})
+    purposes = ma.fields.List(ma.fields.String(), dump_only=True)
+    field_types = ma.fields.List(ma.fields.String(), dump_only=True, allow_none=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    created_by = ma.fields.String(dump_only=True)
+    expires_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    revoked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    revoked_by = ma.fields.String(dump_only=True, allow_none=True)
+    last_used_at = ma.fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "updated at most once a minute"}
+    )
+
+
+class ClientCreatedSchema(ClientSchema):
+    api_key = ma.fields.String(
+        dump_only=True,
+        metadata={"description": "the API key: shown in this response only, store it now"},
+    )
+
+
+def _with_state(client: Client) -> dict[str, Any]:
+    return {**dataclasses.asdict(client), "state": client.state}
+
+
+@blp.route("")
+class Clients(MethodView):
+    @require_roles(ADMIN)
+    @blp.arguments(ClientCreateSchema)
+    @blp.response(201, ClientCreatedSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a client and its API key (shown once)."""
+        days = body["expires_in_days"]
+        client, key = clients_service(current_container()).create(
+            name=body["name"],
+            role=body["role"],
+            purposes=body["purposes"],
+            field_types=body["field_types"],
+            expires_in=dt.timedelta(days=days) if days else None,
+            actor=current_principal().actor,
+        )
+        return {**_with_state(client), "api_key": key}
+
+    @require_roles(ADMIN)
+    @blp.response(200, ClientSchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """List every client, revoked and expired ones included."""
+        return [_with_state(c) for c in clients_service(current_container()).list_clients()]
+
+
+@blp.route("/<client_id>")
+class ClientById(MethodView):
+    @require_roles(ADMIN)
+    @blp.response(200, ClientSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, client_id: str) -> dict[str, Any]:
+        """Show one client."""
+        return _with_state(clients_service(current_container()).get(client_id))
+
+    @require_roles(ADMIN)
+    @blp.response(200, ClientSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, client_id: str) -> dict[str, Any]:
+        """Revoke a client's key, at once and for good."""
+        client = clients_service(current_container()).revoke(client_id, actor=current_principal().actor)
+        return _with_state(client)

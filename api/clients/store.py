@@ -1,0 +1,313 @@
+"""The client store: create, list, revoke and authenticate API clients.
+
+Keys are shown once, at creation, and stored only as HMAC-SHA256 under the
+system data key ``api-key-hmac`` (a DEK wrapped by the Vault KEK, cached in
+memory like every other DEK). Why a keyed hash and not plain SHA-256: the
+secret has 256 bits, so neither needs a slow password hash, but with a key
+held under the KEK a copy of the database alone cannot even confirm a guessed
+key, and HMAC stays inside :mod:`vault` as the design requires.
+
+Creating and revoking a client is audited in the same transaction. No method
+logs, returns (except :meth:`ClientStore.create`, once) or raises with a key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.clients import keys
+from api.clients.errors import ApiKeyExpired, ApiKeyRevoked, InvalidApiKey
+from api.clients.model import (
+    ACTIVE,
+    CODE_PATTERN,
+    MAX_CODES,
+    MAX_EXPIRY_DAYS,
+    NAME_PATTERN,
+    PURPOSE_BOUND_ROLES,
+    REVOKED,
+    ROLES,
+    Client,
+    Principal,
+)
+from api.clients.tables import clients as t
+from audit.events import AuditEvent
+from piivault.db import UnitOfWork, session_scope, utcnow
+from piivault.errors import Conflict, NotFound, ValidationFailed
+from vault import DataKey, Keyring, constant_time_equal
+
+log = logging.getLogger(__name__)
+
+HMAC_KEY_NAME = "api-key-hmac"
+HMAC_LABEL = "api-key"
+# last_used_at is a hint for operators, not an audit record: write it at most
+# once a minute per client so authentication stays a read on the hot path.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+_ID_ATTEMPTS = 5
+
+_COLUMNS = (
+    t.c.id,
+    t.c.name,
+    t.c.role,
+    t.c.purposes,
+    t.c.field_types,
+    t.c.created_at,
+    t.c.created_by,
+    t.c.expires_at,
+    t.c.revoked_at,
+    t.c.revoked_by,
+    t.c.last_used_at,
+)
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        purposes=tuple(row.purposes),
+        field_types=None if row.field_types is None else tuple(row.field_types),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _codes(kind: str, values: Sequence[str], known: Collection[str] | None) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
+    if len(codes) > MAX_CODES:
+        raise ValidationFailed(f"at most {MAX_CODES} {kind}")
+    for code in codes:
+        if not CODE_PATTERN.fullmatch(code):
+            raise ValidationFailed(f"{kind} must be lowercase codes like risk_scoring")
+    unknown = [c for c in codes if known is not None and c not in known]
+    if unknown:
+        # Codes are configuration names (checked above), never personal data.
+        raise ValidationFailed(f"unknown {kind}: {', '.join(unknown)}")
+    return codes
+
+
+class ClientStore:
+    """``purposes`` and ``field_types``, when given, are the catalogues a client's
+    codes must come from (anything supporting ``in``)."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        session_factory: sessionmaker[Session],
+        keyring: Keyring,
+        *,
+        purposes: Collection[str] | None = None,
+        field_types: Collection[str] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._session_factory = session_factory
+        self._keyring = keyring
+        self._purposes = purposes
+        self._field_types = field_types
+        self.clock = clock
+
+    def _hmac_key(self, session: Session) -> DataKey:
+        return self._keyring.system_key(session, HMAC_KEY_NAME)
+
+    @staticmethod
+    def _digest(hmac_key: DataKey, key: keys.ApiKey) -> bytes:
+        return hmac_key.keyed_hash(HMAC_LABEL, str(key).encode("ascii"))
+
+    # -- administration -------------------------------------------------------------
+    def create(
+        self,
+        *,
+        name: str,
+        role: str,
+        actor: str,
+        purposes: Sequence[str] = (),
+        field_types: Sequence[str] | None = None,
+        expires_in: dt.timedelta | None = None,
+    ) -> tuple[Client, str]:
+        """Create a client; return it and its API key, which is never available again.
+
+        Raises :class:`ValidationFailed` for a bad name, role, expiry, or a
+        purpose or field type that is malformed or not in the catalogue,
+        :class:`StorageUnavailable` and the vault errors (``VaultUnavailable``,
+        ``KeyNotFound``) when a dependency fails; nothing is written then.
+        """
+        if not NAME_PATTERN.fullmatch(name):
+            raise ValidationFailed("name must be 1-64 letters, digits, '.', '_' or '-'")
+        if role not in ROLES:
+            raise ValidationFailed(f"role must be one of: {', '.join(ROLES)}")
+        purpose_codes = _codes("purposes", purposes, self._purposes)
+        type_codes = None if field_types is None else _codes("field types", field_types, self._field_types)
+        if role not in PURPOSE_BOUND_ROLES and (purpose_codes or type_codes is not None):
+            raise ValidationFailed(
+                f"purposes and field types apply to {' and '.join(PURPOSE_BOUND_ROLES)} clients only"
+            )
+        if expires_in is not None and not dt.timedelta(0) < expires_in <= dt.timedelta(MAX_EXPIRY_DAYS):
+            raise ValidationFailed(f"a key must expire within 1 to {MAX_EXPIRY_DAYS} days")
+        now = self.clock()
+        expires_at = now + expires_in if expires_in is not None else None
+        with self._uow_factory() as uow:
+            session = uow.session
+            assert session is not None
+            hmac_key = self._hmac_key(session)
+            for _ in range(_ID_ATTEMPTS):
+                key = keys.generate()
+                try:
+                    with session.begin_nested():
+                        session.execute(
+                            t.insert().values(
+                                id=key.public_id,
+                                name=name,
+                                role=role,
+                                purposes=list(purpose_codes),
+                                field_types=None if type_codes is None else list(type_codes),
+                                key_hash=self._digest(hmac_key, key),
+                                created_at=now,
+                                created_by=actor,
+                                expires_at=expires_at,
+                            )
+                        )
+                    break
+                except exc.IntegrityError:
+                    continue  # public id taken: draw another
+            else:  # pragma: no cover - 36**8 ids make this all but impossible
+                raise Conflict("could not allocate a client id; retry")
+            uow.record(
+                AuditEvent(
+                    action="client.create",
+                    actor=actor,
+                    details={
+                        "client_id": key.public_id,
+                        "name": name,
+                        "role": role,
+                        "purposes": list(purpose_codes),
+                        "field_types": None if type_codes is None else list(type_codes),
+                        "expires_at": expires_at.isoformat() if expires_at else None,
+                    },
+                )
+            )
+            uow.commit()
+        client = Client(
+            id=key.public_id,
+            name=name,
+            role=role,
+            purposes=purpose_codes,
+            field_types=type_codes,
+            created_at=now,
+            created_by=actor,
+            expires_at=expires_at,
+        )
+        log.info("API client %s created (role %s) by %s", client.id, role, actor)
+        return client, str(key)
+
+    def list_clients(self) -> list[Client]:
+        """Every client, oldest first. Raises :class:`StorageUnavailable`."""
+        with session_scope(self._session_factory) as session:
+            rows = session.execute(sa.select(*_COLUMNS).order_by(t.c.created_at, t.c.id))
+            return [_client(r) for r in rows]
+
+    def get(self, client_id: str) -> Client:
+        """One client. Raises :class:`NotFound` or :class:`StorageUnavailable`."""
+        with session_scope(self._session_factory) as session:
+            row = session.execute(sa.select(*_COLUMNS).where(t.c.id == client_id)).first()
+        if row is None:
+            raise NotFound("no such client")
+        return _client(row)
+
+    def find_by_name(self, name: str) -> list[Client]:
+        """Clients with this name, in any state. Raises :class:`StorageUnavailable`."""
+        with session_scope(self._session_factory) as session:
+            rows = session.execute(sa.select(*_COLUMNS).where(t.c.name == name).order_by(t.c.created_at))
+            return [_client(r) for r in rows]
+
+    def revoke(self, client_id: str, *, actor: str) -> Client:
+        """Revoke a client's key at once and for good.
+
+        Raises :class:`NotFound`, :class:`Conflict` if it is already revoked,
+        and :class:`StorageUnavailable`.
+        """
+        now = self.clock()
+        with self._uow_factory() as uow:
+            session = uow.session
+            assert session is not None
+            done = session.execute(
+                t.update()
+                .where(t.c.id == client_id, t.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_by=actor)
+            )
+            row = session.execute(sa.select(*_COLUMNS).where(t.c.id == client_id)).first()
+            if row is None:
+                raise NotFound("no such client")
+            if done.rowcount == 0:
+                raise Conflict("the client is already revoked")
+            uow.record(
+                AuditEvent(
+                    action="client.revoke",
+                    actor=actor,
+                    details={"client_id": client_id, "name": row.name, "role": row.role},
+                )
+            )
+            uow.commit()
+        log.info("API client %s revoked by %s", client_id, actor)
+        return _client(row)
+
+    # -- authentication -------------------------------------------------------------
+    def authenticate(self, presented: str) -> Principal:
+        """The principal for a presented API key.
+
+        Raises :class:`InvalidApiKey` (malformed, unknown or wrong key),
+        :class:`ApiKeyRevoked` or :class:`ApiKeyExpired` (only once the key
+        itself has been verified, so its state is told to its holder alone),
+        :class:`StorageUnavailable` and ``VaultUnavailable``.
+        """
+        key = keys.parse(presented)
+        if key is None:
+            raise InvalidApiKey()
+        now = self.clock()
+        with session_scope(self._session_factory) as session:
+            row = session.execute(sa.select(*_COLUMNS, t.c.key_hash).where(t.c.id == key.public_id)).first()
+            if row is None:
+                raise InvalidApiKey()
+            if not constant_time_equal(self._digest(self._hmac_key(session), key), row.key_hash):
+                raise InvalidApiKey()
+            client = _client(row)
+            state = client.state_at(now)
+            if state == REVOKED:
+                raise ApiKeyRevoked()
+            if state != ACTIVE:
+                raise ApiKeyExpired()
+            if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+                session.execute(t.update().where(t.c.id == client.id).values(last_used_at=now))
+        return client.principal()
+
+
+def clients_service(container: Any) -> ClientStore:
+    """The container's client store, made on first use.
+
+    Purposes and field types are checked against the tokenization service's
+    catalogues when the container has one.
+    """
+    store = container.services.get("clients")
+    if store is None:
+        tokenization = container.services.get("tokenization")
+        store = container.services.setdefault(
+            "clients",
+            ClientStore(
+                container.uow,
+                container.session_factory,
+                container.keyring,
+                purposes=getattr(tokenization, "purposes", None),
+                field_types=getattr(tokenization, "field_types", None),
+            ),
+        )
+    return store

@@ -1,0 +1,110 @@
+"""The OpenAPI 3 document (``/openapi.json``) and Swagger UI (``/docs``), served offline.
+
+Swagger UI's JavaScript and CSS come from the ``flask-swagger-ui`` wheel and
+are served by the app itself under ``/docs/assets/``: the docs page loads
+nothing from a CDN (and the online spec validator badge is switched off).
+Errors are documented as ``application/problem+json`` with
+:class:`api.schemas.ProblemSchema`; every operation documents 401, and
+views guarded by :func:`api.auth.require_roles` document 403.
+"""
+
+from __future__ import annotations
+
+import http
+from pathlib import Path
+from typing import Any
+
+import flask_swagger_ui
+from apispec import BasePlugin
+from flask import Blueprint, Flask
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+
+from api.problems import PROBLEM_JSON
+from api.schemas import ProblemSchema
+
+DOCS_BLUEPRINT = "api-docs"  # flask-smorest's name for the blueprint serving the spec
+ASSETS_BLUEPRINT = "docs-assets"
+ASSETS_URL = "/docs/assets"
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+
+DESCRIPTION = """\
+Tokenize and detokenize personal information held in the piivault vault.
+
+Every operation needs an API key: `Authorization: Bearer pvk_...`. Keys are
+created by an administrator (`POST /v1/clients` or `piivault clients create`)
+and shown once. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+class AuthResponsesPlugin(BasePlugin):
+    """Documents the 401 (and, for errors raised before the view, 429) on every operation."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", "UNAUTHORIZED")
+            responses.setdefault("429", "TOO_MANY_REQUESTS")
+
+
+class PiivaultApi(Api):
+    """flask-smorest's Api with problem+json errors and the app's own error handlers."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        # api.problems owns error handling; flask-smorest's handler would
+        # answer in its own (non-RFC 9457) shape.
+        pass
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (RFC 9457 problem details)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+def configure(app: Flask, *, docs: bool) -> PiivaultApi:
+    """Create the Api on ``app``; with ``docs``, also serve the spec and Swagger UI (public)."""
+    app.config.update(
+        API_TITLE="piivault",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        API_SPEC_OPTIONS={
+            "info": {"description": DESCRIPTION},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    if docs:
+        app.config.update(
+            OPENAPI_URL_PREFIX="/",
+            OPENAPI_JSON_PATH="openapi.json",
+            OPENAPI_SWAGGER_UI_PATH="docs",
+            OPENAPI_SWAGGER_UI_URL=ASSETS_URL + "/",
+            OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None, "persistAuthorization": False},
+        )
+        app.register_blueprint(
+            Blueprint(ASSETS_BLUEPRINT, __name__, static_folder=SWAGGER_UI_DIST, static_url_path=ASSETS_URL)
+        )
+    api = PiivaultApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin()]})
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key, `pvk_<client id>_<secret>`, shown once when the client is created.",
+        },
+    )
+    return api
+
+
+def public_blueprints(docs: bool) -> tuple[str, ...]:
+    """Blueprints served without an API key: the spec and its docs page."""
+    return (DOCS_BLUEPRINT, ASSETS_BLUEPRINT) if docs else ()

@@ -1,0 +1,150 @@
+"""Admin endpoints for clients; keys shown once, stored as keyed hashes, audited, never logged."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from api.clients import clients_service, keys
+from api.clients import tables as ct
+from api.clients.store import HMAC_KEY_NAME, HMAC_LABEL
+from audit import tables as at
+from tests.api.conftest import bearer
+
+KEY_FORMAT = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
+
+
+def test_create_list_show_revoke(client, admin_key):
+    resp = client.post(
+        "/v1/clients",
+        json={
+            "name": "crm",
+            "role": "service",
+            "purposes": ["aml_kyc", "risk_scoring"],
+            "field_types": ["cn_mobile", "cn_resident_id"],
+            "expires_in_days": 90,
+        },
+        headers=bearer(admin_key),
+    )
+    assert resp.status_code == 201
+    created = resp.json
+    assert KEY_FORMAT.fullmatch(created["api_key"])
+    assert created["api_key"].startswith(f"pvk_{created['id']}_")
+    assert created["purposes"] == ["aml_kyc", "risk_scoring"]
+    assert created["field_types"] == ["cn_mobile", "cn_resident_id"]
+    assert created["state"] == "active" and created["expires_at"]
+    assert created["created_by"] == f"client:{keys.parse(admin_key).public_id}"
+    assert resp.headers["Cache-Control"] == "no-store"
+
+    listed = client.get("/v1/clients", headers=bearer(admin_key))
+    assert listed.status_code == 200
+    by_id = {c["id"]: c for c in listed.json}
+    assert by_id[created["id"]]["name"] == "crm"
+    # The key is shown once: no other response carries it.
+    assert created["api_key"] not in listed.get_data(as_text=True)
+    assert all("api_key" not in c for c in listed.json)
+
+    shown = client.get(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
+    assert shown.status_code == 200 and "api_key" not in shown.json
+    # The new key works (a service key: authenticated, but not allowed here).
+    assert client.get("/v1/clients", headers=bearer(created["api_key"])).status_code == 403
+
+    revoked = client.delete(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
+    assert revoked.status_code == 200
+    assert revoked.json["state"] == "revoked" and revoked.json["revoked_at"]
+    assert client.get("/v1/clients", headers=bearer(created["api_key"])).status_code == 401
+
+
+def test_field_types_default_to_no_limit(client, admin_key):
+    resp = client.post(
+        "/v1/clients",
+        json={"name": "risk", "role": "analyst", "purposes": ["risk_scoring"]},
+        headers=bearer(admin_key),
+    )
+    assert resp.status_code == 201 and resp.json["field_types"] is None and resp.json["expires_at"] is None
+
+
+def test_only_a_keyed_hash_is_stored(container, make_key):
+    key = make_key("service", name="hashed", purposes=["aml_kyc"])
+    parsed = keys.parse(key)
+    with container.session_factory() as s:
+        row = s.execute(sa.select(ct.clients).where(ct.clients.c.id == parsed.public_id)).one()
+        hmac_key = container.keyring.system_key(s, HMAC_KEY_NAME)
+    assert row.key_hash == hmac_key.keyed_hash(HMAC_LABEL, key.encode())
+    stored = " ".join(str(v) for v in row)
+    assert parsed.secret not in stored and key not in stored
+    assert "secret=***" in repr(parsed) and parsed.secret not in repr(parsed)
+
+
+def _audit_payloads(container) -> list[str]:
+    """Audit entries in order, whether still queued or already sequenced into the log."""
+    with container.session_factory() as s:
+        logged = s.scalars(sa.select(at.events.c.payload).order_by(at.events.c.seq)).all()
+        queued = s.scalars(sa.select(at.queue.c.payload).order_by(at.queue.c.id)).all()
+    return [*logged, *queued]
+
+
+def test_creation_and_revocation_are_audited_without_secrets(container, client, admin_key):
+    created = client.post(
+        "/v1/clients",
+        json={"name": "crm", "role": "service", "purposes": ["aml_kyc"]},
+        headers=bearer(admin_key),
+    ).json
+    client.delete(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
+    payloads = _audit_payloads(container)
+    events = [p for p in payloads if '"action":"client.' in p]
+    assert len(events) == 3  # the fixture's admin, crm created, crm revoked
+    assert '"action":"client.create"' in events[1] and created["id"] in events[1]
+    assert f'"actor":"client:{keys.parse(admin_key).public_id}"' in events[1]
+    assert '"action":"client.revoke"' in events[2]
+    for secret in (keys.parse(created["api_key"]).secret, keys.parse(admin_key).secret):
+        assert all(secret not in p for p in payloads)
+
+
+def test_a_failed_audit_write_creates_no_client(container):
+    def broken_sink(session, events):
+        raise RuntimeError("audit storage refused the write")
+
+    container.audit_sink = broken_sink
+    store = clients_service(container)
+    with pytest.raises(RuntimeError, match="audit storage"):
+        store.create(name="ghost", role="admin", actor="test")
+    assert store.find_by_name("ghost") == []
+
+
+def test_keys_never_reach_the_logs(container, client, admin_key, caplog):
+    caplog.set_level(logging.DEBUG)
+    created = client.post(
+        "/v1/clients",
+        json={"name": "crm", "role": "service", "purposes": ["aml_kyc"]},
+        headers=bearer(admin_key),
+    ).json
+    new_key = created["api_key"]
+    client.get("/v1/clients", headers=bearer(new_key))
+    client.get("/v1/clients", headers=bearer(new_key[:-1] + ("a" if new_key[-1] != "a" else "b")))
+    client.delete(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
+    client.get("/v1/clients", headers=bearer(new_key))
+    assert caplog.records, "expected some log lines to scan"
+    for key in (new_key, admin_key):
+        secret = keys.parse(key).secret
+        assert secret not in caplog.text
+        for record in caplog.records:
+            assert secret not in str(record.args)
+
+
+def test_purposes_and_field_types_come_from_the_catalogues(client, admin_key):
+    resp = client.post(
+        "/v1/clients",
+        json={"name": "crm", "role": "service", "purposes": ["aml_kyc", "astrology"]},
+        headers=bearer(admin_key),
+    )
+    assert resp.status_code == 422 and resp.json["detail"] == "unknown purposes: astrology"
+    resp = client.post(
+        "/v1/clients",
+        json={"name": "crm", "role": "service", "purposes": ["aml_kyc"], "field_types": ["shoe_size"]},
+        headers=bearer(admin_key),
+    )
+    assert resp.status_code == 422 and resp.json["detail"] == "unknown field types: shoe_size"

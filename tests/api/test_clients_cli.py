@@ -1,0 +1,97 @@
+"""``piivault clients create/list/revoke`` and the development admin key."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from api.app import create_app
+from piivault.cli import main
+from piivault.devmode import dev_admin_key
+from tests.api.conftest import bearer, settings_env
+
+KEY = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
+
+
+def test_create_list_revoke(container):
+    env = settings_env(container)
+    runner = CliRunner()
+    created = runner.invoke(
+        main,
+        [
+            "clients",
+            "create",
+            "--name",
+            "crm",
+            "--role",
+            "service",
+            "--purposes",
+            "aml_kyc,risk_scoring",
+            "--field-types",
+            "cn_mobile",
+            "--expires-in",
+            "30",
+        ],
+        env=env,
+    )
+    assert created.exit_code == 0, created.output
+    keys_shown = KEY.findall(created.output)
+    assert len(keys_shown) == 1  # printed once
+    key = keys_shown[0]
+    assert created.stdout.strip() == key  # stdout is the key alone: easy to capture in a script
+    assert "shown once" in created.stderr
+
+    client = create_app(container).test_client()
+    assert client.get("/v1/clients", headers=bearer(key)).status_code == 403  # valid, not admin
+
+    listed = runner.invoke(main, ["clients", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    client_id = key.split("_")[1]
+    line = next(line for line in listed.output.splitlines() if line.startswith(client_id))
+    assert "crm" in line and "service" in line and "active" in line and "aml_kyc,risk_scoring" in line
+    assert key not in listed.output and key.split("_")[2] not in listed.output
+
+    revoked = runner.invoke(main, ["clients", "revoke", client_id], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"revoked client {client_id}" in revoked.output
+    assert client.get("/v1/clients", headers=bearer(key)).status_code == 401
+    listed = runner.invoke(main, ["clients", "list"], env=env)
+    assert "revoked" in next(line for line in listed.output.splitlines() if line.startswith(client_id))
+
+
+def test_cli_admin_key_works_over_http(container):
+    result = CliRunner().invoke(
+        main, ["clients", "create", "--name", "ops", "--role", "admin"], env=settings_env(container)
+    )
+    assert result.exit_code == 0, result.output
+    key = KEY.findall(result.output)[0]
+    assert create_app(container).test_client().get("/v1/clients", headers=bearer(key)).status_code == 200
+
+
+def test_cli_errors_are_one_line(container):
+    env = settings_env(container)
+    runner = CliRunner()
+    bad = runner.invoke(
+        main, ["clients", "create", "--name", "x", "--role", "auditor", "--purposes", "aml_kyc"], env=env
+    )
+    assert bad.exit_code == 2
+    assert bad.output.strip().startswith("piivault: purposes and field types apply to")
+    missing = runner.invoke(main, ["clients", "revoke", "zzzzzzzz"], env=env)
+    assert missing.exit_code == 2 and missing.output.strip() == "piivault: no such client"
+    twice = runner.invoke(main, ["clients", "create", "--name", "t", "--role", "dpo"], env=env)
+    client_id = KEY.findall(twice.output)[0].split("_")[1]
+    assert runner.invoke(main, ["clients", "revoke", client_id], env=env).exit_code == 0
+    again = runner.invoke(main, ["clients", "revoke", client_id], env=env)
+    assert again.exit_code == 2 and "already revoked" in again.output
+
+
+def test_dev_mode_prints_an_admin_key_once(container):
+    first = dev_admin_key(container)
+    key = KEY.search(first).group(0)
+    client = create_app(container).test_client()
+    assert client.get("/v1/clients", headers=bearer(key)).status_code == 200
+    second = dev_admin_key(container)
+    assert not KEY.search(second) and "piivault dev --new-admin-key" in second
+    third = dev_admin_key(container, new=True)
+    assert KEY.search(third).group(0) != key
