@@ -45,19 +45,32 @@ class FpeSpec:
     Structure beyond alphabet and check (a resident ID's region and birth date,
     a mobile's 1[3-9] prefix) is not described here: a tokenizer must pass
     each candidate to :meth:`FieldType.normalize_and_validate` and try again
-    (cycle-walk) until it is accepted.
+    (cycle-walk) until it is accepted. ``positions`` narrows the alphabet of
+    single positions, (index, characters) pairs, where a uniform draw would
+    almost never be accepted (a birth date's month and day digits).
     """
 
     alphabet: str
     check: CheckScheme | None = None
     keep_start: int = 0
     keep_end: int = 0
+    positions: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.alphabet) < 2 or len(set(self.alphabet)) != len(self.alphabet):
             raise ValueError("FPE alphabet must have at least 2 distinct characters")
         if self.keep_start < 0 or self.keep_end < 0:
             raise ValueError("FPE keep_start and keep_end must be >= 0")
+        for index, chars in self.positions:
+            if index < 0 or not chars or len(set(chars)) != len(chars):
+                raise ValueError("FPE positions need an index >= 0 and distinct characters")
+
+    def alphabet_at(self, index: int) -> str:
+        """The characters a token may have at ``index``."""
+        for position, chars in self.positions:
+            if position == index:
+                return chars
+        return self.alphabet
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,12 @@ FIELD_TYPE = FieldType(
     mask=MiddleMask(keep_start=3, keep_end=4),
     min_length=18,
     max_length=18,
-    fpe=FpeSpec(alphabet=DIGITS, check=GB11643, keep_start=6),
+    # Digits 7-14 are a birth date: drawn as 19YYMMDD, narrowed so most draws are real dates.
+    fpe=FpeSpec(
+        alphabet=DIGITS,
+        check=GB11643,
+        keep_start=6,
+        positions=((6, "1"), (7, "9"), (10, "01"), (12, "0123")),
+    ),
     rationale="C2 identity information; PIPL art. 28 lists identity numbers as sensitive",
 )

@@ -1,0 +1,70 @@
+"""End to end against the real server that ``make dev`` starts (``piivault dev``), through the client."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from api.client import PiivaultClient
+from piivault.devbao import free_port
+from tests.api_tokens.conftest import CARD, MOBILE, customer_items
+
+pytestmark = pytest.mark.slow
+
+
+def test_tokenize_and_detokenize_against_piivault_dev(tmp_path: Path):
+    port = free_port()
+    log = tmp_path / "dev.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIIVAULT_")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("piivault")),
+                "dev",
+                "--port",
+                str(port),
+                "--var",
+                str(tmp_path / "var"),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        admin_key = None
+        while admin_key is None or requests.get(base + "/readyz", timeout=2).status_code != 200:
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "piivault dev did not come up"
+            found = re.search(r"admin key: (pvk_\S+)", log.read_text(errors="replace"))
+            admin_key = found.group(1) if found else None
+            time.sleep(0.3)
+        created = requests.post(
+            base + "/v1/clients",
+            json={"name": "crm", "role": "service", "purposes": ["aml_kyc"]},
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        pv = PiivaultClient(base, created.json()["api_key"])
+        tokens = [t["token"] for t in pv.tokenize(customer_items("cust-dev-0001"))]
+        values = pv.detokenize("aml_kyc", tokens)
+        assert values[1] == {"value": CARD} and values[2] == {"value": MOBILE}
+        assert pv.subject("cust-dev-0001")["token_count"] == 5
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert MOBILE not in log.read_text(errors="replace") and CARD not in log.read_text(errors="replace")

@@ -1,0 +1,205 @@
+"""The detokenize use case: tokens in, for each a value, a masked value, or why not.
+
+Every token gets its own policy decision (:func:`tokenization.policy.decide`);
+every decision, allowed or denied, is audited in the transaction that returns
+the values, grouped into one event per (subject, outcome, reason). The data
+keys of all the subjects involved come from the cache or ONE unwrap call.
+Values are opened only for tokens the policy allows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from audit.events import AuditEvent
+from piivault.db import UnitOfWork
+from tokenization import subjects
+from tokenization import tables as t
+from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
+from tokenization.fieldtypes import FieldType, UnknownFieldType
+from tokenization.model import MAX_BATCH, Caller, actor
+from tokenization.policy import DETOKENIZE_ROLES, ConsentVerdict, Decision, Effect, Reason, decide
+from tokenization.store import chunked
+from vault import Binding, subject_owner
+
+if TYPE_CHECKING:
+    from tokenization.service import TokenizationService
+
+NOT_FOUND = {"error": "not_found", "reason": "no such token"}
+_FIELD_TYPE_GONE = Decision(Effect.DENY, Reason.UNKNOWN_FIELD_TYPE)
+
+
+@dataclasses.dataclass(slots=True)
+class _Row:
+    token: str
+    field_type: str
+    owner: str  # the subject, or a standalone token's internal owner
+    owner_kind: str
+    state: str
+    sealed: bytes | None
+    decision: Decision | None = None
+
+
+def detokenize(
+    svc: TokenizationService,
+    uow: UnitOfWork,
+    caller: Caller,
+    purpose: str,
+    tokens: Sequence[str],
+    reveal: str = "plain",
+    *,
+    request_id: str | None = None,
+) -> list[dict]:
+    """See :meth:`TokenizationService.detokenize`."""
+    if len(tokens) > MAX_BATCH:
+        raise BatchTooLarge(f"at most {MAX_BATCH} tokens per request")
+    if reveal not in (Effect.PLAIN, Effect.MASKED):
+        raise InvalidRequest("reveal must be plain or masked")
+    wanted = Effect(reveal)
+    catalogued = svc.purposes.get(purpose)
+    # An unknown purpose is the caller's text: it never goes into the audit log.
+    audited_purpose = purpose if catalogued is not None else None
+    session = uow.session
+    assert session is not None
+    who = actor(caller)
+
+    if caller.role not in DETOKENIZE_ROLES:
+        uow.record(
+            AuditEvent(
+                action="detokenize",
+                actor=who,
+                outcome="denied",
+                purpose=audited_purpose,
+                reason=Reason.ROLE.value,
+                request_id=request_id,
+                details={"tokens": len(tokens), "reveal": wanted.value},
+            )
+        )
+        uow.commit()
+        raise NotPermitted(f"role {caller.role!r} may not detokenize")
+
+    found = _load(session, set(tokens))
+    verdicts: dict[tuple[str, str], ConsentVerdict] = {}
+
+    def consent_for(row: _Row) -> ConsentVerdict:
+        subject = row.owner if row.owner_kind == subjects.SUBJECT else None
+        cache_key = (row.owner, row.field_type)
+        if cache_key not in verdicts:
+            verdicts[cache_key] = svc.consent_check(session, subject, purpose, row.field_type)
+        return verdicts[cache_key]
+
+    field_types: dict[str, FieldType] = {}
+    for row in found.values():
+        try:
+            field_type = field_types.get(row.field_type) or svc.field_types.get(row.field_type)
+        except UnknownFieldType:
+            row.decision = _FIELD_TYPE_GONE  # removed from the configuration since
+            continue
+        field_types[row.field_type] = field_type
+        row.decision = decide(
+            role=caller.role,
+            client_purposes=caller.purposes,
+            client_field_types=caller.field_types,
+            purpose_code=purpose,
+            purpose=catalogued,
+            field_type=row.field_type,
+            pipl_sensitive=field_type.pipl_sensitive,
+            subject_state=row.state,
+            consent=lambda row=row: consent_for(row),
+            reveal=wanted,
+        )
+
+    allowed = [row for row in found.values() if row.decision is not None and row.decision.allowed]
+    keys = svc.keyring.data_keys(session, {subject_owner(row.owner) for row in allowed})
+    answers: dict[str, dict] = {}
+    for row in allowed:
+        key = keys.get(subject_owner(row.owner))
+        if key is None or row.sealed is None:
+            row.decision = Decision(Effect.DENY, Reason.ERASED)
+            continue
+        value = key.open(row.sealed, Binding(row.owner, row.field_type, row.token)).decode("utf-8")
+        if row.decision.effect is Effect.PLAIN:
+            answers[row.token] = {"value": value}
+        else:
+            answers[row.token] = {"masked": field_types[row.field_type].mask(value)}
+
+    # In request order, without echoing the tokens: a caller who sent a value by mistake
+    # must not get it back in a response (or in a proxy's log of one).
+    results = []
+    for token in tokens:
+        row = found.get(token)
+        if row is None:
+            results.append(NOT_FOUND)
+        elif row.token in answers:
+            results.append(answers[row.token])
+        else:
+            assert row.decision is not None
+            results.append({"error": row.decision.error, "reason": row.decision.reason.value})
+
+    missing = len(set(tokens)) - len(found)
+    for event in _audit_events(who, audited_purpose, wanted, found, missing, request_id):
+        uow.record(event)
+    uow.commit()
+    return results
+
+
+def _load(session: Session, tokens: Iterable[str]) -> dict[str, _Row]:
+    """The rows of the tokens that exist, with their owners' kind and state (one query)."""
+    c, s = t.tokens.c, t.subjects.c
+    columns = [c.token, c.field_type, c.subject_id, c.sealed, s.kind, s.state]
+    found: dict[str, _Row] = {}
+    for chunk in chunked(list(tokens)):
+        query = sa.select(*columns).join_from(t.tokens, t.subjects).where(c.token.in_(chunk))
+        for token, field_type, owner, sealed, kind, state in session.execute(query):
+            found[token] = _Row(
+                token, field_type, owner, kind, state, None if sealed is None else bytes(sealed)
+            )
+    return found
+
+
+def _audit_events(
+    who: str,
+    purpose: str | None,
+    reveal: Effect,
+    found: dict[str, _Row],
+    missing: int,
+    request_id: str | None,
+) -> list[AuditEvent]:
+    """One event per (subject, outcome, reason), and one for tokens that do not exist."""
+    groups: dict[tuple[str, str, str], list[_Row]] = defaultdict(list)
+    for row in found.values():
+        assert row.decision is not None
+        groups[(row.owner, row.decision.outcome, row.decision.reason.value)].append(row)
+    events = [
+        AuditEvent(
+            action="detokenize",
+            actor=who,
+            outcome=outcome,
+            subject_id=owner,
+            purpose=purpose,
+            field_types=tuple(sorted({r.field_type for r in rows})),
+            reason=reason,
+            request_id=request_id,
+            details={"tokens": len(rows), "reveal": reveal.value, "effect": rows[0].decision.effect.value},
+        )
+        for (owner, outcome, reason), rows in sorted(groups.items())
+    ]
+    if missing:
+        events.append(
+            AuditEvent(
+                action="detokenize",
+                actor=who,
+                outcome="error",
+                purpose=purpose,
+                reason="not_found",
+                request_id=request_id,
+                details={"tokens": missing, "reveal": reveal.value},
+            )
+        )
+    return events

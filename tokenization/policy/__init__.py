@@ -1,0 +1,41 @@
+"""The policy decision point: may this caller see this value, for this purpose, and how?
+
+* :mod:`.purposes` - the purpose catalogue (legal basis, consent, field types, retention),
+  loaded from configuration with defaults for a bank;
+* :mod:`.consent` - the one function that answers "has the subject consented?";
+* :mod:`.decision` - :func:`decide`: plain, masked or deny, always with a reason.
+"""
+
+from tokenization.policy.consent import ConsentCheck, ConsentVerdict, consent_check
+from tokenization.policy.decision import (
+    DETOKENIZE_ROLES,
+    TOKENIZE_ROLES,
+    Decision,
+    Effect,
+    Reason,
+    decide,
+)
+from tokenization.policy.purposes import (
+    DEFAULT_PURPOSES,
+    LegalBasis,
+    Purpose,
+    PurposeCatalogue,
+    load_purposes,
+)
+
+__all__ = [
+    "DEFAULT_PURPOSES",
+    "DETOKENIZE_ROLES",
+    "TOKENIZE_ROLES",
+    "ConsentCheck",
+    "ConsentVerdict",
+    "Decision",
+    "Effect",
+    "LegalBasis",
+    "Purpose",
+    "PurposeCatalogue",
+    "Reason",
+    "consent_check",
+    "decide",
+    "load_purposes",
+]

@@ -1,0 +1,137 @@
+"""The policy decision point: (caller, role, purpose, field type, subject) -> plain | masked | deny.
+
+Roles, as decided for piivault:
+
+* ``service`` (calling systems) tokenizes, and detokenizes in plain or masked
+  form, only under the purposes and field types on its key;
+* ``dpo`` sees the masked form only: enough to answer a data-subject request or
+  check a complaint, not to copy values out. A DPO's key carries no purposes
+  (keys bind purposes for service and analyst clients only), so the DPO may
+  declare any catalogued purpose; every other check applies;
+* ``admin``, ``analyst`` and ``auditor`` never detokenize (analysts get
+  anonymized extracts, auditors the audit log, admins manage clients).
+
+Checks run in a fixed order and the first that fails is the reason: role,
+purpose known, purpose on the key, field type on the key (both for
+purpose-bound roles), field type covered by the purpose, subject erased,
+subject restricted, consent (and separate consent where the purpose or a
+PIPL-sensitive field type needs it). Only then is the reveal decided: what was
+asked for, capped by the role.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from enum import StrEnum
+
+from tokenization.policy.consent import ConsentVerdict
+from tokenization.policy.purposes import Purpose
+
+
+class Effect(StrEnum):
+    PLAIN = "plain"
+    MASKED = "masked"
+    DENY = "deny"
+
+
+class Reason(StrEnum):
+    ALLOWED = "allowed"
+    MASKED_ON_REQUEST = "masked on request"
+    MASKED_FOR_ROLE = "role sees masked values only"
+    ROLE = "role may not detokenize"
+    UNKNOWN_PURPOSE = "unknown purpose"
+    PURPOSE_NOT_ALLOWED = "purpose not allowed for this client"
+    FIELD_TYPE_NOT_ALLOWED = "field type not allowed for this client"
+    OUTSIDE_PURPOSE = "field type not covered by the purpose"
+    UNKNOWN_FIELD_TYPE = "field type no longer configured"
+    RESTRICTED = "restricted"
+    ERASED = "erased"
+    NO_CONSENT = "no consent"
+    NO_SEPARATE_CONSENT = "no separate consent"
+
+
+TOKENIZE_ROLES = frozenset({"service"})
+# The most a role may see; roles not listed never detokenize.
+DETOKENIZE_ROLES: dict[str, Effect] = {"service": Effect.PLAIN, "dpo": Effect.MASKED}
+# Roles whose keys list the purposes (and optionally field types) they may use.
+PURPOSE_BOUND_ROLES = frozenset({"service"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    effect: Effect
+    reason: Reason
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect is not Effect.DENY
+
+    @property
+    def outcome(self) -> str:
+        """The audit outcome: success, denied, or error for an erased subject."""
+        if self.allowed:
+            return "success"
+        return "error" if self.reason is Reason.ERASED else "denied"
+
+    @property
+    def error(self) -> str | None:
+        """The per-token error code: denied, restricted or erased (None when allowed)."""
+        if self.allowed:
+            return None
+        if self.reason in (Reason.RESTRICTED, Reason.ERASED):
+            return self.reason.value
+        return "denied"
+
+
+def _deny(reason: Reason) -> Decision:
+    return Decision(Effect.DENY, reason)
+
+
+def decide(
+    *,
+    role: str,
+    client_purposes: frozenset[str],
+    client_field_types: frozenset[str] | None,
+    purpose_code: str,
+    purpose: Purpose | None,
+    field_type: str,
+    pipl_sensitive: bool,
+    subject_state: str | None,
+    consent: Callable[[], ConsentVerdict],
+    reveal: Effect,
+) -> Decision:
+    """Decide one detokenization. Pure, except that ``consent`` is called when needed.
+
+    ``purpose`` is the catalogue entry for ``purpose_code`` (None if unknown);
+    ``client_field_types`` None means every field type; ``subject_state`` is
+    active, restricted or erased (None for a standalone token's owner, treated
+    as active). ``reveal`` is PLAIN or MASKED, what the caller asked for.
+    """
+    ceiling = DETOKENIZE_ROLES.get(role)
+    if ceiling is None:
+        return _deny(Reason.ROLE)
+    if purpose is None:
+        return _deny(Reason.UNKNOWN_PURPOSE)
+    if role in PURPOSE_BOUND_ROLES:
+        if purpose_code not in client_purposes:
+            return _deny(Reason.PURPOSE_NOT_ALLOWED)
+        if client_field_types is not None and field_type not in client_field_types:
+            return _deny(Reason.FIELD_TYPE_NOT_ALLOWED)
+    if not purpose.covers(field_type):
+        return _deny(Reason.OUTSIDE_PURPOSE)
+    if subject_state == "erased":
+        return _deny(Reason.ERASED)
+    if subject_state == "restricted":
+        return _deny(Reason.RESTRICTED)
+    if purpose.consent_required:
+        verdict = consent()
+        if not verdict.granted:
+            return _deny(Reason.NO_CONSENT)
+        if (purpose.separate_consent_required or pipl_sensitive) and not verdict.separate:
+            return _deny(Reason.NO_SEPARATE_CONSENT)
+    if reveal is Effect.MASKED:
+        return Decision(Effect.MASKED, Reason.MASKED_ON_REQUEST)
+    if ceiling is Effect.MASKED:
+        return Decision(Effect.MASKED, Reason.MASKED_FOR_ROLE)
+    return Decision(Effect.PLAIN, Reason.ALLOWED)

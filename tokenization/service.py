@@ -1,0 +1,325 @@
+"""The tokenization service: the use cases other layers call.
+
+Every method takes plain values and a unit of work, commits it (the change
+and its audit events together), and returns plain values. It never sees Flask:
+``api/`` translates HTTP to these calls. Nothing here logs or raises a value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from audit.events import AuditEvent
+from piivault.db import UnitOfWork, utcnow
+from piivault.errors import ConfigurationError
+from piivault.settings import Settings
+from tokenization import detokenize as _detokenize
+from tokenization import subjects
+from tokenization import tables as t
+from tokenization import tokenize as _tokenize
+from tokenization.errors import InvalidRequest, NotPermitted, SubjectErased, SubjectNotFound
+from tokenization.fieldtypes import (
+    ConfigError,
+    FieldTypeRegistry,
+    InvalidValue,
+    UnknownFieldType,
+    default_registry,
+    load_field_types,
+)
+from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
+from tokenization.policy import ConsentCheck, PurposeCatalogue, consent_check, load_purposes
+from tokenization.tokenize import BLIND_INDEX_KEY
+from tokenization.tokens import DeterministicScope, blind_index, new_subject_id
+from vault import Keyring
+
+# Field types a caller-chosen id (subject, request) must not be a valid value of.
+IDENTIFIER_TYPES = ("cn_resident_id", "cn_mobile", "bank_card", "cn_uscc")
+# Roles that may read a subject's metadata (no PII) and create subjects.
+SUBJECT_READ_ROLES = frozenset({"service", "dpo"})
+SUBJECT_CREATE_ROLES = frozenset({"service"})
+LOOKUP_ROLES = frozenset({"service"})
+
+
+@dataclasses.dataclass
+class TokenizationService:
+    keyring: Keyring
+    field_types: FieldTypeRegistry
+    purposes: PurposeCatalogue
+    consent_check: ConsentCheck = consent_check
+    deterministic_scope: DeterministicScope = DeterministicScope.SUBJECT
+    clock: Callable[[], dt.datetime] = utcnow
+
+    # -- tokens ---------------------------------------------------------------
+    def tokenize(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        items: Sequence[TokenizeItem],
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> TokenizeResult:
+        """Tokenize up to 1,000 values; each item gets ``{"token"}`` or ``{"error": {rule, message}}``.
+
+        Subjects named for the first time are created. With ``idempotency_key``,
+        a request repeated within 24 hours returns the first response
+        (``replayed``) and does nothing. Raises NotPermitted (role),
+        BatchTooLarge, InvalidRequest (a malformed key), IdempotencyConflict
+        (same key, other body), VaultUnavailable, StorageUnavailable.
+        """
+        return _tokenize.tokenize(
+            self, uow, caller, items, idempotency_key=idempotency_key, request_id=request_id
+        )
+
+    def detokenize(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        purpose: str,
+        tokens: Sequence[str],
+        reveal: str = "plain",
+        *,
+        request_id: str | None = None,
+    ) -> list[dict]:
+        """Per token, in request order: ``{value}``, ``{masked}`` or ``{error, reason}``.
+
+        ``error`` is not_found, denied, restricted or erased. Raises
+        NotPermitted for a role that never detokenizes (after auditing the
+        attempt), BatchTooLarge, InvalidRequest (reveal), VaultUnavailable,
+        StorageUnavailable, InvalidSealedValue (a tampered value).
+        """
+        return _detokenize.detokenize(self, uow, caller, purpose, tokens, reveal, request_id=request_id)
+
+    def lookup(
+        self, uow: UnitOfWork, caller: Caller, field_type: str, value: str, *, request_id: str | None = None
+    ) -> list[dict]:
+        """Do we hold this value, and under which tokens? Answered from the blind index.
+
+        Returns ``[{token, kind, subject_id}]`` (subject_id None for standalone
+        tokens). Raises NotPermitted, InvalidRequest (unknown field type or an
+        invalid value, naming the rule only), StorageUnavailable.
+        """
+        if caller.role not in LOOKUP_ROLES:
+            raise NotPermitted(f"role {caller.role!r} may not look values up")
+        try:
+            ft = self.field_types.get(field_type)
+        except UnknownFieldType:
+            raise InvalidRequest("unknown field type") from None
+        if caller.field_types is not None and ft.code not in caller.field_types:
+            raise NotPermitted("this client may not use this field type")
+        try:
+            normalized = ft.normalize_and_validate(value)
+        except InvalidValue as e:
+            raise InvalidRequest(f"invalid value ({e.rule}): {e.message}") from None
+        session = uow.session
+        assert session is not None
+        index = blind_index(self.keyring.system_key(session, BLIND_INDEX_KEY), ft.code, normalized)
+        k, s = t.tokens.c, t.subjects.c
+        rows = session.execute(
+            t.tokens.join(t.subjects, k.subject_id == s.subject_id)
+            .select()
+            .with_only_columns(k.token, k.kind, k.subject_id, s.kind)
+            .where(k.field_type == ft.code, k.blind_index == index)
+            .order_by(k.created_at, k.token)
+        ).all()
+        matches = [
+            {"token": token, "kind": kind, "subject_id": owner if owner_kind == subjects.SUBJECT else None}
+            for token, kind, owner, owner_kind in rows
+        ]
+        uow.record(
+            AuditEvent(
+                action="lookup",
+                actor=actor(caller),
+                field_types=(ft.code,),
+                request_id=request_id,
+                details={"matches": len(matches)},
+            )
+        )
+        uow.commit()
+        return matches
+
+    def looks_like_identifier(self, text: str) -> bool:
+        """True if ``text`` is a valid mobile, resident ID, card number or credit code.
+
+        For ids a caller chooses (subject ids, request ids): one keyed by such a
+        number would copy PII into every response and audit event. All four have
+        at least 8 digits, which rules out most ids before any validator runs.
+        """
+        if sum(c.isdigit() for c in text) < 8:
+            return False
+        return any(
+            code in self.field_types and self.field_types.get(code).is_valid(text)
+            for code in IDENTIFIER_TYPES
+        )
+
+    # -- subjects ---------------------------------------------------------------
+    def create_subject(self, uow: UnitOfWork, caller: Caller, *, request_id: str | None = None) -> dict:
+        """Create a subject with a fresh random id and its data key.
+
+        Raises NotPermitted, VaultUnavailable, StorageUnavailable.
+        """
+        if caller.role not in SUBJECT_CREATE_ROLES:
+            raise NotPermitted(f"role {caller.role!r} may not create subjects")
+        session = uow.session
+        assert session is not None
+        now = self.clock()
+        subject_id = new_subject_id()
+        subjects.insert(session, [subject_id], subjects.SUBJECT, now)
+        self.keyring.create_subject_keys(session, [subject_id])
+        uow.record(
+            AuditEvent(
+                action="subject.create", actor=actor(caller), subject_id=subject_id, request_id=request_id
+            )
+        )
+        uow.commit()
+        return {"subject_id": subject_id, "state": subjects.ACTIVE, "created_at": now, "closed_at": None}
+
+    def subject_info(
+        self, uow: UnitOfWork, caller: Caller, subject_id: str, *, request_id: str | None = None
+    ) -> dict:
+        """State, dates, and the field types held with their token counts: no PII.
+
+        Raises NotPermitted, SubjectNotFound, StorageUnavailable.
+        """
+        if caller.role not in SUBJECT_READ_ROLES:
+            raise NotPermitted(f"role {caller.role!r} may not read subjects")
+        session = uow.session
+        assert session is not None
+        row = subjects.get(session, subject_id)
+        if row is None:
+            raise SubjectNotFound("no such subject")
+        held = subjects.held_field_types(session, subject_id)
+        uow.record(
+            AuditEvent(
+                action="subject.read", actor=actor(caller), subject_id=subject_id, request_id=request_id
+            )
+        )
+        uow.commit()
+        return {
+            "subject_id": row.subject_id,
+            "state": row.state,
+            "created_at": row.created_at,
+            "closed_at": row.closed_at,
+            "token_count": sum(held.values()),
+            "field_types": held,
+        }
+
+    def restrict_subject(
+        self, uow: UnitOfWork, who: str, subject_id: str, reason: str, *, request_id: str | None = None
+    ) -> None:
+        """Restrict processing (PIPL art. 44): tokens stay, detokenization is denied.
+
+        Raises SubjectNotFound, SubjectErased, StorageUnavailable.
+        """
+        self._change_state(uow, who, subject_id, subjects.RESTRICTED, reason, request_id)
+
+    def lift_restriction(
+        self, uow: UnitOfWork, who: str, subject_id: str, reason: str, *, request_id: str | None = None
+    ) -> None:
+        """Make a restricted subject active again. Raises as :meth:`restrict_subject`."""
+        self._change_state(uow, who, subject_id, subjects.ACTIVE, reason, request_id)
+
+    def close_relationship(
+        self, uow: UnitOfWork, who: str, subject_id: str, *, request_id: str | None = None
+    ) -> None:
+        """Record that the business relationship ended (retention periods count from it).
+
+        Raises SubjectNotFound, StorageUnavailable.
+        """
+        session = uow.session
+        assert session is not None
+        self._existing(session, subject_id)
+        subjects.set_closed(session, subject_id, self.clock())
+        uow.record(
+            AuditEvent(action="subject.close", actor=who, subject_id=subject_id, request_id=request_id)
+        )
+        uow.commit()
+
+    def erase_subject(
+        self, uow: UnitOfWork, who: str, subject_id: str, reason: str, *, request_id: str | None = None
+    ) -> int:
+        """Crypto-shred the subject and drop its tokens' blind indexes and sealed values.
+
+        The tokens remain as tombstones that detokenize to "erased". Retention
+        holds are the data-subject-request workflow's business, not checked
+        here. Returns the number of tokens affected; idempotent. Raises
+        SubjectNotFound, ConfigurationError (no erasure ledger),
+        ValidationFailed (reason), StorageUnavailable.
+        """
+        session = uow.session
+        assert session is not None
+        self._existing(session, subject_id)
+        self.keyring.shred(session, subject_id, reason, request_id)
+        subjects.set_state(session, subject_id, subjects.ERASED, self.clock())
+        count = subjects.forget_values(session, subject_id)
+        uow.record(
+            AuditEvent(
+                action="subject.erase",
+                actor=who,
+                subject_id=subject_id,
+                reason=reason,
+                request_id=request_id,
+                details={"tokens": count},
+            )
+        )
+        uow.commit()
+        return count
+
+    def forget_erased(self, session: Session, subject_ids: Sequence[str]) -> int:
+        """After a restore and ``keys replay-erasures``: mark the subjects erased again and
+        drop their tokens' sealed values and blind indexes (keyed hashes that could
+        confirm a guessed value). Runs in the caller's transaction; returns tokens affected.
+        """
+        now = self.clock()
+        known = subjects.states(session, list(subject_ids))
+        count = 0
+        for subject_id in subject_ids:
+            if subject_id in known:
+                subjects.set_state(session, subject_id, subjects.ERASED, now)
+                count += subjects.forget_values(session, subject_id)
+        return count
+
+    def _existing(self, session: Session, subject_id: str) -> str:
+        found = subjects.states(session, [subject_id]).get(subject_id)
+        if found is None or found[0] != subjects.SUBJECT:
+            raise SubjectNotFound("no such subject")
+        return found[1]
+
+    def _change_state(
+        self, uow: UnitOfWork, who: str, subject_id: str, state: str, reason: str, request_id: str | None
+    ) -> None:
+        session = uow.session
+        assert session is not None
+        if self._existing(session, subject_id) == subjects.ERASED:
+            raise SubjectErased("the subject was erased")
+        subjects.set_state(session, subject_id, state, self.clock())
+        action = "subject.restrict" if state == subjects.RESTRICTED else "subject.lift_restriction"
+        uow.record(
+            AuditEvent(action=action, actor=who, subject_id=subject_id, reason=reason, request_id=request_id)
+        )
+        uow.commit()
+
+
+def build_tokenization_service(settings: Settings, keyring: Keyring) -> TokenizationService:
+    """The service as configured: field types and purposes files, deterministic scope.
+
+    Raises :class:`ConfigurationError` for a bad file or setting.
+    """
+    registry = default_registry()
+    if settings.field_types_file:
+        try:
+            registry = load_field_types(Path(settings.field_types_file))
+        except ConfigError as e:
+            raise ConfigurationError(f"PIIVAULT_FIELD_TYPES_FILE: {e}") from None
+    purposes_file = Path(settings.purposes_file) if settings.purposes_file else None
+    return TokenizationService(
+        keyring=keyring,
+        field_types=registry,
+        purposes=load_purposes(purposes_file, field_types=registry),
+        deterministic_scope=DeterministicScope(settings.deterministic_scope),
+    )

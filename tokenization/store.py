@@ -1,0 +1,82 @@
+"""SQL helpers shared by the tokenization services (PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
+
+
+def insert_ignoring_conflicts(
+    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
+) -> set[Any]:
+    """Insert ``rows``, skipping any whose ``key`` exists; return the keys inserted.
+
+    ON CONFLICT DO NOTHING: on PostgreSQL a row being inserted by a concurrent
+    transaction waits for it and is skipped if that one commits, so racing
+    requests leave exactly one row and each learns whether it was theirs.
+    """
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name != "postgresql":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+        return set(session.scalars(stmt, list(rows)))
+    return _insert_json_recordset(session, table, rows, key)
+
+
+def _insert_json_recordset(
+    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
+) -> set:
+    """PostgreSQL: the rows travel as one JSON parameter, unpacked by ``json_to_recordset``.
+
+    A multi-row VALUES list (or one array per column) costs the driver more to
+    render than the server takes to insert; a JSON document is one C call.
+    Binary columns travel as hex.
+    """
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    columns = list(rows[0])
+    binary = {c for c in columns if isinstance(table.c[c].type, sa.LargeBinary)}
+    record = ", ".join(
+        f"{quote(c)} {'text' if c in binary else table.c[c].type.compile(dialect=dialect)}" for c in columns
+    )
+    select = ", ".join(f"decode(v.{quote(c)}, 'hex')" if c in binary else f"v.{quote(c)}" for c in columns)
+    stmt = sa.text(
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 - identifiers
+        f"SELECT {select} FROM json_to_recordset(CAST(:rows AS json)) AS v({record}) "
+        f"ON CONFLICT ({quote(key)}) DO NOTHING RETURNING {quote(key)}"
+    )
+    payload = json.dumps([{c: _json_value(row[c]) for c in columns} for row in rows], separators=(",", ":"))
+    return set(session.scalars(stmt, {"rows": payload}))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.isoformat()
+    return value
+
+
+def select_in(
+    session: Session, columns: Sequence[sa.ColumnElement], key: sa.Column, values: Iterable[Any]
+) -> list[sa.Row]:
+    """``SELECT columns WHERE key IN values``, chunked."""
+    rows: list[sa.Row] = []
+    for chunk in chunked(list(values)):
+        rows.extend(session.execute(sa.select(*columns).where(key.in_(chunk))).all())
+    return rows
+
+
+def chunked(values: Sequence[Any], size: int = SQL_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,99 @@
+"""Subjects (customers) and the internal owners of standalone tokens, in the database.
+
+A subject is created explicitly or on its first tokenization; its data key is
+created with it. Its state is ``active``, ``restricted`` (PIPL art. 44: kept,
+not used) or ``erased`` (its data key shredded: every sealed value is noise).
+The functions here run inside the caller's transaction and audit nothing;
+:class:`tokenization.service.TokenizationService` wraps them in use cases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from tokenization import tables as t
+from tokenization.store import insert_ignoring_conflicts, select_in
+
+ACTIVE, RESTRICTED, ERASED = "active", "restricted", "erased"
+SUBJECT, STANDALONE = "subject", "standalone"
+
+
+def states(session: Session, subject_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """subject id -> (kind, state) for the ids that exist."""
+    s = t.subjects.c
+    rows = select_in(session, [s.subject_id, s.kind, s.state], s.subject_id, subject_ids)
+    return {sid: (kind, state) for sid, kind, state in rows}
+
+
+def ensure(
+    session: Session, subject_ids: Sequence[str], now: dt.datetime
+) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Create the subjects that do not exist; return (kind, state) of all, and the new ids.
+
+    Safe against a concurrent request creating the same subject: only one
+    transaction's insert counts, and only it reports the id as new.
+    """
+    found = states(session, subject_ids)
+    missing = sorted(set(subject_ids) - set(found))
+    created = insert(session, missing, SUBJECT, now)
+    if len(created) < len(missing):
+        found.update(states(session, [sid for sid in missing if sid not in created]))
+    found.update((sid, (SUBJECT, ACTIVE)) for sid in created)
+    return found, created
+
+
+def insert(session: Session, subject_ids: Sequence[str], kind: str, now: dt.datetime) -> list[str]:
+    """Insert active owners of ``kind``, skipping ids that exist; return the ids inserted."""
+    rows = [{"subject_id": sid, "kind": kind, "state": ACTIVE, "created_at": now} for sid in subject_ids]
+    inserted = insert_ignoring_conflicts(session, t.subjects, rows, "subject_id")
+    return [sid for sid in subject_ids if sid in inserted]
+
+
+def get(session: Session, subject_id: str) -> sa.Row | None:
+    """The subject row (kind "subject" only: standalone owners are internal)."""
+    s = t.subjects.c
+    return session.execute(
+        sa.select(s.subject_id, s.state, s.created_at, s.closed_at, s.state_changed_at).where(
+            s.subject_id == subject_id, s.kind == SUBJECT
+        )
+    ).first()
+
+
+def held_field_types(session: Session, subject_id: str) -> dict[str, int]:
+    """field type -> number of tokens the subject holds."""
+    k = t.tokens.c
+    rows = session.execute(
+        sa.select(k.field_type, sa.func.count())
+        .where(k.subject_id == subject_id)
+        .group_by(k.field_type)
+        .order_by(k.field_type)
+    )
+    return {field_type: int(n) for field_type, n in rows}
+
+
+def set_state(session: Session, subject_id: str, state: str, now: dt.datetime) -> None:
+    session.execute(
+        t.subjects.update()
+        .where(t.subjects.c.subject_id == subject_id)
+        .values(state=state, state_changed_at=now)
+    )
+
+
+def set_closed(session: Session, subject_id: str, now: dt.datetime) -> None:
+    session.execute(t.subjects.update().where(t.subjects.c.subject_id == subject_id).values(closed_at=now))
+
+
+def forget_values(session: Session, subject_id: str) -> int:
+    """Drop the sealed values and blind indexes of a subject's tokens (kept as tombstones).
+
+    The blind index and the sealed value are all that ties a token to its
+    value; the token row stays so that detokenizing it answers "erased".
+    """
+    result = session.execute(
+        t.tokens.update().where(t.tokens.c.subject_id == subject_id).values(sealed=None, blind_index=None)
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,62 @@
+"""Tables owned by :mod:`tokenization`. Migration: ``0004_tokenization``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from piivault.db import UTCDateTime, metadata
+
+SUBJECT_STATES = ("active", "restricted", "erased")
+OWNER_KINDS = ("subject", "standalone")
+TOKEN_KINDS = ("random", "deterministic", "format_preserving")
+
+# Customers, and the internal owners of standalone tokens (kind "standalone"), so
+# that every token is sealed under a data key of its own owner and is erasable.
+subjects = sa.Table(
+    "tokenization_subjects",
+    metadata,
+    sa.Column("subject_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),  # the business relationship ended
+    sa.Column("state_changed_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint("state IN ('active', 'restricted', 'erased')", name="state"),
+    sa.CheckConstraint("kind IN ('subject', 'standalone')", name="kind"),
+)
+
+# One row per token. The primary key is what makes a deterministic token unique
+# when concurrent requests derive it together. ``sealed`` is the value sealed with
+# Binding(owner, field_type, token); it and ``blind_index`` become NULL on erasure.
+tokens = sa.Table(
+    "tokenization_tokens",
+    metadata,
+    sa.Column("token", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("field_type", sa.String(64), nullable=False),
+    sa.Column(
+        "subject_id",
+        sa.String(64),
+        sa.ForeignKey("tokenization_subjects.subject_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
+    sa.Column("blind_index", sa.LargeBinary(32), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("kind IN ('random', 'deterministic', 'format_preserving')", name="kind"),
+    sa.Index("ix_tokenization_tokens_blind_index", "field_type", "blind_index"),
+)
+
+# Idempotency-Key -> the response it produced, for 24 hours. ``fingerprint`` is a
+# keyed hash of the request body (which holds PII), never the body itself.
+idempotency = sa.Table(
+    "tokenization_idempotency",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.LargeBinary(32), nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+)

@@ -1,0 +1,346 @@
+"""The tokenize use case: up to 1,000 values in, a token or a per-item error each.
+
+One request is one transaction. Steps, each batched:
+
+1. check every item (field type, kind, subject id, normalize and validate);
+   a bad item gets ``{"error": {rule, message}}`` and the others go on;
+2. create the subjects named for the first time (implicitly), and the owners
+   of standalone tokens, with all their data keys in ONE wrap call to Vault;
+   existing subjects' keys come from the cache or ONE unwrap call;
+3. reuse deterministic tokens that exist, draw the others, seal every value
+   locally under its owner's key, bound to (owner, field type, token);
+4. insert with ON CONFLICT DO NOTHING; if a concurrent request inserted the
+   same deterministic token (or a format-preserving draw collided), the work
+   is rolled back to a savepoint and done again, so racing requests end with
+   exactly one token;
+5. audit (one event per subject, one for the request) and commit together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+from audit.events import AuditEvent
+from piivault.db import UnitOfWork
+from piivault.errors import StorageUnavailable
+from tokenization import idempotency, subjects
+from tokenization import tables as t
+from tokenization.errors import BatchTooLarge, ItemRejected, NotPermitted
+from tokenization.fieldtypes import FieldType, InvalidValue, UnknownFieldType
+from tokenization.fpe import format_preserving_token
+from tokenization.model import MAX_BATCH, Caller, TokenizeItem, TokenizeResult, actor, valid_subject_id
+from tokenization.policy import TOKENIZE_ROLES
+from tokenization.store import insert_ignoring_conflicts, select_in
+from tokenization.tokens import (
+    DeterministicScope,
+    TokenKind,
+    blind_index,
+    deterministic_token,
+    new_standalone_owner,
+    random_token,
+)
+from vault import Binding, DataKey, subject_owner, system_owner
+
+if TYPE_CHECKING:
+    from tokenization.service import TokenizationService
+
+BLIND_INDEX_KEY = "blind-index"  # system data keys (vault.Keyring.system_key)
+DETERMINISTIC_KEY = "deterministic-token"
+MAX_ATTEMPTS = 5
+PURGE_ONE_IN = 100  # expired idempotency entries are purged by about one request in this many
+
+
+@dataclasses.dataclass(slots=True)
+class _Item:
+    index: int
+    field_type: FieldType
+    normalized: str
+    kind: TokenKind
+    subject_id: str | None  # None: a standalone token
+    keep_ends: bool
+    token: str = ""
+    owner: str = ""  # the subject id, or the standalone owner this attempt created
+    error: dict | None = None
+
+
+class _Collision(Exception):
+    """Some token rows were inserted by a concurrent request first."""
+
+
+_ERASED = ItemRejected("subject_erased", "the subject was erased").as_error()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Keys:
+    blind: DataKey
+    deterministic: DataKey
+
+
+def tokenize(
+    svc: TokenizationService,
+    uow: UnitOfWork,
+    caller: Caller,
+    items: Sequence[TokenizeItem],
+    *,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+) -> TokenizeResult:
+    """See :meth:`TokenizationService.tokenize`."""
+    if caller.role not in TOKENIZE_ROLES:
+        raise NotPermitted(f"role {caller.role!r} may not tokenize")
+    if len(items) > MAX_BATCH:
+        raise BatchTooLarge(f"at most {MAX_BATCH} items per request")
+    if idempotency_key is not None:
+        idempotency.check_key(idempotency_key)
+    results: list[dict | None] = [None] * len(items)
+    pending: list[_Item] = []
+    pii_like = {
+        sid for sid in {i.subject_id for i in items if i.subject_id} if svc.looks_like_identifier(sid)
+    }
+    for index, item in enumerate(items):
+        try:
+            pending.append(_prepare(svc, caller, index, item, pii_like))
+        except ItemRejected as e:
+            results[index] = {"error": e.as_error()}
+
+    session = uow.session
+    assert session is not None
+    now = svc.clock()
+    keys = _system_keys(svc, session)
+    fp = b""
+    if idempotency_key is not None:
+        fp = idempotency.fingerprint(keys.blind, "tokenize", [item.canonical() for item in items])
+        stored = idempotency.replay(session, caller.client_id, idempotency_key, fp, now)
+        if stored is not None:
+            return TokenizeResult(stored, replayed=True)
+
+    created: list[str] = []
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            with session.begin_nested():
+                created = _write(svc, session, pending, keys, now)
+            break
+        except _Collision:
+            continue  # a racing request won a token: look again, draw again
+    else:
+        raise StorageUnavailable("tokens kept colliding with concurrent requests; retry")
+
+    for item in pending:
+        results[item.index] = {"token": item.token} if item.token else {"error": item.error}
+    final: list[dict] = [r for r in results if r is not None]
+
+    if idempotency_key is not None:
+        try:
+            with session.begin_nested():
+                idempotency.remember(session, caller.client_id, idempotency_key, fp, final, now)
+        except exc.IntegrityError:
+            # A concurrent request with the same key committed first: its answer stands.
+            session.rollback()
+            stored = idempotency.replay(session, caller.client_id, idempotency_key, fp, now)
+            if stored is None:
+                raise StorageUnavailable("idempotency key in use by a concurrent request") from None
+            return TokenizeResult(stored, replayed=True)
+        if secrets.randbelow(PURGE_ONE_IN) == 0:
+            idempotency.purge_expired(session, now)
+
+    for event in _audit_events(caller, pending, final, set(created), request_id):
+        uow.record(event)
+    uow.commit()
+    return TokenizeResult(final)
+
+
+def _system_keys(svc: TokenizationService, session: Session) -> _Keys:
+    """Both tokenization secrets in one query; created on first use."""
+    found = svc.keyring.data_keys(session, [system_owner(BLIND_INDEX_KEY), system_owner(DETERMINISTIC_KEY)])
+    return _Keys(
+        blind=found.get(system_owner(BLIND_INDEX_KEY)) or svc.keyring.system_key(session, BLIND_INDEX_KEY),
+        deterministic=found.get(system_owner(DETERMINISTIC_KEY))
+        or svc.keyring.system_key(session, DETERMINISTIC_KEY),
+    )
+
+
+def _prepare(
+    svc: TokenizationService, caller: Caller, index: int, item: TokenizeItem, pii_like: set[str]
+) -> _Item:
+    """Check one item; raises :class:`ItemRejected`."""
+    try:
+        field_type = svc.field_types.get(item.field_type)
+    except UnknownFieldType:
+        raise ItemRejected("field_type", "unknown field type") from None
+    if caller.field_types is not None and field_type.code not in caller.field_types:
+        raise ItemRejected("field_type_not_allowed", "this client may not tokenize this field type")
+    try:
+        kind = TokenKind(item.kind)
+    except ValueError:
+        raise ItemRejected("kind", "kind must be random, deterministic or format_preserving") from None
+    if kind is TokenKind.FORMAT_PRESERVING and field_type.fpe is None:
+        raise ItemRejected("kind", "format-preserving tokens are not available for this field type")
+    if item.subject_id is not None:
+        if not valid_subject_id(item.subject_id):
+            raise ItemRejected(
+                "subject_id", "subject_id must be 8-64 letters, digits, '_' or '-' (not starting 'std_')"
+            )
+        if item.subject_id in pii_like:
+            raise ItemRejected("subject_id", "subject_id looks like a personal identifier: use an opaque id")
+        if kind is TokenKind.DETERMINISTIC and svc.deterministic_scope is DeterministicScope.GLOBAL:
+            raise ItemRejected(
+                "scope", "deterministic tokens are global here and stand alone: omit subject_id"
+            )
+    try:
+        normalized = field_type.normalize_and_validate(item.value)
+    except InvalidValue as e:
+        raise ItemRejected(e.rule, e.message) from None
+    return _Item(index, field_type, normalized, kind, item.subject_id, item.keep_ends)
+
+
+def _write(
+    svc: TokenizationService, session: Session, pending: list[_Item], keys: _Keys, now: dt.datetime
+) -> list[str]:
+    """One attempt at steps 2-4; returns the subjects created. Raises :class:`_Collision`."""
+    for item in pending:
+        item.token = item.owner = ""
+        item.error = None
+    named = sorted({i.subject_id for i in pending if i.subject_id is not None})
+    known, created = subjects.ensure(session, named, now)
+    live = [sid for sid in named if known[sid][1] != subjects.ERASED]
+    new_owners: set[str] = set(created)
+
+    existing = _existing_deterministic(session, pending, keys)
+    rows: dict[str, _Item] = {}
+    for item in pending:
+        if item.subject_id is not None and item.subject_id not in live:
+            item.error = _ERASED
+            continue
+        if item.kind is TokenKind.DETERMINISTIC:
+            token = _deterministic(keys, item)
+            if token in existing or token in rows:  # held already, or twice in this batch
+                item.token = token
+                continue
+        else:
+            try:
+                token = _draw(item, rows)
+            except ItemRejected as e:
+                item.error = e.as_error()
+                continue
+        if item.subject_id is None:
+            item.owner = new_standalone_owner()
+            new_owners.add(item.owner)
+        else:
+            item.owner = item.subject_id
+        item.token = token
+        rows[token] = item
+
+    standalone = sorted(new_owners.difference(created))
+    subjects.insert(session, standalone, subjects.STANDALONE, now)
+    # Every new data key in one wrap call; the others from the cache or one unwrap call.
+    data_keys = svc.keyring.create_keys(session, [subject_owner(o) for o in sorted(new_owners)])
+    data_keys.update(svc.keyring.data_keys(session, [subject_owner(s) for s in live if s not in new_owners]))
+    values = []
+    for token, item in rows.items():
+        key = data_keys.get(subject_owner(item.owner))
+        if key is None:  # shredded without its state recorded: erased all the same
+            continue
+        code = item.field_type.code
+        values.append(
+            {
+                "token": token,
+                "kind": item.kind.value,
+                "field_type": code,
+                "subject_id": item.owner,
+                "sealed": key.seal(item.normalized.encode("utf-8"), Binding(item.owner, code, token)),
+                "blind_index": blind_index(keys.blind, code, item.normalized),
+                "created_at": now,
+            }
+        )
+    inserted = insert_ignoring_conflicts(session, t.tokens, values, "token")
+    if len(inserted) < len(values):
+        raise _Collision
+    for item in pending:
+        if item.token and item.token not in inserted and not existing.get(item.token, False):
+            item.token = ""  # an erased deterministic token, or its owner's key is gone
+            item.error = _ERASED
+    return created
+
+
+def _draw(item: _Item, drawn: dict[str, _Item]) -> str:
+    """A random or format-preserving token not drawn already in this batch.
+
+    Raises :class:`ItemRejected` when no format-preserving token can be found.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        if item.kind is TokenKind.FORMAT_PRESERVING:
+            token = format_preserving_token(item.field_type, item.normalized, keep_ends=item.keep_ends)
+        else:
+            token = random_token(item.field_type.code)
+        if token not in drawn:
+            return token
+    raise ItemRejected("format_preserving", "no unused format-preserving token was found for this value")
+
+
+def _deterministic(keys: _Keys, item: _Item) -> str:
+    scope = "global" if item.subject_id is None else "subject:" + item.subject_id
+    return deterministic_token(keys.deterministic, item.field_type.code, scope, item.normalized)
+
+
+def _existing_deterministic(session: Session, pending: list[_Item], keys: _Keys) -> dict[str, bool]:
+    """token -> whether it still has its value, for the deterministic tokens that exist."""
+    wanted = {_deterministic(keys, i) for i in pending if i.kind is TokenKind.DETERMINISTIC}
+    if not wanted:
+        return {}
+    c = t.tokens.c
+    rows = select_in(session, [c.token, c.sealed.is_not(None)], c.token, wanted)
+    return {token: bool(live) for token, live in rows}
+
+
+def _audit_events(
+    caller: Caller,
+    pending: list[_Item],
+    results: list[dict],
+    created: set[str],
+    request_id: str | None,
+) -> list[AuditEvent]:
+    """One event per subject (which field types, how many), one for the request as a whole."""
+    by_subject: dict[str, list[_Item]] = defaultdict(list)
+    for item in pending:
+        if item.token and item.subject_id is not None:
+            by_subject[item.subject_id].append(item)
+    who = actor(caller)
+    events = [
+        AuditEvent(
+            action="tokenize",
+            actor=who,
+            subject_id=sid,
+            field_types=tuple(sorted({i.field_type.code for i in items})),
+            request_id=request_id,
+            details={"tokens": len(items), "subject_created": sid in created},
+        )
+        for sid, items in sorted(by_subject.items())
+    ]
+    tokens = sum(1 for r in results if "token" in r)
+    kinds = Counter(i.kind.value for i in pending if i.token)
+    events.append(
+        AuditEvent(
+            action="tokenize",
+            actor=who,
+            outcome="success" if tokens or not results else "error",
+            field_types=tuple(sorted({i.field_type.code for i in pending if i.token})),
+            request_id=request_id,
+            details={
+                "items": len(results),
+                "tokens": tokens,
+                "rejected": len(results) - tokens,
+                "standalone": sum(1 for i in pending if i.token and i.subject_id is None),
+                "subjects": len(by_subject),
+                "kinds": dict(sorted(kinds.items())),
+            },
+        )
+    )
+    return events

@@ -1,0 +1,88 @@
+"""What tokens look like: random and deterministic token strings, and opaque ids.
+
+Random and deterministic tokens carry a recognizable prefix (``tok_`` and
+``tkd_``) and a short code of their field type, so a leaked token is easy to
+find and to tell apart from a value: ``tok_mob_5xq...``. The rest is 130 bits
+of base32: random for ``random`` tokens, a keyed HMAC of the normalized value
+for ``deterministic`` ones (the HMAC key is a system data key from
+:mod:`vault`; nothing here touches a primitive). Format-preserving tokens look
+like values and come from :mod:`tokenization.fpe`.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from enum import StrEnum
+
+from vault import DataKey
+
+RANDOM_PREFIX = "tok_"
+DETERMINISTIC_PREFIX = "tkd_"
+SUBJECT_PREFIX = "sub_"
+STANDALONE_PREFIX = "std_"  # internal owners of standalone tokens; never accepted from callers
+_BODY_CHARS = 26  # 130 bits of base32
+_SHORT_CODE_MAX = 12
+
+SHORT_CODES = {
+    "cn_resident_id": "rid",
+    "cn_mobile": "mob",
+    "bank_card": "card",
+    "cn_uscc": "uscc",
+    "passport": "pp",
+    "email": "eml",
+    "name": "name",
+    "address": "addr",
+    "date_of_birth": "dob",
+    "free_text": "txt",
+}
+
+
+class TokenKind(StrEnum):
+    RANDOM = "random"
+    DETERMINISTIC = "deterministic"
+    FORMAT_PRESERVING = "format_preserving"
+
+
+class DeterministicScope(StrEnum):
+    """Where the same value gives the same deterministic token."""
+
+    SUBJECT = "subject"  # within one subject (standalone tokens: across all standalone tokens)
+    GLOBAL = "global"  # across the whole vault; such tokens stand alone
+
+
+def short_code(field_type: str) -> str:
+    """The field type's code inside a token (configured types: their code, shortened)."""
+    return SHORT_CODES.get(field_type) or field_type[:_SHORT_CODE_MAX]
+
+
+def _base32(raw: bytes) -> str:
+    return base64.b32encode(raw).decode("ascii").lower()[:_BODY_CHARS]
+
+
+def random_token(field_type: str) -> str:
+    return f"{RANDOM_PREFIX}{short_code(field_type)}_{_base32(secrets.token_bytes(17))}"
+
+
+def deterministic_token(key: DataKey, field_type: str, scope: str, normalized: str) -> str:
+    """The token of ``normalized`` within ``scope`` ("global" or "subject:<id>").
+
+    Length-prefixed so that no (scope, value) pair encodes like another.
+    """
+    scope_raw = scope.encode("utf-8")
+    message = len(scope_raw).to_bytes(2, "big") + scope_raw + normalized.encode("utf-8")
+    digest = key.keyed_hash("deterministic/" + field_type, message)
+    return f"{DETERMINISTIC_PREFIX}{short_code(field_type)}_{_base32(digest)}"
+
+
+def blind_index(key: DataKey, field_type: str, normalized: str) -> bytes:
+    """Keyed HMAC of a normalized value, per field type: equal values, equal index."""
+    return key.keyed_hash("blind/" + field_type, normalized.encode("utf-8"))
+
+
+def new_subject_id() -> str:
+    return SUBJECT_PREFIX + _base32(secrets.token_bytes(17))
+
+
+def new_standalone_owner() -> str:
+    return STANDALONE_PREFIX + _base32(secrets.token_bytes(17))
