@@ -1,0 +1,131 @@
+"""``POST /v1/anonymize/text``: HTTP over the free-text engine (:mod:`anonymize.text`).
+
+Roles: ``service``, ``analyst`` and ``dpo`` process customer text (CRM notes,
+complaints); ``auditor`` reads the audit log and ``admin`` manages clients, so
+neither gets text through here (403). The ``tokenize`` operator stores values in
+the vault and is allowed to the roles that may tokenize (``service``): the
+tokenization service decides and audits it exactly as a ``/v1/tokenize`` call.
+
+Detected types without a field type of their own in this deployment
+(``cn_landline``, ``cn_hk_macau_permit``, ``phone``, ``iban``, ``ip_address``,
+``us_ssn`` unless registered by configuration) are tokenized as ``free_text``;
+the response still reports the detected type. Tokens are random and standalone
+(no subject): a note does not say whose values it holds.
+
+Neither the text nor a detected value is logged or put into an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from anonymize.text import Tokenizer, anonymize
+from anonymize.text.operators import TextOperator
+from api.auth import current_principal, require_roles
+from api.deps import current_container
+from api.schemas import Schema
+from api.tokens import request_id
+from piivault.errors import ValidationFailed
+from tokenization.fieldtypes import UnknownFieldType
+from tokenization.model import Caller, TokenizeItem
+
+blp = Blueprint(
+    "anonymize",
+    __name__,
+    url_prefix="/v1/anonymize",
+    description="Find personal data in free text and redact, mask, replace or tokenize it.",
+)
+
+FALLBACK_FIELD_TYPE = "free_text"
+LANGUAGES = ("zh", "en", "auto")
+
+
+class ValueNotTokenized(ValidationFailed):
+    """A detected value was refused by the tokenization service (field type not allowed, invalid)."""
+
+    code = "value_not_tokenized"
+
+
+class AnonymizeTextRequestSchema(Schema):
+    text = ma.fields.String(
+        required=True, metadata={"description": "the text, at most 100,000 characters (more: 413)"}
+    )
+    language = ma.fields.String(
+        load_default="auto",
+        validate=ma.validate.OneOf(LANGUAGES),
+        metadata={"description": "zh, en or auto (default: decided from the text)"},
+    )
+    operator = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf([o.value for o in TextOperator]),
+        metadata={
+            "description": "redact (remove), mask (display mask), replace (<PERSON_1>, stable within "
+            "the request) or tokenize (stored in the vault; role service)"
+        },
+    )
+
+
+class EntitySchema(Schema):
+    type = ma.fields.String(metadata={"description": "field type, e.g. cn_resident_id, cn_mobile, name"})
+    start = ma.fields.Integer(metadata={"description": "offset of the first character in the input text"})
+    end = ma.fields.Integer(metadata={"description": "offset after the last character in the input text"})
+    score = ma.fields.Float(metadata={"description": "confidence in [0, 1]; 1.0: a check digit confirmed it"})
+
+
+class AnonymizeTextResponseSchema(Schema):
+    text = ma.fields.String(metadata={"description": "the anonymized text"})
+    entities = ma.fields.List(
+        ma.fields.Nested(EntitySchema), metadata={"description": "what was found, spans in the input text"}
+    )
+
+
+def vault_tokenizer(caller: Caller, rid: str) -> Tokenizer:
+    """A :data:`~anonymize.text.Tokenizer` that stores values through the tokenization service.
+
+    One ``tokenize`` call (one unit of work, audited by the service) for all
+    distinct values. Raises what the service raises (NotPermitted for a role
+    that may not tokenize, VaultUnavailable, ...) and :class:`ValueNotTokenized`
+    if it refuses a value.
+    """
+    container = current_container()
+    service = container.services["tokenization"]
+
+    def field_type(code: str) -> str:
+        try:
+            service.field_types.get(code)
+        except UnknownFieldType:
+            return FALLBACK_FIELD_TYPE
+        return code
+
+    def tokenize(values: list[tuple[str, str]]) -> Sequence[str]:
+        items = [TokenizeItem(field_type(code), value) for code, value in values]
+        with container.uow() as uow:
+            result = service.tokenize(uow, caller, items, request_id=rid)
+        refused = [item["error"]["rule"] for item in result.items if "token" not in item]
+        if refused:
+            # Tokens stored for the other values stay (audited); no text leaves with a value in clear.
+            raise ValueNotTokenized(f"a detected value could not be tokenized ({refused[0]})")
+        return [item["token"] for item in result.items]
+
+    return tokenize
+
+
+@blp.route("/text")
+class AnonymizeText(MethodView):
+    @require_roles("service", "analyst", "dpo")
+    @blp.arguments(AnonymizeTextRequestSchema)
+    @blp.response(200, AnonymizeTextResponseSchema)
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Detect personal data in a text and apply the operator to every value found."""
+        tokenizer = None
+        if body["operator"] == TextOperator.TOKENIZE:
+            tokenizer = vault_tokenizer(current_principal(), request_id())
+        text, entities = anonymize(body["text"], body["language"], body["operator"], tokenizer)
+        return {"text": text, "entities": [e.to_dict() for e in entities]}
