@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import health, problems
+from api import auth, health, openapi, problems
+from api.ratelimit import FailureLimiter
 from piivault.container import Container
 
 
 def create_app(container: Container) -> Flask:
-    app = Flask("piivault")
-    app.config["MAX_CONTENT_LENGTH"] = container.settings.max_request_bytes
+    """The WSGI app: authentication on every route but health and docs, problem+json errors."""
+    settings = container.settings
+    app = Flask("piivault", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["piivault"] = container
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    api = openapi.configure(app, docs=settings.api_docs)
     problems.register(app)
+    auth.init_app(
+        app,
+        public_blueprints=(health.blp.name, *openapi.public_blueprints(settings.api_docs)),
+        limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
+    )
+    app.after_request(_security_headers)
     app.register_blueprint(health.blp)
+
+    # Resources: one blueprint each, documented in /openapi.json.
+    from api.clients.routes import blp as clients_blp
+
+    api.register_blueprint(clients_blp)
+
+    # Tokenization: /v1/tokenize, /v1/detokenize, /v1/tokens/lookup, /v1/subjects.
+    from api import subjects, tokens
+
+    api.register_blueprint(tokens.blp)
+    api.register_blueprint(subjects.blp)
+    from api import consent, dsr, purposes  # /v1/purposes, /v1/subjects/{id}/consents, /v1/dsr
+
+    api.register_blueprint(purposes.blp)
+    api.register_blueprint(consent.blp)
+    api.register_blueprint(dsr.blp)
+    api.register_blueprint(__import__("api.anonymize", fromlist=["blp"]).blp)  # /v1/anonymize/text
     return app
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith("/v1/"):
+        # Responses may carry tokens, values or a freshly created API key.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -191,10 +191,12 @@ def keys_replay_erasures() -> None:
     try:
         with container.session_factory() as session:
             report = container.keyring.replay_erasures(session)
+            # Restored token rows still carry blind indexes and sealed values: drop them too.
+            forgotten = container.services["tokenization"].forget_erased(session, report.subject_ids)
             session.commit()
         click.echo(
             f"ledger entries: {report.ledger_entries}; data keys destroyed: {report.shredded}; "
-            f"ledger rows restored: {report.recorded}"
+            f"ledger rows restored: {report.recorded}; token values dropped: {forgotten}"
         )
     finally:
         container.close()
@@ -230,12 +232,38 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command("dev")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--var", "var_dir", default="var", show_default=True, type=click.Path(file_okay=False))
+@click.option("--new-admin-key", is_flag=True, help="create another admin client and print its key")
 @handle_errors
-def dev(port: int, var_dir: str) -> None:
+def dev(port: int, var_dir: str, new_admin_key: bool) -> None:
     """Development mode: SQLite under ./var, a local OpenBao, the app on 127.0.0.1."""
     from piivault.devmode import run_dev
 
-    run_dev(Path(var_dir), port)
+    run_dev(Path(var_dir), port, new_admin_key=new_admin_key)
+
+
+# -- clients ------------------------------------------------------------------
+from api.clients.cli import clients  # noqa: E402  (defined after handle_errors, which it uses)
+
+main.add_command(clients)
+
+
+# -- audit ------------------------------------------------------------------
+from audit.cli import audit_cli  # noqa: E402
+
+main.add_command(audit_cli)
+
+
+# -- consent ------------------------------------------------------------------
+from consent.cli import consent_cli, jobs_cli  # noqa: E402
+
+for _group in (consent_cli, jobs_cli):
+    main.add_command(_group)
+
+
+# -- anonymize -----------------------------------------------------------------
+from anonymize.cli import anonymize_cli  # noqa: E402
+
+main.add_command(anonymize_cli)
 
 
 if __name__ == "__main__":  # pragma: no cover

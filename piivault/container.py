@@ -74,8 +74,22 @@ class Container:
     _closers: list[Callable[[], None]] = dataclasses.field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
-        """A new unit of work whose audit events are written with its commit."""
-        return UnitOfWork(self.session_factory, self.audit_sink)
+        """A new unit of work whose audit events are written with its commit.
+
+        When it wrote events, the audit sequencer runs right after the commit
+        (``PIIVAULT_AUDIT_SEQUENCE_INLINE``); it never fails the committed action.
+        """
+        audit = self.services.get("audit")
+        if self.audit_sink is None or audit is None or not self.settings.audit_sequence_inline:
+            return UnitOfWork(self.session_factory, self.audit_sink)
+
+        def sink_then_sequence(session: Session, events: Any) -> None:
+            assert self.audit_sink is not None  # read at commit time: tests may swap it
+            self.audit_sink(session, events)
+            uow.after_commit(audit.sequence_after_commit)
+
+        uow = UnitOfWork(self.session_factory, sink_then_sequence)
+        return uow
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -98,14 +112,31 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     )
     from audit.sink import QueueSink
 
-    return Container(settings, engine, session_factory, provider, keyring, audit_sink=QueueSink())
+    container = Container(settings, engine, session_factory, provider, keyring, audit_sink=QueueSink())
+    from audit.service import build_audit_log
+
+    container.services["audit"] = build_audit_log(settings, engine, session_factory, keyring)
+    container._closers.append(container.services["audit"].close)
+    from tokenization.service import build_tokenization_service
+
+    container.services["tokenization"] = build_tokenization_service(settings, keyring)
+    from consent.service import build_consent_service
+
+    # Purposes come from the consent tables (seeded from the configuration); the policy
+    # decision point asks the consent service about consent and holds.
+    consent = container.services["consent"] = build_consent_service(settings, container)
+    tokenization = container.services["tokenization"]
+    tokenization.purposes = consent.catalogue
+    tokenization.consent_check = consent.check
+    return container
 
 
 def startup_check(container: Container) -> None:
     """Everything that must hold before serving; raises one clear error.
 
     Checks the database, the schema revision, the KEK (reachable, authorised,
-    present) and that no ledgered erasure is waiting for replay.
+    present), that no ledgered erasure is waiting for replay, and the audit
+    log's head and checkpoint key.
     """
     check_database(container.engine)
     current = migrate.current_revisions(container.engine)
@@ -125,3 +156,4 @@ def startup_check(container: Container) -> None:
             f"{len(pending)} erased subject(s) have data keys again (database restored from a "
             "backup?): run `piivault keys replay-erasures` before serving"
         )
+    container.services["audit"].check()

@@ -165,10 +165,73 @@ TABLE: tuple[Setting, ...] = (
         help="cut a checkpoint at least every T seconds when there are new events",
     ),
     Setting(
+        "AUDIT_SEQUENCE_INLINE",
+        _bool("AUDIT_SEQUENCE_INLINE"),
+        True,
+        help="sequence queued audit events right after the commit that queued them "
+        "(run `piivault audit sequence --loop` as well, or instead when false)",
+    ),
+    Setting(
         "MAX_REQUEST_BYTES",
         _int("MAX_REQUEST_BYTES", 1_024, 256 * 2**20),
         4 * 2**20,
         help="largest accepted request body",
+    ),
+    Setting(
+        "AUTH_FAILURE_LIMIT",
+        _int("AUTH_FAILURE_LIMIT", 0, 1_000_000),
+        20,
+        help="failed API-key attempts per client address and window before 429 (0: no limit)",
+    ),
+    Setting(
+        "AUTH_FAILURE_WINDOW",
+        _float("AUTH_FAILURE_WINDOW", 1, 86_400),
+        60.0,
+        help="seconds over which failed API-key attempts are counted",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        _int("TRUSTED_PROXIES", 0, 10),
+        0,
+        help="reverse proxies in front of the app whose X-Forwarded-For is trusted",
+    ),
+    Setting(
+        "API_DOCS",
+        _bool("API_DOCS"),
+        True,
+        help="serve /openapi.json and the Swagger UI at /docs (public: they hold no data)",
+    ),
+    # tokenization
+    Setting("PURPOSES_FILE", _str, None, help="purpose catalogue (YAML/JSON); default: a bank's purposes"),
+    Setting("FIELD_TYPES_FILE", _str, None, help="extra field types (YAML/JSON), added to the built-ins"),
+    Setting(
+        "DETERMINISTIC_SCOPE",
+        _choice("DETERMINISTIC_SCOPE", "subject", "global"),
+        "subject",
+        help="same value, same deterministic token: within a subject, or vault-wide (standalone tokens)",
+    ),
+    # consent and data-subject rights
+    Setting("DSR_DUE_DAYS", _int("DSR_DUE_DAYS", 1, 365), 15, help="days to answer a data-subject request"),
+    Setting(
+        "PURPOSE_CACHE_SECONDS",
+        _float("PURPOSE_CACHE_SECONDS", 0, 3_600),
+        2.0,
+        help="seconds another process may serve a purpose catalogue older than a change (consents: never)",
+    ),
+    Setting("CONTROLLER_NAME", _str, "piivault controller", help="PII controller named in consent receipts"),
+    Setting("CONTROLLER_CONTACT", _str, "", help="controller's contact (DPO) in receipts"),
+    Setting("CONTROLLER_ADDRESS", _str, "", help="controller's address in receipts"),
+    Setting("CONTROLLER_EMAIL", _str, "", help="controller's email in receipts"),
+    Setting("CONTROLLER_PHONE", _str, "", help="controller's phone in receipts"),
+    Setting("CONTROLLER_URL", _str, "", help="controller's web address in receipts"),
+    Setting("PRIVACY_POLICY_URL", _str, "", help="privacy policy URL in receipts"),
+    Setting("CONSENT_JURISDICTION", _str, "CN", help="jurisdiction in receipts"),
+    Setting("CONSENT_LANGUAGE", _str, "zh-CN", help="language of notices, in receipts"),
+    Setting(
+        "IMPORT_MAX_BYTES",
+        _int("IMPORT_MAX_BYTES", 1_024, 1024 * 2**20),
+        64 * 2**20,
+        help="largest consent import accepted over HTTP",
     ),
 )
 

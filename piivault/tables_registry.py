@@ -6,7 +6,13 @@ import importlib
 
 import sqlalchemy as sa
 
-TABLE_MODULES = ("vault.tables", "audit.tables")
+TABLE_MODULES = (
+    "vault.tables",
+    "audit.tables",
+    "tokenization.tables",
+    "api.clients.tables",
+    "consent.tables",
+)
 
 
 def load() -> sa.MetaData:

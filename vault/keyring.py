@@ -79,6 +79,7 @@ class ReplayReport:
     ledger_entries: int
     shredded: int
     recorded: int
+    subject_ids: tuple[str, ...] = ()
 
 
 class Keyring:
@@ -298,7 +299,9 @@ class Keyring:
         subjects = list(dict.fromkeys([e.subject_id for e in entries] + in_table))
         shredded = self._shred_rows(session, subjects)
         recorded = self._record_erasures(session, entries)
-        return ReplayReport(ledger_entries=len(entries), shredded=shredded, recorded=recorded)
+        return ReplayReport(
+            ledger_entries=len(entries), shredded=shredded, recorded=recorded, subject_ids=tuple(subjects)
+        )
 
     # -- rotation ----------------------------------------------------------------
     def status(self, session: Session) -> KeyStatus:

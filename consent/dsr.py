@@ -1,0 +1,428 @@
+"""Data-subject requests: access, correction, erasure, restriction, withdraw-all.
+
+A request moves ``received -> identity_verified -> approved -> completed``, or
+to ``rejected`` (with a reason code) from any open state. Every step is a row
+of ``consent_dsr_steps`` (who, when, from, to, why) and an audit event
+``dsr.<state>``; the request is due ``PIIVAULT_DSR_DUE_DAYS`` (15) days after
+it was received, and open requests past it are listed as overdue.
+
+Completing a request carries it out, in the same transaction:
+
+* access: the package (:mod:`consent.access`) may be downloaded by the DPO;
+* correction: each listed token gets its new value, the token unchanged;
+* erasure: shred now, or restrict and schedule the shred (:mod:`consent.erasure`);
+* restriction: the subject is restricted until the DPO lifts it;
+* withdraw_all: every consent standing is withdrawn, each with a receipt.
+
+Values given for a correction are used once and never stored or logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from audit.events import AuditEvent
+from consent import consents, correction, erasure
+from consent import model as m
+from consent import tables as t
+from consent.errors import ConsentConflict, InvalidConsent, InvalidTransition, RequestNotFound, SubjectGone
+from consent.store import for_update
+from piivault.db import UnitOfWork
+from tokenization import subjects
+
+if TYPE_CHECKING:
+    from consent.service import ConsentService
+
+TYPES = ("access", "correction", "erasure", "restriction", "withdraw_all")
+RECEIVED, VERIFIED, APPROVED, COMPLETED, REJECTED = (
+    "received",
+    "identity_verified",
+    "approved",
+    "completed",
+    "rejected",
+)
+OPEN = (RECEIVED, VERIFIED, APPROVED)
+NEXT = {RECEIVED: VERIFIED, VERIFIED: APPROVED, APPROVED: COMPLETED}
+IDENTITY_METHODS = ("in_person", "id_document", "app_login", "phone_callback", "other")
+REJECT_REASONS = (
+    "identity_not_verified",
+    "manifestly_unfounded",
+    "excessive",
+    "legal_obligation",
+    "duplicate",
+    "withdrawn_by_subject",
+    "other",
+)
+MAX_CORRECTIONS = 100
+MAX_PAGE = 500
+_d, _s = t.dsr_requests.c, t.dsr_steps.c
+
+
+def _dict(
+    row: Any, steps: list[dict[str, Any]] | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    found = {
+        "dsr_id": row.dsr_id,
+        "subject_id": row.subject_id,
+        "type": row.type,
+        "state": row.state,
+        "channel": row.channel,
+        "received_at": row.received_at,
+        "due_at": row.due_at,
+        "closed_at": row.closed_at,
+        "overdue": now is not None and row.state in OPEN and row.due_at < now,
+        "outcome": None if row.outcome is None else json.loads(row.outcome),
+        "reject_reason": row.reject_reason,
+        "note": row.note,
+        "created_by": row.created_by,
+        "updated_at": row.updated_at,
+    }
+    if steps is not None:
+        found["steps"] = steps
+    return found
+
+
+def _steps(session: Any, dsr_id: str) -> list[dict[str, Any]]:
+    rows = session.execute(sa.select(t.dsr_steps).where(_s.dsr_id == dsr_id).order_by(_s.id))
+    return [
+        {
+            "from_state": r.from_state,
+            "to_state": r.to_state,
+            "actor": r.actor,
+            "at": r.at,
+            "reason_code": r.reason_code,
+            "detail": None if r.detail is None else json.loads(r.detail),
+        }
+        for r in rows
+    ]
+
+
+def _step(
+    session: Any,
+    dsr_id: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    now: dt.datetime,
+    reason_code: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.execute(
+        t.dsr_steps.insert().values(
+            dsr_id=dsr_id,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            at=now,
+            reason_code=reason_code,
+            detail=None if detail is None else json.dumps(detail, sort_keys=True),
+        )
+    )
+
+
+def _check_note(note: Any) -> str | None:
+    if note is not None and (not isinstance(note, str) or len(note) > m.MAX_NOTE):
+        raise InvalidConsent(f"note must be at most {m.MAX_NOTE} characters")
+    return note
+
+
+def create(
+    svc: ConsentService,
+    uow: UnitOfWork,
+    actor: m.Actor,
+    subject_id: str,
+    type_: str,
+    *,
+    channel: str,
+    note: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Receive a request; it is due ``svc.due_days`` days from now.
+
+    Raises NotAllowed, InvalidConsent, SubjectGone, StorageUnavailable.
+    """
+    from consent.service import _require_role
+
+    _require_role(actor, m.DSR_CREATE_ROLES, "file data-subject requests")
+    if type_ not in TYPES:
+        raise InvalidConsent(f"type must be one of: {', '.join(TYPES)}")
+    if channel not in m.CHANNELS:
+        raise InvalidConsent(f"channel must be one of: {', '.join(m.CHANNELS)}")
+    _check_note(note)
+    session = svc._session(uow)
+    svc.check_subject_id(subject_id)
+    if svc.erased(session, subject_id):
+        raise SubjectGone("the subject was erased")
+    now = svc.clock()
+    dsr_id = m.new_id("dsr_")
+    due = now + dt.timedelta(days=svc.due_days)
+    session.execute(
+        t.dsr_requests.insert().values(
+            dsr_id=dsr_id,
+            subject_id=subject_id,
+            type=type_,
+            state=RECEIVED,
+            channel=channel,
+            received_at=now,
+            due_at=due,
+            note=note,
+            created_by=actor.name,
+            updated_at=now,
+        )
+    )
+    _step(session, dsr_id, None, RECEIVED, actor.name, now)
+    uow.record(
+        AuditEvent(
+            action="dsr.received",
+            actor=actor.name,
+            subject_id=subject_id,
+            request_id=request_id,
+            details={"dsr_id": dsr_id, "type": type_, "channel": channel, "due_at": m.iso(due)},
+        )
+    )
+    uow.commit()
+    return get(svc, uow, actor, dsr_id, audit=False)
+
+
+def get(
+    svc: ConsentService,
+    uow: UnitOfWork,
+    actor: m.Actor,
+    dsr_id: str,
+    *,
+    audit: bool = True,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """One request with its steps. Raises NotAllowed, RequestNotFound, StorageUnavailable."""
+    from consent.service import _require_role
+
+    if audit:
+        _require_role(actor, m.DSR_ROLES, "read data-subject requests")
+    session = svc._session(uow)
+    row = session.execute(sa.select(t.dsr_requests).where(_d.dsr_id == dsr_id)).first()
+    if row is None:
+        raise RequestNotFound("no such data-subject request")
+    found = _dict(row, _steps(session, dsr_id), svc.clock())
+    if audit:
+        uow.record(
+            AuditEvent(
+                action="dsr.read",
+                actor=actor.name,
+                subject_id=row.subject_id,
+                request_id=request_id,
+                details={"dsr_id": dsr_id},
+            )
+        )
+        uow.commit()
+    return found
+
+
+def search(
+    svc: ConsentService,
+    uow: UnitOfWork,
+    actor: m.Actor,
+    *,
+    state: str | None = None,
+    type_: str | None = None,
+    subject_id: str | None = None,
+    overdue: bool = False,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Requests matching every given filter, soonest due first; ``overdue``: open and past due.
+
+    Raises NotAllowed, InvalidConsent, StorageUnavailable.
+    """
+    from consent.service import _require_role
+
+    _require_role(actor, m.DSR_ROLES, "read data-subject requests")
+    if state is not None and state not in (*OPEN, COMPLETED, REJECTED):
+        raise InvalidConsent("unknown state")
+    if type_ is not None and type_ not in TYPES:
+        raise InvalidConsent("unknown type")
+    if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+        raise InvalidConsent(f"limit must be between 1 and {MAX_PAGE}")
+    session = svc._session(uow)
+    now = svc.clock()
+    stmt = sa.select(t.dsr_requests).order_by(_d.due_at, _d.dsr_id).limit(limit)
+    if state is not None:
+        stmt = stmt.where(_d.state == state)
+    if type_ is not None:
+        stmt = stmt.where(_d.type == type_)
+    if subject_id is not None:
+        stmt = stmt.where(_d.subject_id == subject_id)
+    if overdue:
+        stmt = stmt.where(_d.state.in_(OPEN), _d.due_at < now)
+    found = [_dict(r, None, now) for r in session.execute(stmt)]
+    uow.commit()
+    return found
+
+
+def advance(
+    svc: ConsentService,
+    uow: UnitOfWork,
+    actor: m.Actor,
+    dsr_id: str,
+    to_state: str,
+    *,
+    reason_code: str | None = None,
+    method: str | None = None,
+    note: str | None = None,
+    corrections: Sequence[dict[str, Any]] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Move a request one step: identity_verified (``method``), approved, completed, or rejected
+    (``reason_code``). Completing carries the request out (``corrections`` for a correction).
+
+    Returns the request, with ``receipts`` (signed withdrawal receipts or the
+    erasure certificate) when completing produced them. Raises NotAllowed,
+    RequestNotFound, InvalidTransition, InvalidConsent, SubjectGone,
+    ConsentConflict, ConfigurationError (no erasure ledger), StorageUnavailable.
+    """
+    from consent.service import _require_role
+
+    _require_role(actor, m.DSR_ROLES, "work on data-subject requests")
+    _check_note(note)
+    session = svc._session(uow)
+    row = session.execute(for_update(sa.select(t.dsr_requests).where(_d.dsr_id == dsr_id), session)).first()
+    if row is None:
+        raise RequestNotFound("no such data-subject request")
+    if row.state not in OPEN:
+        raise InvalidTransition(f"the request is {row.state}: it cannot change any more")
+    if to_state != REJECTED and NEXT.get(row.state) != to_state:
+        raise InvalidTransition(f"a {row.state} request can move to {NEXT[row.state]} or rejected only")
+    now = svc.clock()
+    detail: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+    receipt_ids: list[str] = []
+    if to_state == VERIFIED:
+        if method not in IDENTITY_METHODS:
+            raise InvalidConsent(f"method must be one of: {', '.join(IDENTITY_METHODS)}")
+        detail = {"method": method}
+    elif to_state == REJECTED:
+        if reason_code not in REJECT_REASONS:
+            raise InvalidConsent(f"reason_code must be one of: {', '.join(REJECT_REASONS)}")
+    elif to_state == COMPLETED:
+        if corrections is not None and row.type != "correction":
+            raise InvalidConsent("corrections are given for correction requests only")
+        outcome, receipt_ids = _carry_out(svc, session, uow, actor, row, corrections, now, request_id)
+        detail = {k: v for k, v in outcome.items() if k != "receipts"}
+    values: dict[str, Any] = {"state": to_state, "updated_at": now}
+    if to_state in (COMPLETED, REJECTED):
+        values["closed_at"] = now
+    if to_state == REJECTED:
+        values["reject_reason"] = reason_code
+    if outcome is not None:
+        values["outcome"] = json.dumps(outcome, sort_keys=True)
+    if note is not None:
+        values["note"] = note
+    session.execute(t.dsr_requests.update().where(_d.dsr_id == dsr_id).values(**values))
+    _step(session, dsr_id, row.state, to_state, actor.name, now, reason_code, detail)
+    uow.record(
+        AuditEvent(
+            action=f"dsr.{to_state}",
+            actor=actor.name,
+            subject_id=row.subject_id,
+            reason=reason_code,
+            request_id=request_id,
+            details={"dsr_id": dsr_id, "type": row.type, "from": row.state, **(detail or {})},
+        )
+    )
+    uow.commit()
+    found = get(svc, uow, actor, dsr_id, audit=False)
+    session.rollback()  # end the read before signing: SQLite writers would wait for it
+    if receipt_ids:
+        found["receipts"] = [svc.finalize_receipt(r) for r in receipt_ids]
+    return found
+
+
+def _carry_out(
+    svc: ConsentService,
+    session: Any,
+    uow: UnitOfWork,
+    actor: m.Actor,
+    row: Any,
+    corrections: Sequence[dict[str, Any]] | None,
+    now: dt.datetime,
+    request_id: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    subject_id, dsr_id = row.subject_id, row.dsr_id
+    if row.type == "access":
+        return {"package": "available to the DPO while the request is completed"}, []
+    if row.type == "correction":
+        if not corrections:
+            raise InvalidConsent("completing a correction needs corrections: [{token, value}]")
+        if len(corrections) > MAX_CORRECTIONS:
+            raise InvalidConsent(f"at most {MAX_CORRECTIONS} corrections per request")
+        _live_subject(session, subject_id)
+        field_types = correction.correct(svc, session, subject_id, corrections)
+        uow.record(
+            AuditEvent(
+                action="subject.correct",
+                actor=actor.name,
+                subject_id=subject_id,
+                field_types=tuple(sorted(set(field_types))),
+                request_id=request_id,
+                details={"dsr_id": dsr_id, "values": len(field_types)},
+            )
+        )
+        return {"corrected": len(field_types), "field_types": sorted(set(field_types))}, []
+    if row.type == "erasure":
+        outcome = erasure.erase(
+            svc, session, uow, subject_id, dsr_id=dsr_id, actor=actor.name, now=now, request_id=request_id
+        )
+        cert = outcome.get("certificate_id")
+        return outcome, [cert] if cert else []
+    if row.type == "restriction":
+        state = _live_subject(session, subject_id)
+        if state != subjects.RESTRICTED:
+            subjects.set_state(session, subject_id, subjects.RESTRICTED, now)
+        uow.record(
+            AuditEvent(
+                action="subject.restrict",
+                actor=actor.name,
+                subject_id=subject_id,
+                reason="dsr restriction",
+                request_id=request_id,
+                details={"dsr_id": dsr_id},
+            )
+        )
+        return {"action": "restricted"}, []
+    # withdraw_all
+    withdrawn, receipt_ids = [], []
+    for state in consents.current_all(session, subject_id, now):
+        if state.state == m.WITHDRAWN:
+            continue
+        latest = consents.latest(session, subject_id, state.purpose)
+        if latest is None or latest.action not in (m.GRANT, m.RENEW):
+            continue
+        record, _ = svc._withdraw(
+            session,
+            uow,
+            actor,
+            subject_id,
+            state.purpose,
+            row.channel,
+            None,
+            None,
+            request_id,
+            now,
+            "dsr",
+            dsr_id,
+        )
+        withdrawn.append(state.purpose)
+        receipt_ids.append(record["receipt_id"])
+    return {"withdrawn": withdrawn, "receipts": receipt_ids}, receipt_ids
+
+
+def _live_subject(session: Any, subject_id: str) -> str:
+    found = subjects.states(session, [subject_id]).get(subject_id)
+    if found is None or found[0] != subjects.SUBJECT:
+        raise ConsentConflict("piivault holds no data for this subject")
+    if found[1] == subjects.ERASED:
+        raise SubjectGone("the subject was erased")
+    return found[1]

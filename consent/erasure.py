@@ -1,0 +1,212 @@
+"""Erasure: crypto-shred a subject now, or restrict it and schedule the shred for a hold's end.
+
+Shredding (:func:`shred_now`) destroys the subject's data key through
+:meth:`vault.Keyring.shred` (which writes the erasure ledger), deletes its
+tokens (with their sealed values and blind indexes), its consent history and
+receipts, releases its holds, clears the DPO's notes on its requests, and
+keeps a tombstone (subject id, time, request id) and a signed erasure
+certificate. Under an active hold (:mod:`consent.holds`) the subject is
+restricted instead and a ``shred:<subject>`` job (unique) waits in
+``consent_jobs`` for ``piivault jobs run``.
+
+Functions run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from audit.events import AuditEvent
+from consent import consents, holds, receipts
+from consent import model as m
+from consent import purposes as _purposes
+from consent import tables as t
+from consent.store import insert_ignore
+from piivault.db import UnitOfWork
+from tokenization import subjects
+from tokenization import tables as tt
+
+if TYPE_CHECKING:
+    from consent.service import ConsentService
+
+SHRED = "shred"
+ERASURE_REASON = "dsr-erasure"
+_j = t.jobs.c
+
+
+def job_key(subject_id: str) -> str:
+    return f"{SHRED}:{subject_id}"
+
+
+def pending_shred(session: Session, subject_id: str) -> Any | None:
+    """The subject's pending shred job, or None."""
+    return session.execute(
+        sa.select(t.jobs).where(_j.job_key == job_key(subject_id), _j.state == "pending")
+    ).first()
+
+
+def reschedule(session: Session, subject_id: str, now: dt.datetime) -> dt.datetime | None:
+    """Move a pending shred to the end of the subject's active holds (now if none is left).
+
+    Returns the new due time (None: a hold has no end yet, or no shred is pending).
+    """
+    if pending_shred(session, subject_id) is None:
+        return None
+    active = holds.active(session, subject_id, now)
+    every, end = holds.last_end(active)
+    due = (end if every else None) if active else now
+    session.execute(t.jobs.update().where(_j.job_key == job_key(subject_id)).values(due_at=due))
+    return due
+
+
+def erase(
+    svc: ConsentService,
+    session: Session,
+    uow: UnitOfWork,
+    subject_id: str,
+    *,
+    dsr_id: str | None,
+    actor: str,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Erase the subject, or restrict it and schedule the shred when a hold applies.
+
+    Returns the outcome: ``{"action": "erased", "certificate_id"}`` or
+    ``{"action": "restricted", "holds", "shred_due_at"}``. Raises
+    ConfigurationError (no erasure ledger), StorageUnavailable.
+    """
+    row = subjects.get(session, subject_id)
+    if row is not None and row.state == subjects.ERASED:
+        return {"action": "erased", "certificate_id": None, "already": True}
+    held = set(subjects.held_field_types(session, subject_id)) if row is not None else set()
+    applying = holds.retention_purposes(_purposes.all_purposes(session), held)
+    holds.ensure_retention(session, subject_id, applying, row.closed_at if row else None, actor, now)
+    active = holds.active(session, subject_id, now)
+    if not active:
+        certificate_id = shred_now(
+            svc, session, uow, subject_id, dsr_id=dsr_id, actor=actor, now=now, request_id=request_id
+        )
+        return {"action": "erased", "certificate_id": certificate_id}
+    if row is not None and row.state != subjects.RESTRICTED:
+        subjects.set_state(session, subject_id, subjects.RESTRICTED, now)
+    every, end = holds.last_end(active)
+    due = end if every else None
+    scheduled = insert_ignore(
+        session,
+        t.jobs,
+        {
+            "job_key": job_key(subject_id),
+            "kind": SHRED,
+            "subject_id": subject_id,
+            "dsr_id": dsr_id,
+            "due_at": due,
+            "state": "pending",
+            "created_at": now,
+        },
+        ["job_key"],
+    )
+    if not scheduled:  # a finished or cancelled job of an earlier request: schedule it again
+        session.execute(
+            t.jobs.update()
+            .where(_j.job_key == job_key(subject_id))
+            .values(state="pending", dsr_id=dsr_id, due_at=due, done_at=None, result=None)
+        )
+    hold_ids = [h["hold_id"] for h in active]
+    uow.record(
+        AuditEvent(
+            action="subject.restrict",
+            actor=actor,
+            subject_id=subject_id,
+            reason="erasure under hold",
+            request_id=request_id,
+            details={"dsr_id": dsr_id, "holds": hold_ids, "shred_due_at": m.iso(due)},
+        )
+    )
+    return {"action": "restricted", "holds": hold_ids, "shred_due_at": m.iso(due)}
+
+
+def delete_tokens(session: Session, subject_id: str) -> int:
+    """Delete the subject's tokens: their sealed values and blind indexes go with them."""
+    result = session.execute(tt.tokens.delete().where(tt.tokens.c.subject_id == subject_id))
+    return int(result.rowcount or 0)
+
+
+def shred_now(
+    svc: ConsentService,
+    session: Session,
+    uow: UnitOfWork,
+    subject_id: str,
+    *,
+    dsr_id: str | None,
+    actor: str,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> str:
+    """Crypto-shred the subject and keep only its tombstone; returns the certificate id.
+
+    The certificate is signed after the commit (``svc.finalize_receipt``).
+    Raises ConfigurationError (no erasure ledger), StorageUnavailable.
+    """
+    entry = svc.keyring.shred(session, subject_id, ERASURE_REASON, dsr_id)
+    if subjects.get(session, subject_id) is None:
+        # Known only to consent: an erased row keeps tokenization from reviving the id.
+        subjects.insert(session, [subject_id], subjects.SUBJECT, now)
+    subjects.set_state(session, subject_id, subjects.ERASED, now)
+    removed = {
+        "tokens": delete_tokens(session, subject_id),
+        "consent_records": consents.delete_subject(session, subject_id),
+        "receipts": int(
+            session.execute(
+                t.receipts.delete().where(
+                    t.receipts.c.subject_id == subject_id, t.receipts.c.kind == "consent"
+                )
+            ).rowcount
+            or 0
+        ),
+    }
+    holds.release_all(session, subject_id, "erased", actor, now)
+    session.execute(
+        t.dsr_requests.update().where(t.dsr_requests.c.subject_id == subject_id).values(note=None)
+    )
+    session.execute(
+        t.jobs.update()
+        .where(_j.subject_id == subject_id, _j.state == "pending", _j.job_key != job_key(subject_id))
+        .values(state="cancelled", done_at=now)
+    )
+    certificate_id = m.new_id("crt_")
+    body = receipts.erasure_certificate(
+        certificate_id=certificate_id,
+        subject_id=subject_id,
+        dsr_id=dsr_id,
+        erased_at=entry.erased_at,
+        ledger_seq=entry.seq,
+        ledger_hash=entry.hash,
+        removed=removed,
+        controller=svc.controller,
+        public_key=svc.keyring.signer(session, receipts.SIGNING_KEY).public_key,
+    )
+    svc.store_receipt(session, certificate_id, "erasure", subject_id, "subject.erase", body, now)
+    from consent.service import add_tombstone
+
+    add_tombstone(session, subject_id, entry.erased_at, dsr_id, certificate_id)
+    uow.record(
+        AuditEvent(
+            action="subject.erase",
+            actor=actor,
+            subject_id=subject_id,
+            reason=ERASURE_REASON,
+            request_id=request_id,
+            details={
+                "dsr_id": dsr_id,
+                "receipt_id": certificate_id,
+                "ledger_seq": entry.seq,
+                **removed,
+            },
+        )
+    )
+    return certificate_id

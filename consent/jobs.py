@@ -1,0 +1,233 @@
+"""``piivault jobs run``: carry out what is due - consent expiries and scheduled shreds.
+
+Safe from cron, idempotent, and safe to run twice at once:
+
+* an expiry is a record with ``expiry_of`` = the grant it ends, unique, inserted
+  with ON CONFLICT DO NOTHING: two runs expire a grant once;
+* a shred job is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL
+  (SQLite transactions hold the write lock) and re-read under the lock: a job
+  another run finished, or holds, is skipped; one transaction per job shreds
+  and marks it done together, so a failure leaves it pending for the next run.
+
+Holds in force when a shred falls due (a legal hold placed meanwhile) move the
+shred to their end instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from audit.events import AuditEvent
+from consent import erasure, holds
+from consent import model as m
+from consent import tables as t
+from consent.store import for_update, insert_ignore
+
+if TYPE_CHECKING:
+    from consent.service import ConsentService
+
+ACTOR = "piivault.jobs"
+BATCH = 500
+_r, _j = t.records.c, t.jobs.c
+
+
+@dataclasses.dataclass
+class JobReport:
+    expired: int = 0
+    shredded: int = 0
+    rescheduled: int = 0
+    skipped: int = 0
+    overdue_requests: int = 0
+    certificates: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def run(svc: ConsentService, *, limit: int = 10_000) -> JobReport:
+    """Run every due job once. Raises StorageUnavailable, VaultUnavailable, ConfigurationError."""
+    svc.catalogue.ensure_seeded()
+    report = JobReport()
+    expire_consents(svc, report, limit)
+    run_shreds(svc, report, limit)
+    now = svc.clock()
+    with svc.session_factory() as session:
+        d = t.dsr_requests.c
+        report.overdue_requests = int(
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(t.dsr_requests)
+                .where(d.state.in_(("received", "identity_verified", "approved")), d.due_at < now)
+            )
+            or 0
+        )
+    return report
+
+
+def _due_expiries(limit: int) -> sa.Select:
+    later = t.records.alias("later")
+    newer = (
+        sa.select(later.c.id)
+        .where(
+            later.c.subject_id == _r.subject_id,
+            later.c.purpose_code == _r.purpose_code,
+            sa.or_(
+                later.c.effective_at > _r.effective_at,
+                sa.and_(later.c.effective_at == _r.effective_at, later.c.id > _r.id),
+            ),
+        )
+        .exists()
+    )
+    return (
+        sa.select(_r.id, _r.subject_id, _r.purpose_code, _r.expires_at)
+        .where(
+            _r.action.in_((m.GRANT, m.RENEW)),
+            _r.expires_at <= sa.bindparam("now"),
+            ~newer,
+        )
+        .order_by(_r.id)
+        .limit(limit)
+    )
+
+
+def expire_consents(svc: ConsentService, report: JobReport, limit: int) -> None:
+    """Append an ``expire`` record to every consent whose expiry passed (audited per consent)."""
+    while report.expired < limit:
+        now = svc.clock()
+        with svc.uow_factory() as uow:
+            session = uow.session
+            assert session is not None
+            due = session.execute(_due_expiries(min(BATCH, limit - report.expired)), {"now": now}).all()
+            if not due:
+                return
+            done = 0
+            for grant_id, subject_id, purpose, expires_at in due:
+                record_id = m.new_id("cns_")
+                inserted = insert_ignore(
+                    session,
+                    t.records,
+                    {
+                        "record_id": record_id,
+                        "subject_id": subject_id,
+                        "purpose_code": purpose,
+                        "action": m.EXPIRE,
+                        "notice_version": None,
+                        "separate": False,
+                        "channel": None,
+                        "effective_at": expires_at,
+                        "expires_at": None,
+                        "evidence": None,
+                        "source": "job",
+                        "recorded_by": ACTOR,
+                        "recorded_at": now,
+                        "receipt_id": None,
+                        "request_id": None,
+                        "expiry_of": grant_id,
+                    },
+                    ["expiry_of"],
+                )
+                if inserted:
+                    done += 1
+                    uow.record(
+                        AuditEvent(
+                            action="consent.expire",
+                            actor=ACTOR,
+                            subject_id=subject_id,
+                            purpose=purpose,
+                            details={"record_id": record_id, "expired_at": m.iso(expires_at)},
+                        )
+                    )
+            uow.commit()
+        report.expired += done
+        if len(due) < BATCH or done == 0:
+            return
+
+
+def run_shreds(svc: ConsentService, report: JobReport, limit: int) -> None:
+    """Shred every subject whose scheduled shred is due and whose holds all ended."""
+    now = svc.clock()
+    with svc.session_factory() as session:
+        keys = list(
+            session.scalars(
+                sa.select(_j.job_key)
+                .where(_j.kind == erasure.SHRED, _j.state == "pending", _j.due_at <= now)
+                .order_by(_j.due_at, _j.job_key)
+                .limit(limit)
+            )
+        )
+    for key in keys:
+        certificate = _shred_one(svc, key, report)
+        if certificate is not None:
+            report.certificates.append(certificate)
+            svc.finalize_receipt(certificate)
+
+
+def _shred_one(svc: ConsentService, key: str, report: JobReport) -> str | None:
+    now = svc.clock()
+    with svc.uow_factory() as uow:
+        session = uow.session
+        assert session is not None
+        stmt = sa.select(t.jobs).where(_j.job_key == key, _j.state == "pending", _j.due_at <= now)
+        job = session.execute(for_update(stmt, session, skip_locked=True)).first()
+        if job is None:  # done, rescheduled or being done by a concurrent run
+            report.skipped += 1
+            return None
+        active = holds.active(session, job.subject_id, now)
+        if active:
+            every, end = holds.last_end(active)
+            session.execute(t.jobs.update().where(_j.job_key == key).values(due_at=end if every else None))
+            uow.record(
+                AuditEvent(
+                    action="job.reschedule",
+                    actor=ACTOR,
+                    subject_id=job.subject_id,
+                    details={
+                        "job": erasure.SHRED,
+                        "dsr_id": job.dsr_id,
+                        "due_at": m.iso(end if every else None),
+                    },
+                )
+            )
+            uow.commit()
+            report.rescheduled += 1
+            return None
+        certificate = erasure.shred_now(
+            svc, session, uow, job.subject_id, dsr_id=job.dsr_id, actor=ACTOR, now=now
+        )
+        session.execute(
+            t.jobs.update()
+            .where(_j.job_key == key)
+            .values(state="done", done_at=now, result=json.dumps({"certificate_id": certificate}))
+        )
+        if job.dsr_id is not None:
+            _note_on_request(session, job.dsr_id, certificate, now)
+        uow.commit()
+    report.shredded += 1
+    return certificate
+
+
+def _note_on_request(session: Any, dsr_id: str, certificate: str, now: Any) -> None:
+    d = t.dsr_requests.c
+    row = session.execute(sa.select(d.outcome, d.state).where(d.dsr_id == dsr_id)).first()
+    if row is None:
+        return
+    outcome = json.loads(row.outcome) if row.outcome else {}
+    outcome.update(action="erased", certificate_id=certificate, erased_at=m.iso(now))
+    session.execute(
+        t.dsr_requests.update().where(d.dsr_id == dsr_id).values(outcome=json.dumps(outcome, sort_keys=True))
+    )
+    session.execute(
+        t.dsr_steps.insert().values(
+            dsr_id=dsr_id,
+            from_state=row.state,
+            to_state=row.state,
+            actor=ACTOR,
+            at=now,
+            reason_code="erasure_carried_out",
+            detail=json.dumps({"certificate_id": certificate}),
+        )
+    )

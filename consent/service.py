@@ -1,0 +1,1011 @@
+"""The consent service: purposes and notices, consents and receipts, holds, subjects' rights.
+
+Every use case takes plain values and a unit of work, checks the actor's
+role, records its audit event and commits (the change and the event together),
+and returns plain values. It never sees Flask: ``api/`` translates HTTP to
+these calls. Nothing here logs or raises a value of a subject's data.
+
+Receipts and erasure certificates carry the index of the audit event that
+recorded their action, known only once that event is sequenced: they are
+signed right after the commit (:meth:`ConsentService.finalize_receipt`), and
+a receipt whose signing was interrupted is signed when it is next read.
+
+Data-subject requests, erasure, the access package, jobs and the bulk
+import live in their own modules and are reached through this service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit.events import AuditEvent
+from consent import check as _check
+from consent import consents, holds, receipts
+from consent import model as m
+from consent import purposes as _purposes
+from consent import tables as t
+from consent.errors import (
+    ConsentConflict,
+    HoldNotFound,
+    InvalidConsent,
+    NotAllowed,
+    ReceiptNotFound,
+    SubjectGone,
+    SubjectUnknown,
+)
+from consent.purposes import LivePurposeCatalogue
+from consent.receipts import Controller
+from consent.store import insert_ignore
+from piivault.db import UnitOfWork, utcnow
+from piivault.errors import UnavailableError
+from tokenization import subjects
+from tokenization.fieldtypes import FieldTypeRegistry
+from tokenization.model import valid_subject_id
+from tokenization.policy.consent import ConsentVerdict
+from vault import Keyring
+
+log = logging.getLogger(__name__)
+
+# Field types a subject id must not be a valid value of (it would put PII in every log).
+IDENTIFIER_TYPES = ("cn_resident_id", "cn_mobile", "bank_card", "cn_uscc")
+LIFT_REASONS = ("request_resolved", "accuracy_verified", "legal_claim_ended", "dpo_decision", "other")
+
+
+def _require_role(actor: m.Actor, roles: frozenset[str], what: str) -> None:
+    if actor.role not in roles:
+        raise NotAllowed(f"role {actor.role!r} may not {what}")
+
+
+@dataclasses.dataclass
+class ConsentService:
+    session_factory: sessionmaker[Session]
+    uow_factory: Callable[[], UnitOfWork]
+    keyring: Keyring
+    catalogue: LivePurposeCatalogue
+    field_types: FieldTypeRegistry
+    controller: Controller
+    audit: Any = None  # audit.service.AuditLog
+    due_days: int = 15
+    clock: Callable[[], dt.datetime] = utcnow
+
+    # -- the policy decision point's questions (hot path, caller's transaction) ---
+    def check(
+        self, session: Session, subject_id: str | None, purpose: str, field_type: str
+    ) -> ConsentVerdict:
+        """The consent verdict for detokenizing (see :func:`consent.check.check`).
+
+        Raises SQLAlchemy errors of the caller's session.
+        """
+        return _check.check(session, subject_id, purpose, self.clock())
+
+    def restriction_exempt(self, session: Session, subject_id: str, purpose: str, role: str) -> bool:
+        """Whether an active hold lets ``role`` use the restricted subject for ``purpose``."""
+        return holds.exempts(session, subject_id, purpose, role, self.clock())
+
+    # -- helpers ------------------------------------------------------------------
+    def _session(self, uow: UnitOfWork) -> Session:
+        # Seeding writes in its own transaction: do it before this one begins.
+        self.catalogue.ensure_seeded()
+        assert uow.session is not None
+        return uow.session
+
+    def _type_codes(self) -> tuple[str, ...]:
+        return self.field_types.codes()
+
+    def check_subject_id(self, subject_id: Any) -> str:
+        """Raise :class:`InvalidConsent` unless ``subject_id`` is an opaque subject id."""
+        if not isinstance(subject_id, str) or not valid_subject_id(subject_id):
+            raise InvalidConsent("subject_id must be 8-64 letters, digits, '_' or '-' (not starting 'std_')")
+        for code in IDENTIFIER_TYPES:
+            if code in self.field_types and self.field_types.get(code).is_valid(subject_id):
+                raise InvalidConsent("subject_id looks like a personal identifier: use an opaque id")
+        return subject_id
+
+    def erased(self, session: Session, subject_id: str) -> bool:
+        if _tombstone_exists(session, subject_id):
+            return True
+        found = subjects.states(session, [subject_id]).get(subject_id)
+        return found is not None and found[1] == subjects.ERASED
+
+    def sensitive_types(self) -> frozenset[str]:
+        return frozenset(ft.code for ft in self.field_types if ft.pipl_sensitive)
+
+    # -- purposes and notices -----------------------------------------------------
+    def list_purposes(self, uow: UnitOfWork, *, include_retired: bool = False) -> list[m.PurposeDef]:
+        """Every purpose (retired ones on request). Raises StorageUnavailable."""
+        session = self._session(uow)
+        found = [p for p in _purposes.all_purposes(session) if include_retired or p.active]
+        uow.commit()
+        return found
+
+    def get_purpose(self, uow: UnitOfWork, code: str) -> m.PurposeDef:
+        """Raises PurposeNotFound, StorageUnavailable."""
+        purpose = _purposes.require(self._session(uow), code)
+        uow.commit()
+        return purpose
+
+    def purpose_history(self, uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
+        """Every version of the purpose. Raises PurposeNotFound, StorageUnavailable."""
+        found = _purposes.history(self._session(uow), code)
+        uow.commit()
+        return found
+
+    def create_purpose(
+        self, uow: UnitOfWork, actor: m.Actor, spec: Mapping[str, Any], *, request_id: str | None = None
+    ) -> m.PurposeDef:
+        """Create a purpose with its first notice.
+
+        Raises NotAllowed, InvalidConsent, ConsentConflict (code taken), StorageUnavailable.
+        """
+        _require_role(actor, m.PURPOSE_ADMIN_ROLES, "manage purposes")
+        session = self._session(uow)
+        purpose = _purposes.create(session, spec, actor.name, self.clock(), self._type_codes())
+        uow.record(
+            AuditEvent(
+                action="purpose.create",
+                actor=actor.name,
+                purpose=purpose.code,
+                request_id=request_id,
+                details={"version": purpose.version, "legal_basis": purpose.legal_basis},
+            )
+        )
+        uow.after_commit(self.catalogue.invalidate)
+        uow.commit()
+        return purpose
+
+    def update_purpose(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        code: str,
+        changes: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+    ) -> m.PurposeDef:
+        """Change a purpose (a new version; the history keeps the old one).
+
+        Raises NotAllowed, PurposeNotFound, InvalidConsent, StorageUnavailable.
+        """
+        _require_role(actor, m.PURPOSE_ADMIN_ROLES, "manage purposes")
+        session = self._session(uow)
+        purpose, changed = _purposes.update(
+            session, code, changes, actor.name, self.clock(), self._type_codes()
+        )
+        if changed:
+            uow.record(
+                AuditEvent(
+                    action="purpose.update",
+                    actor=actor.name,
+                    purpose=code,
+                    request_id=request_id,
+                    details={"version": purpose.version, "fields": sorted(changes)},
+                )
+            )
+            uow.after_commit(self.catalogue.invalidate)
+        uow.commit()
+        return purpose
+
+    def publish_notice(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        code: str,
+        *,
+        text_zh: Any,
+        text_en: Any = None,
+        material: bool = False,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish the next notice version of a purpose.
+
+        A material change makes consents under older notices ``reconsent_required``.
+        Raises NotAllowed, PurposeNotFound, InvalidConsent, StorageUnavailable.
+        """
+        _require_role(actor, m.PURPOSE_ADMIN_ROLES, "manage purposes")
+        session = self._session(uow)
+        purpose, notice = _purposes.publish_notice(
+            session, code, text_zh, text_en, material, actor.name, self.clock()
+        )
+        uow.record(
+            AuditEvent(
+                action="purpose.notice",
+                actor=actor.name,
+                purpose=code,
+                request_id=request_id,
+                details={
+                    "notice_version": notice["version"],
+                    "material": notice["material"],
+                    "accepted_notice_version": purpose.accepted_notice_version,
+                    "text_hash": notice["text_hash"],
+                },
+            )
+        )
+        uow.after_commit(self.catalogue.invalidate)
+        uow.commit()
+        return notice
+
+    def list_notices(self, uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
+        """Raises PurposeNotFound, StorageUnavailable."""
+        found = _purposes.notices(self._session(uow), code)
+        uow.commit()
+        return found
+
+    def get_notice(self, uow: UnitOfWork, code: str, version: int) -> dict[str, Any]:
+        """Raises PurposeNotFound, NoticeNotFound, StorageUnavailable."""
+        found = _purposes.notice(self._session(uow), code, version)
+        uow.commit()
+        return found
+
+    # -- consents -----------------------------------------------------------------
+    def _consent_args(
+        self,
+        session: Session,
+        subject_id: Any,
+        purpose_code: str,
+        channel: Any,
+        evidence: Any,
+        effective_at: dt.datetime | None,
+        now: dt.datetime,
+    ) -> tuple[m.PurposeDef, dt.datetime]:
+        self.check_subject_id(subject_id)
+        if channel not in m.CHANNELS:
+            raise InvalidConsent(f"channel must be one of: {', '.join(m.CHANNELS)}")
+        if evidence is not None and (not isinstance(evidence, str) or not m.EVIDENCE.fullmatch(evidence)):
+            raise InvalidConsent(
+                "evidence must be sha256:<64 hex>, sm3:<64 hex>, sha512:<128 hex> or ref:<reference>"
+            )
+        effective = now if effective_at is None else effective_at
+        if effective.tzinfo is None:
+            raise InvalidConsent("times must carry a time zone")
+        if effective > now:
+            raise InvalidConsent("effective_at must not be in the future")
+        purpose = _purposes.require(session, purpose_code)
+        if self.erased(session, subject_id):
+            raise SubjectGone("the subject was erased")
+        return purpose, effective
+
+    def _grant_like(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        action: str,
+        subject_id: str,
+        purpose_code: str,
+        *,
+        channel: Any,
+        notice_version: int | None,
+        separate: bool | None,
+        expires_at: dt.datetime | None,
+        evidence: str | None,
+        effective_at: dt.datetime | None,
+        request_id: str | None,
+    ) -> dict[str, Any]:
+        _require_role(actor, m.CONSENT_ROLES, "record consent")
+        session = self._session(uow)
+        now = self.clock()
+        purpose, effective = self._consent_args(
+            session, subject_id, purpose_code, channel, evidence, effective_at, now
+        )
+        if not purpose.active:
+            raise InvalidConsent("the purpose is retired: consent cannot be given to it")
+        if not purpose.consent_required:
+            raise InvalidConsent(
+                f"purpose {purpose.code} rests on {purpose.legal_basis}, not consent: nothing to record"
+            )
+        previous = consents.current(session, subject_id, purpose.code, now)
+        if action == m.RENEW:
+            if previous is None or previous.state == m.WITHDRAWN:
+                raise ConsentConflict("there is no consent to renew: grant one")
+            if separate is None:
+                separate = previous.separate
+        separate = bool(separate)
+        if purpose.separate_consent_required and not separate:
+            raise InvalidConsent("this purpose needs a separate consent (separate: true)")
+        version = purpose.notice_version if notice_version is None else notice_version
+        if (
+            type(version) is not int
+            or not purpose.accepted_notice_version <= version <= purpose.notice_version
+        ):
+            raise InvalidConsent(
+                f"notice_version must be between {purpose.accepted_notice_version} and "
+                f"{purpose.notice_version} (the accepted notices of this purpose)"
+            )
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                raise InvalidConsent("times must carry a time zone")
+            if expires_at <= max(now, effective):
+                raise InvalidConsent("expires_at must be in the future")
+        receipt_id = m.new_id("rct_")
+        record = consents.append(
+            session,
+            subject_id=subject_id,
+            purpose_code=purpose.code,
+            action=action,
+            notice_version=version,
+            separate=separate,
+            channel=channel,
+            effective_at=effective,
+            expires_at=expires_at,
+            evidence=evidence,
+            source="api",
+            recorded_by=actor.name,
+            recorded_at=now,
+            receipt_id=receipt_id,
+            request_id=request_id,
+        )
+        self._receipt(session, receipt_id, action, record, purpose, f"consent.{action}", now)
+        uow.record(
+            AuditEvent(
+                action=f"consent.{action}",
+                actor=actor.name,
+                subject_id=subject_id,
+                purpose=purpose.code,
+                request_id=request_id,
+                details={
+                    "record_id": record["record_id"],
+                    "receipt_id": receipt_id,
+                    "notice_version": version,
+                    "channel": channel,
+                    "separate": separate,
+                    "expires_at": m.iso(expires_at),
+                },
+            )
+        )
+        uow.commit()
+        return self._answer(record, purpose, receipt_id, now)
+
+    def _answer(
+        self, record: dict[str, Any], purpose: m.PurposeDef, receipt_id: str, now: dt.datetime
+    ) -> dict[str, Any]:
+        with self.session_factory() as session:
+            state = consents.current(session, record["subject_id"], purpose.code, now)
+        return {
+            "record": record,
+            "consent": None if state is None else state.to_dict(),
+            "receipt_id": receipt_id,
+            "receipt": self.finalize_receipt(receipt_id),
+        }
+
+    def grant(self, uow: UnitOfWork, actor: m.Actor, subject_id: str, purpose: str, **kw: Any) -> dict:
+        """Record a consent: ``channel`` (app, branch, phone, web), optional ``notice_version``
+        (default: the current notice), ``separate``, ``expires_at``, ``evidence``,
+        ``effective_at`` (default now), ``request_id``.
+
+        Returns ``{record, consent, receipt_id, receipt}`` (the signed receipt,
+        None if signing must wait: read it later). Raises NotAllowed,
+        InvalidConsent, PurposeNotFound, SubjectGone, StorageUnavailable.
+        """
+        return self._grant_like(
+            uow,
+            actor,
+            m.GRANT,
+            subject_id,
+            purpose,
+            channel=kw.get("channel"),
+            notice_version=kw.get("notice_version"),
+            separate=kw.get("separate", False),
+            expires_at=kw.get("expires_at"),
+            evidence=kw.get("evidence"),
+            effective_at=kw.get("effective_at"),
+            request_id=kw.get("request_id"),
+        )
+
+    def renew(self, uow: UnitOfWork, actor: m.Actor, subject_id: str, purpose: str, **kw: Any) -> dict:
+        """Renew a granted or expired consent (new expiry, optionally the current notice).
+
+        Arguments and result as :meth:`grant` (``separate`` defaults to the
+        previous consent's). Raises as :meth:`grant`, and ConsentConflict when
+        there is no consent or it was withdrawn.
+        """
+        return self._grant_like(
+            uow,
+            actor,
+            m.RENEW,
+            subject_id,
+            purpose,
+            channel=kw.get("channel"),
+            notice_version=kw.get("notice_version"),
+            separate=kw.get("separate"),
+            expires_at=kw.get("expires_at"),
+            evidence=kw.get("evidence"),
+            effective_at=kw.get("effective_at"),
+            request_id=kw.get("request_id"),
+        )
+
+    def withdraw(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        purpose: str,
+        *,
+        channel: Any,
+        evidence: str | None = None,
+        effective_at: dt.datetime | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Withdraw a consent: effective for the very next request, whatever the process.
+
+        Returns as :meth:`grant`. Raises NotAllowed, InvalidConsent,
+        PurposeNotFound, SubjectGone, ConsentConflict (nothing to withdraw),
+        StorageUnavailable.
+        """
+        _require_role(actor, m.CONSENT_ROLES, "record consent")
+        session = self._session(uow)
+        now = self.clock()
+        record, purpose = self._withdraw(
+            session,
+            uow,
+            actor,
+            subject_id,
+            purpose,
+            channel,
+            evidence,
+            effective_at,
+            request_id,
+            now,
+            "api",
+            None,
+        )
+        uow.commit()
+        return self._answer(record, purpose, record["receipt_id"], now)
+
+    def _withdraw(
+        self,
+        session: Session,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        purpose_code: str,
+        channel: Any,
+        evidence: str | None,
+        effective_at: dt.datetime | None,
+        request_id: str | None,
+        now: dt.datetime,
+        source: str,
+        dsr_id: str | None,
+    ) -> tuple[dict[str, Any], m.PurposeDef]:
+        purpose, effective = self._consent_args(
+            session, subject_id, purpose_code, channel, evidence, effective_at, now
+        )
+        previous = consents.latest(session, subject_id, purpose.code)
+        if previous is None or previous.action not in (m.GRANT, m.RENEW):
+            raise ConsentConflict("there is no consent to withdraw")
+        if effective < previous.effective_at:
+            raise InvalidConsent("effective_at must not be before the consent it withdraws")
+        receipt_id = m.new_id("rct_")
+        record = consents.append(
+            session,
+            subject_id=subject_id,
+            purpose_code=purpose.code,
+            action=m.WITHDRAW,
+            notice_version=previous.notice_version,
+            separate=False,
+            channel=channel,
+            effective_at=effective,
+            evidence=evidence,
+            source=source,
+            recorded_by=actor.name,
+            recorded_at=now,
+            receipt_id=receipt_id,
+            request_id=request_id,
+        )
+        self._receipt(session, receipt_id, m.WITHDRAW, record, purpose, "consent.withdraw", now)
+        details: dict[str, Any] = {
+            "record_id": record["record_id"],
+            "receipt_id": receipt_id,
+            "channel": channel,
+        }
+        if dsr_id is not None:
+            details["dsr_id"] = dsr_id
+        uow.record(
+            AuditEvent(
+                action="consent.withdraw",
+                actor=actor.name,
+                subject_id=subject_id,
+                purpose=purpose.code,
+                request_id=request_id,
+                details=details,
+            )
+        )
+        return record, purpose
+
+    def consents_of(
+        self, uow: UnitOfWork, actor: m.Actor, subject_id: str, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """The subject's current consents and their full history.
+
+        Raises NotAllowed, InvalidConsent, StorageUnavailable.
+        """
+        _require_role(actor, m.CONSENT_ROLES, "read consents")
+        session = self._session(uow)
+        self.check_subject_id(subject_id)
+        now = self.clock()
+        current = [s.to_dict() for s in consents.current_all(session, subject_id, now)]
+        history = consents.history(session, subject_id)
+        uow.record(
+            AuditEvent(
+                action="consent.read",
+                actor=actor.name,
+                subject_id=subject_id,
+                request_id=request_id,
+                details={"records": len(history)},
+            )
+        )
+        uow.commit()
+        return {"subject_id": subject_id, "consents": current, "history": history}
+
+    # -- receipts -------------------------------------------------------------------
+    def _signer(self, session: Session):  # noqa: ANN202 - vault.Signer
+        return self.keyring.signer(session, receipts.SIGNING_KEY)
+
+    def _receipt(
+        self,
+        session: Session,
+        receipt_id: str,
+        action: str,
+        record: dict[str, Any],
+        purpose: m.PurposeDef,
+        audit_action: str,
+        now: dt.datetime,
+    ) -> None:
+        notice = _purposes.notice(session, purpose.code, record["notice_version"] or purpose.notice_version)
+        body = receipts.consent_receipt(
+            receipt_id=receipt_id,
+            action=action,
+            record=record,
+            purpose=purpose,
+            notice=notice,
+            sensitive_types=self.sensitive_types(),
+            controller=self.controller,
+            public_key=self._signer(session).public_key,
+            issued_at=now,
+        )
+        self.store_receipt(session, receipt_id, "consent", record["subject_id"], audit_action, body, now)
+
+    def store_receipt(
+        self,
+        session: Session,
+        receipt_id: str,
+        kind: str,
+        subject_id: str,
+        audit_action: str,
+        body: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        """Store an unsigned receipt or certificate; it is signed once its audit event is sequenced."""
+        session.execute(
+            t.receipts.insert().values(
+                receipt_id=receipt_id,
+                kind=kind,
+                subject_id=subject_id,
+                audit_action=audit_action,
+                body=json.dumps(body, ensure_ascii=False),
+                created_at=now,
+            )
+        )
+
+    def _audit_index(self, subject_id: str, action: str, receipt_id: str) -> int | None:
+        if self.audit is None:
+            return None
+        for attempt in range(2):
+            cursor = None
+            while True:
+                page = self.audit.search_events(subject=subject_id, action=action, limit=1000, cursor=cursor)
+                for event in page.events:
+                    if json.loads(event.entry).get("details", {}).get("receipt_id") == receipt_id:
+                        return event.seq
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            if attempt == 0:
+                self.audit.sequencer.drain(idle_checkpoint=False)
+        return None
+
+    def finalize_receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        """Sign a stored receipt with its audit event index; return the signed document.
+
+        Returns None when the audit event is not sequenced yet (the receipt is
+        signed on a later read). Never raises for an unavailable dependency:
+        the action it documents has committed already.
+        """
+        try:
+            return self._finalize(receipt_id)
+        except UnavailableError as e:
+            log.warning("consent: receipt signing deferred (%s)", e.code)
+            return None
+
+    def _finalize(self, receipt_id: str) -> dict[str, Any] | None:
+        r = t.receipts.c
+        with self.session_factory() as session:
+            row = session.execute(sa.select(t.receipts).where(r.receipt_id == receipt_id)).first()
+        if row is None:
+            raise ReceiptNotFound("no such receipt")
+        if row.signed is not None:
+            return json.loads(row.signed)
+        seq = self._audit_index(row.subject_id, row.audit_action, receipt_id)
+        if seq is None:
+            return None
+        body = json.loads(row.body)
+        body["auditEventIndex"] = seq
+        with self.session_factory() as session:
+            document = receipts.sign(self._signer(session), body)
+            done = session.execute(
+                t.receipts.update()
+                .where(r.receipt_id == receipt_id, r.signed.is_(None))
+                .values(
+                    signed=json.dumps(document, ensure_ascii=False),
+                    audit_seq=seq,
+                    signed_at=self.clock(),
+                )
+            )
+            session.commit()
+            if not done.rowcount:  # signed by a concurrent reader: theirs stands
+                signed = session.scalar(sa.select(r.signed).where(r.receipt_id == receipt_id))
+                return json.loads(signed)
+        return document
+
+    def get_receipt(
+        self, uow: UnitOfWork, actor: m.Actor, receipt_id: str, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """A signed receipt or certificate (signed now if that was deferred).
+
+        Raises NotAllowed, ReceiptNotFound, ConsentConflict (its audit event is
+        not sequenced yet: retry), StorageUnavailable.
+        """
+        _require_role(actor, m.CONSENT_ROLES, "read receipts")
+        session = self._session(uow)
+        subject_id = session.scalar(
+            sa.select(t.receipts.c.subject_id).where(t.receipts.c.receipt_id == receipt_id)
+        )
+        if subject_id is None:
+            raise ReceiptNotFound("no such receipt")
+        uow.record(
+            AuditEvent(
+                action="consent.receipt_read",
+                actor=actor.name,
+                subject_id=subject_id,
+                request_id=request_id,
+                details={"receipt_id": receipt_id},
+            )
+        )
+        uow.commit()
+        document = self.finalize_receipt(receipt_id)
+        if document is None:
+            raise ConsentConflict("the receipt is not signed yet: retry in a few seconds")
+        return document
+
+    def receipt_public_key(self) -> dict[str, str]:
+        """The published receipt key: ``{alg, key_id, public_key}`` (base64).
+
+        Raises StorageUnavailable, VaultUnavailable.
+        """
+        with self.session_factory() as session:
+            key = self._signer(session).public_key
+            session.commit()
+        return {
+            "alg": receipts.ALG,
+            "key_id": receipts.key_id(key),
+            "public_key": receipts.public_key_b64(key),
+        }
+
+    # -- subjects: close, restriction, holds -------------------------------------------
+    def _subject(self, session: Session, subject_id: str) -> Any:
+        self.check_subject_id(subject_id)
+        row = subjects.get(session, subject_id)
+        if row is None:
+            if self.erased(session, subject_id):
+                raise SubjectGone("the subject was erased")
+            raise SubjectUnknown("no such subject")
+        if row.state == subjects.ERASED:
+            raise SubjectGone("the subject was erased")
+        return row
+
+    def close_relationship(
+        self, uow: UnitOfWork, actor: m.Actor, subject_id: str, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Record that the relationship ended: retention clocks start (retention holds get an end).
+
+        A shred waiting for those holds is rescheduled to their end. Raises
+        NotAllowed, SubjectUnknown, SubjectGone, ConsentConflict (closed
+        already), StorageUnavailable.
+        """
+        _require_role(actor, m.CLOSE_ROLES, "close relationships")
+        session = self._session(uow)
+        row = self._subject(session, subject_id)
+        if row.closed_at is not None:
+            raise ConsentConflict("the relationship was closed already")
+        now = self.clock()
+        subjects.set_closed(session, subject_id, now)
+        held = set(subjects.held_field_types(session, subject_id))
+        applying = holds.retention_purposes(_purposes.all_purposes(session), held)
+        hold_ids = holds.ensure_retention(session, subject_id, applying, now, actor.name, now)
+        from consent import erasure
+
+        due = erasure.reschedule(session, subject_id, now)
+        uow.record(
+            AuditEvent(
+                action="subject.close",
+                actor=actor.name,
+                subject_id=subject_id,
+                request_id=request_id,
+                details={"retention_holds": hold_ids, "shred_due_at": m.iso(due)},
+            )
+        )
+        uow.commit()
+        return {
+            "subject_id": subject_id,
+            "closed_at": now,
+            "holds": [holds.get(session, h) for h in hold_ids] if hold_ids else [],
+        }
+
+    def lift_restriction(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        *,
+        reason_code: str,
+        note: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Make a restricted subject active again (the DPO, with a reason).
+
+        Raises NotAllowed, InvalidConsent (reason), SubjectUnknown, SubjectGone,
+        ConsentConflict (not restricted, or an erasure waits for a hold),
+        StorageUnavailable.
+        """
+        _require_role(actor, m.DSR_ROLES, "lift restrictions")
+        if reason_code not in LIFT_REASONS:
+            raise InvalidConsent(f"reason_code must be one of: {', '.join(LIFT_REASONS)}")
+        _check_note(note)
+        session = self._session(uow)
+        row = self._subject(session, subject_id)
+        if row.state != subjects.RESTRICTED:
+            raise ConsentConflict("the subject is not restricted")
+        from consent import erasure
+
+        if erasure.pending_shred(session, subject_id) is not None:
+            raise ConsentConflict("an erasure waits for a hold to end: the restriction stays")
+        subjects.set_state(session, subject_id, subjects.ACTIVE, self.clock())
+        uow.record(
+            AuditEvent(
+                action="subject.lift_restriction",
+                actor=actor.name,
+                subject_id=subject_id,
+                reason=reason_code,
+                request_id=request_id,
+            )
+        )
+        uow.commit()
+        return {"subject_id": subject_id, "state": subjects.ACTIVE}
+
+    def list_holds(
+        self, uow: UnitOfWork, actor: m.Actor, subject_id: str, *, request_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every hold of the subject, released ones included. Raises NotAllowed, StorageUnavailable."""
+        _require_role(actor, m.DSR_ROLES, "read holds")
+        session = self._session(uow)
+        self.check_subject_id(subject_id)
+        found = holds.of_subject(session, subject_id)
+        uow.commit()
+        return found
+
+    def place_hold(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        *,
+        reason_code: str,
+        ends_at: dt.datetime,
+        note: str | None = None,
+        purpose: str | None = None,
+        roles: Sequence[str] = ("dpo",),
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Place a legal hold until ``ends_at``: erasure then waits for it.
+
+        ``purpose`` (optional) is what the held data may still be used for
+        while the subject is restricted, by ``roles``. A pending shred is
+        rescheduled to the new end. Raises NotAllowed, InvalidConsent,
+        PurposeNotFound, SubjectUnknown, SubjectGone, StorageUnavailable.
+        """
+        _require_role(actor, m.DSR_ROLES, "place holds")
+        if reason_code not in holds.LEGAL_REASONS:
+            raise InvalidConsent(f"reason_code must be one of: {', '.join(holds.LEGAL_REASONS)}")
+        _check_note(note)
+        if not roles or any(r not in m.HOLD_ROLES for r in roles):
+            raise InvalidConsent(f"roles must be among: {', '.join(m.HOLD_ROLES)}")
+        session = self._session(uow)
+        now = self.clock()
+        if ends_at.tzinfo is None or ends_at <= now:
+            raise InvalidConsent("ends_at must be a future time with a time zone")
+        self._subject(session, subject_id)
+        if purpose is not None:
+            _purposes.require(session, purpose)
+        hold = holds.place_legal(
+            session,
+            subject_id,
+            purpose=purpose,
+            roles=list(dict.fromkeys(roles)),
+            reason_code=reason_code,
+            note=note,
+            ends_at=ends_at,
+            actor=actor.name,
+            now=now,
+        )
+        from consent import erasure
+
+        due = erasure.reschedule(session, subject_id, now)
+        uow.record(
+            AuditEvent(
+                action="hold.place",
+                actor=actor.name,
+                subject_id=subject_id,
+                purpose=purpose,
+                reason=reason_code,
+                request_id=request_id,
+                details={"hold_id": hold["hold_id"], "ends_at": m.iso(ends_at), "shred_due_at": m.iso(due)},
+            )
+        )
+        uow.commit()
+        return hold
+
+    def release_hold(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        hold_id: str,
+        *,
+        reason_code: str,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Release a hold now; a waiting shred is rescheduled to the remaining holds' end.
+
+        Raises NotAllowed, InvalidConsent, HoldNotFound, ConsentConflict
+        (released already), StorageUnavailable.
+        """
+        _require_role(actor, m.DSR_ROLES, "release holds")
+        if reason_code not in holds.RELEASE_REASONS:
+            raise InvalidConsent(f"reason_code must be one of: {', '.join(holds.RELEASE_REASONS)}")
+        session = self._session(uow)
+        hold = holds.get(session, hold_id)
+        if hold is None or hold["subject_id"] != subject_id:
+            raise HoldNotFound("no such hold")
+        now = self.clock()
+        if not holds.release(session, hold_id, reason_code, actor.name, now):
+            raise ConsentConflict("the hold was released already")
+        from consent import erasure
+
+        due = erasure.reschedule(session, subject_id, now)
+        uow.record(
+            AuditEvent(
+                action="hold.release",
+                actor=actor.name,
+                subject_id=subject_id,
+                reason=reason_code,
+                request_id=request_id,
+                details={"hold_id": hold_id, "shred_due_at": m.iso(due)},
+            )
+        )
+        uow.commit()
+        released = holds.get(session, hold_id)
+        assert released is not None
+        return released
+
+    # -- data-subject requests, jobs, import (see their modules) ------------------------
+    def create_request(self, uow: UnitOfWork, actor: m.Actor, subject_id: str, type_: str, **kw: Any) -> dict:
+        """See :func:`consent.dsr.create`."""
+        from consent import dsr
+
+        return dsr.create(self, uow, actor, subject_id, type_, **kw)
+
+    def get_request(self, uow: UnitOfWork, actor: m.Actor, dsr_id: str, **kw: Any) -> dict:
+        """See :func:`consent.dsr.get`."""
+        from consent import dsr
+
+        return dsr.get(self, uow, actor, dsr_id, **kw)
+
+    def search_requests(self, uow: UnitOfWork, actor: m.Actor, **kw: Any) -> list[dict]:
+        """See :func:`consent.dsr.search`."""
+        from consent import dsr
+
+        return dsr.search(self, uow, actor, **kw)
+
+    def advance_request(self, uow: UnitOfWork, actor: m.Actor, dsr_id: str, to_state: str, **kw: Any) -> dict:
+        """See :func:`consent.dsr.advance`."""
+        from consent import dsr
+
+        return dsr.advance(self, uow, actor, dsr_id, to_state, **kw)
+
+    def access_package(self, uow: UnitOfWork, actor: m.Actor, dsr_id: str, fmt: str, **kw: Any) -> tuple:
+        """See :func:`consent.access.download`."""
+        from consent import access
+
+        return access.download(self, uow, actor, dsr_id, fmt, **kw)
+
+    def import_consents(self, uow: UnitOfWork, actor: m.Actor, content: bytes, fmt: str, **kw: Any) -> dict:
+        """See :func:`consent.importer.run`."""
+        from consent import importer
+
+        return importer.run(self, uow, actor, content, fmt, **kw)
+
+    def run_jobs(self) -> Any:
+        """See :func:`consent.jobs.run`."""
+        from consent import jobs
+
+        return jobs.run(self)
+
+
+def _check_note(note: Any) -> None:
+    if note is not None and (not isinstance(note, str) or len(note) > m.MAX_NOTE):
+        raise InvalidConsent(f"note must be at most {m.MAX_NOTE} characters")
+
+
+def _tombstone_exists(session: Session, subject_id: str) -> bool:
+    return (
+        session.execute(
+            sa.select(t.tombstones.c.subject_id).where(t.tombstones.c.subject_id == subject_id)
+        ).first()
+        is not None
+    )
+
+
+def add_tombstone(
+    session: Session, subject_id: str, erased_at: dt.datetime, dsr_id: str | None, certificate_id: str
+) -> None:
+    insert_ignore(
+        session,
+        t.tombstones,
+        {
+            "subject_id": subject_id,
+            "erased_at": erased_at,
+            "dsr_id": dsr_id,
+            "certificate_id": certificate_id,
+        },
+        ["subject_id"],
+    )
+
+
+def build_consent_service(settings: Any, container: Any) -> ConsentService:
+    """The service as the composition root wires it (``Container.services["consent"]``).
+
+    Seeds from the tokenization service's configured purposes; no I/O here.
+    """
+    tokenization = container.services["tokenization"]
+    clock = utcnow
+    controller = Controller(
+        name=settings.controller_name,
+        contact=settings.controller_contact,
+        address=settings.controller_address,
+        email=settings.controller_email,
+        phone=settings.controller_phone,
+        url=settings.controller_url,
+        policy_url=settings.privacy_policy_url,
+        jurisdiction=settings.consent_jurisdiction,
+        language=settings.consent_language,
+    )
+    catalogue = LivePurposeCatalogue(
+        container.session_factory, tokenization.purposes, ttl=settings.purpose_cache_seconds, clock=clock
+    )
+    return ConsentService(
+        session_factory=container.session_factory,
+        uow_factory=container.uow,
+        keyring=container.keyring,
+        catalogue=catalogue,
+        field_types=tokenization.field_types,
+        controller=controller,
+        audit=container.services.get("audit"),
+        due_days=settings.dsr_due_days,
+        clock=clock,
+    )
