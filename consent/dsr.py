@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from audit.events import AuditEvent
-from consent import consents, correction, erasure
+from consent import consents, erasure
 from consent import model as m
 from consent import tables as t
 from consent.errors import ConsentConflict, InvalidConsent, InvalidTransition, RequestNotFound, SubjectGone
 from consent.store import for_update
 from piivault.db import UnitOfWork
 from tokenization import subjects
+from tokenization.correct import replace_values
 
 if TYPE_CHECKING:
     from consent.service import ConsentService
@@ -359,7 +360,7 @@ def _carry_out(
         if len(corrections) > MAX_CORRECTIONS:
             raise InvalidConsent(f"at most {MAX_CORRECTIONS} corrections per request")
         _live_subject(session, subject_id)
-        field_types = correction.correct(svc, session, subject_id, corrections)
+        field_types = replace_values(svc.keyring, svc.field_types, session, subject_id, corrections)
         uow.record(
             AuditEvent(
                 action="subject.correct",

@@ -28,7 +28,6 @@ from consent import tables as t
 from consent.store import insert_ignore
 from piivault.db import UnitOfWork
 from tokenization import subjects
-from tokenization import tables as tt
 
 if TYPE_CHECKING:
     from consent.service import ConsentService
@@ -130,12 +129,6 @@ def erase(
     return {"action": "restricted", "holds": hold_ids, "shred_due_at": m.iso(due)}
 
 
-def delete_tokens(session: Session, subject_id: str) -> int:
-    """Delete the subject's tokens: their sealed values and blind indexes go with them."""
-    result = session.execute(tt.tokens.delete().where(tt.tokens.c.subject_id == subject_id))
-    return int(result.rowcount or 0)
-
-
 def shred_now(
     svc: ConsentService,
     session: Session,
@@ -158,21 +151,9 @@ def shred_now(
         subjects.insert(session, [subject_id], subjects.SUBJECT, now)
     subjects.set_state(session, subject_id, subjects.ERASED, now)
     removed = {
-        "tokens": delete_tokens(session, subject_id),
-        "consent_records": consents.delete_subject(session, subject_id),
-        "receipts": int(
-            session.execute(
-                t.receipts.delete().where(
-                    t.receipts.c.subject_id == subject_id, t.receipts.c.kind == "consent"
-                )
-            ).rowcount
-            or 0
-        ),
+        "tokens": subjects.delete_tokens(session, subject_id),
+        **_forget(session, subject_id, actor, now),
     }
-    holds.release_all(session, subject_id, "erased", actor, now)
-    session.execute(
-        t.dsr_requests.update().where(t.dsr_requests.c.subject_id == subject_id).values(note=None)
-    )
     session.execute(
         t.jobs.update()
         .where(_j.subject_id == subject_id, _j.state == "pending", _j.job_key != job_key(subject_id))
@@ -210,3 +191,37 @@ def shred_now(
         )
     )
     return certificate_id
+
+
+def _forget(session: Session, subject_id: str, actor: str, now: dt.datetime) -> dict[str, int]:
+    """Drop what consent keeps about an erased subject: records, receipts, holds, notes."""
+    records = consents.delete_subject(session, subject_id)
+    r = t.receipts.c
+    deleted = session.execute(t.receipts.delete().where(r.subject_id == subject_id, r.kind == "consent"))
+    holds.release_all(session, subject_id, "erased", actor, now)
+    session.execute(
+        t.dsr_requests.update().where(t.dsr_requests.c.subject_id == subject_id).values(note=None)
+    )
+    return {"consent_records": records, "receipts": int(deleted.rowcount or 0)}
+
+
+def forget_restored(session: Session, subject_ids: list[str], now: dt.datetime) -> int:
+    """After a restore and ``keys replay-erasures``: erase what a backup brought back.
+
+    For each ledgered subject: its consent records, receipts, holds and notes
+    go again, its pending jobs are cancelled, and its tombstone is put back
+    (the erasure certificate, if the backup predates it, is in the audit log).
+    Runs in the caller's transaction; returns the consent records deleted.
+    """
+    from consent.service import add_tombstone
+
+    count = 0
+    for subject_id in subject_ids:
+        count += _forget(session, subject_id, "piivault.replay", now)["consent_records"]
+        session.execute(
+            t.jobs.update()
+            .where(_j.subject_id == subject_id, _j.state == "pending")
+            .values(state="cancelled", done_at=now)
+        )
+        add_tombstone(session, subject_id, now, None, None)
+    return count

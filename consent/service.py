@@ -940,6 +940,12 @@ class ConsentService:
 
         return importer.run(self, uow, actor, content, fmt, **kw)
 
+    def forget_erased(self, session: Session, subject_ids: Sequence[str]) -> int:
+        """See :func:`consent.erasure.forget_restored` (``piivault keys replay-erasures``)."""
+        from consent import erasure
+
+        return erasure.forget_restored(session, list(subject_ids), self.clock())
+
     def run_jobs(self) -> Any:
         """See :func:`consent.jobs.run`."""
         from consent import jobs
@@ -962,7 +968,11 @@ def _tombstone_exists(session: Session, subject_id: str) -> bool:
 
 
 def add_tombstone(
-    session: Session, subject_id: str, erased_at: dt.datetime, dsr_id: str | None, certificate_id: str
+    session: Session,
+    subject_id: str,
+    erased_at: dt.datetime,
+    dsr_id: str | None,
+    certificate_id: str | None,
 ) -> None:
     insert_ignore(
         session,

@@ -193,10 +193,12 @@ def keys_replay_erasures() -> None:
             report = container.keyring.replay_erasures(session)
             # Restored token rows still carry blind indexes and sealed values: drop them too.
             forgotten = container.services["tokenization"].forget_erased(session, report.subject_ids)
+            consents = container.services["consent"].forget_erased(session, report.subject_ids)
             session.commit()
         click.echo(
             f"ledger entries: {report.ledger_entries}; data keys destroyed: {report.shredded}; "
-            f"ledger rows restored: {report.recorded}; token values dropped: {forgotten}"
+            f"ledger rows restored: {report.recorded}; token values dropped: {forgotten}; "
+            f"consent records dropped: {consents}"
         )
     finally:
         container.close()

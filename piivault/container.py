@@ -128,6 +128,7 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     tokenization = container.services["tokenization"]
     tokenization.purposes = consent.catalogue
     tokenization.consent_check = consent.check
+    tokenization.restriction_exempt = consent.restriction_exempt
     return container
 
 

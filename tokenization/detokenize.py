@@ -113,6 +113,9 @@ def detokenize(
             subject_state=row.state,
             consent=lambda row=row: consent_for(row),
             reveal=wanted,
+            restriction_exempt=lambda row=row: svc.restriction_exempt(
+                session, row.owner, purpose, caller.role
+            ),
         )
 
     allowed = [row for row in found.values() if row.decision is not None and row.decision.allowed]

@@ -45,12 +45,19 @@ SUBJECT_CREATE_ROLES = frozenset({"service"})
 LOOKUP_ROLES = frozenset({"service"})
 
 
+def no_hold_exemption(session: object, subject_id: str, purpose: str, role: str) -> bool:
+    """Without the consent service, no hold lets anyone through a restriction."""
+    return False
+
+
 @dataclasses.dataclass
 class TokenizationService:
     keyring: Keyring
     field_types: FieldTypeRegistry
     purposes: PurposeCatalogue
     consent_check: ConsentCheck = consent_check
+    # Whether a hold lets (subject, purpose, role) through a restriction: consent's holds answer.
+    restriction_exempt: Callable[..., bool] = no_hold_exemption
     deterministic_scope: DeterministicScope = DeterministicScope.SUBJECT
     clock: Callable[[], dt.datetime] = utcnow
 

@@ -87,6 +87,12 @@ def set_closed(session: Session, subject_id: str, now: dt.datetime) -> None:
     session.execute(t.subjects.update().where(t.subjects.c.subject_id == subject_id).values(closed_at=now))
 
 
+def delete_tokens(session: Session, subject_id: str) -> int:
+    """Delete the subject's tokens with their sealed values and blind indexes (erasure)."""
+    result = session.execute(t.tokens.delete().where(t.tokens.c.subject_id == subject_id))
+    return int(result.rowcount or 0)
+
+
 def forget_values(session: Session, subject_id: str) -> int:
     """Drop the sealed values and blind indexes of a subject's tokens (kept as tombstones).
 

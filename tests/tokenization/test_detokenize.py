@@ -111,7 +111,7 @@ def test_the_consent_check_decides_once_it_has_consents(container, svc, held, mo
     monkeypatch.setattr(svc, "consent_check", consent_check)
     out = detokenize(container, "risk_scoring", [held[0], held[0], held[2]])
     assert out[0] == out[1] == {"value": MOBILE}
-    assert out[2]["reason"] == "no separate consent"  # bank cards are PIPL-sensitive
+    assert out[2]["reason"] == "separate consent missing"  # bank cards are PIPL-sensitive
     assert sorted(asked) == [
         ("cust-0001", "risk_scoring", "bank_card"),
         ("cust-0001", "risk_scoring", "cn_mobile"),

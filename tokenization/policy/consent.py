@@ -1,11 +1,10 @@
 """The consent check: one function the policy decision point asks, per subject and purpose.
 
 Consent records (granted / withdrawn / expired, with notice version, channel and
-evidence) arrive with the consent work, which replaces the body of
-:func:`consent_check` and nothing else. Until then there is no consent to
-consult, so the answer is always "no consent": a purpose that requires consent
-is **denied** - the specified behaviour, not a placeholder that allows. Purposes
-whose legal basis is not consent (contract, legal obligation) never ask.
+evidence) live in :mod:`consent`; the verdict is derived from the latest record
+of (subject, purpose) on every call, in the caller's transaction - no cache, so
+a withdrawal holds from the very next request. Purposes whose legal basis is
+not consent (contract, legal obligation) never ask.
 """
 
 from __future__ import annotations
@@ -37,7 +36,13 @@ class ConsentCheck(Protocol):
 def consent_check(session: Session, subject_id: str | None, purpose: str, field_type: str) -> ConsentVerdict:
     """Has ``subject_id`` consented to ``purpose`` for values of ``field_type``?
 
+    Asks :func:`consent.check.check` at the current time (the container wires
+    the consent service's own check, with its clock, in place of this one).
+    Reasons when not: "no consent", "withdrawn", "expired", "reconsent required".
     ``subject_id`` is None for standalone tokens: nobody can have consented.
-    Runs inside the caller's transaction; raises StorageUnavailable once it reads.
+    Runs inside the caller's transaction; raises SQLAlchemy errors of its session.
     """
-    return NO_CONSENT
+    from consent.check import check  # consent imports this module: import it late
+    from piivault.db import utcnow
+
+    return check(session, subject_id, purpose, utcnow())

@@ -14,8 +14,10 @@ Roles, as decided for piivault:
 Checks run in a fixed order and the first that fails is the reason: role,
 purpose known, purpose on the key, field type on the key (both for
 purpose-bound roles), field type covered by the purpose, subject erased,
-subject restricted, consent (and separate consent where the purpose or a
-PIPL-sensitive field type needs it). Only then is the reveal decided: what was
+subject restricted (unless a hold lets this role use it for this purpose),
+consent (no consent, expired, withdrawn, reconsent required) and separate
+consent where the purpose or a PIPL-sensitive field type needs it ("separate
+consent missing"). Only then is the reveal decided: what was
 asked for, capped by the role.
 """
 
@@ -48,7 +50,10 @@ class Reason(StrEnum):
     RESTRICTED = "restricted"
     ERASED = "erased"
     NO_CONSENT = "no consent"
-    NO_SEPARATE_CONSENT = "no separate consent"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    RECONSENT_REQUIRED = "reconsent required"
+    NO_SEPARATE_CONSENT = "separate consent missing"
 
 
 TOKENIZE_ROLES = frozenset({"service"})
@@ -88,6 +93,14 @@ def _deny(reason: Reason) -> Decision:
     return Decision(Effect.DENY, reason)
 
 
+# Why a consent does not count, as the consent check says it (consent.check).
+_CONSENT_REASONS = {r.value: r for r in (Reason.EXPIRED, Reason.WITHDRAWN, Reason.RECONSENT_REQUIRED)}
+
+
+def no_exemption() -> bool:
+    return False
+
+
 def decide(
     *,
     role: str,
@@ -100,6 +113,7 @@ def decide(
     subject_state: str | None,
     consent: Callable[[], ConsentVerdict],
     reveal: Effect,
+    restriction_exempt: Callable[[], bool] = no_exemption,
 ) -> Decision:
     """Decide one detokenization. Pure, except that ``consent`` is called when needed.
 
@@ -107,6 +121,8 @@ def decide(
     ``client_field_types`` None means every field type; ``subject_state`` is
     active, restricted or erased (None for a standalone token's owner, treated
     as active). ``reveal`` is PLAIN or MASKED, what the caller asked for.
+    ``restriction_exempt`` (called only for a restricted subject) says whether
+    a retention or legal hold lets this role use the data for this purpose.
     """
     ceiling = DETOKENIZE_ROLES.get(role)
     if ceiling is None:
@@ -122,12 +138,12 @@ def decide(
         return _deny(Reason.OUTSIDE_PURPOSE)
     if subject_state == "erased":
         return _deny(Reason.ERASED)
-    if subject_state == "restricted":
+    if subject_state == "restricted" and not restriction_exempt():
         return _deny(Reason.RESTRICTED)
     if purpose.consent_required:
         verdict = consent()
         if not verdict.granted:
-            return _deny(Reason.NO_CONSENT)
+            return _deny(_CONSENT_REASONS.get(verdict.reason, Reason.NO_CONSENT))
         if (purpose.separate_consent_required or pipl_sensitive) and not verdict.separate:
             return _deny(Reason.NO_SEPARATE_CONSENT)
     if reveal is Effect.MASKED:

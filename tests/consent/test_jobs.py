@@ -1,0 +1,124 @@
+"""``piivault jobs run``: due expiries and shreds, idempotent, and safe to run twice at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from consent import tables as t
+from piivault.cli import main
+from tests.api.conftest import settings_env
+from tests.consent.conftest import DPO, SERVICE, call, customer
+from vault import tables as vt
+
+
+def _erase_under_hold(container, clock, subject_id="cust-0001"):
+    customer(container, subject_id)
+    dsr = call(container, "create_request", SERVICE, subject_id, "erasure", channel="branch")
+    for to, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
+        done = call(container, "advance_request", DPO, dsr["dsr_id"], to, **kw)
+    assert done["outcome"]["action"] == "restricted"
+    call(container, "close_relationship", SERVICE, subject_id)
+    clock.advance(days=5 * 366 + 1)
+    return dsr["dsr_id"]
+
+
+def test_consent_expiries_are_recorded_once(container, svc, clock):
+    for n in range(3):
+        call(
+            container,
+            "grant",
+            SERVICE,
+            f"cust-000{n}x",
+            "marketing",
+            channel="app",
+            expires_at=clock.now.replace(year=clock.now.year + 1),
+        )
+    call(container, "grant", SERVICE, "cust-0009x", "marketing", channel="app")
+    clock.advance(days=400)
+    assert svc.run_jobs().expired == 3
+    assert svc.run_jobs().expired == 0
+    history = call(container, "consents_of", DPO, "cust-0001x")["history"]
+    assert [r["action"] for r in history] == ["grant", "expire"]
+    assert call(container, "consents_of", DPO, "cust-0009x")["consents"][0]["state"] == "granted"
+
+
+def test_two_runs_at_once_shred_once(container, svc, clock):
+    _erase_under_hold(container, clock)
+    reports, errors = [], []
+    start = threading.Barrier(2)
+
+    def run():
+        try:
+            start.wait()
+            reports.append(svc.run_jobs())
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert sorted(r.shredded for r in reports) == [0, 1]
+    with open(container.settings.erasure_ledger, encoding="utf-8") as fh:
+        ledger = [json.loads(line) for line in fh]
+    assert [e["subject_id"] for e in ledger] == ["cust-0001"]
+    with container.session_factory() as s:
+        assert (
+            s.scalar(sa.select(sa.func.count()).select_from(t.receipts).where(t.receipts.c.kind == "erasure"))
+            == 1
+        )
+        assert (
+            s.scalar(sa.select(vt.data_keys.c.owner).where(vt.data_keys.c.owner == "subject:cust-0001"))
+            is None
+        )
+
+
+def test_a_legal_hold_placed_meanwhile_postpones_the_shred(container, svc, clock):
+    _erase_under_hold(container, clock)
+    hold = call(
+        container,
+        "place_hold",
+        DPO,
+        "cust-0001",
+        reason_code="litigation",
+        ends_at=clock.now.replace(year=clock.now.year + 1),
+    )
+    report = svc.run_jobs()
+    assert (report.shredded, report.rescheduled) == (0, 0)  # rescheduled when the hold was placed
+    call(container, "release_hold", DPO, "cust-0001", hold["hold_id"], reason_code="court_order")
+    assert svc.run_jobs().shredded == 1
+
+
+def test_jobs_run_from_the_command_line(container, clock):
+    env = settings_env(container)
+    result = CliRunner().invoke(main, ["jobs", "run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["shredded"] == 0
+
+
+def test_a_restore_brings_nothing_of_an_erased_subject_back(container, svc, clock):
+    from consent import erasure
+
+    call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app")
+    call(
+        container,
+        "create_request",
+        SERVICE,
+        "cust-0001",
+        "erasure",
+        channel="app",
+    )
+    with container.session_factory() as s:  # what `piivault keys replay-erasures` calls after the keyring
+        assert svc.forget_erased(s, ["cust-0001"]) == 1
+        s.commit()
+        assert s.scalar(sa.select(sa.func.count()).select_from(t.records)) == 0
+        assert s.scalar(sa.select(t.tombstones.c.subject_id)) == "cust-0001"
+        assert erasure.pending_shred(s, "cust-0001") is None
+    with container.session_factory() as s:
+        assert svc.erased(s, "cust-0001")
