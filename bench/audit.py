@@ -19,7 +19,6 @@ is dropped afterwards, and SQLite in a temporary directory. Prints:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -31,8 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -40,16 +37,14 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _support import fresh_container, pg_schema  # noqa: E402
+
 from audit.canonical import canonical_json  # noqa: E402
 from audit.events import AuditEvent  # noqa: E402
 from audit.proof import verify_inclusion  # noqa: E402
-from piivault import migrate  # noqa: E402
-from piivault.bootstrap import bootstrap  # noqa: E402
 from piivault.container import Container, build_container  # noqa: E402
 from piivault.devbao import start_ephemeral  # noqa: E402
 from piivault.settings import Settings  # noqa: E402
-
-PG_URL = os.environ.get("PIIVAULT_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _event(i: int, actor: str = "bench") -> AuditEvent:
@@ -186,28 +181,6 @@ def proof_latency(container: Container, proofs: int) -> tuple[float, float]:
         verify_inclusion(proof.leaf_hash, seq, proof.size, proof.proof, checkpoint.root_hash)
     timings.sort()
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-
-
-@contextlib.contextmanager
-def pg_schema() -> Iterator[str]:
-    schema = "bench_" + secrets.token_hex(6)
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=" + urllib.parse.quote(f"-csearch_path={schema}")
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def fresh_container(env: dict[str, str]) -> Container:
-    container = build_container(Settings.from_env(env))
-    migrate.upgrade(container.engine)
-    bootstrap(container)
-    return container
 
 
 def main() -> None:

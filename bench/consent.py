@@ -27,7 +27,6 @@ Goal (issue 5): the check adds under 1 ms at p99; import at least 10,000 rows/s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import io
 import json
@@ -38,8 +37,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,16 +44,14 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _support import fresh_container, pg_schema  # noqa: E402
+
 from consent.check import GRANTED  # noqa: E402
 from consent.model import Actor  # noqa: E402
-from piivault import migrate  # noqa: E402
-from piivault.bootstrap import bootstrap  # noqa: E402
-from piivault.container import Container, build_container  # noqa: E402
+from piivault.container import Container  # noqa: E402
 from piivault.devbao import start_ephemeral  # noqa: E402
-from piivault.settings import Settings  # noqa: E402
 from tokenization.model import TokenizeItem  # noqa: E402
 
-PG_URL = os.environ.get("PIIVAULT_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IMPORT_CHUNK = 100_000
 ADMIN = Actor("bench:admin", "admin")
 
@@ -190,28 +185,6 @@ def detokenize_latency(container: Container, tokens: dict[str, str], requests: i
         "check_in_path_p50_ms": statistics.median(in_path) * ms,
         "check_in_path_p99_ms": percentile(in_path, 0.99) * ms,
     }
-
-
-@contextlib.contextmanager
-def pg_schema() -> Iterator[str]:
-    schema = "bench_" + secrets.token_hex(6)
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=" + urllib.parse.quote(f"-csearch_path={schema}")
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def fresh_container(env: dict[str, str]) -> Container:
-    container = build_container(Settings.from_env(env))
-    migrate.upgrade(container.engine)
-    bootstrap(container)
-    return container
 
 
 def main() -> None:

@@ -1,0 +1,42 @@
+"""Helpers shared by the benchmark scripts: a throw-away PostgreSQL schema, a fresh container."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import urllib.parse
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from piivault import migrate
+from piivault.bootstrap import bootstrap
+from piivault.container import Container, build_container
+from piivault.settings import Settings
+
+PG_URL = os.environ.get("PIIVAULT_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    """A URL whose search_path is a new schema, dropped on exit."""
+    schema = "bench_" + secrets.token_hex(6)
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=" + urllib.parse.quote(f"-csearch_path={schema}")
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def fresh_container(env: dict[str, str]) -> Container:
+    """A migrated, bootstrapped container for ``env`` (PIIVAULT_* variables)."""
+    container = build_container(Settings.from_env(env))
+    migrate.upgrade(container.engine)
+    bootstrap(container)
+    return container
