@@ -7,12 +7,14 @@ import os
 import secrets
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from piivault import migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import Container, build_container
+from piivault.devbao import BaoServer
 from piivault.settings import Settings
 
 PG_URL = os.environ.get("PIIVAULT_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -40,3 +42,15 @@ def fresh_container(env: dict[str, str]) -> Container:
     migrate.upgrade(container.engine)
     bootstrap(container)
     return container
+
+
+def bench_env(bao: BaoServer, workdir: Path) -> dict[str, str]:
+    """PIIVAULT_* settings for a bench against ``bao``, minus the database URL."""
+    return {
+        "PIIVAULT_ENV": "test",
+        "PIIVAULT_VAULT_ADDR": bao.addr,
+        "PIIVAULT_VAULT_TOKEN": bao.token,
+        "PIIVAULT_TRANSIT_KEY": "bench-" + secrets.token_hex(4),
+        "PIIVAULT_ERASURE_LEDGER": str(workdir / "ledger.jsonl"),
+        "PIIVAULT_LOG_LEVEL": "warning",
+    }

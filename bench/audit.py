@@ -24,7 +24,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _support import fresh_container, pg_schema  # noqa: E402
+from _support import bench_env, fresh_container, pg_schema  # noqa: E402
 
 from audit.canonical import canonical_json  # noqa: E402
 from audit.events import AuditEvent  # noqa: E402
@@ -196,14 +195,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="piivault-bench-") as tmp:
         bao = start_ephemeral(Path(tmp) / "bao")
         try:
-            base = {
-                "PIIVAULT_ENV": "test",
-                "PIIVAULT_VAULT_ADDR": bao.addr,
-                "PIIVAULT_VAULT_TOKEN": bao.token,
-                "PIIVAULT_TRANSIT_KEY": "bench-" + secrets.token_hex(4),
-                "PIIVAULT_ERASURE_LEDGER": str(Path(tmp) / "ledger.jsonl"),
-                "PIIVAULT_LOG_LEVEL": "warning",
-            }
+            base = bench_env(bao, Path(tmp))
             with pg_schema() as pg_url:
                 backends = {"postgresql": pg_url, "sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
                 for name, url in backends.items():

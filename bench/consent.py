@@ -32,7 +32,6 @@ import io
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _support import fresh_container, pg_schema  # noqa: E402
+from _support import bench_env, fresh_container, pg_schema  # noqa: E402
 
 from consent.check import GRANTED  # noqa: E402
 from consent.model import Actor  # noqa: E402
@@ -205,14 +204,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="piivault-bench-") as tmp:
         bao = start_ephemeral(Path(tmp) / "bao")
         try:
-            base = {
-                "PIIVAULT_ENV": "test",
-                "PIIVAULT_VAULT_ADDR": bao.addr,
-                "PIIVAULT_VAULT_TOKEN": bao.token,
-                "PIIVAULT_TRANSIT_KEY": "bench-" + secrets.token_hex(4),
-                "PIIVAULT_ERASURE_LEDGER": str(Path(tmp) / "ledger.jsonl"),
-                "PIIVAULT_LOG_LEVEL": "warning",
-            }
+            base = bench_env(bao, Path(tmp))
             with pg_schema() as pg_url:
                 urls = {"postgresql": pg_url, "sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
                 for name in args.backends.split(","):
