@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Re-take the console screenshots shown in the README (runs the browser tests).
+screenshots: $(STAMP)
+	PIIVAULT_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -m browser tests/browser
 
 bench: $(STAMP)
 	$(BIN)/python bench/envelope.py
