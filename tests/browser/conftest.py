@@ -123,13 +123,30 @@ def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContex
     ctx.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(context: BrowserContext, page_errors: PageErrors) -> Iterator[Page]:
-    """A page whose JavaScript and console errors fail the test."""
+def page(
+    request: pytest.FixtureRequest, context: BrowserContext, page_errors: PageErrors, tmp_path: Path
+) -> Iterator[Page]:
+    """A page whose JavaScript and console errors fail the test; photographed when the test fails."""
     p = context.new_page()
     p.on("console", page_errors.on_console)
     p.on("pageerror", page_errors.on_pageerror)
     yield p
+    if request.node.stash.get(_CALL_FAILED, False):
+        shot = tmp_path / "failure.png"
+        p.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failed page: {shot} ({p.url})")
     assert page_errors.messages == [], "\n".join(page_errors.messages)
 
 

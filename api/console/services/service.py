@@ -1,0 +1,156 @@
+"""The console's service: users and sessions, plus the read models its pages need.
+
+Made once per container (:func:`console_service`); holds no Flask. The
+domain services (consent, tokenization, audit) are reached through
+``container.services`` by the views, as the API's views reach them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+from api.console.services import lockout, overview, subjects
+from api.console.services.errors import InvalidInput
+from api.console.services.sessions import SessionStore
+from api.console.services.users import ConsoleUser, UserStore, check_time_zone
+from audit.events import AuditEvent
+from piivault.db import is_unavailable, utcnow
+from piivault.errors import ConfigurationError, StorageUnavailable
+
+DUE_SOON = dt.timedelta(days=3)
+CHART_DAYS = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleCaller:
+    """A console user as the tokenization service's caller (``tokenization.model.Caller``).
+
+    A DPO's key binds no purposes or field types (see the policy decision
+    point); the audit actor is the user, ``user:<name>``.
+    """
+
+    username: str
+    role: str
+    purposes: frozenset[str] = frozenset()
+    field_types: frozenset[str] | None = None
+
+    @property
+    def client_id(self) -> str:
+        return f"console-{self.username}"
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.username}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Overview:
+    dsr: overview.DsrCounts
+    consents: overview.ConsentSeries
+    extracts: list[overview.LoggedEvent]
+    queued_events: int
+
+
+class ConsoleService:
+    def __init__(self, container: Any, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        settings = container.settings
+        try:
+            zone = check_time_zone(settings.console_time_zone)
+        except InvalidInput:
+            raise ConfigurationError("PIIVAULT_CONSOLE_TIME_ZONE must be an IANA time zone") from None
+        self._container = container
+        self._clock = clock
+        self.users = UserStore(container.uow, default_time_zone=zone, clock=clock)
+        window = dt.timedelta(seconds=settings.console_lockout_window)
+        lock_for = dt.timedelta(seconds=settings.console_lockout_seconds)
+        self.sessions = SessionStore(
+            container.uow,
+            idle=dt.timedelta(seconds=settings.console_idle_timeout),
+            lifetime=dt.timedelta(seconds=settings.console_session_lifetime),
+            user_policy=lockout.Policy(settings.console_lockout_failures, window, lock_for),
+            address_policy=lockout.Policy(settings.console_address_failures, window, lock_for),
+            clock=clock,
+        )
+
+    @property
+    def clock(self) -> Callable[[], dt.datetime]:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], dt.datetime]) -> None:
+        """Tests move time for every part at once."""
+        self._clock = self.users.clock = self.sessions.clock = clock
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        session = self._container.session_factory()
+        try:
+            yield session
+        except exc.SQLAlchemyError as e:
+            if is_unavailable(e):
+                raise StorageUnavailable("database unavailable") from None
+            raise
+        finally:
+            session.rollback()
+            session.close()
+
+    # -- dashboard ------------------------------------------------------------------------
+    def overview(self, user: ConsoleUser) -> Overview:
+        """Counts for the dashboard, days in the user's time zone. Raises StorageUnavailable."""
+        now = self._clock()
+        with self._read() as session:
+            return Overview(
+                dsr=overview.dsr_counts(session, now, DUE_SOON),
+                consents=overview.consent_series(session, now, user.time_zone, CHART_DAYS),
+                extracts=overview.recent_events(session, "extract", 8),
+                queued_events=overview.queued_events(session),
+            )
+
+    def overview_queue(self) -> int:
+        """Audit events committed but not yet sequenced. Raises StorageUnavailable."""
+        with self._read() as session:
+            return overview.queued_events(session)
+
+    # -- subjects -------------------------------------------------------------------------
+    def find_by_token(self, user: ConsoleUser, token: str, *, request_id: str | None = None) -> str | None:
+        """The subject of a token; the finding is audited (``subject.find``). Raises StorageUnavailable."""
+        with self._container.uow() as uow:
+            assert uow.session is not None
+            subject_id = subjects.subject_of_token(uow.session, token)
+            uow.record(
+                AuditEvent(
+                    action="subject.find",
+                    actor=user.actor,
+                    outcome="success" if subject_id else "denied",
+                    reason=None if subject_id else "no such token",
+                    subject_id=subject_id,
+                    request_id=request_id,
+                    details={"by": "token"},
+                )
+            )
+            uow.commit()
+        return subject_id
+
+    def tokens_of(self, subject_id: str) -> list[tuple[str, str]]:
+        """(token, field type) of a subject's tokens. Raises StorageUnavailable."""
+        with self._read() as session:
+            return subjects.tokens_of(session, subject_id)
+
+    def erasure_preview(self, subject_id: str) -> subjects.ErasurePreview:
+        """What an erasure of the subject would do now. Raises StorageUnavailable."""
+        return subjects.erasure_preview(self._container.services["consent"], subject_id, self._clock())
+
+
+def console_service(container: Any) -> ConsoleService:
+    """The container's console service, made on first use. Raises ConfigurationError."""
+    found = container.services.get("console")
+    if found is None:
+        found = container.services.setdefault("console", ConsoleService(container))
+    return found

@@ -1,0 +1,96 @@
+"""What the subject page needs beyond the domain services: a token's subject, a subject's
+tokens, and what an erasure would do now.
+
+No value is read here: tokens and field types are not personal data, and
+masked values are shown only through the tokenization service's detokenize
+(a purpose, a policy decision and an audit event each time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from consent import erasure, holds
+from consent import purposes as _purposes
+from tokenization import subjects
+from tokenization import tables as tt
+from tokenization.model import MAX_BATCH
+
+if TYPE_CHECKING:
+    from consent.service import ConsentService
+
+_k = tt.tokens.c
+PREVIEW_ACTOR = "console:preview"
+
+
+def subject_of_token(session: Session, token: str) -> str | None:
+    """The subject a token belongs to (None for an unknown or standalone token)."""
+    if not isinstance(token, str) or not 1 <= len(token) <= 128:
+        return None
+    return session.scalar(
+        sa.select(_k.subject_id)
+        .join(tt.subjects, tt.subjects.c.subject_id == _k.subject_id)
+        .where(_k.token == token, tt.subjects.c.kind == subjects.SUBJECT)
+    )
+
+
+def tokens_of(session: Session, subject_id: str) -> list[tuple[str, str]]:
+    """(token, field type) of the subject's tokens, by field type, at most one detokenize batch."""
+    rows = session.execute(
+        sa.select(_k.token, _k.field_type)
+        .where(_k.subject_id == subject_id)
+        .order_by(_k.field_type, _k.created_at, _k.token)
+        .limit(MAX_BATCH)
+    )
+    return [(token, field_type) for token, field_type in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class ErasurePreview:
+    """What completing an erasure request would do if it ran now."""
+
+    subject_id: str
+    state: str | None  # None: no such subject (nothing to shred)
+    closed_at: dt.datetime | None
+    field_types: dict[str, int]
+    holds: list[dict[str, Any]]  # the holds that would be in force, retention ones included
+    shred_now: bool
+    shred_due_at: dt.datetime | None  # when the holds all end (None: one has no end yet)
+    pending_shred: bool  # an earlier erasure already waits for a hold
+
+
+def erasure_preview(svc: ConsentService, subject_id: str, now: dt.datetime) -> ErasurePreview:
+    """Run the first half of :func:`consent.erasure.erase` (the hold decision) and roll it back.
+
+    The same functions decide, so what the DPO is shown is what will happen:
+    retention holds that erasing would create are included. Raises
+    StorageUnavailable.
+    """
+    svc.catalogue.ensure_seeded()
+    with svc.session_factory() as session:
+        try:
+            row = subjects.get(session, subject_id)
+            held = subjects.held_field_types(session, subject_id) if row is not None else {}
+            applying = holds.retention_purposes(_purposes.all_purposes(session), set(held))
+            closed_at = row.closed_at if row is not None else None
+            holds.ensure_retention(session, subject_id, applying, closed_at, PREVIEW_ACTOR, now)
+            active = holds.active(session, subject_id, now)
+            pending = erasure.pending_shred(session, subject_id) is not None
+        finally:
+            session.rollback()  # a preview writes nothing
+    every, end = holds.last_end(active)
+    return ErasurePreview(
+        subject_id=subject_id,
+        state=None if row is None else row.state,
+        closed_at=closed_at,
+        field_types=held,
+        holds=active,
+        shred_now=not active,
+        shred_due_at=end if active and every else None,
+        pending_shred=pending,
+    )

@@ -1,0 +1,74 @@
+// piivault console: progressive niceties only. Every page works without this file.
+(function () {
+  "use strict";
+
+  // Mark a form's submit button busy once the form is on its way (prevents double submits).
+  // The button is disabled a tick later so its own name/value is still sent.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || (form.getAttribute("method") || "").toLowerCase() !== "post") {
+      return;
+    }
+    var button = event.submitter || form.querySelector("button[type=submit]");
+    if (!button) {
+      return;
+    }
+    button.setAttribute("aria-busy", "true");
+    if (button.dataset.busyText) {
+      button.textContent = button.dataset.busyText;
+    }
+    window.setTimeout(function () { button.disabled = true; }, 0);
+  });
+
+  // On the subject search, the field type only matters when searching by value.
+  function syncFieldType() {
+    var search = document.getElementById("subject-search");
+    var select = document.getElementById("field_type");
+    if (!search || !select) {
+      return;
+    }
+    var chosen = search.querySelector("input[name=by]:checked");
+    var byValue = chosen && chosen.value === "value";
+    var field = select.closest(".field");
+    if (field) {
+      field.hidden = !byValue;
+    }
+    select.required = !!byValue;
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.name === "by") {
+      syncFieldType();
+    }
+  });
+
+  // Bring the first field with an error into view and focus it.
+  function focusFirstError() {
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid && typeof invalid.focus === "function") {
+      invalid.focus();
+    }
+  }
+
+  function ready() {
+    syncFieldType();
+    focusFirstError();
+  }
+
+  // Pages restored from the back-forward cache get their buttons back.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    document.querySelectorAll("button[aria-busy=true]").forEach(function (button) {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    });
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
+  }
+})();

@@ -1,0 +1,3 @@
+"""The console's pages, one module per area; each registers its routes on :data:`api.console.web.blp`."""
+
+from api.console.views import audit, auth, dashboard, dsr, purposes, subjects, users  # noqa: F401

@@ -1,0 +1,110 @@
+"""Console users, for admins: create, disable and enable, reset a password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from api.console.services.errors import ConsoleError, UserNotFound
+from api.console.services.users import LANGUAGES, ROLES
+from api.console.web import (
+    blp,
+    done,
+    error_text,
+    options,
+    page,
+    read_form,
+    request_id,
+    requires,
+    service,
+    signed_in,
+)
+
+
+@blp.route("/users")
+@requires("users")
+def users() -> Response:
+    return _page()
+
+
+@blp.route("/users", methods=["POST"])
+@requires("users")
+def user_create() -> Response:
+    form = read_form({"username", "role", "password", "confirm", "language", "time_zone"})
+    username = form.text("username", required=True, max_length=64)
+    role = form.choice("role", ROLES)
+    password = form.secret("password")
+    confirm = form.secret("confirm")
+    language = form.choice("language", LANGUAGES)
+    zone = form.text("time_zone", max_length=64)
+    if form.ok and password != confirm:
+        form.fail("confirm", "error.password_mismatch")
+    kept = {"username": username, "role": role, "language": language, "time_zone": zone}
+    if not form.ok:
+        return _page(create_errors=form.errors, values=kept, status=422)
+    try:
+        service().users.create(
+            username=username,
+            role=role,
+            password=password,
+            actor=signed_in().actor,
+            language=language or "zh",
+            time_zone=zone,
+            request_id=request_id(),
+        )
+    except ConsoleError as e:
+        return _page(values=kept, error=error_text(e), status=e.http_status)
+    return done("console.users", "user_created")
+
+
+@blp.route("/users/<username>/disable", methods=["POST"])
+@requires("users")
+def user_disable(username: str) -> Response:
+    return _set_disabled(username, True)
+
+
+@blp.route("/users/<username>/enable", methods=["POST"])
+@requires("users")
+def user_enable(username: str) -> Response:
+    return _set_disabled(username, False)
+
+
+def _set_disabled(username: str, disabled: bool) -> Response:
+    read_form(set())
+    if disabled and username == signed_in().user.username:
+        return _page(error=error_text(ConsoleError(key="users.not_yourself")), status=409)
+    try:
+        service().users.set_disabled(username, disabled, actor=signed_in().actor, request_id=request_id())
+    except UserNotFound as e:
+        return _page(error=error_text(e), status=404)
+    return done("console.users", "user_disabled" if disabled else "user_enabled")
+
+
+@blp.route("/users/<username>/password", methods=["POST"])
+@requires("users")
+def user_password(username: str) -> Response:
+    form = read_form({"password", "confirm"})
+    password = form.secret("password")
+    confirm = form.secret("confirm")
+    if form.ok and password != confirm:
+        form.fail("confirm", "error.password_mismatch")
+    if not form.ok:
+        return _page(reset_errors={username: form.errors}, status=422)
+    try:
+        service().users.reset_password(username, password, actor=signed_in().actor, request_id=request_id())
+    except ConsoleError as e:
+        return _page(error=error_text(e), status=e.http_status)
+    return done("console.users", "password_reset")
+
+
+def _page(*, status: int = 200, **context: Any) -> Response:
+    return page(
+        "users.html",
+        status=status,
+        section="users",
+        users=service().users.list_users(),
+        roles=options("role.", ROLES),
+        default_zone=service().users.default_time_zone,
+        **context,
+    )

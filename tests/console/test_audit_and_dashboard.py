@@ -1,0 +1,143 @@
+"""The audit page (verify, checkpoint, search) and the dashboard's figures and chart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from api.console.services import overview
+from consent.model import Actor
+from tests.consent.conftest import customer
+from tests.console.conftest import audit_payloads
+
+SERVICE = Actor("client:crm", "service")
+
+
+def test_verify_runs_records_the_result_and_the_dashboard_shows_it(container, signed_in):
+    auditor = signed_in("auditor")
+    dashboard = auditor.get("/console/").get_data(as_text=True)
+    assert "尚未校验过" in dashboard
+    response = auditor.post("/console/audit/verify")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r'id="audit-verify-result" data-ok="true"', html)
+    [event] = [e for e in audit_payloads(container) if e["action"] == "audit.verify"]
+    assert event["actor"] == "user:auditor" and event["details"]["ok"] is True
+    last = re.search(
+        r'data-testid="last-verification">(.*?)</dd>', auditor.get("/console/").get_data(as_text=True), re.S
+    )
+    assert last and "通过" in last.group(1) and "user:auditor" in last.group(1)
+
+
+def test_a_tampered_log_fails_verification_on_the_page(container, signed_in):
+    from tests.audit.conftest import tampering
+
+    auditor = signed_in("auditor")
+    container.services["audit"].checkpoint_now()
+    with tampering(container) as conn:  # what an operator with superuser rights could do
+        conn.exec_driver_sql(
+            "UPDATE audit_events SET payload = replace(payload, '\"user:auditor\"', '\"user:nobody\"')"
+        )
+    html = auditor.post("/console/audit/verify").get_data(as_text=True)
+    assert re.search(r'id="audit-verify-result" data-ok="false"', html)
+    assert "校验失败" in html
+    dashboard = auditor.get("/console/").get_data(as_text=True)
+    assert "card-alert" in dashboard.split('id="card-audit"')[0].rsplit("<div", 1)[1]
+
+
+def test_the_latest_checkpoint_is_shown_and_downloadable(container, signed_in):
+    dpo = signed_in("dpo")
+    record = container.services["audit"].checkpoint_now()
+    page = dpo.get("/console/audit").get_data(as_text=True)
+    assert record.note.splitlines()[0] in page and 'id="checkpoint-download"' in page
+    download = dpo.get("/console/audit/checkpoint")
+    assert download.status_code == 200 and download.mimetype == "text/plain"
+    assert download.get_data(as_text=True) == record.note
+    assert f"checkpoint-{record.size}.note" in download.headers["Content-Disposition"]
+
+
+def test_searching_events_is_audited_with_the_filters(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    response = dpo.get("/console/audit?subject=cust-0001&action=tokenize")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="audit-results"' in html and "client:c-service" in html
+    reads = [e for e in audit_payloads(container) if e["action"] == "audit.read"]
+    assert reads[-1]["actor"] == "user:dpo" and reads[-1]["subject_id"] == "cust-0001"
+    assert reads[-1]["details"]["action"] == "tokenize" and reads[-1]["details"]["returned"] == 1
+
+
+def test_search_times_are_read_in_the_users_zone(container, signed_in):
+    import zoneinfo
+
+    dpo = signed_in("dpo")  # logged at the real time
+    local = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+
+    def search(since: dt.datetime, until: dt.datetime) -> str:
+        query = f"actor=user:dpo&since={since:%Y-%m-%dT%H:%M}&until={until:%Y-%m-%dT%H:%M}"
+        return dpo.get(f"/console/audit?{query}").get_data(as_text=True)
+
+    minutes = dt.timedelta(minutes=5)
+    assert "console.sign_in" in search(local - minutes, local + minutes)
+    # The same wall-clock window read as UTC would be eight hours off: nothing in it.
+    assert "console.sign_in" not in search(
+        local - dt.timedelta(hours=8) - minutes, local - dt.timedelta(hours=7)
+    )
+
+
+def test_the_dashboard_charts_consents_per_purpose(container, signed_in):
+    customer(container, "cust-0001")
+    consent = container.services["consent"]
+    with container.uow() as uow:
+        consent.grant(uow, SERVICE, "cust-0001", "marketing", channel="app")
+    with container.uow() as uow:
+        consent.grant(uow, SERVICE, "cust-0001", "risk_scoring", channel="app")
+    with container.uow() as uow:
+        consent.withdraw(uow, SERVICE, "cust-0001", "marketing", channel="app")
+    html = signed_in("dpo").get("/console/").get_data(as_text=True)
+    chart = html.split('id="consent-chart"')[1]
+    assert chart.count("<svg") == 2 and 'id="chart-marketing"' in chart
+    assert "+1 / −1" in chart and chart.count('class="bar-up"') == 2 and chart.count('class="bar-down"') == 1
+    assert 'id="recent-extracts"' in html and "尚无数据提取记录" in html
+
+
+def test_days_are_counted_in_the_time_zone(container):
+    customer(container, "cust-0001")
+    consent = container.services["consent"]
+    late = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)  # 2 March in Shanghai, 1 March in London
+    consent.clock = lambda: late + dt.timedelta(minutes=5)
+    with container.uow() as uow:
+        consent.grant(uow, SERVICE, "cust-0001", "marketing", channel="app", effective_at=late)
+    now = dt.datetime(2026, 3, 3, 12, tzinfo=dt.UTC)
+    with container.session_factory() as session:
+        shanghai = overview.consent_series(session, now, "Asia/Shanghai", 5)
+        london = overview.consent_series(session, now, "Europe/London", 5)
+        kathmandu = overview.consent_series(session, now, "Asia/Kathmandu", 5)  # UTC+5:45
+    assert (
+        dict(zip(shanghai.days, shanghai.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 2)]
+        == 1
+    )
+    assert (
+        dict(zip(london.days, london.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 1)] == 1
+    )
+    assert (
+        dict(zip(kathmandu.days, kathmandu.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 2)]
+        == 1
+    )
+
+
+def test_recent_extracts_come_from_the_audit_log(container, signed_in):
+    from audit.events import AuditEvent
+
+    with container.uow() as uow:
+        uow.record(
+            AuditEvent(
+                action="extract.create", actor="client:analyst", purpose="risk_scoring", details={"rows": 10}
+            )
+        )
+        uow.commit()
+    container.services["audit"].sequence_pending()
+    html = signed_in("auditor").get("/console/").get_data(as_text=True)
+    extracts = html.split('id="recent-extracts"')[1]
+    assert "extract.create" in extracts and "client:analyst" in extracts and "rows=10" in extracts

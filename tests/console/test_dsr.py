@@ -1,0 +1,118 @@
+"""The data-subject request workflow through the console, as the DPO works it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import sqlalchemy as sa
+
+from consent import tables as consent_tables
+from tests.consent.conftest import MOBILE, customer
+from tests.console.conftest import audit_payloads
+
+
+def _file(dpo, subject: str, kind: str) -> str:
+    response = dpo.post("/console/dsr/new", {"subject_id": subject, "type": kind, "channel": "branch"})
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    return re.search(r"/console/dsr/(dsr_[a-z0-9]+)", response.headers["Location"]).group(1)
+
+
+def _state(container, dsr_id: str) -> str:
+    with container.session_factory() as s:
+        return s.scalar(
+            sa.select(consent_tables.dsr_requests.c.state).where(
+                consent_tables.dsr_requests.c.dsr_id == dsr_id
+            )
+        )
+
+
+def test_access_request_end_to_end_with_an_audited_package(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dsr_id = _file(dpo, "cust-0001", "access")
+    page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    assert 'data-state="received"' in page and 'id="dsr-verify-form"' in page
+    assert (
+        dpo.post(
+            f"/console/dsr/{dsr_id}/verify", {"method": "in_person", "note": "passport seen"}
+        ).status_code
+        == 303
+    )
+    assert 'id="dsr-approve"' in dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    assert dpo.post(f"/console/dsr/{dsr_id}/approve", {}).status_code == 303
+    assert _state(container, dsr_id) == "approved"
+    package = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
+    assert package.status_code == 200
+    assert package.headers["Content-Disposition"] == f'attachment; filename="{dsr_id}.json"'
+    assert package.headers["Cache-Control"] == "no-store"
+    body = json.loads(package.get_data(as_text=True))
+    assert MOBILE in json.dumps(body, ensure_ascii=False)  # the subject's own data, for the subject
+    review = dpo.get(f"/console/dsr/{dsr_id}/execute").get_data(as_text=True)
+    assert 'id="access-outcome"' in review
+    assert dpo.post(f"/console/dsr/{dsr_id}/execute", {}).status_code == 303
+    assert _state(container, dsr_id) == "completed"
+    events = [(e["action"], e["actor"]) for e in audit_payloads(container) if e["action"].startswith("dsr.")]
+    for action in (
+        "dsr.received",
+        "dsr.identity_verified",
+        "dsr.approved",
+        "dsr.access_package",
+        "dsr.completed",
+    ):
+        assert (action, "user:dpo") in events
+
+
+def test_reject_with_a_reason(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dsr_id = _file(dpo, "cust-0001", "erasure")
+    response = dpo.post(
+        f"/console/dsr/{dsr_id}/reject", {"reason_code": "duplicate", "note": "see the other one"}
+    )
+    assert response.status_code == 303
+    page = dpo.get(response.headers["Location"]).get_data(as_text=True)
+    assert "请求已拒绝" in page and "重复请求" in page and 'id="dsr-reject-form"' not in page
+    assert _state(container, dsr_id) == "rejected"
+
+
+def test_a_correction_replaces_the_value_and_never_shows_it(container, signed_in):
+    tokens = customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dsr_id = _file(dpo, "cust-0001", "correction")
+    dpo.post(f"/console/dsr/{dsr_id}/verify", {"method": "app_login"})
+    dpo.post(f"/console/dsr/{dsr_id}/approve", {})
+    new_mobile = "13987654321"
+    response = dpo.post(
+        f"/console/dsr/{dsr_id}/execute", {"token_0": tokens["cn_mobile"], "value_0": new_mobile}
+    )
+    assert response.status_code == 303
+    assert _state(container, dsr_id) == "completed"
+    page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    assert new_mobile not in page
+    assert new_mobile not in str(audit_payloads(container))
+    masked = dpo.post("/console/subjects/cust-0001/reveal", {"purpose": "account_service"}).get_data(
+        as_text=True
+    )
+    assert "139****4321" in masked
+
+
+def test_the_list_filters_open_and_overdue(container, signed_in, clock):
+    from consent.model import Actor
+
+    customer(container, "cust-0001")
+    with container.uow() as uow:
+        old = container.services["consent"].create_request(
+            uow, Actor("client:crm", "service"), "cust-0001", "access", channel="app"
+        )["dsr_id"]
+    clock.advance(days=16)
+    dpo = signed_in("dpo")
+    recent = _file(dpo, "cust-0001", "restriction")
+    overdue = dpo.get("/console/dsr?show=overdue").get_data(as_text=True)
+    assert old in overdue and recent not in overdue
+    listing = dpo.get("/console/dsr").get_data(as_text=True)
+    assert old in listing and recent in listing
+    dashboard = dpo.get("/console/").get_data(as_text=True)
+    assert re.search(r'data-testid="overdue-count">1<', dashboard)
+    assert re.search(r'data-testid="open-count">2<', dashboard)
+    assert dpo.get("/console/dsr?show=everything&type=nonsense").status_code == 200  # falls back to open
