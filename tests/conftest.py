@@ -6,6 +6,7 @@ each test gets its own schema there, and its own file on SQLite.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import urllib.parse
@@ -20,9 +21,19 @@ from piivault.bootstrap import bootstrap
 from piivault.container import Container, build_container
 from piivault.devbao import BaoServer, start_ephemeral
 from piivault.settings import Settings
+from tests import pii
 
 PG_URL = os.environ.get("PIIVAULT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pii_registry() -> Iterator[pii.Registry]:
+    """Collect the PII values the tests use and the log records they cause (tests/pii.py)."""
+    logging.getLogger().addHandler(pii.LOGS)
+    with pii.capturing() as registry:
+        yield registry
+    logging.getLogger().removeHandler(pii.LOGS)
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +102,12 @@ def make_container(settings: Settings) -> Container:
 def container(settings: Settings) -> Iterator[Container]:
     """A migrated database and a bootstrapped KEK on the session's OpenBao."""
     c = make_container(settings)
+    log_mark = pii.start_test()
     yield c
-    c.close()
+    try:
+        pii.check_after_test(c.engine, log_mark)  # issue 3: no PII in the audit tables or logs
+    finally:
+        c.close()
 
 
 @pytest.fixture
