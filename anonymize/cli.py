@@ -3,6 +3,7 @@
 ``anonymize text`` runs the engine in this process (offline, no database, no
 vault) and prints ``{text, entities}`` as JSON. ``tokenize`` needs a caller the
 vault can audit: use ``POST /v1/anonymize/text`` with a service key for it.
+Extracts have their own group, ``piivault extract`` (:mod:`anonymize.extract.cli`).
 """
 
 from __future__ import annotations
@@ -77,50 +78,3 @@ def seed_command(
     except PiivaultError as e:  # the problem's title and detail: never a request value
         raise click.ClickException(f"the API refused a request: {e}") from None
     click.echo(json.dumps(summary))
-
-
-@anonymize_cli.group("extract")
-def extract_cli() -> None:
-    """Anonymized, consent-filtered extracts (over the demo side table)."""
-
-
-@extract_cli.command("run")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
-@click.option("--table", type=click.Path(exists=True, dir_okay=False), required=True, help="side table")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
-@click.option("--url", "base_url", envvar="PIIVAULT_URL", required=True, help="API base URL")
-@click.option("--key", envvar="PIIVAULT_API_KEY", required=True, help="a dpo or service key")
-@_cli_errors
-def extract_run(spec: str, table: str, out_dir: str, base_url: str, key: str) -> None:
-    """Write an anonymized extract of TABLE for SPEC's purpose to --out, with a progress bar."""
-    from tqdm import tqdm
-
-    from anonymize.demo_extract import run_demo_extract
-    from api.client import PiivaultClient, PiivaultError
-
-    with (
-        tqdm(desc="consent checks", unit="subject", leave=False) as checks,
-        tqdm(total=100, desc="extract", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}") as bar,
-    ):
-
-        def progress(stage: str, done: float) -> None:
-            bar.set_postfix_str(stage, refresh=False)
-            bar.update(max(0.0, done * 100 - bar.n))
-
-        try:
-            result = run_demo_extract(
-                Path(spec), Path(table), Path(out_dir), PiivaultClient(base_url, key), progress, checks.update
-            )
-        except PiivaultError as e:  # the problem's title and detail: never a request value
-            raise click.ClickException(f"the API refused a request: {e}") from None
-    measures = result.report["measures"]
-    click.echo(
-        json.dumps(
-            {
-                "extract_id": result.extract_id,
-                "k": measures["k"],
-                "l": measures.get("l"),
-                "files": sorted(path.name for path in result.files.values()),
-            }
-        )
-    )

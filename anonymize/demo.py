@@ -8,9 +8,12 @@ Everything goes through the public API with a ``service`` key
   opaque ``subject_id`` (``demo-<hex>``);
 * consents: ``risk_scoring`` for about 70 % of customers and ``marketing``
   for about 35 %, granted through ``POST /v1/subjects/{id}/consents``;
-* risk attributes are not identifiers and are not sent to the vault: they go to
-  ``OUT/customers.parquet`` and ``OUT/customers.csv``, one row per
-  ``subject_id`` (age, gender and province/city agree with the resident ID);
+* risk attributes (age, gender, province/city and the 6-digit ``region_code``
+  agree with the resident ID; occupation, income, debt ratio, loans, overdue
+  count, credit grade, products, a default label) are stored through
+  ``POST /v1/attributes``, sealed under each customer's data key, where
+  extracts read them; a copy goes to ``OUT/customers.parquet`` and
+  ``OUT/customers.csv``, one row per ``subject_id`` (for benches and checks);
 * CRM notes mentioning the customers' identifiers in clear go to
   ``OUT/notes.jsonl`` (``{subject_id, text}``), input for the free-text engine.
 
@@ -37,6 +40,7 @@ from tokenization.fieldtypes import default_registry
 from tokenization.fieldtypes.checksums import GB11643, LUHN
 
 CONSENT_SHARES = {"risk_scoring": 0.70, "marketing": 0.35}
+ATTRIBUTE_BATCH = 1_000
 IDENTIFIER_FIELDS = ("name", "cn_resident_id", "cn_mobile", "bank_card", "address", "email")
 PRODUCTS = ("储蓄卡", "信用卡", "消费贷", "房贷", "车贷", "理财", "基金")
 GRADES = ("A", "B", "C", "D", "E")
@@ -94,6 +98,7 @@ def _customer(rng: random.Random, fake: Faker, today: dt.date) -> Customer:
         "gender": "M" if int(resident_id[16]) % 2 else "F",
         "province": province_name(resident_id[:2]),
         "city": city_label(resident_id[:4]),
+        "region_code": resident_id[:6],
         "occupation": fake.job(),
         "monthly_income": income,
         "debt_ratio": debt_ratio,
@@ -162,6 +167,15 @@ def seed(
                 )
                 consents[purpose] += 1
                 granted[c.subject_id].append(purpose)
+
+    for start in range(0, len(customers), ATTRIBUTE_BATCH):
+        batch = customers[start : start + ATTRIBUTE_BATCH]
+        client._request(
+            "POST",
+            "/v1/attributes",
+            json={"items": [{"subject_id": c.subject_id, "attributes": c.attributes} for c in batch]},
+            retry_connection_errors=True,  # idempotent: the same attributes replace themselves
+        )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(

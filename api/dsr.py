@@ -106,8 +106,30 @@ class ApproveSchema(NoteMixin):
 
 
 class CorrectionSchema(Schema):
-    token = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
-    value = ma.fields.String(required=True, validate=ma.validate.Length(1, 16_384))
+    token = ma.fields.String(
+        validate=ma.validate.Length(1, 128),
+        metadata={"description": "a token of the subject: its value is replaced, the token stays"},
+    )
+    attribute = ma.fields.String(
+        validate=ma.validate.Length(1, 64),
+        metadata={"description": "a risk attribute of the subject (POST /v1/attributes): its value is set"},
+    )
+    value = ma.fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "the new value: text (1 to 16,384 characters) for a token; "
+            "text, a number, true/false or null for an attribute"
+        },
+    )
+
+    @ma.validates_schema
+    def _one_target(self, data: dict[str, Any], **_: Any) -> None:
+        if ("token" in data) == ("attribute" in data):
+            raise ma.ValidationError("give either token or attribute", "token")
+        value = data.get("value")
+        if "token" in data and not (isinstance(value, str) and 1 <= len(value) <= 16_384):
+            raise ma.ValidationError("a token's new value is text of 1 to 16,384 characters", "value")
 
 
 class CompleteSchema(NoteMixin):
@@ -115,7 +137,10 @@ class CompleteSchema(NoteMixin):
         ma.fields.Nested(CorrectionSchema),
         load_default=None,
         validate=ma.validate.Length(1, dsr.MAX_CORRECTIONS),
-        metadata={"description": "correction requests: the new value per token (the token stays)"},
+        metadata={
+            "description": "correction requests: the new value per token (the token stays) "
+            "or per risk attribute"
+        },
     )
 
 

@@ -24,11 +24,21 @@ Prints:
    its NCP counts every leaf those nodes stand for, so it is reported from our
    own report, not comparable one to one).
 
+3. the read phase of an extract job on the vault itself
+   (:func:`anonymize.extract.source.rows`: keys unwrapped through a real
+   OpenBao's Transit, sealed attributes and values read from SQLite (or
+   PostgreSQL, ``--read-database``) and opened) at 10,000 and 50,000
+   subjects: subjects/s with a cold DEK cache (a fresh ``jobs run``) and a
+   warm one. The subjects are written directly (keys through the keyring,
+   six sealed identifiers and a sealed attribute document each, as ``demo
+   seed`` stores them), not through the API: that would take minutes.
+
 anonypy is slow; if it has not finished within ``--anonypy-timeout`` seconds
 it is run again on ``--anonypy-fallback`` rows and its rate extrapolated, and
 the output says so.
 
     .venv/bin/python bench/extract.py [--sizes 100000 1000000] [--anonypy-rows 100000]
+                                      [--read-sizes 10000 50000] [--read-database sqlite]
 
 Goals (issue 6): 1,000,000 rows in under 60 s; at least 10x anonypy's rows/s;
 information loss no worse than anonypy's.
@@ -295,6 +305,126 @@ def worker_anonypy(rows: int, k: int) -> dict[str, Any]:
     }
 
 
+READ_SPEC: dict[str, Any] = {
+    "purpose": "risk_scoring",
+    "columns": {
+        "subject_id": {"role": "identifier", "action": "pseudonym"},
+        "cn_mobile": {"role": "identifier", "action": "pseudonym"},
+        "name": {"role": "identifier"},
+        "region_code": {"role": "quasi", "hierarchy": {"type": "region", "source": "admin_code"}},
+        "age": {"role": "quasi", "hierarchy": {"type": "age_bands", "width": 10}},
+        "gender": {"role": "quasi", "hierarchy": {"type": "suppress"}},
+        "monthly_income": {"role": "quasi", "hierarchy": {"type": "income_bands"}},
+        "credit_grade": {"role": "sensitive"},
+        "default": {"role": "attribute"},
+        "debt_ratio": {"role": "attribute"},
+    },
+    "privacy": {"k": 10, "l": 2},
+}
+IDENTIFIERS = ("name", "cn_resident_id", "cn_mobile", "bank_card", "address", "email")
+
+
+def _seed_vault(container: Any, subjects: int, seed: int = SEED) -> list[str]:
+    """``subjects`` customers written directly: keys (through the keyring and Transit), six sealed
+    identifiers and one sealed attribute document each. Returns their ids."""
+    import datetime as dt
+    import secrets
+
+    from anonymize.extract import attributes
+    from tokenization import tables as tt
+    from vault import Binding, subject_owner
+
+    rng = np.random.default_rng(seed)
+    now = dt.datetime.now(dt.UTC)
+    ids = [f"demo-{v:016x}" for v in rng.integers(0, 2**63, subjects)]
+    grades = list("ABCDE")
+    for start in range(0, subjects, 1_000):
+        chunk = ids[start : start + 1_000]
+        with container.session_factory() as session:
+            session.execute(
+                tt.subjects.insert(),
+                [{"subject_id": i, "kind": "subject", "state": "active", "created_at": now} for i in chunk],
+            )
+            keys = container.keyring.create_keys(session, [subject_owner(i) for i in chunk])
+            tokens, documents = [], {}
+            for n, subject_id in enumerate(chunk, start):
+                key = keys[subject_owner(subject_id)]
+                for field_type in IDENTIFIERS:
+                    token = "tok_" + secrets.token_hex(12)
+                    value = f"{field_type}-{n:09d}".encode()
+                    sealed = key.seal(value, Binding(subject_id, field_type, token))
+                    tokens.append(
+                        {"token": token, "kind": "random", "field_type": field_type, "subject_id": subject_id,
+                         "sealed": sealed, "blind_index": None, "created_at": now}
+                    )  # fmt: skip
+                documents[subject_id] = {
+                    "age": int(rng.integers(18, 76)),
+                    "gender": "M" if n % 2 else "F",
+                    "province": "浙江省",
+                    "city": "杭州市",
+                    "region_code": f"3301{n % 10:02d}",
+                    "occupation": "工程师",
+                    "monthly_income": float(rng.integers(20, 500) * 100),
+                    "debt_ratio": round(float(rng.random()), 3),
+                    "loans": int(rng.integers(0, 5)),
+                    "overdue_24m": int(rng.integers(0, 3)),
+                    "credit_grade": grades[n % 5],
+                    "products": "储蓄卡;理财",
+                    "default": int(n % 17 == 0),
+                }
+            session.execute(tt.tokens.insert(), tokens)
+            attributes.store(session, keys, documents, now)
+            session.commit()
+    return ids
+
+
+def worker_read(sizes: list[int], database: str) -> dict[str, Any]:
+    """The read phase at each size, on a fresh database and one OpenBao dev server."""
+    import contextlib
+
+    from _support import bench_env, fresh_container, pg_schema  # bench/, the script's directory
+
+    from anonymize.extract import source
+    from piivault.devbao import start_ephemeral
+
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        bao = start_ephemeral(Path(tmp) / "bao")
+        try:
+            for subjects in sizes:
+                env = bench_env(bao, Path(tmp)) | {"PIIVAULT_DEK_CACHE_SIZE": str(max(subjects, 50_000))}
+                with contextlib.ExitStack() as stack:
+                    if database == "postgresql":
+                        url = stack.enter_context(pg_schema())
+                    else:
+                        url = f"sqlite:///{tmp}/read-{subjects}.db"
+                    container = fresh_container(env | {"PIIVAULT_DATABASE_URL": url})
+                    stack.callback(container.close)
+                    started = time.perf_counter()
+                    ids = _seed_vault(container, subjects)
+                    seeded = time.perf_counter() - started
+                    if database == "postgresql":  # statistics, as autovacuum keeps them in a live database
+                        with container.engine.begin() as conn:
+                            conn.exec_driver_sql("ANALYZE")
+                    container.services["consent"].catalogue.ensure_seeded()
+                    with container.session_factory() as session:
+                        plan = container.services["extracts"]._plan(session, parse_spec(READ_SPEC), None)
+                    provider = source.rows(container.session_factory, container.keyring, plan)
+                    timed: dict[str, float] = {}
+                    for label in ("cold", "warm"):
+                        if label == "cold":
+                            container.keyring.cache.clear()
+                        start, cpu = time.perf_counter(), time.process_time()
+                        rows = sum(len(frame) for frame in provider(frozenset(ids)))
+                        assert rows == subjects
+                        timed[label] = time.perf_counter() - start
+                        timed[label + "_cpu"] = time.process_time() - cpu
+                    results[str(subjects)] = {"seed_seconds": seeded, **timed}
+        finally:
+            bao.stop()
+    return results
+
+
 def _spawn(args: list[str], timeout: float | None = None) -> dict[str, Any] | None:
     """Run one worker in a fresh interpreter; None if it timed out."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
@@ -329,6 +459,24 @@ def _ours(rows: int, k: int, l_value: int, suppression: float, release: str, ful
     return result
 
 
+def _read_phase(sizes: list[int], database: str) -> None:
+    read = [str(n) for n in sizes]
+    result = _spawn(["read", "--read-sizes", *read, "--read-database", database])
+    assert result is not None
+    print(
+        f"\n3. read phase of an extract job (anonymize.extract.source.rows) on {database} and OpenBao:"
+        " keys unwrapped, 7 attributes and 1 identifier opened per subject"
+    )
+    figures = []
+    for n in sizes:
+        r = result[str(n)]
+        figures.append(
+            f"{n:,} subjects: cold cache {_fmt_rate(n / r['cold'])}/s ({r['cold']:.1f} s,"
+            f" {r['cold_cpu']:.1f} s CPU), warm {_fmt_rate(n / r['warm'])}/s ({r['warm']:.1f} s)"
+        )
+    print("   " + "; ".join(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -336,7 +484,9 @@ def main() -> None:
     parser.add_argument("--anonypy-timeout", type=float, default=600.0)
     parser.add_argument("--anonypy-fallback", type=int, default=20_000)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--worker", choices=["ours", "anonypy"], help=argparse.SUPPRESS)
+    parser.add_argument("--read-sizes", type=int, nargs="*", default=[10_000, 50_000])
+    parser.add_argument("--read-database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--worker", choices=["ours", "anonypy", "read"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--l", type=int, default=2, dest="l_value", help=argparse.SUPPRESS)
     parser.add_argument("--suppression", type=float, default=0.01, help=argparse.SUPPRESS)
@@ -349,6 +499,9 @@ def main() -> None:
         return
     if args.worker == "anonypy":
         print(json.dumps(worker_anonypy(args.rows, args.k)))
+        return
+    if args.worker == "read":
+        print(json.dumps(worker_read(args.read_sizes, args.read_database)))
         return
 
     k = args.k
@@ -409,6 +562,9 @@ def main() -> None:
     )
     if note:
         print("   note:", note)
+
+    if args.read_sizes:
+        _read_phase(args.read_sizes, args.read_database)
 
     print("\ngoals:")
     if 1_000_000 in timed:

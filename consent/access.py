@@ -2,17 +2,21 @@
 
 JSON (machine-readable, for portability) or a human-readable HTML summary,
 built when the DPO downloads it and never stored: the subject's decrypted
-values, its consents and their history, its requests and holds, and who used
-its data when and for what purpose, from the audit log with RFC 6962
-inclusion proofs against a signed checkpoint (cut just before, so every
-earlier event is covered). Each download is audited before it is returned.
+values, its risk attributes (age, income, credit grade... as stored for
+extracts, decrypted: they are the subject's personal information too), its
+consents and their history, its requests and holds, and who used its data
+when and for what purpose, from the audit log with RFC 6962 inclusion proofs
+against a signed checkpoint (cut just before, so every earlier event is
+covered). Each download is audited before it is returned.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
@@ -24,13 +28,37 @@ from consent.errors import InvalidConsent, InvalidTransition, RequestNotFound
 from piivault.db import UnitOfWork
 from tokenization import subjects
 from tokenization import tables as tt
-from vault import Binding
+from vault import Binding, DataKey, subject_owner
 
 if TYPE_CHECKING:
     from consent.service import ConsentService
 
 FORMATS = ("json", "html")
 READ_ACTIONS = ("detokenize", "lookup", "dsr.access_package")
+
+
+class SubjectAttributes(Protocol):
+    """Where subjects' risk attributes are kept (:class:`anonymize.extract.attributes.AttributeStore`).
+
+    The composition root gives it to the consent service, so that consent
+    imports nothing of the package that owns them. Both run in the caller's
+    transaction.
+    """
+
+    def of_subject(
+        self, session: Any, key: DataKey, subject_id: str
+    ) -> tuple[dict[str, Any], dt.datetime] | None:
+        """The subject's attributes, opened, and when they were stored; None if it has none."""
+
+    def correct(
+        self,
+        session: Any,
+        key: DataKey,
+        subject_id: str,
+        changes: Sequence[tuple[str, str, Any]],
+        now: dt.datetime,
+    ) -> list[str]:
+        """Set ``(where, name, value)`` each; return the names set. Raises a ValidationFailed."""
 
 
 def download(
@@ -79,7 +107,12 @@ def download(
             subject_id=subject_id,
             field_types=tuple(sorted({v["field_type"] for v in package["values"]})),
             request_id=request_id,
-            details={"dsr_id": dsr_id, "format": fmt, "values": len(package["values"])},
+            details={
+                "dsr_id": dsr_id,
+                "format": fmt,
+                "values": len(package["values"]),
+                "attributes": len(package["attributes"]),
+            },
         )
     )
     uow.commit()
@@ -101,6 +134,7 @@ def _build(
     now = svc.clock()
     row = subjects.get(session, subject_id)
     values = []
+    risk_attributes: list[dict[str, Any]] = []
     if row is not None and row.state != subjects.ERASED:
         k = tt.tokens.c
         tokens = session.execute(
@@ -108,8 +142,10 @@ def _build(
             .where(k.subject_id == subject_id, k.sealed.is_not(None))
             .order_by(k.field_type, k.created_at, k.token)
         ).all()
+        # Values held need the key (SubjectShredded if it is gone); attributes alone may have none.
+        key = svc.keyring.data_keys(session, [subject_owner(subject_id)]).get(subject_owner(subject_id))
         if tokens:
-            key = svc.keyring.subject_key(session, subject_id)
+            key = key or svc.keyring.subject_key(session, subject_id)
             for token, kind, field_type, sealed, created_at in tokens:
                 value = key.open(bytes(sealed), Binding(subject_id, field_type, token)).decode("utf-8")
                 values.append(
@@ -121,6 +157,15 @@ def _build(
                         "stored_at": created_at,
                     }
                 )
+        held = None
+        if key is not None and svc.subject_attributes is not None:
+            held = svc.subject_attributes.of_subject(session, key, subject_id)
+        if held is not None:
+            document, stored_at = held
+            risk_attributes = [
+                {"name": name, "value": value, "stored_at": stored_at}
+                for name, value in sorted(document.items())
+            ]
     requests = [
         {
             "dsr_id": r.dsr_id,
@@ -166,6 +211,7 @@ def _build(
             "closed_at": None if row is None else row.closed_at,
         },
         "values": values,
+        "attributes": risk_attributes,
         "consents": {
             "current": [s.to_dict() for s in consents.current_all(session, subject_id, now)],
             "history": consents.history(session, subject_id),
@@ -217,6 +263,11 @@ def render_html(package: dict[str, Any]) -> str:
         _table(
             [("field_type", "类型 / Type"), ("value", "值 / Value"), ("stored_at", "存储于 / Stored")],
             package["values"],
+        ),
+        "<h3>风险属性 / Risk attributes</h3>",
+        _table(
+            [("name", "属性 / Attribute"), ("value", "值 / Value"), ("stored_at", "存储于 / Stored")],
+            package["attributes"],
         ),
         "<h2>同意 / Consents</h2>",
         _table(

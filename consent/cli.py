@@ -5,7 +5,8 @@
   it asks the configured service for the published key;
 * ``consent public-key`` prints the published receipt key;
 * ``consent import FILE`` imports consents (CSV or JSON), every row or none;
-* ``jobs run`` carries out due consent expiries and scheduled shreds (cron-safe).
+* ``jobs run`` carries out due consent expiries and scheduled shreds, and the
+  extract service's scheduled work (expiries, queued jobs) (cron-safe).
 
 Errors are one line (exit 2 configuration, 3 unavailable), as every command.
 """
@@ -129,7 +130,7 @@ def import_consents(container: Any, file: Path, fmt: str | None) -> None:
 
 @click.group("jobs")
 def jobs_cli() -> None:
-    """Scheduled work: consent expiries, shreds due at the end of holds."""
+    """Scheduled work: consent expiries, shreds due at the end of holds, extract jobs and expiries."""
 
 
 @jobs_cli.command("run")
@@ -137,5 +138,7 @@ def jobs_cli() -> None:
 @_with_container
 def jobs_run(container: Any) -> None:
     """Run every due job once (idempotent; safe to run twice at once, e.g. from cron)."""
-    report = container.services["consent"].run_jobs()
-    click.echo(json.dumps(report.to_dict()))
+    report = container.services["consent"].run_jobs().to_dict()
+    # Extracts: expiries (pseudonym keys destroyed), stale jobs queued again, queued jobs run.
+    report["extracts"] = container.services["extracts"].run_jobs().to_dict()
+    click.echo(json.dumps(report))

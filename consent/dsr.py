@@ -9,7 +9,8 @@ it was received, and open requests past it are listed as overdue.
 Completing a request carries it out, in the same transaction:
 
 * access: the package (:mod:`consent.access`) may be downloaded by the DPO;
-* correction: each listed token gets its new value, the token unchanged;
+* correction: each listed token gets its new value, the token unchanged, and
+  each listed risk attribute its new value;
 * erasure: shred now, or restrict and schedule the shred (:mod:`consent.erasure`);
 * restriction: the subject is restricted until the DPO lifts it;
 * withdraw_all: every consent standing is withdrawn, each with a receipt.
@@ -35,6 +36,7 @@ from consent.store import for_update
 from piivault.db import UnitOfWork
 from tokenization import subjects
 from tokenization.correct import replace_values
+from tokenization.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from consent.service import ConsentService
@@ -356,11 +358,17 @@ def _carry_out(
         return {"package": "available to the DPO while the request is completed"}, []
     if row.type == "correction":
         if not corrections:
-            raise InvalidConsent("completing a correction needs corrections: [{token, value}]")
+            raise InvalidConsent(
+                "completing a correction needs corrections: [{token, value}] or [{attribute, value}]"
+            )
         if len(corrections) > MAX_CORRECTIONS:
             raise InvalidConsent(f"at most {MAX_CORRECTIONS} corrections per request")
         _live_subject(session, subject_id)
-        field_types = replace_values(svc.keyring, svc.field_types, session, subject_id, corrections)
+        field_types, names = _correct(svc, session, subject_id, corrections, now)
+        details: dict[str, Any] = {"dsr_id": dsr_id, "values": len(field_types)}
+        outcome: dict[str, Any] = {"corrected": len(field_types), "field_types": sorted(set(field_types))}
+        if names:
+            details["attributes"] = outcome["attributes"] = sorted(names)  # names only, never values
         uow.record(
             AuditEvent(
                 action="subject.correct",
@@ -368,10 +376,10 @@ def _carry_out(
                 subject_id=subject_id,
                 field_types=tuple(sorted(set(field_types))),
                 request_id=request_id,
-                details={"dsr_id": dsr_id, "values": len(field_types)},
+                details=details,
             )
         )
-        return {"corrected": len(field_types), "field_types": sorted(set(field_types))}, []
+        return outcome, []
     if row.type == "erasure":
         outcome = erasure.erase(
             svc, session, uow, subject_id, dsr_id=dsr_id, actor=actor.name, now=now, request_id=request_id
@@ -418,6 +426,36 @@ def _carry_out(
         withdrawn.append(state.purpose)
         receipt_ids.append(record["receipt_id"])
     return {"withdrawn": withdrawn, "receipts": receipt_ids}, receipt_ids
+
+
+def _correct(
+    svc: ConsentService, session: Any, subject_id: str, corrections: Sequence[Any], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """Carry out corrections: ``{token, value}`` replaces a value (the token stays), ``{attribute,
+    value}`` sets a risk attribute. Returns the field types and the attribute names corrected.
+
+    Errors name the item (``corrections[i]``) and the rule, never a value; the
+    request's transaction is rolled back on any, so nothing is half-corrected.
+    """
+    field_types: list[str] = []
+    changes: list[tuple[str, str, Any]] = []
+    for i, item in enumerate(corrections):
+        if isinstance(item, dict) and set(item) == {"attribute", "value"}:
+            if not isinstance(item["attribute"], str):
+                raise InvalidConsent(f"corrections[{i}].attribute must be a string")
+            changes.append((f"corrections[{i}]", item["attribute"], item["value"]))
+            continue
+        try:
+            # One item at a time, so that an error names the item's place in the request.
+            field_types += replace_values(svc.keyring, svc.field_types, session, subject_id, [item])
+        except InvalidRequest as e:
+            raise InvalidRequest(e.message.replace("corrections[0]", f"corrections[{i}]", 1)) from None
+    if changes:
+        if svc.subject_attributes is None:
+            raise InvalidConsent("this piivault keeps no risk attributes to correct")
+        key = svc.keyring.subject_key(session, subject_id)
+        return field_types, svc.subject_attributes.correct(session, key, subject_id, changes, now)
+    return field_types, []
 
 
 def _live_subject(session: Any, subject_id: str) -> str:

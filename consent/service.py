@@ -75,6 +75,9 @@ class ConsentService:
     audit: Any = None  # audit.service.AuditLog
     due_days: int = 15
     clock: Callable[[], dt.datetime] = utcnow
+    # Subjects' risk attributes (consent.access.SubjectAttributes), wired by the composition root:
+    # the access package shows them, a correction request changes them. None: none are kept.
+    subject_attributes: Any = None
 
     # -- the policy decision point's questions (hot path, caller's transaction) ---
     def check(

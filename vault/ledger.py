@@ -13,6 +13,13 @@ hash), so an edited or removed line in the middle is detected. The entry is
 written (and fsynced) before the shredding transaction commits: a crash in
 between leaves an entry whose shred the next replay completes, never a shred
 without an entry. No PII: subject ids are random and reasons are short codes.
+
+A destroyed system key (an expired extract's pseudonym key) is ledgered the
+same way, with ``"system_key": "<name>"`` in place of ``subject_id``, so that a
+restore cannot bring it back either. Lines written before that field existed
+hash and verify exactly as before (the hash covers the fields a line has);
+a version of piivault that predates it refuses such a line as invalid
+rather than misreading it.
 """
 
 from __future__ import annotations
@@ -39,18 +46,22 @@ class LedgerCorrupt(ConfigurationError):
 
 @dataclasses.dataclass(frozen=True)
 class ErasureEntry:
+    """One ledgered destruction: a subject's key (``subject_id``) or a system key (``system_key``)."""
+
     seq: int
-    subject_id: str
+    subject_id: str | None
     erased_at: dt.datetime
     reason: str
     request_id: str | None
     prev: str
     hash: str
+    system_key: str | None = None
 
     def as_json(self) -> dict:
+        what = {"subject_id": self.subject_id} if self.system_key is None else {"system_key": self.system_key}
         return {
             "seq": self.seq,
-            "subject_id": self.subject_id,
+            **what,
             "erased_at": self.erased_at.isoformat(),
             "reason": self.reason,
             "request_id": self.request_id,
@@ -78,7 +89,18 @@ class ErasureLedger:
     def append(
         self, subject_id: str, reason: str, request_id: str | None, erased_at: dt.datetime
     ) -> ErasureEntry:
-        """Append one entry durably (fsync) and return it."""
+        """Append one subject's erasure durably (fsync) and return it."""
+        return self._append({"subject_id": subject_id}, reason, request_id, erased_at)
+
+    def append_system_key(
+        self, name: str, reason: str, request_id: str | None, erased_at: dt.datetime
+    ) -> ErasureEntry:
+        """Append the destruction of the system key ``name`` durably (fsync) and return it."""
+        return self._append({"system_key": name}, reason, request_id, erased_at)
+
+    def _append(
+        self, what: dict[str, str], reason: str, request_id: str | None, erased_at: dt.datetime
+    ) -> ErasureEntry:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -88,7 +110,7 @@ class ErasureLedger:
             seq = 0 if last is None else last.seq + 1
             fields = {
                 "seq": seq,
-                "subject_id": subject_id,
+                **what,
                 "erased_at": erased_at.isoformat(),
                 "reason": reason,
                 "request_id": request_id,
@@ -132,12 +154,16 @@ class ErasureLedger:
 
 
 def _entry_from(fields: dict) -> ErasureEntry:
+    # Exactly one of the two: a line naming both, or neither, is not an entry.
+    if ("subject_id" in fields) == ("system_key" in fields):
+        raise KeyError("subject_id or system_key")
     return ErasureEntry(
         seq=int(fields["seq"]),
-        subject_id=str(fields["subject_id"]),
+        subject_id=str(fields["subject_id"]) if "subject_id" in fields else None,
         erased_at=dt.datetime.fromisoformat(fields["erased_at"]),
         reason=str(fields["reason"]),
         request_id=fields.get("request_id"),
         prev=str(fields["prev"]),
         hash=str(fields["hash"]),
+        system_key=str(fields["system_key"]) if "system_key" in fields else None,
     )

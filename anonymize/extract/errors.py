@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from piivault.errors import PiivaultError, ValidationFailed
+from piivault.errors import Conflict, Forbidden, NotFound, PiivaultError, ValidationFailed
 
 
 class InvalidSpec(ValidationFailed):
@@ -46,6 +46,43 @@ class InvalidPseudonym(ValidationFailed):
     code = "invalid_pseudonym"
 
 
+class InvalidAttributes(ValidationFailed):
+    """Risk attributes break a rule (names, types, sizes, unknown or erased subjects)."""
+
+    code = "invalid_attributes"
+
+
+class ExtractForbidden(Forbidden):
+    """The caller may not do this with extracts (role, purpose or field type not on its key)."""
+
+    code = "forbidden"
+
+
+class ExtractNotFound(NotFound):
+    """No such extract (or not one of the caller's)."""
+
+    code = "extract_not_found"
+
+
+class ExtractNotReady(Conflict):
+    """The extract has not succeeded (queued, running or failed): no files, no re-identification."""
+
+    code = "extract_not_ready"
+
+
+class ExtractExpired(PiivaultError):
+    """The extract expired: its files are deleted and its pseudonym key destroyed."""
+
+    code = "extract_expired"
+    http_status = 410
+
+
+class PseudonymNotFound(NotFound):
+    """The pseudonym is not one of this extract's column."""
+
+    code = "pseudonym_not_found"
+
+
 class ExtractCheckFailed(PiivaultError):
     """The released table failed the final k-anonymity / l-diversity check; nothing was written."""
 
@@ -55,7 +92,13 @@ class ExtractCheckFailed(PiivaultError):
 
 __all__ = [
     "ExtractCheckFailed",
+    "ExtractExpired",
+    "ExtractForbidden",
+    "ExtractNotFound",
+    "ExtractNotReady",
+    "InvalidAttributes",
     "InvalidPseudonym",
+    "PseudonymNotFound",
     "InvalidRows",
     "InvalidSpec",
     "PrivacyModelUnsatisfiable",

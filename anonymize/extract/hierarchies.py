@@ -8,7 +8,8 @@ precise value an extract may ever release:
 ``type``                  leaves                                          ranges release
 ========================  ==============================================  ==========================
 ``age_bands``             integer bands of ``width`` years (default 10)   ``"30-39"``, ``"30-49"``
-``birth_year``            year of a date (bands of ``width`` years)       ``"1985"``, ``"1980-1989"``
+``birth_year``            year of a date or of the birth date in an       ``"1985"``, ``"1980-1989"``
+                          18-digit resident ID (bands of ``width``)
 ``region``                city (first four digits of the resident ID or   ``"浙江省 3301"``,
                           administrative code) or province                ``"浙江省"``, ``"华东"``, ``"*"``
 ``income_bands``          monthly income between ``edges`` (yuan)        ``"[5000, 10000)"``
@@ -220,7 +221,11 @@ class AgeBands(Hierarchy):
 
 @dataclass(frozen=True)
 class BirthYear(Hierarchy):
-    """A birth date (date, datetime, ``YYYY-MM-DD`` or ``YYYYMMDD``) released as its year, or year bands."""
+    """A birth date released as its year, or year bands.
+
+    The date is a date, datetime, ``YYYY-MM-DD`` or ``YYYYMMDD``, or an
+    18-digit resident ID number, whose digits 7-14 are the holder's birth date.
+    """
 
     type: ClassVar[str] = "birth_year"
     width: int = 1
@@ -229,7 +234,9 @@ class BirthYear(Hierarchy):
         present = values.notna().to_numpy()
         years = np.full(len(values), np.nan)
         if present.any():
-            head = values[present].astype(str).str.slice(0, 4)
+            text = values[present].astype(str).str.strip()
+            resident_id = text.str.fullmatch(r"\d{17}[\dXx]")
+            head = text.str.slice(0, 4).where(~resident_id, text.str.slice(6, 10))
             years[present] = pd.to_numeric(head.where(head.str.fullmatch(r"\d{4}")), errors="coerce")
         years[(years < 1850) | (years > 2200)] = np.nan
         return _fit_bands(years, width=self.width, origin=0, edges=None, integer=True)

@@ -4,7 +4,9 @@ The consent service decides eligibility (consent or another legal basis covers
 the purpose; not restricted, not erased) and is injected into
 :func:`~anonymize.extract.run_extract` as a function of the purpose. It may
 return a :class:`Population`, or just the eligible subject ids when it does not
-count the excluded ones.
+count the excluded ones. Exclusion reasons are counted apart: the subject's
+state (:data:`STATE_REASONS`: restricted, erased) and its consent (every
+other reason: no consent, withdrawn, expired, ...).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from anonymize.extract.errors import InvalidRows
+
+STATE_REASONS = frozenset({"restricted", "erased"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,16 @@ class Population:
     @property
     def excluded_total(self) -> int:
         return sum(self.excluded.values())
+
+    @property
+    def excluded_by_state(self) -> int:
+        """Subjects left out because they are restricted or erased."""
+        return sum(n for reason, n in self.excluded.items() if reason in STATE_REASONS)
+
+    @property
+    def excluded_by_consent(self) -> int:
+        """Subjects left out because no consent covers the purpose now (any other reason)."""
+        return self.excluded_total - self.excluded_by_state
 
     @classmethod
     def of(cls, eligible: Iterable[str], **excluded: int) -> Population:

@@ -81,6 +81,7 @@ def render_html(report: Mapping[str, Any], png: bytes) -> str:
     counts = [
         ("eligible subjects", population["eligible"]),
         ("excluded by consent", population["excluded_by_consent"]),
+        ("excluded: restricted or erased", population["excluded_restricted_or_erased"]),
         *[(f"  - {reason}", n) for reason, n in population["excluded_by_reason"].items()],
         ("rows received, not eligible (dropped)", population["rows_not_eligible"]),
         ("rows in the extract", rows["in"]),

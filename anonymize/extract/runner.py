@@ -71,6 +71,9 @@ class ExtractResult:
     manifest: dict[str, Any]
     key: DataKey | None  # the pseudonym key; None when no column is pseudonymized
     table: pd.DataFrame = field(repr=False)
+    # The subject of each released row, in the table's order: what a re-identification mapping
+    # is built from (it never leaves the process in clear).
+    subjects: np.ndarray = field(repr=False, default_factory=lambda: np.array([], dtype=object))
 
 
 def run_extract(
@@ -105,8 +108,7 @@ def run_extract(
     report_progress = _monotonic(progress)
     extract_id = extract_id or uuid.uuid4().hex
     created_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    pseudonymized = [c for c in spec.of_role(Role.IDENTIFIER) if c.action is IdentifierAction.PSEUDONYM]
-    if pseudonymized and key is None:
+    if spec.pseudonymized and key is None:
         key = extract_key(extract_id)
 
     report_progress("population", 0.0)
@@ -147,7 +149,7 @@ def run_extract(
 
     report_progress("release", 0.80)
     keep = ~outliers
-    output, penalties, coding_report = _release(
+    output, subjects, penalties, coding_report = _release(
         table, spec, complete[keep], codes[:, keep], part[keep], domains, key
     )
     quasi_out = [c.output for c in spec.quasi]
@@ -174,7 +176,7 @@ def run_extract(
     _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
     files["manifest"] = Path(out_dir) / MANIFEST_NAME
     report_progress("write", 1.0)
-    return ExtractResult(extract_id, Path(out_dir), files, report, manifest, key, output)
+    return ExtractResult(extract_id, Path(out_dir), files, report, manifest, key, output, subjects)
 
 
 def _monotonic(progress: Progress | None) -> Progress:
@@ -199,7 +201,7 @@ def _load_rows(
     progress: Callable[[float], None],
 ) -> tuple[pd.DataFrame, int]:
     """The eligible rows, with the spec's columns only; and how many rows were dropped as not eligible."""
-    names = list(dict.fromkeys([spec.subject_column, *(c.name for c in spec.columns)]))
+    names = list(dict.fromkeys([spec.subject_column, *(c.source for c in spec.read)]))
     frames: list[pd.DataFrame] = []
     buffer: list[Mapping[str, Any]] = []
     total = max(len(eligible), 1)
@@ -215,6 +217,7 @@ def _load_rows(
             flush()
             frames.append(item.reindex(columns=names))
             seen += len(item)
+            progress(min(seen / total, 1.0))
         elif isinstance(item, Mapping):
             buffer.append(item)
             seen += 1
@@ -254,18 +257,18 @@ def _generalize(
     fitted = []
     for col in spec.quasi:
         assert col.hierarchy is not None
-        fitted.append(col.hierarchy.fit(table[col.name]))
+        fitted.append(col.hierarchy.fit(table[col.source]))
         usable &= fitted[-1].codes != MISSING
     for col in spec.sensitive:
-        usable &= table[col.name].notna().to_numpy()
+        usable &= table[col.source].notna().to_numpy()
     complete = np.flatnonzero(usable)
     subset = table.iloc[complete]
     if complete.size < len(table):
-        fitted = [col.hierarchy.fit(subset[col.name]) for col in spec.quasi]  # type: ignore[union-attr]
+        fitted = [col.hierarchy.fit(subset[col.source]) for col in spec.quasi]  # type: ignore[union-attr]
     if not complete.size:
         return complete, np.zeros((len(fitted), 0), dtype=np.int64), [], []
     codes = np.vstack([f.codes for f in fitted]).astype(np.int64)
-    sensitive = [pd.factorize(subset[col.name])[0].astype(np.int64) for col in spec.sensitive]
+    sensitive = [pd.factorize(subset[col.source])[0].astype(np.int64) for col in spec.sensitive]
     return complete, codes, [f.domain for f in fitted], sensitive
 
 
@@ -289,8 +292,9 @@ def _release(
     part: np.ndarray,
     domains: list[Any],
     key: DataKey | None,
-) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-    """The released table of ``rows`` in random order; each quasi column's per-row NCP; the coding report."""
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """The released table of ``rows`` in random order, the subject of each of its rows, each quasi
+    column's per-row NCP and the coding report."""
     part, n_parts = _renumber(part)
     lo, hi = ranges(codes, part, n_parts)
     shuffle = np.random.default_rng().permutation(rows.size)  # row order must not leak input order
@@ -303,7 +307,7 @@ def _release(
         if col.role is Role.IDENTIFIER:
             if col.action is IdentifierAction.PSEUDONYM:
                 assert key is not None
-                released[col.output] = pseudonymize(key, source[col.name]).to_numpy()
+                released[col.output] = pseudonymize(key, source[col.source]).to_numpy()
         elif col.role is Role.QUASI:
             j = quasi_index[col.name]
             labels = domains[j].release(codes[j], part, n_parts, lo[j], hi[j])
@@ -311,10 +315,11 @@ def _release(
             released[col.output] = pd.Categorical.from_codes(label_codes[part[shuffle]], categories)
             penalties[col.output] = domains[j].penalty(codes[j], part, n_parts, lo[j], hi[j])[part[shuffle]]
         elif col.role is Role.ATTRIBUTE and col.coding is not None:
-            released[col.output], coding[col.output] = _top_bottom_code(source[col.name], col)
+            released[col.output], coding[col.output] = _top_bottom_code(source[col.source], col)
         else:
-            released[col.output] = source[col.name].to_numpy()
-    return pd.DataFrame(released), penalties, coding
+            released[col.output] = source[col.source].to_numpy()
+    subjects = source[spec.subject_column].astype(str).to_numpy(dtype=object)
+    return pd.DataFrame(released), subjects, penalties, coding
 
 
 def _renumber(part: np.ndarray) -> tuple[np.ndarray, int]:
@@ -390,7 +395,8 @@ def _report(
         "privacy_model": spec.privacy.to_dict(),
         "population": {
             "eligible": len(people.eligible),
-            "excluded_by_consent": people.excluded_total,
+            "excluded_by_consent": people.excluded_by_consent,
+            "excluded_restricted_or_erased": people.excluded_by_state,
             "excluded_by_reason": dict(people.excluded),
             "rows_not_eligible": not_eligible,
         },
@@ -434,7 +440,8 @@ def _manifest(
         },
         "counts": {
             "eligible_subjects": len(people.eligible),
-            "excluded_by_consent": people.excluded_total,
+            "excluded_by_consent": people.excluded_by_consent,
+            "excluded_restricted_or_erased": people.excluded_by_state,
             "rows_not_eligible": not_eligible,
             "rows_in": measures.rows_in,
             "rows_kept": measures.rows_kept,

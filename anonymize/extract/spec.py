@@ -4,12 +4,14 @@ A spec is YAML or JSON::
 
     purpose: risk_scoring
     description: 2024Q4 credit model refresh
+    expires_in_days: 30               # pseudonym key destroyed then (default 30)
     population:
       subject_column: subject_id      # the rows' subject id (default subject_id)
     columns:
       subject_id:  {role: identifier, action: pseudonym}
       name:        {role: identifier}                      # action defaults to drop
       resident_id: {role: quasi, as: region, hierarchy: {type: region, level: city}}  # release: children
+      birth_year:  {role: quasi, source: resident_id, hierarchy: {type: birth_year, width: 5}}
       age:         {role: quasi, hierarchy: {type: age_bands, width: 10}}
       gender:      {role: quasi, hierarchy: {type: suppress}}
       income:      {role: quasi, hierarchy: {type: income_bands}}
@@ -23,7 +25,11 @@ extract only), ``quasi`` (generalized through its hierarchy until k-anonymity
 holds), ``sensitive`` (kept; each equivalence class holds at least ``l``
 distinct values of each), ``attribute`` (kept; optionally top/bottom coded at
 percentiles). Columns the spec does not name are never released; ``as``
-renames a column in the output.
+renames a column in the output. A column reads the input value named by its
+``source`` (default: its own name), so one input may feed several columns
+(region and birth year from one resident ID). Run against the vault
+(:mod:`anonymize.extract.source`), a source is the subject column, a field
+type code (the subject's value, decrypted) or a stored risk attribute.
 
 :func:`parse_spec` reports every problem at once in :class:`InvalidSpec`,
 keyed by the path of the offending key.
@@ -49,6 +55,8 @@ from anonymize.extract.hierarchies import Hierarchy, parse_hierarchy
 _PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _NAME = re.compile(r"[^\x00-\x1f]{1,64}")
 MAX_SPEC_BYTES = 1_000_000
+DEFAULT_EXPIRES_IN_DAYS = 30
+MAX_EXPIRES_IN_DAYS = 365
 
 
 class Role(StrEnum):
@@ -82,13 +90,18 @@ class Column:
     action: IdentifierAction | None = None
     hierarchy: Hierarchy | None = None
     coding: Coding | None = None
+    source: str = ""  # the input value it reads; "" is the column's own name
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", self.name)
 
     @property
     def released(self) -> bool:
         return self.action is not IdentifierAction.DROP
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"role": str(self.role), "as": self.output}
+        out: dict[str, Any] = {"role": str(self.role), "as": self.output, "source": self.source}
         if self.action is not None:
             out["action"] = str(self.action)
         if self.hierarchy is not None:
@@ -115,6 +128,7 @@ class ExtractSpec:
     privacy: PrivacyModel
     subject_column: str = "subject_id"
     description: str = ""
+    expires_in_days: int = DEFAULT_EXPIRES_IN_DAYS
 
     def of_role(self, role: Role) -> tuple[Column, ...]:
         return tuple(col for col in self.columns if col.role is role)
@@ -127,11 +141,21 @@ class ExtractSpec:
     def sensitive(self) -> tuple[Column, ...]:
         return self.of_role(Role.SENSITIVE)
 
+    @property
+    def pseudonymized(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.of_role(Role.IDENTIFIER) if c.action is IdentifierAction.PSEUDONYM)
+
+    @property
+    def read(self) -> tuple[Column, ...]:
+        """The columns whose input is read: every column but dropped identifiers."""
+        return tuple(c for c in self.columns if c.released)
+
     def to_dict(self) -> dict[str, Any]:
         """The spec with every default filled in: what :meth:`sha256` hashes."""
         return {
             "purpose": self.purpose,
             "description": self.description,
+            "expires_in_days": self.expires_in_days,
             "population": {"subject_column": self.subject_column},
             "columns": {col.name: col.to_dict() for col in self.columns},
             "privacy": self.privacy.to_dict(),
@@ -145,13 +169,13 @@ class ExtractSpec:
         return hashlib.sha256(self.canonical_json()).hexdigest()
 
 
-_TOP = frozenset({"purpose", "description", "population", "columns", "privacy"})
-_COLUMN = frozenset({"role", "as", "action", "hierarchy", "coding"})
+_TOP = frozenset({"purpose", "description", "expires_in_days", "population", "columns", "privacy"})
+_COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
 _ROLE_KEYS = {
-    Role.IDENTIFIER: frozenset({"role", "as", "action"}),
-    Role.QUASI: frozenset({"role", "as", "hierarchy"}),
-    Role.SENSITIVE: frozenset({"role", "as"}),
-    Role.ATTRIBUTE: frozenset({"role", "as", "coding"}),
+    Role.IDENTIFIER: frozenset({"role", "as", "source", "action"}),
+    Role.QUASI: frozenset({"role", "as", "source", "hierarchy"}),
+    Role.SENSITIVE: frozenset({"role", "as", "source"}),
+    Role.ATTRIBUTE: frozenset({"role", "as", "source", "coding"}),
 }
 
 
@@ -173,25 +197,47 @@ def parse_spec(raw: Any) -> ExtractSpec:
     description = top.get("description", "")
     if not isinstance(description, str) or len(description) > 2000:
         problems.add("description", "must be a string of at most 2000 characters")
+    expires = c.integer(
+        top.get("expires_in_days", DEFAULT_EXPIRES_IN_DAYS), "expires_in_days", problems, minimum=1
+    )
+    if expires is not None and expires > MAX_EXPIRES_IN_DAYS:
+        problems.add("expires_in_days", f"must be at most {MAX_EXPIRES_IN_DAYS}")
     subject_column = _population(top.get("population", {}), problems)
     columns = _columns(top["columns"], problems) if "columns" in top else None
     privacy = _privacy(top["privacy"], problems) if "privacy" in top else None
     if columns is not None:
         for col in columns:
-            if col.name == subject_column and col.role is not Role.IDENTIFIER:
+            if col.source == subject_column and col.role is not Role.IDENTIFIER:
                 problems.add(f"columns.{col.name}.role", "the subject column can only be an identifier")
         if not any(path.startswith("columns") for path in problems):
             _cross_checks(columns, privacy, problems)
     if problems:
         raise InvalidSpec(problems)
     assert purpose is not None and columns is not None and privacy is not None and subject_column is not None
+    assert expires is not None
     return ExtractSpec(
         purpose=purpose,
         description=description,
         columns=tuple(columns),
         privacy=privacy,
         subject_column=subject_column,
+        expires_in_days=expires,
     )
+
+
+def read_document(text: str | bytes) -> Any:
+    """The YAML (or JSON, a subset of YAML) document of a spec, not yet validated.
+
+    Raises :class:`~anonymize.extract.errors.InvalidSpec` if it is too large or not YAML.
+    """
+    if len(text) > MAX_SPEC_BYTES:
+        raise InvalidSpec({"spec": f"must be at most {MAX_SPEC_BYTES} bytes"})
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidSpec({"spec": f"is not valid YAML or JSON{where}"}) from None
 
 
 def loads_spec(text: str | bytes) -> ExtractSpec:
@@ -199,15 +245,7 @@ def loads_spec(text: str | bytes) -> ExtractSpec:
 
     Raises :class:`~anonymize.extract.errors.InvalidSpec` if it is not YAML or not a valid spec.
     """
-    if len(text) > MAX_SPEC_BYTES:
-        raise InvalidSpec({"spec": f"must be at most {MAX_SPEC_BYTES} bytes"})
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidSpec({"spec": f"is not valid YAML or JSON{where}"}) from None
-    return parse_spec(raw)
+    return parse_spec(read_document(text))
 
 
 def load_spec(path: str | Path) -> ExtractSpec:
@@ -257,20 +295,26 @@ def _column(name: str, raw: Any, path: str, problems: c.Problems) -> Column | No
     if not isinstance(output, str) or not _NAME.fullmatch(output):
         problems.add(c.join(path, "as"), "must be 1-64 printable characters")
         return None
+    source = spec.get("source", name)
+    if not isinstance(source, str) or not _NAME.fullmatch(source):
+        problems.add(c.join(path, "source"), "must be 1-64 printable characters")
+        return None
     if role is Role.IDENTIFIER:
         actions = tuple(IdentifierAction)
         action = c.choice(spec.get("action", "drop"), c.join(path, "action"), problems, actions)
-        return None if action is None else Column(name, role, output, action=IdentifierAction(action))
+        if action is None:
+            return None
+        return Column(name, role, output, action=IdentifierAction(action), source=source)
     if role is Role.QUASI:
         if "hierarchy" not in spec:
             problems.add(c.join(path, "hierarchy"), "is required for role quasi")
             return None
         hierarchy = parse_hierarchy(spec["hierarchy"], c.join(path, "hierarchy"), problems)
-        return None if hierarchy is None else Column(name, role, output, hierarchy=hierarchy)
+        return None if hierarchy is None else Column(name, role, output, hierarchy=hierarchy, source=source)
     if role is Role.ATTRIBUTE and spec.get("coding") is not None:
         coding = _coding(spec["coding"], c.join(path, "coding"), problems)
-        return None if coding is None else Column(name, role, output, coding=coding)
-    return Column(name, role, output)
+        return None if coding is None else Column(name, role, output, coding=coding, source=source)
+    return Column(name, role, output, source=source)
 
 
 def _coding(raw: Any, path: str, problems: c.Problems) -> Coding | None:

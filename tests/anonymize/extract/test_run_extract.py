@@ -153,7 +153,8 @@ def test_the_report_agrees_with_the_released_table(extract) -> None:
     assert measures["normalized_avg_class_size"] == pytest.approx(len(table) / len(sizes) / 5)
     assert report["population"] == {
         "eligible": 2000,
-        "excluded_by_consent": 39,
+        "excluded_by_consent": 37,
+        "excluded_restricted_or_erased": 2,
         "excluded_by_reason": {"no_consent": 37, "restricted": 2},
         "rows_not_eligible": 0,
     }

@@ -1,0 +1,173 @@
+"""``piivault extract``: anonymized extracts at the terminal, against the configured vault.
+
+* ``extract run SPEC --out DIR`` queues the spec as a job, runs it here with a
+  progress bar (the population and rows come from the vault, consent-filtered)
+  and copies its files to DIR; the job, its audit events, its pseudonym key
+  and its expiry are those of an extract requested through the API;
+* ``extract list`` / ``extract show ID``: jobs, states and results;
+* ``extract reidentify ID --column C --pseudonym P --reason R``: the DPO's
+  re-identification of one pseudonym (audited);
+* ``extract worker``: run queued jobs (when the app's worker threads are off).
+
+The operator acts as ``cli:<login>`` (as an analyst for ``run``, as the DPO
+for ``reidentify``, ``list`` and ``show``): whoever can run this command holds
+the database and Vault credentials already. Errors are one line, as every command.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+# The command-line conventions of every group: one-line errors, one container per command.
+from consent.cli import _handle_errors
+from consent.cli import _with_container as _with_service
+
+
+def _operator(role: str) -> Any:
+    from anonymize.extract.service import Requester
+
+    return Requester(f"cli:{getpass.getuser()}", role)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, default=_iso))
+
+
+def _iso(value: Any) -> str:
+    iso = getattr(value, "isoformat", None)
+    if iso is None:
+        raise TypeError(type(value).__name__)
+    return iso()
+
+
+@click.group("extract")
+def extract_cli() -> None:
+    """Anonymized, consent-filtered extracts for risk scoring."""
+
+
+@extract_cli.command("run")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_handle_errors
+@_with_service
+def run(container: Any, spec: Path, out_dir: Path) -> None:
+    """Build an extract of SPEC from the vault's population and copy its files to --out."""
+    from anonymize.extract.spec import read_document
+
+    service = container.services["extracts"]
+    document = read_document(spec.read_bytes())
+    with container.uow() as uow:
+        job = service.submit(uow, _operator("analyst"), document)
+    # On stderr: stdout carries the JSON answer. Off a terminal, click prints the label only.
+    with click.progressbar(
+        length=100, label=f"extract {job['extract_id']}", file=sys.stderr, item_show_func=lambda phase: phase
+    ) as bar:
+
+        def progress(phase: str, fraction: float) -> None:
+            target = int(fraction * 100)
+            if target > bar.pos or phase != bar.current_item:
+                bar.update(max(0, target - bar.pos), current_item=phase)
+
+        view = service.run_one(job["extract_id"], f"cli:{os.getpid()}", progress)
+    if view["state"] != "succeeded":
+        error = view["error"] or {"code": view["state"], "detail": ""}
+        click.echo(f"piivault: extract {view['extract_id']} {view['state']}: {error['detail']}", err=True)
+        sys.exit(1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = service.extract_dir / view["extract_id"]
+    for entry in view["files"]:
+        shutil.copyfile(source / entry["name"], out_dir / entry["name"])
+    result = view["result"]
+    _echo_json(
+        {
+            "extract_id": view["extract_id"],
+            "k": result["k"],
+            "l": result["l"],
+            "rows_kept": result["rows_kept"],
+            "excluded_by_consent": result["excluded_by_consent"],
+            "excluded_restricted_or_erased": result["excluded_restricted_or_erased"],
+            "expires_at": view["expires_at"],
+            "files": [entry["name"] for entry in view["files"]],
+        }
+    )
+
+
+@extract_cli.command("list")
+@click.option("--state", type=click.Choice(["queued", "running", "succeeded", "failed", "expired"]))
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@_handle_errors
+@_with_service
+def list_extracts(container: Any, state: str | None, limit: int) -> None:
+    """The newest extracts (JSON, one per line): id, state, purpose, who, when, k, l."""
+    with container.uow() as uow:
+        found = container.services["extracts"].search(uow, _operator("dpo"), state=state, limit=limit)
+    for view in found:
+        result = view["result"] or {}
+        _echo_json(
+            {
+                "extract_id": view["extract_id"],
+                "state": view["state"],
+                "purpose": view["purpose"],
+                "requested_by": view["requested_by"],
+                "created_at": view["created_at"],
+                "expires_at": view["expires_at"],
+                "k": result.get("k"),
+                "l": result.get("l"),
+                "rows_kept": result.get("rows_kept"),
+            }
+        )
+
+
+@extract_cli.command("show")
+@click.argument("extract_id")
+@_handle_errors
+@_with_service
+def show(container: Any, extract_id: str) -> None:
+    """One extract as JSON: state, progress, result, files and their SHA-256."""
+    with container.uow() as uow:
+        _echo_json(container.services["extracts"].get(uow, _operator("dpo"), extract_id))
+
+
+@extract_cli.command("reidentify")
+@click.argument("extract_id")
+@click.option("--column", required=True, help="the pseudonymized output column")
+@click.option("--pseudonym", required=True)
+@click.option("--reason", required=True, help="why (kept in the audit log: no personal identifiers)")
+@_handle_errors
+@_with_service
+def reidentify(container: Any, extract_id: str, column: str, pseudonym: str, reason: str) -> None:
+    """The subject id behind one pseudonym of one extract (the DPO; audited)."""
+    with container.uow() as uow:
+        _echo_json(
+            container.services["extracts"].reidentify(
+                uow, _operator("dpo"), extract_id, column=column, pseudonym=pseudonym, reason=reason
+            )
+        )
+
+
+@extract_cli.command("worker")
+@click.option("--poll", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True)
+@click.option("--once", is_flag=True, help="run what is queued, then exit")
+@_handle_errors
+@_with_service
+def worker(container: Any, poll: float, once: bool) -> None:
+    """Run queued extract jobs (several workers may run at once: a job is claimed under a lock)."""
+    service = container.services["extracts"]
+    name = f"worker:{os.getpid()}"
+    while True:
+        ran = service.run_next(name)
+        if ran is not None:
+            click.echo(json.dumps({"extract_id": ran}))
+            continue
+        if once:
+            return
+        time.sleep(poll)
