@@ -1,32 +1,45 @@
 """The tokenization API end to end, against the app served by gunicorn on loopback.
 
-    .venv/bin/python bench/api.py [--database sqlite|postgresql] [--workers 2xCPUs] [--threads 4]
-                                  [--batches 40] [--batch-clients 4] [--clients 50] [--seconds 10]
-                                  [--audit inline|worker]
+    .venv/bin/python bench/api.py [--database postgresql|sqlite] [--workers 3] [--threads 4]
+                                  [--batches 40] [--batch-clients 4] [--clients 50] [--seconds 8]
+                                  [--client-procs 2] [--audit inline|worker] [--auth-cache 2]
+                                  [--baseline-src DIR]
 
 Starts its own OpenBao (``bao server -dev``), migrates a fresh database
-(SQLite in a temporary directory, or PostgreSQL at
-``PIIVAULT_BENCH_DATABASE_URL``, default
+(PostgreSQL at ``PIIVAULT_BENCH_DATABASE_URL``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``, in a schema dropped
-afterwards), creates a ``service`` client, serves ``piivault.wsgi:app()`` with
-gunicorn (gthread) on a loopback port, and prints in one run:
+afterwards; or SQLite in a temporary directory), creates a ``service`` client,
+serves ``piivault.wsgi:app()`` with gunicorn (gthread) on a loopback port, and
+prints in one run:
 
 * batch tokenize throughput, values/s, in batches of 1,000: each batch onboards
   200 new customers with 5 values each (name, mobile, resident ID, bank card,
   email), so every batch also creates and wraps 200 data keys in Vault;
 * single-value tokenize (a new mobile for an onboarded customer) and
   single-token detokenize (under ``aml_kyc``) with ``--clients`` concurrent
-  clients (threads, one keep-alive connection each): requests/s and latency
-  p50/p99, closed loop (each client sends its next request as soon as the
-  last returns), then paced at 1/2 and 1/4 of that rate (``--clients``
-  clients sharing an open-loop schedule, latency counted from the scheduled
-  start): the latency callers see from a service that is not saturated;
+  clients: requests/s and latency p50/p99 in a closed loop (each client sends
+  its next request as soon as the last returns), then paced at 1/2 and 1/4 of
+  that rate (an open-loop schedule, latency counted from the scheduled start,
+  so waiting for a free client counts): the latency callers see from a service
+  that is not saturated. In a closed loop, Little's law ties the latency to
+  the throughput: 50 clients at N requests/s wait 50/N s on average;
 * the naive design on the same OpenBao: one Transit encrypt per value (and one
-  decrypt per detokenized value) through hvac, with as many concurrent callers,
-  and the ratios.
+  decrypt per detokenized value) through hvac, and the ratios;
+* the CPU each part used per request (gunicorn, the app's PostgreSQL
+  backends, OpenBao, the audit worker with ``--audit worker``: together the
+  "server CPU"; and this load generator) and the workers' peak memory. On a
+  shared machine CPU per request is the steadier figure: latency also counts
+  the time other processes held the CPUs.
+
+The load generator runs in ``--client-procs`` processes, each with its
+clients as threads holding one keep-alive ``http.client`` connection each.
+With ``--baseline-src DIR`` (another checkout of piivault, e.g.
+``git archive HEAD | tar -x -C DIR``) the same measurements run first against
+that tree's code, on its own fresh database, so both appear side by side.
 
 Everything (OpenBao, the database, gunicorn and the load generator) shares
-this machine's CPUs; ``nproc`` is printed with the figures.
+this machine's CPUs; ``nproc`` and the load average are printed with the
+figures.
 """
 
 from __future__ import annotations
@@ -34,42 +47,54 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import http.client
 import json
+import multiprocessing
 import os
-import queue
+import resource
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import hvac  # noqa: E402
+from _support import bench_env, pg_schema  # noqa: E402
 
-from api.clients import clients_service  # noqa: E402
-from piivault import migrate  # noqa: E402
-from piivault.bootstrap import bootstrap  # noqa: E402
-from piivault.container import build_container  # noqa: E402
-from piivault.devbao import free_port, start_ephemeral  # noqa: E402
-from piivault.settings import Settings  # noqa: E402
+from piivault.devbao import BaoServer, free_port, start_ephemeral  # noqa: E402
 from tokenization.fieldtypes.checksums import GB11643, LUHN  # noqa: E402
 
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PER_SUBJECT = 5
 BATCH = 1_000
 SURNAMES = "王李张刘陈杨黄赵吴周"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
+TICK = os.sysconf("SC_CLK_TCK")
+
+# Run in a subprocess with the tree under test on PYTHONPATH: migrate, bootstrap, create a client.
+SETUP = """
+import json
+from api.clients import clients_service
+from piivault import migrate
+from piivault.bootstrap import bootstrap
+from piivault.container import build_container
+from piivault.settings import Settings
+container = build_container(Settings.from_env())
+migrate.upgrade(container.engine)
+bootstrap(container)
+_, key = clients_service(container).create(
+    name="bench-crm", role="service", purposes=["aml_kyc", "account_service"], actor="bench"
+)
+container.close()
+print(json.dumps({"key": key}))
+"""
 
 
 # -- synthetic customers (valid values, random; never real people) -------------
@@ -104,167 +129,541 @@ def onboarding_batch() -> list[dict]:
     return items[:BATCH]
 
 
-# -- measurement helpers -------------------------------------------------------------
-def percentile(sorted_ms: list[float], p: float) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * p))]
+# -- the load generator (runs in child processes) -----------------------------------
+@dataclass
+class Plan:
+    """One phase for one load process: its clients, and what each sends."""
+
+    port: int
+    key: str
+    path: str
+    bodies: list[bytes]  # client i sends bodies[i::clients_total] round robin (closed) or in turn
+    first_client: int
+    clients: int
+    clients_total: int
+    start_at: float  # time.monotonic() (system-wide on Linux) when to begin
+    seconds: float | None = None  # closed loop for this long; None: send every body once
+    rate: float | None = None  # paced: the whole phase's requests/s, shared by all processes
+    procs: int = 1
+    proc_index: int = 0
+    keep: bool = False  # return the response bodies (tokens of the batch phase)
 
 
-def summary(latencies_ms: list[float], seconds: float) -> str:
-    lat = sorted(latencies_ms)
-    return (
-        f"{len(lat) / seconds:8,.0f} req/s   p50 {statistics.median(lat):6.2f} ms   "
-        f"p99 {percentile(lat, 0.99):6.2f} ms   ({len(lat):,} requests)"
+@dataclass
+class Outcome:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    cpu_s: float = 0.0
+    responses: list[bytes] = field(default_factory=list)
+
+
+def _connect(port: int) -> http.client.HTTPConnection:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.connect()
+    return conn
+
+
+def _send(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    conn.request("POST", path, body, headers)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def run_plan(plan: Plan) -> Outcome:
+    """Run this process's share of a phase; returns latencies, errors and its CPU time."""
+    headers = {"Authorization": f"Bearer {plan.key}", "Content-Type": "application/json"}
+    outcomes = [Outcome() for _ in range(plan.clients)]
+    due_q: list[float] = []
+    if plan.rate is not None:
+        assert plan.seconds is not None
+        # This process's share of one open-loop schedule: every procs-th slot.
+        total = int(plan.rate * plan.seconds)
+        due_q = [plan.start_at + n / plan.rate for n in range(plan.proc_index, total, plan.procs)]
+    lock = threading.Lock()
+    next_slot = [0]
+
+    def take_slot() -> float | None:
+        with lock:
+            if next_slot[0] >= len(due_q):
+                return None
+            due = due_q[next_slot[0]]
+            next_slot[0] += 1
+            return due
+
+    def client(i: int) -> None:
+        out = outcomes[i]
+        global_i = plan.first_client + i
+        mine = plan.bodies[global_i :: plan.clients_total] or plan.bodies
+        conn = _connect(plan.port)
+        wait = plan.start_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        stop = plan.start_at + plan.seconds if plan.seconds is not None else None
+        n = 0
+        while True:
+            if plan.rate is not None:
+                due = take_slot()
+                if due is None:
+                    break
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                t0 = due
+            else:
+                if stop is None and n >= len(mine):
+                    break
+                if stop is not None and time.monotonic() >= stop:
+                    break
+                t0 = time.monotonic()
+            body = mine[n % len(mine)]
+            try:
+                status, data = _send(conn, plan.path, body, headers)
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conn = _connect(plan.port)
+                status, data = 0, b""
+            out.latencies_ms.append((time.monotonic() - t0) * 1000)
+            if status != 200:
+                out.errors += 1
+            elif plan.keep:
+                out.responses.append(data)
+            n += 1
+        conn.close()
+
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    with ThreadPoolExecutor(plan.clients) as pool:
+        list(pool.map(client, range(plan.clients)))
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    merged = Outcome(cpu_s=(usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime))
+    for out in outcomes:
+        merged.latencies_ms.extend(out.latencies_ms)
+        merged.errors += out.errors
+        merged.responses.extend(out.responses)
+    return merged
+
+
+# -- CPU and memory of the processes involved ----------------------------------------
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Processes:
+    """The pids whose CPU a phase is charged with."""
+
+    gunicorn: int
+    bao: int
+    database_url: str
+    app_name: str | None  # PostgreSQL application_name of the app's connections
+    sequencer: int | None  # the audit worker, when events are not sequenced inline
+
+    def postgres_backends(self) -> list[int]:
+        if self.app_name is None:
+            return []
+        engine = sa.create_engine(self.database_url.split("?")[0])
+        try:
+            with engine.connect() as conn:
+                return list(
+                    conn.scalars(
+                        sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :n"),
+                        {"n": self.app_name},
+                    )
+                )
+        finally:
+            engine.dispose()
+
+    def snapshot(self) -> dict[str, float]:
+        workers = [self.gunicorn, *_children(self.gunicorn)]
+        return {
+            "gunicorn": sum(_cpu_seconds(p) for p in workers),
+            "postgres": sum(_cpu_seconds(p) for p in self.postgres_backends()),
+            "openbao": _cpu_seconds(self.bao),
+            **({"sequencer": _cpu_seconds(self.sequencer)} if self.sequencer else {}),
+        }
+
+
+@dataclass
+class Phase:
+    name: str
+    requests: int
+    values: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+    cpu: dict[str, float]  # seconds per component, "client" included
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        lat = sorted(self.latencies_ms)
+        return lat[min(len(lat) - 1, int(len(lat) * p))] if lat else float("nan")
+
+    def line(self) -> str:
+        per = " ".join(f"{k} {v / max(self.requests, 1) * 1000:.2f}" for k, v in self.cpu.items())
+        return (
+            f"{self.name:34s} {self.rate:8,.0f} req/s  p50 {self.pct(0.5):7.2f} ms  "
+            f"p99 {self.pct(0.99):7.2f} ms  ({self.requests:,} req, {self.errors} errors)  CPU ms/req: {per}"
+        )
+
+
+def run_phase(
+    name: str,
+    procs: Processes,
+    port: int,
+    key: str,
+    path: str,
+    bodies: list[bytes],
+    *,
+    clients: int,
+    client_procs: int,
+    seconds: float | None = None,
+    rate: float | None = None,
+    values_per_request: int = 1,
+    keep: bool = False,
+) -> tuple[Phase, list[bytes]]:
+    client_procs = max(1, min(client_procs, clients))
+    share = [clients // client_procs + (1 if i < clients % client_procs else 0) for i in range(client_procs)]
+    start_at = time.monotonic() + 1.0  # the children fork, import and connect meanwhile
+    plans, first = [], 0
+    for i, n in enumerate(share):
+        plans.append(
+            Plan(port, key, path, bodies, first, n, clients, start_at, seconds, rate, client_procs, i, keep)
+        )
+        first += n
+    before = procs.snapshot()
+    with ProcessPoolExecutor(client_procs, mp_context=multiprocessing.get_context("fork")) as pool:
+        outcomes = list(pool.map(run_plan, plans))
+    elapsed = time.monotonic() - start_at
+    after = procs.snapshot()
+    cpu = {k: after[k] - before[k] for k in before}
+    cpu["client"] = sum(o.cpu_s for o in outcomes)
+    latencies = [x for o in outcomes for x in o.latencies_ms]
+    phase = Phase(
+        name,
+        len(latencies),
+        len(latencies) * values_per_request,
+        elapsed,
+        latencies,
+        sum(o.errors for o in outcomes),
+        cpu,
     )
-
-
-def closed_loop(
-    clients: int, seconds: float, call: Callable[[requests.Session, int], None]
-) -> tuple[list, float]:
-    """``clients`` threads calling back to back for ``seconds``; latencies in ms."""
-    stop = time.perf_counter() + seconds
-    results: list[list[float]] = [[] for _ in range(clients)]
-
-    def run(i: int) -> None:
-        session = requests.Session()
-        n = 0
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            call(session, i * 1_000_000 + n)
-            results[i].append((time.perf_counter() - t0) * 1000)
-            n += 1
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(run, range(clients)))
-    return [x for r in results for x in r], time.perf_counter() - t0
-
-
-def paced(
-    clients: int, rate: float, seconds: float, call: Callable[[requests.Session, int], None]
-) -> tuple[list, float]:
-    """An open-loop schedule of ``rate`` requests/s served by ``clients`` threads.
-
-    Latency counts from the scheduled start, so time spent waiting for a free
-    client (queueing) is included, as a caller would see it.
-    """
-    total = int(rate * seconds)
-    start = time.perf_counter() + 0.2
-    slots: queue.Queue[float | None] = queue.Queue()
-    for n in range(total):
-        slots.put(start + n / rate)
-    for _ in range(clients):
-        slots.put(None)
-    results: list[list[float]] = [[] for _ in range(clients)]
-
-    def run(i: int) -> None:
-        session = requests.Session()
-        n = 0
-        while (due := slots.get()) is not None:
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            call(session, i * 1_000_000 + n)
-            results[i].append((time.perf_counter() - due) * 1000)
-            n += 1
-
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(run, range(clients)))
-    return [x for r in results for x in r], time.perf_counter() - start
+    return phase, [r for o in outcomes for r in o.responses]
 
 
 # -- the server -------------------------------------------------------------------------
 @contextlib.contextmanager
-def database(kind: str, work: Path) -> Iterator[str]:
+def database(kind: str, work: Path, app_name: str) -> Iterator[str]:
+    """A fresh database: SQLite under ``work``, or a PostgreSQL schema dropped afterwards,
+    whose connections carry ``app_name`` (to find the app's backends and their CPU)."""
     if kind == "sqlite":
         yield f"sqlite:///{work / 'bench.db'}"
         return
-    base = os.environ.get("PIIVAULT_BENCH_DATABASE_URL", PG_DEFAULT)
-    schema = "bench_api_" + secrets.token_hex(4)
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
+    with pg_schema() as url:
+        yield f"{url}&application_name={app_name}"
+
+
+def _get(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        yield f"{base}{sep}options=" + urllib.parse.quote(f"-csearch_path={schema}")
+        conn.request("GET", path)
+        return conn.getresponse().status
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        conn.close()
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> Iterator[str]:
+def gunicorn(env: dict[str, str], port: int, args: argparse.Namespace, log: Path) -> Iterator[int]:
     argv = [
         str(Path(sys.executable).with_name("gunicorn")),
         "piivault.wsgi:app()",
         f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
+        f"--workers={args.workers}",
         "--worker-class=gthread",
-        f"--threads={threads}",
+        f"--threads={args.threads}",
+        "--keep-alive=30",
         "--backlog=2048",
         "--log-level=warning",
     ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(argv, env=env, cwd=env["PYTHONPATH"], stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(url + "/readyz", timeout=1).status_code == 200:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if _get(port, "/readyz") == 200:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not become ready")
             time.sleep(0.2)
-        yield url
+        yield proc.pid
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
 
 @contextlib.contextmanager
-def audit_worker(env: dict[str, str], log: Path, wanted: bool) -> Iterator[None]:
-    """``piivault audit sequence --loop`` in the background, when audit events are not sequenced inline."""
+def audit_worker(env: dict[str, str], log: Path, wanted: bool) -> Iterator[int | None]:
+    """``piivault audit sequence --loop`` alongside, when events are not sequenced inline: its pid."""
     if not wanted:
-        yield
+        yield None
         return
+    argv = [
+        str(Path(sys.executable).with_name("piivault")),
+        "audit",
+        "sequence",
+        "--loop",
+        "--interval",
+        "0.05",
+    ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("piivault")),
-                "audit",
-                "sequence",
-                "--loop",
-                "--interval",
-                "0.05",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(argv, env=env, cwd=env["PYTHONPATH"], stdout=out, stderr=subprocess.STDOUT)
     try:
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
+# -- one tree's measurements ---------------------------------------------------------------
+@dataclass
+class TreeResult:
+    label: str
+    phases: dict[str, Phase]
+    peak_worker_mb: float
+    total_mb: float
+
+
+def measure_tree(label: str, src: Path, args: argparse.Namespace, bao: BaoServer, work: Path) -> TreeResult:
+    app_name = "pvbench_" + secrets.token_hex(4)
+    tree_work = work / label.replace(" ", "-")
+    tree_work.mkdir()
+    with database(args.database, tree_work, app_name) as url:
+        env = {
+            **os.environ,
+            **bench_env(bao, tree_work),
+            "PYTHONPATH": str(src),
+            "PIIVAULT_ENV": "production",
+            "PIIVAULT_DATABASE_URL": url,
+            "PIIVAULT_AUDIT_SEQUENCE_INLINE": "true" if args.audit == "inline" else "false",
+            "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache),
+        }
+        setup = subprocess.run(
+            [sys.executable, "-c", SETUP], env=env, cwd=src, capture_output=True, text=True, check=False
+        )
+        if setup.returncode != 0:
+            raise RuntimeError(f"setup failed for {label}:\n{setup.stderr[-3000:]}")
+        key = json.loads(setup.stdout.strip().splitlines()[-1])["key"]
+        port = free_port()
+        with (
+            audit_worker(env, tree_work / "sequencer.log", args.audit == "worker") as sequencer,
+            gunicorn(env, port, args, tree_work / "gunicorn.log") as master,
+        ):
+            app_conns = app_name if args.database == "postgresql" else None
+            procs = Processes(master, bao.process.pid, url, app_conns, sequencer)
+            return _measure(label, procs, port, key, args, master)
+
+
+def _measure(
+    label: str, procs: Processes, port: int, key: str, args: argparse.Namespace, master: int
+) -> TreeResult:
+    phases: dict[str, Phase] = {}
+    common = {"procs": procs, "port": port, "key": key, "client_procs": args.client_procs}
+
+    def report(phase: Phase) -> None:
+        phases[phase.name] = phase
+        print(f"  {phase.line()}", flush=True)
+
+    print(f"\n[{label}]", flush=True)
+    # Warm up every worker: system keys, caches, connection pools.
+    warm = [json.dumps({"items": onboarding_batch()[:50]}).encode() for _ in range(8 * args.workers)]
+    run_phase("warm-up", path="/v1/tokenize", bodies=warm, clients=min(8, args.clients), **common)
+
+    # 1. Batch tokenize: 1,000 values per request, 200 new customers in every batch.
+    batches = [onboarding_batch() for _ in range(args.batches)]
+    bodies = [json.dumps({"items": b}).encode() for b in batches]
+    batch, responses = run_phase(
+        "batch tokenize (1,000 values/req)",
+        path="/v1/tokenize",
+        bodies=bodies,
+        clients=args.batch_clients,
+        values_per_request=BATCH,
+        keep=True,
+        **common,
+    )
+    report(batch)
+    print(f"  {'':34s} = {batch.values / batch.seconds:,.0f} values/s", flush=True)
+    tokens = [item["token"] for r in responses for item in json.loads(r)["items"] if "token" in item]
+    if batch.errors or len(tokens) != batch.values:
+        raise RuntimeError(f"batch tokenize: {batch.errors} failed requests, {len(tokens):,} tokens")
+
+    # 2. Single values, concurrent clients: a new mobile for an onboarded customer,
+    # and one token under aml_kyc (a purpose that needs no consent: the check is bench/consent.py's).
+    customers = sorted({item["subject_id"] for b in batches for item in b})
+    singles = {
+        "tokenize": [
+            json.dumps({"items": [{"field_type": "cn_mobile", "value": _mobile(), "subject_id": c}]}).encode()
+            for c in customers
+        ],
+        "detokenize": [
+            json.dumps({"purpose": "aml_kyc", "tokens": [t]}).encode()
+            for t in tokens[:: max(1, len(tokens) // 5000)]
+        ],
+    }
+    for op, op_bodies in singles.items():
+        closed_rate = 0.0
+        for share in (1, 2, 4):  # closed loop, then paced at 1/2 and 1/4 of its rate
+            phase, _ = run_phase(
+                f"single {op} closed loop" if share == 1 else f"single {op} paced at 1/{share}",
+                path=f"/v1/{op}",
+                bodies=op_bodies,
+                clients=args.clients,
+                seconds=args.seconds,
+                rate=None if share == 1 else closed_rate / share,
+                **common,
+            )
+            report(phase)
+            closed_rate = closed_rate or phase.rate
+    workers = _children(master)
+    peaks = [_peak_rss_mb(p) for p in workers]
+    return TreeResult(label, phases, max(peaks, default=0.0), sum(peaks) + _peak_rss_mb(master))
+
+
+# -- the naive design ---------------------------------------------------------------------
+def naive_rates(bao: BaoServer, values: list[str], callers: int) -> tuple[float, float]:
+    """values/s of one Transit encrypt per value, then one decrypt per value, ``callers`` at a time."""
+    import hvac
+
+    hvac.Client(url=bao.addr, token=bao.token).secrets.transit.create_key(
+        "naive-bench", mount_point="transit"
+    )
+    ciphertexts: list[str] = []
+    lock = threading.Lock()
+
+    def run(op: str, items: list[str]) -> float:
+        chunks = [items[i::callers] for i in range(callers)]
+
+        def one(chunk: list[str]) -> None:
+            client = hvac.Client(url=bao.addr, token=bao.token)
+            transit = client.secrets.transit
+            for v in chunk:
+                if op == "encrypt":
+                    r = transit.encrypt_data("naive-bench", plaintext=base64.b64encode(v.encode()).decode())
+                    with lock:
+                        ciphertexts.append(r["data"]["ciphertext"])
+                else:
+                    transit.decrypt_data("naive-bench", ciphertext=v)
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(callers) as pool:
+            list(pool.map(one, chunks))
+        return len(items) / (time.perf_counter() - t0)
+
+    encrypt = run("encrypt", values)
+    decrypt = run("decrypt", list(ciphertexts))
+    return encrypt, decrypt
+
+
+# -- report --------------------------------------------------------------------------------
+BATCH_PHASE = "batch tokenize (1,000 values/req)"
+
+
+def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[tuple[str, str, str]]:
+    """(title, value, goal) rows for one tree."""
+    batch = r.phases[BATCH_PHASE]
+    batch_rate = batch.values / batch.seconds
+    rows = [
+        ("batch tokenize, values/s", f"{batch_rate:,.0f}", "goal >= 20,000"),
+        ("  vs naive Transit encrypt", f"{batch_rate / naive_encrypt:.1f}x", "goal >= 20x"),
+        ("  server CPU per 1,000 values, ms", f"{_server_cpu(batch) / batch.requests * 1000:.0f}", ""),
+    ]
+    for op in ("tokenize", "detokenize"):
+        closed = r.phases[f"single {op} closed loop"]
+        rows += [
+            (f"single {op}, closed loop: req/s", f"{closed.rate:,.0f}", ""),
+            ("  p50 / p99 ms, closed loop", _p(closed), ""),
+            ("  p50 / p99 ms, paced at 1/2", _p(r.phases[f"single {op} paced at 1/2"]), ""),
+            (
+                "  p50 / p99 ms, paced at 1/4",
+                _p(r.phases[f"single {op} paced at 1/4"]),
+                "goal p99 < 20 ms" if op == "detokenize" else "",
+            ),
+            ("  server CPU per request, ms", f"{_server_cpu(closed) / closed.requests * 1000:.2f}", ""),
+            ("  load generator's share of the CPU used", f"{_client_share(closed):.0%}", ""),
+        ]
+    detok = r.phases["single detokenize closed loop"]
+    rows += [
+        ("single detokenize req/s vs naive decrypts/s", f"{detok.rate / naive_decrypt:.1f}x", ""),
+        ("peak RSS, largest worker / all, MB", f"{r.peak_worker_mb:.0f} / {r.total_mb:.0f}", ""),
+    ]
+    return rows
+
+
+def summary(results: list[TreeResult], naive_encrypt: float, naive_decrypt: float, callers: int) -> None:
+    labels = " -> ".join(r.label for r in results)
+    print(f"\nsummary ({labels})")
+    table = [_metrics(r, naive_encrypt, naive_decrypt) for r in results]
+    for i, (title, _, goal) in enumerate(table[0]):
+        cells = "  ->  ".join(f"{t[i][1]:>13s}" for t in table)
+        print(f"  {title:44s} {cells}   {goal}")
+    print(f"  naive: one Transit encrypt per value, {callers} callers: {naive_encrypt:,.0f} values/s")
+    print(f"  naive: one Transit decrypt per value, {callers} callers: {naive_decrypt:,.0f} values/s")
+    print(f"  bench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _server_cpu(phase: Phase) -> float:
+    return sum(v for k, v in phase.cpu.items() if k != "client")
+
+
+def _client_share(phase: Phase) -> float:
+    total = sum(phase.cpu.values())
+    return phase.cpu["client"] / total if total else 0.0
+
+
+def _p(phase: Phase) -> str:
+    return f"{phase.pct(0.5):.1f} / {phase.pct(0.99):.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
-    ap.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     ap.add_argument("--batches", type=int, default=40, help="batches of 1,000 values")
     ap.add_argument("--batch-clients", type=int, default=4, help="concurrent batch senders")
     ap.add_argument("--clients", type=int, default=50, help="concurrent single-value clients")
-    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each single-value run")
+    ap.add_argument("--client-procs", type=int, default=2, help="load generator processes")
+    ap.add_argument("--seconds", type=float, default=8.0, help="duration of each single-value run")
     ap.add_argument("--naive", type=int, default=2_000, help="values for the naive Transit runs")
     ap.add_argument(
         "--audit",
@@ -273,170 +672,34 @@ def main() -> None:
         help="inline: sequence audit events after each commit (the default setting); worker: "
         "PIIVAULT_AUDIT_SEQUENCE_INLINE=false and `piivault audit sequence --loop` alongside",
     )
+    ap.add_argument(
+        "--auth-cache",
+        type=float,
+        default=2.0,
+        help="PIIVAULT_AUTH_CACHE_SECONDS: reuse a verified API key this long (0: check every request)",
+    )
+    ap.add_argument("--baseline-src", type=Path, help="another piivault source tree, measured first")
     args = ap.parse_args()
 
+    print(
+        f"piivault API bench: {args.database}, gunicorn {args.workers} workers x {args.threads} threads "
+        f"(gthread), audit sequencing {args.audit}, verified API keys reused for {args.auth_cache:g} s "
+        f"(where supported), OpenBao dev server; load generator: "
+        f"{args.client_procs} processes, http.client keep-alive; {os.cpu_count()} CPUs shared by all of it; "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     work = Path(tempfile.mkdtemp(prefix="pv-bench-api-"))
     bao = start_ephemeral(work / "bao")
     try:
-        with database(args.database, work) as url:
-            env = {
-                **os.environ,
-                "PIIVAULT_ENV": "production",
-                "PIIVAULT_DATABASE_URL": url,
-                "PIIVAULT_VAULT_ADDR": bao.addr,
-                "PIIVAULT_VAULT_TOKEN": bao.token,
-                "PIIVAULT_ERASURE_LEDGER": str(work / "erasure-ledger.jsonl"),
-                "PIIVAULT_LOG_LEVEL": "warning",
-                "PIIVAULT_AUDIT_SEQUENCE_INLINE": "true" if args.audit == "inline" else "false",
-            }
-            settings = Settings.from_env(env)
-            container = build_container(settings)
-            migrate.upgrade(container.engine)
-            bootstrap(container)
-            _, key = clients_service(container).create(
-                name="bench-crm", role="service", purposes=["aml_kyc", "account_service"], actor="bench"
-            )
-            container.close()
-            with audit_worker(env, work / "sequencer.log", args.audit == "worker"):
-                run(args, env, key, bao, work)
+        trees = [("this tree", ROOT)]
+        if args.baseline_src:
+            trees.insert(0, ("baseline", args.baseline_src.resolve()))
+        results = [measure_tree(label, src, args, bao, work) for label, src in trees]
+        sample = [item["value"] for item in onboarding_batch()] * (args.naive // BATCH + 1)
+        naive_encrypt, naive_decrypt = naive_rates(bao, sample[: args.naive], args.batch_clients)
+        summary(results, naive_encrypt, naive_decrypt, args.batch_clients)
     finally:
         bao.stop()
-
-
-def run(args: argparse.Namespace, env: dict[str, str], key: str, bao, work: Path) -> None:
-    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    port = free_port()
-    print(
-        f"piivault API bench: {args.database}, gunicorn {args.workers} workers x {args.threads} threads, "
-        f"audit sequencing {args.audit}, OpenBao dev server, {os.cpu_count()} CPUs shared by all of it"
-    )
-    with gunicorn(env, port, args.workers, args.threads, work / "gunicorn.log") as url:
-
-        def post(session: requests.Session, path: str, body: bytes, headers: dict | None = None) -> dict:
-            r = session.post(url + path, data=body, headers={**auth, **(headers or {})}, timeout=60)
-            if r.status_code != 200:
-                raise RuntimeError(f"{path}: {r.status_code} {r.text[:300]}")
-            return r.json()
-
-        # Warm up every worker (system keys, caches, connection pools).
-        warm = requests.Session()
-        for _ in range(4 * args.workers):
-            post(warm, "/v1/tokenize", json.dumps({"items": onboarding_batch()[:50]}).encode())
-
-        # 1. Batch tokenize: 1,000 values per request, new customers in every batch.
-        batches = [onboarding_batch() for _ in range(args.batches)]
-        bodies = [json.dumps({"items": batch}).encode() for batch in batches]
-        tokens: list[str] = []
-        lock = threading.Lock()
-        work_q: queue.Queue[bytes] = queue.Queue()
-        for b in bodies:
-            work_q.put(b)
-
-        def sender(_: int) -> None:
-            session = requests.Session()
-            while True:
-                try:
-                    body = work_q.get_nowait()
-                except queue.Empty:
-                    return
-                out = post(session, "/v1/tokenize", body, {"Idempotency-Key": secrets.token_hex(16)})
-                if any("token" not in i for i in out["items"]):
-                    raise RuntimeError("a bench item was rejected")
-                got = [i["token"] for i in out["items"]]
-                with lock:
-                    tokens.extend(got)
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.batch_clients) as pool:
-            list(pool.map(sender, range(args.batch_clients)))
-        t_batch = time.perf_counter() - t0
-        batch_rate = len(tokens) / t_batch
-        print()
-        print(
-            f"batch tokenize (1,000/request, {args.batch_clients} senders): "
-            f"{batch_rate:10,.0f} values/s   ({len(tokens):,} values in {t_batch:.2f} s)"
-        )
-
-        # 2. Single-value tokenize and detokenize, concurrent clients.
-        # A new mobile for a customer onboarded above (a standalone token would cost one more
-        # Vault wrap: every standalone token gets a data key of its own, to be erasable alone).
-        customers = sorted({item["subject_id"] for batch in batches for item in batch})
-        one_items = [
-            json.dumps({"items": [{"field_type": "cn_mobile", "value": _mobile(), "subject_id": c}]}).encode()
-            for c in customers
-        ]
-
-        def tokenize_one(session: requests.Session, n: int) -> None:
-            post(session, "/v1/tokenize", one_items[n % len(one_items)])
-
-        pool_tokens = tokens[: 20 * BATCH]
-        detok_bodies = [
-            json.dumps({"purpose": "aml_kyc", "tokens": [t]}).encode()
-            for t in pool_tokens[:: max(1, len(pool_tokens) // 5000)]
-        ]
-
-        def detokenize_one(session: requests.Session, n: int) -> None:
-            out = post(session, "/v1/detokenize", detok_bodies[n % len(detok_bodies)])
-            if "error" in out["items"][0] and out["items"][0]["error"] != "denied":
-                raise RuntimeError(out["items"][0])
-
-        results = {}
-        for name, call in (("tokenize", tokenize_one), ("detokenize", detokenize_one)):
-            lat, secs = closed_loop(args.clients, args.seconds, call)
-            closed_rate = len(lat) / secs
-            print(f"single {name:10s} {args.clients} clients, closed loop : {summary(lat, secs)}")
-            paced_runs = []
-            for share in (2, 4):
-                lat_p, secs_p = paced(args.clients, closed_rate / share, args.seconds, call)
-                print(
-                    f"single {name:10s} {args.clients} clients, paced at 1/{share}: {summary(lat_p, secs_p)}"
-                )
-                paced_runs.append(sorted(lat_p))
-            results[name] = (closed_rate, sorted(lat), paced_runs)
-
-    # 3. The naive design: one Transit call per value, as many concurrent callers.
-    client = hvac.Client(url=bao.addr, token=bao.token)
-    client.secrets.transit.create_key("naive-bench", mount_point="transit")
-    sample = [item["value"] for item in onboarding_batch()] * (args.naive // BATCH + 1)
-    sample = sample[: args.naive]
-    ciphertexts: list[str] = []
-
-    def naive(op: str, values: list[str]) -> float:
-        chunks = [values[i :: args.batch_clients] for i in range(args.batch_clients)]
-
-        def one(chunk: list[str]) -> None:
-            c = hvac.Client(url=bao.addr, token=bao.token)
-            for v in chunk:
-                if op == "encrypt":
-                    r = c.secrets.transit.encrypt_data(
-                        "naive-bench", plaintext=base64.b64encode(v.encode()).decode()
-                    )
-                    ciphertexts.append(r["data"]["ciphertext"])
-                else:
-                    c.secrets.transit.decrypt_data("naive-bench", ciphertext=v)
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.batch_clients) as pool:
-            list(pool.map(one, chunks))
-        return len(values) / (time.perf_counter() - t0)
-
-    naive_encrypt = naive("encrypt", sample)
-    naive_decrypt = naive("decrypt", list(ciphertexts))
-    print()
-    callers = f"({args.batch_clients} callers)"
-    print(f"naive: one Transit encrypt per value {callers} : {naive_encrypt:10,.0f} values/s")
-    print(f"naive: one Transit decrypt per value {callers} : {naive_decrypt:10,.0f} values/s")
-    print()
-    detok_rate, detok_closed, (detok_half, detok_quarter) = results["detokenize"]
-    print(f"batch tokenize            : {batch_rate:10,.0f} values/s   (goal >= 20,000)")
-    print(f"  vs naive Transit encrypt: {batch_rate / naive_encrypt:10.1f}x          (goal >= 20x)")
-    print(
-        f"single detokenize p99     : {percentile(detok_closed, 0.99):10.2f} ms closed loop "
-        f"({detok_rate:,.0f} req/s), "
-        f"{percentile(detok_half, 0.99):.2f} ms at 1/2, {percentile(detok_quarter, 0.99):.2f} ms at 1/4 "
-        f"(goal < 20 ms at {args.clients} clients)"
-    )
-    print(f"  vs naive Transit decrypt: {detok_rate / naive_decrypt:10.1f}x requests/s")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Shredding (:func:`shred_now`) destroys the subject's data key through
 :meth:`vault.Keyring.shred` (which writes the erasure ledger), deletes its
-tokens (with their sealed values and blind indexes), its consent history and
+tokens (with their sealed values and blind indexes; a keyed digest of each
+stays, so detokenizing one answers "erased"), its consent history and
 receipts, releases its holds, clears the DPO's notes on its requests, and
 keeps a tombstone (subject id, time, request id) and a signed erasure
 certificate. Under an active hold (:mod:`consent.holds`) the subject is
@@ -151,7 +152,7 @@ def shred_now(
         subjects.insert(session, [subject_id], subjects.SUBJECT, now)
     subjects.set_state(session, subject_id, subjects.ERASED, now)
     removed = {
-        "tokens": subjects.delete_tokens(session, subject_id),
+        "tokens": subjects.erase_tokens(session, svc.keyring, subject_id, now),
         **_forget(session, subject_id, actor, now),
     }
     session.execute(

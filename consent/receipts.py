@@ -180,7 +180,12 @@ def erasure_certificate(
         "method": "crypto-shredding: the subject's data key was destroyed",
         "erasureLedger": {"seq": ledger_seq, "hash": ledger_hash},
         "removed": dict(sorted(removed.items())),
-        "kept": ["tombstone (subject id, time, request id)", "erasure-ledger entry", "audit log"],
+        "kept": [
+            "tombstone (subject id, time, request id)",
+            "keyed digests of the erased tokens (so they answer 'erased')",
+            "erasure-ledger entry",
+            "audit log",
+        ],
         "auditEventIndex": None,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from flask import Flask
@@ -16,7 +17,14 @@ def app() -> Flask:
 
     container = build_container(Settings.from_env())
     startup_check(container)
-    return create_app(container)
+    application = create_app(container)
+    # Everything built so far (modules, the app, the schemas, catalogues) lives as long
+    # as the worker: move it out of the collector's sight. Full collections then scan
+    # only what requests allocate, instead of ~200,000 start-up objects each time
+    # (about a tenth of a 1,000-value tokenize batch went to them).
+    gc.collect()
+    gc.freeze()
+    return application
 
 
 def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:

@@ -1,6 +1,7 @@
 """The detokenize use case: tokens in, for each a value, a masked value, or why not.
 
-Every token gets its own policy decision (:func:`tokenization.policy.decide`);
+Every token gets its own policy decision (:func:`tokenization.policy.decide`),
+including the tokens of erased subjects, known by their tombstones;
 every decision, allowed or denied, is audited in the transaction that returns
 the values, grouped into one event per (subject, outcome, reason). The data
 keys of all the subjects involved come from the cache or ONE unwrap call.
@@ -85,6 +86,12 @@ def detokenize(
         raise NotPermitted(f"role {caller.role!r} may not detokenize")
 
     found = _load(session, set(tokens))
+    # Tokens of erased subjects are gone; their tombstones make them "erased", not "not_found",
+    # through the same decision as any token of an erased subject.
+    unknown = set(tokens).difference(found)
+    if unknown:
+        for token, (owner, field_type) in subjects.erased_tokens(session, svc.keyring, unknown).items():
+            found[token] = _Row(token, field_type, owner, subjects.SUBJECT, subjects.ERASED, None)
     verdicts: dict[tuple[str, str], ConsentVerdict] = {}
 
     def consent_for(row: _Row) -> ConsentVerdict:

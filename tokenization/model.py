@@ -52,5 +52,7 @@ def valid_subject_id(subject_id: str) -> bool:
 
 
 def actor(caller: Caller) -> str:
-    """How a caller appears in the audit log."""
-    return f"client:{caller.client_id}"
+    """How a caller appears in the audit log: its own ``actor`` when it names one (a console
+    user is ``user:<name>``), else ``client:<client id>``."""
+    named = getattr(caller, "actor", None)
+    return named if isinstance(named, str) and named else f"client:{caller.client_id}"

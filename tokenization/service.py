@@ -42,7 +42,8 @@ IDENTIFIER_TYPES = ("cn_resident_id", "cn_mobile", "bank_card", "cn_uscc")
 # Roles that may read a subject's metadata (no PII) and create subjects.
 SUBJECT_READ_ROLES = frozenset({"service", "dpo"})
 SUBJECT_CREATE_ROLES = frozenset({"service"})
-LOOKUP_ROLES = frozenset({"service"})
+# The DPO finds a customer by a value they give (a data-subject request); the API keeps it to service.
+LOOKUP_ROLES = frozenset({"service", "dpo"})
 
 
 def no_hold_exemption(session: object, subject_id: str, purpose: str, role: str) -> bool:
@@ -250,11 +251,12 @@ class TokenizationService:
     def erase_subject(
         self, uow: UnitOfWork, who: str, subject_id: str, reason: str, *, request_id: str | None = None
     ) -> int:
-        """Crypto-shred the subject and drop its tokens' blind indexes and sealed values.
+        """Crypto-shred the subject and delete its tokens with their blind indexes and sealed values.
 
-        The tokens remain as tombstones that detokenize to "erased". Retention
-        holds are the data-subject-request workflow's business, not checked
-        here. Returns the number of tokens affected; idempotent. Raises
+        Each token leaves only a keyed digest, so that detokenizing it answers
+        "erased" (as after a data-subject request's erasure). Retention holds
+        are the data-subject-request workflow's business, not checked here.
+        Returns the number of tokens deleted; idempotent. Raises
         SubjectNotFound, ConfigurationError (no erasure ledger),
         ValidationFailed (reason), StorageUnavailable.
         """
@@ -262,8 +264,9 @@ class TokenizationService:
         assert session is not None
         self._existing(session, subject_id)
         self.keyring.shred(session, subject_id, reason, request_id)
-        subjects.set_state(session, subject_id, subjects.ERASED, self.clock())
-        count = subjects.forget_values(session, subject_id)
+        now = self.clock()
+        subjects.set_state(session, subject_id, subjects.ERASED, now)
+        count = subjects.erase_tokens(session, self.keyring, subject_id, now)
         uow.record(
             AuditEvent(
                 action="subject.erase",
@@ -279,8 +282,9 @@ class TokenizationService:
 
     def forget_erased(self, session: Session, subject_ids: Sequence[str]) -> int:
         """After a restore and ``keys replay-erasures``: mark the subjects erased again and
-        drop their tokens' sealed values and blind indexes (keyed hashes that could
-        confirm a guessed value). Runs in the caller's transaction; returns tokens affected.
+        delete the tokens the backup brought back, with their sealed values and blind
+        indexes (keyed hashes that could confirm a guessed value), leaving tombstones.
+        Runs in the caller's transaction; returns the tokens deleted.
         """
         now = self.clock()
         known = subjects.states(session, list(subject_ids))
@@ -288,7 +292,7 @@ class TokenizationService:
         for subject_id in subject_ids:
             if subject_id in known:
                 subjects.set_state(session, subject_id, subjects.ERASED, now)
-                count += subjects.forget_values(session, subject_id)
+                count += subjects.erase_tokens(session, self.keyring, subject_id, now)
         return count
 
     def _existing(self, session: Session, subject_id: str) -> str:

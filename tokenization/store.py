@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from piivault.db import insert_arrays
+
 SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
 
 
@@ -25,9 +27,13 @@ def insert_ignoring_conflicts(
     """
     if not rows:
         return set()
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
         return set(session.scalars(stmt, list(rows)))
+    inserted = insert_arrays(session.connection(), table, rows, on_conflict=key, returning=key)
+    if inserted is not None:
+        return {row[0] for row in inserted}
     return _insert_json_recordset(session, table, rows, key)
 
 

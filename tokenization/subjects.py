@@ -10,13 +10,15 @@ The functions here run inside the caller's transaction and audit nothing;
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from tokenization import tables as t
 from tokenization.store import insert_ignoring_conflicts, select_in
+from tokenization.tokens import TOMBSTONE_KEY, erased_token_digest
+from vault import Keyring, system_owner
 
 ACTIVE, RESTRICTED, ERASED = "active", "restricted", "erased"
 SUBJECT, STANDALONE = "subject", "standalone"
@@ -87,19 +89,45 @@ def set_closed(session: Session, subject_id: str, now: dt.datetime) -> None:
     session.execute(t.subjects.update().where(t.subjects.c.subject_id == subject_id).values(closed_at=now))
 
 
-def delete_tokens(session: Session, subject_id: str) -> int:
-    """Delete the subject's tokens with their sealed values and blind indexes (erasure)."""
-    result = session.execute(t.tokens.delete().where(t.tokens.c.subject_id == subject_id))
-    return int(result.rowcount or 0)
+def erase_tokens(session: Session, keyring: Keyring, subject_id: str, now: dt.datetime) -> int:
+    """Delete the subject's tokens, with their sealed values and blind indexes; return how many.
 
-
-def forget_values(session: Session, subject_id: str) -> int:
-    """Drop the sealed values and blind indexes of a subject's tokens (kept as tombstones).
-
-    The blind index and the sealed value are all that ties a token to its
-    value; the token row stays so that detokenizing it answers "erased".
+    What stays of each is a tombstone (:data:`tokenization.tables.erased_tokens`):
+    a keyed digest of the token, the subject id and the field type, so that
+    detokenizing it answers "erased" however the subject was erased. Every
+    erasure path (the tokenization service, a data-subject request, replaying
+    the erasure ledger after a restore) comes here; running it again is harmless.
     """
-    result = session.execute(
-        t.tokens.update().where(t.tokens.c.subject_id == subject_id).values(sealed=None, blind_index=None)
-    )
-    return int(result.rowcount or 0)
+    k = t.tokens.c
+    held = session.execute(sa.select(k.token, k.field_type).where(k.subject_id == subject_id)).all()
+    if not held:
+        return 0
+    key = keyring.system_key(session, TOMBSTONE_KEY)
+    rows = [
+        {
+            "token_digest": erased_token_digest(key, token),
+            "subject_id": subject_id,
+            "field_type": field_type,
+            "erased_at": now,
+        }
+        for token, field_type in held
+    ]
+    insert_ignoring_conflicts(session, t.erased_tokens, rows, "token_digest")
+    session.execute(t.tokens.delete().where(k.subject_id == subject_id))
+    return len(held)
+
+
+def erased_tokens(session: Session, keyring: Keyring, tokens: Collection[str]) -> dict[str, tuple[str, str]]:
+    """token -> (subject id, field type) for the given tokens that belonged to an erased subject.
+
+    Reads only: without the digest key no erasure has happened, and nothing is created.
+    """
+    if not tokens:
+        return {}
+    key = keyring.data_keys(session, [system_owner(TOMBSTONE_KEY)]).get(system_owner(TOMBSTONE_KEY))
+    if key is None:
+        return {}
+    by_digest = {erased_token_digest(key, token): token for token in tokens}
+    e = t.erased_tokens.c
+    rows = select_in(session, [e.token_digest, e.subject_id, e.field_type], e.token_digest, by_digest)
+    return {by_digest[bytes(digest)]: (subject_id, field_type) for digest, subject_id, field_type in rows}

@@ -114,7 +114,7 @@ def tokenize(
     session = uow.session
     assert session is not None
     now = svc.clock()
-    keys = _system_keys(svc, session)
+    keys, subject_keys = _load_keys(svc, session, pending)
     fp = b""
     if idempotency_key is not None:
         fp = idempotency.fingerprint(keys.blind, "tokenize", [item.canonical() for item in items])
@@ -126,7 +126,7 @@ def tokenize(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             with session.begin_nested():
-                created = _write(svc, session, pending, keys, now)
+                created = _write(svc, session, pending, keys, subject_keys, now)
             break
         except _Collision:
             continue  # a racing request won a token: look again, draw again
@@ -157,14 +157,19 @@ def tokenize(
     return TokenizeResult(final)
 
 
-def _system_keys(svc: TokenizationService, session: Session) -> _Keys:
-    """Both tokenization secrets in one query; created on first use."""
-    found = svc.keyring.data_keys(session, [system_owner(BLIND_INDEX_KEY), system_owner(DETERMINISTIC_KEY)])
-    return _Keys(
-        blind=found.get(system_owner(BLIND_INDEX_KEY)) or svc.keyring.system_key(session, BLIND_INDEX_KEY),
-        deterministic=found.get(system_owner(DETERMINISTIC_KEY))
-        or svc.keyring.system_key(session, DETERMINISTIC_KEY),
+def _load_keys(
+    svc: TokenizationService, session: Session, pending: list[_Item]
+) -> tuple[_Keys, dict[str, DataKey]]:
+    """Both tokenization secrets (created on first use) and the named subjects' data keys,
+    in one query: a single-value request pays one round trip for all its keys."""
+    blind, deterministic = system_owner(BLIND_INDEX_KEY), system_owner(DETERMINISTIC_KEY)
+    named = sorted({subject_owner(i.subject_id) for i in pending if i.subject_id is not None})
+    found = svc.keyring.data_keys(session, [blind, deterministic, *named])
+    keys = _Keys(
+        blind=found.pop(blind, None) or svc.keyring.system_key(session, BLIND_INDEX_KEY),
+        deterministic=found.pop(deterministic, None) or svc.keyring.system_key(session, DETERMINISTIC_KEY),
     )
+    return keys, found
 
 
 def _prepare(
@@ -202,9 +207,17 @@ def _prepare(
 
 
 def _write(
-    svc: TokenizationService, session: Session, pending: list[_Item], keys: _Keys, now: dt.datetime
+    svc: TokenizationService,
+    session: Session,
+    pending: list[_Item],
+    keys: _Keys,
+    subject_keys: dict[str, DataKey],
+    now: dt.datetime,
 ) -> list[str]:
-    """One attempt at steps 2-4; returns the subjects created. Raises :class:`_Collision`."""
+    """One attempt at steps 2-4; returns the subjects created. Raises :class:`_Collision`.
+
+    ``subject_keys`` holds the keys of the subjects that had one before this request.
+    """
     for item in pending:
         item.token = item.owner = ""
         item.error = None
@@ -242,7 +255,10 @@ def _write(
     subjects.insert(session, standalone, subjects.STANDALONE, now)
     # Every new data key in one wrap call; the others from the cache or one unwrap call.
     data_keys = svc.keyring.create_keys(session, [subject_owner(o) for o in sorted(new_owners)])
-    data_keys.update(svc.keyring.data_keys(session, [subject_owner(s) for s in live if s not in new_owners]))
+    data_keys.update(subject_keys)
+    # A subject another request created since the keys were loaded: its key is not loaded yet.
+    unloaded = [subject_owner(s) for s in live if s not in new_owners and subject_owner(s) not in data_keys]
+    data_keys.update(svc.keyring.data_keys(session, unloaded))
     values = []
     for token, item in rows.items():
         key = data_keys.get(subject_owner(item.owner))

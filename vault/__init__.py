@@ -20,7 +20,7 @@ from vault.errors import (
     VaultError,
     VaultUnavailable,
 )
-from vault.keyring import Keyring, KeyStatus, subject_owner, system_owner
+from vault.keyring import Keyring, KeyStatus, StoredKeys, subject_owner, system_owner
 from vault.ledger import ErasureLedger
 from vault.providers import KeyInfo, KeyProvider, LocalKeyProvider, TransitKeyProvider
 from vault.sealed import Binding
@@ -41,6 +41,7 @@ __all__ = [
     "Keyring",
     "LocalKeyProvider",
     "Signer",
+    "StoredKeys",
     "SubjectShredded",
     "TransitKeyProvider",
     "VaultAuthError",

@@ -7,8 +7,11 @@ This is the envelope-encryption service the rest of piivault uses:
 * :meth:`Keyring.data_keys` returns usable keys for many owners at once:
   cached ones directly, the rest unwrapped in one batched call.
 * :meth:`Keyring.shred` destroys a subject's DEK (crypto-shredding) and writes
-  the erasure ledger; :meth:`Keyring.replay_erasures` repeats every ledgered
-  shred after a database restore.
+  the erasure ledger, as :meth:`Keyring.destroy_system_key` does for a system
+  key whose use has ended; :meth:`Keyring.replay_erasures` repeats every
+  ledgered destruction after a database restore. Listeners
+  (:meth:`Keyring.on_destroy`) delete what other packages sealed under a
+  destroyed key, in the same transaction.
 * :meth:`Keyring.rewrap` moves every wrapped DEK to the newest KEK version in
   committed batches (resumable), never touching sealed data.
 
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import utcnow
+from piivault.db import insert_arrays, utcnow
 from piivault.errors import ConfigurationError, ValidationFailed
 from vault import tables as t
 from vault.cache import DekCache
@@ -36,10 +40,21 @@ from vault.providers.base import KeyInfo, KeyProvider, chunks
 from vault.sealed import Binding
 from vault.signing import Signer
 
+log = logging.getLogger(__name__)
+
 SUBJECT = "subject:"
 SYSTEM = "system:"
 _SQL_CHUNK = 900  # under SQLite's old 999 bound-parameter limit
 MAX_REASON = 200
+# One statement for every IN list: an expanding parameter keeps SQLAlchemy's compiled-statement
+# cache usable (a literal list of 900 ids is hashed into the cache key on every call).
+_KEY_ROWS = sa.select(t.data_keys.c.owner, t.data_keys.c.key_id, t.data_keys.c.wrapped_dek).where(
+    t.data_keys.c.owner.in_(sa.bindparam("owners", expanding=True))
+)
+
+
+StoredKeys = dict[str, tuple[str, str]]
+"""owner -> (key id, wrapped key), as stored: what :meth:`Keyring.unwrap` turns into keys."""
 
 
 def subject_owner(subject_id: str) -> str:
@@ -80,6 +95,12 @@ class ReplayReport:
     shredded: int
     recorded: int
     subject_ids: tuple[str, ...] = ()
+    system_keys_destroyed: int = 0
+    system_keys: tuple[str, ...] = ()
+
+
+DestroyListener = Callable[[Session, Sequence[str]], None]
+"""``(session, owners)``: told, in the destroying transaction, which data keys were destroyed."""
 
 
 class Keyring:
@@ -95,6 +116,23 @@ class Keyring:
         self.cache = cache if cache is not None else DekCache(maxsize=0, ttl=0)
         self.ledger = ledger
         self._clock = clock
+        self._destroy_listeners: list[DestroyListener] = []
+
+    def on_destroy(self, listener: DestroyListener) -> None:
+        """Have ``listener(session, owners)`` called whenever data keys are destroyed.
+
+        Shredding, replaying the ledger and destroying system keys call it in
+        their transaction with the owners whose keys they destroy (again, on a
+        replay: it must be idempotent). Packages that keep data sealed under
+        those keys outside the vault's tables delete it with the key; the
+        composition root wires them, so this package imports none of them.
+        """
+        self._destroy_listeners.append(listener)
+
+    def _destroyed(self, session: Session, owners: Sequence[str]) -> None:
+        self.cache.evict(owners)
+        for listener in self._destroy_listeners:
+            listener(session, owners)
 
     # -- creating and loading keys -------------------------------------------------
     def create_keys(self, session: Session, owners: Sequence[str]) -> dict[str, DataKey]:
@@ -109,19 +147,19 @@ class Keyring:
         if new:
             wrapped = self.provider.wrap([k._material() for k in new])
             now = self._clock()
-            session.execute(
-                t.data_keys.insert(),
-                [
-                    {
-                        "owner": k.owner,
-                        "key_id": k.key_id,
-                        "wrapped_dek": w,
-                        "kek_version": self.provider.version_of(w),
-                        "created_at": now,
-                    }
-                    for k, w in zip(new, wrapped, strict=True)
-                ],
-            )
+            rows = [
+                {
+                    "owner": k.owner,
+                    "key_id": k.key_id,
+                    "wrapped_dek": w,
+                    "kek_version": self.provider.version_of(w),
+                    "created_at": now,
+                }
+                for k, w in zip(new, wrapped, strict=True)
+            ]
+            # One statement on PostgreSQL (a tokenize batch creates hundreds of keys at once).
+            if insert_arrays(session.connection(), t.data_keys, rows) is None:
+                session.execute(t.data_keys.insert(), rows)
         keys = {k.owner: k for k in new}
         if existing:
             keys.update(self._load(existing))
@@ -136,8 +174,23 @@ class Keyring:
 
     def data_keys(self, session: Session, owners: Iterable[str]) -> dict[str, DataKey]:
         """Keys for the owners that have one (shredded or unknown owners are absent)."""
-        rows = self._rows(session, list(dict.fromkeys(owners)))
-        return self._load(rows)
+        return self.unwrap(self.stored_keys(session, owners))
+
+    def stored_keys(self, session: Session, owners: Iterable[str]) -> StoredKeys:
+        """The owners' stored keys, still wrapped (shredded or unknown owners are absent).
+
+        With :meth:`unwrap`, a bulk reader learns in its transaction which keys
+        exist and asks Vault after it (a SQLite transaction holds the write
+        lock), possibly in another thread.
+        """
+        return self._rows(session, list(dict.fromkeys(owners)))
+
+    def unwrap(self, stored: StoredKeys) -> dict[str, DataKey]:
+        """Usable keys for ``stored``: cached ones, the rest in one batched unwrap; no database access.
+
+        Raises VaultUnavailable/VaultAuthError/KeyVersionRetired.
+        """
+        return self._load(stored)
 
     def data_key(self, session: Session, owner: str) -> DataKey:
         """The owner's key; raises :class:`SubjectShredded` if there is none."""
@@ -162,17 +215,14 @@ class Keyring:
             # Another process created it first; use theirs.
             return self.data_key(session, owner)
 
-    def _rows(self, session: Session, owners: Sequence[str]) -> dict[str, tuple[str, str]]:
-        found: dict[str, tuple[str, str]] = {}
+    def _rows(self, session: Session, owners: Sequence[str]) -> StoredKeys:
+        found: StoredKeys = {}
         for chunk in chunks(owners, _SQL_CHUNK):
-            stmt = sa.select(t.data_keys.c.owner, t.data_keys.c.key_id, t.data_keys.c.wrapped_dek).where(
-                t.data_keys.c.owner.in_(chunk)
-            )
-            for owner, key_id, wrapped in session.execute(stmt):
+            for owner, key_id, wrapped in session.execute(_KEY_ROWS, {"owners": chunk}):
                 found[owner] = (key_id, wrapped)
         return found
 
-    def _load(self, rows: dict[str, tuple[str, str]]) -> dict[str, DataKey]:
+    def _load(self, rows: StoredKeys) -> dict[str, DataKey]:
         keys: dict[str, DataKey] = {}
         to_unwrap: list[tuple[str, str, str]] = []
         for owner, (key_id, wrapped) in rows.items():
@@ -248,16 +298,47 @@ class Keyring:
         self._record_erasures(session, [entry])
         return entry
 
+    def destroy_system_key(
+        self, session: Session, name: str, reason: str, request_id: str | None = None
+    ) -> bool:
+        """Destroy the system DEK ``name``: whatever it sealed or keyed is noise from now on.
+
+        For keys whose use has ended (an extract's pseudonym key when the extract
+        expires). Like a shred, it is appended to the erasure ledger file first,
+        so that a restored database backup does not bring the key back (replay
+        destroys it again); without a ledger file (development only: production
+        refuses to start without one) the key is destroyed unledgered.
+        Returns whether the key existed. Runs in the caller's transaction.
+        Raises ValidationFailed for an over-long reason.
+        """
+        if not reason or len(reason) > MAX_REASON:
+            raise ValidationFailed(f"reason must be 1 to {MAX_REASON} characters")
+        owner = system_owner(name)
+        exists = session.execute(sa.select(t.data_keys.c.owner).where(t.data_keys.c.owner == owner)).first()
+        if exists is not None:
+            if self.ledger is not None:
+                self.ledger.append_system_key(name, reason, request_id, self._clock())
+            else:
+                log.warning("a system key was destroyed without an erasure ledger: a restore brings it back")
+            session.execute(t.data_keys.delete().where(t.data_keys.c.owner == owner))
+        self._destroyed(session, [owner])
+        return exists is not None
+
     def _shred_rows(self, session: Session, subject_ids: Sequence[str]) -> int:
         owners = [subject_owner(s) for s in subject_ids]
+        return self._delete_keys(session, owners)
+
+    def _delete_keys(self, session: Session, owners: Sequence[str]) -> int:
         removed = 0
         for chunk in chunks(owners, _SQL_CHUNK):
             result = session.execute(t.data_keys.delete().where(t.data_keys.c.owner.in_(chunk)))
             removed += result.rowcount or 0
-        self.cache.evict(owners)
+        self._destroyed(session, owners)
         return removed
 
     def _record_erasures(self, session: Session, entries: Sequence[ErasureEntry]) -> int:
+        # The table copy lists erased subjects; destroyed system keys are in the file only.
+        entries = [e for e in entries if e.subject_id is not None]
         if not entries:
             return 0
         known = set()
@@ -284,23 +365,41 @@ class Keyring:
 
     def pending_erasures(self, session: Session) -> list[str]:
         """Subjects in the ledger file whose DEK still exists (a restore not yet replayed)."""
+        return self._still_stored(session, lambda e: e.subject_id, subject_owner)
+
+    def pending_system_keys(self, session: Session) -> list[str]:
+        """System keys destroyed in the ledger file that exist again (a restore not yet replayed)."""
+        return self._still_stored(session, lambda e: e.system_key, system_owner)
+
+    def _still_stored(
+        self, session: Session, name_of: Callable[[ErasureEntry], str | None], owner_of: Callable[[str], str]
+    ) -> list[str]:
         if self.ledger is None:
             return []
-        ids = list(dict.fromkeys(e.subject_id for e in self.ledger.entries()))
-        rows = self._rows(session, [subject_owner(s) for s in ids])
-        return [s for s in ids if subject_owner(s) in rows]
+        names = list(dict.fromkeys(n for e in self.ledger.entries() if (n := name_of(e)) is not None))
+        rows = self._rows(session, [owner_of(n) for n in names])
+        return [n for n in names if owner_of(n) in rows]
 
     def replay_erasures(self, session: Session) -> ReplayReport:
-        """Re-shred every subject named in the ledger file and the ledger table."""
+        """Re-shred every subject named in the ledger file and the ledger table, and destroy
+        again every system key the ledger file names."""
         if self.ledger is None:
             raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER to replay erasures")
         entries = self.ledger.entries()
         in_table = list(session.scalars(sa.select(t.erasures.c.subject_id)))
-        subjects = list(dict.fromkeys([e.subject_id for e in entries] + in_table))
+        ledgered = [e.subject_id for e in entries if e.subject_id is not None]
+        subjects = list(dict.fromkeys(ledgered + in_table))
         shredded = self._shred_rows(session, subjects)
+        names = list(dict.fromkeys(e.system_key for e in entries if e.system_key is not None))
+        destroyed = self._delete_keys(session, [system_owner(n) for n in names]) if names else 0
         recorded = self._record_erasures(session, entries)
         return ReplayReport(
-            ledger_entries=len(entries), shredded=shredded, recorded=recorded, subject_ids=tuple(subjects)
+            ledger_entries=len(entries),
+            shredded=shredded,
+            recorded=recorded,
+            subject_ids=tuple(subjects),
+            system_keys_destroyed=destroyed,
+            system_keys=tuple(names),
         )
 
     # -- rotation ----------------------------------------------------------------

@@ -9,12 +9,26 @@ key, and HMAC stays inside :mod:`vault` as the design requires.
 
 Creating and revoking a client is audited in the same transaction. No method
 logs, returns (except :meth:`ClientStore.create`, once) or raises with a key.
+
+Verified keys may be remembered for ``verified_cache_seconds``
+(``PIIVAULT_AUTH_CACHE_SECONDS``; default 0, off): a request with a key
+verified that recently costs no database transaction. The bound this puts
+on revocation: a key revoked through this process fails at once (the store
+forgets it); revoked through another process (another gunicorn worker, the
+CLI), it fails there within that many seconds. Off, revocation is immediate
+everywhere. Expiry is checked on every request. The cache is keyed by the
+SHA-256 of the whole presented key, so a lookup reveals nothing about a key
+the caller does not hold (finding an entry needs a preimage), and only keys
+that verified are ever cached.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -50,6 +64,9 @@ HMAC_LABEL = "api-key"
 # once a minute per client so authentication stays a read on the hot path.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 _ID_ATTEMPTS = 5
+# Verified keys remembered at most: one entry per valid key in use, so a bound
+# that is never reached by real clients only stops unbounded growth.
+VERIFIED_CACHE_MAX = 10_000
 
 _COLUMNS = (
     t.c.id,
@@ -109,6 +126,8 @@ class ClientStore:
         purposes: Collection[str] | None = None,
         field_types: Collection[str] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        verified_cache_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._uow_factory = uow_factory
         self._session_factory = session_factory
@@ -116,6 +135,11 @@ class ClientStore:
         self._purposes = purposes
         self._field_types = field_types
         self.clock = clock
+        self.verified_cache_seconds = verified_cache_seconds
+        self._monotonic = monotonic
+        # sha256(presented key) -> (monotonic deadline, self.clock() when verified, client, principal)
+        self._verified: dict[bytes, tuple[float, dt.datetime, Client, Principal]] = {}
+        self._verified_lock = threading.Lock()
 
     def _hmac_key(self, session: Session) -> DataKey:
         return self._keyring.system_key(session, HMAC_KEY_NAME)
@@ -258,6 +282,7 @@ class ClientStore:
                 )
             )
             uow.commit()
+        self._forget_verified(client_id)
         log.info("API client %s revoked by %s", client_id, actor)
         return _client(row)
 
@@ -274,6 +299,18 @@ class ClientStore:
         if key is None:
             raise InvalidApiKey()
         now = self.clock()
+        fingerprint = hashlib.sha256(presented.encode("ascii")).digest()
+        cached = self._verified.get(fingerprint)
+        if cached is not None:
+            deadline, verified_at, client, principal = cached
+            # Both clocks bound the reuse: the monotonic one against wall-clock jumps, the
+            # service clock so that time moved on (in tests too) ends it as well.
+            fresh = deadline > self._monotonic() and (now - verified_at).total_seconds() < (
+                self.verified_cache_seconds
+            )
+            if fresh and client.state_at(now) == ACTIVE:
+                return principal
+            self._forget_verified(client.id)  # stale, or expired meanwhile: the database decides
         with session_scope(self._session_factory) as session:
             row = session.execute(sa.select(*_COLUMNS, t.c.key_hash).where(t.c.id == key.public_id)).first()
             if row is None:
@@ -288,7 +325,25 @@ class ClientStore:
                 raise ApiKeyExpired()
             if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
                 session.execute(t.update().where(t.c.id == client.id).values(last_used_at=now))
-        return client.principal()
+        principal = client.principal()
+        self._remember_verified(fingerprint, now, client, principal)
+        return principal
+
+    def _remember_verified(
+        self, fingerprint: bytes, now: dt.datetime, client: Client, principal: Principal
+    ) -> None:
+        if self.verified_cache_seconds <= 0:
+            return
+        deadline = self._monotonic() + self.verified_cache_seconds
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_CACHE_MAX:
+                self._verified.clear()
+            self._verified[fingerprint] = (deadline, now, client, principal)
+
+    def _forget_verified(self, client_id: str) -> None:
+        with self._verified_lock:
+            for fingerprint in [f for f, entry in self._verified.items() if entry[2].id == client_id]:
+                del self._verified[fingerprint]
 
 
 def clients_service(container: Any) -> ClientStore:
@@ -308,6 +363,7 @@ def clients_service(container: Any) -> ClientStore:
                 container.keyring,
                 purposes=getattr(tokenization, "purposes", None),
                 field_types=getattr(tokenization, "field_types", None),
+                verified_cache_seconds=getattr(container.settings, "auth_cache_seconds", 0.0),
             ),
         )
     return store

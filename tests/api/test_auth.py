@@ -16,7 +16,8 @@ from api.clients.errors import Unauthenticated
 from api.ratelimit import FailureLimiter
 from tests.api.conftest import bearer
 
-PUBLIC_BLUEPRINTS = {"health", "api-docs", "docs-assets"}
+# The console checks its own session cookie instead (tests/console/test_signin.py).
+PUBLIC_BLUEPRINTS = {"health", "api-docs", "docs-assets", "console"}
 
 
 def _assert_401(resp, code: str) -> None:

@@ -39,6 +39,7 @@ def test_tokenize_and_detokenize_against_piivault_dev(tmp_path: Path):
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
+    bao_config = str(tmp_path / "var" / "bao" / "config.hcl")
     try:
         deadline = time.monotonic() + 90
         admin_key = None
@@ -60,11 +61,35 @@ def test_tokenize_and_detokenize_against_piivault_dev(tmp_path: Path):
         values = pv.detokenize("aml_kyc", tokens)
         assert values[1] == {"value": CARD} and values[2] == {"value": MOBILE}
         assert pv.subject("cust-dev-0001")["token_count"] == 5
+        assert _processes_running(bao_config), "piivault dev should run its own OpenBao"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            exit_code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            raise
+        finally:
+            for pid in _processes_running(bao_config):  # never leave a server behind, even on failure
+                os.kill(pid, signal.SIGKILL)
+    # SIGTERM stops the app and the OpenBao server it started, cleanly.
+    assert exit_code == 0, log.read_text(errors="replace")[-2000:]
+    assert _processes_running(bao_config) == []
     assert MOBILE not in log.read_text(errors="replace") and CARD not in log.read_text(errors="replace")
+
+
+def _processes_running(argument: str) -> list[int]:
+    """Pids of live processes with ``argument`` in their command line (the dev OpenBao's config)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(argument in part.decode(errors="replace") for part in cmdline):
+            found.append(int(entry.name))
+    return found

@@ -121,6 +121,30 @@ def test_malformed_requests_are_422_naming_the_field(client, service_key, path, 
     assert "13812345678" not in resp.get_data(as_text=True)
 
 
+def test_item_errors_name_the_bad_items_by_index_and_only_them(client, service_key):
+    good = {"field_type": "name", "value": NAME}
+    items = [
+        good,
+        {**good, "colour": "red"},
+        good,
+        "not an object",
+        {**good, "keep_ends": "yes"},
+        {"field_type": "x" * 65, "value": NAME},
+        {"field_type": "name", "value": None},
+        {**good, "subject_id": None, "kind": "deterministic", "keep_ends": False},
+    ]
+    resp = client.post("/v1/tokenize", json={"items": items}, headers=bearer(service_key))
+    errors = problem(resp, 422)["errors"]["json"]["items"]
+    assert errors == {
+        "1": {"colour": ["Unknown field."]},
+        "3": {"_schema": ["Invalid input type."]},
+        "4": {"keep_ends": ["Not a valid boolean."]},
+        "5": {"field_type": ["Length must be between 1 and 64."]},
+        "6": {"value": ["Field may not be null."]},
+    }
+    assert NAME not in resp.get_data(as_text=True)
+
+
 def test_subjects(client, service_key, make_key):
     created = client.post("/v1/subjects", headers=bearer(service_key))
     assert created.status_code == 201

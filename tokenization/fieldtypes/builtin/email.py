@@ -24,7 +24,9 @@ def normalize(value: str) -> str:
 
 
 def validate(value: str) -> None:
-    if has_control_chars(value) or any(char.isspace() for char in value):
+    # A printable string's only possible white space is U+0020.
+    spaces = " " in value if value.isprintable() else any(char.isspace() for char in value)
+    if spaces or has_control_chars(value):
         raise InvalidValue("charset", "must not contain spaces or control characters")
     local, at, domain = value.rpartition("@")
     if not at or not local or "@" in local:

@@ -1,0 +1,112 @@
+"""Verified API keys are reused for a few seconds without the database; revocation stays bounded."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from api.app import create_app
+from api.clients import ClientStore, clients_service
+from api.clients.errors import ApiKeyRevoked, InvalidApiKey
+from tests.api_tokens.conftest import bearer
+from tests.conftest import make_container
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _store(container, seconds: float, ticks: Ticks | None = None) -> ClientStore:
+    return ClientStore(
+        container.uow,
+        container.session_factory,
+        container.keyring,
+        verified_cache_seconds=seconds,
+        monotonic=ticks or Ticks(),
+    )
+
+
+@pytest.fixture
+def statements(container):
+    """SQL statements run through the container's engine, as they happen."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(container.engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(container.engine, "before_cursor_execute", record)
+
+
+def test_a_verified_key_is_reused_without_a_database_round_trip(container, statements):
+    store = _store(container, 5.0)
+    _, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    first = store.authenticate(key)
+    statements.clear()
+    assert store.authenticate(key) == first
+    assert statements == []
+
+
+def test_without_the_cache_every_request_checks_the_database(container, statements):
+    store = _store(container, 0)
+    _, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    store.authenticate(key)
+    statements.clear()
+    store.authenticate(key)
+    assert any("api_clients" in s for s in statements)
+
+
+def test_only_the_presented_key_is_cached_never_its_client_id(container):
+    store = _store(container, 5.0)
+    _, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    store.authenticate(key)
+    public_id = key.split("_")[1]
+    forged = f"pvk_{public_id}_{'A' * 43}"
+    with pytest.raises(InvalidApiKey):
+        store.authenticate(forged)
+
+
+def test_a_key_revoked_by_another_process_fails_within_the_bound(container):
+    ticks = Ticks()
+    worker = _store(container, 2.0, ticks)  # one gunicorn worker
+    other = _store(container, 2.0)  # another worker, or the CLI
+    client, key = worker.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    worker.authenticate(key)
+    other.revoke(client.id, actor="test")
+    ticks.now += 1.9
+    assert worker.authenticate(key).client_id == client.id  # the documented bound: up to 2 s
+    ticks.now += 0.2
+    with pytest.raises(ApiKeyRevoked):
+        worker.authenticate(key)
+
+
+def test_off_by_default_so_revocation_elsewhere_is_immediate(container):
+    app_store = clients_service(container)
+    assert app_store.verified_cache_seconds == container.settings.auth_cache_seconds == 0
+    client, key = app_store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    app_store.authenticate(key)
+    _store(container, 0).revoke(client.id, actor="test")  # the CLI, another process
+    with pytest.raises(ApiKeyRevoked):
+        app_store.authenticate(key)
+
+
+def test_the_app_takes_the_setting_and_revocation_through_it_is_immediate(settings):
+    container = make_container(settings.replace(auth_cache_seconds=2.0))
+    try:
+        store = clients_service(container)
+        assert store.verified_cache_seconds == 2.0
+        created, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+        client = create_app(container).test_client()
+        assert client.get("/v1/subjects/cust-00000001", headers=bearer(key)).status_code == 404
+        store.revoke(created.id, actor="test")
+        resp = client.get("/v1/subjects/cust-00000001", headers=bearer(key))
+        assert resp.status_code == 401 and resp.json["type"].endswith("/api_key_revoked")
+    finally:
+        container.close()
