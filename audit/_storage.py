@@ -1,25 +1,32 @@
 """The sequencer's database work, one class per backend (private to :mod:`audit.sequencer`).
 
-A sequencer step needs: take the lock, lock the head and read the queue,
-bulk-write events and nodes, move the head, delete the integrated queue rows,
-read and write checkpoints, end the transaction, and (PostgreSQL) look at the
-queue again after releasing the lock. Both classes do exactly that through the
-DBAPI connection, because SQLAlchemy's executemany sends one statement per row
-on psycopg and dominated the cost; table and column names are constants of
-this module, never input.
+Holding the sequencer lock, the sequencer runs one or more transactions, each
+of which locks the head and reads the queue, bulk-writes events and nodes,
+moves the head, deletes the integrated queue rows, reads and writes
+checkpoints, and ends; after releasing the lock it (PostgreSQL) looks at the
+queue again. Both classes do exactly that through the DBAPI connection,
+because SQLAlchemy's executemany sends one statement per row on psycopg and
+dominated the cost; table and column names are constants of this module,
+never input.
 
 PostgreSQL (:class:`PgStep`): one connection per process, kept open in
 autocommit mode, and a *session* advisory lock keyed by the ``audit_state``
 table's OID (so two schemas in one database do not share it). A failed try is
-then one round trip and nothing to roll back; a step is four round trips (try
-the lock; BEGIN + lock the head + read the queue; the writes; COMMIT + unlock +
-look at the queue), the statements of each sent as one psycopg pipeline. Each
-statement of a pipeline still starts after the previous one has finished, so
-the queue is read after the lock is taken. COPY (not allowed in a pipeline)
-writes large batches.
+then one call and nothing to roll back. Each transaction is three calls of
+the driver: BEGIN + lock the head + read the queue; one write statement;
+COMMIT, which for the last transaction of a holding also unlocks and looks at
+the queue. Statements without
+parameters travel together as one simple query (the server runs them in
+order and stops at the first error); the write is one statement whose
+data-modifying CTEs insert the events and nodes, move the head and delete the
+queue rows, each column sent as one binary array that the driver encodes in
+C. (A psycopg pipeline would save nothing here and costs several times the
+client CPU of a multi-statement query, which matters on a machine whose cores
+the writers need.)
 
 SQLite (:class:`SqliteStep`): an ordinary SQLAlchemy connection whose
-``BEGIN IMMEDIATE`` (:mod:`piivault.db`) is the lock.
+``BEGIN IMMEDIATE`` (:mod:`piivault.db`) takes the write lock, which is the
+sequencer lock, for each transaction.
 """
 
 from __future__ import annotations
@@ -54,10 +61,51 @@ LOCK_NAMESPACE = 0x50494956  # "PIIV": first key of the two-key advisory lock
 TABLE_OID = "CAST(CAST(CAST('audit_state' AS regclass) AS oid) AS integer)"
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores SQLite datetimes (naive UTC)
 
-_COPY_FROM = 64  # rows from which COPY beats a pipelined INSERT on PostgreSQL
 _SQL_CHUNK = 5_000
 _HEAD = "SELECT size, chain_head, frontier, updated_at FROM audit_state WHERE id = 1"
 _LATEST = "SELECT size, root_hash, timestamp, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
+_LOCK_KEY = f"{LOCK_NAMESPACE}, {TABLE_OID}"
+# Statements prepared once per connection, so that the simple queries below (one
+# round trip for several statements) still run cached plans.
+_PREPARED = {
+    "audit_try_lock": f"SELECT pg_try_advisory_lock({_LOCK_KEY})",
+    "audit_lock": f"SELECT pg_advisory_lock({_LOCK_KEY})",
+    "audit_unlock": f"SELECT pg_advisory_unlock({_LOCK_KEY})",
+    "audit_head": _HEAD,
+    "audit_batch(bigint)": "SELECT id, payload FROM audit_queue ORDER BY id LIMIT $1",
+    "audit_pending": "SELECT EXISTS (SELECT 1 FROM audit_queue)",
+}
+_EVENT_TYPES = (
+    "bigint",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bytea",
+    "bytea",
+)
+# %b: a parameter sent in binary format (psycopg), here whole columns as arrays.
+_WRITE = f"""
+WITH new_events AS (
+    INSERT INTO audit_events ({", ".join(EVENT_COLUMNS)})
+    SELECT * FROM unnest({", ".join(f"%b::{kind}[]" for kind in _EVENT_TYPES)})
+), new_nodes AS (
+    INSERT INTO audit_nodes ({", ".join(NODE_COLUMNS)})
+    SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])
+), moved AS (
+    UPDATE audit_state SET size = %b, chain_head = %b, frontier = %b, updated_at = %b
+    WHERE id = 1 AND size = %b
+    RETURNING 1
+), integrated AS (
+    DELETE FROM audit_queue WHERE id = ANY(%b::bigint[])
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM integrated)
+"""  # noqa: S608 - table and column names are this module's constants
 _orphans: list[Any] = []  # connections inherited over fork: never used, never closed here
 
 
@@ -68,33 +116,43 @@ class PgStep:
         self._owner = connection
         self._session_factory = session_factory
         self._db = connection.get()
+        self._cursor = self._db.cursor()
         self._locked = False
 
     def session(self) -> Session:
         """A session for the keyring (loading the checkpoint key): a pooled connection of its own."""
         return self._session_factory()
 
-    def lock_and_read(self, wait: bool, batch_size: int) -> tuple[bool, LogHead | None, list[Any]]:
-        """Take the lock (or give up at once), then BEGIN, lock the head, read the queue.
+    def lock(self, wait: bool) -> bool:
+        """Take the sequencer lock; without ``wait``, give up at once if another process holds it."""
+        if wait:
+            self._cursor.execute("EXECUTE audit_lock")  # returns void once it has the lock
+            self._locked = True
+        else:
+            self._locked = self._cursor.execute("EXECUTE audit_try_lock").fetchone()[0]
+        return self._locked
 
-        Returns ``(False, None, [])`` when ``wait`` is false and the lock is taken.
+    def read(self, batch_size: int) -> tuple[LogHead, list[Any]]:
+        """BEGIN, read the head and up to ``batch_size`` queue rows in id order.
+
+        The head is not locked: the advisory lock keeps other sequencers out,
+        and the write moves the head only from the size read here (and the
+        events' primary key refuses a sequence number twice), so a writer that
+        bypassed the lock could only make this transaction fail, not fork the log.
 
         Raises:
             LogCorrupt: the head row is missing.
         """
-        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        got = self._db.execute(f"SELECT {function}({LOCK_NAMESPACE}, {TABLE_OID})").fetchone()[0]
-        if not wait and not got:
-            return False, None, []
-        self._locked = True
-        with self._db.pipeline():
-            self._db.execute("BEGIN")
-            head = self._db.execute(_HEAD + " FOR UPDATE")
-            rows = self._db.execute("SELECT id, payload FROM audit_queue ORDER BY id LIMIT %s", (batch_size,))
-        row = head.fetchone()
+        cursor = self._cursor
+        # Statements without parameters go as one simple query; the batch size is an int.
+        cursor.execute(f"BEGIN; EXECUTE audit_head; EXECUTE audit_batch({int(batch_size)})")
+        cursor.nextset()
+        row = cursor.fetchone()
+        cursor.nextset()
+        rows = cursor.fetchall()
         if row is None:
             raise LogCorrupt("audit_state has no head row: run `piivault db upgrade`")
-        return True, head_from_row(row), rows.fetchall()
+        return head_from_row(row), rows
 
     def write(
         self,
@@ -104,66 +162,56 @@ class PgStep:
         head: tuple[int, bytes, str, dt.datetime],
         queue_ids: Sequence[int],
     ) -> tuple[int, int]:
-        """Insert events and nodes, move the head, delete the queue rows.
+        """Insert events and nodes, move the head, delete the queue rows: one statement.
 
         Returns (head rows updated, queue rows deleted).
         """
-        big = len(events) >= _COPY_FROM
-        if big:
-            self._copy("audit_events", EVENT_COLUMNS, events)
-            self._copy("audit_nodes", NODE_COLUMNS, nodes)
-        with self._db.pipeline():
-            if not big:
-                self._insert("audit_events", EVENT_COLUMNS, events)
-                self._insert("audit_nodes", NODE_COLUMNS, nodes)
-            moved = self._db.execute(
-                "UPDATE audit_state SET size = %s, chain_head = %s, frontier = %s, updated_at = %s "
-                "WHERE id = 1 AND size = %s",
-                (*head, old_size),
-            )
-            deleted = self._db.execute("DELETE FROM audit_queue WHERE id = ANY(%s)", (list(queue_ids),))
-        return moved.rowcount, deleted.rowcount
+        event_columns = [list(column) for column in zip(*events, strict=True)] or [[]] * len(EVENT_COLUMNS)
+        node_columns = [list(column) for column in zip(*nodes, strict=True)] or [[]] * len(NODE_COLUMNS)
+        self._cursor.execute(_WRITE, (*event_columns, *node_columns, *head, old_size, list(queue_ids)))
+        moved, deleted = self._cursor.fetchone()
+        return moved, deleted
 
     def latest_checkpoint(self) -> CheckpointRecord | None:
-        row = self._db.execute(_LATEST).fetchone()
+        row = self._cursor.execute(_LATEST).fetchone()
         return None if row is None else CheckpointRecord(int(row[0]), bytes(row[1]), int(row[2]), row[3])
 
     def insert_checkpoint(self, record: CheckpointRecord) -> None:
-        self._db.execute(
+        self._cursor.execute(
             "INSERT INTO audit_checkpoints (size, root_hash, timestamp, note) VALUES (%s, %s, %s, %s)",
             (record.size, record.root_hash, record.timestamp, record.note),
         )
 
-    def finish(self, commit: bool, recheck: bool) -> bool | None:
-        """End the transaction, release the lock; with ``recheck``, return whether the queue is empty."""
-        with self._db.pipeline():
-            self._db.execute("COMMIT" if commit else "ROLLBACK")
-            self._db.execute(f"SELECT pg_advisory_unlock({LOCK_NAMESPACE}, {TABLE_OID})")
-            queued = self._db.execute("SELECT id FROM audit_queue LIMIT 1") if recheck else None
-        self._locked = False
-        return None if queued is None else queued.fetchone() is None
+    def end(self, commit: bool, release: bool = False, recheck: bool = False) -> bool | None:
+        """End the transaction; with ``release``, also unlock, in the same call.
+
+        With ``recheck``, return whether the queue was empty right after the unlock.
+        """
+        # A transaction that wrote nothing (``commit`` false) commits as cheaply as it
+        # would roll back: it has no transaction id, so nothing to flush. COMMIT, because
+        # psycopg answers a ROLLBACK by deallocating every prepared statement.
+        statements = ["COMMIT"]
+        if release:
+            statements.append("EXECUTE audit_unlock")
+            if recheck:
+                statements.append("EXECUTE audit_pending")
+        cursor = self._cursor
+        cursor.execute("; ".join(statements))
+        if release:
+            self._locked = False
+            if recheck:
+                cursor.nextset()
+                cursor.nextset()
+                return not cursor.fetchone()[0]
+        return None
 
     def abort(self) -> None:
-        """After an error: roll back and unlock, or drop the connection if that fails too."""
-        try:
-            self._db.execute("ROLLBACK")
-            if self._locked:
-                self._db.execute(f"SELECT pg_advisory_unlock({LOCK_NAMESPACE}, {TABLE_OID})")
-        except Exception:  # noqa: BLE001 - a broken connection: the server drops its locks with it
-            self._owner.discard()
+        """After an error: drop the connection; the server rolls back and releases the lock with it.
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            marks = ", ".join(["%s"] * len(columns))
-            with self._db.cursor() as cursor:
-                cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
-
-    def _copy(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with self._db.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
+        (Errors are rare; a ROLLBACK would also cost the prepared statements.)
+        """
+        self._locked = False
+        self._owner.discard()
 
 
 class PgConnection:
@@ -199,6 +247,13 @@ class PgConnection:
         if self._raw is None:
             raw = self._engine.raw_connection()
             raw.driver_connection.autocommit = True
+            try:
+                raw.driver_connection.execute(
+                    "; ".join(f"PREPARE {name} AS {sql}" for name, sql in _PREPARED.items())
+                )
+            except BaseException:
+                raw.invalidate()
+                raise
             self._raw, self._pid = raw, os.getpid()
         return self._raw.driver_connection
 
@@ -220,21 +275,31 @@ class PgConnection:
 
 
 class SqliteStep:
-    """One sequencer transaction on a pooled SQLite connection (``BEGIN IMMEDIATE``)."""
+    """Sequencer transactions on a pooled SQLite connection (``BEGIN IMMEDIATE`` is the lock)."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
-        self._transaction = conn.begin()  # takes SQLite's write lock: the sequencer lock
         self._db = conn.connection.driver_connection
+        self._transaction: sa.RootTransaction | None = None
 
     def session(self) -> Session:
         """A session inside this transaction (another connection would wait for our write lock)."""
         return Session(bind=self._conn)
 
-    def lock_and_read(self, wait: bool, batch_size: int) -> tuple[bool, LogHead | None, list[Any]]:
+    def lock(self, wait: bool) -> bool:
+        """SQLite's lock is the write lock each transaction takes: always waited for."""
+        return True
+
+    def read(self, batch_size: int) -> tuple[LogHead, list[Any]]:
+        """Begin a transaction (taking SQLite's write lock), read the head and the queue.
+
+        Raises:
+            LogCorrupt: the head row is missing.
+        """
+        self._transaction = self._conn.begin()
         head = read_head(self._conn)
         rows = self._db.execute("SELECT id, payload FROM audit_queue ORDER BY id LIMIT ?", (batch_size,))
-        return True, head, rows.fetchall()
+        return head, rows.fetchall()
 
     def write(
         self,
@@ -274,9 +339,14 @@ class SqliteStep:
             (record.size, record.root_hash, record.timestamp, record.note),
         )
 
-    def finish(self, commit: bool, recheck: bool) -> bool | None:
-        (self._transaction.commit if commit else self._transaction.rollback)()
-        return None  # SQLite callers wait for the lock, so they never need to look again
+    def end(self, commit: bool, release: bool = False, recheck: bool = False) -> None:
+        """Commit or roll back (which also releases SQLite's write lock, the sequencer lock)."""
+        assert self._transaction is not None
+        transaction, self._transaction = self._transaction, None
+        (transaction.commit if commit else transaction.rollback)()
+        # SQLite callers wait for the lock, so they never need to look at the queue again.
 
     def abort(self) -> None:
-        self._transaction.rollback()
+        if self._transaction is not None:
+            transaction, self._transaction = self._transaction, None
+            transaction.rollback()

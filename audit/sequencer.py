@@ -3,28 +3,34 @@
 An action's own transaction only inserts its events into ``audit_queue``
 (:mod:`audit.sink`), so actions never wait for each other on the log's head.
 The sequencer then integrates queued events in batches, as Certificate
-Transparency logs merge submissions within a maximum merge delay. One step is
-ONE transaction:
+Transparency logs merge submissions within a maximum merge delay. The
+sequencer takes its lock: a session advisory lock keyed by the
+``audit_state`` table's OID on PostgreSQL (so two schemas in one database do
+not share it), the database write lock on SQLite (``BEGIN IMMEDIATE``, see
+:mod:`piivault.db`). Holding it, it runs steps until one finds the queue
+drained (on PostgreSQL the lock is kept from one step to the next). One step
+is ONE transaction:
 
-1. take the sequencer lock: a transaction-scoped advisory lock keyed by the
-   ``audit_state`` table's OID on PostgreSQL (so two schemas in one database do
-   not share it), the database write lock on SQLite (``BEGIN IMMEDIATE``, see
-   :mod:`piivault.db`);
-2. lock the head (``SELECT ... FOR UPDATE`` on ``audit_state``) and read up
-   to ``AUDIT_BATCH_SIZE`` queue rows in id order (on PostgreSQL these reads,
-   and later the writes, go in one pipelined round trip each);
-3. give each event ``seq = size, size + 1, ...``; its entry is the canonical
+1. read the head (``audit_state``, which the lock protects; on PostgreSQL
+   step 4 guards it as well) and up to ``AUDIT_BATCH_SIZE`` queue rows in id
+   order;
+2. give each event ``seq = size, size + 1, ...``; its entry is the canonical
    JSON of its payload with ``"seq"`` added; its leaf hash is RFC 6962's; its
    chain hash is defined in :mod:`audit.chain`;
-4. insert the events and every perfect subtree they complete
+3. insert the events and every perfect subtree they complete
    (:func:`audit.merkle.append_leaves` needs only the stored frontier);
-5. move the head (size, chain head, frontier), guarded by the old size;
-6. delete exactly the integrated queue rows;
-7. cut a signed checkpoint when due: every ``AUDIT_CHECKPOINT_EVERY`` events,
+4. move the head (size, chain head, frontier), only from the old size (a
+   sequencer that moved it meanwhile makes this one fail: the log never forks);
+5. delete exactly the integrated queue rows (on PostgreSQL steps 3 to 5 are
+   one statement, see :mod:`audit._storage`);
+6. cut a signed checkpoint when due: every ``AUDIT_CHECKPOINT_EVERY`` events,
    after ``AUDIT_CHECKPOINT_SECONDS`` with new events, or on demand.
 
 If any of it fails, none of it happened; the queue rows wait for the next step.
-A step that finds nothing to do rolls back, which costs no commit flush.
+A step that finds nothing to do writes nothing, which costs no commit flush.
+Events that arrive while a step runs are integrated together by the next
+one: under load every step takes in what the writers committed meanwhile,
+which is how the log batches commits that arrive together.
 
 Who runs it, and why nothing is left behind
 -------------------------------------------
@@ -100,6 +106,14 @@ class StepResult:
     checkpoint: CheckpointRecord | None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Held:
+    """What one holding of the sequencer lock did: events integrated, and its last transaction."""
+
+    integrated: int
+    last: StepResult
+
+
 class Sequencer:
     """Integrates queued audit events into the log; safe from many threads and processes."""
 
@@ -165,16 +179,11 @@ class Sequencer:
             StorageUnavailable: the database failed.
             LogCorrupt: the stored head is malformed.
         """
-        total = 0
         with self._local:
             self._wanted = False
-            while True:
-                result = self.step(wait=True, idle_checkpoint=idle_checkpoint)
-                assert result is not None
-                total += result.integrated
-                if result.drained:
-                    break
-        return total + self._handover()
+            held = self._hold(wait=True, idle_checkpoint=idle_checkpoint)
+        assert held is not None
+        return held.integrated + self._handover()
 
     def checkpoint_now(self) -> CheckpointRecord:
         """Integrate the queue, then cut a checkpoint (unless one exists at this size).
@@ -185,14 +194,11 @@ class Sequencer:
         """
         with self._local:
             self._wanted = False
-            while True:
-                result = self.step(wait=True, force_checkpoint=True)
-                assert result is not None
-                if result.drained:
-                    break
+            held = self._hold(wait=True, force_checkpoint=True)
+        assert held is not None
         self._handover()
-        if result.checkpoint is not None:
-            return result.checkpoint
+        if held.last.checkpoint is not None:
+            return held.last.checkpoint
         with self._session_factory() as session:
             latest = latest_checkpoint(session)
         assert latest is not None  # a forced step cuts one unless one exists at this size
@@ -215,7 +221,7 @@ class Sequencer:
                 log.warning("audit sequencer: %s; retrying", e.code)
             stop.wait(interval)
 
-    # -- one transaction ---------------------------------------------------------
+    # -- holding the lock ------------------------------------------------------------
     def step(
         self,
         *,
@@ -224,7 +230,7 @@ class Sequencer:
         idle_checkpoint: bool = True,
         recheck: bool = False,
     ) -> StepResult | None:
-        """One sequencer transaction (see the module docstring).
+        """One sequencer transaction (see the module docstring), under the lock.
 
         Returns None when ``wait`` is false and another process holds the lock
         (PostgreSQL; SQLite always waits). With ``recheck`` (PostgreSQL), look
@@ -236,43 +242,104 @@ class Sequencer:
             LogCorrupt: the stored head is malformed or moved under the lock.
             VaultUnavailable: only for a forced checkpoint (otherwise deferred).
         """
+        held = self._hold(
+            wait=wait,
+            force_checkpoint=force_checkpoint,
+            idle_checkpoint=idle_checkpoint,
+            recheck=recheck,
+            once=True,
+        )
+        return None if held is None else held.last
+
+    def _hold(
+        self,
+        *,
+        wait: bool,
+        force_checkpoint: bool = False,
+        idle_checkpoint: bool = True,
+        recheck: bool = False,
+        once: bool = False,
+        deadline: float | None = None,
+    ) -> _Held | None:
+        """Take the lock, run sequencer transactions until one drains the queue, release it.
+
+        ``once``: a single transaction; ``deadline``: none begins after it.
+        Keeping the lock between transactions (PostgreSQL) spares a lock and an
+        unlock per transaction, and keeps the work with one process while the
+        queue refills, instead of handing it to whichever writer tries next.
+        Returns None when ``wait`` is false and another process holds the lock.
+
+        Raises:
+            StorageUnavailable: the database failed; the transaction under way rolled back.
+            LogCorrupt: the stored head is malformed or moved under the lock.
+            VaultUnavailable: only for a forced checkpoint (otherwise deferred).
+        """
         try:
             if self._pg is not None:
                 with self._pg.lock:
                     db = PgStep(self._pg, self._session_factory)
-                    return self._run(db, wait, force_checkpoint, idle_checkpoint, recheck)
+                    return self._run(db, wait, force_checkpoint, idle_checkpoint, recheck, once, deadline)
             with self._engine.connect() as conn:
-                return self._run(SqliteStep(conn), wait, force_checkpoint, idle_checkpoint, recheck)
+                return self._run(
+                    SqliteStep(conn), wait, force_checkpoint, idle_checkpoint, recheck, once, deadline
+                )
         except Exception as e:
             if _is_outage(e):
                 raise StorageUnavailable("database unavailable") from None
             raise
 
     def _run(
-        self, db: PgStep | SqliteStep, wait: bool, force: bool, idle_checkpoint: bool, recheck: bool
-    ) -> StepResult | None:
+        self,
+        db: PgStep | SqliteStep,
+        wait: bool,
+        force: bool,
+        idle_checkpoint: bool,
+        recheck: bool,
+        once: bool,
+        deadline: float | None,
+    ) -> _Held | None:
+        if not db.lock(wait):
+            return None
+        integrated = 0
         try:
-            locked, head, rows = db.lock_and_read(wait, self.batch_size)
-            if not locked:
-                return None
-            assert head is not None
-            now = self._clock()
-            drained = len(rows) < self.batch_size
-            if rows:
-                size, root = self._integrate(db, head, rows, now)
-            else:
-                size, root = head.size, frontier_root(head.frontier)
-            checkpoint = None
-            if (rows or force or idle_checkpoint) and (force and drained or self._may_be_due(size, now)):
-                checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained)
-            # Nothing written: roll back, which costs no commit flush.
-            empty = db.finish(commit=bool(rows) or checkpoint is not None, recheck=recheck)
+            while True:
+                result, released = self._transaction(db, force, idle_checkpoint, recheck, once, deadline)
+                integrated += result.integrated
+                if released:
+                    return _Held(integrated, result)
         except BaseException:
             db.abort()
             raise
+
+    def _transaction(
+        self,
+        db: PgStep | SqliteStep,
+        force: bool,
+        idle_checkpoint: bool,
+        recheck: bool,
+        once: bool,
+        deadline: float | None,
+    ) -> tuple[StepResult, bool]:
+        """One step; the last of a holding (``once``, drained, or past the deadline) releases the lock.
+
+        Returns the step's result and whether it was the last.
+        """
+        head, rows = db.read(self.batch_size)
+        now = self._clock()
+        drained = len(rows) < self.batch_size
+        if rows:
+            size, root = self._integrate(db, head, rows, now)
+        else:
+            size, root = head.size, frontier_root(head.frontier)
+        checkpoint = None
+        if (rows or force or idle_checkpoint) and (force and drained or self._may_be_due(size, now)):
+            checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained)
+        last = once or drained or _past(deadline)
+        # A transaction that wrote nothing ends without a commit flush.
+        empty = db.end(commit=bool(rows) or checkpoint is not None, release=last, recheck=recheck and last)
         if checkpoint is not None:
             self._last_checkpoint = (checkpoint.size, checkpoint.timestamp)
-        return StepResult(len(rows), size, drained if empty is None else empty, checkpoint)
+        return StepResult(len(rows), size, drained if empty is None else empty, checkpoint), last
 
     def _integrate(
         self, db: PgStep | SqliteStep, head: LogHead, rows: Sequence[Any], now: dt.datetime
@@ -410,11 +477,13 @@ class Sequencer:
         while True:
             # PostgreSQL: try the lock, and after releasing it look at the queue again
             # (the holder's duty, see the module docstring). SQLite: wait for the lock.
-            result = self.step(wait=not self._postgres, idle_checkpoint=False, recheck=self._postgres)
-            if result is None:
+            held = self._hold(
+                wait=not self._postgres, idle_checkpoint=False, recheck=self._postgres, deadline=deadline
+            )
+            if held is None:
                 return total  # another process holds the lock and re-checks after releasing it
-            total += result.integrated
-            if result.drained or _past(deadline):
+            total += held.integrated
+            if held.last.drained or _past(deadline):
                 return total
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit import tables as t
 from audit.errors import EventNotFound, LogCorrupt, NotCheckpointed
+from audit.events import AuditEvent
 from audit.merkle import (
     MissingNodeError,
     consistency_proof_keys,
@@ -46,7 +47,7 @@ from audit.store import (
     read_head,
 )
 from audit.verify import VerifyReport, verify_log
-from piivault.db import is_unavailable, utcnow
+from piivault.db import UnitOfWork, is_unavailable, utcnow
 from piivault.errors import StorageUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,13 @@ log = logging.getLogger(__name__)
 DETOKENIZE_ACTIONS = ("detokenize",)
 """Actions that reveal a subject's value to the actor (counted by :meth:`AuditLog.exposure`)."""
 MAX_PAGE = 1_000
+READ_ACTION = "audit.read"
+"""Someone read events out of the log (search, inclusion proof, exposure report, subject export)."""
+VERIFY_ACTION = "audit.verify"
+"""Someone verified the log; the details carry the result (see :meth:`AuditLog.last_verification`)."""
+CHECKPOINT_ACTION = "audit.checkpoint"
+"""Someone cut a checkpoint on demand."""
+ACCESS_ACTIONS = (READ_ACTION, VERIFY_ACTION, CHECKPOINT_ACTION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +223,30 @@ class SubjectExport:
                 for event, proof in self.events
             ],
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class VerificationRecord:
+    """The result of one recorded verification, as its ``audit.verify`` event says.
+
+    ``seq`` is None while that event is still queued.
+    """
+
+    time: dt.datetime
+    actor: str
+    ok: bool
+    head_size: int | None
+    events: int
+    checkpoints: int
+    queued: int
+    first_bad_index: int | None
+    problem_count: int
+    saved_checkpoint_size: int | None
+    duration_ms: int
+    seq: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "time": _iso(self.time)}
 
 
 class AuditLog:
@@ -516,6 +548,87 @@ class AuditLog:
             workers=workers,
         )
 
+    # -- auditing the auditors ---------------------------------------------------------
+    def record_access(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        action: str,
+        *,
+        subject_id: str | None = None,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record that ``actor`` read, verified or checkpointed the log, and commit ``uow``.
+
+        Call it before the result leaves the service boundary: if the event
+        cannot be written, the caller gets the error instead of the data.
+        ``details`` hold sizes, counts, codes and ids only, never PII.
+
+        Raises:
+            ValueError: ``action`` is not one of :data:`ACCESS_ACTIONS`, or the
+                event does not fit the log (see :class:`audit.sink.QueueSink`).
+            StorageUnavailable: the database failed; nothing was written.
+        """
+        if action not in ACCESS_ACTIONS:
+            raise ValueError(f"audit access action must be one of {', '.join(ACCESS_ACTIONS)}")
+        uow.record(
+            AuditEvent(
+                action=action,
+                actor=actor,
+                subject_id=subject_id,
+                request_id=request_id,
+                details=dict(details or {}),
+            )
+        )
+        uow.commit()
+
+    def record_verification(
+        self, uow: UnitOfWork, actor: str, report: VerifyReport, *, request_id: str | None = None
+    ) -> None:
+        """Store a verification result as an ``audit.verify`` event (in the log it checked), and commit.
+
+        The result lives in the hash chain rather than in a table beside it:
+        whoever rewrites it breaks the chain that the next verification checks.
+
+        Raises:
+            StorageUnavailable: the database failed; nothing was written.
+        """
+        details = {
+            "ok": report.ok,
+            "head_size": report.head_size,
+            "events": report.events,
+            "checkpoints": report.checkpoints,
+            "queued": report.queued,
+            "first_bad_index": report.first_bad_index,
+            "problem_count": report.problem_count,
+            "saved_checkpoint_size": report.saved_checkpoint_size,
+            "duration_ms": round(report.seconds * 1000),
+        }
+        self.record_access(uow, actor, VERIFY_ACTION, request_id=request_id, details=details)
+
+    def last_verification(self) -> VerificationRecord | None:
+        """The newest recorded verification (queued or logged), or None if there was none.
+
+        Raises:
+            StorageUnavailable: the database failed.
+            LogCorrupt: the newest ``audit.verify`` event is not one :meth:`record_verification` wrote.
+        """
+        # Canonical JSON has sorted keys and no spaces, so the action appears exactly like this.
+        marker = f'%"action":"{VERIFY_ACTION}"%'
+        q, e = t.queue.c, t.events.c
+        with self._read() as session:
+            for payload in session.scalars(
+                sa.select(q.payload).where(q.payload.like(marker)).order_by(q.id.desc()).limit(50)
+            ):
+                parsed = json.loads(payload)
+                if parsed.get("action") == VERIFY_ACTION:
+                    return _verification(parsed, None)
+            row = session.execute(
+                sa.select(e.seq, e.payload).where(e.action == VERIFY_ACTION).order_by(e.seq.desc()).limit(1)
+            ).first()
+        return None if row is None else _verification(json.loads(row[1]), row[0])
+
     def check(self) -> None:
         """Start-up check: the head row and the checkpoint key exist.
 
@@ -633,6 +746,21 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
         raise ValidationFailed(f"{name} must be a timezone-aware datetime")
     return value
+
+
+def _verification(payload: dict[str, Any], seq: int | None) -> VerificationRecord:
+    try:
+        details = payload["details"]
+        return VerificationRecord(
+            time=dt.datetime.fromisoformat(payload["time"]),
+            actor=payload["actor"],
+            seq=seq,
+            **{f.name: details[f.name] for f in dataclasses.fields(VerificationRecord) if f.name in details},
+        )
+    except (KeyError, TypeError, ValueError):
+        raise LogCorrupt(
+            f"the newest {VERIFY_ACTION} event is malformed: run `piivault audit verify`"
+        ) from None
 
 
 def _iso(value: dt.datetime) -> str:

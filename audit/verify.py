@@ -30,13 +30,30 @@ into the upper tree, derives the root at every checkpoint size from the
 frontier before the page plus the page's own subtrees, and checks head and
 checkpoints. On PostgreSQL the workers read the parent's exported snapshot,
 so everyone sees the same log; on SQLite they read up to the size the parent
-saw (the tables are append-only). No per-event query is ever made.
+saw (the tables are append-only). No per-event query is ever made, and on
+PostgreSQL a page's events are streamed, so the server reads and sends rows
+while this process hashes the ones before.
 
-The comparison of the indexed columns with the entry's fields is left to the
-database's JSON functions while every row agrees (it saves a JSON parse and
-seven fetched columns per event here); a page where any row disagrees, or an
-entry does not parse, is checked again row by row in Python, which says what
-differs. Hashes and signatures are always computed here, over the bytes read.
+The indexed columns are compared with the entry without parsing it: the
+entry is canonical JSON with sorted keys, so an entry whose fields equal the
+columns begins with ``{"action":A,"actor":B,"details":``, ends with
+``,"request_id":R,"seq":S,"subject_id":T,"time":"..."}`` and holds
+``,"outcome":O,"purpose":P,"reason":`` right before its reason; those
+fragments are built from the columns (JSON-escaped as the sequencer escapes
+them) and compared as text. That is sound for any well-formed JSON entry
+without duplicate keys, which every entry the sequencer wrote is (and the
+tree and the signed checkpoints check that the entries are the ones it
+wrote): the first fragment opens the top-level object; the others begin
+with a comma, which cannot lie inside a string (the quote after it would end
+the string and leave a bare word, which is not JSON); and nothing after them
+opens or closes a nested value (the reason between the last two is checked
+for brackets), so they are members of the top-level object. A row the
+fragments do not confirm (an edited column, an entry that is not JSON, a
+reason holding a bracket) is parsed as JSON and compared field by field,
+which also says what differs. (On SQLite the database's JSON functions,
+which run in this process and in C, compare a page first; only a page with
+a row they do not confirm is compared here.)
+Hashes and signatures are always computed here, over the bytes read.
 """
 
 from __future__ import annotations
@@ -50,7 +67,8 @@ import multiprocessing
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
 
@@ -72,36 +90,17 @@ from audit.store import decode_frontier
 MAX_REPORTED = 100
 DEFAULT_PAGE_BITS = 16
 MAX_WORKERS = 8
+_STREAM_ROWS = 1_000  # rows per chunk of a PostgreSQL stream
 _FIELDS = ("seq", "time", "actor", "action", "subject_id", "purpose", "outcome", "request_id")
 _COLUMN_TIME = {
     "postgresql": "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
     # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC here).
     "sqlite": "substr(time, 1, 10) || 'T' || substr(time, 12) || 'Z'",
 }
-
-
-# The column check done by the database: each indexed column equals the field of the
-# hashed entry. One JSON parse per row on PostgreSQL (json_to_record); SQLite's JSON
-# functions are C and still much cheaper than json.loads here.
-_CHECKED_EVENTS = {
-    "postgresql": """
-SELECT e.seq, e.payload, e.leaf_hash, e.chain_hash,
-       j.seq IS NOT DISTINCT FROM e.seq
-       AND CAST(j.time AS timestamptz) IS NOT DISTINCT FROM e.time
-       AND j.actor IS NOT DISTINCT FROM e.actor
-       AND j.action IS NOT DISTINCT FROM e.action
-       AND j.subject_id IS NOT DISTINCT FROM e.subject_id
-       AND j.purpose IS NOT DISTINCT FROM e.purpose
-       AND j.outcome IS NOT DISTINCT FROM e.outcome
-       AND j.request_id IS NOT DISTINCT FROM e.request_id
-FROM audit_events AS e,
-     json_to_record(CAST(e.payload AS json)) AS j(
-         seq bigint, time text, actor text, action text,
-         subject_id text, purpose text, outcome text, request_id text)
-WHERE e.seq >= %s AND e.seq < %s
-ORDER BY e.seq
-""",
-    "sqlite": """
+# SQLite: the column check in the database's JSON functions, which run in this process
+# and in C, and there cost less than fetching the seven columns and comparing them here.
+_SQLITE_CHECKED_EVENTS = (
+    """
 SELECT seq, payload, leaf_hash, chain_hash,
        json_extract(payload, '$.seq') IS seq
        AND json_extract(payload, '$.time') IS """
@@ -116,8 +115,8 @@ SELECT seq, payload, leaf_hash, chain_hash,
 FROM audit_events
 WHERE seq >= ? AND seq < ?
 ORDER BY seq
-""",
-}
+"""
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,7 +289,6 @@ class _PageChecker:
             + ", actor, action, subject_id, purpose, outcome, request_id "
             "FROM audit_events WHERE seq >= ? AND seq < ? ORDER BY seq"
         )
-        self.checked_query = _CHECKED_EVENTS[dialect]
         self.chain_query = self.sql("SELECT chain_hash FROM audit_events WHERE seq = ?")
         self.nodes_query = self.sql(
             "SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
@@ -314,12 +312,7 @@ class _PageChecker:
             self.cursor.execute(self.chain_query, (start - 1,))
             row = self.cursor.fetchone()
             chain = bytes(row[0]) if row else None
-        rows = self.fetch_checked(start, stop)
-        checked = rows is not None
-        if rows is None:
-            self.cursor.execute(self.events_query, (start, stop))
-            rows = self.cursor.fetchall()
-        leaves, last_chain, complete = self.check_events(rows, start, stop, chain, report, checked)
+        leaves, last_chain, complete = self.check_events(self.events(start, stop), start, stop, chain, report)
         root = None
         partials: dict[int, list[bytes]] = {}
         if complete:
@@ -332,45 +325,52 @@ class _PageChecker:
                     levels[level][idx - (start >> level)] for level, idx in _decompose(start, size)
                 ]
         return _PageResult(
-            index, len(rows), complete, root, partials, last_chain, report.problems, report.problem_count
+            index, len(leaves), complete, root, partials, last_chain, report.problems, report.problem_count
         )
 
-    def fetch_checked(self, start: int, stop: int) -> list[Any] | None:
-        """The page's events, with the column check done by the database.
+    def events(self, start: int, stop: int) -> Iterable[Sequence[Any]]:
+        """The page's events in sequence order (see :meth:`check_events` for the columns).
 
-        That spares this process a JSON parse and seven columns per event (on
-        PostgreSQL the server's work even runs beside it). Returns None, for
-        the row-by-row check in Python instead, when any row disagrees (to say
-        how) or an entry does not even parse. The cryptographic checks are
-        always done here, on the bytes received.
+        PostgreSQL streams them in chunks: the server reads and sends the
+        next rows while this process hashes the last ones, and a page is never
+        held in memory whole. SQLite first tries the page with the column
+        check done by its JSON functions (rows then carry only its verdict);
+        if any row fails it, or an entry is not even JSON, the page is read
+        again with the columns, to be checked and explained here.
         """
-        if self.postgres:  # an error would abort the snapshot's transaction
-            self.cursor.execute("SAVEPOINT audit_verify_page")
-        try:
-            self.cursor.execute(self.checked_query, (start, stop))
-            rows = self.cursor.fetchall()
-        except Exception:  # noqa: BLE001 - a malformed entry: the Python path reports it
-            if self.postgres:
-                self.cursor.execute("ROLLBACK TO SAVEPOINT audit_verify_page")
-            return None
         if self.postgres:
-            self.cursor.execute("RELEASE SAVEPOINT audit_verify_page")
-        return rows if all(row[4] for row in rows) else None
+            import psycopg  # the PostgreSQL driver (a dependency); chunked mode needs libpq 17
+
+            size = _STREAM_ROWS if psycopg.pq.version() >= 170000 else 1
+            return self.cursor.stream(self.events_query, (start, stop), size=size)
+        try:
+            self.cursor.execute(_SQLITE_CHECKED_EVENTS, (start, stop))
+            rows = self.cursor.fetchall()
+        except Exception:  # noqa: BLE001 - malformed JSON: the row-by-row path reports it
+            rows = None
+        if rows is not None and all(row[4] for row in rows):
+            return rows
+        self.cursor.execute(self.events_query, (start, stop))
+        return self.cursor.fetchall()
 
     def check_events(
         self,
-        rows: Sequence[Any],
+        rows: Iterable[Sequence[Any]],
         start: int,
         stop: int,
         chain: bytes | None,
         report: VerifyReport,
-        checked: bool,
     ) -> tuple[list[bytes], bytes | None, bool]:
-        """Sequence numbers, leaf hashes, chain links and (unless ``checked``) columns."""
+        """Sequence numbers, leaf hashes, chain links and the indexed columns.
+
+        Rows are ``(seq, payload, leaf_hash, chain_hash, time text, actor,
+        action, subject_id, purpose, outcome, request_id)``, or (SQLite)
+        ``(seq, payload, leaf_hash, chain_hash, true)`` when the database
+        found every row's columns equal to its entry's fields.
+        """
         sha256 = hashlib.sha256
-        loads = json.loads
-        fields = itemgetter(*_FIELDS)
         flag = report.flag
+        columns_agree = _ColumnCheck()
         leaves: list[bytes] = []
         append = leaves.append
         position = start
@@ -382,7 +382,8 @@ class _PageChecker:
                 flag("sequence", position, f"event {position} is missing (next stored is {seq})")
                 complete = False
                 position = seq
-            leaf = sha256(b"\x00" + payload.encode()).digest()
+            data = payload.encode() if type(payload) is str else bytes(payload)  # a BLOB on SQLite
+            leaf = sha256(b"\x00" + data).digest()
             append(leaf)
             if leaf != stored_leaf:
                 flag("leaf_hash", seq, f"event {seq}: its entry does not hash to its leaf hash")
@@ -391,19 +392,12 @@ class _PageChecker:
                 flag("chain", seq, f"event {seq}: its chain hash does not follow from the one before")
             chain = stored_chain
             position += 1
-            if checked:
-                continue
-            try:
-                claimed = fields(loads(payload))
-            except (ValueError, TypeError, KeyError):
-                flag("entry", seq, f"event {seq}: its entry is not a complete JSON event")
-            else:
-                if claimed != (seq, *row[4:]):
-                    flag("columns", seq, _column_message(seq, claimed, row))
+            if len(row) > 5 and not columns_agree(row):
+                _check_columns_parsed(row, report)
         if position != stop:
             flag("sequence", position, f"event {position} is missing")
             complete = False
-        return leaves, (bytes(chain) if rows and chain is not None else None), complete
+        return leaves, (bytes(chain) if leaves and chain is not None else None), complete
 
     def check_nodes(self, start: int, levels: list[list[bytes]], report: VerifyReport) -> None:
         for level in range(1, len(levels)):
@@ -733,6 +727,85 @@ class _RawNodeReader:
             )
             found.update({(int(level), int(idx)): bytes(h) for level, idx, h in self.cursor.fetchall()})
         return found
+
+
+class _ColumnCheck:
+    """Whether a row's indexed columns are the fields of its entry, without parsing the entry.
+
+    Builds the fragments a canonical entry with those fields must begin with,
+    end with and hold before its reason (see the module docstring for why
+    finding them is enough), with the sequencer's JSON string escaping. The
+    fragments of the few columns that repeat across many events (action and
+    actor; outcome and purpose) are kept. False means "not confirmed", not
+    "different": the caller then parses the entry.
+    """
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[Any, Any], str] = {}
+        self._middles: dict[tuple[Any, Any], str] = {}
+
+    def __call__(self, row: Sequence[Any]) -> bool:
+        seq, payload, _, _, when, actor, action, subject_id, purpose, outcome, request_id = row
+        try:
+            head = self._heads.get((action, actor)) or self._head(action, actor)
+            # encode_basestring raises TypeError for a column that is not text (SQLite).
+            request = "null" if request_id is None else encode_basestring(request_id)
+            subject = "null" if subject_id is None else encode_basestring(subject_id)
+            stamp = encode_basestring(when)
+            tail = f',"request_id":{request},"seq":{seq:d},"subject_id":{subject},"time":{stamp}}}'
+            if not (payload.startswith(head) and payload.endswith(tail)):
+                return False
+            middle = self._middles.get((outcome, purpose)) or self._middle(outcome, purpose)
+        except (TypeError, ValueError, AttributeError):  # a column or entry of another type (SQLite)
+            return False
+        end = len(payload) - len(tail)
+        at = payload.rfind(middle, len(head), end)
+        if at < 0:
+            return False
+        # The reason itself: a string or null, with no bracket that could open a nested value.
+        reason = payload[at + len(middle) : end]
+        return reason == "null" or not _BRACKETS.intersection(reason)
+
+    def _head(self, action: Any, actor: Any) -> str:
+        head = f'{{"action":{_json_string(action)},"actor":{_json_string(actor)},"details":'
+        self._heads[(action, actor)] = head
+        return head
+
+    def _middle(self, outcome: Any, purpose: Any) -> str:
+        middle = f',"outcome":{_json_string(outcome)},"purpose":{_json_string(purpose)},"reason":'
+        self._middles[(outcome, purpose)] = middle
+        return middle
+
+
+_BRACKETS = frozenset("{}[]")
+
+
+def _json_string(value: str | None) -> str:
+    """A string column as canonical JSON writes it (json.dumps with ensure_ascii=False).
+
+    Raises:
+        TypeError: the value is neither a string nor None.
+    """
+    if value is None:
+        return "null"
+    if type(value) is not str:
+        raise TypeError("not a string column")
+    return encode_basestring(value)
+
+
+def _check_columns_parsed(row: Sequence[Any], report: VerifyReport) -> None:
+    """Parse the entry and compare its fields with the row's indexed columns, saying what differs."""
+    seq = row[0]
+    try:
+        claimed = _claimed_fields(json.loads(row[1]))
+    except (ValueError, TypeError, KeyError):
+        report.flag("entry", seq, f"event {seq}: its entry is not a complete JSON event")
+        return
+    if claimed != (seq, *row[4:]):
+        report.flag("columns", seq, _column_message(seq, claimed, row))
+
+
+_claimed_fields = itemgetter(*_FIELDS)
 
 
 def _levels(leaves: list[bytes], max_level: int) -> list[list[bytes]]:

@@ -105,6 +105,74 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# SQL array types for the column types bulk inserts send as arrays.
+_ARRAY_TYPES: tuple[tuple[type[sa.types.TypeEngine], str], ...] = (
+    (sa.LargeBinary, "bytea[]"),
+    (sa.DateTime, "timestamptz[]"),
+    (sa.Boolean, "boolean[]"),
+    (sa.Integer, "bigint[]"),
+    (sa.String, "text[]"),
+)
+
+
+def _array_type(column: sa.Column) -> str | None:
+    kind = column.type
+    if isinstance(kind, sa.types.TypeDecorator):
+        kind = kind.impl_instance
+    for python_type, array in _ARRAY_TYPES:
+        if isinstance(kind, python_type):
+            return array
+    return None
+
+
+def _sendable(column: sa.Column, values: list[Any]) -> bool:
+    """``values`` can travel as one binary array: a known type, not all null (the
+    driver could not tell the element type), and aware datetimes for UTC columns."""
+    if _array_type(column) is None or all(v is None for v in values):
+        return False
+    if isinstance(column.type, UTCDateTime):
+        return all(v is None or (isinstance(v, dt.datetime) and v.tzinfo is not None) for v in values)
+    return True
+
+
+def insert_arrays(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    on_conflict: str | None = None,
+    returning: str | None = None,
+) -> sa.CursorResult | None:
+    """Insert many rows in one statement on PostgreSQL with psycopg 3; None elsewhere.
+
+    Each column travels as one array in binary format, unpacked by ``unnest``:
+    the driver encodes an array in a C loop, where an ``executemany`` costs a
+    statement per row and a multi-row VALUES list costs Python time per value
+    (about a tenth for 1,000 rows). ``on_conflict`` names a unique column whose
+    conflicting rows are skipped; ``returning`` a column to return. Returns
+    None (the caller inserts another way) on another database or driver, or
+    when a column cannot be sent as an array. Every row must have the same keys.
+    """
+    dialect = conn.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg" or not rows:
+        return None
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    if not all(_sendable(table.c[name], values) for name, values in columns.items()):
+        return None
+    quote = dialect.identifier_preparer.quote
+    # %b: psycopg's placeholder for a parameter sent in binary format.
+    arrays = ", ".join(f"%b::{_array_type(table.c[name])}" for name in columns)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays})"
+    )
+    if on_conflict is not None:
+        sql += f" ON CONFLICT ({quote(on_conflict)}) DO NOTHING"
+    if returning is not None:
+        sql += f" RETURNING {quote(returning)}"
+    return conn.exec_driver_sql(sql, tuple(columns.values()))
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True for database errors that mean "try again later", not "bad request"."""
     return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError) or (

@@ -12,12 +12,13 @@ import sqlalchemy as sa
 from audit import tables as at
 from audit._storage import LOCK_NAMESPACE, TABLE_OID
 from audit.chain import GENESIS, chain_hash
+from audit.errors import LogCorrupt
 from audit.merkle import InMemoryTree, frontier_root, leaf_hash, root_from
 from audit.note import open_checkpoint
 from audit.sequencer import REJECTED_ACTION, Sequencer
 from audit.store import DbNodeReader, read_head
 from piivault.errors import ConfigurationError
-from tests.audit.conftest import append, event, scalar
+from tests.audit.conftest import append, event, scalar, tampering
 from tests.conftest import make_container
 from vault import VaultUnavailable
 
@@ -195,21 +196,27 @@ def test_a_malformed_queue_row_is_logged_as_rejected_not_dropped(container, audi
         "not json",
         '{"actor": "x"}',
         json.dumps({**event(0).payload(dt.datetime.now(dt.UTC)), "time": "1 Jan"}),
+        # A NUL in an indexed field: PostgreSQL cannot store it in the column (the log would stall).
+        json.dumps({**event(0).payload(dt.datetime.now(dt.UTC)), "subject_id": "sub\x00"}),
     ]
     with container.engine.begin() as conn:
         for text in bad:
             conn.execute(at.queue.insert().values(enqueued_at=dt.datetime.now(dt.UTC), payload=text))
-    assert audit_log.sequence_pending() == 3
+    assert audit_log.sequence_pending() == len(bad)
     page = audit_log.search_events(action=REJECTED_ACTION)
-    assert len(page.events) == 3
+    assert len(page.events) == len(bad)
     hashes = [json.loads(e.entry)["details"]["payload_sha256"] for e in page.events]
     assert hashes == [hashlib.sha256(text.encode()).hexdigest() for text in bad]
     assert audit_log.verify().ok
 
 
-def test_an_event_that_does_not_fit_its_columns_fails_the_action(container):
-    with container.uow() as uow, pytest.raises(ValueError, match="actor is longer"):
-        uow.record(event(0, actor="a" * 129))
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"actor": "a" * 129}, "actor is longer"), ({"subject_id": "sub-\x00"}, "subject_id contains a NUL")],
+)
+def test_an_event_that_does_not_fit_its_columns_fails_the_action(container, fields, message):
+    with container.uow() as uow, pytest.raises(ValueError, match=message):
+        uow.record(event(0, **fields))
         uow.commit()
     assert scalar(container, "SELECT count(*) FROM audit_queue") == 0
     assert scalar(container, "SELECT count(*) FROM audit_events") == 0
@@ -221,7 +228,7 @@ def test_a_failing_inline_sequencer_does_not_fail_the_committed_action(
     def broken(**kwargs):
         raise sa.exc.OperationalError("UPDATE audit_state SET ...", {"secret": "x"}, Exception("down"))
 
-    monkeypatch.setattr(audit_log.sequencer, "step", broken)
+    monkeypatch.setattr(audit_log.sequencer, "_hold", broken)
     append(container, 2)  # commits fine
     assert scalar(container, "SELECT count(*) FROM audit_queue") == 2
     assert "inline sequencing deferred" in caplog.text and "secret" not in caplog.text
@@ -285,3 +292,46 @@ def test_the_sequencer_never_hands_an_autocommit_connection_to_the_pool(containe
     with container.uow() as uow:  # not committed: must leave nothing behind
         uow.session.execute(at.queue.insert().values(enqueued_at=dt.datetime.now(dt.UTC), payload="{}"))
     assert scalar(container, "SELECT count(*) FROM audit_queue") == 0
+
+
+def test_one_holding_of_the_lock_integrates_batch_after_batch(container, backend):
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    append(container, 23)
+    sequencer = _sequencer(container, batch_size=5)
+    assert sequencer.sequence_pending(budget_seconds=None) == 23
+    assert scalar(container, "SELECT count(*) FROM audit_queue") == 0
+    if backend == "postgresql":  # released at the end: another session can take it at once
+        with container.engine.connect() as other:
+            taken = other.exec_driver_sql(f"SELECT pg_try_advisory_lock({LOCK_NAMESPACE}, {TABLE_OID})")
+            assert taken.scalar() is True
+            other.exec_driver_sql(f"SELECT pg_advisory_unlock({LOCK_NAMESPACE}, {TABLE_OID})")
+    sequencer.close()
+
+
+def test_steps_with_nothing_to_do_between_busy_ones_keep_working(container, audit_log, caplog):
+    # Regression: an empty step once ended with ROLLBACK, on which psycopg deallocates every
+    # prepared statement of the connection, the sequencer's own included; once the driver had
+    # prepared the write (after five uses), the next step failed and sequencing stalled.
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    sequencer = audit_log.sequencer
+    for round_ in range(8):
+        append(container, 2, start=10 * round_)
+        assert sequencer.step().integrated == 2
+        assert sequencer.step().integrated == 0
+    assert audit_log.size() == 16
+    assert "deferred" not in caplog.text
+
+
+def test_after_a_failed_step_the_sequencer_carries_on(container, audit_log):
+    append(container, 3)
+    frontier = scalar(container, "SELECT frontier FROM audit_state WHERE id = 1")
+    with tampering(container) as conn:  # a head that does not fit its size
+        conn.execute(sa.update(at.state).where(at.state.c.id == 1).values(frontier="[]"))
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    append(container, 1, start=3)
+    with pytest.raises(LogCorrupt):
+        audit_log.sequencer.step()
+    with tampering(container) as conn:
+        conn.execute(sa.update(at.state).where(at.state.c.id == 1).values(frontier=frontier))
+    assert audit_log.sequencer.step().integrated == 1
+    assert audit_log.verify().ok
