@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import auth, health, openapi, problems
+from api import auth, console, health, openapi, problems
 from api.ratelimit import FailureLimiter
 from piivault.container import Container
 
@@ -17,12 +17,20 @@ def create_app(container: Container) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["piivault"] = container
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+        # X-Forwarded-Proto too: behind a TLS-terminating proxy the console's cookie must be Secure.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     api = openapi.configure(app, docs=settings.api_docs)
     problems.register(app)
     auth.init_app(
         app,
-        public_blueprints=(health.blp.name, *openapi.public_blueprints(settings.api_docs)),
+        # The console (/console) checks its own session cookie and never an API key.
+        public_blueprints=(
+            health.blp.name,
+            *openapi.public_blueprints(settings.api_docs),
+            *console.public_blueprints(settings.console),
+        ),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
     )
     app.after_request(_security_headers)
@@ -44,6 +52,12 @@ def create_app(container: Container) -> Flask:
     api.register_blueprint(consent.blp)
     api.register_blueprint(dsr.blp)
     api.register_blueprint(__import__("api.anonymize", fromlist=["blp"]).blp)  # /v1/anonymize/text
+    from api import attributes, extracts  # /v1/attributes (service), /v1/extracts (analyst, dpo)
+
+    api.register_blueprint(attributes.blp)
+    api.register_blueprint(extracts.blp)
+    api.register_blueprint(__import__("api.audit", fromlist=["blp"]).blp)  # /v1/audit (auditor, dpo)
+    console.register(app, enabled=settings.console)  # /console: the DPO web console
     return app
 
 

@@ -186,7 +186,7 @@ def keys_retire() -> None:
 @keys.command("replay-erasures")
 @handle_errors
 def keys_replay_erasures() -> None:
-    """After a database restore: re-shred every subject in the erasure ledger."""
+    """After a database restore: re-shred every subject in the erasure ledger, destroy its extract keys."""
     container = _container()
     try:
         with container.session_factory() as session:
@@ -198,7 +198,7 @@ def keys_replay_erasures() -> None:
         click.echo(
             f"ledger entries: {report.ledger_entries}; data keys destroyed: {report.shredded}; "
             f"ledger rows restored: {report.recorded}; token values dropped: {forgotten}; "
-            f"consent records dropped: {consents}"
+            f"consent records dropped: {consents}; extract keys destroyed: {report.system_keys_destroyed}"
         )
     finally:
         container.close()
@@ -264,8 +264,16 @@ for _group in (consent_cli, jobs_cli):
 
 # -- anonymize -----------------------------------------------------------------
 from anonymize.cli import anonymize_cli  # noqa: E402
+from anonymize.extract.cli import extract_cli  # noqa: E402
 
 main.add_command(anonymize_cli)
+main.add_command(extract_cli)
+
+
+# -- console users ------------------------------------------------------------------
+from api.console.cli import users_cli  # noqa: E402
+
+main.add_command(users_cli)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -129,6 +129,15 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     tokenization.purposes = consent.catalogue
     tokenization.consent_check = consent.check
     tokenization.restriction_exempt = consent.restriction_exempt
+    from anonymize.extract.service import build_extract_service
+
+    # Extract jobs; its in-process worker (if any was started) stops with the container.
+    extracts = container.services["extracts"] = build_extract_service(settings, container)
+    container._closers.append(extracts.close)
+    # Risk attributes are sealed under subjects' keys, re-identification maps under extracts' keys:
+    # destroying a key deletes them too. The data-subject access package and corrections reach them.
+    keyring.on_destroy(extracts.forget_destroyed)
+    consent.subject_attributes = extracts.attribute_store()
     return container
 
 
@@ -136,7 +145,7 @@ def startup_check(container: Container) -> None:
     """Everything that must hold before serving; raises one clear error.
 
     Checks the database, the schema revision, the KEK (reachable, authorised,
-    present), that no ledgered erasure is waiting for replay, and the audit
+    present), that no ledgered erasure or key destruction is waiting for replay, and the audit
     log's head and checkpoint key.
     """
     check_database(container.engine)
@@ -152,9 +161,15 @@ def startup_check(container: Container) -> None:
         )
     with container.session_factory() as session:
         pending = container.keyring.pending_erasures(session)
+        pending_keys = container.keyring.pending_system_keys(session)
     if pending:
         raise ConfigurationError(
             f"{len(pending)} erased subject(s) have data keys again (database restored from a "
             "backup?): run `piivault keys replay-erasures` before serving"
+        )
+    if pending_keys:
+        raise ConfigurationError(
+            f"{len(pending_keys)} destroyed key(s) (expired extracts' pseudonym keys) exist again "
+            "(database restored from a backup?): run `piivault keys replay-erasures` before serving"
         )
     container.services["audit"].check()

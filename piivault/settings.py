@@ -190,10 +190,18 @@ TABLE: tuple[Setting, ...] = (
         help="seconds over which failed API-key attempts are counted",
     ),
     Setting(
+        "AUTH_CACHE_SECONDS",
+        _float("AUTH_CACHE_SECONDS", 0, 60),
+        0.0,
+        help="seconds a process may reuse a verified API key without the database (e.g. 2): a key "
+        "revoked through another process then fails within this bound, in its own at once; "
+        "0 (default): every request checks the database, revocation is immediate everywhere",
+    ),
+    Setting(
         "TRUSTED_PROXIES",
         _int("TRUSTED_PROXIES", 0, 10),
         0,
-        help="reverse proxies in front of the app whose X-Forwarded-For is trusted",
+        help="reverse proxies in front of the app whose X-Forwarded-For and -Proto are trusted",
     ),
     Setting(
         "API_DOCS",
@@ -232,6 +240,64 @@ TABLE: tuple[Setting, ...] = (
         _int("IMPORT_MAX_BYTES", 1_024, 1024 * 2**20),
         64 * 2**20,
         help="largest consent import accepted over HTTP",
+    ),
+    # anonymized extracts
+    Setting(
+        "EXTRACT_DIR",
+        _str,
+        None,
+        help="directory for extract files (default ./var/extracts outside production)",
+    ),
+    Setting(
+        "EXTRACT_WORKER_THREADS",
+        _int("EXTRACT_WORKER_THREADS", 0, 16),
+        1,
+        help="threads per app process running queued extracts, started on the first request "
+        "(0: leave them to `piivault jobs run` or `piivault extract worker`)",
+    ),
+    # the DPO console (/console)
+    Setting("CONSOLE", _bool("CONSOLE"), True, help="serve the DPO web console at /console"),
+    Setting(
+        "CONSOLE_IDLE_TIMEOUT",
+        _int("CONSOLE_IDLE_TIMEOUT", 60, 86_400),
+        1_800,
+        help="seconds of inactivity after which a console session ends",
+    ),
+    Setting(
+        "CONSOLE_SESSION_LIFETIME",
+        _int("CONSOLE_SESSION_LIFETIME", 300, 7 * 86_400),
+        43_200,
+        help="seconds after sign-in when a console session ends, however active",
+    ),
+    Setting(
+        "CONSOLE_LOCKOUT_FAILURES",
+        _int("CONSOLE_LOCKOUT_FAILURES", 1, 1_000),
+        5,
+        help="failed sign-ins for one username within the window that lock it",
+    ),
+    Setting(
+        "CONSOLE_ADDRESS_FAILURES",
+        _int("CONSOLE_ADDRESS_FAILURES", 1, 100_000),
+        20,
+        help="failed sign-ins from one client address within the window that lock the address",
+    ),
+    Setting(
+        "CONSOLE_LOCKOUT_WINDOW",
+        _int("CONSOLE_LOCKOUT_WINDOW", 60, 86_400),
+        900,
+        help="seconds over which failed console sign-ins are counted",
+    ),
+    Setting(
+        "CONSOLE_LOCKOUT_SECONDS",
+        _int("CONSOLE_LOCKOUT_SECONDS", 60, 86_400),
+        900,
+        help="seconds a username or address stays locked",
+    ),
+    Setting(
+        "CONSOLE_TIME_ZONE",
+        _str,
+        "Asia/Shanghai",
+        help="time zone of new console users (each user may choose their own)",
     ),
 )
 

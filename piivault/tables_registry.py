@@ -12,6 +12,8 @@ TABLE_MODULES = (
     "tokenization.tables",
     "api.clients.tables",
     "consent.tables",
+    "api.console.tables",
+    "anonymize.extract.tables",
 )
 
 
