@@ -61,12 +61,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import json
 import multiprocessing
 import os
 import re
+import sys
 import time
+import types
 from collections.abc import Iterable, Iterator, Sequence
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
@@ -91,6 +94,7 @@ MAX_REPORTED = 100
 DEFAULT_PAGE_BITS = 16
 MAX_WORKERS = 8
 _STREAM_ROWS = 1_000  # rows per chunk of a PostgreSQL stream
+_PAGES_PER_WORKER = 4
 _FIELDS = ("seq", "time", "actor", "action", "subject_id", "purpose", "outcome", "request_id")
 _COLUMN_TIME = {
     "postgresql": "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
@@ -212,7 +216,8 @@ def verify_log(
 
     Never raises for what it finds: problems are in the report, whose ``ok``
     is true only when everything holds. ``workers`` defaults to the CPU count
-    (at most 8, at most one per page); with 1, no child process is started.
+    (at most 8, and at most one per four pages, since starting a process
+    costs about what a page does); with 1, no child process is started.
 
     Raises:
         ValueError: ``page_bits`` outside 1..24 or ``workers`` below 1.
@@ -434,7 +439,9 @@ class _PagePool:
         self, cursor: Any, pages: int, end: int, wanted: dict[int, list[int]]
     ) -> Iterator[_PageResult]:
         tasks = [(index, end, wanted.get(index, [])) for index in range(pages)]
-        workers = self.workers or min(os.cpu_count() or 1, MAX_WORKERS)
+        # By default a worker process only when it gets a few pages: starting one costs
+        # about what checking a page does.
+        workers = self.workers or min(os.cpu_count() or 1, MAX_WORKERS, pages // _PAGES_PER_WORKER)
         workers = min(workers, pages)
         if workers <= 1 or not _shareable(self.engine):
             checker = _PageChecker(cursor, self.engine.dialect.name, self.bits)
@@ -443,10 +450,29 @@ class _PagePool:
             return
         url = self.engine.url.render_as_string(hide_password=False)
         context = multiprocessing.get_context("spawn")
-        with context.Pool(
-            workers, initializer=_worker_init, initargs=(url, self.snapshot_id, self.bits)
-        ) as pool:
+        setup = (url, self.snapshot_id, self.bits)
+        with _without_main_module():
+            pool = context.Pool(workers, initializer=_worker_init, initargs=setup)
+        with pool:
             yield from pool.imap(_worker_check, tasks)
+
+
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Start processes that do not import the parent's main module.
+
+    A spawned child first imports the parent's ``__main__`` (its script or
+    ``-m`` module); for ``piivault audit verify`` that is the whole CLI, seconds
+    of imports per worker, more than checking a page costs. The workers need
+    only this module, which unpickling their tasks imports. The pool starts
+    its processes in its constructor, inside this block.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _shareable(engine: sa.Engine) -> bool:
@@ -467,6 +493,9 @@ def _worker_init(url: str, snapshot_id: str | None, bits: int) -> None:
         stack = contextlib.ExitStack()
         cursor, _ = stack.enter_context(_snapshot(engine, snapshot_id))
         _worker.update(stack=stack, checker=_PageChecker(cursor, engine.dialect.name, bits))
+        # This process only checks pages, whose rows (millions of tuples, no cycles) would
+        # otherwise set off the cycle collector again and again.
+        gc.disable()
     except Exception as e:  # noqa: BLE001 - re-raised by _worker_check
         _worker["error"] = RuntimeError(f"verification worker could not start: {type(e).__name__}")
 

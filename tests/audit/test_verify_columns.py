@@ -139,3 +139,18 @@ def test_verification_of_escaped_and_bracketed_values(container, audit_log):
         conn.execute(sa.update(at.events).where(at.events.c.seq == 1).values(actor='crm "west"'))
     report = audit_log.verify()
     assert {(p.kind, p.index) for p in report.problems} == {("columns", 1), ("columns", 4)}
+
+
+def test_verification_workers_do_not_import_the_main_module():
+    # A spawned child imports the parent's __main__ first: for `piivault audit verify`,
+    # the whole CLI, which costs more than the pages a worker checks.
+    import multiprocessing.spawn
+    import sys
+
+    from audit.verify import _without_main_module
+
+    main = sys.modules["__main__"]
+    with _without_main_module():
+        data = multiprocessing.spawn.get_preparation_data("verify-worker")
+    assert "init_main_from_path" not in data and "init_main_from_name" not in data
+    assert sys.modules["__main__"] is main
