@@ -371,7 +371,8 @@ class Detokenize(MethodView):
 
         Roles service (plain or masked) and dpo (masked); any other role gets a 403.
         """
-        with current_container().uow() as uow:
+        # Read-only but for its audit events: those are committed with other requests'.
+        with current_container().uow(read_only=True) as uow:
             items = tokenization().detokenize(
                 uow,
                 current_principal(),
@@ -391,7 +392,7 @@ class Lookup(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Do we hold this value, and under which tokens? (Blind index: nothing is decrypted.)"""
-        with current_container().uow() as uow:
+        with current_container().uow(read_only=True) as uow:
             tokens = tokenization().lookup(
                 uow, current_principal(), body["field_type"], body["value"], request_id=request_id()
             )

@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit import tables as t
@@ -32,7 +33,7 @@ from piivault.db import utcnow
 
 # Rows per statement: 2 parameters a row, well under SQLite's (32,766) and
 # PostgreSQL's (65,535) bound-parameter limits.
-_ROWS_PER_STATEMENT = 4_000
+ROWS_PER_STATEMENT = 4_000
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime stores SQLite datetimes (naive UTC)
 
 # Payload fields copied into indexed columns, and the column widths they must fit.
@@ -78,6 +79,15 @@ class QueueSink:
             sqlalchemy.exc.DBAPIError: the insert failed (the commit then fails).
         """
         now = self._clock()
+        insert_queued(session.connection(), now, self.prepare(events, now))
+
+    @staticmethod
+    def prepare(events: Sequence[AuditEvent], now: dt.datetime) -> list[str]:
+        """The queue payloads of ``events`` (canonical JSON), each checked as the sequencer needs.
+
+        Raises:
+            TypeError, ValueError: as :meth:`__call__`; the message names no value.
+        """
         payloads = []
         for event in events:
             if not isinstance(event, AuditEvent):
@@ -88,16 +98,24 @@ class QueueSink:
             if len(payload) > MAX_DETAILS_BYTES:
                 raise ValueError("audit event too large")
             payloads.append(payload.decode("utf-8"))
-        if not payloads:
-            return
-        connection = session.connection()
-        sqlite = connection.dialect.name == "sqlite"
-        # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
-        enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if sqlite else now
-        for start in range(0, len(payloads), _ROWS_PER_STATEMENT):
-            chunk = payloads[start : start + _ROWS_PER_STATEMENT]
-            params = tuple(value for payload in chunk for value in (enqueued_at, payload))
-            connection.exec_driver_sql(_insert_statement("?" if sqlite else "%s", len(chunk)), params)
+        return payloads
+
+
+def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequence[str]) -> None:
+    """Insert prepared payloads into ``audit_queue`` through ``connection``, in its transaction.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the insert failed.
+    """
+    if not payloads:
+        return
+    sqlite = connection.dialect.name == "sqlite"
+    # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
+    enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if sqlite else now
+    for start in range(0, len(payloads), ROWS_PER_STATEMENT):
+        chunk = payloads[start : start + ROWS_PER_STATEMENT]
+        params = tuple(value for payload in chunk for value in (enqueued_at, payload))
+        connection.exec_driver_sql(_insert_statement("?" if sqlite else "%s", len(chunk)), params)
 
 
 @functools.lru_cache(maxsize=64)

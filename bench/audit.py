@@ -18,6 +18,11 @@ is dropped afterwards, and SQLite in a temporary directory. Prints, for each:
   is sustained throughput with the sequencer keeping up. With each: the merge
   delay, from the event's enqueue time to the moment the log head covered it
   (sampled every ``--sample-ms``), p50 and p99;
+* on PostgreSQL, the same with threads in the writer processes, as in gunicorn
+  workers with threads (2 processes x ``--writers``/2 threads, then
+  ``--writers`` processes x ``--threads``), each append a read-only unit of
+  work whose event the process's threads commit together (group commit, see
+  :mod:`audit.group`): what a detokenize or a lookup costs the log;
 * for reference, in the same run: the same processes committing a bare
   INSERT each through the driver (no ORM, no audit): what this machine can
   commit at all, one transaction per append;
@@ -97,17 +102,43 @@ class Appends:
         return {key: round(value, 1) for key, value in dataclasses.asdict(self).items()}
 
 
-def _writer(env: dict[str, str], count: int, actor: str, ready: Any, go: Any) -> None:
+def _writer(
+    env: dict[str, str],
+    count: int,
+    actor: str,
+    ready: Any,
+    go: Any,
+    threads: int = 1,
+    read_only: bool = False,
+) -> None:
+    """One writer process: ``threads`` threads (like a gunicorn worker's), ``count`` appends each."""
     container = build_container(Settings.from_env(env))
+    errors: list[BaseException] = []
+
+    def append(name: str) -> None:
+        try:
+            for i in range(count):
+                with container.uow(read_only=read_only) as uow:
+                    uow.record(_event(i, name))
+                    uow.commit()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the process's main thread
+            errors.append(e)
+
     try:
         with container.session_factory() as s:  # open a pooled connection before the clock starts
             s.execute(sa.text("SELECT 1"))
         ready.put(actor)
         go.wait()
-        for i in range(count):
-            with container.uow() as uow:
-                uow.record(_event(i, actor))
-                uow.commit()
+        if threads == 1:
+            append(actor)
+        else:
+            pool = [threading.Thread(target=append, args=(f"{actor}-{n}",)) for n in range(threads)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+        if errors:
+            raise errors[0]
     finally:
         container.close()
 
@@ -171,9 +202,13 @@ def appends(
     *,
     worker: bool = False,
     sample_ms: float = 2.0,
+    threads: int = 1,
+    read_only: bool = False,
 ) -> Appends:
-    """``writers`` processes append ``count`` events each. With ``worker``, they only queue
-    and one sequencer worker process integrates (``piivault audit sequence --loop``)."""
+    """``writers`` processes of ``threads`` threads append ``count`` events each. With
+    ``worker``, they only queue and one sequencer worker process integrates (``piivault
+    audit sequence --loop``). With ``read_only``, each append is a read-only unit of work,
+    whose events a process's threads commit together (group commit, PostgreSQL)."""
     audit = container.services["audit"]
     audit.sequencer.drain(idle_checkpoint=False)
     first = audit.size()
@@ -183,7 +218,8 @@ def appends(
         env = {**env, "PIIVAULT_AUDIT_SEQUENCE_INLINE": "false"}
         procs.append(SPAWN.Process(target=_sequencer_worker, args=(env, ready, stop, 0.01)))
     procs += [
-        SPAWN.Process(target=_writer, args=(env, count, f"writer-{n}", ready, go)) for n in range(writers)
+        SPAWN.Process(target=_writer, args=(env, count, f"writer-{n}", ready, go, threads, read_only))
+        for n in range(writers)
     ]
     for p in procs:
         p.start()
@@ -199,7 +235,7 @@ def appends(
             raise RuntimeError(f"writer exited with {p.exitcode}")
     # The clock runs until every event is sequenced: by the worker, or by the inline
     # callers (and this drain, for any left when an inline time budget ran out).
-    total = writers * count
+    total = writers * threads * count
     if not worker:
         audit.sequencer.drain(idle_checkpoint=False)
     while audit.size() < first + total:
@@ -382,6 +418,23 @@ def run_backend(name: str, env: dict[str, str], args: argparse.Namespace) -> dic
                 f"{args.writers} writers + sequencer worker process{suffix}",
                 worker,
             )
+            if name == "postgresql":
+                for processes, threads in ((2, args.writers // 2), (args.writers, args.threads)):
+                    grouped = appends(
+                        container,
+                        env,
+                        processes,
+                        args.appends,
+                        sample_ms=args.sample_ms,
+                        threads=threads,
+                        read_only=True,
+                    )
+                    report(
+                        f"appends_{processes}x{threads}_group{key}",
+                        f"{processes} processes x {threads} threads, read-only units "
+                        f"(group commit), inline sequencing{suffix}",
+                        grouped,
+                    )
             bare = bare_commits(container, args.writers, args.appends)
             print(
                 f"{name}: reference: {args.writers} processes committing a bare INSERT each "
@@ -422,6 +475,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appends", type=int, default=1_000, help="appends per writer")
     parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=8, help="threads per writer process in the group-commit run"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="repeat the concurrent measurements")
     parser.add_argument(
         "--events", type=int, default=1_000_000, help="log size for verify and proofs (0: appends only)"

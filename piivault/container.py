@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from piivault import migrate
-from piivault.db import AuditSink, UnitOfWork, check_database, make_engine
+from piivault.db import AuditSink, UnitOfWork, check_database, make_engine, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 from vault import (
@@ -26,6 +26,9 @@ from vault import (
     LocalKeyProvider,
     TransitKeyProvider,
 )
+
+if TYPE_CHECKING:
+    from audit.group import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +74,25 @@ class Container:
     keyring: Keyring
     audit_sink: AuditSink | None = None
     services: dict[str, Any] = dataclasses.field(default_factory=dict)
+    group_commit: GroupCommit | None = None
+    read_only_sessions: sessionmaker[Session] | None = None
     _closers: list[Callable[[], None]] = dataclasses.field(default_factory=list)
 
-    def uow(self) -> UnitOfWork:
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
         """A new unit of work whose audit events are written with its commit.
 
         When it wrote events, the audit sequencer runs right after the commit
         (``PIIVAULT_AUDIT_SEQUENCE_INLINE``); it never fails the committed action.
+
+        ``read_only``: the unit of work changes nothing but the audit log (a
+        detokenize, a lookup, a read). On PostgreSQL with
+        ``PIIVAULT_AUDIT_GROUP_COMMIT`` its transaction is ``READ ONLY`` (a
+        write in it fails) and its events are committed together with those of
+        other requests arriving at the same time (:mod:`audit.group`);
+        otherwise it is an ordinary unit of work.
         """
+        if read_only and self.group_commit is not None:
+            return UnitOfWork(self.read_only_sessions, None, group=self._group_submit)
         audit = self.services.get("audit")
         if self.audit_sink is None or audit is None or not self.settings.audit_sequence_inline:
             return UnitOfWork(self.session_factory, self.audit_sink)
@@ -90,6 +104,12 @@ class Container:
 
         uow = UnitOfWork(self.session_factory, sink_then_sequence)
         return uow
+
+    def _group_submit(self, events: Sequence[Any]) -> None:
+        from audit.sink import QueueSink
+
+        assert self.group_commit is not None
+        self.group_commit.submit(QueueSink.prepare(events, utcnow()))
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -117,6 +137,18 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
 
     container.services["audit"] = build_audit_log(settings, engine, session_factory, keyring)
     container._closers.append(container.services["audit"].close)
+    if settings.audit_group_commit and engine.dialect.name == "postgresql":
+        from audit.group import GroupCommit
+
+        audit = container.services["audit"]
+        container.group_commit = GroupCommit(
+            engine, after_batch=audit.sequence_after_commit if settings.audit_sequence_inline else None
+        )
+        container._closers.append(container.group_commit.close)
+        # Same pool; psycopg begins these sessions' transactions with BEGIN READ ONLY.
+        container.read_only_sessions = sessionmaker(
+            engine.execution_options(postgresql_readonly=True), expire_on_commit=False
+        )
     from tokenization.service import build_tokenization_service
 
     container.services["tokenization"] = build_tokenization_service(settings, keyring)

@@ -202,11 +202,24 @@ class UnitOfWork:
     called; leaving the block without committing (or with an exception) rolls
     back. :meth:`record` queues an audit event that is written in the same
     transaction at commit; if writing it fails, the whole commit fails.
+
+    A read-only unit of work (``group`` given; its sessions' transactions are
+    ``READ ONLY``) ends its transaction at commit and then hands its events to
+    ``group``, which returns once they are committed in a transaction shared
+    with other requests (:mod:`audit.group`), or raises: either way,
+    :meth:`commit` returns only when the audit record is durable.
     """
 
-    def __init__(self, session_factory: sessionmaker[Session], audit_sink: AuditSink | None) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        audit_sink: AuditSink | None,
+        *,
+        group: Callable[[Sequence[Any]], None] | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._audit_sink = audit_sink
+        self._group = group
         self.session: Session | None = None
         self._events: list[Any] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -245,12 +258,17 @@ class UnitOfWork:
     def commit(self) -> None:
         """Write queued audit events and commit; raise StorageUnavailable on outage."""
         assert self.session is not None
-        if self._events and self._audit_sink is None:
+        if self._events and self._audit_sink is None and self._group is None:
             raise RuntimeError("unit of work has audit events but no audit sink")
         try:
-            if self._events:
-                self._audit_sink(self.session, list(self._events))  # type: ignore[misc]
-            self.session.commit()
+            if self._group is not None:
+                self.session.commit()  # a read-only transaction: nothing to flush
+                if self._events:
+                    self._group(list(self._events))
+            else:
+                if self._events:
+                    self._audit_sink(self.session, list(self._events))  # type: ignore[misc]
+                self.session.commit()
         except exc.SQLAlchemyError as e:
             with contextlib.suppress(exc.SQLAlchemyError):
                 self.session.rollback()

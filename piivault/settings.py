@@ -172,6 +172,13 @@ TABLE: tuple[Setting, ...] = (
         "(run `piivault audit sequence --loop` as well, or instead when false)",
     ),
     Setting(
+        "AUDIT_GROUP_COMMIT",
+        _bool("AUDIT_GROUP_COMMIT"),
+        True,
+        help="PostgreSQL: read-only requests (detokenize, lookups, reads) of one process that "
+        "arrive together queue their audit events in one shared commit",
+    ),
+    Setting(
         "MAX_REQUEST_BYTES",
         _int("MAX_REQUEST_BYTES", 1_024, 256 * 2**20),
         4 * 2**20,
