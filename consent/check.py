@@ -1,21 +1,29 @@
-"""The consent check on the detokenize path: one indexed query, no cache.
+"""The consent check on the detokenize path: one indexed lookup, no cache.
 
 The verdict is derived from the latest consent record of (subject, purpose)
 and the purpose's accepted notice versions, read in the caller's transaction,
 so a withdrawal committed before a request began is seen by that request:
 nothing may serve a withdrawn consent from memory.
+
+Two forms of the same lookup: :func:`check`, one query for one subject, and
+:func:`joined`, the lookup folded into the query that loads the tokens (a
+correlated subquery for the latest record of each row's subject), which costs
+no round trip of its own and answers for every subject of a batch at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from consent import model as m
 from consent import tables as t
-from tokenization.policy.consent import ConsentVerdict
+from tokenization.policy.consent import ConsentVerdict, JoinedConsent
 
 NO_CONSENT = ConsentVerdict(granted=False, separate=False, reason=m.REASON_NO_CONSENT)
 WITHDRAWN = ConsentVerdict(granted=False, separate=False, reason=m.REASON_WITHDRAWN)
@@ -78,3 +86,41 @@ def check(session: Session, subject_id: str | None, purpose: str, now: dt.dateti
     if row is None:
         return NO_CONSENT
     return verdict(*row, now)
+
+
+def joined(subject: sa.ColumnElement[Any], purpose: str, now: dt.datetime) -> JoinedConsent:
+    """:func:`check` for the subject of each row of the caller's query, inside that query.
+
+    Rows whose subject is NULL (standalone tokens) or has no record get "no
+    consent". The columns and the join are built once per (column, purpose),
+    so a caller can keep the statement it builds from them.
+    """
+    columns, join = _joined(subject, purpose)
+
+    def verdict_of(values: Sequence[Any]) -> ConsentVerdict:
+        return NO_CONSENT if values[0] is None else verdict(*values, now)
+
+    return JoinedConsent(columns, join, verdict_of)
+
+
+@functools.lru_cache(maxsize=256)
+def _joined(
+    subject: sa.ColumnElement[Any], purpose: str
+) -> tuple[tuple[sa.ColumnElement[Any], ...], Callable[[sa.Select[Any]], sa.Select[Any]]]:
+    latest_id = (
+        sa.select(_r.id)
+        .where(_r.subject_id == subject, _r.purpose_code == purpose)
+        .order_by(_r.effective_at.desc(), _r.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    record = t.records.alias("latest_consent")
+    of = t.purposes.alias("latest_consent_purpose")
+    r, p = record.c, of.c
+    columns = (r.action, r.notice_version, r.expires_at, r.separate)
+    columns += (p.accepted_notice_version, p.reconsent_grace)
+
+    def join(query: sa.Select[Any]) -> sa.Select[Any]:
+        return query.outerjoin(record, r.id == latest_id).outerjoin(of, p.code == r.purpose_code)
+
+    return columns, join

@@ -49,7 +49,7 @@ from piivault.errors import UnavailableError
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
 from tokenization.model import valid_subject_id
-from tokenization.policy.consent import ConsentVerdict
+from tokenization.policy.consent import ConsentVerdict, JoinedConsent
 from vault import Keyring
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,10 @@ class ConsentService:
         Raises SQLAlchemy errors of the caller's session.
         """
         return _check.check(session, subject_id, purpose, self.clock())
+
+    def consent_join(self, subject: sa.ColumnElement[Any], purpose: str) -> JoinedConsent:
+        """The same check, folded into the query that loads the tokens (see :func:`consent.check.joined`)."""
+        return _check.joined(subject, purpose, self.clock())
 
     def restriction_exempt(self, session: Session, subject_id: str, purpose: str, role: str) -> bool:
         """Whether an active hold lets ``role`` use the restricted subject for ``purpose``."""

@@ -160,6 +160,7 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     tokenization = container.services["tokenization"]
     tokenization.purposes = consent.catalogue
     tokenization.consent_check = consent.check
+    tokenization.consent_join = consent.consent_join
     tokenization.restriction_exempt = consent.restriction_exempt
     from anonymize.extract.service import build_extract_service
 

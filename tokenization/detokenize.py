@@ -11,9 +11,10 @@ Values are opened only for tokens the policy allows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,7 +26,15 @@ from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
 from tokenization.fieldtypes import FieldType, UnknownFieldType
 from tokenization.model import MAX_BATCH, Caller, actor
-from tokenization.policy import DETOKENIZE_ROLES, ConsentVerdict, Decision, Effect, Reason, decide
+from tokenization.policy import (
+    DETOKENIZE_ROLES,
+    ConsentVerdict,
+    Decision,
+    Effect,
+    JoinedConsent,
+    Reason,
+    decide,
+)
 from tokenization.store import chunked
 from vault import Binding, subject_owner
 
@@ -45,6 +54,7 @@ class _Row:
     state: str
     sealed: bytes | None
     decision: Decision | None = None
+    consent: ConsentVerdict | None = None  # read with the row (the consent join), if it was
 
 
 def detokenize(
@@ -85,7 +95,11 @@ def detokenize(
         uow.commit()
         raise NotPermitted(f"role {caller.role!r} may not detokenize")
 
-    found = _load(session, set(tokens))
+    # The consent lookup rides along the token query when the purpose may ask for consent.
+    joined = None
+    if svc.consent_join is not None and catalogued is not None and catalogued.consent_required:
+        joined = svc.consent_join(t.tokens.c.subject_id, purpose)
+    found = _load(session, set(tokens), joined)
     # Tokens of erased subjects are gone; their tombstones make them "erased", not "not_found",
     # through the same decision as any token of an erased subject.
     unknown = set(tokens).difference(found)
@@ -95,6 +109,8 @@ def detokenize(
     verdicts: dict[tuple[str, str], ConsentVerdict] = {}
 
     def consent_for(row: _Row) -> ConsentVerdict:
+        if row.consent is not None:
+            return row.consent
         subject = row.owner if row.owner_kind == subjects.SUBJECT else None
         cache_key = (row.owner, row.field_type)
         if cache_key not in verdicts:
@@ -159,18 +175,35 @@ def detokenize(
     return results
 
 
-def _load(session: Session, tokens: Iterable[str]) -> dict[str, _Row]:
-    """The rows of the tokens that exist, with their owners' kind and state (one query)."""
-    c, s = t.tokens.c, t.subjects.c
-    columns = [c.token, c.field_type, c.subject_id, c.sealed, s.kind, s.state]
+def _load(session: Session, tokens: Iterable[str], joined: JoinedConsent | None) -> dict[str, _Row]:
+    """The rows of the tokens that exist, with their owners' kind and state (one query),
+    and with ``joined``, each subject's consent verdict as well."""
+    query = _load_statement(None) if joined is None else _load_statement(joined.columns, joined.join)
     found: dict[str, _Row] = {}
     for chunk in chunked(list(tokens)):
-        query = sa.select(*columns).join_from(t.tokens, t.subjects).where(c.token.in_(chunk))
-        for token, field_type, owner, sealed, kind, state in session.execute(query):
-            found[token] = _Row(
-                token, field_type, owner, kind, state, None if sealed is None else bytes(sealed)
-            )
+        for token, field_type, owner, sealed, kind, state, *consent in session.execute(
+            query, {"tokens": chunk}
+        ):
+            row = _Row(token, field_type, owner, kind, state, None if sealed is None else bytes(sealed))
+            if joined is not None and kind == subjects.SUBJECT:
+                row.consent = joined.verdict(consent)
+            found[token] = row
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _load_statement(
+    consent_columns: tuple[sa.ColumnElement[Any], ...] | None,
+    join: Callable[[sa.Select[Any]], sa.Select[Any]] | None = None,
+) -> sa.Select[Any]:
+    # Built once per consent join (one per purpose): building it anew, and compiling it
+    # again, would cost more than running it.
+    c, s = t.tokens.c, t.subjects.c
+    columns = (c.token, c.field_type, c.subject_id, c.sealed, s.kind, s.state, *(consent_columns or ()))
+    query = sa.select(*columns).join_from(t.tokens, t.subjects)
+    if join is not None:
+        query = join(query)
+    return query.where(c.token.in_(sa.bindparam("tokens", expanding=True)))
 
 
 def _audit_events(

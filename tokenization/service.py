@@ -32,7 +32,7 @@ from tokenization.fieldtypes import (
     load_field_types,
 )
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
-from tokenization.policy import ConsentCheck, PurposeCatalogue, consent_check, load_purposes
+from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, consent_check, load_purposes
 from tokenization.tokenize import BLIND_INDEX_KEY
 from tokenization.tokens import DeterministicScope, blind_index, new_subject_id
 from vault import Keyring
@@ -57,6 +57,8 @@ class TokenizationService:
     field_types: FieldTypeRegistry
     purposes: PurposeCatalogue
     consent_check: ConsentCheck = consent_check
+    # The same check folded into the token query (the consent service's); None: ask consent_check.
+    consent_join: ConsentJoin | None = None
     # Whether a hold lets (subject, purpose, role) through a restriction: consent's holds answer.
     restriction_exempt: Callable[..., bool] = no_hold_exemption
     deterministic_scope: DeterministicScope = DeterministicScope.SUBJECT

@@ -137,3 +137,48 @@ def test_history_is_append_only_and_the_state_derived(container, svc):
         conn.execute(t.records.update().values(action="grant"))
     with container.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.records)) == 3
+
+
+def test_the_consent_lookup_joined_to_the_token_query_answers_as_the_check_does(container, svc, clock):
+    # Subjects in every state the check tells apart, detokenized in ONE batch.
+    mobiles = {sid: customer(container, sid)["cn_mobile"] for sid in (f"cust-{n:04d}" for n in range(1, 8))}
+    call(container, "grant", SERVICE, "cust-0002", "marketing", channel="app")
+    call(container, "grant", SERVICE, "cust-0003", "marketing", channel="app")
+    call(container, "withdraw", SERVICE, "cust-0003", "marketing", channel="web")
+    later = clock.now.replace(year=clock.now.year + 1)
+    call(container, "grant", SERVICE, "cust-0004", "marketing", channel="branch", expires_at=later)
+    call(container, "grant", SERVICE, "cust-0005", "marketing", channel="app")
+    call(container, "withdraw", SERVICE, "cust-0005", "marketing", channel="app")
+    call(container, "grant", SERVICE, "cust-0005", "marketing", channel="app")
+    call(container, "grant", SERVICE, "cust-0006", "marketing", channel="app")
+    call(container, "publish_notice", DPO, "marketing", text_zh="重大变更", material=True)
+    call(container, "grant", SERVICE, "cust-0007", "marketing", channel="app")
+    clock.advance(days=400)  # cust-0004's consent has expired
+    tokenization = container.services["tokenization"]
+    batch = list(mobiles.values())
+
+    def no_separate_query(*args):
+        raise AssertionError("the joined lookup must answer without a query of its own")
+
+    asked = tokenization.consent_check
+    tokenization.consent_check = no_separate_query
+    try:
+        joined = detokenize(container, "marketing", batch)
+    finally:
+        tokenization.consent_check = asked
+    tokenization.consent_join = None  # one query per subject, as before
+    try:
+        checked = detokenize(container, "marketing", batch)
+    finally:
+        tokenization.consent_join = svc.consent_join
+    assert joined == checked
+    reasons = [r.get("reason", "granted") for r in joined]
+    assert reasons == [
+        "no consent",
+        "reconsent required",
+        "withdrawn",
+        "expired",
+        "reconsent required",
+        "reconsent required",
+        "granted",
+    ]

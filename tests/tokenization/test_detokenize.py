@@ -109,6 +109,7 @@ def test_the_consent_check_decides_once_it_has_consents(container, svc, held, mo
         return ConsentVerdict(granted=subject_id == "cust-0001", separate=False, reason="test")
 
     monkeypatch.setattr(svc, "consent_check", consent_check)
+    monkeypatch.setattr(svc, "consent_join", None)  # the check itself, not the joined lookup
     out = detokenize(container, "risk_scoring", [held[0], held[0], held[2]])
     assert out[0] == out[1] == {"value": MOBILE}
     assert out[2]["reason"] == "separate consent missing"  # bank cards are PIPL-sensitive

@@ -6,7 +6,13 @@
 * :mod:`.decision` - :func:`decide`: plain, masked or deny, always with a reason.
 """
 
-from tokenization.policy.consent import ConsentCheck, ConsentVerdict, consent_check
+from tokenization.policy.consent import (
+    ConsentCheck,
+    ConsentJoin,
+    ConsentVerdict,
+    JoinedConsent,
+    consent_check,
+)
 from tokenization.policy.decision import (
     DETOKENIZE_ROLES,
     TOKENIZE_ROLES,
@@ -28,6 +34,8 @@ __all__ = [
     "DETOKENIZE_ROLES",
     "TOKENIZE_ROLES",
     "ConsentCheck",
+    "ConsentJoin",
+    "JoinedConsent",
     "ConsentVerdict",
     "Decision",
     "Effect",

@@ -10,8 +10,10 @@ not consent (contract, legal obligation) never ask.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 
@@ -46,3 +48,22 @@ def consent_check(session: Session, subject_id: str | None, purpose: str, field_
     from piivault.db import utcnow
 
     return check(session, subject_id, purpose, utcnow())
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinedConsent:
+    """The consent check as part of the query that loads the tokens: no round trip of its own.
+
+    ``join`` adds what the lookup needs to a select whose rows have the
+    subject column given to :class:`ConsentJoin`; ``columns`` are selected
+    with the row; ``verdict`` turns their values into the verdict, the very
+    one the check would have given in the same transaction.
+    """
+
+    columns: tuple[sa.ColumnElement[Any], ...]
+    join: Callable[[sa.Select[Any]], sa.Select[Any]]
+    verdict: Callable[[Sequence[Any]], ConsentVerdict]
+
+
+class ConsentJoin(Protocol):
+    def __call__(self, subject: sa.ColumnElement[Any], purpose: str) -> JoinedConsent: ...
