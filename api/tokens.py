@@ -392,7 +392,8 @@ class Lookup(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Do we hold this value, and under which tokens? (Blind index: nothing is decrypted.)"""
-        with current_container().uow(read_only=True) as uow:
+        # Not read-only: the first lookup of a deployment creates the blind-index key.
+        with current_container().uow() as uow:
             tokens = tokenization().lookup(
                 uow, current_principal(), body["field_type"], body["value"], request_id=request_id()
             )

@@ -24,7 +24,8 @@ share that flush, as a database's own group commit does for its clients:
 The leader's insert is one statement on the committer's own autocommit
 connection (one round trip, atomic by itself), opened through a pool-less
 engine and kept for the next batch; after a failure, or in a forked child, it
-is replaced.
+is replaced. A batch holds at most one statement's rows; a caller whose
+events alone need more gets a transaction of its own.
 
 A batch's rows are still only queued: the sequencer integrates them as it
 does any other (the leader runs it inline once per batch, when so configured).
@@ -39,7 +40,9 @@ import datetime as dt
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -73,7 +76,6 @@ class GroupCommit:
         # Pool-less: closing the connection really closes it, and it never goes to a unit of work.
         self._engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
         self._conn: sa.Connection | None = None
-        self._pid = 0
         self._after_batch = after_batch
         self._clock = clock
         self._lock = threading.Lock()
@@ -81,6 +83,7 @@ class GroupCommit:
         self._busy = False
         self.batches = 0
         """Transactions committed so far (for tests and benchmarks)."""
+        _committers.add(self)
 
     def submit(self, payloads: Sequence[str]) -> None:
         """Queue ``payloads`` (from :meth:`QueueSink.prepare`) in a committed transaction.
@@ -107,37 +110,51 @@ class GroupCommit:
 
     def _lead(self) -> None:
         with self._lock:
-            batch, self._waiting = self._waiting, []
+            batch, self._waiting = _take(self._waiting)
+        committed = False
         try:
             self._commit(batch)
+            committed = True
         except Exception as e:  # noqa: BLE001 - handed to every caller of the batch
+            if not (isinstance(e, exc.SQLAlchemyError) and is_unavailable(e)):
+                # Only the type: database errors can quote statement parameters (event payloads).
+                log.error("audit group commit failed: %s", type(e).__name__)
             for submission in batch:  # each its own instance: they are raised in several threads
                 submission.error = _public(e)
-        for submission in batch:
-            submission.done = True
-        with self._lock:
-            if self._waiting:
-                self._waiting[0].leads = True
-                nxt: _Submission | None = self._waiting[0]
-            else:
-                self._busy = False
-                nxt = None
-        for submission in batch:
-            submission.wake.set()
-        if nxt is not None:
-            nxt.wake.set()
-        if self._after_batch is not None and not batch[0].error:
-            self._after_batch()
+        finally:
+            # Even when this thread is interrupted (a BaseException), no caller is left waiting.
+            for submission in batch:
+                if not committed and submission.error is None:
+                    submission.error = GroupCommitFailed("audit group commit interrupted")
+                submission.done = True
+            with self._lock:
+                nxt = self._waiting[0] if self._waiting else None
+                if nxt is not None:
+                    nxt.leads = True
+                else:
+                    self._busy = False
+            for submission in batch:
+                submission.wake.set()
+            if nxt is not None:
+                nxt.wake.set()
+        if committed and self._after_batch is not None:
+            try:
+                self._after_batch()
+            except Exception as e:  # noqa: BLE001 - the batch is committed: its callers succeeded
+                log.warning("audit group commit: after-batch step failed (%s)", type(e).__name__)
 
     def _commit(self, batch: list[_Submission]) -> None:
         payloads = [payload for submission in batch for payload in submission.payloads]
+        if len(payloads) > ROWS_PER_STATEMENT:
+            # One caller's events alone need several statements: one transaction of their own
+            # (the autocommit connection would commit statement by statement).
+            with self._engine.begin() as conn:
+                insert_queued(conn, self._clock(), payloads)
+            self.batches += 1
+            return
         conn = self._connection()
         try:
-            if len(payloads) > ROWS_PER_STATEMENT:  # several statements: one transaction
-                with conn.begin():
-                    insert_queued(conn, self._clock(), payloads)
-            else:
-                insert_queued(conn, self._clock(), payloads)
+            insert_queued(conn, self._clock(), payloads)  # one statement: atomic by itself
         except BaseException:
             self._discard()
             raise
@@ -145,12 +162,20 @@ class GroupCommit:
 
     def _connection(self) -> sa.Connection:
         # Only the leader of the moment calls this: no lock needed.
-        if self._conn is not None and self._pid != os.getpid():
-            self._conn = None  # a forked child's copy: the parent's session, left alone
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._pid = os.getpid()
         return self._conn
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's state is not this process's: a fresh lock and queue, and the inherited
+        # connection kept referenced, never closed (closing it would end the parent's session).
+        self._lock = threading.Lock()
+        self._waiting = []
+        self._busy = False
+        if self._conn is not None:
+            _orphans.append(self._conn)
+            self._conn = None
+        self._engine.dispose(close=False)
 
     def _discard(self) -> None:
         conn, self._conn = self._conn, None
@@ -163,18 +188,38 @@ class GroupCommit:
 
     def close(self) -> None:
         """Close the committer's connection (the container calls this when it closes)."""
-        if self._conn is not None and self._pid == os.getpid():
-            self._discard()
-        self._conn = None
+        self._discard()
         self._engine.dispose()
+
+
+def _take(waiting: list[_Submission]) -> tuple[list[_Submission], list[_Submission]]:
+    """The next batch (callers in arrival order, at most one statement's rows, at least one
+    caller), and those left waiting."""
+    rows, count = 0, 0
+    for submission in waiting:
+        if count and rows + len(submission.payloads) > ROWS_PER_STATEMENT:
+            break
+        rows += len(submission.payloads)
+        count += 1
+    return waiting[:count], waiting[count:]
+
+
+_orphans: list[Any] = []  # connections inherited over fork: never used, never closed here
+_committers: weakref.WeakSet[GroupCommit] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    for committer in list(_committers):
+        committer._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def _public(error: Exception) -> Exception:
     """What each caller of a failed batch raises: a database outage as StorageUnavailable."""
     if isinstance(error, exc.SQLAlchemyError) and is_unavailable(error):
         return StorageUnavailable("database unavailable")
-    # Only the type: database errors can quote statement parameters (event payloads).
-    log.error("audit group commit failed: %s", type(error).__name__)
     return GroupCommitFailed(f"audit group commit failed ({type(error).__name__})")
 
 

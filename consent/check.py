@@ -98,7 +98,8 @@ def joined(subject: sa.ColumnElement[Any], purpose: str, now: dt.datetime) -> Jo
     columns, join = _joined(subject, purpose)
 
     def verdict_of(values: Sequence[Any]) -> ConsentVerdict:
-        return NO_CONSENT if values[0] is None else verdict(*values, now)
+        # No record, or (as check's inner join has it) a record of a purpose no longer stored.
+        return NO_CONSENT if values[0] is None or values[4] is None else verdict(*values, now)
 
     return JoinedConsent(columns, join, verdict_of)
 

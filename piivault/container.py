@@ -85,7 +85,7 @@ class Container:
         (``PIIVAULT_AUDIT_SEQUENCE_INLINE``); it never fails the committed action.
 
         ``read_only``: the unit of work changes nothing but the audit log (a
-        detokenize, a lookup, a read). On PostgreSQL with
+        detokenize). On PostgreSQL with
         ``PIIVAULT_AUDIT_GROUP_COMMIT`` its transaction is ``READ ONLY`` (a
         write in it fails) and its events are committed together with those of
         other requests arriving at the same time (:mod:`audit.group`);

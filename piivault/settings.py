@@ -175,7 +175,7 @@ TABLE: tuple[Setting, ...] = (
         "AUDIT_GROUP_COMMIT",
         _bool("AUDIT_GROUP_COMMIT"),
         True,
-        help="PostgreSQL: read-only requests (detokenize, lookups, reads) of one process that "
+        help="PostgreSQL: read-only requests (detokenize) of one process that "
         "arrive together queue their audit events in one shared commit",
     ),
     Setting(

@@ -159,3 +159,82 @@ def test_many_threads_of_read_only_units_make_one_verifiable_log(container):
     audit.sequencer.drain()
     assert audit.size() == 160
     assert audit.verify().ok
+
+
+def test_an_interrupted_leader_leaves_no_caller_waiting(container):
+    class Interrupted(BaseException):
+        pass
+
+    group = _HeldFirstBatch(container.engine)
+    group.sizes.append(0)  # do not hold: this subclass interrupts instead
+
+    def interrupt(batch):
+        raise Interrupted
+
+    group._commit = interrupt  # type: ignore[method-assign]
+    outcomes: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            group.submit(_payloads(1))
+            outcomes.append(None)
+        except BaseException as e:  # noqa: BLE001 - recorded for the assertion
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert len(outcomes) == 6 and all(isinstance(e, Interrupted | GroupCommitFailed) for e in outcomes)
+    del group._commit  # the next batch goes through
+    group.submit(_payloads(2))
+    assert _queued_and_logged(container) == 1
+
+
+def test_batches_hold_one_statement_and_an_oversized_caller_its_own_transaction(container, monkeypatch):
+    import audit.group as group_module
+
+    monkeypatch.setattr(group_module, "ROWS_PER_STATEMENT", 3)
+    import audit.sink as sink_module
+
+    monkeypatch.setattr(sink_module, "ROWS_PER_STATEMENT", 3)
+    waiting = [
+        group_module._Submission(["a", "b"]),
+        group_module._Submission(["c"]),
+        group_module._Submission(["d"]),
+    ]
+    batch, rest = group_module._take(waiting)
+    assert [len(s.payloads) for s in batch] == [2, 1] and len(rest) == 1
+    lone, rest = group_module._take([group_module._Submission(["a", "b", "c", "d", "e"])])
+    assert len(lone) == 1 and rest == []
+
+    events = [AuditEvent(action="test.read", actor="group-test", request_id=f"big-{n}") for n in range(7)]
+    group = GroupCommit(container.engine)
+    group.submit(QueueSink.prepare(events, utcnow()))  # 7 rows: three statements, one transaction
+    assert _queued_and_logged(container) == 7
+    group.close()
+
+
+def test_a_failing_after_batch_step_does_not_fail_committed_callers(container):
+    def sequencer_down() -> None:
+        raise RuntimeError("sequencer down")
+
+    group = GroupCommit(container.engine, after_batch=sequencer_down)
+    group.submit(_payloads(1))
+    assert _queued_and_logged(container) == 1
+    group.close()
+
+
+def test_after_a_fork_the_child_starts_afresh_and_leaves_the_parents_connection_open(container):
+    group = GroupCommit(container.engine)
+    group.submit(_payloads(1))
+    inherited = group._conn
+    assert inherited is not None
+    group._after_fork_in_child()  # what os.register_at_fork runs in a child
+    assert group._conn is None and not inherited.closed
+    group.submit(_payloads(2))
+    assert group._conn is not inherited
+    assert _queued_and_logged(container) == 2
+    group.close()
