@@ -15,20 +15,24 @@ share that flush, as a database's own group commit does for its clients:
   returns only once a transaction that inserted them into ``audit_queue``
   has committed (or raises, and then the caller returns no data: no audit
   record, no access);
-* the first caller to find no batch under way becomes the leader: it takes
-  every submission waiting, inserts them in one statement, commits, wakes
-  their callers, and hands the lead to the first caller that arrived
-  meanwhile. A leader commits exactly one batch, so no caller waits behind
-  more than the batch before its own.
+* a caller whose events are still waiting when one of the ``leaders``
+  slots (default 2) is free becomes a leader: it takes the waiting
+  submissions in arrival order (its own, or the batch before it), inserts
+  them in one statement, marks their callers done and wakes them. While
+  every slot is busy, callers queue up, and the next free slot takes them
+  all: that is where batches form. With two slots, PostgreSQL flushes one
+  batch while the next is on its way, as it would two clients' commits.
 
-The leader's insert is one statement on the committer's own autocommit
-connection (one round trip, atomic by itself), opened through a pool-less
-engine and kept for the next batch; after a failure, or in a forked child, it
-is replaced. A batch holds at most one statement's rows; a caller whose
-events alone need more gets a transaction of its own.
+Each leader's insert is one statement on one of the committer's own
+autocommit connections (one round trip, atomic by itself), opened through a
+pool-less engine and kept for the next batch; after a failure it is dropped,
+and in a forked child the inherited ones are left alone. A batch holds at
+most one statement's rows; a caller whose events alone need more gets a
+transaction of its own.
 
 A batch's rows are still only queued: the sequencer integrates them as it
-does any other (the leader runs it inline once per batch, when so configured).
+does any other (each leader runs it inline after its batch, when so
+configured; a failure there is logged, never the callers' error).
 If the insert or the commit fails, every caller of that batch gets the error;
 nothing of the batch was written.
 """
@@ -57,14 +61,19 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(eq=False)
 class _Submission:
     payloads: Sequence[str]
-    wake: threading.Event = dataclasses.field(default_factory=threading.Event)
-    leads: bool = False
+    taken: bool = False  # in a batch under way
     done: bool = False
     error: BaseException | None = None
 
 
 class GroupCommit:
-    """Commits the queue rows of concurrent callers of one process together."""
+    """Commits the queue rows of concurrent callers of one process together.
+
+    At most ``leaders`` batches are committed at once (each on its own
+    connection): with one, a caller arriving during a commit always waits for
+    it to end before its own batch starts; with two, PostgreSQL can flush one
+    batch while the next is sent, and batching starts only when both are busy.
+    """
 
     def __init__(
         self,
@@ -72,15 +81,19 @@ class GroupCommit:
         *,
         after_batch: Callable[[], None] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        leaders: int = 2,
     ) -> None:
-        # Pool-less: closing the connection really closes it, and it never goes to a unit of work.
+        if leaders < 1:
+            raise ValueError("leaders must be at least 1")
+        # Pool-less: closing a connection really closes it, and none goes to a unit of work.
         self._engine = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
-        self._conn: sa.Connection | None = None
+        self._idle: list[sa.Connection] = []
         self._after_batch = after_batch
         self._clock = clock
-        self._lock = threading.Lock()
+        self._max_leaders = leaders
+        self._cond = threading.Condition()
         self._waiting: list[_Submission] = []
-        self._busy = False
+        self._leaders = 0
         self.batches = 0
         """Transactions committed so far (for tests and benchmarks)."""
         _committers.add(self)
@@ -97,20 +110,34 @@ class GroupCommit:
         if not payloads:
             return
         mine = _Submission(payloads)
-        with self._lock:
+        committed = False
+        with self._cond:
             self._waiting.append(mine)
-            if not self._busy:
-                self._busy = mine.leads = True
-        if not mine.leads:
-            mine.wake.wait()
-        if not mine.done:  # the lead is this caller's: from the start or handed over
-            self._lead()
+            while not mine.done:
+                if mine.taken or self._leaders >= self._max_leaders:
+                    self._cond.wait()
+                    continue
+                # A free slot and this caller's events not yet taken: lead the next batch
+                # (the oldest callers first; this one's, or the batch before it).
+                self._leaders += 1
+                batch, self._waiting = _take(self._waiting)
+                self._cond.release()
+                try:
+                    committed = self._run(batch) or committed
+                finally:
+                    self._cond.acquire()
+                    self._leaders -= 1
+                    self._cond.notify_all()
+        if committed and self._after_batch is not None:
+            try:
+                self._after_batch()
+            except Exception as e:  # noqa: BLE001 - the batch is committed: its callers succeeded
+                log.warning("audit group commit: after-batch step failed (%s)", type(e).__name__)
         if mine.error is not None:
             raise mine.error
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._waiting = _take(self._waiting)
+    def _run(self, batch: list[_Submission]) -> bool:
+        """Commit ``batch``; every caller in it is then done, with an error if it failed."""
         committed = False
         try:
             self._commit(batch)
@@ -127,21 +154,7 @@ class GroupCommit:
                 if not committed and submission.error is None:
                     submission.error = GroupCommitFailed("audit group commit interrupted")
                 submission.done = True
-            with self._lock:
-                nxt = self._waiting[0] if self._waiting else None
-                if nxt is not None:
-                    nxt.leads = True
-                else:
-                    self._busy = False
-            for submission in batch:
-                submission.wake.set()
-            if nxt is not None:
-                nxt.wake.set()
-        if committed and self._after_batch is not None:
-            try:
-                self._after_batch()
-            except Exception as e:  # noqa: BLE001 - the batch is committed: its callers succeeded
-                log.warning("audit group commit: after-batch step failed (%s)", type(e).__name__)
+        return committed
 
     def _commit(self, batch: list[_Submission]) -> None:
         payloads = [payload for submission in batch for payload in submission.payloads]
@@ -152,54 +165,55 @@ class GroupCommit:
                 insert_queued(conn, self._clock(), payloads)
             self.batches += 1
             return
-        conn = self._connection()
+        with self._cond:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             insert_queued(conn, self._clock(), payloads)  # one statement: atomic by itself
         except BaseException:
-            self._discard()
+            _drop(conn)
             raise
-        self.batches += 1
-
-    def _connection(self) -> sa.Connection:
-        # Only the leader of the moment calls this: no lock needed.
-        if self._conn is None:
-            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self._conn
+        with self._cond:
+            self._idle.append(conn)
+            self.batches += 1
 
     def _after_fork_in_child(self) -> None:
         # The parent's state is not this process's: a fresh lock and queue, and the inherited
-        # connection kept referenced, never closed (closing it would end the parent's session).
-        self._lock = threading.Lock()
+        # connections kept referenced, never closed (closing one would end the parent's session).
+        self._cond = threading.Condition()
         self._waiting = []
-        self._busy = False
-        if self._conn is not None:
-            _orphans.append(self._conn)
-            self._conn = None
+        self._leaders = 0
+        _orphans.extend(self._idle)
+        self._idle = []
         self._engine.dispose(close=False)
 
-    def _discard(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.invalidate()
-                conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection is simply dropped
-                log.debug("audit group commit: dropping a broken connection")
-
     def close(self) -> None:
-        """Close the committer's connection (the container calls this when it closes)."""
-        self._discard()
+        """Close the committer's connections (the container calls this when it closes)."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _drop(conn)
         self._engine.dispose()
+
+
+def _drop(conn: sa.Connection) -> None:
+    try:
+        conn.invalidate()
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection is simply dropped
+        log.debug("audit group commit: dropping a broken connection")
 
 
 def _take(waiting: list[_Submission]) -> tuple[list[_Submission], list[_Submission]]:
     """The next batch (callers in arrival order, at most one statement's rows, at least one
-    caller), and those left waiting."""
+    caller), marked taken, and those left waiting."""
     rows, count = 0, 0
     for submission in waiting:
         if count and rows + len(submission.payloads) > ROWS_PER_STATEMENT:
             break
         rows += len(submission.payloads)
+        submission.taken = True
         count += 1
     return waiting[:count], waiting[count:]
 

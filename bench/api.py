@@ -3,7 +3,7 @@
     .venv/bin/python bench/api.py [--database postgresql|sqlite] [--workers 3] [--threads 4]
                                   [--batches 40] [--batch-clients 4] [--clients 50] [--seconds 8]
                                   [--client-procs 2] [--audit inline|worker] [--auth-cache 2]
-                                  [--baseline-src DIR]
+                                  [--baseline-src DIR] [--baseline-env NAME=VALUE]
 
 Starts its own OpenBao (``bao server -dev``), migrates a fresh database
 (PostgreSQL at ``PIIVAULT_BENCH_DATABASE_URL``, default
@@ -35,7 +35,9 @@ The load generator runs in ``--client-procs`` processes, each with its
 clients as threads holding one keep-alive ``http.client`` connection each.
 With ``--baseline-src DIR`` (another checkout of piivault, e.g.
 ``git archive HEAD | tar -x -C DIR``) the same measurements run first against
-that tree's code, on its own fresh database, so both appear side by side.
+that tree's code, on its own fresh database, so both appear side by side;
+``--baseline-env NAME=VALUE`` sets a setting for the baseline only (without
+``--baseline-src`` the baseline is this tree: an A/B of one setting).
 
 Everything (OpenBao, the database, gunicorn and the load generator) shares
 this machine's CPUs; ``nproc`` and the load average are printed with the
@@ -463,7 +465,9 @@ class TreeResult:
     total_mb: float
 
 
-def measure_tree(label: str, src: Path, args: argparse.Namespace, bao: BaoServer, work: Path) -> TreeResult:
+def measure_tree(
+    label: str, src: Path, args: argparse.Namespace, bao: BaoServer, work: Path, extra: dict[str, str]
+) -> TreeResult:
     app_name = "pvbench_" + secrets.token_hex(4)
     tree_work = work / label.replace(" ", "-")
     tree_work.mkdir()
@@ -476,6 +480,7 @@ def measure_tree(label: str, src: Path, args: argparse.Namespace, bao: BaoServer
             "PIIVAULT_DATABASE_URL": url,
             "PIIVAULT_AUDIT_SEQUENCE_INLINE": "true" if args.audit == "inline" else "false",
             "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache),
+            **extra,
         }
         setup = subprocess.run(
             [sys.executable, "-c", SETUP], env=env, cwd=src, capture_output=True, text=True, check=False
@@ -679,6 +684,14 @@ def main() -> None:
         help="PIIVAULT_AUTH_CACHE_SECONDS: reuse a verified API key this long (0: check every request)",
     )
     ap.add_argument("--baseline-src", type=Path, help="another piivault source tree, measured first")
+    ap.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the baseline only, e.g. PIIVAULT_AUDIT_GROUP_COMMIT=false "
+        "(with no --baseline-src, the baseline is this tree)",
+    )
     args = ap.parse_args()
 
     print(
@@ -691,10 +704,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pv-bench-api-"))
     bao = start_ephemeral(work / "bao")
     try:
-        trees = [("this tree", ROOT)]
-        if args.baseline_src:
-            trees.insert(0, ("baseline", args.baseline_src.resolve()))
-        results = [measure_tree(label, src, args, bao, work) for label, src in trees]
+        overrides = dict(item.split("=", 1) for item in args.baseline_env)
+        trees: list[tuple[str, Path, dict[str, str]]] = [("this tree", ROOT, {})]
+        if args.baseline_src or overrides:
+            trees.insert(0, ("baseline", (args.baseline_src or ROOT).resolve(), overrides))
+        results = [measure_tree(label, src, args, bao, work, extra) for label, src, extra in trees]
         sample = [item["value"] for item in onboarding_batch()] * (args.naive // BATCH + 1)
         naive_encrypt, naive_decrypt = naive_rates(bao, sample[: args.naive], args.batch_clients)
         summary(results, naive_encrypt, naive_decrypt, args.batch_clients)

@@ -36,21 +36,23 @@ def _payloads(n: int, actor: str = "group-test") -> list[str]:
 class _HeldFirstBatch(GroupCommit):
     """Keeps its first batch from committing until ``waiting`` more callers have queued."""
 
-    def __init__(self, engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine, leaders: int = 1) -> None:
+        super().__init__(engine, leaders=leaders)
         self.entered = threading.Event()
         self.release = threading.Event()
         self.sizes: list[int] = []
+        self._held = False
 
     def _commit(self, batch):
-        if not self.sizes:
+        first, self._held = not self._held, True
+        if first:
             self.entered.set()
             assert self.release.wait(30)
         self.sizes.append(len(batch))
         super()._commit(batch)
 
     def waiting(self) -> int:
-        with self._lock:
+        with self._cond:
             return len(self._waiting)
 
 
@@ -84,6 +86,19 @@ def test_callers_arriving_during_a_commit_share_the_next_one(container):
     assert group.sizes == [1, 7]
     assert group.batches == 2
     assert _queued_and_logged(container) == 8
+
+
+def test_with_two_leaders_a_caller_does_not_wait_for_a_commit_under_way(container):
+    group = _HeldFirstBatch(container.engine, leaders=2)
+    first, errors = _run_threads([lambda: group.submit(_payloads(0))])
+    assert group.entered.wait(30)
+    group.submit(_payloads(1))  # the second slot commits it while the first batch is held
+    assert group.sizes == [1] and group.batches == 1
+    group.release.set()
+    for t in first:
+        t.join(30)
+    assert errors == [] and group.batches == 2
+    assert _queued_and_logged(container) == 2
 
 
 def test_a_failed_batch_fails_every_caller_and_writes_nothing(container):
@@ -165,8 +180,7 @@ def test_an_interrupted_leader_leaves_no_caller_waiting(container):
     class Interrupted(BaseException):
         pass
 
-    group = _HeldFirstBatch(container.engine)
-    group.sizes.append(0)  # do not hold: this subclass interrupts instead
+    group = GroupCommit(container.engine)
 
     def interrupt(batch):
         raise Interrupted
@@ -230,11 +244,10 @@ def test_a_failing_after_batch_step_does_not_fail_committed_callers(container):
 def test_after_a_fork_the_child_starts_afresh_and_leaves_the_parents_connection_open(container):
     group = GroupCommit(container.engine)
     group.submit(_payloads(1))
-    inherited = group._conn
-    assert inherited is not None
+    (inherited,) = group._idle
     group._after_fork_in_child()  # what os.register_at_fork runs in a child
-    assert group._conn is None and not inherited.closed
+    assert group._idle == [] and not inherited.closed
     group.submit(_payloads(2))
-    assert group._conn is not inherited
+    assert group._idle and group._idle[0] is not inherited
     assert _queued_and_logged(container) == 2
     group.close()
