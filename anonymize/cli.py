@@ -8,27 +8,15 @@ Extracts have their own group, ``piivault extract`` (:mod:`anonymize.extract.cli
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
+from piivault.clikit import handle_errors as _cli_errors
+
 LOCAL_OPERATORS = ("redact", "mask", "replace")
-
-
-def _cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    # piivault.cli imports this module to add the group; import it lazily.
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.group("anonymize")

@@ -21,17 +21,7 @@ from typing import Any
 import click
 
 from audit.note import NoteError, parse_verifier_key
-
-
-def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    # piivault.cli imports this module to register the group; import it lazily.
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
+from piivault.clikit import handle_errors as _handle_errors
 
 
 def _with_audit(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -25,17 +25,7 @@ import click
 
 from consent import receipts
 from consent.errors import ImportRejected, ReceiptInvalid
-
-
-def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    # piivault.cli imports this module to register the groups; import it lazily.
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
+from piivault.clikit import handle_errors as _handle_errors
 
 
 def _with_container(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,39 +6,17 @@ Errors come out as one line, ``piivault: <what to fix>``, with exit status 2
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from piivault.errors import PiivaultError, UnavailableError
+from piivault.clikit import handle_errors
 from piivault.settings import Settings
 
 log = logging.getLogger("piivault")
-
-
-def _fail(message: str, status: int) -> None:
-    click.echo(f"piivault: {message}", err=True)
-    sys.exit(status)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UnavailableError as e:
-            _fail(e.message, 3)
-        except PiivaultError as e:
-            _fail(e.message, 2)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-
-    return wrapper
 
 
 def _container(**overrides: Any):
@@ -244,7 +222,7 @@ def dev(port: int, var_dir: str, new_admin_key: bool) -> None:
 
 
 # -- clients ------------------------------------------------------------------
-from api.clients.cli import clients  # noqa: E402  (defined after handle_errors, which it uses)
+from api.clients.cli import clients  # noqa: E402  (after main: the groups attach to it)
 
 main.add_command(clients)
 

@@ -7,25 +7,13 @@ cannot be shown again. Run on a host with the service's ``PIIVAULT_*`` settings.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import getpass
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client
-
-
-def _cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    # piivault.cli imports this module to add the group; import it lazily.
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
+from piivault.clikit import handle_errors as _cli_errors
+from piivault.clikit import short_time, text_table
 
 
 def _store_and_container():
@@ -48,10 +36,6 @@ def _codes(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
     return [c.strip() for c in raw.split(",") if c.strip()]
-
-
-def _when(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 @click.group("clients")
@@ -106,7 +90,7 @@ def list_() -> None:
 
 def _table(rows: list[Client]) -> str:
     head = ("ID", "NAME", "ROLE", "STATE", "PURPOSES", "FIELD TYPES", "EXPIRES", "LAST USED")
-    lines = [head] + [
+    table = [
         (
             c.id,
             c.name,
@@ -114,15 +98,12 @@ def _table(rows: list[Client]) -> str:
             c.state,
             ",".join(c.purposes) or "-",
             "(any)" if c.field_types is None else ",".join(c.field_types) or "-",
-            _when(c.expires_at),
-            _when(c.last_used_at),
+            short_time(c.expires_at),
+            short_time(c.last_used_at),
         )
         for c in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
+    return text_table(head, table)
 
 
 @clients.command("revoke")

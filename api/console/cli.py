@@ -8,7 +8,6 @@ list and shell history would keep them.
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,17 +15,8 @@ from typing import Any
 import click
 
 from api.console.services.users import LANGUAGES, ROLES, ConsoleUser
-
-
-def _cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    # piivault.cli imports this module to add the group; import it lazily.
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
+from piivault.clikit import handle_errors as _cli_errors
+from piivault.clikit import short_time, text_table
 
 
 def _run(use: Callable[[Any], Any]) -> Any:
@@ -89,25 +79,19 @@ def list_() -> None:
 
 
 def _table(rows: list[ConsoleUser]) -> str:
-    def when(value: Any) -> str:
-        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
-
     head = ("USERNAME", "ROLE", "STATE", "LANGUAGE", "TIME ZONE", "LAST SIGN-IN")
-    lines = [head] + [
+    table = [
         (
             u.username,
             u.role,
             "active" if u.active else "disabled",
             u.language,
             u.time_zone,
-            when(u.last_sign_in_at),
+            short_time(u.last_sign_in_at),
         )
         for u in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
+    return text_table(head, table)
 
 
 @users_cli.command("disable")

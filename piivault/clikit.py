@@ -1,0 +1,56 @@
+"""What every ``piivault`` command group shares: error handling and plain-text tables.
+
+A leaf module (click and :mod:`piivault.errors` only), so that the command
+groups of every package can import it directly; :mod:`piivault.cli`, which
+imports those groups, re-exports :func:`handle_errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from piivault.errors import PiivaultError, UnavailableError
+
+
+def fail(message: str, status: int) -> None:
+    """Print ``piivault: message`` on stderr and exit with ``status``."""
+    click.echo(f"piivault: {message}", err=True)
+    sys.exit(status)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn piivault's errors into one line on stderr and an exit status (3: a dependency
+    is unavailable, 2: anything else piivault refused, 130: interrupted)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnavailableError as e:
+            fail(e.message, 3)
+        except PiivaultError as e:
+            fail(e.message, 2)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper
+
+
+def short_time(value: dt.datetime | None) -> str:
+    """A time as a table shows it, to the minute; ``-`` for none."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart, under a heading line."""
+    lines = [tuple(head), *(tuple(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
