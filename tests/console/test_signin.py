@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from api.app import create_app
 from api.console import tables as ct
+from api.console.services import lockout
 from tests.conftest import make_container
 from tests.console.conftest import PASSWORD, Console, audit_payloads, csrf_of, sign_in
 
@@ -103,7 +104,10 @@ def test_wrong_password_unknown_user_and_disabled_get_the_same_answer(app, conta
     assert "nobody" not in str(audit_payloads(container))
     with container.session_factory() as s:
         keys = set(s.scalars(sa.select(ct.lockouts.c.key_hash)))
-    assert hashlib.sha256(b"user:nobody").hexdigest() in keys
+        user_key, _ = lockout.keys(s, container.keyring, "nobody", "127.0.0.1")
+    assert user_key in keys
+    # Keyed: the plain digest of what was typed, which anyone could recompute, is not stored.
+    assert hashlib.sha256(b"user:nobody").hexdigest() not in keys
 
 
 def test_five_failures_lock_the_username_for_fifteen_minutes(app, container, make_user, clock):

@@ -3,31 +3,38 @@
 Counters live in the database, so every worker and process sees the same
 ones. A key is locked for ``lock_for`` once it reaches ``limit`` failures
 within ``window`` of its first; while locked, further failures do not extend
-the lock. Keys are stored as SHA-256 of ``user:<name>`` or ``addr:<address>``:
-what someone typed as a username is never kept.
+the lock. Keys are stored as HMAC-SHA256 of ``user:<name>`` or
+``addr:<address>`` under the system data key ``console-lockout`` (a DEK
+wrapped by the Vault KEK, as the API keys' digests are): what someone typed as
+a username (sometimes a password) and the client addresses are never kept,
+and a copy of the table cannot be searched for them without the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from api.console import tables as t
 from consent.store import for_update, insert_ignore
+from vault import Keyring
 
 _l = t.lockouts.c
+KEY_NAME = "console-lockout"
+_LABEL = "console-lockout"
 
 
-def user_key(username: str) -> str:
-    return hashlib.sha256(f"user:{username}".encode()).hexdigest()
+def keys(session: Session, keyring: Keyring, username: str | None, address: str) -> tuple[str | None, str]:
+    """The counter keys of a username (None for none) and of a client address.
 
-
-def address_key(address: str) -> str:
-    return hashlib.sha256(f"addr:{address}".encode()).hexdigest()
+    Raises what :meth:`vault.Keyring.system_key` raises (the key is created on first use).
+    """
+    key = keyring.system_key(session, KEY_NAME)
+    user = None if not username else key.keyed_hash(_LABEL, f"user:{username}".encode()).hex()
+    return user, key.keyed_hash(_LABEL, f"addr:{address}".encode()).hex()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -72,6 +72,7 @@ class ConsoleService:
         lock_for = dt.timedelta(seconds=settings.console_lockout_seconds)
         self.sessions = SessionStore(
             container.uow,
+            container.keyring,
             idle=dt.timedelta(seconds=settings.console_idle_timeout),
             lifetime=dt.timedelta(seconds=settings.console_session_lifetime),
             user_policy=lockout.Policy(settings.console_lockout_failures, window, lock_for),

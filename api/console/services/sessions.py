@@ -31,6 +31,7 @@ from api.console.services.errors import SignInFailed
 from api.console.services.users import ConsoleUser, normalize_username, user_from
 from audit.events import AuditEvent
 from piivault.db import UnitOfWork
+from vault import Keyring
 
 UNKNOWN_ACTOR = "console:unknown"
 # last_seen_at is written at most this often: a page view stays a read.
@@ -90,6 +91,7 @@ class SessionStore:
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
+        keyring: Keyring,
         *,
         idle: dt.timedelta,
         lifetime: dt.timedelta,
@@ -98,6 +100,7 @@ class SessionStore:
         clock: Callable[[], dt.datetime],
     ) -> None:
         self._uow = uow_factory
+        self._keyring = keyring
         self.idle = idle
         self.lifetime = lifetime
         self.user_policy = user_policy
@@ -116,15 +119,15 @@ class SessionStore:
         """
         name = normalize_username(username)
         password = password if isinstance(password, str) else ""
-        user_key = lockout.user_key(name) if name else None
-        address_key = lockout.address_key(address)
         now = self.clock()
         with self._uow() as uow:  # read, and end the transaction before the slow hash
             session = uow.session
             assert session is not None
+            user_key, address_key = lockout.keys(session, self._keyring, name, address)
             row = session.execute(sa.select(t.users).where(_u.username == name)).first() if name else None
             locked = lockout.locked_until(session, address_key, now) is not None
             user_locked = user_key is not None and lockout.locked_until(session, user_key, now) is not None
+            uow.commit()  # the lock-out key, if this was its first use
         user = None if row is None else user_from(row)
         # The hash is checked whatever else failed, so every failure takes as long.
         matches = passwords.verify_password(None if row is None else row.password_hash, password)
