@@ -346,8 +346,11 @@ class _PageChecker:
         if self.postgres:
             import psycopg  # the PostgreSQL driver (a dependency); chunked mode needs libpq 17
 
-            size = _STREAM_ROWS if psycopg.pq.version() >= 170000 else 1
-            return self.cursor.stream(self.events_query, (start, stop), size=size)
+            if psycopg.pq.version() >= 170000:
+                return self.cursor.stream(self.events_query, (start, stop), size=_STREAM_ROWS)
+            # Row-by-row streaming costs a round of libpq calls per row: with an older
+            # libpq, fetch chunks from a server-side cursor in the same snapshot instead.
+            return self._server_side(start, stop)
         try:
             self.cursor.execute(_SQLITE_CHECKED_EVENTS, (start, stop))
             rows = self.cursor.fetchall()
@@ -357,6 +360,12 @@ class _PageChecker:
             return rows
         self.cursor.execute(self.events_query, (start, stop))
         return self.cursor.fetchall()
+
+    def _server_side(self, start: int, stop: int) -> Iterator[Sequence[Any]]:
+        with self.cursor.connection.cursor(name=f"audit_page_{start}") as named:
+            named.itersize = _STREAM_ROWS
+            named.execute(self.events_query, (start, stop))
+            yield from named
 
     def check_events(
         self,

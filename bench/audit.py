@@ -19,10 +19,11 @@ is dropped afterwards, and SQLite in a temporary directory. Prints, for each:
   delay, from the event's enqueue time to the moment the log head covered it
   (sampled every ``--sample-ms``), p50 and p99;
 * on PostgreSQL, the same with threads in the writer processes, as in gunicorn
-  workers with threads (2 processes x ``--writers``/2 threads, then
-  ``--writers`` processes x ``--threads``), each append a read-only unit of
-  work whose event the process's threads commit together (group commit, see
-  :mod:`audit.group`): what a detokenize or a lookup costs the log;
+  workers with threads (``--shapes``, processes x threads: by default 2 x 4,
+  2 x 32 and 8 x 8), each append a read-only unit of work whose event the
+  process's threads commit together (group commit, see :mod:`audit.group`):
+  what a detokenize costs the log. Each shape runs with inline sequencing and
+  again with a sequencer worker process;
 * for reference, in the same run: the same processes committing a bare
   INSERT each through the driver (no ORM, no audit): what this machine can
   commit at all, one transaction per append;
@@ -39,6 +40,7 @@ import argparse
 import bisect
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -419,20 +421,22 @@ def run_backend(name: str, env: dict[str, str], args: argparse.Namespace) -> dic
                 worker,
             )
             if name == "postgresql":
-                for processes, threads in ((2, args.writers // 2), (args.writers, args.threads)):
+                for (processes, threads), worker in itertools.product(args.shapes, (False, True)):
                     grouped = appends(
                         container,
                         env,
                         processes,
                         args.appends,
+                        worker=worker,
                         sample_ms=args.sample_ms,
                         threads=threads,
                         read_only=True,
                     )
+                    how = "sequencer worker process" if worker else "inline sequencing"
                     report(
-                        f"appends_{processes}x{threads}_group{key}",
+                        f"appends_{processes}x{threads}_group{'_worker' if worker else ''}{key}",
                         f"{processes} processes x {threads} threads, read-only units "
-                        f"(group commit), inline sequencing{suffix}",
+                        f"(group commit), {how}{suffix}",
                         grouped,
                     )
             bare = bare_commits(container, args.writers, args.appends)
@@ -471,12 +475,25 @@ def run_backend(name: str, env: dict[str, str], args: argparse.Namespace) -> dic
         container.close()
 
 
+def _shapes(text: str) -> list[tuple[int, int]]:
+    try:
+        shapes = [tuple(int(n) for n in shape.split("x")) for shape in text.split(",")]
+    except ValueError:
+        shapes = []
+    if not shapes or any(len(shape) != 2 or min(shape) < 1 for shape in shapes):
+        raise argparse.ArgumentTypeError(f"expected PROCESSESxTHREADS[,...], e.g. 2x32,8x8; got {text!r}")
+    return shapes  # type: ignore[return-value]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appends", type=int, default=1_000, help="appends per writer")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument(
-        "--threads", type=int, default=8, help="threads per writer process in the group-commit run"
+        "--shapes",
+        type=_shapes,
+        default=_shapes("2x4,2x32,8x8"),
+        help="PROCESSESxTHREADS,... for the group-commit runs (PostgreSQL)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="repeat the concurrent measurements")
     parser.add_argument(

@@ -42,6 +42,18 @@ def _row(container, seq):
         return conn.execute(sa.select(at.events).where(at.events.c.seq == seq)).one()
 
 
+def _verify_paged(container, log, bits, workers):
+    return verify_log(
+        container.engine,
+        origin=log.origin,
+        public_key=log.public_key_bytes(),
+        merge_delay=60,
+        now=dt.datetime.now(dt.UTC),
+        page_bits=bits,
+        workers=workers,
+    )
+
+
 def test_an_untouched_log_verifies(log):
     report = log.verify()
     assert report.ok, report.summary()
@@ -52,18 +64,8 @@ def test_an_untouched_log_verifies(log):
 
 @pytest.mark.parametrize("bits", [1, 2, 3])
 def test_pages_and_worker_processes_give_the_same_answer(container, log, bits):
-    public_key = log.public_key_bytes()
-    now = dt.datetime.now(dt.UTC)
     for workers in (1, 2) if bits == 2 else (1,):
-        report = verify_log(
-            container.engine,
-            origin=log.origin,
-            public_key=public_key,
-            merge_delay=60,
-            now=now,
-            page_bits=bits,
-            workers=workers,
-        )
+        report = _verify_paged(container, log, bits, workers)
         assert report.ok, report.summary()
         assert report.events == SIZE
 
@@ -114,17 +116,34 @@ def test_a_deleted_event_is_caught(container, log):
 def test_a_deleted_event_is_caught_with_pages_and_workers(container, log):
     with tampering(container) as conn:
         conn.exec_driver_sql("DELETE FROM audit_events WHERE seq = 9")
-    report = verify_log(
-        container.engine,
-        origin=log.origin,
-        public_key=log.public_key_bytes(),
-        merge_delay=60,
-        now=dt.datetime.now(dt.UTC),
-        page_bits=2,
-        workers=2,
-    )
+    report = _verify_paged(container, log, bits=2, workers=2)
     assert report.first_bad_index == 9
     assert {"sequence", "tree"} <= _problems(report)
+
+
+def test_pages_read_through_a_server_side_cursor_with_an_older_libpq(container, log, monkeypatch):
+    if container.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads a page at once")
+    import psycopg
+
+    with tampering(container) as conn:
+        conn.exec_driver_sql("UPDATE audit_events SET actor = 'nobody' WHERE seq = 13")
+    # libpq before 17 has no chunked streaming: the page is read from a named cursor.
+    monkeypatch.setattr(psycopg.pq, "version", lambda: 160000)
+    opened = []
+    cursor = psycopg.Connection.cursor
+
+    def spy(self, *args, **kwargs):
+        if kwargs.get("name"):
+            opened.append(kwargs["name"])
+        return cursor(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "cursor", spy)
+    report = _verify_paged(container, log, bits=2, workers=1)
+    assert report.events == SIZE
+    assert report.first_bad_index == 13
+    assert _problems(report) == {"columns"}
+    assert len(opened) == SIZE // 4  # one cursor per page of four
 
 
 def test_an_inserted_event_is_caught(container, log):
