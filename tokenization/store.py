@@ -37,6 +37,22 @@ def insert_ignoring_conflicts(
     return _insert_json_recordset(session, table, rows, key)
 
 
+def insert_counting_conflicts(
+    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
+) -> int:
+    """Like :func:`insert_ignoring_conflicts`, but return only how many rows were inserted.
+
+    For callers that treat any skipped row as a conflict of the whole batch: on
+    PostgreSQL nothing comes back but the row count (a thousand returned keys
+    cost the driver more than the count).
+    """
+    if rows and session.get_bind().dialect.name == "postgresql":
+        result = insert_arrays(session.connection(), table, rows, on_conflict=key)
+        if result is not None:
+            return result.rowcount
+    return len(insert_ignoring_conflicts(session, table, rows, key))
+
+
 def _insert_json_recordset(
     session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
 ) -> set:

@@ -38,7 +38,7 @@ from tokenization.fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from tokenization.fpe import format_preserving_token
 from tokenization.model import MAX_BATCH, Caller, TokenizeItem, TokenizeResult, actor, valid_subject_id
 from tokenization.policy import TOKENIZE_ROLES
-from tokenization.store import insert_ignoring_conflicts, select_in
+from tokenization.store import insert_counting_conflicts, select_in
 from tokenization.tokens import (
     DeterministicScope,
     TokenKind,
@@ -276,9 +276,9 @@ def _write(
                 "created_at": now,
             }
         )
-    inserted = insert_ignoring_conflicts(session, t.tokens, values, "token")
-    if len(inserted) < len(values):
+    if insert_counting_conflicts(session, t.tokens, values, "token") < len(values):
         raise _Collision
+    inserted = {row["token"] for row in values}
     for item in pending:
         if item.token and item.token not in inserted and not existing.get(item.token, False):
             item.token = ""  # an erased deterministic token, or its owner's key is gone
