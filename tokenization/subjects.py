@@ -32,18 +32,20 @@ def states(session: Session, subject_ids: Sequence[str]) -> dict[str, tuple[str,
 
 
 def ensure(
-    session: Session, subject_ids: Sequence[str], now: dt.datetime
+    session: Session, subject_ids: Sequence[str], now: dt.datetime, existing: Collection[str] = ()
 ) -> tuple[dict[str, tuple[str, str]], list[str]]:
     """Create the subjects that do not exist; return (kind, state) of all, and the new ids.
 
+    ``existing`` names ids known to exist (the caller loaded their data keys):
+    they are only read. The others are inserted first, conflicts skipped, and
+    only those not inserted are read: one statement when every subject is new
+    (an onboarding batch) or every one is known (a customer's new value).
     Safe against a concurrent request creating the same subject: only one
     transaction's insert counts, and only it reports the id as new.
     """
-    found = states(session, subject_ids)
-    missing = sorted(set(subject_ids) - set(found))
-    created = insert(session, missing, SUBJECT, now)
-    if len(created) < len(missing):
-        found.update(states(session, [sid for sid in missing if sid not in created]))
+    created = insert(session, sorted({sid for sid in subject_ids if sid not in existing}), SUBJECT, now)
+    new = set(created)
+    found = states(session, [sid for sid in subject_ids if sid not in new])
     found.update((sid, (SUBJECT, ACTIVE)) for sid in created)
     return found, created
 

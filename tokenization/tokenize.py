@@ -222,7 +222,8 @@ def _write(
         item.token = item.owner = ""
         item.error = None
     named = sorted({i.subject_id for i in pending if i.subject_id is not None})
-    known, created = subjects.ensure(session, named, now)
+    with_key = {sid for sid in named if subject_owner(sid) in subject_keys}
+    known, created = subjects.ensure(session, named, now, existing=with_key)
     live = [sid for sid in named if known[sid][1] != subjects.ERASED]
     new_owners: set[str] = set(created)
 

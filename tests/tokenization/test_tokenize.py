@@ -114,6 +114,34 @@ def test_new_subjects_get_their_keys_in_one_wrap_call(container, vault_calls):
     assert vault_calls["unwrap"] == 1  # the system keys and every subject's key together
 
 
+def test_subjects_take_one_statement_whether_all_new_or_all_known(container, svc):
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        if "tokenization_subjects" in statement:
+            statements.append(statement.split()[0])
+
+    tokenize(container, [TokenizeItem("name", "张三", "cust-warm")])  # creates the system keys
+    sa.event.listen(container.engine, "before_cursor_execute", seen)
+    try:
+        tokenize(container, [TokenizeItem("cn_mobile", MOBILE, f"cust-{i:04d}") for i in range(3)])
+        assert statements == ["INSERT"]
+        statements.clear()
+        tokenize(container, [TokenizeItem("email", "a@example.com", f"cust-{i:04d}") for i in range(3)])
+        assert statements == ["SELECT"]
+        with container.uow() as uow:
+            svc.erase_subject(uow, "dpo:test", "cust-0000", "dsr-erasure")
+        statements.clear()
+        # New, known and erased together: the erased one is read, not created again.
+        out = tokenize(
+            container, [TokenizeItem("name", "李四", sid) for sid in ("cust-0000", "cust-0001", "cust-0009")]
+        ).items
+    finally:
+        sa.event.remove(container.engine, "before_cursor_execute", seen)
+    assert statements == ["INSERT", "SELECT"]
+    assert [r.get("error", {}).get("rule") for r in out] == ["subject_erased", None, None]
+
+
 def test_each_standalone_token_has_its_own_erasable_owner(container):
     out = tokenize(container, [TokenizeItem("name", "王五"), TokenizeItem("name", "王五")]).items
     owners = {r["subject_id"] for r in rows(container)}
