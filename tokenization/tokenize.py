@@ -76,6 +76,7 @@ class _Collision(Exception):
 
 
 _ERASED = ItemRejected("subject_erased", "the subject was erased").as_error()
+_KINDS = {kind.value: kind for kind in TokenKind}  # a dict lookup per item, not an enum call
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -182,10 +183,9 @@ def _prepare(
         raise ItemRejected("field_type", "unknown field type") from None
     if caller.field_types is not None and field_type.code not in caller.field_types:
         raise ItemRejected("field_type_not_allowed", "this client may not tokenize this field type")
-    try:
-        kind = TokenKind(item.kind)
-    except ValueError:
-        raise ItemRejected("kind", "kind must be random, deterministic or format_preserving") from None
+    kind = _KINDS.get(item.kind) if isinstance(item.kind, str) else None
+    if kind is None:
+        raise ItemRejected("kind", "kind must be random, deterministic or format_preserving")
     if kind is TokenKind.FORMAT_PRESERVING and field_type.fpe is None:
         raise ItemRejected("kind", "format-preserving tokens are not available for this field type")
     if item.subject_id is not None:
