@@ -173,6 +173,20 @@ def insert_arrays(
     return conn.exec_driver_sql(sql, tuple(columns.values()))
 
 
+def in_array(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+    """PostgreSQL: ``column IN (SELECT unnest(:name))``, the values bound as one array.
+
+    The statement's text is the same for any number of values, so the driver
+    prepares it once and sends one array; an IN list of hundreds of
+    placeholders is rendered and parsed again for every request. Not
+    ``= ANY(:name)``: PostgreSQL cannot hash a parameter array, and a plan that
+    scans the table compares every row with every value.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    return column.in_(sa.select(sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))))
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True for database errors that mean "try again later", not "bad request"."""
     return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError) or (

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from piivault.db import insert_arrays
+from piivault.db import in_array, insert_arrays
 
 SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
 
@@ -92,20 +92,13 @@ def _json_value(value: Any) -> Any:
 def select_in(
     session: Session, columns: Sequence[sa.ColumnElement], key: sa.Column, values: Iterable[Any]
 ) -> list[sa.Row]:
-    """``SELECT columns WHERE key IN values``: on PostgreSQL one array parameter, elsewhere chunked.
-
-    ``IN (SELECT unnest(array))`` has the same text for any number of values, so
-    the driver prepares it once, and sends the values as one array; an IN list of
-    hundreds of placeholders is rendered and parsed again for every request. (Not
-    ``= ANY(array)``: with a parameter PostgreSQL cannot hash the array, and a plan
-    that scans the table compares every row with every value.)
-    """
+    """``SELECT columns WHERE key IN values``: on PostgreSQL one array parameter
+    (:func:`piivault.db.in_array`), elsewhere chunked."""
     values = list(values)
     if not values:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        array = sa.bindparam("values", values, type_=postgresql.ARRAY(key.type))
-        return list(session.execute(sa.select(*columns).where(key.in_(sa.select(sa.func.unnest(array))))))
+        return list(session.execute(sa.select(*columns).where(in_array(key, "values")), {"values": values}))
     rows: list[sa.Row] = []
     for chunk in chunked(values):
         rows.extend(session.execute(sa.select(*columns).where(key.in_(chunk))).all())

@@ -27,10 +27,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import insert_arrays, utcnow
+from piivault.db import in_array, insert_arrays, utcnow
 from piivault.errors import ConfigurationError, ValidationFailed
 from vault import tables as t
 from vault.cache import DekCache
@@ -51,14 +50,7 @@ MAX_REASON = 200
 # cache usable (a literal list of 900 ids is hashed into the cache key on every call).
 _KEY_COLUMNS = sa.select(t.data_keys.c.owner, t.data_keys.c.key_id, t.data_keys.c.wrapped_dek)
 _KEY_ROWS = _KEY_COLUMNS.where(t.data_keys.c.owner.in_(sa.bindparam("owners", expanding=True)))
-# PostgreSQL: the owners as one array, in a statement whose text never changes (prepared once);
-# rendering and parsing hundreds of placeholders cost more than the lookup. IN (SELECT unnest())
-# rather than = ANY(): a parameter array cannot be hashed, and a scan would compare every value.
-_KEY_ROWS_PG = _KEY_COLUMNS.where(
-    t.data_keys.c.owner.in_(
-        sa.select(sa.func.unnest(sa.bindparam("owners", type_=postgresql.ARRAY(t.data_keys.c.owner.type))))
-    )
-)
+_KEY_ROWS_PG = _KEY_COLUMNS.where(in_array(t.data_keys.c.owner, "owners"))  # prepared once
 
 
 StoredKeys = dict[str, tuple[str, str]]
