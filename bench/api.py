@@ -659,6 +659,13 @@ def _p(phase: Phase) -> str:
     return f"{phase.pct(0.5):.1f} / {phase.pct(0.99):.1f}"
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("PIIVAULT_"):
+        raise argparse.ArgumentTypeError(f"expected PIIVAULT_NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
@@ -687,6 +694,7 @@ def main() -> None:
     ap.add_argument(
         "--baseline-env",
         action="append",
+        type=_setting,
         default=[],
         metavar="NAME=VALUE",
         help="a setting for the baseline only, e.g. PIIVAULT_AUDIT_GROUP_COMMIT=false "
@@ -704,7 +712,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pv-bench-api-"))
     bao = start_ephemeral(work / "bao")
     try:
-        overrides = dict(item.split("=", 1) for item in args.baseline_env)
+        overrides = dict(args.baseline_env)
         trees: list[tuple[str, Path, dict[str, str]]] = [("this tree", ROOT, {})]
         if args.baseline_src or overrides:
             trees.insert(0, ("baseline", (args.baseline_src or ROOT).resolve(), overrides))
