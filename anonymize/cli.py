@@ -59,7 +59,7 @@ def seed_command(
 ) -> None:
     """Create synthetic customers through the public API; attributes and notes go to --out."""
     from anonymize.demo import seed
-    from api.client import PiivaultClient, PiivaultError
+    from piivault_client import PiivaultClient, PiivaultError
 
     try:
         summary = seed(PiivaultClient(base_url, key), customers, notes, Path(out_dir), seed=rng_seed)

@@ -1,7 +1,7 @@
 """Synthetic customers for tests, benches and the README tour (``piivault anonymize demo seed``).
 
 Everything goes through the public API with a ``service`` key
-(:class:`api.client.PiivaultClient`), as a real onboarding system would:
+(:class:`piivault_client.PiivaultClient`), as a real onboarding system would:
 
 * identifiers - name, resident ID (GB 11643 check digit), mobile, bank card
   (UnionPay 62, Luhn), address, email - are tokenized under the customer's
@@ -35,12 +35,11 @@ import pandas as pd
 from faker import Faker
 
 from anonymize.extract.regions import city_label, province_name
-from api.client import PiivaultClient
+from piivault_client import PiivaultClient
 from tokenization.fieldtypes import default_registry
 from tokenization.fieldtypes.checksums import GB11643, LUHN
 
 CONSENT_SHARES = {"risk_scoring": 0.70, "marketing": 0.35}
-ATTRIBUTE_BATCH = 1_000
 IDENTIFIER_FIELDS = ("name", "cn_resident_id", "cn_mobile", "bank_card", "address", "email")
 PRODUCTS = ("储蓄卡", "信用卡", "消费贷", "房贷", "车贷", "理财", "基金")
 GRADES = ("A", "B", "C", "D", "E")
@@ -135,7 +134,7 @@ def seed(
 ) -> dict[str, int]:
     """Create ``n_customers`` through the API and write the side files; returns counts (no values).
 
-    Raises :class:`api.client.PiivaultError` when the API refuses a request
+    Raises :class:`piivault_client.PiivaultError` when the API refuses a request
     (a key without the ``service`` role: 403) and ``RuntimeError`` if it
     rejects a generated value (a bug here).
     """
@@ -156,26 +155,16 @@ def seed(
     for c in customers:
         for purpose, share in CONSENT_SHARES.items():
             if rng.random() < share:
-                grant = {
-                    "purpose": purpose,
-                    "channel": rng.choice(_CHANNELS),
-                    "evidence": f"ref:demo-{rng.getrandbits(48):012x}",
-                }
-                # The client has no consent method yet; this is its generic, retrying transport.
-                client._request(
-                    "POST", f"/v1/subjects/{c.subject_id}/consents", json=grant, retry_connection_errors=False
+                client.consents.grant(
+                    c.subject_id,
+                    purpose,
+                    rng.choice(_CHANNELS),
+                    evidence=f"ref:demo-{rng.getrandbits(48):012x}",
                 )
                 consents[purpose] += 1
                 granted[c.subject_id].append(purpose)
 
-    for start in range(0, len(customers), ATTRIBUTE_BATCH):
-        batch = customers[start : start + ATTRIBUTE_BATCH]
-        client._request(
-            "POST",
-            "/v1/attributes",
-            json={"items": [{"subject_id": c.subject_id, "attributes": c.attributes} for c in batch]},
-            retry_connection_errors=True,  # idempotent: the same attributes replace themselves
-        )
+    client.attributes.put({"subject_id": c.subject_id, "attributes": c.attributes} for c in customers)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(

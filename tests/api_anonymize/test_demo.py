@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from anonymize.demo import IDENTIFIER_FIELDS, generate_customers, seed
-from api.client import PiivaultClient, PiivaultError
 from piivault.cli import main
+from piivault_client import PiivaultClient, PiivaultError
 from tokenization.fieldtypes import default_registry
 
 
@@ -55,7 +55,7 @@ def test_seed_through_the_api(base_url, service_key, tmp_path, caplog):
     assert len(table) == 12 and {"age", "credit_grade", "default", "consents"} <= set(table.columns)
     assert not set(IDENTIFIER_FIELDS) & set(table.columns)
     sid = table["subject_id"][0]
-    assert pv.subject(sid)["token_count"] == len(IDENTIFIER_FIELDS)
+    assert pv.subjects.get(sid)["token_count"] == len(IDENTIFIER_FIELDS)
     consented = int(table["consents"].fillna("").str.contains("risk_scoring").sum())
     assert consented == summary["consents_risk_scoring"]
     notes = [json.loads(line) for line in (tmp_path / "notes.jsonl").read_text(encoding="utf-8").splitlines()]

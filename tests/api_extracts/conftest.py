@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from anonymize.demo import seed
-from api.client import PiivaultClient
 from piivault.settings import Settings
+from piivault_client import PiivaultClient
 from tests.api.conftest import app, bearer, client, make_key  # noqa: F401
 from tests.conftest import make_settings
 
