@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piivault.errors import PiivaultError
+from piivault.errors import Conflict, PiivaultError
 
 
 class Unauthenticated(PiivaultError):
@@ -58,3 +58,15 @@ class TooManyFailedAttempts(PiivaultError):
 
     def http_headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class SelfRevocation(Conflict):
+    """A key cannot revoke itself: revoke it with another admin key or `piivault clients revoke`."""
+
+    code = "self_revocation"
+
+
+class LastAdmin(Conflict):
+    """The last active admin key cannot be revoked: create another admin client first."""
+
+    code = "last_admin"

@@ -132,6 +132,12 @@ class ClientById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, client_id: str) -> dict[str, Any]:
-        """Revoke a client's key, at once and for good."""
-        client = clients_service(current_container()).revoke(client_id, actor=current_principal().actor)
+        """Revoke a client's key, at once and for good.
+
+        A key cannot revoke itself, and the last active admin cannot be revoked (409).
+        """
+        caller = current_principal()
+        client = clients_service(current_container()).revoke(
+            client_id, actor=caller.actor, caller_id=caller.client_id
+        )
         return _with_state(client)

@@ -37,9 +37,10 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.clients import keys
-from api.clients.errors import ApiKeyExpired, ApiKeyRevoked, InvalidApiKey
+from api.clients.errors import ApiKeyExpired, ApiKeyRevoked, InvalidApiKey, LastAdmin, SelfRevocation
 from api.clients.model import (
     ACTIVE,
+    ADMIN,
     CODE_PATTERN,
     MAX_CODES,
     MAX_EXPIRY_DAYS,
@@ -52,6 +53,7 @@ from api.clients.model import (
 )
 from api.clients.tables import clients as t
 from audit.events import AuditEvent
+from consent.store import for_update
 from piivault.db import UnitOfWork, session_scope, utcnow
 from piivault.errors import Conflict, NotFound, ValidationFailed
 from vault import DataKey, Keyring, constant_time_equal
@@ -254,16 +256,37 @@ class ClientStore:
             rows = session.execute(sa.select(*_COLUMNS).where(t.c.name == name).order_by(t.c.created_at))
             return [_client(r) for r in rows]
 
-    def revoke(self, client_id: str, *, actor: str) -> Client:
+    def revoke(self, client_id: str, *, actor: str, caller_id: str | None = None) -> Client:
         """Revoke a client's key at once and for good.
 
-        Raises :class:`NotFound`, :class:`Conflict` if it is already revoked,
-        and :class:`StorageUnavailable`.
+        ``caller_id`` is the client whose key makes the request (None from the
+        CLI). Raises :class:`NotFound`, :class:`SelfRevocation` when a key
+        would revoke itself, :class:`LastAdmin` when no other active admin
+        would remain, :class:`Conflict` if it is already revoked, and
+        :class:`StorageUnavailable`.
         """
+        if caller_id is not None and caller_id == client_id:
+            raise SelfRevocation()
         now = self.clock()
         with self._uow_factory() as uow:
             session = uow.session
             assert session is not None
+            # Lock the active admins first: two admins revoking each other at once must not
+            # both see the other one as "another active admin".
+            active_admins = session.scalars(
+                for_update(
+                    sa.select(t.c.id)
+                    .where(
+                        t.c.role == ADMIN,
+                        t.c.revoked_at.is_(None),
+                        sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now),
+                    )
+                    .order_by(t.c.id),
+                    session,
+                )
+            ).all()
+            if active_admins == [client_id]:
+                raise LastAdmin()
             done = session.execute(
                 t.update()
                 .where(t.c.id == client_id, t.c.revoked_at.is_(None))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 import pytest
 import sqlalchemy as sa
 
 from api.clients import clients_service, keys
 from api.clients import tables as ct
+from api.clients.errors import LastAdmin
 from api.clients.store import HMAC_KEY_NAME, HMAC_LABEL
 from audit import tables as at
 from tests.api.conftest import bearer
@@ -148,3 +150,63 @@ def test_purposes_and_field_types_come_from_the_catalogues(client, admin_key):
         headers=bearer(admin_key),
     )
     assert resp.status_code == 422 and resp.json["detail"] == "unknown field types: shoe_size"
+
+
+def test_a_key_cannot_revoke_itself(client, admin_key):
+    """Issue 14, item 7: the fuzzer revoked its own admin key and locked itself out."""
+    own_id = keys.parse(admin_key).public_id
+    resp = client.delete(f"/v1/clients/{own_id}", headers=bearer(admin_key))
+    assert resp.status_code == 409
+    assert resp.mimetype == "application/problem+json"
+    assert resp.json["type"].endswith("/self_revocation")
+    assert "another admin key" in resp.json["detail"]
+    # Nothing changed: the key still works and the client is active.
+    shown = client.get(f"/v1/clients/{own_id}", headers=bearer(admin_key))
+    assert shown.status_code == 200 and shown.json["state"] == "active"
+
+
+def test_another_admin_may_revoke_an_admin(client, admin_key, make_key):
+    second = make_key("admin", name="second-admin")
+    second_id = keys.parse(second).public_id
+    assert client.delete(f"/v1/clients/{second_id}", headers=bearer(admin_key)).status_code == 200
+    assert client.get("/v1/clients", headers=bearer(second)).status_code == 401
+    assert client.get("/v1/clients", headers=bearer(admin_key)).status_code == 200
+
+
+def test_the_last_active_admin_cannot_be_revoked(container, make_key):
+    store = clients_service(container)
+    only = keys.parse(make_key("admin", name="only-admin")).public_id
+    # An expired or revoked admin is no admin: it does not count as "another one".
+    make_key("admin", name="expiring-admin")
+    expired = store.find_by_name("expiring-admin")[0].id
+    with container.session_factory.begin() as s:
+        s.execute(ct.clients.update().where(ct.clients.c.id == expired).values(expires_at=store.clock()))
+    with pytest.raises(LastAdmin):
+        store.revoke(only, actor="test")
+    assert store.get(only).state == "active"
+    # Other roles' clients may go whatever the admins are.
+    service = keys.parse(make_key("service", name="svc")).public_id
+    assert store.revoke(service, actor="test").state == "revoked"
+
+
+def test_two_admins_revoking_each_other_at_once_leave_one(container, make_key):
+    store = clients_service(container)
+    a, b = (keys.parse(make_key("admin", name=n)).public_id for n in ("admin-a", "admin-b"))
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def revoke(target: str, caller: str) -> None:
+        barrier.wait()
+        try:
+            store.revoke(target, actor=f"client:{caller}", caller_id=caller)
+            outcomes[target] = "revoked"
+        except LastAdmin:
+            outcomes[target] = "refused"
+
+    threads = [threading.Thread(target=revoke, args=args) for args in ((a, b), (b, a))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["refused", "revoked"]
+    assert sorted(store.get(c).state for c in (a, b)) == ["active", "revoked"]

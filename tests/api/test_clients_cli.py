@@ -95,3 +95,20 @@ def test_dev_mode_prints_an_admin_key_once(container):
     assert not KEY.search(second) and "piivault dev --new-admin-key" in second
     third = dev_admin_key(container, new=True)
     assert KEY.search(third).group(0) != key
+
+
+def test_cli_refuses_to_revoke_the_last_active_admin(container):
+    """Issue 14, item 7: revoking every admin would leave no one to manage clients over the API."""
+    env = settings_env(container)
+    runner = CliRunner()
+    first = runner.invoke(main, ["clients", "create", "--name", "ops", "--role", "admin"], env=env)
+    second = runner.invoke(main, ["clients", "create", "--name", "ops2", "--role", "admin"], env=env)
+    first_id, second_id = (KEY.findall(r.output)[0].split("_")[1] for r in (first, second))
+    assert runner.invoke(main, ["clients", "revoke", first_id], env=env).exit_code == 0
+    last = runner.invoke(main, ["clients", "revoke", second_id], env=env)
+    assert last.exit_code == 2
+    assert last.output.strip() == (
+        "piivault: The last active admin key cannot be revoked: create another admin client first."
+    )
+    key = KEY.findall(second.output)[0]
+    assert create_app(container).test_client().get("/v1/clients", headers=bearer(key)).status_code == 200
