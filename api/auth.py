@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from api.clients import clients_service
+from api.clients import clients_service, keys
 from api.clients.errors import (
     InvalidApiKey,
     MalformedAuthorization,
@@ -71,24 +71,35 @@ def _authenticate() -> None:
     """``before_request``: set ``g.principal`` or raise.
 
     Raises :class:`Unauthenticated` (401) for a missing, malformed, wrong,
-    revoked or expired key, :class:`TooManyFailedAttempts` (429) once this
-    address has failed too often, and ``StorageUnavailable`` /
-    ``VaultUnavailable`` (503) when the key cannot be checked.
+    revoked or expired key, :class:`TooManyFailedAttempts` (429) for a key
+    that fails once its client id or this address has failed too often, and
+    ``StorageUnavailable`` / ``VaultUnavailable`` (503) when the key cannot
+    be checked.
+
+    The key is checked first: one that verifies is never refused because of
+    failures, its own or others' (a CRM behind the same NAT as a scanner, or
+    whose client id someone is guessing secrets for). The limiter sheds and
+    flags the guessing; the keys' 256-bit secrets are what make it futile.
     """
     state: _AuthState = current_app.extensions[_EXT]
     if request.blueprint in state.public_blueprints:
         return
     credential = _bearer_credential()
     address = request.remote_addr or "unknown"
-    wait = state.limiter.retry_after(address)
-    if wait is not None:
-        log.warning("authentication refused: too many failed attempts from %s", address)
-        raise TooManyFailedAttempts(wait)
     store = clients_service(current_app.extensions["piivault"])
     try:
         g.principal = store.authenticate(credential)
     except InvalidApiKey as e:
-        state.limiter.failed(address)
+        counted = [f"addr:{address}"]
+        parsed = keys.parse(credential)
+        if parsed is not None:
+            counted.append(f"client:{parsed.public_id}")
+        waits = [w for w in map(state.limiter.retry_after, counted) if w is not None]
+        if waits:
+            log.warning("authentication refused: too many failed attempts from %s", address)
+            raise TooManyFailedAttempts(max(waits)) from None
+        for key in counted:
+            state.limiter.failed(key)
         # The code only: the presented credential never reaches a log line.
         log.info("authentication failed from %s: %s", address, e.code)
         raise

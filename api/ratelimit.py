@@ -1,8 +1,12 @@
-"""An in-memory limiter of failed authentication attempts per client address.
+"""An in-memory limiter of failed authentication attempts per client id and per address.
 
 Per process: with several gunicorn workers each counts on its own, so the
 effective limit is up to ``workers`` times higher. It sheds noisy scanners and
 brute-force traffic; the keys' 256-bit secrets are what make guessing futile.
+It is consulted only for keys that fail (:mod:`api.auth` checks the key
+first), so a valid key is never refused because of other callers' failures.
+In memory rather than in the database, unlike the not-found budget
+(:mod:`throttle`): a flood of garbage keys must not cost a write each.
 Behind a reverse proxy set ``PIIVAULT_TRUSTED_PROXIES`` so the address is the
 client's, not the proxy's (else one bad client would lock out everyone).
 """

@@ -188,7 +188,8 @@ TABLE: tuple[Setting, ...] = (
         "AUTH_FAILURE_LIMIT",
         _int("AUTH_FAILURE_LIMIT", 0, 1_000_000),
         20,
-        help="failed API-key attempts per client address and window before 429 (0: no limit)",
+        help="failed API-key attempts per presented client id, and per client address, within the window "
+        "before a failing key gets 429; a key that verifies is never refused (0: no limit)",
     ),
     Setting(
         "AUTH_FAILURE_WINDOW",

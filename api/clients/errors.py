@@ -47,7 +47,7 @@ class ApiKeyExpired(InvalidApiKey):
 
 
 class TooManyFailedAttempts(PiivaultError):
-    """Too many failed authentication attempts from this address; retry later."""
+    """Too many failed authentication attempts for this client id or from this address; retry later."""
 
     code = "too_many_failed_attempts"
     http_status = 429
