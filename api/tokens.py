@@ -100,7 +100,8 @@ class TokenizeItemSchema(Schema):
         load_default=True,
         metadata={
             "description": "format_preserving only: keep what the field type allows in clear "
-            "(a card's first 6 and last 4, an ID's region code); false keeps nothing"
+            "(a card's last 4, its first 6 too only if PIIVAULT_CARD_TOKEN_KEEPS_BIN is set; "
+            "an ID's region code); false keeps nothing"
         },
     )
 

@@ -226,6 +226,13 @@ TABLE: tuple[Setting, ...] = (
         "subject",
         help="same value, same deterministic token: within a subject, or vault-wide (standalone tokens)",
     ),
+    Setting(
+        "CARD_TOKEN_KEEPS_BIN",
+        _bool("CARD_TOKEN_KEEPS_BIN"),
+        False,
+        help="format-preserving bank-card tokens keep the BIN (first six) as well as the last four; "
+        "weakens them: with the mask's digits a token is one of ~10^5 guesses (default false)",
+    ),
     # consent and data-subject rights
     Setting("DSR_DUE_DAYS", _int("DSR_DUE_DAYS", 1, 365), 15, help="days to answer a data-subject request"),
     Setting(

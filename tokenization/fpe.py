@@ -3,7 +3,8 @@
 A format-preserving token is drawn at random (then vaulted like any token), so
 it reveals nothing about the value except what the field type's
 :class:`~tokenization.fieldtypes.FpeSpec` keeps on purpose: a resident ID's
-region code, a mobile's network prefix, optionally a card's BIN and last four.
+region code, a mobile's network prefix, a card's last four (and its BIN if so
+configured).
 At least :data:`MIN_DRAWN` characters are always drawn (fewer for very short
 values), as the card mask hides at least six digits.
 

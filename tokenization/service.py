@@ -31,6 +31,7 @@ from tokenization.fieldtypes import (
     default_registry,
     load_field_types,
 )
+from tokenization.fieldtypes.builtin.bank_card import keeping_bin
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
 from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, consent_check, load_purposes
 from tokenization.tokenize import BLIND_INDEX_KEY
@@ -319,7 +320,8 @@ class TokenizationService:
 
 
 def build_tokenization_service(settings: Settings, keyring: Keyring) -> TokenizationService:
-    """The service as configured: field types and purposes files, deterministic scope.
+    """The service as configured: field types and purposes files, deterministic scope,
+    whether card tokens keep the BIN.
 
     Raises :class:`ConfigurationError` for a bad file or setting.
     """
@@ -329,6 +331,8 @@ def build_tokenization_service(settings: Settings, keyring: Keyring) -> Tokeniza
             registry = load_field_types(Path(settings.field_types_file))
         except ConfigError as e:
             raise ConfigurationError(f"PIIVAULT_FIELD_TYPES_FILE: {e}") from None
+    if settings.card_token_keeps_bin and "bank_card" in registry:
+        registry.register(keeping_bin(registry.get("bank_card")), override=True)
     purposes_file = Path(settings.purposes_file) if settings.purposes_file else None
     return TokenizationService(
         keyring=keyring,

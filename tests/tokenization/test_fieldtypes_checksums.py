@@ -106,7 +106,8 @@ def test_check_schemes_vocabulary():
 
 
 def test_luhn_fill_repairs_a_token_that_keeps_the_last_four():
-    """What a format-preserving bank card token does: keep BIN and last 4, fill one digit."""
+    """What a format-preserving bank card token keeping the BIN (PIIVAULT_CARD_TOKEN_KEEPS_BIN)
+    does: keep BIN and last 4, fill one digit."""
     card = "6222021234567890128"
     assert LUHN.is_valid(card)
     rng = random.Random(7)

@@ -40,6 +40,15 @@ def test_defaults():
     assert "aml_kyc" in svc.purposes and "cn_resident_id" in svc.field_types
 
 
+def test_card_tokens_keep_the_bin_only_when_configured():
+    assert (
+        build_tokenization_service(settings(), keyring=None).field_types.get("bank_card").fpe.keep_start == 0
+    )
+    svc = build_tokenization_service(settings(card_token_keeps_bin=True), keyring=None)  # type: ignore[arg-type]
+    assert svc.field_types.get("bank_card").fpe.keep_start == 6
+    assert Settings.from_env({"PIIVAULT_CARD_TOKEN_KEEPS_BIN": "true"}).card_token_keeps_bin is True
+
+
 def test_files_and_scope(tmp_path):
     (tmp_path / "types.yaml").write_text(FIELD_TYPES, encoding="utf-8")
     (tmp_path / "purposes.yaml").write_text(PURPOSES, encoding="utf-8")

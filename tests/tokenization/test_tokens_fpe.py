@@ -8,6 +8,7 @@ import pytest
 
 from tokenization.errors import ItemRejected
 from tokenization.fieldtypes import default_registry
+from tokenization.fieldtypes.builtin.bank_card import keeping_bin
 from tokenization.fieldtypes.checksums import LUHN
 from tokenization.fpe import MIN_DRAWN, format_preserving_token
 from tokenization.tokens import (
@@ -25,9 +26,9 @@ CARD_19 = LUHN.complete("622202020011234567")
 
 # (field type, normalized value, characters kept at the start and end when keep_ends)
 FPE_CASES = [
-    ("bank_card", "4111111111111111", 6, 4),
-    ("bank_card", CARD_19, 6, 4),
-    ("bank_card", LUHN.complete("58000000190"), 6, 0),  # 12 digits: six stay hidden
+    ("bank_card", "4111111111111111", 0, 4),
+    ("bank_card", CARD_19, 0, 4),
+    ("bank_card", LUHN.complete("58000000190"), 0, 4),  # 12 digits: eight drawn
     ("cn_resident_id", "11010519491231002X", 6, 0),
     ("cn_mobile", "13812345678", 3, 0),
     ("passport", "E12345678", 1, 0),
@@ -95,12 +96,27 @@ def test_format_preserving_tokens_look_like_values(code, value, keep_start, keep
             assert any(t[:2] != value[:2] for t in tokens)
 
 
-def test_a_card_keeping_bin_and_last_four_draws_the_middle():
+def test_a_card_token_shares_only_the_last_four_with_the_mask():
+    """Issue 14, item 4a: a token keeping BIN and last four is one of ~10^5 guesses for anyone
+    who saw the mask (622202*********4567). By default only the last four are kept."""
     field_type = REGISTRY.get("bank_card")
+    shown = field_type.mask(CARD_19)
+    assert shown.startswith(CARD_19[:6]) and shown.endswith(CARD_19[-4:])
+    tokens = [format_preserving_token(field_type, CARD_19) for _ in range(200)]
+    assert all(t[-4:] == CARD_19[-4:] and LUHN.is_valid(t) for t in tokens)
+    # 15 drawn digits (one solved for the check digit): the BIN comes back by chance, 1 in 10^6.
+    assert sum(t[:6] == CARD_19[:6] for t in tokens) <= 1
+    assert len({t[:6] for t in tokens}) > 190
+
+
+def test_keeping_the_bin_is_an_explicit_choice_that_draws_the_middle():
+    field_type = keeping_bin(REGISTRY.get("bank_card"))
+    assert REGISTRY.get("bank_card").fpe.keep_start == 0  # the registry's type is untouched
     token = format_preserving_token(field_type, CARD_19, keep_ends=True)
     assert token[:6] == CARD_19[:6] and token[-4:] == CARD_19[-4:]
     assert LUHN.is_valid(token)
     assert len(CARD_19) - 10 >= MIN_DRAWN
+    assert keeping_bin(REGISTRY.get("name")) is REGISTRY.get("name")  # no spec: nothing to keep
 
 
 def test_resident_id_tokens_have_a_real_birth_date_and_check_character():

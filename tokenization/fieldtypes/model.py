@@ -40,7 +40,7 @@ class FpeSpec:
     ``alphabet``, except the trailing check characters, recomputed with
     ``check`` (whose ``fill`` repairs a free position when the check characters
     are kept). A policy may keep up to ``keep_start`` leading and ``keep_end``
-    trailing characters of the value in clear (a card's BIN and last four).
+    trailing characters of the value in clear (a card's last four).
 
     Structure beyond alphabet and check (a resident ID's region and birth date,
     a mobile's 1[3-9] prefix) is not described here: a tokenizer must pass

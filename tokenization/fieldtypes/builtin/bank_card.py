@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from tokenization.fieldtypes.checksums import DIGITS, LUHN
@@ -49,7 +50,25 @@ FIELD_TYPE = FieldType(
     mask=mask,
     min_length=12,
     max_length=19,
+    # Only the last four by default: with the BIN kept as well, a token would share with the
+    # mask every digit it shows, leaving about 10^5 Luhn-valid candidates to guess.
     # Keeping the last four keeps the check digit: LUHN.fill repairs a free digit instead.
-    fpe=FpeSpec(alphabet=DIGITS, check=LUHN, keep_start=6, keep_end=4),
+    fpe=FpeSpec(alphabet=DIGITS, check=LUHN, keep_start=0, keep_end=4),
     rationale="C2 account information; a financial account, sensitive under PIPL art. 28",
 )
+
+
+BIN_LENGTH = 6
+
+
+def keeping_bin(field_type: FieldType) -> FieldType:
+    """``field_type`` with format-preserving tokens that keep the BIN (first six) too.
+
+    The explicit choice ``PIIVAULT_CARD_TOKEN_KEEPS_BIN`` makes, for legacy systems
+    that route on the BIN. It weakens the tokens: the mask shows the same ten digits,
+    so a token is one of about 10^5 candidates for anyone who has seen the mask.
+    A field type without a format-preserving spec is returned as it is.
+    """
+    if field_type.fpe is None:
+        return field_type
+    return dataclasses.replace(field_type, fpe=dataclasses.replace(field_type.fpe, keep_start=BIN_LENGTH))
