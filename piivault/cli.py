@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from piivault.clikit import handle_errors
+from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 
 log = logging.getLogger("piivault")
@@ -180,6 +181,58 @@ def keys_replay_erasures() -> None:
         )
     finally:
         container.close()
+
+
+@keys.group("ledger")
+def keys_ledger() -> None:
+    """The erasure ledger file: check it, mend a torn last line (needs only PIIVAULT_ERASURE_LEDGER)."""
+
+
+def _ledger() -> Any:
+    from vault import ErasureLedger
+
+    settings = Settings.from_env()
+    path = settings.erasure_ledger
+    if not path:
+        raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER to the erasure ledger file")
+    return ErasureLedger(path)
+
+
+@keys_ledger.command("check")
+@handle_errors
+def keys_ledger_check() -> None:
+    """Read every line and check the hash chain; exit 1 on a torn last line or a break."""
+    report = _ledger().check()
+    last = "-" if report.last_seq is None else report.last_seq
+    click.echo(f"erasure ledger: {report.path} ({report.size} bytes)")
+    click.echo(f"entries:        {report.entries} (last seq {last})")
+    if report.problem is not None:
+        click.echo(f"FAILED: {report.problem}; restore the file from its replica")
+    elif report.torn_at is not None:
+        whole = " (a whole entry without its line end)" if report.tail_is_entry else ""
+        click.echo(
+            f"TORN: the last line, {report.torn_bytes} byte(s) from byte {report.torn_at}, was not "
+            f"written completely{whole}; run `piivault keys ledger repair`"
+        )
+    else:
+        click.echo("ok")
+    if not report.ok:
+        sys.exit(1)
+
+
+@keys_ledger.command("repair")
+@handle_errors
+def keys_ledger_repair() -> None:
+    """Cut off a torn last line after keeping a copy of the file (nothing else is ever changed)."""
+    from piivault.db import utcnow
+
+    done = _ledger().repair(utcnow())
+    if done.copy is None:
+        click.echo("nothing to repair: the ledger has no torn last line")
+    elif done.completed_entry:
+        click.echo(f"the last entry was whole but for its line end: completed; copy kept at {done.copy}")
+    else:
+        click.echo(f"removed the torn last line ({done.removed_bytes} byte(s)); copy kept at {done.copy}")
 
 
 @main.command("check")

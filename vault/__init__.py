@@ -2,7 +2,7 @@
 
 Public surface::
 
-    Binding, DataKey, Keyring, DekCache, ErasureLedger
+    Binding, DataKey, Keyring, DekCache, ErasureLedger, LedgerUnavailable
     KeyProvider, TransitKeyProvider, LocalKeyProvider
     Signer, verify_signature
     errors: VaultError, VaultUnavailable, VaultAuthError, KeyNotFound,
@@ -21,7 +21,7 @@ from vault.errors import (
     VaultUnavailable,
 )
 from vault.keyring import Keyring, KeyStatus, StoredKeys, subject_owner, system_owner
-from vault.ledger import ErasureLedger
+from vault.ledger import ErasureLedger, LedgerUnavailable
 from vault.providers import KeyInfo, KeyProvider, LocalKeyProvider, TransitKeyProvider
 from vault.sealed import Binding
 from vault.signing import Signer
@@ -39,6 +39,7 @@ __all__ = [
     "KeyStatus",
     "KeyVersionRetired",
     "Keyring",
+    "LedgerUnavailable",
     "LocalKeyProvider",
     "Signer",
     "StoredKeys",

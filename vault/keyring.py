@@ -289,8 +289,11 @@ class Keyring:
     ) -> ErasureEntry:
         """Destroy a subject's DEK and record the erasure (file ledger first, then table).
 
-        Raises ConfigurationError when no ledger file is configured, and
-        ValidationFailed for an over-long reason. Idempotent per subject.
+        Raises ConfigurationError when no ledger file is configured,
+        ValidationFailed for an over-long reason, and LedgerUnavailable /
+        LedgerCorrupt when the entry cannot be written whole and synced (then
+        nothing is deleted: the caller's transaction must roll back). Idempotent
+        per subject.
         """
         if self.ledger is None:
             raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER before erasing subjects")
