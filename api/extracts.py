@@ -151,8 +151,7 @@ SPEC_BODY = {
 
 
 def _invalid(e: InvalidSpec) -> Response:
-    errors = {path: [message] for path, message in e.errors.items()}
-    return problem(422, "invalid extract spec", e.message, code=e.code, errors={"json": errors})
+    return problem(422, "invalid extract spec", e.message, code=e.code, errors={"json": e.errors})
 
 
 # -- routes --------------------------------------------------------------------------------
@@ -212,6 +211,10 @@ class ExtractFile(MethodView):
                 uow, requester(), extract_id, name, request_id=request_id()
             )
         response = send_file(handle, mimetype=media_type, as_attachment=True, download_name=name)
+        # The media type as the service names it (send_file would add a second charset to text/*),
+        # and no copy kept by a browser or proxy: the file is personal data, if anonymized.
+        response.headers["Content-Type"] = media_type
+        response.headers["Cache-Control"] = "no-store"
         sha = base64.b64encode(bytes.fromhex(digest["sha256"])).decode("ascii")
         response.headers["Repr-Digest"] = f"sha-256=:{sha}:"
         # The HTML report must not run in the API's origin if someone opens it in place.

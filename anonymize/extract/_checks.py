@@ -12,9 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 
-class Problems(dict[str, str]):
+class Problems(dict[str, list[str]]):
+    """Key path -> what is wrong there; one key may break several rules, each is kept."""
+
     def add(self, path: str, problem: str) -> None:
-        self.setdefault(path, problem)
+        found = self.setdefault(path, [])
+        if problem not in found:
+            found.append(problem)
 
 
 def join(path: str, key: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from piivault.errors import Conflict, Forbidden, NotFound, PiivaultError, ValidationFailed
 
@@ -11,14 +11,19 @@ class InvalidSpec(ValidationFailed):
     """The extract spec is invalid.
 
     ``errors`` maps each offending key path (``columns.age.hierarchy.width``)
-    to what is wrong with it; the message lists them all.
+    to the list of what is wrong with it; the message lists them all.
     """
 
     code = "invalid_extract_spec"
 
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        self.errors = dict(errors)
-        listed = "; ".join(f"{path}: {problem}" for path, problem in self.errors.items())
+    def __init__(self, errors: Mapping[str, str | Sequence[str]]) -> None:
+        self.errors = {
+            path: [problems] if isinstance(problems, str) else list(problems)
+            for path, problems in errors.items()
+        }
+        listed = "; ".join(
+            f"{path}: {problem}" for path, problems in self.errors.items() for problem in problems
+        )
         super().__init__(f"extract spec is invalid: {listed}")
 
 

@@ -11,7 +11,9 @@ precise value an extract may ever release:
 ``birth_year``            year of a date or of the birth date in an       ``"1985"``, ``"1980-1989"``
                           18-digit resident ID (bands of ``width``)
 ``region``                city (first four digits of the resident ID or   ``"浙江省 3301"``,
-                          administrative code) or province                ``"浙江省"``, ``"华东"``, ``"*"``
+                          administrative code; the city an address        ``"浙江省"``, ``"华东"``, ``"*"``
+                          names) or province
+``gender``                ``男``/``女`` from a resident ID's 17th digit      the gender or ``"*"``
 ``income_bands``          monthly income between ``edges`` (yuan)        ``"[5000, 10000)"``
 ``intervals``             bands of ``width`` from ``origin``, or between  ``"[0.2, 0.4)"``; ``"3-5"``
                           ``edges``; ``integer: true`` for inclusive      with ``integer``
@@ -48,6 +50,9 @@ from anonymize.extract import regions
 from anonymize.extract.domain import ROOT_LABEL, Domain, IntervalDomain, Release, TreeDomain
 
 MISSING = -1
+# The field types whose values some hierarchies reduce (see Hierarchy.REDUCES).
+RESIDENT_ID = "cn_resident_id"
+ADDRESS = "address"
 _REGION_KEY = {
     digit: min(d for d, n in regions.GREATER_REGIONS.items() if n == name)
     for digit, name in regions.GREATER_REGIONS.items()
@@ -66,9 +71,16 @@ class Fitted:
 
 class Hierarchy:
     type: ClassVar[str]
+    # The direct identifiers (field type codes) this hierarchy reduces to a coarse fact that
+    # cannot give the value back: what an extract may release of such a field type.
+    REDUCES: ClassVar[frozenset[str]] = frozenset()
 
     def fit(self, values: pd.Series) -> Fitted:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def reduces(self, field_type: str) -> bool:
+        """Whether this hierarchy turns a value of ``field_type`` into a coarse fact only."""
+        return field_type in self.REDUCES
 
     def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -228,6 +240,7 @@ class BirthYear(Hierarchy):
     """
 
     type: ClassVar[str] = "birth_year"
+    REDUCES: ClassVar[frozenset[str]] = frozenset({RESIDENT_ID})
     width: int = 1
 
     def fit(self, values: pd.Series) -> Fitted:
@@ -342,16 +355,29 @@ def _release(raw: Mapping[str, Any], path: str, problems: c.Problems) -> Release
 
 @dataclass(frozen=True)
 class Region(Hierarchy):
-    """Province or city from a resident ID number or a 6-digit administrative division code."""
+    """Province or city of a resident ID number, a 6-digit administrative division code or an address.
+
+    An address must open with its province (``浙江省杭州市...``, ``北京市朝阳区...``; the short
+    names ``浙江``, ``广西`` too); its city is the prefecture-level name that follows
+    (``杭州市``; a municipality is its own city). An address that opens otherwise cannot be
+    placed. Nothing after the city is ever read.
+    """
 
     type: ClassVar[str] = "region"
     source: str = "resident_id"
     level: str = "city"
     release: Release = Release.CHILDREN
-    SOURCES: ClassVar[tuple[str, ...]] = ("resident_id", "admin_code")
+    SOURCES: ClassVar[tuple[str, ...]] = ("resident_id", "admin_code", "address")
     LEVELS: ClassVar[tuple[str, ...]] = ("city", "province")
 
+    def reduces(self, field_type: str) -> bool:
+        if self.source == "address":
+            return field_type == ADDRESS
+        return field_type == RESIDENT_ID  # both digit sources read only the code's head
+
     def fit(self, values: pd.Series) -> Fitted:
+        if self.source == "address":
+            return self._fit_addresses(values)
         # Both sources open with the 6-digit administrative code; only its head is used.
         width = 4 if self.level == "city" else 2
         text = values.astype("string").str.strip()
@@ -368,16 +394,41 @@ class Region(Hierarchy):
             # Keyed by the region's first province digit so that 7x and 8x (港澳台) form one group.
             region = _REGION_KEY[code[0]]
             keys.append((region, code[:2], code) if self.level == "city" else (region, code[:2]))
-        names: list[dict[Any, str]] = [
-            {key: regions.GREATER_REGIONS[key] for key in set(_REGION_KEY.values())},
-            dict(regions.PROVINCES),
-        ]
+        names = self._level_names()
         if self.level != "city":
             return _tree(row_codes, keys, names, release=self.release)
         cities = {key[2] for key in keys if key is not None}
         names.append({city: regions.city_label(city) for city in cities})
         shorts = {2: {city: city for city in cities}}
         return _tree(row_codes, keys, names, release=self.release, short_names=shorts)
+
+    def _fit_addresses(self, values: pd.Series) -> Fitted:
+        # Only the head an address's province and city can take is factorized and parsed.
+        head = values.astype("string").str.strip().str.slice(0, regions.ADDRESS_HEAD)
+        row_codes, uniques = _as_text(head)
+        keys: list[tuple[Any, ...] | None] = []
+        for raw in uniques:
+            place = regions.address_place(str(raw))
+            if place is None or (self.level == "city" and place[1] is None):
+                keys.append(None)
+                continue
+            code2, city = place
+            region = _REGION_KEY[code2[0]]
+            keys.append((region, code2, city) if self.level == "city" else (region, code2))
+        names = self._level_names()
+        if self.level != "city":
+            return _tree(row_codes, keys, names, release=self.release)
+        labels = {key[2]: f"{regions.PROVINCES[key[1]]} {key[2]}" for key in keys if key is not None}
+        names.append(labels)
+        shorts = {2: {city: city for city in labels}}
+        return _tree(row_codes, keys, names, release=self.release, short_names=shorts)
+
+    @staticmethod
+    def _level_names() -> list[dict[Any, str]]:
+        return [
+            {key: regions.GREATER_REGIONS[key] for key in set(_REGION_KEY.values())},
+            dict(regions.PROVINCES),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "source": self.source, "level": self.level, "release": str(self.release)}
@@ -390,6 +441,42 @@ class Region(Hierarchy):
         if source is None or level is None or release is None:
             return None
         return cls(source=source, level=level, release=release)
+
+
+@dataclass(frozen=True)
+class Gender(Hierarchy):
+    """The holder's gender from an 18-digit (or old 15-digit) resident ID number: ``男`` or ``女``.
+
+    The 17th digit (the 15th of an old number) is odd for men, even for women;
+    ``男`` and ``女`` themselves are taken as they are. Merged, both are ``"*"``.
+    """
+
+    type: ClassVar[str] = "gender"
+    REDUCES: ClassVar[frozenset[str]] = frozenset({RESIDENT_ID})
+
+    def fit(self, values: pd.Series) -> Fitted:
+        row_codes, uniques = _as_text(values)
+        keys: list[tuple[Any, ...] | None] = [_gender_key(str(v)) for v in uniques]
+        return _tree(row_codes, keys, [{0: "男", 1: "女"}], release=Release.ANCESTOR)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type}
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], path: str, problems: c.Problems) -> Gender | None:
+        return cls()
+
+
+def _gender_key(text: str) -> tuple[int] | None:
+    if text in ("男", "女"):
+        return (0 if text == "男" else 1,)
+    if len(text) == 18 and text[:17].isascii() and text[:17].isdigit():
+        digit = text[16]
+    elif len(text) == 15 and text.isascii() and text.isdigit():
+        digit = text[14]
+    else:
+        return None
+    return (0 if int(digit) % 2 else 1,)
 
 
 @dataclass(frozen=True)
@@ -491,12 +578,13 @@ class Suppress(Hierarchy):
 
 
 HIERARCHIES: dict[str, type[Hierarchy]] = {
-    h.type: h for h in (AgeBands, BirthYear, Region, IncomeBands, Intervals, Categories, Suppress)
+    h.type: h for h in (AgeBands, BirthYear, Region, Gender, IncomeBands, Intervals, Categories, Suppress)
 }
 _KEYS: dict[str, frozenset[str]] = {
     "age_bands": frozenset({"width"}),
     "birth_year": frozenset({"width"}),
     "region": frozenset({"source", "level", "release"}),
+    "gender": frozenset(),
     "income_bands": frozenset({"edges"}),
     "intervals": frozenset({"width", "origin", "edges", "integer"}),
     "categories": frozenset({"mapping", "other", "release"}),

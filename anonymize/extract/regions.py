@@ -11,6 +11,8 @@ city is released as its province and code (``浙江省 3301``).
 
 from __future__ import annotations
 
+import re
+
 PROVINCES: dict[str, str] = {
     "11": "北京市",
     "12": "天津市",
@@ -79,3 +81,52 @@ def city_label(code4: str) -> str:
     Raises :class:`KeyError` if the first two digits name no province.
     """
     return f"{PROVINCES[code4[:2]]} {code4}"
+
+
+# -- addresses -------------------------------------------------------------------------------------
+
+# Provinces an address can open with: not the two ID-only codes (83, 91).
+_ADDRESS_PROVINCES = {code: name for code, name in PROVINCES.items() if code not in ("83", "91")}
+_MUNICIPALITIES = frozenset({"11", "12", "31", "50", "81", "82"})
+_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
+
+
+def _short(name: str) -> str:
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+# Full names first, then short ones ("浙江", "广西"); the longest match wins.
+_PROVINCE_PREFIX = re.compile(
+    "|".join(
+        sorted(
+            {re.escape(n) for n in _ADDRESS_PROVINCES.values()}
+            | {re.escape(_short(n)) for n in _ADDRESS_PROVINCES.values()},
+            key=len,
+            reverse=True,
+        )
+    )
+)
+_BY_NAME = {name: code for code, full in _ADDRESS_PROVINCES.items() for name in (full, _short(full))}
+# A prefecture-level unit: a city, an autonomous prefecture, a prefecture or a league. A
+# district, county, street or number inside the name means it is not one ("杭州西湖区农贸市场").
+_CITY = re.compile(r"(?:(?![区县路街道号镇乡村])[\u4e00-\u9fff]){1,10}?(?:自治州|地区|盟|市)")
+ADDRESS_HEAD = 32  # characters of an address its province and city can take
+
+
+def address_place(address: str) -> tuple[str, str | None] | None:
+    """The province code and city name an address opens with (``("33", "杭州市")``).
+
+    A municipality is its own city (``("11", "北京市")``). None when the address does
+    not open with a province; the city is None when no city follows it.
+    """
+    match = _PROVINCE_PREFIX.match(address)
+    if match is None:
+        return None
+    code = _BY_NAME[match.group()]
+    if code in _MUNICIPALITIES:
+        return code, PROVINCES[code]
+    city = _CITY.match(address, match.end())
+    return code, city.group() if city is not None else None

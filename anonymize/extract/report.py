@@ -117,6 +117,10 @@ def render_html(report: Mapping[str, Any], png: bytes) -> str:
         )
         for name, c in report.get("coding", {}).items()
     ]
+    identifiers = [
+        (name, f"{use['source']} -> {use['released_as']}")
+        for name, use in report.get("identifiers", {}).items()
+    ]
     image = base64.b64encode(png).decode("ascii")
     sections = [
         ("Extract", summary),
@@ -124,6 +128,8 @@ def render_html(report: Mapping[str, Any], png: bytes) -> str:
         ("Risk and information loss", risk),
         ("Columns", columns),
     ]
+    if identifiers:
+        sections.append(("Derived from direct identifiers", identifiers))
     if coding:
         sections.append(("Top/bottom coding", coding))
     body = "".join(f"<h2>{html.escape(title)}</h2><table>{_rows(pairs)}</table>" for title, pairs in sections)

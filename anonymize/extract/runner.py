@@ -85,13 +85,16 @@ def run_extract(
     *,
     extract_id: str | None = None,
     key: DataKey | None = None,
+    identifiers: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ExtractResult:
     """Build one anonymized extract and write it to ``out_dir``.
 
     Writes ``extract.csv``, ``extract.parquet``, ``class_sizes.png``,
     ``report.json``, ``report.html`` and ``manifest.json`` (replacing files of
     those names; each appears whole or not at all). ``key`` is the pseudonym
-    key to use (a fresh one per extract when None).
+    key to use (a fresh one per extract when None). ``identifiers`` says, for
+    each column read from a direct identifier, its source and how it is
+    released (:func:`anonymize.extract.source.plan`); the report lists them.
 
     Raises :class:`~anonymize.extract.errors.InvalidSpec` for an invalid spec,
     :class:`~anonymize.extract.errors.InvalidRows` for rows that are not
@@ -170,6 +173,7 @@ def run_extract(
         outliers=int(outliers.sum()),
         budget=budget,
         coding=coding_report,
+        identifiers=identifiers or {},
     )
     files, digests = _write(Path(out_dir), output, report, spec.privacy.k)
     manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
@@ -373,6 +377,7 @@ def _report(
     outliers: int,
     budget: int,
     coding: dict[str, dict[str, Any]],
+    identifiers: Mapping[str, Mapping[str, str]],
 ) -> dict[str, Any]:
     columns = []
     for col in spec.columns:
@@ -411,6 +416,8 @@ def _report(
         "measures": measures.to_dict(),
         "columns": columns,
         "coding": coding,
+        # Columns read from a direct identifier: its field type and how it was released.
+        "identifiers": {name: dict(use) for name, use in identifiers.items()},
     }
 
 
@@ -471,9 +478,10 @@ def _write(
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = out_dir / CSV_NAME, out_dir / PARQUET_NAME
     # One Arrow table for both files: pyarrow's CSV writer is an order of magnitude faster than pandas'.
-    arrow = pa.Table.from_pandas(_arrow_ready(table), preserve_index=False)
+    ready = _arrow_ready(table)
+    arrow = pa.Table.from_pandas(ready, preserve_index=False)
     partial_csv = csv_path.with_name(CSV_NAME + ".partial")
-    pa_csv.write_csv(arrow, partial_csv)
+    pa_csv.write_csv(pa.Table.from_pandas(neutralize_formulas(ready), preserve_index=False), partial_csv)
     os.replace(partial_csv, csv_path)
     partial_parquet = parquet_path.with_name(PARQUET_NAME + ".partial")
     pq.write_table(arrow, partial_parquet)
@@ -503,6 +511,37 @@ def _arrow_ready(table: pd.DataFrame) -> pd.DataFrame:
             kinds = {type(v) for v in out[name].dropna().head(10_000)}
             if len(kinds) > 1:
                 out[name] = out[name].map(lambda v: v if v is None or v != v else str(v))
+    return out
+
+
+# What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for ``extract.csv``: a text cell opening with a formula trigger gets a leading ``'``.
+
+    OWASP's advice for CSV injection (``=HYPERLINK(...)`` in a stored attribute
+    would run when the analyst opens the file): the quote makes a spreadsheet
+    show the cell as text. Only text cells: numbers of a numeric column are
+    written as numbers (``-1200`` stays ``-1200``), while a text label such as
+    the band ``-10--1`` becomes ``'-10--1``. Parquet keeps the values as they are.
+    """
+    out = table.copy(deep=False)
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        elif not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        try:
+            # NaN for the cells that are not text: they are left alone.
+            starts = column.str.startswith(FORMULA_TRIGGERS, na=False).astype(bool)
+        except AttributeError:  # no text in the column at all
+            continue
+        if starts.any():
+            column = column.mask(starts, "'" + column[starts].astype(str))
+            out[name] = column
     return out
 
 

@@ -58,6 +58,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anonymize.extract import attributes, reidentification, source
 from anonymize.extract import tables as t
+from anonymize.extract._checks import Problems
 from anonymize.extract.errors import (
     ExtractCheckFailed,
     ExtractExpired,
@@ -79,7 +80,7 @@ from anonymize.extract.runner import (
     ExtractResult,
     run_extract,
 )
-from anonymize.extract.spec import ExtractSpec, parse_spec
+from anonymize.extract.spec import ExtractSpec, SpecDraft, parse_spec
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
 from consent import purposes as consent_purposes
@@ -261,11 +262,24 @@ class ExtractService:
         StorageUnavailable.
         """
         _require(requester, SUBMIT_ROLES, "request extracts")
-        spec = parse_spec(raw_spec)
         self.consent.catalogue.ensure_seeded()
         session = uow.session
         assert session is not None
-        self._plan(session, spec, requester)
+
+        def vet(draft: SpecDraft, problems: Problems) -> None:
+            # Against the vault at once, so the answer lists the spec's problems and these together.
+            purpose = consent_purposes.get(session, draft.purpose) if draft.purpose is not None else None
+            source.check(
+                draft,
+                purpose,
+                self.field_types,
+                attributes.known_names(session),
+                problems,
+                allowed_purposes=requester.purposes,
+                allowed_field_types=requester.field_types,
+            )
+
+        spec = parse_spec(raw_spec, vet=vet)
         now = self.clock()
         extract_id = new_extract_id()
         expires_at = now + dt.timedelta(days=spec.expires_in_days)
@@ -301,15 +315,12 @@ class ExtractService:
         uow.commit()
         return self._view(self._row(session, extract_id))
 
-    def _plan(self, session: Session, spec: ExtractSpec, requester: Requester | None) -> source.SourcePlan:
-        purpose = consent_purposes.get(session, spec.purpose)
+    def _plan(self, session: Session, spec: ExtractSpec) -> source.SourcePlan:
         return source.plan(
             spec,
-            purpose,
+            consent_purposes.get(session, spec.purpose),
             self.field_types,
             attributes.known_names(session),
-            allowed_purposes=None if requester is None else requester.purposes,
-            allowed_field_types=None if requester is None else requester.field_types,
         )
 
     def get(self, uow: UnitOfWork, requester: Requester, extract_id: str) -> dict[str, Any]:
@@ -545,7 +556,7 @@ class ExtractService:
                 spec = parse_spec(json.loads(row.spec))
                 purpose = consent_purposes.get(session, spec.purpose)
                 # Checked again: the purpose or the stored attributes may have changed since submission.
-                plan = self._plan(session, spec, None)
+                plan = self._plan(session, spec)
             assert purpose is not None
             out = self._dir(extract_id)
             if spec.pseudonymized:
@@ -558,6 +569,7 @@ class ExtractService:
                 self._reporter(extract_id, worker, should_stop, progress),
                 extract_id=extract_id,
                 key=key,
+                identifiers=plan.identifiers,
             )
             self._succeed(extract_id, worker, spec, result)
         except UnavailableError as e:

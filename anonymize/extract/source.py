@@ -10,7 +10,12 @@ A spec column's ``source`` names what it reads (:mod:`anonymize.extract.spec`):
 :func:`plan` checks a spec against the vault before a job is queued: every
 source exists, every field type read is covered by the purpose (a purpose
 limits what its uses may read, extracts included) and allowed by the
-caller's key. Dropped identifiers are never read.
+caller's key. Dropped identifiers are never read. A direct identifier (a
+field type marked ``identifying``: name, resident ID, mobile, ...) is never
+released as it is: only as an extract-scoped pseudonym (role ``identifier``,
+action ``pseudonym``) or through a hierarchy that reduces it to a coarse fact
+(a resident ID's region, birth year or gender; an address's province or
+city). The plan says how each such column is derived, for the report.
 
 :func:`population` decides eligibility for every subject at once through
 :func:`consent.population.eligible_subjects` (the rules of the per-request
@@ -39,8 +44,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from anonymize.extract import attributes
 from anonymize.extract._checks import Problems
 from anonymize.extract.errors import ExtractForbidden, InvalidSpec
+from anonymize.extract.hierarchies import BirthYear, Gender, Region
 from anonymize.extract.population import Population
-from anonymize.extract.spec import ExtractSpec
+from anonymize.extract.spec import Column, ExtractSpec, Role, SpecDraft
 from consent import model as cm
 from consent import population as consent_population
 from tokenization import tables as tt
@@ -63,6 +69,8 @@ class SourcePlan:
     field_types: tuple[str, ...]
     attributes: tuple[str, ...]
     sensitive: bool  # a PIPL-sensitive field type is read: a separate consent is needed
+    # Column -> {"source": field type, "released_as": how}, for each column read from a direct identifier.
+    identifiers: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
 
 def plan(
@@ -80,22 +88,60 @@ def plan(
     none); ``allowed_*`` are the caller key's limits (None: no limit).
     Raises :class:`ExtractForbidden` when the key does not allow the purpose
     or a field type read, and :class:`InvalidSpec` naming each offending key
-    (unknown or retired purpose, unknown source, a field type the purpose does not cover).
+    (unknown or retired purpose, unknown source, a field type the purpose does
+    not cover, a direct identifier released).
     """
     problems = Problems()
-    if purpose is None:
-        problems.add("purpose", "no such purpose")
-    elif not purpose.active:
-        problems.add("purpose", "the purpose is retired")
-    if purpose is not None and allowed_purposes is not None and spec.purpose not in allowed_purposes:
-        raise ExtractForbidden(f"this client may not use purpose {spec.purpose}")
+    planned = check(
+        SpecDraft(spec.purpose, spec.columns, spec.subject_column),
+        purpose,
+        registry,
+        known_attributes,
+        problems,
+        allowed_purposes=allowed_purposes,
+        allowed_field_types=allowed_field_types,
+    )
+    if problems:
+        raise InvalidSpec(problems)
+    return planned
+
+
+def check(
+    draft: SpecDraft,
+    purpose: cm.PurposeDef | None,
+    registry: FieldTypeRegistry,
+    known_attributes: Collection[str],
+    problems: Problems,
+    *,
+    allowed_purposes: Collection[str] | None = None,
+    allowed_field_types: Collection[str] | None = None,
+) -> SourcePlan:
+    """:func:`plan`'s checks of what parsed of a spec, recorded in ``problems``; what it would read.
+
+    A ``vet`` for :func:`~anonymize.extract.spec.parse_spec`. Raises :class:`ExtractForbidden`.
+    """
+    if draft.purpose is not None:
+        if purpose is None:
+            problems.add("purpose", "no such purpose")
+        elif not purpose.active:
+            problems.add("purpose", "the purpose is retired")
+    if purpose is not None and allowed_purposes is not None and draft.purpose not in allowed_purposes:
+        raise ExtractForbidden(f"this client may not use purpose {draft.purpose}")
     field_types: list[str] = []
     names: list[str] = []
-    for col in spec.columns:
+    identifiers: dict[str, dict[str, str]] = {}
+    for col in draft.columns:
         path = f"columns.{col.name}" + (".source" if col.source != col.name else "")
-        if col.source == spec.subject_column:
+        if col.source == draft.subject_column:
             continue
         if col.source in registry:
+            field_type = registry.get(col.source)
+            if field_type.identifying:
+                released_as = identifier_release(col)
+                if released_as is None:
+                    problems.add(f"columns.{col.name}", _identifier_rule(col.source))
+                else:
+                    identifiers[col.name] = {"source": col.source, "released_as": released_as}
             if not col.released:
                 continue  # a dropped identifier is never read
             if purpose is not None and not purpose.covers(col.source):
@@ -108,11 +154,43 @@ def plan(
                 names.append(col.source)
         else:
             problems.add(path, f"no field type or stored attribute named {col.source}")
-    if problems:
-        raise InvalidSpec(problems)
     field_types = list(dict.fromkeys(field_types))
     sensitive = any(registry.get(code).pipl_sensitive for code in field_types)
-    return SourcePlan(spec.subject_column, tuple(field_types), tuple(dict.fromkeys(names)), sensitive)
+    return SourcePlan(
+        draft.subject_column, tuple(field_types), tuple(dict.fromkeys(names)), sensitive, identifiers
+    )
+
+
+def identifier_release(col: Column) -> str | None:
+    """How ``col`` releases a direct identifier it reads, or None if it would release the value.
+
+    Dropped, a pseudonym, or a hierarchy that reduces the field type (``region (city)``).
+    """
+    if col.role is Role.IDENTIFIER:
+        return "dropped" if not col.released else "pseudonym"
+    if col.role is Role.QUASI and col.hierarchy is not None and col.hierarchy.reduces(col.source):
+        detail = col.hierarchy.to_dict()
+        level = detail.get("level") or (f"width {detail['width']}" if "width" in detail else "")
+        return f"{col.hierarchy.type} ({level})" if level else col.hierarchy.type
+    return None
+
+
+def _identifier_rule(field_type: str) -> str:
+    """The rule a column broke by releasing the direct identifier ``field_type``."""
+    reducing = [name for hierarchy, name in _REDUCING if hierarchy.reduces(field_type)]
+    ways = "as a pseudonym (role identifier, action pseudonym)"
+    if reducing:
+        ways += f" or generalized by a hierarchy that cannot give it back ({', '.join(reducing)})"
+    return f"field type {field_type} is a direct identifier: an extract may release it only {ways}"
+
+
+# One instance of each hierarchy that reduces a direct identifier, for naming them in the rule.
+_REDUCING = (
+    (Region(), "region"),
+    (Region(source="address"), "region with source address"),
+    (BirthYear(), "birth_year"),
+    (Gender(), "gender"),
+)
 
 
 def population(

@@ -32,7 +32,9 @@ renames a column in the output. A column reads the input value named by its
 type code (the subject's value, decrypted) or a stored risk attribute.
 
 :func:`parse_spec` reports every problem at once in :class:`InvalidSpec`,
-keyed by the path of the offending key.
+keyed by the path of the offending key; given a ``vet`` (the checks against
+the vault: purpose, sources, direct identifiers), it runs them on whatever
+parsed, so their problems come in the same answer as the spec's own.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -169,6 +171,17 @@ class ExtractSpec:
         return hashlib.sha256(self.canonical_json()).hexdigest()
 
 
+@dataclass(frozen=True)
+class SpecDraft:
+    """What parsed of a spec, valid or not: what a ``vet`` of :func:`parse_spec` checks."""
+
+    purpose: str | None  # None when the purpose is missing or malformed (already a problem)
+    columns: tuple[Column, ...]  # the columns that parsed
+    subject_column: str
+
+
+Vet = Callable[[SpecDraft, c.Problems], None]
+
 _TOP = frozenset({"purpose", "description", "expires_in_days", "population", "columns", "privacy"})
 _COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
 _ROLE_KEYS = {
@@ -179,9 +192,10 @@ _ROLE_KEYS = {
 }
 
 
-def parse_spec(raw: Any) -> ExtractSpec:
+def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     """Validate a spec mapping (as loaded from YAML or JSON).
 
+    ``vet`` records further problems of what parsed (checks against the vault).
     Raises :class:`~anonymize.extract.errors.InvalidSpec` listing every problem by key path.
     """
     problems = c.Problems()
@@ -194,6 +208,7 @@ def parse_spec(raw: Any) -> ExtractSpec:
     purpose = c.text(top.get("purpose"), "purpose", problems, max_length=64) if "purpose" in top else None
     if purpose is not None and not _PURPOSE.fullmatch(purpose):
         problems.add("purpose", "must be a purpose code: lowercase letters, digits and _")
+        purpose = None
     description = top.get("description", "")
     if not isinstance(description, str) or len(description) > 2000:
         problems.add("description", "must be a string of at most 2000 characters")
@@ -211,6 +226,8 @@ def parse_spec(raw: Any) -> ExtractSpec:
                 problems.add(f"columns.{col.name}.role", "the subject column can only be an identifier")
         if not any(path.startswith("columns") for path in problems):
             _cross_checks(columns, privacy, problems)
+    if vet is not None:
+        vet(SpecDraft(purpose, tuple(columns or ()), subject_column or "subject_id"), problems)
     if problems:
         raise InvalidSpec(problems)
     assert purpose is not None and columns is not None and privacy is not None and subject_column is not None

@@ -7,6 +7,8 @@ Shape::
         names: {zh: 员工编号, en: employee number}
         sensitivity: C1            # C1, C2 or C3 (JR/T 0171-2020)
         pipl_sensitive: false
+        identifying: true          # a direct identifier: extracts release only a pseudonym
+                                   # (default false; an override keeps the built-in's value)
         normalize: [strip, upper]  # steps from NORMALIZE_STEPS, applied in order
         pattern: "E[0-9]{7}"       # optional, must match the whole normalized value
         min_length: 8              # optional, default 1
@@ -41,8 +43,8 @@ from tokenization.fieldtypes.registry import FieldTypeRegistry, default_registry
 from tokenization.fieldtypes.text import NORMALIZE_STEPS, StepNormalizer, has_control_chars
 
 _ENTRY_KEYS = frozenset(
-    {"code", "names", "sensitivity", "pipl_sensitive", "normalize", "pattern", "min_length"}
-    | {"max_length", "checksum", "mask", "fpe", "override", "rationale"}
+    {"code", "names", "sensitivity", "pipl_sensitive", "identifying", "normalize", "pattern"}
+    | {"min_length", "max_length", "checksum", "mask", "fpe", "override", "rationale"}
 )
 _MAX_LENGTH_LIMIT = 4096
 _REQUIRED = object()
@@ -96,7 +98,7 @@ def load_field_types(
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         where = f"field_types[{index}]"
-        field_type, override = _field_type(entry, where)
+        field_type, override = _field_type(entry, where, registry)
         if field_type.code in seen:
             raise ConfigError(f"{where}.code", f"{field_type.code!r} is defined twice")
         seen.add(field_type.code)
@@ -142,13 +144,15 @@ def _parse_yaml(text: str) -> Any:
         raise ConfigError("source", f"not valid YAML: {exc}") from exc
 
 
-def _field_type(entry: Any, where: str) -> tuple[FieldType, bool]:
+def _field_type(entry: Any, where: str, registry: FieldTypeRegistry) -> tuple[FieldType, bool]:
     if not isinstance(entry, Mapping):
         raise ConfigError(where, "must be a mapping")
     _reject_unknown(entry, _ENTRY_KEYS, where)
     code = _take(entry, "code", str, where)
     if not CODE_PATTERN.fullmatch(code):
         raise ConfigError(f"{where}.code", "must match [a-z][a-z0-9_]{1,63}")
+    # Overriding a direct identifier's mask or pattern must not quietly make it releasable.
+    identifying = registry.get(code).identifying if code in registry else False
     check = _checksum(entry, where)
     min_length, max_length = _lengths(entry, check, where)
     fpe = _fpe(entry, check, where)
@@ -157,6 +161,7 @@ def _field_type(entry: Any, where: str) -> tuple[FieldType, bool]:
         names=_names(entry, where),
         sensitivity=_sensitivity(entry, where),
         pipl_sensitive=_take(entry, "pipl_sensitive", bool, where),
+        identifying=_take(entry, "identifying", bool, where, default=identifying),
         normalizer=_normalizer(entry, where),
         validator=ConfiguredValidator(_pattern(entry, where), check),
         mask=_mask(entry, where),

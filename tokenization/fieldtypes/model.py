@@ -81,6 +81,8 @@ class FieldType:
     :class:`InvalidValue`; ``validator`` checks a normalized value and raises
     :class:`InvalidValue`; ``mask`` turns a normalized, valid value into its
     display form. Call :meth:`normalize_and_validate` rather than these.
+    ``identifying`` marks a direct identifier (:mod:`anonymize.extract.source`
+    refuses to release its value in an extract).
     """
 
     code: str
@@ -94,6 +96,9 @@ class FieldType:
     min_length: int = 1
     fpe: FpeSpec | None = None
     rationale: str = ""  # one line: why this sensitivity and PIPL class
+    # A direct identifier: its value singles a person out by itself (a name, an ID number, a
+    # mobile). An extract never releases it, only a pseudonym or a coarse derivation of it.
+    identifying: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or not CODE_PATTERN.fullmatch(self.code):

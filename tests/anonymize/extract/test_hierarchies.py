@@ -12,6 +12,7 @@ from anonymize.extract import (
     AgeBands,
     BirthYear,
     Categories,
+    Gender,
     Hierarchy,
     IncomeBands,
     Intervals,
@@ -26,11 +27,15 @@ from tokenization.fieldtypes.builtin.resident_id import PROVINCE_CODES
 OCCUPATIONS = Categories(
     mapping=(("专业技术", ("教师", "工程师", "医生")), ("生产运输", ("工人", "司机"))),
 )
+ADDR = ["浙江省杭州市西湖区文三路1号", "浙江省宁波市海曙区中山路2号", "江苏省南京市玄武区3号"]
+IDS = ["11010519491231002X", "110105194912310037", "330102850101001"]
 DOMAIN_OF = {
     "age": [18, 23, 31, 37, 44, 52, 67],
     "income": [0, 2500, 4000, 7000, 9000, 12000, 60000, 250000],
     "ids": ["330102", "330205", "320101", "320501", "110101", "440301", "510101", "650101", "810000"],
     "occupations": ["教师", "工程师", "医生", "工人", "司机", "农民"],
+    "addresses": ADDR,
+    "resident_ids": IDS,
 }
 
 
@@ -95,6 +100,15 @@ def release(hierarchy: Hierarchy, domain_values: list[Any], held: list[Any]) -> 
         (OCCUPATIONS, "occupations", ["教师", "医生"], "专业技术", 3 / 6),
         (OCCUPATIONS, "occupations", ["工人", "农民"], "生产运输/其他", 3 / 6),
         (OCCUPATIONS, "occupations", ["教师", "农民"], "*", 1.0),
+        # Addresses: the province and city they open with, nothing after.
+        (Region(source="address"), "addresses", [ADDR[0]], "浙江省 杭州市", 0.0),
+        (Region(source="address"), "addresses", ADDR[:2], "浙江省", 2 / 3),
+        (Region(source="address", level="province"), "addresses", ADDR[1:2], "浙江省", 0.0),
+        (Region(source="address", level="province"), "addresses", ADDR[1:], "华东", 1.0),
+        # Gender from a resident ID's 17th digit (the 15th of an old 15-digit number).
+        (Gender(), "resident_ids", IDS[:1], "女", 0.0),
+        (Gender(), "resident_ids", IDS[1:], "男", 0.0),
+        (Gender(), "resident_ids", IDS[:2], "*", 1.0),
         # Suppression: the value, or * for any two.
         (Suppress(), "occupations", ["工人"], "工人", 0.0),
         (Suppress(), "occupations", ["工人", "司机"], "*", 1.0),
@@ -131,6 +145,21 @@ def test_children_are_listed_up_to_five_then_given_as_a_span() -> None:
         (OCCUPATIONS, ["教师", "宇航员", None], [0, 1, MISSING]),
         (Categories(mapping=(("a", ("教师",)),), other=None), ["教师", "宇航员"], [0, MISSING]),
         (Intervals(width=10), [5, float("nan"), float("inf"), "7"], [0, MISSING, MISSING, 0]),
+        (
+            Region(source="address", level="province"),
+            ["北京市朝阳区建国路", "杭州市西湖区", "广西南宁市青秀区", None],
+            [0, MISSING, 1, MISSING],
+        ),
+        (  # no city after the province, or a "city" that holds a district: not placed at city level
+            Region(source="address"),
+            ["浙江省杭州市文三路", "浙江杭州西湖", "浙江省杭州西湖区农贸市场", "北京市朝阳区"],
+            [1, MISSING, MISSING, 0],
+        ),
+        (
+            Gender(),
+            ["11010519491231002X", "男", "女", "1101051949", "11010519491231003", None],
+            [1, 0, 1, MISSING, MISSING, MISSING],
+        ),
     ],
 )
 def test_values_a_hierarchy_cannot_place_are_missing(

@@ -22,7 +22,8 @@ SPEC = {
     "purpose": "risk_scoring",
     "columns": {
         "subject_id": {"role": "identifier", "action": "pseudonym"},
-        "name": {"role": "quasi", "hierarchy": {"type": "suppress"}},
+        "name": {"role": "identifier", "action": "pseudonym"},
+        "age": {"role": "quasi", "hierarchy": {"type": "age_bands"}},
     },
     "privacy": {"k": 5},
 }
@@ -33,6 +34,16 @@ def service(container, tmp_path):
     svc = container.services["extracts"]
     svc.extract_dir = tmp_path / "extracts"
     return svc
+
+
+def _customers(container, service, n: int) -> None:
+    """``n`` customers who consented to risk scoring, each with an age (the spec's quasi column)."""
+    for i in range(n):
+        customer(container, f"subject-{i:04d}")
+        call(container, "grant", SERVICE, f"subject-{i:04d}", "risk_scoring", channel="app")
+    items = [{"subject_id": f"subject-{i:04d}", "attributes": {"age": 30 + i}} for i in range(n)]
+    with container.uow() as uow:
+        service.put_attributes(uow, Requester("client:svc-1", "service"), items)
 
 
 def _submit(container, service, spec=SPEC) -> str:
@@ -54,6 +65,7 @@ def _events(container, action: str) -> list[dict]:
 
 
 def test_two_workers_race_for_one_job_and_exactly_one_wins(container, service) -> None:
+    _customers(container, service, 1)
     extract_id = _submit(container, service)
     barrier = threading.Barrier(2)
     won: list[str | None] = []
@@ -73,9 +85,7 @@ def test_two_workers_race_for_one_job_and_exactly_one_wins(container, service) -
 
 
 def test_a_failed_job_destroys_its_key_and_says_why(container, service) -> None:
-    for i in range(3):
-        customer(container, f"subject-{i:04d}")
-        call(container, "grant", SERVICE, f"subject-{i:04d}", "risk_scoring", channel="app")
+    _customers(container, service, 3)
     extract_id = _submit(container, service)
     assert service.run_next("w") == extract_id
     row = _row(container, extract_id)
@@ -99,6 +109,7 @@ def recent_extracts_view(container) -> list[dict]:
 
 
 def test_a_job_whose_worker_died_is_queued_again_then_failed(container, service) -> None:
+    _customers(container, service, 1)
     extract_id = _submit(container, service)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     for attempt in range(1, MAX_ATTEMPTS + 1):

@@ -39,4 +39,5 @@ FIELD_TYPE = FieldType(
     min_length=2,
     max_length=256,
     rationale="C2 identity information; a postal address is not a PIPL art. 28 'whereabouts' trail",
+    identifying=True,
 )

@@ -55,6 +55,7 @@ FIELD_TYPE = FieldType(
     # Keeping the last four keeps the check digit: LUHN.fill repairs a free digit instead.
     fpe=FpeSpec(alphabet=DIGITS, check=LUHN, keep_start=0, keep_end=4),
     rationale="C2 account information; a financial account, sensitive under PIPL art. 28",
+    identifying=True,
 )
 
 

@@ -75,4 +75,5 @@ FIELD_TYPE = FieldType(
     min_length=3,
     max_length=254,
     rationale="C2 identity information (a contact); not in PIPL art. 28's list",
+    identifying=True,
 )

@@ -32,4 +32,5 @@ FIELD_TYPE = FieldType(
     mask=mask,
     max_length=4096,
     rationale="C2 and PIPL-sensitive by default: it may hold anything, health or accounts too",
+    identifying=True,
 )

@@ -51,4 +51,5 @@ FIELD_TYPE = FieldType(
     max_length=11,
     fpe=FpeSpec(alphabet=DIGITS, keep_start=3),
     rationale="C2 identity information; not in PIPL art. 28's list (nor GB/T 35273 annex B)",
+    identifying=True,
 )

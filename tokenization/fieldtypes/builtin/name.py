@@ -64,4 +64,5 @@ FIELD_TYPE = FieldType(
     mask=mask,
     max_length=64,
     rationale="C2 identity information; a name alone is not in PIPL art. 28's list",
+    identifying=True,
 )

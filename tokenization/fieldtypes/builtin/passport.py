@@ -34,4 +34,5 @@ FIELD_TYPE = FieldType(
     max_length=17,
     fpe=FpeSpec(alphabet=string.digits + string.ascii_uppercase, keep_start=1),
     rationale="C2 identity information; an identity document number, sensitive (PIPL art. 28)",
+    identifying=True,
 )

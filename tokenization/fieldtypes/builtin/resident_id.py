@@ -58,4 +58,5 @@ FIELD_TYPE = FieldType(
         positions=((6, "1"), (7, "9"), (10, "01"), (12, "0123")),
     ),
     rationale="C2 identity information; PIPL art. 28 lists identity numbers as sensitive",
+    identifying=True,
 )

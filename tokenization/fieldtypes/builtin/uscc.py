@@ -35,4 +35,5 @@ FIELD_TYPE = FieldType(
     max_length=18,
     fpe=FpeSpec(alphabet=GB32100_ALPHABET, check=GB32100, keep_start=8),
     rationale="C1: identifies an organization, not a person; public in the business register",
+    identifying=True,
 )

@@ -1,0 +1,203 @@
+"""A direct identifier never leaves in an extract: only as a pseudonym, or reduced to a coarse fact."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from anonymize.extract import InvalidSpec, parse_spec, run_extract
+from anonymize.extract.source import plan
+from consent.model import PurposeDef
+from tests.anonymize.extract.conftest import everyone, make_rows, provider
+from tokenization.fieldtypes import default_registry, load_field_types
+
+IDENTIFYING = ("name", "cn_resident_id", "cn_mobile", "bank_card", "email", "address", "passport", "cn_uscc")
+ANY_PURPOSE = PurposeDef(
+    code="risk_scoring",
+    version=1,
+    name_zh="风险评估",
+    name_en="risk scoring",
+    legal_basis="consent",
+    consent_required=True,
+    separate_consent_required=False,
+    separate_grounds=(),
+    third_parties=(),
+    field_types=None,  # covers every field type: only the identifier rule is tested here
+    retention="",
+    retention_anchor=None,
+    retention_years=None,
+    hold_roles=(),
+    description="",
+    notice_version=1,
+    accepted_notice_version=1,
+    reconsent_grace=False,
+    retired_at=None,
+    updated_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    updated_by="test",
+)
+AGE = {"age": {"role": "quasi", "hierarchy": {"type": "age_bands"}}}
+
+
+def _spec(columns: dict[str, Any]) -> Any:
+    return parse_spec({"purpose": "risk_scoring", "columns": columns | AGE, "privacy": {"k": 2}})
+
+
+def _plan(columns: dict[str, Any], registry=None):
+    return plan(_spec(columns), ANY_PURPOSE, registry or default_registry(), {"age", "credit_grade"})
+
+
+def test_the_built_in_direct_identifiers_are_marked() -> None:
+    registry = default_registry()
+    assert {t.code for t in registry if t.identifying} == {*IDENTIFYING, "free_text"}
+    assert not registry.get("date_of_birth").identifying
+
+
+def test_the_analysts_attack_is_refused_naming_both_columns() -> None:
+    """Issue 14: a name as a sensitive column and a mobile as an attribute released them in clear."""
+    with pytest.raises(InvalidSpec) as caught:
+        _plan(
+            {
+                "full_name": {"role": "sensitive", "source": "name"},
+                "mobile": {"role": "attribute", "source": "cn_mobile"},
+            }
+        )
+    errors = caught.value.errors
+    assert set(errors) == {"columns.full_name", "columns.mobile"}
+    assert "field type name is a direct identifier" in errors["columns.full_name"][0]
+    assert "field type cn_mobile is a direct identifier" in errors["columns.mobile"][0]
+    assert "pseudonym" in errors["columns.mobile"][0]
+
+
+@pytest.mark.parametrize("field_type", [*IDENTIFYING, "free_text"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        {"role": "sensitive"},
+        {"role": "attribute"},
+        {"role": "quasi", "hierarchy": {"type": "suppress"}},
+        {"role": "quasi", "hierarchy": {"type": "categories", "mapping": {"a": ["x"]}}},
+        {"role": "quasi", "hierarchy": {"type": "intervals", "width": 1}},
+    ],
+    ids=["sensitive", "attribute", "suppress", "categories", "intervals"],
+)
+def test_every_release_of_the_value_is_refused(field_type: str, column: dict[str, Any]) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        _plan({"leak": column | {"source": field_type}})
+    assert "direct identifier" in caught.value.errors["columns.leak"][0]
+
+
+@pytest.mark.parametrize(
+    ("field_type", "hierarchy"),
+    [
+        ("address", {"type": "region"}),  # reads a resident ID's digits: not an address's reduction
+        ("cn_mobile", {"type": "region", "source": "admin_code"}),
+        ("name", {"type": "gender"}),
+        ("cn_mobile", {"type": "birth_year"}),
+        ("cn_resident_id", {"type": "region", "source": "address"}),
+    ],
+)
+def test_a_reducing_hierarchy_counts_only_for_the_identifier_it_reduces(field_type, hierarchy) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        _plan({"leak": {"role": "quasi", "source": field_type, "hierarchy": hierarchy}})
+    assert "columns.leak" in caught.value.errors
+
+
+def test_pseudonyms_and_reductions_are_allowed_and_said() -> None:
+    planned = _plan(
+        {
+            "name": {"role": "identifier", "action": "pseudonym"},
+            "cn_mobile": {"role": "identifier"},
+            "region": {"role": "quasi", "source": "cn_resident_id", "hierarchy": {"type": "region"}},
+            "born": {"role": "quasi", "source": "cn_resident_id", "hierarchy": {"type": "birth_year"}},
+            "gender": {"role": "quasi", "source": "cn_resident_id", "hierarchy": {"type": "gender"}},
+            "province": {
+                "role": "quasi",
+                "source": "address",
+                "hierarchy": {"type": "region", "source": "address", "level": "province"},
+            },
+            "credit_grade": {"role": "sensitive"},
+        }
+    )
+    assert planned.identifiers == {
+        "name": {"source": "name", "released_as": "pseudonym"},
+        "cn_mobile": {"source": "cn_mobile", "released_as": "dropped"},
+        "region": {"source": "cn_resident_id", "released_as": "region (city)"},
+        "born": {"source": "cn_resident_id", "released_as": "birth_year (width 1)"},
+        "gender": {"source": "cn_resident_id", "released_as": "gender"},
+        "province": {"source": "address", "released_as": "region (province)"},
+    }
+    assert planned.field_types == ("name", "cn_resident_id", "address")  # a dropped mobile is not read
+
+
+def test_a_configured_type_marked_identifying_is_held_to_the_rule() -> None:
+    registry = load_field_types(
+        {
+            "field_types": [
+                {
+                    "code": "employee_no",
+                    "names": {"zh": "员工编号", "en": "employee number"},
+                    "sensitivity": "C1",
+                    "pipl_sensitive": False,
+                    "identifying": True,
+                    "max_length": 8,
+                },
+                {
+                    "code": "branch",
+                    "names": {"zh": "网点", "en": "branch"},
+                    "sensitivity": "C1",
+                    "pipl_sensitive": False,
+                    "max_length": 8,
+                },
+                # An override of a built-in keeps it a direct identifier unless it says otherwise.
+                {
+                    "code": "cn_mobile",
+                    "names": {"zh": "手机号码", "en": "mobile"},
+                    "sensitivity": "C2",
+                    "pipl_sensitive": False,
+                    "max_length": 11,
+                    "override": True,
+                },
+            ]
+        }
+    )
+    assert registry.get("employee_no").identifying and not registry.get("branch").identifying
+    assert registry.get("cn_mobile").identifying
+    with pytest.raises(InvalidSpec) as caught:
+        _plan({"employee_no": {"role": "attribute"}, "cn_mobile": {"role": "sensitive"}}, registry)
+    assert set(caught.value.errors) == {"columns.employee_no", "columns.cn_mobile"}
+    assert _plan({"branch": {"role": "attribute"}}, registry).identifiers == {}
+
+
+def test_derived_columns_hold_no_identifier_value(tmp_path) -> None:
+    """Region, birth year and gender from the resident ID, the name as a pseudonym: none of the
+    names, mobiles or ID numbers is in the CSV, and the report says how each column was derived."""
+    rows = make_rows(400)
+    columns = {
+        "subject_id": {"role": "identifier", "action": "pseudonym"},
+        "name": {"role": "identifier", "action": "pseudonym"},
+        "region": {
+            "role": "quasi",
+            "source": "resident_id",
+            "hierarchy": {"type": "region", "level": "province"},
+        },
+        "born": {"role": "quasi", "source": "resident_id", "hierarchy": {"type": "birth_year", "width": 10}},
+        "sex": {"role": "quasi", "source": "resident_id", "hierarchy": {"type": "gender"}},
+        "credit_grade": {"role": "sensitive"},
+    }
+    spec = parse_spec(
+        {"purpose": "risk_scoring", "columns": columns, "privacy": {"k": 5, "max_suppression": 0.1}}
+    )
+    said = {"region": {"source": "cn_resident_id", "released_as": "region (province)"}}
+    result = run_extract(spec, provider(rows), everyone(rows), tmp_path, identifiers=said)
+    text = (tmp_path / "extract.csv").read_text(encoding="utf-8")
+    for row in rows:
+        for key in ("name", "mobile", "resident_id"):
+            assert row[key] not in text
+        assert row["resident_id"][:6] not in text and row["resident_id"][6:14] not in text
+    released = pd.read_csv(tmp_path / "extract.csv", dtype=str)
+    assert set(released["sex"]) <= {"男", "女", "*"} and len(set(released["sex"])) > 1
+    assert result.report["identifiers"] == said
+    assert "Derived from direct identifiers" in (tmp_path / "report.html").read_text(encoding="utf-8")
