@@ -10,7 +10,7 @@ import requests
 from api.app import create_app
 from api.clients import clients_service
 from api.ratelimit import FailureLimiter
-from piivault_client import PiivaultClient, PiivaultError, ServiceUnavailable, TooManyRequests
+from piivault_client import PiivaultClient, PiivaultError, ServiceUnavailable, TooManyRequests, Unauthorized
 from piivault_client.transport import retry_after_seconds
 from tests.api_tokens.conftest import MOBILE, customer_items
 from tests.client.conftest import serve
@@ -85,34 +85,33 @@ def test_retry_after_parsing(header, seconds):
     assert retry_after_seconds(header) == seconds
 
 
-def test_a_429_from_the_limiter_is_waited_out_as_retry_after_says(app, base_url, make_key):
-    """The app's own limiter: after two failed keys from this address even a good key gets 429."""
+def test_a_429_from_the_limiter_is_waited_out_as_retry_after_says(app, base_url):
+    """The app's own limiter: after two failed attempts from this address the next one gets 429."""
     now = [1_000.0]
     app.extensions["piivault.auth"].limiter = FailureLimiter(2, 60.0, clock=lambda: now[0])
-
-    def lock_out() -> None:
-        for _ in range(2):
-            with pytest.raises(PiivaultError) as e:
-                PiivaultClient(base_url, "pvk_nope_nope", max_retries=0).subjects.get("cust-00000001")
-            assert e.value.status == 401
-
     waited: list[float] = []
 
     def sleep(seconds: float) -> None:  # the limiter's clock moves as the client waits
         waited.append(seconds)
         now[0] += seconds
 
-    lock_out()
-    pv = PiivaultClient(base_url, make_key("service"), sleep=sleep, max_backoff=120)
-    assert pv.subjects.create()["subject_id"].startswith("sub_")
-    assert waited == [60.0]  # the server's Retry-After, once, then the request went through
+    def fail(times: int) -> None:
+        for _ in range(times):
+            with pytest.raises(Unauthorized):
+                PiivaultClient(base_url, "pvk_nope_nope", max_retries=0).subjects.get("cust-00000001")
 
-    lock_out()  # a client that may not wait that long gives up with the typed error
-    impatient = PiivaultClient(base_url, make_key("service"), sleep=waited.append, max_retries=2)
+    fail(2)
+    mistyped = PiivaultClient(base_url, "pvk_nope_nope", sleep=sleep, max_backoff=120)
+    with pytest.raises(Unauthorized):  # 429, wait as told, then the key's own answer
+        mistyped.subjects.get("cust-00000001")
+    assert waited == [60.0]
+
+    fail(1)  # the retry above was the first failure of a new window
+    impatient = PiivaultClient(base_url, "pvk_nope_nope", sleep=waited.append, max_retries=2)
     with pytest.raises(TooManyRequests) as e:
-        impatient.subjects.create()
-    assert e.value.retry_after == 60.0 and e.value.status == 429
-    assert waited[1:] == [30.0, 30.0]  # capped at max_backoff, two retries, then the error
+        impatient.subjects.get("cust-00000001")
+    assert e.value.retry_after == 60.0 and e.value.status == 429 and e.value.detail
+    assert waited[1:] == [30.0, 30.0]  # capped at max_backoff, two retries, then the typed error
 
 
 def test_a_vault_outage_is_retried_as_retry_after_says_then_raised(database_url, private_bao, tmp_path):
