@@ -74,10 +74,11 @@ class Tokens(Resource):
         return answer["tokens"]
 
     def anonymize_text(self, text: str, operator: str, language: str = "auto") -> dict:
-        """``{text, entities}``: personal data in ``text`` redacted, masked, replaced or tokenized.
+        """``{text, entities}``: personal data found in ``text``, redacted, masked, replaced or tokenized.
 
-        ``operator``: redact, mask, replace or tokenize (role service). A tokenize that
-        failed half-way may have stored tokens, so a lost answer is not retried.
+        Roles service, analyst and dpo; ``operator`` tokenize (the values stored
+        in the vault) is for service only. A tokenize whose answer was lost may
+        have stored tokens, so it is not retried.
         """
         return self._t.json(
             "POST",

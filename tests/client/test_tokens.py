@@ -66,3 +66,10 @@ def test_strict_detokenize_names_the_refused_tokens(service):
     assert e.value.results[0] == {"value": "13912340000"}
     # Without strict the refusal is an item like any other.
     assert service.detokenize("aml_kyc", ["tok_mob_nosuchtoken"])[0]["error"] == "not_found"
+
+
+def test_free_text_is_anonymized(connect):
+    text = f"客户张伟来电，身份证{ID_NUMBER}，手机13812345678。"
+    answer = connect("analyst").tokens.anonymize_text(text, "mask", language="zh")
+    assert ID_NUMBER not in answer["text"] and "138****5678" in answer["text"]
+    assert [e["type"] for e in answer["entities"]] == ["name", "cn_resident_id", "cn_mobile"]
