@@ -13,7 +13,7 @@ puts them in a problem, and the client never adds them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,10 @@ class PiivaultError(Exception):
     for a 422; rows for a refused import) are the RFC 9457 members, ``problem``
     the whole body (``{}`` when the answer was not JSON), ``retry_after`` the
     seconds the server asked to wait (429, 503) if it said.
+
+    A batched call sends 1,000 items per request; when a later request is
+    refused, ``completed`` holds the results of the ones before it (their
+    tokens are stored) and :attr:`item_errors` counts indexes in the whole input.
     """
 
     def __init__(self, status: int, problem: Mapping[str, Any], *, retry_after: float | None = None) -> None:
@@ -37,12 +41,22 @@ class PiivaultError(Exception):
         self.detail: str | None = self.problem.get("detail")
         self.errors: Any = self.problem.get("errors")
         self.retry_after = retry_after
+        # Set by batched calls (tokenize, detokenize, attributes) when a later batch is refused.
+        self.item_offset = 0
+        self.completed: list[Any] = []
         super().__init__(f"{status} {self.title}: {self.detail or ''}".rstrip(": "))
 
     @property
     def code(self) -> str:
         """The problem type's last part, e.g. ``consent_conflict`` or ``404``: stable, for branching."""
         return self.type.removeprefix(PROBLEM_TYPE_PREFIX)
+
+    @property
+    def item_errors(self) -> list[ItemError]:
+        """The items a batch call's 422 names (tokenize, detokenize, attributes, consent import),
+        one per item and field, by index in the caller's input; ``[]`` when it names none.
+        """
+        return sorted(_item_errors(self.errors, self.item_offset), key=lambda e: e.index)
 
 
 class BadRequest(PiivaultError):
@@ -121,6 +135,27 @@ class ItemError:
     index: int
     code: str
     message: str | None = None
+    field: str | None = None
+
+
+def _item_errors(errors: Any, offset: int) -> Iterator[ItemError]:
+    if not isinstance(errors, Mapping):
+        return
+    for row in errors.get("rows") or []:  # a consent import: {row, column, rule}
+        if isinstance(row, Mapping) and isinstance(row.get("row"), int):
+            yield ItemError(row["row"], str(row.get("rule")), row.get("message"), row.get("column"))
+    body = errors.get("json")
+    for key in ("items", "tokens"):  # marshmallow: {index: {field: [messages]}} or {index: [messages]}
+        by_index = body.get(key) if isinstance(body, Mapping) else None
+        if not isinstance(by_index, Mapping):
+            continue
+        for index, problems in by_index.items():
+            if not str(index).isdigit():
+                continue
+            fields = problems.items() if isinstance(problems, Mapping) else [(None, problems)]
+            for field, messages in fields:
+                text = "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+                yield ItemError(offset + int(index), "invalid", text, field)
 
 
 class ItemsFailed(Exception):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from piivault_client.errors import PiivaultError
 from piivault_client.transport import Transport
 
 T = TypeVar("T")
@@ -31,6 +33,19 @@ def seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+def batches(items: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
+    """``(start, items[start:start + size])`` for each batch."""
     for start in range(0, len(items), size):
-        yield items[start : start + size]
+        yield start, items[start : start + size]
+
+
+@contextlib.contextmanager
+def batch_errors(start: int, completed: list[Any]) -> Iterator[None]:
+    """An error of the batch at ``start`` names items by their index in the whole input and keeps
+    what the earlier batches returned (see :class:`~piivault_client.errors.PiivaultError`).
+    """
+    try:
+        yield
+    except PiivaultError as e:
+        e.item_offset, e.completed = start, list(completed)
+        raise

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from piivault_client.resources._base import Resource, batches, body, seg
+from piivault_client.resources._base import Resource, batch_errors, batches, body, seg
 
 MAX_ATTRIBUTE_ITEMS = 1_000
 
@@ -94,9 +94,10 @@ class Attributes(Resource):
         attributes replace themselves, so a lost answer is retried.
         """
         stored = 0
-        for batch in batches(list(items), MAX_ATTRIBUTE_ITEMS):
-            answer = self._t.json(
-                "POST", "/v1/attributes", json={"items": [dict(i) for i in batch]}, idempotent=True
-            )
+        for start, batch in batches(list(items), MAX_ATTRIBUTE_ITEMS):
+            with batch_errors(start, []):
+                answer = self._t.json(
+                    "POST", "/v1/attributes", json={"items": [dict(i) for i in batch]}, idempotent=True
+                )
             stored += answer["stored"]
         return stored

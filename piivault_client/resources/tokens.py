@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from piivault_client.errors import ItemError, ItemsFailed
-from piivault_client.resources._base import Resource, batches, body
+from piivault_client.resources._base import Resource, batch_errors, batches, body
 
 MAX_BATCH = 1_000
 
@@ -32,14 +32,15 @@ class Tokens(Resource):
         (the others are stored: ``results`` has their tokens).
         """
         results: list[dict] = []
-        for batch in batches(list(items), self.batch_size):
-            answer = self._t.json(
-                "POST",
-                "/v1/tokenize",
-                json={"items": [dict(item) for item in batch]},
-                headers={"Idempotency-Key": uuid.uuid4().hex},
-                idempotent=True,
-            )
+        for start, batch in batches(list(items), self.batch_size):
+            with batch_errors(start, results):
+                answer = self._t.json(
+                    "POST",
+                    "/v1/tokenize",
+                    json={"items": [dict(item) for item in batch]},
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                    idempotent=True,
+                )
             results.extend(answer["items"])
         if strict:
             _raise_refused(results, lambda error, _: (error["rule"], error.get("message")))
@@ -54,13 +55,14 @@ class Tokens(Resource):
         :class:`ItemsFailed` if any token was refused (not_found, denied, restricted, erased).
         """
         results: list[dict] = []
-        for batch in batches(list(tokens), self.batch_size):
-            answer = self._t.json(
-                "POST",
-                "/v1/detokenize",
-                json={"purpose": purpose, "tokens": list(batch), "reveal": reveal},
-                idempotent=True,
-            )
+        for start, batch in batches(list(tokens), self.batch_size):
+            with batch_errors(start, results):
+                answer = self._t.json(
+                    "POST",
+                    "/v1/detokenize",
+                    json={"purpose": purpose, "tokens": list(batch), "reveal": reveal},
+                    idempotent=True,
+                )
             results.extend(answer["items"])
         if strict:
             _raise_refused(results, lambda error, result: (error, result.get("reason")))

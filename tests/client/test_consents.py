@@ -63,3 +63,5 @@ def test_import_is_all_or_nothing_and_names_the_failing_rows(dpo, service):
     with pytest.raises(ValidationFailed) as e:
         dpo.consents.import_(csv)
     assert e.value.title == "import rejected" and e.value.errors["rows"]
+    [refused] = e.value.item_errors
+    assert refused.field == "channel" and refused.index == e.value.errors["rows"][0]["row"]

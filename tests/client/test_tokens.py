@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from piivault_client import ItemsFailed, PiivaultClient
+from piivault_client import ItemError, ItemsFailed, PiivaultClient, ValidationFailed
 from tests.api_tokens.conftest import CARD, ID_NUMBER
 
 
@@ -73,3 +73,15 @@ def test_free_text_is_anonymized(connect):
     answer = connect("analyst").tokens.anonymize_text(text, "mask", language="zh")
     assert ID_NUMBER not in answer["text"] and "138****5678" in answer["text"]
     assert [e["type"] for e in answer["entities"]] == ["name", "cn_resident_id", "cn_mobile"]
+
+
+def test_a_refused_later_batch_names_items_by_their_index_in_the_whole_input(service):
+    items = [
+        {"field_type": "cn_mobile", "value": f"139{i:08d}", "subject_id": "cust-batch-01"}
+        for i in range(1_500)
+    ]
+    items[1_200] = {"field_type": "cn_mobile", "subject_id": "cust-batch-01"}
+    with pytest.raises(ValidationFailed) as e:
+        service.tokenize(items)
+    assert e.value.item_errors == [ItemError(1_200, "invalid", "Missing data for required field.", "value")]
+    assert len(e.value.completed) == 1_000 and all("token" in r for r in e.value.completed)
