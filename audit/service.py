@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -46,9 +46,11 @@ from audit.store import (
     latest_checkpoint,
     read_head,
 )
-from audit.verify import VerifyReport, verify_log
 from piivault.db import UnitOfWork, is_unavailable, utcnow
 from piivault.errors import StorageUnavailable, ValidationFailed
+
+if TYPE_CHECKING:
+    from audit.verify import VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -537,6 +539,8 @@ class AuditLog:
                 the keyring's cannot be read.
             StorageUnavailable: the database failed.
         """
+        from audit.verify import verify_log  # only the commands that verify need it
+
         key = public_key if public_key is not None else self.public_key_bytes()
         return verify_log(
             self._engine,

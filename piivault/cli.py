@@ -6,6 +6,7 @@ Errors come out as one line, ``piivault: <what to fix>``, with exit status 2
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -32,7 +33,32 @@ def _container(**overrides: Any):
     return build_container(settings)
 
 
-@click.group()
+# The command groups of the other packages, imported only when one of them runs (or for
+# `piivault --help`): `piivault clients list` does not load the console's or extracts' code.
+LAZY_GROUPS = {
+    "clients": "api.clients.cli:clients",
+    "audit": "audit.cli:audit_cli",
+    "consent": "consent.cli:consent_cli",
+    "jobs": "consent.cli:jobs_cli",
+    "anonymize": "anonymize.cli:anonymize_cli",
+    "extract": "anonymize.extract.cli:extract_cli",
+    "users": "api.console.cli:users_cli",
+}
+
+
+class _Piivault(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_GROUPS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = LAZY_GROUPS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, attr = where.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=_Piivault)
 @click.version_option(package_name="piivault")
 def main() -> None:
     """piivault: privacy data vault and consent service."""
@@ -272,39 +298,6 @@ def dev(port: int, var_dir: str, new_admin_key: bool) -> None:
     from piivault.devmode import run_dev
 
     run_dev(Path(var_dir), port, new_admin_key=new_admin_key)
-
-
-# -- clients ------------------------------------------------------------------
-from api.clients.cli import clients  # noqa: E402  (after main: the groups attach to it)
-
-main.add_command(clients)
-
-
-# -- audit ------------------------------------------------------------------
-from audit.cli import audit_cli  # noqa: E402
-
-main.add_command(audit_cli)
-
-
-# -- consent ------------------------------------------------------------------
-from consent.cli import consent_cli, jobs_cli  # noqa: E402
-
-for _group in (consent_cli, jobs_cli):
-    main.add_command(_group)
-
-
-# -- anonymize -----------------------------------------------------------------
-from anonymize.cli import anonymize_cli  # noqa: E402
-from anonymize.extract.cli import extract_cli  # noqa: E402
-
-main.add_command(anonymize_cli)
-main.add_command(extract_cli)
-
-
-# -- console users ------------------------------------------------------------------
-from api.console.cli import users_cli  # noqa: E402
-
-main.add_command(users_cli)
 
 
 if __name__ == "__main__":  # pragma: no cover

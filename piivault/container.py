@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault import migrate
 from piivault.db import AuditSink, UnitOfWork, check_database, make_engine, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
@@ -181,6 +180,8 @@ def startup_check(container: Container) -> None:
     present), that no ledgered erasure or key destruction is waiting for replay, and the audit
     log's head and checkpoint key.
     """
+    from piivault import migrate  # Alembic: only where the schema is checked
+
     check_database(container.engine)
     current = migrate.current_revisions(container.engine)
     heads = migrate.head_revisions()

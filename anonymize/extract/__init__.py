@@ -25,41 +25,87 @@ vault (:mod:`anonymize.extract.source`), risk attributes stored sealed
 under the extract's key (:mod:`anonymize.extract.reidentification`).
 """
 
-from anonymize.extract.domain import Release
-from anonymize.extract.errors import (
-    ExtractCheckFailed,
-    InvalidPseudonym,
-    InvalidRows,
-    InvalidSpec,
-    PrivacyModelUnsatisfiable,
-    SuppressionBudgetExceeded,
-)
-from anonymize.extract.hierarchies import (
-    AgeBands,
-    BirthYear,
-    Categories,
-    Gender,
-    Hierarchy,
-    IncomeBands,
-    Intervals,
-    Region,
-    Suppress,
-)
-from anonymize.extract.metrics import Measures
-from anonymize.extract.population import Population, PopulationProvider
-from anonymize.extract.pseudonyms import extract_key, pseudonym, reidentify
-from anonymize.extract.runner import ExtractResult, Progress, RowsProvider, run_extract
-from anonymize.extract.spec import (
-    Coding,
-    Column,
-    ExtractSpec,
-    IdentifierAction,
-    PrivacyModel,
-    Role,
-    load_spec,
-    loads_spec,
-    parse_spec,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anonymize.extract.domain import Release
+    from anonymize.extract.errors import (
+        ExtractCheckFailed,
+        InvalidPseudonym,
+        InvalidRows,
+        InvalidSpec,
+        PrivacyModelUnsatisfiable,
+        SuppressionBudgetExceeded,
+    )
+    from anonymize.extract.hierarchies import (
+        AgeBands,
+        BirthYear,
+        Categories,
+        Gender,
+        Hierarchy,
+        IncomeBands,
+        Intervals,
+        Region,
+        Suppress,
+    )
+    from anonymize.extract.metrics import Measures
+    from anonymize.extract.population import Population, PopulationProvider
+    from anonymize.extract.pseudonyms import extract_key, pseudonym, reidentify
+    from anonymize.extract.runner import ExtractResult, Progress, RowsProvider, run_extract
+    from anonymize.extract.spec import (
+        Coding,
+        Column,
+        ExtractSpec,
+        IdentifierAction,
+        PrivacyModel,
+        Role,
+        load_spec,
+        loads_spec,
+        parse_spec,
+    )
+
+# Imported when first used (PEP 562): the numeric modules load numpy, pandas, pyarrow and
+# matplotlib, which commands that only build the extract service never need.
+_WHERE = {
+    "Release": "anonymize.extract.domain",
+    "ExtractCheckFailed": "anonymize.extract.errors",
+    "InvalidPseudonym": "anonymize.extract.errors",
+    "InvalidRows": "anonymize.extract.errors",
+    "InvalidSpec": "anonymize.extract.errors",
+    "PrivacyModelUnsatisfiable": "anonymize.extract.errors",
+    "SuppressionBudgetExceeded": "anonymize.extract.errors",
+    "AgeBands": "anonymize.extract.hierarchies",
+    "BirthYear": "anonymize.extract.hierarchies",
+    "Categories": "anonymize.extract.hierarchies",
+    "Gender": "anonymize.extract.hierarchies",
+    "Hierarchy": "anonymize.extract.hierarchies",
+    "IncomeBands": "anonymize.extract.hierarchies",
+    "Intervals": "anonymize.extract.hierarchies",
+    "Region": "anonymize.extract.hierarchies",
+    "Suppress": "anonymize.extract.hierarchies",
+    "Measures": "anonymize.extract.metrics",
+    "Population": "anonymize.extract.population",
+    "PopulationProvider": "anonymize.extract.population",
+    "extract_key": "anonymize.extract.pseudonyms",
+    "pseudonym": "anonymize.extract.pseudonyms",
+    "reidentify": "anonymize.extract.pseudonyms",
+    "ExtractResult": "anonymize.extract.runner",
+    "Progress": "anonymize.extract.runner",
+    "RowsProvider": "anonymize.extract.runner",
+    "run_extract": "anonymize.extract.runner",
+    "Coding": "anonymize.extract.spec",
+    "Column": "anonymize.extract.spec",
+    "ExtractSpec": "anonymize.extract.spec",
+    "IdentifierAction": "anonymize.extract.spec",
+    "PrivacyModel": "anonymize.extract.spec",
+    "Role": "anonymize.extract.spec",
+    "load_spec": "anonymize.extract.spec",
+    "loads_spec": "anonymize.extract.spec",
+    "parse_spec": "anonymize.extract.spec",
+}
 
 __all__ = [
     "AgeBands",
@@ -98,3 +144,13 @@ __all__ = [
     "reidentify",
     "run_extract",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from anonymize.extract.errors import InvalidPseudonym
 from vault import DataKey, constant_time_equal, system_owner
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABEL = "extract/pseudonym"
 PSEUDONYM_CHARS = 32  # 128 bits, hexadecimal
@@ -35,6 +36,9 @@ def pseudonym(key: DataKey, value: object) -> str:
 
 def pseudonymize(key: DataKey, values: pd.Series) -> pd.Series:
     """Pseudonyms of a column, one keyed hash per distinct value; missing values stay missing."""
+    import numpy as np  # here: the service reads pseudonyms' shape without loading numpy
+    import pandas as pd
+
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     names = np.array([pseudonym(key, v) for v in uniques] + [None], dtype=object)
     return pd.Series(names[codes], index=values.index, dtype=object)

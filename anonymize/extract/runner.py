@@ -39,6 +39,14 @@ from anonymize.extract.errors import (
 from anonymize.extract.hierarchies import MISSING
 from anonymize.extract.metrics import Measures, measure
 from anonymize.extract.mondrian import partition, ranges
+from anonymize.extract.outputs import (
+    CHART_NAME,
+    CSV_NAME,
+    MANIFEST_NAME,
+    PARQUET_NAME,
+    REPORT_HTML,
+    REPORT_JSON,
+)
 from anonymize.extract.population import Population, PopulationProvider, resolve_population
 from anonymize.extract.pseudonyms import extract_key, pseudonymize
 from anonymize.extract.report import histogram_png, render_html
@@ -52,12 +60,6 @@ RowsProvider = Callable[[frozenset[str]], Iterable[Mapping[str, Any] | pd.DataFr
 Progress = Callable[[str, float], None]
 """``(stage, overall fraction done)``; stages: population, rows, generalize, suppress, release, write."""
 
-CSV_NAME = "extract.csv"
-PARQUET_NAME = "extract.parquet"
-CHART_NAME = "class_sizes.png"
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
-MANIFEST_NAME = "manifest.json"
 MANIFEST_KIND = "piivault.extract.manifest/v1"
 _CHUNK = 50_000
 

@@ -51,12 +51,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymize.extract import attributes, reidentification, source
+from anonymize.extract import attributes, reidentification
 from anonymize.extract import tables as t
 from anonymize.extract._checks import Problems
 from anonymize.extract.errors import (
@@ -69,18 +69,15 @@ from anonymize.extract.errors import (
     InvalidPseudonym,
     PseudonymNotFound,
 )
-from anonymize.extract.pseudonyms import PSEUDONYM_CHARS
-from anonymize.extract.runner import (
+from anonymize.extract.outputs import (
     CHART_NAME,
     CSV_NAME,
     MANIFEST_NAME,
     PARQUET_NAME,
     REPORT_HTML,
     REPORT_JSON,
-    ExtractResult,
-    run_extract,
 )
-from anonymize.extract.spec import ExtractSpec, SpecDraft, parse_spec
+from anonymize.extract.pseudonyms import PSEUDONYM_CHARS
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
 from consent import purposes as consent_purposes
@@ -90,6 +87,14 @@ from piivault.errors import ConfigurationError, PiivaultError, UnavailableError,
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
 from vault import DataKey, Keyring, subject_owner, system_owner
+
+if TYPE_CHECKING:
+    from anonymize.extract import source
+    from anonymize.extract.runner import ExtractResult
+    from anonymize.extract.spec import ExtractSpec, SpecDraft
+
+# The spec, the source and the runner (numpy, pandas, pyarrow, matplotlib) are imported
+# where a job is submitted or run: every command builds this service, few run extracts.
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +266,9 @@ class ExtractService:
         unknown purpose or source, a field type the purpose does not cover),
         StorageUnavailable.
         """
+        from anonymize.extract import source
+        from anonymize.extract.spec import parse_spec
+
         _require(requester, SUBMIT_ROLES, "request extracts")
         self.consent.catalogue.ensure_seeded()
         session = uow.session
@@ -316,6 +324,8 @@ class ExtractService:
         return self._view(self._row(session, extract_id))
 
     def _plan(self, session: Session, spec: ExtractSpec) -> source.SourcePlan:
+        from anonymize.extract import source
+
         return source.plan(
             spec,
             consent_purposes.get(session, spec.purpose),
@@ -439,7 +449,7 @@ class ExtractService:
         session = uow.session
         assert session is not None
         row = self._visible(session, requester, extract_id)
-        spec = parse_spec(json.loads(row.spec))
+        spec = _stored_spec(row.spec)
         if column not in {c.output for c in spec.pseudonymized}:
             raise ValidationFailed("column: not a pseudonymized column of this extract")
 
@@ -548,12 +558,15 @@ class ExtractService:
     def _execute(
         self, extract_id: str, worker: str, should_stop: Callable[[], bool] | None, progress: Any
     ) -> None:
+        from anonymize.extract import source
+        from anonymize.extract.runner import run_extract
+
         out = None
         key = None
         try:
             with self.session_factory() as session:
                 row = self._row(session, extract_id)
-                spec = parse_spec(json.loads(row.spec))
+                spec = _stored_spec(row.spec)
                 purpose = consent_purposes.get(session, spec.purpose)
                 # Checked again: the purpose or the stored attributes may have changed since submission.
                 plan = self._plan(session, spec)
@@ -917,6 +930,13 @@ def _hash(handle: IO[bytes]) -> dict[str, Any]:
 def _remove(path: Path | None) -> None:
     if path is not None and path.exists():
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _stored_spec(text: str) -> ExtractSpec:
+    """The spec of a stored job (validated when it was submitted)."""
+    from anonymize.extract.spec import parse_spec
+
+    return parse_spec(json.loads(text))
 
 
 def _result(result: ExtractResult) -> dict[str, Any]:

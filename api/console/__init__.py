@@ -68,7 +68,10 @@ message, ``#<name>-error``), ``#error-page`` / ``#error-message`` (400 CSRF, 403
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the `piivault users` commands import this package without Flask
+    from flask import Flask
 
 BLUEPRINT = "console"
 

@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tokenization.fieldtypes.checksums import CHECK_SCHEMES, CheckScheme
 from tokenization.fieldtypes.errors import ConfigError, InvalidValue
 from tokenization.fieldtypes.masks import MiddleMask
@@ -138,6 +136,8 @@ def _read(source: Mapping[str, Any] | str | os.PathLike[str]) -> Any:
 
 
 def _parse_yaml(text: str) -> Any:
+    import yaml  # here: most commands never read a configuration file
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
