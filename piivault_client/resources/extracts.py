@@ -63,27 +63,28 @@ class Extracts(Resource):
 
         Written to ``to`` if given (returns the path), else returned as bytes.
         Raises NotFound, Conflict (not finished), Gone (expired), and
-        :class:`IntegrityError` if the bytes do not match the server's SHA-256
-        (then nothing is left at ``to``).
+        :class:`IntegrityError` if the bytes do not match the server's SHA-256;
+        ``to`` only ever holds a whole, checked file.
         """
         response = self._t.send("GET", f"/v1/extracts/{seg(extract_id)}/files/{seg(name)}", stream=True)
-        digest = hashlib.sha256()
         with response:
+            expected = _repr_digest(response.headers.get("Repr-Digest"))
             if to is None:
-                content = response.content
-                digest.update(content)
-            else:
-                path = Path(to)
-                with path.open("wb") as f:
+                _check(response.content, expected, name)
+                return response.content
+            path = Path(to)
+            part = path.with_name(path.name + ".part")
+            try:
+                digest = hashlib.sha256()
+                with part.open("wb") as f:
                     for chunk in response.iter_content(CHUNK):
                         digest.update(chunk)
                         f.write(chunk)
-            expected = _repr_digest(response.headers.get("Repr-Digest"))
-        if expected is not None and expected != digest.digest():
-            if to is not None:
-                path.unlink()
-            raise IntegrityError(f"{name} of {extract_id} does not match the SHA-256 the server sent")
-        return content if to is None else path
+                _check(digest, expected, name)
+                part.replace(path)
+            finally:
+                part.unlink(missing_ok=True)
+            return path
 
     def reidentify(self, extract_id: str, column: str, pseudonym: str, reason: str) -> dict:
         """The subjects behind one pseudonym of this extract, with the reason kept in the audit log.
@@ -97,6 +98,13 @@ class Extracts(Resource):
             json={"column": column, "pseudonym": pseudonym, "reason": reason},
             idempotent=False,  # each re-identification is audited once
         )
+
+
+def _check(received: bytes | Any, expected: bytes | None, name: str) -> None:
+    """Raise IntegrityError unless ``received`` (bytes, or a running sha256) has the expected digest."""
+    digest = hashlib.sha256(received).digest() if isinstance(received, bytes) else received.digest()
+    if expected is not None and digest != expected:
+        raise IntegrityError(f"{name} does not match the SHA-256 the server sent")
 
 
 def _repr_digest(header: str | None) -> bytes | None:
