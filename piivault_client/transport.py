@@ -1,9 +1,11 @@
 """HTTP for the client: the key, retries on 429/503 honouring ``Retry-After``, errors, pages.
 
 Retries: a 429 or 503 means the server did nothing, so any request is sent
-again, after the ``Retry-After`` the server gave (capped at ``max_backoff``)
-or else an exponential backoff with full jitter; at most ``max_retries``
-times, then the typed error is raised. A connection error is retried only
+again, after the ``Retry-After`` the server gave or else an exponential
+backoff with full jitter (at most ``max_backoff``); at most ``max_retries``
+times, then the typed error is raised. A ``Retry-After`` longer than
+``max_backoff`` is not waited for: the error is raised at once, its
+``retry_after`` saying when to come back. A connection error is retried only
 for requests that are safe to repeat (reads, and writes made idempotent,
 like tokenize with its ``Idempotency-Key``): a lost answer to anything else
 may hide a change that happened.
@@ -112,7 +114,9 @@ class Transport:
             if response.status_code < 400:
                 return response
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            if response.status_code in RETRY_STATUSES and not last:
+            # A wait longer than the caller allows is theirs to decide: raised at once, with retry_after.
+            patient = retry_after is None or retry_after <= self.max_backoff
+            if response.status_code in RETRY_STATUSES and not last and patient:
                 if stream:
                     response.close()  # give the connection back before waiting
                 self.sleep(self._delay(attempt, retry_after))
@@ -123,7 +127,7 @@ class Transport:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Retry-After when the server gave one, else exponential backoff with full jitter."""
         if retry_after is not None:
-            return min(retry_after, self.max_backoff)
+            return retry_after
         return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
 
     def pages(
