@@ -8,6 +8,7 @@ Extracts have their own group, ``piivault extract`` (:mod:`anonymize.extract.cli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -47,22 +48,41 @@ def demo_cli() -> None:
 @demo_cli.command("seed")
 @click.option("--customers", type=click.IntRange(1, 1_000_000), required=True)
 @click.option("--notes", type=click.IntRange(0, 1_000_000), default=2000, show_default=True)
-@click.option("--url", "base_url", envvar="PIIVAULT_URL", required=True, help="API base URL")
 @click.option(
-    "--key", envvar="PIIVAULT_API_KEY", required=True, help="a service API key (env PIIVAULT_API_KEY)"
+    "--url",
+    "base_url",
+    envvar="PIIVAULT_URL",
+    help="API base URL (env PIIVAULT_URL; in a `piivault dev` directory: that server)",
+)
+@click.option(
+    "--key",
+    envvar="PIIVAULT_API_KEY",
+    help="a service API key (env PIIVAULT_API_KEY; in a `piivault dev` directory: a key made "
+    "for this run in its database and revoked after it)",
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo", show_default=True)
 @click.option("--seed", "rng_seed", type=int, default=None, help="for a reproducible data set")
 @_cli_errors
 def seed_command(
-    customers: int, notes: int, base_url: str, key: str, out_dir: str, rng_seed: int | None
+    customers: int, notes: int, base_url: str | None, key: str | None, out_dir: str, rng_seed: int | None
 ) -> None:
     """Create synthetic customers through the public API; attributes and notes go to --out."""
     from anonymize.demo import seed
+    from piivault import devenv
     from piivault_client import PiivaultClient, PiivaultError
 
-    try:
-        summary = seed(PiivaultClient(base_url, key), customers, notes, Path(out_dir), seed=rng_seed)
-    except PiivaultError as e:  # the problem's title and detail: never a request value
-        raise click.ClickException(f"the API refused a request: {e}") from None
+    dev = devenv.in_use() is not None
+    if base_url is None:
+        raise click.UsageError("give --url (the API's base URL), or run it where `piivault dev` runs")
+    if key is None and not dev:
+        raise click.UsageError("give --key (a service API key), or run it where `piivault dev` runs")
+    with contextlib.ExitStack() as stack:
+        if key is None:
+            from piivault.devmode import demo_service_key  # the composition root's, in dev mode only
+
+            key = stack.enter_context(demo_service_key())
+        try:
+            summary = seed(PiivaultClient(base_url, key), customers, notes, Path(out_dir), seed=rng_seed)
+        except PiivaultError as e:  # the problem's title and detail: never a request value
+            raise click.ClickException(f"the API refused a request: {e}") from None
     click.echo(json.dumps(summary))

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from piivault import devenv
 from piivault.clikit import handle_errors
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
@@ -60,8 +61,17 @@ class _Piivault(click.Group):
 
 @click.group(cls=_Piivault)
 @click.version_option(package_name="piivault")
-def main() -> None:
-    """piivault: privacy data vault and consent service."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """piivault: privacy data vault and consent service.
+
+    In a directory where `piivault dev` runs, every command uses the development
+    settings it wrote to ./var/dev.env, unless a PIIVAULT_* setting is given (never with
+    PIIVAULT_ENV=production).
+    """
+    # `piivault dev` writes that file: it reads its own settings, never a stale copy of them.
+    if ctx.invoked_subcommand != "dev" and devenv.use_if_present():
+        click.echo(f"piivault: using the development settings in ./{devenv.FILE} (piivault dev)", err=True)
 
 
 # -- db ---------------------------------------------------------------------

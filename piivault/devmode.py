@@ -1,21 +1,29 @@
 """``piivault dev``: everything a developer needs on one machine, loudly labelled.
 
 SQLite under ``./var``, a persistent local OpenBao (unless PIIVAULT_VAULT_ADDR
-is set), migrations, the Transit key, and the app on 127.0.0.1.
+is set), migrations, the Transit key, and the app on 127.0.0.1. The settings it
+serves with go to ``./var/dev.env`` (:mod:`piivault.devenv`), so that every other
+``piivault`` command run in the same directory works with nothing exported. Everything
+it creates under ``./var`` is readable by its owner only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import signal
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
+import requests
 
-from piivault import migrate
+from piivault import devenv, migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import Container, build_container, startup_check
+from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 
 BANNER = """\
@@ -28,6 +36,8 @@ BANNER = """\
 ==========================================================================
 """
 DEV_ADMIN = "dev-admin"
+DEMO_CLIENT = "dev-demo-seed"
+DEMO_PURPOSES = ("account_service",)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -40,9 +50,7 @@ def dev_admin_key(container: Container, *, new: bool = False) -> str:
     Creates the admin client ``dev-admin`` the first time (or another one
     with ``new``); its key cannot be shown again on later starts.
     """
-    from api.clients import clients_service
-
-    store = clients_service(container)
+    store = _admin_store(container)
     existing = store.find_by_name(DEV_ADMIN)
     if existing and not new:
         return (
@@ -54,20 +62,54 @@ def dev_admin_key(container: Container, *, new: bool = False) -> str:
 
 
 def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
+    """Serve in development mode until interrupted; with ``new_admin_key`` while a dev
+    server already runs on ``var``, only print another admin key for it.
+
+    Raises ConfigurationError when a dev server already runs on ``var`` (without
+    ``new_admin_key``) or its OpenBao cannot start.
+    """
+    var = var.resolve()
+    running = _running_settings(var)
+    if running is not None:
+        if not new_admin_key:
+            raise ConfigurationError(
+                f"piivault dev already runs in this directory ({running.get(devenv.URL)}): "
+                "stop it first, or run `piivault dev --new-admin-key` for another admin key"
+            )
+        container = build_container(Settings.from_env(running))
+        try:
+            _, key = _admin_store(container).create(name=DEV_ADMIN, role="admin", actor="piivault-dev")
+        finally:
+            container.close()
+        click.echo(f"new admin key for {running.get(devenv.URL)} (shown once):", err=True)
+        click.echo(key)
+        return
     # Stop the OpenBao child on SIGTERM as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    var = var.resolve()
+    os.umask(0o077)  # the database, the ledger, extracts, OpenBao's data: the owner's only
     var.mkdir(parents=True, exist_ok=True)
+    os.chmod(var, 0o700)
     env = os.environ
     env.setdefault("PIIVAULT_ENV", "development")
     env.setdefault("PIIVAULT_DATABASE_URL", f"sqlite:///{var / 'piivault.db'}")
     env.setdefault("PIIVAULT_ERASURE_LEDGER", str(var / "erasure-ledger.jsonl"))
+    env.setdefault("PIIVAULT_EXTRACT_DIR", str(var / "extracts"))
+    for private in (var / "piivault.db", var / "erasure-ledger.jsonl"):
+        # Created here for the owner only (before this version: readable by all).
+        os.close(os.open(private, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(private, 0o600)
     bao = None
     if not env.get("PIIVAULT_VAULT_ADDR"):
         from piivault.devbao import start_persistent
 
         click.echo("starting a local OpenBao server (./var/bao) ...", err=True)
-        bao = start_persistent(var / "bao")
+        try:
+            bao = start_persistent(var / "bao")
+        except RuntimeError:
+            raise ConfigurationError(
+                f"the local OpenBao under {var / 'bao'} did not start (is another piivault dev "
+                f"using this directory?): see {var / 'bao' / 'bao.log'}"
+            ) from None
         env["PIIVAULT_VAULT_ADDR"] = bao.addr
         env["PIIVAULT_VAULT_TOKEN"] = bao.token
     try:
@@ -80,6 +122,9 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
         from api.app import create_app
 
         app = create_app(container)
+        url = f"http://127.0.0.1:{port}"
+        written = {name: value for name, value in env.items() if name.startswith("PIIVAULT_")}
+        devenv.write(var / devenv.FILE.name, written | {devenv.URL: url})
         click.echo(
             BANNER.format(db=settings.database_url, vault=settings.vault_addr, port=port, admin=admin),
             err=True,
@@ -89,3 +134,53 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
     finally:
         if bao is not None:
             bao.stop()
+
+
+def _running_settings(var: Path) -> dict[str, str] | None:
+    """The settings of the dev server that serves from ``var`` now, if one answers."""
+    path = var / devenv.FILE.name
+    if not path.is_file():
+        return None
+    values = devenv.read(path)
+    url = values.get(devenv.URL)
+    if not url:
+        return None
+    try:
+        requests.get(url + "/healthz", timeout=2)
+    except requests.RequestException:
+        return None
+    return values
+
+
+def _admin_store(container: Container):
+    from api.clients import clients_service
+
+    return clients_service(container)
+
+
+@contextlib.contextmanager
+def demo_service_key(purposes: Sequence[str] = DEMO_PURPOSES) -> Iterator[str]:
+    """A short-lived ``service`` key for the demo seeder, made in the development database
+    (settings from the environment) and revoked when the block ends.
+
+    Raises ConfigurationError outside development mode.
+    """
+    settings = Settings.from_env()
+    if settings.env != "development":
+        raise ConfigurationError("a demo key is made only in development mode: give --key")
+    container = build_container(settings)
+    try:
+        store = _admin_store(container)
+        client, key = store.create(
+            name=DEMO_CLIENT,
+            role="service",
+            actor="piivault-dev",
+            purposes=purposes,
+            expires_in=dt.timedelta(hours=1),
+        )
+        try:
+            yield key
+        finally:
+            store.revoke(client.id, actor="piivault-dev")
+    finally:
+        container.close()

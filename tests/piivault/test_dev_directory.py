@@ -1,0 +1,158 @@
+"""The CLI beside the dev server: in the directory where ``piivault dev`` runs, every command
+works with nothing exported, and production settings are never taken from there."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from piivault.devbao import free_port
+from tests.api_tokens.test_dev_server import _processes_running
+
+pytestmark = pytest.mark.slow
+
+PIIVAULT = str(Path(sys.executable).with_name("piivault"))
+KEY = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
+NOTICE = "using the development settings in ./var/dev.env"
+
+
+def _clean_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIIVAULT_")}
+    return env | values
+
+
+def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PIIVAULT, *args], cwd=cwd, env=_clean_env(**env), capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.fixture(scope="module")
+def dev_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """`piivault dev` started as `make dev` starts it: in the directory, with nothing exported."""
+    cwd = tmp_path_factory.mktemp("devdir")
+    port = free_port()
+    log = cwd / "dev.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [PIIVAULT, "dev", "--port", str(port)],
+            cwd=cwd,
+            env=_clean_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    bao_config = str(cwd / "var" / "bao" / "config.hcl")
+    try:
+        deadline = time.monotonic() + 120
+        while not (cwd / "var" / "dev.env").exists() or _status(base + "/readyz") != 200:
+            assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "piivault dev did not come up"
+            time.sleep(0.3)
+        yield cwd, base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for pid in _processes_running(bao_config):  # never leave a server behind
+            os.kill(pid, signal.SIGKILL)
+
+
+def _status(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def test_commands_work_with_nothing_exported(dev_dir):
+    cwd, base = dev_dir
+    created = _run(cwd, "clients", "create", "--name", "crm", "--role", "service", "--purposes", "aml_kyc")
+    assert created.returncode == 0, created.stderr
+    assert KEY.fullmatch(created.stdout.strip())
+    assert created.stderr.count(NOTICE) == 1  # said once
+    for args in (["clients", "list"], ["users", "list"], ["keys", "status"], ["audit", "verify"]):
+        done = _run(cwd, *args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert done.stderr.count(NOTICE) == 1
+    listed = _run(cwd, "clients", "list")
+    assert "crm" in listed.stdout and "dev-admin" in listed.stdout
+
+
+def test_replay_erasures_in_dev_mode(dev_dir):
+    cwd, _ = dev_dir
+    done = _run(cwd, "keys", "replay-erasures")
+    assert done.returncode == 0, done.stderr
+    assert "ledger entries: 0" in done.stdout
+
+
+def test_new_admin_key_while_the_server_runs(dev_dir):
+    cwd, base = dev_dir
+    done = _run(cwd, "dev", "--new-admin-key")
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.strip()
+    assert KEY.fullmatch(key), done.stdout
+    assert requests.get(base + "/v1/clients", headers={"Authorization": f"Bearer {key}"}, timeout=10).ok
+
+
+def test_a_second_dev_server_in_the_same_directory_says_what_to_do(dev_dir):
+    cwd, base = dev_dir
+    done = _run(cwd, "dev", "--port", str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"piivault: piivault dev already runs in this directory ({base}): stop it first, "
+        "or run `piivault dev --new-admin-key` for another admin key"
+    ]
+
+
+def test_demo_seed_defaults_to_the_dev_server(dev_dir):
+    cwd, _ = dev_dir
+    done = _run(cwd, "anonymize", "demo", "seed", "--customers", "5", "--notes", "3", "--out", "demo")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["customers"] == 5
+    assert (cwd / "demo" / "customers.parquet").exists()
+    listed = _run(cwd, "clients", "list").stdout
+    seeder = [line for line in listed.splitlines() if "dev-demo-seed" in line]
+    assert seeder and all("revoked" in line for line in seeder)  # its key ended with the run
+
+
+def test_demo_seed_outside_a_dev_directory_asks_for_url_and_key(tmp_path):
+    done = _run(tmp_path, "anonymize", "demo", "seed", "--customers", "5")
+    assert done.returncode == 2
+    assert "--url" in done.stderr and "piivault dev" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"PIIVAULT_ENV": "production"}, {"PIIVAULT_LOG_LEVEL": "info"}],
+    ids=["production", "a-setting-given"],
+)
+def test_production_or_given_settings_never_take_the_dev_settings(dev_dir, given):
+    cwd, _ = dev_dir
+    done = _run(cwd, "clients", "list", **given)
+    assert done.returncode == 2
+    assert NOTICE not in done.stderr
+    assert "set PIIVAULT_DATABASE_URL" in done.stderr
+
+
+def test_what_dev_writes_is_private(dev_dir):
+    """Issue 14 (low): the dev database was created readable by everyone."""
+    cwd, _ = dev_dir
+    var = cwd / "var"
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    for name in ("dev.env", "piivault.db", "erasure-ledger.jsonl"):
+        assert stat.S_IMODE((var / name).stat().st_mode) == 0o600, name
