@@ -277,6 +277,7 @@ def check() -> None:
     """Run the start-up checks (database, schema, Vault, erasure ledger) and exit."""
     from piivault.container import startup_check
 
+    Settings.from_env().require_production()  # every missing setting at once, before the first
     container = _container()
     try:
         startup_check(container)

@@ -19,8 +19,9 @@ from piivault.errors import PiivaultError, UnavailableError
 
 
 def fail(message: str, status: int) -> None:
-    """Print ``piivault: message`` on stderr and exit with ``status``."""
-    click.echo(f"piivault: {message}", err=True)
+    """Print ``piivault: message`` on stderr (each line of it) and exit with ``status``."""
+    for line in message.splitlines():
+        click.echo(f"piivault: {line}", err=True)
     sys.exit(status)
 
 

@@ -176,12 +176,13 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
 def startup_check(container: Container) -> None:
     """Everything that must hold before serving; raises one clear error.
 
-    Checks the database, the schema revision, the KEK (reachable, authorised,
-    present), that no ledgered erasure or key destruction is waiting for replay, and the audit
-    log's head and checkpoint key.
+    Checks that production has every setting it needs, the database, the schema
+    revision, the KEK (reachable, authorised, present), that no ledgered erasure or key
+    destruction is waiting for replay, and the audit log's head and checkpoint key.
     """
     from piivault import migrate  # Alembic: only where the schema is checked
 
+    container.settings.require_production()
     check_database(container.engine)
     current = migrate.current_revisions(container.engine)
     heads = migrate.head_revisions()
@@ -189,10 +190,6 @@ def startup_check(container: Container) -> None:
         at = ", ".join(sorted(current)) or "nothing"
         raise ConfigurationError(f"database schema is at {at}, not the latest: run `piivault db upgrade`")
     container.provider.check()
-    if container.keyring.ledger is None and container.settings.env == "production":
-        raise ConfigurationError(
-            "set PIIVAULT_ERASURE_LEDGER to a file outside database backups (the erasure ledger)"
-        )
     with container.session_factory() as session:
         pending = container.keyring.pending_erasures(session)
         pending_keys = container.keyring.pending_system_keys(session)

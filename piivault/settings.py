@@ -318,6 +318,22 @@ TABLE: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in TABLE}
 
+# Settings production cannot do without, besides Vault's (which depend on the auth method).
+_PRODUCTION_REQUIRED = (
+    "DATABASE_URL",
+    "ERASURE_LEDGER",
+    "EXTRACT_DIR",
+    "CONTROLLER_CONTACT",
+    "CONTROLLER_ADDRESS",
+    "CONTROLLER_EMAIL",
+    "CONTROLLER_PHONE",
+    "PRIVACY_POLICY_URL",
+)
+
+
+def _what_to_set(name: str) -> str:
+    return f"set {PREFIX}{name} ({_BY_NAME[name].help})"
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -350,9 +366,43 @@ class Settings:
     def require(self, name: str) -> Any:
         value = self.values.get(name)
         if value in (None, ""):
-            setting = _BY_NAME[name]
-            raise ConfigurationError(f"set {PREFIX}{name} ({setting.help})")
+            raise ConfigurationError(_what_to_set(name))
         return value
+
+    def production_problems(self) -> list[str]:
+        """In production, what is missing: one line per setting, saying what to set.
+
+        Each is a setting without which a feature fails or lies once serving: the
+        database, Vault and its credentials, the erasure ledger (erasures), the extract
+        directory (extracts), and the controller that signed consent receipts name
+        (Kantara Consent Receipt v1.1 requires its name, contact, address, email, phone
+        and privacy policy).
+        """
+        if self.env != "production":
+            return []
+        if self.key_provider == "local":
+            needed = ["KEY_PROVIDER"]
+        elif self.vault_auth == "approle":
+            needed = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"]
+        else:
+            needed = ["VAULT_ADDR", "VAULT_TOKEN"]
+        needed += _PRODUCTION_REQUIRED
+        problems = [
+            f"set {PREFIX}KEY_PROVIDER=transit: the in-process key provider is for tests"
+            if name == "KEY_PROVIDER"
+            else _what_to_set(name)
+            for name in needed
+            if name == "KEY_PROVIDER" or self.values.get(name) in (None, "")
+        ]
+        if self.values.get("CONTROLLER_NAME") == _BY_NAME["CONTROLLER_NAME"].default:
+            problems.append(_what_to_set("CONTROLLER_NAME") + ", not the placeholder")
+        return problems
+
+    def require_production(self) -> None:
+        """Raise ConfigurationError listing :meth:`production_problems`, one line each."""
+        problems = self.production_problems()
+        if problems:
+            raise ConfigurationError("\n".join(problems))
 
     def replace(self, **overrides: Any) -> Settings:
         merged = dict(self.values)

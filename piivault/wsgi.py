@@ -15,7 +15,9 @@ def app() -> Flask:
     """Build the app from ``PIIVAULT_*`` settings after the start-up checks pass."""
     from api.app import create_app
 
-    container = build_container(Settings.from_env())
+    settings = Settings.from_env()
+    settings.require_production()
+    container = build_container(settings)
     startup_check(container)
     application = create_app(container)
     # Everything built so far (modules, the app, the schemas, catalogues) lives as long
@@ -30,8 +32,10 @@ def app() -> Flask:
 def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
     from gunicorn.app.base import BaseApplication
 
-    # Fail fast with one clear line before forking workers.
-    startup_check(build_container(Settings.from_env()))
+    # Fail fast with one clear line per problem before forking workers.
+    settings = Settings.from_env()
+    settings.require_production()
+    startup_check(build_container(settings))
 
     class _App(BaseApplication):
         def load_config(self) -> None:
