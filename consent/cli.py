@@ -53,7 +53,8 @@ def consent_cli() -> None:
     "--public-key",
     "public_key",
     default=None,
-    help="the published key (base64 or hex), or @FILE holding it; default: ask the service",
+    help="the published key (base64 or hex), or a FILE (or @FILE) holding it or the output of "
+    "`piivault consent public-key`; default: ask the service",
 )
 @_handle_errors
 def verify_receipt(file: Path, public_key: str | None) -> None:
@@ -61,7 +62,9 @@ def verify_receipt(file: Path, public_key: str | None) -> None:
     if public_key is None:
         key_text = _service_key()
     elif public_key.startswith("@"):
-        key_text = Path(public_key[1:]).read_text(encoding="ascii")
+        key_text = Path(public_key[1:]).read_text(encoding="utf-8")
+    elif Path(public_key).is_file():  # a key is never a file name: base64 or hex of 32 bytes
+        key_text = Path(public_key).read_text(encoding="utf-8")
     else:
         key_text = public_key
     try:

@@ -204,8 +204,20 @@ def sign(signer: Signer, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_public_key(text: str) -> bytes:
-    """A published key: base64 (or hex) of the 32-byte Ed25519 key. Raises ReceiptInvalid."""
+    """A published key: base64 (or hex) of the 32-byte Ed25519 key, or the JSON document
+    that publishes it (``{alg, key_id, public_key}``: ``piivault consent public-key``,
+    ``GET /v1/consent-receipts/public-key``). Raises ReceiptInvalid."""
     text = text.strip()
+    if text.startswith("{"):
+        try:
+            published = json.loads(text)
+        except ValueError:
+            raise ReceiptInvalid("the public key document is not JSON") from None
+        if not isinstance(published, dict) or not isinstance(published.get("public_key"), str):
+            raise ReceiptInvalid("the public key document has no public_key")
+        if published.get("alg", ALG) != ALG:
+            raise ReceiptInvalid(f"the public key is not an {ALG} key")
+        text = published["public_key"].strip()
     try:
         raw = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):

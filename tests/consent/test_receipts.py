@@ -150,3 +150,36 @@ def test_the_cli_prints_the_key_and_verifies_with_it(container, svc, tmp_path):
     assert online.exit_code == 0, online.output
     garbage = CliRunner().invoke(main, ["consent", "verify-receipt", str(path), "--public-key", "nope"])
     assert garbage.exit_code == 1 and "invalid" in garbage.output
+
+
+def test_verify_receipt_takes_the_output_of_consent_public_key(container, svc, tmp_path):
+    """`piivault consent public-key > key.json` then `verify-receipt --public-key key.json`."""
+    from click.testing import CliRunner
+
+    from piivault.cli import main
+    from tests.api.conftest import settings_env
+
+    document = call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app")["receipt"]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    printed = CliRunner().invoke(main, ["consent", "public-key"], env=settings_env(container))
+    assert printed.exit_code == 0, printed.output
+    key_file = tmp_path / "key.json"
+    key_file.write_text(printed.output, encoding="utf-8")
+    bare = json.loads(printed.output)["public_key"]
+    for given in (str(key_file), f"@{key_file}", bare, printed.output):
+        done = CliRunner().invoke(main, ["consent", "verify-receipt", str(path), "--public-key", given])
+        assert done.exit_code == 0 and done.output.startswith("valid: "), (given, done.output)
+    from vault import Signer
+
+    published = json.loads(printed.output)
+    other_key = base64.b64encode(Signer.generate().public_key).decode()
+    refused = {
+        "not signed with this public key": published | {"public_key": other_key},
+        "not an Ed25519 key": published | {"alg": "RS256"},
+    }
+    for reason, document_json in refused.items():
+        key_file.write_text(json.dumps(document_json), encoding="utf-8")
+        args = ["consent", "verify-receipt", str(path), "--public-key", str(key_file)]
+        done = CliRunner().invoke(main, args)
+        assert done.exit_code == 1 and reason in done.output, done.output
