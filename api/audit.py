@@ -305,7 +305,7 @@ class AuditVerifyRequestSchema(Schema):
         validate=ma.validate.Length(1, 512),
         metadata={
             "description": "the published verifier key to check signatures with (default: the "
-            "key the service holds)"
+            "key pinned outside the database, which the key the service holds must equal)"
         },
     )
 
@@ -322,6 +322,11 @@ class AuditVerifyReportSchema(Schema):
     head_size = ma.fields.Integer(dump_only=True, allow_none=True)
     checkpoints = ma.fields.Integer(dump_only=True, metadata={"description": "checkpoints checked"})
     saved_checkpoint_size = ma.fields.Integer(dump_only=True, allow_none=True)
+    trust_anchor = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the public key signatures were checked with, and where it came from"},
+    )
     queued = ma.fields.Integer(dump_only=True)
     first_bad_index = ma.fields.Integer(dump_only=True, allow_none=True)
     problem_count = ma.fields.Integer(dump_only=True)
@@ -561,7 +566,8 @@ class Verify(MethodView):
             if parsed.name != log.origin:
                 raise ValidationFailed("public_key is for another log origin")
             key = parsed.public_key
-        report = log.verify(saved_checkpoint=body["checkpoint"], public_key=key)
+        saved = [body["checkpoint"]] if body["checkpoint"] is not None else []
+        report = log.verify(saved_checkpoints=saved, public_key=key)
         with current_container().uow() as uow:
             log.record_verification(uow, current_principal().actor, report, request_id=request_id())
         return report.to_dict()

@@ -108,9 +108,10 @@ def public_key(audit: Any) -> None:
 @audit_cli.command("verify")
 @click.option(
     "--checkpoint",
-    "checkpoint_file",
+    "checkpoint_files",
+    multiple=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="a checkpoint note saved earlier, outside the database",
+    help="a checkpoint note saved earlier, outside the database (repeat for several: each is checked)",
 )
 @click.option(
     "--key",
@@ -120,13 +121,18 @@ def public_key(audit: Any) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes (default: CPUs)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @_handle_errors
-def verify(checkpoint_file: str | None, vkey: str | None, workers: int | None, as_json: bool) -> None:
-    """Recompute the chain and the tree and check every checkpoint; exit 0 only if all holds."""
-    saved = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
+def verify(checkpoint_files: tuple[str, ...], vkey: str | None, workers: int | None, as_json: bool) -> None:
+    """Recompute the chain and the tree and check every checkpoint; exit 0 only if all holds.
+
+    The report says which trust anchor it used: the key given with --key, or else
+    the key pinned outside the database (PIIVAULT_AUDIT_PUBLIC_KEY or its file),
+    which the keyring's key must equal.
+    """
+    saved = [Path(f).read_text(encoding="utf-8") for f in checkpoint_files]
     if vkey:
         report = _verify_with_key(vkey, saved, workers)
     else:
-        report = _with_audit(lambda audit: audit.verify(saved_checkpoint=saved, workers=workers))()
+        report = _with_audit(lambda audit: audit.verify(saved_checkpoints=saved, workers=workers))()
     if as_json:
         _echo_json(report.to_dict())
     else:
@@ -136,8 +142,9 @@ def verify(checkpoint_file: str | None, vkey: str | None, workers: int | None, a
         sys.exit(1)
 
 
-def _verify_with_key(vkey: str, saved: str | None, workers: int | None) -> Any:
+def _verify_with_key(vkey: str, saved: list[str], workers: int | None) -> Any:
     # Trust nothing stored beside the log: no container, no keyring, no Vault.
+    from audit.anchor import TrustAnchor
     from audit.verify import verify_log
     from piivault.db import make_engine, utcnow
     from piivault.settings import Settings
@@ -153,17 +160,19 @@ def _verify_with_key(vkey: str, saved: str | None, workers: int | None) -> Any:
         )
     engine = make_engine(settings.require("DATABASE_URL"))
     try:
-        return verify_log(
+        report = verify_log(
             engine,
             origin=settings.audit_origin,
             public_key=parsed.public_key,
-            saved_checkpoint=saved,
+            saved_checkpoints=saved,
             merge_delay=settings.audit_merge_delay,
             now=utcnow(),
             workers=workers,
         )
     finally:
         engine.dispose()
+    report.trust_anchor = TrustAnchor(parsed.public_key, "the key given with --key").describe(parsed.name)
+    return report
 
 
 @audit_cli.command("proof")

@@ -25,6 +25,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import tables as t
+from audit.anchor import KeyPin, TrustAnchor
 from audit.errors import EventNotFound, LogCorrupt, NotCheckpointed
 from audit.events import AuditEvent
 from audit.merkle import (
@@ -47,7 +48,7 @@ from audit.store import (
     read_head,
 )
 from piivault.db import UnitOfWork, is_unavailable, utcnow
-from piivault.errors import StorageUnavailable, ValidationFailed
+from piivault.errors import ConfigurationError, StorageUnavailable, ValidationFailed
 
 if TYPE_CHECKING:
     from audit.verify import VerifyReport
@@ -261,12 +262,14 @@ class AuditLog:
         sequencer: Sequencer,
         *,
         merge_delay: float,
+        pin: KeyPin | None = None,
     ) -> None:
         self._engine = engine
         self._session_factory = session_factory
         self.sequencer = sequencer
         self.origin = sequencer.origin
         self.merge_delay = merge_delay
+        self.pin = pin if pin is not None else KeyPin(self.origin, value=None, path=None)
 
     # -- writing -------------------------------------------------------------------
     def sequence_pending(self) -> int:
@@ -320,6 +323,14 @@ class AuditLog:
             ConfigurationError, VaultUnavailable, StorageUnavailable: as :meth:`public_key_bytes`.
         """
         return verifier_key_string(self.origin, self.public_key_bytes())
+
+    def pin_public_key(self) -> bool:
+        """Pin the keyring's checkpoint key outside the database unless pinned (``keys bootstrap``).
+
+        Returns whether it wrote the pin. Raises ConfigurationError when another key
+        is pinned, or as :meth:`public_key_bytes`.
+        """
+        return self.pin.pin(self.public_key_bytes())
 
     def latest_checkpoint(self) -> CheckpointRecord | None:
         """The newest signed checkpoint, or None before the first.
@@ -525,32 +536,51 @@ class AuditLog:
     def verify(
         self,
         *,
-        saved_checkpoint: str | None = None,
+        saved_checkpoints: Sequence[str] = (),
         public_key: bytes | None = None,
         workers: int | None = None,
     ) -> VerifyReport:
         """Recompute and check everything; see :func:`audit.verify.verify_log`.
 
-        ``public_key`` defaults to the key held by the keyring; pass the
-        published one to trust nothing stored beside the log.
+        The report names its trust anchor. With ``public_key`` (the published
+        key an outsider brings) that key is the anchor. Without it the anchor
+        is the key pinned outside the database (:mod:`audit.anchor`):
+        signatures are checked with it, and the report fails (``trust_anchor``)
+        when the keyring's key is another one or when nothing is pinned.
 
         Raises:
             ConfigurationError, VaultUnavailable: no ``public_key`` given and
-                the keyring's cannot be read.
+                the keyring's key or the pin cannot be read.
             StorageUnavailable: the database failed.
         """
         from audit.verify import verify_log  # only the commands that verify need it
 
-        key = public_key if public_key is not None else self.public_key_bytes()
-        return verify_log(
+        problem = None
+        if public_key is not None:
+            anchor = TrustAnchor(public_key, "the public key given by the caller")
+        else:
+            keyring_key = self.public_key_bytes()
+            pinned = self.pin.anchor()
+            if pinned is None:
+                anchor = TrustAnchor(keyring_key, "the keyring of the database being verified, not pinned")
+                problem = self.pin.missing()
+            else:
+                anchor = pinned
+                if pinned.public_key != keyring_key:
+                    problem = self.pin.mismatch(pinned)
+        report = verify_log(
             self._engine,
             origin=self.origin,
-            public_key=key,
-            saved_checkpoint=saved_checkpoint,
+            public_key=anchor.public_key,
+            saved_checkpoints=saved_checkpoints,
             merge_delay=self.merge_delay,
             now=utcnow(),
             workers=workers,
         )
+        report.trust_anchor = anchor.describe(self.origin)
+        if problem is not None:
+            report.flag("trust_anchor", None, problem)
+        return report
 
     # -- auditing the auditors ---------------------------------------------------------
     def record_access(
@@ -634,16 +664,20 @@ class AuditLog:
         return None if row is None else _verification(json.loads(row[1]), row[0])
 
     def check(self) -> None:
-        """Start-up check: the head row and the checkpoint key exist.
+        """Start-up check: the head row and the checkpoint key exist, and the key is the pinned one.
 
         Raises:
             LogCorrupt: the head row is missing (schema not migrated).
-            ConfigurationError: the checkpoint key is missing (``piivault keys bootstrap``).
+            ConfigurationError: the checkpoint key is missing (``piivault keys bootstrap``),
+                or it is not the key pinned outside the database.
             VaultUnavailable, StorageUnavailable: a dependency failed.
         """
         with self._read() as session:
             read_head(session)
-            self.sequencer.public_key(session)
+            key = self.sequencer.public_key(session)
+        pinned = self.pin.anchor()
+        if pinned is not None and pinned.public_key != key:
+            raise ConfigurationError(self.pin.mismatch(pinned))
 
     # -- helpers ---------------------------------------------------------------------
     def _read(self) -> _ReadSession:
@@ -784,4 +818,10 @@ def build_audit_log(
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
     )
-    return AuditLog(engine, session_factory, sequencer, merge_delay=settings.audit_merge_delay)
+    return AuditLog(
+        engine,
+        session_factory,
+        sequencer,
+        merge_delay=settings.audit_merge_delay,
+        pin=KeyPin.from_settings(settings),
+    )

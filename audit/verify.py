@@ -14,9 +14,9 @@ events' own bytes:
   its row matches its note, that timestamps do not go backwards, that its root
   is the recomputed root at its size, and an RFC 6962 consistency proof (served
   from the stored nodes, as the API serves it) from the previous checkpoint;
-* a checkpoint saved earlier outside the database (``saved_checkpoint``): the
-  log must still contain its size and root, which is what catches a truncated
-  tail whose checkpoints were removed with it;
+* checkpoints saved earlier outside the database (``saved_checkpoints``, each
+  checked): the log must still contain each one's size and root, which is what
+  catches a truncated tail whose checkpoints were removed with it;
 * the queue: no event has waited longer than the merge delay.
 
 How it stays fast
@@ -141,6 +141,8 @@ class VerifyReport:
     head_size: int | None = None
     checkpoints: int = 0
     saved_checkpoint_size: int | None = None
+    saved_checkpoint_sizes: list[int] = dataclasses.field(default_factory=list)
+    trust_anchor: str | None = None
     queued: int = 0
     workers: int = 1
     problems: list[Problem] = dataclasses.field(default_factory=list)
@@ -174,6 +176,8 @@ class VerifyReport:
             "head_size": self.head_size,
             "checkpoints": self.checkpoints,
             "saved_checkpoint_size": self.saved_checkpoint_size,
+            "saved_checkpoint_sizes": list(self.saved_checkpoint_sizes),
+            "trust_anchor": self.trust_anchor,
             "queued": self.queued,
             "first_bad_index": self.first_bad_index,
             "problem_count": self.problem_count,
@@ -188,8 +192,10 @@ class VerifyReport:
             f"{'OK' if self.ok else 'FAILED'}: {self.events} events, {self.checkpoints} checkpoints, "
             f"{self.queued} queued ({self.seconds:.2f}s, {rate:,.0f} events/s)"
         ]
-        if self.saved_checkpoint_size is not None:
-            lines.append(f"saved checkpoint at size {self.saved_checkpoint_size} checked")
+        if self.trust_anchor is not None:
+            lines.append(f"trust anchor: {self.trust_anchor}")
+        for size in self.saved_checkpoint_sizes:
+            lines.append(f"saved checkpoint at size {size} checked")
         if not self.ok:
             first = self.first_bad_index
             lines.append(
@@ -206,7 +212,7 @@ def verify_log(
     *,
     origin: str,
     public_key: bytes,
-    saved_checkpoint: str | None = None,
+    saved_checkpoints: Sequence[str] = (),
     merge_delay: float,
     now: dt.datetime,
     page_bits: int = DEFAULT_PAGE_BITS,
@@ -231,7 +237,7 @@ def verify_log(
     report = VerifyReport()
     with _snapshot(engine) as (cursor, snapshot_id):
         parent = _Parent(cursor, engine.dialect.name, origin, public_key, page_bits, report)
-        parent.run(saved_checkpoint, merge_delay, now, _PagePool(engine, snapshot_id, page_bits, workers))
+        parent.run(saved_checkpoints, merge_delay, now, _PagePool(engine, snapshot_id, page_bits, workers))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -534,7 +540,7 @@ class _Parent:
     def sql(self, text: str) -> str:
         return text.replace("?", self.mark)
 
-    def run(self, saved_note: str | None, merge_delay: float, now: dt.datetime, pool: _PagePool) -> None:
+    def run(self, saved_notes: Sequence[str], merge_delay: float, now: dt.datetime, pool: _PagePool) -> None:
         cur = self.cursor
         cur.execute("SELECT size, chain_head, frontier FROM audit_state WHERE id = 1")
         head = cur.fetchone()
@@ -544,32 +550,39 @@ class _Parent:
         count, max_seq = cur.fetchone()
         end = 0 if max_seq is None else int(max_seq) + 1  # pages cover every stored seq
         self.check_queue(merge_delay, now)
-        saved = self.open_saved(saved_note) if saved_note is not None else None
+        several = len(saved_notes) > 1
+        names = [
+            f"saved checkpoint {i + 1}" if several else "the saved checkpoint"
+            for i in range(len(saved_notes))
+        ]
+        opened = [(name, self.open_saved(note, name)) for name, note in zip(names, saved_notes, strict=True)]
+        saved = [(name, checkpoint) for name, checkpoint in opened if checkpoint is not None]
 
         sizes = {size for size, *_ in checkpoints if 0 < size <= end} | {end} if end else set()
-        if saved is not None and 0 < saved.size <= end:
-            sizes.add(saved.size)
+        sizes.update(c.size for _, c in saved if 0 < c.size <= end)
         roots, frontier, chain = self.scan(pool, end, sorted(sizes))
         roots[0] = EMPTY_ROOT
         self.report.events = int(count)
 
         self.check_head(head, end, int(count), chain, frontier)
         self.check_checkpoints(checkpoints, roots, end)
-        if saved is not None:
-            self.report.saved_checkpoint_size = saved.size
-            if saved.size > end:
+        for name, checkpoint in saved:
+            self.report.saved_checkpoint_sizes.append(checkpoint.size)
+            if checkpoint.size > end:
                 self.flag(
                     "truncated",
                     end,
-                    f"the saved checkpoint commits to {saved.size} events but the log has {end}: "
+                    f"{name} commits to {checkpoint.size} events but the log has {end}: "
                     f"events from index {end} on are missing",
                 )
-            elif saved.size in roots and roots[saved.size] != saved.root_hash:
+            elif checkpoint.size in roots and roots[checkpoint.size] != checkpoint.root_hash:
                 self.flag(
                     "saved_checkpoint",
                     None,
-                    f"the log's first {saved.size} events do not have the saved checkpoint's root",
+                    f"the log's first {checkpoint.size} events do not have {name}'s root",
                 )
+        if self.report.saved_checkpoint_sizes:
+            self.report.saved_checkpoint_size = max(self.report.saved_checkpoint_sizes)
 
     def scan(
         self, pool: _PagePool, end: int, sizes: list[int]
@@ -625,11 +638,11 @@ class _Parent:
                 "is the sequencer running?",
             )
 
-    def open_saved(self, note: str) -> Any:
+    def open_saved(self, note: str, name: str) -> Any:
         try:
             return open_checkpoint(note, self.origin, self.public_key, origin=self.origin)
         except (NoteError, ValueError) as e:
-            self.flag("saved_checkpoint", None, f"the saved checkpoint does not verify: {e}")
+            self.flag("saved_checkpoint", None, f"{name} does not verify: {e}")
             return None
 
     def check_upper_nodes(self, expected: dict[NodeKey, bytes] | None, size: int) -> None:

@@ -11,9 +11,11 @@ def bootstrap(container: Container) -> KeyInfo:
     """Create the Transit mount/KEK if missing and the system keys piivault needs.
 
     System keys: the ``secrets`` data key and the audit checkpoint signing key
-    (Ed25519, stored only sealed under it).
+    (Ed25519, stored only sealed under it), whose public key is then pinned
+    outside the database (:mod:`audit.anchor`) unless a key is pinned already.
 
-    Idempotent. Raises VaultUnavailable / VaultAuthError / StorageUnavailable.
+    Idempotent. Raises VaultUnavailable / VaultAuthError / StorageUnavailable,
+    and ConfigurationError when the pinned key is not the keyring's.
     """
     info = container.provider.ensure_key()
     with container.session_factory() as session:
@@ -21,4 +23,5 @@ def bootstrap(container: Container) -> KeyInfo:
             container.keyring.system_key(session, name)
         container.keyring.signer(session, CHECKPOINT_KEY)
         session.commit()
+    container.services["audit"].pin_public_key()
     return info

@@ -141,6 +141,20 @@ TABLE: tuple[Setting, ...] = (
     ),
     Setting("AUDIT_ORIGIN", _str, "piivault.local/audit", help="checkpoint origin line"),
     Setting(
+        "AUDIT_PUBLIC_KEY",
+        _str,
+        None,
+        help="the pinned checkpoint verifier key (<origin>+<key id>+<base64>) `audit verify` trusts; "
+        "overrides AUDIT_PUBLIC_KEY_FILE",
+    ),
+    Setting(
+        "AUDIT_PUBLIC_KEY_FILE",
+        _str,
+        None,
+        help="file, outside the database, holding the pinned checkpoint verifier key; written by "
+        "`keys bootstrap` (default: audit-public-key.txt next to the erasure ledger)",
+    ),
+    Setting(
         "AUDIT_BATCH_SIZE",
         _int("AUDIT_BATCH_SIZE", 1, 100_000),
         2_000,

@@ -252,7 +252,7 @@ def test_a_truncated_tail_is_caught_by_a_saved_checkpoint(container, log, tmp_pa
             )
         )
     assert log.verify().ok  # indistinguishable from a log that never grew past 15 ...
-    report = log.verify(saved_checkpoint=saved)
+    report = log.verify(saved_checkpoints=[saved])
     assert not report.ok  # ... except to someone who kept a checkpoint
     assert report.first_bad_index == 15
     assert _problems(report) == {"truncated"}
@@ -316,7 +316,7 @@ def test_events_waiting_past_the_merge_delay_are_flagged(container, log):
 
 def test_a_checkpoint_from_another_key_is_rejected(log):
     forged = sign_checkpoint(Checkpoint(log.origin, 20, bytes(32), 0), log.origin, Signer.generate())
-    report = log.verify(saved_checkpoint=forged)
+    report = log.verify(saved_checkpoints=[forged])
     assert _problems(report) == {"saved_checkpoint"}
 
 
@@ -324,7 +324,7 @@ def test_a_saved_checkpoint_with_another_root_is_caught(container, log):
     with container.session_factory() as session:
         signer = container.keyring.signer(session, CHECKPOINT_KEY, create=False)
     forged = sign_checkpoint(Checkpoint(log.origin, 10, bytes(32), 0), log.origin, signer)
-    assert _problems(log.verify(saved_checkpoint=forged)) == {"saved_checkpoint"}
+    assert _problems(log.verify(saved_checkpoints=[forged])) == {"saved_checkpoint"}
 
 
 def test_an_empty_log_verifies(audit_log):
@@ -413,3 +413,36 @@ def test_an_entry_that_is_not_an_event_is_caught(container, log, payload):
     report = log.verify()
     assert report.first_bad_index == 7
     assert {"leaf_hash", "entry"} <= _problems(report) or {"leaf_hash", "columns"} <= _problems(report)
+
+
+def test_every_saved_checkpoint_given_is_checked(container, log, tmp_path):
+    # Issue 16: `--checkpoint` given twice used only the last one; a bad first one went unseen.
+    with container.engine.connect() as conn:
+        notes = dict(conn.execute(sa.select(at.checkpoints.c.size, at.checkpoints.c.note)).all())
+    with container.session_factory() as session:
+        signer = container.keyring.signer(session, CHECKPOINT_KEY, create=False)
+    files = {
+        "at11": notes[11],
+        "at20": notes[20],
+        "other-root": sign_checkpoint(Checkpoint(log.origin, 10, bytes(32), 0), log.origin, signer),
+    }
+    for name, note in files.items():
+        (tmp_path / name).write_text(note)
+
+    def verify(*names):
+        args = ["audit", "verify", "--json"]
+        for name in names:
+            args += ["--checkpoint", str(tmp_path / name)]
+        return _cli(container, args)
+
+    both = verify("at11", "at20")
+    assert both.exit_code == 0, both.output
+    assert json.loads(both.output)["saved_checkpoint_sizes"] == [11, 20]
+    bad_first = verify("other-root", "at20")
+    assert bad_first.exit_code == 1
+    report = json.loads(bad_first.output)
+    assert report["saved_checkpoint_sizes"] == [10, 20]
+    assert [p["message"] for p in report["problems"]] == [
+        "the log's first 10 events do not have saved checkpoint 1's root"
+    ]
+    assert verify("at20", "other-root").exit_code == 1

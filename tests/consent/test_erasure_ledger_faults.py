@@ -32,7 +32,8 @@ def fault(request) -> str:
 @pytest.fixture
 def settings(database_url, bao, tmp_path, fault):
     path = {"full-disk": "/dev/full", "read-only": UNWRITABLE}.get(fault, str(tmp_path / "ledger.jsonl"))
-    return make_settings(database_url, bao, tmp_path, erasure_ledger=path)
+    pin = str(tmp_path / "audit-public-key.txt")  # not next to the ledger: /dev or /sys
+    return make_settings(database_url, bao, tmp_path, erasure_ledger=path, audit_public_key_file=pin)
 
 
 def _tear(ledger: ErasureLedger) -> bytes:
