@@ -130,6 +130,22 @@ def test_an_auditor_reads_the_audit_log_and_the_dashboard(signed_in):
     assert 'id="nav-dsr"' not in nav and 'id="nav-subjects"' not in nav and 'id="nav-audit"' in nav
 
 
+def test_admins_may_not_search_the_audit_log_in_the_console_as_in_the_api(signed_in, container):
+    """Issue 14 (low): the console let an admin search the audit log that /v1/audit refuses them."""
+    from api.app import create_app
+    from api.clients import clients_service
+
+    admin = signed_in("admin")
+    assert admin.get("/console/audit").status_code == 403
+    assert admin.get("/console/audit", query_string={"subject_id": "cust-0001"}).status_code == 403
+    assert admin.post("/console/audit/verify").status_code == 403
+    nav = admin.get("/console/").get_data(as_text=True)
+    assert 'id="nav-audit"' not in nav and 'href="/console/audit"' not in nav
+    _, key = clients_service(container).create(name="ops", role="admin", actor="test")
+    api = create_app(container).test_client()
+    assert api.get("/v1/audit/events", headers={"Authorization": f"Bearer {key}"}).status_code == 403
+
+
 def test_only_admins_manage_users(signed_in):
     assert signed_in("dpo").get("/console/users").status_code == 403
     admin = signed_in("admin")

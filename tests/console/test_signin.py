@@ -273,6 +273,34 @@ def test_next_only_leads_inside_the_console(app, make_user):
         assert response.headers["Location"] == expected
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/console/purposes\r\nSet-Cookie: pv_console=stolen",
+        "/console/\nX-Injected: 1",
+        "/console/purposes\x00",
+        "/console/purposes\x7f",
+        "/console/pur\u2028poses",
+        "/console/\\evil.example",
+    ],
+)
+def test_next_with_control_characters_is_refused_not_a_500(app, make_user, target):
+    """Issue 14 (low): a CR/LF in ``next`` gave a 500 after sign-in (a header split)."""
+    make_user("alice", "dpo")
+    client = app.test_client()
+    token = csrf_of(client.get("/console/login", query_string={"next": target}).get_data(as_text=True))
+    response = client.post(
+        "/console/login",
+        data={"csrf_token": token, "username": "alice", "password": PASSWORD, "next": target},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/console/"
+    assert "X-Injected" not in response.headers
+    token = csrf_of(client.get("/console/").get_data(as_text=True))
+    switched = client.post("/console/lang", data={"csrf_token": token, "lang": "en", "next": target})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/console/"
+
+
 def test_signed_in_user_sees_their_name(signed_in):
     auditor = signed_in("auditor")
     assert isinstance(auditor, Console)
