@@ -199,13 +199,36 @@ def keys_retire() -> None:
 
 
 @keys.command("replay-erasures")
+@click.option(
+    "--rewrap-retired",
+    is_flag=True,
+    help="a restored backup holds data keys wrapped with retired KEK versions: lower "
+    "min_decryption_version for the time of a rewrap, then set it back (operator's Vault policy)",
+)
 @handle_errors
-def keys_replay_erasures() -> None:
+def keys_replay_erasures(rewrap_retired: bool) -> None:
     """After a database restore: re-shred every subject in the erasure ledger, destroy its extract keys."""
     container = _container()
     try:
+        keyring = container.keyring
         with container.session_factory() as session:
-            report = container.keyring.replay_erasures(session)
+            retired = keyring.retired_count(session)
+        if retired and not rewrap_retired:
+            raise ConfigurationError(
+                f"{retired} data key(s) are wrapped with retired KEK versions (a backup older than "
+                "`keys retire`): run `piivault keys replay-erasures --rewrap-retired` with the "
+                "operator's Vault token"
+            )
+        with container.session_factory() as session:
+            report = keyring.replay_erasures(session)
+            session.commit()  # erased subjects' keys are gone before any key is rewrapped
+        if retired:
+            moved = keyring.rewrap_retired(container.session_factory)
+            click.echo(
+                f"rewrapped {moved.rewrapped} data key(s) of the backup: min_decryption_version was "
+                f"lowered to {moved.lowered_to} for it and is {moved.restored_to} again"
+            )
+        with container.session_factory() as session:
             # Restored token rows still carry blind indexes and sealed values: drop them too.
             forgotten = container.services["tokenization"].forget_erased(session, report.subject_ids)
             consents = container.services["consent"].forget_erased(session, report.subject_ids)

@@ -13,7 +13,9 @@ This is the envelope-encryption service the rest of piivault uses:
   (:meth:`Keyring.on_destroy`) delete what other packages sealed under a
   destroyed key, in the same transaction.
 * :meth:`Keyring.rewrap` moves every wrapped DEK to the newest KEK version in
-  committed batches (resumable), never touching sealed data.
+  committed batches (resumable), never touching sealed data;
+  :meth:`Keyring.rewrap_retired` does it for a restored backup whose keys use
+  retired KEK versions, lowering min_decryption_version only meanwhile.
 
 Methods that take a ``session`` run inside the caller's transaction.
 """
@@ -87,6 +89,15 @@ class RewrapReport:
     rewrapped: int
     remaining: int
     target_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RetiredRewrap:
+    """What :meth:`Keyring.rewrap_retired` did: keys rewrapped, and the floor it lowered and restored."""
+
+    rewrapped: int
+    lowered_to: int
+    restored_to: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -487,6 +498,49 @@ class Keyring:
             )
             or 0
         )
+
+    def retired_count(self, session: Session) -> int:
+        """Data keys wrapped with a KEK version below min_decryption_version (a restored backup's)."""
+        floor = self.provider.key_info().min_decryption_version
+        count = sa.select(sa.func.count()).select_from(t.data_keys).where(t.data_keys.c.kek_version < floor)
+        return int(session.scalar(count) or 0)
+
+    def rewrap_retired(
+        self, session_factory: sessionmaker[Session], *, batch_size: int = 500
+    ) -> RetiredRewrap:
+        """Bring a restored backup's data keys, wrapped with retired KEK versions, to the newest one.
+
+        Transit cannot rewrap below min_decryption_version, so it is lowered to
+        the oldest version still wrapping a key, every key is rewrapped
+        (:meth:`rewrap`), and min_decryption_version is set back to what it was,
+        also when the rewrap fails. Needs the operator's Vault policy (update on
+        ``transit/keys/<key>/config``). Run it after the ledgered erasures were
+        replayed, so that no erased subject's key is ever rewrapped. Raises
+        VaultUnavailable / VaultAuthError / KeyNotFound; when setting the version
+        back fails, that error is raised and logged (run ``piivault keys retire``).
+        """
+        info = self.provider.key_info()
+        with session_factory() as session:
+            oldest = session.scalar(sa.select(sa.func.min(t.data_keys.c.kek_version)))
+        if oldest is None or int(oldest) >= info.min_decryption_version:
+            return RetiredRewrap(0, info.min_decryption_version, info.min_decryption_version)
+        lowered = int(oldest)
+        log.warning("KEK min_decryption_version lowered to %d for a restore's rewrap", lowered)
+        self.provider.set_min_decryption_version(lowered)
+        try:
+            report = self.rewrap(session_factory, batch_size=batch_size)
+        finally:
+            try:
+                self.provider.set_min_decryption_version(info.min_decryption_version)
+            except Exception:
+                log.error(
+                    "KEK min_decryption_version is still %d: run `piivault keys retire` to retire "
+                    "the old versions again",
+                    lowered,
+                )
+                raise
+        log.warning("KEK min_decryption_version set back to %d", info.min_decryption_version)
+        return RetiredRewrap(report.rewrapped, lowered, info.min_decryption_version)
 
     def retire_old_versions(self, session: Session) -> KeyInfo:
         """Set min_decryption_version to the oldest version still wrapping a DEK.
