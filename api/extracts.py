@@ -24,6 +24,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from anonymize.extract.errors import InvalidSpec
+from anonymize.extract.schema import spec_schema
 from anonymize.extract.service import FILES, MAX_PAGE, REASON_LENGTH, ExtractService, Requester
 from anonymize.extract.tables import STATES
 from api.auth import current_principal, require_roles
@@ -140,13 +141,36 @@ class ReidentifiedSchema(Schema):
     )
 
 
+# A complete spec, as the OpenAPI example (docs/extracts.md explains each key).
+SPEC_EXAMPLE: dict[str, Any] = {
+    "purpose": "risk_scoring",
+    "description": "2024Q4 credit model refresh",
+    "expires_in_days": 30,
+    "columns": {
+        "subject_id": {"role": "identifier", "action": "pseudonym"},
+        "name": {"role": "identifier", "action": "drop"},
+        "cn_mobile": {"role": "identifier", "action": "pseudonym", "as": "mobile_pseudonym"},
+        "address": {
+            "role": "quasi",
+            "as": "province",
+            "hierarchy": {"type": "region", "source": "address", "level": "province"},
+        },
+        "age": {"role": "quasi", "hierarchy": {"type": "age_bands", "width": 10}},
+        "monthly_income": {"role": "quasi", "hierarchy": {"type": "income_bands"}},
+        "credit_grade": {"role": "sensitive"},
+        "debt_ratio": {"role": "attribute", "coding": {"bottom": 1, "top": 99}},
+    },
+    "privacy": {"k": 10, "l": 2, "max_suppression": 0.02},
+}
 SPEC_BODY = {
     "required": True,
-    "description": "The extract spec: purpose, description, expires_in_days (default 30), population, "
-    "columns (role identifier|quasi|sensitive|attribute, as, source, action, hierarchy, coding) and "
-    "privacy (k, l, max_suppression). A column's source is the subject column, a field type code "
-    "(decrypted for this job only) or a stored risk attribute. A 422 lists every problem by key path.",
-    "content": {"application/json": {"schema": {"type": "object"}}},
+    "description": "The extract spec (docs/extracts.md): purpose, description, expires_in_days (default 30), "
+    "population, columns (role identifier|quasi|sensitive|attribute, as, source, action, hierarchy, coding) "
+    "and privacy (k, l, max_suppression). A column's source is the subject column, a field type code "
+    "(decrypted for this job only) or a stored risk attribute; a direct identifier (name, resident ID, "
+    "mobile, ...) is released only as a pseudonym or reduced by a hierarchy. A 422 lists every problem by "
+    "key path.",
+    "content": {"application/json": {"schema": spec_schema(), "example": SPEC_EXAMPLE}},
 }
 
 

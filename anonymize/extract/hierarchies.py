@@ -580,7 +580,7 @@ class Suppress(Hierarchy):
 HIERARCHIES: dict[str, type[Hierarchy]] = {
     h.type: h for h in (AgeBands, BirthYear, Region, Gender, IncomeBands, Intervals, Categories, Suppress)
 }
-_KEYS: dict[str, frozenset[str]] = {
+HIERARCHY_KEYS: dict[str, frozenset[str]] = {
     "age_bands": frozenset({"width"}),
     "birth_year": frozenset({"width"}),
     "region": frozenset({"source", "level", "release"}),
@@ -603,7 +603,7 @@ def parse_hierarchy(raw: Any, path: str, problems: c.Problems) -> Hierarchy | No
     kind = c.choice(raw["type"], c.join(path, "type"), problems, tuple(HIERARCHIES))
     if kind is None:
         return None
-    checked = c.mapping(raw, path, problems, allowed=_KEYS[kind] | {"type"})
+    checked = c.mapping(raw, path, problems, allowed=HIERARCHY_KEYS[kind] | {"type"})
     if checked is None:
         return None
     return HIERARCHIES[kind].parse(checked, path, problems)  # type: ignore[attr-defined, no-any-return]

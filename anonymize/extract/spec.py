@@ -54,7 +54,9 @@ from anonymize.extract import _checks as c
 from anonymize.extract.errors import InvalidSpec
 from anonymize.extract.hierarchies import Hierarchy, parse_hierarchy
 
-_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+PURPOSE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+_PURPOSE = re.compile(PURPOSE_PATTERN)
+MAX_DESCRIPTION = 2000
 _NAME = re.compile(r"[^\x00-\x1f]{1,64}")
 MAX_SPEC_BYTES = 1_000_000
 DEFAULT_EXPIRES_IN_DAYS = 30
@@ -184,7 +186,7 @@ Vet = Callable[[SpecDraft, c.Problems], None]
 
 _TOP = frozenset({"purpose", "description", "expires_in_days", "population", "columns", "privacy"})
 _COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
-_ROLE_KEYS = {
+ROLE_KEYS = {
     Role.IDENTIFIER: frozenset({"role", "as", "source", "action"}),
     Role.QUASI: frozenset({"role", "as", "source", "hierarchy"}),
     Role.SENSITIVE: frozenset({"role", "as", "source"}),
@@ -210,8 +212,8 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
         problems.add("purpose", "must be a purpose code: lowercase letters, digits and _")
         purpose = None
     description = top.get("description", "")
-    if not isinstance(description, str) or len(description) > 2000:
-        problems.add("description", "must be a string of at most 2000 characters")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        problems.add("description", f"must be a string of at most {MAX_DESCRIPTION} characters")
     expires = c.integer(
         top.get("expires_in_days", DEFAULT_EXPIRES_IN_DAYS), "expires_in_days", problems, minimum=1
     )
@@ -306,7 +308,7 @@ def _column(name: str, raw: Any, path: str, problems: c.Problems) -> Column | No
         return None
     role = Role(role_text)
     for key in spec:
-        if key not in _ROLE_KEYS[role]:
+        if key not in ROLE_KEYS[role]:
             problems.add(c.join(path, key), f"does not apply to role {role}")
     output = spec.get("as", name)
     if not isinstance(output, str) or not _NAME.fullmatch(output):

@@ -317,3 +317,14 @@ def test_attributes_are_stored_sealed_by_the_service_role_only(
         names = set(s.scalars(sa.select(t.attribute_names.c.name)))
     assert b"income_band" not in sealed and b"credit_grade" not in sealed  # sealed, not JSON
     assert {"income_band", "score", "credit_grade", "region_code"} <= names
+
+
+def test_the_openapi_document_carries_the_spec_schema(client) -> None:
+    """Issue 14: the request body of POST /v1/extracts was {"type": "object"}; now the spec's schema."""
+    from anonymize.extract.schema import spec_schema
+
+    body = client.get("/openapi.json").json["paths"]["/v1/extracts"]["post"]["requestBody"]
+    content = body["content"]["application/json"]
+    assert content["schema"] == spec_schema()
+    assert content["schema"]["additionalProperties"] is False
+    assert content["example"]["purpose"] == "risk_scoring"
