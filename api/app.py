@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import auth, console, health, openapi, problems
+from api import auth, body, console, health, openapi, problems
 from api.ratelimit import FailureLimiter
 from piivault.container import Container
 
@@ -33,6 +33,8 @@ def create_app(container: Container) -> Flask:
         ),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
     )
+    # After authentication: the gate checks the caller's role before it reads the body.
+    body.init_app(app, spec=api.spec.to_dict)
     app.after_request(_security_headers)
     app.register_blueprint(health.blp)
 
@@ -46,6 +48,9 @@ def create_app(container: Container) -> Flask:
 
     api.register_blueprint(tokens.blp)
     api.register_blueprint(subjects.blp)
+    from api import fieldtypes  # /v1/field-types
+
+    api.register_blueprint(fieldtypes.blp)
     from api import consent, dsr, purposes  # /v1/purposes, /v1/subjects/{id}/consents, /v1/dsr
 
     api.register_blueprint(purposes.blp)

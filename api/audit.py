@@ -407,7 +407,7 @@ class Checkpoint(MethodView):
         return _checkpoint_dict(log.origin, record)
 
     @require_roles(*ROLES)
-    @blp.arguments(AuditCheckpointCreateSchema)
+    @blp.arguments(AuditCheckpointCreateSchema, required=False)
     @blp.response(201, AuditCheckpointSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -547,7 +547,7 @@ class Verify(MethodView):
         return {"last": None if last is None else last.to_dict()}
 
     @require_roles(*ROLES)
-    @blp.arguments(AuditVerifyRequestSchema)
+    @blp.arguments(AuditVerifyRequestSchema, required=False)
     @blp.response(200, AuditVerifyReportSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:

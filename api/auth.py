@@ -117,26 +117,34 @@ def current_principal() -> Principal:
     return principal
 
 
-def require_roles(*roles: str) -> Callable[[F], F]:
+def require_roles(*roles: str, on_denied: Callable[[], None] | None = None) -> Callable[[F], F]:
     """Decorate a view so that only callers with one of ``roles`` reach it.
 
-    Raises :class:`Forbidden` (403) for any other role, and
-    :class:`Unauthenticated` (401) without a principal. Put it above the
-    flask-smorest ``arguments``/``response`` decorators so the role is
-    checked before the body is parsed. The roles are documented in the
-    OpenAPI operation (``x-required-roles`` and a 403 response).
+    Raises :class:`Forbidden` (403) for any other role (after ``on_denied()``,
+    which may audit the attempt or raise its own 403), and
+    :class:`Unauthenticated` (401) without a principal. The check runs before
+    the request body is read: :mod:`api.body` calls it (the view's
+    ``role_check``) before it judges the body, and the view calls it again.
+    The roles are documented in the OpenAPI operation (``x-required-roles``
+    and a 403 response).
     """
     if not roles or any(r not in ROLES for r in roles):
         raise ValueError(f"require_roles takes roles among: {', '.join(ROLES)}")
     allowed = frozenset(roles)
 
+    def role_check() -> None:
+        if current_principal().role not in allowed:
+            if on_denied is not None:
+                on_denied()
+            raise Forbidden(f"this operation needs the role {' or '.join(roles)}")
+
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if current_principal().role not in allowed:
-                raise Forbidden(f"this operation needs the role {' or '.join(roles)}")
+            role_check()
             return view(*args, **kwargs)
 
+        wrapper.role_check = role_check  # type: ignore[attr-defined]
         # flask-smorest reads a view's documentation from ``_apidoc``.
         apidoc = deepcopy(getattr(view, "_apidoc", {}))
         manual = apidoc.setdefault("manual_doc", {})

@@ -18,6 +18,7 @@ from flask.wrappers import Response
 from flask_smorest import Blueprint
 
 from api.auth import require_roles
+from api.body import max_body_bytes
 from api.deps import current_container
 from api.problems import problem
 from api.purposes import EVERY_ROLE, actor, consent_service
@@ -223,6 +224,7 @@ class Receipt(MethodView):
 @blp.route("/consents/import")
 class Import(MethodView):
     @require_roles("dpo", "admin")
+    @max_body_bytes(lambda: current_container().settings.import_max_bytes)
     @blp.arguments(ImportQuerySchema, location="query")
     @blp.response(201, ImportSummarySchema)
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
@@ -237,7 +239,6 @@ class Import(MethodView):
     )
     def post(self, query: dict[str, Any]) -> Any:
         """Import existing consents (up to 200,000 rows), all or nothing."""
-        request.max_content_length = current_container().settings.import_max_bytes
         fmt = query["format"] or ("json" if request.mimetype == "application/json" else "csv")
         content = request.get_data(cache=False)
         try:

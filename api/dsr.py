@@ -283,7 +283,7 @@ class VerifyIdentity(MethodView):
 @blp.route("/dsr/<dsr_id>/approve")
 class Approve(MethodView):
     @require_roles("dpo")
-    @blp.arguments(ApproveSchema)
+    @blp.arguments(ApproveSchema, required=False)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -295,7 +295,7 @@ class Approve(MethodView):
 @blp.route("/dsr/<dsr_id>/complete")
 class Complete(MethodView):
     @require_roles("dpo")
-    @blp.arguments(CompleteSchema)
+    @blp.arguments(CompleteSchema, required=False)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -338,7 +338,7 @@ class Package(MethodView):
 @blp.route("/subjects/<subject_id>/close")
 class Close(MethodView):
     @require_roles("service", "dpo")
-    @blp.arguments(CloseSchema)
+    @blp.arguments(CloseSchema, required=False)
     @blp.response(200, ClosedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")

@@ -19,6 +19,7 @@ from apispec import BasePlugin
 from flask import Blueprint, Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from werkzeug.routing import IntegerConverter
 
 from api.problems import PROBLEM_JSON
 from api.schemas import ProblemSchema
@@ -49,6 +50,17 @@ class AuthResponsesPlugin(BasePlugin):
             responses.setdefault("429", "TOO_MANY_REQUESTS")
 
 
+class Int64Converter(IntegerConverter):
+    """``<int:...>`` in every route: 0 to 2**63-1, what a database integer holds.
+
+    A larger number in a path is a 404 (no such resource), not an overflow in
+    the database driver; the document states the range (``maximum``).
+    """
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 0, max: int | None = None) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=2**63 - 1 if max is None else max)
+
+
 class PiivaultApi(Api):
     """flask-smorest's Api with problem+json errors and the app's own error handlers."""
 
@@ -72,7 +84,11 @@ class PiivaultApi(Api):
 
 
 def configure(app: Flask, *, docs: bool) -> PiivaultApi:
-    """Create the Api on ``app``; with ``docs``, also serve the spec and Swagger UI (public)."""
+    """Create the Api on ``app``; with ``docs``, also serve the spec and Swagger UI (public).
+
+    Call it before any route is added: it sets the ``int`` path converter.
+    """
+    app.url_map.converters["int"] = Int64Converter
     app.config.update(
         API_TITLE="piivault",
         API_VERSION="v1",

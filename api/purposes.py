@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_principal, require_roles
 from api.deps import current_container
-from api.schemas import Schema
+from api.schemas import FullMatch, Schema
 from api.tokens import request_id
 from consent.model import HOLD_ROLES, LEGAL_BASES, RETENTION_ANCHORS, SEPARATE_GROUNDS, Actor
 from consent.service import ConsentService
@@ -22,7 +22,7 @@ blp = Blueprint(
     description="Purposes of processing: legal basis, consent, field types, retention and notices.",
 )
 EVERY_ROLE = ("admin", "service", "dpo", "analyst", "auditor")
-_CODE = ma.validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="lowercase letters, digits and '_'")
+_CODE = FullMatch(r"[a-z][a-z0-9_]{1,63}", error="lowercase letters, digits and '_'")
 
 
 def consent_service() -> ConsentService:

@@ -6,14 +6,40 @@ silently ignored value); dump schemas mark ids ``dump_only``.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from typing import Any
+
 import marshmallow as ma
 
 
+def _utc_representable(value: dt.datetime) -> bool:
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 class Schema(ma.Schema):
-    """Base for request and response schemas: unknown fields raise a 422."""
+    """Base for request and response schemas: unknown fields raise a 422.
+
+    A date-time whose UTC value falls outside years 1-9999 (``0001-01-01T00:00:00+01:00``)
+    is a 422 on its field, for every schema: nothing after the schema can store or compare it.
+    """
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.validates_schema
+    def _datetimes_in_utc_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = {
+            self.fields[name].data_key or name: ["The time is outside years 1-9999 in UTC."]
+            for name, value in data.items()
+            if isinstance(value, dt.datetime) and value.tzinfo is not None and not _utc_representable(value)
+        }
+        if errors:
+            raise ma.ValidationError(errors)
 
 
 class ProblemSchema(Schema):
@@ -36,8 +62,16 @@ class ProblemSchema(Schema):
 class FullMatch(ma.validate.Regexp):
     """Like :class:`marshmallow.validate.Regexp`, but the whole value must match.
 
-    The error never repeats the value.
+    The pattern is anchored (``^...$``), so the OpenAPI ``pattern`` says the same
+    (a JSON Schema pattern matches anywhere in the value unless anchored). The
+    error never repeats the value.
     """
+
+    def __init__(self, regex: str | re.Pattern[str], *, error: str | None = None) -> None:
+        source = regex.pattern if isinstance(regex, re.Pattern) else regex
+        if not (source.startswith("^") and source.endswith("$")):
+            source = f"^(?:{source})$"
+        super().__init__(source, error=error)
 
     def __call__(self, value: str) -> str:
         if self.regex.fullmatch(value) is None:

@@ -44,7 +44,7 @@ class SubjectSchema(Schema):
 @blp.route("")
 class Subjects(MethodView):
     @require_roles("service")
-    @blp.arguments(SubjectCreateSchema)
+    @blp.arguments(SubjectCreateSchema, required=False)
     @blp.response(201, SubjectSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:

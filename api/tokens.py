@@ -24,6 +24,7 @@ from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
 from tokenization.model import MAX_BATCH, TokenizeItem
+from tokenization.policy import DETOKENIZE_ROLES
 from tokenization.service import TokenizationService
 from tokenization.tokens import TokenKind
 
@@ -360,11 +361,17 @@ class Tokenize(MethodView):
         return response
 
 
+def _audit_role_denial() -> None:
+    with current_container().uow() as uow:
+        tokenization().refuse_detokenize_role(uow, current_principal(), request_id=request_id())
+
+
 @blp.route("/detokenize")
 class Detokenize(MethodView):
+    # Decided before the body is read, and audited: an attempt by a role that never detokenizes.
+    @require_roles(*DETOKENIZE_ROLES, on_denied=_audit_role_denial)
     @blp.arguments(DetokenizeRequestSchema)
     @blp.response(200, DetokenizeResponseSchema)
-    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> Response:

@@ -57,6 +57,35 @@ class _Row:
     consent: ConsentVerdict | None = None  # read with the row (the consent join), if it was
 
 
+def refuse_role(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    purpose: str | None = None,
+    details: dict | None = None,
+    request_id: str | None = None,
+) -> None:
+    """If ``caller``'s role never detokenizes: audit the attempt, commit, raise NotPermitted.
+
+    The API calls it before it reads the request (no purpose or tokens known then).
+    """
+    if caller.role in DETOKENIZE_ROLES:
+        return
+    uow.record(
+        AuditEvent(
+            action="detokenize",
+            actor=actor(caller),
+            outcome="denied",
+            purpose=purpose,
+            reason=Reason.ROLE.value,
+            request_id=request_id,
+            details=details or {},
+        )
+    )
+    uow.commit()
+    raise NotPermitted(f"role {caller.role!r} may not detokenize")
+
+
 def detokenize(
     svc: TokenizationService,
     uow: UnitOfWork,
@@ -81,19 +110,13 @@ def detokenize(
     who = actor(caller)
 
     if caller.role not in DETOKENIZE_ROLES:
-        uow.record(
-            AuditEvent(
-                action="detokenize",
-                actor=who,
-                outcome="denied",
-                purpose=audited_purpose,
-                reason=Reason.ROLE.value,
-                request_id=request_id,
-                details={"tokens": len(tokens), "reveal": wanted.value},
-            )
+        refuse_role(
+            uow,
+            caller,
+            purpose=audited_purpose,
+            details={"tokens": len(tokens), "reveal": wanted.value},
+            request_id=request_id,
         )
-        uow.commit()
-        raise NotPermitted(f"role {caller.role!r} may not detokenize")
 
     # The consent lookup rides along the token query when the purpose may ask for consent.
     joined = None

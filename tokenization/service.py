@@ -106,6 +106,12 @@ class TokenizationService:
         """
         return _detokenize.detokenize(self, uow, caller, purpose, tokens, reveal, request_id=request_id)
 
+    def refuse_detokenize_role(
+        self, uow: UnitOfWork, caller: Caller, *, request_id: str | None = None
+    ) -> None:
+        """For a role that never detokenizes: audit the attempt and raise NotPermitted; else nothing."""
+        _detokenize.refuse_role(uow, caller, request_id=request_id)
+
     def lookup(
         self, uow: UnitOfWork, caller: Caller, field_type: str, value: str, *, request_id: str | None = None
     ) -> list[dict]:

@@ -124,6 +124,10 @@ CASES = [
     # cn_resident_id
     *[("cn_resident_id", value, value) for value in PUBLISHED_IDS],
     ("cn_resident_id", "11010519491231002x", "11010519491231002X"),
+    # spaces and hyphens are separators, as in a mobile or card number (issue 13)
+    ("cn_resident_id", "110105 19491231 002X", "11010519491231002X"),
+    ("cn_resident_id", "110105-19491231-002x", "11010519491231002X"),
+    ("cn_resident_id", "110105\u300019491231\u2014002X", "11010519491231002X"),
     ("cn_resident_id", ID_X.lower(), ID_X),
     ("cn_resident_id", f"  {ID_1990}\t", ID_1990),
     ("cn_resident_id", ID_1990.translate(FULLWIDTH), ID_1990),
@@ -175,6 +179,7 @@ CASES = [
     # cn_uscc
     *[("cn_uscc", value, value) for value in PUBLISHED_USCCS],
     ("cn_uscc", "91350100m000100y43", "91350100M000100Y43"),
+    ("cn_uscc", "91 350100 M000100Y4-3", "91350100M000100Y43"),
     ("cn_uscc", USCC, USCC),
     ("cn_uscc", USCC_BAD, Fails("check_digit")),
     ("cn_uscc", "91350100I000100Y43", Fails("charset")),
@@ -183,11 +188,12 @@ CASES = [
     # passport
     ("passport", "E12345678", "E12345678"),
     ("passport", " e12345678 ", "E12345678"),
+    ("passport", "E 1234 5678", "E12345678"),
     ("passport", "EA1234567", "EA1234567"),
     ("passport", "G1234", "G1234"),
     ("passport", "E123", Fails("length")),
     ("passport", "E" * 18, Fails("length")),
-    ("passport", "E-1234567", Fails("charset")),
+    ("passport", "E_1234567", Fails("charset")),
     # email
     ("email", "Zhang.San@EXAMPLE.COM", "Zhang.San@example.com"),
     ("email", " user+tag@mail.example.cn ", "user+tag@mail.example.cn"),

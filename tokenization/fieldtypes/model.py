@@ -99,6 +99,7 @@ class FieldType:
     # A direct identifier: its value singles a person out by itself (a name, an ID number, a
     # mobile). An extract never releases it, only a pseudonym or a coarse derivation of it.
     identifying: bool = False
+    example: str = ""  # a made-up valid value, normalized: documentation shows its mask
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or not CODE_PATTERN.fullmatch(self.code):
@@ -107,6 +108,13 @@ class FieldType:
             raise TypeError("sensitivity must be a Sensitivity")
         if not 0 <= self.min_length <= self.max_length:
             raise ValueError("field type lengths must satisfy 0 <= min_length <= max_length")
+        if self.example and self._check(self.example) != (self.example, None):
+            raise ValueError("a field type's example must be a valid, normalized value")
+
+    @property
+    def mask_example(self) -> str | None:
+        """How a value of this type is shown masked, on the made-up example (None without one)."""
+        return self.mask(self.example) if self.example else None
 
     def normalize_and_validate(self, value: str) -> str:
         """Return the canonical form of ``value``.

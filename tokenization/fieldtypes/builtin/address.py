@@ -40,4 +40,5 @@ FIELD_TYPE = FieldType(
     max_length=256,
     rationale="C2 identity information; a postal address is not a PIPL art. 28 'whereabouts' trail",
     identifying=True,
+    example="北京市朝阳区建国路88号",
 )

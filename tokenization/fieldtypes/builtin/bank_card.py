@@ -9,14 +9,13 @@ from tokenization.fieldtypes.checksums import DIGITS, LUHN
 from tokenization.fieldtypes.errors import InvalidValue
 from tokenization.fieldtypes.masks import MiddleMask
 from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc
+from tokenization.fieldtypes.text import nfkc, remove_separators
 
-_SEPARATORS = re.compile(r"[\s\-]+")
 _DIGITS = re.compile(r"[0-9]+")
 
 
 def normalize(value: str) -> str:
-    return _SEPARATORS.sub("", nfkc(value))
+    return remove_separators(nfkc(value))
 
 
 def validate(value: str) -> None:
@@ -56,6 +55,7 @@ FIELD_TYPE = FieldType(
     fpe=FpeSpec(alphabet=DIGITS, check=LUHN, keep_start=0, keep_end=4),
     rationale="C2 account information; a financial account, sensitive under PIPL art. 28",
     identifying=True,
+    example="6228480012345678903",
 )
 
 

@@ -54,4 +54,5 @@ FIELD_TYPE = FieldType(
     min_length=10,
     max_length=10,
     rationale="C2 identity information; not sensitive as such (data of under-14s is: art. 28)",
+    example="1990-03-07",
 )

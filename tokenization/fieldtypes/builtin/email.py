@@ -76,4 +76,5 @@ FIELD_TYPE = FieldType(
     max_length=254,
     rationale="C2 identity information (a contact); not in PIPL art. 28's list",
     identifying=True,
+    example="zhang.san@example.com",
 )

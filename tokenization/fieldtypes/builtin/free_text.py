@@ -33,4 +33,5 @@ FIELD_TYPE = FieldType(
     max_length=4096,
     rationale="C2 and PIPL-sensitive by default: it may hold anything, health or accounts too",
     identifying=True,
+    example="请在下午六点后回电",
 )

@@ -52,4 +52,5 @@ FIELD_TYPE = FieldType(
     fpe=FpeSpec(alphabet=DIGITS, keep_start=3),
     rationale="C2 identity information; not in PIPL art. 28's list (nor GB/T 35273 annex B)",
     identifying=True,
+    example="13800138000",
 )

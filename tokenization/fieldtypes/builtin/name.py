@@ -65,4 +65,5 @@ FIELD_TYPE = FieldType(
     max_length=64,
     rationale="C2 identity information; a name alone is not in PIPL art. 28's list",
     identifying=True,
+    example="张三",
 )

@@ -8,13 +8,13 @@ import string
 from tokenization.fieldtypes.errors import InvalidValue
 from tokenization.fieldtypes.masks import MiddleMask
 from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc
+from tokenization.fieldtypes.text import nfkc, remove_separators
 
 _SHAPE = re.compile(r"[A-Z0-9]+")
 
 
 def normalize(value: str) -> str:
-    return nfkc(value).strip().upper()
+    return remove_separators(nfkc(value)).upper()
 
 
 def validate(value: str) -> None:
@@ -35,4 +35,5 @@ FIELD_TYPE = FieldType(
     fpe=FpeSpec(alphabet=string.digits + string.ascii_uppercase, keep_start=1),
     rationale="C2 identity information; an identity document number, sensitive (PIPL art. 28)",
     identifying=True,
+    example="E12345678",
 )

@@ -9,7 +9,7 @@ from tokenization.fieldtypes.checksums import DIGITS, GB11643
 from tokenization.fieldtypes.errors import InvalidValue
 from tokenization.fieldtypes.masks import MiddleMask
 from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc
+from tokenization.fieldtypes.text import nfkc, remove_separators
 
 _SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 
@@ -22,7 +22,7 @@ PROVINCE_CODES = frozenset(
 
 
 def normalize(value: str) -> str:
-    return nfkc(value).strip().upper()
+    return remove_separators(nfkc(value)).upper()
 
 
 def validate(value: str) -> None:
@@ -59,4 +59,5 @@ FIELD_TYPE = FieldType(
     ),
     rationale="C2 identity information; PIPL art. 28 lists identity numbers as sensitive",
     identifying=True,
+    example="11010519491231002X",
 )

@@ -6,13 +6,13 @@ from tokenization.fieldtypes.checksums import GB32100, GB32100_ALPHABET
 from tokenization.fieldtypes.errors import InvalidValue
 from tokenization.fieldtypes.masks import MiddleMask
 from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc
+from tokenization.fieldtypes.text import nfkc, remove_separators
 
 _ALPHABET = frozenset(GB32100_ALPHABET)
 
 
 def normalize(value: str) -> str:
-    return nfkc(value).strip().upper()
+    return remove_separators(nfkc(value)).upper()
 
 
 def validate(value: str) -> None:
@@ -36,4 +36,5 @@ FIELD_TYPE = FieldType(
     fpe=FpeSpec(alphabet=GB32100_ALPHABET, check=GB32100, keep_start=8),
     rationale="C1: identifies an organization, not a person; public in the business register",
     identifying=True,
+    example="91350100M000100Y43",
 )
