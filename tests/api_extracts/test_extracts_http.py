@@ -273,12 +273,12 @@ def test_bad_specs_are_refused_by_key(
 
 
 def test_a_body_that_is_not_a_spec(client, keys) -> None:
-    for body, kwargs in (
-        ("[1, 2]", {"content_type": "application/json"}),
-        ("k: 5", {"content_type": "text/yaml"}),
-    ):
-        resp = client.post("/v1/extracts", data=body, headers=keys["analyst"], **kwargs)
-        assert resp.status_code == 422 and "spec" in resp.json["errors"]["json"], resp.json
+    json_list = {"content_type": "application/json"}
+    resp = client.post("/v1/extracts", data="[1, 2]", headers=keys["analyst"], **json_list)
+    assert resp.status_code == 422 and "spec" in resp.json["errors"]["json"], resp.json
+    # Another media type is refused before the spec is read (api/body.py).
+    resp = client.post("/v1/extracts", data="k: 5", headers=keys["analyst"], content_type="text/yaml")
+    assert resp.status_code == 415, resp.json
     resp = client.post("/v1/extracts", json={"purpose": "risk_scoring"}, headers=keys["analyst"])
     assert resp.status_code == 422
     assert set(resp.json["errors"]["json"]) == {"columns", "privacy"}
