@@ -7,6 +7,7 @@ key provider and the services; the API app factory and the CLI both use it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -148,9 +149,17 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
         container.read_only_sessions = sessionmaker(
             engine.execution_options(postgresql_readonly=True), expire_on_commit=False
         )
+    from throttle import AnswerBudget
     from tokenization.service import build_tokenization_service
 
-    container.services["tokenization"] = build_tokenization_service(settings, keyring)
+    answer_budget = AnswerBudget(
+        session_factory,
+        limit=settings.answer_budget,
+        window=dt.timedelta(seconds=settings.answer_budget_window),
+    )
+    container.services["tokenization"] = build_tokenization_service(
+        settings, keyring, answer_budget=answer_budget
+    )
     from consent.service import build_consent_service
 
     # Purposes come from the consent tables (seeded from the configuration); the policy

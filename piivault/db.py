@@ -252,6 +252,11 @@ class UnitOfWork:
         finally:
             self.session.close()
 
+    @property
+    def read_only(self) -> bool:
+        """True when this unit of work's transaction is ``READ ONLY`` (a grouped commit)."""
+        return self._group is not None
+
     def record(self, event: Any) -> None:
         """Queue an audit event for this transaction."""
         self._events.append(event)

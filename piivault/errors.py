@@ -69,3 +69,17 @@ class Forbidden(PiivaultError):
 
     code = "forbidden"
     http_status = 403
+
+
+class TooManyRequests(PiivaultError):
+    """Too many requests; retry after ``retry_after`` seconds."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

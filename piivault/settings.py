@@ -212,6 +212,19 @@ TABLE: tuple[Setting, ...] = (
         help="seconds over which failed API-key attempts are counted",
     ),
     Setting(
+        "ANSWER_BUDGET",
+        _int("ANSWER_BUDGET", 0, 10_000_000),
+        200,
+        help="not_found/denied answers (each item of a batch) an API client or console user may get "
+        "per window; past it, 429 and an audit event (0: no budget)",
+    ),
+    Setting(
+        "ANSWER_BUDGET_WINDOW",
+        _int("ANSWER_BUDGET_WINDOW", 1, 86_400),
+        600,
+        help="seconds over which not_found/denied answers are counted, and a caller past the budget waits",
+    ),
+    Setting(
         "AUTH_CACHE_SECONDS",
         _float("AUTH_CACHE_SECONDS", 0, 60),
         0.0,

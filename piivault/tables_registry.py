@@ -14,6 +14,7 @@ TABLE_MODULES = (
     "consent.tables",
     "api.console.tables",
     "anonymize.extract.tables",
+    "throttle.counters",
 )
 
 

@@ -118,6 +118,8 @@ def detokenize(
             request_id=request_id,
         )
 
+    if svc.answer_budget is not None:
+        svc.answer_budget.check(session, who)
     # The consent lookup rides along the token query when the purpose may ask for consent.
     joined = None
     if svc.consent_join is not None and catalogued is not None and catalogued.consent_required:
@@ -191,6 +193,10 @@ def detokenize(
             assert row.decision is not None
             results.append({"error": row.decision.error, "reason": row.decision.reason.value})
 
+    if svc.answer_budget is not None:
+        # Past the budget the whole request is refused before its decisions are recorded.
+        guesses = sum(1 for r in results if r.get("error") in ("not_found", "denied"))
+        svc.answer_budget.spend(uow, who, guesses, request_id=request_id)
     missing = len(set(tokens)) - len(found)
     for event in _audit_events(who, audited_purpose, wanted, found, missing, request_id):
         uow.record(event)

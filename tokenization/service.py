@@ -18,6 +18,7 @@ from audit.events import AuditEvent
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
+from throttle import AnswerBudget
 from tokenization import detokenize as _detokenize
 from tokenization import subjects
 from tokenization import tables as t
@@ -64,6 +65,8 @@ class TokenizationService:
     restriction_exempt: Callable[..., bool] = no_hold_exemption
     deterministic_scope: DeterministicScope = DeterministicScope.SUBJECT
     clock: Callable[[], dt.datetime] = utcnow
+    # not_found/denied answers per caller and window (detokenize, lookup); None: no budget.
+    answer_budget: AnswerBudget | None = None
 
     # -- tokens ---------------------------------------------------------------
     def tokenize(
@@ -135,6 +138,8 @@ class TokenizationService:
             raise InvalidRequest(f"invalid value ({e.rule}): {e.message}") from None
         session = uow.session
         assert session is not None
+        if self.answer_budget is not None:
+            self.answer_budget.check(session, actor(caller))
         index = blind_index(self.keyring.system_key(session, BLIND_INDEX_KEY), ft.code, normalized)
         k, s = t.tokens.c, t.subjects.c
         rows = session.execute(
@@ -148,6 +153,8 @@ class TokenizationService:
             {"token": token, "kind": kind, "subject_id": owner if owner_kind == subjects.SUBJECT else None}
             for token, kind, owner, owner_kind in rows
         ]
+        if self.answer_budget is not None and not matches:
+            self.answer_budget.spend(uow, actor(caller), 1, request_id=request_id)
         uow.record(
             AuditEvent(
                 action="lookup",
@@ -325,7 +332,9 @@ class TokenizationService:
         uow.commit()
 
 
-def build_tokenization_service(settings: Settings, keyring: Keyring) -> TokenizationService:
+def build_tokenization_service(
+    settings: Settings, keyring: Keyring, *, answer_budget: AnswerBudget | None = None
+) -> TokenizationService:
     """The service as configured: field types and purposes files, deterministic scope,
     whether card tokens keep the BIN.
 
@@ -345,4 +354,5 @@ def build_tokenization_service(settings: Settings, keyring: Keyring) -> Tokeniza
         field_types=registry,
         purposes=load_purposes(purposes_file, field_types=registry),
         deterministic_scope=DeterministicScope(settings.deterministic_scope),
+        answer_budget=answer_budget,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piivault.errors import Conflict, PiivaultError
+from piivault.errors import Conflict, PiivaultError, TooManyRequests
 
 
 class Unauthenticated(PiivaultError):
@@ -46,18 +46,10 @@ class ApiKeyExpired(InvalidApiKey):
     code = "api_key_expired"
 
 
-class TooManyFailedAttempts(PiivaultError):
+class TooManyFailedAttempts(TooManyRequests):
     """Too many failed authentication attempts for this client id or from this address; retry later."""
 
     code = "too_many_failed_attempts"
-    http_status = 429
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
-        self.retry_after = max(1, int(retry_after))
-
-    def http_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class SelfRevocation(Conflict):

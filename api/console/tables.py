@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from piivault.db import UTCDateTime, metadata
+from throttle.counters import counter_table
 
 ROLES = ("dpo", "auditor", "admin")
 
@@ -46,11 +47,4 @@ sessions = sa.Table(
 )
 
 # Failed sign-ins per key ("user:<name>" or "addr:<address>", hashed) in the current window.
-lockouts = sa.Table(
-    "console_lockouts",
-    metadata,
-    sa.Column("key_hash", sa.String(64), primary_key=True),
-    sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("window_started_at", UTCDateTime, nullable=False),
-    sa.Column("locked_until", UTCDateTime, nullable=True),
-)
+lockouts = counter_table("console_lockouts")  # counted by :mod:`throttle.counters`

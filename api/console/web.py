@@ -404,9 +404,13 @@ def _unexpected_error(error: Exception) -> Response:
     if is_unavailable(error):
         return _unavailable(UnavailableError("database unavailable"))
     if isinstance(error, PiivaultError) and error.http_status < 500:
-        return page(
+        response = page(
             "error.html", status=error.http_status, title_key="error.title", message=error_text(error)
         )
+        extra_headers = getattr(error, "http_headers", None)  # e.g. Retry-After of a 429
+        if callable(extra_headers):
+            response.headers.update(extra_headers())
+        return response
     # The type only: exception text may carry values.
     log.error("console: unhandled %s", type(error).__name__)
     return page("error.html", status=500, title_key="error.title", message_key="error.generic")

@@ -195,3 +195,52 @@ class _Service:
     role = "service"
     purposes = frozenset({"account_service"})
     field_types = None
+
+
+def test_value_search_is_limited_per_user(container, signed_in, monkeypatch):
+    """Issue 14, item 4c: a mobile was found from its mask (138****5678) in about 10^4 posts."""
+    import datetime as dt
+
+    from throttle import AnswerBudget
+
+    customer(container, "cust-0001")
+    budget = AnswerBudget(container.session_factory, limit=5, window=dt.timedelta(minutes=10))
+    monkeypatch.setattr(container.services["tokenization"], "answer_budget", budget)
+    dpo = signed_in("dpo")
+    masked_middle = (f"138{n:04d}5678" for n in range(1000, 2000))
+    statuses = [
+        dpo.post("/console/subjects", {"by": "value", "field_type": "cn_mobile", "q": next(masked_middle)})
+        for _ in range(5)
+    ]
+    assert [r.status_code for r in statuses] == [404] * 5  # no match: within the budget
+    refused = dpo.post(
+        "/console/subjects", {"by": "value", "field_type": "cn_mobile", "q": next(masked_middle)}
+    )
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    # Locked: the right guess is refused too, so the refusal says nothing about it.
+    right = dpo.post("/console/subjects", {"by": "value", "field_type": "cn_mobile", "q": MOBILE})
+    assert right.status_code == 429
+    by_token = dpo.post("/console/subjects", {"by": "token", "q": "tok_mob_nosuchtoken"})
+    assert by_token.status_code == 429
+    # Per user: another DPO still searches.
+    other = signed_in("dpo", username="dpo2")
+    found = other.post("/console/subjects", {"by": "value", "field_type": "cn_mobile", "q": MOBILE})
+    assert _location(found) == "/console/subjects/cust-0001"
+    tripped = [e for e in audit_payloads(container) if e["action"] == "throttle.answer_budget"]
+    assert [(e["actor"], e["outcome"]) for e in tripped] == [("user:dpo", "denied")]
+    assert MOBILE not in str(audit_payloads(container))
+
+
+def test_token_search_misses_count_towards_the_budget(container, signed_in, monkeypatch):
+    import datetime as dt
+
+    from throttle import AnswerBudget
+
+    tokens = customer(container, "cust-0001")
+    budget = AnswerBudget(container.session_factory, limit=2, window=dt.timedelta(minutes=10))
+    monkeypatch.setattr(container.services["tokenization"], "answer_budget", budget)
+    dpo = signed_in("dpo")
+    for n in range(2):
+        assert dpo.post("/console/subjects", {"by": "token", "q": f"tok_mob_guess{n}"}).status_code == 404
+    assert dpo.post("/console/subjects", {"by": "token", "q": "tok_mob_guess9"}).status_code == 429
+    assert dpo.post("/console/subjects", {"by": "token", "q": tokens["cn_mobile"]}).status_code == 429

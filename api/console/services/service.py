@@ -121,10 +121,19 @@ class ConsoleService:
 
     # -- subjects -------------------------------------------------------------------------
     def find_by_token(self, user: ConsoleUser, token: str, *, request_id: str | None = None) -> str | None:
-        """The subject of a token; the finding is audited (``subject.find``). Raises StorageUnavailable."""
+        """The subject of a token; the finding is audited (``subject.find``).
+
+        A token not found counts towards the user's answer budget. Raises
+        AnswerBudgetExhausted (429) past it, and StorageUnavailable.
+        """
+        budget = self._container.services["tokenization"].answer_budget
         with self._container.uow() as uow:
             assert uow.session is not None
+            if budget is not None:
+                budget.check(uow.session, user.actor)
             subject_id = subjects.subject_of_token(uow.session, token)
+            if subject_id is None and budget is not None:
+                budget.spend(uow, user.actor, 1, request_id=request_id)
             uow.record(
                 AuditEvent(
                     action="subject.find",
