@@ -226,6 +226,11 @@ def test_value_search_is_limited_per_user(container, signed_in, monkeypatch):
     other = signed_in("dpo", username="dpo2")
     found = other.post("/console/subjects", {"by": "value", "field_type": "cn_mobile", "q": MOBILE})
     assert _location(found) == "/console/subjects/cust-0001"
+    # Audited with the subject found, so the search is in cust-0001's access log.
+    finds = [e for e in audit_payloads(container) if e["action"] == "subject.find"]
+    assert [(e["actor"], e["subject_id"], e["details"]["by"]) for e in finds] == [
+        ("user:dpo2", "cust-0001", "value")
+    ]
     tripped = [e for e in audit_payloads(container) if e["action"] == "throttle.answer_budget"]
     assert [(e["actor"], e["outcome"]) for e in tripped] == [("user:dpo", "denied")]
     assert MOBILE not in str(audit_payloads(container))

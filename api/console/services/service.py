@@ -148,6 +148,25 @@ class ConsoleService:
             uow.commit()
         return subject_id
 
+    def found_by_value(
+        self, user: ConsoleUser, subject_ids: list[str], field_type: str, *, request_id: str | None = None
+    ) -> None:
+        """Audit a search by value (``subject.find``) in each subject's name, so it is in their
+        access log; the value itself is never recorded. Raises StorageUnavailable."""
+        with self._container.uow() as uow:
+            for subject_id in subject_ids:
+                uow.record(
+                    AuditEvent(
+                        action="subject.find",
+                        actor=user.actor,
+                        subject_id=subject_id,
+                        field_types=(field_type,),
+                        request_id=request_id,
+                        details={"by": "value", "subjects_found": len(subject_ids)},
+                    )
+                )
+            uow.commit()
+
     def tokens_of(self, subject_id: str) -> list[tuple[str, str]]:
         """(token, field type) of a subject's tokens. Raises StorageUnavailable."""
         with self._read() as session:

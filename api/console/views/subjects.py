@@ -78,6 +78,7 @@ def subjects() -> Response:
         form.fail("q", "subjects.invalid_value")
         return _search_page(errors=form.errors, by=by, field_type=field_type, status=422)
     owners = list(dict.fromkeys(m["subject_id"] for m in matches if m["subject_id"]))
+    service().found_by_value(signed_in().user, owners, field_type, request_id=request_id())
     if len(owners) == 1:
         return redirect(url_for("console.subject", subject_id=owners[0]), code=303)
     return _search_page(
