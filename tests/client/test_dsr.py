@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -53,7 +54,8 @@ def test_an_erasure_gives_a_signed_certificate(service, dpo):
 
 
 def test_an_erasure_under_a_hold_has_no_certificate_yet(service, dpo):
-    sid = new_customer(service, "cust-dsr-0004")  # a mobile: aml_kyc keeps it after the relationship
+    sid = new_customer(service, "cust-dsr-0004")
+    dpo.holds.place(sid, "litigation", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
     dsr_id = dpo.dsr.create(sid, "erasure", "app")["dsr_id"]
     dpo.dsr.verify_identity(dsr_id, "app_login")
     dpo.dsr.approve(dsr_id)
