@@ -170,6 +170,10 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     tokenization.consent_check = consent.check
     tokenization.consent_join = consent.consent_join
     tokenization.restriction_exempt = consent.restriction_exempt
+    from access.service import build_access_service
+
+    # Approvals and grants: the policy decision point, client keys and DSR packages consult them.
+    container.services["access"] = build_access_service(settings, container)
     from anonymize.extract.service import build_extract_service
 
     # Extract jobs; its in-process worker (if any was started) stops with the container.
@@ -213,3 +217,6 @@ def startup_check(container: Container) -> None:
             "(database restored from a backup?): run `piivault keys replay-erasures` before serving"
         )
     container.services["audit"].check()
+    from access.rules import log_four_eyes
+
+    log_four_eyes(container.services["access"].rules)

@@ -297,6 +297,32 @@ TABLE: tuple[Setting, ...] = (
         help="threads per app process running queued extracts, started on the first request "
         "(0: leave them to `piivault jobs run` or `piivault extract worker`)",
     ),
+    # separation of duties (access/)
+    Setting(
+        "APPROVALS",
+        _str,
+        "",
+        help="approvals per action, comma-separated action=count[:role+role] (e.g. dsr.package=0 for a "
+        "single DPO: four-eyes off, said at start-up); default: one approval by another person (a DPO)",
+    ),
+    Setting(
+        "APPROVAL_REQUEST_HOURS",
+        _int("APPROVAL_REQUEST_HOURS", 1, 30 * 24),
+        72,
+        help="hours an approval request waits for its approvals before it expires",
+    ),
+    Setting(
+        "GRANT_MAX_MINUTES",
+        _int("GRANT_MAX_MINUTES", 1, 7 * 24 * 60),
+        480,
+        help="the longest grant an approval gives (a client's data access lasts until revoked)",
+    ),
+    Setting(
+        "BREAK_GLASS_MAX_MINUTES",
+        _int("BREAK_GLASS_MAX_MINUTES", 1, 24 * 60),
+        60,
+        help="the longest break-glass grant",
+    ),
     # the DPO console (/console)
     Setting("CONSOLE", _bool("CONSOLE"), True, help="serve the DPO web console at /console"),
     Setting(

@@ -11,6 +11,7 @@ TABLE_MODULES = (
     "audit.tables",
     "tokenization.tables",
     "api.clients.tables",
+    "access.tables",
     "consent.tables",
     "api.console.tables",
     "anonymize.extract.tables",
