@@ -61,7 +61,10 @@ def create_app(container: Container) -> Flask:
 
     api.register_blueprint(attributes.blp)
     api.register_blueprint(extracts.blp)
-    api.register_blueprint(__import__("api.audit", fromlist=["blp"]).blp)  # /v1/audit (auditor, dpo)
+    api.register_blueprint(__import__("api.audit", fromlist=["blp"]).blp)
+    from api import approvals  # /v1/approvals, /v1/grants, /v1/break-glass
+
+    api.register_blueprint(approvals.blp)  # /v1/audit (auditor, dpo)
     console.register(app, enabled=settings.console)  # /console: the DPO web console
     return app
 

@@ -44,6 +44,9 @@ LAZY_GROUPS = {
     "anonymize": "anonymize.cli:anonymize_cli",
     "extract": "anonymize.extract.cli:extract_cli",
     "users": "api.console.cli:users_cli",
+    "approvals": "access.cli:approvals_cli",
+    "grants": "access.cli:grants_cli",
+    "break-glass": "access.cli:break_glass_cli",
 }
 
 

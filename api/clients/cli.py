@@ -48,6 +48,7 @@ def clients() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--purposes", default="", help="comma-separated purpose codes (service and analyst)")
 @click.option("--field-types", default=None, help="comma-separated field types (default: no limit)")
+@click.option("--person", default=None, help="the person behind the key (approvals count persons)")
 @click.option(
     "--expires-in",
     "expires_in",
@@ -57,7 +58,9 @@ def clients() -> None:
     help="days until the key expires (default: never)",
 )
 @_cli_errors
-def create(name: str, role: str, purposes: str, field_types: str | None, expires_in: int | None) -> None:
+def create(
+    name: str, role: str, purposes: str, field_types: str | None, person: str | None, expires_in: int | None
+) -> None:
     """Create a client and print its API key (shown once)."""
     store, container = _store_and_container()
     try:
@@ -67,6 +70,7 @@ def create(name: str, role: str, purposes: str, field_types: str | None, expires
             purposes=_codes(purposes) or [],
             field_types=_codes(field_types),
             expires_in=dt.timedelta(days=expires_in) if expires_in else None,
+            person=person,
             actor=cli_actor(),
         )
     finally:

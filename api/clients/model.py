@@ -35,6 +35,8 @@ class Principal:
     role: str
     purposes: frozenset[str]
     field_types: frozenset[str] | None
+    # The person behind the key (separation of duties counts persons, not keys); None: nobody named.
+    person: str | None = None
 
     @property
     def actor(self) -> str:
@@ -63,6 +65,7 @@ class Client:
     revoked_at: dt.datetime | None = None
     revoked_by: str | None = None
     last_used_at: dt.datetime | None = None
+    person: str | None = None
 
     def state_at(self, now: dt.datetime) -> str:
         if self.revoked_at is not None:
@@ -82,4 +85,5 @@ class Client:
             role=self.role,
             purposes=frozenset(self.purposes),
             field_types=None if self.field_types is None else frozenset(self.field_types),
+            person=self.person,
         )

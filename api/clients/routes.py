@@ -57,6 +57,12 @@ class ClientCreateSchema(Schema):
         validate=ma.validate.Length(max=MAX_CODES),
         metadata={"description": "field types the client may see; null: no limit beyond the purpose's"},
     )
+    person = ma.fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=ma.validate.Length(max=64),
+        metadata={"description": "the person behind the key (approvals count persons, not keys)"},
+    )
     expires_in_days = ma.fields.Integer(
         allow_none=True,
         load_default=None,
@@ -72,6 +78,7 @@ class ClientSchema(Schema):
     state = ma.fields.String(dump_only=True, metadata={"enum": ["active", "expired", "revoked"]})
     purposes = ma.fields.List(ma.fields.String(), dump_only=True)
     field_types = ma.fields.List(ma.fields.String(), dump_only=True, allow_none=True)
+    person = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
     created_by = ma.fields.String(dump_only=True)
     expires_at = ma.fields.DateTime(dump_only=True, allow_none=True)
@@ -107,6 +114,7 @@ class Clients(MethodView):
             purposes=body["purposes"],
             field_types=body["field_types"],
             expires_in=dt.timedelta(days=days) if days else None,
+            person=body["person"],
             actor=current_principal().actor,
         )
         return {**_with_state(client), "api_key": key}

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from access.model import check_person
 from api.clients import keys
 from api.clients.errors import ApiKeyExpired, ApiKeyRevoked, InvalidApiKey, LastAdmin, SelfRevocation
 from api.clients.model import (
@@ -82,6 +83,7 @@ _COLUMNS = (
     t.c.revoked_at,
     t.c.revoked_by,
     t.c.last_used_at,
+    t.c.person,
 )
 
 
@@ -98,6 +100,7 @@ def _client(row: Any) -> Client:
         revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
         last_used_at=row.last_used_at,
+        person=row.person,
     )
 
 
@@ -160,6 +163,7 @@ class ClientStore:
         purposes: Sequence[str] = (),
         field_types: Sequence[str] | None = None,
         expires_in: dt.timedelta | None = None,
+        person: str | None = None,
     ) -> tuple[Client, str]:
         """Create a client; return it and its API key, which is never available again.
 
@@ -172,6 +176,11 @@ class ClientStore:
             raise ValidationFailed("name must be 1-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise ValidationFailed(f"role must be one of: {', '.join(ROLES)}")
+        if person is not None:
+            try:
+                person = check_person(person)
+            except ValueError as e:
+                raise ValidationFailed(str(e)) from None
         purpose_codes = _codes("purposes", purposes, self._purposes)
         type_codes = None if field_types is None else _codes("field types", field_types, self._field_types)
         if role not in PURPOSE_BOUND_ROLES and (purpose_codes or type_codes is not None):
@@ -201,6 +210,7 @@ class ClientStore:
                                 created_at=now,
                                 created_by=actor,
                                 expires_at=expires_at,
+                                person=person,
                             )
                         )
                     break
@@ -219,6 +229,7 @@ class ClientStore:
                         "purposes": list(purpose_codes),
                         "field_types": None if type_codes is None else list(type_codes),
                         "expires_at": expires_at.isoformat() if expires_at else None,
+                        "person": person,
                     },
                 )
             )
@@ -232,6 +243,7 @@ class ClientStore:
             created_at=now,
             created_by=actor,
             expires_at=expires_at,
+            person=person,
         )
         log.info("API client %s created (role %s) by %s", client.id, role, actor)
         return client, str(key)
