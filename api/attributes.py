@@ -34,11 +34,24 @@ class AttributeItemSchema(Schema):
     subject_id = ma.fields.String(required=True, validate=ma.validate.Length(8, 64))
     attributes = ma.fields.Dict(
         keys=ma.fields.String(validate=ma.validate.Length(1, 64)),
-        values=ma.fields.Raw(allow_none=True),
+        values=ma.fields.Raw(
+            allow_none=True,
+            metadata={
+                "anyOf": [
+                    {"type": "string", "maxLength": MAX_TEXT},
+                    {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
+                    {"type": "boolean"},
+                ],
+                "nullable": True,
+            },
+        ),
         required=True,
         metadata={
             "description": f"name -> text (at most {MAX_TEXT} characters), number, true/false or null; "
-            f"at most {MAX_ATTRIBUTES}; names are lowercase letters, digits and _, not field type codes"
+            f"at most {MAX_ATTRIBUTES}; names are lowercase letters, digits and _, not field type codes",
+            "maxProperties": MAX_ATTRIBUTES,
+            # propertyNames is not in OpenAPI 3.0: the name rule as an extension, for tools that read it
+            "x-property-names": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
         },
     )
 

@@ -7,10 +7,11 @@ before the view runs:
 
 1. the caller's role (403, the view's :func:`api.auth.require_roles` check), so a
    caller who may not use the operation learns nothing from how its body is judged;
-2. a required body that is missing (400 ``body_required``);
-3. a media type the operation does not take, or JSON in a charset other than
+2. a query parameter the operation does not document (422, like an unknown field);
+3. a required body that is missing (400 ``body_required``);
+4. a media type the operation does not take, or JSON in a charset other than
    UTF-8 (415 ``unsupported_media_type``);
-4. for JSON, the body is read (413 past ``PIIVAULT_MAX_REQUEST_BYTES``, chunked
+5. for JSON, the body is read (413 past ``PIIVAULT_MAX_REQUEST_BYTES``, chunked
    or not) and decoded by :func:`decode_json` (400 ``invalid_json``).
 
 The decoded body is what ``request.get_json()`` returns; schema validation
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
 from flask_smorest.spec.plugins import FlaskPlugin
+from werkzeug.exceptions import UnprocessableEntity
 
 from piivault.errors import PiivaultError
 
@@ -142,6 +144,7 @@ class Operation:
 
     body_required: bool
     media_types: frozenset[str]
+    query: frozenset[str]
 
 
 def _is_json(media_type: str) -> bool:
@@ -158,9 +161,11 @@ def operations_from_spec(spec: Mapping[str, Any]) -> dict[tuple[str, str], Opera
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             body = operation.get("requestBody") or {}
+            parameters = [*item.get("parameters", []), *operation.get("parameters", [])]
             found[(path, method.upper())] = Operation(
                 body_required=bool(body.get("required")),
                 media_types=frozenset(body.get("content", {})),
+                query=frozenset(p["name"] for p in parameters if p.get("in") == "query"),
             )
     return found
 
@@ -186,6 +191,11 @@ def init_app(app: Flask, spec: Callable[[], Mapping[str, Any]]) -> None:
         view = _view_method()
         if (role_check := getattr(view, "role_check", None)) is not None:
             role_check()
+        if unknown := request.args.keys() - operation.query:
+            # As for unknown fields in a body: a misspelt parameter is an error, not ignored.
+            error = UnprocessableEntity()
+            error.data = {"messages": {"query": {name[:64]: ["Unknown field."] for name in sorted(unknown)}}}
+            raise error
         if (limit := getattr(view, "max_body_bytes", None)) is not None:
             request.max_content_length = limit()
         if operation.media_types:

@@ -221,6 +221,24 @@ class Receipt(MethodView):
             return consent_service().get_receipt(uow, actor(), receipt_id, request_id=request_id())
 
 
+_TEXT = {"type": "string", "nullable": True}
+IMPORT_ROW = {
+    "type": "object",
+    "properties": {
+        "subject_id": {"type": "string"},
+        "purpose": {"type": "string"},
+        "action": {"type": "string", "enum": ["grant", "withdraw"]},
+        "channel": {"type": "string"},
+        "effective_at": {**_TEXT, "format": "date-time"},
+        "expires_at": {**_TEXT, "format": "date-time"},
+        "notice_version": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "nullable": True},
+        "separate": {"type": "boolean", "nullable": True},
+        "evidence": _TEXT,
+    },
+    "additionalProperties": False,
+}
+
+
 @blp.route("/consents/import")
 class Import(MethodView):
     @require_roles("dpo", "admin")
@@ -234,7 +252,10 @@ class Import(MethodView):
             "description": "CSV (header: subject_id, purpose, action, channel, effective_at, expires_at, "
             "notice_version, separate, evidence) or JSON (a list of such objects). Every row or none: "
             "a 422 lists the failing rows.",
-            "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
+            "content": {
+                "text/csv": {"schema": {"type": "string", "minLength": 1}},
+                "application/json": {"schema": {"type": "array", "items": IMPORT_ROW}},
+            },
         }
     )
     def post(self, query: dict[str, Any]) -> Any:

@@ -61,6 +61,18 @@ class Int64Converter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=2**63 - 1 if max is None else max)
 
 
+def int64_bounds(converter: Any, field: Any, ret: dict, **kwargs: Any) -> dict:
+    """Every integer in the document is bounded as the server bounds it: 64 bits (api.body)."""
+    if ret.get("type") != "integer":
+        return {}
+    bounds = {}
+    if "minimum" not in ret:
+        bounds["minimum"] = -(2**63)
+    if "maximum" not in ret:
+        bounds["maximum"] = 2**63 - 1
+    return bounds
+
+
 class PiivaultApi(Api):
     """flask-smorest's Api with problem+json errors and the app's own error handlers."""
 
@@ -110,6 +122,7 @@ def configure(app: Flask, *, docs: bool) -> PiivaultApi:
             Blueprint(ASSETS_BLUEPRINT, __name__, static_folder=SWAGGER_UI_DIST, static_url_path=ASSETS_URL)
         )
     api = PiivaultApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin()]})
+    api.ma_plugin.converter.add_attribute_function(int64_bounds)
     api.spec.components.security_scheme(
         "bearerAuth",
         {

@@ -293,3 +293,17 @@ def test_hold_ends_at_outside_utc_years_1_to_9999_is_422(client, keys, ends_at):
     )
     assert resp.status_code == 422, resp.data
     assert "ends_at" in resp.json["errors"]["json"]
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("dpo", "/v1/dsr?limit=1&lmit=2"),
+        ("dpo", "/v1/purposes?colour=blue"),
+        ("admin", "/v1/field-types?x=1"),
+    ],
+)
+def test_an_undocumented_query_parameter_is_422(client, keys, role, path):
+    resp = client.get(path, headers=bearer(keys[role]))
+    assert resp.status_code == 422, resp.data
+    assert list(resp.json["errors"]["query"].values()) == [["Unknown field."]]
