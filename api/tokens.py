@@ -329,7 +329,8 @@ _IDEMPOTENCY_DOC = {
             "name": IDEMPOTENCY_HEADER,
             "required": False,
             "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-            "description": "1-255 printable ASCII characters without spaces; makes a retry safe: the same key and body within 24 h return the first "
+            "description": "1-255 printable ASCII characters without spaces; makes a retry safe: "
+            "the same key and body within 24 h return the first "
             "response (with Idempotent-Replayed: true); the same key with another body is a 409",
         }
     ]
