@@ -21,6 +21,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.routing import IntegerConverter
 
+from api.examples import REQUEST_EXAMPLES
 from api.problems import PROBLEM_JSON
 from api.schemas import ProblemSchema
 
@@ -59,6 +60,19 @@ class Int64Converter(IntegerConverter):
 
     def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 0, max: int | None = None) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=2**63 - 1 if max is None else max)
+
+
+class RequestExamplesPlugin(BasePlugin):
+    """Puts a realistic made-up example (:mod:`api.examples`) on each JSON request body."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **kwargs: Any
+    ) -> None:
+        for method, operation in (operations or {}).items():
+            example = REQUEST_EXAMPLES.get((path or "", method))
+            content = (operation.get("requestBody") or {}).get("content", {})
+            if example is not None and "application/json" in content:
+                content["application/json"].setdefault("example", example)
 
 
 def int64_bounds(converter: Any, field: Any, ret: dict, **kwargs: Any) -> dict:
@@ -121,7 +135,7 @@ def configure(app: Flask, *, docs: bool) -> PiivaultApi:
         app.register_blueprint(
             Blueprint(ASSETS_BLUEPRINT, __name__, static_folder=SWAGGER_UI_DIST, static_url_path=ASSETS_URL)
         )
-    api = PiivaultApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin()]})
+    api = PiivaultApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin(), RequestExamplesPlugin()]})
     api.ma_plugin.converter.add_attribute_function(int64_bounds)
     api.spec.components.security_scheme(
         "bearerAuth",
