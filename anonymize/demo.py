@@ -1,7 +1,10 @@
 """Synthetic customers for tests, benches and the README tour (``piivault anonymize demo seed``).
 
 Everything goes through the public API with a ``service`` key
-(:class:`piivault_client.PiivaultClient`), as a real onboarding system would:
+(:class:`piivault_client.PiivaultClient`), as a real onboarding system would; the
+key holds ``risk_scoring`` and ``marketing`` (consents are recorded only for
+a client's own purposes) and the ``write_attributes`` permission
+(``piivault clients create ... --allow-attributes``):
 
 * identifiers - name, resident ID (GB 11643 check digit), mobile, bank card
   (UnionPay 62, Luhn), address, email - are tokenized under the customer's
@@ -135,7 +138,8 @@ def seed(
     """Create ``n_customers`` through the API and write the side files; returns counts (no values).
 
     Raises :class:`piivault_client.PiivaultError` when the API refuses a request
-    (a key without the ``service`` role: 403) and ``RuntimeError`` if it
+    (a key without the ``service`` role, the purposes or the ``write_attributes``
+    permission: 403) and ``RuntimeError`` if it
     rejects a generated value (a bug here).
     """
     rng = random.Random(seed)

@@ -3,8 +3,11 @@
 A request is filed (service or dpo), then worked through by the DPO:
 ``verify-identity -> approve -> complete``, or ``reject`` with a reason.
 ``GET /v1/dsr?overdue=true`` lists open requests past their due date.
-``POST /v1/subjects/{id}/close`` ends the relationship and starts retention
-clocks; legal holds keep an erased subject's data until their end.
+``POST /v1/subjects/{id}/open`` records that a customer relationship began
+(retention rules such as AML record keeping apply only then) and
+``POST /v1/subjects/{id}/close`` ends it and starts retention clocks; both
+need a purpose that owns the relationship on a service client's key. Legal
+holds keep an erased subject's data until their end.
 """
 
 from __future__ import annotations
@@ -164,7 +167,14 @@ class HoldSchema(Schema):
     ends_at = ma.fields.DateTime(
         dump_only=True,
         allow_none=True,
-        metadata={"description": "null: until the relationship ends + N years"},
+        metadata={"description": "null: not dated yet (see ends_when)"},
+    )
+    ends_when = ma.fields.String(
+        dump_only=True,
+        metadata={
+            "description": "what ends the hold, e.g. '5 years after the relationship closes' "
+            "(a retention hold has no end date while the relationship lasts)"
+        },
     )
     placed_by = ma.fields.String(dump_only=True)
     released_at = ma.fields.DateTime(dump_only=True, allow_none=True)
@@ -197,8 +207,19 @@ class CloseSchema(Schema):
     """No fields: the relationship ends now."""
 
 
+class OpenSchema(Schema):
+    """No fields: the relationship begins now."""
+
+
+class OpenedSchema(Schema):
+    subject_id = ma.fields.String(dump_only=True)
+    opened_at = ma.fields.DateTime(dump_only=True)
+    closed_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+
+
 class ClosedSchema(Schema):
     subject_id = ma.fields.String(dump_only=True)
+    opened_at = ma.fields.DateTime(dump_only=True)
     closed_at = ma.fields.DateTime(dump_only=True)
     holds = ma.fields.List(ma.fields.Nested(HoldSchema), dump_only=True)
 
@@ -335,6 +356,23 @@ class Package(MethodView):
 
 
 # -- subjects --------------------------------------------------------------------
+@blp.route("/subjects/<subject_id>/open")
+class Open(MethodView):
+    @require_roles("service", "dpo")
+    @blp.arguments(OpenSchema)
+    @blp.response(200, OpenedSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, body: dict[str, Any], subject_id: str) -> dict[str, Any]:
+        """A customer relationship began: retention rules tied to it (aml_kyc) now apply.
+
+        A service client needs a purpose that owns the relationship
+        (PIIVAULT_RELATIONSHIP_PURPOSES: account_service, aml_kyc) on its key.
+        """
+        with current_container().uow() as uow:
+            return consent_service().open_relationship(uow, actor(), subject_id, request_id=request_id())
+
+
 @blp.route("/subjects/<subject_id>/close")
 class Close(MethodView):
     @require_roles("service", "dpo")
@@ -343,7 +381,11 @@ class Close(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict[str, Any], subject_id: str) -> dict[str, Any]:
-        """The relationship ended: retention clocks start (e.g. aml_kyc: 5 years from now)."""
+        """The relationship ended: retention clocks start (e.g. aml_kyc: 5 years from now).
+
+        A service client needs a purpose that owns the relationship
+        (PIIVAULT_RELATIONSHIP_PURPOSES: account_service, aml_kyc) on its key.
+        """
         with current_container().uow() as uow:
             return consent_service().close_relationship(uow, actor(), subject_id, request_id=request_id())
 

@@ -29,6 +29,11 @@ class SubjectSchema(Schema):
     subject_id = ma.fields.String(dump_only=True)
     state = ma.fields.String(dump_only=True, metadata={"enum": ["active", "restricted", "erased"]})
     created_at = ma.fields.DateTime(dump_only=True)
+    opened_at = ma.fields.DateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "when the customer relationship began (null: none, e.g. a lead)"},
+    )
     closed_at = ma.fields.DateTime(
         dump_only=True, allow_none=True, metadata={"description": "when the relationship ended"}
     )

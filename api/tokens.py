@@ -244,6 +244,16 @@ class FlatItems(ma.fields.List):
 
 
 class TokenizeRequestSchema(Schema):
+    purpose = ma.fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=ma.validate.Length(1, 64),
+        metadata={
+            "description": "optional: why the values are collected, on the caller's key; a restricted "
+            "subject takes new data only for a purpose one of its holds allows (else the item's error "
+            "is restricted)"
+        },
+    )
     items = FlatItems(
         TokenizeItemSchema,
         required=True,
@@ -308,6 +318,14 @@ class DetokenizeResponseSchema(Schema):
 
 
 class LookupRequestSchema(Schema):
+    purpose = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 64),
+        metadata={
+            "description": "why the link is needed, e.g. aml_kyc; decided as a detokenize is (on the key, "
+            "covering the field type; subjects restricted or without the consent it needs are left out)"
+        },
+    )
     field_type = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
     value = ma.fields.String(required=True, validate=ma.validate.Length(max=MAX_VALUE_CHARS))
 
@@ -354,7 +372,7 @@ class Tokenize(MethodView):
         with current_container().uow() as uow:
             items = [TokenizeItem(**item) for item in body["items"]]
             result = tokenization().tokenize(
-                uow, current_principal(), items, idempotency_key=key, request_id=rid
+                uow, current_principal(), items, purpose=body["purpose"], idempotency_key=key, request_id=rid
             )
         response = items_response(result.items)
         if result.replayed:
@@ -400,10 +418,21 @@ class Lookup(MethodView):
     @blp.response(200, LookupResponseSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Do we hold this value, and under which tokens? (Blind index: nothing is decrypted.)"""
+        """Who holds this value, under which tokens, as far as the declared purpose allows.
+
+        Blind index: nothing is decrypted. Decided by the policy decision point
+        as a detokenize is: a purpose not on the key or not covering the field
+        type is a 403; restricted subjects and those without the consent the
+        purpose needs are left out. Each subject found is audited by name.
+        """
         # Not read-only: the first lookup of a deployment creates the blind-index key.
         with current_container().uow() as uow:
             tokens = tokenization().lookup(
-                uow, current_principal(), body["field_type"], body["value"], request_id=request_id()
+                uow,
+                current_principal(),
+                body["field_type"],
+                body["value"],
+                purpose=body["purpose"],
+                request_id=request_id(),
             )
         return {"tokens": tokens}

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from consent import check
 from consent import model as m
 from consent import tables as t
+from consent.errors import InvalidConsent
+from tokenization.fieldtypes import FieldTypeRegistry
 
 _r, _p = t.records.c, t.purposes.c
 RECORD_COLUMNS = (
@@ -35,6 +37,24 @@ RECORD_COLUMNS = (
     _r.recorded_at,
     _r.receipt_id,
 )
+
+
+def check_evidence(evidence: Any, field_types: FieldTypeRegistry) -> str | None:
+    """``evidence`` if it is None, a digest, or a reference holding no personal identifier.
+
+    Evidence is kept in the history and the signed receipt for good, so a
+    reference that is a mobile or ID number (``ref:13812345678``) is refused
+    by the same check as ids. Raises :class:`InvalidConsent` saying the rule.
+    """
+    if evidence is None:
+        return None
+    if not isinstance(evidence, str) or not m.EVIDENCE.fullmatch(evidence):
+        raise InvalidConsent(
+            "evidence must be sha256:<64 hex>, sm3:<64 hex>, sha512:<128 hex> or ref:<reference>"
+        )
+    if evidence.startswith("ref:") and field_types.holds_identifier(evidence[4:]):
+        raise InvalidConsent("evidence must not hold a personal identifier: give a digest or a reference id")
+    return evidence
 
 
 def record_dict(row: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ Functions run inside the caller's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from consent import consents, holds, receipts
 from consent import model as m
-from consent import purposes as _purposes
 from consent import tables as t
 from consent.store import insert_ignore
 from piivault.db import UnitOfWork
@@ -63,6 +63,32 @@ def reschedule(session: Session, subject_id: str, now: dt.datetime) -> dt.dateti
     return due
 
 
+@dataclasses.dataclass(frozen=True)
+class HoldDecision:
+    """Whether erasing the subject now shreds it, or what keeps its data and until when."""
+
+    holds: list[dict[str, Any]]  # the holds in force, retention ones that apply included
+    shred_now: bool
+    shred_due_at: dt.datetime | None  # when they all end (None: one has no end date yet)
+
+
+def hold_decision(
+    session: Session, subject: Any, subject_id: str, actor: str, now: dt.datetime
+) -> HoldDecision:
+    """The one decision erasure makes about holds (the console's preview runs it and rolls back).
+
+    ``subject`` is the subject's row (:func:`tokenization.subjects.get`) or
+    None. Creates the retention holds that apply to it (a relationship was
+    opened: :func:`consent.holds.ensure_retention_of`) in the caller's
+    transaction, then reads every hold in force.
+    """
+    if subject is not None:
+        holds.ensure_retention_of(session, subject_id, subject.opened_at, subject.closed_at, actor, now)
+    active = holds.active(session, subject_id, now)
+    every, end = holds.last_end(active)
+    return HoldDecision(active, not active, end if active and every else None)
+
+
 def erase(
     svc: ConsentService,
     session: Session,
@@ -83,19 +109,15 @@ def erase(
     row = subjects.get(session, subject_id)
     if row is not None and row.state == subjects.ERASED:
         return {"action": "erased", "certificate_id": None, "already": True}
-    held = set(subjects.held_field_types(session, subject_id)) if row is not None else set()
-    applying = holds.retention_purposes(_purposes.all_purposes(session), held)
-    holds.ensure_retention(session, subject_id, applying, row.closed_at if row else None, actor, now)
-    active = holds.active(session, subject_id, now)
-    if not active:
+    decision = hold_decision(session, row, subject_id, actor, now)
+    if decision.shred_now:
         certificate_id = shred_now(
             svc, session, uow, subject_id, dsr_id=dsr_id, actor=actor, now=now, request_id=request_id
         )
         return {"action": "erased", "certificate_id": certificate_id}
     if row is not None and row.state != subjects.RESTRICTED:
         subjects.set_state(session, subject_id, subjects.RESTRICTED, now)
-    every, end = holds.last_end(active)
-    due = end if every else None
+    due = decision.shred_due_at
     scheduled = insert_ignore(
         session,
         t.jobs,
@@ -116,7 +138,7 @@ def erase(
             .where(_j.job_key == job_key(subject_id))
             .values(state="pending", dsr_id=dsr_id, due_at=due, done_at=None, result=None)
         )
-    hold_ids = [h["hold_id"] for h in active]
+    hold_ids = [h["hold_id"] for h in decision.holds]
     uow.record(
         AuditEvent(
             action="subject.restrict",

@@ -1,10 +1,13 @@
 """Retention and legal holds: what keeps an erased subject's data, for whom, until when.
 
 * A **retention hold** comes from a purpose's retention rule, e.g. ``aml_kyc``:
-  "5 years after the relationship ends". It applies to a subject holding data
-  of a field type the purpose covers; it ends ``retention_years`` after the
+  "5 years after the relationship ends". It applies to a subject who has or
+  had the relationship the rule counts from - a customer relationship was
+  opened (``POST /v1/subjects/{id}/open``) - and holds data of a field type
+  the purpose covers; a lead that only left a mobile for marketing never had
+  one, and is shredded on erasure. It ends ``retention_years`` after the
   relationship was closed (``POST /v1/subjects/{id}/close``) and has no end
-  while the relationship lasts.
+  date while the relationship lasts: its ``ends_when`` says what ends it.
 * A **legal hold** is placed by the DPO, with a reason and an end date.
 
 While a hold is active, erasure restricts the subject instead of shredding it
@@ -25,8 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from consent import model as m
+from consent import purposes as _purposes
 from consent import tables as t
 from consent.store import insert_ignore
+from tokenization import subjects
 
 RETENTION, LEGAL = "retention", "legal"
 LEGAL_REASONS = ("litigation", "regulatory_investigation", "law_enforcement", "audit", "other")
@@ -36,6 +41,20 @@ _h = t.holds.c
 
 def _active(now: dt.datetime) -> sa.ColumnElement[bool]:
     return sa.and_(_h.released_at.is_(None), sa.or_(_h.ends_at.is_(None), _h.ends_at > now))
+
+
+def ends_when(kind: str, retention_years: int | None) -> str:
+    """What ends a hold, in words (a retention hold has no end date while the relationship lasts)."""
+    if kind == RETENTION and retention_years:
+        unit = "year" if retention_years == 1 else "years"
+        return f"{retention_years} {unit} after the relationship closes"
+    return "its end date, or its release by the DPO"
+
+
+# A hold's row with its purpose's retention period (for ``ends_when``).
+_SELECT = sa.select(t.holds, t.purposes.c.retention_years).outerjoin(
+    t.purposes, t.purposes.c.code == _h.purpose_code
+)
 
 
 def _dict(row: Any) -> dict[str, Any]:
@@ -49,6 +68,8 @@ def _dict(row: Any) -> dict[str, Any]:
         "note": row.note,
         "starts_at": row.starts_at,
         "ends_at": row.ends_at,
+        "ends_when": ends_when(row.kind, row.retention_years),
+        "retention_years": row.retention_years if row.kind == RETENTION else None,
         "placed_by": row.placed_by,
         "released_at": row.released_at,
         "released_by": row.released_by,
@@ -58,19 +79,17 @@ def _dict(row: Any) -> dict[str, Any]:
 
 def active(session: Session, subject_id: str, now: dt.datetime) -> list[dict[str, Any]]:
     """The subject's holds in force at ``now`` (no end yet counts as in force)."""
-    rows = session.execute(
-        sa.select(t.holds).where(_h.subject_id == subject_id, _active(now)).order_by(_h.starts_at)
-    )
+    rows = session.execute(_SELECT.where(_h.subject_id == subject_id, _active(now)).order_by(_h.starts_at))
     return [_dict(r) for r in rows]
 
 
 def of_subject(session: Session, subject_id: str) -> list[dict[str, Any]]:
-    rows = session.execute(sa.select(t.holds).where(_h.subject_id == subject_id).order_by(_h.starts_at))
+    rows = session.execute(_SELECT.where(_h.subject_id == subject_id).order_by(_h.starts_at))
     return [_dict(r) for r in rows]
 
 
 def get(session: Session, hold_id: str) -> dict[str, Any] | None:
-    row = session.execute(sa.select(t.holds).where(_h.hold_id == hold_id)).first()
+    row = session.execute(_SELECT.where(_h.hold_id == hold_id)).first()
     return None if row is None else _dict(row)
 
 
@@ -101,6 +120,27 @@ def retention_purposes(purposes: list[m.PurposeDef], held_field_types: set[str])
         and held_field_types
         and (p.field_types is None or held_field_types & set(p.field_types))
     ]
+
+
+def ensure_retention_of(
+    session: Session,
+    subject_id: str,
+    opened_at: dt.datetime | None,
+    closed_at: dt.datetime | None,
+    actor: str,
+    now: dt.datetime,
+) -> list[str]:
+    """Create (and date, once closed) the retention holds that apply to the subject; their ids.
+
+    They apply only if a relationship was opened (``opened_at``): the law ties
+    record keeping to a customer relationship, not to holding data of a field
+    type a retention purpose covers.
+    """
+    if opened_at is None:
+        return []
+    held = set(subjects.held_field_types(session, subject_id))
+    applying = retention_purposes(_purposes.all_purposes(session), held)
+    return ensure_retention(session, subject_id, applying, closed_at, actor, now)
 
 
 def ensure_retention(

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from audit.events import AuditEvent
+from consent import consents
 from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
@@ -37,9 +38,6 @@ from tokenization.model import valid_subject_id
 
 if TYPE_CHECKING:
     from consent.service import ConsentService
-
-# Field types a subject id must not be a valid value of (as consent.service checks).
-IDENTIFIER_TYPES = ("cn_resident_id", "cn_mobile", "bank_card", "cn_uscc")
 
 COLUMNS = (
     "subject_id",
@@ -113,6 +111,7 @@ def _row(
     purposes: dict[str, m.PurposeDef],
     now: dt.datetime,
     looks_like_pii: Any,
+    field_types: Any,
 ) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise _RowError("-", "a row must be an object")
@@ -170,9 +169,10 @@ def _row(
         raise _RowError("separate", "true or false")
     if action == m.GRANT and purpose.separate_consent_required and not separate:
         raise _RowError("separate", "the purpose needs a separate consent")
-    evidence = raw.get("evidence") or None
-    if evidence is not None and (not isinstance(evidence, str) or not m.EVIDENCE.fullmatch(evidence)):
-        raise _RowError("evidence", "sha256:<hex>, sm3:<hex>, sha512:<hex> or ref:<reference>")
+    try:
+        evidence = consents.check_evidence(raw.get("evidence") or None, field_types)
+    except InvalidConsent as e:
+        raise _RowError("evidence", e.message) from None
     return {
         "subject_id": subject_id,
         "purpose_code": purpose.code,
@@ -191,21 +191,19 @@ def validate(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(checked rows, errors) - errors as ``{row, column, rule}`` (row 1 = the first data row)."""
     purposes = {p.code: p for p in _purposes.all_purposes(session)}
-    identifiers = [svc.field_types.get(c) for c in IDENTIFIER_TYPES if c in svc.field_types]
-
     seen: dict[str, bool] = {}
 
     def looks_like_pii(subject_id: str) -> bool:
         found = seen.get(subject_id)
         if found is None:
-            found = seen[subject_id] = any(ft.is_valid(subject_id) for ft in identifiers)
+            found = seen[subject_id] = svc.field_types.looks_like_identifier(subject_id)
         return found
 
     checked: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for number, raw in enumerate(rows, start=1):
         try:
-            checked.append(_row(raw, purposes, now, looks_like_pii))
+            checked.append(_row(raw, purposes, now, looks_like_pii, svc.field_types))
         except _RowError as e:
             errors.append({"row": number, "column": e.column, "rule": e.rule})
     if errors:

@@ -185,15 +185,28 @@ class ConsentState:
 
 @dataclasses.dataclass(frozen=True)
 class Actor:
-    """Who acts: the audit ``actor`` string and the role the action is checked against."""
+    """Who acts: the audit ``actor`` string, the role the action is checked against, and the
+    purposes on the caller's key (they bind a purpose-bound role, e.g. ``service``)."""
 
     name: str
     role: str
+    purposes: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, caller: Any) -> Actor:
-        """From an authenticated caller (``api.auth.Principal`` or anything with client_id and role)."""
-        return cls(f"client:{caller.client_id}", caller.role)
+        """From an authenticated caller (``api.auth.Principal`` or anything with client_id, role
+        and purposes)."""
+        return cls(f"client:{caller.client_id}", caller.role, frozenset(getattr(caller, "purposes", ())))
+
+    @property
+    def purpose_bound(self) -> bool:
+        """Whether this actor acts only for the purposes on its key (a calling system)."""
+        return self.role in PURPOSE_BOUND_ROLES
+
+    def acts_for(self, purpose: str) -> bool:
+        """Whether the actor may act for ``purpose``: a purpose-bound role only for its own
+        (fail closed: none listed, none allowed); other roles are bound by their role alone."""
+        return not self.purpose_bound or purpose in self.purposes
 
 
 # Who may do what (checked by the API and again by the services).
@@ -202,4 +215,9 @@ CONSENT_ROLES = frozenset({"service", "dpo"})
 IMPORT_ROLES = frozenset({"dpo", "admin"})
 DSR_CREATE_ROLES = frozenset({"service", "dpo"})
 DSR_ROLES = frozenset({"dpo"})
-CLOSE_ROLES = frozenset({"service", "dpo"})
+CLOSE_ROLES = frozenset({"service", "dpo"})  # a service client also needs a relationship purpose
+# Roles that act only for the purposes on their keys (tokenization.policy's, and analysts').
+PURPOSE_BOUND_ROLES = frozenset({"service", "analyst"})
+# Purposes that own the customer relationship: a client holding one may open and close it
+# (PIIVAULT_RELATIONSHIP_PURPOSES).
+RELATIONSHIP_PURPOSES = ("account_service", "aml_kyc")

@@ -54,14 +54,19 @@ from vault import Keyring
 
 log = logging.getLogger(__name__)
 
-# Field types a subject id must not be a valid value of (it would put PII in every log).
-IDENTIFIER_TYPES = ("cn_resident_id", "cn_mobile", "bank_card", "cn_uscc")
 LIFT_REASONS = ("request_resolved", "accuracy_verified", "legal_claim_ended", "dpo_decision", "other")
 
 
 def _require_role(actor: m.Actor, roles: frozenset[str], what: str) -> None:
     if actor.role not in roles:
         raise NotAllowed(f"role {actor.role!r} may not {what}")
+
+
+def _require_purpose(actor: m.Actor, purpose: str, what: str) -> None:
+    """A calling system records consent only for a purpose on its own key: a client that could
+    grant another purpose's consent would unlock other clients' use of the data."""
+    if not actor.acts_for(purpose):
+        raise NotAllowed(f"this client may not {what} for a purpose it does not hold")
 
 
 @dataclasses.dataclass
@@ -78,6 +83,9 @@ class ConsentService:
     # Subjects' risk attributes (consent.access.SubjectAttributes), wired by the composition root:
     # the access package shows them, a correction request changes them. None: none are kept.
     subject_attributes: Any = None
+    # Purposes that own the customer relationship: a purpose-bound client may open or close
+    # it only holding one of them (PIIVAULT_RELATIONSHIP_PURPOSES).
+    relationship_purposes: frozenset[str] = frozenset(m.RELATIONSHIP_PURPOSES)
 
     # -- the policy decision point's questions (hot path, caller's transaction) ---
     def check(
@@ -111,9 +119,8 @@ class ConsentService:
         """Raise :class:`InvalidConsent` unless ``subject_id`` is an opaque subject id."""
         if not isinstance(subject_id, str) or not valid_subject_id(subject_id):
             raise InvalidConsent("subject_id must be 8-64 letters, digits, '_' or '-' (not starting 'std_')")
-        for code in IDENTIFIER_TYPES:
-            if code in self.field_types and self.field_types.get(code).is_valid(subject_id):
-                raise InvalidConsent("subject_id looks like a personal identifier: use an opaque id")
+        if self.field_types.looks_like_identifier(subject_id):
+            raise InvalidConsent("subject_id looks like a personal identifier: use an opaque id")
         return subject_id
 
     def erased(self, session: Session, subject_id: str) -> bool:
@@ -255,6 +262,7 @@ class ConsentService:
     def _consent_args(
         self,
         session: Session,
+        actor: m.Actor,
         subject_id: Any,
         purpose_code: str,
         channel: Any,
@@ -265,16 +273,14 @@ class ConsentService:
         self.check_subject_id(subject_id)
         if channel not in m.CHANNELS:
             raise InvalidConsent(f"channel must be one of: {', '.join(m.CHANNELS)}")
-        if evidence is not None and (not isinstance(evidence, str) or not m.EVIDENCE.fullmatch(evidence)):
-            raise InvalidConsent(
-                "evidence must be sha256:<64 hex>, sm3:<64 hex>, sha512:<128 hex> or ref:<reference>"
-            )
+        consents.check_evidence(evidence, self.field_types)
         effective = now if effective_at is None else effective_at
         if effective.tzinfo is None:
             raise InvalidConsent("times must carry a time zone")
         if effective > now:
             raise InvalidConsent("effective_at must not be in the future")
         purpose = _purposes.require(session, purpose_code)
+        _require_purpose(actor, purpose.code, "record consent")
         if self.erased(session, subject_id):
             raise SubjectGone("the subject was erased")
         return purpose, effective
@@ -299,7 +305,7 @@ class ConsentService:
         session = self._session(uow)
         now = self.clock()
         purpose, effective = self._consent_args(
-            session, subject_id, purpose_code, channel, evidence, effective_at, now
+            session, actor, subject_id, purpose_code, channel, evidence, effective_at, now
         )
         if not purpose.active:
             raise InvalidConsent("the purpose is retired: consent cannot be given to it")
@@ -441,9 +447,9 @@ class ConsentService:
     ) -> dict[str, Any]:
         """Withdraw a consent: effective for the very next request, whatever the process.
 
-        Returns as :meth:`grant`. Raises NotAllowed, InvalidConsent,
-        PurposeNotFound, SubjectGone, ConsentConflict (nothing to withdraw),
-        StorageUnavailable.
+        Returns as :meth:`grant`. Raises NotAllowed (role, or a purpose not
+        on the caller's key), InvalidConsent, PurposeNotFound, SubjectGone,
+        ConsentConflict (nothing to withdraw), StorageUnavailable.
         """
         _require_role(actor, m.CONSENT_ROLES, "record consent")
         session = self._session(uow)
@@ -481,7 +487,7 @@ class ConsentService:
         dsr_id: str | None,
     ) -> tuple[dict[str, Any], m.PurposeDef]:
         purpose, effective = self._consent_args(
-            session, subject_id, purpose_code, channel, evidence, effective_at, now
+            session, actor, subject_id, purpose_code, channel, evidence, effective_at, now
         )
         previous = consents.latest(session, subject_id, purpose.code)
         if previous is None or previous.action not in (m.GRANT, m.RENEW):
@@ -530,14 +536,18 @@ class ConsentService:
     ) -> dict[str, Any]:
         """The subject's current consents and their full history.
 
-        Raises NotAllowed, InvalidConsent, StorageUnavailable.
+        A purpose-bound caller (a service client) sees those of the purposes on
+        its key only: which other purposes a customer consented to is not its
+        business. Raises NotAllowed, InvalidConsent, StorageUnavailable.
         """
         _require_role(actor, m.CONSENT_ROLES, "read consents")
         session = self._session(uow)
         self.check_subject_id(subject_id)
         now = self.clock()
-        current = [s.to_dict() for s in consents.current_all(session, subject_id, now)]
-        history = consents.history(session, subject_id)
+        current = [
+            s.to_dict() for s in consents.current_all(session, subject_id, now) if actor.acts_for(s.purpose)
+        ]
+        history = [r for r in consents.history(session, subject_id) if actor.acts_for(r["purpose"])]
         uow.record(
             AuditEvent(
                 action="consent.read",
@@ -716,25 +726,61 @@ class ConsentService:
             raise SubjectGone("the subject was erased")
         return row
 
+    def _require_relationship_owner(self, actor: m.Actor, what: str) -> None:
+        _require_role(actor, m.CLOSE_ROLES, what)
+        if actor.purpose_bound and not actor.purposes & self.relationship_purposes:
+            owners = ", ".join(sorted(self.relationship_purposes))
+            raise NotAllowed(
+                f"only a client holding a purpose that owns the relationship ({owners}) may {what}"
+            )
+
+    def open_relationship(
+        self, uow: UnitOfWork, actor: m.Actor, subject_id: str, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Record that the customer relationship began: from now on, retention rules anchored on
+        the relationship's end (AML record keeping) apply to the subject.
+
+        Only a client holding a purpose that owns the relationship
+        (:attr:`relationship_purposes`), or the DPO. Raises NotAllowed,
+        SubjectUnknown, SubjectGone, ConsentConflict (opened already, or
+        closed), StorageUnavailable.
+        """
+        self._require_relationship_owner(actor, "open relationships")
+        session = self._session(uow)
+        row = self._subject(session, subject_id)
+        if row.closed_at is not None:
+            raise ConsentConflict("the relationship was closed already")
+        if row.opened_at is not None:
+            raise ConsentConflict("the relationship was opened already")
+        now = self.clock()
+        subjects.set_opened(session, subject_id, now)
+        uow.record(
+            AuditEvent(action="subject.open", actor=actor.name, subject_id=subject_id, request_id=request_id)
+        )
+        uow.commit()
+        return {"subject_id": subject_id, "opened_at": now, "closed_at": None}
+
     def close_relationship(
         self, uow: UnitOfWork, actor: m.Actor, subject_id: str, *, request_id: str | None = None
     ) -> dict[str, Any]:
         """Record that the relationship ended: retention clocks start (retention holds get an end).
 
-        A shred waiting for those holds is rescheduled to their end. Raises
-        NotAllowed, SubjectUnknown, SubjectGone, ConsentConflict (closed
-        already), StorageUnavailable.
+        Only a client holding a purpose that owns the relationship
+        (:attr:`relationship_purposes`), or the DPO. A shred waiting for those
+        holds is rescheduled to their end. Raises NotAllowed, SubjectUnknown,
+        SubjectGone, ConsentConflict (never opened, or closed already),
+        StorageUnavailable.
         """
-        _require_role(actor, m.CLOSE_ROLES, "close relationships")
+        self._require_relationship_owner(actor, "close relationships")
         session = self._session(uow)
         row = self._subject(session, subject_id)
         if row.closed_at is not None:
             raise ConsentConflict("the relationship was closed already")
+        if row.opened_at is None:
+            raise ConsentConflict("no customer relationship was opened for this subject: nothing to close")
         now = self.clock()
         subjects.set_closed(session, subject_id, now)
-        held = set(subjects.held_field_types(session, subject_id))
-        applying = holds.retention_purposes(_purposes.all_purposes(session), held)
-        hold_ids = holds.ensure_retention(session, subject_id, applying, now, actor.name, now)
+        hold_ids = holds.ensure_retention_of(session, subject_id, row.opened_at, now, actor.name, now)
         from consent import erasure
 
         due = erasure.reschedule(session, subject_id, now)
@@ -750,6 +796,7 @@ class ConsentService:
         uow.commit()
         return {
             "subject_id": subject_id,
+            "opened_at": row.opened_at,
             "closed_at": now,
             "holds": [holds.get(session, h) for h in hold_ids] if hold_ids else [],
         }
@@ -1016,6 +1063,7 @@ def build_consent_service(settings: Any, container: Any) -> ConsentService:
         container.session_factory, tokenization.purposes, ttl=settings.purpose_cache_seconds, clock=clock
     )
     return ConsentService(
+        relationship_purposes=frozenset(settings.relationship_purposes),
         session_factory=container.session_factory,
         uow_factory=container.uow,
         keyring=container.keyring,

@@ -176,6 +176,7 @@ def demo_service_key(purposes: Sequence[str] = DEMO_PURPOSES) -> Iterator[str]:
             role="service",
             actor="piivault-dev",
             purposes=purposes,
+            permissions=["write_attributes"],  # the demo stores risk attributes
             expires_in=dt.timedelta(hours=1),
         )
         try:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from piivault.errors import ConfigurationError
 
 PREFIX = "PIIVAULT_"
+CODE = re.compile(r"[a-z][a-z0-9_]{1,63}")
 
 
 def _int(name: str, lo: int, hi: int) -> Callable[[str], int]:
@@ -66,6 +68,16 @@ def _bool(name: str) -> Callable[[str], bool]:
 
 def _str(raw: str) -> str:
     return raw.strip()
+
+
+def _codes(name: str) -> Callable[[str], tuple[str, ...]]:
+    def convert(raw: str) -> tuple[str, ...]:
+        codes = tuple(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
+        if not codes or not all(CODE.fullmatch(c) for c in codes):
+            raise ConfigurationError(f"{PREFIX}{name} must be comma-separated codes like account_service")
+        return codes
+
+    return convert
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,6 +273,13 @@ TABLE: tuple[Setting, ...] = (
         "weakens them: with the mask's digits a token is one of ~10^5 guesses (default false)",
     ),
     # consent and data-subject rights
+    Setting(
+        "RELATIONSHIP_PURPOSES",
+        _codes("RELATIONSHIP_PURPOSES"),
+        ("account_service", "aml_kyc"),
+        help="purposes that own the customer relationship: a service client holding one may open "
+        "and close it (retention holds such as AML's count from it)",
+    ),
     Setting("DSR_DUE_DAYS", _int("DSR_DUE_DAYS", 1, 365), 15, help="days to answer a data-subject request"),
     Setting(
         "PURPOSE_CACHE_SECONDS",

@@ -51,9 +51,11 @@ class PiivaultClient:
         return f"PiivaultClient({self.transport.base_url!r})"  # never the key
 
     # The calls a calling system makes most, at the top.
-    def tokenize(self, items: Iterable[Mapping[str, Any]], *, strict: bool = False) -> list[dict]:
+    def tokenize(
+        self, items: Iterable[Mapping[str, Any]], *, purpose: str | None = None, strict: bool = False
+    ) -> list[dict]:
         """See :meth:`Tokens.tokenize`."""
-        return self.tokens.tokenize(items, strict=strict)
+        return self.tokens.tokenize(items, purpose=purpose, strict=strict)
 
     def detokenize(
         self, purpose: str, tokens: Iterable[str], reveal: str = "plain", *, strict: bool = False
@@ -61,6 +63,6 @@ class PiivaultClient:
         """See :meth:`Tokens.detokenize`."""
         return self.tokens.detokenize(purpose, tokens, reveal, strict=strict)
 
-    def lookup(self, field_type: str, value: str) -> list[dict]:
+    def lookup(self, purpose: str, field_type: str, value: str) -> list[dict]:
         """See :meth:`Tokens.lookup`."""
-        return self.tokens.lookup(field_type, value)
+        return self.tokens.lookup(purpose, field_type, value)

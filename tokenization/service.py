@@ -20,32 +20,25 @@ from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 from throttle import AnswerBudget
 from tokenization import detokenize as _detokenize
+from tokenization import lookup as _lookup
 from tokenization import subjects
-from tokenization import tables as t
 from tokenization import tokenize as _tokenize
-from tokenization.errors import InvalidRequest, NotPermitted, SubjectErased, SubjectNotFound
+from tokenization.errors import NotPermitted, SubjectErased, SubjectNotFound
 from tokenization.fieldtypes import (
     ConfigError,
     FieldTypeRegistry,
-    InvalidValue,
-    UnknownFieldType,
     default_registry,
     load_field_types,
 )
 from tokenization.fieldtypes.builtin.bank_card import keeping_bin
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
 from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, consent_check, load_purposes
-from tokenization.tokenize import BLIND_INDEX_KEY
-from tokenization.tokens import DeterministicScope, blind_index, new_subject_id
+from tokenization.tokens import DeterministicScope, new_subject_id
 from vault import Keyring
 
-# Field types a caller-chosen id (subject, request) must not be a valid value of.
-IDENTIFIER_TYPES = ("cn_resident_id", "cn_mobile", "bank_card", "cn_uscc")
 # Roles that may read a subject's metadata (no PII) and create subjects.
 SUBJECT_READ_ROLES = frozenset({"service", "dpo"})
 SUBJECT_CREATE_ROLES = frozenset({"service"})
-# The DPO finds a customer by a value they give (a data-subject request); the API keeps it to service.
-LOOKUP_ROLES = frozenset({"service", "dpo"})
 
 
 def no_hold_exemption(session: object, subject_id: str, purpose: str, role: str) -> bool:
@@ -75,6 +68,7 @@ class TokenizationService:
         caller: Caller,
         items: Sequence[TokenizeItem],
         *,
+        purpose: str | None = None,
         idempotency_key: str | None = None,
         request_id: str | None = None,
     ) -> TokenizeResult:
@@ -82,12 +76,21 @@ class TokenizationService:
 
         Subjects named for the first time are created. With ``idempotency_key``,
         a request repeated within 24 hours returns the first response
-        (``replayed``) and does nothing. Raises NotPermitted (role),
+        (``replayed``) and does nothing. A restricted subject's items get the
+        error ``restricted`` unless ``purpose`` (optional; on the caller's key)
+        is one a hold of the subject allows the caller's role. Raises
+        NotPermitted (role, or a purpose not on the key),
         BatchTooLarge, InvalidRequest (a malformed key), IdempotencyConflict
         (same key, other body), VaultUnavailable, StorageUnavailable.
         """
         return _tokenize.tokenize(
-            self, uow, caller, items, idempotency_key=idempotency_key, request_id=request_id
+            self,
+            uow,
+            caller,
+            items,
+            purpose=purpose,
+            idempotency_key=idempotency_key,
+            request_id=request_id,
         )
 
     def detokenize(
@@ -116,70 +119,30 @@ class TokenizationService:
         _detokenize.refuse_role(uow, caller, request_id=request_id)
 
     def lookup(
-        self, uow: UnitOfWork, caller: Caller, field_type: str, value: str, *, request_id: str | None = None
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        field_type: str,
+        value: str,
+        *,
+        purpose: str | None = None,
+        request_id: str | None = None,
     ) -> list[dict]:
-        """Do we hold this value, and under which tokens? Answered from the blind index.
+        """Which subjects hold this value, under which tokens, as far as ``purpose`` allows.
 
-        Returns ``[{token, kind, subject_id}]`` (subject_id None for standalone
-        tokens). Raises NotPermitted, InvalidRequest (unknown field type or an
-        invalid value, naming the rule only), StorageUnavailable.
+        Answered from the blind index and decided by the policy decision point
+        (see :mod:`tokenization.lookup`): ``[{token, kind, subject_id}]``
+        (subject_id None for standalone tokens) for the matches allowed; each
+        subject found is audited by name. Only the DPO may omit the purpose.
+        Raises NotPermitted (role, or the purpose refused for this field
+        type), InvalidRequest (no purpose, unknown field type or an invalid
+        value, naming the rule only), StorageUnavailable.
         """
-        if caller.role not in LOOKUP_ROLES:
-            raise NotPermitted(f"role {caller.role!r} may not look values up")
-        try:
-            ft = self.field_types.get(field_type)
-        except UnknownFieldType:
-            raise InvalidRequest("unknown field type") from None
-        if caller.field_types is not None and ft.code not in caller.field_types:
-            raise NotPermitted("this client may not use this field type")
-        try:
-            normalized = ft.normalize_and_validate(value)
-        except InvalidValue as e:
-            raise InvalidRequest(f"invalid value ({e.rule}): {e.message}") from None
-        session = uow.session
-        assert session is not None
-        if self.answer_budget is not None:
-            self.answer_budget.check(session, actor(caller))
-        index = blind_index(self.keyring.system_key(session, BLIND_INDEX_KEY), ft.code, normalized)
-        k, s = t.tokens.c, t.subjects.c
-        rows = session.execute(
-            t.tokens.join(t.subjects, k.subject_id == s.subject_id)
-            .select()
-            .with_only_columns(k.token, k.kind, k.subject_id, s.kind)
-            .where(k.field_type == ft.code, k.blind_index == index)
-            .order_by(k.created_at, k.token)
-        ).all()
-        matches = [
-            {"token": token, "kind": kind, "subject_id": owner if owner_kind == subjects.SUBJECT else None}
-            for token, kind, owner, owner_kind in rows
-        ]
-        if self.answer_budget is not None and not matches:
-            self.answer_budget.spend(uow, actor(caller), 1, request_id=request_id)
-        uow.record(
-            AuditEvent(
-                action="lookup",
-                actor=actor(caller),
-                field_types=(ft.code,),
-                request_id=request_id,
-                details={"matches": len(matches)},
-            )
-        )
-        uow.commit()
-        return matches
+        return _lookup.lookup(self, uow, caller, field_type, value, purpose=purpose, request_id=request_id)
 
     def looks_like_identifier(self, text: str) -> bool:
-        """True if ``text`` is a valid mobile, resident ID, card number or credit code.
-
-        For ids a caller chooses (subject ids, request ids): one keyed by such a
-        number would copy PII into every response and audit event. All four have
-        at least 8 digits, which rules out most ids before any validator runs.
-        """
-        if sum(map(str.isdigit, text)) < 8:
-            return False
-        return any(
-            code in self.field_types and self.field_types.get(code).is_valid(text)
-            for code in IDENTIFIER_TYPES
-        )
+        """See :meth:`tokenization.fieldtypes.FieldTypeRegistry.looks_like_identifier`."""
+        return self.field_types.looks_like_identifier(text)
 
     # -- subjects ---------------------------------------------------------------
     def create_subject(self, uow: UnitOfWork, caller: Caller, *, request_id: str | None = None) -> dict:
@@ -201,7 +164,13 @@ class TokenizationService:
             )
         )
         uow.commit()
-        return {"subject_id": subject_id, "state": subjects.ACTIVE, "created_at": now, "closed_at": None}
+        return {
+            "subject_id": subject_id,
+            "state": subjects.ACTIVE,
+            "created_at": now,
+            "opened_at": None,
+            "closed_at": None,
+        }
 
     def subject_info(
         self, uow: UnitOfWork, caller: Caller, subject_id: str, *, request_id: str | None = None
@@ -228,6 +197,7 @@ class TokenizationService:
             "subject_id": row.subject_id,
             "state": row.state,
             "created_at": row.created_at,
+            "opened_at": row.opened_at,
             "closed_at": row.closed_at,
             "token_count": sum(held.values()),
             "field_types": held,
@@ -247,22 +217,6 @@ class TokenizationService:
     ) -> None:
         """Make a restricted subject active again. Raises as :meth:`restrict_subject`."""
         self._change_state(uow, who, subject_id, subjects.ACTIVE, reason, request_id)
-
-    def close_relationship(
-        self, uow: UnitOfWork, who: str, subject_id: str, *, request_id: str | None = None
-    ) -> None:
-        """Record that the business relationship ended (retention periods count from it).
-
-        Raises SubjectNotFound, StorageUnavailable.
-        """
-        session = uow.session
-        assert session is not None
-        self._existing(session, subject_id)
-        subjects.set_closed(session, subject_id, self.clock())
-        uow.record(
-            AuditEvent(action="subject.close", actor=who, subject_id=subject_id, request_id=request_id)
-        )
-        uow.commit()
 
     def erase_subject(
         self, uow: UnitOfWork, who: str, subject_id: str, reason: str, *, request_id: str | None = None

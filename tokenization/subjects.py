@@ -61,7 +61,7 @@ def get(session: Session, subject_id: str) -> sa.Row | None:
     """The subject row (kind "subject" only: standalone owners are internal)."""
     s = t.subjects.c
     return session.execute(
-        sa.select(s.subject_id, s.state, s.created_at, s.closed_at, s.state_changed_at).where(
+        sa.select(s.subject_id, s.state, s.created_at, s.opened_at, s.closed_at, s.state_changed_at).where(
             s.subject_id == subject_id, s.kind == SUBJECT
         )
     ).first()
@@ -85,6 +85,11 @@ def set_state(session: Session, subject_id: str, state: str, now: dt.datetime) -
         .where(t.subjects.c.subject_id == subject_id)
         .values(state=state, state_changed_at=now)
     )
+
+
+def set_opened(session: Session, subject_id: str, now: dt.datetime) -> None:
+    """Record that the customer relationship began (a lead becomes a customer)."""
+    session.execute(t.subjects.update().where(t.subjects.c.subject_id == subject_id).values(opened_at=now))
 
 
 def set_closed(session: Session, subject_id: str, now: dt.datetime) -> None:

@@ -19,6 +19,9 @@ subjects = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The customer relationship began (migration 0012_binding) and ended: retention
+    # anchored on the relationship's end applies only to subjects who had one.
+    sa.Column("opened_at", UTCDateTime, nullable=True),
     sa.Column("closed_at", UTCDateTime, nullable=True),  # the business relationship ended
     sa.Column("state_changed_at", UTCDateTime, nullable=True),
     sa.CheckConstraint("state IN ('active', 'restricted', 'erased')", name="state"),

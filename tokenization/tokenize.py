@@ -4,6 +4,9 @@ One request is one transaction. Steps, each batched:
 
 1. check every item (field type, kind, subject id, normalize and validate);
    a bad item gets ``{"error": {rule, message}}`` and the others go on;
+   a restricted subject (PIPL art. 44) takes no new data: its items get the
+   error ``restricted``, unless the request declares a purpose that one of
+   the subject's holds allows the caller's role;
 2. create the subjects named for the first time (implicitly), and the owners
    of standalone tokens, with all their data keys in ONE wrap call to Vault;
    existing subjects' keys come from the cache or ONE unwrap call;
@@ -76,6 +79,10 @@ class _Collision(Exception):
 
 
 _ERASED = ItemRejected("subject_erased", "the subject was erased").as_error()
+_RESTRICTED = ItemRejected(
+    "restricted",
+    "the subject is restricted (PIPL art. 44): it takes no new data except for a purpose a hold allows",
+).as_error()
 _KINDS = {kind.value: kind for kind in TokenKind}  # a dict lookup per item, not an enum call
 
 
@@ -91,6 +98,7 @@ def tokenize(
     caller: Caller,
     items: Sequence[TokenizeItem],
     *,
+    purpose: str | None = None,
     idempotency_key: str | None = None,
     request_id: str | None = None,
 ) -> TokenizeResult:
@@ -99,6 +107,8 @@ def tokenize(
         raise NotPermitted(f"role {caller.role!r} may not tokenize")
     if len(items) > MAX_BATCH:
         raise BatchTooLarge(f"at most {MAX_BATCH} items per request")
+    if purpose is not None and (purpose not in svc.purposes or purpose not in caller.purposes):
+        raise NotPermitted("the declared purpose is not one this client may use")
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
     results: list[dict | None] = [None] * len(items)
@@ -118,7 +128,8 @@ def tokenize(
     keys, subject_keys = _load_keys(svc, session, pending)
     fp = b""
     if idempotency_key is not None:
-        fp = idempotency.fingerprint(keys.blind, "tokenize", [item.canonical() for item in items])
+        canonical = [item.canonical() for item in items] + ([["purpose", purpose]] if purpose else [])
+        fp = idempotency.fingerprint(keys.blind, "tokenize", canonical)
         stored = idempotency.replay(session, caller.client_id, idempotency_key, fp, now)
         if stored is not None:
             return TokenizeResult(stored, replayed=True)
@@ -127,7 +138,7 @@ def tokenize(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             with session.begin_nested():
-                created = _write(svc, session, pending, keys, subject_keys, now)
+                created = _write(svc, session, caller, purpose, pending, keys, subject_keys, now)
             break
         except _Collision:
             continue  # a racing request won a token: look again, draw again
@@ -152,7 +163,7 @@ def tokenize(
         if secrets.randbelow(PURGE_ONE_IN) == 0:
             idempotency.purge_expired(session, now)
 
-    for event in _audit_events(caller, pending, final, set(created), request_id):
+    for event in _audit_events(caller, purpose, pending, final, set(created), request_id):
         uow.record(event)
     uow.commit()
     return TokenizeResult(final)
@@ -209,6 +220,8 @@ def _prepare(
 def _write(
     svc: TokenizationService,
     session: Session,
+    caller: Caller,
+    purpose: str | None,
     pending: list[_Item],
     keys: _Keys,
     subject_keys: dict[str, DataKey],
@@ -225,6 +238,13 @@ def _write(
     with_key = {sid for sid in named if subject_owner(sid) in subject_keys}
     known, created = subjects.ensure(session, named, now, existing=with_key)
     live = [sid for sid in named if known[sid][1] != subjects.ERASED]
+    # Restriction stops new collection; a hold may let this role go on for the declared purpose.
+    restricted = {
+        sid
+        for sid in live
+        if known[sid][1] == subjects.RESTRICTED
+        and (purpose is None or not svc.restriction_exempt(session, sid, purpose, caller.role))
+    }
     new_owners: set[str] = set(created)
 
     existing = _existing_deterministic(session, pending, keys)
@@ -232,6 +252,9 @@ def _write(
     for item in pending:
         if item.subject_id is not None and item.subject_id not in live:
             item.error = _ERASED
+            continue
+        if item.subject_id in restricted:
+            item.error = _RESTRICTED
             continue
         if item.kind is TokenKind.DETERMINISTIC:
             token = _deterministic(keys, item)
@@ -319,6 +342,7 @@ def _existing_deterministic(session: Session, pending: list[_Item], keys: _Keys)
 
 def _audit_events(
     caller: Caller,
+    purpose: str | None,
     pending: list[_Item],
     results: list[dict],
     created: set[str],
@@ -335,6 +359,7 @@ def _audit_events(
             action="tokenize",
             actor=who,
             subject_id=sid,
+            purpose=purpose,
             field_types=tuple(sorted({i.field_type.code for i in items})),
             request_id=request_id,
             details={"tokens": len(items), "subject_created": sid in created},
@@ -348,6 +373,7 @@ def _audit_events(
             action="tokenize",
             actor=who,
             outcome="success" if tokens or not results else "error",
+            purpose=purpose,
             field_types=tuple(sorted({i.field_type.code for i in pending if i.token})),
             request_id=request_id,
             details={

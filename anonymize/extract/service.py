@@ -121,27 +121,31 @@ FILES: dict[str, str] = {
 }
 EXTRACT_ID = re.compile(r"ext_[a-z2-7]{24}")
 _PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_CHARS}}}")
-# Runs of letters and digits long enough to be a mobile, resident ID, card or credit code,
-# and digit groups written with spaces or dashes (138-1234-5678).
-_IDENTIFIER_LIKE = re.compile(r"[0-9A-Za-z]{8,}")
-_GROUPED_DIGITS = re.compile(r"\d[\d -]{6,}[\dXx]")
 _e = t.extracts.c
 SUBJECT_OWNER = subject_owner("")
 
 
 @dataclasses.dataclass(frozen=True)
 class Requester:
-    """Who asks: the audit actor, the role, and the key's purposes and field types (None: no limit)."""
+    """Who asks: the audit actor, the role, the key's purposes and field types (None: no limit),
+    and the permissions given to the key explicitly (``write_attributes``)."""
 
     actor: str
     role: str
     purposes: frozenset[str] | None = None
     field_types: frozenset[str] | None = None
+    permissions: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, principal: Any) -> Requester:
         """From an authenticated API caller (``api.auth.Principal``)."""
-        return cls(principal.actor, principal.role, frozenset(principal.purposes), principal.field_types)
+        return cls(
+            principal.actor,
+            principal.role,
+            frozenset(principal.purposes),
+            principal.field_types,
+            frozenset(getattr(principal, "permissions", ())),
+        )
 
 
 @dataclasses.dataclass
@@ -189,7 +193,6 @@ class ExtractService:
     consent: Any  # consent.service.ConsentService: its purpose catalogue
     field_types: FieldTypeRegistry
     extract_dir: Path | None
-    looks_like_identifier: Callable[[str], bool]
     worker_threads: int = 1
     clock: Callable[[], dt.datetime] = utcnow
     _worker: ExtractWorker | None = dataclasses.field(default=None, init=False, repr=False)
@@ -210,11 +213,16 @@ class ExtractService:
     ) -> dict[str, int]:
         """Replace the risk attributes of up to 1,000 subjects (``{subject_id, attributes}`` each).
 
-        All items or none. Raises ExtractForbidden (role), InvalidAttributes
+        All items or none. Raises ExtractForbidden (role, or a client without the
+        explicit ``write_attributes`` permission), InvalidAttributes
         (naming the item and the rule: names, types, sizes, an unknown or
         erased subject), VaultUnavailable, StorageUnavailable.
         """
         _require(requester, ATTRIBUTE_ROLES, "store attributes")
+        if attributes.WRITE_ATTRIBUTES not in requester.permissions:
+            raise ExtractForbidden(
+                "this client may not write attributes: it needs the write_attributes permission"
+            )
         if not 1 <= len(items) <= MAX_ATTRIBUTE_ITEMS:
             raise InvalidAttributes(f"items: between 1 and {MAX_ATTRIBUTE_ITEMS} per request")
         reserved = self.attribute_store().reserved
@@ -497,8 +505,7 @@ class ExtractService:
         low, high = REASON_LENGTH
         if not isinstance(reason, str) or not low <= len(reason.strip()) <= high:
             raise ValidationFailed(f"reason must be {low} to {high} characters")
-        grouped = [re.sub(r"[ -]", "", run) for run in _GROUPED_DIGITS.findall(reason)]
-        if any(self.looks_like_identifier(run) for run in [*_IDENTIFIER_LIKE.findall(reason), *grouped]):
+        if self.field_types.holds_identifier(reason):
             raise ValidationFailed(
                 "reason must not hold a personal identifier: it is kept in the audit log for good"
             )
@@ -1111,6 +1118,5 @@ def build_extract_service(settings: Any, container: Any) -> ExtractService:
         consent=container.services["consent"],
         field_types=tokenization.field_types,
         extract_dir=directory,
-        looks_like_identifier=tokenization.looks_like_identifier,
         worker_threads=settings.extract_worker_threads,
     )

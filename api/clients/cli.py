@@ -11,6 +11,7 @@ import getpass
 
 import click
 
+from anonymize.extract.attributes import WRITE_ATTRIBUTES
 from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client
 from piivault.clikit import handle_errors as _cli_errors
 from piivault.clikit import short_time, text_table
@@ -57,9 +58,21 @@ def clients() -> None:
     metavar="DAYS",
     help="days until the key expires (default: never)",
 )
+@click.option(
+    "--allow-attributes",
+    "allow_attributes",
+    is_flag=True,
+    help="may replace subjects' risk attributes (POST /v1/attributes; service clients)",
+)
 @_cli_errors
 def create(
-    name: str, role: str, purposes: str, field_types: str | None, person: str | None, expires_in: int | None
+    name: str,
+    role: str,
+    purposes: str,
+    field_types: str | None,
+    person: str | None,
+    expires_in: int | None,
+    allow_attributes: bool,
 ) -> None:
     """Create a client and print its API key (shown once)."""
     store, container = _store_and_container()
@@ -71,6 +84,7 @@ def create(
             field_types=_codes(field_types),
             expires_in=dt.timedelta(days=expires_in) if expires_in else None,
             person=person,
+            permissions=[WRITE_ATTRIBUTES] if allow_attributes else [],
             actor=cli_actor(),
         )
     finally:
@@ -93,7 +107,7 @@ def list_() -> None:
 
 
 def _table(rows: list[Client]) -> str:
-    head = ("ID", "NAME", "ROLE", "STATE", "PURPOSES", "FIELD TYPES", "EXPIRES", "LAST USED")
+    head = ("ID", "NAME", "ROLE", "STATE", "PURPOSES", "FIELD TYPES", "PERMISSIONS", "EXPIRES", "LAST USED")
     table = [
         (
             c.id,
@@ -102,6 +116,7 @@ def _table(rows: list[Client]) -> str:
             c.state,
             ",".join(c.purposes) or "-",
             "(any)" if c.field_types is None else ",".join(c.field_types) or "-",
+            ",".join(c.permissions) or "-",
             short_time(c.expires_at),
             short_time(c.last_used_at),
         )

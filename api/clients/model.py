@@ -6,10 +6,15 @@ import dataclasses
 import datetime as dt
 import re
 
+from anonymize.extract.attributes import WRITE_ATTRIBUTES
+
 ADMIN, SERVICE, DPO, ANALYST, AUDITOR = "admin", "service", "dpo", "analyst", "auditor"
 ROLES = (ADMIN, SERVICE, DPO, ANALYST, AUDITOR)
 # Roles whose use of data is bound to declared purposes (and optionally field types).
 PURPOSE_BOUND_ROLES = (SERVICE, ANALYST)
+
+# Permissions a client holds only when given one explicitly, and the roles it may be given to.
+PERMISSIONS: dict[str, frozenset[str]] = {WRITE_ATTRIBUTES: frozenset({SERVICE})}
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 
@@ -27,7 +32,8 @@ class Principal:
 
     ``purposes`` are the purposes the client may declare (empty: none).
     ``field_types`` limits the field types it may see; ``None`` means no limit
-    beyond what each purpose allows.
+    beyond what each purpose allows. ``permissions`` are those given to the
+    client explicitly (:data:`PERMISSIONS`).
     """
 
     client_id: str
@@ -37,6 +43,7 @@ class Principal:
     field_types: frozenset[str] | None
     # The person behind the key (separation of duties counts persons, not keys); None: nobody named.
     person: str | None = None
+    permissions: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -66,6 +73,7 @@ class Client:
     revoked_by: str | None = None
     last_used_at: dt.datetime | None = None
     person: str | None = None
+    permissions: tuple[str, ...] = ()
 
     def state_at(self, now: dt.datetime) -> str:
         if self.revoked_at is not None:
@@ -86,4 +94,5 @@ class Client:
             purposes=frozenset(self.purposes),
             field_types=None if self.field_types is None else frozenset(self.field_types),
             person=self.person,
+            permissions=frozenset(self.permissions),
         )

@@ -20,6 +20,7 @@ from api.clients.model import (
     MAX_CODES,
     MAX_EXPIRY_DAYS,
     NAME_PATTERN,
+    PERMISSIONS,
     ROLES,
     Client,
 )
@@ -63,6 +64,15 @@ class ClientCreateSchema(Schema):
         validate=ma.validate.Length(max=64),
         metadata={"description": "the person behind the key (approvals count persons, not keys)"},
     )
+    permissions = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(list(PERMISSIONS))),
+        load_default=list,
+        validate=ma.validate.Length(max=len(PERMISSIONS)),
+        metadata={
+            "description": "explicit permissions: write_attributes (service clients) may replace "
+            "subjects' risk attributes (POST /v1/attributes)"
+        },
+    )
     expires_in_days = ma.fields.Integer(
         allow_none=True,
         load_default=None,
@@ -79,6 +89,7 @@ class ClientSchema(Schema):
     purposes = ma.fields.List(ma.fields.String(), dump_only=True)
     field_types = ma.fields.List(ma.fields.String(), dump_only=True, allow_none=True)
     person = ma.fields.String(dump_only=True, allow_none=True)
+    permissions = ma.fields.List(ma.fields.String(), dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)
     created_by = ma.fields.String(dump_only=True)
     expires_at = ma.fields.DateTime(dump_only=True, allow_none=True)
@@ -113,6 +124,7 @@ class Clients(MethodView):
             role=body["role"],
             purposes=body["purposes"],
             field_types=body["field_types"],
+            permissions=body["permissions"],
             expires_in=dt.timedelta(days=days) if days else None,
             person=body["person"],
             actor=current_principal().actor,

@@ -46,6 +46,7 @@ from api.clients.model import (
     MAX_CODES,
     MAX_EXPIRY_DAYS,
     NAME_PATTERN,
+    PERMISSIONS,
     PURPOSE_BOUND_ROLES,
     REVOKED,
     ROLES,
@@ -84,6 +85,7 @@ _COLUMNS = (
     t.c.revoked_by,
     t.c.last_used_at,
     t.c.person,
+    t.c.permissions,
 )
 
 
@@ -101,6 +103,7 @@ def _client(row: Any) -> Client:
         revoked_by=row.revoked_by,
         last_used_at=row.last_used_at,
         person=row.person,
+        permissions=tuple(row.permissions or ()),
     )
 
 
@@ -164,11 +167,14 @@ class ClientStore:
         field_types: Sequence[str] | None = None,
         expires_in: dt.timedelta | None = None,
         person: str | None = None,
+        permissions: Sequence[str] = (),
     ) -> tuple[Client, str]:
         """Create a client; return it and its API key, which is never available again.
 
-        Raises :class:`ValidationFailed` for a bad name, role, expiry, or a
-        purpose or field type that is malformed or not in the catalogue,
+        ``permissions`` are given explicitly (:data:`~api.clients.model.PERMISSIONS`:
+        ``write_attributes`` for service clients). Raises :class:`ValidationFailed`
+        for a bad name, role, expiry, permission, or a purpose or field type that
+        is malformed or not in the catalogue,
         :class:`StorageUnavailable` and the vault errors (``VaultUnavailable``,
         ``KeyNotFound``) when a dependency fails; nothing is written then.
         """
@@ -187,6 +193,13 @@ class ClientStore:
             raise ValidationFailed(
                 f"purposes and field types apply to {' and '.join(PURPOSE_BOUND_ROLES)} clients only"
             )
+        granted = tuple(dict.fromkeys(permissions))
+        for permission in granted:
+            roles = PERMISSIONS.get(permission)
+            if roles is None:
+                raise ValidationFailed(f"permissions must be among: {', '.join(PERMISSIONS)}")
+            if role not in roles:
+                raise ValidationFailed(f"{permission} is for {' and '.join(sorted(roles))} clients only")
         if expires_in is not None and not dt.timedelta(0) < expires_in <= dt.timedelta(MAX_EXPIRY_DAYS):
             raise ValidationFailed(f"a key must expire within 1 to {MAX_EXPIRY_DAYS} days")
         now = self.clock()
@@ -206,6 +219,7 @@ class ClientStore:
                                 role=role,
                                 purposes=list(purpose_codes),
                                 field_types=None if type_codes is None else list(type_codes),
+                                permissions=list(granted),
                                 key_hash=self._digest(hmac_key, key),
                                 created_at=now,
                                 created_by=actor,
@@ -228,6 +242,7 @@ class ClientStore:
                         "role": role,
                         "purposes": list(purpose_codes),
                         "field_types": None if type_codes is None else list(type_codes),
+                        "permissions": list(granted),
                         "expires_at": expires_at.isoformat() if expires_at else None,
                         "person": person,
                     },
@@ -244,6 +259,7 @@ class ClientStore:
             created_by=actor,
             expires_at=expires_at,
             person=person,
+            permissions=granted,
         )
         log.info("API client %s created (role %s) by %s", client.id, role, actor)
         return client, str(key)

@@ -17,6 +17,8 @@ clients = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("purposes", sa.JSON, nullable=False),
     sa.Column("field_types", sa.JSON, nullable=True),  # NULL: no limit beyond the purpose's
+    # Explicit permissions beyond the role (model.PERMISSIONS); migration 0012_binding.
+    sa.Column("permissions", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("key_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(128), nullable=False),

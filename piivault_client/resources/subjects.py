@@ -23,10 +23,22 @@ class Subjects(Resource):
         """State, dates, token count and field types held (roles service, dpo). Raises NotFound."""
         return self._t.json("GET", f"/v1/subjects/{seg(subject_id)}")
 
-    def close(self, subject_id: str) -> dict:
-        """End the relationship now: ``{subject_id, closed_at, holds}``, the retention holds started.
+    def open(self, subject_id: str) -> dict:
+        """A customer relationship began now: ``{subject_id, opened_at, closed_at}``.
 
-        Roles service, dpo. Raises NotFound, Conflict (already closed).
+        Retention rules tied to the relationship (AML record keeping) apply from
+        now on. Roles dpo, and service with a purpose that owns the relationship
+        (account_service or aml_kyc by default). Raises Forbidden, NotFound,
+        Conflict (opened or closed already).
+        """
+        return self._t.json("POST", f"/v1/subjects/{seg(subject_id)}/open", json={}, idempotent=False)
+
+    def close(self, subject_id: str) -> dict:
+        """End the relationship now: ``{subject_id, opened_at, closed_at, holds}``, the retention holds
+        started.
+
+        Roles dpo, and service with a purpose that owns the relationship. Raises
+        Forbidden, NotFound, Conflict (never opened, or closed already).
         """
         return self._t.json("POST", f"/v1/subjects/{seg(subject_id)}/close", json={}, idempotent=False)
 

@@ -25,19 +25,25 @@ class Tokens(Resource):
         super().__init__(transport)
         self.batch_size = batch_size
 
-    def tokenize(self, items: Iterable[Mapping[str, Any]], *, strict: bool = False) -> list[dict]:
+    def tokenize(
+        self, items: Iterable[Mapping[str, Any]], *, purpose: str | None = None, strict: bool = False
+    ) -> list[dict]:
         """``{token}`` or ``{error: {rule, message}}`` per item ``{field_type, value, subject_id?, kind?}``.
 
-        Role service. With ``strict``, raises :class:`ItemsFailed` if any item was refused
-        (the others are stored: ``results`` has their tokens).
+        Role service. ``purpose`` (optional, on the key) is why the values are
+        collected: a restricted subject takes new data only for a purpose one of
+        its holds allows (else the item's error rule is ``restricted``). With
+        ``strict``, raises :class:`ItemsFailed` if any item was refused (the
+        others are stored: ``results`` has their tokens).
         """
+        declared = {} if purpose is None else {"purpose": purpose}
         results: list[dict] = []
         for start, batch in batches(list(items), self.batch_size):
             with batch_errors(start, results):
                 answer = self._t.json(
                     "POST",
                     "/v1/tokenize",
-                    json={"items": [dict(item) for item in batch]},
+                    json={"items": [dict(item) for item in batch], **declared},
                     headers={"Idempotency-Key": uuid.uuid4().hex},
                     idempotent=True,
                 )
@@ -68,10 +74,18 @@ class Tokens(Resource):
             _raise_refused(results, lambda error, result: (error, result.get("reason")))
         return results
 
-    def lookup(self, field_type: str, value: str) -> list[dict]:
-        """The tokens holding this value: ``[{token, kind, subject_id}]`` (role service)."""
+    def lookup(self, purpose: str, field_type: str, value: str) -> list[dict]:
+        """The tokens holding this value as far as ``purpose`` allows: ``[{token, kind, subject_id}]``.
+
+        Role service. Decided as a detokenize is: a purpose not on the key or not
+        covering the field type raises Forbidden; restricted subjects and those
+        without the consent the purpose needs are left out.
+        """
         answer = self._t.json(
-            "POST", "/v1/tokens/lookup", json={"field_type": field_type, "value": value}, idempotent=True
+            "POST",
+            "/v1/tokens/lookup",
+            json={"purpose": purpose, "field_type": field_type, "value": value},
+            idempotent=True,
         )
         return answer["tokens"]
 

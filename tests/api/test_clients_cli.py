@@ -14,6 +14,29 @@ from tests.api.conftest import bearer, settings_env
 KEY = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
 
 
+def test_allow_attributes_gives_the_explicit_permission(container):
+    env = settings_env(container)
+    runner = CliRunner()
+    args = ["clients", "create", "--role", "service", "--purposes", "risk_scoring"]
+    writer = runner.invoke(main, [*args, "--name", "scorer", "--allow-attributes"], env=env)
+    plain = runner.invoke(main, [*args, "--name", "reader"], env=env)
+    assert writer.exit_code == 0 and plain.exit_code == 0, writer.output + plain.output
+    listed = runner.invoke(main, ["clients", "list"], env=env).output
+    assert "write_attributes" in next(line for line in listed.splitlines() if " scorer " in line)
+    assert "write_attributes" not in next(line for line in listed.splitlines() if " reader " in line)
+    client = create_app(container).test_client()
+    body = {"items": [{"subject_id": "cust-0001", "attributes": {"grade": "A"}}]}
+    refused = client.post("/v1/attributes", json=body, headers=bearer(KEY.search(plain.stdout).group(0)))
+    assert refused.status_code == 403
+    # The permitted key passes the permission check (the subject does not exist: 422, not 403).
+    allowed = client.post("/v1/attributes", json=body, headers=bearer(KEY.search(writer.stdout).group(0)))
+    assert allowed.status_code == 422 and "no such subject" in allowed.json["detail"]
+    auditor = runner.invoke(
+        main, ["clients", "create", "--name", "aud", "--role", "auditor", "--allow-attributes"], env=env
+    )
+    assert auditor.exit_code != 0 and "service" in auditor.output
+
+
 def test_create_list_revoke(container):
     env = settings_env(container)
     runner = CliRunner()

@@ -31,7 +31,12 @@ def base_url(app) -> Iterator[str]:
 
 @pytest.fixture
 def service_key(make_key) -> str:
-    return make_key("service", name="onboarding", purposes=["account_service"])
+    return make_key(
+        "service",
+        name="onboarding",
+        purposes=["account_service", "risk_scoring", "marketing"],
+        permissions=["write_attributes"],
+    )
 
 
 def test_generated_identifiers_are_valid_and_agree_with_attributes():

@@ -97,7 +97,12 @@ def scenarios(client, keys) -> None:
     assert detokenize("aml_kyc", ["cn_mobile", "cn_resident_id"]) == [{"value": MOBILE}, {"value": ID_NUMBER}]
     assert detokenize("marketing", ["name"])[0]["error"] == "denied"  # no consent yet
     assert "masked" in detokenize("aml_kyc", ["bank_card"], headers=dpo, reveal="masked")[0]
-    found = post(client, "/v1/tokens/lookup", {"field_type": "cn_mobile", "value": "0086" + MOBILE}, svc)
+    found = post(
+        client,
+        "/v1/tokens/lookup",
+        {"purpose": "aml_kyc", "field_type": "cn_mobile", "value": "0086" + MOBILE},
+        svc,
+    )
     assert [f["token"] for f in found["tokens"]] == [tokens["cn_mobile"]]
 
     post(client, f"/v1/subjects/{SUBJECT}/consents", {"purpose": "marketing", "channel": "app"}, svc, 201)

@@ -61,7 +61,12 @@ def base_url(app) -> Iterator[str]:  # noqa: F811
 @pytest.fixture
 def keys(make_key: Callable[..., str]) -> dict[str, dict[str, str]]:  # noqa: F811
     made = {
-        "service": make_key("service", name="onboarding", purposes=["account_service", "risk_scoring"]),
+        "service": make_key(
+            "service",
+            name="onboarding",
+            purposes=["account_service", "risk_scoring", "marketing"],
+            permissions=["write_attributes"],
+        ),
         "analyst": make_key("analyst", name="risk-team", purposes=["risk_scoring"]),
         "other_analyst": make_key("analyst", name="fraud-team", purposes=["risk_scoring"]),
         "dpo": make_key("dpo", name="dpo"),

@@ -126,8 +126,10 @@ def test_no_response_or_log_line_carries_a_value(client, container, make_key, se
     post("/v1/tokenize", {"items": items}, analyst)  # 403
     reused = post("/v1/tokenize", {"items": items[:1]}, **{"X-Request-Id": MOBILE})  # a value as request id
     assert reused.headers["X-Request-Id"] != MOBILE
-    post("/v1/tokens/lookup", {"field_type": "cn_mobile", "value": MOBILE})
-    post("/v1/tokens/lookup", {"field_type": "cn_resident_id", "value": ID_NUMBER + "1"})  # 422
+    post("/v1/tokens/lookup", {"purpose": "aml_kyc", "field_type": "cn_mobile", "value": MOBILE})
+    post(
+        "/v1/tokens/lookup", {"purpose": "aml_kyc", "field_type": "cn_resident_id", "value": ID_NUMBER + "1"}
+    )  # 422
     post("/v1/detokenize", {"purpose": MOBILE, "tokens": tokens})  # unknown purpose: a value by mistake
     post("/v1/detokenize", {"purpose": "aml_kyc", "tokens": tokens, "reveal": "masked"})
     post("/v1/detokenize", {"purpose": "aml_kyc", "tokens": tokens}, dpo)

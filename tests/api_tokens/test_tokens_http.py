@@ -110,7 +110,8 @@ def test_request_limits(client, service_key, container):
         ("/v1/detokenize", {"purpose": "aml_kyc", "tokens": ["t"], "reveal": "all"}, "reveal"),
         ("/v1/detokenize", {"purpose": "aml_kyc"}, "tokens"),
         ("/v1/detokenize", {"purpose": "aml_kyc", "tokens": ["t"], "why": "x"}, "why"),
-        ("/v1/tokens/lookup", {"field_type": "cn_mobile"}, "value"),
+        ("/v1/tokens/lookup", {"purpose": "aml_kyc", "field_type": "cn_mobile"}, "value"),
+        ("/v1/tokens/lookup", {"field_type": "cn_mobile", "value": "13812345678"}, "purpose"),
         ("/v1/subjects", {"subject_id": "mine"}, "subject_id"),
     ],
 )
@@ -167,14 +168,16 @@ def test_lookup(client, service_key):
     ]
     resp = client.post(
         "/v1/tokens/lookup",
-        json={"field_type": "cn_mobile", "value": "+86 138 1234 5678"},
+        json={"purpose": "aml_kyc", "field_type": "cn_mobile", "value": "+86 138 1234 5678"},
         headers=bearer(service_key),
     )
     assert resp.json == {
         "tokens": [{"token": items[2]["token"], "kind": "deterministic", "subject_id": "cust-0001"}]
     }
     bad = client.post(
-        "/v1/tokens/lookup", json={"field_type": "cn_mobile", "value": "123"}, headers=bearer(service_key)
+        "/v1/tokens/lookup",
+        json={"purpose": "aml_kyc", "field_type": "cn_mobile", "value": "123"},
+        headers=bearer(service_key),
     )
     assert "123" not in problem(bad, 422)["detail"]
 

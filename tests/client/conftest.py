@@ -51,6 +51,8 @@ def connect(base_url: str, make_key: Callable[..., str]) -> Callable[..., Piivau
     def make(role: str, **kwargs: Any) -> PiivaultClient:
         if role in ("service", "analyst"):
             kwargs.setdefault("purposes", SERVICE_PURPOSES if role == "service" else ["risk_scoring"])
+        if role == "service":
+            kwargs.setdefault("permissions", ["write_attributes"])
         return PiivaultClient(base_url, make_key(role, name=f"client-{role}", **kwargs))
 
     return make

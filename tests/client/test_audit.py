@@ -17,7 +17,8 @@ def test_checkpoints_proofs_and_verification(service, connect):
     assert first["size"] > 0 and auditor.audit.checkpoint() == first
     note = auditor.audit.checkpoint_note()
     assert note == first["note"]
-    service.detokenize("marketing", [t["token"] for t in service.lookup("cn_mobile", "13912345678")])
+    found = service.lookup("aml_kyc", "cn_mobile", "13912345678")
+    service.detokenize("marketing", [t["token"] for t in found])
     second = auditor.audit.cut_checkpoint()
     proof = auditor.audit.inclusion_proof(0)
     assert proof["size"] == second["size"] and proof["root_hash"] == second["root_hash"]
@@ -51,7 +52,7 @@ def test_exposure_and_a_subject_export(service, connect):
     auditor = connect("auditor")
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     sid = new_customer(service, "cust-audit-0003")
-    tokens = [t["token"] for t in service.lookup("cn_mobile", "13912345678")]
+    tokens = [t["token"] for t in service.lookup("aml_kyc", "cn_mobile", "13912345678")]
     service.detokenize("marketing", tokens)
     actor = next(e["actor"] for e in auditor.audit.iter_events(subject=sid, action="detokenize"))
     exposure = auditor.audit.exposure(actor, since)

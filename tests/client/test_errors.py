@@ -45,6 +45,6 @@ def test_the_class_follows_the_status_and_the_code_names_the_problem(service, co
 
 def test_errors_never_carry_the_value_that_was_refused(service):
     with pytest.raises(ValidationFailed) as e:
-        service.lookup("cn_resident_id", ID_NUMBER[:-1] + "0")
+        service.lookup("aml_kyc", "cn_resident_id", ID_NUMBER[:-1] + "0")
     assert ID_NUMBER[:-1] not in str(e.value) and ID_NUMBER[:-1] not in repr(e.value.problem)
     assert "pvk_" not in repr(service)

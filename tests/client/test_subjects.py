@@ -22,6 +22,7 @@ def test_create_and_read_a_subject(service, dpo):
 
 def test_close_starts_retention_holds(service):
     sid = new_customer(service, "cust-close-0001")
+    assert service.subjects.open(sid)["opened_at"]
     closed = service.subjects.close(sid)
     assert closed["subject_id"] == sid and closed["closed_at"]
     assert service.subjects.get(sid)["closed_at"] == closed["closed_at"]

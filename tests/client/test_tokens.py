@@ -37,7 +37,7 @@ def test_batches_of_a_thousand_over_http(base_url, make_key):
         ("detokenize", 500),
     ]
     assert pv.subjects.get("cust-00001")["token_count"] == 5
-    assert [m["subject_id"] for m in pv.lookup("cn_mobile", "13900000001")] == ["cust-00001"]
+    assert [m["subject_id"] for m in pv.lookup("aml_kyc", "cn_mobile", "13900000001")] == ["cust-00001"]
 
 
 def test_strict_tokenize_raises_the_refused_items_and_keeps_the_others(service):

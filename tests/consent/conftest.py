@@ -13,7 +13,8 @@ from tokenization.fieldtypes.checksums import GB11643, LUHN
 from tokenization.model import TokenizeItem
 
 DPO = Actor("client:dpo-1", "dpo")
-SERVICE = Actor("client:svc-1", "service")
+EVERY_PURPOSE = frozenset({"account_service", "aml_kyc", "risk_scoring", "marketing", "third_party_sharing"})
+SERVICE = Actor("client:svc-1", "service", EVERY_PURPOSE)
 ADMIN = Actor("client:adm-1", "admin")
 ANALYST = Actor("client:ana-1", "analyst")
 
@@ -57,9 +58,7 @@ class Caller:
     def __init__(self, role: str = "service", purposes: frozenset[str] | None = None) -> None:
         self.client_id = f"c-{role}"
         self.role = role
-        self.purposes = purposes or frozenset(
-            {"account_service", "aml_kyc", "risk_scoring", "marketing", "third_party_sharing"}
-        )
+        self.purposes = purposes or EVERY_PURPOSE
         self.field_types = None
 
 
@@ -113,7 +112,10 @@ def keys(container: Container) -> dict[str, dict[str, str]]:
         ("admin", []),
         ("analyst", []),
     ):
-        _, key = store.create(name=f"t-{role}", role=role, actor="test", purposes=purposes)
+        permissions = ["write_attributes"] if role == "service" else []
+        _, key = store.create(
+            name=f"t-{role}", role=role, actor="test", purposes=purposes, permissions=permissions
+        )
         made[role] = {"Authorization": f"Bearer {key}"}
     return made
 

@@ -127,6 +127,8 @@ def test_receipt_verifies_offline_and_fails_after_one_changed_byte(client, keys,
 
 def test_erasure_under_an_aml_hold(client, keys, container, clock):
     tokens = tokenize(client, keys)
+    opened = client.post(f"/v1/subjects/{SUBJECT}/open", json={}, headers=keys["service"])
+    assert opened.status_code == 200 and opened.json["opened_at"], opened.json
     grant(client, keys)
     dsr_id = dsr(client, keys, "erasure")
     done = work(client, keys, dsr_id)
@@ -231,11 +233,15 @@ def test_correction_keeps_the_token(client, keys, container):
     assert done["outcome"] == {"corrected": 1, "field_types": ["cn_mobile"]}
     assert detok(client, keys, "aml_kyc", [tokens["cn_mobile"]]) == [{"value": "13900001111"}]
     found = client.post(
-        "/v1/tokens/lookup", json={"field_type": "cn_mobile", "value": "13900001111"}, headers=keys["service"]
+        "/v1/tokens/lookup",
+        json={"purpose": "aml_kyc", "field_type": "cn_mobile", "value": "13900001111"},
+        headers=keys["service"],
     ).json["tokens"]
     assert [f["token"] for f in found] == [tokens["cn_mobile"]]
     old = client.post(
-        "/v1/tokens/lookup", json={"field_type": "cn_mobile", "value": MOBILE}, headers=keys["service"]
+        "/v1/tokens/lookup",
+        json={"purpose": "aml_kyc", "field_type": "cn_mobile", "value": MOBILE},
+        headers=keys["service"],
     ).json["tokens"]
     assert old == []
     assert "13900001111" not in json.dumps(audit_payloads(container))

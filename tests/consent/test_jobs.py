@@ -17,6 +17,7 @@ from vault import tables as vt
 
 def _erase_under_hold(container, clock, subject_id="cust-0001"):
     customer(container, subject_id)
+    call(container, "open_relationship", SERVICE, subject_id)
     dsr = call(container, "create_request", SERVICE, subject_id, "erasure", channel="branch")
     for to, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
         done = call(container, "advance_request", DPO, dsr["dsr_id"], to, **kw)

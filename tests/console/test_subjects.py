@@ -249,3 +249,25 @@ def test_token_search_misses_count_towards_the_budget(container, signed_in, monk
         assert dpo.post("/console/subjects", {"by": "token", "q": f"tok_mob_guess{n}"}).status_code == 404
     assert dpo.post("/console/subjects", {"by": "token", "q": "tok_mob_guess9"}).status_code == 429
     assert dpo.post("/console/subjects", {"by": "token", "q": tokens["cn_mobile"]}).status_code == 429
+
+
+def test_an_open_ended_retention_hold_says_what_ends_it_in_the_preview_and_on_the_subject_page(
+    container, signed_in
+):
+    from tests.consent.conftest import SERVICE, call
+
+    customer(container, "cust-0001")
+    call(container, "open_relationship", SERVICE, "cust-0001")  # a customer, not a lead
+    dpo = signed_in("dpo")
+    created = dpo.post(
+        "/console/dsr/new", {"subject_id": "cust-0001", "type": "erasure", "channel": "branch"}
+    )
+    dsr_id = re.search(r"/console/dsr/(dsr_[a-z0-9]+)", _location(created)).group(1)
+    dpo.post(f"/console/dsr/{dsr_id}/verify", {"method": "id_document"})
+    dpo.post(f"/console/dsr/{dsr_id}/approve", {})
+    review = dpo.get(f"/console/dsr/{dsr_id}/execute").get_data(as_text=True)
+    # The preview is erasure's own decision: the AML retention hold it would create, and what ends it.
+    assert 'data-outcome="restrict"' in review and "业务关系终止后 5 年" in review
+    _location(dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}))
+    page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
+    assert 'data-testid="hold-ends-when"' in page and "业务关系终止后 5 年" in page

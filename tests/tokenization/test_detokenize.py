@@ -133,7 +133,7 @@ def test_restricted_and_erased_subjects(container, svc, held):
         {"error": "erased", "reason": "erased"} for _ in held[:3]
     ]
     with container.uow() as uow:
-        assert svc.lookup(uow, SERVICE, "cn_mobile", MOBILE) == []
+        assert svc.lookup(uow, SERVICE, "cn_mobile", MOBILE, purpose="account_service") == []
     with container.uow() as uow:
         assert svc.subject_info(uow, SERVICE, "cust-0001")["state"] == "erased"
     erased = [e for e in events(container) if e["reason"] == "erased"]

@@ -66,7 +66,10 @@ def _assert_erased(container, held: list[str]) -> None:
     assert out[3] == {"value": MOBILE}  # another subject holding the same value is untouched
     assert out[4] == {"error": "not_found", "reason": "no such token"}
     with container.uow() as uow:
-        assert container.services["tokenization"].lookup(uow, SERVICE, "cn_mobile", MOBILE) == [
+        found = container.services["tokenization"].lookup(
+            uow, SERVICE, "cn_mobile", MOBILE, purpose="account_service"
+        )
+        assert found == [
             {"token": held[3], "kind": "random", "subject_id": "cust-0002"}
         ]
     denied = [

@@ -251,16 +251,16 @@ def test_blind_index_lookup_finds_the_tokens_holding_a_value(container, svc):
         ],
     ).items
     with container.uow() as uow:
-        found = svc.lookup(uow, SERVICE, "cn_mobile", "138-1234-5678")
+        found = svc.lookup(uow, SERVICE, "cn_mobile", "138-1234-5678", purpose="account_service")
     assert sorted(f["token"] for f in found) == sorted(r["token"] for r in out[:3])
     assert {f["subject_id"] for f in found} == {"cust-0001", "cust-0002", None}
     with container.uow() as uow:
-        assert svc.lookup(uow, SERVICE, "cn_mobile", "13700000000") == []
+        assert svc.lookup(uow, SERVICE, "cn_mobile", "13700000000", purpose="account_service") == []
     with container.uow() as uow, pytest.raises(InvalidRequest) as e:
-        svc.lookup(uow, SERVICE, "cn_mobile", "12345")
+        svc.lookup(uow, SERVICE, "cn_mobile", "12345", purpose="account_service")
     assert "12345" not in e.value.message
     with container.uow() as uow, pytest.raises(NotPermitted):
-        svc.lookup(uow, Caller(role="analyst"), "cn_mobile", MOBILE)
+        svc.lookup(uow, Caller(role="analyst"), "cn_mobile", MOBILE, purpose="account_service")
 
 
 def test_audit_one_event_per_subject_and_one_per_request(container):

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consent import erasure, holds
-from consent import purposes as _purposes
+from consent import erasure
 from tokenization import subjects
 from tokenization import tables as tt
 from tokenization.model import MAX_BATCH
@@ -65,10 +64,10 @@ class ErasurePreview:
 
 
 def erasure_preview(svc: ConsentService, subject_id: str, now: dt.datetime) -> ErasurePreview:
-    """Run the first half of :func:`consent.erasure.erase` (the hold decision) and roll it back.
+    """Run erasure's hold decision (:func:`consent.erasure.hold_decision`) and roll it back.
 
-    The same functions decide, so what the DPO is shown is what will happen:
-    retention holds that erasing would create are included. Raises
+    The very decision erasure makes, so what the DPO is shown is what will
+    happen: retention holds that erasing would create are included. Raises
     StorageUnavailable.
     """
     svc.catalogue.ensure_seeded()
@@ -76,21 +75,17 @@ def erasure_preview(svc: ConsentService, subject_id: str, now: dt.datetime) -> E
         try:
             row = subjects.get(session, subject_id)
             held = subjects.held_field_types(session, subject_id) if row is not None else {}
-            applying = holds.retention_purposes(_purposes.all_purposes(session), set(held))
-            closed_at = row.closed_at if row is not None else None
-            holds.ensure_retention(session, subject_id, applying, closed_at, PREVIEW_ACTOR, now)
-            active = holds.active(session, subject_id, now)
+            decision = erasure.hold_decision(session, row, subject_id, PREVIEW_ACTOR, now)
             pending = erasure.pending_shred(session, subject_id) is not None
         finally:
             session.rollback()  # a preview writes nothing
-    every, end = holds.last_end(active)
     return ErasurePreview(
         subject_id=subject_id,
         state=None if row is None else row.state,
-        closed_at=closed_at,
+        closed_at=None if row is None else row.closed_at,
         field_types=held,
-        holds=active,
-        shred_now=not active,
-        shred_due_at=end if active and every else None,
+        holds=decision.holds,
+        shred_now=decision.shred_now,
+        shred_due_at=decision.shred_due_at,
         pending_shred=pending,
     )

@@ -140,7 +140,7 @@ def test_the_mapping_opens_only_under_its_own_extract_key() -> None:
 
 def test_a_job_unwraps_data_keys_in_batches_never_per_value(container, service) -> None:
     """60 subjects, each with attributes and a mobile to pseudonymize: one unwrap call for them all."""
-    requester = Requester("client:svc-1", "service")
+    requester = Requester("client:svc-1", "service", permissions=frozenset({"write_attributes"}))
     items = []
     for i in range(60):
         sid = f"subject-{i:04d}"
