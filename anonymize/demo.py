@@ -163,7 +163,8 @@ def seed(
                     c.subject_id,
                     purpose,
                     rng.choice(_CHANNELS),
-                    evidence=f"ref:demo-{rng.getrandbits(48):012x}",
+                    # A digest of the (made-up) signed form: a random ref could read as a mobile.
+                    evidence=f"sha256:{rng.getrandbits(256):064x}",
                 )
                 consents[purpose] += 1
                 granted[c.subject_id].append(purpose)

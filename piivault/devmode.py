@@ -37,7 +37,7 @@ BANNER = """\
 """
 DEV_ADMIN = "dev-admin"
 DEMO_CLIENT = "dev-demo-seed"
-DEMO_PURPOSES = ("account_service",)
+DEMO_PURPOSES = ("account_service", "risk_scoring", "marketing")  # the demo grants consent to the last two
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -45,7 +45,10 @@ def append(container: Container, count: int, start: int = 0, **overrides: object
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ``PIIVAULT_*`` environment that reproduces ``settings`` (for the CLI and child processes)."""
-    return {f"PIIVAULT_{name}": str(value) for name, value in settings.values.items() if value is not None}
+    def text(value: object) -> str:
+        return ",".join(value) if isinstance(value, tuple) else str(value)  # list settings
+
+    return {f"PIIVAULT_{name}": text(value) for name, value in settings.values.items() if value is not None}
 
 
 @contextlib.contextmanager

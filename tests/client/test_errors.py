@@ -37,6 +37,7 @@ def test_the_class_follows_the_status_and_the_code_names_the_problem(service, co
         PiivaultClient(base_url, "pvk_nope_nope").tokenize(customer_items())
     assert e.value.status == 401 and "pvk_nope" not in str(e.value)
     sid = service.subjects.create()["subject_id"]
+    service.subjects.open(sid)
     service.subjects.close(sid)
     with pytest.raises(Conflict) as e:
         service.subjects.close(sid)

@@ -10,7 +10,7 @@ from consent.model import Actor
 from tests.consent.conftest import customer
 from tests.console.conftest import audit_payloads
 
-SERVICE = Actor("client:crm", "service")
+SERVICE = Actor("client:crm", "service", frozenset({"account_service", "risk_scoring", "marketing"}))
 
 
 def test_verify_runs_records_the_result_and_the_dashboard_shows_it(container, signed_in):

@@ -43,7 +43,8 @@ def _customers(container, service, n: int) -> None:
         call(container, "grant", SERVICE, f"subject-{i:04d}", "risk_scoring", channel="app")
     items = [{"subject_id": f"subject-{i:04d}", "attributes": {"age": 30 + i}} for i in range(n)]
     with container.uow() as uow:
-        service.put_attributes(uow, Requester("client:svc-1", "service"), items)
+        writer = Requester("client:svc-1", "service", permissions=frozenset({"write_attributes"}))
+        service.put_attributes(uow, writer, items)
 
 
 def _submit(container, service, spec=SPEC) -> str:
