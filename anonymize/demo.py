@@ -27,6 +27,7 @@ a reproducible set.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 from collections.abc import Iterator
@@ -132,6 +133,10 @@ def notes(customers: list[Customer], m: int, *, seed: int | None = None) -> Iter
         yield {"subject_id": customer.subject_id, "text": template.format(**values)}
 
 
+def _form_digest(form_number: int) -> str:
+    return "sha256:" + hashlib.sha256(f"demo-form-{form_number:012x}".encode("ascii")).hexdigest()
+
+
 def seed(
     client: PiivaultClient, n_customers: int, n_notes: int, out_dir: Path, *, seed: int | None = None
 ) -> dict[str, int]:
@@ -164,7 +169,7 @@ def seed(
                     purpose,
                     rng.choice(_CHANNELS),
                     # A digest of the (made-up) signed form: a random ref could read as a mobile.
-                    evidence=f"sha256:{rng.getrandbits(256):064x}",
+                    evidence=_form_digest(rng.getrandbits(48)),
                 )
                 consents[purpose] += 1
                 granted[c.subject_id].append(purpose)
