@@ -11,7 +11,7 @@
   by the DPO (an erasure of a subject with no relationship shreds it at once).
 
 Revision ID: 0012_binding
-Revises: 0003_clients, 0009_token_tombstones
+Revises: 0010_access, 0009_token_tombstones
 Create Date: 2026-12-05
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from piivault.db import UTCDateTime
 
 revision = "0012_binding"
-down_revision = ("0003_clients", "0009_token_tombstones")
+down_revision = ("0010_access", "0009_token_tombstones")
 branch_labels = None
 depends_on = None
 
