@@ -114,6 +114,21 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         "pseudonym": "p_3kq9x2vz7m",
         "reason": "score 0.97 flagged for manual fraud review, case 2024-117",
     },
+    ("/v1/approvals", "post"): {
+        "action": "reveal",
+        "scope": {"subjects": [SUBJECT], "purpose": "aml_kyc", "field_types": ["cn_mobile"], "minutes": 30},
+        "reason_code": "investigation",
+        "reason_text": "suspicious transfers flagged by the AML engine, case 2024-117",
+    },
+    ("/v1/break-glass", "post"): {
+        "action": "reveal",
+        "scope": {"subjects": [SUBJECT], "purpose": "aml_kyc", "reveal": "masked", "minutes": 15},
+        "reason_code": "incident",
+        "reason_text": "fraud in progress reported by the call centre, incident 2024-033",
+    },
+    ("/v1/break-glass/{grant_id}/review", "post"): {
+        "note": "access matched incident 2024-033; no further action",
+    },
     ("/v1/audit/checkpoint", "post"): {},
     ("/v1/audit/verify", "post"): {},
 }
