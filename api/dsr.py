@@ -359,7 +359,7 @@ class Package(MethodView):
 @blp.route("/subjects/<subject_id>/open")
 class Open(MethodView):
     @require_roles("service", "dpo")
-    @blp.arguments(OpenSchema)
+    @blp.arguments(OpenSchema, required=False)
     @blp.response(200, OpenedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")

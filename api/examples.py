@@ -36,7 +36,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         "tokens": ["tok_7q3vzk2m4hx5nd6wby8cj9tre", "tok_k4m2q7x9vz3bn5hd8wc6jtyra"],
         "reveal": "masked",
     },
-    ("/v1/tokens/lookup", "post"): {"field_type": "cn_mobile", "value": "13800138000"},
+    ("/v1/tokens/lookup", "post"): {"field_type": "cn_mobile", "value": "13800138000", "purpose": "aml_kyc"},
     ("/v1/subjects", "post"): {},
     ("/v1/purposes", "post"): {
         "code": "credit_limit_review",
@@ -91,6 +91,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
     ("/v1/dsr/{dsr_id}/approve", "post"): {"note": "identity verified, no hold applies"},
     ("/v1/dsr/{dsr_id}/complete", "post"): {"note": "package sent by registered mail"},
     ("/v1/dsr/{dsr_id}/reject", "post"): {"reason_code": "identity_not_verified"},
+    ("/v1/subjects/{subject_id}/open", "post"): {},
     ("/v1/subjects/{subject_id}/close", "post"): {},
     ("/v1/subjects/{subject_id}/lift-restriction", "post"): {"reason_code": "request_resolved"},
     ("/v1/subjects/{subject_id}/holds", "post"): {
