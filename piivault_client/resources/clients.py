@@ -15,12 +15,16 @@ class Clients(Resource):
         *,
         purposes: Sequence[str] = (),
         field_types: Sequence[str] | None = None,
+        person: str | None = None,
+        permissions: Sequence[str] = (),
         expires_in_days: int | None = None,
     ) -> dict:
         """A new client with its ``api_key``, shown in this answer only: store it now.
 
         ``role``: admin, service, dpo, analyst or auditor; ``purposes`` the
-        purposes it may declare. Not retried after a lost answer (a second
+        purposes it may declare; ``person`` the person behind the key (approvals
+        count persons); ``permissions`` explicit rights such as ``write_attributes``
+        (a service client that stores risk attributes). Not retried after a lost answer (a second
         client would be made). Raises ValidationFailed.
         """
         return self._t.json(
@@ -31,6 +35,8 @@ class Clients(Resource):
                 role=role,
                 purposes=list(purposes),
                 field_types=list(field_types) if field_types is not None else None,
+                person=person,
+                permissions=list(permissions),
                 expires_in_days=expires_in_days,
             ),
             idempotent=False,

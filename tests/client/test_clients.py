@@ -9,8 +9,11 @@ from piivault_client import Conflict, Forbidden, PiivaultClient, Unauthorized
 
 def test_an_admin_creates_lists_and_revokes_a_client(connect, base_url):
     admin = connect("admin")
-    created = admin.clients.create("core-banking", "service", purposes=["aml_kyc"], expires_in_days=90)
+    created = admin.clients.create(
+        "core-banking", "service", purposes=["aml_kyc"], permissions=["write_attributes"], expires_in_days=90
+    )
     assert created["api_key"].startswith("pvk_") and created["state"] == "active"
+    assert created["permissions"] == ["write_attributes"]
     assert created["purposes"] == ["aml_kyc"] and created["expires_at"]
     new = PiivaultClient(base_url, created["api_key"])
     assert new.subjects.create()["subject_id"]
