@@ -28,6 +28,7 @@ from tokenization.fieldtypes import FieldType, UnknownFieldType
 from tokenization.model import MAX_BATCH, Caller, actor
 from tokenization.policy import (
     DETOKENIZE_ROLES,
+    GRANTABLE_ROLES,
     ConsentVerdict,
     Decision,
     Effect,
@@ -109,7 +110,12 @@ def detokenize(
     assert session is not None
     who = actor(caller)
 
-    if caller.role not in DETOKENIZE_ROLES:
+    # The caller's reveal grants (access), read once in this transaction, when they could count:
+    # a grant revoked or expired before this request no longer counts.
+    grants: list[Any] | None = None
+    if caller.role not in DETOKENIZE_ROLES and caller.role in GRANTABLE_ROLES:
+        grants = svc.reveal_grants(session, getattr(caller, "person", None))
+    if caller.role not in DETOKENIZE_ROLES and not grants:
         refuse_role(
             uow,
             caller,
@@ -142,6 +148,16 @@ def detokenize(
             verdicts[cache_key] = svc.consent_check(session, subject, purpose, row.field_type)
         return verdicts[cache_key]
 
+    def grant_for(row: _Row) -> str | None:
+        nonlocal grants
+        if grants is None:
+            grants = svc.reveal_grants(session, getattr(caller, "person", None))
+        subject = row.owner if row.owner_kind == subjects.SUBJECT else None
+        for grant in grants:
+            if grant.scope.reveal == Effect.PLAIN and grant.scope.covers(subject, purpose, row.field_type):
+                return grant.id
+        return None
+
     field_types: dict[str, FieldType] = {}
     for row in found.values():
         try:
@@ -164,6 +180,7 @@ def detokenize(
             restriction_exempt=lambda row=row: svc.restriction_exempt(
                 session, row.owner, purpose, caller.role
             ),
+            grant=lambda row=row: grant_for(row),
         )
 
     allowed = [row for row in found.values() if row.decision is not None and row.decision.allowed]
@@ -198,7 +215,8 @@ def detokenize(
         guesses = sum(1 for r in results if r.get("error") in ("not_found", "denied"))
         svc.answer_budget.spend(uow, who, guesses, request_id=request_id)
     missing = len(set(tokens)) - len(found)
-    for event in _audit_events(who, audited_purpose, wanted, found, missing, request_id):
+    approvals = {g.id: g for g in grants or ()}
+    for event in _audit_events(who, audited_purpose, wanted, found, missing, request_id, approvals):
         uow.record(event)
     uow.commit()
     return results
@@ -242,26 +260,40 @@ def _audit_events(
     found: dict[str, _Row],
     missing: int,
     request_id: str | None,
+    grants: dict[str, Any],
 ) -> list[AuditEvent]:
-    """One event per (subject, outcome, reason), and one for tokens that do not exist."""
-    groups: dict[tuple[str, str, str], list[_Row]] = defaultdict(list)
+    """One event per (subject, outcome, reason, grant), and one for tokens that do not exist.
+
+    A reveal under a grant names the grant, how it came about (approval or
+    break-glass) and whose approvals made it."""
+    groups: dict[tuple[str, str, str, str], list[_Row]] = defaultdict(list)
     for row in found.values():
         assert row.decision is not None
-        groups[(row.owner, row.decision.outcome, row.decision.reason.value)].append(row)
-    events = [
-        AuditEvent(
-            action="detokenize",
-            actor=who,
-            outcome=outcome,
-            subject_id=owner,
-            purpose=purpose,
-            field_types=tuple(sorted({r.field_type for r in rows})),
-            reason=reason,
-            request_id=request_id,
-            details={"tokens": len(rows), "reveal": reveal.value, "effect": rows[0].decision.effect.value},
+        key = (row.owner, row.decision.outcome, row.decision.reason.value, row.decision.grant_id or "")
+        groups[key].append(row)
+    events = []
+    for (owner, outcome, reason, grant_id), rows in sorted(groups.items()):
+        details: dict[str, Any] = {
+            "tokens": len(rows),
+            "reveal": reveal.value,
+            "effect": rows[0].decision.effect.value,  # type: ignore[union-attr]
+        }
+        if grant_id:
+            grant = grants[grant_id]
+            details.update(grant=grant_id, grant_kind=grant.kind, approved_by=list(grant.approved_by))
+        events.append(
+            AuditEvent(
+                action="detokenize",
+                actor=who,
+                outcome=outcome,
+                subject_id=owner,
+                purpose=purpose,
+                field_types=tuple(sorted({r.field_type for r in rows})),
+                reason=reason,
+                request_id=request_id,
+                details=details,
+            )
         )
-        for (owner, outcome, reason), rows in sorted(groups.items())
-    ]
     if missing:
         events.append(
             AuditEvent(

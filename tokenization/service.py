@@ -41,6 +41,11 @@ SUBJECT_READ_ROLES = frozenset({"service", "dpo"})
 SUBJECT_CREATE_ROLES = frozenset({"service"})
 
 
+def no_grants(session: object, person: str | None) -> list:
+    """Without the access service, nobody holds a grant."""
+    return []
+
+
 def no_hold_exemption(session: object, subject_id: str, purpose: str, role: str) -> bool:
     """Without the consent service, no hold lets anyone through a restriction."""
     return False
@@ -56,6 +61,8 @@ class TokenizationService:
     consent_join: ConsentJoin | None = None
     # Whether a hold lets (subject, purpose, role) through a restriction: consent's holds answer.
     restriction_exempt: Callable[..., bool] = no_hold_exemption
+    # A person's active reveal grants (access.AccessService.reveal_grants), in the caller's session.
+    reveal_grants: Callable[..., list] = no_grants
     deterministic_scope: DeterministicScope = DeterministicScope.SUBJECT
     clock: Callable[[], dt.datetime] = utcnow
     # not_found/denied answers per caller and window (detokenize, lookup); None: no budget.

@@ -64,9 +64,7 @@ def gb11643_check(body: str) -> str:
 def gb32100_check(body: str) -> str:
     """Return the GB 32100-2015 check character for a 17-character body."""
     _require(body, GB32100_ALPHABET, 17, "GB 32100")
-    total = sum(
-        _GB32100_VALUES[char] * weight for char, weight in zip(body, GB32100_WEIGHTS, strict=True)
-    )
+    total = sum(_GB32100_VALUES[char] * weight for char, weight in zip(body, GB32100_WEIGHTS, strict=True))
     return GB32100_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -125,9 +123,7 @@ class CheckScheme:
 
 LUHN = CheckScheme("luhn", DIGITS, DIGITS, 1, luhn_check, rule="luhn")
 GB11643 = CheckScheme("gb11643", DIGITS, DIGITS + "X", 1, gb11643_check, body_length=17)
-GB32100 = CheckScheme(
-    "gb32100", GB32100_ALPHABET, GB32100_ALPHABET, 1, gb32100_check, body_length=17
-)
+GB32100 = CheckScheme("gb32100", GB32100_ALPHABET, GB32100_ALPHABET, 1, gb32100_check, body_length=17)
 ISO7064_MOD97_10 = CheckScheme("iso7064_mod97_10", DIGITS, DIGITS, 2, iso7064_mod97_10_check)
 
 CHECK_SCHEMES: dict[str, CheckScheme] = {

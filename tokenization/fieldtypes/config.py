@@ -64,9 +64,7 @@ class ConfiguredValidator:
         if check is None:
             return
         body, tail = value[: -check.check_length], value[-check.check_length :]
-        if any(c not in check.alphabet for c in body) or any(
-            c not in check.check_alphabet for c in tail
-        ):
+        if any(c not in check.alphabet for c in body) or any(c not in check.check_alphabet for c in tail):
             raise InvalidValue("charset", f"has characters outside the {check.name} alphabet")
         if not check.is_valid(value):
             raise InvalidValue(check.rule, f"{check.name} check characters do not match")
@@ -176,9 +174,7 @@ def _field_type(entry: Any, where: str, registry: FieldTypeRegistry) -> tuple[Fi
 def _reject_unknown(mapping: Mapping[Any, Any], allowed: frozenset[str], where: str) -> None:
     for key in mapping:
         if key not in allowed:
-            raise ConfigError(
-                f"{where}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}"
-            )
+            raise ConfigError(f"{where}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
 
 
 def _take(mapping: Mapping[str, Any], key: str, kind: type, where: str, default: Any = _REQUIRED):
@@ -249,9 +245,7 @@ def _checksum(entry: Mapping[str, Any], where: str) -> CheckScheme | None:
     if name == "none":
         return None
     if name not in CHECK_SCHEMES:
-        raise ConfigError(
-            f"{where}.checksum", f"must be one of none, {', '.join(sorted(CHECK_SCHEMES))}"
-        )
+        raise ConfigError(f"{where}.checksum", f"must be one of none, {', '.join(sorted(CHECK_SCHEMES))}")
     return CHECK_SCHEMES[name]
 
 
@@ -270,9 +264,7 @@ def _lengths(entry: Mapping[str, Any], check: CheckScheme | None, where: str) ->
     if fixed is not None and (min_length, max_length) != (fixed, fixed):
         raise ConfigError(f"{where}.checksum", f"{check.name} values are {fixed} characters long")
     if check is not None and min_length <= check.check_length:
-        raise ConfigError(
-            f"{where}.min_length", f"must exceed the {check.check_length} check characters"
-        )
+        raise ConfigError(f"{where}.min_length", f"must exceed the {check.check_length} check characters")
     return min_length, max_length
 
 

@@ -33,9 +33,7 @@ class MiddleMask:
         return value[:start] + self.char * hidden + (value[len(value) - end :] if end else "")
 
 
-def visible_ends(
-    length: int, keep_start: int, keep_end: int, min_hidden: int | None
-) -> tuple[int, int]:
+def visible_ends(length: int, keep_start: int, keep_end: int, min_hidden: int | None) -> tuple[int, int]:
     """Return how many leading and trailing characters may show of ``length``."""
     must_hide = (length + 1) // 2 if min_hidden is None else min(min_hidden, length)
     visible = length - must_hide

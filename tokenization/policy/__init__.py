@@ -15,6 +15,7 @@ from tokenization.policy.consent import (
 )
 from tokenization.policy.decision import (
     DETOKENIZE_ROLES,
+    GRANTABLE_ROLES,
     TOKENIZE_ROLES,
     Decision,
     Effect,
@@ -32,6 +33,7 @@ from tokenization.policy.purposes import (
 __all__ = [
     "DEFAULT_PURPOSES",
     "DETOKENIZE_ROLES",
+    "GRANTABLE_ROLES",
     "TOKENIZE_ROLES",
     "ConsentCheck",
     "ConsentJoin",

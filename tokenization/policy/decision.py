@@ -9,7 +9,11 @@ Roles, as decided for piivault:
   (keys bind purposes for service and analyst clients only), so the DPO may
   declare any catalogued purpose; every other check applies;
 * ``admin``, ``analyst`` and ``auditor`` never detokenize (analysts get
-  anonymized extracts, auditors the audit log, admins manage clients).
+  anonymized extracts, auditors the audit log, admins manage clients);
+* a DPO or an auditor holding a *grant* (:mod:`access`: another person approved
+  a reveal of these subjects for this purpose, or a reviewed-later break-glass)
+  sees plain values of what the grant covers, while it lasts; every other check
+  still applies.
 
 Checks run in a fixed order and the first that fails is the reason: role,
 purpose known, purpose on the key, field type on the key (both for
@@ -41,6 +45,7 @@ class Reason(StrEnum):
     ALLOWED = "allowed"
     MASKED_ON_REQUEST = "masked on request"
     MASKED_FOR_ROLE = "role sees masked values only"
+    ALLOWED_BY_GRANT = "allowed by grant"
     ROLE = "role may not detokenize"
     UNKNOWN_PURPOSE = "unknown purpose"
     PURPOSE_NOT_ALLOWED = "purpose not allowed for this client"
@@ -59,6 +64,8 @@ class Reason(StrEnum):
 TOKENIZE_ROLES = frozenset({"service"})
 # The most a role may see; roles not listed never detokenize.
 DETOKENIZE_ROLES: dict[str, Effect] = {"service": Effect.PLAIN, "dpo": Effect.MASKED}
+# Roles a reveal grant lifts to plain values of the subjects it names.
+GRANTABLE_ROLES = frozenset({"dpo", "auditor"})
 # Roles whose keys list the purposes (and optionally field types) they may use.
 PURPOSE_BOUND_ROLES = frozenset({"service"})
 
@@ -67,6 +74,7 @@ PURPOSE_BOUND_ROLES = frozenset({"service"})
 class Decision:
     effect: Effect
     reason: Reason
+    grant_id: str | None = None  # the grant that allowed it, if one did
 
     @property
     def allowed(self) -> bool:
@@ -101,6 +109,10 @@ def no_exemption() -> bool:
     return False
 
 
+def no_grant() -> str | None:
+    return None
+
+
 def decide(
     *,
     role: str,
@@ -114,6 +126,7 @@ def decide(
     consent: Callable[[], ConsentVerdict],
     reveal: Effect,
     restriction_exempt: Callable[[], bool] = no_exemption,
+    grant: Callable[[], str | None] = no_grant,
 ) -> Decision:
     """Decide one detokenization. Pure, except that ``consent`` is called when needed.
 
@@ -123,10 +136,15 @@ def decide(
     as active). ``reveal`` is PLAIN or MASKED, what the caller asked for.
     ``restriction_exempt`` (called only for a restricted subject) says whether
     a retention or legal hold lets this role use the data for this purpose.
+    ``grant`` (called only for a role a grant can lift, when it matters) is
+    the id of the caller's active grant covering this value, or None.
     """
     ceiling = DETOKENIZE_ROLES.get(role)
+    granted: str | None = None
     if ceiling is None:
-        return _deny(Reason.ROLE)
+        granted = grant() if role in GRANTABLE_ROLES else None
+        if granted is None:
+            return _deny(Reason.ROLE)
     if purpose is None:
         return _deny(Reason.UNKNOWN_PURPOSE)
     if role in PURPOSE_BOUND_ROLES:
@@ -148,6 +166,9 @@ def decide(
             return _deny(Reason.NO_SEPARATE_CONSENT)
     if reveal is Effect.MASKED:
         return Decision(Effect.MASKED, Reason.MASKED_ON_REQUEST)
-    if ceiling is Effect.MASKED:
-        return Decision(Effect.MASKED, Reason.MASKED_FOR_ROLE)
+    if ceiling is not Effect.PLAIN:
+        granted = granted or (grant() if role in GRANTABLE_ROLES else None)
+        if granted is None:
+            return Decision(Effect.MASKED, Reason.MASKED_FOR_ROLE)
+        return Decision(Effect.PLAIN, Reason.ALLOWED_BY_GRANT, granted)
     return Decision(Effect.PLAIN, Reason.ALLOWED)

@@ -49,6 +49,11 @@ class ConsoleCaller:
     def actor(self) -> str:
         return f"user:{self.username}"
 
+    @property
+    def person(self) -> str:
+        """A console user is the person of their name (access counts persons)."""
+        return self.username
+
 
 @dataclasses.dataclass(frozen=True)
 class Overview:

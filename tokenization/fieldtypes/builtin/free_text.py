@@ -13,9 +13,7 @@ def normalize(value: str) -> str:
 
 def validate(value: str) -> None:
     if has_control_chars(value, allow="\t\n\r"):
-        raise InvalidValue(
-            "control", "must not contain control characters other than tab and newline"
-        )
+        raise InvalidValue("control", "must not contain control characters other than tab and newline")
 
 
 def mask(value: str) -> str:
