@@ -14,6 +14,10 @@ before the view runs:
 5. for JSON, the body is read (413 past ``PIIVAULT_MAX_REQUEST_BYTES``, chunked
    or not) and decoded by :func:`decode_json` (400 ``invalid_json``).
 
+U+0000 (NUL) is refused wherever a request carries text (path, query, body; 400
+``nul_character``): no value the API stores or looks up can hold it (PostgreSQL's
+text cannot), so it is an error at the door rather than in the database.
+
 The decoded body is what ``request.get_json()`` returns; schema validation
 (422) comes after, in the views.
 """
@@ -47,6 +51,13 @@ class InvalidJson(PiivaultError):
     """The request body is not acceptable JSON."""
 
     code = "invalid_json"
+    http_status = 400
+
+
+class NulCharacter(PiivaultError):
+    """The request carries U+0000, which no stored or looked-up text can hold."""
+
+    code = "nul_character"
     http_status = 400
 
 
@@ -110,7 +121,8 @@ def decode_json(data: bytes) -> Any:
     object with a key twice, nesting deeper than :data:`MAX_DEPTH`, an integer
     outside 64 bits, a number too large for a float, ``NaN``/``Infinity``, and
     a ``\\u`` escape of a lone surrogate (a string that cannot be stored or
-    encoded). The message says which rule, never the value.
+    encoded), and :class:`NulCharacter` for U+0000 in a string or a key. The
+    message says which rule, never the value.
     """
     try:
         text = data.decode("utf-8")
@@ -134,7 +146,19 @@ def decode_json(data: bytes) -> Any:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidJson("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None
+    if "\\u0000" in text and _holds_nul(value):
+        raise NulCharacter("a string in the body holds U+0000 (NUL)")
     return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 # -- the gate ---------------------------------------------------------------------------------
@@ -191,6 +215,10 @@ def init_app(app: Flask, spec: Callable[[], Mapping[str, Any]]) -> None:
         view = _view_method()
         if (role_check := getattr(view, "role_check", None)) is not None:
             role_check()
+        if "\x00" in request.path or any(
+            "\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)
+        ):
+            raise NulCharacter("the path or query holds U+0000 (NUL)")
         if unknown := request.args.keys() - operation.query:
             # As for unknown fields in a body: a misspelt parameter is an error, not ignored.
             error = UnprocessableEntity()
@@ -202,6 +230,13 @@ def init_app(app: Flask, spec: Callable[[], Mapping[str, Any]]) -> None:
             _check_body(operation)
 
     app.before_request(gate)
+
+
+def url_holds_nul() -> bool:
+    """Whether this request's path or a query parameter (name or value) holds U+0000."""
+    return "\x00" in request.path or any(
+        "\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)
+    )
 
 
 def max_body_bytes(limit: Callable[[], int]) -> Callable[[F], F]:
@@ -245,6 +280,8 @@ def _check_body(operation: Operation) -> None:
             f"send the body as {' or '.join(sorted(operation.media_types))} (Content-Type)"
         )
     if not _is_json(mimetype):
+        if b"\x00" in _read_body():
+            raise NulCharacter("the body holds U+0000 (NUL)")
         return
     charset = request.mimetype_params.get("charset")
     if charset is not None and charset.lower() not in _JSON_CHARSETS:

@@ -21,11 +21,11 @@ from api.auth import require_roles
 from api.body import max_body_bytes
 from api.deps import current_container
 from api.problems import problem
-from api.purposes import EVERY_ROLE, actor, consent_service
+from api.purposes import EVERY_ROLE, NOTICE_VERSION, actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
 from consent.errors import ImportRejected
-from consent.model import CHANNELS
+from consent.model import CHANNELS, MAX_NOTICE_VERSION
 
 blp = Blueprint(
     "consents",
@@ -46,7 +46,9 @@ class GrantSchema(Schema):
     purpose = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
     channel = ma.fields.String(required=True, validate=ma.validate.OneOf(list(CHANNELS)))
     notice_version = ma.fields.Integer(
-        strict=True, metadata={"description": "the notice the subject saw; default: the current one"}
+        strict=True,
+        validate=NOTICE_VERSION,
+        metadata={"description": "the notice the subject saw; default: the current one"},
     )
     separate = ma.fields.Boolean(
         load_default=False, metadata={"description": "a separate consent (PIPL art. 23, 29, 39)"}
@@ -60,7 +62,7 @@ class GrantSchema(Schema):
 
 class RenewSchema(Schema):
     channel = ma.fields.String(required=True, validate=ma.validate.OneOf(list(CHANNELS)))
-    notice_version = ma.fields.Integer(strict=True)
+    notice_version = ma.fields.Integer(strict=True, validate=NOTICE_VERSION)
     separate = ma.fields.Boolean(metadata={"description": "default: as the consent renewed"})
     expires_at = ma.fields.AwareDateTime(allow_none=True, load_default=None)
     evidence = ma.fields.String(allow_none=True, load_default=None, metadata=_EVIDENCE)
@@ -231,7 +233,7 @@ IMPORT_ROW = {
         "channel": {"type": "string"},
         "effective_at": {**_TEXT, "format": "date-time"},
         "expires_at": {**_TEXT, "format": "date-time"},
-        "notice_version": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "nullable": True},
+        "notice_version": {"type": "integer", "minimum": 1, "maximum": MAX_NOTICE_VERSION, "nullable": True},
         "separate": {"type": "boolean", "nullable": True},
         "evidence": _TEXT,
     },

@@ -36,6 +36,10 @@ Tokenize and detokenize personal information held in the piivault vault.
 Every operation needs an API key: `Authorization: Bearer pvk_...`. Keys are
 created by an administrator (`POST /v1/clients` or `piivault clients create`)
 and shown once. Errors are `application/problem+json` (RFC 9457).
+
+Bodies are strict JSON: a key twice, nesting past 32 levels, an integer outside
+64 bits, `NaN` or a lone surrogate is a 400 `invalid_json`. No string, path
+segment or query value may hold U+0000 (400 `nul_character`).
 """
 
 

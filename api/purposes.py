@@ -12,7 +12,14 @@ from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import FullMatch, Schema
 from api.tokens import request_id
-from consent.model import HOLD_ROLES, LEGAL_BASES, RETENTION_ANCHORS, SEPARATE_GROUNDS, Actor
+from consent.model import (
+    HOLD_ROLES,
+    LEGAL_BASES,
+    MAX_NOTICE_VERSION,
+    RETENTION_ANCHORS,
+    SEPARATE_GROUNDS,
+    Actor,
+)
 from consent.service import ConsentService
 
 blp = Blueprint(
@@ -34,6 +41,11 @@ def actor() -> Actor:
 
 
 # -- schemas ---------------------------------------------------------------------
+
+#: A notice version as the schema holds it; a larger one is no such notice.
+NOTICE_VERSION = ma.validate.Range(1, MAX_NOTICE_VERSION)
+
+
 class NoticeTextSchema(Schema):
     text_zh = ma.fields.String(required=True, validate=ma.validate.Length(1, 20_000))
     text_en = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=20_000))
@@ -240,7 +252,7 @@ class Notices(MethodView):
             )
 
 
-@blp.route("/<code>/notices/<int:version>")
+@blp.route(f"/<code>/notices/<int(max={MAX_NOTICE_VERSION}):version>")
 class NoticeByVersion(MethodView):
     @require_roles(*EVERY_ROLE)
     @blp.response(200, NoticeSchema)

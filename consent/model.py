@@ -36,6 +36,9 @@ RETENTION_ANCHORS = ("relationship_end",)
 HOLD_ROLES = ("service", "dpo")
 
 CHANNELS = ("app", "branch", "phone", "web")
+
+#: Notice versions are 32-bit integers in the schema (``purpose_notices.version``).
+MAX_NOTICE_VERSION = 2**31 - 1
 GRANT, RENEW, WITHDRAW, EXPIRE = "grant", "renew", "withdraw", "expire"
 
 # Derived consent states.

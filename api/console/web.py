@@ -31,6 +31,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from api.audit import ROLES as AUDIT_API_ROLES
+from api.body import url_holds_nul
 from api.console import i18n
 from api.console.forms import CSRF_FIELD, FieldError, Form, MultiMapping, UnexpectedField
 from api.console.services import ConsoleService, console_service
@@ -153,6 +154,9 @@ def _before() -> Response | None:
     g.lang = i18n.choose(request.cookies.get(LANG_COOKIE))
     if request.endpoint == "console.static":
         return None
+    if url_holds_nul() or any("\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)):
+        # No text the console stores or looks up can hold U+0000 (PostgreSQL's cannot).
+        return page("error.html", status=400, title_key="error.bad_form_title", message_key="error.bad_form")
     presented = request.cookies.get(session_cookie())
     g.signed_in = service().sessions.resolve(presented) if presented else None
     if g.signed_in is not None:

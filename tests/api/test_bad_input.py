@@ -260,21 +260,38 @@ def test_detokenize_answers_other_roles_403_whatever_the_body(container, keys, r
         "/v1/purposes/marketing/notices/9223372036854775808",
         "/v1/purposes/marketing/notices/99999999999999999999999999999",
         "/v1/purposes/marketing/notices/9223372036854775807",
+        "/v1/purposes/marketing/notices/2147483648",
         "/v1/audit/events/9223372036854775808/proof",
         "/v1/audit/events/9223372036854775807/proof",
     ],
 )
-def test_path_integers_past_int64_are_404(client, keys, path):
+def test_path_integers_past_what_the_column_holds_are_404(client, keys, path):
+    # Audit sequence numbers are 64-bit; notice versions 32-bit (PostgreSQL
+    # refuses a larger literal with DataError, which was a 500).
     resp = client.get(path, headers=bearer(keys["dpo"]))
     assert resp.status_code == 404, resp.data
     assert resp.mimetype == "application/problem+json"
 
 
-def test_the_document_states_the_path_integer_range(client):
+@pytest.mark.parametrize(
+    ("path", "name", "maximum"),
+    [
+        ("/v1/purposes/{code}/notices/{version}", "version", 2**31 - 1),
+        ("/v1/audit/events/{seq}/proof", "seq", 2**63 - 1),
+    ],
+)
+def test_the_document_states_the_path_integer_range(client, path, name, maximum):
     spec = client.get("/openapi.json").json
-    params = spec["paths"]["/v1/purposes/{code}/notices/{version}"]["parameters"]
-    version = next(p for p in params if p["name"] == "version")
-    assert version["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+    param = next(p for p in spec["paths"][path]["parameters"] if p["name"] == name)
+    assert param["schema"] == {"type": "integer", "minimum": 0, "maximum": maximum}
+
+
+@pytest.mark.parametrize("version", [2**31, 2**63 - 1])
+def test_a_consent_naming_a_notice_version_past_32_bits_is_422(client, keys, version):
+    body = {"purpose": "marketing", "channel": "app", "notice_version": version}
+    resp = client.post("/v1/subjects/s-notice/consents", json=body, headers=bearer(keys["service"]))
+    assert resp.status_code == 422, resp.data
+    assert "notice_version" in resp.json["errors"]["json"]
 
 
 @pytest.mark.parametrize("since", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"])
@@ -307,3 +324,45 @@ def test_an_undocumented_query_parameter_is_422(client, keys, role, path):
     resp = client.get(path, headers=bearer(keys[role]))
     assert resp.status_code == 422, resp.data
     assert list(resp.json["errors"]["query"].values()) == [["Unknown field."]]
+
+
+# -- U+0000: PostgreSQL's text cannot hold it, so it is refused before anything is looked up ------
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/detokenize", '{"purpose": "aml_kyc", "tokens": ["tok\\u0000x"]}'),
+        (
+            "POST",
+            "/v1/tokenize",
+            '{"items": [{"field_type": "email", "value": "a@b.cn", "subject_id": "s\\u0000"}]}',
+        ),
+        (
+            "POST",
+            "/v1/subjects/s-1/consents",
+            '{"purpose": "marketing", "channel": "app", "evidence": "\\u0000"}',
+        ),
+        ("POST", "/v1/subjects/s-1/consents", '{"purpose\\u0000": "marketing", "channel": "app"}'),
+    ],
+)
+def test_nul_in_a_json_string_is_400_before_the_database(client, keys, method, path, body):
+    resp = client.open(
+        path, method=method, data=body, content_type="application/json", headers=bearer(keys["service"])
+    )
+    assert _problems(resp, 400, "nul_character") is None, resp.data
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/subjects/s%00x/consents", "/v1/audit/events?subject=s%00x", "/v1/purposes/mark%00eting"],
+)
+def test_nul_in_a_path_or_query_is_400(client, keys, path):
+    resp = client.get(path, headers=bearer(keys["dpo"]))
+    assert _problems(resp, 400, "nul_character") is None, resp.data
+
+
+def test_nul_in_a_csv_import_is_400(client, keys):
+    body = b"subject_id,purpose,action,channel\ns-1\x00,marketing,grant,app\n"
+    resp = client.post(
+        "/v1/consents/import", data=body, content_type="text/csv", headers=bearer(keys["dpo"])
+    )
+    assert _problems(resp, 400, "nul_character") is None, resp.data

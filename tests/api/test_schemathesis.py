@@ -39,8 +39,13 @@ MAX_EXAMPLES = 25  # per operation and mode; each example is sent with every rol
 MALFORMED = {400, 415}
 # Schemathesis' refusals of invalid data, and 413: a batch over its maxItems is "too large".
 REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+# U+0000 is refused at the door in every string (api.body, 400 nul_character), as stated in the
+# document's description; strings schemathesis generates as valid leave it out.
 CONFIG = SchemathesisConfig.from_dict(
-    {"checks": {"negative_data_rejection": {"expected-statuses": REFUSALS}}}
+    {
+        "checks": {"negative_data_rejection": {"expected-statuses": REFUSALS}},
+        "generation": {"allow-x00": False},
+    }
 )
 CHECKS = [
     not_a_server_error,

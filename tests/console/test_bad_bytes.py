@@ -55,3 +55,23 @@ def test_forms_with_invalid_utf8_and_surrogates_are_never_a_500(container, signe
     for data, content_type in sent:
         response = dpo.client.post(path, data=data, content_type=content_type)
         assert response.status_code < 500, (content_type, response.get_data(as_text=True)[:1000])
+
+
+@pytest.mark.parametrize("path", FORMS)
+def test_forms_with_nul_are_never_a_500(container, signed_in, path):
+    # PostgreSQL's text cannot hold U+0000: a form value that reached a query was a DataError.
+    customer(container, SUBJECT)
+    dpo = signed_in("dpo")
+    data = "&".join([f"csrf_token={quote(dpo.token)}"] + [f"{name}=cust%00" for name in FORMS[path]])
+    response = dpo.client.post(path, data=data, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400, response.get_data(as_text=True)[:1000]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/console/subjects/cust%000001", "/console/subjects?q=a%00b&by=value", "/console/audit?subject=a%00"],
+)
+def test_paths_and_queries_with_nul_are_never_a_500(container, signed_in, path):
+    customer(container, SUBJECT)
+    response = signed_in("dpo").client.get(path)
+    assert response.status_code < 500, response.get_data(as_text=True)[:1000]
