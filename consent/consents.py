@@ -167,6 +167,12 @@ def current_all(session: Session, subject_id: str, now: dt.datetime) -> list[m.C
     return [state_of(r, r.accepted_notice_version, bool(r.reconsent_grace), now) for r in last.values()]
 
 
+def recorded(session: Session, subject_id: str) -> bool:
+    """Whether any consent (given or withdrawn) was ever recorded for the subject."""
+    found = session.execute(sa.select(_r.subject_id).where(_r.subject_id == subject_id).limit(1)).first()
+    return found is not None
+
+
 def history(session: Session, subject_id: str, purpose: str | None = None) -> list[dict[str, Any]]:
     """Every record of the subject (for one purpose if given), in effect order."""
     stmt = sa.select(*RECORD_COLUMNS).where(_r.subject_id == subject_id)

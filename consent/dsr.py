@@ -31,7 +31,14 @@ from audit.events import AuditEvent
 from consent import consents, erasure
 from consent import model as m
 from consent import tables as t
-from consent.errors import ConsentConflict, InvalidConsent, InvalidTransition, RequestNotFound, SubjectGone
+from consent.errors import (
+    ConsentConflict,
+    InvalidConsent,
+    InvalidTransition,
+    RequestNotFound,
+    SubjectGone,
+    SubjectUnknown,
+)
 from consent.store import for_update
 from piivault.db import UnitOfWork
 from tokenization import subjects
@@ -147,7 +154,9 @@ def create(
 ) -> dict[str, Any]:
     """Receive a request; it is due ``svc.due_days`` days from now.
 
-    Raises NotAllowed, InvalidConsent, SubjectGone, StorageUnavailable.
+    Raises NotAllowed, InvalidConsent, SubjectGone, SubjectUnknown (piivault
+    holds neither data nor a consent record for the id: a typo, not a person),
+    StorageUnavailable.
     """
     from consent.service import _require_role
 
@@ -161,6 +170,8 @@ def create(
     svc.check_subject_id(subject_id)
     if svc.erased(session, subject_id):
         raise SubjectGone("the subject was erased")
+    if subjects.get(session, subject_id) is None and not consents.recorded(session, subject_id):
+        raise SubjectUnknown("piivault holds no data and no consent for this subject")
     now = svc.clock()
     dsr_id = m.new_id("dsr_")
     due = now + dt.timedelta(days=svc.due_days)

@@ -193,6 +193,7 @@ def test_erasure_without_a_hold_shreds_at_once(client, keys, container):
 
 
 def test_overdue_requests_are_listed(client, keys, clock):
+    tokenize(client, keys, items=[{"field_type": "email", "value": "a.b@example.com"}])
     late = dsr(client, keys, "access")
     clock.advance(days=10)
     on_time = dsr(client, keys, "access")
@@ -288,6 +289,7 @@ def test_withdraw_all(client, keys):
 
 
 def test_rejection_needs_a_reason_and_ends_the_request(client, keys):
+    tokenize(client, keys, items=[{"field_type": "email", "value": "a.b@example.com"}])
     dsr_id = dsr(client, keys, "erasure")
     assert client.post(f"/v1/dsr/{dsr_id}/reject", json={}, headers=keys["dpo"]).status_code == 422
     resp = client.post(f"/v1/dsr/{dsr_id}/reject", json={"reason_code": "duplicate"}, headers=keys["dpo"])
@@ -297,7 +299,24 @@ def test_rejection_needs_a_reason_and_ends_the_request(client, keys):
     assert again.status_code == 409
 
 
+def test_a_request_for_a_subject_piivault_does_not_know_is_404(client, keys):
+    # A typo in a subject id must not open a request (and a due date) for nobody.
+    resp = client.post(
+        "/v1/dsr",
+        json={"subject_id": "cust-9999", "type": "access", "channel": "app"},
+        headers=keys["service"],
+    )
+    assert resp.status_code == 404 and resp.json["type"].endswith("/subject_not_found"), resp.json
+    assert client.get("/v1/dsr", headers=keys["dpo"]).json["requests"] == []
+
+
+def test_a_subject_known_only_by_its_consents_can_file_a_request(client, keys):
+    grant(client, keys)
+    assert dsr(client, keys, "access")
+
+
 def test_skipping_a_step_is_refused(client, keys):
+    tokenize(client, keys, items=[{"field_type": "email", "value": "a.b@example.com"}])
     dsr_id = dsr(client, keys, "access")
     resp = client.post(f"/v1/dsr/{dsr_id}/approve", json={}, headers=keys["dpo"])
     assert resp.status_code == 409 and resp.mimetype == "application/problem+json"

@@ -14,6 +14,7 @@ from tests.consent.conftest import DPO, SERVICE, audit_payloads, call, customer
 
 
 def _file(container, type_="access", subject="cust-0001"):
+    customer(container, subject)
     return call(container, "create_request", SERVICE, subject, type_, channel="web")
 
 
@@ -40,6 +41,7 @@ def test_every_transition_is_a_step_and_an_audit_event(container, svc, clock):
 
 def test_due_days_come_from_the_setting(container_with):
     c = container_with(dsr_due_days=30)
+    customer(c)
     request = call(c, "create_request", SERVICE, "cust-0001", "access", channel="phone")
     assert (request["due_at"] - request["received_at"]).days == 30
 

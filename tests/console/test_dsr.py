@@ -116,3 +116,12 @@ def test_the_list_filters_open_and_overdue(container, signed_in, clock):
     assert re.search(r'data-testid="overdue-count">1<', dashboard)
     assert re.search(r'data-testid="open-count">2<', dashboard)
     assert dpo.get("/console/dsr?show=everything&type=nonsense").status_code == 200  # falls back to open
+
+
+def test_a_request_for_an_unknown_subject_is_refused_and_nothing_is_filed(container, signed_in):
+    dpo = signed_in("dpo")
+    response = dpo.post("/console/dsr/new", {"subject_id": "cust-9999", "type": "access", "channel": "branch"})
+    assert response.status_code == 404, response.status_code
+    assert "dsr-new" in response.get_data(as_text=True) or "<form" in response.get_data(as_text=True)
+    with container.session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(consent_tables.dsr_requests)) == 0
