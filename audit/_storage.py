@@ -55,6 +55,7 @@ EVENT_COLUMNS = (
     "payload",
     "leaf_hash",
     "chain_hash",
+    "mac",
 )
 NODE_COLUMNS = ("level", "idx", "hash")
 LOCK_NAMESPACE = 0x50494956  # "PIIV": first key of the two-key advisory lock
@@ -64,6 +65,8 @@ SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores SQLite datetimes (
 _SQL_CHUNK = 5_000
 _HEAD = "SELECT size, chain_head, frontier, updated_at FROM audit_state WHERE id = 1"
 _LATEST = "SELECT size, root_hash, timestamp, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
+_FIRST_MAC = "SELECT min(seq) FROM audit_events WHERE mac IS NOT NULL"
+_EVENT_MACS = "SELECT seq, payload, mac FROM audit_events WHERE seq >= {0} AND seq < {0} ORDER BY seq"
 _LOCK_KEY = f"{LOCK_NAMESPACE}, {TABLE_OID}"
 # Statements prepared once per connection, so that the simple queries below (one
 # round trip for several statements) still run cached plans.
@@ -72,7 +75,7 @@ _PREPARED = {
     "audit_lock": f"SELECT pg_advisory_lock({_LOCK_KEY})",
     "audit_unlock": f"SELECT pg_advisory_unlock({_LOCK_KEY})",
     "audit_head": _HEAD,
-    "audit_batch(bigint)": "SELECT id, payload FROM audit_queue ORDER BY id LIMIT $1",
+    "audit_batch(bigint)": "SELECT id, payload, mac FROM audit_queue ORDER BY id LIMIT $1",
     "audit_pending": "SELECT EXISTS (SELECT 1 FROM audit_queue)",
 }
 _EVENT_TYPES = (
@@ -85,6 +88,7 @@ _EVENT_TYPES = (
     "text",
     "text",
     "text",
+    "bytea",
     "bytea",
     "bytea",
 )
@@ -171,6 +175,14 @@ class PgStep:
         self._cursor.execute(_WRITE, (*event_columns, *node_columns, *head, old_size, list(queue_ids)))
         moved, deleted = self._cursor.fetchone()
         return moved, deleted
+
+    def events_between(self, start: int, stop: int) -> list[tuple[int, str, bytes | None]]:
+        """(seq, entry, MAC) of the events in [start, stop), for the sequencer's MAC check."""
+        rows = self._cursor.execute(_EVENT_MACS.format("%s"), (start, stop)).fetchall()
+        return [(int(seq), payload, None if mac is None else bytes(mac)) for seq, payload, mac in rows]
+
+    def first_mac_seq(self) -> int | None:
+        return self._cursor.execute(_FIRST_MAC).fetchone()[0]
 
     def latest_checkpoint(self) -> CheckpointRecord | None:
         row = self._cursor.execute(_LATEST).fetchone()
@@ -298,7 +310,7 @@ class SqliteStep:
         """
         self._transaction = self._conn.begin()
         head = read_head(self._conn)
-        rows = self._db.execute("SELECT id, payload FROM audit_queue ORDER BY id LIMIT ?", (batch_size,))
+        rows = self._db.execute("SELECT id, payload, mac FROM audit_queue ORDER BY id LIMIT ?", (batch_size,))
         return head, rows.fetchall()
 
     def write(
@@ -328,6 +340,14 @@ class SqliteStep:
             marks = ", ".join("?" * len(chunk))
             deleted += self._db.execute(f"DELETE FROM audit_queue WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
         return moved, deleted
+
+    def events_between(self, start: int, stop: int) -> list[tuple[int, str, bytes | None]]:
+        """(seq, entry, MAC) of the events in [start, stop), for the sequencer's MAC check."""
+        rows = self._db.execute(_EVENT_MACS.format("?"), (start, stop)).fetchall()
+        return [(int(seq), payload, None if mac is None else bytes(mac)) for seq, payload, mac in rows]
+
+    def first_mac_seq(self) -> int | None:
+        return self._db.execute(_FIRST_MAC).fetchone()[0]
 
     def latest_checkpoint(self) -> CheckpointRecord | None:
         row = self._db.execute(_LATEST).fetchone()

@@ -51,7 +51,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from audit.sink import ROWS_PER_STATEMENT, insert_queued
+from audit.sink import ROWS_PER_STATEMENT, Queued, insert_queued
 from piivault.db import is_unavailable, utcnow
 from piivault.errors import StorageUnavailable
 
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(eq=False)
 class _Submission:
-    payloads: Sequence[str]
+    payloads: Sequence[Queued]
     taken: bool = False  # in a batch under way
     done: bool = False
     error: BaseException | None = None
@@ -98,7 +98,7 @@ class GroupCommit:
         """Transactions committed so far (for tests and benchmarks)."""
         _committers.add(self)
 
-    def submit(self, payloads: Sequence[str]) -> None:
+    def submit(self, payloads: Sequence[Queued]) -> None:
         """Queue ``payloads`` (from :meth:`QueueSink.prepare`) in a committed transaction.
 
         Returns once they are committed; blocks meanwhile.

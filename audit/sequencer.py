@@ -72,6 +72,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit._storage import PgConnection, PgStep, SqliteStep
+from audit.authenticity import FORGED_ACTION, EventAuthenticator, forged_seqs
 from audit.canonical import canonical_json_parsed
 from audit.chain import chain_hash
 from audit.errors import LogCorrupt
@@ -81,7 +82,7 @@ from audit.sink import check_columns
 from audit.store import CheckpointRecord, LogHead, encode_frontier, latest_checkpoint
 from piivault.db import is_unavailable, utcnow
 from piivault.errors import StorageUnavailable, UnavailableError
-from vault import Keyring, Signer
+from vault import DataKey, Keyring, Signer
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,9 @@ class Sequencer:
         self._last_checkpoint = (0, 0)  # (size, timestamp) of the newest checkpoint seen
         self._local = threading.Lock()
         self._wanted = False
+        self.authenticator = EventAuthenticator(keyring, session_factory)
+        self._authentic_until: int | None = None  # events below it are authentic (checked or written here)
+        self._first_mac: int | None = None  # the first event with a MAC; those before are legacy
 
     # -- entry points ------------------------------------------------------------
     def sequence_pending(self, *, budget_seconds: float | None = INLINE_BUDGET_SECONDS) -> int:
@@ -327,8 +331,9 @@ class Sequencer:
         head, rows = db.read(self.batch_size)
         now = self._clock()
         drained = len(rows) < self.batch_size
-        if rows:
-            size, root = self._integrate(db, head, rows, now)
+        forged = self._check_tail(db, head)
+        if rows or forged:
+            size, root = self._integrate(db, head, rows, now, forged)
         else:
             size, root = head.size, frontier_root(head.frontier)
         checkpoint = None
@@ -336,29 +341,88 @@ class Sequencer:
             checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained)
         last = once or drained or _past(deadline)
         # A transaction that wrote nothing ends without a commit flush.
-        empty = db.end(commit=bool(rows) or checkpoint is not None, release=last, recheck=recheck and last)
+        wrote = bool(rows or forged) or checkpoint is not None
+        empty = db.end(commit=wrote, release=last, recheck=recheck and last)
+        self._authentic_until = size  # committed: every event below ``size`` is authentic or recorded
         if checkpoint is not None:
             self._last_checkpoint = (checkpoint.size, checkpoint.timestamp)
         return StepResult(len(rows), size, drained if empty is None else empty, checkpoint), last
 
+    # -- authenticity (audit.authenticity) --------------------------------------------
+    def _mac_key(self, db: PgStep | SqliteStep) -> DataKey:
+        """The MAC key, unwrapped once per process (the session is only opened the first time)."""
+        key = self.authenticator.cached
+        if key is None:
+            with db.session() as session:
+                key = self.authenticator.key(session)
+                session.commit()
+        return key
+
+    def _check_tail(self, db: PgStep | SqliteStep, head: LogHead) -> list[tuple[int, bytes]]:
+        """Check the MACs of the events this process did not write; the forged ones, not yet recorded.
+
+        Only events since the last checkpoint this process knows of, or since
+        its own last step, are read: normally none (nothing moved the head but
+        this process). Returns (seq, leaf hash) of each forged event that no
+        authentic ``audit.forged_event_detected`` event names yet.
+        """
+        start = self._authentic_until
+        if start is None or start > head.size:  # first step, or the database was restored
+            latest = db.latest_checkpoint()
+            start = min(latest.size if latest else 0, head.size)
+            self._first_mac = db.first_mac_seq()
+        if start == head.size:
+            return []
+        key = self._mac_key(db)
+        flagged: set[int] = set()
+        forged: list[tuple[int, bytes]] = []
+        for seq, payload, mac in db.events_between(start, head.size):
+            entry = payload.encode("utf-8")
+            if mac is None and (self._first_mac is None or seq < self._first_mac):
+                continue  # integrated before events had MACs (migration 0013)
+            if EventAuthenticator.entry_ok(key, entry, mac):
+                flagged.update(forged_seqs(entry))
+            else:
+                forged.append((seq, leaf_hash(entry)))
+        forged = [(seq, leaf) for seq, leaf in forged if seq not in flagged]
+        if forged:
+            log.warning(
+                "audit sequencer: %d event(s) in the log fail their MAC (first seq %d): "
+                "recorded as forged, see `piivault audit verify`",
+                len(forged),
+                forged[0][0],
+            )
+        return forged
+
     def _integrate(
-        self, db: PgStep | SqliteStep, head: LogHead, rows: Sequence[Any], now: dt.datetime
+        self,
+        db: PgStep | SqliteStep,
+        head: LogHead,
+        rows: Sequence[Any],
+        now: dt.datetime,
+        forged: Sequence[tuple[int, bytes]] = (),
     ) -> tuple[int, bytes]:
         seq, chain = head.size, head.chain_head
         events: list[tuple[Any, ...]] = []
         leaves: list[bytes] = []
         rejected: list[int] = []
-        for queue_id, text in rows:
-            parsed = _parse_queued(text)
+        key = self._mac_key(db)
+        if self._first_mac is None:
+            self._first_mac = head.size  # from here on every event has a MAC
+        # (queue id or None for the sequencer's own events, queued text, body or None, time, refusal)
+        items: list[tuple[Any, ...]] = [
+            (None, "", *_forged_entry(forged_seq, leaf, now), None) for forged_seq, leaf in forged
+        ]
+        items += [(queue_id, text, *_queued_body(key, text, mac)) for queue_id, text, mac in rows]
+        for queue_id, text, body, when, refusal in items:
             entry = None
-            if parsed is not None:
-                body, when = parsed
+            if body is not None:
                 body["seq"] = seq
                 with contextlib.suppress(ValueError):  # NaN, lone surrogates: json.loads takes them
                     entry = canonical_json_parsed(body)
             if entry is None:
                 rejected.append(queue_id)
-                body, when = _rejected_entry(queue_id, text, now)
+                body, when = _rejected_entry(queue_id, text, now, refusal or "malformed queue entry")
                 body["seq"] = seq
                 entry = canonical_json_parsed(body)
             leaf = leaf_hash(entry)
@@ -376,13 +440,15 @@ class Sequencer:
                     entry.decode("utf-8"),
                     leaf,
                     chain,
+                    EventAuthenticator.entry_mac(key, entry),
                 )
             )
             leaves.append(leaf)
             seq += 1
         if rejected:
             log.warning(
-                "audit sequencer: %d malformed queue entr(ies) recorded as rejected (first queue id %d)",
+                "audit sequencer: %d malformed or unauthenticated queue entr(ies) recorded as rejected "
+                "(first queue id %d)",
                 len(rejected),
                 rejected[0],
             )
@@ -526,22 +592,49 @@ def _parse_queued(text: str) -> tuple[dict[str, Any], dt.datetime] | None:
     return body, when
 
 
-def _rejected_entry(queue_id: int, text: str, now: dt.datetime) -> tuple[dict[str, Any], dt.datetime]:
+def _queued_body(key: DataKey, text: str, mac: bytes | None) -> tuple[Any, dt.datetime | None, str | None]:
+    """A queue row's body and time, or (None, None, why it is refused): malformed, or its MAC fails."""
+    parsed = _parse_queued(text)
+    if parsed is None:
+        return None, None, "malformed queue entry"
+    if not EventAuthenticator.source_ok(key, text.encode("utf-8", "surrogatepass"), mac):
+        return None, None, "unauthenticated queue entry"
+    return (*parsed, None)
+
+
+def _forged_entry(seq: int, leaf: bytes, now: dt.datetime) -> tuple[dict[str, Any], dt.datetime]:
+    # An event in the log whose MAC does not verify was not written by a sequencer:
+    # someone with database write access appended it. It cannot be removed (the
+    # tables are append-only), so the log itself says so before anything signs over it.
+    details = {"forged_seq": seq, "leaf_hash": leaf.hex()}
+    return _sequencer_entry(FORGED_ACTION, "event MAC does not verify", details, now)
+
+
+def _rejected_entry(
+    queue_id: int, text: str, now: dt.datetime, reason: str
+) -> tuple[dict[str, Any], dt.datetime]:
     # A queue row the application could not have written (it validates at
-    # enqueue) means someone wrote to the queue directly. Record that fact,
-    # and a hash of what was there, instead of stalling the log or dropping it.
+    # enqueue and MACs what it queues) means someone wrote to the queue directly.
+    # Record that fact, and a hash of what was there, instead of stalling the log or dropping it.
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return _sequencer_entry(REJECTED_ACTION, reason, {"queue_id": queue_id, "payload_sha256": digest}, now)
+
+
+def _sequencer_entry(
+    action: str, reason: str, details: dict[str, Any], now: dt.datetime
+) -> tuple[dict[str, Any], dt.datetime]:
+    """An event the sequencer records itself (an error outcome, no subject)."""
     now = now.astimezone(dt.UTC)
     body = {
         "time": now.strftime(TIME_FORMAT),
         "actor": SEQUENCER_ACTOR,
-        "action": REJECTED_ACTION,
+        "action": action,
         "outcome": "error",
         "subject_id": None,
         "purpose": None,
         "field_types": [],
-        "reason": "malformed queue entry",
+        "reason": reason,
         "request_id": None,
-        "details": {"queue_id": queue_id, "payload_sha256": digest},
+        "details": details,
     }
     return body, now

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit import tables as t
 from audit.anchor import KeyPin, TrustAnchor
+from audit.authenticity import check_macs
 from audit.errors import EventNotFound, LogCorrupt, NotCheckpointed
 from audit.events import AuditEvent
 from audit.merkle import (
@@ -580,7 +581,34 @@ class AuditLog:
         report.trust_anchor = anchor.describe(self.origin)
         if problem is not None:
             report.flag("trust_anchor", None, problem)
+        if public_key is None:
+            self._check_macs(report)
         return report
+
+    def _check_macs(self, report: VerifyReport) -> None:
+        """The operator's check (who can reach the MAC key): every event's entry MAC.
+
+        Raises:
+            VaultUnavailable: the MAC key cannot be unwrapped.
+            StorageUnavailable: the database failed.
+        """
+        stop = report.head_size if report.head_size is not None else report.events
+        e = t.events.c
+        query = sa.select(e.seq, e.payload, e.mac).where(e.seq < stop).order_by(e.seq)
+        try:
+            with self._session_factory() as session:
+                key = self.sequencer.authenticator.key(session)
+                session.commit()  # the key may have been created just now
+                rows = session.execute(query.execution_options(yield_per=5_000))
+                macs = check_macs(key, rows)
+        except exc.SQLAlchemyError as error:
+            if is_unavailable(error):
+                raise StorageUnavailable("database unavailable") from None
+            raise
+        report.authenticity = macs.to_dict()
+        for seq in macs.invalid_seqs:
+            report.flag("event_mac_invalid", seq, f"event {seq}: its MAC does not verify (forged)")
+        report.problem_count += macs.invalid - len(macs.invalid_seqs)
 
     # -- auditing the auditors ---------------------------------------------------------
     def record_access(

@@ -4,6 +4,9 @@ If the insert fails, the unit of work's commit fails with it: no audit record,
 no action. The sequencer (:mod:`audit.sequencer`) later gives queued events
 their place in the chain and the Merkle tree.
 
+Each row carries the recording process's source MAC (:mod:`audit.authenticity`),
+under a key the database alone does not hold: the sequencer refuses rows without it.
+
 Everything the sequencer will need from an event is checked here, while the
 action can still be refused: a queue row the sequencer could not store would
 otherwise have to be quarantined after the action had already happened.
@@ -27,16 +30,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit import tables as t
+from audit.authenticity import EventAuthenticator
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
 from piivault.db import utcnow
 
-# Rows per statement: 2 parameters a row, well under SQLite's (32,766) and
+# Rows per statement: 3 parameters a row, well under SQLite's (32,766) and
 # PostgreSQL's (65,535) bound-parameter limits.
 ROWS_PER_STATEMENT = 4_000
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime stores SQLite datetimes (naive UTC)
 
 # Payload fields copied into indexed columns, and the column widths they must fit.
+Queued = tuple[str, bytes]
+"""A prepared queue row: the payload (canonical JSON) and its source MAC."""
+
 COLUMN_LIMITS: Mapping[str, int] = {
     name: t.events.c[name].type.length
     for name in ("actor", "action", "subject_id", "purpose", "outcome", "request_id")
@@ -64,9 +71,10 @@ def check_columns(payload: Mapping[str, Any]) -> None:
 
 
 class QueueSink:
-    """The unit of work's audit sink: queue the events in the caller's transaction."""
+    """The unit of work's audit sink: queue the events and their source MACs in the caller's transaction."""
 
-    def __init__(self, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, authenticator: EventAuthenticator, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self._authenticator = authenticator
         self._clock = clock
 
     def __call__(self, session: Session, events: Sequence[AuditEvent]) -> None:
@@ -76,17 +84,20 @@ class QueueSink:
             TypeError: an item is not an :class:`AuditEvent`, or its details
                 hold a value canonical JSON does not accept.
             ValueError: an event is too large or a field does not fit its column.
+            VaultUnavailable: the MAC key is not loaded yet and Vault cannot unwrap it.
             sqlalchemy.exc.DBAPIError: the insert failed (the commit then fails).
         """
         now = self._clock()
-        insert_queued(session.connection(), now, self.prepare(events, now))
+        insert_queued(session.connection(), now, self.prepare(events, now, session))
 
-    @staticmethod
-    def prepare(events: Sequence[AuditEvent], now: dt.datetime) -> list[str]:
-        """The queue payloads of ``events`` (canonical JSON), each checked as the sequencer needs.
+    def prepare(
+        self, events: Sequence[AuditEvent], now: dt.datetime, session: Session | None = None
+    ) -> list[Queued]:
+        """The queue rows of ``events``: canonical JSON, each checked as the sequencer needs, and its MAC.
 
         Raises:
             TypeError, ValueError: as :meth:`__call__`; the message names no value.
+            VaultUnavailable: as :meth:`__call__`.
         """
         payloads = []
         for event in events:
@@ -97,12 +108,15 @@ class QueueSink:
             payload = canonical_json(body)
             if len(payload) > MAX_DETAILS_BYTES:
                 raise ValueError("audit event too large")
-            payloads.append(payload.decode("utf-8"))
-        return payloads
+            payloads.append(payload)
+        if not payloads:
+            return []
+        key = self._authenticator.key(session)
+        return [(p.decode("utf-8"), EventAuthenticator.source_mac(key, p)) for p in payloads]
 
 
-def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequence[str]) -> None:
-    """Insert prepared payloads into ``audit_queue`` through ``connection``, in its transaction.
+def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequence[Queued]) -> None:
+    """Insert prepared rows (payload, MAC) into ``audit_queue`` through ``connection``, in its transaction.
 
     Raises:
         sqlalchemy.exc.DBAPIError: the insert failed.
@@ -114,11 +128,11 @@ def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequenc
     enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if sqlite else now
     for start in range(0, len(payloads), ROWS_PER_STATEMENT):
         chunk = payloads[start : start + ROWS_PER_STATEMENT]
-        params = tuple(value for payload in chunk for value in (enqueued_at, payload))
+        params = tuple(value for payload, mac in chunk for value in (enqueued_at, payload, mac))
         connection.exec_driver_sql(_insert_statement("?" if sqlite else "%s", len(chunk)), params)
 
 
 @functools.lru_cache(maxsize=64)
 def _insert_statement(mark: str, rows: int) -> str:
-    values = ", ".join([f"({mark}, {mark})"] * rows)
-    return f"INSERT INTO audit_queue (enqueued_at, payload) VALUES {values}"  # noqa: S608 - constants
+    values = ", ".join([f"({mark}, {mark}, {mark})"] * rows)
+    return f"INSERT INTO audit_queue (enqueued_at, payload, mac) VALUES {values}"  # noqa: S608 - constants

@@ -22,6 +22,8 @@ queue = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("enqueued_at", UTCDateTime, nullable=False, index=True),
     sa.Column("payload", sa.Text, nullable=False),
+    # The recording process's MAC over the payload (audit.authenticity); NULL: refused.
+    sa.Column("mac", sa.LargeBinary(32), nullable=True),
 )
 
 # The log: leaf ``seq`` of the Merkle tree (0-based) and the running chain hash.
@@ -39,6 +41,8 @@ events = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("chain_hash", sa.LargeBinary(32), nullable=False),
+    # The sequencer's MAC over the entry (audit.authenticity); NULL only before migration 0013.
+    sa.Column("mac", sa.LargeBinary(32), nullable=True),
 )
 # "Which subjects did this credential touch, and when" (audit.service.exposure).
 sa.Index("ix_audit_events_actor_time", events.c.actor, events.c.time)

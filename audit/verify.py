@@ -143,6 +143,8 @@ class VerifyReport:
     saved_checkpoint_size: int | None = None
     saved_checkpoint_sizes: list[int] = dataclasses.field(default_factory=list)
     trust_anchor: str | None = None
+    authenticity: dict[str, Any] | None = None
+    """Entry MAC counts (:class:`audit.authenticity.MacReport`), when the operator's key checked them."""
     queued: int = 0
     workers: int = 1
     problems: list[Problem] = dataclasses.field(default_factory=list)
@@ -178,6 +180,7 @@ class VerifyReport:
             "saved_checkpoint_size": self.saved_checkpoint_size,
             "saved_checkpoint_sizes": list(self.saved_checkpoint_sizes),
             "trust_anchor": self.trust_anchor,
+            "authenticity": self.authenticity,
             "queued": self.queued,
             "first_bad_index": self.first_bad_index,
             "problem_count": self.problem_count,
@@ -194,6 +197,14 @@ class VerifyReport:
         ]
         if self.trust_anchor is not None:
             lines.append(f"trust anchor: {self.trust_anchor}")
+        if self.authenticity is not None:
+            a = self.authenticity
+            lines.append(
+                f"event MACs: {a['valid']} valid, {a['invalid']} forged ({a['recorded']} recorded as forged "
+                f"by the sequencer), {a['legacy']} from before MACs"
+            )
+        else:
+            lines.append("event MACs: not checked (needs the operator's key: run without --key)")
         for size in self.saved_checkpoint_sizes:
             lines.append(f"saved checkpoint at size {size} checked")
         if not self.ok:

@@ -344,8 +344,9 @@ def build_log(container: Container, events: int, batch: int = 50_000) -> float:
     try:
         while done < events:
             n = min(batch, events - done)
-            rows = [(now, canonical_json(_event(size + done + k).payload(now)).decode()) for k in range(n)]
-            _enqueue(container, rows)
+            # The sink's own rows: payload and source MAC (audit.authenticity).
+            rows = container.audit_sink.prepare([_event(size + done + k) for k in range(n)], now)
+            _enqueue(container, now, rows)
             sequencer.drain(idle_checkpoint=False)
             done += n
         sequencer.checkpoint_now()
@@ -361,21 +362,22 @@ def build_log(container: Container, events: int, batch: int = 50_000) -> float:
     return elapsed
 
 
-def _enqueue(container: Container, rows: list[tuple[dt.datetime, str]]) -> None:
+def _enqueue(container: Container, now: dt.datetime, rows: list[tuple[str, bytes]]) -> None:
     """Bulk-queue synthetic events (the sink's INSERT, without a unit of work per event)."""
     with container.engine.begin() as conn:
         dbapi = conn.connection.driver_connection
         if container.engine.dialect.name == "postgresql":
             with (
                 dbapi.cursor() as cursor,
-                cursor.copy("COPY audit_queue (enqueued_at, payload) FROM STDIN") as copy,
+                cursor.copy("COPY audit_queue (enqueued_at, payload, mac) FROM STDIN") as copy,
             ):
-                for row in rows:
-                    copy.write_row(row)
+                for payload, mac in rows:
+                    copy.write_row((now, payload, mac))
         else:
-            stamp = rows[0][0].strftime("%Y-%m-%d %H:%M:%S.%f")
+            stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
             dbapi.executemany(
-                "INSERT INTO audit_queue (enqueued_at, payload) VALUES (?, ?)", [(stamp, p) for _, p in rows]
+                "INSERT INTO audit_queue (enqueued_at, payload, mac) VALUES (?, ?, ?)",
+                [(stamp, p, m) for p, m in rows],
             )
 
 
@@ -517,7 +519,10 @@ def main() -> None:
                 backends = {"postgresql": pg_url, "sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
                 for name, url in backends.items():
                     if args.backend in (None, name):
-                        results[name] = run_backend(name, {**base, "PIIVAULT_DATABASE_URL": url}, args)
+                        # Each backend its own checkpoint key, so its own pinned public key.
+                        pin = str(Path(tmp) / f"audit-public-key-{name}.txt")
+                        env = {**base, "PIIVAULT_DATABASE_URL": url, "PIIVAULT_AUDIT_PUBLIC_KEY_FILE": pin}
+                        results[name] = run_backend(name, env, args)
         finally:
             bao.stop()
     results["load_average_at_end"] = os.getloadavg()

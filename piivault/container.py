@@ -106,10 +106,8 @@ class Container:
         return uow
 
     def _group_submit(self, events: Sequence[Any]) -> None:
-        from audit.sink import QueueSink
-
-        assert self.group_commit is not None
-        self.group_commit.submit(QueueSink.prepare(events, utcnow()))
+        assert self.group_commit is not None and self.audit_sink is not None
+        self.group_commit.submit(self.audit_sink.prepare(events, utcnow()))
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -130,12 +128,14 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
         cache=DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
         ledger=ledger,
     )
+    from audit.service import build_audit_log
     from audit.sink import QueueSink
 
-    container = Container(settings, engine, session_factory, provider, keyring, audit_sink=QueueSink())
-    from audit.service import build_audit_log
-
-    container.services["audit"] = build_audit_log(settings, engine, session_factory, keyring)
+    audit_log = build_audit_log(settings, engine, session_factory, keyring)
+    # The sink and the sequencer share one authenticator: the MAC key is unwrapped once per process.
+    sink = QueueSink(audit_log.sequencer.authenticator)
+    container = Container(settings, engine, session_factory, provider, keyring, audit_sink=sink)
+    container.services["audit"] = audit_log
     container._closers.append(container.services["audit"].close)
     if settings.audit_group_commit and engine.dialect.name == "postgresql":
         from audit.group import GroupCommit

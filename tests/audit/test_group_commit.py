@@ -29,8 +29,18 @@ def _keys(container) -> int:
         return s.scalar(sa.select(sa.func.count()).select_from(vt.data_keys))
 
 
-def _payloads(n: int, actor: str = "group-test") -> list[str]:
-    return QueueSink.prepare([AuditEvent(action="test.read", actor=actor, request_id=f"r{n}")], utcnow())
+_sink: list[QueueSink] = []  # the container's sink (it MACs each payload with the container's key)
+
+
+@pytest.fixture(autouse=True)
+def _container_sink(container):
+    _sink[:] = [container.audit_sink]
+    yield
+    _sink.clear()
+
+
+def _payloads(n: int, actor: str = "group-test") -> list[tuple[str, bytes]]:
+    return _sink[0].prepare([AuditEvent(action="test.read", actor=actor, request_id=f"r{n}")], utcnow())
 
 
 class _HeldFirstBatch(GroupCommit):
@@ -226,7 +236,7 @@ def test_batches_hold_one_statement_and_an_oversized_caller_its_own_transaction(
 
     events = [AuditEvent(action="test.read", actor="group-test", request_id=f"big-{n}") for n in range(7)]
     group = GroupCommit(container.engine)
-    group.submit(QueueSink.prepare(events, utcnow()))  # 7 rows: three statements, one transaction
+    group.submit(container.audit_sink.prepare(events, utcnow()))  # 7 rows: three statements, one transaction
     assert _queued_and_logged(container) == 7
     group.close()
 

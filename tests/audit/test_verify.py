@@ -175,8 +175,10 @@ def test_an_inserted_event_is_caught(container, log):
         conn.exec_driver_sql("UPDATE audit_state SET size = size + 1")
     report = log.verify()
     assert not report.ok
-    assert report.first_bad_index == 7  # where the chain stops fitting: the displaced event
-    assert {"columns", "chain", "checkpoint_root"} <= _problems(report)
+    # The forged event itself fails its MAC; the chain stops fitting at the displaced event.
+    assert report.first_bad_index == 6
+    assert {"event_mac_invalid", "columns", "chain", "checkpoint_root"} <= _problems(report)
+    assert min(p.index for p in report.problems if p.kind == "chain") == 7
 
 
 def test_two_swapped_events_are_caught(container, log):
@@ -229,9 +231,14 @@ def test_a_rewritten_history_is_caught_by_the_signed_checkpoints(container, log)
             [{"level": lv, "idx": i, "hash": h} for (lv, i), h in tree._nodes.items() if lv > 0],
         )
         conn.execute(sa.update(at.state).values(chain_head=chain, frontier=encode_frontier(tree._frontier)))
+    # An outsider, with the published key only, sees the signatures fail.
+    outsider = log.verify(public_key=log.public_key_bytes())
+    assert _problems(outsider) == {"checkpoint_root"} and outsider.authenticity is None
+    assert "at or after event 11" in outsider.problems[0].message
+    # The operator, who can reach the MAC key, also sees which event was rewritten.
     report = log.verify()
-    assert _problems(report) == {"checkpoint_root"}
-    assert "at or after event 11" in report.problems[0].message
+    assert _problems(report) == {"checkpoint_root", "event_mac_invalid"}
+    assert [p.index for p in report.problems if p.kind == "event_mac_invalid"] == [12]
 
 
 def test_a_truncated_tail_is_caught_by_a_saved_checkpoint(container, log, tmp_path):

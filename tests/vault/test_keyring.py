@@ -181,16 +181,16 @@ def test_rotate_rewrap_resumable_then_retire(container):
         sealed_before = {r.owner: r.wrapped_dek for r in s.execute(sa.select(t.data_keys))}
     container.provider.rotate()
     with container.session_factory() as s:
-        assert container.keyring.status(s).outdated == 26  # 25 subjects + the system key
+        assert container.keyring.status(s).outdated == 27  # 25 subjects + the system keys
     # interrupted after two batches...
     first = container.keyring.rewrap(container.session_factory, batch_size=10, max_batches=2)
-    assert (first.rewrapped, first.remaining) == (20, 6)
+    assert (first.rewrapped, first.remaining) == (20, 7)
     # ...and resumed
     second = container.keyring.rewrap(container.session_factory, batch_size=10)
-    assert (second.rewrapped, second.remaining) == (6, 0)
+    assert (second.rewrapped, second.remaining) == (7, 0)
     with container.session_factory() as s:
         st = container.keyring.status(s)
-        assert st.deks_by_version == {2: 26}
+        assert st.deks_by_version == {2: 27}
         after = {r.owner: r.wrapped_dek for r in s.execute(sa.select(t.data_keys))}
     assert all(after[o] != sealed_before[o] for o in after)
     with container.session_factory() as s:
