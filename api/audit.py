@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
@@ -45,6 +46,9 @@ from audit.errors import EventNotFound
 from audit.note import NoteError, key_id, parse_verifier_key, verifier_key_string
 from audit.service import CHECKPOINT_ACTION, MAX_PAGE, READ_ACTION, AuditLog
 from audit.store import CheckpointRecord
+from audit.tiles import parse_path as parse_tile_path
+from audit.tiles import read_checkpoint as read_tiles_checkpoint
+from audit.tiles import read_tile
 from piivault.db import utcnow
 from piivault.errors import NotFound, ValidationFailed
 
@@ -571,3 +575,59 @@ class Verify(MethodView):
         with current_container().uow() as uow:
             log.record_verification(uow, current_principal().actor, report, request_id=request_id())
         return report.to_dict()
+
+
+class TilesNotPublished(NotFound):
+    """No tiles directory is configured (PIIVAULT_AUDIT_TILES_DIR), or it does not hold this resource."""
+
+    code = "audit_tiles_not_found"
+
+
+_IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def _tiles_dir() -> Path:
+    directory = audit_log().sequencer.tiles_dir
+    if directory is None:
+        raise TilesNotPublished("the log is not published as tiles here (PIIVAULT_AUDIT_TILES_DIR)")
+    return directory
+
+
+@blp.route("/tiles/checkpoint")
+class TilesCheckpoint(MethodView):
+    @require_roles(*ROLES)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def get(self) -> Response:
+        """C2SP tlog-tiles: the checkpoint the tiles directory publishes (a signed note)."""
+        note = read_tiles_checkpoint(_tiles_dir())
+        if note is None:
+            raise TilesNotPublished("no checkpoint has been published as tiles yet")
+        response = Response(note, content_type="text/plain; charset=utf-8")
+        response.headers["Cache-Control"] = "private, max-age=5"  # mutable: the spec asks for seconds only
+        return response
+
+
+@blp.route("/tiles/tile/<path:rest>")
+class Tile(MethodView):
+    @require_roles(*ROLES)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(responses={"200": {"content": {"application/octet-stream": {"schema": {"type": "string"}}}}})
+    def get(self, rest: str) -> Response:
+        """C2SP tlog-tiles: a Merkle tree tile (tile/<L>/<N>[.p/<W>]) or entry bundle (tile/entries/...).
+
+        Entry bundles hold events, so reading one is audited (``audit.read``,
+        operation ``tiles.entries``); tiles of hashes are not.
+        """
+        key = parse_tile_path("tile/" + rest)
+        if key is None:
+            raise TilesNotPublished("not a tile path (tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>])")
+        try:
+            data = read_tile(_tiles_dir(), key)
+        except FileNotFoundError:
+            raise TilesNotPublished("this tile has not been published") from None
+        if key.level == "entries":
+            _record_read("tiles.entries", index=key.index, width=key.width or 256)
+        response = Response(data, content_type="application/octet-stream")
+        response.headers["Cache-Control"] = _IMMUTABLE if key.width is None else "private, max-age=60"
+        return response

@@ -97,6 +97,23 @@ def checkpoint(audit: Any, out: str | None) -> None:
     click.echo(record.note, nl=False)
 
 
+@audit_cli.command("publish")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="the tiles directory (default: PIIVAULT_AUDIT_TILES_DIR)",
+)
+@click.option("--checkpoint/--no-checkpoint", "cut", default=True, show_default=True, help="cut one first")
+@_handle_errors
+@_with_audit
+def publish(audit: Any, directory: str | None, cut: bool) -> None:
+    """Write the log as C2SP tlog-tiles (checkpoint, tile/...) up to the newest checkpoint."""
+    result = audit.publish_tiles(Path(directory) if directory else None, cut=cut)
+    click.echo(f"tiles published at size {result.size} ({result.written} tile(s) and bundle(s) written)")
+
+
 @audit_cli.command("public-key")
 @_handle_errors
 @_with_audit

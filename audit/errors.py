@@ -28,3 +28,10 @@ class NotCheckpointed(Conflict, AuditError):
     """The event or size is not yet covered by a signed checkpoint; retry after the next one."""
 
     code = "audit_not_checkpointed"
+
+
+class TilesDiverge(Conflict, AuditError):
+    """The tiles directory publishes another log than the database holds, or more of it
+    (after a database restore: ``piivault audit restore-tail --from DIR``)."""
+
+    code = "audit_tiles_diverge"

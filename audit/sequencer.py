@@ -65,6 +65,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,11 +76,12 @@ from audit._storage import PgConnection, PgStep, SqliteStep
 from audit.authenticity import FORGED_ACTION, EventAuthenticator, forged_seqs
 from audit.canonical import canonical_json_parsed
 from audit.chain import chain_hash
-from audit.errors import LogCorrupt
+from audit.errors import LogCorrupt, TilesDiverge
 from audit.merkle import append_leaves, frontier_root, leaf_hash
 from audit.note import Checkpoint, sign_checkpoint
 from audit.sink import check_columns
 from audit.store import CheckpointRecord, LogHead, encode_frontier, latest_checkpoint
+from audit.tiles import publish
 from piivault.db import is_unavailable, utcnow
 from piivault.errors import StorageUnavailable, UnavailableError
 from vault import DataKey, Keyring, Signer
@@ -129,8 +131,10 @@ class Sequencer:
         checkpoint_every: int,
         checkpoint_seconds: float,
         clock: Callable[[], dt.datetime] = utcnow,
+        tiles_dir: Path | None = None,
     ) -> None:
         self._engine = engine
+        self.tiles_dir = tiles_dir
         self._session_factory = session_factory
         self._pg = PgConnection(engine) if engine.dialect.name == "postgresql" else None
         self._keyring = keyring
@@ -346,6 +350,7 @@ class Sequencer:
         self._authentic_until = size  # committed: every event below ``size`` is authentic or recorded
         if checkpoint is not None:
             self._last_checkpoint = (checkpoint.size, checkpoint.timestamp)
+            self.publish_tiles()
         return StepResult(len(rows), size, drained if empty is None else empty, checkpoint), last
 
     # -- authenticity (audit.authenticity) --------------------------------------------
@@ -516,6 +521,22 @@ class Sequencer:
         db.insert_checkpoint(record)
         log.info("audit checkpoint cut at size %d", size)
         return record
+
+    def publish_tiles(self) -> None:
+        """Bring the tiles directory up to the newest checkpoint (:mod:`audit.tiles`), if one is set.
+
+        Never raises: the checkpoint is committed; a directory that cannot be
+        written (or that diverges from the database) is logged and tried again
+        at the next checkpoint.
+        """
+        if self.tiles_dir is None:
+            return
+        try:
+            publish(self._engine, self.tiles_dir)
+        except TilesDiverge as e:
+            log.error("audit tiles not published: %s", e)
+        except (OSError, exc.SQLAlchemyError) as e:
+            log.warning("audit tiles not published (%s); retried at the next checkpoint", type(e).__name__)
 
     def _checkpoint_signer(self, session: Session) -> Signer:
         if self._signer is None:

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -48,6 +49,8 @@ from audit.store import (
     latest_checkpoint,
     read_head,
 )
+from audit.tiles import PublishResult
+from audit.tiles import publish as publish_tiles
 from piivault.db import UnitOfWork, is_unavailable, utcnow
 from piivault.errors import ConfigurationError, StorageUnavailable, ValidationFailed
 
@@ -301,6 +304,30 @@ class AuditLog:
             ConfigurationError: the checkpoint key is missing.
         """
         return self.sequencer.checkpoint_now()
+
+    def publish_tiles(self, directory: Path | None = None, *, cut: bool = True) -> PublishResult:
+        """Write the log as C2SP tlog-tiles into ``directory`` (default ``PIIVAULT_AUDIT_TILES_DIR``).
+
+        With ``cut``, integrate the queue and cut a checkpoint first, so the
+        directory holds every event recorded so far.
+
+        Raises:
+            ConfigurationError: no directory given and none configured.
+            TilesDiverge: the directory publishes a log this database does not extend.
+            StorageUnavailable, VaultUnavailable: a dependency failed.
+            OSError: the directory cannot be written.
+        """
+        directory = directory or self.sequencer.tiles_dir
+        if directory is None:
+            raise ConfigurationError("no tiles directory: pass --dir or set PIIVAULT_AUDIT_TILES_DIR")
+        if cut:
+            self.checkpoint_now()
+        try:
+            return publish_tiles(self._engine, directory)
+        except exc.SQLAlchemyError as e:
+            if is_unavailable(e):
+                raise StorageUnavailable("database unavailable") from None
+            raise
 
     def close(self) -> None:
         """Release the sequencer's connection; the container calls this when it closes."""
@@ -845,6 +872,7 @@ def build_audit_log(
         batch_size=settings.audit_batch_size,
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
+        tiles_dir=Path(settings.audit_tiles_dir) if settings.audit_tiles_dir else None,
     )
     return AuditLog(
         engine,

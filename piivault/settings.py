@@ -167,6 +167,13 @@ TABLE: tuple[Setting, ...] = (
         "`keys bootstrap` (default: audit-public-key.txt next to the erasure ledger)",
     ),
     Setting(
+        "AUDIT_TILES_DIR",
+        _str,
+        None,
+        help="directory the sequencer keeps the log in as C2SP tlog-tiles (checkpoint, tile/...), "
+        "outside database backups; served at /v1/audit/tiles/",
+    ),
+    Setting(
         "AUDIT_BATCH_SIZE",
         _int("AUDIT_BATCH_SIZE", 1, 100_000),
         2_000,
