@@ -114,6 +114,29 @@ def publish(audit: Any, directory: str | None, cut: bool) -> None:
     click.echo(f"tiles published at size {result.size} ({result.written} tile(s) and bundle(s) written)")
 
 
+@audit_cli.command("restore-tail")
+@click.option(
+    "--from",
+    "directory",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="the tiles directory (PIIVAULT_AUDIT_TILES_DIR, or a copy of it)",
+)
+@_handle_errors
+@_with_audit
+def restore_tail(audit: Any, directory: str) -> None:
+    """After a database restore: re-import the events the tiles hold beyond the restored log.
+
+    Checked against the tiles' signed checkpoint and the pinned key; refused, with
+    nothing imported, on any mismatch. Run it before anything records new events.
+    """
+    result = audit.restore_tail(Path(directory))
+    click.echo(
+        f"audit log restored from {result.before} to {result.after} event(s) "
+        f"({result.imported} re-imported from the tiles)"
+    )
+
+
 @audit_cli.command("public-key")
 @_handle_errors
 @_with_audit

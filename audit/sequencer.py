@@ -522,6 +522,10 @@ class Sequencer:
         log.info("audit checkpoint cut at size %d", size)
         return record
 
+    def forget_verified(self) -> None:
+        """Check the MACs from the newest checkpoint again at the next step (the log was changed outside)."""
+        self._authentic_until = None
+
     def publish_tiles(self) -> None:
         """Bring the tiles directory up to the newest checkpoint (:mod:`audit.tiles`), if one is set.
 

@@ -40,6 +40,7 @@ from audit.merkle import consistency_proof as _consistency_proof
 from audit.merkle import inclusion_proof as _inclusion_proof
 from audit.merkle import root_from as _root_from
 from audit.note import verifier_key_string
+from audit.restore import TailRestore, restore_tail
 from audit.sequencer import Sequencer
 from audit.store import (
     CheckpointRecord,
@@ -328,6 +329,35 @@ class AuditLog:
             if is_unavailable(e):
                 raise StorageUnavailable("database unavailable") from None
             raise
+
+    def restore_tail(self, directory: Path) -> TailRestore:
+        """After a database restore, re-import the events the tiles in ``directory`` hold beyond the log.
+
+        The tiles' checkpoint must be signed by the pinned key (:mod:`audit.anchor`);
+        see :mod:`audit.restore` for every check.
+
+        Raises:
+            ConfigurationError: no key is pinned outside the database.
+            TailRestoreRefused: a check failed; nothing was imported.
+            StorageUnavailable, VaultUnavailable: a dependency failed.
+        """
+        anchor = self.pin.anchor()
+        if anchor is None:
+            raise ConfigurationError(
+                "no audit public key is pinned (PIIVAULT_AUDIT_PUBLIC_KEY or its file): the tiles' "
+                "checkpoint cannot be checked against a key from outside the database"
+            )
+        key = self.sequencer.authenticator.key()
+        try:
+            result = restore_tail(
+                self._engine, directory, origin=self.origin, public_key=anchor.public_key, mac_key=key
+            )
+        except exc.SQLAlchemyError as e:
+            if is_unavailable(e):
+                raise StorageUnavailable("database unavailable") from None
+            raise
+        self.sequencer.forget_verified()
+        return result
 
     def close(self) -> None:
         """Release the sequencer's connection; the container calls this when it closes."""
