@@ -15,9 +15,10 @@ Anything else is refused (:class:`TailRestoreRefused`) and nothing is written.
 The events, their nodes, the head and the tiles' checkpoint are then written in
 one transaction under the sequencer's lock; each event gets its entry MAC
 (:mod:`audit.authenticity`), since the signed checkpoint has authenticated it.
-Run it right after the restore, before anything records new events (``keys
-replay-erasures`` does): a restored log that has grown differs from the tiles
-and is refused.
+Run it right after the restore (and ``keys replay-erasures``, whose own events
+are only queued), before anything sequences new events: a restored log that
+has grown differs from the tiles and is refused. Queued events are left alone;
+the sequencer integrates them after the tail.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,8 @@ def keys_replay_erasures(rewrap_retired: bool) -> None:
             report = keyring.replay_erasures(session)
             session.commit()  # erased subjects' keys are gone before any key is rewrapped
         if retired:
-            moved = keyring.rewrap_retired(container.session_factory)
+            record = _kek_change_recorder(container)
+            moved = keyring.rewrap_retired(container.session_factory, on_change=record)
             click.echo(
                 f"rewrapped {moved.rewrapped} data key(s) of the backup: min_decryption_version was "
                 f"lowered to {moved.lowered_to} for it and is {moved.restored_to} again"
@@ -243,6 +245,37 @@ def keys_replay_erasures(rewrap_retired: bool) -> None:
         )
     finally:
         container.close()
+
+
+KEK_LOWERED = "keys.min_decryption_version_lowered"
+KEK_RESTORED = "keys.min_decryption_version_restored"
+
+
+def _kek_change_recorder(container: Any) -> Callable[[str, int, int], None]:
+    """Record, in the audit log, min_decryption_version lowered for a restore's rewrap and set back.
+
+    The lowering is recorded (and committed) before any key is rewrapped: if the event
+    cannot be written, the version is set back and nothing is rewrapped. The events are
+    only queued, not sequenced: the restored log's head stays where the backup left it,
+    so that `piivault audit restore-tail` can still put the published tail back before
+    them (the next sequencer step integrates them after it).
+    """
+    from api.clients.cli import cli_actor
+    from audit.events import AuditEvent
+    from piivault.db import UnitOfWork
+
+    def record(what: str, version: int, other: int) -> None:
+        if what == "lowered":
+            action, details = KEK_LOWERED, {"min_decryption_version": version, "was": other}
+        else:
+            action, details = KEK_RESTORED, {"min_decryption_version": version, "rewrapped": other}
+        with UnitOfWork(container.session_factory, container.audit_sink) as uow:
+            uow.record(
+                AuditEvent(action=action, actor=cli_actor(), reason="restore of a backup", details=details)
+            )
+            uow.commit()
+
+    return record
 
 
 @keys.group("ledger")

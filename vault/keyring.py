@@ -506,7 +506,11 @@ class Keyring:
         return int(session.scalar(count) or 0)
 
     def rewrap_retired(
-        self, session_factory: sessionmaker[Session], *, batch_size: int = 500
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        batch_size: int = 500,
+        on_change: Callable[[str, int, int], None] | None = None,
     ) -> RetiredRewrap:
         """Bring a restored backup's data keys, wrapped with retired KEK versions, to the newest one.
 
@@ -518,6 +522,13 @@ class Keyring:
         replayed, so that no erased subject's key is ever rewrapped. Raises
         VaultUnavailable / VaultAuthError / KeyNotFound; when setting the version
         back fails, that error is raised and logged (run ``piivault keys retire``).
+
+        ``on_change(what, version, other)`` is called with ``("lowered", lowered,
+        original)`` right after min_decryption_version is lowered, before any key
+        is rewrapped (if it raises, it is set back and nothing is rewrapped; it
+        comes after because the audit log's own MAC key may be one of the
+        backup's keys), and with ``("restored", original, rewrapped)`` once it is
+        set back: the caller records both in the audit log.
         """
         info = self.provider.key_info()
         with session_factory() as session:
@@ -527,8 +538,12 @@ class Keyring:
         lowered = int(oldest)
         log.warning("KEK min_decryption_version lowered to %d for a restore's rewrap", lowered)
         self.provider.set_min_decryption_version(lowered)
+        rewrapped = 0
         try:
+            if on_change is not None:
+                on_change("lowered", lowered, info.min_decryption_version)
             report = self.rewrap(session_factory, batch_size=batch_size)
+            rewrapped = report.rewrapped
         finally:
             try:
                 self.provider.set_min_decryption_version(info.min_decryption_version)
@@ -539,7 +554,9 @@ class Keyring:
                     lowered,
                 )
                 raise
-        log.warning("KEK min_decryption_version set back to %d", info.min_decryption_version)
+            log.warning("KEK min_decryption_version set back to %d", info.min_decryption_version)
+            if on_change is not None:
+                on_change("restored", info.min_decryption_version, rewrapped)
         return RetiredRewrap(report.rewrapped, lowered, info.min_decryption_version)
 
     def retire_old_versions(self, session: Session) -> KeyInfo:

@@ -11,12 +11,13 @@ for the time of a rewrap and sets it back, then finishes the replay.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from piivault.cli import main
+from piivault.cli import KEK_LOWERED, KEK_RESTORED, main
 from piivault.container import build_container, startup_check
 from tests.api.conftest import settings_env
 from tests.conftest import make_container, make_settings
@@ -82,6 +83,19 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
     saved = str(tmp_path / "checkpoint.txt")
     code, out = _run(env, "audit", "verify", "--checkpoint", saved)
     assert code == 1 and "[truncated]" in out, out
+    # Lowering min_decryption_version and setting it back are both in the audit log.
+    audited = build_container(settings)
+    try:
+        audited.services["audit"].sequencer.drain()  # they were queued only (restore-tail comes first)
+        kek = audited.services["audit"].search_events(action=KEK_LOWERED).events
+        kek += audited.services["audit"].search_events(action=KEK_RESTORED).events
+        details = [json.loads(e.entry)["details"] for e in kek]
+        assert [e.action for e in kek] == [KEK_LOWERED, KEK_RESTORED] and kek[0].seq < kek[1].seq
+        assert details[0] == {"min_decryption_version": 1, "was": 2}
+        assert details[1]["min_decryption_version"] == 2 and details[1]["rewrapped"] >= 3
+        assert all(e.actor.startswith("cli") for e in kek)
+    finally:
+        audited.close()
 
     served = make_container(settings)
     try:
@@ -100,5 +114,56 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
         assert served.services["audit"].verify().ok
         code, out = _run(env, "audit", "verify", "--checkpoint", saved)
         assert code == 1 and "[saved_checkpoint]" in out, out
+    finally:
+        served.close()
+
+
+def test_the_whole_restore_procedure_with_the_tiles_loses_no_audit_event(bao, tmp_path):
+    """docs/operations.md, end to end: restore an old backup, replay the erasures with a rewrap,
+    restore the audit log's tail from its tiles, serve; the log then holds every event and
+    still has the checkpoint an auditor saved after the backup."""
+    from tests.audit.conftest import settings_env as full_env
+
+    tiles = tmp_path / "audit-tiles"  # outside the database backups
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'piivault.db'}", bao, tmp_path, audit_tiles_dir=str(tiles)
+    )
+    db_file = Path(settings.database_url.removeprefix("sqlite:///"))
+    container = make_container(settings)
+    env = full_env(settings)
+    tokens = {s: customer(container, s)["cn_mobile"] for s in SUBJECTS}
+    container.services["audit"].checkpoint_now()
+    container.close()
+    _copy_db(db_file, tmp_path / "backup.db")
+
+    assert _run(env, "keys", "rotate")[0] == 0 and _run(env, "keys", "rewrap")[0] == 0
+    assert _run(env, "keys", "retire")[0] == 0
+    container = make_container(settings)
+    with container.uow() as uow:
+        container.services["tokenization"].erase_subject(uow, "test", ERASED, "dsr-erasure")
+    saved = container.services["audit"].checkpoint_now()  # published to the tiles, and saved by an auditor
+    (tmp_path / "checkpoint.txt").write_text(saved.note)
+    container.close()
+    assert (tiles / "checkpoint").read_text("utf-8") == saved.note
+
+    _copy_db(tmp_path / "backup.db", db_file)  # the restore
+    code, out = _run(env, "keys", "replay-erasures", "--rewrap-retired")
+    assert code == 0, out
+    code, out = _run(env, "audit", "restore-tail", "--from", str(tiles))
+    assert code == 0 and f"to {saved.size} event(s)" in out, out
+    assert _run(env, "check")[0] == 0
+    code, out = _run(env, "audit", "verify", "--checkpoint", str(tmp_path / "checkpoint.txt"))
+    assert code == 0 and f"saved checkpoint at size {saved.size} checked" in out, out
+
+    served = make_container(settings)
+    try:
+        served.services["audit"].checkpoint_now()  # the queued KEK events come after the tail
+        erased = served.services["audit"].search_events(subject=ERASED).events
+        assert any(e.action.startswith("subject.erase") or "erase" in e.action for e in erased)
+        actions = [e.action for e in served.services["audit"].search_events(limit=1000).events]
+        assert actions[-2:] == [KEK_LOWERED, KEK_RESTORED]
+        assert served.services["audit"].verify(saved_checkpoints=[saved.note]).ok
+        (result,) = detokenize(served, "aml_kyc", [tokens[ERASED]])
+        assert result == {"error": "erased", "reason": "erased"}
     finally:
         served.close()
