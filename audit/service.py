@@ -51,7 +51,9 @@ from audit.store import (
     read_head,
 )
 from audit.tiles import PublishResult
+from audit.tiles import checkpoint_size as tiles_checkpoint_size
 from audit.tiles import publish as publish_tiles
+from audit.tiles import read_checkpoint as read_tiles_checkpoint
 from piivault.db import UnitOfWork, is_unavailable, utcnow
 from piivault.errors import ConfigurationError, StorageUnavailable, ValidationFailed
 
@@ -754,15 +756,36 @@ class AuditLog:
         Raises:
             LogCorrupt: the head row is missing (schema not migrated).
             ConfigurationError: the checkpoint key is missing (``piivault keys bootstrap``),
-                or it is not the key pinned outside the database.
+                or it is not the key pinned outside the database, or the tiles directory
+                publishes more of the log than the database holds (``audit restore-tail``).
             VaultUnavailable, StorageUnavailable: a dependency failed.
         """
         with self._read() as session:
             read_head(session)
             key = self.sequencer.public_key(session)
+            latest = latest_checkpoint(session)
         pinned = self.pin.anchor()
         if pinned is not None and pinned.public_key != key:
             raise ConfigurationError(self.pin.mismatch(pinned))
+        self._check_tiles(latest.size if latest else 0)
+
+    def _check_tiles(self, size: int) -> None:
+        """Refuse to start on a database whose log the tiles directory is ahead of (a restored backup).
+
+        Serving would record events where the published tail belongs, and the
+        tail could then never be restored.
+        """
+        directory = self.sequencer.tiles_dir
+        note = read_tiles_checkpoint(directory) if directory is not None else None
+        if note is None:
+            return
+        published = tiles_checkpoint_size(note)
+        if published > size:
+            raise ConfigurationError(
+                f"the audit tiles in {directory} publish {published} events but this database's log "
+                f"has a checkpoint at {size} only (a restored backup?): run "
+                f"`piivault audit restore-tail --from {directory}` first"
+            )
 
     # -- helpers ---------------------------------------------------------------------
     def _read(self) -> _ReadSession:

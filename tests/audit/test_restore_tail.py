@@ -21,6 +21,7 @@ from audit.note import Checkpoint, parse_checkpoint, sign_checkpoint
 from audit.restore import TailRestoreRefused
 from audit.tiles import split_bundle
 from piivault.cli import main
+from piivault.errors import ConfigurationError
 from tests.audit.conftest import append, settings_env, tampering
 from tests.audit.test_tiles import spec_verify
 from vault import Signer
@@ -90,6 +91,9 @@ def restored(container, audit_log, tmp_path):
 
 
 def test_restore_tail_loses_no_event_and_the_log_verifies(container, audit_log, restored):
+    # Until the tail is back, the service refuses to start (it would record events in its place).
+    with pytest.raises(ConfigurationError, match="restore-tail"):
+        audit_log.check()
     result = CliRunner().invoke(
         main, ["audit", "restore-tail", "--from", str(restored)], env=settings_env(container.settings)
     )
@@ -99,6 +103,7 @@ def test_restore_tail_loses_no_event_and_the_log_verifies(container, audit_log, 
     report = audit_log.verify()
     assert report.ok, report.summary()
     assert report.authenticity["valid"] == 55 and report.checkpoints >= 3
+    audit_log.check()
     # The log goes on from there, and publishing follows without diverging.
     append(container, 3, start=55)
     audit_log.checkpoint_now()
