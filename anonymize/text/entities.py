@@ -25,8 +25,10 @@ FIELD_TYPES: dict[str, str] = {
     "IBAN_CODE": "iban",
     "IP_ADDRESS": "ip_address",
     "US_SSN": "us_ssn",
+    "CN_ADDRESS": "address",
 }
 
+# Addresses are looked for in Chinese text only (the English path uses Presidio's recognizers).
 CHINESE_ENTITIES: tuple[str, ...] = (
     "CN_RESIDENT_ID",
     "CN_MOBILE",
@@ -37,12 +39,13 @@ CHINESE_ENTITIES: tuple[str, ...] = (
     "CN_HK_MACAU_PERMIT",
     "EMAIL_ADDRESS",
     "CN_PERSON",
+    "CN_ADDRESS",
 )
 # English text: Presidio's predefined recognizers for these, plus the Chinese identifiers
 # (a note in English may quote a resident ID or a +86 mobile). Dates, places,
 # organizations and URLs are not personal data on their own and are not reported.
 ENGLISH_ENTITIES: tuple[str, ...] = (
-    *(e for e in CHINESE_ENTITIES if e != "CN_PERSON"),
+    *(e for e in CHINESE_ENTITIES if e not in ("CN_PERSON", "CN_ADDRESS")),
     "PERSON",
     "CREDIT_CARD",
     "US_PASSPORT",
@@ -64,6 +67,7 @@ PRIORITY: tuple[str, ...] = (
     "passport",
     "cn_hk_macau_permit",
     "email",
+    "address",
     "name",
 )
 

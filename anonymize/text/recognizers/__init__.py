@@ -1,4 +1,5 @@
-"""The recognizer registry: Chinese identifiers for zh and en, Presidio's predefined ones for en."""
+"""The recognizer registry: Chinese identifiers for zh and en, Presidio's predefined ones for en,
+Chinese names and addresses for zh."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
 from anonymize.text.recognizers.base import FLAGS
 from anonymize.text.recognizers.china import (
+    CnAddressRecognizer,
     CnBankCardRecognizer,
     CnHkMacauPermitRecognizer,
     CnLandlineRecognizer,
@@ -37,7 +39,7 @@ def identifier_recognizers(language: str) -> list[EntityRecognizer]:
 
 
 def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
-    """zh: identifiers and CN_PERSON; en: Presidio's predefined recognizers and the identifiers.
+    """zh: identifiers, CN_PERSON and CN_ADDRESS; en: Presidio's predefined recognizers and the identifiers.
 
     Presidio's own e-mail recognizer is replaced by :class:`OfflineEmailRecognizer`
     (its validation would download the public suffix list).
@@ -49,4 +51,5 @@ def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
         for recognizer in identifier_recognizers(language):
             registry.add_recognizer(recognizer)
     registry.add_recognizer(CnPersonRecognizer(supported_language="zh"))
+    registry.add_recognizer(CnAddressRecognizer(supported_language="zh"))
     return registry

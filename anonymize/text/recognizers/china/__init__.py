@@ -1,5 +1,6 @@
 """Recognizers for identifiers of the People's Republic of China, one per module."""
 
+from anonymize.text.recognizers.china.address import CnAddressRecognizer
 from anonymize.text.recognizers.china.bank_card import CnBankCardRecognizer
 from anonymize.text.recognizers.china.hk_macau_permit import CnHkMacauPermitRecognizer
 from anonymize.text.recognizers.china.landline import CnLandlineRecognizer
@@ -10,6 +11,7 @@ from anonymize.text.recognizers.china.resident_id import CnResidentIdRecognizer
 from anonymize.text.recognizers.china.uscc import CnUsccRecognizer
 
 __all__ = [
+    "CnAddressRecognizer",
     "CnBankCardRecognizer",
     "CnHkMacauPermitRecognizer",
     "CnLandlineRecognizer",
