@@ -511,6 +511,40 @@ ZH: dict[str, str] = {
     "me.new_password": "新密码",
     "me.confirm_password": "再次输入新密码",
     "me.change_password": "修改密码",
+    # why a detokenize was refused or masked (tokenization.policy.decision.Reason)
+    "reason.allowed": "允许",
+    "reason.masked_on_request": "按请求返回掩码",
+    "reason.masked_for_role": "该角色只能看到掩码",
+    "reason.allowed_by_grant": "依据临时授权允许",
+    "reason.role": "该角色不得解密",
+    "reason.unknown_purpose": "未知的处理目的",
+    "reason.purpose_not_allowed": "该客户端不得使用此目的",
+    "reason.field_type_not_allowed": "该客户端不得访问此字段类型",
+    "reason.outside_purpose": "该字段类型不在此目的的范围内",
+    "reason.unknown_field_type": "该字段类型已不再配置",
+    "reason.restricted": "已限制处理",
+    "reason.erased": "已删除",
+    "reason.no_consent": "没有同意",
+    "reason.expired": "同意已过期",
+    "reason.withdrawn": "同意已撤回",
+    "reason.reconsent_required": "告知已变更，需要重新取得同意",
+    "reason.no_separate_consent": "缺少单独同意",
+    # the built-in purposes' texts (a DPO's own texts are shown as written)
+    "builtin.account_service.retention": "业务关系存续期间",
+    "builtin.account_service.description": "开立和维护客户的账户与合同",
+    "builtin.aml_kyc.retention": "业务关系终止后 5 年",
+    "builtin.aml_kyc.description": "依《反洗钱法》开展客户尽职调查并保存记录",
+    "builtin.risk_scoring.retention": "同意有效期间，最长至业务关系终止",
+    "builtin.risk_scoring.description": "信用与欺诈风险评估",
+    "builtin.marketing.retention": "直至撤回同意",
+    "builtin.marketing.description": "推荐本机构自己的产品",
+    "builtin.third_party_sharing.retention": "以单独同意中所述为准",
+    "builtin.third_party_sharing.description": (
+        "向其他个人信息处理者提供个人信息（《个人信息保护法》第 23 条）"
+    ),
+    "actor.system": "系统",
+    "common.list_sep": "、",
+    "actor.cli": "命令行（{name}）",
 }
 
 EN: dict[str, str] = {
@@ -1021,6 +1055,40 @@ EN: dict[str, str] = {
     "me.new_password": "New password",
     "me.confirm_password": "New password again",
     "me.change_password": "Change password",
+    "reason.allowed": "allowed",
+    "reason.masked_on_request": "masked on request",
+    "reason.masked_for_role": "the role sees masked values only",
+    "reason.allowed_by_grant": "allowed by a temporary grant",
+    "reason.role": "the role may not detokenize",
+    "reason.unknown_purpose": "unknown purpose",
+    "reason.purpose_not_allowed": "purpose not allowed for this client",
+    "reason.field_type_not_allowed": "field type not allowed for this client",
+    "reason.outside_purpose": "field type not covered by the purpose",
+    "reason.unknown_field_type": "field type no longer configured",
+    "reason.restricted": "processing restricted",
+    "reason.erased": "erased",
+    "reason.no_consent": "no consent",
+    "reason.expired": "consent expired",
+    "reason.withdrawn": "consent withdrawn",
+    "reason.reconsent_required": "the notice changed: consent must be given again",
+    "reason.no_separate_consent": "separate consent missing",
+    "builtin.account_service.retention": "for the duration of the customer relationship",
+    "builtin.account_service.description": "opening and servicing the customer's accounts and contracts",
+    "builtin.aml_kyc.retention": "5 years after the relationship ends",
+    "builtin.aml_kyc.description": (
+        "customer due diligence and record keeping under the Anti-Money Laundering Law"
+    ),
+    "builtin.risk_scoring.retention": "while the consent stands, at most the duration of the relationship",
+    "builtin.risk_scoring.description": "credit and fraud risk scoring",
+    "builtin.marketing.retention": "until the consent is withdrawn",
+    "builtin.marketing.description": "offers of the institution's own products",
+    "builtin.third_party_sharing.retention": "as stated in the separate consent",
+    "builtin.third_party_sharing.description": (
+        "providing personal information to another processor (PIPL art. 23)"
+    ),
+    "actor.system": "system",
+    "common.list_sep": ", ",
+    "actor.cli": "command line ({name})",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

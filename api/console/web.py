@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.audit import ROLES as AUDIT_API_ROLES
 from api.body import url_holds_nul
+from api.clients import clients_service
 from api.console import i18n
 from api.console.forms import CSRF_FIELD, FieldError, Form, MultiMapping, UnexpectedField
 from api.console.services import ConsoleService, console_service
@@ -42,6 +43,8 @@ from consent.model import Actor
 from piivault.container import Container
 from piivault.db import is_unavailable
 from piivault.errors import Forbidden, PiivaultError, UnavailableError
+from tokenization.policy.decision import Reason
+from tokenization.policy.purposes import DEFAULT_PURPOSES
 from vault import constant_time_equal
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,9 @@ blp = Blueprint(
 )
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.language", "console.static"})
 LANG_COOKIE = "pv_lang"
+# Set by a language chosen on the sign-in page: that choice becomes the user's preference.
+LANG_CHOSEN_COOKIE = "pv_lang_chosen"
+_BUILTIN_PURPOSES = {p.code: p for p in DEFAULT_PURPOSES}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -214,6 +220,10 @@ def _context() -> dict[str, Any]:
         "options": options,
         "purpose_name": purpose_name,
         "event_reason": event_reason,
+        "reason_text": reason_text,
+        "builtin_text": builtin_text,
+        "actor_name": actor_name,
+        "purpose_label": purpose_label,
     }
 
 
@@ -280,12 +290,77 @@ def purpose_options(purposes: Any) -> list[tuple[str, str]]:
 
 
 def event_reason(event: Any) -> str:
-    """The reason a logged event gives (the denial reason of a detokenize, a hold's reason code)."""
+    """The reason a logged event gives (the denial reason of a detokenize, a hold's reason code),
+    in the user's language."""
     try:
         reason = json.loads(event.entry).get("reason")
     except (ValueError, AttributeError):
         return ""
-    return reason if isinstance(reason, str) else ""
+    return reason_text(reason) if isinstance(reason, str) else ""
+
+
+def reason_text(reason: str) -> str:
+    """A policy decision's reason (stored in English in the log) or a hold's reason code, localized;
+    anything else as stored."""
+    try:
+        key = f"reason.{Reason(reason).name.lower()}"
+    except ValueError:
+        key = f"hold.reason.{reason}"
+    return t(key) if i18n.has(key) else reason
+
+
+def builtin_text(purpose: Any, field: str) -> str:
+    """A purpose's retention or description: a built-in purpose's unchanged English text in the
+    user's language, a DPO's own text as written."""
+    text = getattr(purpose, field, "") or ""
+    default = _BUILTIN_PURPOSES.get(purpose.code)
+    key = f"builtin.{purpose.code}.{field}"
+    if default is not None and getattr(default, field) == text and i18n.has(key):
+        return t(key)
+    return text
+
+
+def _cached(name: str, load: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """A lookup table loaded once per request (names of clients, purposes)."""
+    found = g.get(name)
+    if found is None:
+        found = load()
+        setattr(g, name, found)
+    return found
+
+
+def actor_name(raw: str | None) -> str:
+    """Who an audit actor is, by name: a client's name for ``client:<id>``, the user for
+    ``user:<name>``; other actors (the system's own) as stored."""
+    if not raw:
+        return "—"
+    kind, _, ident = raw.partition(":")
+    if kind == "client":
+        names = _cached("_client_names", _client_names)
+        return names.get(ident, raw)
+    if kind == "user":
+        return ident
+    if kind == "cli":
+        return t("actor.cli", name=ident)
+    if kind in ("system", "piivault") or raw.startswith("piivault."):
+        return t("actor.system")
+    return raw
+
+
+def _client_names() -> dict[str, str]:
+    return {c.id: c.name for c in clients_service(container()).list_clients()}
+
+
+def purpose_label(code: str | None) -> str:
+    """A purpose code's name in the user's language (the code itself when unknown)."""
+    if not code:
+        return "—"
+
+    def load() -> dict[str, str]:
+        with container().uow() as uow:
+            return {p.code: purpose_name(p, p.code) for p in domain("consent").list_purposes(uow)}
+
+    return _cached(f"_purpose_names_{lang()}", load).get(code, code)
 
 
 def checkpoint_time(checkpoint: Any) -> dt.datetime:

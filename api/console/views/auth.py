@@ -10,6 +10,7 @@ from api.console import i18n
 from api.console.services.errors import ConsoleError, SignInFailed
 from api.console.services.users import LANGUAGES
 from api.console.web import (
+    LANG_CHOSEN_COOKIE,
     LANG_COOKIE,
     blp,
     clear_cookie,
@@ -84,10 +85,18 @@ def login() -> Response:
     except SignInFailed:
         # One message whatever the reason (unknown user, wrong password, locked, disabled).
         return page("login.html", status=401, failed=True, next=target, username=username or "")
+    language = opened.signed_in.user.language
+    chosen = request.cookies.get(LANG_CHOSEN_COOKIE)
+    if chosen in LANGUAGES and chosen != language:
+        # A language picked on the sign-in page is what the person wants now: keep it.
+        username = opened.signed_in.user.username
+        service().users.set_preferences(username, language=chosen, request_id=request_id())
+        language = chosen
     response = redirect(target, code=303)
     set_cookie(response, session_cookie(), opened.cookie_value)
     clear_cookie(response, login_cookie())
-    set_cookie(response, LANG_COOKIE, opened.signed_in.user.language, max_age=365 * 86_400)
+    clear_cookie(response, LANG_CHOSEN_COOKIE)
+    set_cookie(response, LANG_COOKIE, language, max_age=365 * 86_400)
     return response
 
 
@@ -113,6 +122,8 @@ def language() -> Response:
         target = url_for("console.login")
     response = redirect(target, code=303)
     set_cookie(response, LANG_COOKIE, chosen, max_age=365 * 86_400)
+    if g.get("signed_in") is None:
+        set_cookie(response, LANG_CHOSEN_COOKIE, chosen, max_age=LOGIN_COOKIE_SECONDS)
     return response
 
 
