@@ -36,6 +36,7 @@ SHORT_CODES = {
     "address": "addr",
     "date_of_birth": "dob",
     "free_text": "txt",
+    "cn_vehicle_plate": "plate",
 }
 
 

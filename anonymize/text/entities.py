@@ -26,6 +26,7 @@ FIELD_TYPES: dict[str, str] = {
     "IP_ADDRESS": "ip_address",
     "US_SSN": "us_ssn",
     "CN_ADDRESS": "address",
+    "CN_VEHICLE_PLATE": "cn_vehicle_plate",
 }
 
 # Addresses are looked for in Chinese text only (the English path uses Presidio's recognizers).
@@ -37,6 +38,7 @@ CHINESE_ENTITIES: tuple[str, ...] = (
     "CN_USCC",
     "CN_PASSPORT",
     "CN_HK_MACAU_PERMIT",
+    "CN_VEHICLE_PLATE",
     "EMAIL_ADDRESS",
     "CN_PERSON",
     "CN_ADDRESS",
@@ -66,6 +68,7 @@ PRIORITY: tuple[str, ...] = (
     "phone",
     "passport",
     "cn_hk_macau_permit",
+    "cn_vehicle_plate",
     "email",
     "address",
     "name",

@@ -485,6 +485,7 @@ ZH: dict[str, str] = {
     "ft.free_text": "自由文本",
     "ft.name": "姓名",
     "ft.passport": "护照号",
+    "ft.cn_vehicle_plate": "机动车号牌",
     # users and preferences
     "users.title": "控制台用户",
     "users.username": "用户名",
@@ -1030,6 +1031,7 @@ EN: dict[str, str] = {
     "ft.free_text": "Free text",
     "ft.name": "Name",
     "ft.passport": "Passport",
+    "ft.cn_vehicle_plate": "Vehicle plate",
     "users.title": "Console users",
     "users.username": "Username",
     "users.username_hint": "2-64 lowercase letters, digits, '.', '_' or '-'.",

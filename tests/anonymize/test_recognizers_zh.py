@@ -54,6 +54,15 @@ CASES = [
     # unified social credit code: GB 32100 decides
     ("统一社会信用代码91350100M000100Y43", [("cn_uscc", "91350100M000100Y43")]),
     ("营业执照91350100M000100Y44", []),  # wrong check character
+    # vehicle plates: ordinary, new-energy (small and large), with a dot, a trailer
+    ("车牌苏E9K213违章未处理", [("cn_vehicle_plate", "苏E9K213")]),
+    ("客户驾驶湘AF20518在停车场", [("cn_vehicle_plate", "湘AF20518")]),
+    ("号牌：渝B·72603D，行驶证已核", [("cn_vehicle_plate", "渝B·72603D")]),
+    ("货车冀F5732挂进场", [("cn_vehicle_plate", "冀F5732挂")]),
+    ("型号京AXKPQ7已停产", []),  # three letters or more in the serial: a product code
+    ("工单号粤B12345已关闭", []),  # after a reference label
+    ("港A12345不是内地号牌", []),  # not a province abbreviation
+    ("批次Z京A12345", []),  # an ASCII letter touches it
     # passport and Hong Kong / Macao permit: context words
     ("护照号码E12345678", [("passport", "E12345678")]),
     ("持护照G12345678出境，新护照EA1234567", [("passport", "G12345678"), ("passport", "EA1234567")]),

@@ -25,6 +25,7 @@ def test_every_role_lists_the_field_types(client, make_key, role):
     }
     assert listed["bank_card"]["pipl_sensitive"] is True
     assert listed["email"]["token_kinds"] == ["random", "deterministic"]  # no format-preserving email
+    assert listed["cn_vehicle_plate"]["mask_example"] == "京A*****"
 
 
 def test_field_types_need_a_key(client):

@@ -185,6 +185,19 @@ CASES = [
     ("cn_uscc", "91350100I000100Y43", Fails("charset")),
     ("cn_uscc", "91350100O000100Y43", Fails("charset")),
     ("cn_uscc", "9135010000100Y43", Fails("length")),
+    # cn_vehicle_plate: ordinary, with a use character, small and large new-energy
+    ("cn_vehicle_plate", "沪B7K209", "沪B7K209"),
+    ("cn_vehicle_plate", "沪BXK2X9", Fails("pattern")),  # at most two letters in a serial
+    ("cn_vehicle_plate", "浙a·5c36f", "浙A5C36F"),
+    ("cn_vehicle_plate", "粤 B 12345", "粤B12345"),
+    ("cn_vehicle_plate", "豫Ｃ３３１８挂", "豫C3318挂"),
+    ("cn_vehicle_plate", "川AD73021", "川AD73021"),
+    ("cn_vehicle_plate", "苏EF0K215", Fails("pattern")),  # small new-energy: last four are digits
+    ("cn_vehicle_plate", "津C64512F", "津C64512F"),
+    ("cn_vehicle_plate", "港A12345", Fails("province")),
+    ("cn_vehicle_plate", "京I12345", Fails("pattern")),  # I and O are never issued
+    ("cn_vehicle_plate", "京A1234", Fails("length")),
+    ("cn_vehicle_plate", "京AX12345", Fails("pattern")),  # X is not an energy letter
     # passport
     ("passport", "E12345678", "E12345678"),
     ("passport", " e12345678 ", "E12345678"),
@@ -339,6 +352,8 @@ MASKS = [
     ("bank_card", CARD_12, CARD_12[:2] + "******" + CARD_12[-4:]),
     ("cn_uscc", "91350100M000100Y43", "91350100********43"),
     ("passport", "E12345678", "E******78"),
+    ("cn_vehicle_plate", "川AD73021", "川A******"),
+    ("cn_vehicle_plate", "沪B7K209", "沪B*****"),
     ("passport", "G1234", "G***4"),
     ("email", "zhang.san@example.com", "z***@example.com"),
     ("email", "z@example.com", "***@example.com"),
@@ -370,6 +385,7 @@ MIDDLE_MASKS = {
     "bank_card": (6, 4, 6),
     "cn_uscc": (8, 2, 8),
     "passport": (1, 2, None),
+    "cn_vehicle_plate": (2, 0, 5),
 }
 
 
@@ -417,6 +433,7 @@ CLASSIFICATION = {
     "address": ("C2", False),
     "date_of_birth": ("C2", False),
     "free_text": ("C2", True),
+    "cn_vehicle_plate": ("C2", False),
 }
 
 
@@ -430,14 +447,14 @@ def test_builtin_classification(code, expected):
 def test_builtin_codes():
     assert REGISTRY.codes() == tuple(sorted(CLASSIFICATION))
     assert [field_type.code for field_type in REGISTRY] == list(REGISTRY.codes())
-    assert len(REGISTRY) == 10 and "bank_card" in REGISTRY and "nope" not in REGISTRY
+    assert len(REGISTRY) == 11 and "bank_card" in REGISTRY and "nope" not in REGISTRY
 
 
 def test_unknown_field_type():
     with pytest.raises(UnknownFieldType) as caught:
-        REGISTRY.get("cn_vehicle_plate")
-    assert caught.value.code == "cn_vehicle_plate"
-    assert "cn_vehicle_plate" in str(caught.value)
+        REGISTRY.get("cn_vessel_number")
+    assert caught.value.code == "cn_vessel_number"
+    assert "cn_vessel_number" in str(caught.value)
     with pytest.raises(UnknownFieldType):
         REGISTRY.get(["unhashable"])
 

@@ -18,6 +18,7 @@ from anonymize.text.recognizers.china import (
     CnPersonRecognizer,
     CnResidentIdRecognizer,
     CnUsccRecognizer,
+    CnVehiclePlateRecognizer,
 )
 from anonymize.text.recognizers.generic import OfflineEmailRecognizer
 
@@ -29,6 +30,7 @@ _IDENTIFIERS = (
     CnUsccRecognizer,
     CnPassportRecognizer,
     CnHkMacauPermitRecognizer,
+    CnVehiclePlateRecognizer,
     OfflineEmailRecognizer,
 )
 

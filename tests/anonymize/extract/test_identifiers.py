@@ -14,7 +14,10 @@ from consent.model import PurposeDef
 from tests.anonymize.extract.conftest import everyone, make_rows, provider
 from tokenization.fieldtypes import default_registry, load_field_types
 
-IDENTIFYING = ("name", "cn_resident_id", "cn_mobile", "bank_card", "email", "address", "passport", "cn_uscc")
+IDENTIFYING = (
+    "name", "cn_resident_id", "cn_mobile", "bank_card", "email", "address", "passport", "cn_uscc",
+    "cn_vehicle_plate",
+)  # fmt: skip
 ANY_PURPOSE = PurposeDef(
     code="risk_scoring",
     version=1,

@@ -13,6 +13,7 @@ from tokenization.fieldtypes.builtin import (
     passport,
     resident_id,
     uscc,
+    vehicle_plate,
 )
 from tokenization.fieldtypes.model import FieldType
 
@@ -27,4 +28,5 @@ BUILTIN_FIELD_TYPES: tuple[FieldType, ...] = (
     address.FIELD_TYPE,
     date_of_birth.FIELD_TYPE,
     free_text.FIELD_TYPE,
+    vehicle_plate.FIELD_TYPE,
 )

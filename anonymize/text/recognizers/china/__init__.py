@@ -9,6 +9,7 @@ from anonymize.text.recognizers.china.passport import CnPassportRecognizer
 from anonymize.text.recognizers.china.person_name import CnPersonRecognizer
 from anonymize.text.recognizers.china.resident_id import CnResidentIdRecognizer
 from anonymize.text.recognizers.china.uscc import CnUsccRecognizer
+from anonymize.text.recognizers.china.vehicle_plate import CnVehiclePlateRecognizer
 
 __all__ = [
     "CnAddressRecognizer",
@@ -20,4 +21,5 @@ __all__ = [
     "CnPersonRecognizer",
     "CnResidentIdRecognizer",
     "CnUsccRecognizer",
+    "CnVehiclePlateRecognizer",
 ]
