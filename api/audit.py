@@ -320,6 +320,17 @@ class AuditVerifyProblemSchema(Schema):
     message = ma.fields.String(dump_only=True)
 
 
+class AuditMacCountsSchema(Schema):
+    checked = ma.fields.Integer(dump_only=True)
+    valid = ma.fields.Integer(dump_only=True)
+    legacy = ma.fields.Integer(dump_only=True, metadata={"description": "events from before MACs (a prefix)"})
+    invalid = ma.fields.Integer(dump_only=True, metadata={"description": "forged events"})
+    recorded = ma.fields.Integer(
+        dump_only=True, metadata={"description": "forged events the sequencer recorded as forged"}
+    )
+    invalid_seqs = ma.fields.List(ma.fields.Integer(), dump_only=True)
+
+
 class AuditVerifyReportSchema(Schema):
     ok = ma.fields.Boolean(dump_only=True)
     events = ma.fields.Integer(dump_only=True, metadata={"description": "events checked"})
@@ -330,6 +341,12 @@ class AuditVerifyReportSchema(Schema):
         dump_only=True,
         allow_none=True,
         metadata={"description": "the public key signatures were checked with, and where it came from"},
+    )
+    authenticity = ma.fields.Nested(
+        AuditMacCountsSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "event MAC counts, checked with the service's key (null with public_key)"},
     )
     queued = ma.fields.Integer(dump_only=True)
     first_bad_index = ma.fields.Integer(dump_only=True, allow_none=True)
@@ -345,6 +362,12 @@ class AuditVerificationSchema(Schema):
     head_size = ma.fields.Integer(dump_only=True, allow_none=True)
     events = ma.fields.Integer(dump_only=True)
     checkpoints = ma.fields.Integer(dump_only=True)
+    authenticity = ma.fields.Nested(
+        AuditMacCountsSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "event MAC counts, checked with the service's key (null with public_key)"},
+    )
     queued = ma.fields.Integer(dump_only=True)
     first_bad_index = ma.fields.Integer(dump_only=True, allow_none=True)
     problem_count = ma.fields.Integer(dump_only=True)

@@ -43,3 +43,13 @@ def test_tiles_when_none_are_published_are_404(client, keys, audit_log):
     audit_log.sequencer.tiles_dir = None
     resp = client.get("/v1/audit/tiles/checkpoint", headers=keys["dpo"])
     assert resp.status_code == 404 and resp.json["type"].endswith("audit_tiles_not_found")
+
+
+def test_verify_over_http_reports_the_event_macs(client, keys, container):
+    _bulk(container, 5)
+    body = client.post("/v1/audit/verify", json={}, headers=keys["auditor"]).json
+    assert (
+        body["ok"]
+        and body["authenticity"]["valid"] == body["events"]
+        and body["authenticity"]["invalid"] == 0
+    )
