@@ -127,7 +127,9 @@ def test_resident_id_tokens_have_a_real_birth_date_and_check_character():
         assert field_type.is_valid(token)
 
 
-@pytest.mark.parametrize("code", ["name", "email", "address", "free_text", "date_of_birth", "cn_vehicle_plate"])
+@pytest.mark.parametrize(
+    "code", ["name", "email", "address", "free_text", "date_of_birth", "cn_vehicle_plate"]
+)
 def test_field_types_without_a_spec_have_no_format_preserving_tokens(code):
     with pytest.raises(ItemRejected) as e:
         format_preserving_token(REGISTRY.get(code), "whatever")

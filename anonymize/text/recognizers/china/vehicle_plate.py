@@ -15,7 +15,10 @@ from tokenization.fieldtypes import default_registry
 from tokenization.fieldtypes.builtin.vehicle_plate import ENERGY, LETTER, PROVINCES, USE_CHARS
 
 _PLATE = default_registry().get("cn_vehicle_plate")
-_SERIAL = rf"(?:[{ENERGY}][{LETTER}0-9][0-9]{{4}}|[0-9]{{5}}[{ENERGY}]|[{LETTER}0-9]{{4}}[{LETTER}0-9{USE_CHARS}])"
+_SERIAL = (
+    rf"(?:[{ENERGY}][{LETTER}0-9][0-9]{{4}}|[0-9]{{5}}[{ENERGY}]"
+    rf"|[{LETTER}0-9]{{4}}[{LETTER}0-9{USE_CHARS}])"
+)
 
 
 class CnVehiclePlateRecognizer(IdentifierRecognizer):
