@@ -31,6 +31,7 @@ from access import model as m
 from access import tables as t
 from access.rules import ApprovalRules, Rule
 from audit.events import AuditEvent
+from piivault import metrics
 from piivault.db import UnitOfWork, session_scope, utcnow
 
 log = logging.getLogger(__name__)
@@ -599,6 +600,7 @@ class AccessService:
             uow.record(self._grant_event("break_glass.take", acting, grant, request_id))
             uow.after_commit(lambda: self._alert(grant))
             uow.commit()
+        metrics.BREAK_GLASS.labels(action=metrics.code(action)).inc()
         return grant
 
     def review(self, acting: m.Acting, grant_id: str, note: str, *, request_id: str | None = None) -> m.Grant:

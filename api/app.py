@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import auth, body, console, health, openapi, problems
+from api import auth, body, console, health, observe, openapi, problems
 from api.ratelimit import FailureLimiter
 from piivault.container import Container
 
@@ -23,11 +23,13 @@ def create_app(container: Container) -> Flask:
         )
     api = openapi.configure(app, docs=settings.api_docs)
     problems.register(app)
+    observe.init_app(app)  # first: its after_request sees every response
     auth.init_app(
         app,
         # The console (/console) checks its own session cookie and never an API key.
         public_blueprints=(
             health.blp.name,
+            observe.blp.name,  # /metrics: its own bearer token (PIIVAULT_METRICS_TOKEN_FILE)
             *openapi.public_blueprints(settings.api_docs),
             *console.public_blueprints(settings.console),
         ),

@@ -35,6 +35,7 @@ from api.clients.errors import (
 )
 from api.clients.model import ROLES, Principal
 from api.ratelimit import FailureLimiter
+from piivault import metrics
 from piivault.errors import Forbidden
 
 __all__ = ["Principal", "current_principal", "init_app", "require_roles"]
@@ -97,6 +98,7 @@ def _authenticate() -> None:
         waits = [w for w in map(state.limiter.retry_after, counted) if w is not None]
         if waits:
             log.warning("authentication refused: too many failed attempts from %s", address)
+            metrics.AUTH_LIMITER_REFUSALS.inc()
             raise TooManyFailedAttempts(max(waits)) from None
         for key in counted:
             state.limiter.failed(key)

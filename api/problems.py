@@ -8,7 +8,8 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from piivault.errors import PiivaultError, UnavailableError
+from piivault import metrics
+from piivault.errors import PiivaultError, StorageUnavailable, UnavailableError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -47,6 +48,8 @@ def register(app: Flask) -> None:
             headers.update(extra_headers())
         if isinstance(err, UnavailableError):
             headers["Retry-After"] = str(err.retry_after)
+            if isinstance(err, StorageUnavailable):
+                metrics.DATABASE_ERRORS.labels(kind=metrics.code(err.code)).inc()
             log.warning("dependency unavailable: %s", err.code)
         status = err.http_status
         if status >= 500 and not isinstance(err, UnavailableError):
@@ -69,6 +72,7 @@ def register(app: Flask) -> None:
         from piivault.db import is_unavailable
 
         if is_unavailable(err):
+            metrics.DATABASE_ERRORS.labels(kind="unavailable").inc()
             return problem(
                 503,
                 "storage unavailable",

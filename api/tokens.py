@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import marshmallow as ma
-from flask import after_this_request, json, request
+from flask import after_this_request, g, json, request
 from flask.views import MethodView
 from flask.wrappers import Response
 from flask_smorest import Blueprint
@@ -23,6 +23,7 @@ from flask_smorest import Blueprint
 from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
+from piivault import metrics
 from tokenization.model import MAX_BATCH, TokenizeItem
 from tokenization.policy import DETOKENIZE_ROLES
 from tokenization.service import TokenizationService
@@ -50,9 +51,11 @@ def request_id() -> str:
 
     It goes into the audit log, so an id that is a mobile or ID number is replaced.
     """
+    if "piivault_request_id" in g:  # the same id for every use in one request (and its log line)
+        return g.piivault_request_id
     given = request.headers.get(REQUEST_ID_HEADER, "")
     plain = _REQUEST_ID.fullmatch(given) and not tokenization().looks_like_identifier(given)
-    rid = given if plain else uuid.uuid4().hex
+    rid = g.piivault_request_id = given if plain else uuid.uuid4().hex
 
     @after_this_request
     def _echo(response: Response) -> Response:
@@ -70,6 +73,24 @@ def items_response(items: list[dict]) -> Response:
     dumping 1,000 of them through marshmallow costs as much as sealing them.
     """
     return Response(json.dumps({"items": items}), mimetype="application/json")
+
+
+def count_items(operation: str, items: list[dict]) -> None:
+    """``piivault_token_items_total``: ok, or the item's error code and reason (codes only:
+    a tokenize error's rule, a detokenize decision's reason; never the message or a value)."""
+    counts: dict[tuple[str, str], int] = {}
+    for item in items:
+        error = item.get("error")
+        if error is None:
+            key = ("ok", "none")
+        elif isinstance(error, dict):
+            key = ("invalid", metrics.code(error.get("rule")))
+        else:
+            reason = str(item.get("reason") or "none").replace(" ", "_")
+            key = (metrics.code(error), metrics.code(reason))
+        counts[key] = counts.get(key, 0) + 1
+    for (outcome, reason), n in counts.items():
+        metrics.TOKEN_ITEMS.labels(operation=operation, outcome=outcome, reason=reason).inc(n)
 
 
 # -- schemas ---------------------------------------------------------------------
@@ -374,6 +395,7 @@ class Tokenize(MethodView):
             result = tokenization().tokenize(
                 uow, current_principal(), items, purpose=body["purpose"], idempotency_key=key, request_id=rid
             )
+        count_items("tokenize", result.items)
         response = items_response(result.items)
         if result.replayed:
             response.headers["Idempotent-Replayed"] = "true"
@@ -408,6 +430,7 @@ class Detokenize(MethodView):
                 body["reveal"],
                 request_id=request_id(),
             )
+        count_items("detokenize", items)
         return items_response(items)
 
 

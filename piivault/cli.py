@@ -24,14 +24,11 @@ log = logging.getLogger("piivault")
 
 
 def _container(**overrides: Any):
+    from piivault import logs
     from piivault.container import build_container
 
     settings = Settings.from_env(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "debug":
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(settings.log_format, settings.log_level)
     return build_container(settings)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import requests
 
-from piivault import devenv, migrate
+from piivault import devenv, logs, migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import Container, build_container, startup_check
 from piivault.errors import ConfigurationError
@@ -121,6 +121,7 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
         admin = dev_admin_key(container, new=new_admin_key)
         from api.app import create_app
 
+        logs.configure(settings.log_format, settings.log_level)
         app = create_app(container)
         url = f"http://127.0.0.1:{port}"
         written = {name: value for name, value in env.items() if name.startswith("PIIVAULT_")}
@@ -130,6 +131,7 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
             err=True,
         )
         sys.stderr.flush()
+        _quiet_werkzeug()
         app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False, debug=False)
     finally:
         if bao is not None:
@@ -185,3 +187,15 @@ def demo_service_key(purposes: Sequence[str] = DEMO_PURPOSES) -> Iterator[str]:
             store.revoke(client.id, actor="piivault-dev")
     finally:
         container.close()
+
+
+def _quiet_werkzeug() -> None:
+    """The development server logs each request through api.observe (route template, no path or
+    query string); werkzeug's own line would repeat it with the path. Its colour codes only when
+    stderr is a terminal: a log file or collector gets none."""
+    import logging
+
+    import werkzeug.serving
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    werkzeug.serving._log_add_style = sys.stderr.isatty()  # type: ignore[attr-defined]

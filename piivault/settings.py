@@ -151,6 +151,25 @@ TABLE: tuple[Setting, ...] = (
         "info",
         help="debug | info | warning | error",
     ),
+    Setting(
+        "LOG_FORMAT",
+        _choice("LOG_FORMAT", "plain", "json"),
+        "plain",
+        help="plain (development default) | json: one JSON object per line, for a log pipeline",
+    ),
+    Setting(
+        "METRICS",
+        _bool("METRICS"),
+        True,
+        help="serve Prometheus metrics at /metrics (under gunicorn set PROMETHEUS_MULTIPROC_DIR too)",
+    ),
+    Setting(
+        "METRICS_TOKEN_FILE",
+        _str,
+        None,
+        help="file holding the bearer token a scraper must send to /metrics; required in production "
+        "(without it /metrics answers 404 there), optional in development",
+    ),
     Setting("AUDIT_ORIGIN", _str, "piivault.local/audit", help="checkpoint origin line"),
     Setting(
         "AUDIT_PUBLIC_KEY",

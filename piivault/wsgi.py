@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from piivault import logs, metrics
 from piivault.container import build_container, startup_check
 from piivault.settings import Settings
 
@@ -17,6 +18,7 @@ def app() -> Flask:
 
     settings = Settings.from_env()
     settings.require_production()
+    logs.configure(settings.log_format, settings.log_level)
     container = build_container(settings)
     startup_check(container)
     application = create_app(container)
@@ -35,7 +37,9 @@ def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
     # Fail fast with one clear line per problem before forking workers.
     settings = Settings.from_env()
     settings.require_production()
+    logs.configure(settings.log_format, settings.log_level)
     startup_check(build_container(settings))
+    metrics.reset_multiprocess_dir()
 
     class _App(BaseApplication):
         def load_config(self) -> None:
@@ -43,7 +47,10 @@ def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", options.get("threads", 8))
-            self.cfg.set("accesslog", "-")
+            # No gunicorn access log: it would log paths and query strings (which may hold ids);
+            # api.observe logs each request once, with the route template, in PIIVAULT_LOG_FORMAT.
+            self.cfg.set("accesslog", None)
+            self.cfg.set("child_exit", lambda _server, worker: metrics.worker_exited(worker.pid))
 
         def load(self) -> Flask:
             return app()

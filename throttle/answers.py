@@ -32,6 +32,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.events import AuditEvent
+from piivault import metrics
 from piivault.db import UnitOfWork, session_scope, utcnow
 from piivault.errors import TooManyRequests
 from throttle import counters
@@ -47,6 +48,7 @@ _counts_lock = threading.Lock()
 def _count(name: str) -> None:
     with _counts_lock:
         _counts[name] += 1
+    metrics.ANSWER_BUDGET.labels(event="exhausted" if name == EXHAUSTED else "refused").inc()
 
 
 def refusal_counts() -> dict[str, int]:

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from piivault import metrics
 from vault.datakey import DataKey
 
 
@@ -35,14 +36,17 @@ class DekCache:
             entry = self._entries.get(owner)
             if entry is None:
                 self.misses += 1
+                metrics.DEK_CACHE.labels(result="miss").inc()
                 return None
             expires, key = entry
             if expires <= now:
                 del self._entries[owner]
                 self.misses += 1
+                metrics.DEK_CACHE.labels(result="miss").inc()
                 return None
             self._entries.move_to_end(owner)
             self.hits += 1
+            metrics.DEK_CACHE.labels(result="hit").inc()
             return key
 
     def put(self, key: DataKey) -> None:

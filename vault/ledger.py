@@ -48,6 +48,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from piivault import metrics
 from piivault.errors import ConfigurationError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,9 @@ class ErasureLedger:
                     _sync_directory(self.path.parent)  # a new file's name must survive a crash too
             except OSError as e:
                 self._cut_back(fd, scan.size)
+                metrics.LEDGER_WRITES.labels(result="failed").inc()
                 raise self._unavailable(e, "written") from None
+        metrics.LEDGER_WRITES.labels(result="ok").inc()
         return _entry_from(fields)
 
     def entries(self) -> list[ErasureEntry]:

@@ -25,6 +25,7 @@ import hvac
 import hvac.exceptions as hv
 import requests
 
+from piivault import metrics
 from vault.errors import (
     InvalidSealedValue,
     KeyNotFound,
@@ -119,6 +120,13 @@ class TransitKeyProvider(KeyProvider):
             self._generation += 1
 
     def _call(self, fn: Callable[[hvac.Client], T]) -> T:
+        try:
+            return self._call_once(fn)
+        except VaultError as e:
+            metrics.VAULT_ERRORS.labels(kind=metrics.code(e.code)).inc()
+            raise
+
+    def _call_once(self, fn: Callable[[hvac.Client], T]) -> T:
         try:
             return fn(self._client())
         except hv.Forbidden:

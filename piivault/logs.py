@@ -1,0 +1,49 @@
+"""Logging set-up for every piivault process: plain text (the development default) or JSON lines.
+
+``PIIVAULT_LOG_FORMAT=json`` gives one JSON object per line (``python-json-logger``)
+with ``time``, ``level``, ``logger``, ``message`` and the fields a record carries
+as ``extra`` (the request log: ``request_id``, ``client_id``, ``route``,
+``method``, ``status``, ``duration_ms``), which a log pipeline indexes without
+parsing text. Neither format adds colour: the lines go to files and collectors,
+never to a terminal that would interpret escape codes.
+
+What goes into a record is the caller's business; piivault logs codes, ids and
+route templates, never values, tokens or keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,
+        )
+    return logging.Formatter(PLAIN)
+
+
+def configure(log_format: str, level: str) -> None:
+    """Send the root logger to stderr in ``log_format``; replaces handlers set before."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(log_format))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    if level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # gunicorn's own loggers propagate nowhere by default; route them through ours.
+    for name in ("gunicorn.error",):
+        gunicorn = logging.getLogger(name)
+        gunicorn.handlers = []
+        gunicorn.propagate = True
