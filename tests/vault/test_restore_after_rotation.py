@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from piivault.cli import KEK_LOWERED, KEK_RESTORED, main
@@ -167,5 +169,78 @@ def test_the_whole_restore_procedure_with_the_tiles_loses_no_audit_event(bao, tm
         assert served.services["audit"].verify(saved_checkpoints=[saved.note]).ok
         (result,) = detokenize(served, "aml_kyc", [tokens[ERASED]])
         assert result == {"error": "erased", "reason": "erased"}
+    finally:
+        served.close()
+
+
+class _Backup:
+    """Every table's rows, put back as a restore would (SQLite or PostgreSQL alike).
+
+    The append-only triggers and foreign keys are off while the rows go back, as they
+    are for a restore tool (on PostgreSQL ``session_replication_role = replica``).
+    """
+
+    def __init__(self, engine) -> None:
+        from piivault import tables_registry
+
+        self.tables = tables_registry.load().sorted_tables
+        with engine.connect() as conn:
+            self.rows = {t.name: [r._asdict() for r in conn.execute(sa.select(t))] for t in self.tables}
+
+    def restore(self, engine) -> None:
+        from tests.audit.conftest import tampering
+
+        with tampering(SimpleNamespace(engine=engine)) as conn:  # it needs only .engine
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+            for table in reversed(self.tables):
+                conn.execute(table.delete())
+            for table in self.tables:
+                if self.rows[table.name]:
+                    conn.execute(table.insert(), self.rows[table.name])
+
+
+def test_the_restore_procedure_on_each_database(settings, tmp_path):
+    """The same procedure on the test databases (PostgreSQL too when configured), the restore
+    being a row-level copy of every table: rotate, rewrap, retire, erase after the backup."""
+    from tests.audit.conftest import settings_env as full_env
+
+    tiles = tmp_path / "tiles"
+    settings = settings.replace(audit_tiles_dir=str(tiles))
+    env = full_env(settings)
+    container = make_container(settings)
+    tokens = {s: customer(container, s)["cn_mobile"] for s in SUBJECTS}
+    container.services["audit"].checkpoint_now()
+    backup = _Backup(container.engine)
+    container.close()
+
+    assert _run(env, "keys", "rotate")[0] == 0 and _run(env, "keys", "rewrap")[0] == 0
+    assert _run(env, "keys", "retire")[0] == 0
+    container = make_container(settings)
+    with container.uow() as uow:
+        container.services["tokenization"].erase_subject(uow, "test", ERASED, "dsr-erasure")
+    saved = container.services["audit"].checkpoint_now()
+    backup.restore(container.engine)
+    container.close()
+
+    assert _run(env, "check")[0] == 2  # erasures wait for replay
+    code, out = _run(env, "keys", "replay-erasures", "--rewrap-retired")
+    assert code == 0 and "data keys destroyed: 1" in out, out
+    code, out = _run(env, "audit", "restore-tail", "--from", str(tiles))
+    assert code == 0 and f"to {saved.size} event(s)" in out, out
+    assert _run(env, "check")[0] == 0
+    (tmp_path / "saved.txt").write_text(saved.note)
+    code, out = _run(env, "audit", "verify", "--checkpoint", str(tmp_path / "saved.txt"))
+    assert code == 0, out
+
+    served = build_container(settings)
+    try:
+        startup_check(served)
+        for subject, token in tokens.items():
+            (result,) = detokenize(served, "aml_kyc", [token])
+            assert result == (
+                {"error": "erased", "reason": "erased"} if subject == ERASED else {"value": MOBILE}
+            )
+        assert served.services["audit"].verify(saved_checkpoints=[saved.note]).ok
     finally:
         served.close()
