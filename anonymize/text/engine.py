@@ -22,6 +22,7 @@ from anonymize.text.language import resolve_language
 from anonymize.text.nlp.chinese_engine import ChineseNlpEngine
 from anonymize.text.nlp.multilingual import MultilingualNlpEngine
 from anonymize.text.nlp.segmenter import JiebaDictionary, NameAwareSegmenter
+from anonymize.text.normalize import normalize_for_detection
 from anonymize.text.offline import require_spacy_model
 from anonymize.text.operators import OPERATORS, TextOperator, Tokenizer, operator_config, parse_operator
 from anonymize.text.overlaps import resolve
@@ -91,21 +92,25 @@ class TextEngine:
         if not text.strip():
             return []
         threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
+        # Recognizers read full-width digits, zero-width characters and split numbers as
+        # tokenize does; entities are reported on the caller's text.
+        normalized = normalize_for_detection(text)
+        seen = normalized.text
         if language == "en":
             # spaCy's vocabulary keeps every string it tokenizes unless the pipeline runs in
             # a memory zone; zones must not overlap, so English analysis is serialized.
             with self._english_lock, self._english_nlp.memory_zone():
                 results = self.analyzer.analyze(
-                    text, "en", entities=_ENTITIES["en"], score_threshold=threshold
+                    seen, "en", entities=_ENTITIES["en"], score_threshold=threshold
                 )
         else:
             results = self.analyzer.analyze(
-                text, language, entities=_ENTITIES[language], score_threshold=threshold
+                seen, language, entities=_ENTITIES[language], score_threshold=threshold
             )
         return resolve(
-            Entity(FIELD_TYPES[r.entity_type], r.start, r.end, round(r.score, 4))
+            Entity(FIELD_TYPES[r.entity_type], *normalized.span(r.start, r.end), round(r.score, 4))
             for r in results
-            if r.entity_type in FIELD_TYPES and _plausible(text, r)
+            if r.entity_type in FIELD_TYPES and _plausible(seen, r)
         )
 
     def anonymize(

@@ -28,6 +28,7 @@ from presidio_anonymizer.operators import Operator, OperatorType
 
 from anonymize.text.entities import Entity
 from anonymize.text.errors import TokenizerFailed, UnknownOperator
+from anonymize.text.normalize import strip_invisible
 from tokenization.fieldtypes import MiddleMask, UnknownFieldType, default_registry
 
 Tokenizer = Callable[[list[tuple[str, str]]], Sequence[str]]
@@ -48,6 +49,7 @@ class TextOperator(StrEnum):
 
 def value_key(field_type: str, value: str) -> str:
     """The form under which two mentions count as the same value: the field type's normalization."""
+    value = strip_invisible(value)
     try:
         field = _FIELD_TYPES.get(field_type)
     except UnknownFieldType:
@@ -59,6 +61,7 @@ def value_key(field_type: str, value: str) -> str:
 
 def mask_value(field_type: str, value: str) -> str:
     """The display mask of ``field_type`` applied to ``value``, or a generic one."""
+    value = strip_invisible(value)
     try:
         field = _FIELD_TYPES.get(field_type)
     except UnknownFieldType:
@@ -126,7 +129,8 @@ def _distinct(text: str, entities: list[Entity]) -> dict[tuple[str, str], str]:
     """(field type, value key) -> the first mention's text, in order of first mention."""
     distinct: dict[tuple[str, str], str] = {}
     for entity in entities:
-        value = text[entity.start : entity.end]
+        # Zero-width characters the detector saw through are not part of the value stored.
+        value = strip_invisible(text[entity.start : entity.end])
         distinct.setdefault((entity.type, value_key(entity.type, value)), value)
     return distinct
 
