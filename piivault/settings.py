@@ -342,6 +342,13 @@ TABLE: tuple[Setting, ...] = (
         help="threads per app process running queued extracts, started on the first request "
         "(0: leave them to `piivault jobs run` or `piivault extract worker`)",
     ),
+    Setting(
+        "EXTRACT_SPARK_MASTERS",
+        _str,
+        "",
+        help="Spark masters a spec may name besides local[N], comma-separated (e.g. spark://head:7077,yarn): "
+        "the vault's driver connects there and ships quasi-identifier codes to its executors",
+    ),
     # separation of duties (access/)
     Setting(
         "APPROVALS",

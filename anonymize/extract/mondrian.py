@@ -22,6 +22,7 @@ binary searches over all rows, so the Python loop runs once per tree level
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -101,24 +102,7 @@ def partition(
     radix = max(d.n_leaves for d in domains) + 1
     while rows.size:
         sizes = np.bincount(part, minlength=n_parts)
-        lo, hi = ranges(active, part, n_parts)
-        span = np.vstack([domains[j].penalty(active[j], part, n_parts, lo[j], hi[j]) for j in range(q)])
-        order = np.argsort(-span, axis=0, kind="stable")
-        cut_dim = np.full(n_parts, -1, dtype=np.int64)
-        cut_at = np.zeros(n_parts, dtype=np.int64)
-        splittable = sizes >= 2 * k
-        every = np.arange(n_parts)
-        for attempt in range(q):
-            dim = order[attempt]
-            candidates = splittable & (cut_dim < 0) & (span[dim, every] > 0)
-            if not candidates.any():
-                continue
-            cuts = _median_cuts(
-                candidates, dim, active, part, sizes, lo, hi, domains, diversity, k, l, radix, n_parts
-            )
-            found = cuts > 0
-            cut_dim[found] = dim[found]
-            cut_at[found] = cuts[found]
+        cut_dim, cut_at = _cut_round(active, part, sizes, sizes >= 2 * k, domains, diversity, k, l, radix)
         split = cut_dim >= 0
         finished = ~split[part]
         if finished.any():
@@ -136,6 +120,126 @@ def partition(
         if progress is not None:
             progress(1.0 - rows.size / n)
     return final
+
+
+def _cut_round(
+    active: np.ndarray,
+    part: np.ndarray,
+    sizes: np.ndarray,
+    splittable: np.ndarray,
+    domains: Sequence[Domain],
+    diversity: Sequence[Distinct],
+    k: int,
+    l: int,  # noqa: E741
+    radix: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One round: the dimension and cut of every ``splittable`` partition (dimension -1: no allowable cut)."""
+    q, n_parts = active.shape[0], sizes.size
+    lo, hi = ranges(active, part, n_parts)
+    span = np.vstack([domains[j].penalty(active[j], part, n_parts, lo[j], hi[j]) for j in range(q)])
+    order = np.argsort(-span, axis=0, kind="stable")
+    cut_dim = np.full(n_parts, -1, dtype=np.int64)
+    cut_at = np.zeros(n_parts, dtype=np.int64)
+    every = np.arange(n_parts)
+    for attempt in range(q):
+        dim = order[attempt]
+        candidates = splittable & (cut_dim < 0) & (span[dim, every] > 0)
+        if not candidates.any():
+            continue
+        cuts = _median_cuts(
+            candidates, dim, active, part, sizes, lo, hi, domains, diversity, k, l, radix, n_parts
+        )
+        found = cuts > 0
+        cut_dim[found] = dim[found]
+        cut_at[found] = cuts[found]
+    return cut_dim, cut_at
+
+
+@dataclass
+class FragmentTree:
+    """The first cuts: a binary tree whose leaves are fragments, replayable on any rows.
+
+    Node ``i`` is a leaf when ``dim[i] < 0``; otherwise codes ``< cut[i]`` of
+    quasi-identifier ``dim[i]`` go to ``left[i]`` and the others to ``right[i]``.
+    """
+
+    dim: list[int] = field(default_factory=lambda: [-1])
+    cut: list[int] = field(default_factory=lambda: [0])
+    left: list[int] = field(default_factory=lambda: [-1])
+    right: list[int] = field(default_factory=lambda: [-1])
+
+    def split(self, node: int, dim: int, cut: int) -> tuple[int, int]:
+        self.dim[node], self.cut[node] = dim, cut
+        children = []
+        for side in (self.left, self.right):
+            side[node] = len(self.dim)
+            children.append(len(self.dim))
+            self.dim.append(-1)
+            self.cut.append(0)
+            self.left.append(-1)
+            self.right.append(-1)
+        return children[0], children[1]
+
+    def undo(self, node: int) -> None:
+        """Make ``node`` a leaf again (its children are left unreachable)."""
+        self.dim[node] = -1
+
+    def leaves(self, codes: np.ndarray) -> np.ndarray:
+        """The leaf node of every row (``codes`` is ``(q, n)``)."""
+        dim, cut = np.asarray(self.dim), np.asarray(self.cut)
+        left, right = np.asarray(self.left), np.asarray(self.right)
+        node = np.zeros(codes.shape[1], dtype=np.int64)
+        columns = np.arange(codes.shape[1])
+        while (inner := dim[node] >= 0).any():
+            rows = columns[inner]
+            at = node[rows]
+            go_right = codes[dim[at], rows] >= cut[at]
+            node[rows] = np.where(go_right, right[at], left[at])
+        return node
+
+    def parent(self) -> np.ndarray:
+        parent = np.full(len(self.dim), -1, dtype=np.int64)
+        for i, (a, b) in enumerate(zip(self.left, self.right, strict=True)):
+            if self.dim[i] >= 0:
+                parent[a] = parent[b] = i
+        return parent
+
+
+def first_cuts(
+    codes: np.ndarray,
+    domains: Sequence[Domain],
+    sensitive: Sequence[np.ndarray],
+    k: int,
+    l: int,  # noqa: E741
+    max_rows: int,
+) -> FragmentTree:
+    """Cut ``codes`` (typically a sample) with Mondrian's own rule until every part has ``max_rows`` or fewer.
+
+    The same cut choice as :func:`partition` (widest dimension, nearest the
+    median, both halves keeping ``k`` rows and ``l`` distinct sensitive values),
+    recorded as a tree so that every row of the full table can be sent down it.
+    """
+    diversity = [Distinct(s) for s in sensitive] if l > 1 else []
+    radix = max(d.n_leaves for d in domains) + 1
+    tree = FragmentTree()
+    active = np.asarray(codes, dtype=np.int64)
+    part = np.zeros(active.shape[1], dtype=np.int64)
+    nodes = np.zeros(1, dtype=np.int64)  # the tree node of each open part
+    while nodes.size:
+        n_parts = nodes.size
+        sizes = np.bincount(part, minlength=n_parts)
+        cut_dim, cut_at = _cut_round(active, part, sizes, sizes > max_rows, domains, diversity, k, l, radix)
+        split = cut_dim >= 0
+        if not split.any():
+            break
+        children = [tree.split(int(nodes[i]), int(cut_dim[i]), int(cut_at[i])) for i in np.flatnonzero(split)]
+        keep = split[part]
+        active, part = active[:, keep], part[keep]
+        diversity = [d.take(keep) for d in diversity]
+        side = active[cut_dim[part], np.arange(part.size)] >= cut_at[part]
+        part = 2 * (np.cumsum(split) - 1)[part] + side
+        nodes = np.asarray([child for pair in children for child in pair], dtype=np.int64)
+    return tree
 
 
 def _target_left(size: np.ndarray, k: int) -> np.ndarray:

@@ -137,13 +137,8 @@ def run_extract(
             f"max_suppression allows {budget}"
         )
     _check_satisfiable(complete.size, sensitive, spec)
-    part = partition(
-        codes,
-        domains,
-        sensitive,
-        spec.privacy.k,
-        spec.privacy.l,
-        lambda f: report_progress("generalize", 0.35 + 0.40 * f),
+    part, engine = _partition(
+        spec, codes, domains, sensitive, lambda f: report_progress("generalize", 0.35 + 0.40 * f)
     )
 
     report_progress("suppress", 0.75)
@@ -162,6 +157,13 @@ def run_extract(
     measures = measure(output, quasi_out, sensitive_out, penalties, rows_in - output.shape[0], spec.privacy.k)
     if measures.k < spec.privacy.k or (spec.privacy.l > 1 and (measures.l or 0) < spec.privacy.l):
         raise ExtractCheckFailed()
+    if engine is not None:
+        from anonymize.extract.spark import verify
+
+        # The guarantee checked again on the whole released table, by the cluster.
+        checked = engine["verified"] = verify(engine.pop("session"), output, quasi_out, sensitive_out)
+        if checked["k"] < spec.privacy.k or (spec.privacy.l > 1 and (checked["l"] or 0) < spec.privacy.l):
+            raise ExtractCheckFailed()
 
     report_progress("write", 0.88)
     report = _report(
@@ -177,6 +179,8 @@ def run_extract(
         coding=coding_report,
         identifiers=identifiers or {},
     )
+    if engine is not None:
+        report["engine"] = engine
     files, digests = _write(Path(out_dir), output, report, spec.privacy.k)
     manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
     _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
@@ -195,6 +199,24 @@ def _monotonic(progress: Progress | None) -> Progress:
             progress(stage, done[0])
 
     return report
+
+
+def _partition(
+    spec: ExtractSpec,
+    codes: np.ndarray,
+    domains: list[Any],
+    sensitive: list[np.ndarray],
+    progress: Callable[[float], None],
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Every row's Mondrian partition, by the spec's engine; for Spark, also what the run did."""
+    k, l_value = spec.privacy.k, spec.privacy.l
+    if spec.engine.name == "local":
+        return partition(codes, domains, sensitive, k, l_value, progress), None
+    from anonymize.extract.spark import partition_on_spark, spark_session
+
+    session = spark_session(spec.engine.master)
+    part, engine = partition_on_spark(session, codes, domains, sensitive, k, l_value, spec.engine, progress)
+    return part, engine | {"session": session}
 
 
 # -- rows ----------------------------------------------------------------------------------------

@@ -120,6 +120,11 @@ def spec_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["purpose", "columns", "privacy"],
+        # spark options only with engine: spark (OpenAPI 3.0 has no if/then)
+        "anyOf": [
+            {"not": {"required": ["spark"]}},
+            {"required": ["engine"], "properties": {"engine": {"enum": ["spark"]}}},
+        ],
         "properties": {
             "purpose": {"type": "string", "pattern": f"^{s.PURPOSE_PATTERN}$", "maxLength": 64},
             "description": {"type": "string", "maxLength": s.MAX_DESCRIPTION, "default": ""},
@@ -143,6 +148,36 @@ def spec_schema() -> dict[str, Any]:
                 "description": "column name (1-64 printable characters) -> its role and treatment; "
                 "columns not named are never released",
                 "additionalProperties": {"oneOf": [_column(role) for role in s.Role]},
+            },
+            "engine": {
+                "type": "string",
+                "enum": list(s.ENGINES),
+                "default": "local",
+                "description": "local: one process; spark: fragments partitioned on Spark executors",
+            },
+            "spark": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "engine: spark only",
+                "properties": {
+                    "master": {
+                        "type": "string",
+                        "pattern": f"^({s.SPARK_MASTER_PATTERN})$",
+                        "default": s.Engine.master,
+                    },
+                    "fragment_rows": {
+                        "type": "integer",
+                        "minimum": 1000,
+                        "default": s.DEFAULT_FRAGMENT_ROWS,
+                        "description": "the most rows one executor task partitions",
+                    },
+                    "sample_rows": {
+                        "type": "integer",
+                        "minimum": 1000,
+                        "default": s.DEFAULT_SAMPLE_ROWS,
+                        "description": "rows the driver samples for the first cuts",
+                    },
+                },
             },
             "privacy": {
                 "type": "object",

@@ -194,6 +194,8 @@ class ExtractService:
     field_types: FieldTypeRegistry
     extract_dir: Path | None
     worker_threads: int = 1
+    # Spark masters besides local ones that a spec may name (the operator's PIIVAULT_EXTRACT_SPARK_MASTERS).
+    spark_masters: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
     _worker: ExtractWorker | None = dataclasses.field(default=None, init=False, repr=False)
     _worker_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
@@ -259,6 +261,20 @@ class ExtractService:
         return {"stored": len(documents)}
 
     # -- jobs: submit and read ---------------------------------------------------------
+    def _check_engine(self, spec: Any) -> None:
+        """A remote Spark master only if the operator listed it: the driver would send it the rows' codes.
+
+        Raises InvalidSpec (a 422) naming ``spark.master``.
+        """
+        from anonymize.extract.errors import InvalidSpec
+
+        master = spec.engine.master
+        remote = spec.engine.name == "spark" and not master.startswith("local")
+        if remote and master not in self.spark_masters:
+            raise InvalidSpec(
+                {"spark.master": "is not a Spark master this vault may use (PIIVAULT_EXTRACT_SPARK_MASTERS)"}
+            )
+
     def submit(
         self,
         uow: UnitOfWork,
@@ -296,6 +312,7 @@ class ExtractService:
             )
 
         spec = parse_spec(raw_spec, vet=vet)
+        self._check_engine(spec)
         now = self.clock()
         extract_id = new_extract_id()
         expires_at = now + dt.timedelta(days=spec.expires_in_days)
@@ -1119,4 +1136,5 @@ def build_extract_service(settings: Any, container: Any) -> ExtractService:
         field_types=tokenization.field_types,
         extract_dir=directory,
         worker_threads=settings.extract_worker_threads,
+        spark_masters=frozenset(m.strip() for m in settings.extract_spark_masters.split(",") if m.strip()),
     )

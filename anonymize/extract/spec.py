@@ -19,6 +19,8 @@ A spec is YAML or JSON::
       default_label: {role: sensitive}
       debt_ratio:  {role: attribute, coding: {bottom: 1, top: 99}}
     privacy: {k: 10, l: 2, max_suppression: 0.02}
+    engine: local                     # or spark (anonymize.extract.spark), default local
+    spark: {master: "local[2]", fragment_rows: 250000, sample_rows: 200000}   # engine: spark only
 
 Roles: ``identifier`` (dropped, or replaced by a pseudonym keyed for this
 extract only), ``quasi`` (generalized through its hierarchy until k-anonymity
@@ -125,6 +127,36 @@ class PrivacyModel:
         return {"k": self.k, "l": self.l, "max_suppression": self.max_suppression}
 
 
+ENGINES = ("local", "spark")
+# local[N], local[*], local[N,F]; spark://host:port (a standalone master, or several for HA); yarn; k8s://URL.
+SPARK_MASTER_PATTERN = (
+    r"local(\[(\*|[1-9][0-9]{0,3})(,[1-9][0-9]{0,2})?\])?"
+    r"|spark://[A-Za-z0-9.-]+(:[0-9]{1,5})?(,[A-Za-z0-9.-]+(:[0-9]{1,5})?)*"
+    r"|yarn"
+    r"|k8s://https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+)
+_SPARK_MASTER = re.compile(SPARK_MASTER_PATTERN)
+DEFAULT_FRAGMENT_ROWS = 250_000
+DEFAULT_SAMPLE_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Which runner partitions the rows: ``local`` (one process) or ``spark`` (fragments on executors)."""
+
+    name: str = "local"
+    master: str = "local[*]"
+    fragment_rows: int = DEFAULT_FRAGMENT_ROWS  # the most rows one executor task partitions
+    sample_rows: int = DEFAULT_SAMPLE_ROWS  # the driver's sample for the first cuts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "master": self.master,
+            "fragment_rows": self.fragment_rows,
+            "sample_rows": self.sample_rows,
+        }
+
+
 @dataclass(frozen=True)
 class ExtractSpec:
     purpose: str
@@ -133,6 +165,7 @@ class ExtractSpec:
     subject_column: str = "subject_id"
     description: str = ""
     expires_in_days: int = DEFAULT_EXPIRES_IN_DAYS
+    engine: Engine = Engine()
 
     def of_role(self, role: Role) -> tuple[Column, ...]:
         return tuple(col for col in self.columns if col.role is role)
@@ -155,8 +188,11 @@ class ExtractSpec:
         return tuple(c for c in self.columns if c.released)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec with every default filled in: what :meth:`sha256` hashes."""
-        return {
+        """The spec with every default filled in: what :meth:`sha256` hashes.
+
+        The engine appears only when it is not the default, so a local spec hashes as it always did.
+        """
+        out = {
             "purpose": self.purpose,
             "description": self.description,
             "expires_in_days": self.expires_in_days,
@@ -164,6 +200,9 @@ class ExtractSpec:
             "columns": {col.name: col.to_dict() for col in self.columns},
             "privacy": self.privacy.to_dict(),
         }
+        if self.engine.name != "local":
+            out |= {"engine": self.engine.name, "spark": self.engine.to_dict()}
+        return out
 
     def canonical_json(self) -> bytes:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -184,7 +223,9 @@ class SpecDraft:
 
 Vet = Callable[[SpecDraft, c.Problems], None]
 
-_TOP = frozenset({"purpose", "description", "expires_in_days", "population", "columns", "privacy"})
+_TOP = frozenset(
+    {"purpose", "description", "expires_in_days", "population", "columns", "privacy", "engine", "spark"}
+)
 _COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
 ROLE_KEYS = {
     Role.IDENTIFIER: frozenset({"role", "as", "source", "action"}),
@@ -222,6 +263,7 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     subject_column = _population(top.get("population", {}), problems)
     columns = _columns(top["columns"], problems) if "columns" in top else None
     privacy = _privacy(top["privacy"], problems) if "privacy" in top else None
+    engine = _engine(top.get("engine", "local"), top.get("spark"), problems)
     if columns is not None:
         for col in columns:
             if col.source == subject_column and col.role is not Role.IDENTIFIER:
@@ -233,8 +275,9 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     if problems:
         raise InvalidSpec(problems)
     assert purpose is not None and columns is not None and privacy is not None and subject_column is not None
-    assert expires is not None
+    assert expires is not None and engine is not None
     return ExtractSpec(
+        engine=engine,
         purpose=purpose,
         description=description,
         columns=tuple(columns),
@@ -380,6 +423,31 @@ def _privacy(raw: Any, problems: c.Problems) -> PrivacyModel | None:
         problems.add("privacy.l", "must not exceed k (a class of k rows holds at most k distinct values)")
         return None
     return PrivacyModel(k=k, l=l_value, max_suppression=float(suppression))
+
+
+def _engine(name: Any, raw: Any, problems: c.Problems) -> Engine | None:
+    chosen = c.choice(name, "engine", problems, ENGINES)
+    if raw is None:
+        return Engine(name=chosen) if chosen is not None else None
+    if chosen != "spark":
+        problems.add("spark", "is for engine: spark only")
+        return None
+    options = c.mapping(raw, "spark", problems, allowed=frozenset({"master", "fragment_rows", "sample_rows"}))
+    if options is None:
+        return None
+    master = c.text(options.get("master", Engine.master), "spark.master", problems)
+    if master is not None and not _SPARK_MASTER.fullmatch(master):
+        problems.add("spark.master", "must be local[N], local[*], spark://host:port, yarn or k8s://URL")
+        master = None
+    fragment_rows = c.integer(
+        options.get("fragment_rows", DEFAULT_FRAGMENT_ROWS), "spark.fragment_rows", problems, minimum=1000
+    )
+    sample_rows = c.integer(
+        options.get("sample_rows", DEFAULT_SAMPLE_ROWS), "spark.sample_rows", problems, minimum=1000
+    )
+    if master is None or fragment_rows is None or sample_rows is None:
+        return None
+    return Engine("spark", master, fragment_rows, sample_rows)
 
 
 def _cross_checks(columns: list[Column], privacy: PrivacyModel | None, problems: c.Problems) -> None:

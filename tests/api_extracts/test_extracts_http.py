@@ -256,6 +256,11 @@ def test_roles_and_ownership(client, keys, base_url, tmp_path) -> None:
             "not covered",
         ),
         ({"purpose": "marketing"}, 403, None, "may not use purpose marketing"),
+        ({"engine": "dask"}, 422, "engine", "must be one of local, spark"),
+        ({"spark": {"master": "local[2]"}}, 422, "spark", "engine: spark only"),
+        ({"engine": "spark", "spark": {"master": "mesos://x:5050"}}, 422, "spark.master", "must be local[N]"),
+        # An analyst may not point the vault's driver at a cluster the operator did not list.
+        ({"engine": "spark", "spark": {"master": "spark://evil:7077"}}, 422, "spark.master", "may use"),
     ],
 )
 def test_bad_specs_are_refused_by_key(

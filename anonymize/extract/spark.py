@@ -1,0 +1,210 @@
+"""The Spark runner of the extract's Mondrian core: first cuts on the driver, fragments on executors.
+
+One algorithm, two runners. The local runner calls
+:func:`anonymize.extract.mondrian.partition` on every row; this one
+
+1. draws a sample of the rows' leaf codes on the driver and cuts it with
+   Mondrian's own cut rule (:func:`~anonymize.extract.mondrian.first_cuts`)
+   until every part would hold at most ``spark.fragment_rows`` rows;
+2. sends every row down those cuts, and undoes a cut whose halves do not hold
+   ``k`` rows and ``l`` distinct sensitive values on the whole table (the
+   sample only estimates them);
+3. partitions each fragment to completion on an executor with the same
+   :func:`~anonymize.extract.mondrian.partition`
+   (``groupBy("fragment").applyInPandas``).
+
+Fragments are disjoint boxes in quasi-identifier space (strict cuts), so the
+classes of different fragments never release the same values and k-anonymity
+and l-diversity of every fragment give them for the whole table (Mondrian on
+Spark, unibg-seclab, IEEE Transactions on Big Data 2022). Suppression,
+release, metrics and the report stay the runner's, shared with the local
+engine; :func:`verify` then checks k and l again on the released table, with
+Spark (class sizes and distinct sensitive values per class).
+
+What executors see: the quasi-identifiers' leaf *codes* (integers of the
+fitted hierarchies), the sensitive columns' codes and a row number. Never a
+subject id, a pseudonym, a decrypted value or a key: decryption happens on
+the driver, in the vault's streamed batches, before any of this.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anonymize.extract.domain import Domain
+from anonymize.extract.mondrian import Distinct, FragmentTree, first_cuts, partition
+from anonymize.extract.spec import Engine
+
+_PART_SCHEMA = "row long, part long, fragment long, seconds double"
+
+
+def spark_session(master: str) -> Any:
+    """The process's Spark session for ``master`` (an existing session is reused as it is).
+
+    No UI, Arrow on, and never a package fetched at run time (no ``spark.jars.packages``).
+    In local mode the Python workers run this interpreter, whose packages the job needs.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("piivault-extract")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
+    )
+    if master.startswith("local"):
+        # Workers are forked from this machine: the interpreter running the vault, with its packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return builder.getOrCreate()
+
+
+def partition_on_spark(
+    session: Any,
+    codes: np.ndarray,
+    domains: Sequence[Domain],
+    sensitive: Sequence[np.ndarray],
+    k: int,
+    l: int,  # noqa: E741 - the model's own name
+    engine: Engine,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The final partition of every row, as :func:`partition` returns it, and what the run did."""
+    n = codes.shape[1]
+    tree = _sample_cuts(codes, domains, sensitive, k, l, engine)
+    leaf = _repair(tree, codes, sensitive, k, l)
+    fragment, fragments = pd.factorize(leaf)
+    if progress is not None:
+        progress(0.1)
+    frame = pd.DataFrame({"row": np.arange(n, dtype=np.int64), "fragment": fragment.astype(np.int64)})
+    for j in range(codes.shape[0]):
+        frame[f"q{j}"] = codes[j]
+    for j, values in enumerate(sensitive):
+        frame[f"s{j}"] = values
+    q, s = codes.shape[0], len(sensitive)
+
+    def anonymize_fragment(rows: pd.DataFrame) -> pd.DataFrame:
+        started = time.perf_counter()
+        block = np.vstack([rows[f"q{j}"].to_numpy(np.int64) for j in range(q)])
+        values = [rows[f"s{j}"].to_numpy(np.int64) for j in range(s)]
+        part = partition(block, domains, values, k, l)
+        return pd.DataFrame(
+            {
+                "row": rows["row"].to_numpy(),
+                "part": part,
+                "fragment": rows["fragment"].to_numpy(),
+                "seconds": time.perf_counter() - started,
+            }
+        )
+
+    data = session.createDataFrame(frame).repartition(len(fragments), "fragment")
+    del frame
+    result = data.groupBy("fragment").applyInPandas(anonymize_fragment, schema=_PART_SCHEMA).toPandas()
+    if progress is not None:
+        progress(1.0)
+    result = result.sort_values("row", kind="stable")
+    if len(result) != n or not np.array_equal(result["row"].to_numpy(), np.arange(n)):
+        raise RuntimeError("the Spark job did not return every row exactly once")
+    combined = result["fragment"].to_numpy(np.int64) * (n + 1) + result["part"].to_numpy(np.int64)
+    part = pd.factorize(combined)[0].astype(np.int64)
+    per_fragment = result.groupby("fragment").agg(rows=("row", "size"), seconds=("seconds", "first"))
+    return part, {
+        "name": "spark",
+        "master": engine.master,
+        "fragment_rows": engine.fragment_rows,
+        "sample_rows": engine.sample_rows,
+        "fragments": len(fragments),
+        "fragment_sizes": {"min": int(per_fragment["rows"].min()), "max": int(per_fragment["rows"].max())},
+        "fragment_seconds": {
+            "max": round(float(per_fragment["seconds"].max()), 3),
+            "sum": round(float(per_fragment["seconds"].sum()), 3),
+        },
+    }
+
+
+def _sample_cuts(
+    codes: np.ndarray,
+    domains: Sequence[Domain],
+    sensitive: Sequence[np.ndarray],
+    k: int,
+    l: int,  # noqa: E741
+    engine: Engine,
+) -> FragmentTree:
+    """The first cuts, made on a uniform sample of at most ``engine.sample_rows`` rows."""
+    n = codes.shape[1]
+    if n <= engine.fragment_rows:
+        return FragmentTree()  # one fragment: nothing to cut
+    if n > engine.sample_rows:
+        sample = np.sort(np.random.default_rng().choice(n, size=engine.sample_rows, replace=False))
+    else:
+        sample = np.arange(n)
+    share = sample.size / n
+    # k scaled to the sample, so that a cut the sample allows is one the whole table likely allows;
+    # _repair undoes those it does not.
+    return first_cuts(
+        codes[:, sample],
+        domains,
+        [values[sample] for values in sensitive],
+        max(1, math.ceil(k * share)),
+        l,
+        max(1, math.floor(engine.fragment_rows * share)),
+    )
+
+
+def _repair(
+    tree: FragmentTree,
+    codes: np.ndarray,
+    sensitive: Sequence[np.ndarray],
+    k: int,
+    l: int,  # noqa: E741
+) -> np.ndarray:
+    """Every row's fragment (a leaf node), after undoing cuts that leave a fragment below k or l."""
+    diversity = [Distinct(values) for values in sensitive] if l > 1 else []
+    while True:
+        leaf = tree.leaves(codes)
+        n_nodes = len(tree.dim)
+        ok = np.bincount(leaf, minlength=n_nodes) >= k
+        for distinct in diversity:
+            ok &= distinct.counts(leaf, n_nodes) >= l
+        bad = [node for node in np.unique(leaf) if not ok[node]]
+        if not bad:
+            return leaf
+        parent = tree.parent()
+        for node in bad:
+            tree.undo(int(parent[node]))
+
+
+def verify(
+    session: Any, table: pd.DataFrame, quasi: Sequence[str], sensitive: Sequence[str]
+) -> dict[str, Any]:
+    """k (the smallest class) and l (fewest distinct values of a sensitive column in a class), by Spark.
+
+    Classes are the groups of identical released quasi-identifiers, as
+    :func:`anonymize.extract.metrics.measure` counts them; the columns are
+    renamed so no output name reaches Spark's SQL parser.
+    """
+    from pyspark.sql import functions as F
+
+    names = {name: f"q{j}" for j, name in enumerate(quasi)} | {
+        name: f"s{j}" for j, name in enumerate(sensitive)
+    }
+    frame = pd.DataFrame({alias: table[name].astype(str).to_numpy() for name, alias in names.items()})
+    data = session.createDataFrame(frame)
+    aggregates = [F.count(F.lit(1)).alias("n")]
+    aggregates += [F.countDistinct(f"s{j}").alias(f"d{j}") for j in range(len(sensitive))]
+    classes = data.groupBy(*[f"q{j}" for j in range(len(quasi))]).agg(*aggregates)
+    low = classes.agg(
+        F.min("n").alias("k"),
+        F.count(F.lit(1)).alias("classes"),
+        *[F.min(f"d{j}") for j in range(len(sensitive))],
+    ).first()
+    l_value = min(int(low[2 + j]) for j in range(len(sensitive))) if sensitive else None
+    return {"k": int(low["k"]), "l": l_value, "classes": int(low["classes"])}
