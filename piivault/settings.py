@@ -87,6 +87,8 @@ class Setting:
     default: Any = None
     secret: bool = False
     help: str = ""
+    # Also read from the file PIIVAULT_<NAME>_FILE names (Compose and Kubernetes secrets are files).
+    from_file: bool = False
 
 
 # name, converter, default, secret, help
@@ -97,7 +99,13 @@ TABLE: tuple[Setting, ...] = (
         "production",
         help="production | development | test",
     ),
-    Setting("DATABASE_URL", _str, None, help="SQLAlchemy URL, e.g. postgresql+psycopg://..."),
+    Setting(
+        "DATABASE_URL",
+        _str,
+        None,
+        help="SQLAlchemy URL, e.g. postgresql+psycopg://... (or a file: PIIVAULT_DATABASE_URL_FILE)",
+        from_file=True,
+    ),
     Setting(
         "KEY_PROVIDER",
         _choice("KEY_PROVIDER", "transit", "local"),
@@ -106,9 +114,11 @@ TABLE: tuple[Setting, ...] = (
     ),
     Setting("VAULT_ADDR", _str, None, help="Vault/OpenBao address, e.g. https://vault:8200"),
     Setting("VAULT_AUTH", _choice("VAULT_AUTH", "token", "approle"), "token", help="token | approle"),
-    Setting("VAULT_TOKEN", _str, None, secret=True, help="Vault token (auth=token)"),
-    Setting("VAULT_ROLE_ID", _str, None, help="AppRole role_id (auth=approle)"),
-    Setting("VAULT_SECRET_ID", _str, None, secret=True, help="AppRole secret_id (auth=approle)"),
+    Setting("VAULT_TOKEN", _str, None, secret=True, help="Vault token (auth=token)", from_file=True),
+    Setting("VAULT_ROLE_ID", _str, None, help="AppRole role_id (auth=approle)", from_file=True),
+    Setting(
+        "VAULT_SECRET_ID", _str, None, secret=True, help="AppRole secret_id (auth=approle)", from_file=True
+    ),
     Setting("VAULT_APPROLE_MOUNT", _str, "approle", help="AppRole auth mount path"),
     Setting("VAULT_NAMESPACE", _str, None, help="Vault Enterprise namespace"),
     Setting("VAULT_CACERT", _str, None, help="CA bundle for Vault TLS"),
@@ -436,6 +446,17 @@ _PRODUCTION_REQUIRED = (
 )
 
 
+def _read_setting_file(name: str, path: str | None) -> str | None:
+    """The content of PIIVAULT_<name>_FILE, stripped of its final newline; None if unset."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError as e:
+        raise ConfigurationError(f"{PREFIX}{name}_FILE cannot be read ({e.strerror})") from None
+
+
 def _what_to_set(name: str) -> str:
     return f"set {PREFIX}{name} ({_BY_NAME[name].help})"
 
@@ -451,6 +472,8 @@ class Settings:
         values: dict[str, Any] = {}
         for setting in TABLE:
             raw = env.get(PREFIX + setting.name)
+            if (raw is None or raw == "") and setting.from_file:
+                raw = _read_setting_file(setting.name, env.get(f"{PREFIX}{setting.name}_FILE"))
             if raw is None or raw == "":
                 values[setting.name] = setting.default
             else:
