@@ -75,6 +75,9 @@ class EntitySchema(Schema):
     start = ma.fields.Integer(metadata={"description": "offset of the first character in the input text"})
     end = ma.fields.Integer(metadata={"description": "offset after the last character in the input text"})
     score = ma.fields.Float(metadata={"description": "confidence in [0, 1]; 1.0: a check digit confirmed it"})
+    reason = ma.fields.String(
+        metadata={"description": "present when the score is low: check digit fails, Luhn check fails, ..."}
+    )
 
 
 class AnonymizeTextResponseSchema(Schema):

@@ -27,7 +27,7 @@ from anonymize.text.offline import require_spacy_model
 from anonymize.text.operators import OPERATORS, TextOperator, Tokenizer, operator_config, parse_operator
 from anonymize.text.overlaps import resolve
 from anonymize.text.recognizers import build_registry
-from anonymize.text.recognizers.base import after_reference_label, is_bounded
+from anonymize.text.recognizers.base import REASON_KEY, after_reference_label, is_bounded
 from tokenization.fieldtypes import default_registry
 
 MAX_TEXT_CHARS = 100_000
@@ -108,7 +108,12 @@ class TextEngine:
                 seen, language, entities=_ENTITIES[language], score_threshold=threshold
             )
         return resolve(
-            Entity(FIELD_TYPES[r.entity_type], *normalized.span(r.start, r.end), round(r.score, 4))
+            Entity(
+                FIELD_TYPES[r.entity_type],
+                *normalized.span(r.start, r.end),
+                round(r.score, 4),
+                (r.recognition_metadata or {}).get(REASON_KEY),
+            )
             for r in results
             if r.entity_type in FIELD_TYPES and _plausible(seen, r)
         )

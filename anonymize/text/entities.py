@@ -87,6 +87,15 @@ class Entity:
     start: int
     end: int
     score: float
+    reason: str | None = None  # why the score is low: "check digit fails", "unallocated prefix"
 
     def to_dict(self) -> dict[str, object]:
-        return {"type": self.type, "start": self.start, "end": self.end, "score": round(self.score, 4)}
+        out: dict[str, object] = {
+            "type": self.type,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out

@@ -14,8 +14,10 @@ CASES = [
     ("身份证 110105 19491231 002X 复印件已收", [("cn_resident_id", "110105 19491231 002X")]),
     # a valid ID that also passes Luhn is an ID, not a card
     ("身份证110105199003070068，请核对", [("cn_resident_id", "110105199003070068")]),
-    ("身份证号110105194912310021有误", []),  # wrong check digit
-    ("身份证110105199003070001校验失败", []),  # wrong check digit, passes Luhn: not a card either
+    # wrong check digit, plausible region and birth date: a mistyped ID (reason: check digit fails)
+    ("身份证号110105194912310021有误", [("cn_resident_id", "110105194912310021")]),
+    # ... that passes Luhn: still an ID, not a card
+    ("身份证110105199003070001校验失败", [("cn_resident_id", "110105199003070001")]),
     ("编号991105194912310028", []),  # not a province code
     ("身份证号110105204912310024", []),  # birth date in the future
     # mobile
@@ -29,7 +31,8 @@ CASES = [
         [("cn_mobile", "(+86)15012345678"), ("cn_mobile", "138 1234 5678")],
     ),
     ("号码12345678901无效", []),  # 12x is not a mobile block
-    ("号码19412345678未分配", []),  # 194 is unallocated
+    ("号码19412345678未分配", [("cn_mobile", "19412345678")]),  # 194 unallocated, but a context word
+    ("余额19412345678", []),  # unallocated and no context word
     ("余额13812345678.00元", []),  # an amount
     ("订单号13812345678已发货", []),
     # landline
@@ -44,7 +47,8 @@ CASES = [
     ("卡号6222021234567890128挂失", [("bank_card", "6222021234567890128")]),
     ("尾号为6228 4801 2345 6789的借记卡", [("bank_card", "6228 4801 2345 6789")]),
     ("信用卡4111111111111111已冻结", [("bank_card", "4111111111111111")]),
-    ("卡号6222021234567890123无效", []),  # Luhn fails
+    ("卡号6222021234567890123无效", [("bank_card", "6222021234567890123")]),  # Luhn fails after 卡号
+    ("备注6222021234567890123", []),  # Luhn fails, no card word
     ("订单号6222021234567890128扣款失败", []),  # Luhn holds, but it is an order number
     ("流水号：6228480123456789", []),
     ("交易编号TXN6222021234567890128", []),

@@ -9,7 +9,9 @@ amount). ``/`` separates values (张三/13812345678/6222...), so it may touch.
 
 The regex proposes and :meth:`validate_result` decides: ``True`` (a check digit
 holds) gives score 1.0, ``False`` drops the candidate, ``None`` (nothing to
-check) keeps the pattern's score, which context words may raise.
+check) keeps the pattern's score, which context words may raise. A candidate
+that fails its check but is otherwise plausible (an ID with a typo) is kept
+with a low score and a reason (:meth:`IdentifierRecognizer.weak_reason`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ REFERENCE_LABELS: tuple[str, ...] = (
     "txn id", "reference", "ref", "ref no", "invoice", "invoice no", "tracking no", "serial no",
 )  # fmt: skip
 _LABEL_WINDOW = 16
+# Key of RecognizerResult.recognition_metadata saying why a candidate's score is low.
+REASON_KEY = "reason"
 _LABEL_SEPARATORS = " \t:：#＃=为是(（."
 
 
@@ -84,6 +88,10 @@ class IdentifierRecognizer(PatternRecognizer):
             global_regex_flags=FLAGS,
         )
 
+    # Score of a candidate :meth:`weak_reason` explains: a value that fails its check but is
+    # otherwise plausible. A context word adds 0.35 (Presidio's context enhancer).
+    WEAK_SCORE = 0.5
+
     def analyze(
         self,
         text: str,
@@ -94,7 +102,20 @@ class IdentifierRecognizer(PatternRecognizer):
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
         if self.VETO_REFERENCE_LABELS:
             results = [r for r in results if not after_reference_label(text, r.start)]
+        for result in results:
+            reason = self.weak_reason(text[result.start : result.end])
+            if reason is not None:
+                result.score = self.WEAK_SCORE
+                result.recognition_metadata[REASON_KEY] = reason
         return results
+
+    def weak_reason(self, pattern_text: str) -> str | None:
+        """Why a candidate :meth:`validate_result` kept (None) is weak, or None if it is not.
+
+        For detection a failed check lowers confidence; it does not make a value
+        safe to leave in clear (a mistyped ID still names its holder).
+        """
+        return None
 
 
 _RESIDENT_ID_SHAPE = re.compile(

@@ -24,7 +24,11 @@ def plausible_issuer(number: str) -> bool:
 
 
 class CnBankCardRecognizer(IdentifierRecognizer):
-    """16-19 digits, contiguous or in groups of four: Luhn valid -> 1.0, else dropped.
+    """16-19 digits, contiguous or in groups of four: Luhn valid -> 1.0.
+
+    Failing Luhn: score 0.3, under the threshold, ``reason: Luhn check fails``;
+    a card word before it (卡号, 信用卡) lifts it to 0.65, so a mistyped card
+    number after its label is still anonymized.
 
     One number in ten passes Luhn by chance, so two kinds are dropped, Luhn or
     not: a number right after a reference label (订单号, 流水号, order no), and an
@@ -40,8 +44,16 @@ class CnBankCardRecognizer(IdentifierRecognizer):
     CONTEXT = ("卡号", "银行卡", "信用卡", "借记卡", "储蓄卡", "账号", "card", "account")
     VETO_REFERENCE_LABELS = True
 
-    def validate_result(self, pattern_text: str) -> bool:
+    # Below the threshold: only a card word nearby (卡号, 信用卡) lifts a number failing Luhn over it.
+    WEAK_SCORE = 0.3
+
+    def validate_result(self, pattern_text: str) -> bool | None:
         number = digits_only(pattern_text)
         if len(number) == 18 and not number.startswith("62") and resident_id_shaped(number):
             return False
-        return 16 <= len(number) <= 19 and plausible_issuer(number) and _CARD.is_valid(number)
+        if not (16 <= len(number) <= 19 and plausible_issuer(number)):
+            return False
+        return True if _CARD.is_valid(number) else None
+
+    def weak_reason(self, pattern_text: str) -> str | None:
+        return None if _CARD.is_valid(digits_only(pattern_text)) else "Luhn check fails"
