@@ -16,10 +16,9 @@ import hvac
 import hvac.exceptions as hv
 import pytest
 
-from api.app import create_app
 from piivault.container import startup_check
-from tests.api_tokens.conftest import ID_NUMBER, bearer, customer_items
 from tests.conftest import make_container, make_settings
+from tests.ops.conftest import round_trip
 
 POLICIES = Path(__file__).resolve().parents[2] / "deploy" / "vault"
 KEK = "piivault-kek"
@@ -71,17 +70,7 @@ def test_the_app_policy_allows_the_app_and_refuses_the_rest(private_bao, roles, 
     container = make_container_without_bootstrap(app_settings)
     try:
         startup_check(container)
-        client = create_app(container).test_client()
-        key = _service_key(container)
-        resp = client.post(
-            "/v1/tokenize", json={"purpose": "aml_kyc", "items": customer_items()}, headers=bearer(key)
-        )
-        assert resp.status_code == 200, resp.json
-        tokens = [item["token"] for item in resp.json["items"]]
-        resp = client.post(
-            "/v1/detokenize", json={"purpose": "aml_kyc", "tokens": tokens}, headers=bearer(key)
-        )
-        assert resp.status_code == 200 and resp.json["items"][0]["value"] == ID_NUMBER  # unwrapped
+        round_trip(container)
         wrapped = container.provider.wrap([b"k" * 32])
         assert container.provider.rewrap(wrapped)[0].startswith("vault:v2:")
     finally:
@@ -124,15 +113,6 @@ def make_container_without_bootstrap(settings):
     from piivault.container import build_container
 
     return build_container(settings)
-
-
-def _service_key(container) -> str:
-    from api.clients import clients_service
-
-    _, key = clients_service(container).create(
-        name="crm", role="service", actor="test", purposes=["aml_kyc", "account_service"]
-    )
-    return key
 
 
 def test_secrets_come_from_files(tmp_path):
