@@ -81,6 +81,19 @@ class RequestSchema(Schema):
     created_by = ma.fields.String(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
     steps = ma.fields.List(ma.fields.Nested(StepSchema), dump_only=True)
+    certificate_id = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "a completed erasure's certificate id (also GET /v1/consent-receipts/{id})"},
+    )
+    certificate = ma.fields.Dict(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "a completed erasure's signed certificate {receipt, signature}; "
+            "null while its audit event is not sequenced yet (read again in a few seconds)"
+        },
+    )
     receipts = ma.fields.List(
         ma.fields.Dict(allow_none=True),
         dump_only=True,

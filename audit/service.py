@@ -422,8 +422,10 @@ class AuditLog:
         until: dt.datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        newest_first: bool = False,
     ) -> EventPage:
-        """Events matching every given filter, oldest first, ``limit`` per page.
+        """Events matching every given filter, oldest first (``newest_first``: the other way,
+        as a person reading the log wants it), ``limit`` per page.
 
         ``since`` is inclusive and ``until`` exclusive; both must be timezone-aware.
 
@@ -435,9 +437,11 @@ class AuditLog:
         if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}")
         c = t.events.c
-        stmt = sa.select(*_EVENT_COLUMNS).order_by(c.seq).limit(limit + 1)
+        order = c.seq.desc() if newest_first else c.seq
+        stmt = sa.select(*_EVENT_COLUMNS).order_by(order).limit(limit + 1)
         if cursor is not None:
-            stmt = stmt.where(c.seq > _parse_cursor(cursor))
+            after = _parse_cursor(cursor)
+            stmt = stmt.where(c.seq < after if newest_first else c.seq > after)
         for column, value in ((c.subject_id, subject), (c.actor, actor), (c.action, action)):
             if value is not None:
                 stmt = stmt.where(column == value)

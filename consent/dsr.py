@@ -233,6 +233,11 @@ def get(
             )
         )
         uow.commit()
+    certificate_id = (found.get("outcome") or {}).get("certificate_id")
+    found["certificate_id"] = certificate_id
+    if audit and certificate_id:
+        # The signed erasure certificate itself (None while its audit event awaits sequencing).
+        found["certificate"] = svc.finalize_receipt(certificate_id)
     return found
 
 

@@ -41,8 +41,11 @@ def diverging_bars(
         f'aria-labelledby="{cid}-title {cid}-desc" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{cid}-title">{escape(title)}</title>',
         f'<desc id="{cid}-desc">{escape(description)}</desc>',
-        _text(pad_left - 4, pad_top + 8, str(peak), anchor="end"),
-        _text(pad_left - 4, pad_top + plot_h, str(peak), anchor="end"),
+        # Above the axis counts up, below it counts down: the lower label carries a minus sign
+        # (U+2212) so the two ends are not read as the same number; the axis itself is 0.
+        _text(pad_left - 4, pad_top + 8, f"+{peak}", anchor="end"),
+        _text(pad_left - 4, axis_y + 3, "0", anchor="end"),
+        _text(pad_left - 4, pad_top + plot_h, f"\u2212{peak}", anchor="end"),
         f'<line class="chart-axis" x1="{pad_left}" y1="{axis_y:.1f}" x2="{width - pad_right}" '
         f'y2="{axis_y:.1f}"/>',
     ]

@@ -306,6 +306,8 @@ def reason_text(reason: str) -> str:
         key = f"reason.{Reason(reason).name.lower()}"
     except ValueError:
         key = f"hold.reason.{reason}"
+    if not i18n.has(key):
+        key = "reason." + reason.replace(" ", "_")  # the services' own reasons ("erasure under hold")
     return t(key) if i18n.has(key) else reason
 
 

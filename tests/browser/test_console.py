@@ -82,6 +82,7 @@ def test_dpo_signs_in_finds_a_subject_and_grants_then_withdraws_consent(
     assert RESIDENT_ID not in html and MOBILE not in html
     expect(page.locator("#field-types")).to_contain_text("cn_mobile")
 
+    page.click("#grant > summary")  # actions are folded away until asked for
     page.select_option("#consent-grant-form select[name=purpose]", "marketing")
     page.select_option("#consent-grant-form select[name=channel]", "branch")
     page.click("#consent-grant")
@@ -89,6 +90,7 @@ def test_dpo_signs_in_finds_a_subject_and_grants_then_withdraws_consent(
     expect(page.locator("[data-testid=consent-state-marketing]")).to_have_attribute("data-state", "granted")
     screenshot(page, "subject")
 
+    page.click("#withdraw > summary")
     page.select_option("#consent-withdraw-form select[name=purpose]", "marketing")
     page.select_option("#consent-withdraw-form select[name=channel]", "app")
     page.click("#consent-withdraw")
@@ -109,6 +111,7 @@ def test_erasure_under_a_legal_hold_restricts_the_subject_instead_of_shredding(
 
     # A legal hold, placed from the subject page.
     _open_subject(page, "cust-2002")
+    page.click("#place-hold > summary")
     page.select_option("#hold-form select[name=reason_code]", index=1)
     page.fill("#hold-form input[name=ends_on]", "2031-12-31")
     page.click("#hold-submit")
@@ -209,6 +212,7 @@ def test_a_form_posted_without_the_csrf_token_is_refused_and_changes_nothing(
     _sign_in(page, "sun.dpo")
     _open_subject(page, "cust-4004")
 
+    page.click("#grant > summary")
     page.select_option("#consent-grant-form select[name=purpose]", "marketing")
     page.select_option("#consent-grant-form select[name=channel]", "app")
     page.eval_on_selector("#consent-grant-form input[name=csrf_token]", "e => e.value = 'forged'")

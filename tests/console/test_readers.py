@@ -3,10 +3,15 @@ language, purposes and field types by name, actors by the client's or user's nam
 
 from __future__ import annotations
 
+import json
+import re
+
 from api.clients import clients_service
 from api.console import i18n
 from tests.consent.conftest import Caller, customer
+from tests.consent.conftest import keys as keys  # noqa: F401 - a fixture
 from tests.console.conftest import Console, csrf_of, sign_in
+from tokenization.model import TokenizeItem
 from tokenization.policy.decision import Reason
 
 
@@ -64,3 +69,90 @@ def test_signing_in_without_choosing_keeps_the_stored_preference(app, make_user,
     assert '<html lang="en">' in Console(app.test_client(), "zhao.dpo").get("/console/").get_data(
         as_text=True
     )
+
+
+# -- the subject page and the DSR page (issue 21, step 2) -----------------------------------
+def _erasure(dpo, subject_id: str) -> str:
+    created = dpo.post("/console/dsr/new", {"subject_id": subject_id, "type": "erasure", "channel": "web"})
+    dsr_id = re.search(r"/console/dsr/(dsr_[a-z0-9]+)", created.headers["Location"]).group(1)
+    dpo.post(f"/console/dsr/{dsr_id}/verify", {"method": "app_login"})
+    dpo.post(f"/console/dsr/{dsr_id}/approve", {})
+    assert dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 303
+    return dsr_id
+
+
+def test_a_completed_erasure_links_its_certificate_and_the_api_returns_it(container, signed_in, keys, app):
+    with container.uow() as uow:  # an email only: no retention rule keeps it, so it is shredded
+        container.services["tokenization"].tokenize(
+            uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
+        )
+    dpo = signed_in("dpo")
+    dsr_id = _erasure(dpo, "cust-0009")
+    page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    assert 'id="dsr-certificate"' in page and "已删除（密钥销毁）" in page
+    assert "None" not in page and "certificate_id</dt>" not in page
+    download = dpo.get(f"/console/dsr/{dsr_id}/certificate")
+    assert download.status_code == 200 and download.mimetype == "application/json"
+    document = json.loads(download.get_data(as_text=True))
+    assert document["receipt"]["piiPrincipalId"] == "cust-0009" and document["signature"]
+    api = app.test_client().get(f"/v1/dsr/{dsr_id}", headers=keys["dpo"]).json
+    assert api["certificate_id"] == document["receipt"]["certificateID"]
+    assert api["certificate"] == document
+
+
+def test_an_erasure_waiting_for_a_hold_offers_no_lift_and_shows_no_raw_keys(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dpo.post("/console/subjects/cust-0001/holds", {"reason_code": "litigation", "ends_on": "2099-12-31"})
+    dsr_id = _erasure(dpo, "cust-0001")
+    subject = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
+    assert 'data-state="restricted"' in subject
+    assert 'id="restriction-lift-form"' not in subject and 'id="lift-blocked"' in subject
+    # ... and the service would indeed refuse it (409): the form is not hidden for nothing.
+    refused = dpo.post("/console/subjects/cust-0001/lift-restriction", {"reason_code": "dpo_decision"})
+    assert refused.status_code == 409
+    detail = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    outcome = re.search(r'id="dsr-outcome">(.*?)</dl>', detail, re.S).group(1)
+    assert "shred_due_at" not in re.sub(r'title="[^"]*"', "", outcome) and "None" not in outcome
+    assert "已限制处理（保全期满后删除）" in outcome and "预计销毁时间" in outcome
+
+
+def test_a_rejected_request_shows_no_pending_steps(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    created = dpo.post("/console/dsr/new", {"subject_id": "cust-0001", "type": "erasure", "channel": "web"})
+    dsr_id = re.search(r"/console/dsr/(dsr_[a-z0-9]+)", created.headers["Location"]).group(1)
+    dpo.post(f"/console/dsr/{dsr_id}/reject", {"reason_code": "duplicate"})
+    page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    steps = re.search(r'<ol class="steps"[^>]*>(.*?)</ol>', page, re.S).group(1)
+    items = re.findall(r"<li([^>]*)>", steps)
+    assert len(items) == 2 and all("done" in i or "rejected" in i for i in items), items
+
+
+def test_subject_page_folds_actions_and_pages_the_access_log(container, signed_in):
+    tokens = customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    for _ in range(12):  # 12 detokenize events: more than one page of the access log
+        with container.uow() as uow:
+            container.services["tokenization"].detokenize(uow, Caller(), "account_service", [tokens["name"]])
+    page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
+    for action in ("grant", "withdraw", "place-hold", "reveal", "close"):
+        assert re.search(rf'<details class="action[^"]*" id="{action}"\s*>', page), action  # closed
+    rows = re.search(r'id="access-log-table">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    assert rows.count("<tr>") == 10 and 'id="access-log-next"' in page
+    second = dpo.get("/console/subjects/cust-0001?log=2").get_data(as_text=True)
+    rows2 = re.search(r'id="access-log-table">.*?<tbody>(.*?)</tbody>', second, re.S).group(1)
+    assert 1 <= rows2.count("<tr>") <= 10 and 'rel="prev"' in second
+    # Date fields are typed as YYYY-MM-DD, never a native date picker in the browser's locale.
+    assert 'type="date"' not in page and 'placeholder="YYYY-MM-DD"' in page
+
+
+def test_audit_search_is_newest_first(container, signed_in):
+    tokens = customer(container, "cust-0001")
+    for _ in range(3):
+        with container.uow() as uow:
+            container.services["tokenization"].detokenize(uow, Caller(), "account_service", [tokens["name"]])
+    dpo = signed_in("dpo")
+    html = dpo.get("/console/audit?subject=cust-0001").get_data(as_text=True)
+    seqs = [int(s) for s in re.findall(r'<tr data-seq="(\d+)"', html)]
+    assert len(seqs) >= 2 and seqs == sorted(seqs, reverse=True)

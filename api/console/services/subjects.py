@@ -89,3 +89,13 @@ def erasure_preview(svc: ConsentService, subject_id: str, now: dt.datetime) -> E
         shred_due_at=decision.shred_due_at,
         pending_shred=pending,
     )
+
+
+def lift_blocked(svc: ConsentService, subject_id: str) -> bool:
+    """Whether lifting the restriction would be refused because an erasure waits for a hold
+    (the service answers 409 then): the console does not offer a form that cannot work."""
+    with svc.session_factory() as session:
+        try:
+            return erasure.pending_shred(session, subject_id) is not None
+        finally:
+            session.rollback()

@@ -71,4 +71,34 @@
   } else {
     ready();
   }
+  // Wide tables: scroll inside a box, with a cue when there is more to the side.
+  function wrapTables() {
+    var cue = document.documentElement.lang === "en" ? "Scroll sideways for more \u2192" : "\u5de6\u53f3\u6ed1\u52a8\u67e5\u770b\u66f4\u591a \u2192";
+    Array.prototype.forEach.call(document.querySelectorAll("table.table"), function (table) {
+      if (table.parentElement.classList.contains("table-wrap")) {
+        return;
+      }
+      var wrap = document.createElement("div");
+      wrap.className = "table-wrap";
+      wrap.tabIndex = 0;
+      table.parentNode.insertBefore(wrap, table);
+      wrap.appendChild(table);
+      var hint = document.createElement("p");
+      hint.className = "scroll-cue";
+      hint.setAttribute("aria-hidden", "true");
+      hint.textContent = cue;
+      wrap.parentNode.insertBefore(hint, wrap.nextSibling);
+    });
+    markScrolling();
+  }
+
+  function markScrolling() {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-wrap"), function (wrap) {
+      wrap.classList.toggle("scrolls", wrap.scrollWidth > wrap.clientWidth + 1);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", wrapTables);
+  window.addEventListener("resize", markScrolling);
+  document.addEventListener("toggle", markScrolling, true);
 })();

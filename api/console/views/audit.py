@@ -45,7 +45,7 @@ def audit() -> Response:
     results = None
     if searched and form.ok:
         results = domain("audit").search_events(
-            **filters, since=since, until=until, limit=PAGE_SIZE, cursor=cursor
+            **filters, since=since, until=until, limit=PAGE_SIZE, cursor=cursor, newest_first=True
         )
         with container().uow() as uow:
             domain("audit").record_access(

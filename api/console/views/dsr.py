@@ -7,10 +7,13 @@ shred scheduled, or the data is shredded now), then the DPO confirms.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
 
 from flask import Response, request
 
+from api.console import i18n
 from api.console.web import (
     actor,
     blp,
@@ -18,12 +21,16 @@ from api.console.web import (
     domain,
     done,
     error_text,
+    ft,
+    local_time,
     options,
     page,
+    purpose_label,
     read_form,
     request_id,
     requires,
     service,
+    t,
 )
 from consent import dsr
 from consent.model import CHANNELS, MAX_NOTE
@@ -118,8 +125,32 @@ def _detail(dsr_id: str, *, status: int = 200, **context: Any) -> Response:
         r=found,
         methods=options("dsr.method.", dsr.IDENTITY_METHODS),
         reject_reasons=options("dsr.reject.", dsr.REJECT_REASONS),
+        outcome_label=outcome_label,
+        outcome_value=outcome_value,
         **context,
     )
+
+
+def outcome_label(key: str) -> str:
+    """What an outcome entry means, in the user's language (the stored key on hover)."""
+    full = f"dsr.outcome.{key}"
+    return t(full) if i18n.has(full) else key
+
+
+def outcome_value(key: str, value: Any) -> str:
+    """An outcome's value in words: times in the user's zone, field types and purposes by name."""
+    if key == "action" and i18n.has(f"dsr.outcome_action.{value}"):
+        return t(f"dsr.outcome_action.{value}")
+    if key == "package":
+        return t("dsr.outcome_package")
+    if key == "shred_due_at" and isinstance(value, str):
+        return local_time(dt.datetime.fromisoformat(value))
+    if isinstance(value, bool):
+        return t("common.yes") if value else t("common.no")
+    if isinstance(value, list):
+        names = {"field_types": ft, "withdrawn": purpose_label}.get(key, str)
+        return t("common.list_sep").join(names(v) for v in value) if value else "—"
+    return str(value)
 
 
 def _advance(dsr_id: str, to_state: str, form_name: str, ok: str, **kwargs: Any) -> Response:
@@ -249,4 +280,19 @@ def dsr_package(dsr_id: str) -> Response:
         return _detail(dsr_id, status=e.http_status, error=error_text(e))
     response = Response(content, mimetype=media_type.split(";")[0])
     response.headers["Content-Disposition"] = f'attachment; filename="{dsr_id}.{fmt}"'
+    return response
+
+
+@blp.route("/dsr/<dsr_id>/certificate")
+@requires("dsr")
+def dsr_certificate(dsr_id: str) -> Response:
+    """A completed erasure's signed certificate as a download (``piivault consent verify`` checks it)."""
+    with container().uow() as uow:
+        found = domain("consent").get_request(uow, actor(), dsr_id, request_id=request_id())
+    certificate = found.get("certificate")
+    if certificate is None:
+        return page("error.html", status=404, title_key="notfound.title", message_key="dsr.no_certificate")
+    body = json.dumps(certificate, ensure_ascii=False, indent=2)
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{found["certificate_id"]}.json"'
     return response

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Response, redirect, request, url_for
 
 from api.console.forms import FieldError, Form, end_of_day
+from api.console.services.subjects import lift_blocked
 from api.console.web import (
     actor,
     blp,
@@ -33,6 +34,7 @@ from api.console.web import (
     time_zone,
 )
 from audit.service import READ_ACTION
+from consent import dsr
 from consent import holds as _holds
 from consent.model import CHANNELS, HOLD_ROLES, MAX_NOTE
 from consent.service import LIFT_REASONS
@@ -41,6 +43,7 @@ from tokenization.errors import SubjectNotFound
 
 SEARCH_BY = ("subject_id", "token", "value")
 ACCESS_LOG_ROWS = 50
+ACCESS_LOG_PAGE = 10  # rows per page: the page stays one screen tall
 _ACCESS_LOG_PAGES = 20
 _FIXABLE = (ValidationFailed, Conflict, NotFound)
 
@@ -143,7 +146,9 @@ def _subject_page(
         holds=holds,
         active_holds=[h for h in holds if h["released_at"] is None],
         requests=requests,
-        access_log=_access_log(subject_id),
+        access_log=_access_log(subject_id, _log_page()),
+        lift_blocked=info["state"] == "restricted" and lift_blocked(domain("consent"), subject_id),
+        open_states=dsr.OPEN,
         purposes=names,
         purpose_options=purpose_options(purposes),
         grant_options=purpose_options([p for p in purposes if p.consent_required]),
@@ -159,8 +164,15 @@ def _subject_page(
     )
 
 
-def _access_log(subject_id: str) -> dict[str, Any]:
-    """The subject's newest audit events; reading them is itself audited (audit.read)."""
+def _log_page() -> int:
+    """The access log's page asked for (``?log=N``); anything else is the first."""
+    raw = request.args.get("log", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= ACCESS_LOG_ROWS else 1
+
+
+def _access_log(subject_id: str, page_no: int = 1) -> dict[str, Any]:
+    """The subject's newest audit events, a page of them at a time; reading them is itself
+    audited (audit.read)."""
     audit = domain("audit")
     newest: collections.deque[Any] = collections.deque(maxlen=ACCESS_LOG_ROWS)
     cursor, total = None, 0
@@ -180,7 +192,18 @@ def _access_log(subject_id: str) -> dict[str, Any]:
             request_id=request_id(),
             details={"operation": "search", "returned": len(newest)},
         )
-    return {"events": list(reversed(newest)), "total": total, "more": cursor is not None}
+    events = list(reversed(newest))
+    pages = max(1, -(-len(events) // ACCESS_LOG_PAGE))
+    page_no = min(page_no, pages)
+    shown = events[(page_no - 1) * ACCESS_LOG_PAGE : page_no * ACCESS_LOG_PAGE]
+    return {
+        "events": shown,
+        "shown": len(events),
+        "total": total,
+        "more": cursor is not None,
+        "page": page_no,
+        "pages": pages,
+    }
 
 
 def _retry(subject_id: str, form_name: str, error: Exception | None = None, form: Any = None) -> Response:

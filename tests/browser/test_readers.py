@@ -1,0 +1,148 @@
+"""Issue 21 in Chromium: the subject page at 1366x768 and at 390 px (a phone), date fields in the
+Chinese UI, and the README's subject screenshot.
+
+What is measured is what a person sees: the page's scroll width against the window's, the
+header's height, the language buttons on one line each, the subject's summary above the fold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from consent.model import Actor
+from piivault.container import Container
+from tests.browser.conftest import LiveServer, PageErrors
+from tests.browser.test_console import Shoot, _open_subject, _seed_subject, _sign_in, _user
+
+pytestmark = pytest.mark.browser
+
+DPO = Actor("user:seed.dpo", "dpo")
+
+
+def _restricted_subject(container: Container, server: LiveServer, subject_id: str) -> None:
+    """A customer with a legal hold and an erasure request waiting for it: the subject is restricted."""
+    _seed_subject(container, server, subject_id)
+    svc = container.services["consent"]
+    with container.uow() as uow:
+        svc.place_hold(
+            uow,
+            DPO,
+            subject_id,
+            reason_code="litigation",
+            ends_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC),
+            note="case 2026-117",
+        )
+    with container.uow() as uow:
+        dsr_id = svc.create_request(uow, DPO, subject_id, "erasure", channel="branch")["dsr_id"]
+    for to_state, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
+        with container.uow() as uow:
+            svc.advance_request(uow, DPO, dsr_id, to_state, **kw)
+
+
+@pytest.fixture
+def phone(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(
+        base_url=live_server.url,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+def _no_horizontal_overflow(page: Page) -> None:
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"the page is {width} px wide in a {inner} px window"
+
+
+def test_restricted_subject_page_fits_a_phone(
+    phone: BrowserContext,
+    container: Container,
+    live_server: LiveServer,
+    page_errors: PageErrors,
+    screenshot: Shoot,
+) -> None:
+    _restricted_subject(container, live_server, "cust-5005")
+    _user(container, "zhou.dpo", "dpo")
+    page = phone.new_page()
+    page.on("console", page_errors.on_console)
+    page.on("pageerror", page_errors.on_pageerror)
+    _sign_in(page, "zhou.dpo")
+    _no_horizontal_overflow(page)
+    page.goto("/console/subjects/cust-5005")
+    expect(page.locator("#subject-heading")).to_have_attribute("data-state", "restricted")
+    _no_horizontal_overflow(page)
+    header = page.locator("header.topbar").bounding_box()
+    assert header is not None and header["height"] <= 110, header  # was 390 of 844 px
+    for button in ("#lang-zh", "#lang-en"):  # one line each: no "中/文", no "Englis"
+        box = page.locator(button).bounding_box()
+        assert box is not None and box["height"] <= 30, (button, box)
+        assert page.eval_on_selector(button, "b => b.scrollWidth <= b.clientWidth"), button
+    # Wide tables scroll inside their box and say so; the page itself does not move sideways.
+    expect(page.locator("#hold-table")).to_be_attached()
+    wrap = page.locator(".table-wrap:has(#hold-table)")
+    expect(wrap).to_have_class("table-wrap scrolls")
+    expect(page.locator(".table-wrap:has(#hold-table) + .scroll-cue")).to_be_visible()
+    # Open every folded action: still no sideways scrolling.
+    page.eval_on_selector_all("details", "ds => ds.forEach(d => d.open = true)")
+    _no_horizontal_overflow(page)
+    screenshot(page, "subject-phone")
+    page.goto("/console/")
+    _no_horizontal_overflow(page)
+    page.click("#lang-en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    _no_horizontal_overflow(page)
+    assert page_errors.messages == []
+
+
+def test_subject_page_summary_fits_one_laptop_screen(
+    page: Page, container: Container, live_server: LiveServer, screenshot: Shoot
+) -> None:
+    _restricted_subject(container, live_server, "cust-6006")
+    _user(container, "qian.dpo", "dpo")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    _sign_in(page, "qian.dpo")
+    page.goto("/console/subjects/cust-6006")
+    # The summary (state, data held, processing status) is above the fold.
+    for part in ("#subject-heading", "#field-types", "#processing-summary"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 768, (part, box)
+    height = page.evaluate("document.scrollingElement.scrollHeight")
+    # A hold, a request and a page of the access log: a little over two screens (was 4,200-4,800 px).
+    assert height <= 2_000, f"the subject page is {height} px tall"
+    expect(page.locator("#access-log")).not_to_contain_text("erasure under hold")  # in words, in Chinese
+    # No lift form where the service would refuse (an erasure waits for the hold).
+    expect(page.locator("#restriction-lift-form")).to_have_count(0)
+    expect(page.locator("#lift-blocked")).to_be_visible()
+    screenshot(page, "subject")
+
+
+def test_date_fields_in_the_chinese_ui_are_typed_as_iso_dates(
+    page: Page, container: Container, live_server: LiveServer
+) -> None:
+    _seed_subject(container, live_server, "cust-7007")
+    _user(container, "sun.dpo", "dpo")
+    _sign_in(page, "sun.dpo")
+    _open_subject(page, "cust-7007")
+    page.click("#place-hold > summary")
+    field = page.locator("#hold-ends_on")
+    assert field.get_attribute("type") == "text"
+    expect(field).to_have_attribute("placeholder", "YYYY-MM-DD")
+    # What Chromium shows in the empty field is the placeholder, not mm/dd/yyyy.
+    assert field.evaluate("e => e.validity.valid === false && e.value === ''")  # required
+    field.fill("12/31/2031")
+    assert field.evaluate("e => e.validity.patternMismatch")
+    field.fill("2031-12-31")
+    assert field.evaluate("e => e.validity.valid")
+    page.select_option("#hold-form select[name=reason_code]", index=1)
+    page.click("#hold-submit")
+    expect(page.locator("#hold-table")).to_contain_text("2031-12-31")
