@@ -15,12 +15,25 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 MAX_BARS = 60
 
 
 def histogram_png(class_sizes: Mapping[int, int], k: int) -> bytes:
-    """A bar chart of how many equivalence classes have each size (sizes binned above :data:`MAX_BARS`)."""
+    """:func:`histogram_figure` as PNG bytes."""
+    figure = histogram_figure(class_sizes, k)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def histogram_figure(class_sizes: Mapping[int, int], k: int) -> Figure:
+    """A bar chart of how many equivalence classes have each size (sizes binned above :data:`MAX_BARS`).
+
+    Sizes and counts are whole numbers, so both axes have integer ticks only, and the k line
+    is labelled in a legend.
+    """
     sizes = sorted(class_sizes)
     figure = Figure(figsize=(7.5, 3.6), dpi=110)
     FigureCanvasAgg(figure)
@@ -37,16 +50,21 @@ def histogram_png(class_sizes: Mapping[int, int], k: int) -> bytes:
         axes.set_xticks(range(len(counts)))
         labels = [f"{edges[i]}-{edges[i + 1] - 1}" for i in range(len(counts))]
         axes.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        at = next((i for i in range(len(counts)) if edges[i] <= k < edges[i + 1]), None)
+        k_x = None if at is None else at - 0.5
     else:
         axes.bar(sizes, [class_sizes[s] for s in sizes], color="#3b6ea5", width=0.8)
-        axes.axvline(k - 0.5, color="#b03a2e", lw=1)
-    axes.set_xlabel(f"equivalence class size (k = {k})")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        k_x = k - 0.5
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if k_x is not None:
+        axes.axvline(k_x, color="#b03a2e", lw=1.2, ls="--", label=f"k = {k}")
+        axes.legend(loc="upper right", frameon=False, fontsize=8)
+    axes.set_xlabel("class size (rows per class)")
     axes.set_ylabel("classes")
     axes.set_title("Equivalence class sizes")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return figure
 
 
 def _bins(low: int, high: int) -> list[int]:
@@ -55,96 +73,339 @@ def _bins(low: int, high: int) -> list[int]:
     return list(range(low, high + step + 1, step))
 
 
+def _num(value: Any) -> str:
+    """A coded bound as a person writes it (1.09497, not 1.0949700000000004)."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
-def _rows(pairs: list[tuple[str, Any]]) -> str:
-    return "".join(f"<tr><th>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>" for a, b in pairs)
+# What each figure is called and what it means, in both languages: (name, plain explanation).
+# An analyst reads the explanation beside the number, so it says what a good value looks like.
+TERMS: dict[str, dict[str, tuple[str, str]]] = {
+    "zh": {
+        "purpose": ("处理目的", "本次提取所依据的处理目的；只有该目的覆盖的主体会被纳入。"),
+        "description": ("说明", "提取规格中填写的用途说明。"),
+        "extract": ("提取编号", ""),
+        "created": ("生成时间", "UTC 时间。"),
+        "spec": ("规格 SHA-256", "提取规格的指纹：同一规格得到相同的值，可用于复核。"),
+        "k": (
+            "k（要求 / 实际）",
+            "每个等价类至少包含的行数。k 越大，越难从准标识符认出某个人；实际值应不小于要求值。",
+        ),
+        "l": ("l（要求 / 实际）", "每个等价类中敏感属性至少有几个不同取值，防止同类的人被推断出同一敏感值。"),
+        "max_suppression": ("最大抑制比例", "为满足 k 最多允许删除的行占比。"),
+        "eligible": ("纳入的主体", "同意或其他合法性基础覆盖本目的、且未被限制处理或删除的主体数。"),
+        "excluded_consent": ("因同意排除", "没有有效同意（未同意、已撤回、已过期等）而未纳入的主体。"),
+        "excluded_state": ("因限制处理或删除排除", "已限制处理或已删除、不得再使用其数据的主体。"),
+        "not_eligible": ("收到但不合格的行（已丢弃）", "数据源中属于未纳入主体的行。"),
+        "rows_in": ("提取中的行", "合格主体的行数，即匿名化的输入。"),
+        "rows_kept": ("发布的行", "匿名化后实际交付的行数。"),
+        "suppressed_incomplete": ("抑制：不完整", "准标识符缺失而无法归类的行。"),
+        "suppressed_outliers": ("抑制：离群", "无法在允许的泛化内凑够 k 行的少数行，被整行删除。"),
+        "budget": ("抑制上限（行）", "最大抑制比例对应的行数。"),
+        "classes": ("等价类数", "准标识符取值完全相同的行组成一个等价类。"),
+        "risk_max": (
+            "最高重识别风险（检察官模型）",
+            "攻击者确知某人在数据中时，认出他的最大概率 = 1/最小等价类大小。应不超过 1/k，越低越好。",
+        ),
+        "risk_avg": ("平均重识别风险", "所有发布行的平均概率；越低越好。"),
+        "ncp": (
+            "信息损失 NCP（抑制行计为 1）",
+            "归一化确定性惩罚：0 = 原值未变，1 = 完全泛化（或被删除）。越低越好，0.2 以下通常仍可用于建模。",
+        ),
+        "ncp_kept": ("发布行的 NCP", "只计算发布行的信息损失。"),
+        "ncp_col": ("各列 NCP", "该准标识符被泛化的程度（0 到 1）。"),
+        "dm": (
+            "可区分度指标（DM）",
+            "每行计其所在等价类的大小再求和（抑制行计为总行数）。相对指标：同一数据的不同方案比较时越小越好。",
+        ),
+        "cavg": ("归一化平均等价类大小", "平均等价类大小除以 k。1 为理想；越大说明泛化超出了必要程度。"),
+        "role": ("角色", ""),
+        "dropped": ("不发布", ""),
+        "coding": ("顶部/底部编码", "超出百分位的极端值被替换为界值，以免个别极端值认出一个人。"),
+        "derived": (
+            "由直接标识符派生的列",
+            "这些列取自直接标识符（如身份证号中的地区、出生年），只发布泛化后的结果。",
+        ),
+    },
+    "en": {
+        "purpose": ("Purpose", "The purpose the extract is made for; only subjects it covers are included."),
+        "description": ("Description", "What the spec says the extract is for."),
+        "extract": ("Extract", ""),
+        "created": ("Created", "UTC."),
+        "spec": ("Spec SHA-256", "The spec's fingerprint: the same spec gives the same value, for review."),
+        "k": (
+            "k (required / achieved)",
+            (
+                "The fewest rows any equivalence class holds. The larger k, the harder it is to "
+                "single a person out by the quasi-identifiers; achieved must be at least required."
+            ),
+        ),
+        "l": (
+            "l (required / achieved)",
+            (
+                "The fewest distinct sensitive values in a class, so a class does not reveal "
+                "everyone's sensitive value."
+            ),
+        ),
+        "max_suppression": ("Max suppression", "The largest share of rows that may be removed to reach k."),
+        "eligible": (
+            "Eligible subjects",
+            (
+                "Subjects whose consent or other legal basis covers the purpose and who are neither "
+                "restricted nor erased."
+            ),
+        ),
+        "excluded_consent": ("Excluded: consent", "No valid consent (never given, withdrawn, expired, ...)."),
+        "excluded_state": ("Excluded: restricted or erased", "Subjects whose data may no longer be used."),
+        "not_eligible": (
+            "Rows received, not eligible (dropped)",
+            "Rows of the source that belong to subjects left out.",
+        ),
+        "rows_in": ("Rows in the extract", "Rows of eligible subjects: the input of anonymization."),
+        "rows_kept": ("Rows released", "Rows delivered after anonymization."),
+        "suppressed_incomplete": (
+            "Suppressed: incomplete",
+            "Rows missing a quasi-identifier, which cannot be placed in a class.",
+        ),
+        "suppressed_outliers": (
+            "Suppressed: outliers",
+            "The few rows that could not join k others within the allowed generalization.",
+        ),
+        "budget": ("Suppression budget (rows)", "Max suppression, in rows."),
+        "classes": ("Equivalence classes", "Groups of rows with the same quasi-identifier values."),
+        "risk_max": (
+            "Re-identification risk, highest (prosecutor)",
+            (
+                "The chance of recognising a person known to be in the data: 1 / smallest class. At "
+                "most 1/k; lower is better."
+            ),
+        ),
+        "risk_avg": (
+            "Re-identification risk, average",
+            "The same chance averaged over the released rows; lower is better.",
+        ),
+        "ncp": (
+            "Information loss, NCP (suppressed rows count 1)",
+            (
+                "Normalized certainty penalty: 0 = values unchanged, 1 = fully generalized (or "
+                "removed). Lower is better; below about 0.2 usually stays useful for modelling."
+            ),
+        ),
+        "ncp_kept": ("NCP of released rows", "The same, over the released rows only."),
+        "ncp_col": ("NCP per column", "How far each quasi-identifier was generalized (0 to 1)."),
+        "dm": (
+            "Discernibility metric (DM)",
+            (
+                "Each row counts the size of its class (a suppressed row the whole table). Relative: "
+                "lower is better when comparing runs on the same data."
+            ),
+        ),
+        "cavg": (
+            "Normalized average class size",
+            "Average class size divided by k. 1 is ideal; larger means more generalization than needed.",
+        ),
+        "role": ("Role", ""),
+        "dropped": ("not released", ""),
+        "coding": (
+            "Top/bottom coding",
+            (
+                "Extreme values beyond the percentiles are replaced by the bounds, so an outlier does"
+                " not single a person out."
+            ),
+        ),
+        "derived": (
+            "Derived from direct identifiers",
+            (
+                "Columns taken from a direct identifier (region, birth year from an ID number); only "
+                "the generalized value is released."
+            ),
+        ),
+    },
+}
+TITLES = {
+    "zh": {
+        "h1": "匿名化提取报告",
+        "summary": "提取",
+        "population": "主体与行",
+        "risk": "风险与信息损失",
+        "columns": "列",
+        "chart": "等价类大小分布",
+        "chart_alt": "等价类大小直方图：横轴为每类行数，纵轴为类的个数，虚线为 k",
+        "chart_note": "虚线左侧不应有柱：每个发布的类至少有 k 行。",
+        "switch": "English",
+        "reasons": {
+            "no_consent": "未同意",
+            "withdrawn": "已撤回",
+            "expired": "已过期",
+            "reconsent_required": "需重新同意",
+            "restricted": "已限制处理",
+            "erased": "已删除",
+        },
+    },
+    "en": {
+        "h1": "Anonymized extract report",
+        "summary": "Extract",
+        "population": "Population and rows",
+        "risk": "Risk and information loss",
+        "columns": "Columns",
+        "chart": "Equivalence class sizes",
+        "chart_alt": (
+            "Histogram of equivalence class sizes: rows per class across, number of classes up, k dashed"
+        ),
+        "chart_note": (
+            "No bar should stand left of the dashed line: every released class has at least k rows."
+        ),
+        "switch": "中文",
+        "reasons": {
+            "no_consent": "no consent",
+            "withdrawn": "withdrawn",
+            "expired": "expired",
+            "reconsent_required": "reconsent required",
+            "restricted": "restricted",
+            "erased": "erased",
+        },
+    },
+}
 
 
-def render_html(report: Mapping[str, Any], png: bytes) -> str:
-    """The report as one HTML page with the chart inline."""
-    measures = report["measures"]
-    rows = report["rows"]
-    population = report["population"]
+def _row(lang: str, term: str, value: Any, *, level: int = 0, label: str | None = None) -> str:
+    name, explain = TERMS[lang][term] if term else ("", "")
+    cls = f' class="sub{level}"' if level else ""
+    return (
+        f'<tr{cls}><th>{html.escape(label or name)}</th><td class="v">{html.escape(str(value))}</td>'
+        f'<td class="x">{html.escape(explain)}</td></tr>'
+    )
+
+
+def _section(lang: str, report: Mapping[str, Any]) -> str:
+    """The whole report in one language."""
+    tt = TITLES[lang]
+    measures, rows, population = report["measures"], report["rows"], report["population"]
     privacy = report["privacy_model"]
+    reasons = population["excluded_by_reason"]
+    state = {r: n for r, n in reasons.items() if r in ("restricted", "erased")}
+    consent = {r: n for r, n in reasons.items() if r not in state}
     summary = [
-        ("purpose", report["purpose"]),
-        ("extract", report["extract_id"]),
-        ("created", report["created_at"]),
-        ("spec SHA-256", report["spec_sha256"]),
-        ("k required / achieved", f"{privacy['k']} / {measures['k']}"),
-        ("l required / achieved", f"{privacy['l']} / {measures['l'] if measures['l'] is not None else '-'}"),
-        ("max suppression", _pct(privacy["max_suppression"])),
+        _row(lang, "purpose", report["purpose"]),
+        *([_row(lang, "description", report["description"])] if report.get("description") else []),
+        _row(lang, "extract", report["extract_id"]),
+        _row(lang, "created", report["created_at"]),
+        _row(lang, "spec", report["spec_sha256"]),
+        _row(lang, "k", f"{privacy['k']} / {measures['k']}"),
+        _row(lang, "l", f"{privacy['l']} / {measures['l'] if measures['l'] is not None else '-'}"),
+        _row(lang, "max_suppression", _pct(privacy["max_suppression"])),
     ]
+    # Each reason sits under the exclusion it counts towards (consent, or the subject's state).
     counts = [
-        ("eligible subjects", population["eligible"]),
-        ("excluded by consent", population["excluded_by_consent"]),
-        ("excluded: restricted or erased", population["excluded_restricted_or_erased"]),
-        *[(f"  - {reason}", n) for reason, n in population["excluded_by_reason"].items()],
-        ("rows received, not eligible (dropped)", population["rows_not_eligible"]),
-        ("rows in the extract", rows["in"]),
-        ("rows released", rows["kept"]),
-        ("rows suppressed: incomplete", rows["suppressed_incomplete"]),
-        ("rows suppressed: outliers", rows["suppressed_outliers"]),
-        ("suppression budget (rows)", rows["suppression_budget"]),
-        ("equivalence classes", measures["classes"]),
+        _row(lang, "eligible", population["eligible"]),
+        _row(lang, "excluded_consent", population["excluded_by_consent"]),
+        *[_row(lang, "", n, level=1, label=tt["reasons"].get(r, r)) for r, n in consent.items()],
+        _row(lang, "excluded_state", population["excluded_restricted_or_erased"]),
+        *[_row(lang, "", n, level=1, label=tt["reasons"].get(r, r)) for r, n in state.items()],
+        _row(lang, "not_eligible", population["rows_not_eligible"]),
+        _row(lang, "rows_in", rows["in"]),
+        _row(lang, "rows_kept", rows["kept"]),
+        _row(lang, "suppressed_incomplete", rows["suppressed_incomplete"], level=1),
+        _row(lang, "suppressed_outliers", rows["suppressed_outliers"], level=1),
+        _row(lang, "budget", rows["suppression_budget"]),
+        _row(lang, "classes", measures["classes"]),
     ]
     risk = [
-        ("prosecutor risk, highest", f"{measures['prosecutor_risk_max']:.4f}"),
-        ("prosecutor risk, average", f"{measures['prosecutor_risk_avg']:.4f}"),
-        ("NCP (suppressed rows count 1)", f"{measures['ncp']:.4f}"),
-        ("NCP of released rows", f"{measures['ncp_kept']:.4f}"),
-        *[(f"  NCP {name}", f"{value:.4f}") for name, value in measures["ncp_by_column"].items()],
-        ("discernibility metric", f"{measures['discernibility']:,}"),
-        ("normalized average class size", f"{measures['normalized_avg_class_size']:.3f}"),
+        _row(lang, "risk_max", f"{measures['prosecutor_risk_max']:.4f}"),
+        _row(lang, "risk_avg", f"{measures['prosecutor_risk_avg']:.4f}"),
+        _row(lang, "ncp", f"{measures['ncp']:.4f}"),
+        _row(lang, "ncp_kept", f"{measures['ncp_kept']:.4f}"),
+        *[
+            _row(lang, "ncp_col", f"{value:.4f}", level=1, label=f"NCP {name}")
+            for name, value in measures["ncp_by_column"].items()
+        ],
+        _row(lang, "dm", f"{measures['discernibility']:,}"),
+        _row(lang, "cavg", f"{measures['normalized_avg_class_size']:.3f}"),
     ]
+    dropped = TERMS[lang]["dropped"][0]
     columns = [
-        (
-            col["name"],
+        _row(
+            lang,
+            "",
             f"{col['role']} -> {col['as']}" + (f" ({col['treatment']})" if col["treatment"] else "")
             if col["as"]
-            else f"{col['role']} (dropped)",
+            else f"{col['role']} ({dropped})",
+            label=col["name"],
         )
         for col in report["columns"]
     ]
-    coding = [
-        (
-            name,
-            f"bottom {c['bottom_value']} ({c['bottom_coded']} rows), "
-            f"top {c['top_value']} ({c['top_coded']} rows)",
-        )
-        for name, c in report.get("coding", {}).items()
+    parts = [
+        f"<h2>{tt['summary']}</h2><table>{''.join(summary)}</table>",
+        f"<h2>{tt['population']}</h2><table>{''.join(counts)}</table>",
+        f"<h2>{tt['risk']}</h2><table>{''.join(risk)}</table>",
+        f"<h2>{tt['columns']}</h2><table>{''.join(columns)}</table>",
     ]
-    identifiers = [
-        (name, f"{use['source']} -> {use['released_as']}")
-        for name, use in report.get("identifiers", {}).items()
-    ]
-    image = base64.b64encode(png).decode("ascii")
-    sections = [
-        ("Extract", summary),
-        ("Population and rows", counts),
-        ("Risk and information loss", risk),
-        ("Columns", columns),
-    ]
+    identifiers = report.get("identifiers", {})
     if identifiers:
-        sections.append(("Derived from direct identifiers", identifiers))
+        name, explain = TERMS[lang]["derived"]
+        pairs = [
+            _row(lang, "", f"{u['source']} -> {u['released_as']}", label=n) for n, u in identifiers.items()
+        ]
+        parts.append(f'<h2>{name}</h2><p class="x">{html.escape(explain)}</p><table>{"".join(pairs)}</table>')
+    coding = report.get("coding", {})
     if coding:
-        sections.append(("Top/bottom coding", coding))
-    body = "".join(f"<h2>{html.escape(title)}</h2><table>{_rows(pairs)}</table>" for title, pairs in sections)
+        name, explain = TERMS[lang]["coding"]
+        pairs = [
+            _row(
+                lang,
+                "",
+                f"bottom {_num(c['bottom_value'])} ({c['bottom_coded']}), "
+                f"top {_num(c['top_value'])} ({c['top_coded']})",
+                label=n,
+            )
+            for n, c in coding.items()
+        ]
+        parts.append(f'<h2>{name}</h2><p class="x">{html.escape(explain)}</p><table>{"".join(pairs)}</table>')
+    return "".join(parts)
+
+
+def render_html(report: Mapping[str, Any], png: bytes) -> str:
+    """The report as one HTML page with the chart inline, in Chinese and in English.
+
+    Both languages are in the page, each in an element with its own ``lang``; a link
+    switches between them with CSS ``:target`` alone (the report is served under a CSP
+    sandbox that runs no script). Chinese shows first.
+    """
+    image = base64.b64encode(png).decode("ascii")
+    blocks = []
+    for lang, other in (("en", "zh"), ("zh", "en")):
+        tt = TITLES[lang]
+        blocks.append(
+            f'<div id="{lang}" class="lang" lang="{"zh-CN" if lang == "zh" else "en"}">'
+            f'<p class="switch"><a href="#{other}" hreflang="{other}">{tt["switch"]}</a></p>'
+            f"<h1>{tt['h1']}</h1>{_section(lang, report)}"
+            f"<h2>{tt['chart']}</h2>"
+            f'<img alt="{html.escape(tt["chart_alt"])}" src="data:image/png;base64,{image}">'
+            f'<p class="x">{html.escape(tt["chart_note"])}</p></div>'
+        )
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
-<title>piivault extract report {html.escape(report["extract_id"])}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>piivault 匿名化提取报告 / extract report {html.escape(report["extract_id"])}</title>
 <style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}}
-table{{border-collapse:collapse;margin-bottom:1em}}
-th,td{{text-align:left;padding:.2em .8em;border-bottom:1px solid #ddd;font-weight:normal}}
-th{{color:#555;white-space:pre}}
+body{{font-family:system-ui,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:2em auto;
+max-width:64em;padding:0 1em;color:#222;line-height:1.5}}
+table{{border-collapse:collapse;margin-bottom:1em;width:100%;table-layout:fixed}}
+th,td{{text-align:left;padding:.3em .8em;border-bottom:1px solid #ddd;font-weight:normal;vertical-align:top}}
+th{{color:#333;width:15em}}
+td.v{{font-variant-numeric:tabular-nums;width:14em;overflow-wrap:anywhere}}
+.x{{color:#666;font-size:.88em}}
+tr.sub1 th{{padding-left:2.2em;color:#555}}
+img{{max-width:100%;height:auto}}
+.switch{{text-align:right;margin:0}}
+#en:not(:target){{display:none}}
+#en:target + #zh{{display:none}}
+@media print{{.switch{{display:none}}}}
 </style></head><body>
-<h1>Anonymized extract report</h1>
-{body}
-<h2>Equivalence class sizes</h2>
-<img alt="histogram of equivalence class sizes" src="data:image/png;base64,{image}">
+{"".join(blocks)}
 </body></html>
 """

@@ -181,7 +181,7 @@ def run_extract(
     )
     if engine is not None:
         report["engine"] = engine
-    files, digests = _write(Path(out_dir), output, report, spec.privacy.k)
+    files, digests = _write(Path(out_dir), output, report, spec.privacy.k, bom=spec.csv_bom)
     manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
     _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
     files["manifest"] = Path(out_dir) / MANIFEST_NAME
@@ -496,7 +496,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _write(
-    out_dir: Path, table: pd.DataFrame, report: dict[str, Any], k: int
+    out_dir: Path, table: pd.DataFrame, report: dict[str, Any], k: int, *, bom: bool = False
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the data files, the chart and the report; return their paths and digests."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -505,7 +505,10 @@ def _write(
     ready = _arrow_ready(table)
     arrow = pa.Table.from_pandas(ready, preserve_index=False)
     partial_csv = csv_path.with_name(CSV_NAME + ".partial")
-    pa_csv.write_csv(pa.Table.from_pandas(neutralize_formulas(ready), preserve_index=False), partial_csv)
+    with partial_csv.open("wb") as sink:
+        if bom:
+            sink.write(UTF8_BOM)
+        pa_csv.write_csv(pa.Table.from_pandas(neutralize_formulas(ready), preserve_index=False), sink)
     os.replace(partial_csv, csv_path)
     partial_parquet = parquet_path.with_name(PARQUET_NAME + ".partial")
     pq.write_table(arrow, partial_parquet)
@@ -537,6 +540,8 @@ def _arrow_ready(table: pd.DataFrame) -> pd.DataFrame:
                 out[name] = out[name].map(lambda v: v if v is None or v != v else str(v))
     return out
 
+
+UTF8_BOM = b"\xef\xbb\xbf"
 
 # What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -166,6 +166,9 @@ class ExtractSpec:
     description: str = ""
     expires_in_days: int = DEFAULT_EXPIRES_IN_DAYS
     engine: Engine = Engine()
+    # A UTF-8 byte order mark opening extract.csv: Excel on Chinese Windows reads the file as
+    # GBK without one (mojibake); other tools may not expect it, so it is asked for.
+    csv_bom: bool = False
 
     def of_role(self, role: Role) -> tuple[Column, ...]:
         return tuple(col for col in self.columns if col.role is role)
@@ -202,6 +205,8 @@ class ExtractSpec:
         }
         if self.engine.name != "local":
             out |= {"engine": self.engine.name, "spark": self.engine.to_dict()}
+        if self.csv_bom:  # only when asked for: specs without it hash as they always did
+            out["csv"] = {"bom": True}
         return out
 
     def canonical_json(self) -> bytes:
@@ -224,7 +229,17 @@ class SpecDraft:
 Vet = Callable[[SpecDraft, c.Problems], None]
 
 _TOP = frozenset(
-    {"purpose", "description", "expires_in_days", "population", "columns", "privacy", "engine", "spark"}
+    {
+        "purpose",
+        "description",
+        "expires_in_days",
+        "population",
+        "columns",
+        "privacy",
+        "engine",
+        "spark",
+        "csv",
+    }
 )
 _COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
 ROLE_KEYS = {
@@ -264,6 +279,7 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     columns = _columns(top["columns"], problems) if "columns" in top else None
     privacy = _privacy(top["privacy"], problems) if "privacy" in top else None
     engine = _engine(top.get("engine", "local"), top.get("spark"), problems)
+    csv_bom = _csv_options(top.get("csv", {}), problems)
     if columns is not None:
         for col in columns:
             if col.source == subject_column and col.role is not Role.IDENTIFIER:
@@ -277,6 +293,7 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     assert purpose is not None and columns is not None and privacy is not None and subject_column is not None
     assert expires is not None and engine is not None
     return ExtractSpec(
+        csv_bom=csv_bom,
         engine=engine,
         purpose=purpose,
         description=description,
@@ -285,6 +302,16 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
         subject_column=subject_column,
         expires_in_days=expires,
     )
+
+
+def _csv_options(raw: Any, problems: c.Problems) -> bool:
+    """``csv: {bom: true}`` opens extract.csv with a UTF-8 byte order mark."""
+    options = c.mapping(raw, "csv", problems, allowed=frozenset({"bom"})) or {}
+    bom = options.get("bom", False)
+    if not isinstance(bom, bool):
+        problems.add("csv.bom", "must be true or false")
+        return False
+    return bom
 
 
 def read_document(text: str | bytes) -> Any:
