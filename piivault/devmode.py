@@ -36,6 +36,7 @@ BANNER = """\
 ==========================================================================
 """
 DEV_ADMIN = "dev-admin"
+DEV_DPO = "dev-dpo"  # approves the demo seeder's data access (four eyes, development only)
 DEMO_CLIENT = "dev-demo-seed"
 DEMO_PURPOSES = ("account_service", "risk_scoring", "marketing")  # the demo grants consent to the last two
 
@@ -57,7 +58,8 @@ def dev_admin_key(container: Container, *, new: bool = False) -> str:
             f"client {DEV_ADMIN} exists; its key was shown when it was created.\n"
             "             For a new one: piivault dev --new-admin-key"
         )
-    _, key = store.create(name=DEV_ADMIN, role="admin", actor="piivault-dev")
+    # The key names a person: the clients with data access it creates are asked for by dev-admin.
+    _, key = store.create(name=DEV_ADMIN, role="admin", actor="piivault-dev", person=DEV_ADMIN)
     return f"{key}\n             (shown once: Authorization: Bearer <key>)"
 
 
@@ -160,6 +162,27 @@ def _admin_store(container: Container):
     return clients_service(container)
 
 
+def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
+    """The demo's service client, through four eyes like any other: asked for by the development
+    admin, approved by a development DPO (two made-up persons of this development database)."""
+    from access import model as m
+    from access.onboarding import create_client
+
+    made = create_client(
+        store,
+        container.services["access"],
+        m.Acting(DEV_ADMIN, "admin", "piivault-dev"),
+        name=DEMO_CLIENT,
+        role="service",
+        purposes=purposes,
+        permissions=["write_attributes"],  # the demo stores risk attributes
+        expires_in=dt.timedelta(hours=1),
+    )
+    if made.approval is not None and made.approval.state == m.PENDING:
+        container.services["access"].approve(m.Acting(DEV_DPO, "dpo", "piivault-dev"), made.approval.id)
+    return made.client, made.key
+
+
 @contextlib.contextmanager
 def demo_service_key(purposes: Sequence[str] = DEMO_PURPOSES) -> Iterator[str]:
     """A short-lived ``service`` key for the demo seeder, made in the development database
@@ -173,14 +196,7 @@ def demo_service_key(purposes: Sequence[str] = DEMO_PURPOSES) -> Iterator[str]:
     container = build_container(settings)
     try:
         store = _admin_store(container)
-        client, key = store.create(
-            name=DEMO_CLIENT,
-            role="service",
-            actor="piivault-dev",
-            purposes=purposes,
-            permissions=["write_attributes"],  # the demo stores risk attributes
-            expires_in=dt.timedelta(hours=1),
-        )
+        client, key = _approved_demo_client(container, store, purposes)
         try:
             yield key
         finally:

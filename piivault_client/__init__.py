@@ -2,7 +2,8 @@
 
 :class:`PiivaultClient` has one attribute per resource (``subjects``,
 ``consents``, ``purposes``, ``holds``, ``attributes``, ``dsr``, ``extracts``,
-``audit``, ``clients``, ``tokens``); errors are the classes of
+``audit``, ``clients``, ``approvals``, ``grants``, ``break_glass``,
+``tokens``); errors are the classes of
 :mod:`piivault_client.errors`. See docs/client.md.
 """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from piivault_client.resources.approvals import Approvals, BreakGlass, Grants
 from piivault_client.resources.audit import Audit
 from piivault_client.resources.clients import Clients
 from piivault_client.resources.consents import Consents
@@ -46,6 +47,9 @@ class PiivaultClient:
         self.extracts = Extracts(self.transport)
         self.audit = Audit(self.transport)
         self.clients = Clients(self.transport)
+        self.approvals = Approvals(self.transport)
+        self.grants = Grants(self.transport)
+        self.break_glass = BreakGlass(self.transport)
 
     def __repr__(self) -> str:
         return f"PiivaultClient({self.transport.base_url!r})"  # never the key

@@ -2,6 +2,11 @@
 
 ``create`` prints the new API key once; it is not stored anywhere in clear and
 cannot be shown again. Run on a host with the service's ``PIIVAULT_*`` settings.
+
+The command line is no side door around four eyes: a client with data access
+(role service with purposes or permissions) is created by the admin named with
+``--as``, and its key is refused until a DPO, another person, approves the
+approval request printed here (``piivault approvals approve ID --as DPO --role dpo``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import getpass
 import click
 
 from anonymize.extract.attributes import WRITE_ATTRIBUTES
-from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client
+from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client, has_data_access
 from piivault.clikit import handle_errors as _cli_errors
 from piivault.clikit import short_time, text_table
 
@@ -51,6 +56,13 @@ def clients() -> None:
 @click.option("--field-types", default=None, help="comma-separated field types (default: no limit)")
 @click.option("--person", default=None, help="the person behind the key (approvals count persons)")
 @click.option(
+    "--as",
+    "asking",
+    default=None,
+    metavar="ADMIN",
+    help="the admin asking (a console username); needed for a client with data access, which a DPO approves",
+)
+@click.option(
     "--expires-in",
     "expires_in",
     type=click.IntRange(1, MAX_EXPIRY_DAYS),
@@ -71,27 +83,63 @@ def create(
     purposes: str,
     field_types: str | None,
     person: str | None,
+    asking: str | None,
     expires_in: int | None,
     allow_attributes: bool,
 ) -> None:
-    """Create a client and print its API key (shown once)."""
+    """Create a client and print its API key (shown once).
+
+    A client with data access prints the approval request its key waits for.
+    """
+    from access import model as m
+    from access.onboarding import create_client
+
+    purpose_codes = _codes(purposes) or []
+    permissions = [WRITE_ATTRIBUTES] if allow_attributes else []
+    if has_data_access(role, purpose_codes, permissions) and asking is None:
+        raise click.UsageError(
+            "a service client with purposes or permissions reads data: name the admin asking with "
+            "--as ADMIN; its key works once a DPO (another person) approves"
+        )
+    acting = m.Acting(_person(asking) if asking else None, "admin", cli_actor())
     store, container = _store_and_container()
     try:
-        client, key = store.create(
+        made = create_client(
+            store,
+            container.services["access"],
+            acting,
             name=name,
             role=role,
-            purposes=_codes(purposes) or [],
+            purposes=purpose_codes,
             field_types=_codes(field_types),
             expires_in=dt.timedelta(days=expires_in) if expires_in else None,
             person=person,
-            permissions=[WRITE_ATTRIBUTES] if allow_attributes else [],
-            actor=cli_actor(),
+            permissions=permissions,
         )
     finally:
         container.close()
+    client, approval = made.client, made.approval
     click.echo(f"created client {client.id} ({client.name}, role {client.role})", err=True)
+    if approval is not None and approval.state == m.PENDING:
+        click.echo(
+            f"its data access waits for approval request {approval.id}: the key is refused "
+            f"(client_pending_approval) until a DPO, not {approval.requester}, runs\n"
+            f"  piivault approvals approve {approval.id} --as DPO --role dpo",
+            err=True,
+        )
+    elif approval is not None:
+        click.echo(f"four-eyes is OFF for client.data_access: approved as asked ({approval.id})", err=True)
     click.echo("API key (shown once, store it now; only a keyed hash is kept):", err=True)
-    click.echo(key)
+    click.echo(made.key)
+
+
+def _person(raw: str) -> str:
+    from access.model import check_person
+
+    try:
+        return check_person(raw)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--as") from None
 
 
 @clients.command("list")

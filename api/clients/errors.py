@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piivault.errors import Conflict, PiivaultError, TooManyRequests
+from piivault.errors import Conflict, Forbidden, PiivaultError, TooManyRequests
 
 
 class Unauthenticated(PiivaultError):
@@ -62,3 +62,10 @@ class LastAdmin(Conflict):
     """The last active admin key cannot be revoked: create another admin client first."""
 
     code = "last_admin"
+
+
+class ClientPendingApproval(Forbidden):
+    """This client's data access awaits approval by a DPO (another person than the admin who asked):
+    see GET /v1/approvals?target=<client id>. Its key works once the request is approved."""
+
+    code = "client_pending_approval"

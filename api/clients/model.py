@@ -18,6 +18,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {WRITE_ATTRIBUTES: frozenset({SERVICE})
 
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 
+
+def has_data_access(role: str, purposes: object, permissions: object) -> bool:
+    """Does a client with this role, these purposes and permissions read or write personal data?
+
+    Such a client's key works only once another person approved it (four eyes,
+    :mod:`access.onboarding`): an admin alone never obtains a key that reads data.
+    """
+    return role == SERVICE and bool(purposes or permissions)
+
+
 # Shared by the HTTP schemas and the store, so the CLI and the API accept the same input.
 # Anchored for the OpenAPI document; match them with ``fullmatch``.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -74,6 +84,8 @@ class Client:
     last_used_at: dt.datetime | None = None
     person: str | None = None
     permissions: tuple[str, ...] = ()
+    # A client with data access: its key works only while a client.data_access grant exists.
+    needs_approval: bool = False
 
     def state_at(self, now: dt.datetime) -> str:
         if self.revoked_at is not None:

@@ -13,6 +13,8 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from access.model import Acting
+from access.onboarding import create_client
 from api.auth import current_principal, require_roles
 from api.clients.model import (
     ADMIN,
@@ -27,6 +29,7 @@ from api.clients.model import (
 from api.clients.store import clients_service
 from api.deps import current_container
 from api.schemas import FullMatch, Schema
+from api.tokens import request_id
 
 blp = Blueprint(
     "clients",
@@ -98,12 +101,30 @@ class ClientSchema(Schema):
     last_used_at = ma.fields.DateTime(
         dump_only=True, allow_none=True, metadata={"description": "updated at most once a minute"}
     )
+    needs_approval = ma.fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "a client with data access: its key works only while an approved "
+            "client.data_access grant names it (a DPO, another person, approves)"
+        },
+    )
 
 
 class ClientCreatedSchema(ClientSchema):
     api_key = ma.fields.String(
         dump_only=True,
         metadata={"description": "the API key: shown in this response only, store it now"},
+    )
+    approval_id = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "the approval request the key's data access waits for (approve: "
+            "POST /v1/approvals/{id}/approve by a DPO); null: none needed"
+        },
+    )
+    approval_state = ma.fields.String(
+        dump_only=True, allow_none=True, metadata={"enum": ["pending", "approved"]}
     )
 
 
@@ -117,9 +138,21 @@ class Clients(MethodView):
     @blp.arguments(ClientCreateSchema)
     @blp.response(201, ClientCreatedSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a client and its API key (shown once)."""
+        """Create a client and its API key (shown once).
+
+        A client with data access (role service with purposes or permissions) is
+        created with an approval request: its key is refused (403
+        ``client_pending_approval``) until a DPO, another person than the admin
+        asking, approves it. The admin's key must name a person.
+        """
         days = body["expires_in_days"]
-        client, key = clients_service(current_container()).create(
+        container = current_container()
+        principal = current_principal()
+        made = create_client(
+            clients_service(container),
+            container.services["access"],
+            Acting(principal.person, principal.role, principal.actor),
+            request_id=request_id(),
             name=body["name"],
             role=body["role"],
             purposes=body["purposes"],
@@ -127,9 +160,14 @@ class Clients(MethodView):
             permissions=body["permissions"],
             expires_in=dt.timedelta(days=days) if days else None,
             person=body["person"],
-            actor=current_principal().actor,
         )
-        return {**_with_state(client), "api_key": key}
+        approval = made.approval
+        return {
+            **_with_state(made.client),
+            "api_key": made.key,
+            "approval_id": approval.id if approval else None,
+            "approval_state": approval.state if approval else None,
+        }
 
     @require_roles(ADMIN)
     @blp.response(200, ClientSchema(many=True))

@@ -38,7 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from access.model import check_person
 from api.clients import keys
-from api.clients.errors import ApiKeyExpired, ApiKeyRevoked, InvalidApiKey, LastAdmin, SelfRevocation
+from api.clients.errors import (
+    ApiKeyExpired,
+    ApiKeyRevoked,
+    ClientPendingApproval,
+    InvalidApiKey,
+    LastAdmin,
+    SelfRevocation,
+)
 from api.clients.model import (
     ACTIVE,
     ADMIN,
@@ -52,6 +59,7 @@ from api.clients.model import (
     ROLES,
     Client,
     Principal,
+    has_data_access,
 )
 from api.clients.tables import clients as t
 from audit.events import AuditEvent
@@ -86,6 +94,7 @@ _COLUMNS = (
     t.c.last_used_at,
     t.c.person,
     t.c.permissions,
+    t.c.needs_approval,
 )
 
 
@@ -104,6 +113,7 @@ def _client(row: Any) -> Client:
         last_used_at=row.last_used_at,
         person=row.person,
         permissions=tuple(row.permissions or ()),
+        needs_approval=bool(row.needs_approval),
     )
 
 
@@ -121,9 +131,19 @@ def _codes(kind: str, values: Sequence[str], known: Collection[str] | None) -> t
     return codes
 
 
+# Is a client's data access approved (session, client id, now)? Asked in the authenticating transaction.
+DataAccessCheck = Callable[[Session, str, dt.datetime], bool]
+
+
+def _never_approved(session: Session, client_id: str, now: dt.datetime) -> bool:
+    return False  # no access service wired: fail closed
+
+
 class ClientStore:
     """``purposes`` and ``field_types``, when given, are the catalogues a client's
-    codes must come from (anything supporting ``in``)."""
+    codes must come from (anything supporting ``in``). ``data_access`` tells whether
+    a client that needs approval (:func:`~api.clients.model.has_data_access`) holds
+    it now; without it such keys never work."""
 
     def __init__(
         self,
@@ -136,7 +156,9 @@ class ClientStore:
         clock: Callable[[], dt.datetime] = utcnow,
         verified_cache_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
+        data_access: DataAccessCheck = _never_approved,
     ) -> None:
+        self.data_access = data_access
         self._uow_factory = uow_factory
         self._session_factory = session_factory
         self._keyring = keyring
@@ -168,8 +190,15 @@ class ClientStore:
         expires_in: dt.timedelta | None = None,
         person: str | None = None,
         permissions: Sequence[str] = (),
+        in_transaction: Callable[[UnitOfWork, Client], object] | None = None,
     ) -> tuple[Client, str]:
         """Create a client; return it and its API key, which is never available again.
+
+        A client with data access (:func:`~api.clients.model.has_data_access`) is
+        created needing approval: its key is refused (``client_pending_approval``)
+        until a ``client.data_access`` grant for it exists. ``in_transaction`` runs
+        in the creating unit of work (it asks for that approval, :mod:`access.onboarding`);
+        what it raises undoes the creation.
 
         ``permissions`` are given explicitly (:data:`~api.clients.model.PERMISSIONS`:
         ``write_attributes`` for service clients). Raises :class:`ValidationFailed`
@@ -204,6 +233,7 @@ class ClientStore:
             raise ValidationFailed(f"a key must expire within 1 to {MAX_EXPIRY_DAYS} days")
         now = self.clock()
         expires_at = now + expires_in if expires_in is not None else None
+        needs_approval = has_data_access(role, purpose_codes, granted)
         with self._uow_factory() as uow:
             session = uow.session
             assert session is not None
@@ -225,6 +255,7 @@ class ClientStore:
                                 created_by=actor,
                                 expires_at=expires_at,
                                 person=person,
+                                needs_approval=needs_approval,
                             )
                         )
                     break
@@ -245,22 +276,26 @@ class ClientStore:
                         "permissions": list(granted),
                         "expires_at": expires_at.isoformat() if expires_at else None,
                         "person": person,
+                        "needs_approval": needs_approval,
                     },
                 )
             )
+            client = Client(
+                id=key.public_id,
+                name=name,
+                role=role,
+                purposes=purpose_codes,
+                field_types=type_codes,
+                created_at=now,
+                created_by=actor,
+                expires_at=expires_at,
+                person=person,
+                permissions=granted,
+                needs_approval=needs_approval,
+            )
+            if in_transaction is not None:
+                in_transaction(uow, client)
             uow.commit()
-        client = Client(
-            id=key.public_id,
-            name=name,
-            role=role,
-            purposes=purpose_codes,
-            field_types=type_codes,
-            created_at=now,
-            created_by=actor,
-            expires_at=expires_at,
-            person=person,
-            permissions=granted,
-        )
         log.info("API client %s created (role %s) by %s", client.id, role, actor)
         return client, str(key)
 
@@ -374,6 +409,10 @@ class ClientStore:
                 raise ApiKeyRevoked()
             if state != ACTIVE:
                 raise ApiKeyExpired()
+            # Four eyes on data access: decided in this transaction, so a revoked grant stops
+            # the key on the next request (within the verified cache's seconds, if it is on).
+            if client.needs_approval and not self.data_access(session, client.id, now):
+                raise ClientPendingApproval()
             if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
                 session.execute(t.update().where(t.c.id == client.id).values(last_used_at=now))
         principal = client.principal()
@@ -415,6 +454,17 @@ def clients_service(container: Any) -> ClientStore:
                 purposes=getattr(tokenization, "purposes", None),
                 field_types=getattr(tokenization, "field_types", None),
                 verified_cache_seconds=getattr(container.settings, "auth_cache_seconds", 0.0),
+                data_access=_data_access_check(container),
             ),
         )
     return store
+
+
+def _data_access_check(container: Any) -> DataAccessCheck:
+    """The access service's answer (a live ``client.data_access`` grant), or never without one."""
+    access = container.services.get("access")
+    if access is None:
+        return _never_approved
+    from access.onboarding import data_access_granted
+
+    return lambda session, client_id, now: data_access_granted(access, session, client_id, now)

@@ -116,6 +116,7 @@ ZH: dict[str, str] = {
     "form.note_hint": "仅供内部参考；主体被删除时一并清除。请勿填写个人信息。",
     # dashboard
     "dashboard.title": "总览",
+    "dashboard.four_eyes_off": "以下操作的四眼审批已关闭（PIIVAULT_APPROVALS），一人即可完成：{actions}",
     "dashboard.greeting": "您好，{name}。",
     "dashboard.summary": "概况",
     "dashboard.open_requests": "待处理请求",
@@ -678,6 +679,9 @@ EN: dict[str, str] = {
     "form.note": "Note",
     "form.note_hint": "For internal reference; cleared when the subject is erased. No personal data, please.",
     "dashboard.title": "Dashboard",
+    "dashboard.four_eyes_off": (
+        "Four-eyes is OFF for (PIIVAULT_APPROVALS); one person alone may do these: {actions}"
+    ),
     "dashboard.greeting": "Hello, {name}.",
     "dashboard.summary": "Summary",
     "dashboard.open_requests": "Open requests",

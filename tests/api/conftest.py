@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from api.clients import clients_service
 from piivault.container import Container
+from tests.approved import create_client
 from tests.conftest import make_container
 
 
@@ -31,12 +31,10 @@ def bearer(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def make_key(container: Container) -> Callable[..., str]:
-    """Create a client through the store and return its API key."""
+    """Create a client as an admin would (data access approved by a DPO) and return its API key."""
 
     def make(role: str = "service", name: str | None = None, **kwargs: Any) -> str:
-        _, key = clients_service(container).create(
-            name=name or f"test-{role}", role=role, actor="test", **kwargs
-        )
+        _, key = create_client(container, name=name or f"test-{role}", role=role, **kwargs)
         return key
 
     return make
@@ -44,7 +42,8 @@ def make_key(container: Container) -> Callable[..., str]:
 
 @pytest.fixture
 def admin_key(make_key: Callable[..., str]) -> str:
-    return make_key("admin", name="test-admin")
+    # The admin names a person: a client with data access it creates is asked for by that person.
+    return make_key("admin", name="test-admin", person="test-admin")
 
 
 def settings_env(container: Container) -> dict[str, str]:

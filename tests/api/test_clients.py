@@ -19,7 +19,7 @@ from tests.api.conftest import bearer
 KEY_FORMAT = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
 
 
-def test_create_list_show_revoke(client, admin_key):
+def test_create_list_show_revoke(client, admin_key, make_key):
     resp = client.post(
         "/v1/clients",
         json={
@@ -38,6 +38,8 @@ def test_create_list_show_revoke(client, admin_key):
     assert created["purposes"] == ["aml_kyc", "risk_scoring"]
     assert created["field_types"] == ["cn_mobile", "cn_resident_id"]
     assert created["state"] == "active" and created["expires_at"]
+    # A client with data access: its key waits for a DPO's approval (four eyes).
+    assert created["needs_approval"] is True and created["approval_state"] == "pending"
     assert created["created_by"] == f"client:{keys.parse(admin_key).public_id}"
     assert resp.headers["Cache-Control"] == "no-store"
 
@@ -51,8 +53,14 @@ def test_create_list_show_revoke(client, admin_key):
 
     shown = client.get(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
     assert shown.status_code == 200 and "api_key" not in shown.json
+    pending = client.get("/v1/clients", headers=bearer(created["api_key"]))
+    assert pending.status_code == 403 and pending.json["type"].endswith("/client_pending_approval")
+    dpo = make_key("dpo", name="t-dpo", person="dora")
+    approved = client.post(f"/v1/approvals/{created['approval_id']}/approve", headers=bearer(dpo))
+    assert approved.status_code == 200 and approved.json["state"] == "approved"
     # The new key works (a service key: authenticated, but not allowed here).
     assert client.get("/v1/clients", headers=bearer(created["api_key"])).status_code == 403
+    assert client.get("/v1/clients", headers=bearer(created["api_key"])).json["type"].endswith("/forbidden")
 
     revoked = client.delete(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
     assert revoked.status_code == 200
@@ -97,8 +105,11 @@ def test_creation_and_revocation_are_audited_without_secrets(container, client, 
     ).json
     client.delete(f"/v1/clients/{created['id']}", headers=bearer(admin_key))
     payloads = _audit_payloads(container)
-    events = [p for p in payloads if '"action":"client.' in p]
+    events = [p for p in payloads if p.startswith('{"action":"client.')]
     assert len(events) == 3  # the fixture's admin, crm created, crm revoked
+    # Its data access was asked for in the same transaction: an approval request naming the client.
+    asked = [p for p in payloads if p.startswith('{"action":"approval.request"')]
+    assert len(asked) == 1 and created["id"] in asked[0] and created["approval_id"] in asked[0]
     assert '"action":"client.create"' in events[1] and created["id"] in events[1]
     assert f'"actor":"client:{keys.parse(admin_key).public_id}"' in events[1]
     assert '"action":"client.revoke"' in events[2]

@@ -12,15 +12,27 @@ from piivault.devmode import dev_admin_key
 from tests.api.conftest import bearer, settings_env
 
 KEY = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
+APPROVAL = re.compile(r"apr_[a-z2-7]{24}")
+
+
+def approve(runner: CliRunner, env: dict[str, str], created) -> None:
+    """A DPO, another person than the admin who asked, approves the printed request."""
+    approval_id = APPROVAL.search(created.stderr).group(0)
+    done = runner.invoke(
+        main, ["approvals", "approve", approval_id, "--as", "dora", "--role", "dpo"], env=env
+    )
+    assert done.exit_code == 0, done.output
 
 
 def test_allow_attributes_gives_the_explicit_permission(container):
     env = settings_env(container)
     runner = CliRunner()
-    args = ["clients", "create", "--role", "service", "--purposes", "risk_scoring"]
+    args = ["clients", "create", "--role", "service", "--purposes", "risk_scoring", "--as", "ops-ann"]
     writer = runner.invoke(main, [*args, "--name", "scorer", "--allow-attributes"], env=env)
     plain = runner.invoke(main, [*args, "--name", "reader"], env=env)
     assert writer.exit_code == 0 and plain.exit_code == 0, writer.output + plain.output
+    approve(runner, env, writer)
+    approve(runner, env, plain)
     listed = runner.invoke(main, ["clients", "list"], env=env).output
     assert "write_attributes" in next(line for line in listed.splitlines() if " scorer " in line)
     assert "write_attributes" not in next(line for line in listed.splitlines() if " reader " in line)
@@ -55,6 +67,8 @@ def test_create_list_revoke(container):
             "cn_mobile",
             "--expires-in",
             "30",
+            "--as",
+            "ops-ann",
         ],
         env=env,
     )
@@ -64,8 +78,12 @@ def test_create_list_revoke(container):
     key = keys_shown[0]
     assert created.stdout.strip() == key  # stdout is the key alone: easy to capture in a script
     assert "shown once" in created.stderr
+    assert "piivault approvals approve apr_" in created.stderr
 
     client = create_app(container).test_client()
+    pending = client.get("/v1/clients", headers=bearer(key))
+    assert pending.status_code == 403 and pending.json["type"].endswith("/client_pending_approval")
+    approve(runner, env, created)
     assert client.get("/v1/clients", headers=bearer(key)).status_code == 403  # valid, not admin
 
     listed = runner.invoke(main, ["clients", "list"], env=env)

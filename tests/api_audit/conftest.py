@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from api.clients import clients_service
 from audit import tables as audit_tables
 from piivault.container import Container
+from tests.approved import create_client
 
 ROLES = ("admin", "service", "dpo", "analyst", "auditor")
 SERVICE_PURPOSES = ["account_service", "aml_kyc", "risk_scoring", "marketing"]
@@ -32,11 +32,10 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def keys(container: Container) -> dict[str, dict[str, str]]:
     """``Authorization`` headers per role, and each client's audit actor under ``actors``."""
-    store = clients_service(container)
     made: dict[str, Any] = {"actors": {}}
     for role in ROLES:
         purposes = SERVICE_PURPOSES if role == "service" else []
-        created, key = store.create(name=f"t-{role}", role=role, actor="test", purposes=purposes)
+        created, key = create_client(container, name=f"t-{role}", role=role, purposes=purposes)
         made[role] = {"Authorization": f"Bearer {key}"}
         made["actors"][role] = f"client:{created.id}"
     return made

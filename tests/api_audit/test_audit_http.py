@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from api.clients import clients_service
@@ -474,15 +475,20 @@ def test_verify_stores_the_result_for_a_dashboard(client, keys, container):
 def test_verify_reports_tampering_and_its_first_bad_index(client, keys, container):
     append(container, 12)
     checkpoint(client, keys)
+    # The third appended event (the fixtures' clients and their approvals come first).
+    bad = [e["seq"] for e in logged(container) if e["actor"] == "crm"][2]
     with tampering(container) as conn:
-        conn.exec_driver_sql(
-            'UPDATE audit_events SET payload = replace(payload, \'"actor":"crm"\', \'"actor":"x"\') '
-            "WHERE seq = 7"
+        conn.execute(
+            sa.text(
+                'UPDATE audit_events SET payload = replace(payload, \'"actor":"crm"\', \'"actor":"x"\') '
+                "WHERE seq = :seq"
+            ),
+            {"seq": bad},
         )
     report = client.post("/v1/audit/verify", json={}, headers=keys["dpo"]).json
-    assert report["ok"] is False and report["first_bad_index"] == 7 and report["problem_count"] >= 1
+    assert report["ok"] is False and report["first_bad_index"] == bad and report["problem_count"] >= 1
     last = client.get("/v1/audit/verify", headers=keys["auditor"]).json["last"]
-    assert last["ok"] is False and last["first_bad_index"] == 7
+    assert last["ok"] is False and last["first_bad_index"] == bad
 
 
 @pytest.mark.parametrize(

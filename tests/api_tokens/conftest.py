@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from api.clients import clients_service
 from piivault.container import Container
+from tests.approved import create_client
 from tokenization.fieldtypes.checksums import GB11643, LUHN
 
 # Test values: valid for their field types, made up.
@@ -39,12 +39,10 @@ def bearer(key: str, **headers: str) -> dict[str, str]:
 
 @pytest.fixture
 def make_key(container: Container) -> Callable[..., str]:
-    """Create an API client through the client store; return its key."""
+    """Create an API client as an admin would (data access approved by a DPO); return its key."""
 
     def make(role: str = "service", name: str | None = None, **kwargs: Any) -> str:
-        _, key = clients_service(container).create(
-            name=name or f"t-{role}", role=role, actor="test", **kwargs
-        )
+        _, key = create_client(container, name=name or f"t-{role}", role=role, **kwargs)
         return key
 
     return make

@@ -9,6 +9,7 @@ from api.app import create_app
 from api.clients import ClientStore, clients_service
 from api.clients.errors import ApiKeyRevoked, InvalidApiKey
 from tests.api_tokens.conftest import bearer
+from tests.approved import create_client
 from tests.conftest import make_container
 
 
@@ -29,6 +30,7 @@ def _store(container, seconds: float, ticks: Ticks | None = None) -> ClientStore
         container.keyring,
         verified_cache_seconds=seconds,
         monotonic=ticks or Ticks(),
+        data_access=clients_service(container).data_access,  # four eyes, as the app's store
     )
 
 
@@ -47,7 +49,7 @@ def statements(container):
 
 def test_a_verified_key_is_reused_without_a_database_round_trip(container, statements):
     store = _store(container, 5.0)
-    _, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    _, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
     first = store.authenticate(key)
     statements.clear()
     assert store.authenticate(key) == first
@@ -56,7 +58,7 @@ def test_a_verified_key_is_reused_without_a_database_round_trip(container, state
 
 def test_without_the_cache_every_request_checks_the_database(container, statements):
     store = _store(container, 0)
-    _, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    _, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
     store.authenticate(key)
     statements.clear()
     store.authenticate(key)
@@ -65,7 +67,7 @@ def test_without_the_cache_every_request_checks_the_database(container, statemen
 
 def test_only_the_presented_key_is_cached_never_its_client_id(container):
     store = _store(container, 5.0)
-    _, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    _, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
     store.authenticate(key)
     public_id = key.split("_")[1]
     forged = f"pvk_{public_id}_{'A' * 43}"
@@ -77,7 +79,7 @@ def test_a_key_revoked_by_another_process_fails_within_the_bound(container):
     ticks = Ticks()
     worker = _store(container, 2.0, ticks)  # one gunicorn worker
     other = _store(container, 2.0)  # another worker, or the CLI
-    client, key = worker.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    client, key = create_client(container, store=worker, name="crm", role="service", purposes=["aml_kyc"])
     worker.authenticate(key)
     other.revoke(client.id, actor="test")
     ticks.now += 1.9
@@ -90,7 +92,7 @@ def test_a_key_revoked_by_another_process_fails_within_the_bound(container):
 def test_off_by_default_so_revocation_elsewhere_is_immediate(container):
     app_store = clients_service(container)
     assert app_store.verified_cache_seconds == container.settings.auth_cache_seconds == 0
-    client, key = app_store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+    client, key = create_client(container, store=app_store, name="crm", role="service", purposes=["aml_kyc"])
     app_store.authenticate(key)
     _store(container, 0).revoke(client.id, actor="test")  # the CLI, another process
     with pytest.raises(ApiKeyRevoked):
@@ -102,7 +104,7 @@ def test_the_app_takes_the_setting_and_revocation_through_it_is_immediate(settin
     try:
         store = clients_service(container)
         assert store.verified_cache_seconds == 2.0
-        created, key = store.create(name="crm", role="service", purposes=["aml_kyc"], actor="test")
+        created, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
         client = create_app(container).test_client()
         assert client.get("/v1/subjects/cust-00000001", headers=bearer(key)).status_code == 404
         store.revoke(created.id, actor="test")

@@ -56,6 +56,11 @@ def test_tokenize_and_detokenize_against_piivault_dev(tmp_path: Path):
             timeout=10,
         )
         assert created.status_code == 201, created.text
+        # Four eyes: another person, a DPO, approves the new client's data access.
+        dpo = PiivaultClient(
+            base, PiivaultClient(base, admin_key).clients.create("dpo", "dpo", person="dev-dpo")["api_key"]
+        )
+        dpo.approvals.approve(created.json()["approval_id"])
         pv = PiivaultClient(base, created.json()["api_key"])
         tokens = [t["token"] for t in pv.tokenize(customer_items("cust-dev-0001"))]
         values = pv.detokenize("aml_kyc", tokens)

@@ -10,6 +10,7 @@ import pytest
 
 from api.clients import clients_service
 from tests.api_tokens.conftest import CARD, ID_NUMBER, MOBILE, PII, bearer, customer_items
+from tests.approved import create_client
 from tests.tokenization.conftest import queued_events
 
 
@@ -74,14 +75,21 @@ def test_a_dpo_sees_masked_values_only(client, make_key, tokens):
 
 def test_revoked_and_expired_keys_fail(client, container, tokens):
     store = clients_service(container)
-    revoked, revoked_key = store.create(name="old-crm", role="service", purposes=["aml_kyc"], actor="test")
+    revoked, revoked_key = create_client(
+        container, name="old-crm", role="service", purposes=["aml_kyc"], actor="test"
+    )
     assert detokenize(client, revoked_key, "aml_kyc", tokens[:1]).status_code == 200
     store.revoke(revoked.id, actor="test")
     resp = detokenize(client, revoked_key, "aml_kyc", tokens[:1])
     assert resp.status_code == 401 and resp.json["type"].endswith("/api_key_revoked")
 
-    _, expiring_key = store.create(
-        name="temp-crm", role="service", purposes=["aml_kyc"], actor="test", expires_in=dt.timedelta(days=1)
+    _, expiring_key = create_client(
+        container,
+        name="temp-crm",
+        role="service",
+        purposes=["aml_kyc"],
+        actor="test",
+        expires_in=dt.timedelta(days=1),
     )
     assert detokenize(client, expiring_key, "aml_kyc", tokens[:1]).status_code == 200
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)

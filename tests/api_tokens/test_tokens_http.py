@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.api_tokens.conftest import CARD, ID_NUMBER, MOBILE, NAME, bearer, customer_items
+from tests.approved import create_client
 
 ROUTES = [
     ("POST", "/v1/tokenize"),
@@ -184,14 +185,11 @@ def test_lookup(client, service_key):
 
 def test_a_vault_outage_is_a_503_with_retry_after(database_url, private_bao, tmp_path):
     from api.app import create_app
-    from api.clients import clients_service
     from tests.conftest import make_container, make_settings
 
     container = make_container(make_settings(database_url, private_bao, tmp_path, vault_timeout=1.0))
     try:
-        _, key = clients_service(container).create(
-            name="crm", role="service", purposes=["aml_kyc"], actor="test"
-        )
+        _, key = create_client(container, name="crm", role="service", purposes=["aml_kyc"])
         client = create_app(container).test_client()
         ok = client.post("/v1/tokenize", json={"items": customer_items()[:1]}, headers=bearer(key))
         assert ok.status_code == 200

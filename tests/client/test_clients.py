@@ -8,7 +8,7 @@ from piivault_client import Conflict, Forbidden, PiivaultClient, Unauthorized
 
 
 def test_an_admin_creates_lists_and_revokes_a_client(connect, base_url):
-    admin = connect("admin")
+    admin = connect("admin", person="ann")
     created = admin.clients.create(
         "core-banking", "service", purposes=["aml_kyc"], permissions=["write_attributes"], expires_in_days=90
     )
@@ -16,6 +16,10 @@ def test_an_admin_creates_lists_and_revokes_a_client(connect, base_url):
     assert created["permissions"] == ["write_attributes"]
     assert created["purposes"] == ["aml_kyc"] and created["expires_at"]
     new = PiivaultClient(base_url, created["api_key"])
+    with pytest.raises(Forbidden) as pending:  # four eyes: a DPO approves first
+        new.subjects.create()
+    assert pending.value.code == "client_pending_approval"
+    connect("dpo", person="dora").approvals.approve(created["approval_id"])
     assert new.subjects.create()["subject_id"]
     listed = {c["id"]: c for c in admin.clients.list()}
     assert listed[created["id"]]["name"] == "core-banking" and "api_key" not in listed[created["id"]]

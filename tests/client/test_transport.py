@@ -8,11 +8,11 @@ import pytest
 import requests
 
 from api.app import create_app
-from api.clients import clients_service
 from api.ratelimit import FailureLimiter
 from piivault_client import PiivaultClient, PiivaultError, ServiceUnavailable, TooManyRequests, Unauthorized
 from piivault_client.transport import retry_after_seconds
 from tests.api_tokens.conftest import MOBILE, customer_items
+from tests.approved import create_client
 from tests.client.conftest import serve
 from tests.conftest import make_container, make_settings
 
@@ -121,9 +121,7 @@ def test_a_429_from_the_limiter_is_waited_out_as_retry_after_says(app, base_url)
 def test_a_vault_outage_is_retried_as_retry_after_says_then_raised(database_url, private_bao, tmp_path):
     container = make_container(make_settings(database_url, private_bao, tmp_path, vault_timeout=1.0))
     try:
-        _, key = clients_service(container).create(
-            name="crm", role="service", purposes=["aml_kyc"], actor="t"
-        )
+        _, key = create_client(container, name="crm", role="service", purposes=["aml_kyc"])
         waited: list[float] = []
         with serve(create_app(container)) as url:
             pv = PiivaultClient(url, key, sleep=waited.append, max_retries=3)

@@ -9,6 +9,7 @@ import pytest
 from consent.model import Actor
 from consent.service import ConsentService
 from piivault.container import Container
+from tests.approved import create_client
 from tokenization.fieldtypes.checksums import GB11643, LUHN
 from tokenization.model import TokenizeItem
 
@@ -102,9 +103,6 @@ def client(app):
 @pytest.fixture
 def keys(container: Container) -> dict[str, dict[str, str]]:
     """Authorization headers per role: service (every purpose), dpo, admin, analyst."""
-    from api.clients import clients_service
-
-    store = clients_service(container)
     made = {}
     for role, purposes in (
         ("service", ["account_service", "aml_kyc", "risk_scoring", "marketing", "third_party_sharing"]),
@@ -113,8 +111,9 @@ def keys(container: Container) -> dict[str, dict[str, str]]:
         ("analyst", []),
     ):
         permissions = ["write_attributes"] if role == "service" else []
-        _, key = store.create(
-            name=f"t-{role}", role=role, actor="test", purposes=purposes, permissions=permissions
+        person = "test-admin" if role == "admin" else None  # asks for the clients it creates
+        _, key = create_client(
+            container, name=f"t-{role}", role=role, purposes=purposes, permissions=permissions, person=person
         )
         made[role] = {"Authorization": f"Bearer {key}"}
     return made

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from api.clients import clients_service
+from tests.approved import create_client
 from tests.consent.conftest import ID_NUMBER, MOBILE, NAME, audit_payloads
 
 SUBJECT = "cust-0001"
@@ -21,10 +21,10 @@ EMAIL = "lead.one@example.com"
 @pytest.fixture
 def key_for(container):
     """``key_for("risk_scoring")`` -> headers of a new service client holding those purposes."""
-    store = clients_service(container)
 
     def make(*purposes: str, permissions: tuple[str, ...] = ()) -> dict[str, str]:
-        _, key = store.create(
+        _, key = create_client(
+            container,
             name="svc-" + "-".join(purposes or ("none",)),
             role="service",
             actor="test",
@@ -185,9 +185,8 @@ def test_the_relationship_purposes_are_configurable(container_with, bao):
     from api.app import create_app
 
     other = container_with(relationship_purposes=("risk_scoring",))
-    store = clients_service(other)
-    _, crm = store.create(name="crm", role="service", actor="test", purposes=["account_service"])
-    _, scorer = store.create(name="scorer", role="service", actor="test", purposes=["risk_scoring"])
+    _, crm = create_client(other, name="crm", role="service", purposes=["account_service"])
+    _, scorer = create_client(other, name="scorer", role="service", purposes=["risk_scoring"])
     client = create_app(other).test_client()
     items = [{"field_type": "name", "value": NAME, "subject_id": SUBJECT}]
     assert (

@@ -81,7 +81,19 @@ def _status(url: str) -> int | None:
 
 def test_commands_work_with_nothing_exported(dev_dir):
     cwd, base = dev_dir
-    created = _run(cwd, "clients", "create", "--name", "crm", "--role", "service", "--purposes", "aml_kyc")
+    created = _run(
+        cwd,
+        "clients",
+        "create",
+        "--name",
+        "crm",
+        "--role",
+        "service",
+        "--purposes",
+        "aml_kyc",
+        "--as",
+        "dev-admin",
+    )
     assert created.returncode == 0, created.stderr
     assert KEY.fullmatch(created.stdout.strip())
     assert created.stderr.count(NOTICE) == 1  # said once

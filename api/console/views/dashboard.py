@@ -1,4 +1,5 @@
-"""The dashboard: requests to answer, consents over time, audit-log health, recent extracts."""
+"""The dashboard: requests to answer, consents over time, audit-log health, recent extracts, and a
+warning when a deployment turned four-eyes off for an action."""
 
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def dashboard() -> Response:
         checkpoint=audit.latest_checkpoint(),
         log_size=audit.size(),
         last_verification=audit.last_verification(),
+        # A deployment that lowered a count to 0 says so where everyone looks (issue 15).
+        four_eyes_off=domain("access").rules.four_eyes_off(),
     )
 
 

@@ -1,0 +1,79 @@
+"""Four eyes on API keys that read data (``client.data_access``).
+
+An admin creates a client; when it has data access (role ``service`` with
+purposes or permissions, :func:`api.clients.model.has_data_access`) the same
+transaction files an approval request naming the client, asked by the admin's
+person. The key exists at once (it is shown only then) but is refused with
+``client_pending_approval`` until a DPO - another person - approves and a
+grant for the client exists; revoking that grant stops the key again. So an
+admin alone never obtains a key that reads data, through the API or the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from access import model as m
+from access.service import AccessService
+
+if TYPE_CHECKING:
+    from api.clients.model import Client
+    from api.clients.store import ClientStore
+
+REASON_CODE = "client_onboarding"
+REASON_TEXT = "new API client with data access"
+
+
+@dataclasses.dataclass(frozen=True)
+class Onboarded:
+    """A new client, its key (shown once) and the approval request for its data access (None: it
+    needs none; ``approved`` already when four eyes is off for ``client.data_access``)."""
+
+    client: Client
+    key: str
+    approval: m.ApprovalRequest | None
+
+
+def create_client(
+    store: ClientStore,
+    access: AccessService,
+    acting: m.Acting,
+    *,
+    reason_text: str | None = None,
+    request_id: str | None = None,
+    **fields: Any,
+) -> Onboarded:
+    """Create a client as ``acting`` (an admin); one with data access waits for approval.
+
+    ``fields`` are :meth:`ClientStore.create`'s. Raises what it raises, and
+    NoPerson (the admin's credential names nobody), RequesterRole, InvalidScope
+    (a reason holding an identifier) for a client with data access; nothing is
+    created then.
+    """
+    asked: list[m.ApprovalRequest] = []
+
+    def ask(uow: Any, client: Client) -> None:
+        if client.needs_approval:
+            asked.append(
+                access.request_in(
+                    uow,
+                    acting,
+                    m.CLIENT_DATA_ACCESS,
+                    m.Scope(target=client.id),
+                    REASON_CODE,
+                    reason_text or REASON_TEXT,
+                    request_id=request_id,
+                )
+            )
+
+    client, key = store.create(actor=acting.actor, in_transaction=ask, **fields)
+    return Onboarded(client, key, asked[0] if asked else None)
+
+
+def data_access_granted(access: AccessService, session: Session, client_id: str, now: dt.datetime) -> bool:
+    """Does a live ``client.data_access`` grant name this client? Read in the caller's transaction."""
+    return access.grant_for(session, m.CLIENT_DATA_ACCESS, client_id, now=now) is not None

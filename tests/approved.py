@@ -1,0 +1,32 @@
+"""Test clients made the way an admin makes them: one with data access goes through four eyes.
+
+The fixtures' service keys are asked for by an admin (``test-admin``) and
+approved by a DPO (``test-dpo``), another person - the approval path, never a
+way around it (:mod:`access.onboarding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from access import model as m
+from access.onboarding import create_client as onboard
+from api.clients import clients_service
+from api.clients.model import Client
+from piivault.container import Container
+
+TEST_ADMIN = "test-admin"
+TEST_DPO = "test-dpo"
+
+
+def create_client(
+    container: Container, *, store: Any = None, actor: str = "test", **fields: Any
+) -> tuple[Client, str]:
+    """A client and its key (``fields`` as ``ClientStore.create``'s); data access approved by a DPO."""
+    access = container.services["access"]
+    made = onboard(
+        store or clients_service(container), access, m.Acting(TEST_ADMIN, "admin", actor), **fields
+    )
+    if made.approval is not None and made.approval.state == m.PENDING:
+        access.approve(m.Acting(TEST_DPO, "dpo", actor), made.approval.id)
+    return made.client, made.key
