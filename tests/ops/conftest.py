@@ -6,10 +6,10 @@ from tests.api_tokens.conftest import app, client, make_key, service_key  # noqa
 def round_trip(container) -> None:
     """A service client created, five values tokenized and the resident ID detokenized, over HTTP."""
     from api.app import create_app
-    from api.clients import clients_service
     from tests.api_tokens.conftest import ID_NUMBER, bearer, customer_items
+    from tests.approved import create_client
 
-    _, key = clients_service(container).create(name="crm", role="service", actor="test", purposes=["aml_kyc"])
+    _, key = create_client(container, name="crm", role="service", purposes=["aml_kyc"])
     http = create_app(container).test_client()
     resp = http.post(
         "/v1/tokenize", json={"purpose": "aml_kyc", "items": customer_items()}, headers=bearer(key)
