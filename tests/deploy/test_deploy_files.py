@@ -63,3 +63,12 @@ def test_compose_file_is_valid_against_the_compose_specification():
 def test_the_compose_openbao_config_uses_persistent_storage():
     text = (DEPLOY / "compose" / "openbao.hcl").read_text()
     assert 'storage "raft"' in text or 'storage "file"' in text
+
+
+def test_the_alert_rules_pass_promtool():
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed (Debian's prometheus package; .ci/run installs it)"
+    done = subprocess.run(
+        [promtool, "check", "rules", str(DEPLOY / "prometheus" / "rules.yml")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
