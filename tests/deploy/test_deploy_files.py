@@ -72,3 +72,22 @@ def test_the_alert_rules_pass_promtool():
         [promtool, "check", "rules", str(DEPLOY / "prometheus" / "rules.yml")], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_kubernetes_base_validates_against_the_offline_schemas():
+    base = DEPLOY / "kubernetes" / "base"
+    files = [
+        str(base / name) for name in yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+    ]
+    done = subprocess.run(
+        [_tool("kubernetes-validate"), "-k", "1.30.0", "--strict", *files], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    kinds = {doc["kind"] for f in files for doc in yaml.safe_load_all(Path(f).read_text())}
+    assert {
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "CronJob",
+        "NetworkPolicy",
+    } <= kinds
