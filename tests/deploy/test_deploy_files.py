@@ -83,7 +83,11 @@ def test_the_kubernetes_base_validates_against_the_offline_schemas():
         [_tool("kubernetes-validate"), "-k", "1.30.0", "--strict", *files], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    kinds = {doc["kind"] for f in files for doc in yaml.safe_load_all(Path(f).read_text())}
+    docs = [doc for f in files for doc in yaml.safe_load_all(Path(f).read_text())]
+    kinds = {doc["kind"] for doc in docs}
+    assert {"piivault-sequencer", "piivault-extract-worker", "piivault-jobs"} <= {
+        d["metadata"]["name"] for d in docs
+    }
     assert {
         "Deployment",
         "HorizontalPodAutoscaler",
