@@ -1,0 +1,142 @@
+"""Extracts on one process against extracts on Spark: the same synthetic customers, in one run.
+
+The customers, spec and quasi-identifiers of ``bench/extract.py`` (five
+quasi-identifiers, a sensitive credit grade, k = 10, l = 2, 1% suppression
+budget), handed to ``run_extract`` in DataFrame batches of 100,000 rows (as
+the vault's streamed, decrypted batches come). Each run is a fresh process.
+
+Prints, per run: seconds, rows/s, the driver's peak memory (ru_maxrss of the
+Python driver process; not the JVM's or the Python workers', which are children),
+k, l, NCP, classes; for Spark also the fragment count, the fragments' summed
+and longest partitioning time, and k and l as Spark verified them.
+
+Then an estimate for ``--estimate-rows`` (default 100M) rows on N executors
+from the largest Spark run: driver-side time scales with rows (it stays on one
+machine in this version), fragment time divides by N:
+
+    t(R, N) = R * driver_s_per_row + R * fragment_s_per_row / N
+
+    .venv/bin/python bench/extract_spark.py [--sizes 1000000] [--spark-sizes 1000000 20000000]
+                                             [--master local[2]] [--fragment-rows 250000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from anonymize.extract import Population, parse_spec, run_extract  # noqa: E402
+from bench.extract import spec_document, synthetic  # noqa: E402
+
+BATCH = 100_000
+
+
+def worker(engine: str, rows: int, master: str, fragment_rows: int) -> dict[str, Any]:
+    raw = synthetic(rows)
+    document = spec_document(k=10, l_value=2, suppression=0.01, release="children", full=True)
+    if engine == "spark":
+        document |= {"engine": "spark", "spark": {"master": master, "fragment_rows": fragment_rows}}
+    spec = parse_spec(document)
+    eligible = raw["subject_id"].tolist()
+
+    def rows_provider(ids: frozenset[str]):
+        for start in range(0, len(raw), BATCH):
+            yield raw.iloc[start : start + BATCH]
+
+    if engine == "spark":  # the JVM's start is not the extract's time
+        from anonymize.extract.spark import spark_session
+
+        spark_session(master).range(1).count()
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = run_extract(spec, rows_provider, lambda purpose: Population.of(eligible), out)
+        elapsed = time.perf_counter() - start
+    measures = result.report["measures"]
+    return {
+        "engine": engine,
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": rows / elapsed,
+        "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "k": measures["k"],
+        "l": measures["l"],
+        "ncp": measures["ncp"],
+        "classes": measures["classes"],
+        "suppressed": measures["rows_suppressed"],
+        "spark": result.report.get("engine"),
+    }
+
+
+def _spawn(args: list[str]) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"worker {' '.join(args)} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _line(run: dict[str, Any]) -> str:
+    text = (
+        f"{run['engine']:>5} {run['rows']:>11,} rows  {run['seconds']:>8.1f} s  "
+        f"{run['rows_per_s']:>9,.0f} rows/s  driver peak {run['driver_peak_rss_mb']:>6,.0f} MB  "
+        f"k={run['k']} l={run['l']} NCP={run['ncp']:.4f} classes={run['classes']:,}"
+    )
+    spark = run["spark"]
+    if spark:
+        text += (
+            f"\n      {spark['fragments']} fragments ({spark['fragment_sizes']['min']:,}-"
+            f"{spark['fragment_sizes']['max']:,} rows), partitioning "
+            f"{spark['fragment_seconds']['sum']:.1f} s summed, "
+            f"{spark['fragment_seconds']['max']:.1f} s longest; "
+            f"Spark verified k={spark['verified']['k']} l={spark['verified']['l']}"
+        )
+    return text
+
+
+def _estimate(run: dict[str, Any], rows: int, executors: list[int]) -> None:
+    fragment_total = run["spark"]["fragment_seconds"]["sum"]
+    driver = max(run["seconds"] - run["spark"]["fragment_seconds"]["max"], 0.0)
+    per_row_driver, per_row_fragment = driver / run["rows"], fragment_total / run["rows"]
+    print(f"\nestimate for {rows:,} rows from the {run['rows']:,}-row Spark run (t = R*d + R*f/N):")
+    print(f"  driver-side {per_row_driver * 1e6:.2f} us/row, fragments {per_row_fragment * 1e6:.2f} us/row")
+    for n in executors:
+        total = rows * per_row_driver + rows * per_row_fragment / n
+        print(f"  N={n:>3} executors: {total / 60:,.1f} min")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=argparse.REMAINDER)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--spark-sizes", type=int, nargs="*", default=[1_000_000, 20_000_000])
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--fragment-rows", type=int, default=250_000)
+    parser.add_argument("--estimate-rows", type=int, default=100_000_000)
+    args = parser.parse_args()
+    if args.worker:
+        engine, rows, master, fragment_rows = args.worker
+        print(json.dumps(worker(engine, int(rows), master, int(fragment_rows))))
+        return
+    runs = []
+    for engine, sizes in (("local", args.sizes), ("spark", args.spark_sizes)):
+        for rows in sizes:
+            run = _spawn([engine, str(rows), args.master, str(args.fragment_rows)])
+            print(_line(run), flush=True)
+            runs.append(run)
+    spark_runs = [r for r in runs if r["engine"] == "spark"]
+    if spark_runs:
+        _estimate(max(spark_runs, key=lambda r: r["rows"]), args.estimate_rows, [1, 4, 16, 64])
+
+
+if __name__ == "__main__":
+    main()
