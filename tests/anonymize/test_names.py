@@ -32,3 +32,16 @@ CASES = [
 def test_names(engine: TextEngine, text: str, names: list[str]) -> None:
     found = [text[e.start : e.end] for e in engine.analyze(text, "zh") if e.type == "name"]
     assert found == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("投保人已签字，申请人赵丽华随后到场", ["赵丽华"]),  # role words, then a cue
+        ("客户曾表示愿意还款", []),  # 曾 + a verb: the adverb
+        ("款项向本行汇入", []),  # 向 without a cue: the preposition
+        ("联系人周敏住在附近", ["周敏"]),  # a verb after the name ends it
+    ],
+)
+def test_surname_led_words_by_part_of_speech(engine, text, names) -> None:
+    assert [text[e.start : e.end] for e in engine.analyze(text, "zh") if e.type == "name"] == names

@@ -65,6 +65,19 @@ _FUNCTION_CHARS = frozenset(
     "这那其该此每各某们个户年月日号元次街路巷县市区省镇乡村座楼室弄卡"
 )
 _FUNCTION_CHAR_LOG = math.log(1e-7)
+# Part of speech from jieba's dictionary, instead of lists of examples:
+# - a candidate that is a dictionary entry built on a common non-name word (申请 + 人 = 申请人,
+#   tagged nr by jieba's noisy tagger) is that word with a suffix, not a surname and a given name;
+# - a surname character that is itself a frequent adverb, preposition or conjunction (曾, 于,
+#   向) reads as that word without a cue before it, or when a verb follows it (客户曾留地址);
+# - a verb, preposition or adverb right after a candidate (张伟 | 住在) supports it ending there.
+COMMON_WORD_PENALTY = 6.0
+FUNCTION_SURNAME_PENALTY = 4.0
+_COMMON_WORD_FREQ = 100
+_FUNCTION_WORD_FREQ = 10_000
+_FUNCTION_TAGS = ("d", "p", "c")
+_RIGHT_TAGS = ("v", "p", "d")
+_MAX_WORD = 4
 
 LEFT_CUES: tuple[str, ...] = (
     "客户", "联系人", "姓名", "户名", "户主", "持卡人", "借款人", "出借人", "申请人", "担保人",
@@ -118,6 +131,7 @@ class JiebaDictionary:
 
     def __init__(self, extra_words: Iterable[str] = ()) -> None:
         freq: dict[str, int] = {}
+        tags: dict[str, str] = {}
         given: Counter[str] = Counter()
         name_words: set[str] = set()
         full_names: set[str] = set()
@@ -129,6 +143,8 @@ class JiebaDictionary:
                     continue
                 word, count = parts[0], int(parts[1])
                 freq[word] = count
+                if len(parts) >= 3 and len(word) <= 3:
+                    tags[word] = parts[2]
                 for end in range(1, len(word)):
                     freq.setdefault(word[:end], 0)
                 if len(parts) < 3 or not parts[2].startswith("nr"):
@@ -150,6 +166,7 @@ class JiebaDictionary:
                 for end in range(1, len(word)):
                     freq.setdefault(word[:end], 0)
         self.freq = freq
+        self.tags = tags
         self.name_words = frozenset(name_words)
         self.full_names = frozenset(full_names)
         self.log_total = math.log(sum(freq.values()))
@@ -157,6 +174,13 @@ class JiebaDictionary:
         # Add-one smoothing over a name-character inventory of about 6,000.
         self._given_log = {c: math.log((n + 1) / (total_given + 6000)) for c, n in given.items()}
         self._given_unseen = math.log(1 / (total_given + 6000))
+
+    def is_common_word(self, word: str, min_freq: int = _COMMON_WORD_FREQ) -> bool:
+        """``word`` is in the dictionary, frequent, and not tagged as a person name."""
+        return self.freq.get(word, 0) >= min_freq and not self.tags.get(word, "").startswith("nr")
+
+    def tag(self, word: str) -> str:
+        return self.tags.get(word, "")
 
     def word_log(self, word: str) -> float:
         return math.log(self.freq.get(word) or 1) - self.log_total
@@ -234,6 +258,13 @@ class NameAwareSegmenter:
         preposition = offset + i > 0 and text[offset + i - 1] in _PREPOSITIONS
         given_start = i + len(surname)
         given_score = 0.0
+        function_surname = (
+            len(surname) == 1
+            and self.dictionary.tag(surname).startswith(_FUNCTION_TAGS)
+            and self.dictionary.freq.get(surname, 0) >= _FUNCTION_WORD_FREQ
+        )
+        # Without a cue word before it the function word is the likelier reading (于本周到账).
+        function_reading = function_surname and (not left_cued or self._verb_follows(run[given_start:]))
         for length in (1, 2):
             end = given_start + length
             if end > len(run):
@@ -246,6 +277,10 @@ class NameAwareSegmenter:
             if candidate in self.dictionary.full_names:
                 # A full name in the dictionary (高桂英) is a name, not just a word.
                 score = max(score, self.dictionary.word_log(candidate))
+            if self._compound_word(candidate):
+                score -= COMMON_WORD_PENALTY
+            elif function_reading:
+                score -= FUNCTION_SURNAME_PENALTY
             cued = left_cued
             if left_cued:
                 score += LEFT_CUE_BONUS
@@ -255,13 +290,27 @@ class NameAwareSegmenter:
             if right.startswith(TITLES):
                 score += TITLE_BONUS
                 cued = True
-            elif right.lstrip(_RIGHT_STRIP).startswith(RIGHT_VERBS):
+            elif right.lstrip(_RIGHT_STRIP).startswith(RIGHT_VERBS) or self._verb_follows(right):
                 score += RIGHT_VERB_BONUS
             if right.startswith(PLACE_SUFFIXES) or _names_org(right):
                 score -= PLACE_OR_ORG_PENALTY
                 cued = False
             edges.append((end, score, cued))
         return edges
+
+    def _compound_word(self, candidate: str) -> bool:
+        """A dictionary entry made of a common non-name word and a suffix: 申请人, 投保人."""
+        dictionary = self.dictionary
+        in_dictionary = len(candidate) == 3 and candidate in dictionary.freq
+        return in_dictionary and dictionary.is_common_word(candidate[:2])
+
+    def _verb_follows(self, right: str) -> bool:
+        """The longest dictionary word at the start of ``right`` is a verb, preposition or adverb."""
+        for length in range(min(_MAX_WORD, len(right)), 0, -1):
+            word = right[:length]
+            if self.dictionary.freq.get(word):
+                return self.dictionary.tag(word).startswith(_RIGHT_TAGS)
+        return False
 
 
 def _names_org(right: str) -> bool:
