@@ -31,13 +31,22 @@ def formatter(log_format: str) -> logging.Formatter:
     return logging.Formatter(PLAIN)
 
 
+class _Handler(logging.StreamHandler):
+    """The stderr handler :func:`configure` installs, so a second call replaces it."""
+
+
 def configure(log_format: str, level: str) -> None:
-    """Send the root logger to stderr in ``log_format``; replaces handlers set before."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send the root logger to stderr in ``log_format``.
+
+    Replaces the handler an earlier call installed, and leaves handlers others
+    added (a log shipper's, a test's collector) in place.
+    """
+    handler = _Handler(sys.stderr)
     handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if isinstance(old, _Handler):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     if level != "debug":

@@ -80,7 +80,7 @@ def test_the_import_command(container, tmp_path):
     env = settings_env(container)
     result = CliRunner().invoke(main, ["consent", "import", str(good)], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["rows"] == 1
+    assert json.loads(result.stdout)["rows"] == 1
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER + "cust-0001,marketing,grant,fax,2024-01-01T00:00:00Z,,,,\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["consent", "import", str(bad)], env=env)
