@@ -8,10 +8,11 @@ with ``PIIVAULT_LOG_FORMAT=json``). Neither the query string nor the path is log
 
 ``/metrics`` is not behind the API keys: a scraper is no API client. It asks
 for the bearer token in ``PIIVAULT_METRICS_TOKEN_FILE`` (read at each scrape,
-so the file can be rotated without a restart), compared in constant time. In
-production, without that file, it answers 404: the counters say how busy
-which client routes are, which is not for everyone who reaches the port.
-Outside production, without a file, it is open (``curl /metrics`` on the dev server).
+so the file can be rotated without a restart), compared in constant time.
+Without that file nobody can authenticate and it answers 401 in every
+environment: the counters say how busy which client routes are, which is not
+for everyone who reaches the port. ``piivault dev`` writes one to
+``./var/metrics-token``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from api.auth import Principal
-from api.clients.errors import Unauthenticated
+from api.clients.errors import InvalidApiKey, Unauthenticated
 from piivault import metrics
-from piivault.errors import NotFound, UnavailableError
+from piivault.errors import UnavailableError
 
 log = logging.getLogger("piivault.request")
 blp = Blueprint("metrics", __name__)
@@ -93,16 +94,17 @@ def scrape() -> Response:
     container = current_app.extensions["piivault"]
     settings = container.settings
     token_file = _token_file()
+    given = request.headers.get("Authorization", "")
+    # Without a configured token nobody may read the counters; a credential that is
+    # not the token is refused as invalid (RFC 6750 invalid_token), as a wrong API key is.
+    refused = InvalidApiKey() if given else Unauthenticated()
     if token_file is None:
-        if settings.env == "production":
-            raise NotFound("metrics are served only with PIIVAULT_METRICS_TOKEN_FILE set")
-    else:
-        try:
-            expected = token_file.read_text(encoding="utf-8").strip()
-        except OSError:
-            raise UnavailableError("the metrics token file cannot be read") from None
-        given = request.headers.get("Authorization", "")
-        if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
-            raise Unauthenticated()
+        raise refused
+    try:
+        expected = token_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise UnavailableError("the metrics token file cannot be read") from None
+    if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        raise refused
     body = metrics.render(container.engine, settings.audit_merge_delay)
     return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -96,6 +97,8 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
     env.setdefault("PIIVAULT_DATABASE_URL", f"sqlite:///{var / 'piivault.db'}")
     env.setdefault("PIIVAULT_ERASURE_LEDGER", str(var / "erasure-ledger.jsonl"))
     env.setdefault("PIIVAULT_EXTRACT_DIR", str(var / "extracts"))
+    if not env.get("PIIVAULT_METRICS_TOKEN_FILE"):
+        env["PIIVAULT_METRICS_TOKEN_FILE"] = str(_metrics_token(var))
     for private in (var / "piivault.db", var / "erasure-ledger.jsonl"):
         # Created here for the owner only (before this version: readable by all).
         os.close(os.open(private, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -138,6 +141,16 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
     finally:
         if bao is not None:
             bao.stop()
+
+
+def _metrics_token(var: Path) -> Path:
+    """``var/metrics-token``, created with a random token once: ``/metrics`` always needs one."""
+    path = var / "metrics-token"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return path
 
 
 def _running_settings(var: Path) -> dict[str, str] | None:

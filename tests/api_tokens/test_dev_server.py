@@ -67,6 +67,13 @@ def test_tokenize_and_detokenize_against_piivault_dev(tmp_path: Path):
         assert values[1] == {"value": CARD} and values[2] == {"value": MOBILE}
         assert pv.subjects.get("cust-dev-0001")["token_count"] == 5
         assert _processes_running(bao_config), "piivault dev should run its own OpenBao"
+        # /metrics needs the scraper token the dev server wrote, never nothing or an API key.
+        token = (tmp_path / "var" / "metrics-token").read_text().strip()
+        assert (tmp_path / "var" / "metrics-token").stat().st_mode & 0o077 == 0
+        for refused in ({}, {"Authorization": f"Bearer {admin_key}"}):
+            assert requests.get(base + "/metrics", headers=refused, timeout=10).status_code == 401
+        scraped = requests.get(base + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert scraped.status_code == 200 and "piivault_http_requests_total" in scraped.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -73,9 +73,18 @@ def _scan(text: str, tokens: list[str]) -> None:
         assert secret not in text
 
 
-def test_metrics_show_every_family_and_no_identifier(container, client, service_key):
+def _scrape_token(container, tmp_path) -> dict[str, str]:
+    """Give ``container`` a metrics token file; return the scraper's header."""
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text("scrape-token-for-tests\n")
+    settings = container.settings.replace(metrics_token_file=str(token_file))
+    object.__setattr__(container, "settings", settings)
+    return {"Authorization": "Bearer scrape-token-for-tests"}
+
+
+def test_metrics_show_every_family_and_no_identifier(container, client, service_key, tmp_path):
     tokens = _traffic(client, service_key)
-    resp = client.get("/metrics")
+    resp = client.get("/metrics", headers=_scrape_token(container, tmp_path))
     assert resp.status_code == 200
     assert resp.mimetype == "text/plain"
     text = resp.get_data(as_text=True)
@@ -110,12 +119,15 @@ def test_metrics_need_the_token_from_the_file(database_url, bao, tmp_path):
         container.close()
 
 
-def test_metrics_are_not_served_in_production_without_a_token_file(container):
-    production = container.settings.replace(env="production", metrics_token_file=None)
-    object.__setattr__(container, "settings", production)
+@pytest.mark.parametrize("env", ["production", "development"])
+def test_metrics_are_not_served_without_a_token_file(container, service_key, env):
+    settings = container.settings.replace(env=env, metrics_token_file=None)
+    object.__setattr__(container, "settings", settings)
     client = create_app(container).test_client()
-    resp = client.get("/metrics")
-    assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
+    for headers in ({}, bearer(service_key)):  # an API key is no scraper token either
+        resp = client.get("/metrics", headers=headers)
+        assert resp.status_code == 401 and resp.mimetype == "application/problem+json"
+        assert b"piivault_" not in resp.data
 
 
 def test_metrics_can_be_switched_off(container):
