@@ -179,6 +179,17 @@ def spec_schema() -> dict[str, Any]:
                     },
                 },
             },
+            "csv": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "bom": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "open extract.csv with a UTF-8 BOM (Excel on Chinese Windows)",
+                    },
+                },
+            },
             "privacy": {
                 "type": "object",
                 "additionalProperties": False,

@@ -120,7 +120,8 @@ def test_the_list_filters_open_and_overdue(container, signed_in, clock):
 
 def test_a_request_for_an_unknown_subject_is_refused_and_nothing_is_filed(container, signed_in):
     dpo = signed_in("dpo")
-    response = dpo.post("/console/dsr/new", {"subject_id": "cust-9999", "type": "access", "channel": "branch"})
+    form = {"subject_id": "cust-9999", "type": "access", "channel": "branch"}
+    response = dpo.post("/console/dsr/new", form)
     assert response.status_code == 404, response.status_code
     assert "dsr-new" in response.get_data(as_text=True) or "<form" in response.get_data(as_text=True)
     with container.session_factory() as s:

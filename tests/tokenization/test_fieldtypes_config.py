@@ -29,7 +29,7 @@ def ref_luhn_complete(body: str) -> str:
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 PLATES_YAML = f"""
 field_types:
-  - code: cn_vehicle_plate
+  - code: fleet_plate
     names: {{zh: 机动车号牌, en: motor vehicle plate}}
     sensitivity: C2
     pipl_sensitive: false
@@ -59,7 +59,7 @@ EMPLOYEE = ref_luhn_complete("1234567")
 
 @pytest.fixture(scope="module")
 def plates():
-    return load_field_types(PLATES_YAML).get("cn_vehicle_plate")
+    return load_field_types(PLATES_YAML).get("fleet_plate")
 
 
 @pytest.mark.parametrize(
@@ -102,8 +102,8 @@ def test_yaml_type_metadata_and_mask(plates):
 def test_loading_keeps_builtins_and_does_not_touch_the_base():
     base = default_registry()
     registry = load_field_types(PLATES_YAML, base=base)
-    assert "cn_vehicle_plate" in registry and "cn_resident_id" in registry
-    assert "cn_vehicle_plate" not in base
+    assert "fleet_plate" in registry and "cn_resident_id" in registry
+    assert "fleet_plate" not in base
 
 
 def _config(*entries: dict) -> dict:
@@ -128,7 +128,7 @@ def test_json_file(tmp_path: Path):
 def test_yaml_file(tmp_path: Path, suffix):
     path = tmp_path / f"fieldtypes{suffix}"
     path.write_text(PLATES_YAML, encoding="utf-8")
-    assert load_field_types(path).get("cn_vehicle_plate").is_valid("京A12345")
+    assert load_field_types(path).get("fleet_plate").is_valid("京A12345")
 
 
 def test_mapping_and_json_text():
@@ -285,7 +285,7 @@ def test_document_errors(source, key):
 
 
 def test_yaml_booleans_are_not_strings():
-    text = PLATES_YAML.replace("code: cn_vehicle_plate", "code: no")
+    text = PLATES_YAML.replace("code: fleet_plate", "code: no")
     with pytest.raises(ConfigError) as caught:
         load_field_types(text)
     assert caught.value.key == "field_types[0].code"
