@@ -10,6 +10,11 @@ exact type and span) and texts per second. Building the engine (spaCy, jieba's
 dictionary) is done before the clock starts.
 
     .venv/bin/python bench/detect.py [--texts 3000] [--english 300] [--seed 7] [--show-errors 20]
+        [--heldout 2000] [--baseline-ref main]
+
+``--heldout N`` also scores the independent held-out set (bench/heldout, N notes) per type, beside
+stock Presidio on its English notes and, with ``--baseline-ref``, the detector at that git ref, in
+the same run (see bench/heldout_score.py).
 
 Goals (issue 6): recall >= 0.99 with precision >= 0.98 on resident IDs,
 mobiles and bank cards; F1 >= 0.90 on Chinese person names; >= 300 texts/s.
@@ -407,6 +412,8 @@ def main() -> None:
     parser.add_argument("--english", type=int, default=300, help="English texts (default 300)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--show-errors", type=int, default=0, help="print up to N errors per language")
+    parser.add_argument("--heldout", type=int, default=0, help="also score N held-out notes (bench/heldout)")
+    parser.add_argument("--baseline-ref", help="with --heldout: git ref of the before column (e.g. main)")
     args = parser.parse_args()
 
     zh, en = generate(args.texts, args.english, args.seed)
@@ -420,6 +427,10 @@ def main() -> None:
     if en:
         counts, rate = score(en, "en", args.show_errors)
         report(f"English, {len(en)} texts, language=en", counts, rate)
+    if args.heldout:
+        from bench import heldout_score
+
+        heldout_score.report_all(args.heldout, heldout_score.DEFAULT_SEED, args.baseline_ref, presidio=True)
 
 
 if __name__ == "__main__":
