@@ -7,6 +7,7 @@ means the files were checked.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -95,3 +96,46 @@ def test_the_kubernetes_base_validates_against_the_offline_schemas():
         "CronJob",
         "NetworkPolicy",
     } <= kinds
+
+
+def _checkov() -> str:
+    # Its own virtual environment beside the test one (deploy/checkov-requirements.txt says why).
+    found = Path(sys.executable).parent.parent / "checkov" / "bin" / "checkov"
+    assert found.is_file(), "checkov is not installed (make installs it in .venv/checkov)"
+    return str(found)
+
+
+def _render_kustomize_base(base: Path) -> list[dict]:
+    """What `kubectl kustomize` makes of the base: its resources, in its namespace."""
+    kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
+    assert set(kustomization) <= {"apiVersion", "kind", "namespace", "resources"}, "render more than this"
+    files = [base / name for name in kustomization["resources"]]
+    docs = [doc for path in files for doc in yaml.safe_load_all(path.read_text())]
+    for doc in docs:
+        doc["metadata"]["namespace"] = kustomization["namespace"]
+    return docs
+
+
+def test_checkov_finds_nothing_in_the_rendered_manifests_and_the_dockerfile(tmp_path):
+    rendered = _render_kustomize_base(DEPLOY / "kubernetes" / "base")
+    (tmp_path / "rendered.yaml").write_text(yaml.safe_dump_all(rendered))
+    shutil.copy(DEPLOY / "Dockerfile", tmp_path / "Dockerfile")
+    # Offline: no version check, no rule download; as root, in a namespace with no network at all.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+    env |= {"BC_SKIP_MAPPING": "TRUE", "CKV_CACHE_DIR": str(tmp_path / "cache")}
+    isolate = ["unshare", "--net"] if os.geteuid() == 0 and shutil.which("unshare") else []
+    command = [_checkov(), "--skip-download", "-o", "json", "-d", str(tmp_path), "--framework"]
+    done = subprocess.run(
+        [*isolate, *command, "kubernetes", "dockerfile"], capture_output=True, text=True, env=env
+    )
+    reports = {report["check_type"]: report for report in json.loads(done.stdout)}
+    assert set(reports) == {"kubernetes", "dockerfile"}, done.stderr
+    failed = [
+        f"{c['check_id']} {c['resource']}" for r in reports.values() for c in r["results"]["failed_checks"]
+    ]
+    assert failed == [] and done.returncode == 0
+    assert all(r["summary"]["passed"] > 50 for r in reports.values())
+    # Every skip is one written in the manifests, with its reason.
+    skipped = reports["kubernetes"]["results"]["skipped_checks"]
+    assert {c["check_id"] for c in skipped} == {"CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_43"}
+    assert all(len(c["check_result"]["suppress_comment"]) > 20 for c in skipped)
