@@ -8,7 +8,8 @@ tokenization service decides and audits it exactly as a ``/v1/tokenize`` call.
 
 Detected types without a field type of their own in this deployment
 (``cn_landline``, ``cn_hk_macau_permit``, ``phone``, ``iban``, ``ip_address``,
-``us_ssn`` unless registered by configuration) are tokenized as ``free_text``;
+``us_ssn`` unless registered by configuration), and values their field type does
+not accept as written (a date of birth in words, a mistyped ID), are tokenized as ``free_text``;
 the response still reports the detected type. Tokens are random and standalone
 (no subject): a note does not say whose values it holds.
 
@@ -98,15 +99,17 @@ def vault_tokenizer(caller: Caller, rid: str) -> Tokenizer:
     container = current_container()
     service = container.services["tokenization"]
 
-    def field_type(code: str) -> str:
+    def field_type(code: str, value: str) -> str:
         try:
-            service.field_types.get(code)
+            field = service.field_types.get(code)
         except UnknownFieldType:
             return FALLBACK_FIELD_TYPE
-        return code
+        # A value detected in the form it was written ("DOB 14 March 1978", an ID with a
+        # typo) that its field type does not accept is still personal data: free_text keeps it.
+        return code if field.is_valid(value) else FALLBACK_FIELD_TYPE
 
     def tokenize(values: list[tuple[str, str]]) -> Sequence[str]:
-        items = [TokenizeItem(field_type(code), value) for code, value in values]
+        items = [TokenizeItem(field_type(code, value), value) for code, value in values]
         with container.uow() as uow:
             result = service.tokenize(uow, caller, items, request_id=rid)
         refused = [item["error"]["rule"] for item in result.items if "token" not in item]

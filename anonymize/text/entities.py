@@ -27,9 +27,11 @@ FIELD_TYPES: dict[str, str] = {
     "US_SSN": "us_ssn",
     "CN_ADDRESS": "address",
     "CN_VEHICLE_PLATE": "cn_vehicle_plate",
+    "EN_ADDRESS": "address",
+    "DATE_OF_BIRTH": "date_of_birth",
 }
 
-# Addresses are looked for in Chinese text only (the English path uses Presidio's recognizers).
+# Chinese text: our recognizers only. Dates of birth (a date after a birth cue) in both languages.
 CHINESE_ENTITIES: tuple[str, ...] = (
     "CN_RESIDENT_ID",
     "CN_MOBILE",
@@ -42,10 +44,12 @@ CHINESE_ENTITIES: tuple[str, ...] = (
     "EMAIL_ADDRESS",
     "CN_PERSON",
     "CN_ADDRESS",
+    "DATE_OF_BIRTH",
 )
 # English text: Presidio's predefined recognizers for these, plus the Chinese identifiers
 # (a note in English may quote a resident ID or a +86 mobile). Dates, places,
-# organizations and URLs are not personal data on their own and are not reported.
+# organizations and URLs are not personal data on their own and are not reported;
+# a date after a birth cue and a UK/US street address are (DATE_OF_BIRTH, EN_ADDRESS).
 ENGLISH_ENTITIES: tuple[str, ...] = (
     *(e for e in CHINESE_ENTITIES if e not in ("CN_PERSON", "CN_ADDRESS")),
     "PERSON",
@@ -55,6 +59,7 @@ ENGLISH_ENTITIES: tuple[str, ...] = (
     "IBAN_CODE",
     "IP_ADDRESS",
     "US_SSN",
+    "EN_ADDRESS",
 )
 
 # When two candidates cover the same characters with the same score, the earlier type
@@ -70,6 +75,7 @@ PRIORITY: tuple[str, ...] = (
     "cn_hk_macau_permit",
     "cn_vehicle_plate",
     "email",
+    "date_of_birth",
     "address",
     "name",
 )

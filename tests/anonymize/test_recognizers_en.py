@@ -17,6 +17,30 @@ CASES = [
     ("Order 6222021234567890128 shipped on 2024-01-05 for $12,345.00.", []),
     ("Transaction TXN-4111111111111111 was reversed.", []),
     ("The branch opens at 9:30 on Monday.", []),
+    # Street addresses, UK and US, as one span with flat, unit and postcode or ZIP.
+    (
+        "Moved to 221B Baker Street, London NW1 6XE last May.",
+        [("address", "221B Baker Street, London NW1 6XE")],
+    ),
+    (
+        "Send it to 1600 Pennsylvania Ave NW, Washington, DC 20500 please.",
+        [("address", "1600 Pennsylvania Ave NW, Washington, DC 20500")],
+    ),
+    ("Lives at Flat 2, 14 Mill Road, Leeds, LS6 2AB.", [("address", "Flat 2, 14 Mill Road, Leeds, LS6 2AB")]),
+    (
+        "New address 88 Oak Lane, Apt 3C, Dayton, OH 45402.",
+        [("address", "88 Oak Lane, Apt 3C, Dayton, OH 45402")],
+    ),
+    ("Visited the Leeds branch; customer works in Ohio and is from London.", []),
+    # Dates stated as birth dates; other dates are not personal data.
+    ("DOB 14 March 1978, verified.", [("date_of_birth", "14 March 1978")]),
+    ("She was born 1978-03-14 in Leeds.", [("date_of_birth", "1978-03-14")]),
+    ("Date of birth: March 14, 1978.", [("date_of_birth", "March 14, 1978")]),
+    ("Called on 14 March 2024; promised to pay by 2024-04-01.", []),
+    ("DOB 31/02/1978 was rejected.", []),
+    # A US SSN is its own type, not a phone number.
+    ("SSN 536-22-1234 on file.", [("us_ssn", "536-22-1234")]),
+    ("Agreement no. 6604910904 signed.", []),
 ]
 
 

@@ -8,6 +8,10 @@ from anonymize.text import TextEngine
 from tests.anonymize.spans import spans
 
 CASES = [
+    # date of birth: a date right after a birth cue; a call date or a due date is not one
+    ("客户出生日期1986年7月9日，职业教师", [("date_of_birth", "1986年7月9日")]),
+    ("生日：19920215；已核实", [("date_of_birth", "19920215")]),
+    ("于2024年3月5日来电，约定2024-04-01前还款", []),
     # resident ID: GB 11643 check character decides
     ("客户身份证号11010519491231002X已核实", [("cn_resident_id", "11010519491231002X")]),
     ("证件号码：11010519491231002x。", [("cn_resident_id", "11010519491231002x")]),

@@ -70,6 +70,21 @@ def test_tokenize_tokens_detokenize_back(client, service_key):
     assert [item.get("value") for item in d.json["items"]] == [text[e["start"] : e["end"]] for e in entities]
 
 
+def test_english_address_and_date_of_birth_in_words_are_tokenized(client, service_key):
+    """date_of_birth takes only YYYY-MM-DD forms: a DOB in words is stored as free_text, not refused."""
+    text = "Mrs Okafor, DOB 14 March 1978, moved to 1600 Pennsylvania Ave NW, Washington, DC 20500."
+    r = post(client, service_key, text=text, language="en", operator="tokenize")
+    assert r.status_code == 200, r.json
+    assert {"date_of_birth", "address"} <= set(_types(r.json["entities"]))
+    assert "14 March 1978" not in r.json["text"] and "Pennsylvania" not in r.json["text"]
+    tokens = re.findall(r"tok_[A-Za-z0-9_]+", r.json["text"])
+    d = client.post(
+        "/v1/detokenize", json={"purpose": "account_service", "tokens": tokens}, headers=bearer(service_key)
+    )
+    assert d.status_code == 200, d.json
+    assert "14 March 1978" in [item.get("value") for item in d.json["items"]]
+
+
 def test_tokenize_needs_the_service_role(client, make_key):
     r = post(client, make_key("analyst"), text=TEXT, operator="tokenize")
     assert r.status_code == 403 and r.content_type == "application/problem+json"

@@ -20,7 +20,11 @@ from anonymize.text.recognizers.china import (
     CnUsccRecognizer,
     CnVehiclePlateRecognizer,
 )
-from anonymize.text.recognizers.generic import OfflineEmailRecognizer
+from anonymize.text.recognizers.generic import (
+    DateOfBirthRecognizer,
+    EnglishAddressRecognizer,
+    OfflineEmailRecognizer,
+)
 
 _IDENTIFIERS = (
     CnResidentIdRecognizer,
@@ -41,7 +45,8 @@ def identifier_recognizers(language: str) -> list[EntityRecognizer]:
 
 
 def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
-    """zh: identifiers, CN_PERSON and CN_ADDRESS; en: Presidio's predefined recognizers and the identifiers.
+    """zh: identifiers, CN_PERSON, CN_ADDRESS; en: Presidio's predefined ones, the identifiers, EN_ADDRESS;
+    both: DATE_OF_BIRTH.
 
     Presidio's own e-mail recognizer is replaced by :class:`OfflineEmailRecognizer`
     (its validation would download the public suffix list).
@@ -54,4 +59,7 @@ def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
             registry.add_recognizer(recognizer)
     registry.add_recognizer(CnPersonRecognizer(supported_language="zh"))
     registry.add_recognizer(CnAddressRecognizer(supported_language="zh"))
+    registry.add_recognizer(EnglishAddressRecognizer(supported_language="en"))
+    for language in ("zh", "en"):
+        registry.add_recognizer(DateOfBirthRecognizer(supported_language=language))
     return registry

@@ -37,6 +37,9 @@ REFERENCE_LABELS: tuple[str, ...] = (
     "会员号", "客户号", "工号", "案件号", "受理号",
     "order", "order no", "order number", "order id", "transaction", "transaction id", "txn",
     "txn id", "reference", "ref", "ref no", "invoice", "invoice no", "tracking no", "serial no",
+    "agreement", "agreement no", "contract", "contract no", "policy", "policy no", "claim", "claim no",
+    "case", "case no", "complaint", "complaint no", "ticket", "loan no", "application no", "staff no",
+    "ending", "ending in", "last 4", "last four",
 )  # fmt: skip
 _LABEL_WINDOW = 16
 # Key of RecognizerResult.recognition_metadata saying why a candidate's score is low.

@@ -1,5 +1,7 @@
 """Recognizers for identifiers that are not specific to one country."""
 
+from anonymize.text.recognizers.generic.address_en import EnglishAddressRecognizer
+from anonymize.text.recognizers.generic.date_of_birth import DateOfBirthRecognizer
 from anonymize.text.recognizers.generic.email import OfflineEmailRecognizer
 
-__all__ = ["OfflineEmailRecognizer"]
+__all__ = ["DateOfBirthRecognizer", "EnglishAddressRecognizer", "OfflineEmailRecognizer"]
