@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from tokenization.fieldtypes.builtin._dates import real_past_date
@@ -142,3 +142,22 @@ def resident_id_shaped(value: str) -> bool:
 def digits_only(value: str) -> str:
     """``value`` without spaces and dashes."""
     return value.replace(" ", "").replace("-", "")
+
+
+class SpanRecognizer(EntityRecognizer):
+    """A recognizer for one entity whose :meth:`analyze` is plain code (a grammar, a cue and a date).
+
+    Subclasses set ``ENTITY`` and implement ``analyze``; nothing is loaded.
+    """
+
+    ENTITY: str = ""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entities=[self.ENTITY],
+            name=f"{type(self).__name__}_{supported_language}",
+            supported_language=supported_language,
+        )
+
+    def load(self) -> None:
+        pass

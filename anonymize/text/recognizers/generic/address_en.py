@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from anonymize.text.recognizers.base import SpanRecognizer
 
 SUFFIXES = (
     "Street", "St", "Road", "Rd", "Avenue", "Ave", "Lane", "Ln", "Drive", "Dr", "Terrace", "Ter",
@@ -49,20 +51,10 @@ FULL_SCORE = 0.85
 LINE_SCORE = 0.6
 
 
-class EnglishAddressRecognizer(EntityRecognizer):
+class EnglishAddressRecognizer(SpanRecognizer):
     """``EN_ADDRESS``: a UK or US street address; with city and postcode/ZIP, else the street line."""
 
     ENTITY = "EN_ADDRESS"
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entities=[self.ENTITY],
-            name=f"EnglishAddressRecognizer_{supported_language}",
-            supported_language=supported_language,
-        )
-
-    def load(self) -> None:
-        pass
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from anonymize.text.recognizers.base import SpanRecognizer
 from tokenization.fieldtypes.builtin._dates import real_past_date
 
 _MONTHS = {
@@ -83,20 +84,10 @@ def after_cue(text: str, start: int) -> bool:
     return not (cue.isascii() and head and head[-1].isalnum())
 
 
-class DateOfBirthRecognizer(EntityRecognizer):
+class DateOfBirthRecognizer(SpanRecognizer):
     """``DATE_OF_BIRTH``: a real past date right after a birth cue, in English or Chinese text."""
 
     ENTITY = "DATE_OF_BIRTH"
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entities=[self.ENTITY],
-            name=f"DateOfBirthRecognizer_{supported_language}",
-            supported_language=supported_language,
-        )
-
-    def load(self) -> None:
-        pass
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
