@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -117,6 +118,41 @@ def keys_bootstrap() -> None:
         click.echo(f"KEK {info.name} ready (latest version {info.latest_version})")
     finally:
         container.close()
+
+
+@keys.command("unwrap-secret-id")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="where to write the secret id (a memory-backed volume), read as PIIVAULT_VAULT_SECRET_ID_FILE",
+)
+@handle_errors
+def keys_unwrap_secret_id(out: str) -> None:
+    """Unwrap the AppRole secret id of PIIVAULT_VAULT_WRAPPED_SECRET_ID(_FILE), once (an init step)."""
+    from vault.providers.wrapping import unwrap_secret_id
+
+    target = Path(out)
+    if target.exists() and target.stat().st_size:
+        # A restarted pod keeps its memory volume; its wrapping token is spent already.
+        click.echo(f"{out} already holds this pod's secret id")
+        return
+    settings = Settings.from_env()
+    secret_id = unwrap_secret_id(
+        settings.require("VAULT_ADDR"),
+        settings.require("VAULT_WRAPPED_SECRET_ID"),
+        approle_mount=settings.vault_approle_mount,
+        namespace=settings.vault_namespace,
+        cacert=settings.vault_cacert,
+        timeout=settings.vault_timeout,
+    )
+    partial = target.with_name(target.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret_id)
+    os.replace(partial, target)
+    click.echo(f"secret id unwrapped to {out}")
 
 
 @keys.command("status")

@@ -119,6 +119,14 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "VAULT_SECRET_ID", _str, None, secret=True, help="AppRole secret_id (auth=approle)", from_file=True
     ),
+    Setting(
+        "VAULT_WRAPPED_SECRET_ID",
+        _str,
+        None,
+        secret=True,
+        help="single-use wrapping token of an AppRole secret_id (`piivault keys unwrap-secret-id`)",
+        from_file=True,
+    ),
     Setting("VAULT_APPROLE_MOUNT", _str, "approle", help="AppRole auth mount path"),
     Setting("VAULT_NAMESPACE", _str, None, help="Vault Enterprise namespace"),
     Setting("VAULT_CACERT", _str, None, help="CA bundle for Vault TLS"),
