@@ -55,12 +55,23 @@ URL map and stable selectors for browser tests (POST forms carry ``csrf_token``)
   /console/audit/verify               POST        #audit-verify-form  button#audit-verify
       then #audit-verify-result[data-ok=true|false]
   /console/audit/checkpoint           GET         #checkpoint-download (the signed note)
+  /console/approvals                  GET, POST   #approvals-inbox  #inbox-table  #my-requests
+      #approval-new  #approval-form (subject_id, purpose, minutes, reason_code, reason_text)
+      #approval-submit  tr[data-approval]  [data-testid=approval-state-<id>][data-state]
+  /console/approvals/<id>/approve|deny|withdraw  POST  #approve-<id>  #deny-<id>  #withdraw-<id>
+  /console/grants/<id>/revoke         POST        #revoke-<id> (input[name=next]); on the subject
+      page #grants  #grant-table  tr[data-grant][data-kind]  #grant-ask  #grant-break-glass
+  /console/break-glass                GET, POST   #break-glass-take  #break-glass-form  #break-glass-submit
+      #break-glass-uses
+  /console/break-glass/<id>/review    POST        #review-<id>  input[name=note]; on the dashboard
+      #break-glass-unreviewed[data-count]
   /console/users                      GET, POST   admin: #users  #user-create-form  #user-create
   /console/users/<u>/disable|enable   POST        #user-disable-<u>  #user-enable-<u>
   /console/users/<u>/password         POST        #user-password-<u>
 
 On every page: ``#main``, ``#nav`` (``#nav-dashboard``, ``#nav-subjects``, ``#nav-dsr``,
-``#nav-purposes``, ``#nav-audit``, ``#nav-users``), ``[data-testid=current-user]``,
+``#nav-purposes``, ``#nav-audit``, ``#nav-approvals``, ``#nav-users``),
+``#break-glass-banner`` (while a break-glass grant is in force), ``[data-testid=current-user]``,
 ``#flash`` (success), ``#form-error`` (a service refused), ``.field-error`` (a field's
 message, ``#<name>-error``), ``#error-page`` / ``#error-message`` (400 CSRF, 403 role,
 404, 503), ``#login-error`` (sign-in refused).

@@ -421,6 +421,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The API's rule, not a second one: /v1/audit is for auditors and DPOs, not admins.
     "audit": frozenset(AUDIT_API_ROLES),
     "users": frozenset({"admin"}),
+    # Approvals, grants, break-glass: every console role may look; access.AccessService decides.
+    "approvals": frozenset({"dpo", "auditor", "admin"}),
 }
 
 
