@@ -28,6 +28,18 @@ ADDRESSES = [
     ("收货地址深圳市南山区科技园南路9号C座1506", "深圳市南山区科技园南路9号C座1506"),
     # building and room alone
     ("快递放在5号楼1102室门口", "5号楼1102室"),
+    # an estate with no suffix from the list, first in the address, before its building number
+    ("邮寄到龙湖春江郦城12幢3单元801室，谢谢", "龙湖春江郦城12幢3单元801室"),
+    ("快递到绿地香树丽舍B座1203", "绿地香树丽舍B座1203"),
+    # the longest estate name before the building (锦绣里 inside 锦绣里小区)
+    ("住址:滨江区江南大道88号锦绣里小区5栋702室", "滨江区江南大道88号锦绣里小区5栋702室"),
+    # building-unit-room as one number after a road or an estate
+    ("现居城南路18号翡翠湾5-2-1402，自有住房", "城南路18号翡翠湾5-2-1402"),
+    ("邮寄地址 西湖区文一路77号 3-1-602。", "西湖区文一路77号 3-1-602"),
+    # 第N村民小组; a county whose name begins with a stop character (于都县)
+    ("户籍于都县黄麟乡石坑村第5村民小组27号", "于都县黄麟乡石坑村第5村民小组27号"),
+    # a lead-in word before the address is not part of it
+    ("客户现居东方丽景9栋1单元301室", "东方丽景9栋1单元301室"),
 ]
 
 NOT_ADDRESSES = [
@@ -37,6 +49,8 @@ NOT_ADDRESSES = [
     "3月15号上午来电",
     "贷款期限36个月，第2期已还",
     "他在北京路上遇到了堵车",
+    "合同编号2024-03-0158已归档",
+    "会议定在3号楼召开",
 ]
 
 

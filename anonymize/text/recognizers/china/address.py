@@ -42,7 +42,20 @@ _ROAD = re.compile(rf"{_ROAD_NAME}{{1,8}}?(?:大道|大街|胡同|路|街|巷|�
 _ESTATE = re.compile(
     rf"{_NAME}{{1,8}}?(?:小区|花园|家园|公寓|新村|大厦|广场|公馆|名苑|花苑|华庭|山庄|苑|园|府|城|湾|阁|庭|里|座)"
 )
-_NUMBER = re.compile(rf"{_NUM}(?:号院|号楼|号|栋|幢|座|单元|楼|层|室|房|户|组|队|弄|巷)|[A-Za-z](?:座|栋|幢)")
+_NUMBER = re.compile(
+    rf"第?{_NUM}(?:村民小组|居民小组)|第{_NUM}(?:组|队)"
+    rf"|{_NUM}(?:号院|号楼|号|栋|幢|座|单元|楼|层|室|房|户|组|队|弄|巷)|[A-Za-z](?:座|栋|幢)"
+)
+# Building-unit-room written as one number (9-1-1003, 23-5-1901): only after another component.
+_TRIPLE = re.compile(r"[0-9]{1,3}[-－][0-9]{1,2}[-－][0-9]{2,5}(?![0-9－-])")
+# Any name right before a building number is an estate (恒大绿洲C座, 纺织厂宿舍3号楼): the longest
+# run of place-name characters that a building, unit or building-unit-room number follows.
+_NAMED_ESTATE = re.compile(
+    rf"{_NAME}{{2,10}}(?=[0-9]{{1,3}}[-－][0-9]{{1,2}}[-－][0-9]|[0-9]{{1,4}}(?:栋|幢|号楼|座|单元)|[A-Za-z](?:座|栋|幢))"
+)
+_CUE_CHARS = "到居住往寄送"
+# Words that say an address follows and are not part of it (现居南湖小区…, 居住在…).
+_LEAD_INS = ("现居住", "现居", "居住", "家居", "定居", "暂居", "寄居", "现住", "家住", "暂住", "租住")
 # A bare room number after a building or unit: B座1201, 3单元502.
 _ROOM = re.compile(r"[0-9]{2,5}(?![0-9])")
 _BEFORE_ROOM = ("座", "栋", "幢", "单元", "号楼", "楼")
@@ -79,11 +92,19 @@ def _components(text: str, start: int) -> tuple[int, list[tuple[str, str]], list
             parts.append((_DIVISION, text[position : found[0]]))
             position = found[0]
             continue
-        match = None
+        match = _TRIPLE.match(text, position) if parts else None
+        if match is not None:
+            parts.append((_NUMBER_KIND, match.group() + "室"))
+            position = match.end()
+            continue
         for kind, pattern in _ORDER:
-            if kind == _ESTATE_KIND and not parts:
-                continue
-            match = pattern.match(text, position)
+            if kind == _ESTATE_KIND:
+                # The longest name before a building number first; then a name with an estate suffix.
+                match = _NAMED_ESTATE.match(text, position)
+                if match is None and parts:
+                    match = pattern.match(text, position)
+            else:
+                match = pattern.match(text, position)
             if match is not None:
                 parts.append((kind, match.group()))
                 position = match.end()
@@ -149,18 +170,43 @@ def _trim(parts: list[tuple[str, str]], end: int) -> tuple[list[tuple[str, str]]
 def _starts(text: str) -> list[int]:
     """Positions where an address may begin."""
     starts = []
-    previous_han = False
+    previous_han = previous_alnum = False
     for index, char in enumerate(text):
-        han = "\u4e00" <= char <= "\u9fff" and char not in _STOP
+        any_han = "\u4e00" <= char <= "\u9fff"
+        han = any_han and char not in _STOP
         digit = char.isdigit()
-        opens_run = (han or digit) and not previous_han
-        if opens_run or (han and gazetteer().match_at(text, index) is not None):
+        # A digit inside a number (the 0 of 30栋) does not open a run.
+        opens_run = (han and not previous_han) or (digit and not previous_han and not previous_alnum)
+        # A division may begin with a stop character (于都县).
+        if opens_run or (any_han and gazetteer().match_at(text, index) is not None):
             starts.append(index)
         previous_han = han
+        previous_alnum = char.isascii() and char.isalnum()
     return starts
 
 
-_MARKER = re.compile(r"[路街道巷弄号栋幢单元室村组镇乡]")
+def _after_cue(name: str) -> int:
+    """How many leading characters of an estate-like run are a cue (邮寄到, 客户现居), not the name.
+
+    The cue is the last 到/居/住/往/寄/送 with at least two name characters after it
+    (东湖名居 ends in 居 and keeps it).
+    """
+    cut = 0
+    for index, char in enumerate(name[:-2]):
+        if char in _CUE_CHARS:
+            cut = index + 1
+    return cut
+
+
+def _after_lead_in(text: str, start: int) -> int:
+    """``start`` moved past a word that introduces an address (现居, 居住, 家住...)."""
+    for word in _LEAD_INS:
+        if text.startswith(word, start):
+            return start + len(word)
+    return start
+
+
+_MARKER = re.compile(r"[路街道巷弄号栋幢座单元室村组镇乡]|[0-9][-－][0-9]{1,2}[-－][0-9]")
 
 
 def find_addresses(text: str) -> list[AddressMatch]:
@@ -170,6 +216,11 @@ def find_addresses(text: str) -> list[AddressMatch]:
     found: list[AddressMatch] = []
     covered = 0
     for start in _starts(text):
+        start = _after_lead_in(text, start)
+        estate = _NAMED_ESTATE.match(text, start)
+        if estate is not None:
+            # 邮寄到龙湖春江郦城12幢: the address starts after the cue.
+            start += _after_cue(estate.group())
         if start < covered:
             continue
         end, parts, divisions = _components(text, start)
