@@ -23,6 +23,9 @@ import click
 from audit.note import NoteError, parse_verifier_key
 from piivault.clikit import handle_errors as _handle_errors
 
+# `audit verify --record`: the result of a full verification, read back by /metrics.
+VERIFIED_ACTION = "audit.verified"
+
 
 def _with_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Pass the container's audit service as the first argument and close the container after."""
@@ -160,8 +163,15 @@ def public_key(audit: Any) -> None:
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes (default: CPUs)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option(
+    "--record",
+    is_flag=True,
+    help=f"record the result in the audit log ({VERIFIED_ACTION}); /metrics then shows it (a scheduled job)",
+)
 @_handle_errors
-def verify(checkpoint_files: tuple[str, ...], vkey: str | None, workers: int | None, as_json: bool) -> None:
+def verify(
+    checkpoint_files: tuple[str, ...], vkey: str | None, workers: int | None, as_json: bool, record: bool
+) -> None:
     """Recompute the chain and the tree and check every checkpoint; exit 0 only if all holds.
 
     The report says which trust anchor it used: the key given with --key, or else
@@ -169,10 +179,22 @@ def verify(checkpoint_files: tuple[str, ...], vkey: str | None, workers: int | N
     which the keyring's key must equal.
     """
     saved = [Path(f).read_text(encoding="utf-8") for f in checkpoint_files]
+    if vkey and record:
+        raise click.BadParameter(
+            "--key verifies with read access only: it cannot record", param_hint="--record"
+        )
     if vkey:
         report = _verify_with_key(vkey, saved, workers)
     else:
-        report = _with_audit(lambda audit: audit.verify(saved_checkpoints=saved, workers=workers))()
+        from piivault.cli import _container
+
+        container = _container()
+        try:
+            report = container.services["audit"].verify(saved_checkpoints=saved, workers=workers)
+            if record:
+                record_verification(container, report)
+        finally:
+            container.close()
     if as_json:
         _echo_json(report.to_dict())
     else:
@@ -180,6 +202,29 @@ def verify(checkpoint_files: tuple[str, ...], vkey: str | None, workers: int | N
             click.echo(line)
     if not report.ok:
         sys.exit(1)
+
+
+def record_verification(container: Any, report: Any) -> None:
+    """The result of a full verification, as an audit event that /metrics reads back.
+
+    Recorded failed too: the alert on ``piivault_audit_verification_ok`` fires on it, and
+    the one on its age fires when no run records anything at all.
+    """
+    from api.clients.cli import cli_actor
+    from audit.events import AuditEvent
+    from piivault.db import UnitOfWork
+
+    details = {"ok": report.ok, "events": report.events, "problems": report.problem_count}
+    event = AuditEvent(
+        action=VERIFIED_ACTION,
+        actor=cli_actor(),
+        outcome="success" if report.ok else "error",
+        reason="audit verify --record",
+        details=details,
+    )
+    with UnitOfWork(container.session_factory, container.audit_sink) as uow:
+        uow.record(event)
+        uow.commit()
 
 
 def _verify_with_key(vkey: str, saved: list[str], workers: int | None) -> Any:

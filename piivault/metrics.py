@@ -111,6 +111,12 @@ class DatabaseCollector(Collector):
                 sa.select(sa.func.count()).where(audit.events.c.action == _forged_action())
             ).scalar_one()
             by_state = sa.select(extracts.c.state, sa.func.count()).group_by(extracts.c.state)
+            verified = conn.execute(
+                sa.select(audit.events.c.time, audit.events.c.outcome)
+                .where(audit.events.c.action == _verified_action())
+                .order_by(audit.events.c.seq.desc())
+                .limit(1)
+            ).one_or_none()
             states = {state: n for state, n in conn.execute(by_state)}
         yield GaugeMetricFamily("piivault_audit_queue_depth", "audit events waiting for the sequencer", depth)
         yield GaugeMetricFamily(
@@ -132,12 +138,29 @@ class DatabaseCollector(Collector):
             "queue rows the sequencer found forged (failed their MAC) and recorded: verification failed",
             forged,
         )
+        if verified:  # absent before the first recorded run: the rule fires on absence too
+            yield GaugeMetricFamily(
+                "piivault_audit_verification_ok",
+                "1 if the latest recorded `piivault audit verify --record` found the log intact",
+                1.0 if verified.outcome == "success" else 0.0,
+            )
+            yield GaugeMetricFamily(
+                "piivault_audit_verification_age_seconds",
+                "seconds since the latest recorded full verification",
+                max(0.0, (now - verified.time).total_seconds()),
+            )
         jobs = GaugeMetricFamily(
             "piivault_extract_jobs", "anonymized extract jobs by state", labels=["state"]
         )
         for state in ("queued", "running", "succeeded", "failed", "expired"):
             jobs.add_metric([state], states.get(state, 0))
         yield jobs
+
+
+def _verified_action() -> str:
+    from audit.cli import VERIFIED_ACTION
+
+    return VERIFIED_ACTION
 
 
 def _forged_action() -> str:

@@ -1,7 +1,7 @@
 """deploy/grafana/piivault.json and deploy/prometheus/rules.yml against what piivault exports (issue 19).
 
 The series an expression names must be one a real scrape offers: the families are
-read from ``metrics.render`` on a migrated database with a checkpoint (so the
+read from ``metrics.render`` on a migrated database with a recorded verification and a checkpoint (so the
 scrape-time gauges are there too), and each family gives its series names by type
 (a counter's ``_total``, a histogram's ``_bucket``/``_sum``/``_count``). A renamed
 metric, or a panel typed from memory, fails here instead of drawing an empty graph.
@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from audit.cli import record_verification
 from piivault import metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -25,6 +26,7 @@ SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", 
 
 def _exported(container) -> dict[str, set[str]]:
     """Family name -> the series names a scrape may carry for it."""
+    record_verification(container, container.services["audit"].verify())
     container.services["audit"].checkpoint_now()
     text = metrics.render(container.engine, merge_delay=60.0).decode()
     families = {
