@@ -152,7 +152,10 @@ ZH: dict[str, str] = {
     "approvals.withdraw": "撤回",
     "approvals.none_mine": "您还没有提出申请。",
     "approvals.new": "申请查看明文",
-    "approvals.new_hint": "为某一目的在限定时间内查看某个主体的明文。另一位个人信息保护负责人批准后生效。",
+    "approvals.new_hint": (
+        "为某一目的在限定时间内查看某个主体的明文。另一位个人信息保护负责人批准后生效，"
+        "届时在主体页面按该目的查看即显示明文。"
+    ),
     "approvals.submit": "提交申请",
     "approvals.subject": "主体编号",
     "approvals.minutes": "时长（分钟）",
@@ -184,6 +187,7 @@ ZH: dict[str, str] = {
     "grants.until": "有效至",
     "grants.until_revoked": "直至撤销",
     "grants.revoke": "撤销授权",
+    "grants.plain": "明文（授权）",
     "grants.none": "此主体目前没有有效授权。",
     "grants.revoked_by": "{who} 于 {when} 撤销",
     "breakglass.title": "紧急授权",
@@ -825,7 +829,8 @@ EN: dict[str, str] = {
     "approvals.none_mine": "You have not asked for anything yet.",
     "approvals.new": "Ask to see plain values",
     "approvals.new_hint": "Plain values of one subject, for one purpose, for a limited time. "
-    "It takes effect when another DPO approves.",
+    "It takes effect when another DPO approves; then seeing values on the subject page for that "
+    "purpose shows them in plain.",
     "approvals.submit": "Send the request",
     "approvals.subject": "Subject ID",
     "approvals.minutes": "Minutes",
@@ -857,6 +862,7 @@ EN: dict[str, str] = {
     "grants.until": "Until",
     "grants.until_revoked": "Until revoked",
     "grants.revoke": "Revoke",
+    "grants.plain": "plain (granted)",
     "grants.none": "No grant names this subject now.",
     "grants.revoked_by": "revoked by {who} at {when}",
     "breakglass.title": "Break-glass",

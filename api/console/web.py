@@ -308,7 +308,10 @@ def reason_text(reason: str) -> str:
         key = f"hold.reason.{reason}"
     if not i18n.has(key):
         key = "reason." + reason.replace(" ", "_")  # the services' own reasons ("erasure under hold")
-    return t(key) if i18n.has(key) else reason
+    for fallback in (key, f"approvals.reason.{reason}", f"access.error.{reason}"):  # issue 15's codes
+        if i18n.has(fallback):
+            return t(fallback, detail="")
+    return reason
 
 
 def builtin_text(purpose: Any, field: str) -> str:

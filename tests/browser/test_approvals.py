@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from piivault.container import Container
 from tests.browser.conftest import LiveServer, PageErrors
-from tests.browser.test_console import Shoot, _seed_subject, _sign_in, _user
+from tests.browser.test_console import MOBILE, Shoot, _seed_subject, _sign_in, _user
 
 pytestmark = pytest.mark.browser
 
@@ -115,6 +115,11 @@ def test_a_dpo_asks_another_approves_and_the_grant_shows_on_the_subject_page(
     grant = page.locator("#grant-table tbody tr")
     expect(grant).to_have_count(1)
     expect(grant.locator("[data-testid=grant-approved-by]")).to_have_text("don.dpo")
+    page.click("#reveal summary")
+    page.select_option("#reveal-purpose", "aml_kyc")
+    page.click("#reveal-submit")
+    expect(page.locator("[data-testid=plain-value]")).to_have_count(2)  # the grant's plain values
+    expect(page.locator("#field-types")).to_contain_text(MOBILE)
     screenshot(page, "subject-grant")
     grant.locator("button").click()  # the holder revokes it
     expect(page.locator("#flash")).to_contain_text("授权已撤销")

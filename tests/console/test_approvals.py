@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from access import model as m
 from access import tables as access_tables
-from tests.consent.conftest import customer
+from tests.consent.conftest import MOBILE, NAME, customer
 from tests.console.conftest import Console, audit_payloads
 
 SUBJECT = "cust-0001"
@@ -262,3 +262,39 @@ def test_the_pages_in_english(app, container, access, signed_in, subject, make_u
     approvals = eve.get("/console/approvals").get_data(as_text=True)
     assert "Waiting for approval" in approvals and "My requests" in approvals and "Complaint" in approvals
     assert "Break-glass in force:" in approvals
+
+
+def test_the_subject_page_shows_plain_values_only_to_the_holder_while_the_grant_lasts(
+    container, access, signed_in, subject
+):
+    dai = signed_in("dpo", "dai")
+    don = signed_in("dpo", "don")
+
+    def values_seen(console: Console, purpose: str = "aml_kyc") -> str:
+        response = console.post(f"/console/subjects/{SUBJECT}/reveal", {"purpose": purpose})
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    assert NAME not in values_seen(dai) and MOBILE not in values_seen(dai)  # masks only
+    approval_id = _ask(dai)
+    assert NAME not in values_seen(dai)  # asked is not approved
+    don.post(f"/console/approvals/{approval_id}/approve")
+    html = values_seen(dai)
+    assert NAME in html and MOBILE in html and 'data-testid="plain-value"' in html
+    assert NAME not in values_seen(dai, "account_service")  # another purpose: masks
+    assert NAME not in values_seen(don)  # the approver holds nothing
+    plain = [
+        e
+        for e in audit_payloads(container)
+        if e["action"] == "detokenize" and e.get("details", {}).get("grant")
+    ]
+    assert plain and plain[-1]["details"]["approved_by"] == ["don"]
+
+    log = "".join(dai.get(f"/console/subjects/{SUBJECT}?log={n}").get_data(as_text=True) for n in (1, 2, 3))
+    assert (
+        "投诉处理" in log and ">complaint<" not in log
+    )  # the grant's reason code in the access log, in words
+
+    (grant,) = _grants(container)
+    don.post(f"/console/grants/{grant.id}/revoke", {"next": f"/console/subjects/{SUBJECT}"})
+    assert NAME not in values_seen(dai)  # revoked: masks again on the next request

@@ -85,6 +85,25 @@ def subject_grants(subject_id: str) -> list[m.Grant]:
     return [g for g in found if subject_id in g.scope.subjects]
 
 
+def plain_grant(subject_id: str, purpose: str | None) -> m.Grant | None:
+    """The signed-in user's reveal grant in force for plain values of this subject and purpose.
+
+    Only says which level to ask for: detokenize consults the grants itself
+    (field types included) and answers masked for whatever a grant does not cover.
+    """
+    if purpose is None:
+        return None
+    held = access().list_grants(holder=signed_in().user.username, action=m.REVEAL, active=True)
+    for grant in held:
+        if (
+            grant.scope.reveal == "plain"
+            and subject_id in grant.scope.subjects
+            and grant.scope.purpose == purpose
+        ):
+            return grant
+    return None
+
+
 def may_revoke(grant: m.Grant) -> bool:
     """The service's rule, to offer the button: the holder, or an approver of the action."""
     me = signed_in().user

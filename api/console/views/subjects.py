@@ -15,6 +15,7 @@ from flask import Response, redirect, request, url_for
 
 from api.console.forms import FieldError, Form, end_of_day
 from api.console.services.subjects import lift_blocked
+from api.console.views.approvals import plain_grant
 from api.console.web import (
     actor,
     blp,
@@ -221,20 +222,28 @@ def _retry(subject_id: str, form_name: str, error: Exception | None = None, form
 @blp.route("/subjects/<subject_id>/reveal", methods=["POST"])
 @requires("subjects")
 def reveal(subject_id: str) -> Response:
-    """Masked values, under a declared purpose: one audited detokenize (the DPO sees masks only)."""
+    """Masked values, under a declared purpose: one audited detokenize. A DPO sees masks only,
+    unless they hold a grant (approved by another person, or break-glass) for plain values of
+    this subject and purpose: then plain, for the field types the grant covers (issue 15)."""
     form = read_form({"purpose"})
     purpose = form.choice("purpose", [p.code for p in _purposes()])
     if not form.ok:
         return _retry(subject_id, "reveal", form=form)
+    level = "plain" if plain_grant(subject_id, purpose) else "masked"
     tokens = service().tokens_of(subject_id)
     answers: list[dict[str, Any]] = []
     if tokens:
         with container().uow() as uow:
             answers = domain("tokenization").detokenize(
-                uow, caller(), purpose, [tok for tok, _ in tokens], "masked", request_id=request_id()
+                uow, caller(), purpose, [tok for tok, _ in tokens], level, request_id=request_id()
             )
     masked = [
-        {"field_type": field_type, "masked": a.get("masked"), "reason": a.get("reason") or a.get("error")}
+        {
+            "field_type": field_type,
+            "masked": a.get("masked"),
+            "value": a.get("value"),
+            "reason": a.get("reason") or a.get("error"),
+        }
         for (_, field_type), a in zip(tokens, answers, strict=True)
     ]
     return _subject_page(subject_id, masked=masked, reveal_purpose=purpose)
