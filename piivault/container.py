@@ -43,10 +43,14 @@ def build_key_provider(settings: Settings) -> KeyProvider:
             )
         return LocalKeyProvider(settings.transit_key)
     addr = settings.require("VAULT_ADDR")
+    jwt_role = None
     if settings.vault_auth == "approle":
         role_id = settings.require("VAULT_ROLE_ID")
         secret_id = settings.require("VAULT_SECRET_ID")
         token = None
+    elif settings.vault_auth == "jwt":
+        jwt_role = settings.require("VAULT_JWT_ROLE")
+        token = role_id = secret_id = None
     else:
         token = settings.require("VAULT_TOKEN")
         role_id = secret_id = None
@@ -58,6 +62,9 @@ def build_key_provider(settings: Settings) -> KeyProvider:
         role_id=role_id,
         secret_id=secret_id,
         approle_mount=settings.vault_approle_mount,
+        jwt_role=jwt_role,
+        jwt_file=settings.vault_jwt_file,
+        jwt_mount=settings.vault_jwt_mount,
         namespace=settings.vault_namespace,
         cacert=settings.vault_cacert,
         timeout=settings.vault_timeout,

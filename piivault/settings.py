@@ -113,7 +113,12 @@ TABLE: tuple[Setting, ...] = (
         help="transit (Vault/OpenBao) | local (offline tests only, insecure)",
     ),
     Setting("VAULT_ADDR", _str, None, help="Vault/OpenBao address, e.g. https://vault:8200"),
-    Setting("VAULT_AUTH", _choice("VAULT_AUTH", "token", "approle"), "token", help="token | approle"),
+    Setting(
+        "VAULT_AUTH",
+        _choice("VAULT_AUTH", "token", "approle", "jwt"),
+        "token",
+        help="token | approle | jwt (a Kubernetes service account token, projected for OpenBao)",
+    ),
     Setting("VAULT_TOKEN", _str, None, secret=True, help="Vault token (auth=token)", from_file=True),
     Setting("VAULT_ROLE_ID", _str, None, help="AppRole role_id (auth=approle)", from_file=True),
     Setting(
@@ -128,6 +133,14 @@ TABLE: tuple[Setting, ...] = (
         from_file=True,
     ),
     Setting("VAULT_APPROLE_MOUNT", _str, "approle", help="AppRole auth mount path"),
+    Setting("VAULT_JWT_ROLE", _str, None, help="role of the JWT auth method (auth=jwt)"),
+    Setting(
+        "VAULT_JWT_FILE",
+        _str,
+        "/var/run/secrets/openbao/token",
+        help="the service account token file, read again at every login (the kubelet rotates it)",
+    ),
+    Setting("VAULT_JWT_MOUNT", _str, "jwt", help="JWT auth mount path"),
     Setting("VAULT_NAMESPACE", _str, None, help="Vault Enterprise namespace"),
     Setting("VAULT_CACERT", _str, None, help="CA bundle for Vault TLS"),
     Setting("VAULT_TIMEOUT", _float("VAULT_TIMEOUT", 0.1, 120), 5.0, help="seconds per Vault request"),
@@ -520,6 +533,8 @@ class Settings:
             needed = ["KEY_PROVIDER"]
         elif self.vault_auth == "approle":
             needed = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"]
+        elif self.vault_auth == "jwt":
+            needed = ["VAULT_ADDR", "VAULT_JWT_ROLE"]
         else:
             needed = ["VAULT_ADDR", "VAULT_TOKEN"]
         needed += _PRODUCTION_REQUIRED

@@ -98,6 +98,30 @@ def test_the_kubernetes_base_validates_against_the_offline_schemas():
     } <= kinds
 
 
+def _pod_specs(docs: list[dict]) -> list[dict]:
+    specs = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    return specs + [
+        d["spec"]["jobTemplate"]["spec"]["template"]["spec"] for d in docs if d["kind"] == "CronJob"
+    ]
+
+
+def test_every_pod_logs_in_to_openbao_with_a_projected_token_and_holds_no_vault_secret():
+    base = DEPLOY / "kubernetes" / "base"
+    specs = _pod_specs(_render_kustomize_base(base))
+    assert len(specs) == 5
+    for spec in specs:
+        assert spec["serviceAccountName"] == "piivault" and spec["automountServiceAccountToken"] is False
+        (projected,) = [v["projected"] for v in spec["volumes"] if "projected" in v]
+        (source,) = projected["sources"]
+        assert source["serviceAccountToken"]["audience"] == "openbao"
+        for container in spec["containers"]:
+            env = {e["name"]: e["value"] for e in container["env"]}
+            assert env["PIIVAULT_VAULT_AUTH"] == "jwt" and env["PIIVAULT_VAULT_JWT_ROLE"] == "piivault-app"
+            assert not {k for k in env if "SECRET_ID" in k or "VAULT_TOKEN" in k}
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert "/var/run/secrets/openbao" in mounts  # PIIVAULT_VAULT_JWT_FILE's default directory
+
+
 def _checkov() -> str:
     # Its own virtual environment beside the test one (deploy/checkov-requirements.txt says why).
     found = Path(sys.executable).parent.parent / "checkov" / "bin" / "checkov"

@@ -19,6 +19,7 @@ import base64
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import hvac
@@ -55,6 +56,9 @@ class TransitKeyProvider(KeyProvider):
         role_id: str | None = None,
         secret_id: str | None = None,
         approle_mount: str = "approle",
+        jwt_role: str | None = None,
+        jwt_file: str | None = None,
+        jwt_mount: str = "jwt",
         namespace: str | None = None,
         cacert: str | None = None,
         timeout: float = 5.0,
@@ -62,8 +66,10 @@ class TransitKeyProvider(KeyProvider):
     ) -> None:
         if not addr:
             raise KeyNotFound("set PIIVAULT_VAULT_ADDR to the Vault/OpenBao address")
-        if token is None and role_id is None:
-            raise VaultAuthError("set PIIVAULT_VAULT_TOKEN, or PIIVAULT_VAULT_ROLE_ID and _SECRET_ID")
+        if token is None and role_id is None and jwt_role is None:
+            raise VaultAuthError(
+                "set PIIVAULT_VAULT_TOKEN, PIIVAULT_VAULT_ROLE_ID and _SECRET_ID, or PIIVAULT_VAULT_JWT_ROLE"
+            )
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.addr = addr
@@ -74,6 +80,11 @@ class TransitKeyProvider(KeyProvider):
         self._role_id = role_id
         self._secret_id = secret_id
         self._approle_mount = approle_mount
+        self._jwt_role = jwt_role
+        self._jwt_file = jwt_file
+        self._jwt_mount = jwt_mount
+        # Without a login method, a refused token is final; with one, we log in again.
+        self._can_login = role_id is not None or jwt_role is not None
         self._namespace = namespace
         self._verify: bool | str = cacert or True
         self._timeout = timeout
@@ -104,20 +115,35 @@ class TransitKeyProvider(KeyProvider):
                 url=self.addr, namespace=self._namespace, verify=self._verify, timeout=self._timeout
             )
             try:
-                resp = login_client.auth.approle.login(
-                    role_id=self._role_id,
-                    secret_id=self._secret_id,
-                    mount_point=self._approle_mount,
-                    use_token=False,
-                )
+                if self._jwt_role is not None:
+                    resp = login_client.auth.jwt.jwt_login(
+                        role=self._jwt_role, jwt=self._read_jwt(), path=self._jwt_mount, use_token=False
+                    )
+                else:
+                    resp = login_client.auth.approle.login(
+                        role_id=self._role_id,
+                        secret_id=self._secret_id,
+                        mount_point=self._approle_mount,
+                        use_token=False,
+                    )
             except (hv.InvalidRequest, hv.Forbidden, hv.Unauthorized):
-                raise VaultAuthError(
-                    "Vault AppRole login failed: check PIIVAULT_VAULT_ROLE_ID/_SECRET_ID"
-                ) from None
+                what = (
+                    "JWT login failed: check PIIVAULT_VAULT_JWT_ROLE and the token file"
+                    if self._jwt_role
+                    else "AppRole login failed: check PIIVAULT_VAULT_ROLE_ID/_SECRET_ID"
+                )
+                raise VaultAuthError(f"Vault {what}") from None
             except Exception as e:
                 raise self._translate(e) from None
             self._token = resp["auth"]["client_token"]
             self._generation += 1
+
+    def _read_jwt(self) -> str:
+        # Read at every login: the kubelet replaces a projected token before it expires.
+        try:
+            return Path(self._jwt_file or "").read_text(encoding="utf-8").strip()
+        except OSError:
+            raise VaultAuthError("cannot read PIIVAULT_VAULT_JWT_FILE (the projected token)") from None
 
     def _call(self, fn: Callable[[hvac.Client], T]) -> T:
         try:
@@ -130,7 +156,7 @@ class TransitKeyProvider(KeyProvider):
         try:
             return fn(self._client())
         except hv.Forbidden:
-            if self._role_id is None:
+            if not self._can_login:
                 raise VaultAuthError(
                     "Vault refused the token (403): check PIIVAULT_VAULT_TOKEN and its policy"
                 ) from None
