@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from access import model as m
 from access import tables as access_tables
+from tests.api.conftest import bearer
+from tests.approved import create_client
 from tests.consent.conftest import MOBILE, NAME, customer
 from tests.console.conftest import Console, audit_payloads
 
@@ -19,6 +21,12 @@ ASK = {
     "subject_id": SUBJECT,
     "purpose": "aml_kyc",
     "minutes": "30",
+    "reason_code": "complaint",
+    "reason_text": "checking a complaint about the name on file",
+}
+API_ASK = {
+    "action": "reveal",
+    "scope": {"subjects": [SUBJECT], "purpose": "aml_kyc", "minutes": 30},
     "reason_code": "complaint",
     "reason_text": "checking a complaint about the name on file",
 }
@@ -96,6 +104,24 @@ def test_a_second_session_of_the_same_person_cannot_approve(app, container, acce
     refused = again.post(f"/console/approvals/{approval_id}/approve")
     assert refused.status_code == 403
     assert _state(container, approval_id) == m.PENDING and _grants(container) == []
+
+
+def test_a_console_session_and_an_api_key_of_the_same_person_are_one_person(
+    app, container, access, signed_in, subject
+):
+    _, key = create_client(container, name="dai-laptop", role="dpo", person="dai")
+    api = app.test_client()
+    asked = api.post("/v1/approvals", json={**API_ASK}, headers=bearer(key))
+    assert asked.status_code == 201, asked.json
+    dai = signed_in("dpo", "dai")
+    page = dai.get("/console/approvals").get_data(as_text=True)
+    assert f'id="approve-{asked.json["id"]}"' not in page  # asked through the key: still dai's own
+    assert dai.post(f"/console/approvals/{asked.json['id']}/approve").status_code == 403
+    # And the other way round: asked in the console, approved with the key.
+    approval_id = _ask(dai)
+    refused = api.post(f"/v1/approvals/{approval_id}/approve", headers=bearer(key))
+    assert refused.status_code == 403 and refused.json["type"].endswith("self_approval")
+    assert _grants(container) == []
 
 
 def test_deny_then_approve_round_trip_makes_the_grant_shown_on_the_subject_page(
