@@ -64,7 +64,7 @@ URL map and stable selectors for browser tests (POST forms carry ``csrf_token``)
   /console/break-glass                GET, POST   #break-glass-take  #break-glass-form  #break-glass-submit
       #break-glass-uses
   /console/break-glass/<id>/review    POST        #review-<id>  input[name=note]; on the dashboard
-      #break-glass-unreviewed[data-count]
+      #break-glass-unreviewed[data-count]  #approvals-waiting[data-count] (requests I may decide)
   /console/users                      GET, POST   admin: #users  #user-create-form  #user-create
   /console/users/<u>/disable|enable   POST        #user-disable-<u>  #user-enable-<u>
   /console/users/<u>/password         POST        #user-password-<u>

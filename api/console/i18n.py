@@ -123,6 +123,7 @@ ZH: dict[str, str] = {
         "查看明文等超出角色的操作须由另一人批准（四眼原则）；批准后形成有时限的授权。本人不能批准自己的申请。"
     ),
     "approvals.inbox": "待审批",
+    "approvals.waiting": "有 {n} 个申请等待您审批",
     "approvals.request": "申请",
     "approvals.requester": "申请人",
     "approvals.scope": "范围",
@@ -799,6 +800,7 @@ EN: dict[str, str] = {
     "approvals.intro": "Plain values and other actions beyond a role need another person's approval "
     "(four eyes); an approval becomes a time-limited grant. Nobody approves their own request.",
     "approvals.inbox": "Waiting for approval",
+    "approvals.waiting": "{n} request(s) wait for your decision",
     "approvals.request": "Request",
     "approvals.requester": "Requested by",
     "approvals.scope": "Scope",

@@ -82,6 +82,9 @@ def test_the_requester_sees_their_request_without_buttons_and_cannot_approve_it(
     assert f'data-approval="{approval_id}"' in own and "本人的申请，须由他人审批" in own
     assert f'id="approve-{approval_id}"' not in own and f'id="deny-{approval_id}"' not in own
     assert f'id="withdraw-{approval_id}"' in own  # in "my requests"
+    assert 'id="approvals-waiting"' not in dai.get("/console/").get_data(as_text=True)
+    board = don.get("/console/").get_data(as_text=True)
+    assert 'id="approvals-waiting" data-count="1"' in board and "有 1 个申请等待您审批" in board
     theirs = don.get("/console/approvals").get_data(as_text=True)
     assert f'id="approve-{approval_id}"' in theirs and f'id="deny-{approval_id}"' in theirs
     assert "checking a complaint about the name on file" in theirs and "dai" in theirs

@@ -63,6 +63,7 @@ def _access_context() -> dict[str, Any]:
     return {
         "break_glass_active": break_glass_active,
         "break_glass_unreviewed": break_glass_unreviewed,
+        "approvals_waiting": approvals_waiting,
         "subject_grants": subject_grants,
         "may_revoke": may_revoke,
         "may_review": may_review,
@@ -73,6 +74,11 @@ def _access_context() -> dict[str, Any]:
 def break_glass_active() -> list[m.Grant]:
     """Break-glass grants in force now, anyone's: everyone signed in sees the alert."""
     return access().list_grants(kind=m.BREAK_GLASS, active=True, limit=LISTED)
+
+
+def approvals_waiting() -> int:
+    """How many pending requests the signed-in user may decide (the dashboard points to them)."""
+    return len(access().list_requests(approvable_by=acting(), limit=LISTED))
 
 
 def break_glass_unreviewed() -> list[m.Grant]:
