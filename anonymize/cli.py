@@ -3,7 +3,9 @@
 ``anonymize text`` runs the engine in this process (offline, no database, no
 vault) and prints ``{text, entities}`` as JSON. ``tokenize`` needs a caller the
 vault can audit: use ``POST /v1/anonymize/text`` with a service key for it.
-Extracts have their own group, ``piivault extract`` (:mod:`anonymize.extract.cli`).
+``anonymize scan`` reports the likely field type of each column of a CSV file or a
+database table (:mod:`anonymize.scan`), for a data inventory. Extracts have their own
+group, ``piivault extract`` (:mod:`anonymize.extract.cli`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,39 @@ def text_command(text: str | None, language: str, operator: str) -> None:
         text = sys.stdin.read()
     result, entities = anonymize(text, language, operator)
     click.echo(json.dumps({"text": result, "entities": [e.to_dict() for e in entities]}, ensure_ascii=False))
+
+
+@anonymize_cli.command("scan")
+@click.argument("source")
+@click.option("--table", help="the table to scan when SOURCE is a SQLAlchemy database URL")
+@click.option(
+    "--sample", type=click.IntRange(1, 100_000), default=200, show_default=True, help="rows sampled"
+)
+@click.option("--format", "output", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@_cli_errors
+def scan_command(source: str, table: str | None, sample: int, output: str) -> None:
+    """Report which field type each column of a CSV file or a database table likely holds.
+
+    SOURCE is a CSV file with a header row, or a database URL (with --table). Only
+    column names and counts are printed, never a value.
+    """
+    from anonymize.scan import ScanError, render_text, scan_csv, scan_table
+
+    try:
+        if "://" in source:
+            if not table:
+                raise click.UsageError("a database URL needs --table")
+            reports = scan_table(source, table, sample)
+        else:
+            if table:
+                raise click.UsageError("--table is for a database URL, not a file")
+            reports = scan_csv(source, sample)
+    except ScanError as e:
+        raise click.ClickException(str(e)) from None
+    if output == "text":
+        click.echo(render_text(reports))
+    else:
+        click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
 
 
 @anonymize_cli.group("demo")

@@ -1,0 +1,187 @@
+"""Column discovery for a data inventory: which field type each column of a table most likely holds.
+
+A DPO keeping a PIPL inventory needs to know which columns of a CSV export or
+a database table hold personal data. :func:`scan_csv` and :func:`scan_table`
+sample rows (a seeded reservoir over the whole CSV; ``ORDER BY random()`` in
+the database), run every sampled cell through the free-text detector
+(:mod:`anonymize.text`, whole-cell matches only, ``en`` for ASCII cells and
+``zh`` otherwise) and report per column:
+
+* ``field_type``: the type most sampled values matched, or ``None`` when fewer
+  than :data:`MIN_SHARE` of them matched any;
+* ``matched`` and ``sampled`` (non-empty cells), ``share`` = matched / sampled;
+* ``confidence`` = share x the detector's mean score on the matches (1.0 for a
+  passed check digit), plus :data:`HEADER_BONUS` when the column's name says the
+  same type (手机, mobile, 身份证...), at most 1.0;
+* ``candidates``: how many sampled values matched each type.
+
+A bare date has no birth cue for the detector: a column of valid dates is
+``date_of_birth`` at score :data:`BARE_DATE_SCORE` only when its name says so
+(出生日期, dob); a column of other dates (opened_on) is reported with no type.
+
+No value is kept, returned, printed or logged: only counts and column names.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tokenization.fieldtypes import default_registry
+
+DEFAULT_SAMPLE = 200
+MIN_SHARE = 0.3
+HEADER_BONUS = 0.15
+BARE_DATE_SCORE = 0.5
+# Words in a column name that say which type it holds (lower-cased substring match).
+HEADER_HINTS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "姓名", "名字", "户名", "联系人", "客户名"),
+    "cn_mobile": ("mobile", "phone", "tel", "手机", "电话", "联系方式"),
+    "cn_resident_id": ("id_no", "id_number", "idcard", "身份证", "证件号"),
+    "bank_card": ("card", "卡号", "账号", "银行卡"),
+    "email": ("email", "e-mail", "mail", "邮箱"),
+    "address": ("address", "addr", "地址", "住址", "住所"),
+    "date_of_birth": ("birth", "dob", "生日", "出生"),
+    "cn_vehicle_plate": ("plate", "车牌", "号牌"),
+    "us_ssn": ("ssn", "social"),
+    "cn_uscc": ("uscc", "信用代码"),
+    "passport": ("passport", "护照"),
+}
+
+
+class ScanError(Exception):
+    """The source cannot be read (no such file or table, bad URL); the message holds no value."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnReport:
+    column: str
+    field_type: str | None
+    confidence: float
+    matched: int
+    sampled: int
+    share: float
+    candidates: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _cell_types(value: str) -> dict[str, float]:
+    """Field types that the whole ``value`` is, with the detector's score for each."""
+    from anonymize.text import analyze
+
+    text = value.strip()
+    found = {
+        e.type: e.score
+        for e in analyze(text, "en" if text.isascii() else "zh")
+        if e.start == 0 and e.end == len(text)
+    }
+    if not found and default_registry().get("date_of_birth").is_valid(text):
+        found["date_of_birth"] = BARE_DATE_SCORE
+    return found
+
+
+def _header_says(column: str, field_type: str) -> bool:
+    name = column.lower()
+    return any(word in name for word in HEADER_HINTS.get(field_type, ()))
+
+
+def scan_columns(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[ColumnReport]:
+    """One :class:`ColumnReport` per column of ``rows`` (already sampled), in column order."""
+    matched = [Counter[str]() for _ in columns]
+    scores = [Counter[str]() for _ in columns]
+    sampled = [0] * len(columns)
+    for row in rows:
+        for index, cell in enumerate(row[: len(columns)]):
+            if cell is None or not str(cell).strip():
+                continue
+            sampled[index] += 1
+            for field_type, score in _cell_types(str(cell)).items():
+                matched[index][field_type] += 1
+                scores[index][field_type] += score
+    return [_report(c, matched[i], scores[i], sampled[i]) for i, c in enumerate(columns)]
+
+
+def _report(column: str, matched: Counter[str], scores: Counter[str], sampled: int) -> ColumnReport:
+    candidates = dict(matched.most_common())
+    if not sampled or not matched:
+        return ColumnReport(column, None, 0.0, 0, sampled, 0.0, candidates)
+    # Most matches first; a header that names the type breaks a tie.
+    best = max(matched, key=lambda t: (matched[t], _header_says(column, t), scores[t]))
+    share = matched[best] / sampled
+    # A column of dates is a birth date only when its name says so (opened_on is not).
+    bare_dates = best == "date_of_birth" and not _header_says(column, best)
+    if share < MIN_SHARE or bare_dates:
+        return ColumnReport(column, None, 0.0, matched[best], sampled, round(share, 4), candidates)
+    confidence = share * scores[best] / matched[best]
+    if _header_says(column, best):
+        confidence += HEADER_BONUS
+    return ColumnReport(
+        column, best, round(min(confidence, 1.0), 4), matched[best], sampled, round(share, 4), candidates
+    )
+
+
+def _reservoir(rows: Iterator[list[str]], size: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    kept: list[list[str]] = []
+    for seen, row in enumerate(rows):
+        if seen < size:
+            kept.append(row)
+        else:
+            slot = rng.randint(0, seen)
+            if slot < size:
+                kept[slot] = row
+    return kept
+
+
+def scan_csv(path: str | Path, sample: int = DEFAULT_SAMPLE, seed: int = 0) -> list[ColumnReport]:
+    """Scan a CSV file with a header row (UTF-8, a BOM allowed). Raises :class:`ScanError`."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise ScanError("the file is empty: no header row")
+            rows = _reservoir(reader, sample, seed)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ScanError(f"cannot read the CSV file ({type(e).__name__})") from None
+    return scan_columns(header, rows)
+
+
+def scan_table(url: str, table: str, sample: int = DEFAULT_SAMPLE) -> list[ColumnReport]:
+    """Scan ``table`` of the database at SQLAlchemy ``url``, on a random sample. Raises :class:`ScanError`."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as e:
+        raise ScanError(f"not a usable database URL ({type(e).__name__})") from None
+    try:
+        with engine.connect() as connection:
+            try:
+                reflected = sa.Table(table, sa.MetaData(), autoload_with=connection)
+            except sa.exc.NoSuchTableError:
+                raise ScanError(f"no table {table!r} in that database") from None
+            query = sa.select(reflected).order_by(sa.func.random()).limit(sample)
+            rows = connection.execute(query).all()
+    except sa.exc.SQLAlchemyError as e:
+        raise ScanError(f"cannot read the table ({type(e).__name__})") from None
+    finally:
+        engine.dispose()
+    return scan_columns([c.name for c in reflected.columns], rows)
+
+
+def render_text(reports: list[ColumnReport]) -> str:
+    """A readable table of the reports (column names and counts only)."""
+    lines = [f"{'column':<24}{'field type':<18}{'confidence':>11}{'matched':>9}{'sampled':>9}{'share':>8}"]
+    for r in reports:
+        kind = r.field_type or "-"
+        lines.append(
+            f"{r.column:<24}{kind:<18}{r.confidence:>11.2f}{r.matched:>9}{r.sampled:>9}{r.share:>8.2f}"
+        )
+    return "\n".join(lines)
