@@ -15,6 +15,8 @@ from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import RecognizerResult
+from spacy.language import Language
+from spacy.tokens import Doc
 
 from anonymize.text.entities import CHINESE_ENTITIES, ENGLISH_ENTITIES, FIELD_TYPES, Entity
 from anonymize.text.errors import InvalidText, TextTooLong
@@ -58,9 +60,7 @@ class TextEngine:
         ).create_engine()
         self._english_nlp = english.get_nlp("en")
         self._english_lock = threading.Lock()
-        # Presidio reads tokens, lemmas and entities; the dependency parse is never used.
-        if "parser" in self._english_nlp.pipe_names:
-            self._english_nlp.disable_pipe("parser")
+        _english_ner_only(self._english_nlp)
         registry = build_registry(english)
         context_words = {w for r in registry.get_recognizers("zh", all_fields=True) for w in r.context or ()}
         chinese = ChineseNlpEngine(NameAwareSegmenter(JiebaDictionary(extra_words=sorted(context_words))))
@@ -148,6 +148,29 @@ class TextEngine:
             merge_entities_with_spaces=False,
         )
         return result.text, entities
+
+
+# Components of the English model that nothing reads: Presidio needs tokens, entities (PERSON)
+# and lemmas for its context words; the parse and the tags feed nothing else. NER has its own
+# token-to-vector layer (only the tagger and the parser listen to the shared tok2vec).
+_UNUSED_ENGLISH_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
+
+
+@Language.component("piivault_lower_lemma")
+def _lower_lemma(doc: Doc) -> Doc:
+    """The lower-cased word as its lemma: context words (card, ssn, phone) match without a tagger."""
+    for token in doc:
+        token.lemma_ = token.lower_
+    return doc
+
+
+def _english_ner_only(nlp: Language) -> None:
+    """Disable the components nothing reads (about half the time per text) and set lemmas cheaply."""
+    for name in _UNUSED_ENGLISH_PIPES:
+        if name in nlp.pipe_names:
+            nlp.disable_pipe(name)
+    if "piivault_lower_lemma" not in nlp.pipe_names:
+        nlp.add_pipe("piivault_lower_lemma", first=True)
 
 
 def _plausible(text: str, result: RecognizerResult) -> bool:

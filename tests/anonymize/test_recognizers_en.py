@@ -48,3 +48,14 @@ CASES = [
 def test_english_text(engine: TextEngine, text: str, expected: list[tuple[str, str]]) -> None:
     found = [(e.type, e.start, e.end) for e in engine.analyze(text, "en")]
     assert found == spans(text, expected)
+
+
+def test_english_pipeline_runs_only_what_is_read(engine: TextEngine) -> None:
+    """The English path runs NER and a lower-case lemma only; context words still raise scores."""
+    nlp = engine._english_nlp
+    assert nlp.pipe_names == ["piivault_lower_lemma", "ner"]
+    doc = nlp("Cards BLOCKED for John Smith")
+    assert [t.lemma_ for t in doc][:2] == ["cards", "blocked"]
+    bare = [e.score for e in engine.analyze("Number 536-22-1234 noted.", "en") if e.type == "us_ssn"]
+    cued = [e.score for e in engine.analyze("SSN 536-22-1234 noted.", "en") if e.type == "us_ssn"]
+    assert cued and (not bare or cued[0] > bare[0])
