@@ -28,6 +28,7 @@ from anonymize.text.normalize import normalize_for_detection
 from anonymize.text.offline import require_spacy_model
 from anonymize.text.operators import OPERATORS, TextOperator, Tokenizer, operator_config, parse_operator
 from anonymize.text.overlaps import resolve
+from anonymize.text.person_en import trim_person
 from anonymize.text.recognizers import build_registry
 from anonymize.text.recognizers.base import REASON_KEY, after_reference_label, is_bounded
 from tokenization.fieldtypes import default_registry
@@ -107,6 +108,7 @@ class TextEngine:
             results = self.analyzer.analyze(
                 seen, language, entities=_ENTITIES[language], score_threshold=threshold
             )
+        results = [_trimmed(seen, r) for r in results]
         return resolve(
             Entity(
                 FIELD_TYPES[r.entity_type],
@@ -115,7 +117,7 @@ class TextEngine:
                 (r.recognition_metadata or {}).get(REASON_KEY),
             )
             for r in results
-            if r.entity_type in FIELD_TYPES and _plausible(seen, r)
+            if r is not None and r.entity_type in FIELD_TYPES and _plausible(seen, r)
         )
 
     def anonymize(
@@ -171,6 +173,17 @@ def _english_ner_only(nlp: Language) -> None:
             nlp.disable_pipe(name)
     if "piivault_lower_lemma" not in nlp.pipe_names:
         nlp.add_pipe("piivault_lower_lemma", first=True)
+
+
+def _trimmed(text: str, result: RecognizerResult) -> RecognizerResult | None:
+    """spaCy's English PERSON cut to the name (no title, role word or trailing clause)."""
+    if result.entity_type != "PERSON":
+        return result
+    span = trim_person(text, result.start, result.end)
+    if span is None:
+        return None
+    result.start, result.end = span
+    return result
 
 
 def _plausible(text: str, result: RecognizerResult) -> bool:

@@ -41,6 +41,9 @@ CASES = [
     # A US SSN is its own type, not a phone number.
     ("SSN 536-22-1234 on file.", [("us_ssn", "536-22-1234")]),
     ("Agreement no. 6604910904 signed.", []),
+    # A name without its title or role word, and without the clause after it.
+    ("Spoke to Mrs Harriet Collins - payment plan agreed.", [("name", "Harriet Collins")]),
+    ("Applicant Daniel Okonkwo / income checked.", [("name", "Daniel Okonkwo")]),
 ]
 
 
@@ -59,3 +62,16 @@ def test_english_pipeline_runs_only_what_is_read(engine: TextEngine) -> None:
     bare = [e.score for e in engine.analyze("Number 536-22-1234 noted.", "en") if e.type == "us_ssn"]
     cued = [e.score for e in engine.analyze("SSN 536-22-1234 noted.", "en") if e.type == "us_ssn"]
     assert cued and (not bare or cued[0] > bare[0])
+
+
+def test_trim_person_keeps_the_name_only() -> None:
+    from anonymize.text.person_en import trim_person
+
+    for text, name in [
+        ("Customer Dr Ellen Marsh - card", "Ellen Marsh"),
+        ("Leeds\nGeorge Whitfield", "George Whitfield"),
+        ("Cust Aoife O'Brien-Kelly.", "Aoife O'Brien-Kelly"),
+    ]:
+        span = trim_person(text, 0, len(text))
+        assert span is not None and text[span[0] : span[1]] == name
+    assert trim_person("Mrs - card", 0, 10) is None
