@@ -6,7 +6,8 @@ or "Anthony Nguyen - dob" as one PERSON. A name does not include its title
 stops at a clause separator (`` - ``, `` / ``, ``;``, ``,``, a full stop, a line
 break). :func:`trim_person` keeps the piece between separators with the most
 name-like words (capitalized, ``O'Brien``, ``Smith-Jones``), drops titles and role
-words before it and anything not name-like around it.
+words before it and anything not name-like around it. A word followed by a number in the
+same piece (``Order 8757...``) is a label, not a name.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def trim_person(text: str, start: int, end: int) -> tuple[int, int] | None:
         while words and not _name_like(words[0].group()):
             words.pop(0)
         while words and not _name_like(words[-1].group()):
-            words.pop()
+            if any(c.isdigit() for c in words.pop().group()):
+                # "Order 8757..." or "Flat 3": a label before a number, not a name.
+                words = []
         if len(words) > len(best):
             best = words
     if not best:

@@ -75,3 +75,4 @@ def test_trim_person_keeps_the_name_only() -> None:
         span = trim_person(text, 0, len(text))
         assert span is not None and text[span[0] : span[1]] == name
     assert trim_person("Mrs - card", 0, 10) is None
+    assert trim_person("Order 8757491186252760189", 0, 25) is None
