@@ -95,7 +95,7 @@ def prf(c: Counter[str]) -> tuple[float, float, float]:
 
 
 def run_current(rows: list[dict]) -> tuple[Predictions, dict[str, float]]:
-    from anonymize.text import analyze, get_engine
+    from anonymize.text import analyze, analyze_batch, get_engine
 
     get_engine()
     analyze("预热 13800000000", "zh")
@@ -108,6 +108,12 @@ def run_current(rows: list[dict]) -> tuple[Predictions, dict[str, float]]:
             if row["lang"] == lang:
                 predicted[i] = [(e.type, e.start, e.end) for e in analyze(row["text"], lang)]
         seconds[lang] = time.perf_counter() - start
+    english = [i for i, row in enumerate(rows) if row["lang"] == "en"]
+    start = time.perf_counter()
+    batch = analyze_batch([rows[i]["text"] for i in english], "en")
+    seconds["en_batch"] = time.perf_counter() - start
+    if [[(e.type, e.start, e.end) for e in found] for found in batch] != [predicted[i] for i in english]:
+        raise SystemExit("analyze_batch and analyze disagree on the English notes")
     return predicted, seconds
 
 
@@ -235,6 +241,8 @@ def report_all(n: int, seed: int, baseline_ref: str | None, presidio: bool) -> N
         if lang == "en" and stock is not None:
             base.append(("stock Presidio", stock[1]))
         speed(lang, texts[lang], seconds[lang], base)
+        if lang == "en":
+            speed("en, analyze_batch", texts[lang], seconds["en_batch"], base)
 
 
 if __name__ == "__main__":

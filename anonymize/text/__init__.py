@@ -13,7 +13,7 @@ The engine is built on first use (a few seconds); call :func:`get_engine` at
 start-up to pay that before the first request. Nothing is downloaded.
 """
 
-from anonymize.text.engine import MAX_TEXT_CHARS, TextEngine, analyze, anonymize, get_engine
+from anonymize.text.engine import MAX_TEXT_CHARS, TextEngine, analyze, analyze_batch, anonymize, get_engine
 from anonymize.text.entities import Entity
 from anonymize.text.errors import (
     InvalidText,
@@ -27,6 +27,7 @@ from anonymize.text.language import detect_language
 from anonymize.text.operators import TextOperator, Tokenizer
 
 __all__ = [
+    "analyze_batch",
     "MAX_TEXT_CHARS",
     "Entity",
     "InvalidText",

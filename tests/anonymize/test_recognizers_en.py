@@ -76,3 +76,20 @@ def test_trim_person_keeps_the_name_only() -> None:
         assert span is not None and text[span[0] : span[1]] == name
     assert trim_person("Mrs - card", 0, 10) is None
     assert trim_person("Order 8757491186252760189", 0, 25) is None
+
+
+def test_analyze_batch_finds_what_analyze_finds(engine: TextEngine) -> None:
+    texts = [text for text, _ in CASES] + ["", "  "]
+    assert engine.analyze_batch(texts, "en") == [engine.analyze(text, "en") for text in texts]
+    assert engine.analyze_batch(["客户张伟手机13812345678"], "zh") == [
+        engine.analyze("客户张伟手机13812345678", "zh")
+    ]
+
+
+def test_analyze_batch_checks_every_text_first(engine: TextEngine) -> None:
+    from anonymize.text.errors import InvalidText, TextTooLong
+
+    with pytest.raises(InvalidText):
+        engine.analyze_batch(["John Smith", 12], "en")  # type: ignore[list-item]
+    with pytest.raises(TextTooLong):
+        engine.analyze_batch(["John Smith", "a" * 100_001], "en")
