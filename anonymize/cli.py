@@ -3,7 +3,7 @@
 ``anonymize text`` runs the engine in this process (offline, no database, no
 vault) and prints ``{text, entities}`` as JSON. ``tokenize`` needs a caller the
 vault can audit: use ``POST /v1/anonymize/text`` with a service key for it.
-``anonymize scan`` reports the likely field type of each column of a CSV file or a
+``anonymize scan`` reports the likely field type of each column of a CSV or Parquet file or a
 database table (:mod:`anonymize.scan`), for a data inventory. Extracts have their own
 group, ``piivault extract`` (:mod:`anonymize.extract.cli`).
 """
@@ -53,10 +53,10 @@ def text_command(text: str | None, language: str, operator: str) -> None:
 def scan_command(source: str, table: str | None, sample: int, output: str) -> None:
     """Report which field type each column of a CSV file or a database table likely holds.
 
-    SOURCE is a CSV file with a header row, or a database URL (with --table). Only
+    SOURCE is a CSV file with a header row, a .parquet file, or a database URL (with --table). Only
     column names and counts are printed, never a value.
     """
-    from anonymize.scan import ScanError, render_text, scan_csv, scan_table
+    from anonymize.scan import ScanError, render_text, scan_csv, scan_parquet, scan_table
 
     try:
         if "://" in source:
@@ -66,7 +66,8 @@ def scan_command(source: str, table: str | None, sample: int, output: str) -> No
         else:
             if table:
                 raise click.UsageError("--table is for a database URL, not a file")
-            reports = scan_csv(source, sample)
+            scan_file = scan_parquet if source.lower().endswith((".parquet", ".pq")) else scan_csv
+            reports = scan_file(source, sample)
     except ScanError as e:
         raise click.ClickException(str(e)) from None
     if output == "text":

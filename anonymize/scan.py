@@ -1,8 +1,9 @@
 """Column discovery for a data inventory: which field type each column of a table most likely holds.
 
-A DPO keeping a PIPL inventory needs to know which columns of a CSV export or
-a database table hold personal data. :func:`scan_csv` and :func:`scan_table`
-sample rows (a seeded reservoir over the whole CSV; ``ORDER BY random()`` in
+A DPO keeping a PIPL inventory needs to know which columns of a CSV or Parquet
+export or a database table hold personal data. :func:`scan_csv`,
+:func:`scan_parquet` and :func:`scan_table` sample rows (a seeded reservoir over
+the whole CSV; seeded row numbers of the Parquet file; ``ORDER BY random()`` in
 the database), run every sampled cell through the free-text detector
 (:mod:`anonymize.text`, whole-cell matches only, ``en`` for ASCII cells and
 ``zh`` otherwise) and report per column:
@@ -151,6 +152,23 @@ def scan_csv(path: str | Path, sample: int = DEFAULT_SAMPLE, seed: int = 0) -> l
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ScanError(f"cannot read the CSV file ({type(e).__name__})") from None
     return scan_columns(header, rows)
+
+
+def scan_parquet(path: str | Path, sample: int = DEFAULT_SAMPLE, seed: int = 0) -> list[ColumnReport]:
+    """Scan a Parquet file: a seeded random sample of its rows. Raises :class:`ScanError`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        total = parquet.metadata.num_rows
+        picked = sorted(random.Random(seed).sample(range(total), min(sample, total)))
+        table = parquet.read().take(pa.array(picked, type=pa.int64()))
+    except (OSError, pa.ArrowException) as e:
+        raise ScanError(f"cannot read the Parquet file ({type(e).__name__})") from None
+    columns = table.column_names
+    rows = zip(*(table.column(c).to_pylist() for c in columns), strict=True) if columns else iter(())
+    return scan_columns(columns, rows)
 
 
 def scan_table(url: str, table: str, sample: int = DEFAULT_SAMPLE) -> list[ColumnReport]:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from anonymize.scan import ScanError, scan_csv, scan_table
+from anonymize.scan import ScanError, scan_csv, scan_parquet, scan_table
 from piivault.cli import main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -59,6 +59,25 @@ def test_csv_columns_get_their_field_types(path: Path, expected: dict[str, str |
         assert by_column["身份证号"].confidence > by_column["手机号"].confidence
         assert by_column["出生日期"].confidence < by_column["手机号"].confidence
         assert by_column["备注"].sampled < by_column["姓名"].sampled  # empty cells are not sampled
+
+
+def test_parquet_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    target = tmp_path / "customers.parquet"
+    table = pacsv.read_csv(ZH, convert_options=pacsv.ConvertOptions(column_types={"手机号": pa.string()}))
+    pq.write_table(table.select(["姓名", "手机号", "备注"]), target)
+    reports = scan_parquet(target, sample=30)
+    assert [(r.column, r.field_type, r.sampled) for r in reports[:2]] == [
+        ("姓名", "name", 30),
+        ("手机号", "cn_mobile", 30),
+    ]
+    assert reports[2].field_type is None
+    r = CliRunner().invoke(main, ["anonymize", "scan", str(target), "--format", "text"])
+    assert r.exit_code == 0 and "cn_mobile" in r.output
+    assert [cell for cell in _cells(ZH) if cell in r.output] == []
 
 
 def test_sample_limits_the_rows_read() -> None:
