@@ -25,9 +25,15 @@ DSR_ERASURE = "dsr.erasure"  # an erasure request may be completed
 REIDENTIFY = "extract.reidentify"  # an extract pseudonym may be re-identified
 REVEAL = "reveal"  # plain values of named subjects for a DPO or auditor (just in time)
 PURPOSE_WIDEN = "purpose.widen"  # a purpose change that widens access
-ACTIONS = (CLIENT_DATA_ACCESS, DSR_PACKAGE, DSR_ERASURE, REIDENTIFY, REVEAL, PURPOSE_WIDEN)
-# Actions about one object (a client, a request, an extract, a purpose) named by ``target``.
-TARGETED = frozenset({CLIENT_DATA_ACCESS, DSR_PACKAGE, DSR_ERASURE, REIDENTIFY, PURPOSE_WIDEN})
+IDENTITY_APPROVER = "identity.approver"  # a key or console user with a role that approves
+ACTIONS = (CLIENT_DATA_ACCESS, DSR_PACKAGE, DSR_ERASURE, REIDENTIFY, REVEAL, PURPOSE_WIDEN, IDENTITY_APPROVER)
+# Actions about one object (a client, a request, an extract, a purpose, a credential) named by ``target``.
+TARGETED = frozenset(
+    {CLIENT_DATA_ACCESS, DSR_PACKAGE, DSR_ERASURE, REIDENTIFY, PURPOSE_WIDEN, IDENTITY_APPROVER}
+)
+# Actions filed only by their own use case, which binds the scope to the real object (the
+# person a credential names, the exact purpose definition): never asked for through /v1/approvals.
+FILED_BY_USE_CASE = frozenset({PURPOSE_WIDEN, IDENTITY_APPROVER})
 
 REASON_CODES = (
     "data_subject_request",
@@ -37,6 +43,7 @@ REASON_CODES = (
     "legal_request",
     "client_onboarding",
     "purpose_change",
+    "identity_change",
     "other",
 )
 MAX_REASON_TEXT = 500
@@ -67,7 +74,12 @@ class Scope:
     id, an extract id, a purpose code); ``subjects``, ``purpose``,
     ``field_types`` (None: every field type the purpose covers) and
     ``reveal`` bound a reveal; ``minutes`` is how long the grant lasts once
-    approved (None: until revoked, for a client's data access).
+    approved (None: until revoked, for a client's data access or an identity).
+    ``person`` is the person a credential names (``identity.approver``: nobody
+    approves their own approving power); ``digest`` binds the request to exactly
+    what is approved (``purpose.widen``: the sha256 of the proposed purpose
+    definition, which ``proposal`` holds and which is applied only if it still
+    hashes to it).
     """
 
     target: str | None = None
@@ -76,9 +88,12 @@ class Scope:
     field_types: tuple[str, ...] | None = None
     reveal: str = "plain"
     minutes: int | None = None
+    person: str | None = None
+    digest: str | None = None
+    proposal: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "target": self.target,
             "subjects": list(self.subjects),
             "purpose": self.purpose,
@@ -86,6 +101,11 @@ class Scope:
             "reveal": self.reveal,
             "minutes": self.minutes,
         }
+        # Only when set, so the scopes of the other actions read as before.
+        for name in ("person", "digest", "proposal"):
+            if getattr(self, name) is not None:
+                found[name] = getattr(self, name)
+        return found
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Scope:
@@ -97,6 +117,9 @@ class Scope:
             field_types=None if types is None else tuple(types),
             reveal=raw.get("reveal") or "plain",
             minutes=raw.get("minutes"),
+            person=raw.get("person"),
+            digest=raw.get("digest"),
+            proposal=raw.get("proposal"),
         )
 
     def covers(self, subject_id: str | None, purpose: str, field_type: str) -> bool:

@@ -7,16 +7,18 @@ person. The key exists at once (it is shown only then) but is refused with
 ``client_pending_approval`` until a DPO - another person - approves and a
 grant for the client exists; revoking that grant stops the key again. So an
 admin alone never obtains a key that reads data, through the API or the CLI.
+
+A client whose role approves something (a ``dpo`` key) goes the same way with
+an ``identity.approver`` request (:mod:`access.identity`): otherwise an admin
+could mint a DPO key naming an invented person and approve their own clients.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
+from access import identity
 from access import model as m
 from access.service import AccessService
 
@@ -45,19 +47,31 @@ def create_client(
     *,
     reason_text: str | None = None,
     request_id: str | None = None,
+    bootstrap: bool = False,
     **fields: Any,
 ) -> Onboarded:
-    """Create a client as ``acting`` (an admin); one with data access waits for approval.
+    """Create a client as ``acting`` (an admin); one with data access or an approving role waits
+    for approval.
 
-    ``fields`` are :meth:`ClientStore.create`'s. Raises what it raises, and
-    NoPerson (the admin's credential names nobody), RequesterRole, InvalidScope
-    (a reason holding an identifier) for a client with data access; nothing is
-    created then.
+    ``fields`` are :meth:`ClientStore.create`'s. ``bootstrap`` (the command line
+    only) creates an approving key without approval while no approving identity
+    exists (the first DPO). Raises what it raises, and NoPerson (the admin's
+    credential names nobody), RequesterRole, InvalidScope (a reason holding an
+    identifier), ApprovalRequired (bootstrap with an approver existing); nothing
+    is created then.
     """
     asked: list[m.ApprovalRequest] = []
+    approving = identity.needs_approval(access, str(fields.get("role")))
 
     def ask(uow: Any, client: Client) -> None:
-        if client.needs_approval:
+        if approving:
+            if bootstrap:
+                identity.refuse_unless_first(uow, access, but_client=client.id)
+                return
+            asked.append(
+                identity.ask_in(uow, access, acting, client.id, client.person, request_id=request_id)
+            )
+        elif client.needs_approval:
             asked.append(
                 access.request_in(
                     uow,
@@ -70,10 +84,7 @@ def create_client(
                 )
             )
 
-    client, key = store.create(actor=acting.actor, in_transaction=ask, **fields)
+    client, key = store.create(
+        actor=acting.actor, in_transaction=ask, approving=approving and not bootstrap, **fields
+    )
     return Onboarded(client, key, asked[0] if asked else None)
-
-
-def data_access_granted(access: AccessService, session: Session, client_id: str, now: dt.datetime) -> bool:
-    """Does a live ``client.data_access`` grant name this client? Read in the caller's transaction."""
-    return access.grant_for(session, m.CLIENT_DATA_ACCESS, client_id, now=now) is not None

@@ -43,6 +43,8 @@ DEFAULTS: Mapping[str, Rule] = {
     m.REIDENTIFY: Rule(("dpo",), ("dpo",), 1),
     m.REVEAL: Rule(("dpo", "auditor"), ("dpo",), 1),
     m.PURPOSE_WIDEN: Rule(("dpo", "admin"), ("dpo",), 1),
+    # A key or console user that could approve anything: asked for by the admin creating it.
+    m.IDENTITY_APPROVER: Rule(("admin",), ("dpo",), 1),
 }
 
 
@@ -52,6 +54,11 @@ class ApprovalRules:
 
     def __getitem__(self, action: str) -> Rule:
         return self.rules[action]
+
+    def approving_roles(self) -> frozenset[str]:
+        """Roles whose approval counts for some action: a credential in one of them is itself
+        approved first (``identity.approver``, :mod:`access.identity`)."""
+        return frozenset(role for rule in self.rules.values() if rule.four_eyes for role in rule.approvers)
 
     def four_eyes_off(self) -> list[str]:
         """Actions a deployment has lowered to no approval at all."""

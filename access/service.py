@@ -42,6 +42,11 @@ SUBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{7,63}")
 _DIGIT_RUN = re.compile(r"(?<!\d)\d[\d \-]{6,}[\dXx](?!\d)")
 _WORD_RUN = re.compile(r"[0-9A-Za-z]{8,}")
 DEFAULT_GRANT_MINUTES = 60
+# Grants that last until revoked: a client's data access, an approving identity.
+UNTIL_REVOKED = frozenset({m.CLIENT_DATA_ACCESS, m.IDENTITY_APPROVER})
+# Run inside the approving unit of work when a request of an action is approved, before its
+# grant is made (``purpose.widen`` applies the approved change); what it raises undoes the approval.
+OnApproved = Callable[[UnitOfWork, m.ApprovalRequest, m.Acting, dt.datetime], None]
 MAX_LIST = 500
 
 
@@ -98,6 +103,11 @@ class AccessService:
         self.limits = limits
         self._alert = alert
         self.clock = clock
+        self._on_approved: dict[str, OnApproved] = {}
+
+    def on_approved(self, action: str, apply: OnApproved) -> None:
+        """Run ``apply`` in the unit of work that approves a request for ``action`` (one per action)."""
+        self._on_approved[action] = apply
 
     # -- checks -------------------------------------------------------------------------
     def check_text(self, text: Any, name: str = "reason_text") -> str:
@@ -139,10 +149,16 @@ class AccessService:
                 raise errors.InvalidScope("field_types must be lowercase codes")
         elif scope.subjects or scope.purpose or scope.field_types is not None:
             raise errors.InvalidScope(f"{action} takes a target only")
+        if scope.person is not None and action != m.IDENTITY_APPROVER:
+            raise errors.InvalidScope(f"{action} names no person")
+        if (scope.digest is not None or scope.proposal is not None) and action != m.PURPOSE_WIDEN:
+            raise errors.InvalidScope(f"{action} carries no proposal")
+        if action == m.PURPOSE_WIDEN and (not scope.digest or scope.proposal is None):
+            raise errors.InvalidScope("purpose.widen is filed with the proposed definition and its digest")
         if scope.reveal not in ("plain", "masked"):
             raise errors.InvalidScope("reveal must be plain or masked")
         minutes = scope.minutes
-        if minutes is None and action != m.CLIENT_DATA_ACCESS:
+        if minutes is None and action not in UNTIL_REVOKED:
             minutes = min(DEFAULT_GRANT_MINUTES, max_minutes)
         if minutes is not None and not 1 <= minutes <= max_minutes:
             raise errors.InvalidScope(f"minutes must be 1 to {max_minutes}")
@@ -182,7 +198,13 @@ class AccessService:
         *,
         request_id: str | None = None,
     ) -> m.ApprovalRequest:
-        """Ask for ``action`` on ``scope``, in a unit of work of its own. See :meth:`request_in`."""
+        """Ask for ``action`` on ``scope``, in a unit of work of its own. See :meth:`request_in`.
+
+        ``purpose.widen`` and ``identity.approver`` are filed by their own use cases
+        (changing a purpose, creating a credential), never asked for directly: InvalidScope.
+        """
+        if action in m.FILED_BY_USE_CASE:
+            raise errors.InvalidScope(f"{action} is filed by the change it approves, not asked for directly")
         with self._uow() as uow:
             found = self.request_in(
                 uow, acting, action, scope, reason_code, reason_text, request_id=request_id
@@ -385,6 +407,8 @@ class AccessService:
             refusal = errors.NoPerson()
         elif acting.person == found.requester:
             refusal = errors.SelfApproval()
+        elif found.action == m.IDENTITY_APPROVER and acting.person == found.scope.person:
+            refusal = errors.SelfApproval("nobody approves their own approving power")
         elif acting.role not in found.approver_roles:
             refusal = errors.NotApprover(
                 f"{found.action} is approved by the role {' or '.join(found.approver_roles)}"
@@ -428,6 +452,9 @@ class AccessService:
         )
         if done.rowcount != 1:  # pragma: no cover - the lock makes this impossible
             raise errors.AlreadyDecided("the request is no longer pending")
+        apply = self._on_approved.get(found.action)
+        if apply is not None:
+            apply(uow, found, acting, now)
         minutes = found.scope.minutes
         grant = m.Grant(
             id=new_id("grt_"),
@@ -572,8 +599,8 @@ class AccessService:
         and waits for a review by another person. Raises NoPerson,
         RequesterRole, InvalidScope, StorageUnavailable.
         """
-        if action == m.CLIENT_DATA_ACCESS:
-            raise errors.InvalidScope("a client's data access is never taken by break-glass")
+        if action in (m.CLIENT_DATA_ACCESS, *m.FILED_BY_USE_CASE):
+            raise errors.InvalidScope(f"{action} is never taken by break-glass")
         _, person, reason_text = self._check_ask(acting, action, reason_code, reason_text)
         limit = self.limits.break_glass_max_minutes
         scope = self._check_scope(

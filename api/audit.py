@@ -260,11 +260,25 @@ class AuditExposureQuerySchema(Schema):
         _check_window(data)
 
 
+class AuditExposureGrantSchema(Schema):
+    grant = ma.fields.String(dump_only=True, metadata={"description": "the grant id"})
+    kind = ma.fields.String(dump_only=True, metadata={"enum": ["approval", "break_glass"]})
+    approved_by = ma.fields.List(
+        ma.fields.String(), dump_only=True, metadata={"description": "the persons whose approvals made it"}
+    )
+    events = ma.fields.Integer(dump_only=True)
+
+
 class AuditExposedSubjectSchema(Schema):
     subject_id = ma.fields.String(dump_only=True)
     events = ma.fields.Integer(dump_only=True)
     first = ma.fields.String(dump_only=True)
     last = ma.fields.String(dump_only=True)
+    grants = ma.fields.List(
+        ma.fields.Nested(AuditExposureGrantSchema),
+        dump_only=True,
+        metadata={"description": "reveals made under a grant or break-glass, and by whose approval"},
+    )
 
 
 class AuditExposureSchema(Schema):

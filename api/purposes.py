@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from access.model import Acting
 from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import FullMatch, Schema
@@ -145,6 +146,23 @@ class PurposeSchema(Schema):
     updated_by = ma.fields.String(dump_only=True)
 
 
+class PurposeChangeSchema(PurposeSchema):
+    approval_id = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "202: the purpose.widen approval request the change waits for (a DPO, "
+            "another person, approves: POST /v1/approvals/{id}/approve; it applies then)"
+        },
+    )
+    approval_state = ma.fields.String(
+        dump_only=True, allow_none=True, metadata={"enum": ["pending", "approved"]}
+    )
+    widens = ma.fields.List(
+        ma.fields.String(), dump_only=True, metadata={"description": "how the change widens access"}
+    )
+
+
 class PurposeListSchema(Schema):
     purposes = ma.fields.List(ma.fields.Nested(PurposeSchema), dump_only=True)
 
@@ -203,14 +221,38 @@ class PurposeByCode(MethodView):
 
     @require_roles("dpo", "admin")
     @blp.arguments(PurposeUpdateSchema)
-    @blp.response(200, PurposeSchema)
+    @blp.response(200, PurposeChangeSchema)
+    @blp.alt_response(
+        202,
+        schema=PurposeChangeSchema,
+        description="the change widens access: filed as a purpose.widen approval request "
+        "(approval_id); the purpose is unchanged until a DPO, another person, approves",
+    )
     @blp.alt_response(404, response="NOT_FOUND")
-    def patch(self, body: dict[str, Any], code: str) -> dict[str, Any]:
-        """Change a purpose: a new version (the history keeps the old). ``retired: true`` retires it."""
+    def patch(self, body: dict[str, Any], code: str) -> Any:
+        """Change a purpose: a new version (the history keeps the old). ``retired: true`` retires it.
+
+        A change that widens access (more field types, a legal basis other than
+        consent, consent or separate consent no longer required, ...) answers 202
+        with ``approval_id``: it applies when a DPO, another person than the one
+        asking, approves it. The key must name a person (403 ``no_person``).
+        """
+        principal = current_principal()
+        acting = Acting(principal.person, principal.role, principal.actor)
         with current_container().uow() as uow:
-            return (
-                consent_service().update_purpose(uow, actor(), code, body, request_id=request_id()).to_dict()
+            found = consent_service().change_purpose(
+                uow, actor(), code, body, acting=acting, request_id=request_id()
             )
+        answer = {
+            **found.purpose.to_dict(),
+            "widens": list(found.widens),
+            "approval_id": None,
+            "approval_state": None,
+        }
+        if found.approval is None:
+            return answer
+        answer.update(approval_id=found.approval.id, approval_state=found.approval.state)
+        return (answer, 202) if found.approval.state == "pending" else answer
 
 
 @blp.route("/<code>/history")

@@ -173,6 +173,8 @@ class Exposure:
     events: int
     first: dt.datetime
     last: dt.datetime
+    # Reveals under a grant or break-glass: grant id, kind, the approvers, how many events.
+    grants: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +182,7 @@ class Exposure:
             "events": self.events,
             "first": _iso(self.first),
             "last": _iso(self.last),
+            "grants": [dict(g) for g in self.grants],
         }
 
 
@@ -480,24 +483,32 @@ class AuditLog:
         if since > until:
             raise ValidationFailed("since must not be after until")
         c = t.events.c
+        where = (
+            c.actor == actor,
+            c.action.in_(DETOKENIZE_ACTIONS),
+            c.outcome == "success",
+            c.subject_id.is_not(None),
+            c.time >= since,
+            c.time < until,
+        )
         stmt = (
             sa.select(c.subject_id, sa.func.count(), sa.func.min(c.time), sa.func.max(c.time))
-            .where(
-                c.actor == actor,
-                c.action.in_(DETOKENIZE_ACTIONS),
-                c.outcome == "success",
-                c.subject_id.is_not(None),
-                c.time >= since,
-                c.time < until,
-            )
+            .where(*where)
             .group_by(c.subject_id)
             .order_by(c.subject_id)
         )
+        # Reveals under a grant name it in their details (tokenization.detokenize): which ones,
+        # of which kind, by whose approval.
+        granted = sa.select(c.subject_id, c.payload).where(*where, c.payload.like('%"grant_kind"%'))
         with self._read() as session:
             size = read_head(session).size
             rows = session.execute(stmt).all()
+            by_grant = _grants_by_subject(session.execute(granted).all())
             queued = session.scalar(sa.select(sa.func.count()).select_from(t.queue)) or 0
-        subjects = [Exposure(subject, count, first, last) for subject, count, first, last in rows]
+        subjects = [
+            Exposure(subject, count, first, last, tuple(by_grant.get(subject, ())))
+            for subject, count, first, last in rows
+        ]
         return ExposureReport(actor, since, until, size, queued, subjects)
 
     # -- proofs -------------------------------------------------------------------------
@@ -871,6 +882,27 @@ _EVENT_COLUMNS = (
 
 def _record(row: Sequence[Any]) -> EventRecord:
     return EventRecord(*row[:9], bytes(row[9]))
+
+
+def _grants_by_subject(rows: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per subject, the grants its reveals were made under (from the events' details)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for subject, payload in rows:
+        details = (json.loads(payload).get("details") or {}) if payload else {}
+        grant = details.get("grant")
+        if not isinstance(grant, str):
+            continue
+        entry = found.setdefault(subject, {}).setdefault(
+            grant,
+            {
+                "grant": grant,
+                "kind": details.get("grant_kind"),
+                "approved_by": list(details.get("approved_by") or []),
+                "events": 0,
+            },
+        )
+        entry["events"] += 1
+    return {subject: sorted(grants.values(), key=lambda g: g["grant"]) for subject, grants in found.items()}
 
 
 def _check_root(root: bytes, checkpoint: CheckpointRecord | None) -> None:

@@ -442,6 +442,46 @@ def publish_notice(
     return updated, notice(session, code, version)
 
 
+# -- four eyes on widening ----------------------------------------------------
+def widening(before: m.PurposeDef, after: m.PurposeDef) -> list[str]:
+    """How a change from ``before`` to ``after`` widens access (empty: it does not).
+
+    Widening: field types added (or every field type), a legal basis other than
+    consent, consent or separate consent no longer required, consents under older
+    notices counting again (``reconsent_grace``), more third parties, more roles
+    under a retention hold, a retired purpose made active again. Everything else
+    (names, texts, retention, narrowing) applies at once.
+    """
+    found: list[str] = []
+    if before.field_types is not None and (
+        after.field_types is None or not set(after.field_types) <= set(before.field_types)
+    ):
+        found.append("field_types")  # None is every field type
+    if after.legal_basis != before.legal_basis and after.legal_basis != "consent":
+        found.append("legal_basis")
+    if before.consent_required and not after.consent_required:
+        found.append("consent_required")
+    if before.separate_consent_required and not after.separate_consent_required:
+        found.append("separate_consent_required")
+    if after.reconsent_grace and not before.reconsent_grace:
+        found.append("reconsent_grace")
+    if not set(after.third_parties) <= set(before.third_parties):
+        found.append("third_parties")
+    if not set(after.hold_roles) <= set(before.hold_roles):
+        found.append("hold_roles")
+    if after.active and not before.active:
+        found.append("retired")
+    return found
+
+
+def definition_digest(purpose: m.PurposeDef) -> str:
+    """``sha256:<hex>`` of a purpose's whole definition (code and version included): what a
+    ``purpose.widen`` approval is bound to."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(canonical_json(purpose.definition())).hexdigest()
+
+
 # -- seeding from the configuration -------------------------------------------
 def seed_definition(purpose: Purpose) -> dict[str, Any]:
     """A configured purpose as a definition for the tables."""

@@ -69,6 +69,16 @@ def _require_purpose(actor: m.Actor, purpose: str, what: str) -> None:
         raise NotAllowed(f"this client may not {what} for a purpose it does not hold")
 
 
+@dataclasses.dataclass(frozen=True)
+class PurposeChange:
+    """A purpose after a change: applied (``approval`` None), or as it stands with the
+    ``purpose.widen`` request the change waits for and how it widens access."""
+
+    purpose: m.PurposeDef
+    approval: Any = None  # access.model.ApprovalRequest
+    widens: tuple[str, ...] = ()
+
+
 @dataclasses.dataclass
 class ConsentService:
     session_factory: sessionmaker[Session]
@@ -86,6 +96,9 @@ class ConsentService:
     # Purposes that own the customer relationship: a purpose-bound client may open or close
     # it only holding one of them (PIIVAULT_RELATIONSHIP_PURPOSES).
     relationship_purposes: frozenset[str] = frozenset(m.RELATIONSHIP_PURPOSES)
+    # Four eyes on purpose changes that widen access (access.purposes.PurposeApprovals), wired by
+    # the composition root. None: changes apply as asked.
+    widen_gate: Any = None
 
     # -- the policy decision point's questions (hot path, caller's transaction) ---
     def check(
@@ -184,15 +197,63 @@ class ConsentService:
         *,
         request_id: str | None = None,
     ) -> m.PurposeDef:
-        """Change a purpose (a new version; the history keeps the old one).
+        """Change a purpose (a new version; the history keeps the old one) when the change does
+        not widen access; one that does goes through :meth:`change_purpose`.
 
-        Raises NotAllowed, PurposeNotFound, InvalidConsent, StorageUnavailable.
+        Raises NotAllowed, PurposeNotFound, InvalidConsent, ApprovalRequired (a
+        widening change with four eyes wired), StorageUnavailable.
+        """
+        found = self.change_purpose(uow, actor, code, changes, acting=None, request_id=request_id)
+        return found.purpose
+
+    def change_purpose(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        code: str,
+        changes: Mapping[str, Any],
+        *,
+        acting: Any,
+        request_id: str | None = None,
+    ) -> PurposeChange:
+        """Change a purpose; one that widens access (:func:`consent.purposes.widening`) is filed
+        as a ``purpose.widen`` approval request bound to the digest of the exact definition it
+        would make, and applied when another DPO approves it (``access.purposes``).
+
+        ``acting`` is who asks (``access.model.Acting``: the person behind the key
+        or console user). Returns the purpose as it stands and the approval
+        request, if one was filed. Raises NotAllowed, PurposeNotFound,
+        InvalidConsent, NoPerson, RequesterRole, ApprovalRequired (a widening
+        change without ``acting``), StorageUnavailable.
         """
         _require_role(actor, m.PURPOSE_ADMIN_ROLES, "manage purposes")
         session = self._session(uow)
-        purpose, changed = _purposes.update(
-            session, code, changes, actor.name, self.clock(), self._type_codes()
-        )
+        now = self.clock()
+        before = _purposes.require(session, code, lock=True)
+        if self.widen_gate is not None:
+            # Try the change in a savepoint: what it would make, and whether that widens access.
+            with session.begin_nested() as trial:
+                proposed, changed = _purposes.update(
+                    session, code, changes, actor.name, now, self._type_codes()
+                )
+                trial.rollback()
+            widened = _purposes.widening(before, proposed) if changed else []
+            if widened:
+                if acting is None:
+                    from access.errors import ApprovalRequired
+
+                    raise ApprovalRequired(
+                        f"this change widens access ({', '.join(widened)}): it needs a purpose.widen approval"
+                    )
+                approval = self.widen_gate.file(
+                    uow, acting, before, dict(changes), proposed, widened, request_id=request_id
+                )
+                uow.commit()
+                if approval.state != "pending":  # four eyes off for purpose.widen: applied as asked
+                    with self.uow_factory() as again:
+                        before = _purposes.require(self._session(again), code)
+                return PurposeChange(before, approval, tuple(widened))
+        purpose, changed = _purposes.update(session, code, changes, actor.name, now, self._type_codes())
         if changed:
             uow.record(
                 AuditEvent(
@@ -205,7 +266,7 @@ class ConsentService:
             )
             uow.after_commit(self.catalogue.invalidate)
         uow.commit()
-        return purpose
+        return PurposeChange(purpose)
 
     def publish_notice(
         self,

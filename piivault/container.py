@@ -182,6 +182,10 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     # Approvals and grants: the policy decision point, client keys and DSR packages consult them.
     container.services["access"] = build_access_service(settings, container)
     tokenization.reveal_grants = container.services["access"].reveal_grants
+    from access.purposes import PurposeApprovals
+
+    # Purpose changes that widen access wait for a DPO's approval and apply when it comes.
+    consent.widen_gate = PurposeApprovals(container.services["access"], consent)
     from anonymize.extract.service import build_extract_service
 
     # Extract jobs; its in-process worker (if any was started) stops with the container.

@@ -2,7 +2,9 @@
 
 The fixtures' service keys are asked for by an admin (``test-admin``) and
 approved by a DPO (``test-dpo``), another person - the approval path, never a
-way around it (:mod:`access.onboarding`).
+way around it (:mod:`access.onboarding`). A key in an approving role (``dpo``)
+is approved the same way (``identity.approver``, :mod:`access.identity`), by
+``test-dpo2`` when it names ``test-dpo`` (nobody approves their own).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from piivault.container import Container
 
 TEST_ADMIN = "test-admin"
 TEST_DPO = "test-dpo"
+TEST_DPO_2 = "test-dpo2"
 
 
 def create_client(
@@ -28,5 +31,6 @@ def create_client(
         store or clients_service(container), access, m.Acting(TEST_ADMIN, "admin", actor), **fields
     )
     if made.approval is not None and made.approval.state == m.PENDING:
-        access.approve(m.Acting(TEST_DPO, "dpo", actor), made.approval.id)
+        approver = TEST_DPO_2 if made.approval.scope.person == TEST_DPO else TEST_DPO
+        access.approve(m.Acting(approver, "dpo", actor), made.approval.id)
     return made.client, made.key

@@ -7,6 +7,10 @@ The command line is no side door around four eyes: a client with data access
 (role service with purposes or permissions) is created by the admin named with
 ``--as``, and its key is refused until a DPO, another person, approves the
 approval request printed here (``piivault approvals approve ID --as DPO --role dpo``).
+So is a client whose role approves something (a ``dpo`` key, :mod:`access.identity`):
+without ``--as`` it is made only as the very first approving identity (bootstrap:
+none exists yet, neither key nor console user); once one exists, ``--as ADMIN``
+files the request that another DPO approves.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ def create(
             store,
             container.services["access"],
             acting,
+            bootstrap=asking is None,
             name=name,
             role=role,
             purposes=purpose_codes,
@@ -121,14 +126,17 @@ def create(
     client, approval = made.client, made.approval
     click.echo(f"created client {client.id} ({client.name}, role {client.role})", err=True)
     if approval is not None and approval.state == m.PENDING:
+        what = "its approving role" if approval.action == m.IDENTITY_APPROVER else "its data access"
         click.echo(
-            f"its data access waits for approval request {approval.id}: the key is refused "
+            f"{what} waits for approval request {approval.id}: the key is refused "
             f"(client_pending_approval) until a DPO, not {approval.requester}, runs\n"
             f"  piivault approvals approve {approval.id} --as DPO --role dpo",
             err=True,
         )
     elif approval is not None:
-        click.echo(f"four-eyes is OFF for client.data_access: approved as asked ({approval.id})", err=True)
+        click.echo(f"four-eyes is OFF for {approval.action}: approved as asked ({approval.id})", err=True)
+    elif client.role in container.services["access"].rules.approving_roles():
+        click.echo("the first approving identity (bootstrap): no approval needed", err=True)
     click.echo("API key (shown once, store it now; only a keyed hash is kept):", err=True)
     click.echo(made.key)
 

@@ -131,11 +131,12 @@ def _codes(kind: str, values: Sequence[str], known: Collection[str] | None) -> t
     return codes
 
 
-# Is a client's data access approved (session, client id, now)? Asked in the authenticating transaction.
-DataAccessCheck = Callable[[Session, str, dt.datetime], bool]
+# Is a client that needs approval approved (session, client, now)? Asked in the authenticating
+# transaction: data access for a service client, its identity for an approving role (access.identity).
+DataAccessCheck = Callable[[Session, Client, dt.datetime], bool]
 
 
-def _never_approved(session: Session, client_id: str, now: dt.datetime) -> bool:
+def _never_approved(session: Session, client: Client, now: dt.datetime) -> bool:
     return False  # no access service wired: fail closed
 
 
@@ -191,6 +192,7 @@ class ClientStore:
         person: str | None = None,
         permissions: Sequence[str] = (),
         in_transaction: Callable[[UnitOfWork, Client], object] | None = None,
+        approving: bool = False,
     ) -> tuple[Client, str]:
         """Create a client; return it and its API key, which is never available again.
 
@@ -199,6 +201,9 @@ class ClientStore:
         until a ``client.data_access`` grant for it exists. ``in_transaction`` runs
         in the creating unit of work (it asks for that approval, :mod:`access.onboarding`);
         what it raises undoes the creation.
+
+        ``approving``: the role approves something (:mod:`access.identity`), so the
+        key too waits for an ``identity.approver`` grant.
 
         ``permissions`` are given explicitly (:data:`~api.clients.model.PERMISSIONS`:
         ``write_attributes`` for service clients). Raises :class:`ValidationFailed`
@@ -233,7 +238,7 @@ class ClientStore:
             raise ValidationFailed(f"a key must expire within 1 to {MAX_EXPIRY_DAYS} days")
         now = self.clock()
         expires_at = now + expires_in if expires_in is not None else None
-        needs_approval = has_data_access(role, purpose_codes, granted)
+        needs_approval = approving or has_data_access(role, purpose_codes, granted)
         with self._uow_factory() as uow:
             session = uow.session
             assert session is not None
@@ -411,7 +416,7 @@ class ClientStore:
                 raise ApiKeyExpired()
             # Four eyes on data access: decided in this transaction, so a revoked grant stops
             # the key on the next request (within the verified cache's seconds, if it is on).
-            if client.needs_approval and not self.data_access(session, client.id, now):
+            if client.needs_approval and not self.data_access(session, client, now):
                 raise ClientPendingApproval()
             if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
                 session.execute(t.update().where(t.c.id == client.id).values(last_used_at=now))
@@ -461,10 +466,10 @@ def clients_service(container: Any) -> ClientStore:
 
 
 def _data_access_check(container: Any) -> DataAccessCheck:
-    """The access service's answer (a live ``client.data_access`` grant), or never without one."""
+    """The access service's answer (a live grant for the client), or never without one."""
     access = container.services.get("access")
     if access is None:
         return _never_approved
-    from access.onboarding import data_access_granted
+    from access.identity import client_approved
 
-    return lambda session, client_id, now: data_access_granted(access, session, client_id, now)
+    return lambda session, client, now: client_approved(access, session, client, now)

@@ -4,6 +4,12 @@ The first admin (and any user) is made here; passwords are read from a hidden
 prompt (asked twice) or, for scripts, one line of standard input with
 ``--password-stdin``. They are never taken as an argument, where the process
 list and shell history would keep them.
+
+A user whose role approves something (``dpo``) is an approving identity
+(:mod:`access.identity`): without ``--as`` it is made (or its password reset)
+only as the very first one, the bootstrap; once another exists, ``--as ADMIN``
+files an ``identity.approver`` request and the user cannot sign in until a DPO,
+another person, approves it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,48 @@ def _run(use: Callable[[Any], Any]) -> Any:
         container.close()
 
 
+def _run_as(asking: str | None, use: Callable[[Any, Any, Any], Any]) -> Any:
+    """``use(users, access, acting)``: as the admin named by ``--as`` (None: the operator, bootstrap)."""
+    from access import model as m
+    from api.console.services import console_service
+    from piivault.cli import _container
+
+    person = None
+    if asking is not None:
+        try:
+            person = m.check_person(asking)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--as") from None
+    container = _container()
+    try:
+        acting = m.Acting(person, "admin", _actor())
+        return use(console_service(container).users, container.services["access"], acting)
+    finally:
+        container.close()
+
+
+_AS = click.option(
+    "--as",
+    "asking",
+    default=None,
+    metavar="ADMIN",
+    help="the admin asking; needed for a user in an approving role (dpo) once one exists: a DPO approves",
+)
+
+
+def _say_pending(approval: Any) -> None:
+    if approval is None:
+        return
+    if approval.state == "pending":
+        click.echo(
+            f"the user cannot sign in until approval request {approval.id} is approved by a DPO, "
+            f"not {approval.requester}:\n  piivault approvals approve {approval.id} --as DPO --role dpo",
+            err=True,
+        )
+    else:
+        click.echo(f"four-eyes is OFF for identity.approver: approved as asked ({approval.id})", err=True)
+
+
 def _actor() -> str:
     from api.clients.cli import cli_actor
 
@@ -54,21 +102,31 @@ def users_cli() -> None:
 @click.option("--password-stdin", is_flag=True, help="read the password from one line of standard input")
 @click.option("--language", type=click.Choice(LANGUAGES), default="zh", show_default=True)
 @click.option("--time-zone", default=None, help="IANA time zone (default: PIIVAULT_CONSOLE_TIME_ZONE)")
+@_AS
 @_cli_errors
-def create(username: str, role: str, password_stdin: bool, language: str, time_zone: str | None) -> None:
+def create(
+    username: str, role: str, password_stdin: bool, language: str, time_zone: str | None, asking: str | None
+) -> None:
     """Create a console user (the password is asked for twice, hidden)."""
+    from access.identity import create_user
+
     password = _password(password_stdin)
-    user = _run(
-        lambda users: users.create(
+    user, approval = _run_as(
+        asking,
+        lambda users, access, acting: create_user(
+            users,
+            access,
+            acting,
+            bootstrap=asking is None,
             username=username,
             role=role,
             password=password,
-            actor=_actor(),
             language=language,
             time_zone=time_zone,
-        )
+        ),
     )
     click.echo(f"created console user {user.username} (role {user.role})")
+    _say_pending(approval)
 
 
 @users_cli.command("list")
@@ -123,10 +181,17 @@ def _set_disabled(username: str, disabled: bool) -> None:
 @users_cli.command("reset-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="read the password from one line of standard input")
+@_AS
 @_cli_errors
-def reset_password(username: str, password_stdin: bool) -> None:
+def reset_password(username: str, password_stdin: bool, asking: str | None) -> None:
     """Set a new password (asked for twice, hidden) and end the user's sessions."""
+    from access.identity import reset_password as reset
+
     name = username.strip().lower()
     password = _password(password_stdin)
-    _run(lambda users: users.reset_password(name, password, actor=_actor()))
+    approval = _run_as(
+        asking,
+        lambda users, access, acting: reset(users, access, acting, name, password, bootstrap=asking is None),
+    )
     click.echo(f"password of console user {name} reset; their sessions have ended")
+    _say_pending(approval)

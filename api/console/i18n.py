@@ -69,6 +69,11 @@ ZH: dict[str, str] = {
     "ok.purpose_updated": "已保存为新版本。",
     "ok.notice_published": "新版告知已发布。",
     "ok.user_created": "用户已创建。",
+    "ok.user_created_pending": "用户已创建；其角色可以审批，须由另一位数据保护负责人批准后方可登录。",
+    "ok.password_reset_pending": (
+        "密码已重置；该用户的角色可以审批，须由另一位数据保护负责人再次批准后方可登录。"
+    ),
+    "ok.purpose_widen_pending": "该变更扩大了访问范围，已提交审批：须由另一位数据保护负责人批准后才会生效。",
     "ok.user_disabled": "用户已停用，其会话已结束。",
     "ok.user_enabled": "用户已启用。",
     "ok.password_reset": "密码已重置，该用户的会话已结束。",
@@ -136,6 +141,7 @@ ZH: dict[str, str] = {
     "approvals.action.extract.reidentify": "重新识别数据提取的假名",
     "approvals.action.reveal": "查看个人信息明文",
     "approvals.action.purpose.widen": "扩大处理目的的访问范围",
+    "approvals.action.identity.approver": "新建可审批的密钥或用户",
     "approvals.approve": "批准",
     "approvals.deny": "拒绝",
     "approvals.own_request": "本人的申请，须由他人审批",
@@ -171,6 +177,7 @@ ZH: dict[str, str] = {
     "approvals.reason.legal_request": "依法调取",
     "approvals.reason.client_onboarding": "接入 API 客户端",
     "approvals.reason.purpose_change": "目的变更",
+    "approvals.reason.identity_change": "审批身份变更",
     "approvals.reason.other": "其他",
     "approvals.scope_target": "对象 {target}",
     "approvals.scope_subjects": "主体 {subjects}",
@@ -308,6 +315,8 @@ ZH: dict[str, str] = {
     "subjects.requests": "主体权利请求",
     "subjects.no_requests": "没有请求。",
     "subjects.access_log": "谁在何时为何使用了数据",
+    "subjects.under_grant": "依授权 {grant}，批准人：{approvers}",
+    "subjects.under_break_glass": "紧急访问（破窗）{grant}，须事后复核",
     "subjects.access_log_note": "审计日志中该主体的最近 {shown} 条事件（共 {total} 条），最新的在前。",
     "subjects.no_access": "审计日志中没有该主体的事件。",
     # consent
@@ -746,6 +755,15 @@ EN: dict[str, str] = {
     "ok.purpose_updated": "Saved as a new version.",
     "ok.notice_published": "New notice published.",
     "ok.user_created": "User created.",
+    "ok.user_created_pending": (
+        "User created; its role approves, so it signs in once another DPO approves it."
+    ),
+    "ok.password_reset_pending": (
+        "Password reset; the user's role approves, so they sign in again once another DPO approves it."
+    ),
+    "ok.purpose_widen_pending": (
+        "This change widens access and was filed for approval: it applies once another DPO approves it."
+    ),
     "ok.user_disabled": "User disabled; their sessions have ended.",
     "ok.user_enabled": "User enabled.",
     "ok.password_reset": "Password reset; the user's sessions have ended.",
@@ -813,6 +831,7 @@ EN: dict[str, str] = {
     "approvals.action.extract.reidentify": "Re-identify an extract pseudonym",
     "approvals.action.reveal": "See plain values",
     "approvals.action.purpose.widen": "Widen a purpose's access",
+    "approvals.action.identity.approver": "A key or user that approves",
     "approvals.approve": "Approve",
     "approvals.deny": "Deny",
     "approvals.own_request": "Your own request: someone else decides",
@@ -847,6 +866,7 @@ EN: dict[str, str] = {
     "approvals.reason.legal_request": "Legal request",
     "approvals.reason.client_onboarding": "API client onboarding",
     "approvals.reason.purpose_change": "Purpose change",
+    "approvals.reason.identity_change": "Approver identity change",
     "approvals.reason.other": "Other",
     "approvals.scope_target": "object {target}",
     "approvals.scope_subjects": "subject {subjects}",
@@ -989,6 +1009,8 @@ EN: dict[str, str] = {
     "subjects.requests": "Data-subject requests",
     "subjects.no_requests": "No requests.",
     "subjects.access_log": "Who used the data, when and why",
+    "subjects.under_grant": "under grant {grant}, approved by {approvers}",
+    "subjects.under_break_glass": "break-glass {grant}, reviewed afterwards",
     "subjects.access_log_note": "The latest {shown} of {total} audit events of this subject, newest first.",
     "subjects.no_access": "The audit log has no events for this subject.",
     "consent.state": "State",

@@ -26,7 +26,14 @@ class Purposes(Resource):
         )
 
     def update(self, code: str, **changes: Any) -> dict:
-        """Change some of a purpose's definition (``retired=True`` retires it); a new version is kept."""
+        """Change some of a purpose's definition (``retired=True`` retires it); a new version is kept.
+
+        A change that widens access (more field types, a legal basis other than consent,
+        consent no longer required, ...) is not applied yet: the answer (HTTP 202) has
+        ``approval_state`` ``"pending"``, ``approval_id`` and ``widens``, and the change applies
+        when a DPO, another person, calls ``approvals.approve(approval_id)``. Otherwise
+        ``approval_id`` is None and the answer is the purpose as changed. Raises Forbidden
+        (``no_person``: a widening change needs a key that names a person)."""
         return self._t.json("PATCH", f"/v1/purposes/{seg(code)}", json=changes, idempotent=False)
 
     def history(self, code: str) -> list[dict]:

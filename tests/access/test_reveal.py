@@ -114,3 +114,33 @@ def test_break_glass_reveals_at_once_and_is_audited_as_such(access, container):
     under = [p for p in payloads if p["action"] == "detokenize" and p["details"].get("grant")]
     assert [(p["details"]["grant"], p["details"]["grant_kind"]) for p in under] == [(grant.id, "break_glass")]
     assert [p["action"] for p in payloads if p["action"].startswith("break_glass")] == ["break_glass.take"]
+
+
+def test_exposure_and_the_subject_access_log_name_the_grant_and_its_approvers(access, container):
+    import datetime as dt
+
+    from api.app import create_app
+    from api.console.services import console_service
+    from tests.console.conftest import PASSWORD, Console
+
+    tokens = customer(container, SUBJECT)
+    grant_id = _granted(access)
+    assert _detokenize(container, DAI, [tokens["name"]]) == [{"value": NAME}]
+    access.revoke(DPO_DAI, grant_id)  # so the next reveal is under the break-glass grant alone
+    glass = access.break_glass(DPO_DAI, m.REVEAL, KYC_NAMES, "incident", "fraud call in progress")
+    assert _detokenize(container, DAI, [tokens["name"]]) == [{"value": NAME}]
+    now = dt.datetime.now(dt.UTC)
+    report = container.services["audit"].exposure(
+        "client:c-test", now - dt.timedelta(days=1), now + dt.timedelta(days=1)
+    )
+    (exposed,) = [s for s in report.to_dict()["subjects"] if s["subject_id"] == SUBJECT]
+    # Both reveals happened under a grant; the break-glass one was taken at once (no approvers),
+    # so it shows which it was and whose approval made the other.
+    kinds = {g["grant"]: (g["kind"], g["approved_by"], g["events"]) for g in exposed["grants"]}
+    assert kinds == {grant_id: ("approval", ["don"], 1), glass.id: ("break_glass", [], 1)}
+    # The console's access log of the subject says the same.
+    console_service(container).users.create(username="dee", role="dpo", password=PASSWORD, actor="test")
+    page = Console(create_app(container).test_client(), "dee").get(f"/console/subjects/{SUBJECT}")
+    html = page.get_data(as_text=True)
+    assert 'data-testid="under-grant"' in html and "don" in html and glass.id in html
+    assert ID_NUMBER not in html

@@ -37,3 +37,16 @@ def test_define_change_publish_and_read_back(dpo, connect):
     dpo.purposes.update("cross_border", retired=True)
     assert "cross_border" not in [p["code"] for p in analyst.purposes.list()]
     assert "cross_border" in [p["code"] for p in analyst.purposes.list(include_retired=True)]
+
+
+def test_a_widening_change_waits_for_another_dpo(connect):
+    dai = connect("dpo", person="dai")
+    don = connect("dpo", person="don")
+    before = dai.purposes.get("marketing")
+    asked = dai.purposes.update("marketing", field_types=[*before["field_types"], "bank_card"])
+    assert asked["approval_state"] == "pending" and asked["widens"] == ["field_types"]
+    assert "bank_card" not in dai.purposes.get("marketing")["field_types"]
+    with pytest.raises(Forbidden):
+        dai.approvals.approve(asked["approval_id"])  # self-approval
+    assert don.approvals.approve(asked["approval_id"])["state"] == "approved"
+    assert "bank_card" in dai.purposes.get("marketing")["field_types"]

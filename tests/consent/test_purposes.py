@@ -69,7 +69,18 @@ def test_retired_purposes_are_unknown_to_the_decision_point(container, svc):
     assert svc.catalogue.get("marketing") is None and "marketing" not in svc.catalogue
     with pytest.raises(InvalidConsent, match="retired"):
         call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app")
-    call(container, "update_purpose", DPO, "marketing", {"retired": False})
+    # Making it active again widens access: four eyes (purpose.widen), another DPO approves.
+    from access import model as am
+    from access.errors import ApprovalRequired
+
+    with pytest.raises(ApprovalRequired):
+        call(container, "update_purpose", DPO, "marketing", {"retired": False})
+    assert svc.catalogue.get("marketing") is None
+    asked = call(
+        container, "change_purpose", DPO, "marketing", {"retired": False}, acting=am.Acting("dai", "dpo", "t")
+    )
+    assert asked.approval.state == am.PENDING and asked.widens == ("retired",)
+    container.services["access"].approve(am.Acting("don", "dpo", "t"), asked.approval.id)
     assert svc.catalogue.get("marketing") is not None
 
 

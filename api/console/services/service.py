@@ -83,6 +83,7 @@ class ConsoleService:
             user_policy=lockout.Policy(settings.console_lockout_failures, window, lock_for),
             address_policy=lockout.Policy(settings.console_address_failures, window, lock_for),
             clock=clock,
+            approved=_identity_check(container),
         )
 
     @property
@@ -188,3 +189,13 @@ def console_service(container: Any) -> ConsoleService:
     if found is None:
         found = container.services.setdefault("console", ConsoleService(container))
     return found
+
+
+def _identity_check(container: Any) -> Callable[[Session, str, dt.datetime], bool] | None:
+    """A console user in an approving role acts only while approved (:mod:`access.identity`)."""
+    access = container.services.get("access")
+    if access is None:
+        return None
+    from access.identity import user_approved
+
+    return lambda session, username, now: user_approved(access, session, username, now)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from api.console import tables as t
 from api.console.services import lockout, passwords
@@ -98,7 +99,10 @@ class SessionStore:
         user_policy: lockout.Policy,
         address_policy: lockout.Policy,
         clock: Callable[[], dt.datetime],
+        approved: Callable[[Session, str, dt.datetime], bool] | None = None,
     ) -> None:
+        # May this user act (an approving identity needs its approval, access.identity)?
+        self.approved = approved or (lambda session, username, now: True)
         self._uow = uow_factory
         self._keyring = keyring
         self.idle = idle
@@ -127,6 +131,7 @@ class SessionStore:
             row = session.execute(sa.select(t.users).where(_u.username == name)).first() if name else None
             locked = lockout.locked_until(session, address_key, now) is not None
             user_locked = user_key is not None and lockout.locked_until(session, user_key, now) is not None
+            approved = row is None or self.approved(session, row.username, now)
             uow.commit()  # the lock-out key, if this was its first use
         user = None if row is None else user_from(row)
         # The hash is checked whatever else failed, so every failure takes as long.
@@ -141,6 +146,8 @@ class SessionStore:
             reason = "disabled"
         elif not matches:
             reason = "wrong_password"
+        elif not approved:
+            reason = "pending_approval"  # an approving role, not (or no longer) approved
         else:
             return self._open(user, row.password_hash, password, address_key, user_key, request_id)
         self._failed(user, reason, address_key, user_key, request_id)
@@ -252,6 +259,8 @@ class SessionStore:
             if row is None:
                 return None
             ended = _why_over(row, now, self.idle)
+            if ended is None and not self.approved(session, row.username, now):
+                ended = "not_approved"  # its identity grant was revoked
             if ended is not None:
                 session.execute(
                     t.sessions.update()

@@ -162,8 +162,13 @@ class UserStore:
         language: str = "zh",
         time_zone: str | None = None,
         request_id: str | None = None,
+        in_transaction: Callable[[UnitOfWork, ConsoleUser], object] | None = None,
     ) -> ConsoleUser:
-        """Create a user. Raises InvalidInput, UserExists, StorageUnavailable."""
+        """Create a user. Raises InvalidInput, UserExists, StorageUnavailable.
+
+        ``in_transaction`` runs in the creating unit of work (a user in an approving
+        role files its approval request, :mod:`access.identity`); what it raises undoes it.
+        """
         name = check_username(username)
         check_role(role)
         check_language(language)
@@ -198,9 +203,11 @@ class UserStore:
                     details={"username": name, "role": role},
                 )
             )
-            uow.commit()
             user = self.get_in(uow.session, name)
-        assert user is not None
+            assert user is not None
+            if in_transaction is not None:
+                in_transaction(uow, user)
+            uow.commit()
         return user
 
     def set_disabled(
@@ -236,15 +243,24 @@ class UserStore:
             return self._require(session, username)
 
     def reset_password(
-        self, username: str, password: Any, *, actor: str, request_id: str | None = None
+        self,
+        username: str,
+        password: Any,
+        *,
+        actor: str,
+        request_id: str | None = None,
+        in_transaction: Callable[[UnitOfWork, ConsoleUser], object] | None = None,
     ) -> None:
         """Set a new password and end the user's sessions.
 
+        ``in_transaction`` runs in the same unit of work (:mod:`access.identity`).
         Raises InvalidInput, UserNotFound, StorageUnavailable.
         """
         passwords.check_new_password(password, username=username)
         password_hash = passwords.hash_password(password)
-        self._store_password(username, password_hash, actor, "console.password_reset", request_id)
+        self._store_password(
+            username, password_hash, actor, "console.password_reset", request_id, in_transaction
+        )
 
     def change_own_password(
         self, username: str, current: Any, new: Any, *, request_id: str | None = None
@@ -303,7 +319,13 @@ class UserStore:
             return uow.session.scalar(sa.select(_u.password_hash).where(_u.username == username))
 
     def _store_password(
-        self, username: str, password_hash: str, actor: str, action: str, request_id: str | None
+        self,
+        username: str,
+        password_hash: str,
+        actor: str,
+        action: str,
+        request_id: str | None,
+        in_transaction: Callable[[UnitOfWork, ConsoleUser], object] | None = None,
     ) -> None:
         now = self.clock()
         with self._uow() as uow:
@@ -325,6 +347,8 @@ class UserStore:
                     details={"username": username, "sessions_ended": ended},
                 )
             )
+            if in_transaction is not None:
+                in_transaction(uow, self._require(session, username))
             uow.commit()
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, request
 
+from access.model import Acting
 from api.console.forms import Form
 from api.console.web import (
     actor,
@@ -22,12 +23,13 @@ from api.console.web import (
     read_form,
     request_id,
     requires,
+    signed_in,
 )
 from consent.model import HOLD_ROLES, LEGAL_BASES, MAX_NAME, MAX_TEXT, RETENTION_ANCHORS, SEPARATE_GROUNDS
 from consent.purposes import UPDATABLE
-from piivault.errors import Conflict, NotFound, ValidationFailed
+from piivault.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-_FIXABLE = (ValidationFailed, Conflict, NotFound)
+_FIXABLE = (ValidationFailed, Conflict, NotFound, Forbidden)
 # The form's fields: what the consent service lets change, plus "every field type" (no list).
 DEFINITION_FIELDS = (UPDATABLE - {"retired"}) | {"all_field_types"}
 
@@ -74,12 +76,22 @@ def purpose_edit(code: str) -> Response:
     changes["retired"] = form.flag("retired")
     if not form.ok:
         return _form_page(purpose, values=_echo(changes), errors=form.errors, status=422)
+    user = signed_in().user
     try:
         with container().uow() as uow:
-            domain("consent").update_purpose(uow, actor(), code, changes, request_id=request_id())
+            found = domain("consent").change_purpose(
+                uow,
+                actor(),
+                code,
+                changes,
+                acting=Acting(user.username, user.role, user.actor),
+                request_id=request_id(),
+            )
     except _FIXABLE as e:
         return _form_page(purpose, values=_echo(changes), error=error_text(e), status=e.http_status)
-    return done("console.purpose_edit", "purpose_updated", code=code)
+    # A change that widens access waits for another DPO's approval (access.purposes).
+    pending = found.approval is not None and found.approval.state == "pending"
+    return done("console.purpose_edit", "purpose_widen_pending" if pending else "purpose_updated", code=code)
 
 
 @blp.route("/purposes/<code>/notices", methods=["POST"])

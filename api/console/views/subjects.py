@@ -9,6 +9,7 @@ shown again: not in the results, not in the search box, not in a URL.
 from __future__ import annotations
 
 import collections
+import json
 from typing import Any
 
 from flask import Response, redirect, request, url_for
@@ -199,11 +200,28 @@ def _access_log(subject_id: str, page_no: int = 1) -> dict[str, Any]:
     shown = events[(page_no - 1) * ACCESS_LOG_PAGE : page_no * ACCESS_LOG_PAGE]
     return {
         "events": shown,
+        # Reveals under a grant or break-glass: by whose approval (from the events' details).
+        "grants": {e.seq: g for e in shown if (g := _under_grant(e)) is not None},
         "shown": len(events),
         "total": total,
         "more": cursor is not None,
         "page": page_no,
         "pages": pages,
+    }
+
+
+def _under_grant(event: Any) -> dict[str, Any] | None:
+    """The grant a logged reveal was made under (id, kind, approvers), or None."""
+    if event.action != "detokenize":
+        return None
+    details = (json.loads(event.entry).get("details") or {}) if event.entry else {}
+    grant = details.get("grant")
+    if not isinstance(grant, str):
+        return None
+    return {
+        "grant": grant,
+        "break_glass": details.get("grant_kind") == "break_glass",
+        "approved_by": ", ".join(str(p) for p in details.get("approved_by") or []) or "—",
     }
 
 

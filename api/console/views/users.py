@@ -6,10 +6,13 @@ from typing import Any
 
 from flask import Response
 
+from access.identity import create_user, reset_password
+from access.model import PENDING, Acting
 from api.console.services.errors import ConsoleError, UserNotFound
 from api.console.services.users import LANGUAGES, ROLES
 from api.console.web import (
     blp,
+    domain,
     done,
     error_text,
     options,
@@ -20,6 +23,7 @@ from api.console.web import (
     service,
     signed_in,
 )
+from piivault.errors import Forbidden, ValidationFailed
 
 
 @blp.route("/users")
@@ -44,18 +48,21 @@ def user_create() -> Response:
     if not form.ok:
         return _page(create_errors=form.errors, values=kept, status=422)
     try:
-        service().users.create(
+        _, approval = create_user(
+            service().users,
+            domain("access"),
+            _acting(),
+            request_id=request_id(),
             username=username,
             role=role,
             password=password,
-            actor=signed_in().actor,
             language=language or "zh",
             time_zone=zone,
-            request_id=request_id(),
         )
-    except ConsoleError as e:
+    except (ConsoleError, Forbidden, ValidationFailed) as e:
         return _page(values=kept, error=error_text(e), status=e.http_status)
-    return done("console.users", "user_created")
+    # A user in an approving role signs in once a DPO, another person, approves (access.identity).
+    return done("console.users", "user_created_pending" if _pending(approval) else "user_created")
 
 
 @blp.route("/users/<username>/disable", methods=["POST"])
@@ -92,10 +99,21 @@ def user_password(username: str) -> Response:
     if not form.ok:
         return _page(reset_errors={username: form.errors}, status=422)
     try:
-        service().users.reset_password(username, password, actor=signed_in().actor, request_id=request_id())
-    except ConsoleError as e:
+        approval = reset_password(
+            service().users, domain("access"), _acting(), username, password, request_id=request_id()
+        )
+    except (ConsoleError, Forbidden, ValidationFailed) as e:
         return _page(error=error_text(e), status=e.http_status)
-    return done("console.users", "password_reset")
+    return done("console.users", "password_reset_pending" if _pending(approval) else "password_reset")
+
+
+def _acting() -> Acting:
+    user = signed_in().user
+    return Acting(user.username, user.role, user.actor)
+
+
+def _pending(approval: Any) -> bool:
+    return approval is not None and approval.state == PENDING
 
 
 def _page(*, status: int = 200, **context: Any) -> Response:
