@@ -234,7 +234,9 @@ ZH: dict[str, str] = {
     "access.error.already_approved": "您已批准过该申请。",
     "access.error.grant_inactive": "该授权已撤销或已到期。",
     "access.error.already_reviewed": "该紧急授权已复核。",
-    "access.error.invalid_scope": "申请未被接受：{detail}",
+    "access.error.invalid_scope": (
+        "申请未被接受：主体编号、目的、时长或理由不符合规则（理由中不得含有手机号、证件号、卡号等标识符）。"
+    ),
     "access.error.no_person": "此账户不对应具体人员，不能申请或审批。",
     "access.error.approval_not_found": "没有这个申请。",
     "access.error.grant_not_found": "没有这个授权。",
@@ -922,7 +924,10 @@ EN: dict[str, str] = {
     "access.error.already_approved": "You have already approved this request.",
     "access.error.grant_inactive": "The grant is already revoked or expired.",
     "access.error.already_reviewed": "This break-glass use has already been reviewed.",
-    "access.error.invalid_scope": "The request was not accepted: {detail}",
+    "access.error.invalid_scope": (
+        "The request was not accepted: check the subject ID, purpose, minutes and reason "
+        "(a reason must not hold a phone, ID or card number or another identifier)."
+    ),
     "access.error.no_person": "This account names no person: it cannot ask or approve.",
     "access.error.approval_not_found": "No such request.",
     "access.error.grant_not_found": "No such grant.",

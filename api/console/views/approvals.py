@@ -189,6 +189,7 @@ def approval_create() -> Response:
     """Ask for plain values of a subject (a reveal), for a purpose and some minutes."""
     form = read_form(_ASK_FIELDS)
     scope, reason_code, reason_text = _read_ask(form, access().limits.max_grant_minutes)
+    # The reason text is not put back into the form: it may be what was refused (an identifier).
     values = {k: request.form.get(k, "") for k in _ASK_FIELDS - {"reason_text"}}
     if not form.ok:
         return _approvals_page(status=422, errors=form.errors, values=values)
