@@ -204,14 +204,8 @@ def reset_password(
         if bootstrap:
             refuse_unless_first(uow, access, but_user=user.username)
             return
-        now = access.clock()
         target = user_target(user.username)
-        g = t.grants.c
-        session.execute(
-            t.grants.update()
-            .where(g.action == m.IDENTITY_APPROVER, g.target == target, g.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_by=acting.person)
-        )
+        access.revoke_in(uow, acting, m.IDENTITY_APPROVER, target, request_id=request_id)
         asked.append(
             ask_in(uow, access, acting, target, user.username, reason_text=RESET_TEXT, request_id=request_id)
         )

@@ -539,6 +539,33 @@ class AccessService:
             uow.commit()
         return grant
 
+    def revoke_in(
+        self, uow: UnitOfWork, acting: m.Acting, action: str, target: str, *, request_id: str | None = None
+    ) -> list[m.Grant]:
+        """End every live grant for ``action`` on ``target`` inside ``uow`` (the caller commits),
+        each audited as ``grant.revoke``: the use case that made them void (a password reset)."""
+        session = uow.session
+        assert session is not None
+        c = t.grants.c
+        now = self.clock()
+        live = self._grants(
+            session,
+            c.action == action,
+            c.target == target,
+            c.revoked_at.is_(None),
+            sa.or_(c.expires_at.is_(None), c.expires_at > now),
+            lock=True,
+        )
+        ended = []
+        for grant in live:
+            session.execute(
+                t.grants.update().where(c.id == grant.id).values(revoked_at=now, revoked_by=acting.person)
+            )
+            grant = dataclasses.replace(grant, revoked_at=now, revoked_by=acting.person)
+            uow.record(self._grant_event("grant.revoke", acting, grant, request_id))
+            ended.append(grant)
+        return ended
+
     def grant_for(
         self,
         session: Session,

@@ -147,6 +147,12 @@ def test_a_console_admin_resetting_a_dpo_password_needs_approval(container):
         access.approve(m.Acting("dora", "dpo", "user:dora"), request.id)
     access.approve(m.Acting("dee", "dpo", "user:dee"), request.id)
     assert sign_in(app.test_client(), "dora", new_password).status_code == 303
+    # A second reset revokes that grant (audited) and waits again.
+    again = admin.post("/console/users/dora/password", {"password": PASSWORD, "confirm": PASSWORD})
+    assert "password_reset_pending" in again.headers["Location"]
+    revoked = [e for e in audit_payloads(container) if e["action"] == "grant.revoke"]
+    assert [e["details"]["grant_id"] for e in revoked] == [access.get(request.id).grant_id]
+    assert sign_in(app.test_client(), "dora").status_code != 303
 
 
 def test_the_command_line_bootstraps_the_first_dpo_only(container):
