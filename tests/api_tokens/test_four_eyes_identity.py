@@ -109,6 +109,7 @@ def test_a_console_admin_creating_a_dpo_user_waits_for_another_dpo(container):
         {"username": "mallory2", "role": "dpo", "password": PASSWORD, "confirm": PASSWORD, "language": "en"},
     )
     assert made.status_code == 303 and "user_created_pending" in made.headers["Location"]
+    assert 'data-testid="user-awaiting-mallory2"' in admin.get("/console/users").get_data(as_text=True)
     # The invented DPO cannot sign in, so cannot approve anything.
     assert sign_in(app.test_client(), "mallory2").status_code != 303
     denied = [
@@ -122,6 +123,7 @@ def test_a_console_admin_creating_a_dpo_user_waits_for_another_dpo(container):
     with pytest.raises(SelfApproval):
         access.approve(m.Acting("root", "dpo", "client:rootdpo1"), request.id)
     access.approve(m.Acting("dora", "dpo", "user:dora"), request.id)
+    assert 'data-testid="user-awaiting-mallory2"' not in admin.get("/console/users").get_data(as_text=True)
     session = Console(app.test_client(), "mallory2")
     assert session.get("/console/").status_code == 200
     # Its grant revoked: the open session ends on the next request.

@@ -6,12 +6,13 @@ from typing import Any
 
 from flask import Response
 
-from access.identity import create_user, reset_password
+from access.identity import create_user, reset_password, user_approved
 from access.model import PENDING, Acting
 from api.console.services.errors import ConsoleError, UserNotFound
 from api.console.services.users import LANGUAGES, ROLES
 from api.console.web import (
     blp,
+    container,
     domain,
     done,
     error_text,
@@ -107,6 +108,15 @@ def user_password(username: str) -> Response:
     return done("console.users", "password_reset_pending" if _pending(approval) else "password_reset")
 
 
+def _awaiting(users: list[Any]) -> set[str]:
+    """Users in an approving role not (or no longer) approved: they cannot sign in yet."""
+    access = domain("access")
+    with container().uow() as uow:
+        assert uow.session is not None
+        now = access.clock()
+        return {u.username for u in users if not user_approved(access, uow.session, u.username, now)}
+
+
 def _acting() -> Acting:
     user = signed_in().user
     return Acting(user.username, user.role, user.actor)
@@ -117,11 +127,13 @@ def _pending(approval: Any) -> bool:
 
 
 def _page(*, status: int = 200, **context: Any) -> Response:
+    found = service().users.list_users()
     return page(
         "users.html",
         status=status,
         section="users",
-        users=service().users.list_users(),
+        users=found,
+        awaiting=_awaiting(found),
         roles=options("role.", ROLES),
         default_zone=service().users.default_time_zone,
         **context,
