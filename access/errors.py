@@ -81,3 +81,11 @@ class ApprovalRequired(Forbidden):
     """This needs an approved request (four eyes) first."""
 
     code = "approval_required"
+
+    def __init__(self, message: str | None = None, *, approval_id: str | None = None) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+
+    def problem_fields(self) -> dict[str, str | None]:
+        """Named in the problem document: the request another person must approve."""
+        return {"approval_id": self.approval_id}

@@ -54,7 +54,11 @@ def register(app: Flask) -> None:
         status = err.http_status
         if status >= 500 and not isinstance(err, UnavailableError):
             log.error("internal error: %s", err.code)
-        return problem(status, err.code.replace("_", " "), err.message, code=err.code, headers=headers)
+        fields = getattr(err, "problem_fields", None)  # e.g. the approval request to ask for
+        extra = fields() if callable(fields) else {}
+        return problem(
+            status, err.code.replace("_", " "), err.message, code=err.code, headers=headers, **extra
+        )
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
+from access.model import DSR_PACKAGE
 from audit.events import AuditEvent
 from consent import consents, holds, receipts
 from consent import model as m
@@ -72,11 +73,14 @@ def download(
 ) -> tuple[str, str]:
     """The package of an approved or completed access request: ``(content, media type)``.
 
-    Raises NotAllowed, InvalidConsent (format), RequestNotFound,
+    The DPO downloading needs a grant of their own for ``dsr.package`` on this
+    request, approved by another DPO (four eyes, :mod:`access.gate`). Raises
+    NotAllowed, ApprovalRequired (naming the request to approve), NoPerson,
+    InvalidConsent (format), RequestNotFound,
     InvalidTransition (not an access request, or not approved yet),
     SubjectGone, VaultUnavailable, StorageUnavailable, LogCorrupt.
     """
-    from consent.service import _require_role
+    from consent.service import _require_four_eyes, _require_role
 
     _require_role(actor, m.DSR_ROLES, "download access packages")
     if fmt not in FORMATS:
@@ -91,6 +95,10 @@ def download(
     if row.state not in ("approved", "completed"):
         raise InvalidTransition("the package is available once the request is approved")
     subject_id = row.subject_id
+    # Plain values: the downloading DPO's own grant, approved by another person (four eyes).
+    # Read in a transaction of its own, ended before the checkpoint writes (SQLite).
+    with svc.session_factory() as s:
+        approval = _require_four_eyes(svc, s, actor, DSR_PACKAGE, dsr_id, request_id)
     # Proofs against a checkpoint covering everything logged so far (own transactions,
     # before this unit of work writes).
     access_log: dict[str, Any] | None = None
@@ -112,6 +120,7 @@ def download(
                 "format": fmt,
                 "values": len(package["values"]),
                 "attributes": len(package["attributes"]),
+                **approval,
             },
         )
     )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from access.model import DSR_ERASURE
 from audit.events import AuditEvent
 from consent import consents, erasure
 from consent import model as m
@@ -297,12 +298,14 @@ def advance(
     """Move a request one step: identity_verified (``method``), approved, completed, or rejected
     (``reason_code``). Completing carries the request out (``corrections`` for a correction).
 
-    Returns the request, with ``receipts`` (signed withdrawal receipts or the
-    erasure certificate) when completing produced them. Raises NotAllowed,
+    Completing an erasure needs a ``dsr.erasure`` grant another DPO approved
+    (:mod:`access.gate`). Returns the request, with ``receipts`` (signed
+    withdrawal receipts or the erasure certificate) when completing produced
+    them. Raises ApprovalRequired, NoPerson, NotAllowed,
     RequestNotFound, InvalidTransition, InvalidConsent, SubjectGone,
     ConsentConflict, ConfigurationError (no erasure ledger), StorageUnavailable.
     """
-    from consent.service import _require_role
+    from consent.service import _require_four_eyes, _require_role
 
     _require_role(actor, m.DSR_ROLES, "work on data-subject requests")
     _check_note(note)
@@ -328,8 +331,12 @@ def advance(
     elif to_state == COMPLETED:
         if corrections is not None and row.type != "correction":
             raise InvalidConsent("corrections are given for correction requests only")
+        approval: dict[str, Any] = {}
+        if row.type == "erasure":
+            # Irreversible: a second DPO approved it (four eyes, access.gate).
+            approval = _require_four_eyes(svc, session, actor, DSR_ERASURE, dsr_id, request_id)
         outcome, receipt_ids = _carry_out(svc, session, uow, actor, row, corrections, now, request_id)
-        detail = {k: v for k, v in outcome.items() if k != "receipts"}
+        detail = {**{k: v for k, v in outcome.items() if k != "receipts"}, **approval}
     values: dict[str, Any] = {"state": to_state, "updated_at": now}
     if to_state in (COMPLETED, REJECTED):
         values["closed_at"] = now

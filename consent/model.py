@@ -194,12 +194,19 @@ class Actor:
     name: str
     role: str
     purposes: frozenset[str] = frozenset()
+    # The person behind the credential (four eyes counts persons); None: the key names nobody.
+    person: str | None = None
 
     @classmethod
     def of(cls, caller: Any) -> Actor:
         """From an authenticated caller (``api.auth.Principal`` or anything with client_id, role
-        and purposes)."""
-        return cls(f"client:{caller.client_id}", caller.role, frozenset(getattr(caller, "purposes", ())))
+        and purposes, and perhaps person)."""
+        return cls(
+            f"client:{caller.client_id}",
+            caller.role,
+            frozenset(getattr(caller, "purposes", ())),
+            getattr(caller, "person", None),
+        )
 
     @property
     def purpose_bound(self) -> bool:

@@ -45,7 +45,7 @@ from consent.purposes import LivePurposeCatalogue
 from consent.receipts import Controller
 from consent.store import insert_ignore
 from piivault.db import UnitOfWork, utcnow
-from piivault.errors import UnavailableError
+from piivault.errors import ConfigurationError, UnavailableError
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
 from tokenization.model import valid_subject_id
@@ -60,6 +60,31 @@ LIFT_REASONS = ("request_resolved", "accuracy_verified", "legal_claim_ended", "d
 def _require_role(actor: m.Actor, roles: frozenset[str], what: str) -> None:
     if actor.role not in roles:
         raise NotAllowed(f"role {actor.role!r} may not {what}")
+
+
+def _require_four_eyes(
+    svc: ConsentService,
+    session: Session,
+    actor: m.Actor,
+    action: str,
+    target: str,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """Refuse ``action`` on ``target`` (a DSR id) without a grant another person approved
+    (:class:`access.gate.FourEyes`); the audit details naming the grant and its approvers.
+
+    Raises ApprovalRequired (the request is filed or found and named), NoPerson,
+    ConfigurationError when no gate is wired (fail closed).
+    """
+    from access.gate import granted_details
+    from access.model import Acting
+
+    if svc.four_eyes is None:
+        raise ConfigurationError(f"{action} needs four eyes, and no approval gate is wired")
+    grant = svc.four_eyes.require(
+        session, Acting(actor.person, actor.role, actor.name), action, target, request_id=request_id
+    )
+    return granted_details(grant)
 
 
 def _require_purpose(actor: m.Actor, purpose: str, what: str) -> None:
@@ -99,6 +124,9 @@ class ConsentService:
     # Four eyes on purpose changes that widen access (access.purposes.PurposeApprovals), wired by
     # the composition root. None: changes apply as asked.
     widen_gate: Any = None
+    # Four eyes on access packages and erasures (access.gate.FourEyes), wired by the composition
+    # root; None refuses both (fail closed).
+    four_eyes: Any = None
 
     # -- the policy decision point's questions (hot path, caller's transaction) ---
     def check(

@@ -195,6 +195,10 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     # destroying a key deletes them too. The data-subject access package and corrections reach them.
     keyring.on_destroy(extracts.forget_destroyed)
     consent.subject_attributes = extracts.attribute_store()
+    from access.gate import FourEyes
+
+    # Four eyes on access packages, erasures and re-identification (access.gate).
+    consent.four_eyes = extracts.four_eyes = FourEyes(container.services["access"])
     return container
 
 

@@ -34,3 +34,31 @@ def create_client(
         approver = TEST_DPO_2 if made.approval.scope.person == TEST_DPO else TEST_DPO
         access.approve(m.Acting(approver, "dpo", actor), made.approval.id)
     return made.client, made.key
+
+
+SECOND_DPO = "test-dpo-2"
+
+
+def four_eyes(
+    container: Container,
+    action: str,
+    target: str,
+    *,
+    holder: str = TEST_DPO,
+    approver: str = SECOND_DPO,
+    actor: str = "test",
+) -> m.ApprovalRequest:
+    """``holder`` (a DPO) asks for ``action`` (``dsr.package``, ``dsr.erasure``,
+    ``extract.reidentify``) on ``target`` and ``approver``, another DPO, approves: the grant
+    :mod:`access.gate` needs, made the way the API makes it."""
+    access = container.services["access"]
+    asked = access.request(
+        m.Acting(holder, "dpo", actor),
+        action,
+        m.Scope(target=target),
+        "data_subject_request",
+        "a second DPO approves it in the tests",
+    )
+    if asked.state == m.PENDING:
+        asked = access.approve(m.Acting(approver, "dpo", actor), asked.id)
+    return asked

@@ -17,6 +17,7 @@ the database and Vault credentials already. Errors are one line, as every comman
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -158,14 +159,35 @@ def show(container: Any, extract_id: str) -> None:
 @click.option("--column", required=True, help="the pseudonymized output column")
 @click.option("--pseudonym", required=True)
 @click.option("--reason", required=True, help="why (kept in the audit log: no personal identifiers)")
+@click.option(
+    "--as",
+    "person",
+    default=None,
+    metavar="DPO",
+    help="the DPO acting (a console username): their grant, approved by another DPO, is needed",
+)
 @_handle_errors
 @_with_service
-def reidentify(container: Any, extract_id: str, column: str, pseudonym: str, reason: str) -> None:
-    """The subject id behind one pseudonym of one extract (the DPO; audited)."""
+def reidentify(
+    container: Any, extract_id: str, column: str, pseudonym: str, reason: str, person: str | None
+) -> None:
+    """The subject id behind one pseudonym of one extract (the DPO; four eyes; audited).
+
+    Without an approved grant the attempt files (or names) an extract.reidentify
+    approval request and exits 1: another DPO runs ``piivault approvals approve ID``.
+    """
+    from access.model import check_person
+
+    if person is not None:
+        try:
+            person = check_person(person)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--as") from None
+    requester = dataclasses.replace(_operator("dpo"), person=person)
     with container.uow() as uow:
         _echo_json(
             container.services["extracts"].reidentify(
-                uow, _operator("dpo"), extract_id, column=column, pseudonym=pseudonym, reason=reason
+                uow, requester, extract_id, column=column, pseudonym=pseudonym, reason=reason
             )
         )
 

@@ -135,6 +135,8 @@ class Requester:
     purposes: frozenset[str] | None = None
     field_types: frozenset[str] | None = None
     permissions: frozenset[str] = frozenset()
+    # The person behind the credential (four eyes on re-identification counts persons).
+    person: str | None = None
 
     @classmethod
     def of(cls, principal: Any) -> Requester:
@@ -145,6 +147,7 @@ class Requester:
             frozenset(principal.purposes),
             principal.field_types,
             frozenset(getattr(principal, "permissions", ())),
+            getattr(principal, "person", None),
         )
 
 
@@ -197,6 +200,9 @@ class ExtractService:
     # Spark masters besides local ones that a spec may name (the operator's PIIVAULT_EXTRACT_SPARK_MASTERS).
     spark_masters: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
+    # Four eyes on re-identification (access.gate.FourEyes), wired by the composition root;
+    # None refuses it (fail closed).
+    four_eyes: Any = None
     _worker: ExtractWorker | None = dataclasses.field(default=None, init=False, repr=False)
     _worker_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -459,8 +465,11 @@ class ExtractService:
         """The subject ids behind one pseudonym of one extract's column (usually one).
 
         Every attempt that reaches an extract is audited (``extract.reidentify``:
-        the DPO's reason, the column, the pseudonym, the subject found), failed
-        ones too. Raises ExtractForbidden (role), ValidationFailed (reason too
+        the DPO's reason, the column, the pseudonym, the subject found, the
+        grant and who approved it), failed ones too. The DPO needs a grant of
+        their own for ``extract.reidentify`` on this extract, approved by
+        another DPO (:mod:`access.gate`). Raises ApprovalRequired (naming the
+        request to approve), NoPerson, ExtractForbidden (role), ValidationFailed (reason too
         short or long, or holding something that looks like an identifier: the
         reason is kept in the audit log for good; a column that is not
         pseudonymized), InvalidPseudonym, ExtractNotFound, ExtractNotReady,
@@ -477,6 +486,7 @@ class ExtractService:
         spec = _stored_spec(row.spec)
         if column not in {c.output for c in spec.pseudonymized}:
             raise ValidationFailed("column: not a pseudonymized column of this extract")
+        approval = self._require_four_eyes(session, requester, extract_id, request_id)
 
         def audited(outcome: str, subject_id: str | None = None, **extra: Any) -> AuditEvent:
             return AuditEvent(
@@ -487,7 +497,13 @@ class ExtractService:
                 purpose=row.purpose,
                 reason=reason,
                 request_id=request_id,
-                details={"extract_id": extract_id, "column": column, "pseudonym": pseudonym, **extra},
+                details={
+                    "extract_id": extract_id,
+                    "column": column,
+                    "pseudonym": pseudonym,
+                    **approval,
+                    **extra,
+                },
             )
 
         key = None
@@ -517,6 +533,21 @@ class ExtractService:
             uow.record(audited("success", subject_id, subjects=len(found)))
         uow.commit()
         return {"extract_id": extract_id, "column": column, "pseudonym": pseudonym, "subject_ids": found}
+
+    def _require_four_eyes(
+        self, session: Session, requester: Requester, extract_id: str, request_id: str | None
+    ) -> dict[str, Any]:
+        """The DPO's own ``extract.reidentify`` grant for this extract, approved by another DPO;
+        the audit details naming both. Raises ApprovalRequired (the request filed or found is
+        named), NoPerson, ConfigurationError when no gate is wired (fail closed)."""
+        from access.gate import granted_details
+        from access.model import REIDENTIFY, Acting
+
+        if self.four_eyes is None:
+            raise ConfigurationError("re-identification needs four eyes, and no approval gate is wired")
+        acting = Acting(requester.person, requester.role, requester.actor)
+        grant = self.four_eyes.require(session, acting, REIDENTIFY, extract_id, request_id=request_id)
+        return granted_details(grant)
 
     def _check_reason(self, reason: Any) -> None:
         low, high = REASON_LENGTH

@@ -464,6 +464,8 @@ ZH: dict[str, str] = {
     "dsr.corrections_hint": "更多条目请使用 API。",
     "dsr.confirm_label": "我已阅读上述说明，确认执行删除",
     "dsr.confirm_required": "请勾选确认后再执行。",
+    "dsr.approval_required": "需要另一位数据保护官先批准：审批请求 {approval_id}。",
+    "dsr.no_person": "此操作需要双人审批，而该凭据未指明具体人员。",
     "erasure.shred_now": "没有适用的保全：将立即进行加密粉碎。",
     "erasure.shred_detail": (
         "该主体的数据密钥将被销毁，其所有加密值（包括备份中的）都将无法解密；令牌、同意历史和回执将被删除，保留"
@@ -1162,6 +1164,8 @@ EN: dict[str, str] = {
     "dsr.corrections_hint": "Use the API for more entries.",
     "dsr.confirm_label": "I have read the above and confirm the erasure",
     "dsr.confirm_required": "Tick the box to confirm first.",
+    "dsr.approval_required": "Another DPO must approve this first: approval request {approval_id}.",
+    "dsr.no_person": "This needs four eyes, and the credential names no person.",
     "erasure.shred_now": "No hold applies: the data will be crypto-shredded now.",
     "erasure.shred_detail": "The subject's data key is destroyed, so none of its encrypted values (backups "
     "included) can be decrypted again; tokens, consent history and receipts are deleted, a tombstone "

@@ -123,7 +123,7 @@ def signed_in() -> SignedIn:
 def actor() -> Actor:
     """The signed-in user as the consent service's actor: ``user:<name>`` with their role."""
     user = signed_in().user
-    return Actor(user.actor, user.role)
+    return Actor(user.actor, user.role, person=user.username)
 
 
 def caller() -> ConsoleCaller:

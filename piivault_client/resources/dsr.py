@@ -58,7 +58,9 @@ class DataSubjectRequests(Resource):
     ) -> dict:
         """approved -> completed: carry it out. A correction takes ``corrections``:
         ``[{token, value}]`` or ``[{attribute, value}]``. The answer's ``receipts`` hold
-        the signed withdrawal receipts or the erasure certificate.
+        the signed withdrawal receipts or the erasure certificate. An erasure needs
+        a ``dsr.erasure`` grant another DPO approved: without one raises Forbidden
+        (``approval_required``, ``problem["approval_id"]`` names the request).
         """
         fixes = [dict(c) for c in corrections] if corrections is not None else None
         return self._step(dsr_id, "complete", corrections=fixes, note=note)
@@ -78,7 +80,11 @@ class DataSubjectRequests(Resource):
         """The access package of an approved or completed access request (audited; role dpo).
 
         ``json``: the decoded package; ``html``: the summary page as text.
-        Raises NotFound, Conflict (not an access request, or not approved yet).
+        Four eyes: the DPO (a key naming its person) needs a ``dsr.package`` grant
+        of their own, approved by another DPO. Without it raises Forbidden with
+        ``code == "approval_required"`` and ``problem["approval_id"]``: the request
+        filed or found, for another DPO's ``approvals.approve``. Raises NotFound,
+        Conflict (not an access request, or not approved yet).
         """
         response = self._t.send("GET", f"/v1/dsr/{seg(dsr_id)}/package", params={"format": format})
         return response.json() if format == "json" else response.text

@@ -89,8 +89,11 @@ class Extracts(Resource):
     def reidentify(self, extract_id: str, column: str, pseudonym: str, reason: str) -> dict:
         """The subjects behind one pseudonym of this extract, with the reason kept in the audit log.
 
-        Role dpo. Returns ``{extract_id, column, pseudonym, subject_ids}``.
-        Raises NotFound, Gone (expired: its pseudonym key was destroyed), ValidationFailed.
+        Role dpo, on a key naming its person, holding an ``extract.reidentify``
+        grant for this extract that another DPO approved (four eyes). Returns
+        ``{extract_id, column, pseudonym, subject_ids}``. Raises Forbidden
+        (``approval_required``: ``problem["approval_id"]`` names the request to
+        approve), NotFound, Gone (expired: its pseudonym key was destroyed), ValidationFailed.
         """
         return self._t.json(
             "POST",

@@ -17,6 +17,7 @@ from anonymize.demo import seed
 from piivault.settings import Settings
 from piivault_client import PiivaultClient
 from tests.api.conftest import app, bearer, client, make_key  # noqa: F401
+from tests.approved import SECOND_DPO, TEST_DPO
 from tests.conftest import make_settings
 
 SPEC: dict[str, Any] = {
@@ -69,11 +70,32 @@ def keys(make_key: Callable[..., str]) -> dict[str, dict[str, str]]:  # noqa: F8
         ),
         "analyst": make_key("analyst", name="risk-team", purposes=["risk_scoring"]),
         "other_analyst": make_key("analyst", name="fraud-team", purposes=["risk_scoring"]),
-        "dpo": make_key("dpo", name="dpo"),
+        # DPOs name their persons: re-identification needs a second DPO's approval (four eyes).
+        "dpo": make_key("dpo", name="dpo", person=TEST_DPO),
+        "dpo2": make_key("dpo", name="dpo2", person=SECOND_DPO),
         "auditor": make_key("auditor", name="auditor"),
         "admin": make_key("admin", name="admin"),
     }
     return {role: bearer(key) for role, key in made.items()} | {"_raw_service": made["service"]}  # type: ignore
+
+
+def second_dpo_grants(http: FlaskClient, keys: dict[str, Any], extract_id: str) -> str:
+    """The first DPO asks to re-identify pseudonyms of ``extract_id`` (POST /v1/approvals) and the
+    second DPO, another person, approves: the grant's id."""
+    asked = http.post(
+        "/v1/approvals",
+        json={
+            "action": "extract.reidentify",
+            "scope": {"target": extract_id},
+            "reason_code": "investigation",
+            "reason_text": "a complaint about a released row",
+        },
+        headers=keys["dpo"],
+    )
+    assert asked.status_code == 201, asked.json
+    approved = http.post(f"/v1/approvals/{asked.json['id']}/approve", json={}, headers=keys["dpo2"])
+    assert approved.status_code == 200 and approved.json["state"] == "approved", approved.json
+    return approved.json["grant_id"]
 
 
 def seed_customers(

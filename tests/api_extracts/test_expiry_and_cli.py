@@ -20,7 +20,8 @@ from anonymize.extract.regions import PROVINCES, greater_region
 from anonymize.extract.service import key_name
 from piivault.cli import main
 from tests.api.conftest import settings_env
-from tests.api_extracts.conftest import QUASI, SPEC, seed_customers, wait_for
+from tests.api_extracts.conftest import QUASI, SPEC, second_dpo_grants, seed_customers, wait_for
+from tests.approved import TEST_DPO
 from tests.consent.conftest import audit_payloads
 from vault import system_owner
 
@@ -49,6 +50,7 @@ def test_expiry_destroys_the_pseudonym_key(client, keys, base_url, tmp_path, con
     csv = client.get(url + "/files/extract.csv", headers=keys["analyst"]).data
     pseudonym = pd.read_csv(io.BytesIO(csv), dtype=str)["subject_id"][0]
     body = {"column": "subject_id", "pseudonym": pseudonym, "reason": REASON}
+    second_dpo_grants(client, keys, job["extract_id"])
     assert client.post(url + "/reidentify", json=body, headers=keys["dpo"]).status_code == 200
     owner = system_owner(key_name(job["extract_id"]))
     with container.session_factory() as s:
@@ -114,6 +116,7 @@ def test_extract_run_on_the_command_line(client, keys, base_url, tmp_path, conta
     assert json.loads(listed.stdout.splitlines()[0])["extract_id"] == answer["extract_id"]
     shown = runner.invoke(main, ["extract", "show", answer["extract_id"]], env=_cli_env(container))
     assert json.loads(shown.stdout)["result"]["rows_kept"] == answer["rows_kept"]
+    second_dpo_grants(client, keys, answer["extract_id"])  # the DPO's grant, another DPO approved
     found = runner.invoke(
         main,
         [
@@ -126,6 +129,8 @@ def test_extract_run_on_the_command_line(client, keys, base_url, tmp_path, conta
             released["subject_id"][0],
             "--reason",
             REASON,
+            "--as",
+            TEST_DPO,
         ],
         env=_cli_env(container),
     )
@@ -197,6 +202,7 @@ def test_identifiers_feed_quasi_identifiers_under_the_purpose_and_separate_conse
         keep_default_na=False,
     )
     assert anonymity.k_anonymity(released, ["region", "birth"]) >= 3
+    second_dpo_grants(client, keys, job["extract_id"])
     for _, row in released.iterrows():
         subject = client.post(
             f"/v1/extracts/{job['extract_id']}/reidentify",

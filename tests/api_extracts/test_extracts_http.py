@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pycanon import anonymity
 
-from tests.api_extracts.conftest import QUASI, SPEC, seed_customers, wait_for
+from tests.api_extracts.conftest import QUASI, SPEC, second_dpo_grants, seed_customers, wait_for
 from tests.consent.conftest import audit_payloads
 
 REASON = "score 0.97 flagged for manual fraud review, case 2024-117"
@@ -117,6 +117,7 @@ def test_consent_filtered_k_anonymous_extract(client, keys, population, containe
     assert b"demo-" not in data  # subject ids are pseudonymized
 
     # Every released row belongs to an eligible subject, and its values generalize that subject's.
+    second_dpo_grants(client, keys, job["extract_id"])  # four eyes: the DPO's grant
     found = {}
     for _, row in released.iterrows():
         resp = client.post(
@@ -218,6 +219,7 @@ def test_roles_and_ownership(client, keys, base_url, tmp_path) -> None:
         assert resp.status_code == 422, (change, resp.json)
         assert message in str(resp.json), resp.json
         assert resp.headers["Content-Type"] == "application/problem+json"
+    second_dpo_grants(client, keys, job["extract_id"])
     resp = client.post(url + "/reidentify", json=body | {"pseudonym": "0" * 32}, headers=keys["dpo"])
     assert resp.status_code == 404 and resp.json["type"].endswith("pseudonym_not_found")
     resp = client.post(url + "/reidentify", json=body | {"extra": 1}, headers=keys["dpo"])

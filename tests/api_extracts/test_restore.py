@@ -26,7 +26,7 @@ from piivault.cli import main
 from piivault.container import startup_check
 from piivault.errors import ConfigurationError
 from tests.api.conftest import settings_env
-from tests.api_extracts.conftest import SPEC, seed_customers, wait_for
+from tests.api_extracts.conftest import SPEC, second_dpo_grants, seed_customers, wait_for
 from vault import system_owner
 from vault import tables as vt
 from vault.ledger import ErasureLedger
@@ -87,6 +87,7 @@ def test_a_restore_does_not_bring_an_expired_extracts_key_back(
     csv = client.get(url + "/files/extract.csv", headers=keys["analyst"]).data
     body = {"column": "subject_id", "pseudonym": pd.read_csv(io.BytesIO(csv), dtype=str)["subject_id"][0]}
     body["reason"] = REASON
+    second_dpo_grants(client, keys, extract_id)
     assert client.post(url + "/reidentify", json=body, headers=keys["dpo"]).status_code == 200
     container.services["extracts"].close()  # no worker thread touches the database from here on
     owner = system_owner(key_name(extract_id))

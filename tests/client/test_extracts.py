@@ -21,7 +21,7 @@ REASON = "score 0.97 flagged for manual fraud review, case 2026-117"
 
 
 def test_submit_wait_download_and_reidentify(service, connect, tmp_path):
-    analyst, dpo = connect("analyst"), connect("dpo")
+    analyst, dpo, other_dpo = connect("analyst"), connect("dpo", person="dora"), connect("dpo", person="dee")
     seed(service, 60, 0, tmp_path / "demo", seed=3)
     job = analyst.extracts.submit(SPEC)
     assert job["state"] in ("queued", "running", "succeeded")
@@ -32,6 +32,11 @@ def test_submit_wait_download_and_reidentify(service, connect, tmp_path):
     saved = analyst.extracts.download(job["extract_id"], "extract.parquet", tmp_path / "x.parquet")
     rows = pd.read_csv(io.BytesIO(csv), dtype=str)
     assert len(rows) == len(pd.read_parquet(saved)) > 0
+    # Four eyes: the first attempt files the request; another DPO approves it.
+    with pytest.raises(Forbidden) as refused:
+        dpo.extracts.reidentify(job["extract_id"], "subject_id", rows["subject_id"][0], REASON)
+    assert refused.value.code == "approval_required"
+    other_dpo.approvals.approve(refused.value.problem["approval_id"])
     found = dpo.extracts.reidentify(job["extract_id"], "subject_id", rows["subject_id"][0], REASON)
     assert len(found["subject_ids"]) == 1 and found["subject_ids"][0].startswith("demo-")
     with pytest.raises(Forbidden):

@@ -9,11 +9,11 @@ import pytest
 from consent.model import Actor
 from consent.service import ConsentService
 from piivault.container import Container
-from tests.approved import create_client
+from tests.approved import SECOND_DPO, TEST_ADMIN, TEST_DPO, create_client
 from tokenization.fieldtypes.checksums import GB11643, LUHN
 from tokenization.model import TokenizeItem
 
-DPO = Actor("client:dpo-1", "dpo")
+DPO = Actor("client:dpo-1", "dpo", person=TEST_DPO)  # four eyes counts persons
 EVERY_PURPOSE = frozenset({"account_service", "aml_kyc", "risk_scoring", "marketing", "third_party_sharing"})
 SERVICE = Actor("client:svc-1", "service", EVERY_PURPOSE)
 ADMIN = Actor("client:adm-1", "admin")
@@ -102,21 +102,47 @@ def client(app):
 
 @pytest.fixture
 def keys(container: Container) -> dict[str, dict[str, str]]:
-    """Authorization headers per role: service (every purpose), dpo, admin, analyst."""
+    """Authorization headers per role: service (every purpose), dpo, admin, analyst, and dpo2 (a
+    second DPO, another person: four eyes on packages and erasures)."""
     made = {}
-    for role, purposes in (
-        ("service", ["account_service", "aml_kyc", "risk_scoring", "marketing", "third_party_sharing"]),
-        ("dpo", []),
-        ("admin", []),
-        ("analyst", []),
+    for name, role, purposes in (
+        (
+            "service",
+            "service",
+            ["account_service", "aml_kyc", "risk_scoring", "marketing", "third_party_sharing"],
+        ),
+        ("dpo", "dpo", []),
+        ("admin", "admin", []),
+        ("analyst", "analyst", []),
+        ("dpo2", "dpo", []),
     ):
         permissions = ["write_attributes"] if role == "service" else []
-        person = "test-admin" if role == "admin" else None  # asks for the clients it creates
+        # The admin asks for the clients it creates; DPOs name their persons (four eyes counts them).
+        person = {"admin": TEST_ADMIN, "dpo": TEST_DPO, "dpo2": SECOND_DPO}.get(name)
         _, key = create_client(
-            container, name=f"t-{role}", role=role, purposes=purposes, permissions=permissions, person=person
+            container, name=f"t-{name}", role=role, purposes=purposes, permissions=permissions, person=person
         )
-        made[role] = {"Authorization": f"Bearer {key}"}
+        made[name] = {"Authorization": f"Bearer {key}"}
     return made
+
+
+def download(client, keys, dsr_id: str, query: str = ""):
+    """GET the access package as the first DPO; a first refusal (``approval_required``) is
+    approved by the second DPO, then the first downloads."""
+    resp = client.get(f"/v1/dsr/{dsr_id}/package{query}", headers=keys["dpo"])
+    if resp.status_code == 403 and resp.json["type"].endswith("/approval_required"):
+        second_dpo_approves(client, keys, resp)
+        resp = client.get(f"/v1/dsr/{dsr_id}/package{query}", headers=keys["dpo"])
+    return resp
+
+
+def second_dpo_approves(client, keys, refused) -> dict:
+    """The 403 ``approval_required`` answer ``refused`` names a request: the second DPO approves it
+    over HTTP (POST /v1/approvals/{id}/approve), as a person other than the first."""
+    assert refused.status_code == 403 and refused.json["type"].endswith("/approval_required"), refused.json
+    resp = client.post(f"/v1/approvals/{refused.json['approval_id']}/approve", json={}, headers=keys["dpo2"])
+    assert resp.status_code == 200 and resp.json["state"] == "approved", resp.json
+    return resp.json
 
 
 def audit_payloads(container: Container) -> list[dict]:

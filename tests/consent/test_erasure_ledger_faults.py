@@ -16,6 +16,7 @@ import logging
 import pytest
 
 from tests.conftest import make_settings
+from tests.consent.conftest import second_dpo_approves
 from tests.consent.test_api_scenarios import SUBJECT, detok, dsr, tokenize
 from vault import subject_owner
 from vault.ledger import ErasureLedger
@@ -53,6 +54,8 @@ def test_an_erasure_the_ledger_cannot_record_is_503_and_shreds_nothing(
     dsr_id = dsr(client, keys, "erasure")
     for step, body in (("verify-identity", {"method": "id_document"}), ("approve", {})):
         assert client.post(f"/v1/dsr/{dsr_id}/{step}", json=body, headers=keys["dpo"]).status_code == 200
+    # Four eyes first: the refusal names the request, a second DPO approves it.
+    second_dpo_approves(client, keys, client.post(f"/v1/dsr/{dsr_id}/complete", json={}, headers=keys["dpo"]))
 
     resp = client.post(f"/v1/dsr/{dsr_id}/complete", json={}, headers=keys["dpo"])
 

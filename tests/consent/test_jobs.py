@@ -8,9 +8,11 @@ import threading
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from access.model import DSR_ERASURE
 from consent import tables as t
 from piivault.cli import main
 from tests.api.conftest import settings_env
+from tests.approved import four_eyes
 from tests.consent.conftest import DPO, SERVICE, call, customer
 from vault import tables as vt
 
@@ -20,6 +22,8 @@ def _erase_under_hold(container, clock, subject_id="cust-0001"):
     call(container, "open_relationship", SERVICE, subject_id)
     dsr = call(container, "create_request", SERVICE, subject_id, "erasure", channel="branch")
     for to, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
+        if to == "completed":  # an erasure: a second DPO approved it (four eyes)
+            four_eyes(container, DSR_ERASURE, dsr["dsr_id"])
         done = call(container, "advance_request", DPO, dsr["dsr_id"], to, **kw)
     assert done["outcome"]["action"] == "restricted"
     call(container, "close_relationship", SERVICE, subject_id)

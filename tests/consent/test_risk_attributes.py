@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from anonymize.extract import tables as xt
-from tests.consent.conftest import audit_payloads, customer
+from tests.consent.conftest import audit_payloads, customer, download
 from tests.consent.test_api_scenarios import SUBJECT, dsr, tokenize, work
 from vault import SubjectShredded
 from vault import tables as vt
@@ -34,7 +34,7 @@ def store_attributes(client, keys, subject_id: str = SUBJECT, attributes: dict |
 def package(client, keys) -> dict:
     dsr_id = dsr(client, keys, "access")
     work(client, keys, dsr_id)
-    resp = client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])
+    resp = download(client, keys, dsr_id)
     assert resp.status_code == 200, resp.json
     return resp.json | {"_dsr_id": dsr_id}
 

@@ -7,9 +7,10 @@ import re
 
 import sqlalchemy as sa
 
+from access.model import Acting
 from consent import tables as consent_tables
 from tests.consent.conftest import MOBILE, customer
-from tests.console.conftest import audit_payloads
+from tests.console.conftest import Console, audit_payloads
 
 
 def _file(dpo, subject: str, kind: str) -> str:
@@ -42,6 +43,11 @@ def test_access_request_end_to_end_with_an_audited_package(container, signed_in)
     assert 'id="dsr-approve"' in dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
     assert dpo.post(f"/console/dsr/{dsr_id}/approve", {}).status_code == 303
     assert _state(container, dsr_id) == "approved"
+    # Four eyes: the first download asks; another DPO (another person) approves; then it downloads.
+    refused = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
+    assert refused.status_code == 403 and MOBILE not in refused.get_data(as_text=True)
+    approval_id = re.search(r"apr_[a-z0-9]+", refused.get_data(as_text=True)).group(0)
+    container.services["access"].approve(Acting("dpo-two", "dpo", "user:dpo-two"), approval_id)
     package = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
     assert package.status_code == 200
     assert package.headers["Content-Disposition"] == f'attachment; filename="{dsr_id}.json"'
@@ -126,3 +132,41 @@ def test_a_request_for_an_unknown_subject_is_refused_and_nothing_is_filed(contai
     assert "dsr-new" in response.get_data(as_text=True) or "<form" in response.get_data(as_text=True)
     with container.session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(consent_tables.dsr_requests)) == 0
+
+
+def _erasure_approved(dpo, subject: str) -> str:
+    dsr_id = _file(dpo, subject, "erasure")
+    assert dpo.post(f"/console/dsr/{dsr_id}/verify", {"method": "in_person"}).status_code == 303
+    assert dpo.post(f"/console/dsr/{dsr_id}/approve", {}).status_code == 303
+    return dsr_id
+
+
+def test_one_dpo_cannot_erase_alone_in_the_console_even_in_a_second_session(container, signed_in, app):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dsr_id = _erasure_approved(dpo, "cust-0001")
+    first = dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"})
+    assert first.status_code == 403
+    page = first.get_data(as_text=True)
+    approval_id = re.search(r"apr_[a-z0-9]+", page).group(0)
+    assert "需要另一位数据保护官先批准" in page
+    # The same person in a second console session is still one person: refused again.
+    again = Console(app.test_client(), "dpo")
+    second = again.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"})
+    assert second.status_code == 403 and approval_id in second.get_data(as_text=True)
+    assert _state(container, dsr_id) == "approved"
+    asked = container.services["access"].get(approval_id)
+    assert asked.state == "pending" and asked.requester == "dpo" and asked.action == "dsr.erasure"
+
+
+def test_a_second_dpos_erasure_review_is_the_approval(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dsr_id = _erasure_approved(dpo, "cust-0001")
+    assert dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 403
+    reviewer = signed_in("dpo", "dpo-two")
+    assert reviewer.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 303
+    assert _state(container, dsr_id) == "completed"
+    (completed,) = [e for e in audit_payloads(container) if e["action"] == "dsr.completed"]
+    assert completed["actor"] == "user:dpo-two"
+    assert completed["details"]["holder"] == "dpo" and completed["details"]["approved_by"] == ["dpo-two"]

@@ -72,12 +72,14 @@ def test_signing_in_without_choosing_keeps_the_stored_preference(app, make_user,
 
 
 # -- the subject page and the DSR page (issue 21, step 2) -----------------------------------
-def _erasure(dpo, subject_id: str) -> str:
+def _erasure(dpo, subject_id: str, second_dpo) -> str:
     created = dpo.post("/console/dsr/new", {"subject_id": subject_id, "type": "erasure", "channel": "web"})
     dsr_id = re.search(r"/console/dsr/(dsr_[a-z0-9]+)", created.headers["Location"]).group(1)
     dpo.post(f"/console/dsr/{dsr_id}/verify", {"method": "app_login"})
     dpo.post(f"/console/dsr/{dsr_id}/approve", {})
-    assert dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 303
+    # Four eyes: the first DPO's confirmation asks; a second DPO's review approves and erases.
+    assert dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 403
+    assert second_dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 303
     return dsr_id
 
 
@@ -87,7 +89,7 @@ def test_a_completed_erasure_links_its_certificate_and_the_api_returns_it(contai
             uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
         )
     dpo = signed_in("dpo")
-    dsr_id = _erasure(dpo, "cust-0009")
+    dsr_id = _erasure(dpo, "cust-0009", signed_in("dpo", "dpo-two"))
     page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
     assert 'id="dsr-certificate"' in page and "已删除（密钥销毁）" in page
     assert "None" not in page and "certificate_id</dt>" not in page
@@ -104,7 +106,7 @@ def test_an_erasure_waiting_for_a_hold_offers_no_lift_and_shows_no_raw_keys(cont
     customer(container, "cust-0001")
     dpo = signed_in("dpo")
     dpo.post("/console/subjects/cust-0001/holds", {"reason_code": "litigation", "ends_on": "2099-12-31"})
-    dsr_id = _erasure(dpo, "cust-0001")
+    dsr_id = _erasure(dpo, "cust-0001", signed_in("dpo", "dpo-two"))
     subject = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
     assert 'data-state="restricted"' in subject
     assert 'id="restriction-lift-form"' not in subject and 'id="lift-blocked"' in subject

@@ -2,7 +2,11 @@
 
 Carrying a request out is two steps: the review page says what will happen
 (for an erasure: whether a hold applies, so the subject is restricted and the
-shred scheduled, or the data is shredded now), then the DPO confirms.
+shred scheduled, or the data is shredded now), then the DPO confirms. An
+erasure needs four eyes (:mod:`access.gate`): the first DPO's confirmation
+files the ``dsr.erasure`` request and is refused naming it; a second DPO's
+confirmation approves it and carries the erasure out. Downloading an access
+package likewise needs the DPO's own grant, approved by another DPO.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from typing import Any
 
 from flask import Response, request
 
+from access.errors import ApprovalRequired, NoPerson
+from access.gate import FourEyes
+from access.model import DSR_ERASURE, Acting
 from api.console import i18n
 from api.console.web import (
     actor,
@@ -34,11 +41,20 @@ from api.console.web import (
 )
 from consent import dsr
 from consent.model import CHANNELS, MAX_NOTE
-from piivault.errors import Conflict, NotFound, ValidationFailed
+from piivault.errors import Conflict, NotFound, PiivaultError, ValidationFailed
 
 FILTERS = ("open", "overdue", "completed", "rejected", "all")
 CORRECTION_ROWS = 3
-_FIXABLE = (ValidationFailed, Conflict, NotFound)
+# Four eyes' refusals are shown on the page too: they name the request another DPO approves.
+_FIXABLE = (ValidationFailed, Conflict, NotFound, ApprovalRequired, NoPerson)
+
+
+def _error(error: PiivaultError) -> str:
+    if isinstance(error, ApprovalRequired):
+        return t("dsr.approval_required", approval_id=error.approval_id)
+    if isinstance(error, NoPerson):
+        return t("dsr.no_person")
+    return error_text(error)
 
 
 @blp.route("/dsr")
@@ -94,7 +110,7 @@ def dsr_new() -> Response:
                 uow, actor(), subject_id, kind, channel=channel, note=note, request_id=request_id()
             )
     except _FIXABLE as e:
-        return _new_page(values=kept, error=error_text(e), status=e.http_status)
+        return _new_page(values=kept, error=_error(e), status=e.http_status)
     return done("console.dsr_detail", "dsr_created", dsr_id=created["dsr_id"])
 
 
@@ -160,7 +176,7 @@ def _advance(dsr_id: str, to_state: str, form_name: str, ok: str, **kwargs: Any)
                 uow, actor(), dsr_id, to_state, request_id=request_id(), **kwargs
             )
     except _FIXABLE as e:
-        return _detail(dsr_id, status=e.http_status, error=error_text(e))
+        return _detail(dsr_id, status=e.http_status, error=_error(e))
     return done("console.dsr_detail", ok, dsr_id=dsr_id)
 
 
@@ -219,6 +235,13 @@ def dsr_execute(dsr_id: str) -> Response:
     if not form.ok:
         return _review(dsr_id, status=422, errors=form.errors)
     try:
+        if _type_of(dsr_id) == "erasure":
+            # The erasure review is the approval step: a second DPO confirming approves the
+            # first one's dsr.erasure request (their own is refused, approval_required).
+            me = actor()
+            FourEyes(domain("access")).approve_pending(
+                Acting(me.person, me.role, me.name), DSR_ERASURE, dsr_id, request_id=request_id()
+            )
         with container().uow() as uow:
             domain("consent").advance_request(
                 uow,
@@ -231,7 +254,7 @@ def dsr_execute(dsr_id: str) -> Response:
             )
     except _FIXABLE as e:
         # The values typed for a correction are not put back into the form.
-        return _review(dsr_id, status=e.http_status, error=error_text(e))
+        return _review(dsr_id, status=e.http_status, error=_error(e))
     return done("console.dsr_detail", "dsr_completed", dsr_id=dsr_id)
 
 
@@ -277,7 +300,7 @@ def dsr_package(dsr_id: str) -> Response:
                 uow, actor(), dsr_id, fmt, request_id=request_id()
             )
     except _FIXABLE as e:
-        return _detail(dsr_id, status=e.http_status, error=error_text(e))
+        return _detail(dsr_id, status=e.http_status, error=_error(e))
     response = Response(content, mimetype=media_type.split(";")[0])
     response.headers["Content-Disposition"] = f'attachment; filename="{dsr_id}.{fmt}"'
     return response
