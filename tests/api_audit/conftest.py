@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from api.app import create_app
 from audit import tables as audit_tables
 from piivault.container import Container
-from tests.approved import create_client
+from tests.approved import TEST_DPO, create_client
 
 ROLES = ("admin", "service", "dpo", "analyst", "auditor")
 SERVICE_PURPOSES = ["account_service", "aml_kyc", "risk_scoring", "marketing"]
@@ -35,7 +35,8 @@ def keys(container: Container) -> dict[str, dict[str, str]]:
     made: dict[str, Any] = {"actors": {}}
     for role in ROLES:
         purposes = SERVICE_PURPOSES if role == "service" else []
-        created, key = create_client(container, name=f"t-{role}", role=role, purposes=purposes)
+        person = TEST_DPO if role == "dpo" else None  # four eyes on packages and erasures counts persons
+        created, key = create_client(container, name=f"t-{role}", role=role, purposes=purposes, person=person)
         made[role] = {"Authorization": f"Bearer {key}"}
         made["actors"][role] = f"client:{created.id}"
     return made

@@ -14,9 +14,11 @@ import logging
 
 import pytest
 
+from access.model import DSR_ERASURE, DSR_PACKAGE
 from audit.events import AuditEvent
 from tests import pii
 from tests.api_audit.conftest import logged
+from tests.approved import four_eyes
 from tests.conftest import make_container
 from tokenization.fieldtypes.checksums import GB11643, LUHN
 
@@ -69,7 +71,7 @@ def dsr(client, keys, subject_id, type_):
     return post(client, "/v1/dsr", body, keys["service"], 201)["dsr_id"]
 
 
-def scenarios(client, keys) -> None:
+def scenarios(client, keys, container) -> None:
     """Tokenize, detokenize (allowed, denied, masked), lookup, consent, DSRs, free text, audit reads."""
     svc, dpo = keys["service"], keys["dpo"]
     items = [
@@ -121,6 +123,7 @@ def scenarios(client, keys) -> None:
 
     access = dsr(client, keys, SUBJECT, "access")
     work(client, keys, access)
+    four_eyes(container, DSR_PACKAGE, access)  # a second DPO approved the download
     package = client.get(f"/v1/dsr/{access}/package", headers=dpo)
     assert package.status_code == 200 and NAME in package.get_data(as_text=True)  # the subject's own copy
 
@@ -130,7 +133,9 @@ def scenarios(client, keys) -> None:
         {"items": [{"field_type": "email", "value": OTHER_EMAIL, "subject_id": OTHER}]},
         svc,
     )
-    assert work(client, keys, dsr(client, keys, OTHER, "erasure"))["outcome"]["action"] == "erased"
+    erasure = dsr(client, keys, OTHER, "erasure")
+    four_eyes(container, DSR_ERASURE, erasure)  # a second DPO approved it
+    assert work(client, keys, erasure)["outcome"]["action"] == "erased"
 
     note = post(client, "/v1/anonymize/text", {"text": NOTE, "language": "zh", "operator": "tokenize"}, svc)
     assert NOTE_MOBILE not in note["text"] and len(note["entities"]) == 3
@@ -147,7 +152,7 @@ def scenarios(client, keys) -> None:
 def test_scenarios_leave_no_pii_in_the_audit_tables_or_logs(client, keys, container, caplog):
     for name in OUR_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
-    scenarios(client, keys)
+    scenarios(client, keys, container)
 
     # Not a vacuous scan: every kind of event is there, and every table was read.
     actions = {e["action"] for e in logged(container)}

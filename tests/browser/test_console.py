@@ -103,7 +103,7 @@ def test_dpo_signs_in_finds_a_subject_and_grants_then_withdraws_consent(
 
 
 def test_erasure_under_a_legal_hold_restricts_the_subject_instead_of_shredding(
-    page: Page, container: Container, live_server: LiveServer, screenshot: Shoot
+    page: Page, container: Container, live_server: LiveServer, screenshot: Shoot, page_errors: PageErrors
 ) -> None:
     _seed_subject(container, live_server, "cust-2002")
     _user(container, "li.dpo", "dpo")
@@ -137,6 +137,19 @@ def test_erasure_under_a_legal_hold_restricts_the_subject_instead_of_shredding(
     expect(page.locator("#erasure-outcome")).to_have_attribute("data-outcome", "restrict")
     expect(page.locator("#erasure-holds")).to_contain_text("2031-12-31")
     screenshot(page, "dsr-erasure-review")
+    page.check("#dsr-execute-form input[name=confirm]")
+    page.click("#dsr-execute-confirm")
+    # Four eyes: li.dpo's confirmation asks; another DPO's review approves and carries it out.
+    expect(page.locator("#form-error")).to_contain_text("apr_")
+    review_url = page.url
+    # The refusal is a 403 page: the one console error expected, and only it.
+    assert len(page_errors.messages) == 1 and "403" in page_errors.messages[0]
+    page_errors.messages.clear()
+    page.click("#signout")
+    _user(container, "wang.dpo", "dpo")
+    _sign_in(page, "wang.dpo")
+    page.goto(review_url)
+    expect(page.locator("#erasure-outcome")).to_have_attribute("data-outcome", "restrict")
     page.check("#dsr-execute-form input[name=confirm]")
     page.click("#dsr-execute-confirm")
     expect(page.locator("#dsr-detail")).to_have_attribute("data-state", "completed")

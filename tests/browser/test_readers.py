@@ -13,14 +13,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from access.model import DSR_ERASURE
 from consent.model import Actor
 from piivault.container import Container
+from tests.approved import four_eyes
 from tests.browser.conftest import LiveServer, PageErrors
 from tests.browser.test_console import Shoot, _open_subject, _seed_subject, _sign_in, _user
 
 pytestmark = pytest.mark.browser
 
-DPO = Actor("user:seed.dpo", "dpo")
+DPO = Actor("user:seed.dpo", "dpo", person="seed.dpo")
 
 
 def _restricted_subject(container: Container, server: LiveServer, subject_id: str) -> None:
@@ -39,6 +41,8 @@ def _restricted_subject(container: Container, server: LiveServer, subject_id: st
     with container.uow() as uow:
         dsr_id = svc.create_request(uow, DPO, subject_id, "erasure", channel="branch")["dsr_id"]
     for to_state, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
+        if to_state == "completed":  # an erasure: a second DPO approved it (four eyes)
+            four_eyes(container, DSR_ERASURE, dsr_id, holder="seed.dpo")
         with container.uow() as uow:
             svc.advance_request(uow, DPO, dsr_id, to_state, **kw)
 

@@ -13,8 +13,9 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from piivault.settings import Settings
-from piivault_client import PiivaultClient
+from piivault_client import Forbidden, PiivaultClient
 from tests.api.conftest import app, make_key  # noqa: F401
+from tests.approved import SECOND_DPO, TEST_DPO
 from tests.conftest import make_settings
 
 SERVICE_PURPOSES = ["account_service", "aml_kyc", "risk_scoring", "marketing"]
@@ -65,7 +66,24 @@ def service(connect: Callable[..., PiivaultClient]) -> PiivaultClient:
 
 @pytest.fixture
 def dpo(connect: Callable[..., PiivaultClient]) -> PiivaultClient:
-    return connect("dpo")
+    return connect("dpo", person=TEST_DPO)  # four eyes counts persons
+
+
+@pytest.fixture
+def other_dpo(connect: Callable[..., PiivaultClient]) -> PiivaultClient:
+    """A second DPO, another person: approves what the first one asks for."""
+    return connect("dpo", person=SECOND_DPO)
+
+
+def with_second_dpo(other_dpo: PiivaultClient, attempt: Callable[[], Any]) -> Any:
+    """``attempt()``; refused ``approval_required`` (four eyes), ``other_dpo`` approves the request
+    it names, and the attempt is made again."""
+    try:
+        return attempt()
+    except Forbidden as e:
+        assert e.code == "approval_required", e.problem
+        other_dpo.approvals.approve(e.problem["approval_id"])
+        return attempt()
 
 
 def new_customer(service: PiivaultClient, subject_id: str = "cust-client-0001") -> str:

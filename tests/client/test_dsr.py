@@ -8,10 +8,10 @@ import json
 import pytest
 
 from piivault_client import Conflict, Forbidden, NotFound
-from tests.client.conftest import new_customer
+from tests.client.conftest import new_customer, with_second_dpo
 
 
-def test_an_access_request_is_worked_through_and_its_package_downloaded(service, dpo):
+def test_an_access_request_is_worked_through_and_its_package_downloaded(service, dpo, other_dpo):
     sid = new_customer(service, "cust-dsr-0001")
     filed = service.dsr.create(sid, "access", "app", note="asked in the app")
     assert filed["state"] == "received" and filed["due_at"]
@@ -20,7 +20,7 @@ def test_an_access_request_is_worked_through_and_its_package_downloaded(service,
     dsr_id = filed["dsr_id"]
     dpo.dsr.advance(dsr_id, "identity_verified", method="app_login")
     assert dpo.dsr.advance(dsr_id, "approved")["state"] == "approved"
-    package = dpo.dsr.package(dsr_id)
+    package = with_second_dpo(other_dpo, lambda: dpo.dsr.package(dsr_id))  # four eyes
     assert isinstance(package, dict) and sid in json.dumps(package)
     assert "<html" in dpo.dsr.package(dsr_id, format="html").lower()
     done = dpo.dsr.complete(dsr_id)
@@ -39,13 +39,13 @@ def test_an_access_request_is_worked_through_and_its_package_downloaded(service,
         dpo.dsr.certificate(dsr_id)
 
 
-def test_an_erasure_gives_a_signed_certificate(service, dpo):
+def test_an_erasure_gives_a_signed_certificate(service, dpo, other_dpo):
     sid = "cust-dsr-0002"  # an email only: no retention hold keeps it
     service.tokenize([{"field_type": "email", "value": "li.lei@example.com", "subject_id": sid}], strict=True)
     dsr_id = dpo.dsr.create(sid, "erasure", "branch")["dsr_id"]
     dpo.dsr.verify_identity(dsr_id, "in_person")
     dpo.dsr.approve(dsr_id)
-    completed = dpo.dsr.complete(dsr_id)
+    completed = with_second_dpo(other_dpo, lambda: dpo.dsr.complete(dsr_id))
     assert completed["outcome"]["action"] == "erased"
     certificate = dpo.dsr.certificate(dsr_id)
     assert certificate == completed["receipts"][0]
@@ -53,13 +53,13 @@ def test_an_erasure_gives_a_signed_certificate(service, dpo):
     assert certificate["signature"] and dpo.subjects.get(sid)["state"] == "erased"
 
 
-def test_an_erasure_under_a_hold_has_no_certificate_yet(service, dpo):
+def test_an_erasure_under_a_hold_has_no_certificate_yet(service, dpo, other_dpo):
     sid = new_customer(service, "cust-dsr-0004")
     dpo.holds.place(sid, "litigation", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
     dsr_id = dpo.dsr.create(sid, "erasure", "app")["dsr_id"]
     dpo.dsr.verify_identity(dsr_id, "app_login")
     dpo.dsr.approve(dsr_id)
-    assert dpo.dsr.complete(dsr_id)["outcome"]["action"] == "restricted"
+    assert with_second_dpo(other_dpo, lambda: dpo.dsr.complete(dsr_id))["outcome"]["action"] == "restricted"
     assert dpo.dsr.certificate(dsr_id) is None
 
 

@@ -122,6 +122,13 @@ def test_the_access_log_shows_who_used_the_data_and_reading_it_is_audited(contai
     assert reads and all(e["actor"] == "user:dpo" and e["subject_id"] == "cust-0001" for e in reads)
 
 
+def _confirmed_by_two(dpo, signed_in, dsr_id: str):
+    """Four eyes: the first DPO's confirmation is refused (it asks); a second DPO's review approves
+    and carries the erasure out. The second DPO's answer."""
+    assert dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}).status_code == 403
+    return signed_in("dpo", "dpo-two").post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"})
+
+
 def test_an_erasure_under_a_legal_hold_restricts_and_says_so_first(container, signed_in):
     customer(container, "cust-0001")
     dpo = signed_in("dpo")
@@ -146,7 +153,7 @@ def test_an_erasure_under_a_legal_hold_restricts_and_says_so_first(container, si
             s.scalar(sa.select(tt.subjects.c.state).where(tt.subjects.c.subject_id == "cust-0001"))
             == "active"
         )
-    done = dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"})
+    done = _confirmed_by_two(dpo, signed_in, dsr_id)
     assert "ok=dsr_completed" in _location(done)
     page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
     assert 'id="restriction-notice"' in page and 'data-state="restricted"' in page
@@ -155,7 +162,9 @@ def test_an_erasure_under_a_legal_hold_restricts_and_says_so_first(container, si
             "restricted"
         )
         assert s.scalar(sa.select(consent_tables.jobs.c.state)) == "pending"
-    assert ("subject.restrict", "user:dpo") in [(e["action"], e["actor"]) for e in audit_payloads(container)]
+    assert ("subject.restrict", "user:dpo-two") in [
+        (e["action"], e["actor"]) for e in audit_payloads(container)
+    ]
 
 
 def test_an_erasure_without_holds_is_shown_as_a_shred(container, signed_in):
@@ -172,7 +181,7 @@ def test_an_erasure_without_holds_is_shown_as_a_shred(container, signed_in):
     dpo.post(f"/console/dsr/{dsr_id}/approve", {})
     review = dpo.get(f"/console/dsr/{dsr_id}/execute").get_data(as_text=True)
     assert 'data-outcome="shred"' in review
-    _location(dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}))
+    _location(_confirmed_by_two(dpo, signed_in, dsr_id))
     page = dpo.get("/console/subjects/cust-0009").get_data(as_text=True)
     assert 'data-state="erased"' in page and 'id="consent-grant-form"' not in page
 
@@ -269,6 +278,6 @@ def test_an_open_ended_retention_hold_says_what_ends_it_in_the_preview_and_on_th
     review = dpo.get(f"/console/dsr/{dsr_id}/execute").get_data(as_text=True)
     # The preview is erasure's own decision: the AML retention hold it would create, and what ends it.
     assert 'data-outcome="restrict"' in review and "业务关系终止后 5 年" in review
-    _location(dpo.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"}))
+    _location(_confirmed_by_two(dpo, signed_in, dsr_id))
     page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
     assert 'data-testid="hold-ends-when"' in page and "业务关系终止后 5 年" in page
