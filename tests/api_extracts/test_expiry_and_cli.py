@@ -144,7 +144,7 @@ def test_extract_run_on_the_command_line(client, keys, base_url, tmp_path, conta
 
 
 def test_identifiers_feed_quasi_identifiers_under_the_purpose_and_separate_consent(
-    client, keys, base_url, tmp_path, container
+    client, keys, base_url, tmp_path, container, make_key
 ) -> None:
     """Region and birth year from the resident ID: the purpose must cover the field type, and since
     a resident ID is sensitive personal information, only separately consenting subjects count."""
@@ -174,12 +174,17 @@ def test_identifiers_feed_quasi_identifiers_under_the_purpose_and_separate_conse
     assert set(refused.json["errors"]["json"]) == {"columns.cn_resident_id", "columns.birth.source"}
 
     purpose = client.get("/v1/purposes/risk_scoring", headers=keys["dpo"]).json
+    # More field types widen the purpose: one DPO asks (202), another approves (issue 15).
+    dai = {"Authorization": f"Bearer {make_key('dpo', name='dai', person='dai')}"}
+    don = {"Authorization": f"Bearer {make_key('dpo', name='don', person='don')}"}
     changed = client.patch(
         "/v1/purposes/risk_scoring",
         json={"field_types": [*purpose["field_types"], "cn_resident_id"]},
-        headers=keys["dpo"],
+        headers=dai,
     )
-    assert changed.status_code == 200, changed.json
+    assert changed.status_code == 202, changed.json
+    approved = client.post(f"/v1/approvals/{changed.json['approval_id']}/approve", headers=don)
+    assert approved.status_code == 200, approved.json
     consented = sorted(table.index[table["consents"].fillna("").str.contains("risk_scoring")])
     separately = consented[:12]
     for sid in separately:

@@ -117,7 +117,20 @@ def test_material_notice_change_requires_reconsent_unless_grace(container, svc):
     }
     state = call(container, "consents_of", DPO, "cust-0001")["consents"][0]
     assert (state["state"], state["counts"]) == ("reconsent_required", False)
-    call(container, "update_purpose", DPO, "marketing", {"reconsent_grace": True})
+    # Letting older consents count again widens access: purpose.widen, another DPO approves.
+    from access import model as am
+
+    asked = call(
+        container,
+        "change_purpose",
+        DPO,
+        "marketing",
+        {"reconsent_grace": True},
+        acting=am.Acting("dai", "dpo", "t"),
+    )
+    assert asked.widens == ("reconsent_grace",)
+    assert detokenize(container, "marketing", [mobile])[0]["error"] == "denied"
+    container.services["access"].approve(am.Acting("don", "dpo", "t"), asked.approval.id)
     assert detokenize(container, "marketing", [mobile])[0] == {"value": "13812345678"}
     with pytest.raises(InvalidConsent, match="notice_version"):
         call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app", notice_version=1)
