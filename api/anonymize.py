@@ -1,4 +1,6 @@
-"""``POST /v1/anonymize/text``: HTTP over the free-text engine (:mod:`anonymize.text`).
+"""``POST /v1/anonymize/text``: HTTP over the free-text engine (:mod:`anonymize.text`);
+``POST /v1/anonymize/scan``: column discovery on sampled rows (:mod:`anonymize.scan`, roles dpo
+and analyst), which returns counts per column and never a value.
 
 Roles: ``service``, ``analyst`` and ``dpo`` process customer text (CRM notes,
 complaints); ``auditor`` reads the audit log and ``admin`` manages clients, so
@@ -25,6 +27,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from anonymize.scan import scan_columns
 from anonymize.text import Tokenizer, anonymize
 from anonymize.text.operators import TextOperator
 from api.auth import current_principal, require_roles
@@ -135,3 +138,50 @@ class AnonymizeText(MethodView):
             tokenizer = vault_tokenizer(current_principal(), request_id())
         text, entities = anonymize(body["text"], body["language"], body["operator"], tokenizer)
         return {"text": text, "entities": [e.to_dict() for e in entities]}
+
+
+SCAN_MAX_ROWS = 1000
+SCAN_MAX_COLUMNS = 200
+SCAN_MAX_CELL = 1000
+
+
+class ScanRequestSchema(Schema):
+    columns = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
+        required=True,
+        validate=ma.validate.Length(min=1, max=SCAN_MAX_COLUMNS),
+        metadata={"description": "column names, in order"},
+    )
+    rows = ma.fields.List(
+        ma.fields.List(ma.fields.String(allow_none=True, validate=ma.validate.Length(max=SCAN_MAX_CELL))),
+        required=True,
+        validate=ma.validate.Length(max=SCAN_MAX_ROWS),
+        metadata={
+            "description": f"sampled rows (at most {SCAN_MAX_ROWS}), one cell per column; null for empty"
+        },
+    )
+
+
+class ColumnReportSchema(Schema):
+    column = ma.fields.String()
+    field_type = ma.fields.String(allow_none=True, metadata={"description": "most likely type, or null"})
+    confidence = ma.fields.Float(metadata={"description": "share x mean detector score (+ header bonus)"})
+    matched = ma.fields.Integer()
+    sampled = ma.fields.Integer(metadata={"description": "non-empty cells"})
+    share = ma.fields.Float()
+    candidates = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+class ScanResponseSchema(Schema):
+    columns = ma.fields.List(ma.fields.Nested(ColumnReportSchema))
+
+
+@blp.route("/scan")
+class AnonymizeScan(MethodView):
+    @require_roles("dpo", "analyst")
+    @blp.arguments(ScanRequestSchema)
+    @blp.response(200, ScanResponseSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Which field type each column of a sampled table likely holds (counts only, no values back)."""
+        reports = scan_columns(body["columns"], body["rows"])
+        return {"columns": [r.to_dict() for r in reports]}

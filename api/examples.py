@@ -105,6 +105,10 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         "language": "zh",
         "operator": "mask",
     },
+    ("/v1/anonymize/scan", "post"): {
+        "columns": ["客户编号", "姓名", "手机号", "备注"],
+        "rows": [["C10001", "张三", "13800138000", "贵宾客户"], ["C10002", "李四", "13900139000", None]],
+    },
     ("/v1/attributes", "post"): {
         "items": [
             {"subject_id": SUBJECT, "attributes": {"income_band": "B", "risk_score": 0.42, "vip": False}}
