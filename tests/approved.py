@@ -36,7 +36,7 @@ def create_client(
     return made.client, made.key
 
 
-SECOND_DPO = "test-dpo-2"
+SECOND_DPO = TEST_DPO_2  # the DPO who approves what TEST_DPO asks for
 
 
 def four_eyes(

@@ -8,7 +8,7 @@ import json
 import sqlalchemy as sa
 
 from access import model as m
-from tests.approved import TEST_DPO, create_client
+from tests.approved import SECOND_DPO, TEST_DPO, create_client
 from tests.consent.conftest import MOBILE, NAME, audit_payloads, second_dpo_approves
 from tests.consent.test_api_scenarios import SUBJECT, detok, dsr, grant, tokenize, work
 from tokenization import subjects
@@ -93,7 +93,7 @@ def test_approved_by_a_second_dpo_the_package_downloads_and_the_audit_names_both
     _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo2"]))
     (download,) = [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
     details = download["details"]
-    assert details["holder"] == TEST_DPO and details["approved_by"] == ["test-dpo-2"]
+    assert details["holder"] == TEST_DPO and details["approved_by"] == [SECOND_DPO]
     assert details["approval_id"] == approved["id"] and details["grant_id"] == approved["grant_id"]
     assert MOBILE not in json.dumps(download)
 
@@ -150,14 +150,14 @@ def test_an_erasure_a_second_dpo_approved_goes_through_and_names_both(client, ke
     (completed,) = [e for e in audit_payloads(container) if e["action"] == "dsr.completed"]
     assert completed["actor"].startswith("client:")
     assert completed["details"]["holder"] == TEST_DPO
-    assert completed["details"]["approved_by"] == ["test-dpo-2"]
+    assert completed["details"]["approved_by"] == [SECOND_DPO]
     assert completed["details"]["approval_id"] == approved["id"]
     (created,) = [
         e
         for e in audit_payloads(container)
         if e["action"] == "grant.create" and e["details"]["action"] == "dsr.erasure"
     ]
-    assert created["details"]["person"] == "test-dpo-2" and created["details"]["holder"] == TEST_DPO
+    assert created["details"]["person"] == SECOND_DPO and created["details"]["holder"] == TEST_DPO
     assert detok(client, keys, "account_service", [tokens["cn_mobile"]])[0]["error"] == "erased"
 
 
