@@ -33,20 +33,36 @@ def _container(**overrides: Any):
     return build_container(settings)
 
 
-# The command groups of the other packages, imported only when one of them runs (or for
-# `piivault --help`): `piivault clients list` does not load the console's or extracts' code.
+# The command groups of the other packages, imported only when one of them runs:
+# `piivault clients list` does not load the console's or extracts' code, and `piivault --help`
+# shows each group's first help line from here (tests/cli/test_lazy_groups.py keeps them equal).
 LAZY_GROUPS = {
-    "clients": "api.clients.cli:clients",
-    "audit": "audit.cli:audit_cli",
-    "consent": "consent.cli:consent_cli",
-    "jobs": "consent.cli:jobs_cli",
-    "anonymize": "anonymize.cli:anonymize_cli",
-    "extract": "anonymize.extract.cli:extract_cli",
-    "users": "api.console.cli:users_cli",
-    "approvals": "access.cli:approvals_cli",
-    "grants": "access.cli:grants_cli",
-    "break-glass": "access.cli:break_glass_cli",
+    "clients": ("api.clients.cli:clients", "API clients and their keys."),
+    "audit": (
+        "audit.cli:audit_cli",
+        "The tamper-evident audit log: sequence, checkpoint, prove, verify, search.",
+    ),
+    "consent": ("consent.cli:consent_cli", "Consent receipts and bulk import."),
+    "jobs": (
+        "consent.cli:jobs_cli",
+        "Scheduled work: consent expiries, shreds due at the end of holds, extract jobs and expiries.",
+    ),
+    "anonymize": ("anonymize.cli:anonymize_cli", "Anonymize free text; seed demo data."),
+    "extract": (
+        "anonymize.extract.cli:extract_cli",
+        "Anonymized, consent-filtered extracts for risk scoring.",
+    ),
+    "users": ("api.console.cli:users_cli", "Console users (roles dpo, auditor, admin) and their passwords."),
+    "approvals": ("access.cli:approvals_cli", "Approval requests (four eyes)."),
+    "grants": ("access.cli:grants_cli", "Grants: approved requests and break-glass uses."),
+    "break-glass": ("access.cli:break_glass_cli", "Break-glass uses and their reviews."),
 }
+
+
+def load_group(name: str) -> click.Command:
+    """Import the command group ``name`` of :data:`LAZY_GROUPS`."""
+    module, attr = LAZY_GROUPS[name][0].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class _Piivault(click.Group):
@@ -54,11 +70,19 @@ class _Piivault(click.Group):
         return sorted([*super().list_commands(ctx), *LAZY_GROUPS])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        where = LAZY_GROUPS.get(cmd_name)
-        if where is None:
-            return super().get_command(ctx, cmd_name)
-        module, attr = where.split(":")
-        return getattr(importlib.import_module(module), attr)
+        if cmd_name in LAZY_GROUPS:
+            return load_group(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click would import every group to read its help; the stand-ins carry the first line.
+        commands = {name: cmd for name, cmd in self.commands.items() if not cmd.hidden}
+        commands.update({name: click.Command(name, help=text) for name, (_, text) in LAZY_GROUPS.items()})
+        limit = formatter.width - 6 - max(map(len, commands))
+        with formatter.section("Commands"):
+            formatter.write_dl(
+                [(name, commands[name].get_short_help_str(limit)) for name in sorted(commands)]
+            )
 
 
 @click.group(cls=_Piivault)

@@ -29,10 +29,6 @@ from anonymize.extract import tables as t
 from anonymize.extract.errors import InvalidAttributes
 from vault import Binding, DataKey, subject_owner
 
-# The explicit permission a client needs to replace subjects' attributes (``POST /v1/attributes``):
-# risk attributes feed credit decisions, so holding a purpose is not enough to write them.
-WRITE_ATTRIBUTES = "write_attributes"
-
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_ATTRIBUTES = 64
 MAX_TEXT = 200

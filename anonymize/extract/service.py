@@ -77,6 +77,7 @@ from anonymize.extract.outputs import (
     REPORT_HTML,
     REPORT_JSON,
 )
+from anonymize.extract.permissions import WRITE_ATTRIBUTES
 from anonymize.extract.pseudonyms import PSEUDONYM_CHARS
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
@@ -227,7 +228,7 @@ class ExtractService:
         erased subject), VaultUnavailable, StorageUnavailable.
         """
         _require(requester, ATTRIBUTE_ROLES, "store attributes")
-        if attributes.WRITE_ATTRIBUTES not in requester.permissions:
+        if WRITE_ATTRIBUTES not in requester.permissions:
             raise ExtractForbidden(
                 "this client may not write attributes: it needs the write_attributes permission"
             )

@@ -20,7 +20,7 @@ import getpass
 
 import click
 
-from anonymize.extract.attributes import WRITE_ATTRIBUTES
+from anonymize.extract.permissions import WRITE_ATTRIBUTES
 from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client, has_data_access
 from piivault.clikit import handle_errors as _cli_errors
 from piivault.clikit import short_time, text_table

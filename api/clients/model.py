@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import re
 
-from anonymize.extract.attributes import WRITE_ATTRIBUTES
+from anonymize.extract.permissions import WRITE_ATTRIBUTES
 
 ADMIN, SERVICE, DPO, ANALYST, AUDITOR = "admin", "service", "dpo", "analyst", "auditor"
 ROLES = (ADMIN, SERVICE, DPO, ANALYST, AUDITOR)

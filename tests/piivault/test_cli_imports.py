@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from piivault.cli import LAZY_GROUPS, load_group
 from tests.api.conftest import settings_env
 
 HEAVY = (
@@ -75,3 +76,21 @@ def test_the_probe_sees_heavy_imports(container, tmp_path):
     result = _run(["extract", "run", str(spec), "--out", str(tmp_path / "out")], container)
     assert result["status"] != 0  # an empty spec is refused, after its parser was imported
     assert "numpy" in result["heavy"], result
+
+
+@pytest.mark.parametrize("args", [["--help"], ["clients", "--help"]], ids=" ".join)
+def test_help_does_not_load_the_database_layer(args):
+    """`piivault --help` lists the groups from their stand-ins, without importing them."""
+    probe = PROBE.replace("HEAVY", repr(json.dumps(["sqlalchemy", "hvac", "api.clients.store"])))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIIVAULT_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result == {"status": 0, "heavy": []}
+
+
+@pytest.mark.parametrize("name", sorted(LAZY_GROUPS))
+def test_the_help_line_of_a_lazy_group_is_the_groups_own(name):
+    first_paragraph = " ".join(load_group(name).help.split("\n\n")[0].split())
+    assert LAZY_GROUPS[name][1] == first_paragraph
