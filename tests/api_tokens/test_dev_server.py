@@ -16,6 +16,7 @@ import requests
 from piivault.devbao import free_port
 from piivault_client import PiivaultClient
 from tests.api_tokens.conftest import CARD, MOBILE, customer_items
+from tests.ops.test_observability import FAMILIES
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,9 @@ def test_tokenize_and_detokenize_against_piivault_dev(tmp_path: Path):
         for refused in ({}, {"Authorization": f"Bearer {admin_key}"}):
             assert requests.get(base + "/metrics", headers=refused, timeout=10).status_code == 401
         scraped = requests.get(base + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        assert scraped.status_code == 200 and "piivault_http_requests_total" in scraped.text
+        assert scraped.status_code == 200
+        missing = [f for f in FAMILIES if f"# TYPE {f}" not in scraped.text]
+        assert missing == [], f"the dev server's /metrics lacks {missing}"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 
+import pytest
 import sqlalchemy as sa
 
 from audit import tables as at
@@ -21,7 +22,10 @@ from audit.chain import chain_hash
 from audit.merkle import append_leaves, leaf_hash
 from audit.sequencer import REJECTED_ACTION, Sequencer
 from audit.store import encode_frontier, read_head
+from piivault.container import build_container
 from tests.audit.conftest import append, event
+from tests.conftest import make_container, make_settings
+from vault import VaultUnavailable
 
 
 def _forge_tail(container, body: dict | None = None, mac: bytes = bytes(32)) -> int:
@@ -153,3 +157,30 @@ def test_a_replayed_event_elsewhere_in_the_log_fails_its_mac(container, audit_lo
     report = audit_log.verify()
     assert not report.ok and report.authenticity["invalid_seqs"] == [forged]
     assert report.authenticity["valid"] == 3
+
+
+def test_a_process_started_while_vault_is_down_records_no_event_without_its_mac(
+    database_url, private_bao, tmp_path
+):
+    """The MAC key is unwrapped on a process's first event: with Vault down since before that,
+    recording fails with VaultUnavailable (a 503 over HTTP) and nothing unauthenticated is queued."""
+    settings = make_settings(database_url, private_bao, tmp_path, vault_timeout=1.0)
+    running = make_container(settings)  # the log's keys exist; this process has its MAC key
+    try:
+        append(running, 1)
+    finally:
+        running.close()
+    private_bao.stop()
+    fresh = build_container(settings)  # a new process: nothing cached
+    try:
+        assert fresh.services["audit"].sequencer.authenticator.cached is None
+        with fresh.engine.connect() as conn:
+            queued = conn.scalar(sa.select(sa.func.count()).select_from(at.queue))
+            logged = conn.scalar(sa.select(sa.func.count()).select_from(at.events))
+        with pytest.raises(VaultUnavailable):  # the API answers it 503 with Retry-After
+            append(fresh, 1, start=1)
+        with fresh.engine.connect() as conn:
+            assert conn.scalar(sa.select(sa.func.count()).select_from(at.queue)) == queued
+            assert conn.scalar(sa.select(sa.func.count()).select_from(at.events)) == logged
+    finally:
+        fresh.close()
