@@ -24,6 +24,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from anonymize.extract.errors import InvalidSpec
+from anonymize.extract.outputs import REPORT_HTML, REPORT_HTML_BY_LANGUAGE
 from anonymize.extract.schema import spec_schema
 from anonymize.extract.service import FILES, MAX_PAGE, REASON_LENGTH, ExtractService, Requester
 from anonymize.extract.tables import STATES
@@ -105,6 +106,13 @@ class ExtractSchema(Schema):
 class ExtractListQuerySchema(Schema):
     state = ma.fields.String(validate=ma.validate.OneOf(list(STATES)))
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, MAX_PAGE))
+
+
+class FileQuerySchema(Schema):
+    lang = ma.fields.String(
+        validate=ma.validate.OneOf(list(REPORT_HTML_BY_LANGUAGE)),
+        metadata={"description": "report.html only: the page in this language instead of the spec's"},
+    )
 
 
 class ExtractListSchema(Schema):
@@ -224,12 +232,19 @@ class ExtractById(MethodView):
 @blp.route("/<extract_id>/files/<name>")
 class ExtractFile(MethodView):
     @require_roles("analyst", "dpo")
+    @blp.arguments(FileQuerySchema, location="query")
     @blp.response(200, description="the file, as an attachment: " + ", ".join(FILES))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(410, response="GONE")
-    def get(self, extract_id: str, name: str) -> Response:
-        """Download one file of a finished extract (audited with its SHA-256)."""
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, query: dict[str, Any], extract_id: str, name: str) -> Response:
+        """Download one file of a finished extract (audited with its SHA-256); ``?lang=`` picks
+        report.html's language."""
+        if "lang" in query:
+            if name != REPORT_HTML:
+                return problem(422, "invalid query", "lang applies to report.html only")
+            name = REPORT_HTML_BY_LANGUAGE[query["lang"]]
         with current_container().uow() as uow:
             handle, media_type, digest = extracts().open_file(
                 uow, requester(), extract_id, name, request_id=request_id()

@@ -17,23 +17,36 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from anonymize.extract.outputs import REPORT_HTML_BY_LANGUAGE
+
 MAX_BARS = 60
 
 
-def histogram_png(class_sizes: Mapping[int, int], k: int) -> bytes:
+# The fonts of the chart's words: a CJK face first for the Chinese labels (.ci/run installs
+# fonts-noto-cjk), matplotlib's own DejaVu Sans for the rest.
+CHART_FONTS = ["Noto Sans CJK SC", "DejaVu Sans"]
+CHART_TEXTS = {
+    "zh": {"title": "等价类大小分布", "x": "每类行数（等价类大小）", "y": "类的个数"},
+    "en": {"title": "Equivalence class sizes", "x": "class size (rows per class)", "y": "classes"},
+}
+
+
+def histogram_png(class_sizes: Mapping[int, int], k: int, language: str = "en") -> bytes:
     """:func:`histogram_figure` as PNG bytes."""
-    figure = histogram_figure(class_sizes, k)
+    figure = histogram_figure(class_sizes, k, language)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
-def histogram_figure(class_sizes: Mapping[int, int], k: int) -> Figure:
-    """A bar chart of how many equivalence classes have each size (sizes binned above :data:`MAX_BARS`).
+def histogram_figure(class_sizes: Mapping[int, int], k: int, language: str = "en") -> Figure:
+    """A bar chart of how many equivalence classes have each size (sizes binned above :data:`MAX_BARS`),
+    its words in ``language`` (``zh-CN`` or ``en``).
 
     Sizes and counts are whole numbers, so both axes have integer ticks only, and the k line
     is labelled in a legend.
     """
+    words = CHART_TEXTS[_key(language)]
     sizes = sorted(class_sizes)
     figure = Figure(figsize=(7.5, 3.6), dpi=110)
     FigureCanvasAgg(figure)
@@ -59,10 +72,10 @@ def histogram_figure(class_sizes: Mapping[int, int], k: int) -> Figure:
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if k_x is not None:
         axes.axvline(k_x, color="#b03a2e", lw=1.2, ls="--", label=f"k = {k}")
-        axes.legend(loc="upper right", frameon=False, fontsize=8)
-    axes.set_xlabel("class size (rows per class)")
-    axes.set_ylabel("classes")
-    axes.set_title("Equivalence class sizes")
+        axes.legend(loc="upper right", frameon=False, prop={"family": CHART_FONTS, "size": 8})
+    axes.set_xlabel(words["x"], fontfamily=CHART_FONTS)
+    axes.set_ylabel(words["y"], fontfamily=CHART_FONTS)
+    axes.set_title(words["title"], fontfamily=CHART_FONTS)
     figure.tight_layout()
     return figure
 
@@ -237,6 +250,14 @@ TITLES = {
         "chart_alt": "等价类大小直方图：横轴为每类行数，纵轴为类的个数，虚线为 k",
         "chart_note": "虚线左侧不应有柱：每个发布的类至少有 k 行。",
         "switch": "English",
+        "roles": {
+            "identifier": "直接标识符",
+            "quasi": "准标识符",
+            "sensitive": "敏感属性",
+            "attribute": "属性",
+        },
+        "coded": "底部 {bottom}（{bottom_n} 行），顶部 {top}（{top_n} 行）",
+        "coded_treatment": "按 {bottom}/{top} 百分位顶部/底部编码",
         "reasons": {
             "no_consent": "未同意",
             "withdrawn": "已撤回",
@@ -260,6 +281,14 @@ TITLES = {
             "No bar should stand left of the dashed line: every released class has at least k rows."
         ),
         "switch": "中文",
+        "roles": {
+            "identifier": "identifier",
+            "quasi": "quasi-identifier",
+            "sensitive": "sensitive",
+            "attribute": "attribute",
+        },
+        "coded": "bottom {bottom} ({bottom_n} rows), top {top} ({top_n} rows)",
+        "coded_treatment": "top/bottom coding at {bottom}/{top} percentiles",
         "reasons": {
             "no_consent": "no consent",
             "withdrawn": "withdrawn",
@@ -327,17 +356,14 @@ def _section(lang: str, report: Mapping[str, Any]) -> str:
         _row(lang, "cavg", f"{measures['normalized_avg_class_size']:.3f}"),
     ]
     dropped = TERMS[lang]["dropped"][0]
-    columns = [
-        _row(
-            lang,
-            "",
-            f"{col['role']} -> {col['as']}" + (f" ({col['treatment']})" if col["treatment"] else "")
-            if col["as"]
-            else f"{col['role']} ({dropped})",
-            label=col["name"],
-        )
-        for col in report["columns"]
-    ]
+    columns = []
+    for col in report["columns"]:
+        role = tt["roles"].get(col["role"], col["role"])
+        treatment = col["treatment"]
+        if col.get("coding"):
+            treatment = tt["coded_treatment"].format(**{k: _num(v) for k, v in col["coding"].items()})
+        released = f"{role} -> {col['as']}" + (f" ({treatment})" if treatment else "")
+        columns.append(_row(lang, "", released if col["as"] else f"{role} ({dropped})", label=col["name"]))
     parts = [
         f"<h2>{tt['summary']}</h2><table>{''.join(summary)}</table>",
         f"<h2>{tt['population']}</h2><table>{''.join(counts)}</table>",
@@ -358,8 +384,12 @@ def _section(lang: str, report: Mapping[str, Any]) -> str:
             _row(
                 lang,
                 "",
-                f"bottom {_num(c['bottom_value'])} ({c['bottom_coded']}), "
-                f"top {_num(c['top_value'])} ({c['top_coded']})",
+                tt["coded"].format(
+                    bottom=_num(c["bottom_value"]),
+                    bottom_n=c["bottom_coded"],
+                    top=_num(c["top_value"]),
+                    top_n=c["top_coded"],
+                ),
                 label=n,
             )
             for n, c in coding.items()
@@ -368,29 +398,35 @@ def _section(lang: str, report: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def render_html(report: Mapping[str, Any], png: bytes) -> str:
-    """The report as one HTML page with the chart inline, in Chinese and in English.
+LANGUAGES = tuple(REPORT_HTML_BY_LANGUAGE)  # a page's ``lang``; TERMS and TITLES use its first subtag
 
-    Both languages are in the page, each in an element with its own ``lang``; a link
-    switches between them with CSS ``:target`` alone (the report is served under a CSP
-    sandbox that runs no script). Chinese shows first.
+
+def _key(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+    return language.split("-")[0]
+
+
+def report_file(language: str) -> str:
+    """The name of the report page in ``language``: ``report.zh-CN.html``, ``report.en.html``."""
+    _key(language)
+    return REPORT_HTML_BY_LANGUAGE[language]
+
+
+def render_html(report: Mapping[str, Any], png: bytes, language: str = "zh-CN") -> str:
+    """The report as one HTML page in ``language`` (``zh-CN`` or ``en``), the chart inline.
+
+    The page's ``lang`` is its language; a link names the page in the other language
+    (:func:`report_file`, written beside it). Raises ValueError for another language.
     """
+    lang = _key(language)
+    other = next(x for x in LANGUAGES if x != language)
+    tt = TITLES[lang]
     image = base64.b64encode(png).decode("ascii")
-    blocks = []
-    for lang, other in (("en", "zh"), ("zh", "en")):
-        tt = TITLES[lang]
-        blocks.append(
-            f'<div id="{lang}" class="lang" lang="{"zh-CN" if lang == "zh" else "en"}">'
-            f'<p class="switch"><a href="#{other}" hreflang="{other}">{tt["switch"]}</a></p>'
-            f"<h1>{tt['h1']}</h1>{_section(lang, report)}"
-            f"<h2>{tt['chart']}</h2>"
-            f'<img alt="{html.escape(tt["chart_alt"])}" src="data:image/png;base64,{image}">'
-            f'<p class="x">{html.escape(tt["chart_note"])}</p></div>'
-        )
     return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
+<html lang="{language}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>piivault 匿名化提取报告 / extract report {html.escape(report["extract_id"])}</title>
+<title>{html.escape(tt["h1"])} {html.escape(report["extract_id"])}</title>
 <style>
 body{{font-family:system-ui,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:2em auto;
 max-width:64em;padding:0 1em;color:#222;line-height:1.5}}
@@ -402,10 +438,13 @@ td.v{{font-variant-numeric:tabular-nums;width:14em;overflow-wrap:anywhere}}
 tr.sub1 th{{padding-left:2.2em;color:#555}}
 img{{max-width:100%;height:auto}}
 .switch{{text-align:right;margin:0}}
-#en:not(:target){{display:none}}
-#en:target + #zh{{display:none}}
 @media print{{.switch{{display:none}}}}
 </style></head><body>
-{"".join(blocks)}
+<p class="switch"><a href="{report_file(other)}" hreflang="{other}" lang="{other}">{tt["switch"]}</a></p>
+<h1>{html.escape(tt["h1"])}</h1>
+{_section(lang, report)}
+<h2>{html.escape(tt["chart"])}</h2>
+<img alt="{html.escape(tt["chart_alt"])}" src="data:image/png;base64,{image}">
+<p class="x">{html.escape(tt["chart_note"])}</p>
 </body></html>
 """

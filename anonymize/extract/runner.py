@@ -49,7 +49,7 @@ from anonymize.extract.outputs import (
 )
 from anonymize.extract.population import Population, PopulationProvider, resolve_population
 from anonymize.extract.pseudonyms import extract_key, pseudonymize
-from anonymize.extract.report import histogram_png, render_html
+from anonymize.extract.report import LANGUAGES, histogram_png, render_html, report_file
 from anonymize.extract.spec import Column, ExtractSpec, IdentifierAction, Role, parse_spec
 from anonymize.extract.suppression import peel_outliers
 from vault import DataKey
@@ -181,7 +181,9 @@ def run_extract(
     )
     if engine is not None:
         report["engine"] = engine
-    files, digests = _write(Path(out_dir), output, report, spec.privacy.k, bom=spec.csv_bom)
+    files, digests = _write(
+        Path(out_dir), output, report, spec.privacy.k, bom=spec.csv_bom, language=spec.report_language
+    )
     manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
     _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
     files["manifest"] = Path(out_dir) / MANIFEST_NAME
@@ -413,6 +415,8 @@ def _report(
         elif col.coding is not None:
             treatment = f"top/bottom coding at {col.coding.bottom}/{col.coding.top} percentiles"
         entry = {"name": col.name, "role": str(col.role), "as": col.output if col.released else None}
+        if col.coding is not None:  # the percentiles, for the report page to word in its language
+            entry["coding"] = col.coding.to_dict()
         columns.append(entry | {"treatment": treatment})
     return {
         "extract_id": extract_id,
@@ -496,9 +500,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _write(
-    out_dir: Path, table: pd.DataFrame, report: dict[str, Any], k: int, *, bom: bool = False
+    out_dir: Path,
+    table: pd.DataFrame,
+    report: dict[str, Any],
+    k: int,
+    *,
+    bom: bool = False,
+    language: str = "zh-CN",
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the data files, the chart and the report; return their paths and digests."""
+    """Write the data files, the chart and the report; return their paths and digests.
+
+    The report page is written in each language (``report.zh-CN.html``, ``report.en.html``),
+    and as ``report.html`` in ``language``, the spec's; the chart file is in that language too.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = out_dir / CSV_NAME, out_dir / PARQUET_NAME
     # One Arrow table for both files: pyarrow's CSV writer is an order of magnitude faster than pandas'.
@@ -513,20 +527,25 @@ def _write(
     partial_parquet = parquet_path.with_name(PARQUET_NAME + ".partial")
     pq.write_table(arrow, partial_parquet)
     os.replace(partial_parquet, parquet_path)
-    png = histogram_png(dict(report["measures"]["class_sizes"]), k)
-    _write_atomic(out_dir / CHART_NAME, png)
+    sizes = dict(report["measures"]["class_sizes"])
+    charts = {lang: histogram_png(sizes, k, lang) for lang in LANGUAGES}
+    _write_atomic(out_dir / CHART_NAME, charts[language])
     digests = {name: _digest(out_dir / name) for name in (CSV_NAME, PARQUET_NAME, CHART_NAME)}
     report["outputs"] = digests
     _write_atomic(out_dir / REPORT_JSON, _json_bytes(report))
-    _write_atomic(out_dir / REPORT_HTML, render_html(report, png).encode("utf-8"))
-    digests = digests | {name: _digest(out_dir / name) for name in (REPORT_JSON, REPORT_HTML)}
+    pages = {lang: render_html(report, charts[lang], lang).encode("utf-8") for lang in LANGUAGES}
+    for lang, page in pages.items():
+        _write_atomic(out_dir / report_file(lang), page)
+    _write_atomic(out_dir / REPORT_HTML, pages[language])
+    written = (REPORT_JSON, REPORT_HTML, *(report_file(lang) for lang in LANGUAGES))
+    digests = digests | {name: _digest(out_dir / name) for name in written}
     files = {
         "csv": csv_path,
         "parquet": parquet_path,
         "chart": out_dir / CHART_NAME,
         "report_json": out_dir / REPORT_JSON,
         "report_html": out_dir / REPORT_HTML,
-    }
+    } | {f"report_html_{lang}": out_dir / report_file(lang) for lang in LANGUAGES}
     return files, digests
 
 

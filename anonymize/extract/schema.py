@@ -190,6 +190,19 @@ def spec_schema() -> dict[str, Any]:
                     },
                 },
             },
+            "report": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "language": {
+                        "type": "string",
+                        "enum": list(s.REPORT_LANGUAGES),
+                        "default": s.DEFAULT_REPORT_LANGUAGE,
+                        "description": "the language of report.html (report.zh-CN.html and "
+                        "report.en.html are both written)",
+                    },
+                },
+            },
             "privacy": {
                 "type": "object",
                 "additionalProperties": False,

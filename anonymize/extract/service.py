@@ -75,6 +75,7 @@ from anonymize.extract.outputs import (
     MANIFEST_NAME,
     PARQUET_NAME,
     REPORT_HTML,
+    REPORT_HTML_BY_LANGUAGE,
     REPORT_JSON,
 )
 from anonymize.extract.permissions import WRITE_ATTRIBUTES
@@ -116,6 +117,7 @@ FILES: dict[str, str] = {
     CSV_NAME: "text/csv; charset=utf-8",
     PARQUET_NAME: "application/vnd.apache.parquet",
     REPORT_HTML: "text/html; charset=utf-8",
+    **{name: "text/html; charset=utf-8" for name in REPORT_HTML_BY_LANGUAGE.values()},
     REPORT_JSON: "application/json",
     CHART_NAME: "image/png",
     MANIFEST_NAME: "application/json",

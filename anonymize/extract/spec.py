@@ -20,6 +20,7 @@ A spec is YAML or JSON::
       debt_ratio:  {role: attribute, coding: {bottom: 1, top: 99}}
     privacy: {k: 10, l: 2, max_suppression: 0.02}
     engine: local                     # or spark (anonymize.extract.spark), default local
+    report: {language: zh-CN}         # report.html's language: zh-CN (default) or en
     spark: {master: "local[2]", fragment_rows: 250000, sample_rows: 200000}   # engine: spark only
 
 Roles: ``identifier`` (dropped, or replaced by a pseudonym keyed for this
@@ -55,6 +56,7 @@ import yaml
 from anonymize.extract import _checks as c
 from anonymize.extract.errors import InvalidSpec
 from anonymize.extract.hierarchies import Hierarchy, parse_hierarchy
+from anonymize.extract.outputs import REPORT_HTML_BY_LANGUAGE
 
 PURPOSE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 _PURPOSE = re.compile(PURPOSE_PATTERN)
@@ -62,6 +64,9 @@ MAX_DESCRIPTION = 2000
 _NAME = re.compile(r"[^\x00-\x1f]{1,64}")
 MAX_SPEC_BYTES = 1_000_000
 DEFAULT_EXPIRES_IN_DAYS = 30
+# The report is written in both; report.html is the one the spec names (``report.language``).
+REPORT_LANGUAGES = tuple(REPORT_HTML_BY_LANGUAGE)
+DEFAULT_REPORT_LANGUAGE = "zh-CN"
 MAX_EXPIRES_IN_DAYS = 365
 
 
@@ -169,6 +174,8 @@ class ExtractSpec:
     # A UTF-8 byte order mark opening extract.csv: Excel on Chinese Windows reads the file as
     # GBK without one (mojibake); other tools may not expect it, so it is asked for.
     csv_bom: bool = False
+    # The language of report.html (report.zh-CN.html and report.en.html are both written).
+    report_language: str = DEFAULT_REPORT_LANGUAGE
 
     def of_role(self, role: Role) -> tuple[Column, ...]:
         return tuple(col for col in self.columns if col.role is role)
@@ -207,6 +214,8 @@ class ExtractSpec:
             out |= {"engine": self.engine.name, "spark": self.engine.to_dict()}
         if self.csv_bom:  # only when asked for: specs without it hash as they always did
             out["csv"] = {"bom": True}
+        if self.report_language != DEFAULT_REPORT_LANGUAGE:  # likewise
+            out["report"] = {"language": self.report_language}
         return out
 
     def canonical_json(self) -> bytes:
@@ -239,6 +248,7 @@ _TOP = frozenset(
         "engine",
         "spark",
         "csv",
+        "report",
     }
 )
 _COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
@@ -280,6 +290,7 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     privacy = _privacy(top["privacy"], problems) if "privacy" in top else None
     engine = _engine(top.get("engine", "local"), top.get("spark"), problems)
     csv_bom = _csv_options(top.get("csv", {}), problems)
+    report_language = _report_options(top.get("report", {}), problems)
     if columns is not None:
         for col in columns:
             if col.source == subject_column and col.role is not Role.IDENTIFIER:
@@ -294,6 +305,7 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     assert expires is not None and engine is not None
     return ExtractSpec(
         csv_bom=csv_bom,
+        report_language=report_language,
         engine=engine,
         purpose=purpose,
         description=description,
@@ -312,6 +324,15 @@ def _csv_options(raw: Any, problems: c.Problems) -> bool:
         problems.add("csv.bom", "must be true or false")
         return False
     return bom
+
+
+def _report_options(raw: Any, problems: c.Problems) -> str:
+    """``report: {language: en}``: the language of report.html (default zh-CN)."""
+    options = c.mapping(raw, "report", problems, allowed=frozenset({"language"})) or {}
+    language = c.choice(
+        options.get("language", DEFAULT_REPORT_LANGUAGE), "report.language", problems, REPORT_LANGUAGES
+    )
+    return language or DEFAULT_REPORT_LANGUAGE
 
 
 def read_document(text: str | bytes) -> Any:

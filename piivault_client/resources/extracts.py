@@ -58,15 +58,21 @@ class Extracts(Resource):
                 raise TimeoutError(f"extract {extract_id} still {job['state']} after {timeout:g} s")
             self._t.sleep(interval)
 
-    def download(self, extract_id: str, name: str, to: Path | str | None = None) -> bytes | Path:
-        """One file of a finished extract (``extract.csv``, ``extract.parquet``, ``report.html``...).
+    def download(
+        self, extract_id: str, name: str, to: Path | str | None = None, *, lang: str | None = None
+    ) -> bytes | Path:
+        """One file of a finished extract (``extract.csv``, ``extract.parquet``, ``report.html``...);
+        ``lang`` (``zh-CN``, ``en``) picks report.html's language instead of the spec's.
 
         Written to ``to`` if given (returns the path), else returned as bytes.
         Raises NotFound, Conflict (not finished), Gone (expired), and
         :class:`IntegrityError` if the bytes do not match the server's SHA-256;
         ``to`` only ever holds a whole, checked file.
         """
-        response = self._t.send("GET", f"/v1/extracts/{seg(extract_id)}/files/{seg(name)}", stream=True)
+        params = {"lang": lang} if lang else None
+        response = self._t.send(
+            "GET", f"/v1/extracts/{seg(extract_id)}/files/{seg(name)}", params=params, stream=True
+        )
         with response:
             expected = _repr_digest(response.headers.get("Repr-Digest"))
             if to is None:

@@ -199,6 +199,13 @@ def test_roles_and_ownership(client, keys, base_url, tmp_path) -> None:
     assert [e["extract_id"] for e in listed] == [job["extract_id"]]
     assert client.get(url, headers=keys["dpo"]).json["state"] == "succeeded"
     assert client.get(url + "/files/report.html", headers=keys["dpo"]).status_code == 200
+    # Issue 21: ?lang= picks report.html's language; it applies to report.html only.
+    english = client.get(url + "/files/report.html?lang=en", headers=keys["analyst"])
+    assert english.status_code == 200 and b'<html lang="en">' in english.data
+    assert b'<html lang="zh-CN">' in client.get(url + "/files/report.html", headers=keys["analyst"]).data
+    for bad in ("report.html?lang=fr", "extract.csv?lang=en"):
+        refused = client.get(url + "/files/" + bad, headers=keys["analyst"])
+        assert refused.status_code == 422 and refused.mimetype == "application/problem+json", bad
     assert client.get(url + "/files/secret.txt", headers=keys["analyst"]).status_code == 404
     assert client.get("/v1/extracts/ext_nope", headers=keys["dpo"]).status_code == 404
 

@@ -203,4 +203,4 @@ def test_derived_columns_hold_no_identifier_value(tmp_path) -> None:
     released = pd.read_csv(tmp_path / "extract.csv", dtype=str)
     assert set(released["sex"]) <= {"男", "女", "*"} and len(set(released["sex"])) > 1
     assert result.report["identifiers"] == said
-    assert "Derived from direct identifiers" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Derived from direct identifiers" in (tmp_path / "report.en.html").read_text(encoding="utf-8")
