@@ -19,7 +19,8 @@ from apispec import BasePlugin
 from flask import Blueprint, Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from werkzeug.routing import IntegerConverter
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from api.examples import REQUEST_EXAMPLES
 from api.problems import PROBLEM_JSON
@@ -58,12 +59,19 @@ class AuthResponsesPlugin(BasePlugin):
 class Int64Converter(IntegerConverter):
     """``<int:...>`` in every route: 0 to 2**63-1, what a database integer holds.
 
-    A larger number in a path is a 404 (no such resource), not an overflow in
-    the database driver; the document states the range (``maximum``).
+    A larger number in a path is a 400 problem+json (bad input, as in a body),
+    not an overflow in the database driver; the document states the range
+    (``maximum``).
     """
 
     def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 0, max: int | None = None) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=2**63 - 1 if max is None else max)
+
+    def to_python(self, value: str) -> Any:
+        try:
+            return super().to_python(value)
+        except ValidationError:  # the pattern took only digits: the number is out of range
+            raise BadRequest(f"a path integer here is at most {self.max}") from None
 
 
 class RequestExamplesPlugin(BasePlugin):

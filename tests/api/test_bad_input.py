@@ -262,15 +262,20 @@ def test_detokenize_answers_other_roles_403_whatever_the_body(container, keys, r
         "/v1/purposes/marketing/notices/9223372036854775807",
         "/v1/purposes/marketing/notices/2147483648",
         "/v1/audit/events/9223372036854775808/proof",
-        "/v1/audit/events/9223372036854775807/proof",
     ],
 )
-def test_path_integers_past_what_the_column_holds_are_404(client, keys, path):
+def test_path_integers_past_what_the_column_holds_are_400(client, keys, path):
     # Audit sequence numbers are 64-bit; notice versions 32-bit (PostgreSQL
     # refuses a larger literal with DataError, which was a 500).
     resp = client.get(path, headers=bearer(keys["dpo"]))
-    assert resp.status_code == 404, resp.data
+    assert resp.status_code == 400, resp.data
     assert resp.mimetype == "application/problem+json"
+    assert "at most" in resp.json["detail"]
+
+
+def test_the_largest_path_integer_a_column_holds_is_looked_up(client, keys):
+    resp = client.get("/v1/audit/events/9223372036854775807/proof", headers=bearer(keys["dpo"]))
+    assert resp.status_code == 404 and resp.json["type"].endswith("/audit_event_not_found")
 
 
 @pytest.mark.parametrize(
