@@ -53,15 +53,25 @@ def text_command(text: str | None, language: str, operator: str) -> None:
 @click.option(
     "--sample", type=click.IntRange(1, 100_000), default=200, show_default=True, help="rows sampled"
 )
-@click.option("--format", "output", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["json", "text", "html"]),
+    default="json",
+    show_default=True,
+    help="html: a page to keep as the table's inventory",
+)
+@click.option(
+    "--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="of the html page"
+)
 @_cli_errors
-def scan_command(source: str, table: str | None, sample: int, output: str) -> None:
+def scan_command(source: str, table: str | None, sample: int, output: str, language: str) -> None:
     """Report which field type each column of a CSV file or a database table likely holds.
 
     SOURCE is a CSV file with a header row, a .parquet file, or a database URL (with --table). Only
     column names and counts are printed, never a value.
     """
-    from anonymize.scan import ScanError, render_text, scan_csv, scan_parquet, scan_table
+    from anonymize.scan import ScanError, render_html, render_text, scan_csv, scan_parquet, scan_table
 
     try:
         if "://" in source:
@@ -77,8 +87,22 @@ def scan_command(source: str, table: str | None, sample: int, output: str) -> No
         raise click.ClickException(str(e)) from None
     if output == "text":
         click.echo(render_text(reports))
+    elif output == "html":
+        # The file's name, or the table and its database without user or password.
+        label = f"{table} @ {_database_label(source)}" if table else Path(source).name
+        click.echo(render_html(reports, label, sample, language))
     else:
         click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
+
+
+def _database_label(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL was refused by the scan already; say nothing of it
+        return "?"
+    return f"{parsed.get_backend_name()}://{parsed.host or ''}/{parsed.database or ''}"
 
 
 @anonymize_cli.group("demo")

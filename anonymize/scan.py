@@ -26,6 +26,8 @@ No value is kept, returned, printed or logged: only counts and column names.
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import html
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -203,3 +205,132 @@ def render_text(reports: list[ColumnReport]) -> str:
             f"{r.column:<24}{kind:<18}{r.confidence:>11.2f}{r.matched:>9}{r.sampled:>9}{r.share:>8.2f}"
         )
     return "\n".join(lines)
+
+
+_HTML_TEXT = {
+    "zh": {
+        "title": "个人信息字段清单",
+        "source": "数据来源",
+        "when": "扫描时间",
+        "sample": "每列抽样行数上限",
+        "summary": "{found} / {total} 列可能含个人信息",
+        "column": "列名",
+        "type": "可能的字段类型",
+        "class": "分级 / 敏感个人信息",
+        "confidence": "置信度",
+        "matched": "命中 / 抽样",
+        "others": "其他候选",
+        "none": "未发现",
+        "sensitive": "敏感个人信息",
+        "identifying": "直接标识符",
+        "method": (
+            "方法：对每列抽样的非空单元格逐个用自由文本检测器整格匹配；份额 = 命中数 / 抽样数，"
+            "置信度 = 份额 × 检测器平均分（列名与类型一致时加 0.15，最高 1.0）。"
+            "本页只含列名与计数，未保存、未显示任何值。结果是线索，不是结论：请人工核对。"
+        ),
+    },
+    "en": {
+        "title": "Personal data inventory",
+        "source": "Source",
+        "when": "Scanned at",
+        "sample": "Rows sampled per column, at most",
+        "summary": "{found} of {total} columns likely hold personal data",
+        "column": "Column",
+        "type": "Likely field type",
+        "class": "Class / PIPL sensitive",
+        "confidence": "Confidence",
+        "matched": "Matched / sampled",
+        "others": "Other candidates",
+        "none": "none found",
+        "sensitive": "sensitive personal information",
+        "identifying": "direct identifier",
+        "method": (
+            "Method: every sampled non-empty cell of a column is run through the free-text detector, "
+            "whole-cell matches only; share = matched / sampled, confidence = share x the detector's "
+            "mean score (+0.15 when the column's name says the same type, at most 1.0). This page "
+            "holds column names and counts only: no value was kept or shown. A finding is a lead, "
+            "not a verdict: have a person check it."
+        ),
+    },
+}
+
+
+def render_html(
+    reports: list[ColumnReport],
+    source: str,
+    sample: int,
+    language: str = "zh",
+    now: dt.datetime | None = None,
+) -> str:
+    """A self-contained page a DPO can keep as the inventory of one table (names and counts only).
+
+    ``source`` names the file or table (never a URL with a password). Column names come from the
+    data and are escaped like everything else.
+    """
+    text = _HTML_TEXT[language]
+    types = default_registry()
+    known = set(types.codes())
+    now = now or dt.datetime.now(dt.UTC)
+
+    def type_cell(code: str | None) -> str:
+        if code is None:
+            return f'<span class="none">{html.escape(text["none"])}</span>'
+        if code not in known:  # a detector-only type (us_ssn)
+            return f"<code>{html.escape(code)}</code>"
+        ft = types.get(code)
+        name = ft.names.zh if language == "zh" else ft.names.en
+        return f"{html.escape(name)} <code>{html.escape(code)}</code>"
+
+    def class_cell(code: str | None) -> str:
+        if code is None or code not in known:
+            return ""
+        ft = types.get(code)
+        marks = [ft.sensitivity.value]
+        if ft.pipl_sensitive:
+            marks.append(text["sensitive"])
+        if ft.identifying:
+            marks.append(text["identifying"])
+        return html.escape(" · ".join(marks))
+
+    rows = []
+    for r in reports:
+        others = ", ".join(f"{code} {n}" for code, n in sorted(r.candidates.items()) if code != r.field_type)
+        rows.append(
+            f'<tr class="{"pii" if r.field_type else "clear"}"><th scope="row">{html.escape(r.column)}</th>'
+            f"<td>{type_cell(r.field_type)}</td><td>{class_cell(r.field_type)}</td>"
+            f'<td class="n">{r.confidence:.2f}</td><td class="n">{r.matched} / {r.sampled}</td>'
+            f"<td>{html.escape(others)}</td></tr>"
+        )
+    found = sum(1 for r in reports if r.field_type)
+    head = "".join(
+        f'<th scope="col">{html.escape(text[k])}</th>'
+        for k in ("column", "type", "class", "confidence", "matched", "others")
+    )
+    return f"""<!doctype html>
+<html lang="{"zh-CN" if language == "zh" else "en"}"><head><meta charset="utf-8">
+<title>{html.escape(text["title"])}: {html.escape(source)}</title>
+<style>
+body {{ font: 14px/1.5 system-ui, "Noto Sans CJK SC", sans-serif; margin: 2rem; color: #1f2933; }}
+dl {{ display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }}
+dt {{ color: #52606d; }} dd {{ margin: 0; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border-bottom: 1px solid #d9e2ec; padding: .4rem .6rem; text-align: left; vertical-align: top; }}
+thead th {{ background: #f0f4f8; }}
+tr.pii th {{ border-left: 4px solid #c23; }}
+td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.none {{ color: #829ab1; }}
+code {{ font-size: 12px; color: #52606d; }}
+p.method {{ color: #52606d; max-width: 60rem; }}
+@media print {{ body {{ margin: 1cm; }} }}
+</style></head><body>
+<h1>{html.escape(text["title"])}</h1>
+<dl><dt>{html.escape(text["source"])}</dt><dd>{html.escape(source)}</dd>
+<dt>{html.escape(text["when"])}</dt><dd>{now.strftime("%Y-%m-%d %H:%M UTC")}</dd>
+<dt>{html.escape(text["sample"])}</dt><dd>{sample}</dd></dl>
+<p><strong>{html.escape(text["summary"].format(found=found, total=len(reports)))}</strong></p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{"".join(rows)}
+</tbody></table>
+<p class="method">{html.escape(text["method"])}</p>
+</body></html>
+"""

@@ -113,7 +113,7 @@ def test_database_table_by_url(tmp_path: Path) -> None:
 def test_cli_prints_counts_and_never_a_value(tmp_path: Path) -> None:
     runner = CliRunner()
     for path in (ZH, EN):
-        for output in ("json", "text"):
+        for output in ("json", "text", "html"):
             r = runner.invoke(main, ["anonymize", "scan", str(path), "--format", output])
             assert r.exit_code == 0, r.output
             leaked = [cell for cell in _cells(path) if cell in r.output]
@@ -131,3 +131,40 @@ def test_cli_refuses_bad_sources_without_values(tmp_path: Path) -> None:
     secret_url = "postgresql+psycopg://user:s3cr3t-pw@127.0.0.1:1/db"
     r = runner.invoke(main, ["anonymize", "scan", secret_url, "--table", "t"])
     assert r.exit_code == 1 and "s3cr3t-pw" not in r.output
+
+
+def test_the_html_inventory_names_types_in_the_pages_language_and_escapes_column_names(tmp_path: Path):
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text('<script>alert(1)</script>,mobile\nx,13812345678\ny,13987654321\n', encoding="utf-8")
+    runner = CliRunner()
+    zh = runner.invoke(main, ["anonymize", "scan", str(ZH), "--format", "html"])
+    assert zh.exit_code == 0, zh.output
+    assert '<html lang="zh-CN">' in zh.output and "个人信息字段清单" in zh.output
+    assert "居民身份证号码 <code>cn_resident_id</code>" in zh.output
+    assert "6 / 9 列可能含个人信息" in zh.output
+    en = runner.invoke(main, ["anonymize", "scan", str(EN), "--format", "html", "--language", "en"])
+    assert '<html lang="en">' in en.output and "Personal data inventory" in en.output
+    assert "<code>us_ssn</code>" in en.output  # a detector-only type, by its code
+    page = runner.invoke(main, ["anonymize", "scan", str(hostile), "--format", "html"]).output
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "13812345678" not in page
+
+
+def test_the_html_inventory_of_a_table_never_shows_the_database_password(tmp_path: Path) -> None:
+    db = tmp_path / "crm.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE customers (mobile TEXT)"))
+        conn.execute(sa.text("INSERT INTO customers VALUES ('13812345678')"))
+    engine.dispose()
+    url = f"sqlite:///{db}"
+    page = CliRunner().invoke(main, ["anonymize", "scan", url, "--table", "customers", "--format", "html"])
+    assert page.exit_code == 0, page.output
+    assert "customers @ sqlite:///" in page.output and "13812345678" not in page.output
+
+
+def test_a_database_is_labelled_without_user_or_password() -> None:
+    from anonymize.cli import _database_label
+
+    label = _database_label("postgresql+psycopg://crm_reader:s3cr3t-pw@db.bank.example:5432/crm")
+    assert label == "postgresql://db.bank.example/crm"
