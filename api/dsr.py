@@ -12,6 +12,7 @@ holds keep an erased subject's data until their end.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -24,7 +25,7 @@ from api.deps import current_container
 from api.purposes import actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
-from consent import dsr, holds
+from consent import access, customer_copy, dsr, holds
 from consent.model import CHANNELS, HOLD_ROLES
 from consent.service import LIFT_REASONS
 
@@ -165,7 +166,24 @@ class RejectSchema(NoteMixin):
 
 
 class PackageQuerySchema(Schema):
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "html"]))
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(list(access.FORMATS)),
+        metadata={
+            "description": "json or html: the DPO's package; customer (print-ready HTML) or pdf: "
+            "the copy to hand to the person, in words"
+        },
+    )
+    lang = ma.fields.String(
+        load_default="zh-CN",
+        validate=ma.validate.OneOf(list(customer_copy.LANGUAGES)),
+        metadata={"description": "customer and pdf: the copy's language"},
+    )
+    values = ma.fields.String(
+        load_default="masked",
+        validate=ma.validate.OneOf(list(customer_copy.VALUE_MODES)),
+        metadata={"description": "customer and pdf: the values held, masked (default) or in plain"},
+    )
 
 
 class HoldSchema(Schema):
@@ -354,18 +372,39 @@ class Reject(MethodView):
 class Package(MethodView):
     @require_roles("dpo")
     @blp.arguments(PackageQuerySchema, location="query")
-    @blp.response(200, description="the access package: JSON, or an HTML summary")
+    @blp.response(
+        200, description="the access package: JSON or an HTML summary; the customer's copy: HTML or PDF"
+    )
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self, query: dict[str, Any], dsr_id: str) -> Response:
-        """Download the access package of an approved or completed access request (audited)."""
+        """Download the access package of an approved or completed access request, or the copy for
+        the person (audited; four eyes alike)."""
+        fmt = query["format"]
         with current_container().uow() as uow:
             content, media_type = consent_service().access_package(
-                uow, actor(), dsr_id, query["format"], request_id=request_id()
+                uow,
+                actor(),
+                dsr_id,
+                fmt,
+                request_id=request_id(),
+                language=query["lang"],
+                values=query["values"],
             )
         response = Response(content, mimetype=media_type.split(";")[0])
-        response.headers["Content-Disposition"] = f'attachment; filename="{dsr_id}.{query["format"]}"'
+        response.headers["Content-Disposition"] = f'attachment; filename="{package_file_name(dsr_id, query)}"'
+        response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def package_file_name(dsr_id: str, query: Mapping[str, str]) -> str:
+    """``<id>.json`` / ``.html`` for the DPO's package; ``<id>-copy-zh-CN.html`` / ``.pdf`` for the
+    customer's."""
+    fmt = query["format"]
+    if fmt in ("json", "html"):
+        return f"{dsr_id}.{fmt}"
+    return f"{dsr_id}-copy-{query['lang']}.{'pdf' if fmt == 'pdf' else 'html'}"
 
 
 # -- subjects --------------------------------------------------------------------

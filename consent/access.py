@@ -34,7 +34,8 @@ from vault import Binding, DataKey, subject_owner
 if TYPE_CHECKING:
     from consent.service import ConsentService
 
-FORMATS = ("json", "html")
+# json and html: the DPO's package; customer and pdf: the copy for the person (consent.customer_copy).
+FORMATS = ("json", "html", "customer", "pdf")
 READ_ACTIONS = ("detokenize", "lookup", "dsr.access_package")
 
 
@@ -70,21 +71,31 @@ def download(
     fmt: str = "json",
     *,
     request_id: str | None = None,
-) -> tuple[str, str]:
+    language: str = "zh-CN",
+    values: str = "masked",
+) -> tuple[str | bytes, str]:
     """The package of an approved or completed access request: ``(content, media type)``.
 
+    ``fmt`` json or html: the DPO's package; customer (HTML) or pdf: the copy for the person,
+    in ``language`` (zh-CN, en) with its values ``masked`` (default) or ``plain``
+    (:mod:`consent.customer_copy`). Every format goes through the same gate and is audited alike.
     The DPO downloading needs a grant of their own for ``dsr.package`` on this
     request, approved by another DPO (four eyes, :mod:`access.gate`). Raises
     NotAllowed, ApprovalRequired (naming the request to approve), NoPerson,
-    InvalidConsent (format), RequestNotFound,
+    InvalidConsent (format, language, values), RequestNotFound,
     InvalidTransition (not an access request, or not approved yet),
-    SubjectGone, VaultUnavailable, StorageUnavailable, LogCorrupt.
+    SubjectGone, VaultUnavailable, StorageUnavailable, LogCorrupt, PrinterUnavailable (pdf).
     """
+    from consent import customer_copy
     from consent.service import _require_four_eyes, _require_role
 
     _require_role(actor, m.DSR_ROLES, "download access packages")
     if fmt not in FORMATS:
         raise InvalidConsent(f"format must be one of: {', '.join(FORMATS)}")
+    if language not in customer_copy.LANGUAGES:
+        raise InvalidConsent(f"language must be one of: {', '.join(customer_copy.LANGUAGES)}")
+    if values not in customer_copy.VALUE_MODES:
+        raise InvalidConsent(f"values must be one of: {', '.join(customer_copy.VALUE_MODES)}")
     svc.catalogue.ensure_seeded()
     with svc.session_factory() as s:
         row = s.execute(sa.select(t.dsr_requests).where(t.dsr_requests.c.dsr_id == dsr_id)).first()
@@ -108,6 +119,9 @@ def download(
     session = uow.session
     assert session is not None
     package = _build(svc, session, subject_id, dsr_id, access_log)
+    # Rendered before the event is recorded: a copy that cannot be made is not logged as given.
+    content, media_type = _render(svc, session, package, fmt, language, values)
+    copy = {"language": language, "values": values} if fmt in ("customer", "pdf") else {}
     uow.record(
         AuditEvent(
             action="dsr.access_package",
@@ -118,6 +132,7 @@ def download(
             details={
                 "dsr_id": dsr_id,
                 "format": fmt,
+                **({"copy": copy} if copy else {}),
                 "values": len(package["values"]),
                 "attributes": len(package["attributes"]),
                 **approval,
@@ -125,9 +140,41 @@ def download(
         )
     )
     uow.commit()
+    return content, media_type
+
+
+def _render(
+    svc: ConsentService, session: Any, package: dict[str, Any], fmt: str, language: str, values: str
+) -> tuple[str | bytes, str]:
     if fmt == "json":
         return json.dumps(package, ensure_ascii=False, indent=2, default=_json_default), "application/json"
-    return render_html(package), "text/html; charset=utf-8"
+    if fmt == "html":
+        return render_html(package), "text/html; charset=utf-8"
+    from consent import customer_copy
+    from consent import purposes as consent_purposes
+
+    registry = svc.field_types
+
+    def field_type_name(code: str, lang: str) -> str:
+        found = registry.get(code) if code in registry.codes() else None
+        return code if found is None else (found.names.zh if lang == "zh" else found.names.en)
+
+    def mask(code: str, value: str) -> str:
+        return registry.get(code).mask(value)
+
+    wording = customer_copy.Wording(
+        purposes=consent_purposes.all_purposes(session),
+        field_type_name=field_type_name,
+        mask=mask,
+        client_names=svc.client_names(session) if svc.client_names is not None else {},
+        time_zone=svc.time_zone,
+    )
+    page = customer_copy.render(package, wording, language=language, values=values)
+    if fmt == "customer":
+        return page, "text/html; charset=utf-8"
+    from piivault.printing import html_to_pdf
+
+    return html_to_pdf(page, footer=package["dsr_id"]), "application/pdf"
 
 
 def _json_default(value: Any) -> Any:

@@ -127,6 +127,11 @@ class ConsentService:
     # Four eyes on access packages and erasures (access.gate.FourEyes), wired by the composition
     # root; None refuses both (fail closed).
     four_eyes: Any = None
+    # The customer's copy of an access request: client id -> the name an admin gave it (read in the
+    # caller's session; wired by the composition root, which owns the clients' table), and the time
+    # zone its times are written in.
+    client_names: Callable[[Session], dict[str, str]] | None = None
+    time_zone: str = "Asia/Shanghai"
 
     # -- the policy decision point's questions (hot path, caller's transaction) ---
     def check(
@@ -1162,4 +1167,18 @@ def build_consent_service(settings: Any, container: Any) -> ConsentService:
         audit=container.services.get("audit"),
         due_days=settings.dsr_due_days,
         clock=clock,
+        time_zone=_time_zone(settings.customer_time_zone),
     )
+
+
+def _time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone; raises ConfigurationError otherwise."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ConfigurationError(
+            "PIIVAULT_CUSTOMER_TIME_ZONE: not a time zone (e.g. Asia/Shanghai)"
+        ) from None
+    return name

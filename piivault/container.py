@@ -195,11 +195,20 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
     # destroying a key deletes them too. The data-subject access package and corrections reach them.
     keyring.on_destroy(extracts.forget_destroyed)
     consent.subject_attributes = extracts.attribute_store()
+    # The customer's copy of an access request names a client by the name an admin gave it.
+    consent.client_names = _client_names
     from access.gate import FourEyes
 
     # Four eyes on access packages, erasures and re-identification (access.gate).
     consent.four_eyes = extracts.four_eyes = FourEyes(container.services["access"])
     return container
+
+
+def _client_names(session: Any) -> dict[str, str]:
+    """API client id -> name, read in the caller's session (the clients' table belongs to api/)."""
+    from api.clients.tables import clients
+
+    return {row.id: row.name for row in session.execute(sa.select(clients.c.id, clients.c.name))}
 
 
 def startup_check(container: Container) -> None:

@@ -450,6 +450,12 @@ TABLE: tuple[Setting, ...] = (
         "Asia/Shanghai",
         help="time zone of new console users (each user may choose their own)",
     ),
+    Setting(
+        "CUSTOMER_TIME_ZONE",
+        _str,
+        "Asia/Shanghai",
+        help="time zone of the times in a customer's copy of an access request",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in TABLE}

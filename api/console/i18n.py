@@ -448,6 +448,11 @@ ZH: dict[str, str] = {
     "dsr.history": "处理记录",
     "dsr.package_json": "下载查阅包（JSON）",
     "dsr.package_html": "下载查阅包（HTML）",
+    "dsr.copy_pdf": "客户副本（PDF）",
+    "dsr.copy_html": "客户副本（可打印网页）",
+    "dsr.copy_hint": (
+        "交给客户本人的副本：以通俗文字说明，值默认遮盖显示；与查阅包同样需要另一位 DPO 批准并记入审计日志。"
+    ),
     "dsr.package_hint": "查阅包在下载时生成，含已解密的个人信息；每次下载都会记入审计日志。",
     "dsr.review_title": "执行前确认：{type}",
     "dsr.not_approved": "该请求尚未批准，或已经结束，不能执行。",
@@ -1146,6 +1151,10 @@ EN: dict[str, str] = {
     "dsr.history": "History",
     "dsr.package_json": "Download the access package (JSON)",
     "dsr.package_html": "Download the access package (HTML)",
+    "dsr.copy_pdf": "Customer copy (PDF)",
+    "dsr.copy_html": "Customer copy (printable page)",
+    "dsr.copy_hint": "The copy to hand to the customer: in plain words, values masked; like the package it "
+    "needs another DPO's approval and is audited.",
     "dsr.package_hint": "The package is built when downloaded and holds decrypted personal data; every "
     "download is audited.",
     "dsr.review_title": "Before carrying out: {type}",

@@ -29,6 +29,7 @@ from api.console.web import (
     done,
     error_text,
     ft,
+    lang,
     local_time,
     options,
     page,
@@ -39,7 +40,8 @@ from api.console.web import (
     service,
     t,
 )
-from consent import dsr
+from api.dsr import package_file_name
+from consent import access, dsr
 from consent.model import CHANNELS, MAX_NOTE
 from piivault.errors import Conflict, NotFound, PiivaultError, ValidationFailed
 
@@ -290,19 +292,25 @@ def _review(dsr_id: str, *, status: int = 200, **context: Any) -> Response:
 @blp.route("/dsr/<dsr_id>/package")
 @requires("dsr")
 def dsr_package(dsr_id: str) -> Response:
-    """The access package as a download (the service audits it: dsr.access_package)."""
+    """The access package, or the customer's copy (in the page's language unless ``lang`` says
+    otherwise; values masked unless ``values=plain``), as a download (the service audits it:
+    dsr.access_package)."""
     fmt = request.args.get("format", "json")
-    if fmt not in ("json", "html"):
+    if fmt not in access.FORMATS:
         fmt = "json"
+    language = request.args.get("lang", "zh-CN" if lang() == "zh" else "en")
+    values = request.args.get("values", "masked")
     try:
         with container().uow() as uow:
             content, media_type = domain("consent").access_package(
-                uow, actor(), dsr_id, fmt, request_id=request_id()
+                uow, actor(), dsr_id, fmt, request_id=request_id(), language=language, values=values
             )
     except _FIXABLE as e:
         return _detail(dsr_id, status=e.http_status, error=_error(e))
     response = Response(content, mimetype=media_type.split(";")[0])
-    response.headers["Content-Disposition"] = f'attachment; filename="{dsr_id}.{fmt}"'
+    name = package_file_name(dsr_id, {"format": fmt, "lang": language})
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

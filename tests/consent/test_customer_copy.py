@@ -1,0 +1,152 @@
+"""Issue 21: the customer's copy of an access request (PIPL art. 45), in words, masked by default,
+through the same four-eyes gate as the DPO's package; rendered and looked at as images."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.consent.conftest import CARD, ID_NUMBER, MOBILE, NAME, audit_payloads, download
+from tests.consent.test_api_scenarios import SUBJECT, detok, dsr, grant, tokenize, work
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def copy_of(client, keys, container):
+    """An access request of a customer with four values, a consent, two uses of its mobile (one
+    allowed, one refused), a legal hold and a closed relationship; returns a downloader."""
+    tokens = tokenize(client, keys)
+    resp = client.post(f"/v1/subjects/{SUBJECT}/open", json={}, headers=keys["service"])
+    assert resp.status_code == 200, resp.json
+    grant(client, keys, "marketing")
+    assert detok(client, keys, "marketing", [tokens["cn_mobile"]]) == [{"value": MOBILE}]
+    refused = detok(client, keys, "risk_scoring", [tokens["cn_resident_id"]])  # no consent: denied
+    assert "value" not in refused[0]
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(days=400)).isoformat()
+    resp = client.post(
+        f"/v1/subjects/{SUBJECT}/holds",
+        json={"reason_code": "litigation", "ends_at": ends, "note": "case 2026-17"},
+        headers=keys["dpo"],
+    )
+    assert resp.status_code == 201, resp.json
+    dsr_id = dsr(client, keys, "access")
+    work(client, keys, dsr_id)
+
+    def fetch(query: str):
+        return download(client, keys, dsr_id, query)
+
+    fetch.dsr_id = dsr_id
+    return fetch
+
+
+def _text(page: str) -> str:
+    return re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S)
+
+
+def test_the_customer_copy_is_in_words_masked_and_without_internal_codes(copy_of, container) -> None:
+    resp = copy_of("?format=customer")
+    assert resp.status_code == 200 and resp.mimetype == "text/html", resp.data[:300]
+    assert resp.headers["Content-Disposition"] == f'attachment; filename="{copy_of.dsr_id}-copy-zh-CN.html"'
+    page = resp.get_data(as_text=True)
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    text = _text(page)
+    # What the bank holds, masked by default: no value in plain.
+    for value in (NAME, MOBILE, ID_NUMBER, CARD):
+        assert value not in page
+    assert "138****5678" in text and "手机号码" in text
+    # No client id, audit actor, code or UTC timestamp with seconds: words, local time to the minute.
+    assert "client:" not in page and "t-service" not in text.replace("「t-service」", "")
+    for code in ("cn_mobile", "marketing", "detokenize", "legal_obligation", "litigation"):
+        assert code not in text, code
+    assert not re.search(r"\d{2}:\d{2}:\d{2}|T\d{2}:\d{2}|Z\b", text)
+    assert re.search(r"20\d\d-\d\d-\d\d \d\d:\d\d", text)
+    # Who used it, when and why: the one allowed use of the mobile, not the refused attempt.
+    uses = re.search(r'<table class="uses">(.*?)</table>', page, re.S).group(1)
+    assert uses.count("<tr>") == 1 + 1  # the header and the marketing use
+    assert "本行系统「t-service」" in uses and "查看了您的手机号码" in uses and "营销" in uses
+    assert "居民身份证" not in uses  # the refused attempt on the ID number is left out
+    # Purposes with their legal basis, the consent with its date, the hold and why.
+    assert "履行法定职责或法定义务" in text and "您的同意" in text
+    assert "已同意" in text and "手机银行 App" in text
+    assert "诉讼" in text and "case 2026-17" not in text  # the DPO's note stays internal
+    # Downloaded like the package: the same event, saying which copy.
+    event = [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"][-1]
+    assert event["details"]["format"] == "customer"
+    assert event["details"]["copy"] == {"language": "zh-CN", "values": "masked"}
+
+
+def test_the_english_copy_and_plain_values_are_the_dpos_choice(copy_of) -> None:
+    page = copy_of("?format=customer&lang=en&values=plain").get_data(as_text=True)
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en">')
+    text = _text(page)
+    assert MOBILE in text and NAME in text  # plain, as the DPO chose
+    assert "mobile" in text.lower() and "Why we process your information" in text
+    # The only Chinese left is the customer's own name and address-like values.
+    assert set(HAN.findall(text.replace(NAME, ""))) == set()
+
+
+@pytest.mark.parametrize("query", ["?format=customer&lang=fr", "?format=customer&values=none", "?format=doc"])
+def test_a_bad_copy_option_is_refused(copy_of, query) -> None:
+    resp = copy_of(query)
+    assert resp.status_code == 422 and resp.mimetype == "application/problem+json", resp.json
+
+
+def test_the_customer_copy_goes_through_the_same_four_eyes_gate(client, keys) -> None:
+    tokenize(client, keys)
+    dsr_id = dsr(client, keys, "access")
+    work(client, keys, dsr_id)
+    for fmt in ("customer", "pdf"):
+        refused = client.get(f"/v1/dsr/{dsr_id}/package?format={fmt}", headers=keys["dpo"])
+        assert refused.status_code == 403 and refused.json["type"].endswith("/approval_required"), fmt
+        assert NAME not in refused.get_data(as_text=True)
+    # Other roles never get it.
+    for role in ("service", "analyst", "admin"):
+        assert client.get(f"/v1/dsr/{dsr_id}/package?format=customer", headers=keys[role]).status_code == 403
+
+
+@pytest.mark.browser
+def test_the_copy_prints_to_a_pdf_and_looks_right(copy_of, tmp_path) -> None:
+    """The PDF's pages as images (pdftoppm), and the HTML as a screenshot at A4 width: every page
+    holds ink, the text fits the page, and nothing runs off the side."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from piivault.printing import chromium_path
+
+    pdf = copy_of("?format=pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf", pdf.data[:200]
+    assert pdf.data.startswith(b"%PDF-")
+    (tmp_path / "copy.pdf").write_bytes(pdf.data)
+    assert shutil.which("pdftoppm"), "apt-get install poppler-utils"
+    pdftoppm = ["pdftoppm", "-r", "60", "-png", str(tmp_path / "copy.pdf"), str(tmp_path / "page")]
+    subprocess.run(pdftoppm, check=True)
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert 1 <= len(pages) <= 4, len(pages)
+    for path in pages:
+        image = Image.open(path).convert("L")
+        width, height = image.size
+        assert abs(height / width - 297 / 210) < 0.01  # A4 portrait
+        # Ink on the page, and none in the outer margins (nothing cut off at the edge).
+        assert image.getextrema()[0] < 100
+        edge = max(2, width // 60)
+        for box in ((0, 0, edge, height), (width - edge, 0, width, height)):
+            assert image.crop(box).getextrema()[0] > 200, (path.name, box)
+
+    page = copy_of("?format=customer").get_data(as_text=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        try:
+            tab = browser.new_page(viewport={"width": 794, "height": 1123})
+            tab.set_content(page)
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 794
+            tab.screenshot(path=str(tmp_path / "copy.png"), full_page=True)
+            tab.set_viewport_size({"width": 390, "height": 844})
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        finally:
+            browser.close()
+    assert Image.open(tmp_path / "copy.png").size[0] == 794
