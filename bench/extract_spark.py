@@ -10,20 +10,30 @@ Python driver process; not the JVM's or the Python workers', which are children)
 k, l, NCP, classes; for Spark also the fragment count, the fragments' summed
 and longest partitioning time, and k and l as Spark verified them.
 
+``--table-sizes`` runs (default 20M rows) put the customers' features in a
+bank's risk table instead: Parquet written in chunks of 1M rows before the
+clock starts, joined by Spark to the vault's population (subject ids only, as
+the vault's rows) with ``table.*`` sources; the same columns and hierarchies
+(the region from the resident ID's administrative code). That is how a table
+too large for the driver's Python memory as decrypted vault rows reaches the
+extract: the driver holds only the joined columns, strings as categories.
+
 Then an estimate for ``--estimate-rows`` (default 100M) rows on N executors
 from the largest Spark run: driver-side time scales with rows (it stays on one
 machine in this version), fragment time divides by N:
 
     t(R, N) = R * driver_s_per_row + R * fragment_s_per_row / N
 
-    .venv/bin/python bench/extract_spark.py [--sizes 1000000] [--spark-sizes 1000000 20000000]
-                                             [--master local[2]] [--fragment-rows 250000]
+    .venv/bin/python bench/extract_spark.py [--sizes 1000000] [--spark-sizes 1000000]
+                                             [--table-sizes 20000000] [--master local[2]]
+                                             [--fragment-rows 250000] [--driver-memory 4g]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -34,23 +44,69 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pandas as pd  # noqa: E402
+
 from anonymize.extract import Population, parse_spec, run_extract  # noqa: E402
 from bench.extract import spec_document, synthetic  # noqa: E402
 
 BATCH = 100_000
 
 
-def worker(engine: str, rows: int, master: str, fragment_rows: int) -> dict[str, Any]:
-    raw = synthetic(rows)
+def _risk_table(rows: int, path: Path) -> None:
+    """The synthetic customers' features as a bank's Parquet table, written 1M rows at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.mkdir()
+    for index, start in enumerate(range(0, rows, 1_000_000)):
+        chunk = synthetic(min(1_000_000, rows - start), seed=index + 1)
+        chunk["customer_id"] = [f"sub_{i:09d}" for i in range(start, start + len(chunk))]
+        chunk["admin_code"] = chunk["resident_id"].str[:6]
+        keep = ["customer_id", "admin_code", "age", "gender", "income", "occupation", "credit_grade"]
+        keep += ["default_24m", "debt_ratio"]
+        pq.write_table(
+            pa.Table.from_pandas(chunk[keep], preserve_index=False), path / f"part-{index:05d}.parquet"
+        )
+
+
+def _table_spec(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The bench's spec with every feature read from the risk table (the subject id from the vault)."""
+    columns = {"subject_id": document["columns"]["subject_id"]}
+    for name, column in document["columns"].items():
+        if column["role"] == "identifier":
+            continue
+        column = dict(column) | {"source": f"table.{name}"}
+        if name == "resident_id":
+            column |= {
+                "source": "table.admin_code",
+                "hierarchy": column["hierarchy"] | {"source": "admin_code"},
+            }
+        columns[name] = column
+    table = {"path": str(path), "key": "customer_id", "matches": "subject_id"}
+    return document | {"columns": columns, "table": table}
+
+
+def worker(engine: str, rows: int, master: str, fragment_rows: int, mode: str = "vault") -> dict[str, Any]:
     document = spec_document(k=10, l_value=2, suppression=0.01, release="children", full=True)
     if engine == "spark":
         document |= {"engine": "spark", "spark": {"master": master, "fragment_rows": fragment_rows}}
+    scratch = tempfile.TemporaryDirectory()
+    if mode == "table":
+        _risk_table(rows, Path(scratch.name) / "risk")
+        document = _table_spec(document, Path(scratch.name) / "risk")
+        raw = None
+        eligible = [f"sub_{i:09d}" for i in range(rows)]
+    else:
+        raw = synthetic(rows)
+        eligible = raw["subject_id"].tolist()
     spec = parse_spec(document)
-    eligible = raw["subject_id"].tolist()
 
     def rows_provider(ids: frozenset[str]):
-        for start in range(0, len(raw), BATCH):
-            yield raw.iloc[start : start + BATCH]
+        for start in range(0, rows, BATCH):
+            if raw is None:  # the vault's rows are the subject ids; the features are the table's
+                yield pd.DataFrame({"subject_id": eligible[start : start + BATCH]})
+            else:
+                yield raw.iloc[start : start + BATCH]
 
     if engine == "spark":  # the JVM's start is not the extract's time
         from anonymize.extract.spark import spark_session
@@ -60,9 +116,10 @@ def worker(engine: str, rows: int, master: str, fragment_rows: int) -> dict[str,
         start = time.perf_counter()
         result = run_extract(spec, rows_provider, lambda purpose: Population.of(eligible), out)
         elapsed = time.perf_counter() - start
+    scratch.cleanup()
     measures = result.report["measures"]
     return {
-        "engine": engine,
+        "engine": engine if mode == "vault" else f"{engine}+table",
         "rows": rows,
         "seconds": round(elapsed, 2),
         "rows_per_s": rows / elapsed,
@@ -87,7 +144,7 @@ def _spawn(args: list[str]) -> dict[str, Any]:
 
 def _line(run: dict[str, Any]) -> str:
     text = (
-        f"{run['engine']:>5} {run['rows']:>11,} rows  {run['seconds']:>8.1f} s  "
+        f"{run['engine']:>11} {run['rows']:>11,} rows  {run['seconds']:>8.1f} s  "
         f"{run['rows_per_s']:>9,.0f} rows/s  driver peak {run['driver_peak_rss_mb']:>6,.0f} MB  "
         f"k={run['k']} l={run['l']} NCP={run['ncp']:.4f} classes={run['classes']:,}"
     )
@@ -118,22 +175,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=argparse.REMAINDER)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
-    parser.add_argument("--spark-sizes", type=int, nargs="*", default=[1_000_000, 20_000_000])
+    parser.add_argument("--spark-sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--table-sizes", type=int, nargs="*", default=[20_000_000])
+    parser.add_argument("--driver-memory", default="4g", help="the Spark driver JVM's heap (local mode)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--fragment-rows", type=int, default=250_000)
     parser.add_argument("--estimate-rows", type=int, default=100_000_000)
     args = parser.parse_args()
     if args.worker:
-        engine, rows, master, fragment_rows = args.worker
-        print(json.dumps(worker(engine, int(rows), master, int(fragment_rows))))
+        engine, rows, master, fragment_rows, mode, memory = args.worker
+        # Local mode: the driver JVM is the executor too; its heap is set before it starts.
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {memory} pyspark-shell"
+        print(json.dumps(worker(engine, int(rows), master, int(fragment_rows), mode)))
         return
     runs = []
-    for engine, sizes in (("local", args.sizes), ("spark", args.spark_sizes)):
+    plan = [
+        ("local", "vault", args.sizes),
+        ("spark", "vault", args.spark_sizes),
+        ("spark", "table", args.table_sizes),
+    ]
+    for engine, mode, sizes in plan:
         for rows in sizes:
-            run = _spawn([engine, str(rows), args.master, str(args.fragment_rows)])
+            run = _spawn([engine, str(rows), args.master, str(args.fragment_rows), mode, args.driver_memory])
             print(_line(run), flush=True)
             runs.append(run)
-    spark_runs = [r for r in runs if r["engine"] == "spark"]
+    spark_runs = [r for r in runs if r["spark"]]
     if spark_runs:
         _estimate(max(spark_runs, key=lambda r: r["rows"]), args.estimate_rows, [1, 4, 16, 64])
 

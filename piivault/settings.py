@@ -380,6 +380,13 @@ TABLE: tuple[Setting, ...] = (
         help="Spark masters a spec may name besides local[N], comma-separated (e.g. spark://head:7077,yarn): "
         "the vault's driver connects there and ships quasi-identifier codes to its executors",
     ),
+    Setting(
+        "EXTRACT_TABLE_ROOTS",
+        _str,
+        "",
+        help="directories or URIs (hdfs://..., s3a://...) under which a spec's risk table may be read by "
+        "Spark, comma-separated; empty: specs may not join a table",
+    ),
     # separation of duties (access/)
     Setting(
         "APPROVALS",

@@ -19,7 +19,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,13 +46,18 @@ from anonymize.extract.outputs import (
     PARQUET_NAME,
     REPORT_HTML,
     REPORT_JSON,
+    part_name,
 )
 from anonymize.extract.population import Population, PopulationProvider, resolve_population
 from anonymize.extract.pseudonyms import extract_key, pseudonymize
 from anonymize.extract.report import LANGUAGES, histogram_png, render_html, report_file
-from anonymize.extract.spec import Column, ExtractSpec, IdentifierAction, Role, parse_spec
+from anonymize.extract.spec import Column, Engine, ExtractSpec, IdentifierAction, Role, parse_spec
 from anonymize.extract.suppression import peel_outliers
+from anonymize.extract.table import column_of, describe, table_columns
 from vault import DataKey
+
+TableKeys = Callable[[Sequence[str]], pd.DataFrame]
+"""``subject ids -> {subject_id, key}``: the join keys of a risk table matched by deterministic token."""
 
 RowsProvider = Callable[[frozenset[str]], Iterable[Mapping[str, Any] | pd.DataFrame]]
 """``eligible subject ids -> rows``: dicts, or DataFrames of many rows."""
@@ -88,6 +93,7 @@ def run_extract(
     extract_id: str | None = None,
     key: DataKey | None = None,
     identifiers: Mapping[str, Mapping[str, str]] | None = None,
+    table_keys: TableKeys | None = None,
 ) -> ExtractResult:
     """Build one anonymized extract and write it to ``out_dir``.
 
@@ -97,6 +103,8 @@ def run_extract(
     key to use (a fresh one per extract when None). ``identifiers`` says, for
     each column read from a direct identifier, its source and how it is
     released (:func:`anonymize.extract.source.plan`); the report lists them.
+    ``table_keys`` gives the deterministic tokens of subjects, when the spec's
+    risk table matches by token (:func:`anonymize.extract.source.table_keys`).
 
     Raises :class:`~anonymize.extract.errors.InvalidSpec` for an invalid spec,
     :class:`~anonymize.extract.errors.InvalidRows` for rows that are not
@@ -125,6 +133,10 @@ def run_extract(
         people.eligible,
         lambda f: report_progress("rows", 0.02 + 0.28 * f),
     )
+
+    joined = None
+    if spec.table is not None:
+        table, joined = _join_table(spec, table, table_keys)
 
     report_progress("generalize", 0.30)
     rows_in = len(table)
@@ -180,9 +192,15 @@ def run_extract(
         identifiers=identifiers or {},
     )
     if engine is not None:
-        report["engine"] = engine
+        report["engine"] = engine | ({"table": joined} if joined is not None else {})
     files, digests = _write(
-        Path(out_dir), output, report, spec.privacy.k, bom=spec.csv_bom, language=spec.report_language
+        Path(out_dir),
+        output,
+        report,
+        spec.privacy.k,
+        bom=spec.csv_bom,
+        language=spec.report_language,
+        parts=spec.engine if spec.engine.name == "spark" else None,
     )
     manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
     _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
@@ -231,7 +249,8 @@ def _load_rows(
     progress: Callable[[float], None],
 ) -> tuple[pd.DataFrame, int]:
     """The eligible rows, with the spec's columns only; and how many rows were dropped as not eligible."""
-    names = list(dict.fromkeys([spec.subject_column, *(c.source for c in spec.read)]))
+    from_vault = (c.source for c in spec.read if column_of(c.source) is None)  # not the risk table's
+    names = list(dict.fromkeys([spec.subject_column, *from_vault]))
     frames: list[pd.DataFrame] = []
     buffer: list[Mapping[str, Any]] = []
     total = max(len(eligible), 1)
@@ -271,6 +290,32 @@ def _load_rows(
         raise InvalidRows("a subject appears in more than one row; an extract holds one row per subject")
     progress(1.0)
     return table, not_eligible
+
+
+def _join_table(
+    spec: ExtractSpec, table: pd.DataFrame, table_keys: TableKeys | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The eligible rows with the risk table's columns; a subject without a row in the table leaves.
+
+    Spark joins the table to the eligible subjects' keys only: rows of subjects
+    the vault left out never reach this process. Raises InvalidRows.
+    """
+    from anonymize.extract.spark import join_table, spark_session
+
+    assert spec.table is not None
+    subjects = table[spec.subject_column].astype(str)
+    if spec.table.by_token is None:
+        keys = pd.DataFrame({"subject_id": subjects.to_numpy(), "key": subjects.to_numpy()})
+    elif table_keys is None:
+        raise InvalidRows("the risk table matches by deterministic token, and no token source was given")
+    else:
+        keys = table_keys(subjects.tolist())
+    features = join_table(spark_session(spec.engine.master), spec.table, keys, table_columns(spec.read))
+    position = pd.Index(subjects).get_indexer(features.pop("subject_id").to_numpy())
+    joined = table.iloc[position].reset_index(drop=True)
+    for name in features.columns:
+        joined[name] = features[name].array  # categories stay categories
+    return joined, dict(describe(spec.table, len(joined), len(table) - len(joined)))
 
 
 # -- generalization ------------------------------------------------------------------------------
@@ -507,30 +552,32 @@ def _write(
     *,
     bom: bool = False,
     language: str = "zh-CN",
+    parts: Engine | None = None,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the data files, the chart and the report; return their paths and digests.
 
+    One ``extract.csv`` and one ``extract.parquet``; with ``parts`` (the Spark
+    engine), Parquet files of at most ``parts.part_rows`` rows each
+    (``extract-00000.parquet``, ...) and CSV ones beside them when ``parts.csv``.
     The report page is written in each language (``report.zh-CN.html``, ``report.en.html``),
     and as ``report.html`` in ``language``, the spec's; the chart file is in that language too.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, parquet_path = out_dir / CSV_NAME, out_dir / PARQUET_NAME
     # One Arrow table for both files: pyarrow's CSV writer is an order of magnitude faster than pandas'.
     ready = _arrow_ready(table)
-    arrow = pa.Table.from_pandas(ready, preserve_index=False)
-    partial_csv = csv_path.with_name(CSV_NAME + ".partial")
-    with partial_csv.open("wb") as sink:
-        if bom:
-            sink.write(UTF8_BOM)
-        pa_csv.write_csv(pa.Table.from_pandas(neutralize_formulas(ready), preserve_index=False), sink)
-    os.replace(partial_csv, csv_path)
-    partial_parquet = parquet_path.with_name(PARQUET_NAME + ".partial")
-    pq.write_table(arrow, partial_parquet)
-    os.replace(partial_parquet, parquet_path)
+    files: dict[str, Path] = {}
+    if parts is None:
+        files |= _write_data(out_dir, ready, CSV_NAME, PARQUET_NAME, bom=bom, csv=True)
+    else:
+        for index, start in enumerate(range(0, max(len(ready), 1), parts.part_rows)):
+            piece = ready.iloc[start : start + parts.part_rows]
+            csv_name, parquet_name = part_name(index, "csv"), part_name(index, "parquet")
+            files |= _write_data(out_dir, piece, csv_name, parquet_name, bom=bom, csv=parts.csv)
     sizes = dict(report["measures"]["class_sizes"])
     charts = {lang: histogram_png(sizes, k, lang) for lang in LANGUAGES}
     _write_atomic(out_dir / CHART_NAME, charts[language])
-    digests = {name: _digest(out_dir / name) for name in (CSV_NAME, PARQUET_NAME, CHART_NAME)}
+    digests = {path.name: _digest(path) for path in files.values()}
+    digests[CHART_NAME] = _digest(out_dir / CHART_NAME)
     report["outputs"] = digests
     _write_atomic(out_dir / REPORT_JSON, _json_bytes(report))
     pages = {lang: render_html(report, charts[lang], lang).encode("utf-8") for lang in LANGUAGES}
@@ -539,14 +586,38 @@ def _write(
     _write_atomic(out_dir / REPORT_HTML, pages[language])
     written = (REPORT_JSON, REPORT_HTML, *(report_file(lang) for lang in LANGUAGES))
     digests = digests | {name: _digest(out_dir / name) for name in written}
-    files = {
-        "csv": csv_path,
-        "parquet": parquet_path,
+    files |= {
         "chart": out_dir / CHART_NAME,
         "report_json": out_dir / REPORT_JSON,
         "report_html": out_dir / REPORT_HTML,
     } | {f"report_html_{lang}": out_dir / report_file(lang) for lang in LANGUAGES}
     return files, digests
+
+
+def _write_data(
+    out_dir: Path, ready: pd.DataFrame, csv_name: str, parquet_name: str, *, bom: bool, csv: bool
+) -> dict[str, Path]:
+    """One Parquet file of ``ready`` (and one CSV file, formulas neutralized), each written whole.
+
+    Keys: ``csv`` and ``parquet`` for the single files, the file's name for parts.
+    """
+    single = parquet_name == PARQUET_NAME
+    written: dict[str, Path] = {}
+    if csv:
+        csv_path = out_dir / csv_name
+        partial_csv = csv_path.with_name(csv_name + ".partial")
+        with partial_csv.open("wb") as sink:
+            if bom:
+                sink.write(UTF8_BOM)
+            pa_csv.write_csv(pa.Table.from_pandas(neutralize_formulas(ready), preserve_index=False), sink)
+        os.replace(partial_csv, csv_path)
+        written["csv" if single else csv_name] = csv_path
+    parquet_path = out_dir / parquet_name
+    partial_parquet = parquet_path.with_name(parquet_name + ".partial")
+    pq.write_table(pa.Table.from_pandas(ready, preserve_index=False), partial_parquet)
+    os.replace(partial_parquet, parquet_path)
+    written["parquet" if single else parquet_name] = parquet_path
+    return written
 
 
 def _arrow_ready(table: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from anonymize.extract import spec as s
+from anonymize.extract import table as t
 from anonymize.extract.domain import Release
 from anonymize.extract.hierarchies import DEFAULT_OTHER, Region
 
@@ -122,7 +123,7 @@ def spec_schema() -> dict[str, Any]:
         "required": ["purpose", "columns", "privacy"],
         # spark options only with engine: spark (OpenAPI 3.0 has no if/then)
         "anyOf": [
-            {"not": {"required": ["spark"]}},
+            {"not": {"anyOf": [{"required": ["spark"]}, {"required": ["table"]}]}},
             {"required": ["engine"], "properties": {"engine": {"enum": ["spark"]}}},
         ],
         "properties": {
@@ -176,6 +177,39 @@ def spec_schema() -> dict[str, Any]:
                         "minimum": 1000,
                         "default": s.DEFAULT_SAMPLE_ROWS,
                         "description": "rows the driver samples for the first cuts",
+                    },
+                    "part_rows": {
+                        "type": "integer",
+                        "minimum": 1000,
+                        "default": s.DEFAULT_PART_ROWS,
+                        "description": "the most rows of one output file (extract-00000.parquet, ...)",
+                    },
+                    "csv": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "CSV files beside the Parquet ones",
+                    },
+                },
+            },
+            "table": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "key", "matches"],
+                "description": "engine: spark only: a bank's risk table joined to the consenting population; "
+                "columns read it with source table.<column>",
+                "properties": {
+                    "path": {
+                        "type": "string",
+                        "pattern": f"^{t.PATH_PATTERN}$",
+                        "not": {"pattern": "(^|/)[.][.](/|$)"},
+                        "maxLength": 1024,
+                    },
+                    "format": {"type": "string", "enum": list(t.FORMATS), "default": "parquet"},
+                    "key": {"type": "string", "pattern": f"^{t.COLUMN_PATTERN}$"},
+                    "matches": {
+                        "type": "string",
+                        "pattern": "^[a-z][a-z0-9_]{0,63}$",
+                        "description": "subject_id, or the field type of the deterministic token in key",
                     },
                 },
             },

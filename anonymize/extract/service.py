@@ -74,6 +74,7 @@ from anonymize.extract.outputs import (
     CSV_NAME,
     MANIFEST_NAME,
     PARQUET_NAME,
+    PART_PATTERN,
     REPORT_HTML,
     REPORT_HTML_BY_LANGUAGE,
     REPORT_JSON,
@@ -122,6 +123,15 @@ FILES: dict[str, str] = {
     CHART_NAME: "image/png",
     MANIFEST_NAME: "application/json",
 }
+PART_TYPES = {"parquet": FILES[PARQUET_NAME], "csv": FILES[CSV_NAME]}
+
+
+def media_type(name: str) -> str | None:
+    """The media type of an extract's file ``name`` (a fixed name, or a Spark extract's part), or None."""
+    part = PART_PATTERN.fullmatch(name)
+    return PART_TYPES[part.group(1)] if part else FILES.get(name)
+
+
 EXTRACT_ID = re.compile(r"ext_[a-z2-7]{24}")
 _PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_CHARS}}}")
 _e = t.extracts.c
@@ -202,6 +212,8 @@ class ExtractService:
     worker_threads: int = 1
     # Spark masters besides local ones that a spec may name (the operator's PIIVAULT_EXTRACT_SPARK_MASTERS).
     spark_masters: frozenset[str] = frozenset()
+    # Where a spec's risk table may be read (the operator's PIIVAULT_EXTRACT_TABLE_ROOTS); none: nowhere.
+    table_roots: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
     # Four eyes on re-identification (access.gate.FourEyes), wired by the composition root;
     # None refuses it (fail closed).
@@ -283,6 +295,11 @@ class ExtractService:
             raise InvalidSpec(
                 {"spark.master": "is not a Spark master this vault may use (PIIVAULT_EXTRACT_SPARK_MASTERS)"}
             )
+        if spec.table is not None:
+            from anonymize.extract.table import check_location, check_schema
+
+            check_location(spec.table, self.table_roots)
+            check_schema(spec.table, spec.read)
 
     def submit(
         self,
@@ -429,8 +446,9 @@ class ExtractService:
             raise ExtractExpired("the extract expired: its files were deleted")
         if row.state != SUCCEEDED:
             raise ExtractNotReady(f"the extract is {row.state}: it has no files")
-        expected = json.loads(row.summary)["files"].get(name) if name in FILES else None
-        if expected is None:
+        kind = media_type(name)
+        expected = json.loads(row.summary)["files"].get(name) if kind is not None else None
+        if kind is None or expected is None:
             raise ExtractNotFound("no such file in this extract")
         handle = (self._dir(extract_id) / name).open("rb")
         try:
@@ -451,7 +469,7 @@ class ExtractService:
         except BaseException:
             handle.close()
             raise
-        return handle, FILES[name], digest
+        return handle, kind, digest
 
     # -- re-identification ------------------------------------------------------------------
     def reidentify(
@@ -641,6 +659,9 @@ class ExtractService:
                 extract_id=extract_id,
                 key=key,
                 identifiers=plan.identifiers,
+                table_keys=source.table_keys(self.session_factory, plan.join_token)
+                if plan.join_token
+                else None,
             )
             self._succeed(extract_id, worker, spec, result)
         except UnavailableError as e:
@@ -964,7 +985,7 @@ class ExtractService:
             "attempts": row.attempts,
             "error": None if row.error_code is None else {"code": row.error_code, "detail": row.error_detail},
             "result": summary.get("result"),
-            "files": [{"name": n, "media_type": FILES[n], **files[n]} for n in FILES if n in files],
+            "files": [{"name": n, "media_type": media_type(n), **files[n]} for n in _listed(files)],
             "pseudonymized_columns": [
                 c["as"] for c in spec["columns"].values() if c.get("action") == "pseudonym"
             ],
@@ -974,6 +995,11 @@ class ExtractService:
             "expires_at": row.expires_at,
             "expired_at": row.expired_at,
         }
+
+
+def _listed(files: Mapping[str, Any]) -> list[str]:
+    """A finished extract's files in the order they are listed: the fixed names, then the parts."""
+    return [n for n in FILES if n in files] + sorted(n for n in files if n not in FILES and media_type(n))
 
 
 def _hash(handle: IO[bytes]) -> dict[str, Any]:
@@ -1171,4 +1197,5 @@ def build_extract_service(settings: Any, container: Any) -> ExtractService:
         extract_dir=directory,
         worker_threads=settings.extract_worker_threads,
         spark_masters=frozenset(m.strip() for m in settings.extract_spark_masters.split(",") if m.strip()),
+        table_roots=frozenset(r.strip() for r in settings.extract_table_roots.split(",") if r.strip()),
     )

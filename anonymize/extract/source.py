@@ -47,10 +47,12 @@ from anonymize.extract.errors import ExtractForbidden, InvalidSpec
 from anonymize.extract.hierarchies import BirthYear, Gender, Region
 from anonymize.extract.population import Population
 from anonymize.extract.spec import Column, ExtractSpec, Role, SpecDraft
+from anonymize.extract.table import column_of
 from consent import model as cm
 from consent import population as consent_population
 from tokenization import tables as tt
 from tokenization.fieldtypes import FieldTypeRegistry
+from tokenization.tokens import TokenKind
 from vault import Binding, DataKey, Keyring, StoredKeys, subject_owner
 
 BATCH = 900  # subjects per transaction: one IN list under SQLite's old 999-parameter limit
@@ -71,6 +73,8 @@ class SourcePlan:
     sensitive: bool  # a PIPL-sensitive field type is read: a separate consent is needed
     # Column -> {"source": field type, "released_as": how}, for each column read from a direct identifier.
     identifiers: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # The field type whose deterministic tokens join a bank's risk table (table.matches), if any.
+    join_token: str | None = None
 
 
 def plan(
@@ -93,7 +97,7 @@ def plan(
     """
     problems = Problems()
     planned = check(
-        SpecDraft(spec.purpose, spec.columns, spec.subject_column),
+        SpecDraft(spec.purpose, spec.columns, spec.subject_column, spec.table),
         purpose,
         registry,
         known_attributes,
@@ -132,8 +136,8 @@ def check(
     identifiers: dict[str, dict[str, str]] = {}
     for col in draft.columns:
         path = f"columns.{col.name}" + (".source" if col.source != col.name else "")
-        if col.source == draft.subject_column:
-            continue
+        if col.source == draft.subject_column or column_of(col.source) is not None:
+            continue  # the subject id; or a risk table's column (anonymize.extract.table)
         if col.source in registry:
             field_type = registry.get(col.source)
             if field_type.identifying:
@@ -154,11 +158,43 @@ def check(
                 names.append(col.source)
         else:
             problems.add(path, f"no field type or stored attribute named {col.source}")
+    join_token = _join_token(draft, purpose, registry, problems, allowed_field_types)
     field_types = list(dict.fromkeys(field_types))
     sensitive = any(registry.get(code).pipl_sensitive for code in field_types)
     return SourcePlan(
-        draft.subject_column, tuple(field_types), tuple(dict.fromkeys(names)), sensitive, identifiers
+        draft.subject_column,
+        tuple(field_types),
+        tuple(dict.fromkeys(names)),
+        sensitive,
+        identifiers,
+        join_token,
     )
+
+
+def _join_token(
+    draft: SpecDraft,
+    purpose: cm.PurposeDef | None,
+    registry: FieldTypeRegistry,
+    problems: Problems,
+    allowed_field_types: Collection[str] | None,
+) -> str | None:
+    """The field type whose deterministic tokens join the risk table: known, covered, allowed.
+
+    No value is decrypted for the join (the tokens are the key), but a token
+    links the subject to the bank's records of that field type: the purpose
+    must cover it and the key must hold it, as if it were read.
+    """
+    field_type = draft.table.by_token if draft.table is not None else None
+    if field_type is None:
+        return None
+    if field_type not in registry:
+        problems.add("table.matches", "must be subject_id or a field type code")
+        return None
+    if purpose is not None and not purpose.covers(field_type):
+        problems.add("table.matches", f"field type {field_type} is not covered by purpose {purpose.code}")
+    if allowed_field_types is not None and field_type not in allowed_field_types:
+        raise ExtractForbidden(f"this client may not read field type {field_type}")
+    return field_type
 
 
 def identifier_release(col: Column) -> str | None:
@@ -256,6 +292,33 @@ def rows(
                 if ahead is None or ahead_keys is None:
                     break
                 current, keys = ahead, ahead_keys
+
+    return provide
+
+
+def table_keys(
+    session_factory: sessionmaker[Session], field_type: str
+) -> Callable[[Sequence[str]], pd.DataFrame]:
+    """The join keys of a risk table matched by deterministic token: ``{subject_id, key}`` per token.
+
+    Every deterministic token of ``field_type`` the subjects hold (a value that
+    changed leaves its old token: the bank may hold either); the tokens are
+    read, never opened. Raises SQLAlchemy errors.
+    """
+
+    def provide(subject_ids: Sequence[str]) -> pd.DataFrame:
+        found: list[Any] = []
+        ordered = sorted(subject_ids)
+        for start in range(0, len(ordered), BATCH):
+            with session_factory() as session:
+                found += session.execute(
+                    sa.select(_k.subject_id, _k.token).where(
+                        _k.subject_id.in_(ordered[start : start + BATCH]),
+                        _k.field_type == field_type,
+                        _k.kind == TokenKind.DETERMINISTIC.value,
+                    )
+                ).all()
+        return pd.DataFrame(found, columns=["subject_id", "key"], dtype=object)
 
     return provide
 

@@ -40,8 +40,10 @@ import numpy as np
 import pandas as pd
 
 from anonymize.extract.domain import Domain
+from anonymize.extract.errors import InvalidRows
 from anonymize.extract.mondrian import Distinct, FragmentTree, first_cuts, partition
 from anonymize.extract.spec import Engine
+from anonymize.extract.table import PREFIX, RiskTable
 
 _PART_SCHEMA = "row long, part long, fragment long, seconds double"
 
@@ -130,6 +132,40 @@ def partition_on_spark(
     }
 
 
+def join_table(session: Any, table: RiskTable, keys: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The risk table's ``columns`` for the eligible subjects: ``subject_id`` and ``table.<column>``.
+
+    ``keys`` holds the eligible subjects' join keys (``subject_id``, ``key``);
+    Spark joins the table to them (an inner join: only the rows of eligible
+    subjects survive it, on the executors) and only the joined rows come back
+    to the driver. Table columns travel under neutral aliases (``c0``, ...), so
+    no name from the spec reaches Spark's SQL parser. Raises
+    :class:`~anonymize.extract.errors.InvalidRows` naming a missing column, or
+    a subject matched by more than one row of the table.
+    """
+    from pyspark.errors import AnalysisException
+
+    source = session.read.format(table.format).load(table.path)
+    missing = [name for name in [table.key, *columns] if name not in source.columns]
+    if missing:
+        raise InvalidRows(f"the risk table has no column {missing[0]}")
+    picked = source.select(
+        source[f"`{table.key}`"].cast("string").alias("k"),
+        *[source[f"`{name}`"].alias(f"c{j}") for j, name in enumerate(columns)],
+    )
+    wanted = session.createDataFrame(keys.rename(columns={"subject_id": "s", "key": "k"})[["s", "k"]])
+    try:
+        joined = picked.join(wanted, on="k", how="inner").drop("k")
+        # Arrow to pandas with repeated strings as categories: tens of millions of rows stay compact.
+        frame = joined.toArrow().to_pandas(strings_to_categorical=True)
+    except AnalysisException as e:  # a type Spark cannot read or join; its text may name data
+        raise InvalidRows("the risk table cannot be joined: " + type(e).__name__) from None
+    frame["s"] = frame["s"].astype(object)
+    if frame["s"].duplicated().any():
+        raise InvalidRows("a subject matches more than one row of the risk table")
+    return frame.rename(columns={"s": "subject_id"} | {f"c{j}": PREFIX + n for j, n in enumerate(columns)})
+
+
 def _sample_cuts(
     codes: np.ndarray,
     domains: Sequence[Domain],
@@ -188,15 +224,23 @@ def verify(
     """k (the smallest class) and l (fewest distinct values of a sensitive column in a class), by Spark.
 
     Classes are the groups of identical released quasi-identifiers, as
-    :func:`anonymize.extract.metrics.measure` counts them; the columns are
-    renamed so no output name reaches Spark's SQL parser.
+    :func:`anonymize.extract.metrics.measure` counts them (a missing value is
+    a value of its own); the columns are renamed so no output name reaches
+    Spark's SQL parser.
     """
     from pyspark.sql import functions as F
 
+    # Each column's values as integer codes (equal values, equal codes): what Spark groups and counts
+    # is the same, and tens of millions of rows cross to the JVM as integers rather than strings.
     names = {name: f"q{j}" for j, name in enumerate(quasi)} | {
         name: f"s{j}" for j, name in enumerate(sensitive)
     }
-    frame = pd.DataFrame({alias: table[name].astype(str).to_numpy() for name, alias in names.items()})
+    frame = pd.DataFrame(
+        {
+            alias: pd.factorize(table[name], use_na_sentinel=False)[0].astype(np.int32)
+            for name, alias in names.items()
+        }
+    )
     data = session.createDataFrame(frame)
     aggregates = [F.count(F.lit(1)).alias("n")]
     aggregates += [F.countDistinct(f"s{j}").alias(f"d{j}") for j in range(len(sensitive))]

@@ -22,6 +22,7 @@ A spec is YAML or JSON::
     engine: local                     # or spark (anonymize.extract.spark), default local
     report: {language: zh-CN}         # report.html's language: zh-CN (default) or en
     spark: {master: "local[2]", fragment_rows: 250000, sample_rows: 200000}   # engine: spark only
+    table: {path: /data/risk/2024q4, key: customer_token, matches: cn_resident_id}  # engine: spark only
 
 Roles: ``identifier`` (dropped, or replaced by a pseudonym keyed for this
 extract only), ``quasi`` (generalized through its hierarchy until k-anonymity
@@ -57,6 +58,7 @@ from anonymize.extract import _checks as c
 from anonymize.extract.errors import InvalidSpec
 from anonymize.extract.hierarchies import Hierarchy, parse_hierarchy
 from anonymize.extract.outputs import REPORT_HTML_BY_LANGUAGE
+from anonymize.extract.table import RiskTable, check_columns, parse_table
 
 PURPOSE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 _PURPOSE = re.compile(PURPOSE_PATTERN)
@@ -143,6 +145,8 @@ SPARK_MASTER_PATTERN = (
 _SPARK_MASTER = re.compile(SPARK_MASTER_PATTERN)
 DEFAULT_FRAGMENT_ROWS = 250_000
 DEFAULT_SAMPLE_ROWS = 200_000
+DEFAULT_PART_ROWS = 1_000_000
+_SPARK_OPTIONS = frozenset({"master", "fragment_rows", "sample_rows", "part_rows", "csv"})
 
 
 @dataclass(frozen=True)
@@ -153,12 +157,16 @@ class Engine:
     master: str = "local[*]"
     fragment_rows: int = DEFAULT_FRAGMENT_ROWS  # the most rows one executor task partitions
     sample_rows: int = DEFAULT_SAMPLE_ROWS  # the driver's sample for the first cuts
+    part_rows: int = DEFAULT_PART_ROWS  # the most rows of one output file (extract-NNNNN.parquet)
+    csv: bool = False  # CSV parts beside the Parquet ones, on request
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "master": self.master,
             "fragment_rows": self.fragment_rows,
             "sample_rows": self.sample_rows,
+            "part_rows": self.part_rows,
+            "csv": self.csv,
         }
 
 
@@ -171,6 +179,7 @@ class ExtractSpec:
     description: str = ""
     expires_in_days: int = DEFAULT_EXPIRES_IN_DAYS
     engine: Engine = Engine()
+    table: RiskTable | None = None  # a bank's risk table joined to the population (engine: spark)
     # A UTF-8 byte order mark opening extract.csv: Excel on Chinese Windows reads the file as
     # GBK without one (mojibake); other tools may not expect it, so it is asked for.
     csv_bom: bool = False
@@ -212,6 +221,8 @@ class ExtractSpec:
         }
         if self.engine.name != "local":
             out |= {"engine": self.engine.name, "spark": self.engine.to_dict()}
+        if self.table is not None:
+            out["table"] = self.table.to_dict()
         if self.csv_bom:  # only when asked for: specs without it hash as they always did
             out["csv"] = {"bom": True}
         if self.report_language != DEFAULT_REPORT_LANGUAGE:  # likewise
@@ -233,6 +244,7 @@ class SpecDraft:
     purpose: str | None  # None when the purpose is missing or malformed (already a problem)
     columns: tuple[Column, ...]  # the columns that parsed
     subject_column: str
+    table: RiskTable | None = None
 
 
 Vet = Callable[[SpecDraft, c.Problems], None]
@@ -249,6 +261,7 @@ _TOP = frozenset(
         "spark",
         "csv",
         "report",
+        "table",
     }
 )
 _COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
@@ -291,14 +304,16 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
     engine = _engine(top.get("engine", "local"), top.get("spark"), problems)
     csv_bom = _csv_options(top.get("csv", {}), problems)
     report_language = _report_options(top.get("report", {}), problems)
+    table = parse_table(top["table"], engine.name if engine else None, problems) if "table" in top else None
     if columns is not None:
         for col in columns:
             if col.source == subject_column and col.role is not Role.IDENTIFIER:
                 problems.add(f"columns.{col.name}.role", "the subject column can only be an identifier")
+        check_columns(columns, table, "table" in top, problems)
         if not any(path.startswith("columns") for path in problems):
             _cross_checks(columns, privacy, problems)
     if vet is not None:
-        vet(SpecDraft(purpose, tuple(columns or ()), subject_column or "subject_id"), problems)
+        vet(SpecDraft(purpose, tuple(columns or ()), subject_column or "subject_id", table), problems)
     if problems:
         raise InvalidSpec(problems)
     assert purpose is not None and columns is not None and privacy is not None and subject_column is not None
@@ -307,6 +322,7 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
         csv_bom=csv_bom,
         report_language=report_language,
         engine=engine,
+        table=table,
         purpose=purpose,
         description=description,
         columns=tuple(columns),
@@ -480,7 +496,7 @@ def _engine(name: Any, raw: Any, problems: c.Problems) -> Engine | None:
     if chosen != "spark":
         problems.add("spark", "is for engine: spark only")
         return None
-    options = c.mapping(raw, "spark", problems, allowed=frozenset({"master", "fragment_rows", "sample_rows"}))
+    options = c.mapping(raw, "spark", problems, allowed=_SPARK_OPTIONS)
     if options is None:
         return None
     master = c.text(options.get("master", Engine.master), "spark.master", problems)
@@ -493,9 +509,13 @@ def _engine(name: Any, raw: Any, problems: c.Problems) -> Engine | None:
     sample_rows = c.integer(
         options.get("sample_rows", DEFAULT_SAMPLE_ROWS), "spark.sample_rows", problems, minimum=1000
     )
-    if master is None or fragment_rows is None or sample_rows is None:
+    part_rows = c.integer(
+        options.get("part_rows", DEFAULT_PART_ROWS), "spark.part_rows", problems, minimum=1000
+    )
+    csv = c.boolean(options.get("csv", False), "spark.csv", problems)
+    if master is None or fragment_rows is None or sample_rows is None or part_rows is None or csv is None:
         return None
-    return Engine("spark", master, fragment_rows, sample_rows)
+    return Engine("spark", master, fragment_rows, sample_rows, part_rows, csv)
 
 
 def _cross_checks(columns: list[Column], privacy: PrivacyModel | None, problems: c.Problems) -> None:

@@ -270,6 +270,19 @@ def test_roles_and_ownership(client, keys, base_url, tmp_path) -> None:
         ({"engine": "spark", "spark": {"master": "mesos://x:5050"}}, 422, "spark.master", "must be local[N]"),
         # An analyst may not point the vault's driver at a cluster the operator did not list.
         ({"engine": "spark", "spark": {"master": "spark://evil:7077"}}, 422, "spark.master", "may use"),
+        # Nor have it read a table outside the roots the operator listed (none here).
+        (
+            {"engine": "spark", "table": {"path": "/etc", "key": "k", "matches": "subject_id"}},
+            422,
+            "table.path",
+            "PIIVAULT_EXTRACT_TABLE_ROOTS",
+        ),
+        (
+            {"engine": "spark", "table": {"path": "/data/t", "key": "k", "matches": "cn_passport"}},
+            422,
+            "table.matches",
+            "field type code",
+        ),
     ],
 )
 def test_bad_specs_are_refused_by_key(

@@ -13,6 +13,8 @@ from anonymize.extract.schema import spec_schema
 from tests.anonymize.extract.conftest import SPEC
 
 VALIDATOR = OAS30Validator(spec_schema())
+TABLE = {"path": "/data/risk/2024q4", "key": "tok", "matches": "cn_resident_id"}
+FEATURE = {"role": "sensitive", "source": "table.grade"}
 
 
 def with_keys(**keys: Any) -> dict[str, Any]:
@@ -49,6 +51,14 @@ def test_spark_engine_with_a_master(master: str) -> None:
         ({"engine": "spark", "spark": {"fragment_rows": 10}}, "spark.fragment_rows"),
         ({"engine": "spark", "spark": {"sample_rows": "many"}}, "spark.sample_rows"),
         ({"engine": "spark", "spark": "local[2]"}, "spark"),
+        ({"engine": "spark", "spark": {"part_rows": 5}}, "spark.part_rows"),
+        ({"engine": "spark", "spark": {"csv": "yes"}}, "spark.csv"),
+        ({"table": TABLE}, "table"),  # a risk table without engine: spark
+        ({"engine": "spark", "table": TABLE | {"path": "risk/2024"}}, "table.path"),
+        ({"engine": "spark", "table": TABLE | {"path": "/data/../etc"}}, "table.path"),
+        ({"engine": "spark", "table": TABLE | {"format": "csv"}}, "table.format"),
+        ({"engine": "spark", "table": TABLE | {"key": "a;drop"}}, "table.key"),
+        ({"engine": "spark", "table": {"path": "/data/risk"}}, "table.key"),
     ],
 )
 def test_bad_engine_settings_are_named(keys: dict[str, Any], path: str) -> None:
@@ -57,3 +67,40 @@ def test_bad_engine_settings_are_named(keys: dict[str, Any], path: str) -> None:
         parse_spec(document)
     assert path in caught.value.errors
     assert not VALIDATOR.is_valid(document)
+
+
+def test_a_risk_table_and_its_columns() -> None:
+    document = with_keys(engine="spark", table=TABLE, columns=SPEC["columns"] | {"bank_grade": FEATURE})
+    spec = parse_spec(document)
+    assert spec.table is not None and spec.table.by_token == "cn_resident_id"
+    assert spec.to_dict()["table"] == TABLE | {"format": "parquet"}
+    assert spec.sha256() != parse_spec(with_keys(engine="spark")).sha256()
+    VALIDATOR.validate(document)
+
+
+@pytest.mark.parametrize(
+    ("keys", "path"),
+    [
+        ({"engine": "spark", "columns": SPEC["columns"] | {"bal": FEATURE}}, "columns.bal.source"),
+        (  # the join key is never released
+            {
+                "engine": "spark",
+                "table": TABLE,
+                "columns": SPEC["columns"] | {"t": FEATURE | {"source": "table.tok"}},
+            },
+            "columns.t.source",
+        ),
+        (  # the bank's own ids stay in the bank
+            {
+                "engine": "spark",
+                "table": TABLE,
+                "columns": SPEC["columns"] | {"t": {"role": "identifier", "source": "table.cif"}},
+            },
+            "columns.t.role",
+        ),
+    ],
+)
+def test_table_column_rules_are_named(keys: dict[str, Any], path: str) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        parse_spec(with_keys(**keys))
+    assert path in caught.value.errors
