@@ -48,6 +48,14 @@ SEED_NAMES = {
     "marketing": ("本机构产品营销", "Marketing of our own products"),
     "third_party_sharing": ("向第三方提供个人信息", "Providing personal information to third parties"),
 }
+# The built-in purposes' first notices in Chinese (the configured description is the English one).
+SEED_NOTICES_ZH = {
+    "account_service": "开立和维护客户的账户与合同",
+    "aml_kyc": "依《反洗钱法》开展客户尽职调查并保存记录",
+    "risk_scoring": "信用与欺诈风险评估",
+    "marketing": "推荐本机构自己的产品",
+    "third_party_sharing": "向其他个人信息处理者提供个人信息（《个人信息保护法》第 23 条）",
+}
 UPDATABLE = frozenset(
     {
         "name_zh",
@@ -534,8 +542,12 @@ def seed(session: Session, catalogue: PurposeCatalogue, now: dt.datetime) -> int
         if not insert_ignore(session, t.purposes, _row(fields), ["code"]):
             continue
         purpose = require(session, configured.code)
-        text = configured.description or purpose.name_zh
-        _insert_notice(session, purpose.code, 1, text, None, True, SEED_ACTOR, now)
+        text_zh = SEED_NOTICES_ZH.get(purpose.code)
+        if text_zh is not None:  # a built-in purpose: its notice in both languages
+            _insert_notice(session, purpose.code, 1, text_zh, configured.description, True, SEED_ACTOR, now)
+        else:
+            text = configured.description or purpose.name_zh
+            _insert_notice(session, purpose.code, 1, text, None, True, SEED_ACTOR, now)
         _record_version(session, purpose, "seeded")
         inserted += 1
     return inserted

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from consent.purposes import SEED_NOTICES_ZH
+
 DEFAULT = "zh"
 LANGUAGES = ("zh", "en")
 
@@ -344,7 +346,6 @@ ZH: dict[str, str] = {
         "签署文件或录音的摘要（sha256:…、sm3:…）或渠道内的编号（ref:…），不要填写内容本身。"
     ),
     "consent.withdraw_hint": "撤回自下一次请求起生效，并签发撤回回执。",
-    "consent.nothing_to_withdraw": "没有可撤回的同意。",
     "consent.action.grant": "授予",
     "consent.action.renew": "续期",
     "consent.action.withdraw": "撤回",
@@ -581,6 +582,7 @@ ZH: dict[str, str] = {
     "audit.action": "动作",
     "audit.since": "起始时间",
     "audit.until": "截止时间",
+    "audit.actor_placeholder": "用户名或客户端名称",
     "audit.search_hint": "时间按 {zone} 解释；起始含、截止不含。搜索本身会记入审计日志。",
     "audit.time": "时间",
     "audit.purpose": "目的",
@@ -667,17 +669,10 @@ ZH: dict[str, str] = {
     "reason.no_separate_consent": "缺少单独同意",
     # the built-in purposes' texts (a DPO's own texts are shown as written)
     "builtin.account_service.retention": "业务关系存续期间",
-    "builtin.account_service.description": "开立和维护客户的账户与合同",
     "builtin.aml_kyc.retention": "业务关系终止后 5 年",
-    "builtin.aml_kyc.description": "依《反洗钱法》开展客户尽职调查并保存记录",
     "builtin.risk_scoring.retention": "同意有效期间，最长至业务关系终止",
-    "builtin.risk_scoring.description": "信用与欺诈风险评估",
     "builtin.marketing.retention": "直至撤回同意",
-    "builtin.marketing.description": "推荐本机构自己的产品",
     "builtin.third_party_sharing.retention": "以单独同意中所述为准",
-    "builtin.third_party_sharing.description": (
-        "向其他个人信息处理者提供个人信息（《个人信息保护法》第 23 条）"
-    ),
     "dsr.certificate": "下载删除证明",
     "dsr.certificate_pending": "删除证明正在签名，请稍后刷新。",
     "dsr.certificate_hint": "删除证明已签名，可离线校验：piivault consent verify-receipt 文件。",
@@ -700,6 +695,12 @@ ZH: dict[str, str] = {
     "common.page_of": "第 {page} / {pages} 页",
     "reason.erasure_under_hold": "删除请求遇保全，改为限制处理",
     "reason.dsr_restriction": "主体请求限制处理",
+    "reason.dsr_erasure": "主体请求删除",
+    "reason.not_found": "令牌不存在",
+    "reason.no_such_token": "令牌不存在",
+    "reason.locked": "账户已锁定",
+    "reason.audit_verify_record": "定时校验",
+    "reason.restore_of_a_backup": "恢复备份",
     "actor.system": "系统",
     "common.list_sep": "、",
     "actor.cli": "命令行（{name}）",
@@ -1046,7 +1047,6 @@ EN: dict[str, str] = {
     "consent.evidence_hint": "A digest of the signed form or recording (sha256:…, sm3:…) or a reference in "
     "the channel's records (ref:…), never the content itself.",
     "consent.withdraw_hint": "The withdrawal applies from the very next request; a receipt is issued.",
-    "consent.nothing_to_withdraw": "No consent to withdraw.",
     "consent.action.grant": "Granted",
     "consent.action.renew": "Renewed",
     "consent.action.withdraw": "Withdrawn",
@@ -1288,6 +1288,7 @@ EN: dict[str, str] = {
     "audit.action": "Action",
     "audit.since": "From",
     "audit.until": "Until",
+    "audit.actor_placeholder": "a user's or a client's name",
     "audit.search_hint": "Times in {zone}; from inclusive, until exclusive. Searching is itself audited.",
     "audit.time": "Time",
     "audit.purpose": "Purpose",
@@ -1406,10 +1407,88 @@ EN: dict[str, str] = {
     "common.page_of": "Page {page} of {pages}",
     "reason.erasure_under_hold": "erasure under a hold: restricted instead",
     "reason.dsr_restriction": "restriction requested by the subject",
+    "reason.dsr_erasure": "erasure requested by the subject",
+    "reason.not_found": "no such token",
+    "reason.no_such_token": "no such token",
+    "reason.locked": "account locked",
+    "reason.audit_verify_record": "scheduled verification",
+    "reason.restore_of_a_backup": "restore of a backup",
     "actor.system": "system",
     "common.list_sep": ", ",
     "actor.cli": "command line ({name})",
 }
+
+# What a logged event did, by its action code: (Chinese, English). The code stays on hover.
+EVENTS: dict[str, tuple[str, str]] = {
+    "tokenize": ("令牌化", "tokenized"),
+    "detokenize": ("还原明文", "detokenized"),
+    "lookup": ("按值查找令牌", "looked up by value"),
+    "subject.create": ("创建主体", "subject created"),
+    "subject.read": ("查看主体", "subject viewed"),
+    "subject.find": ("查找主体", "subject searched"),
+    "subject.restrict": ("限制处理", "processing restricted"),
+    "subject.lift_restriction": ("解除限制处理", "restriction lifted"),
+    "subject.erase": ("删除（密钥销毁）", "erased (keys shredded)"),
+    "subject.correct": ("更正", "corrected"),
+    "subject.open": ("记录业务关系开始", "relationship opened"),
+    "subject.close": ("记录业务关系终止", "relationship closed"),
+    "erased": ("保全到期后删除", "erased after the hold"),
+    "attributes.put": ("写入风险属性", "risk attributes written"),
+    "consent.grant": ("记录同意", "consent granted"),
+    "consent.withdraw": ("撤回同意", "consent withdrawn"),
+    "consent.expire": ("同意到期", "consent expired"),
+    "consent.read": ("查看同意", "consents viewed"),
+    "consent.receipt_read": ("查看同意回执", "consent receipt viewed"),
+    "consent.import": ("导入同意", "consents imported"),
+    "hold.place": ("设置保全", "hold placed"),
+    "hold.release": ("解除保全", "hold released"),
+    "dsr.received": ("登记请求", "request received"),
+    "dsr.identity_verified": ("核验身份", "identity verified"),
+    "dsr.approved": ("批准请求", "request approved"),
+    "dsr.rejected": ("拒绝请求", "request rejected"),
+    "dsr.completed": ("执行请求", "request completed"),
+    "dsr.read": ("查看请求", "request viewed"),
+    "dsr.access_package": ("生成查阅副本", "access copy produced"),
+    "purpose.create": ("创建处理目的", "purpose created"),
+    "purpose.update": ("修改处理目的", "purpose changed"),
+    "purpose.notice": ("发布告知", "notice published"),
+    "extract.request": ("申请数据提取", "extract requested"),
+    "extract.completed": ("数据提取完成", "extract completed"),
+    "extract.failed": ("数据提取失败", "extract failed"),
+    "extract.download": ("下载提取结果", "extract downloaded"),
+    "extract.expire": ("提取结果过期", "extract expired"),
+    "extract.reidentify": ("还原提取化名", "extract pseudonym re-identified"),
+    "audit.read": ("查阅审计日志", "audit log read"),
+    "audit.verify": ("校验审计日志", "audit log verified"),
+    "audit.verified": ("定时校验审计日志", "scheduled audit verification"),
+    "audit.checkpoint": ("生成检查点", "checkpoint signed"),
+    "client.create": ("创建 API 客户端", "API client created"),
+    "client.revoke": ("吊销 API 客户端", "API client revoked"),
+    "console.sign_in": ("登录控制台", "signed in"),
+    "console.sign_out": ("退出控制台", "signed out"),
+    "console.user_create": ("创建用户", "user created"),
+    "console.user_disable": ("停用用户", "user disabled"),
+    "console.user_enable": ("启用用户", "user enabled"),
+    "console.password_reset": ("重置密码", "password reset"),
+    "console.password_change": ("修改密码", "password changed"),
+    "console.preferences": ("修改设置", "preferences changed"),
+    "approval.request": ("提出审批申请", "approval requested"),
+    "approval.approve": ("批准申请", "request approved"),
+    "approval.deny": ("驳回申请", "request denied"),
+    "approval.withdraw": ("撤回申请", "request withdrawn"),
+    "approval.expire": ("申请过期", "request expired"),
+    "grant.create": ("授权生效", "grant issued"),
+    "grant.revoke": ("撤销授权", "grant revoked"),
+    "break_glass.take": ("启用紧急授权", "break-glass taken"),
+    "break_glass.review": ("复核紧急授权", "break-glass reviewed"),
+    "job.reschedule": ("重新安排任务", "job rescheduled"),
+    "throttle.answer_budget": ("拒绝次数超限", "refusal budget exhausted"),
+    "keys.min_decryption_version_lowered": ("恢复备份：降低最低解密版本", "restore: key version lowered"),
+    "keys.min_decryption_version_restored": ("恢复备份：还原最低解密版本", "restore: key version restored"),
+}
+ZH.update({f"builtin.{code}.description": text for code, text in SEED_NOTICES_ZH.items()})
+ZH.update({f"event.{code}": names[0] for code, names in EVENTS.items()})
+EN.update({f"event.{code}": names[1] for code, names in EVENTS.items()})
 
 MESSAGES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
 

@@ -14,10 +14,12 @@ text), so no cookie-backed flash storage is needed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import logging
+import re
 import secrets
 import unicodedata
 import urllib.parse
@@ -39,6 +41,7 @@ from api.console.services import ConsoleService, console_service
 from api.console.services.errors import ConsoleError
 from api.console.services.service import ConsoleCaller
 from api.console.services.sessions import SignedIn
+from consent import dsr
 from consent.model import Actor
 from piivault.container import Container
 from piivault.db import is_unavailable
@@ -220,6 +223,7 @@ def _context() -> dict[str, Any]:
         "options": options,
         "purpose_name": purpose_name,
         "event_reason": event_reason,
+        "event_name": event_name,
         "reason_text": reason_text,
         "builtin_text": builtin_text,
         "actor_name": actor_name,
@@ -296,22 +300,43 @@ def event_reason(event: Any) -> str:
         reason = json.loads(event.entry).get("reason")
     except (ValueError, AttributeError):
         return ""
-    return reason_text(reason) if isinstance(reason, str) else ""
+    return reason_text(reason, getattr(event, "action", None)) if isinstance(reason, str) else ""
 
 
-def reason_text(reason: str) -> str:
-    """A policy decision's reason (stored in English in the log) or a hold's reason code, localized;
-    anything else as stored."""
-    try:
-        key = f"reason.{Reason(reason).name.lower()}"
-    except ValueError:
-        key = f"hold.reason.{reason}"
-    if not i18n.has(key):
-        key = "reason." + reason.replace(" ", "_")  # the services' own reasons ("erasure under hold")
-    for fallback in (key, f"approvals.reason.{reason}", f"access.error.{reason}"):  # issue 15's codes
-        if i18n.has(fallback):
-            return t(fallback, detail="")
+# Reason codes whose meaning depends on the event that gives them (a release's, a rejection's).
+_REASONS_BY_ACTION = {
+    "hold.place": "hold.reason.",
+    "hold.release": "hold.release.",
+    "subject.lift_restriction": "lift.reason.",
+    f"dsr.{dsr.REJECTED}": "dsr.reject.",
+}
+
+
+def reason_text(reason: str, action: str | None = None) -> str:
+    """A policy decision's reason (stored in English in the log), a reason code of a hold, a
+    release, a rejection or an approval, or the services' own reasons ("erasure under hold"),
+    localized; anything else as stored."""
+    candidates = []
+    if action in _REASONS_BY_ACTION:
+        candidates.append(_REASONS_BY_ACTION[action] + reason)
+    with contextlib.suppress(ValueError):
+        candidates.append(f"reason.{Reason(reason).name.lower()}")
+    candidates += [
+        f"hold.reason.{reason}",
+        "reason." + re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_"),
+        f"approvals.reason.{reason}",  # issue 15's codes
+        f"access.error.{reason}",
+    ]
+    for key in candidates:
+        if i18n.has(key):
+            return t(key, detail="")
     return reason
+
+
+def event_name(action: str) -> str:
+    """What a logged event did, in the user's language (its action code when unknown)."""
+    key = f"event.{action}"
+    return t(key) if i18n.has(key) else action
 
 
 def builtin_text(purpose: Any, field: str) -> str:
@@ -350,6 +375,15 @@ def actor_name(raw: str | None) -> str:
     if kind in ("system", "piivault") or raw.startswith("piivault."):
         return t("actor.system")
     return raw
+
+
+def actor_code(typed: str) -> str:
+    """What an actor filter means: ``kind:id`` as typed, else a name as shown in the console -
+    the client of that name (when exactly one has it) or the console user."""
+    if ":" in typed:
+        return typed
+    ids = [ident for ident, name in _cached("_client_names", _client_names).items() if name == typed]
+    return f"client:{ids[0]}" if len(ids) == 1 else f"user:{typed}"
 
 
 def _client_names() -> dict[str, str]:

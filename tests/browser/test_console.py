@@ -261,3 +261,10 @@ def test_sign_out_ends_the_session_and_language_switches(
     expect(page.locator("#login-form")).to_be_visible()
     page.goto("/console/")
     expect(page.locator("#login-form")).to_be_visible()
+
+    # Chinese chosen on the sign-in page wins over the stored English preference.
+    page.click("#lang-zh")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    _sign_in(page, "zhou.dpo")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#nav-dashboard")).to_have_text("总览")

@@ -8,11 +8,14 @@ import re
 
 from api.clients import clients_service
 from api.console import i18n
+from consent.model import Actor
 from tests.consent.conftest import Caller, customer
 from tests.consent.conftest import keys as keys  # noqa: F401 - a fixture
 from tests.console.conftest import Console, csrf_of, sign_in
 from tokenization.model import TokenizeItem
 from tokenization.policy.decision import Reason
+
+SERVICE = Actor("client:crm", "service", frozenset({"account_service", "marketing"}))
 
 
 def _as_client(container, name: str) -> Caller:
@@ -119,12 +122,18 @@ def test_an_erasure_waiting_for_a_hold_offers_no_lift_and_shows_no_raw_keys(cont
     assert "已限制处理（保全期满后删除）" in outcome and "预计销毁时间" in outcome
 
 
+def _rejected(dpo, subject_id: str, kind: str) -> str:
+    """A request of ``kind`` registered and rejected as a duplicate; its id."""
+    created = dpo.post("/console/dsr/new", {"subject_id": subject_id, "type": kind, "channel": "web"})
+    dsr_id = re.search(r"/console/dsr/(dsr_[a-z0-9]+)", created.headers["Location"]).group(1)
+    dpo.post(f"/console/dsr/{dsr_id}/reject", {"reason_code": "duplicate"})
+    return dsr_id
+
+
 def test_a_rejected_request_shows_no_pending_steps(container, signed_in):
     customer(container, "cust-0001")
     dpo = signed_in("dpo")
-    created = dpo.post("/console/dsr/new", {"subject_id": "cust-0001", "type": "erasure", "channel": "web"})
-    dsr_id = re.search(r"/console/dsr/(dsr_[a-z0-9]+)", created.headers["Location"]).group(1)
-    dpo.post(f"/console/dsr/{dsr_id}/reject", {"reason_code": "duplicate"})
+    dsr_id = _rejected(dpo, "cust-0001", "erasure")
     page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
     steps = re.search(r'<ol class="steps"[^>]*>(.*?)</ol>', page, re.S).group(1)
     items = re.findall(r"<li([^>]*)>", steps)
@@ -137,6 +146,8 @@ def test_subject_page_folds_actions_and_pages_the_access_log(container, signed_i
     for _ in range(12):  # 12 detokenize events: more than one page of the access log
         with container.uow() as uow:
             container.services["tokenization"].detokenize(uow, Caller(), "account_service", [tokens["name"]])
+    with container.uow() as uow:  # a consent to withdraw: the withdraw form is offered
+        container.services["consent"].grant(uow, SERVICE, "cust-0001", "marketing", channel="app")
     page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
     for action in ("grant", "withdraw", "place-hold", "reveal", "close"):
         assert re.search(rf'<details class="action[^"]*" id="{action}"\s*>', page), action  # closed
@@ -149,6 +160,12 @@ def test_subject_page_folds_actions_and_pages_the_access_log(container, signed_i
     assert 'type="date"' not in page and 'placeholder="YYYY-MM-DD"' in page
 
 
+def test_no_withdraw_form_without_a_consent_to_withdraw(container, signed_in):
+    customer(container, "cust-0001")
+    page = signed_in("dpo").get("/console/subjects/cust-0001").get_data(as_text=True)
+    assert 'id="grant"' in page and 'id="withdraw"' not in page
+
+
 def test_audit_search_is_newest_first(container, signed_in):
     tokens = customer(container, "cust-0001")
     for _ in range(3):
@@ -158,3 +175,63 @@ def test_audit_search_is_newest_first(container, signed_in):
     html = dpo.get("/console/audit?subject=cust-0001").get_data(as_text=True)
     seqs = [int(s) for s in re.findall(r'<tr data-seq="(\d+)"', html)]
     assert len(seqs) >= 2 and seqs == sorted(seqs, reverse=True)
+
+
+# -- what each logged event did, in words (issue 21) -----------------------------------------
+def test_the_access_log_and_audit_search_say_what_happened_in_words(container, signed_in):
+    with container.uow() as uow:  # an email only: shredded by the erasure, no hold keeps it
+        container.services["tokenization"].tokenize(
+            uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
+        )
+    dpo = signed_in("dpo")
+    _erasure(dpo, "cust-0009", signed_in("dpo", "dpo-two"))
+    subject = dpo.get("/console/subjects/cust-0009").get_data(as_text=True)
+    log = re.search(r'id="access-log-table">(.*?)</table>', subject, re.S).group(1)
+    # Names, with the code on hover only; the erasure's reason in words.
+    assert '<span class="event-name" title="subject.erase">删除（密钥销毁）</span>' in log
+    assert ">subject.erase<" not in log and ">dsr.completed<" not in log
+    assert "dsr-erasure" not in log and "主体请求删除" in log
+    audit = dpo.get("/console/audit?subject=cust-0009").get_data(as_text=True)
+    results = re.search(r'id="audit-results">(.*?)</table>', audit, re.S).group(1)
+    assert "执行请求" in results and "dsr-erasure" not in results
+    dpo.post("/console/lang", {"lang": "en", "next": "/console/audit"})
+    english = dpo.get("/console/audit?subject=cust-0009").get_data(as_text=True)
+    assert "request completed" in english and "erasure requested by the subject" in english
+
+
+def test_a_rejection_and_a_release_give_their_reasons_in_words(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    _rejected(dpo, "cust-0001", "access")
+    dpo.post("/console/subjects/cust-0001/holds", {"reason_code": "litigation", "ends_on": "2099-12-31"})
+    hold_id = re.search(r'data-hold="([^"]+)"', dpo.get("/console/subjects/cust-0001").get_data(as_text=True))
+    dpo.post(f"/console/subjects/cust-0001/holds/{hold_id.group(1)}/release", {"reason_code": "court_order"})
+    results = dpo.get("/console/audit?subject=cust-0001").get_data(as_text=True)
+    assert i18n.ZH["dsr.reject.duplicate"] in results and i18n.ZH["hold.release.court_order"] in results
+    assert ">duplicate<" not in results and ">court_order<" not in results
+
+
+def test_the_audit_search_finds_an_actor_by_the_name_it_shows(container, signed_in):
+    tokens = customer(container, "cust-0001")
+    crm = _as_client(container, "loan-approval")
+    with container.uow() as uow:
+        container.services["tokenization"].detokenize(uow, crm, "risk_scoring", [tokens["name"]])
+    dpo = signed_in("dpo")
+    html = dpo.get("/console/audit?actor=loan-approval").get_data(as_text=True)
+    seqs = re.findall(r'<tr data-seq="(\d+)"', html)
+    assert len(seqs) == 1 and 'title="detokenize"' in html
+    by_id = dpo.get(f"/console/audit?actor=client:{crm.client_id}").get_data(as_text=True)
+    assert re.findall(r'<tr data-seq="(\d+)"', by_id) == seqs
+    # A console user by name, as shown in the log.
+    dpo.get("/console/subjects/cust-0001")
+    mine = dpo.get("/console/audit?actor=dpo&action=subject.read").get_data(as_text=True)
+    assert len(re.findall(r'<tr data-seq="(\d+)"', mine)) == 1
+
+
+def test_a_built_in_purposes_first_notice_is_in_chinese_and_english(signed_in):
+    dpo = signed_in("dpo")
+    page = dpo.get("/console/purposes/marketing").get_data(as_text=True)
+    first = re.search(r'<details class="notice"[^>]*data-version="1">(.*?)<p class="mono', page, re.S)
+    assert first is not None
+    assert '<div class="notice-text" lang="zh-CN">推荐本机构自己的产品</div>' in first.group(1)
+    assert "offers of the institution&#39;s own products" in first.group(1)  # the English one folded

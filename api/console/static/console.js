@@ -96,8 +96,31 @@
     Array.prototype.forEach.call(document.querySelectorAll(".table-wrap"), function (wrap) {
       wrap.classList.toggle("scrolls", wrap.scrollWidth > wrap.clientWidth + 1);
     });
+    markMenu();
   }
 
+  // On a phone the menu scrolls sideways: its right edge fades while there is more of it.
+  function markMenu() {
+    var nav = document.getElementById("nav");
+    if (nav) {
+      nav.classList.toggle("more", nav.scrollLeft + nav.clientWidth < nav.scrollWidth - 1);
+    }
+  }
+
+  // The current page's menu item is scrolled into the menu's view.
+  function showCurrentMenuItem() {
+    var nav = document.getElementById("nav");
+    if (!nav) {
+      return;
+    }
+    var current = nav.querySelector("a[aria-current=page]");
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = Math.max(0, current.offsetLeft - nav.offsetLeft - 16);
+    }
+    nav.addEventListener("scroll", markMenu, { passive: true });
+  }
+
+  document.addEventListener("DOMContentLoaded", showCurrentMenuItem);
   document.addEventListener("DOMContentLoaded", wrapTables);
   window.addEventListener("resize", markScrolling);
   document.addEventListener("toggle", markScrolling, true);

@@ -12,7 +12,19 @@ from typing import Any
 from flask import Response, request
 
 from api.console.forms import Form
-from api.console.web import blp, container, domain, page, request_id, requires, service, signed_in, time_zone
+from api.console.i18n import EVENTS
+from api.console.web import (
+    actor_code,
+    blp,
+    container,
+    domain,
+    page,
+    request_id,
+    requires,
+    service,
+    signed_in,
+    time_zone,
+)
 from audit.service import READ_ACTION
 from piivault.errors import NotFound
 
@@ -38,6 +50,8 @@ def audit() -> Response:
         # Filters go into the audit.read event: an identifier typed by mistake must not.
         if filters[name] is not None and tokenization.looks_like_identifier(filters[name]):
             form.fail(name, "audit.filter_identifier")
+    if form.ok and filters["actor"] is not None:
+        filters["actor"] = actor_code(filters["actor"])  # a name as the console shows it
     if cursor is not None and not cursor.isdigit():
         form.fail("cursor", "form.invalid")
     if since is not None and until is not None and since > until:
@@ -109,6 +123,7 @@ def _page(*, status: int = 200, **context: Any) -> Response:
         log_size=log.size(),
         last_verification=log.last_verification(),
         queued=service().overview_queue(),
+        event_codes=sorted(EVENTS),
         **context,
     )
 
