@@ -305,14 +305,17 @@ def _join_table(
     assert spec.table is not None
     subjects = table[spec.subject_column].astype(str)
     if spec.table.by_token is None:
-        keys = pd.DataFrame({"subject_id": subjects.to_numpy(), "key": subjects.to_numpy()})
+        keys = pd.DataFrame({"row": np.arange(len(table)), "key": subjects.to_numpy()})
     elif table_keys is None:
         raise InvalidRows("the risk table matches by deterministic token, and no token source was given")
     else:
-        keys = table_keys(subjects.tolist())
+        tokens = table_keys(subjects.tolist())
+        # Tokens go to Spark with row positions, not with the subject they belong to.
+        keys = pd.DataFrame(
+            {"row": pd.Index(subjects).get_indexer(tokens["subject_id"]), "key": tokens["key"].to_numpy()}
+        )
     features = join_table(spark_session(spec.engine.master), spec.table, keys, table_columns(spec.read))
-    position = pd.Index(subjects).get_indexer(features.pop("subject_id").to_numpy())
-    joined = table.iloc[position].reset_index(drop=True)
+    joined = table.iloc[features.pop("row").to_numpy(np.int64)].reset_index(drop=True)
     for name in features.columns:
         joined[name] = features[name].array  # categories stay categories
     return joined, dict(describe(spec.table, len(joined), len(table) - len(joined)))

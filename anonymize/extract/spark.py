@@ -23,8 +23,12 @@ Spark (class sizes and distinct sensitive values per class).
 
 What executors see: the quasi-identifiers' leaf *codes* (integers of the
 fitted hierarchies), the sensitive columns' codes and a row number. Never a
-subject id, a pseudonym, a decrypted value or a key: decryption happens on
-the driver, in the vault's streamed batches, before any of this.
+pseudonym, a decrypted value or a key: decryption happens on the driver, in
+the vault's streamed batches, before any of this. With a bank's risk table
+(:func:`join_table`), executors also read that table and receive the
+eligible rows' join keys (what the bank's table already holds: subject ids,
+or deterministic tokens without the subject they belong to) with row
+numbers.
 """
 
 from __future__ import annotations
@@ -133,15 +137,17 @@ def partition_on_spark(
 
 
 def join_table(session: Any, table: RiskTable, keys: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The risk table's ``columns`` for the eligible subjects: ``subject_id`` and ``table.<column>``.
+    """The risk table's ``columns`` for the eligible rows: ``row`` and ``table.<column>``.
 
-    ``keys`` holds the eligible subjects' join keys (``subject_id``, ``key``);
-    Spark joins the table to them (an inner join: only the rows of eligible
-    subjects survive it, on the executors) and only the joined rows come back
-    to the driver. Table columns travel under neutral aliases (``c0``, ...), so
-    no name from the spec reaches Spark's SQL parser. Raises
-    :class:`~anonymize.extract.errors.InvalidRows` naming a missing column, or
-    a subject matched by more than one row of the table.
+    ``keys`` holds the join keys of the driver's rows (``row``, its position;
+    ``key``: a subject id or a deterministic token; a row may have several
+    keys). Spark joins the table to them (an inner join: only the rows of
+    eligible subjects survive it, on the executors) and only the joined rows
+    come back to the driver. Executors see the keys and row positions, never
+    which subject a token belongs to. Table columns travel under neutral
+    aliases (``c0``, ...), so no name from the spec reaches Spark's SQL parser.
+    Raises :class:`~anonymize.extract.errors.InvalidRows` naming a missing
+    column, or a subject matched by more than one row of the table.
     """
     from pyspark.errors import AnalysisException
 
@@ -153,17 +159,18 @@ def join_table(session: Any, table: RiskTable, keys: pd.DataFrame, columns: Sequ
         source[f"`{table.key}`"].cast("string").alias("k"),
         *[source[f"`{name}`"].alias(f"c{j}") for j, name in enumerate(columns)],
     )
-    wanted = session.createDataFrame(keys.rename(columns={"subject_id": "s", "key": "k"})[["s", "k"]])
+    wanted = session.createDataFrame(
+        pd.DataFrame({"r": keys["row"].to_numpy(np.int64), "k": keys["key"].astype(str).to_numpy()})
+    )
     try:
         joined = picked.join(wanted, on="k", how="inner").drop("k")
         # Arrow to pandas with repeated strings as categories: tens of millions of rows stay compact.
         frame = joined.toArrow().to_pandas(strings_to_categorical=True)
     except AnalysisException as e:  # a type Spark cannot read or join; its text may name data
         raise InvalidRows("the risk table cannot be joined: " + type(e).__name__) from None
-    frame["s"] = frame["s"].astype(object)
-    if frame["s"].duplicated().any():
+    if frame["r"].duplicated().any():
         raise InvalidRows("a subject matches more than one row of the risk table")
-    return frame.rename(columns={"s": "subject_id"} | {f"c{j}": PREFIX + n for j, n in enumerate(columns)})
+    return frame.rename(columns={"r": "row"} | {f"c{j}": PREFIX + n for j, n in enumerate(columns)})
 
 
 def _sample_cuts(

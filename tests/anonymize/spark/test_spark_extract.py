@@ -12,6 +12,7 @@ from pycanon import anonymity
 
 from anonymize.extract import parse_spec, run_extract
 from anonymize.extract.domain import IntervalDomain
+from anonymize.extract.errors import InvalidRows
 from anonymize.extract.mondrian import FragmentTree, first_cuts
 from anonymize.extract.spark import _repair, verify
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
@@ -127,3 +128,39 @@ def test_repair_undoes_a_cut_that_leaves_a_fragment_below_k() -> None:
     tree.split(low, 0, 4)  # 4 and 4: fine
     leaf = _repair(tree, codes, [np.zeros(10, dtype=np.int64)], 3, 1)
     assert sorted(np.bincount(leaf)[np.unique(leaf)]) == [10]
+
+
+def test_a_risk_table_joined_by_subject_id_and_its_bad_rows(spark, tmp_path) -> None:
+    """Features from a Parquet table by subject id: a subject the vault leaves out stays out; a
+    subject without a row leaves; a subject with two rows, or a missing column, is refused."""
+    rows = make_rows(300)
+    features = pd.DataFrame(
+        {
+            "cif": [r["subject_id"] for r in rows],
+            "grade": [r["credit_grade"] for r in rows],
+            "tag": range(300),
+        }
+    )
+    features.iloc[5:].to_parquet(tmp_path / "risk.parquet")  # the first five have no row
+    document = spark_spec() | {
+        "table": {"path": str(tmp_path / "risk.parquet"), "key": "cif", "matches": "subject_id"}
+    }
+    document["columns"] = copy.deepcopy(SPEC["columns"]) | {
+        "credit_grade": {"role": "sensitive", "source": "table.grade"},
+        "tag": {"role": "attribute", "source": "table.tag"},
+    }
+    vault_rows = [{k: v for k, v in r.items() if k != "credit_grade"} for r in rows]
+    result = run_extract(
+        parse_spec(document), provider(vault_rows), everyone(vault_rows[:-50]), tmp_path / "out"
+    )
+    assert set(result.table["tag"]) <= set(range(5, 250))  # neither the five nor the 50 left out
+    assert result.report["engine"]["table"]["eligible_without_row"] == 5
+    assert result.report["rows"]["in"] == result.report["engine"]["table"]["rows_joined"] == 245
+
+    pd.concat([features, features.iloc[[7]]]).to_parquet(tmp_path / "twice.parquet")
+    document["table"]["path"] = str(tmp_path / "twice.parquet")
+    with pytest.raises(InvalidRows, match="more than one row"):
+        run_extract(parse_spec(document), provider(vault_rows), everyone(vault_rows), tmp_path / "out2")
+    document["columns"]["tag"]["source"] = "table.tags"
+    with pytest.raises(InvalidRows, match="no column tags"):
+        run_extract(parse_spec(document), provider(vault_rows), everyone(vault_rows), tmp_path / "out3")
