@@ -258,6 +258,19 @@ TITLES = {
         },
         "coded": "底部 {bottom}（{bottom_n} 行），顶部 {top}（{top_n} 行）",
         "coded_treatment": "按 {bottom}/{top} 百分位顶部/底部编码",
+        "recoding": "泛化方式：全局与局部",
+        "recoding_explain": (
+            "全局泛化：该列每一行都泛化到层级中的同一层（例如所有年龄都按 10 岁分段），取值互不重叠，"
+            "可直接作为模型特征，但信息损失通常更大。"
+            "局部泛化（Mondrian）：每个等价类只泛化到满足 k 所需的程度，信息损失更小，"
+            "但不同行的取值可能重叠（如 20-49 与 30-39）。下表并列两种方式的信息损失，供选择。"
+        ),
+        "recoding_global": ("全局", "第 {level} 层（共 {top} 层，0 为原始分段），{values} 个取值"),
+        "recoding_local": ("局部（Mondrian）", ""),
+        "compared": "本提取与仅局部泛化的比较",
+        "this_extract": "本提取",
+        "local_only": "仅局部泛化",
+        "compare_head": ("方式", "信息损失 NCP", "可区分度 DM", "等价类数", "抑制行"),
         "reasons": {
             "no_consent": "未同意",
             "withdrawn": "已撤回",
@@ -289,6 +302,26 @@ TITLES = {
         },
         "coded": "bottom {bottom} ({bottom_n} rows), top {top} ({top_n} rows)",
         "coded_treatment": "top/bottom coding at {bottom}/{top} percentiles",
+        "recoding": "Recoding: global and local",
+        "recoding_explain": (
+            "Global recoding: every row of the column is generalized to the same level of its hierarchy "
+            "(all ages in 10-year bands, say), so values never overlap and can be used as model features, "
+            "usually at a higher information loss. Local recoding (Mondrian): each class is generalized "
+            "only as far as k needs, losing less, but values may overlap from row to row (20-49 beside "
+            "30-39). The table puts both losses side by side, for you to choose."
+        ),
+        "recoding_global": ("global", "level {level} of {top} (0 = the finest), {values} values"),
+        "recoding_local": ("local (Mondrian)", ""),
+        "compared": "This extract beside local recoding alone",
+        "this_extract": "this extract",
+        "local_only": "local recoding only",
+        "compare_head": (
+            "recoding",
+            "information loss NCP",
+            "discernibility DM",
+            "classes",
+            "rows suppressed",
+        ),
         "reasons": {
             "no_consent": "no consent",
             "withdrawn": "withdrawn",
@@ -377,6 +410,9 @@ def _section(lang: str, report: Mapping[str, Any]) -> str:
             _row(lang, "", f"{u['source']} -> {u['released_as']}", label=n) for n, u in identifiers.items()
         ]
         parts.append(f'<h2>{name}</h2><p class="x">{html.escape(explain)}</p><table>{"".join(pairs)}</table>')
+    recoding = report.get("recoding")
+    if recoding:
+        parts.append(_recoding_section(tt, recoding))
     coding = report.get("coding", {})
     if coding:
         name, explain = TERMS[lang]["coding"]
@@ -396,6 +432,37 @@ def _section(lang: str, report: Mapping[str, Any]) -> str:
         ]
         parts.append(f'<h2>{name}</h2><p class="x">{html.escape(explain)}</p><table>{"".join(pairs)}</table>')
     return "".join(parts)
+
+
+def _recoding_section(tt: Mapping[str, Any], recoding: Mapping[str, Any]) -> str:
+    """How each quasi-identifier was recoded, and this extract's loss beside local recoding's."""
+    rows = []
+    for name, how in recoding["columns"].items():
+        short, detail = tt["recoding_global"] if how["recoding"] == "global" else tt["recoding_local"]
+        if how["recoding"] == "global":
+            detail = detail.format(level=how["level"], top=how["top_level"], values=how["values"])
+        rows.append(
+            f'<tr><th>{html.escape(name)}</th><td class="v">{html.escape(short)}</td>'
+            f'<td class="x">{html.escape(detail)}</td></tr>'
+        )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in tt["compare_head"])
+    compared = []
+    for key in ("this_extract", "local_only"):
+        m = recoding["compared"][key]
+        cells = (
+            tt[key],
+            f"{m['ncp']:.4f}",
+            f"{m['discernibility']:,}",
+            str(m["classes"]),
+            str(m["rows_suppressed"]),
+        )
+        compared.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return (
+        f'<h2>{html.escape(tt["recoding"])}</h2><p class="x">{html.escape(tt["recoding_explain"])}</p>'
+        f"<table>{''.join(rows)}</table>"
+        f"<h3>{html.escape(tt['compared'])}</h3>"
+        f'<table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(compared)}</tbody></table>'
+    )
 
 
 LANGUAGES = tuple(REPORT_HTML_BY_LANGUAGE)  # a page's ``lang``; TERMS and TITLES use its first subtag
@@ -436,6 +503,7 @@ th{{color:#333;width:15em}}
 td.v{{font-variant-numeric:tabular-nums;width:14em;overflow-wrap:anywhere}}
 .x{{color:#666;font-size:.88em}}
 tr.sub1 th{{padding-left:2.2em;color:#555}}
+table.compare th{{width:auto;font-weight:600}}
 img{{max-width:100%;height:auto}}
 .switch{{text-align:right;margin:0}}
 @media print{{.switch{{display:none}}}}

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from anonymize.extract.errors import (
     ExtractCheckFailed,
     InvalidRows,
+    InvalidSpec,
     PrivacyModelUnsatisfiable,
     SuppressionBudgetExceeded,
 )
@@ -50,6 +51,7 @@ from anonymize.extract.outputs import (
 )
 from anonymize.extract.population import Population, PopulationProvider, resolve_population
 from anonymize.extract.pseudonyms import extract_key, pseudonymize
+from anonymize.extract.recoding import Choice, Level, search
 from anonymize.extract.report import LANGUAGES, histogram_png, render_html, report_file
 from anonymize.extract.spec import Column, Engine, ExtractSpec, IdentifierAction, Role, parse_spec
 from anonymize.extract.suppression import peel_outliers
@@ -149,20 +151,34 @@ def run_extract(
             f"max_suppression allows {budget}"
         )
     _check_satisfiable(complete.size, sensitive, spec)
-    part, engine = _partition(
-        spec, codes, domains, sensitive, lambda f: report_progress("generalize", 0.35 + 0.40 * f)
-    )
+    global_dims = [j for j, col in enumerate(spec.quasi) if col in spec.global_quasi]
+    choice = None
+    if global_dims and spec.engine.name != "local":  # parse_spec refuses it; a spec built by hand too
+        raise InvalidSpec({"engine": "global recoding runs on engine: local only"})
+    if global_dims:
+        part, choice = _global_partition(
+            spec,
+            codes,
+            domains,
+            sensitive,
+            global_dims,
+            budget - incomplete,
+            lambda f: report_progress("generalize", 0.35 + 0.40 * f),
+        )
+        engine = None
+    else:
+        part, engine = _partition(
+            spec, codes, domains, sensitive, lambda f: report_progress("generalize", 0.35 + 0.40 * f)
+        )
 
     report_progress("suppress", 0.75)
-    n_parts = int(part.max()) + 1
-    outliers = peel_outliers(
-        codes, part, n_parts, domains, sensitive, spec.privacy.k, spec.privacy.l, budget - incomplete
-    )
+    outliers = _suppress(spec, codes, part, domains, sensitive, budget - incomplete, choice, global_dims)
 
     report_progress("release", 0.80)
     keep = ~outliers
+    levels = {} if choice is None else {j: choice.level(j) for j in global_dims}
     output, subjects, penalties, coding_report = _release(
-        table, spec, complete[keep], codes[:, keep], part[keep], domains, key
+        table, spec, complete[keep], codes[:, keep], part[keep], domains, key, levels
     )
     quasi_out = [c.output for c in spec.quasi]
     sensitive_out = [c.output for c in spec.sensitive]
@@ -193,6 +209,9 @@ def run_extract(
     )
     if engine is not None:
         report["engine"] = engine | ({"table": joined} if joined is not None else {})
+    if choice is not None:
+        local = _local_alternative(spec, codes, domains, sensitive, budget - incomplete, incomplete, rows_in)
+        report["recoding"] = _recoding_report(spec, choice, global_dims, measures, local)
     files, digests = _write(
         Path(out_dir),
         output,
@@ -237,6 +256,149 @@ def _partition(
     session = spark_session(spec.engine.master)
     part, engine = partition_on_spark(session, codes, domains, sensitive, k, l_value, spec.engine, progress)
     return part, engine | {"session": session}
+
+
+def _global_partition(
+    spec: ExtractSpec,
+    codes: np.ndarray,
+    domains: list[Any],
+    sensitive: list[np.ndarray],
+    dims: list[int],
+    budget: int,
+    progress: Callable[[float], None],
+) -> tuple[np.ndarray, Choice]:
+    """Every row's partition when some quasi-identifiers are recoded globally: the classes of the
+    lowest full-domain levels of ``dims`` that reach k and l within ``budget`` suppressed rows
+    (:func:`anonymize.extract.recoding.search`), each cut further by Mondrian on the other
+    quasi-identifiers. Rows of the classes the search suppressed get partition -1.
+
+    Raises PrivacyModelUnsatisfiable when no level vector reaches k and l within the budget.
+    """
+    k, l_value = spec.privacy.k, spec.privacy.l
+    choice = search(codes, domains, dims, sensitive, k, l_value, budget)
+    if choice is None:
+        raise PrivacyModelUnsatisfiable(
+            f"no level of the globally recoded columns gives every class k = {k} rows"
+            + (f" and l = {l_value} sensitive values" if l_value > 1 else "")
+            + " within max_suppression"
+        )
+    progress(0.3)
+    part = np.full(codes.shape[1], -1, dtype=np.int64)
+    kept = np.flatnonzero(~choice.suppressed)
+    local = [j for j in range(codes.shape[0]) if j not in dims]
+    if not local:
+        part[kept] = _renumber(choice.classes[kept])[0]
+        return part, choice
+    # Mondrian on the locally recoded columns inside each class of the global ones.
+    order = kept[np.argsort(choice.classes[kept], kind="stable")]
+    bounds = np.flatnonzero(np.diff(choice.classes[order])) + 1
+    offset = 0
+    for rows in np.split(order, bounds):
+        sub = partition(
+            codes[np.ix_(local, rows)], [domains[j] for j in local], [s[rows] for s in sensitive], k, l_value
+        )
+        part[rows] = sub + offset
+        offset += int(sub.max()) + 1
+    return part, choice
+
+
+def _suppress(
+    spec: ExtractSpec,
+    codes: np.ndarray,
+    part: np.ndarray,
+    domains: list[Any],
+    sensitive: list[np.ndarray],
+    budget: int,
+    choice: Choice | None,
+    fixed: list[int],
+) -> np.ndarray:
+    """The rows to suppress: the global search's (if any), then outliers within what budget is left."""
+    k, l_value = spec.privacy.k, spec.privacy.l
+    if choice is None:
+        return peel_outliers(codes, part, int(part.max()) + 1, domains, sensitive, k, l_value, budget)
+    out = choice.suppressed.copy()
+    rows = np.flatnonzero(~out)
+    sub, n_parts = _renumber(part[rows])
+    peeled = peel_outliers(
+        codes[:, rows],
+        sub,
+        n_parts,
+        domains,
+        [s[rows] for s in sensitive],
+        k,
+        l_value,
+        budget - int(out.sum()),
+        fixed=fixed,
+    )
+    out[rows[peeled]] = True
+    return out
+
+
+def _local_alternative(
+    spec: ExtractSpec,
+    codes: np.ndarray,
+    domains: list[Any],
+    sensitive: list[np.ndarray],
+    budget: int,
+    incomplete: int,
+    rows_in: int,
+) -> dict[str, Any]:
+    """What local recoding alone (Mondrian and outlier suppression) would lose on the same rows:
+    NCP (suppressed rows count 1), discernibility and classes, over its partitions."""
+    k, l_value = spec.privacy.k, spec.privacy.l
+    part = partition(codes, domains, sensitive, k, l_value)
+    outliers = peel_outliers(codes, part, int(part.max()) + 1, domains, sensitive, k, l_value, budget)
+    kept = ~outliers
+    p, n_parts = _renumber(part[kept])
+    c = codes[:, kept]
+    lo, hi = ranges(c, p, n_parts)
+    suppressed = incomplete + int(outliers.sum())
+    by_column = {}
+    for j, col in enumerate(spec.quasi):
+        penalty = domains[j].penalty(c[j], p, n_parts, lo[j], hi[j])[p]
+        by_column[col.output] = float((penalty.sum() + suppressed) / rows_in)
+    sizes = np.bincount(p, minlength=n_parts)
+    return {
+        "ncp": float(np.mean(list(by_column.values()))),
+        "ncp_by_column": by_column,
+        "discernibility": int((sizes.astype(np.int64) ** 2).sum()) + suppressed * rows_in,
+        "classes": n_parts,
+        "rows_suppressed": suppressed,
+    }
+
+
+def _recoding_report(
+    spec: ExtractSpec, choice: Choice, dims: list[int], measures: Measures, local: dict[str, Any]
+) -> dict[str, Any]:
+    """The report's ``recoding``: each column's recoding, the levels chosen, and the information
+    loss of this extract beside that of local recoding alone, for the analyst to choose."""
+    columns = {}
+    for j, col in enumerate(spec.quasi):
+        if j in dims:
+            level = choice.levels[j]
+            top = len(choice.ladders[j]) - 1
+            columns[col.output] = {
+                "recoding": "global",
+                "level": level,
+                "top_level": top,
+                "values": choice.level(j).n_groups,
+            }
+        else:
+            columns[col.output] = {"recoding": "local"}
+    return {
+        "columns": columns,
+        "lattice_nodes": choice.nodes,
+        "compared": {
+            "this_extract": {
+                "ncp": measures.ncp,
+                "ncp_by_column": measures.ncp_by_column,
+                "discernibility": measures.discernibility,
+                "classes": measures.classes,
+                "rows_suppressed": measures.rows_suppressed,
+            },
+            "local_only": local,
+        },
+    }
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -370,11 +532,17 @@ def _release(
     part: np.ndarray,
     domains: list[Any],
     key: DataKey | None,
+    levels: Mapping[int, Level] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
     """The released table of ``rows`` in random order, the subject of each of its rows, each quasi
-    column's per-row NCP and the coding report."""
+    column's per-row NCP and the coding report. A quasi-identifier in ``levels`` (index -> the
+    global level chosen) releases its rows' whole group at that level, whatever the rows hold."""
     part, n_parts = _renumber(part)
     lo, hi = ranges(codes, part, n_parts)
+    levels = levels or {}
+    for j, level in levels.items():
+        group = level.groups[lo[j]]  # every row of a partition is in one group of the level
+        lo[j], hi[j] = level.first[group], level.last[group]
     shuffle = np.random.default_rng().permutation(rows.size)  # row order must not leak input order
     source = table.iloc[rows[shuffle]].reset_index(drop=True)
     quasi_index = {col.name: j for j, col in enumerate(spec.quasi)}
@@ -388,10 +556,14 @@ def _release(
                 released[col.output] = pseudonymize(key, source[col.source]).to_numpy()
         elif col.role is Role.QUASI:
             j = quasi_index[col.name]
-            labels = domains[j].release(codes[j], part, n_parts, lo[j], hi[j])
+            if j in levels:
+                labels, penalty = domains[j].labels(lo[j], hi[j]), domains[j].ncp(lo[j], hi[j])
+            else:
+                labels = domains[j].release(codes[j], part, n_parts, lo[j], hi[j])
+                penalty = domains[j].penalty(codes[j], part, n_parts, lo[j], hi[j])
             label_codes, categories = pd.factorize(labels)
             released[col.output] = pd.Categorical.from_codes(label_codes[part[shuffle]], categories)
-            penalties[col.output] = domains[j].penalty(codes[j], part, n_parts, lo[j], hi[j])[part[shuffle]]
+            penalties[col.output] = penalty[part[shuffle]]
         elif col.role is Role.ATTRIBUTE and col.coding is not None:
             released[col.output], coding[col.output] = _top_bottom_code(source[col.source], col)
         else:

@@ -83,6 +83,9 @@ def _hierarchy(kind: str) -> dict[str, Any]:
     return schema
 
 
+_RECODING: dict[str, Any] = {"type": "string", "enum": [str(r) for r in s.Recoding]}
+
+
 def _column(role: s.Role) -> dict[str, Any]:
     options: dict[str, Any] = {
         "action": {
@@ -102,6 +105,7 @@ def _column(role: s.Role) -> dict[str, Any]:
                 "top": {"type": "number", "minimum": 50, "maximum": 100, "nullable": True},
             },
         },
+        "recoding": _RECODING | {"description": "this column's recoding (default: privacy.recoding)"},
     }
     keys = s.ROLE_KEYS[role]
     properties: dict[str, Any] = {
@@ -256,6 +260,12 @@ def spec_schema() -> dict[str, Any]:
                         "exclusiveMaximum": True,
                         "default": 0,
                         "description": "the share of rows that may be left out",
+                    },
+                    "recoding": _RECODING
+                    | {
+                        "default": str(s.Recoding.LOCAL),
+                        "description": "local: Mondrian, each class as little as it needs; global: "
+                        "every row of a quasi column at one level of its hierarchy (engine: local only)",
                     },
                 },
             },

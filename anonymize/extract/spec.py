@@ -12,13 +12,13 @@ A spec is YAML or JSON::
       name:        {role: identifier}                      # action defaults to drop
       resident_id: {role: quasi, as: region, hierarchy: {type: region, level: city}}  # release: children
       birth_year:  {role: quasi, source: resident_id, hierarchy: {type: birth_year, width: 5}}
-      age:         {role: quasi, hierarchy: {type: age_bands, width: 10}}
+      age:         {role: quasi, hierarchy: {type: age_bands, width: 10}, recoding: global}  # one level
       gender:      {role: quasi, hierarchy: {type: suppress}}
       income:      {role: quasi, hierarchy: {type: income_bands}}
       occupation:  {role: quasi, hierarchy: {type: categories, mapping: {白领: [教师, 工程师]}}}
       default_label: {role: sensitive}
       debt_ratio:  {role: attribute, coding: {bottom: 1, top: 99}}
-    privacy: {k: 10, l: 2, max_suppression: 0.02}
+    privacy: {k: 10, l: 2, max_suppression: 0.02, recoding: local}   # or global (every quasi column)
     engine: local                     # or spark (anonymize.extract.spark), default local
     report: {language: zh-CN}         # report.html's language: zh-CN (default) or en
     spark: {master: "local[2]", fragment_rows: 250000, sample_rows: 200000}   # engine: spark only
@@ -79,6 +79,15 @@ class Role(StrEnum):
     ATTRIBUTE = "attribute"
 
 
+class Recoding(StrEnum):
+    """How a quasi-identifier is generalized: ``local`` (Mondrian: each class as little as it needs,
+    values may overlap from row to row) or ``global`` (every row at one level of the hierarchy,
+    :mod:`anonymize.extract.recoding`)."""
+
+    LOCAL = "local"
+    GLOBAL = "global"
+
+
 class IdentifierAction(StrEnum):
     DROP = "drop"
     PSEUDONYM = "pseudonym"
@@ -104,6 +113,7 @@ class Column:
     hierarchy: Hierarchy | None = None
     coding: Coding | None = None
     source: str = ""  # the input value it reads; "" is the column's own name
+    recoding: Recoding | None = None  # quasi only; None: the spec's privacy.recoding
 
     def __post_init__(self) -> None:
         if not self.source:
@@ -121,6 +131,8 @@ class Column:
             out["hierarchy"] = self.hierarchy.to_dict()
         if self.coding is not None:
             out["coding"] = self.coding.to_dict()
+        if self.recoding is not None:  # only when set: specs without it hash as they always did
+            out["recoding"] = str(self.recoding)
         return out
 
 
@@ -129,9 +141,13 @@ class PrivacyModel:
     k: int
     l: int = 1  # noqa: E741 - the model's own name
     max_suppression: float = 0.0
+    recoding: Recoding = Recoding.LOCAL  # the default of every quasi column
 
     def to_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "l": self.l, "max_suppression": self.max_suppression}
+        out: dict[str, Any] = {"k": self.k, "l": self.l, "max_suppression": self.max_suppression}
+        if self.recoding is not Recoding.LOCAL:  # only when set: specs without it hash as before
+            out["recoding"] = str(self.recoding)
+        return out
 
 
 ENGINES = ("local", "spark")
@@ -192,6 +208,11 @@ class ExtractSpec:
     @property
     def quasi(self) -> tuple[Column, ...]:
         return self.of_role(Role.QUASI)
+
+    @property
+    def global_quasi(self) -> tuple[Column, ...]:
+        """The quasi columns recoded globally (their own ``recoding``, else ``privacy.recoding``)."""
+        return tuple(c for c in self.quasi if (c.recoding or self.privacy.recoding) is Recoding.GLOBAL)
 
     @property
     def sensitive(self) -> tuple[Column, ...]:
@@ -264,10 +285,10 @@ _TOP = frozenset(
         "table",
     }
 )
-_COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding"})
+_COLUMN = frozenset({"role", "as", "source", "action", "hierarchy", "coding", "recoding"})
 ROLE_KEYS = {
     Role.IDENTIFIER: frozenset({"role", "as", "source", "action"}),
-    Role.QUASI: frozenset({"role", "as", "source", "hierarchy"}),
+    Role.QUASI: frozenset({"role", "as", "source", "hierarchy", "recoding"}),
     Role.SENSITIVE: frozenset({"role", "as", "source"}),
     Role.ATTRIBUTE: frozenset({"role", "as", "source", "coding"}),
 }
@@ -312,6 +333,10 @@ def parse_spec(raw: Any, *, vet: Vet | None = None) -> ExtractSpec:
         check_columns(columns, table, "table" in top, problems)
         if not any(path.startswith("columns") for path in problems):
             _cross_checks(columns, privacy, problems)
+        if engine is not None and engine.name != "local" and _any_global(columns, privacy):
+            # The Spark runner partitions fragments on executors by Mondrian alone: it cannot
+            # hold a column at one level across fragments, so it refuses rather than pretend.
+            problems.add("engine", "global recoding runs on engine: local only")
     if vet is not None:
         vet(SpecDraft(purpose, tuple(columns or ()), subject_column or "subject_id", table), problems)
     if problems:
@@ -436,7 +461,15 @@ def _column(name: str, raw: Any, path: str, problems: c.Problems) -> Column | No
             problems.add(c.join(path, "hierarchy"), "is required for role quasi")
             return None
         hierarchy = parse_hierarchy(spec["hierarchy"], c.join(path, "hierarchy"), problems)
-        return None if hierarchy is None else Column(name, role, output, hierarchy=hierarchy, source=source)
+        recoding = None
+        if "recoding" in spec:
+            chosen = c.choice(spec["recoding"], c.join(path, "recoding"), problems, tuple(Recoding))
+            if chosen is None:
+                return None
+            recoding = Recoding(chosen)
+        if hierarchy is None:
+            return None
+        return Column(name, role, output, hierarchy=hierarchy, source=source, recoding=recoding)
     if role is Role.ATTRIBUTE and spec.get("coding") is not None:
         coding = _coding(spec["coding"], c.join(path, "coding"), problems)
         return None if coding is None else Column(name, role, output, coding=coding, source=source)
@@ -467,7 +500,11 @@ def _coding(raw: Any, path: str, problems: c.Problems) -> Coding | None:
 
 def _privacy(raw: Any, problems: c.Problems) -> PrivacyModel | None:
     spec = c.mapping(
-        raw, "privacy", problems, allowed=frozenset({"k", "l", "max_suppression"}), required=frozenset({"k"})
+        raw,
+        "privacy",
+        problems,
+        allowed=frozenset({"k", "l", "max_suppression", "recoding"}),
+        required=frozenset({"k"}),
     )
     if spec is None:
         return None
@@ -481,12 +518,13 @@ def _privacy(raw: Any, problems: c.Problems) -> PrivacyModel | None:
         maximum=1,
         exclusive_maximum=True,
     )
-    if k is None or l_value is None or suppression is None:
+    recoding = c.choice(spec.get("recoding", "local"), "privacy.recoding", problems, tuple(Recoding))
+    if k is None or l_value is None or suppression is None or recoding is None:
         return None
     if l_value > k:
         problems.add("privacy.l", "must not exceed k (a class of k rows holds at most k distinct values)")
         return None
-    return PrivacyModel(k=k, l=l_value, max_suppression=float(suppression))
+    return PrivacyModel(k=k, l=l_value, max_suppression=float(suppression), recoding=Recoding(recoding))
 
 
 def _engine(name: Any, raw: Any, problems: c.Problems) -> Engine | None:
@@ -516,6 +554,11 @@ def _engine(name: Any, raw: Any, problems: c.Problems) -> Engine | None:
     if master is None or fragment_rows is None or sample_rows is None or part_rows is None or csv is None:
         return None
     return Engine("spark", master, fragment_rows, sample_rows, part_rows, csv)
+
+
+def _any_global(columns: list[Column], privacy: PrivacyModel | None) -> bool:
+    default = privacy.recoding if privacy is not None else Recoding.LOCAL
+    return any((col.recoding or default) is Recoding.GLOBAL for col in columns if col.role is Role.QUASI)
 
 
 def _cross_checks(columns: list[Column], privacy: PrivacyModel | None, problems: c.Problems) -> None:

@@ -38,10 +38,13 @@ def peel_outliers(
     l: int,  # noqa: E741 - the model's own name
     budget: int,
     rounds: int = 2,
+    fixed: Sequence[int] = (),
 ) -> np.ndarray:
     """Rows to suppress (a boolean mask), at most ``budget`` of them.
 
     Each class keeps at least ``k`` rows and ``l`` distinct values of each sensitive column.
+    ``fixed`` quasi-identifiers release a whole level whatever their rows hold (global
+    recoding): trimming their tails gains nothing, so no row is suppressed for them.
     """
     n = part.size
     removed = np.zeros(n, dtype=bool)
@@ -51,7 +54,9 @@ def peel_outliers(
     diversity = [Distinct(s) for s in sensitive] if l > 1 else []
     radix = max(d.n_leaves for d in domains) + 1
     peelable = [
-        j for j, d in enumerate(domains) if not (isinstance(d, TreeDomain) and d.mode is Release.VALUES)
+        j
+        for j, d in enumerate(domains)
+        if j not in fixed and not (isinstance(d, TreeDomain) and d.mode is Release.VALUES)
     ]
     left = budget
     for _ in range(rounds):
