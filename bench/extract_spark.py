@@ -26,7 +26,8 @@ machine in this version), fragment time divides by N:
 
     .venv/bin/python bench/extract_spark.py [--sizes 1000000] [--spark-sizes 1000000]
                                              [--table-sizes 20000000] [--master local[2]]
-                                             [--fragment-rows 250000] [--driver-memory 4g]
+                                             [--fragment-rows 250000] [--driver-memory 6g]
+                                             [--table-dir DIR]
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ def _risk_table(rows: int, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.mkdir()
+    path.mkdir(parents=True, exist_ok=True)
     for index, start in enumerate(range(0, rows, 1_000_000)):
+        part = path / f"part-{index:05d}.parquet"
+        if part.exists():  # --table-dir: a table of an earlier run, seeded the same
+            continue
         chunk = synthetic(min(1_000_000, rows - start), seed=index + 1)
         chunk["customer_id"] = [f"sub_{i:09d}" for i in range(start, start + len(chunk))]
         chunk["admin_code"] = chunk["resident_id"].str[:6]
@@ -86,14 +90,33 @@ def _table_spec(document: dict[str, Any], path: Path) -> dict[str, Any]:
     return document | {"columns": columns, "table": table}
 
 
-def worker(engine: str, rows: int, master: str, fragment_rows: int, mode: str = "vault") -> dict[str, Any]:
+def _progress() -> Any:
+    """Each stage and every 5 % to stderr with the seconds since the start: how far a long run got."""
+    started, last = time.perf_counter(), ["", -1.0]
+
+    def report(stage: str, fraction: float) -> None:
+        if stage != last[0] or fraction >= last[1] + 0.05:
+            last[:] = [stage, fraction]
+            print(
+                f"  {time.perf_counter() - started:8.1f} s  {stage} {fraction:.0%}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return report
+
+
+def worker(
+    engine: str, rows: int, master: str, fragment_rows: int, mode: str = "vault", table_dir: str = ""
+) -> dict[str, Any]:
     document = spec_document(k=10, l_value=2, suppression=0.01, release="children", full=True)
     if engine == "spark":
         document |= {"engine": "spark", "spark": {"master": master, "fragment_rows": fragment_rows}}
     scratch = tempfile.TemporaryDirectory()
     if mode == "table":
-        _risk_table(rows, Path(scratch.name) / "risk")
-        document = _table_spec(document, Path(scratch.name) / "risk")
+        where = Path(table_dir) if table_dir else Path(scratch.name) / "risk"
+        _risk_table(rows, where)
+        document = _table_spec(document, where)
         raw = None
         eligible = [f"sub_{i:09d}" for i in range(rows)]
     else:
@@ -114,7 +137,7 @@ def worker(engine: str, rows: int, master: str, fragment_rows: int, mode: str = 
         spark_session(master).range(1).count()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = run_extract(spec, rows_provider, lambda purpose: Population.of(eligible), out)
+        result = run_extract(spec, rows_provider, lambda purpose: Population.of(eligible), out, _progress())
         elapsed = time.perf_counter() - start
     scratch.cleanup()
     measures = result.report["measures"]
@@ -135,9 +158,9 @@ def worker(engine: str, rows: int, master: str, fragment_rows: int, mode: str = 
 
 def _spawn(args: list[str]) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # The worker's stderr (its progress, Spark's log) goes to ours as it comes.
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"worker {' '.join(args)} failed")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -177,16 +200,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
     parser.add_argument("--spark-sizes", type=int, nargs="*", default=[1_000_000])
     parser.add_argument("--table-sizes", type=int, nargs="*", default=[20_000_000])
-    parser.add_argument("--driver-memory", default="4g", help="the Spark driver JVM's heap (local mode)")
+    parser.add_argument("--driver-memory", default="6g", help="the Spark driver JVM's heap (local mode)")
+    parser.add_argument(
+        "--table-dir", default="", help="keep the risk table here and reuse it (default: a temp dir)"
+    )
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--fragment-rows", type=int, default=250_000)
     parser.add_argument("--estimate-rows", type=int, default=100_000_000)
     args = parser.parse_args()
     if args.worker:
-        engine, rows, master, fragment_rows, mode, memory = args.worker
-        # Local mode: the driver JVM is the executor too; its heap is set before it starts.
-        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {memory} pyspark-shell"
-        print(json.dumps(worker(engine, int(rows), master, int(fragment_rows), mode)))
+        engine, rows, master, fragment_rows, mode, memory, *table_dir = args.worker
+        # Local mode: the driver JVM is the executor too; its heap is set before it starts. The
+        # joined columns and the partition come back to the driver whole: no cap on results.
+        os.environ["PYSPARK_SUBMIT_ARGS"] = (
+            f"--driver-memory {memory} --conf spark.driver.maxResultSize=0 pyspark-shell"
+        )
+        print(json.dumps(worker(engine, int(rows), master, int(fragment_rows), mode, *table_dir)))
         return
     runs = []
     plan = [
@@ -196,7 +225,10 @@ def main() -> None:
     ]
     for engine, mode, sizes in plan:
         for rows in sizes:
-            run = _spawn([engine, str(rows), args.master, str(args.fragment_rows), mode, args.driver_memory])
+            extra = [args.table_dir] if mode == "table" and args.table_dir else []
+            run = _spawn(
+                [engine, str(rows), args.master, str(args.fragment_rows), mode, args.driver_memory, *extra]
+            )
             print(_line(run), flush=True)
             runs.append(run)
     spark_runs = [r for r in runs if r["spark"]]
