@@ -150,3 +150,82 @@ def test_the_copy_prints_to_a_pdf_and_looks_right(copy_of, tmp_path) -> None:
         finally:
             browser.close()
     assert Image.open(tmp_path / "copy.png").size[0] == 794
+
+
+def test_markup_in_any_text_is_shown_as_text() -> None:
+    """A value, a client's name, a DPO's purpose text or the controller's name never become markup."""
+    from consent.customer_copy import Wording, render
+    from consent.model import PurposeDef
+
+    evil = '<img src=x onerror="alert(1)">'
+    now = dt.datetime(2026, 12, 5, 13, 7, 41, 123456, tzinfo=dt.UTC)
+    purpose = PurposeDef(
+        code="evil",
+        version=1,
+        name_zh=evil,
+        name_en=evil,
+        legal_basis="consent",
+        consent_required=True,
+        separate_consent_required=False,
+        separate_grounds=(),
+        third_parties=(),
+        field_types=None,
+        retention=evil,
+        retention_anchor=None,
+        retention_years=None,
+        hold_roles=(),
+        description=evil,
+        notice_version=1,
+        accepted_notice_version=1,
+        reconsent_grace=False,
+        retired_at=None,
+        updated_at=now,
+        updated_by="x",
+    )
+    package = {
+        "dsr_id": "dsr_x",
+        "generated_at": now,
+        "controller": {"piiController": evil},
+        "values": [{"field_type": "name", "value": evil, "stored_at": now}],
+        "attributes": [{"name": evil, "value": evil, "stored_at": now}],
+        "consents": {
+            "current": [
+                {
+                    "purpose": "evil",
+                    "state": "granted",
+                    "effective_at": now,
+                    "expires_at": None,
+                    "counts": True,
+                }
+            ],
+            "history": [{"purpose": "evil", "action": "grant", "channel": evil, "effective_at": now}],
+        },
+        "holds": [
+            {
+                "kind": "legal",
+                "purpose": "evil",
+                "reason_code": evil,
+                "ends_at": now,
+                "retention_years": None,
+                "released_at": None,
+            }
+        ],
+        "requests": [{"type": evil, "state": evil, "received_at": now}],
+        "uses": [
+            {
+                "time": "2026-12-05T13:07:41.123456Z",
+                "who": "client:abc",
+                "action": "detokenize",
+                "purpose": "evil",
+                "field_types": [evil],
+                "outcome": "success",
+            }
+        ],
+    }
+    wording = Wording(
+        [purpose], lambda code, lang: code, lambda code, value: value, {"abc": evil}, "Asia/Shanghai"
+    )
+    for language in ("zh-CN", "en"):
+        page = render(package, wording, language=language, values="plain")
+        assert "<img" not in page and "&lt;img" in page
+        assert "2026-12-05 21:07" in page and "21:07:41" not in page  # Beijing time, to the minute

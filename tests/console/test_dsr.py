@@ -54,6 +54,15 @@ def test_access_request_end_to_end_with_an_audited_package(container, signed_in)
     assert package.headers["Cache-Control"] == "no-store"
     body = json.loads(package.get_data(as_text=True))
     assert MOBILE in json.dumps(body, ensure_ascii=False)  # the subject's own data, for the subject
+    # Issue 21: the customer's copy, linked from the request's page, in the console's language,
+    # masked; the same grant lets it download.
+    page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    assert 'id="dsr-copy-pdf"' in page and 'id="dsr-copy-html"' in page
+    copy = dpo.get(f"/console/dsr/{dsr_id}/package?format=customer")
+    assert copy.status_code == 200 and copy.headers["Cache-Control"] == "no-store"
+    assert copy.headers["Content-Disposition"] == f'attachment; filename="{dsr_id}-copy-zh-CN.html"'
+    text = copy.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in text and "138****5678" in text and MOBILE not in text
     review = dpo.get(f"/console/dsr/{dsr_id}/execute").get_data(as_text=True)
     assert 'id="access-outcome"' in review
     assert dpo.post(f"/console/dsr/{dsr_id}/execute", {}).status_code == 303
