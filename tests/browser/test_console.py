@@ -157,7 +157,6 @@ def test_erasure_under_a_legal_hold_restricts_the_subject_instead_of_shredding(
     _open_subject(page, "cust-2002")
     expect(page.locator("#restriction-notice")).to_be_visible()
     expect(page.locator("#subject-heading")).to_have_attribute("data-state", "restricted")
-    screenshot(page, "subject-restricted")
 
 
 def test_auditor_verifies_the_log_and_cannot_approve_a_request(
@@ -190,6 +189,11 @@ def test_auditor_verifies_the_log_and_cannot_approve_a_request(
     page.click("#audit-verify")
     expect(page.locator("#audit-verify-result")).to_have_attribute("data-ok", "true")
     expect(page.locator("#checkpoint-note")).to_be_visible()
+    page.fill("#audit-search-form input[name=subject]", "cust-3003")
+    page.click("#audit-search-submit")
+    # Each event in words with its code beneath, the client by its name.
+    expect(page.locator("#audit-results .event-name[title='dsr.identity_verified']")).to_have_text("核验身份")
+    expect(page.locator("#audit-results")).to_contain_text("crm")
     screenshot(page, "audit")
 
     # Requests are not the auditor's business: no menu entry, the page is refused, and an

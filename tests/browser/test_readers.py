@@ -155,7 +155,7 @@ def test_subject_page_summary_fits_one_laptop_screen(
     # No lift form where the service would refuse (an erasure waits for the hold).
     expect(page.locator("#restriction-lift-form")).to_have_count(0)
     expect(page.locator("#lift-blocked")).to_be_visible()
-    screenshot(page, "subject")
+    screenshot(page, "subject-restricted")
 
 
 def test_date_fields_in_the_chinese_ui_are_typed_as_iso_dates(
