@@ -644,8 +644,10 @@ class ExtractService:
                 row = self._row(session, extract_id)
                 spec = _stored_spec(row.spec)
                 purpose = consent_purposes.get(session, spec.purpose)
-                # Checked again: the purpose or the stored attributes may have changed since submission.
+                # Checked again: the purpose or the stored attributes may have changed since submission,
+                # and so may the operator's Spark masters and table roots.
                 plan = self._plan(session, spec)
+            self._check_engine(spec)
             assert purpose is not None
             out = self._dir(extract_id)
             if spec.pseudonymized:

@@ -25,6 +25,7 @@ operator's checks before a job is queued (:func:`check_location`,
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Collection, Iterable, Mapping
@@ -145,9 +146,13 @@ def check_location(table: RiskTable, roots: Collection[str]) -> None:
 
 
 def _normal(path: str) -> str:
+    """A local path with its symbolic links resolved (a link under a root may point outside it);
+    a URI's path normalized."""
     scheme, sep, rest = path.partition("://")
     if not sep:
-        return posixpath.normpath(path)
+        return os.path.realpath(path)
+    if scheme == "file":
+        return os.path.realpath(rest)
     return f"{scheme}://{posixpath.normpath(rest)}"
 
 

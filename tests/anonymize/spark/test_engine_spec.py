@@ -104,3 +104,30 @@ def test_table_column_rules_are_named(keys: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidSpec) as caught:
         parse_spec(with_keys(**keys))
     assert path in caught.value.errors
+
+
+def test_a_table_is_read_only_under_the_operators_roots(tmp_path) -> None:
+    """Attacks on table.path: a sibling sharing the root's prefix, a link out of the root, no roots."""
+    from anonymize.extract.table import RiskTable, check_location
+
+    root, outside = tmp_path / "risk", tmp_path / "secrets"
+    (root / "2024q4").mkdir(parents=True)
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+
+    def table(path: str) -> RiskTable:
+        return RiskTable(path=path, key="k", matches="subject_id")
+
+    check_location(table(str(root / "2024q4")), [str(root)])
+    check_location(table("hdfs://nn/risk/2024q4"), ["hdfs://nn/risk/"])
+    for path, roots in [
+        (str(tmp_path / "risk-other"), [str(root)]),
+        (str(root / "link" / "keys.parquet"), [str(root)]),
+        ("file://" + str(root / "link"), [str(root)]),
+        ("hdfs://nn/riskier/t", ["hdfs://nn/risk"]),
+        ("s3a://nn/risk/t", ["hdfs://nn/risk"]),
+        (str(root / "2024q4"), []),
+    ]:
+        with pytest.raises(InvalidSpec) as caught:
+            check_location(table(path), roots)
+        assert list(caught.value.errors) == ["table.path"]
