@@ -101,8 +101,15 @@ def search(
     suppressing the classes below ``k`` rows or ``l`` distinct sensitive values costs at most
     ``budget`` rows; None if no level vector within :data:`MAX_NODES` does."""
     ladders = {j: ladder(domains[j]) for j in dims}
-    diversity = [Distinct(s) for s in sensitive] if l > 1 else []
-    n = codes.shape[1]
+    # Nodes are evaluated on the distinct rows of (global columns, sensitive values) with their
+    # counts: a class's size and its distinct sensitive values are the same, and there are far
+    # fewer distinct rows than rows.
+    distinct, inverse, weight = _compress(codes[list(dims)], sensitive if l > 1 else [])
+    small = distinct[: len(dims)]
+    diversity = [Distinct(s) for s in distinct[len(dims) :]]
+    local_dims = list(range(len(dims)))
+    steps = dict(enumerate(ladders[j] for j in dims))
+    small_domains = [domains[j] for j in dims]
     nodes = sorted(itertools.product(*(range(len(ladders[j])) for j in dims)), key=sum)
     best: tuple[float, tuple[int, ...], np.ndarray, np.ndarray] | None = None
     evaluated = 0
@@ -112,22 +119,41 @@ def search(
         evaluated += 1
         if evaluated > MAX_NODES:
             return None
-        classes = _classes(codes, ladders, dims, node)
-        n_classes = int(classes.max()) + 1 if n else 0
-        sizes = np.bincount(classes, minlength=n_classes)
+        classes = _classes(small, steps, local_dims, node)
+        n_classes = int(classes.max()) + 1 if classes.size else 0
+        sizes = np.bincount(classes, weights=weight, minlength=n_classes)
         bad = sizes < k
         for d in diversity:
             bad |= d.counts(classes, n_classes) < l
         suppressed = bad[classes]
-        if int(suppressed.sum()) > budget or suppressed.all():
+        count = int(weight[suppressed].sum())
+        if count > budget or count == int(weight.sum()):
             continue
-        loss = _loss(codes, domains, ladders, dims, node, suppressed)
+        loss = _loss(small, small_domains, steps, local_dims, node, suppressed, weight)
         if best is None or loss < best[0]:
             best = (loss, node, classes, suppressed)
     if best is None:
         return None
     _, node, classes, suppressed = best
-    return Choice(dict(zip(dims, node, strict=True)), ladders, classes, suppressed, evaluated)
+    return Choice(
+        dict(zip(dims, node, strict=True)), ladders, classes[inverse], suppressed[inverse], evaluated
+    )
+
+
+def _compress(
+    codes: np.ndarray, sensitive: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct columns of ``codes`` stacked on ``sensitive`` (one row each), each row's index
+    among them, and how many rows each stands for."""
+    stacked = np.vstack([codes, *[np.asarray(s, dtype=np.int64)[None, :] for s in sensitive]])
+    key = np.zeros(stacked.shape[1], dtype=np.int64)
+    for row in stacked:  # one integer per distinct row (np.unique(axis=1) is several times slower)
+        key, _ = pd.factorize(key * (int(row.max()) + 2) + row)
+        key = key.astype(np.int64)
+    n_distinct = int(key.max()) + 1 if key.size else 0
+    first = np.empty(n_distinct, dtype=np.int64)
+    first[key[::-1]] = np.arange(key.size - 1, -1, -1)  # each distinct row's first occurrence
+    return stacked[:, first], key, np.bincount(key, minlength=n_distinct).astype(np.int64)
 
 
 def _classes(
@@ -154,10 +180,11 @@ def _loss(
     dims: Sequence[int],
     node: Sequence[int],
     suppressed: np.ndarray,
+    weight: np.ndarray,
 ) -> float:
-    """Mean NCP over the global columns and every row, a suppressed row counting 1."""
+    """Mean NCP over the global columns and every row (``weight`` rows each), a suppressed row counting 1."""
     total = 0.0
     for j, level in zip(dims, node, strict=True):
-        penalty = level_ncp(domains[j], ladders[j][level], codes[j])
-        total += float(np.where(suppressed, 1.0, penalty).mean())
+        penalty = np.where(suppressed, 1.0, level_ncp(domains[j], ladders[j][level], codes[j]))
+        total += float(np.average(penalty, weights=weight))
     return total / len(dims)
