@@ -113,6 +113,7 @@ WORDS: dict[str, dict[str, Any]] = {
         "none": "无",
         "page": "第 {page} 页",
         "list_sep": "、",
+        "times": "{what}（{n} 次）",
         "states": {
             "granted": "已同意",
             "withdrawn": "已撤回",
@@ -233,6 +234,7 @@ WORDS: dict[str, dict[str, Any]] = {
         "none": "None",
         "page": "Page {page}",
         "list_sep": ", ",
+        "times": "{what} ({n} times)",
         "states": {
             "granted": "given",
             "withdrawn": "withdrawn",
@@ -478,20 +480,24 @@ class _Page:
 
     def uses(self) -> str:
         t = self.t
-        rows = []
+        # Newest first; the same use by the same user in the same minute is one line, with a count.
+        counted: dict[tuple[str, str, str, str], int] = {}
         for use in sorted(self.p["uses"], key=lambda u: u["time"], reverse=True):
             if use["outcome"] != "success":
                 continue  # a refused attempt obtained nothing
             action = use["action"]
             what = t["actions"].get(action, action).format(types=self.types(use["field_types"] or ()))
-            rows.append(
-                (
-                    self.when(use["time"]),
-                    self.actor(use["who"], action),
-                    what,
-                    self.purpose_name(use["purpose"]),
-                )
+            line = (
+                self.when(use["time"]),
+                self.actor(use["who"], action),
+                what,
+                self.purpose_name(use["purpose"]),
             )
+            counted[line] = counted.get(line, 0) + 1
+        rows = [
+            (when, who, what if n == 1 else t["times"].format(what=what, n=n), why)
+            for (when, who, what, why), n in counted.items()
+        ]
         return f'<h2>{t["uses"]}</h2><p class="note">{html.escape(t["uses_note"])}</p>' + self.table(
             (t["when"], t["who"], t["what"], t["why"]), rows, "uses"
         )
