@@ -268,6 +268,13 @@ def test_roles_and_ownership(client, keys, base_url, tmp_path) -> None:
         ({"engine": "dask"}, 422, "engine", "must be one of local, spark"),
         ({"spark": {"master": "local[2]"}}, 422, "spark", "engine: spark only"),
         ({"engine": "spark", "spark": {"master": "mesos://x:5050"}}, 422, "spark.master", "must be local[N]"),
+        # Issue 21: the Spark runner cannot hold a column at one level across fragments.
+        (
+            {"engine": "spark", "privacy": SPEC["privacy"] | {"recoding": "global"}},
+            422,
+            "engine",
+            "global recoding runs on engine: local only",
+        ),
         # An analyst may not point the vault's driver at a cluster the operator did not list.
         ({"engine": "spark", "spark": {"master": "spark://evil:7077"}}, 422, "spark.master", "may use"),
         # Nor have it read a table outside the roots the operator listed (none here).
