@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Sourced by backup.sh and restore.sh: the database as libpq sees it.
 # PIIVAULT_DATABASE_URL (or the file PIIVAULT_DATABASE_URL_FILE names) is the SQLAlchemy URL the
 # application uses; run these scripts with the owner's (or a superuser's) URL, not the app's role.

@@ -17,15 +17,22 @@ here="$(dirname "$0")"
 . "$here/lib.sh"
 dump="${1:?usage: restore.sh BACKUP.dump [--rewrap-retired] [--checkpoint FILE]...}"
 shift
-replay="" verify=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rewrap-retired) replay="--rewrap-retired" ;;
-    --checkpoint) verify="$verify --checkpoint ${2:?--checkpoint needs a file}"; shift ;;
-    *) echo "unknown option: $1" >&2; exit 2 ;;
-  esac
+# The options left in "$@" are those for `audit verify` (--checkpoint FILE..., each kept whole).
+replay="" expect=""
+for arg do
   shift
+  if [ -n "$expect" ]; then
+    set -- "$@" --checkpoint "$arg"
+    expect=""
+    continue
+  fi
+  case "$arg" in
+    --rewrap-retired) replay="--rewrap-retired" ;;
+    --checkpoint) expect="file" ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
 done
+[ -z "$expect" ] || { echo "--checkpoint needs a file" >&2; exit 2; }
 piivault="${PIIVAULT_CLI:-piivault}"
 dsn="$(database_dsn)"
 
@@ -33,7 +40,7 @@ echo "1/5 restoring the database from $dump"
 pg_restore --list "$dump" >/dev/null
 pg_restore --clean --if-exists --single-transaction --exit-on-error --dbname="$dsn" "$dump"
 echo "2/5 replaying erasures from the ledger"
-$piivault keys replay-erasures $replay
+$piivault keys replay-erasures ${replay:+"$replay"}
 if [ -n "${PIIVAULT_AUDIT_TILES_DIR:-}" ]; then
   echo "3/5 restoring the audit log's tail from $PIIVAULT_AUDIT_TILES_DIR"
   $piivault audit restore-tail --from "$PIIVAULT_AUDIT_TILES_DIR"
@@ -41,7 +48,7 @@ else
   echo "3/5 no PIIVAULT_AUDIT_TILES_DIR: the audit log stays the backup's (events after it are lost)"
 fi
 echo "4/5 verifying the audit log"
-$piivault audit verify $verify
+$piivault audit verify "$@"
 echo "5/5 checking the service can start"
 $piivault check
 echo "restore done: start the service"

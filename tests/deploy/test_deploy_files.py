@@ -35,6 +35,19 @@ def test_the_dockerfile_passes_hadolint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_shell_scripts_pass_shellcheck():
+    scripts = sorted(DEPLOY.rglob("*.sh"))
+    assert len(scripts) >= 5  # backup, restore and their library; the compose helpers
+    for script in scripts:  # -x follows what a script sources, from the script's own directory
+        done = subprocess.run(
+            [_tool("shellcheck"), "-x", "--severity=style", script.name],
+            cwd=script.parent,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_dockerfile_is_multi_stage_non_root_with_a_readiness_check():
     text = (DEPLOY / "Dockerfile").read_text()
     final = text.rsplit("\nFROM ", 1)[1]
