@@ -237,3 +237,16 @@ def test_markup_in_any_text_is_shown_as_text() -> None:
         page = render(package, wording, language=language, values="plain")
         assert "<img" not in page and "&lt;img" in page
         assert "2026-12-05 21:07" in page and "21:07:41" not in page  # Beijing time, to the minute
+
+
+def test_without_a_printer_the_pdf_is_a_503_and_nothing_is_logged_as_given(
+    copy_of, container, monkeypatch
+) -> None:
+    copy_of("?format=customer")  # the grant is approved; one copy given
+    given = [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
+    monkeypatch.setenv("PIIVAULT_CHROMIUM", "/nonexistent/chromium")
+    resp = copy_of("?format=pdf")
+    assert resp.status_code == 503 and resp.mimetype == "application/problem+json", resp.data[:200]
+    assert resp.json["type"].endswith("/printer_unavailable") and "Retry-After" in resp.headers
+    after = [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
+    assert len(after) == len(given)
