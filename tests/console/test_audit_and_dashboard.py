@@ -133,12 +133,16 @@ def test_recent_extracts_come_from_the_audit_log(container, signed_in):
 
     with container.uow() as uow:
         uow.record(
-            AuditEvent(
-                action="extract.create", actor="client:analyst", purpose="risk_scoring", details={"rows": 10}
+            AuditEvent(  # the shape anonymize.extract records (counts and k among its details)
+                action="extract.completed",
+                actor="client:analyst",
+                purpose="risk_scoring",
+                details={"extract_id": "ext_1", "counts": {"rows_kept": 10}, "achieved": {"k": 5, "l": 1}},
             )
         )
         uow.commit()
     container.services["audit"].sequence_pending()
     html = signed_in("auditor").get("/console/").get_data(as_text=True)
     extracts = html.split('id="recent-extracts"')[1]
-    assert "extract.create" in extracts and "client:analyst" in extracts and "rows=10" in extracts
+    assert "数据提取完成" in extracts and "client:analyst" in extracts and "保留 10 行，k = 5" in extracts
+    assert "rows_kept" not in extracts

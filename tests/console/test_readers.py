@@ -235,3 +235,11 @@ def test_a_built_in_purposes_first_notice_is_in_chinese_and_english(signed_in):
     assert first is not None
     assert '<div class="notice-text" lang="zh-CN">推荐本机构自己的产品</div>' in first.group(1)
     assert "offers of the institution&#39;s own products" in first.group(1)  # the English one folded
+
+
+def test_a_built_in_purposes_form_says_how_its_english_texts_are_shown_in_chinese(signed_in):
+    dpo = signed_in("dpo")
+    page = dpo.get("/console/purposes/marketing").get_data(as_text=True)
+    assert "中文页面显示为：推荐本机构自己的产品" in page and "中文页面显示为：直至撤回同意" in page
+    dpo.post("/console/lang", {"lang": "en", "next": "/console/purposes/marketing"})
+    assert "shown on Chinese pages" not in dpo.get("/console/purposes/marketing").get_data(as_text=True)
