@@ -76,17 +76,27 @@ class DataSubjectRequests(Resource):
     def _step(self, dsr_id: str, step: str, **fields: Any) -> dict:
         return self._t.json("POST", f"/v1/dsr/{seg(dsr_id)}/{step}", json=body(**fields), idempotent=False)
 
-    def package(self, dsr_id: str, format: str = "json") -> Any:
+    def package(
+        self, dsr_id: str, format: str = "json", *, lang: str = "zh-CN", values: str = "masked"
+    ) -> Any:
         """The access package of an approved or completed access request (audited; role dpo).
 
-        ``json``: the decoded package; ``html``: the summary page as text.
+        ``json``: the decoded package; ``html``: the summary page as text; ``customer``: the
+        copy to hand to the person as print-ready HTML (text), ``pdf``: the same as PDF bytes,
+        in ``lang`` (``zh-CN`` or ``en``) with values ``masked`` or ``plain``.
+        Raises ServiceUnavailable for ``pdf`` where the server has no Chromium to print with.
         Four eyes: the DPO (a key naming its person) needs a ``dsr.package`` grant
         of their own, approved by another DPO. Without it raises Forbidden with
         ``code == "approval_required"`` and ``problem["approval_id"]``: the request
         filed or found, for another DPO's ``approvals.approve``. Raises NotFound,
         Conflict (not an access request, or not approved yet).
         """
-        response = self._t.send("GET", f"/v1/dsr/{seg(dsr_id)}/package", params={"format": format})
+        params = {"format": format}
+        if format in ("customer", "pdf"):
+            params |= {"lang": lang, "values": values}
+        response = self._t.send("GET", f"/v1/dsr/{seg(dsr_id)}/package", params=params)
+        if format == "pdf":
+            return response.content
         return response.json() if format == "json" else response.text
 
     def certificate(self, dsr_id: str) -> dict | None:

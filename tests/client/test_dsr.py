@@ -23,6 +23,10 @@ def test_an_access_request_is_worked_through_and_its_package_downloaded(service,
     package = with_second_dpo(other_dpo, lambda: dpo.dsr.package(dsr_id))  # four eyes
     assert isinstance(package, dict) and sid in json.dumps(package)
     assert "<html" in dpo.dsr.package(dsr_id, format="html").lower()
+    # Issue 21: the customer's copy, in English, masked by default.
+    copy = dpo.dsr.package(dsr_id, format="customer", lang="en")
+    assert copy.startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert "A copy of your personal information" in copy
     done = dpo.dsr.complete(dsr_id)
     assert done["state"] == "completed"
     assert [s["to_state"] for s in dpo.dsr.get(dsr_id)["steps"]] == [
