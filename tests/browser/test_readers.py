@@ -19,6 +19,8 @@ from piivault.container import Container
 from tests.approved import four_eyes
 from tests.browser.conftest import LiveServer, PageErrors
 from tests.browser.test_console import Shoot, _open_subject, _seed_subject, _sign_in, _user
+from tests.consent.conftest import Caller
+from tokenization.model import TokenizeItem
 
 pytestmark = pytest.mark.browser
 
@@ -178,3 +180,45 @@ def test_date_fields_in_the_chinese_ui_are_typed_as_iso_dates(
     page.select_option("#hold-form select[name=reason_code]", index=1)
     page.click("#hold-submit")
     expect(page.locator("#hold-table")).to_contain_text("2031-12-31")
+
+
+def test_finished_requests_read_in_words(
+    page: Page, container: Container, live_server: LiveServer, screenshot: Shoot
+) -> None:
+    """A completed erasure: its result in words and its certificate a click away; a rejected
+    request: the steps it went through, no greyed pending ones; the history beside the details."""
+    svc = container.services["consent"]
+    with container.uow() as uow:  # an email only: no retention rule keeps it, so it is shredded
+        container.services["tokenization"].tokenize(
+            uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-8008")]
+        )
+    with container.uow() as uow:
+        rejected = svc.create_request(uow, DPO, "cust-8008", "access", channel="web")["dsr_id"]
+    with container.uow() as uow:
+        svc.advance_request(uow, DPO, rejected, "rejected", reason_code="duplicate")
+    with container.uow() as uow:
+        erasure = svc.create_request(uow, DPO, "cust-8008", "erasure", channel="web")["dsr_id"]
+    for to_state, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
+        if to_state == "completed":
+            four_eyes(container, DSR_ERASURE, erasure, holder="seed.dpo")
+        with container.uow() as uow:
+            svc.advance_request(uow, DPO, erasure, to_state, **kw)
+    container.services["audit"].sequence_pending()  # the certificate is signed once its event is
+    _user(container, "wu.dpo", "dpo")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    _sign_in(page, "wu.dpo")
+
+    page.goto(f"/console/dsr/{erasure}")
+    expect(page.locator("#dsr-outcome")).to_contain_text("已删除（密钥销毁）")
+    expect(page.locator("#dsr-outcome")).not_to_contain_text("None")
+    certificate = page.request.get(page.locator("#dsr-certificate").get_attribute("href") or "")
+    assert certificate.ok and certificate.json()["receipt"]["piiPrincipalId"] == "cust-8008"
+    expect(page.locator("#dsr-actions")).to_have_count(0)  # no empty "next step" card
+    expect(page.locator(".grid-2 #dsr-steps")).to_contain_text("已完成")
+    screenshot(page, "dsr-completed")
+
+    page.goto(f"/console/dsr/{rejected}")
+    steps = page.locator("ol.steps li")
+    expect(steps).to_have_count(2)
+    expect(steps.last).to_have_text("已拒绝")
+    expect(page.locator(".grid-2 #dsr-steps")).to_contain_text("重复请求")

@@ -103,6 +103,11 @@ def test_a_completed_erasure_links_its_certificate_and_the_api_returns_it(contai
     api = app.test_client().get(f"/v1/dsr/{dsr_id}", headers=keys["dpo"]).json
     assert api["certificate_id"] == document["receipt"]["certificateID"]
     assert api["certificate"] == document
+    # Documented: the request's schema in /openapi.json names both fields.
+    schemas = app.test_client().get("/openapi.json").json["components"]["schemas"]
+    documented = [s["properties"] for s in schemas.values() if "steps" in s.get("properties", {})]
+    assert documented and all({"certificate_id", "certificate"} <= set(p) for p in documented)
+    assert "certificate" in documented[0]["certificate"]["description"]
 
 
 def test_an_erasure_waiting_for_a_hold_offers_no_lift_and_shows_no_raw_keys(container, signed_in):
@@ -243,3 +248,15 @@ def test_a_built_in_purposes_form_says_how_its_english_texts_are_shown_in_chines
     assert "中文页面显示为：推荐本机构自己的产品" in page and "中文页面显示为：直至撤回同意" in page
     dpo.post("/console/lang", {"lang": "en", "next": "/console/purposes/marketing"})
     assert "shown on Chinese pages" not in dpo.get("/console/purposes/marketing").get_data(as_text=True)
+
+
+def test_a_closed_request_puts_its_history_beside_its_details(container, signed_in):
+    customer(container, "cust-0001")
+    dpo = signed_in("dpo")
+    dsr_id = _rejected(dpo, "cust-0001", "access")
+    page = dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
+    assert 'id="dsr-actions"' not in page  # nothing left to do: no empty "next step" card
+    # The history is the grid's second column: its section closes the grid, and the page.
+    assert re.search(r'<div class="grid-2">.*id="dsr-steps".*?</section>\s*</div>\s*</main>', page, re.S)
+    assert 'id="dsr-closed"' in page
+    assert page.count('id="dsr-steps"') == 1
