@@ -103,6 +103,9 @@ def test_restricted_subject_page_fits_a_phone(
     wrap = page.locator(".table-wrap:has(#hold-table)")
     expect(wrap).to_have_class("table-wrap scrolls")
     expect(page.locator(".table-wrap:has(#hold-table) + .scroll-cue")).to_be_visible()
+    # A row of the access log stays one line (times and names do not wrap a word a line).
+    row = page.locator("#access-log-table tbody tr").first.bounding_box()
+    assert row is not None and row["height"] <= 48, row
     # Open every folded action: still no sideways scrolling.
     page.eval_on_selector_all("details", "ds => ds.forEach(d => d.open = true)")
     _no_horizontal_overflow(page)
