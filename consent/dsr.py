@@ -40,8 +40,8 @@ from consent.errors import (
     SubjectGone,
     SubjectUnknown,
 )
-from consent.store import for_update
 from piivault.db import UnitOfWork
+from piivault.sql import for_update
 from tokenization import subjects
 from tokenization.correct import replace_values
 from tokenization.errors import InvalidRequest

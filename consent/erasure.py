@@ -26,8 +26,8 @@ from audit.events import AuditEvent
 from consent import consents, holds, receipts
 from consent import model as m
 from consent import tables as t
-from consent.store import insert_ignore
 from piivault.db import UnitOfWork
+from piivault.sql import insert_ignore
 from tokenization import subjects
 
 if TYPE_CHECKING:

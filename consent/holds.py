@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
-from consent.store import insert_ignore
+from piivault.sql import insert_ignore
 from tokenization import subjects
 
 RETENTION, LEGAL = "retention", "legal"

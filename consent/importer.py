@@ -30,8 +30,8 @@ from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
 from consent.errors import ImportRejected, InvalidConsent
-from consent.store import chunked, select_in
 from piivault.db import UnitOfWork
+from piivault.sql import chunked, existing
 from tokenization import subjects
 from tokenization import tables as tt
 from tokenization.model import valid_subject_id
@@ -209,8 +209,8 @@ def validate(
     if errors:
         return checked, errors
     subject_ids = {r["subject_id"] for r in checked}
-    erased = select_in(session, t.tombstones.c.subject_id, subject_ids)
-    erased |= select_in(
+    erased = existing(session, t.tombstones.c.subject_id, subject_ids)
+    erased |= existing(
         session, tt.subjects.c.subject_id, subject_ids, tt.subjects.c.state == subjects.ERASED
     )
     for number, row in enumerate(checked, start=1):

@@ -25,7 +25,7 @@ from audit.events import AuditEvent
 from consent import erasure, holds
 from consent import model as m
 from consent import tables as t
-from consent.store import for_update, insert_ignore
+from piivault.sql import for_update, insert_ignore
 
 if TYPE_CHECKING:
     from consent.service import ConsentService

@@ -35,7 +35,7 @@ from audit.canonical import canonical_json
 from consent import model as m
 from consent import tables as t
 from consent.errors import InvalidConsent, NoticeNotFound, PurposeNotFound
-from consent.store import insert_ignore
+from piivault.sql import insert_ignore
 from tokenization.policy.purposes import LegalBasis, Purpose, PurposeCatalogue
 
 SEED_ACTOR = "piivault.seed"

@@ -43,9 +43,9 @@ from consent.errors import (
 )
 from consent.purposes import LivePurposeCatalogue
 from consent.receipts import Controller
-from consent.store import insert_ignore
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError, UnavailableError
+from piivault.sql import insert_ignore
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
 from tokenization.model import valid_subject_id

@@ -17,8 +17,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consent.store import for_update, insert_ignore
 from piivault.db import UTCDateTime, metadata
+from piivault.sql import for_update, insert_ignore
 
 
 def counter_table(name: str) -> sa.Table:

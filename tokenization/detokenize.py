@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
 from piivault.db import UnitOfWork
+from piivault.sql import chunked
 from tokenization import subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
@@ -36,7 +37,6 @@ from tokenization.policy import (
     Reason,
     decide,
 )
-from tokenization.store import chunked
 from vault import Binding, subject_owner
 
 if TYPE_CHECKING:

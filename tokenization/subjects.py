@@ -15,8 +15,8 @@ from collections.abc import Collection, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from piivault.sql import insert_ignoring_conflicts, select_in
 from tokenization import tables as t
-from tokenization.store import insert_ignoring_conflicts, select_in
 from tokenization.tokens import TOMBSTONE_KEY, erased_token_digest
 from vault import Keyring, system_owner
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from piivault.db import UnitOfWork
 from piivault.errors import StorageUnavailable
+from piivault.sql import insert_counting_conflicts, select_in
 from tokenization import idempotency, subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, ItemRejected, NotPermitted
@@ -41,7 +42,6 @@ from tokenization.fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from tokenization.fpe import format_preserving_token
 from tokenization.model import MAX_BATCH, Caller, TokenizeItem, TokenizeResult, actor, valid_subject_id
 from tokenization.policy import TOKENIZE_ROLES
-from tokenization.store import insert_counting_conflicts, select_in
 from tokenization.tokens import (
     DeterministicScope,
     TokenKind,

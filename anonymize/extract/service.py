@@ -84,9 +84,9 @@ from anonymize.extract.pseudonyms import PSEUDONYM_CHARS
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
 from consent import purposes as consent_purposes
-from consent.store import for_update
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError, PiivaultError, UnavailableError, ValidationFailed
+from piivault.sql import for_update
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
 from vault import DataKey, Keyring, subject_owner, system_owner

@@ -63,9 +63,9 @@ from api.clients.model import (
 )
 from api.clients.tables import clients as t
 from audit.events import AuditEvent
-from consent.store import for_update
 from piivault.db import UnitOfWork, session_scope, utcnow
 from piivault.errors import Conflict, NotFound, ValidationFailed
+from piivault.sql import for_update
 from vault import DataKey, Keyring, constant_time_equal
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from api.console import tables as t
 from api.console.services import passwords
 from api.console.services.errors import InvalidInput, UserExists, UserNotFound
 from audit.events import AuditEvent
-from consent.store import insert_ignore
 from piivault.db import UnitOfWork
+from piivault.sql import insert_ignore
 
 ROLES = t.ROLES
 LANGUAGES = ("zh", "en")
