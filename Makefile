@@ -18,11 +18,15 @@ $(STAMP): pyproject.toml deploy/checkov-requirements.txt
 dev: $(STAMP)
 	$(BIN)/piivault dev
 
+# The package map's contracts (pyproject.toml, [tool.importlinter]) first: under a second, and a
+# broken layer fails the build before the suite runs.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Re-take the console screenshots shown in the README (runs the browser tests).
 screenshots: $(STAMP)

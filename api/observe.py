@@ -17,7 +17,6 @@ for everyone who reaches the port. ``piivault dev`` writes one to
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from api.auth import Principal
 from api.clients.errors import InvalidApiKey, Unauthenticated
 from piivault import metrics
 from piivault.errors import UnavailableError
+from vault import constant_time_equal
 
 log = logging.getLogger("piivault.request")
 blp = Blueprint("metrics", __name__)
@@ -104,7 +104,7 @@ def scrape() -> Response:
         expected = token_file.read_text(encoding="utf-8").strip()
     except OSError:
         raise UnavailableError("the metrics token file cannot be read") from None
-    if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+    if not expected or not constant_time_equal(given.encode(), f"Bearer {expected}".encode()):
         raise refused
     body = metrics.render(container.engine, settings.audit_merge_delay)
     return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
