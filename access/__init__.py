@@ -13,26 +13,49 @@ someone else.
   (configuration with four-eyes defaults);
 * :mod:`.tables` - the tables (migration ``0010_access``);
 * :mod:`.service` - the use cases, each one unit of work with its audit events;
-* :mod:`.cli` - ``piivault approvals``, ``piivault grants``, ``piivault break-glass``.
+* :mod:`.cli` - ``piivault approvals``, ``piivault grants``, ``piivault break-glass``;
+  :mod:`.clients_cli` and :mod:`.users_cli` - ``piivault clients`` and ``piivault users``
+  (identities, :mod:`identity`, onboarded under four eyes).
+
+The names below load on first use: ``piivault clients --help`` imports this package
+without the service and its database layer.
 """
 
-from access.errors import (
-    ApprovalNotFound,
-    GrantNotFound,
-    NoPerson,
-    NotApprover,
-    SelfApproval,
-)
-from access.model import (
-    ACTIONS,
-    REASON_CODES,
-    Acting,
-    ApprovalRequest,
-    Grant,
-    Scope,
-)
-from access.rules import ApprovalRules, load_rules
-from access.service import AccessService
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from access.errors import ApprovalNotFound, GrantNotFound, NoPerson, NotApprover, SelfApproval
+    from access.model import ACTIONS, REASON_CODES, Acting, ApprovalRequest, Grant, Scope
+    from access.rules import ApprovalRules, load_rules
+    from access.service import AccessService
+
+# Each public name and the module that defines it.
+_WHERE = {
+    "ApprovalNotFound": "errors",
+    "GrantNotFound": "errors",
+    "NoPerson": "errors",
+    "NotApprover": "errors",
+    "SelfApproval": "errors",
+    "ACTIONS": "model",
+    "REASON_CODES": "model",
+    "Acting": "model",
+    "ApprovalRequest": "model",
+    "Grant": "model",
+    "Scope": "model",
+    "ApprovalRules": "rules",
+    "load_rules": "rules",
+    "AccessService": "service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"access.{module}"), name)
+
 
 __all__ = [
     "ACTIONS",

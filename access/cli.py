@@ -13,6 +13,7 @@ import click
 
 from access import model as m
 from access.rules import APPROVER_ROLES
+from identity.person import check_person
 from piivault.clikit import handle_errors, short_time, text_table
 
 
@@ -31,7 +32,7 @@ def _acting(person: str, role: str) -> m.Acting:
     except Exception:  # no user name (e.g. a container without passwd entry)
         login = "operator"
     try:
-        person = m.check_person(person)
+        person = check_person(person)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--as") from None
     return m.Acting(person, role, f"cli:{login}"[:128])

@@ -38,7 +38,7 @@ from access.service import AccessService
 from piivault.db import UnitOfWork
 
 if TYPE_CHECKING:
-    from api.console.services.users import ConsoleUser, UserStore
+    from identity.users.users import ConsoleUser, UserStore
 
 USER_TARGET = "user:"  # an approval's target naming a console user: user:<username>
 REASON_TEXT = "new credential with an approving role"
@@ -90,8 +90,8 @@ def approver_exists(
 ) -> bool:
     """Is there an active API client or enabled console user in one of ``roles``, other than
     ``but_user`` / ``but_client`` (the one being created or recovered)? Bootstrap asks."""
-    from api.clients.tables import clients
-    from api.console.tables import users
+    from identity.clients.tables import clients
+    from identity.users.tables import users
 
     if not roles:
         return False

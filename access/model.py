@@ -13,8 +13,6 @@ import datetime as dt
 import re
 from typing import Any
 
-# A person's name: as a console username (so a user and a key of theirs are one person).
-PERSON_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 TARGET_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -198,12 +196,3 @@ class Grant:
 
     def active_at(self, now: dt.datetime) -> bool:
         return self.state_at(now) == GRANT_ACTIVE
-
-
-def check_person(raw: Any) -> str:
-    """A person's name, checked (as a console username). Raises ValueError."""
-    if not isinstance(raw, str) or not PERSON_PATTERN.fullmatch(raw.strip().lower()):
-        raise ValueError(
-            "a person is 2-64 lowercase letters, digits, '.', '_' or '-', starting with a letter"
-        )
-    return raw.strip().lower()

@@ -1,7 +1,7 @@
 """Four eyes on API keys that read data (``client.data_access``).
 
 An admin creates a client; when it has data access (role ``service`` with
-purposes or permissions, :func:`api.clients.model.has_data_access`) the same
+purposes or permissions, :func:`identity.clients.model.has_data_access`) the same
 transaction files an approval request naming the client, asked by the admin's
 person. The key exists at once (it is shown only then) but is refused with
 ``client_pending_approval`` until a DPO - another person - approves and a
@@ -23,8 +23,8 @@ from access import model as m
 from access.service import AccessService
 
 if TYPE_CHECKING:
-    from api.clients.model import Client
-    from api.clients.store import ClientStore
+    from identity.clients.model import Client
+    from identity.clients.store import ClientStore
 
 REASON_CODE = "client_onboarding"
 REASON_TEXT = "new API client with data access"

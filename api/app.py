@@ -41,7 +41,7 @@ def create_app(container: Container) -> Flask:
     app.register_blueprint(health.blp)
 
     # Resources: one blueprint each, documented in /openapi.json.
-    from api.clients.routes import blp as clients_blp
+    from api.clients import blp as clients_blp
 
     api.register_blueprint(clients_blp)
 

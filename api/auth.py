@@ -26,15 +26,15 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from api.clients import clients_service, keys
-from api.clients.errors import (
+from api.ratelimit import FailureLimiter
+from identity.clients import clients_service, keys
+from identity.clients.errors import (
     InvalidApiKey,
     MalformedAuthorization,
     TooManyFailedAttempts,
     Unauthenticated,
 )
-from api.clients.model import ROLES, Principal
-from api.ratelimit import FailureLimiter
+from identity.clients.model import ROLES, Principal
 from piivault import metrics
 from piivault.errors import Forbidden
 

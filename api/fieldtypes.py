@@ -13,9 +13,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import require_roles
-from api.clients.model import ROLES
 from api.schemas import Schema
 from api.tokens import tokenization
+from identity.clients.model import ROLES
 from tokenization.fieldtypes.model import FieldType, Sensitivity
 from tokenization.tokens import TokenKind
 

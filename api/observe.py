@@ -24,7 +24,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from api.auth import Principal
-from api.clients.errors import InvalidApiKey, Unauthenticated
+from identity.clients.errors import InvalidApiKey, Unauthenticated
 from piivault import metrics
 from piivault.errors import UnavailableError
 from vault import constant_time_equal

@@ -210,8 +210,8 @@ def record_verification(container: Any, report: Any) -> None:
     Recorded failed too: the alert on ``piivault_audit_verification_ok`` fires on it, and
     the one on its age fires when no run records anything at all.
     """
-    from api.clients.cli import cli_actor
     from audit.events import AuditEvent
+    from piivault.clikit import cli_actor
     from piivault.db import UnitOfWork
 
     details = {"ok": report.ok, "events": report.events, "problems": report.problem_count}

@@ -83,7 +83,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 # Run in a subprocess with the tree under test on PYTHONPATH: migrate, bootstrap, create a client.
 SETUP = """
 import json
-from api.clients import clients_service
+from identity.clients import clients_service
 from piivault import migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import build_container

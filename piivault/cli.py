@@ -37,7 +37,7 @@ def _container(**overrides: Any):
 # `piivault clients list` does not load the console's or extracts' code, and `piivault --help`
 # shows each group's first help line from here (tests/cli/test_lazy_groups.py keeps them equal).
 LAZY_GROUPS = {
-    "clients": ("api.clients.cli:clients", "API clients and their keys."),
+    "clients": ("access.clients_cli:clients", "API clients and their keys."),
     "audit": (
         "audit.cli:audit_cli",
         "The tamper-evident audit log: sequence, checkpoint, prove, verify, search.",
@@ -52,7 +52,7 @@ LAZY_GROUPS = {
         "anonymize.extract.cli:extract_cli",
         "Anonymized, consent-filtered extracts for risk scoring.",
     ),
-    "users": ("api.console.cli:users_cli", "Console users (roles dpo, auditor, admin) and their passwords."),
+    "users": ("access.users_cli:users_cli", "Console users (roles dpo, auditor, admin) and their passwords."),
     "approvals": ("access.cli:approvals_cli", "Approval requests (four eyes)."),
     "grants": ("access.cli:grants_cli", "Grants: approved requests and break-glass uses."),
     "break-glass": ("access.cli:break_glass_cli", "Break-glass uses and their reviews."),
@@ -317,8 +317,8 @@ def _kek_change_recorder(container: Any) -> Callable[[str, int, int], None]:
     so that `piivault audit restore-tail` can still put the published tail back before
     them (the next sequencer step integrates them after it).
     """
-    from api.clients.cli import cli_actor
     from audit.events import AuditEvent
+    from piivault.clikit import cli_actor
     from piivault.db import UnitOfWork
 
     def record(what: str, version: int, other: int) -> None:

@@ -1,4 +1,4 @@
-"""What every ``piivault`` command group shares: error handling and plain-text tables.
+"""What every ``piivault`` command group shares: error handling, plain-text tables, the actor.
 
 A leaf module (click and :mod:`piivault.errors` only), so that the command
 groups of every package can import it directly; :mod:`piivault.cli`, which
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import getpass
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,3 +56,11 @@ def text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
     )
+
+
+def cli_actor() -> str:
+    """The audit actor for a command run by the operator at this terminal."""
+    try:
+        return f"cli:{getpass.getuser()}"[:128]  # the audit actor column's width
+    except Exception:  # no user name (e.g. a container without passwd entry)
+        return "cli"

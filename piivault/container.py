@@ -205,8 +205,8 @@ def build_container(settings: Settings, *, provider: KeyProvider | None = None) 
 
 
 def _client_names(session: Any) -> dict[str, str]:
-    """API client id -> name, read in the caller's session (the clients' table belongs to api/)."""
-    from api.clients.tables import clients
+    """API client id -> name, read in the caller's session (the clients' table belongs to identity/)."""
+    from identity.clients.tables import clients
 
     return {row.id: row.name for row in session.execute(sa.select(clients.c.id, clients.c.name))}
 

@@ -170,7 +170,7 @@ def _running_settings(var: Path) -> dict[str, str] | None:
 
 
 def _admin_store(container: Container):
-    from api.clients import clients_service
+    from identity.clients import clients_service
 
     return clients_service(container)
 

@@ -10,10 +10,10 @@ TABLE_MODULES = (
     "vault.tables",
     "audit.tables",
     "tokenization.tables",
-    "api.clients.tables",
+    "identity.clients.tables",
     "access.tables",
     "consent.tables",
-    "api.console.tables",
+    "identity.users.tables",
     "anonymize.extract.tables",
     "throttle.counters",
 )

@@ -13,8 +13,8 @@ from typing import Any
 
 from access import model as m
 from access.onboarding import create_client as onboard
-from api.clients import clients_service
-from api.clients.model import Client
+from identity.clients import clients_service
+from identity.clients.model import Client
 from piivault.container import Container
 
 TEST_ADMIN = "test-admin"

@@ -176,7 +176,7 @@ def reidentify(
     Without an approved grant the attempt files (or names) an extract.reidentify
     approval request and exits 1: another DPO runs ``piivault approvals approve ID``.
     """
-    from access.model import check_person
+    from identity.person import check_person
 
     if person is not None:
         try:

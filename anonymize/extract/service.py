@@ -79,11 +79,11 @@ from anonymize.extract.outputs import (
     REPORT_HTML_BY_LANGUAGE,
     REPORT_JSON,
 )
-from anonymize.extract.permissions import WRITE_ATTRIBUTES
 from anonymize.extract.pseudonyms import PSEUDONYM_CHARS
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
 from consent import purposes as consent_purposes
+from identity.clients.model import WRITE_ATTRIBUTES
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError, PiivaultError, UnavailableError, ValidationFailed
 from piivault.sql import for_update

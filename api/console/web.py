@@ -34,15 +34,15 @@ from werkzeug.exceptions import HTTPException
 
 from api.audit import ROLES as AUDIT_API_ROLES
 from api.body import url_holds_nul
-from api.clients import clients_service
 from api.console import i18n
 from api.console.forms import CSRF_FIELD, FieldError, Form, MultiMapping, UnexpectedField
 from api.console.services import ConsoleService, console_service
-from api.console.services.errors import ConsoleError
 from api.console.services.service import ConsoleCaller
-from api.console.services.sessions import SignedIn
 from consent import dsr
 from consent.model import Actor
+from identity.clients import clients_service
+from identity.users.errors import ConsoleError
+from identity.users.sessions import SignedIn
 from piivault.container import Container
 from piivault.db import is_unavailable
 from piivault.errors import Forbidden, PiivaultError, UnavailableError

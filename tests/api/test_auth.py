@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from flask import Flask, jsonify
 
 from api.auth import Principal, current_principal, require_roles
-from api.clients import clients_service, keys
-from api.clients import tables as ct
-from api.clients.errors import Unauthenticated
 from api.ratelimit import FailureLimiter
+from identity.clients import clients_service, keys
+from identity.clients import tables as ct
+from identity.clients.errors import Unauthenticated
 from tests.api.conftest import bearer
 
 # The console checks its own session cookie instead (tests/console/test_signin.py).

@@ -210,7 +210,7 @@ def test_a_chunked_body_over_the_limit_is_413_on_every_endpoint(container, keys)
 
 
 def test_a_duplicate_role_creates_no_client(client, keys, container):
-    from api.clients.tables import clients  # noqa: PLC0415
+    from identity.clients.tables import clients  # noqa: PLC0415
 
     with container.engine.connect() as conn:
         before = conn.execute(sa.select(sa.func.count()).select_from(clients)).scalar_one()

@@ -9,11 +9,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from api.clients import clients_service, keys
-from api.clients import tables as ct
-from api.clients.errors import LastAdmin
-from api.clients.store import HMAC_KEY_NAME, HMAC_LABEL
 from audit import tables as at
+from identity.clients import clients_service, keys
+from identity.clients import tables as ct
+from identity.clients.errors import LastAdmin
+from identity.clients.store import HMAC_KEY_NAME, HMAC_LABEL
 from tests.api.conftest import bearer
 
 KEY_FORMAT = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")

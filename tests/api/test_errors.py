@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from api.app import create_app
-from api.clients import keys
+from identity.clients import keys
 from piivault.db import make_engine
 from piivault.devbao import free_port
 from tests.api.conftest import bearer
@@ -132,7 +132,7 @@ def test_vault_outage_is_503_with_retry_after(database_url, private_bao, tmp_pat
     settings = make_settings(database_url, private_bao, tmp_path, vault_timeout=1.0)
     container = make_container(settings)
     try:
-        from api.clients import clients_service
+        from identity.clients import clients_service
 
         _, key = clients_service(container).create(name="admin", role="admin", actor="test")
         client = create_app(container).test_client()

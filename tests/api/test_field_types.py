@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.clients.model import ROLES
+from identity.clients.model import ROLES
 from tests.api.conftest import bearer
 from tokenization.fieldtypes.builtin import BUILTIN_FIELD_TYPES
 

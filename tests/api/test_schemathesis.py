@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.clients.model import ROLES
+from identity.clients.model import ROLES
 from tests.api.conftest import bearer
 
 MAX_EXAMPLES = 25  # per operation and mode; each example is sent with every role's key (~1 min)

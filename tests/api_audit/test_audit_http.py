@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from api.clients import clients_service
 from audit.merkle import leaf_hash
 from audit.note import open_checkpoint, parse_verifier_key
 from audit.proof import verify_consistency, verify_inclusion
+from identity.clients import clients_service
 from piivault.cli import main
 from tests.api_audit.conftest import ROLES, logged
 from tests.audit.conftest import append, settings_env, tampering

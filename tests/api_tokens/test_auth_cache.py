@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import event
 
 from api.app import create_app
-from api.clients import ClientStore, clients_service
-from api.clients.errors import ApiKeyRevoked, InvalidApiKey
+from identity.clients import ClientStore, clients_service
+from identity.clients.errors import ApiKeyRevoked, InvalidApiKey
 from tests.api_tokens.conftest import bearer
 from tests.approved import create_client
 from tests.conftest import make_container

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.app import create_app
-from api.clients import clients_service
+from identity.clients import clients_service
 from piivault.cli import main
 from tests.api.conftest import settings_env
 from tests.api_tokens.conftest import ID_NUMBER, PII, bearer, customer_items

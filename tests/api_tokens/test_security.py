@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from api.clients import clients_service
+from identity.clients import clients_service
 from tests.api_tokens.conftest import CARD, ID_NUMBER, MOBILE, PII, bearer, customer_items
 from tests.approved import create_client
 from tests.tokenization.conftest import queued_events

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from api.clients import clients_service
 from api.console.services import console_service
 from consent import tables as consent_tables
+from identity.clients import clients_service
 from piivault.container import Container
 from piivault_client import PiivaultClient
 from tests.browser.conftest import LiveServer, PageErrors

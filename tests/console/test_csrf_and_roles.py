@@ -133,7 +133,7 @@ def test_an_auditor_reads_the_audit_log_and_the_dashboard(signed_in):
 def test_admins_may_not_search_the_audit_log_in_the_console_as_in_the_api(signed_in, container):
     """Issue 14 (low): the console let an admin search the audit log that /v1/audit refuses them."""
     from api.app import create_app
-    from api.clients import clients_service
+    from identity.clients import clients_service
 
     admin = signed_in("admin")
     assert admin.get("/console/audit").status_code == 403

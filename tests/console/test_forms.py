@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from api.console import tables as ct
 from consent import tables as consent_tables
 from consent.model import Actor
+from identity.users import tables as ct
 from tests.consent.conftest import ID_NUMBER, MOBILE, customer
 from tests.console.conftest import audit_payloads
 from tokenization import tables as tt

@@ -1,4 +1,4 @@
-"""Migration 0006_console creates exactly the tables ``api.console.tables`` declares."""
+"""Migration 0006_console creates exactly the tables ``identity.users.tables`` declares."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from api.console import tables as ct
+from identity.users import tables as ct
 from piivault import migrate
 
 CONSOLE_TABLES = {t.name for t in (ct.users, ct.sessions, ct.lockouts)}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from api.clients import clients_service
 from api.console import i18n
 from consent.model import Actor
+from identity.clients import clients_service
 from tests.consent.conftest import Caller, customer
 from tests.consent.conftest import keys as keys  # noqa: F401 - a fixture
 from tests.console.conftest import Console, csrf_of, sign_in

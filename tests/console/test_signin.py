@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from api.app import create_app
-from api.console import tables as ct
-from api.console.services import lockout
+from identity.users import lockout
+from identity.users import tables as ct
 from tests.conftest import make_container
 from tests.console.conftest import PASSWORD, Console, audit_payloads, csrf_of, sign_in
 
@@ -207,7 +207,7 @@ def test_disabling_a_user_ends_their_sessions(app, console, signed_in):
 
 
 def test_the_console_does_not_take_api_keys(app, container):
-    from api.clients import clients_service
+    from identity.clients import clients_service
 
     _, key = clients_service(container).create(name="t-dpo", role="dpo", actor="test")
     client = app.test_client()

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from api.console import tables as ct
-from api.console.services import passwords
-from api.console.services.errors import InvalidInput, UserExists
+from identity.users import passwords
+from identity.users import tables as ct
+from identity.users.errors import InvalidInput, UserExists
 from piivault.cli import main
 from tests.api.conftest import settings_env
 from tests.console.conftest import PASSWORD, Console, audit_payloads, sign_in

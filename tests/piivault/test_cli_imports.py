@@ -81,7 +81,7 @@ def test_the_probe_sees_heavy_imports(container, tmp_path):
 @pytest.mark.parametrize("args", [["--help"], ["clients", "--help"]], ids=" ".join)
 def test_help_does_not_load_the_database_layer(args):
     """`piivault --help` lists the groups from their stand-ins, without importing them."""
-    probe = PROBE.replace("HEAVY", repr(json.dumps(["sqlalchemy", "hvac", "api.clients.store"])))
+    probe = PROBE.replace("HEAVY", repr(json.dumps(["sqlalchemy", "hvac", "identity.clients.store"])))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIIVAULT_")}
     done = subprocess.run(
         [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=120

@@ -1,4 +1,6 @@
-"""The console's own use cases, with no Flask in them: users, sessions, lock-out, read models.
+"""The console's read models and its facade, with no Flask in them: the dashboard (:mod:`.overview`),
+subject pages (:mod:`.subjects`), and :class:`ConsoleService`, which also holds the users and
+sessions of :mod:`identity.users`.
 
 Views call these and the domain services (consent, tokenization, audit) and
 nothing else. :func:`console_service` gives the container's instance.

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from api.console.services import lockout, overview, subjects
-from api.console.services.errors import InvalidInput
-from api.console.services.sessions import SessionStore
-from api.console.services.users import ConsoleUser, UserStore, check_time_zone
+from api.console.services import overview, subjects
 from audit.events import AuditEvent
+from identity.users import lockout
+from identity.users.sessions import SessionStore
+from identity.users.users import ConsoleUser, build_user_store
 from piivault.db import is_unavailable, utcnow
-from piivault.errors import ConfigurationError, StorageUnavailable
+from piivault.errors import StorageUnavailable
 
 DUE_SOON = dt.timedelta(days=3)
 CHART_DAYS = 30
@@ -66,13 +66,9 @@ class Overview:
 class ConsoleService:
     def __init__(self, container: Any, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         settings = container.settings
-        try:
-            zone = check_time_zone(settings.console_time_zone)
-        except InvalidInput:
-            raise ConfigurationError("PIIVAULT_CONSOLE_TIME_ZONE must be an IANA time zone") from None
         self._container = container
         self._clock = clock
-        self.users = UserStore(container.uow, default_time_zone=zone, clock=clock)
+        self.users = build_user_store(settings, container.uow, clock=clock)
         window = dt.timedelta(seconds=settings.console_lockout_window)
         lock_for = dt.timedelta(seconds=settings.console_lockout_seconds)
         self.sessions = SessionStore(

@@ -7,8 +7,6 @@ import zoneinfo
 from flask import Response, g, redirect, request, url_for
 
 from api.console import i18n
-from api.console.services.errors import ConsoleError, SignInFailed
-from api.console.services.users import LANGUAGES
 from api.console.web import (
     LANG_CHOSEN_COOKIE,
     LANG_COOKIE,
@@ -28,6 +26,8 @@ from api.console.web import (
     signed_in,
     time_zone,
 )
+from identity.users.errors import ConsoleError, SignInFailed
+from identity.users.users import LANGUAGES
 
 # Offered in the preferences form; any other IANA zone is accepted too (see check_time_zone).
 COMMON_ZONES = (

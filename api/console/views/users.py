@@ -8,8 +8,6 @@ from flask import Response
 
 from access.identity import create_user, reset_password, user_approved
 from access.model import PENDING, Acting
-from api.console.services.errors import ConsoleError, UserNotFound
-from api.console.services.users import LANGUAGES, ROLES
 from api.console.web import (
     blp,
     container,
@@ -24,6 +22,8 @@ from api.console.web import (
     service,
     signed_in,
 )
+from identity.users.errors import ConsoleError, UserNotFound
+from identity.users.users import LANGUAGES, ROLES
 from piivault.errors import Forbidden, ValidationFailed
 
 

@@ -6,7 +6,7 @@ so the console's services import one module.
 
 from __future__ import annotations
 
-from api.console.services.errors import InvalidInput
+from identity.users.errors import InvalidInput
 from vault.passwords import MAX_LENGTH, hash_password, needs_rehash, verify_password
 
 __all__ = [

@@ -20,18 +20,19 @@ from typing import Any
 
 import click
 
-from api.console.services.users import LANGUAGES, ROLES, ConsoleUser
+from identity.person import check_person
+from identity.users.users import LANGUAGES, ROLES, ConsoleUser
 from piivault.clikit import handle_errors as _cli_errors
 from piivault.clikit import short_time, text_table
 
 
 def _run(use: Callable[[Any], Any]) -> Any:
-    from api.console.services import console_service
+    from identity.users.users import build_user_store
     from piivault.cli import _container
 
     container = _container()
     try:
-        return use(console_service(container).users)
+        return use(build_user_store(container.settings, container.uow))
     finally:
         container.close()
 
@@ -39,19 +40,19 @@ def _run(use: Callable[[Any], Any]) -> Any:
 def _run_as(asking: str | None, use: Callable[[Any, Any, Any], Any]) -> Any:
     """``use(users, access, acting)``: as the admin named by ``--as`` (None: the operator, bootstrap)."""
     from access import model as m
-    from api.console.services import console_service
+    from identity.users.users import build_user_store
     from piivault.cli import _container
 
     person = None
     if asking is not None:
         try:
-            person = m.check_person(asking)
+            person = check_person(asking)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--as") from None
     container = _container()
     try:
         acting = m.Acting(person, "admin", _actor())
-        return use(console_service(container).users, container.services["access"], acting)
+        return use(build_user_store(container.settings, container.uow), container.services["access"], acting)
     finally:
         container.close()
 
@@ -79,7 +80,7 @@ def _say_pending(approval: Any) -> None:
 
 
 def _actor() -> str:
-    from api.clients.cli import cli_actor
+    from piivault.clikit import cli_actor
 
     return cli_actor()
 

@@ -16,7 +16,7 @@ import functools
 
 from sqlalchemy.orm import Session
 
-from api.console import tables as t
+from identity.users import tables as t
 from throttle import counters
 from vault import Keyring
 

@@ -16,30 +16,20 @@ files the request that another DPO approves.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 
 import click
 
-from anonymize.extract.permissions import WRITE_ATTRIBUTES
-from api.clients.model import MAX_EXPIRY_DAYS, ROLES, Client, has_data_access
+from identity.clients.model import MAX_EXPIRY_DAYS, ROLES, WRITE_ATTRIBUTES, Client, has_data_access
+from piivault.clikit import cli_actor, short_time, text_table
 from piivault.clikit import handle_errors as _cli_errors
-from piivault.clikit import short_time, text_table
 
 
 def _store_and_container():
-    from api.clients.store import clients_service
+    from identity.clients.store import clients_service
     from piivault.cli import _container
 
     container = _container()
     return clients_service(container), container
-
-
-def cli_actor() -> str:
-    """The audit actor for a command run by the operator at this terminal."""
-    try:
-        return f"cli:{getpass.getuser()}"[:128]  # the audit actor column's width
-    except Exception:  # no user name (e.g. a container without passwd entry)
-        return "cli"
 
 
 def _codes(raw: str | None) -> list[str] | None:
@@ -142,7 +132,7 @@ def create(
 
 
 def _person(raw: str) -> str:
-    from access.model import check_person
+    from identity.person import check_person
 
     try:
         return check_person(raw)

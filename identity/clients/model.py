@@ -6,12 +6,14 @@ import dataclasses
 import datetime as dt
 import re
 
-from anonymize.extract.permissions import WRITE_ATTRIBUTES
-
 ADMIN, SERVICE, DPO, ANALYST, AUDITOR = "admin", "service", "dpo", "analyst", "auditor"
 ROLES = (ADMIN, SERVICE, DPO, ANALYST, AUDITOR)
 # Roles whose use of data is bound to declared purposes (and optionally field types).
 PURPOSE_BOUND_ROLES = (SERVICE, ANALYST)
+
+# The explicit permission a client needs to replace subjects' risk attributes (``POST /v1/attributes``,
+# :mod:`anonymize.extract.attributes`): they feed credit decisions, so holding a purpose is not enough.
+WRITE_ATTRIBUTES = "write_attributes"
 
 # Permissions a client holds only when given one explicitly, and the roles it may be given to.
 PERMISSIONS: dict[str, frozenset[str]] = {WRITE_ATTRIBUTES: frozenset({SERVICE})}

@@ -17,11 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from api.console import tables as t
-from api.console.services import passwords
-from api.console.services.errors import InvalidInput, UserExists, UserNotFound
 from audit.events import AuditEvent
-from piivault.db import UnitOfWork
+from identity.users import passwords
+from identity.users import tables as t
+from identity.users.errors import InvalidInput, UserExists, UserNotFound
+from piivault.db import UnitOfWork, utcnow
+from piivault.errors import ConfigurationError
 from piivault.sql import insert_ignore
 
 ROLES = t.ROLES
@@ -110,6 +111,17 @@ def check_language(language: Any) -> str:
     if language not in LANGUAGES:
         raise InvalidInput("the language must be zh or en", key="error.language")
     return language
+
+
+def build_user_store(
+    settings: Any, uow_factory: Callable[[], UnitOfWork], *, clock: Callable[[], dt.datetime] = utcnow
+) -> UserStore:
+    """The console's users as configured (``PIIVAULT_CONSOLE_TIME_ZONE``). Raises ConfigurationError."""
+    try:
+        zone = check_time_zone(settings.console_time_zone)
+    except InvalidInput:
+        raise ConfigurationError("PIIVAULT_CONSOLE_TIME_ZONE must be an IANA time zone") from None
+    return UserStore(uow_factory, default_time_zone=zone, clock=clock)
 
 
 class UserStore:

@@ -1,10 +1,10 @@
-"""Tables owned by :mod:`api.clients`."""
+"""Tables owned by :mod:`identity.clients`."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from api.clients.model import ROLES
+from identity.clients.model import ROLES
 from piivault.db import UTCDateTime, metadata
 
 # One row per client and its single key. The key itself is never stored: only

@@ -16,7 +16,10 @@ from flask_smorest import Blueprint
 from access.model import Acting
 from access.onboarding import create_client
 from api.auth import current_principal, require_roles
-from api.clients.model import (
+from api.deps import current_container
+from api.schemas import FullMatch, Schema
+from api.tokens import request_id
+from identity.clients.model import (
     ADMIN,
     CODE_PATTERN,
     MAX_CODES,
@@ -26,10 +29,7 @@ from api.clients.model import (
     ROLES,
     Client,
 )
-from api.clients.store import clients_service
-from api.deps import current_container
-from api.schemas import FullMatch, Schema
-from api.tokens import request_id
+from identity.clients.store import clients_service
 
 blp = Blueprint(
     "clients",

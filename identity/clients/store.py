@@ -36,9 +36,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from access.model import check_person
-from api.clients import keys
-from api.clients.errors import (
+from audit.events import AuditEvent
+from identity.clients import keys
+from identity.clients.errors import (
     ApiKeyExpired,
     ApiKeyRevoked,
     ClientPendingApproval,
@@ -46,7 +46,7 @@ from api.clients.errors import (
     LastAdmin,
     SelfRevocation,
 )
-from api.clients.model import (
+from identity.clients.model import (
     ACTIVE,
     ADMIN,
     CODE_PATTERN,
@@ -61,8 +61,8 @@ from api.clients.model import (
     Principal,
     has_data_access,
 )
-from api.clients.tables import clients as t
-from audit.events import AuditEvent
+from identity.clients.tables import clients as t
+from identity.person import check_person
 from piivault.db import UnitOfWork, session_scope, utcnow
 from piivault.errors import Conflict, NotFound, ValidationFailed
 from piivault.sql import for_update
@@ -143,7 +143,7 @@ def _never_approved(session: Session, client: Client, now: dt.datetime) -> bool:
 class ClientStore:
     """``purposes`` and ``field_types``, when given, are the catalogues a client's
     codes must come from (anything supporting ``in``). ``data_access`` tells whether
-    a client that needs approval (:func:`~api.clients.model.has_data_access`) holds
+    a client that needs approval (:func:`~identity.clients.model.has_data_access`) holds
     it now; without it such keys never work."""
 
     def __init__(
@@ -196,7 +196,7 @@ class ClientStore:
     ) -> tuple[Client, str]:
         """Create a client; return it and its API key, which is never available again.
 
-        A client with data access (:func:`~api.clients.model.has_data_access`) is
+        A client with data access (:func:`~identity.clients.model.has_data_access`) is
         created needing approval: its key is refused (``client_pending_approval``)
         until a ``client.data_access`` grant for it exists. ``in_transaction`` runs
         in the creating unit of work (it asks for that approval, :mod:`access.onboarding`);
@@ -205,7 +205,7 @@ class ClientStore:
         ``approving``: the role approves something (:mod:`access.identity`), so the
         key too waits for an ``identity.approver`` grant.
 
-        ``permissions`` are given explicitly (:data:`~api.clients.model.PERMISSIONS`:
+        ``permissions`` are given explicitly (:data:`~identity.clients.model.PERMISSIONS`:
         ``write_attributes`` for service clients). Raises :class:`ValidationFailed`
         for a bad name, role, expiry, permission, or a purpose or field type that
         is malformed or not in the catalogue,

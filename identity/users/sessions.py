@@ -26,11 +26,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from api.console import tables as t
-from api.console.services import lockout, passwords
-from api.console.services.errors import SignInFailed
-from api.console.services.users import ConsoleUser, normalize_username, user_from
 from audit.events import AuditEvent
+from identity.users import lockout, passwords
+from identity.users import tables as t
+from identity.users.errors import SignInFailed
+from identity.users.users import ConsoleUser, normalize_username, user_from
 from piivault.db import UnitOfWork
 from vault import Keyring
 
