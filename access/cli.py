@@ -21,7 +21,7 @@ def _access():
     from piivault.cli import _container
 
     container = _container()
-    return container.services["access"], container
+    return container.access, container
 
 
 def _acting(person: str, role: str) -> m.Acting:

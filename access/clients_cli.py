@@ -25,11 +25,10 @@ from piivault.clikit import handle_errors as _cli_errors
 
 
 def _store_and_container():
-    from identity.clients.store import clients_service
     from piivault.cli import _container
 
     container = _container()
-    return clients_service(container), container
+    return container.clients, container
 
 
 def _codes(raw: str | None) -> list[str] | None:
@@ -100,7 +99,7 @@ def create(
     try:
         made = create_client(
             store,
-            container.services["access"],
+            container.access,
             acting,
             bootstrap=asking is None,
             name=name,
@@ -125,7 +124,7 @@ def create(
         )
     elif approval is not None:
         click.echo(f"four-eyes is OFF for {approval.action}: approved as asked ({approval.id})", err=True)
-    elif client.role in container.services["access"].rules.approving_roles():
+    elif client.role in container.access.rules.approving_roles():
         click.echo("the first approving identity (bootstrap): no approval needed", err=True)
     click.echo("API key (shown once, store it now; only a keyed hash is kept):", err=True)
     click.echo(made.key)

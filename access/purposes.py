@@ -43,9 +43,10 @@ class PurposeChanged(Conflict):
 class PurposeApprovals:
     """Files widening changes and applies them when approved (registered with the access service)."""
 
-    def __init__(self, access: AccessService, consent: Any) -> None:
+    def __init__(self, access: AccessService, *, catalogue: Any, field_types: Any) -> None:
         self._access = access
-        self._consent = consent
+        self._catalogue = catalogue  # consent.purposes.LivePurposeCatalogue
+        self._field_types = field_types
         access.on_approved(m.PURPOSE_WIDEN, self._apply)
 
     def file(
@@ -87,9 +88,8 @@ class PurposeApprovals:
                 f"the purpose is at version {current.version}, the change was asked against "
                 f"{proposal.get('base_version')}: ask again"
             )
-        consent = self._consent
         updated, changed = p.update(
-            session, code, proposal.get("changes") or {}, found.requested_by, now, consent.field_types.codes()
+            session, code, proposal.get("changes") or {}, found.requested_by, now, self._field_types.codes()
         )
         if not changed or p.definition_digest(updated) != scope.digest:
             raise PurposeChanged("the change no longer makes the definition that was approved")
@@ -107,4 +107,4 @@ class PurposeApprovals:
                 },
             )
         )
-        uow.after_commit(consent.catalogue.invalidate)
+        uow.after_commit(self._catalogue.invalidate)

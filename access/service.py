@@ -877,18 +877,24 @@ class AccessService:
         )
 
 
-def build_access_service(settings: Any, container: Any) -> AccessService:
-    """The access service of a container: rules from ``PIIVAULT_APPROVALS``, the vault's
-    identifier check, the consent service's purpose catalogue."""
+def build_access_service(
+    settings: Any,
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    session_factory: sessionmaker[Session],
+    looks_like_identifier: Callable[[str], bool],
+    purposes: Any = None,
+) -> AccessService:
+    """The access service of a container: rules from ``PIIVAULT_APPROVALS``, the field types'
+    identifier check, the purpose catalogue."""
     from access.rules import load_rules
 
-    consent = container.services.get("consent")
     return AccessService(
-        container.uow,
-        container.session_factory,
+        uow_factory,
+        session_factory,
         load_rules(settings.approvals),
-        looks_like_identifier=container.services["tokenization"].looks_like_identifier,
-        purposes=getattr(consent, "catalogue", None),
+        looks_like_identifier=looks_like_identifier,
+        purposes=purposes,
         limits=AccessLimits(
             request_hours=settings.approval_request_hours,
             max_grant_minutes=settings.grant_max_minutes,

@@ -27,12 +27,11 @@ from piivault.clikit import short_time, text_table
 
 
 def _run(use: Callable[[Any], Any]) -> Any:
-    from identity.users.users import build_user_store
     from piivault.cli import _container
 
     container = _container()
     try:
-        return use(build_user_store(container.settings, container.uow))
+        return use(container.users)
     finally:
         container.close()
 
@@ -40,7 +39,6 @@ def _run(use: Callable[[Any], Any]) -> Any:
 def _run_as(asking: str | None, use: Callable[[Any, Any, Any], Any]) -> Any:
     """``use(users, access, acting)``: as the admin named by ``--as`` (None: the operator, bootstrap)."""
     from access import model as m
-    from identity.users.users import build_user_store
     from piivault.cli import _container
 
     person = None
@@ -52,7 +50,7 @@ def _run_as(asking: str | None, use: Callable[[Any, Any, Any], Any]) -> Any:
     container = _container()
     try:
         acting = m.Acting(person, "admin", _actor())
-        return use(build_user_store(container.settings, container.uow), container.services["access"], acting)
+        return use(container.users, container.access, acting)
     finally:
         container.close()
 

@@ -100,7 +100,7 @@ def vault_tokenizer(caller: Caller, rid: str) -> Tokenizer:
     if it refuses a value.
     """
     container = current_container()
-    service = container.services["tokenization"]
+    service = container.tokenization
 
     def field_type(code: str, value: str) -> str:
         try:

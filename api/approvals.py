@@ -34,7 +34,7 @@ ROLES = ("admin", "dpo", "auditor")
 
 
 def access() -> AccessService:
-    return current_container().services["access"]
+    return current_container().access
 
 
 def acting() -> Acting:

@@ -81,6 +81,6 @@ class Attributes(MethodView):
         """Replace the risk attributes of up to 1,000 subjects, all or none."""
         container = current_container()
         with container.uow() as uow:
-            return container.services["extracts"].put_attributes(
+            return container.extracts.put_attributes(
                 uow, Requester.of(current_principal()), body["items"], request_id=request_id()
             )

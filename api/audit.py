@@ -77,7 +77,7 @@ class NoCheckpoint(NotFound):
 
 
 def audit_log() -> AuditLog:
-    return current_container().services["audit"]
+    return current_container().audit
 
 
 def _record_read(operation: str, *, subject_id: str | None = None, **details: Any) -> None:
@@ -99,7 +99,7 @@ def _not_an_identifier(value: str | None, name: str) -> None:
 
     The message names the parameter, never the value.
     """
-    if value is not None and current_container().services["tokenization"].looks_like_identifier(value):
+    if value is not None and current_container().tokenization.looks_like_identifier(value):
         raise ValidationFailed(f"{name} must be an id, not a personal identifier")
 
 

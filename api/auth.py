@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 
 from api.ratelimit import FailureLimiter
-from identity.clients import clients_service, keys
+from identity.clients import keys
 from identity.clients.errors import (
     InvalidApiKey,
     MalformedAuthorization,
@@ -87,7 +87,7 @@ def _authenticate() -> None:
         return
     credential = _bearer_credential()
     address = request.remote_addr or "unknown"
-    store = clients_service(current_app.extensions["piivault"])
+    store = current_app.extensions["piivault"].clients
     try:
         g.principal = store.authenticate(credential)
     except InvalidApiKey as e:

@@ -29,7 +29,6 @@ from identity.clients.model import (
     ROLES,
     Client,
 )
-from identity.clients.store import clients_service
 
 blp = Blueprint(
     "clients",
@@ -149,8 +148,8 @@ class Clients(MethodView):
         container = current_container()
         principal = current_principal()
         made = create_client(
-            clients_service(container),
-            container.services["access"],
+            container.clients,
+            container.access,
             Acting(principal.person, principal.role, principal.actor),
             request_id=request_id(),
             name=body["name"],
@@ -173,7 +172,7 @@ class Clients(MethodView):
     @blp.response(200, ClientSchema(many=True))
     def get(self) -> list[dict[str, Any]]:
         """List every client, revoked and expired ones included."""
-        return [_with_state(c) for c in clients_service(current_container()).list_clients()]
+        return [_with_state(c) for c in current_container().clients.list_clients()]
 
 
 @blp.route("/<client_id>")
@@ -183,7 +182,7 @@ class ClientById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, client_id: str) -> dict[str, Any]:
         """Show one client."""
-        return _with_state(clients_service(current_container()).get(client_id))
+        return _with_state(current_container().clients.get(client_id))
 
     @require_roles(ADMIN)
     @blp.response(200, ClientSchema)
@@ -195,7 +194,7 @@ class ClientById(MethodView):
         A key cannot revoke itself, and the last active admin cannot be revoked (409).
         """
         caller = current_principal()
-        client = clients_service(current_container()).revoke(
+        client = current_container().clients.revoke(
             client_id, actor=caller.actor, caller_id=caller.client_id
         )
         return _with_state(client)

@@ -44,7 +44,7 @@ blp = Blueprint(
 
 
 def extracts() -> ExtractService:
-    return current_container().services["extracts"]
+    return current_container().extracts
 
 
 def requester() -> Requester:

@@ -34,7 +34,7 @@ _CODE = FullMatch(r"[a-z][a-z0-9_]{1,63}", error="lowercase letters, digits and 
 
 
 def consent_service() -> ConsentService:
-    return current_container().services["consent"]
+    return current_container().consent
 
 
 def actor() -> Actor:

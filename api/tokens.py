@@ -43,7 +43,7 @@ MAX_VALUE_CHARS = 16_384
 
 
 def tokenization() -> TokenizationService:
-    return current_container().services["tokenization"]
+    return current_container().tokenization
 
 
 def request_id() -> str:

@@ -36,7 +36,7 @@ def _with_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         container = _container()
         try:
-            return fn(container.services["audit"], *args, **kwargs)
+            return fn(container.audit, *args, **kwargs)
         finally:
             container.close()
 
@@ -190,7 +190,7 @@ def verify(
 
         container = _container()
         try:
-            report = container.services["audit"].verify(saved_checkpoints=saved, workers=workers)
+            report = container.audit.verify(saved_checkpoints=saved, workers=workers)
             if record:
                 record_verification(container, report)
         finally:

@@ -952,7 +952,7 @@ def _iso(value: dt.datetime) -> str:
 def build_audit_log(
     settings: Any, engine: sa.Engine, session_factory: sessionmaker[Session], keyring: Any
 ) -> AuditLog:
-    """The audit service as the composition root wires it (``Container.services["audit"]``)."""
+    """The audit service as the composition root wires it (``Container.audit``)."""
     sequencer = Sequencer(
         engine,
         session_factory,

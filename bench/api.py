@@ -83,7 +83,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 # Run in a subprocess with the tree under test on PYTHONPATH: migrate, bootstrap, create a client.
 SETUP = """
 import json
-from identity.clients import clients_service
 from piivault import migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import build_container
@@ -91,7 +90,7 @@ from piivault.settings import Settings
 container = build_container(Settings.from_env())
 migrate.upgrade(container.engine)
 bootstrap(container)
-_, key = clients_service(container).create(
+_, key = container.clients.create(
     name="bench-crm", role="service", purposes=["aml_kyc", "account_service"], actor="bench"
 )
 container.close()

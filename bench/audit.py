@@ -150,7 +150,7 @@ def _sequencer_worker(env: dict[str, str], ready: Any, stop: Any, interval: floa
     container = build_container(Settings.from_env(env))
     try:
         ready.put("sequencer")
-        container.services["audit"].sequencer.run(stop, interval=interval)
+        container.audit.sequencer.run(stop, interval=interval)
     finally:
         container.close()
 
@@ -211,7 +211,7 @@ def appends(
     ``worker``, they only queue and one sequencer worker process integrates (``piivault
     audit sequence --loop``). With ``read_only``, each append is a read-only unit of work,
     whose events a process's threads commit together (group commit, PostgreSQL)."""
-    audit = container.services["audit"]
+    audit = container.audit
     audit.sequencer.drain(idle_checkpoint=False)
     first = audit.size()
     ready, go, stop = SPAWN.Queue(), SPAWN.Event(), SPAWN.Event()
@@ -339,7 +339,7 @@ def build_log(container: Container, events: int, batch: int = 50_000) -> float:
     )
     start = time.perf_counter()
     now = dt.datetime.now(dt.UTC)
-    size = container.services["audit"].size()
+    size = container.audit.size()
     done = 0
     try:
         while done < events:
@@ -382,7 +382,7 @@ def _enqueue(container: Container, now: dt.datetime, rows: list[tuple[str, bytes
 
 
 def proof_latency(container: Container, proofs: int) -> tuple[float, float]:
-    audit = container.services["audit"]
+    audit = container.audit
     checkpoint = audit.latest_checkpoint()
     rng = random.Random(1)
     timings = []
@@ -448,15 +448,15 @@ def run_backend(name: str, env: dict[str, str], args: argparse.Namespace) -> dic
                 flush=True,
             )
             results[f"bare_commits_{args.writers}{key}"] = round(bare)
-        check = container.services["audit"].verify()
+        check = container.audit.verify()
         assert check.ok, check.summary()
         if args.events == 0 or name == "sqlite" and args.skip_sqlite_log:
             return results
         built = build_log(container, args.events)
-        size = container.services["audit"].size()
+        size = container.audit.size()
         print(f"{name}: built a log of {size:,} events in {built:.1f}s", flush=True)
         for workers in (None, 1):
-            verified = container.services["audit"].verify(workers=workers)
+            verified = container.audit.verify(workers=workers)
             assert verified.ok, verified.summary()
             rate = verified.events / verified.seconds
             label = "default workers" if workers is None else "1 process"

@@ -107,7 +107,7 @@ def to_csv(rows: list[dict[str, str]]) -> bytes:
 
 
 def bulk_import(container: Container, rows: list[dict[str, str]]) -> tuple[int, float]:
-    svc = container.services["consent"]
+    svc = container.consent
     total, seconds = 0, 0.0
     for start in range(0, len(rows), IMPORT_CHUNK):
         content = to_csv(rows[start : start + IMPORT_CHUNK])
@@ -122,7 +122,7 @@ def bulk_import(container: Container, rows: list[dict[str, str]]) -> tuple[int, 
 
 def tokenize(container: Container, count: int, stride: int) -> dict[str, str]:
     """subject -> token of a mobile number, for subjects that kept their marketing consent."""
-    svc = container.services["tokenization"]
+    svc = container.tokenization
     chosen = [subject(i) for i in range(1, count * stride, stride) if i % 3 != 0][:count]
     tokens: dict[str, str] = {}
     for start in range(0, len(chosen), 500):
@@ -154,7 +154,7 @@ def detokenize_latency(container: Container, tokens: dict[str, str], requests: i
     ``separate``: the token query, then the check as a query of its own;
     ``none``: the token query and a stub that answers "granted" at once.
     """
-    svc = container.services["tokenization"]
+    svc = container.tokenization
     real_check, real_join = svc.consent_check, svc.consent_join
     load = detokenize_module._load
     pool = list(tokens.values())

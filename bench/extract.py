@@ -406,9 +406,9 @@ def worker_read(sizes: list[int], database: str) -> dict[str, Any]:
                     if database == "postgresql":  # statistics, as autovacuum keeps them in a live database
                         with container.engine.begin() as conn:
                             conn.exec_driver_sql("ANALYZE")
-                    container.services["consent"].catalogue.ensure_seeded()
+                    container.consent.catalogue.ensure_seeded()
                     with container.session_factory() as session:
-                        plan = container.services["extracts"]._plan(session, parse_spec(READ_SPEC), None)
+                        plan = container.extracts._plan(session, parse_spec(READ_SPEC), None)
                     provider = source.rows(container.session_factory, container.keyring, plan)
                     timed: dict[str, float] = {}
                     for label in ("cold", "warm"):

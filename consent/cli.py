@@ -84,7 +84,7 @@ def _service_key() -> str:
 
     container = _container()
     try:
-        return container.services["consent"].receipt_public_key()["public_key"]
+        return container.consent.receipt_public_key()["public_key"]
     finally:
         container.close()
 
@@ -94,7 +94,7 @@ def _service_key() -> str:
 @_with_container
 def public_key(container: Any) -> None:
     """Print the published receipt key as JSON (alg, key_id, public_key)."""
-    click.echo(json.dumps(container.services["consent"].receipt_public_key()))
+    click.echo(json.dumps(container.consent.receipt_public_key()))
 
 
 @consent_cli.command("import")
@@ -112,7 +112,7 @@ def import_consents(container: Any, file: Path, fmt: str | None) -> None:
     actor = Actor(f"cli:{getpass.getuser()}", "admin")
     try:
         with container.uow() as uow:
-            summary = container.services["consent"].import_consents(uow, actor, file.read_bytes(), fmt)
+            summary = container.consent.import_consents(uow, actor, file.read_bytes(), fmt)
     except ImportRejected as e:
         click.echo(f"piivault: {e.message}", err=True)
         for error in e.row_errors[:50]:
@@ -131,7 +131,7 @@ def jobs_cli() -> None:
 @_with_container
 def jobs_run(container: Any) -> None:
     """Run every due job once (idempotent; safe to run twice at once, e.g. from cron)."""
-    report = container.services["consent"].run_jobs().to_dict()
+    report = container.consent.run_jobs().to_dict()
     # Extracts: expiries (pseudonym keys destroyed), stale jobs queued again, queued jobs run.
-    report["extracts"] = container.services["extracts"].run_jobs().to_dict()
+    report["extracts"] = container.extracts.run_jobs().to_dict()
     click.echo(json.dumps(report))

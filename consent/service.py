@@ -1135,12 +1135,25 @@ def add_tombstone(
     )
 
 
-def build_consent_service(settings: Any, container: Any) -> ConsentService:
-    """The service as the composition root wires it (``Container.services["consent"]``).
+def build_consent_service(
+    settings: Any,
+    *,
+    session_factory: sessionmaker[Session],
+    uow_factory: Callable[[], UnitOfWork],
+    keyring: Keyring,
+    catalogue: LivePurposeCatalogue,
+    field_types: FieldTypeRegistry,
+    audit: Any = None,
+    subject_attributes: Any = None,
+    widen_gate: Any = None,
+    four_eyes: Any = None,
+    client_names: Callable[[Session], dict[str, str]] | None = None,
+) -> ConsentService:
+    """The service as the composition root wires it (:class:`piivault.container.Container`); no I/O.
 
-    Seeds from the tokenization service's configured purposes; no I/O here.
+    The controller named in receipts, the relationship purposes and DSR due days come from
+    the settings; everything else is a collaborator the root made.
     """
-    tokenization = container.services["tokenization"]
     clock = utcnow
     controller = Controller(
         name=settings.controller_name,
@@ -1153,21 +1166,22 @@ def build_consent_service(settings: Any, container: Any) -> ConsentService:
         jurisdiction=settings.consent_jurisdiction,
         language=settings.consent_language,
     )
-    catalogue = LivePurposeCatalogue(
-        container.session_factory, tokenization.purposes, ttl=settings.purpose_cache_seconds, clock=clock
-    )
     return ConsentService(
         relationship_purposes=frozenset(settings.relationship_purposes),
-        session_factory=container.session_factory,
-        uow_factory=container.uow,
-        keyring=container.keyring,
+        session_factory=session_factory,
+        uow_factory=uow_factory,
+        keyring=keyring,
         catalogue=catalogue,
-        field_types=tokenization.field_types,
+        field_types=field_types,
         controller=controller,
-        audit=container.services.get("audit"),
+        audit=audit,
         due_days=settings.dsr_due_days,
         clock=clock,
         time_zone=_time_zone(settings.customer_time_zone),
+        subject_attributes=subject_attributes,
+        widen_gate=widen_gate,
+        four_eyes=four_eyes,
+        client_names=client_names,
     )
 
 

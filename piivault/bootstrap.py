@@ -25,5 +25,5 @@ def bootstrap(container: Container) -> KeyInfo:
             container.keyring.system_key(session, name)
         container.keyring.signer(session, CHECKPOINT_KEY)
         session.commit()
-    container.services["audit"].pin_public_key()
+    container.audit.pin_public_key()
     return info

@@ -292,8 +292,8 @@ def keys_replay_erasures(rewrap_retired: bool) -> None:
             )
         with container.session_factory() as session:
             # Restored token rows still carry blind indexes and sealed values: drop them too.
-            forgotten = container.services["tokenization"].forget_erased(session, report.subject_ids)
-            consents = container.services["consent"].forget_erased(session, report.subject_ids)
+            forgotten = container.tokenization.forget_erased(session, report.subject_ids)
+            consents = container.consent.forget_erased(session, report.subject_ids)
             session.commit()
         click.echo(
             f"ledger entries: {report.ledger_entries}; data keys destroyed: {report.shredded}; "

@@ -6,7 +6,6 @@ key provider and the services; the API app factory and the CLI both use it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import AuditSink, UnitOfWork, check_database, make_engine, utcnow
+from piivault.db import UnitOfWork, check_database, make_engine, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 from vault import (
@@ -28,7 +27,16 @@ from vault import (
 )
 
 if TYPE_CHECKING:
+    from access.service import AccessService
+    from anonymize.extract.service import ExtractService
     from audit.group import GroupCommit
+    from audit.service import AuditLog
+    from audit.sink import QueueSink
+    from consent.service import ConsentService
+    from identity.clients.store import ClientStore
+    from identity.users.sessions import SessionStore
+    from identity.users.users import UserStore
+    from tokenization.service import TokenizationService
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +80,176 @@ def build_key_provider(settings: Settings) -> KeyProvider:
     )
 
 
-@dataclasses.dataclass
 class Container:
+    """Every service of one process, each built here with its collaborators (no I/O yet).
+
+    The typed fields are the whole object graph: nothing is looked up by name,
+    created later elsewhere, or wired by assigning to a service after it was made.
+    Raises ConfigurationError for bad settings.
+
+    Built bottom-up, as the layers go: the kernel (engine, units of work), the
+    vault (KEK provider, keyring), the audit log, identities, approvals and grants,
+    the privacy core's consent service, tokenization over it, extracts on top.
+    """
+
     settings: Settings
     engine: sa.Engine
     session_factory: sessionmaker[Session]
     provider: KeyProvider
     keyring: Keyring
-    audit_sink: AuditSink | None = None
-    services: dict[str, Any] = dataclasses.field(default_factory=dict)
-    group_commit: GroupCommit | None = None
-    read_only_sessions: sessionmaker[Session] | None = None
-    _closers: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    audit: AuditLog
+    audit_sink: QueueSink
+    group_commit: GroupCommit | None
+    read_only_sessions: sessionmaker[Session] | None
+    access: AccessService
+    clients: ClientStore
+    users: UserStore
+    sessions: SessionStore
+    consent: ConsentService
+    tokenization: TokenizationService
+    extracts: ExtractService
+
+    def __init__(self, settings: Settings, *, provider: KeyProvider | None = None) -> None:
+        from access.gate import FourEyes
+        from access.identity import client_approved, user_approved
+        from access.purposes import PurposeApprovals
+        from access.service import build_access_service
+        from anonymize.extract.attributes import AttributeStore
+        from anonymize.extract.service import build_extract_service
+        from audit.service import build_audit_log
+        from audit.sink import QueueSink
+        from consent.purposes import LivePurposeCatalogue
+        from consent.service import build_consent_service
+        from identity.clients.store import ClientStore
+        from identity.users.sessions import build_session_store
+        from identity.users.users import build_user_store
+        from throttle import AnswerBudget
+        from tokenization.service import (
+            build_tokenization_service,
+            configured_field_types,
+            configured_purposes,
+        )
+
+        self.settings = settings
+        self._closers: list[Callable[[], None]] = []
+        self.engine = make_engine(settings.require("DATABASE_URL"))
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.provider = provider or build_key_provider(settings)
+        ledger = ErasureLedger(settings.erasure_ledger) if settings.erasure_ledger else None
+        self.keyring = Keyring(
+            self.provider,
+            cache=DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
+            ledger=ledger,
+        )
+
+        self.audit = build_audit_log(settings, self.engine, self.session_factory, self.keyring)
+        self._closers.append(self.audit.close)
+        # The sink and the sequencer share one authenticator: the MAC key is unwrapped once per process.
+        self.audit_sink = QueueSink(self.audit.sequencer.authenticator)
+        self.group_commit = None
+        self.read_only_sessions = None
+        if settings.audit_group_commit and self.engine.dialect.name == "postgresql":
+            from audit.group import GroupCommit
+
+            self.group_commit = GroupCommit(
+                self.engine,
+                after_batch=self.audit.sequence_after_commit if settings.audit_sequence_inline else None,
+            )
+            self._closers.append(self.group_commit.close)
+            # Same pool; psycopg begins these sessions' transactions with BEGIN READ ONLY.
+            self.read_only_sessions = sessionmaker(
+                self.engine.execution_options(postgresql_readonly=True), expire_on_commit=False
+            )
+
+        # Field types and purposes: configured, then the purposes live in the consent tables
+        # (seeded from the configuration) and every service reads that one catalogue.
+        field_types = configured_field_types(settings)
+        catalogue = LivePurposeCatalogue(
+            self.session_factory,
+            configured_purposes(settings, field_types),
+            ttl=settings.purpose_cache_seconds,
+            clock=utcnow,
+        )
+
+        # Approvals and grants: the policy decision point, client keys, console users that
+        # approve, DSR packages, erasures and re-identification consult them.
+        self.access = build_access_service(
+            settings,
+            uow_factory=self.uow,
+            session_factory=self.session_factory,
+            looks_like_identifier=field_types.looks_like_identifier,
+            purposes=catalogue,
+        )
+        access = self.access
+        four_eyes = FourEyes(access)
+        self.clients = ClientStore(
+            self.uow,
+            self.session_factory,
+            self.keyring,
+            purposes=catalogue,
+            field_types=field_types,
+            verified_cache_seconds=settings.auth_cache_seconds,
+            # A client with data access works only while a client.data_access grant exists.
+            data_access=lambda session, client, now: client_approved(access, session, client, now),
+        )
+        self.users = build_user_store(settings, self.uow)
+        self.sessions = build_session_store(
+            settings,
+            self.uow,
+            self.keyring,
+            # A console user in an approving role acts only while approved (access.identity).
+            approved=lambda session, username, now: user_approved(access, session, username, now),
+        )
+
+        # Risk attributes are sealed under subjects' keys: the access package and corrections reach them.
+        attributes = AttributeStore(frozenset({*field_types.codes(), "subject_id"}))
+        self.consent = build_consent_service(
+            settings,
+            session_factory=self.session_factory,
+            uow_factory=self.uow,
+            keyring=self.keyring,
+            catalogue=catalogue,
+            field_types=field_types,
+            audit=self.audit,
+            subject_attributes=attributes,
+            # Purpose changes that widen access wait for a DPO's approval and apply when it comes.
+            widen_gate=PurposeApprovals(access, catalogue=catalogue, field_types=field_types),
+            # Four eyes on access packages and erasures (access.gate).
+            four_eyes=four_eyes,
+            # The customer's copy of an access request names a client by the name an admin gave it.
+            client_names=_client_names,
+        )
+        consent = self.consent
+        # The policy decision point asks the consent service about consent and holds, access about grants.
+        self.tokenization = build_tokenization_service(
+            settings,
+            self.keyring,
+            field_types=field_types,
+            purposes=catalogue,
+            consent_check=consent.check,
+            consent_join=consent.consent_join,
+            restriction_exempt=consent.restriction_exempt,
+            reveal_grants=access.reveal_grants,
+            answer_budget=AnswerBudget(
+                self.session_factory,
+                limit=settings.answer_budget,
+                window=dt.timedelta(seconds=settings.answer_budget_window),
+            ),
+        )
+        # Extract jobs; its in-process worker (if any was started) stops with the container.
+        self.extracts = build_extract_service(
+            settings,
+            session_factory=self.session_factory,
+            uow_factory=self.uow,
+            keyring=self.keyring,
+            consent=consent,
+            field_types=field_types,
+            four_eyes=four_eyes,
+        )
+        self._closers.append(self.extracts.close)
+        # Risk attributes and re-identification maps are sealed under subjects' and extracts' keys:
+        # destroying a key deletes them too (the keyring, made first, tells its listeners).
+        self.keyring.on_destroy(self.extracts.forget_destroyed)
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
         """A new unit of work whose audit events are written with its commit.
@@ -100,20 +266,18 @@ class Container:
         """
         if read_only and self.group_commit is not None:
             return UnitOfWork(self.read_only_sessions, None, group=self._group_submit)
-        audit = self.services.get("audit")
-        if self.audit_sink is None or audit is None or not self.settings.audit_sequence_inline:
+        if not self.settings.audit_sequence_inline:
             return UnitOfWork(self.session_factory, self.audit_sink)
 
         def sink_then_sequence(session: Session, events: Any) -> None:
-            assert self.audit_sink is not None  # read at commit time: tests may swap it
-            self.audit_sink(session, events)
-            uow.after_commit(audit.sequence_after_commit)
+            self.audit_sink(session, events)  # read at commit time: tests may swap it
+            uow.after_commit(self.audit.sequence_after_commit)
 
         uow = UnitOfWork(self.session_factory, sink_then_sequence)
         return uow
 
     def _group_submit(self, events: Sequence[Any]) -> None:
-        assert self.group_commit is not None and self.audit_sink is not None
+        assert self.group_commit is not None
         self.group_commit.submit(self.audit_sink.prepare(events, utcnow()))
 
     def close(self) -> None:
@@ -125,83 +289,7 @@ class Container:
 
 def build_container(settings: Settings, *, provider: KeyProvider | None = None) -> Container:
     """Wire everything. Raises ConfigurationError for bad settings (no I/O yet)."""
-    url = settings.require("DATABASE_URL")
-    engine = make_engine(url)
-    session_factory = sessionmaker(engine, expire_on_commit=False)
-    provider = provider or build_key_provider(settings)
-    ledger = ErasureLedger(settings.erasure_ledger) if settings.erasure_ledger else None
-    keyring = Keyring(
-        provider,
-        cache=DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
-        ledger=ledger,
-    )
-    from audit.service import build_audit_log
-    from audit.sink import QueueSink
-
-    audit_log = build_audit_log(settings, engine, session_factory, keyring)
-    # The sink and the sequencer share one authenticator: the MAC key is unwrapped once per process.
-    sink = QueueSink(audit_log.sequencer.authenticator)
-    container = Container(settings, engine, session_factory, provider, keyring, audit_sink=sink)
-    container.services["audit"] = audit_log
-    container._closers.append(container.services["audit"].close)
-    if settings.audit_group_commit and engine.dialect.name == "postgresql":
-        from audit.group import GroupCommit
-
-        audit = container.services["audit"]
-        container.group_commit = GroupCommit(
-            engine, after_batch=audit.sequence_after_commit if settings.audit_sequence_inline else None
-        )
-        container._closers.append(container.group_commit.close)
-        # Same pool; psycopg begins these sessions' transactions with BEGIN READ ONLY.
-        container.read_only_sessions = sessionmaker(
-            engine.execution_options(postgresql_readonly=True), expire_on_commit=False
-        )
-    from throttle import AnswerBudget
-    from tokenization.service import build_tokenization_service
-
-    answer_budget = AnswerBudget(
-        session_factory,
-        limit=settings.answer_budget,
-        window=dt.timedelta(seconds=settings.answer_budget_window),
-    )
-    container.services["tokenization"] = build_tokenization_service(
-        settings, keyring, answer_budget=answer_budget
-    )
-    from consent.service import build_consent_service
-
-    # Purposes come from the consent tables (seeded from the configuration); the policy
-    # decision point asks the consent service about consent and holds.
-    consent = container.services["consent"] = build_consent_service(settings, container)
-    tokenization = container.services["tokenization"]
-    tokenization.purposes = consent.catalogue
-    tokenization.consent_check = consent.check
-    tokenization.consent_join = consent.consent_join
-    tokenization.restriction_exempt = consent.restriction_exempt
-    from access.service import build_access_service
-
-    # Approvals and grants: the policy decision point, client keys and DSR packages consult them.
-    container.services["access"] = build_access_service(settings, container)
-    tokenization.reveal_grants = container.services["access"].reveal_grants
-    from access.purposes import PurposeApprovals
-
-    # Purpose changes that widen access wait for a DPO's approval and apply when it comes.
-    consent.widen_gate = PurposeApprovals(container.services["access"], consent)
-    from anonymize.extract.service import build_extract_service
-
-    # Extract jobs; its in-process worker (if any was started) stops with the container.
-    extracts = container.services["extracts"] = build_extract_service(settings, container)
-    container._closers.append(extracts.close)
-    # Risk attributes are sealed under subjects' keys, re-identification maps under extracts' keys:
-    # destroying a key deletes them too. The data-subject access package and corrections reach them.
-    keyring.on_destroy(extracts.forget_destroyed)
-    consent.subject_attributes = extracts.attribute_store()
-    # The customer's copy of an access request names a client by the name an admin gave it.
-    consent.client_names = _client_names
-    from access.gate import FourEyes
-
-    # Four eyes on access packages, erasures and re-identification (access.gate).
-    consent.four_eyes = extracts.four_eyes = FourEyes(container.services["access"])
-    return container
+    return Container(settings, provider=provider)
 
 
 def _client_names(session: Any) -> dict[str, str]:
@@ -241,7 +329,7 @@ def startup_check(container: Container) -> None:
             f"{len(pending_keys)} destroyed key(s) (expired extracts' pseudonym keys) exist again "
             "(database restored from a backup?): run `piivault keys replay-erasures` before serving"
         )
-    container.services["audit"].check()
+    container.audit.check()
     from access.rules import log_four_eyes
 
-    log_four_eyes(container.services["access"].rules)
+    log_four_eyes(container.access.rules)

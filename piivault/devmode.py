@@ -170,9 +170,7 @@ def _running_settings(var: Path) -> dict[str, str] | None:
 
 
 def _admin_store(container: Container):
-    from identity.clients import clients_service
-
-    return clients_service(container)
+    return container.clients
 
 
 def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
@@ -183,7 +181,7 @@ def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
 
     made = create_client(
         store,
-        container.services["access"],
+        container.access,
         m.Acting(DEV_ADMIN, "admin", "piivault-dev"),
         name=DEMO_CLIENT,
         role="service",
@@ -192,7 +190,7 @@ def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
         expires_in=dt.timedelta(hours=1),
     )
     if made.approval is not None and made.approval.state == m.PENDING:
-        container.services["access"].approve(m.Acting(DEV_DPO, "dpo", "piivault-dev"), made.approval.id)
+        container.access.approve(m.Acting(DEV_DPO, "dpo", "piivault-dev"), made.approval.id)
     return made.client, made.key
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from access import model as m
 from access.onboarding import create_client as onboard
-from identity.clients import clients_service
 from identity.clients.model import Client
 from piivault.container import Container
 
@@ -26,9 +25,9 @@ def create_client(
     container: Container, *, store: Any = None, actor: str = "test", **fields: Any
 ) -> tuple[Client, str]:
     """A client and its key (``fields`` as ``ClientStore.create``'s); data access approved by a DPO."""
-    access = container.services["access"]
+    access = container.access
     made = onboard(
-        store or clients_service(container), access, m.Acting(TEST_ADMIN, "admin", actor), **fields
+        store or container.clients, access, m.Acting(TEST_ADMIN, "admin", actor), **fields
     )
     if made.approval is not None and made.approval.state == m.PENDING:
         approver = TEST_DPO_2 if made.approval.scope.person == TEST_DPO else TEST_DPO
@@ -51,7 +50,7 @@ def four_eyes(
     """``holder`` (a DPO) asks for ``action`` (``dsr.package``, ``dsr.erasure``,
     ``extract.reidentify``) on ``target`` and ``approver``, another DPO, approves: the grant
     :mod:`access.gate` needs, made the way the API makes it."""
-    access = container.services["access"]
+    access = container.access
     asked = access.request(
         m.Acting(holder, "dpo", actor),
         action,

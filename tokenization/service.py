@@ -293,14 +293,9 @@ class TokenizationService:
         uow.commit()
 
 
-def build_tokenization_service(
-    settings: Settings, keyring: Keyring, *, answer_budget: AnswerBudget | None = None
-) -> TokenizationService:
-    """The service as configured: field types and purposes files, deterministic scope,
-    whether card tokens keep the BIN.
-
-    Raises :class:`ConfigurationError` for a bad file or setting.
-    """
+def configured_field_types(settings: Settings) -> FieldTypeRegistry:
+    """The field types: built in, or ``PIIVAULT_FIELD_TYPES_FILE``; card tokens keeping the BIN if
+    ``PIIVAULT_CARD_TOKEN_KEEPS_BIN``. Raises :class:`ConfigurationError` for a bad file."""
     registry = default_registry()
     if settings.field_types_file:
         try:
@@ -309,11 +304,42 @@ def build_tokenization_service(
             raise ConfigurationError(f"PIIVAULT_FIELD_TYPES_FILE: {e}") from None
     if settings.card_token_keeps_bin and "bank_card" in registry:
         registry.register(keeping_bin(registry.get("bank_card")), override=True)
+    return registry
+
+
+def configured_purposes(settings: Settings, field_types: FieldTypeRegistry) -> PurposeCatalogue:
+    """The purposes of ``PIIVAULT_PURPOSES_FILE`` (default: a bank's); they seed the consent tables.
+    Raises :class:`ConfigurationError` for a bad file."""
     purposes_file = Path(settings.purposes_file) if settings.purposes_file else None
+    return load_purposes(purposes_file, field_types=field_types)
+
+
+def build_tokenization_service(
+    settings: Settings,
+    keyring: Keyring,
+    *,
+    field_types: FieldTypeRegistry | None = None,
+    purposes: PurposeCatalogue | None = None,
+    consent_check: ConsentCheck = consent_check,
+    consent_join: ConsentJoin | None = None,
+    restriction_exempt: Callable[..., bool] = no_hold_exemption,
+    reveal_grants: Callable[..., list] = no_grants,
+    answer_budget: AnswerBudget | None = None,
+) -> TokenizationService:
+    """The service as configured (deterministic scope; field types and purposes from their
+    files unless given), with the policy decision point's collaborators.
+
+    Raises :class:`ConfigurationError` for a bad file or setting.
+    """
+    registry = field_types if field_types is not None else configured_field_types(settings)
     return TokenizationService(
         keyring=keyring,
         field_types=registry,
-        purposes=load_purposes(purposes_file, field_types=registry),
+        purposes=purposes if purposes is not None else configured_purposes(settings, registry),
+        consent_check=consent_check,
+        consent_join=consent_join,
+        restriction_exempt=restriction_exempt,
+        reveal_grants=reveal_grants,
         deterministic_scope=DeterministicScope(settings.deterministic_scope),
         answer_budget=answer_budget,
     )

@@ -67,7 +67,7 @@ def run(container: Any, spec: Path, out_dir: Path, engine: str | None, spark_mas
     """Build an extract of SPEC from the vault's population and copy its files to --out."""
     from anonymize.extract.spec import read_document
 
-    service = container.services["extracts"]
+    service = container.extracts
     document = _with_engine(read_document(spec.read_bytes()), engine, spark_master)
     with container.uow() as uow:
         job = service.submit(uow, _operator("analyst"), document)
@@ -126,7 +126,7 @@ def _with_engine(document: Any, engine: str | None, master: str | None) -> Any:
 def list_extracts(container: Any, state: str | None, limit: int) -> None:
     """The newest extracts (JSON, one per line): id, state, purpose, who, when, k, l."""
     with container.uow() as uow:
-        found = container.services["extracts"].search(uow, _operator("dpo"), state=state, limit=limit)
+        found = container.extracts.search(uow, _operator("dpo"), state=state, limit=limit)
     for view in found:
         result = view["result"] or {}
         _echo_json(
@@ -151,7 +151,7 @@ def list_extracts(container: Any, state: str | None, limit: int) -> None:
 def show(container: Any, extract_id: str) -> None:
     """One extract as JSON: state, progress, result, files and their SHA-256."""
     with container.uow() as uow:
-        _echo_json(container.services["extracts"].get(uow, _operator("dpo"), extract_id))
+        _echo_json(container.extracts.get(uow, _operator("dpo"), extract_id))
 
 
 @extract_cli.command("reidentify")
@@ -186,7 +186,7 @@ def reidentify(
     requester = dataclasses.replace(_operator("dpo"), person=person)
     with container.uow() as uow:
         _echo_json(
-            container.services["extracts"].reidentify(
+            container.extracts.reidentify(
                 uow, requester, extract_id, column=column, pseudonym=pseudonym, reason=reason
             )
         )
@@ -199,7 +199,7 @@ def reidentify(
 @_with_service
 def worker(container: Any, poll: float, once: bool) -> None:
     """Run queued extract jobs (several workers may run at once: a job is claimed under a lock)."""
-    service = container.services["extracts"]
+    service = container.extracts
     name = f"worker:{os.getpid()}"
     while True:
         ran = service.run_next(name)

@@ -1181,21 +1181,30 @@ class ExtractWorker:
                 self._wakeup.clear()
 
 
-def build_extract_service(settings: Any, container: Any) -> ExtractService:
-    """The service as the composition root wires it (``Container.services["extracts"]``); no I/O."""
+def build_extract_service(
+    settings: Any,
+    *,
+    session_factory: sessionmaker[Session],
+    uow_factory: Callable[[], UnitOfWork],
+    keyring: Keyring,
+    consent: Any,
+    field_types: FieldTypeRegistry,
+    four_eyes: Any = None,
+) -> ExtractService:
+    """The service as the composition root wires it (:class:`piivault.container.Container`); no I/O."""
     configured = settings.extract_dir
     if configured:
         directory: Path | None = Path(configured)
     else:
         # Development and tests write under ./var; production must say where.
         directory = None if settings.env == "production" else Path("var") / "extracts"
-    tokenization = container.services["tokenization"]
     return ExtractService(
-        session_factory=container.session_factory,
-        uow_factory=container.uow,
-        keyring=container.keyring,
-        consent=container.services["consent"],
-        field_types=tokenization.field_types,
+        session_factory=session_factory,
+        uow_factory=uow_factory,
+        keyring=keyring,
+        consent=consent,
+        field_types=field_types,
+        four_eyes=four_eyes,
         extract_dir=directory,
         worker_threads=settings.extract_worker_threads,
         spark_masters=frozenset(m.strip() for m in settings.extract_spark_masters.split(",") if m.strip()),

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any
 from identity.clients.model import ROLES, Client, Principal
 
 if TYPE_CHECKING:
-    from identity.clients.store import ClientStore, clients_service
+    from identity.clients.store import ClientStore
 
 
 def __getattr__(name: str) -> Any:
     # The store (SQLAlchemy, the vault) loads on first use, so that `piivault clients --help`
     # and the model's users do not pay for it.
-    if name in ("ClientStore", "clients_service"):
+    if name == "ClientStore":
         from identity.clients import store
 
         return getattr(store, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["ROLES", "Client", "ClientStore", "Principal", "clients_service"]
+__all__ = ["ROLES", "Client", "ClientStore", "Principal"]

@@ -439,37 +439,3 @@ class ClientStore:
         with self._verified_lock:
             for fingerprint in [f for f, entry in self._verified.items() if entry[2].id == client_id]:
                 del self._verified[fingerprint]
-
-
-def clients_service(container: Any) -> ClientStore:
-    """The container's client store, made on first use.
-
-    Purposes and field types are checked against the tokenization service's
-    catalogues when the container has one.
-    """
-    store = container.services.get("clients")
-    if store is None:
-        tokenization = container.services.get("tokenization")
-        store = container.services.setdefault(
-            "clients",
-            ClientStore(
-                container.uow,
-                container.session_factory,
-                container.keyring,
-                purposes=getattr(tokenization, "purposes", None),
-                field_types=getattr(tokenization, "field_types", None),
-                verified_cache_seconds=getattr(container.settings, "auth_cache_seconds", 0.0),
-                data_access=_data_access_check(container),
-            ),
-        )
-    return store
-
-
-def _data_access_check(container: Any) -> DataAccessCheck:
-    """The access service's answer (a live grant for the client), or never without one."""
-    access = container.services.get("access")
-    if access is None:
-        return _never_approved
-    from access.identity import client_approved
-
-    return lambda session, client, now: client_approved(access, session, client, now)

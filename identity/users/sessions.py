@@ -31,7 +31,7 @@ from identity.users import lockout, passwords
 from identity.users import tables as t
 from identity.users.errors import SignInFailed
 from identity.users.users import ConsoleUser, normalize_username, user_from
-from piivault.db import UnitOfWork
+from piivault.db import UnitOfWork, utcnow
 from vault import Keyring
 
 UNKNOWN_ACTOR = "console:unknown"
@@ -320,3 +320,27 @@ class _Prefixed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._row, self._prefix + name)
+
+
+def build_session_store(
+    settings: Any,
+    uow_factory: Callable[[], UnitOfWork],
+    keyring: Keyring,
+    *,
+    approved: Callable[[Session, str, dt.datetime], bool] | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> SessionStore:
+    """Console sessions as configured: idle and absolute limits, lock-out per username and per
+    address (``PIIVAULT_CONSOLE_*``); ``approved`` says whether an approving user may act."""
+    window = dt.timedelta(seconds=settings.console_lockout_window)
+    lock_for = dt.timedelta(seconds=settings.console_lockout_seconds)
+    return SessionStore(
+        uow_factory,
+        keyring,
+        idle=dt.timedelta(seconds=settings.console_idle_timeout),
+        lifetime=dt.timedelta(seconds=settings.console_session_lifetime),
+        user_policy=lockout.Policy(settings.console_lockout_failures, window, lock_for),
+        address_policy=lockout.Policy(settings.console_address_failures, window, lock_for),
+        clock=clock,
+        approved=approved,
+    )

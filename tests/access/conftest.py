@@ -24,10 +24,10 @@ REVEAL = Scope(subjects=(SUBJECT,), purpose="aml_kyc", field_types=("name",), mi
 @pytest.fixture
 def clock(container: Container) -> Clock:
     c = Clock()
-    container.services["access"].clock = c
+    container.access.clock = c
     return c
 
 
 @pytest.fixture
 def access(container: Container, clock: Clock) -> AccessService:
-    return container.services["access"]
+    return container.access

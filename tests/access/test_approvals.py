@@ -82,7 +82,7 @@ def test_the_same_person_through_a_second_key_is_refused(access):
 
 
 def test_one_person_counts_once_whatever_credential(access, container):
-    container.services["access"].rules = load_rules("reveal=2")
+    container.access.rules = load_rules("reveal=2")
     asked = access.request(DPO_DON, m.REVEAL, REVEAL, "complaint", "two approvals needed here")
     access.approve(DPO_DAI, asked.id)
     with pytest.raises(errors.AlreadyApproved):
@@ -228,7 +228,7 @@ def test_concurrent_approvals_give_exactly_one_grant(access, container):
 
 
 def test_concurrent_approvals_of_a_two_approval_request_both_count(access, container):
-    container.services["access"].rules = load_rules("reveal=2")
+    container.access.rules = load_rules("reveal=2")
     asked = _reveal(access)
     barrier = threading.Barrier(2)
 
@@ -252,7 +252,7 @@ def test_lowered_count_turns_four_eyes_off_and_says_so(database_url, bao, tmp_pa
     settings = make_settings(database_url, bao, tmp_path, approvals="reveal=0")
     container = make_container(settings)
     try:
-        access = container.services["access"]
+        access = container.access
         asked = access.request(DPO_DAI, m.REVEAL, REVEAL, "complaint", "the only DPO of a small firm")
         assert asked.state == m.APPROVED and asked.grant_id
         assert access.get_grant(asked.grant_id).approved_by == ()

@@ -11,7 +11,7 @@ from tests.api.conftest import settings_env
 
 
 def test_list_approve_and_the_requester_refused(container):
-    access = container.services["access"]
+    access = container.access
     asked = access.request(DPO_DAI, m.REVEAL, REVEAL, "complaint", "checking a complaint")
     env = settings_env(container)
     runner = CliRunner()
@@ -37,7 +37,7 @@ def test_list_approve_and_the_requester_refused(container):
 
 
 def test_deny_and_break_glass_review(container):
-    access = container.services["access"]
+    access = container.access
     env = settings_env(container)
     runner = CliRunner()
     asked = access.request(DPO_DAI, m.REVEAL, REVEAL, "complaint", "checking a complaint")

@@ -37,7 +37,7 @@ AL = Person("auditor", "al")
 
 def _detokenize(container, caller, tokens, purpose="aml_kyc"):
     with container.uow() as uow:
-        return container.services["tokenization"].detokenize(uow, caller, purpose, tokens)
+        return container.tokenization.detokenize(uow, caller, purpose, tokens)
 
 
 def _granted(access, who=DPO_DAI, scope=KYC_NAMES) -> str:
@@ -130,7 +130,7 @@ def test_exposure_and_the_subject_access_log_name_the_grant_and_its_approvers(ac
     glass = access.break_glass(DPO_DAI, m.REVEAL, KYC_NAMES, "incident", "fraud call in progress")
     assert _detokenize(container, DAI, [tokens["name"]]) == [{"value": NAME}]
     now = dt.datetime.now(dt.UTC)
-    report = container.services["audit"].exposure(
+    report = container.audit.exposure(
         "client:c-test", now - dt.timedelta(days=1), now + dt.timedelta(days=1)
     )
     (exposed,) = [s for s in report.to_dict()["subjects"] if s["subject_id"] == SUBJECT]

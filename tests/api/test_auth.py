@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 
 from api.auth import Principal, current_principal, require_roles
 from api.ratelimit import FailureLimiter
-from identity.clients import clients_service, keys
+from identity.clients import keys
 from identity.clients import tables as ct
 from identity.clients.errors import Unauthenticated
 from tests.api.conftest import bearer
@@ -121,7 +121,7 @@ def test_revoked_key_is_401_at_once(client, admin_key, make_key):
 def test_expired_key_is_401(container, client, make_key):
     key = make_key("admin", name="expiring", expires_in=dt.timedelta(days=1))
     assert client.get("/v1/clients", headers=bearer(key)).status_code == 200
-    store = clients_service(container)
+    store = container.clients
     real_clock = store.clock
     store.clock = lambda: real_clock() + dt.timedelta(days=1, seconds=1)
     _assert_401(client.get("/v1/clients", headers=bearer(key)), "api_key_expired")
@@ -199,7 +199,7 @@ def test_require_roles_rejects_unknown_roles():
 def test_last_used_is_written_at_most_once_a_minute(container, client, make_key):
     key = make_key("admin", name="busy")
     client_id = keys.parse(key).public_id
-    store = clients_service(container)
+    store = container.clients
     t0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     now = [t0]
     store.clock = lambda: now[0]

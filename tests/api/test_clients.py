@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit import tables as at
-from identity.clients import clients_service, keys
+from identity.clients import keys
 from identity.clients import tables as ct
 from identity.clients.errors import LastAdmin
 from identity.clients.store import HMAC_KEY_NAME, HMAC_LABEL
@@ -122,7 +122,7 @@ def test_a_failed_audit_write_creates_no_client(container):
         raise RuntimeError("audit storage refused the write")
 
     container.audit_sink = broken_sink
-    store = clients_service(container)
+    store = container.clients
     with pytest.raises(RuntimeError, match="audit storage"):
         store.create(name="ghost", role="admin", actor="test")
     assert store.find_by_name("ghost") == []
@@ -185,7 +185,7 @@ def test_another_admin_may_revoke_an_admin(client, admin_key, make_key):
 
 
 def test_the_last_active_admin_cannot_be_revoked(container, make_key):
-    store = clients_service(container)
+    store = container.clients
     only = keys.parse(make_key("admin", name="only-admin")).public_id
     # An expired or revoked admin is no admin: it does not count as "another one".
     make_key("admin", name="expiring-admin")
@@ -201,7 +201,7 @@ def test_the_last_active_admin_cannot_be_revoked(container, make_key):
 
 
 def test_two_admins_revoking_each_other_at_once_leave_one(container, make_key):
-    store = clients_service(container)
+    store = container.clients
     a, b = (keys.parse(make_key("admin", name=n)).public_id for n in ("admin-a", "admin-b"))
     barrier = threading.Barrier(2)
     outcomes: dict[str, str] = {}

@@ -132,9 +132,8 @@ def test_vault_outage_is_503_with_retry_after(database_url, private_bao, tmp_pat
     settings = make_settings(database_url, private_bao, tmp_path, vault_timeout=1.0)
     container = make_container(settings)
     try:
-        from identity.clients import clients_service
 
-        _, key = clients_service(container).create(name="admin", role="admin", actor="test")
+        _, key = container.clients.create(name="admin", role="admin", actor="test")
         client = create_app(container).test_client()
         assert client.get("/v1/clients", headers=bearer(key)).status_code == 200
         container.keyring.cache.evict(["system:api-key-hmac"])

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from audit.merkle import leaf_hash
 from audit.note import open_checkpoint, parse_verifier_key
 from audit.proof import verify_consistency, verify_inclusion
-from identity.clients import clients_service
 from piivault.cli import main
 from tests.api_audit.conftest import ROLES, logged
 from tests.audit.conftest import append, settings_env, tampering
@@ -153,7 +152,7 @@ def test_checkpoint_signature_verifies_with_the_published_key(client, keys, cont
 
 def test_no_checkpoint_yet_is_404(client, container):
     container.settings = container.settings.replace(audit_sequence_inline=False)  # nothing sequenced
-    _, key = clients_service(container).create(name="t-auditor", role="auditor", actor="test")
+    _, key = container.clients.create(name="t-auditor", role="auditor", actor="test")
     resp = client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {key}"})
     assert resp.status_code == 404 and resp.json["type"].endswith("/audit_no_checkpoint")
     assert "POST /v1/audit/checkpoint" in resp.json["detail"]

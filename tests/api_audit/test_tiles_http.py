@@ -10,7 +10,7 @@ from tests.audit.test_tiles import _bulk
 
 @pytest.fixture
 def audit_log(container):
-    return container.services["audit"]
+    return container.audit
 
 
 def test_tiles_over_http(app, client, keys, container, audit_log, tmp_path):

@@ -50,7 +50,7 @@ def population(client, keys, base_url, tmp_path, container) -> dict[str, Any]:
     assert resp.status_code == 201, resp.json
     assert _dsr(client, keys, restricted, "restriction")["state"] == "completed"
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "test", erased, "test erasure")
+        container.tokenization.erase_subject(uow, "test", erased, "test erasure")
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     resp = client.post(
         f"/v1/subjects/{others[0]}/consents",

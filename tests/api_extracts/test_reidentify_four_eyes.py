@@ -67,7 +67,7 @@ def test_the_cli_alone_is_refused_too(client, keys, container, released):
     alone = runner.invoke(main, [*args, "--reason", REASON, "--as", TEST_DPO], env=env)
     assert alone.exit_code != 0 and "needs approval request apr_" in alone.output, alone.output
     approval_id = alone.output.split("request ")[1].split()[0]
-    assert container.services["access"].get(approval_id).requester == TEST_DPO
+    assert container.access.get(approval_id).requester == TEST_DPO
     nobody = runner.invoke(main, [*args, "--reason", REASON], env=env)
     assert nobody.exit_code != 0 and "must name its person" in nobody.output, nobody.output
     assert "demo-" not in alone.output + nobody.output

@@ -89,7 +89,7 @@ def test_a_restore_does_not_bring_an_expired_extracts_key_back(
     body["reason"] = REASON
     second_dpo_grants(client, keys, extract_id)
     assert client.post(url + "/reidentify", json=body, headers=keys["dpo"]).status_code == 200
-    container.services["extracts"].close()  # no worker thread touches the database from here on
+    container.extracts.close()  # no worker thread touches the database from here on
     owner = system_owner(key_name(extract_id))
 
     backup = _backup(container, backend, tmp_path / "backup.db")  # taken while the key is alive

@@ -92,7 +92,7 @@ def bank(client, keys, base_url, container, tmp_path) -> dict[str, Any]:
     assert resp.status_code == 201, resp.json
     assert _dsr(client, keys, restricted, "restriction")["state"] == "completed"
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "test", erased, "test erasure")
+        container.tokenization.erase_subject(uow, "test", erased, "test erasure")
     tags = {s: i for i, s in enumerate(subjects)}
     return {
         "path": path,

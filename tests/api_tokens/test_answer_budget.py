@@ -96,7 +96,7 @@ def test_the_budget_can_be_turned_off(container, service_key):
     other = make_container(container.settings)
     try:
         client = create_app(other).test_client()
-        assert other.services["tokenization"].answer_budget.limit == 0
+        assert other.tokenization.answer_budget.limit == 0
         resp = detokenize(client, service_key, guesses(1_000))
         assert resp.status_code == 200 and len(resp.json["items"]) == 1_000
     finally:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event
 
 from api.app import create_app
-from identity.clients import ClientStore, clients_service
+from identity.clients import ClientStore
 from identity.clients.errors import ApiKeyRevoked, InvalidApiKey
 from tests.api_tokens.conftest import bearer
 from tests.approved import create_client
@@ -30,7 +30,7 @@ def _store(container, seconds: float, ticks: Ticks | None = None) -> ClientStore
         container.keyring,
         verified_cache_seconds=seconds,
         monotonic=ticks or Ticks(),
-        data_access=clients_service(container).data_access,  # four eyes, as the app's store
+        data_access=container.clients.data_access,  # four eyes, as the app's store
     )
 
 
@@ -90,7 +90,7 @@ def test_a_key_revoked_by_another_process_fails_within_the_bound(container):
 
 
 def test_off_by_default_so_revocation_elsewhere_is_immediate(container):
-    app_store = clients_service(container)
+    app_store = container.clients
     assert app_store.verified_cache_seconds == container.settings.auth_cache_seconds == 0
     client, key = create_client(container, store=app_store, name="crm", role="service", purposes=["aml_kyc"])
     app_store.authenticate(key)
@@ -102,7 +102,7 @@ def test_off_by_default_so_revocation_elsewhere_is_immediate(container):
 def test_the_app_takes_the_setting_and_revocation_through_it_is_immediate(settings):
     container = make_container(settings.replace(auth_cache_seconds=2.0))
     try:
-        store = clients_service(container)
+        store = container.clients
         assert store.verified_cache_seconds == 2.0
         created, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
         client = create_app(container).test_client()

@@ -95,7 +95,7 @@ def _console_admin(app, console, username: str = "root") -> Console:
 
 
 def _approval_for(container, username: str) -> m.ApprovalRequest:
-    found = container.services["access"].list_requests(target=user_target(username))
+    found = container.access.list_requests(target=user_target(username))
     assert found, "no approval request for the user"
     return found[0]
 
@@ -118,7 +118,7 @@ def test_a_console_admin_creating_a_dpo_user_waits_for_another_dpo(container):
     assert denied and denied[-1]["reason"] == "pending_approval"
     request = _approval_for(container, "mallory2")
     assert request.requester == "root" and request.state == m.PENDING
-    access = container.services["access"]
+    access = container.access
     # The admin may not approve it; a DPO, another person, does.
     with pytest.raises(SelfApproval):
         access.approve(m.Acting("root", "dpo", "client:rootdpo1"), request.id)
@@ -144,7 +144,7 @@ def test_a_console_admin_resetting_a_dpo_password_needs_approval(container):
     assert taken.status_code != 303
     request = _approval_for(container, "dora")
     assert request.scope.person == "dora"
-    access = container.services["access"]
+    access = container.access
     with pytest.raises(SelfApproval):  # nobody approves their own approving power
         access.approve(m.Acting("dora", "dpo", "user:dora"), request.id)
     access.approve(m.Acting("dee", "dpo", "user:dee"), request.id)

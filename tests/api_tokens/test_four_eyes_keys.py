@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from api.app import create_app
-from identity.clients import clients_service
 from piivault.cli import main
 from tests.api.conftest import settings_env
 from tests.api_tokens.conftest import ID_NUMBER, PII, bearer, customer_items
@@ -101,7 +100,7 @@ def test_an_admin_key_naming_nobody_creates_no_data_client(client, container, ma
         headers=bearer(anonymous),
     )
     assert resp.status_code == 403 and resp.json["type"].endswith("/no_person")
-    assert clients_service(container).find_by_name("ghost") == []
+    assert container.clients.find_by_name("ghost") == []
     # A client without data access (no purposes) needs nobody: it writes tokens, reads nothing.
     plain = client.post("/v1/clients", json={"name": "intake", "role": "service"}, headers=bearer(anonymous))
     assert plain.status_code == 201 and plain.json["needs_approval"] is False
@@ -113,7 +112,7 @@ def test_the_cli_is_no_side_door(container, token, client):
     args = ["clients", "create", "--name", "cli-crm", "--role", "service", "--purposes", "aml_kyc"]
     nobody = runner.invoke(main, args, env=env)
     assert nobody.exit_code == 2 and "--as ADMIN" in nobody.output
-    assert clients_service(container).find_by_name("cli-crm") == []
+    assert container.clients.find_by_name("cli-crm") == []
     asked = runner.invoke(main, [*args, "--as", "ann"], env=env)
     assert asked.exit_code == 0, asked.output
     key = asked.stdout.strip()
@@ -137,10 +136,10 @@ def test_four_eyes_off_for_client_access_is_said_at_start_up_and_on_the_dashboar
     single = make_container(settings.replace(approvals="client.data_access=0"))
     try:
         with caplog.at_level(logging.WARNING, logger="access.rules"):
-            log_four_eyes(single.services["access"].rules)
+            log_four_eyes(single.access.rules)
         assert "four-eyes is OFF for: client.data_access" in caplog.text
         app = create_app(single)
-        admin = clients_service(single).create(name="a", role="admin", actor="t", person="ann")[1]
+        admin = single.clients.create(name="a", role="admin", actor="t", person="ann")[1]
         minted = mint(app.test_client(), admin)
         assert minted["approval_state"] == "approved"  # asked and approved at once, audited
         resp = app.test_client().post(

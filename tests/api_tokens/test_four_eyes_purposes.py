@@ -125,4 +125,4 @@ def test_the_console_files_a_widening_change_for_approval(container):
     resp = dai.post("/console/purposes/marketing", form)
     assert resp.status_code == 303 and "purpose_widen_pending" in resp.headers["Location"]
     with container.uow() as uow:
-        assert container.services["consent"].get_purpose(uow, "marketing").legal_basis == "consent"
+        assert container.consent.get_purpose(uow, "marketing").legal_basis == "consent"

@@ -8,7 +8,6 @@ import logging
 
 import pytest
 
-from identity.clients import clients_service
 from tests.api_tokens.conftest import CARD, ID_NUMBER, MOBILE, PII, bearer, customer_items
 from tests.approved import create_client
 from tests.tokenization.conftest import queued_events
@@ -74,7 +73,7 @@ def test_a_dpo_sees_masked_values_only(client, make_key, tokens):
 
 
 def test_revoked_and_expired_keys_fail(client, container, tokens):
-    store = clients_service(container)
+    store = container.clients
     revoked, revoked_key = create_client(
         container, name="old-crm", role="service", purposes=["aml_kyc"], actor="test"
     )
@@ -102,7 +101,7 @@ def test_revoked_and_expired_keys_fail(client, container, tokens):
 
 def test_a_restricted_subject_is_not_detokenized(client, container, service_key, tokens):
     with container.uow() as uow:
-        container.services["tokenization"].restrict_subject(uow, "dpo:test", "cust-0001", "dsr-restriction")
+        container.tokenization.restrict_subject(uow, "dpo:test", "cust-0001", "dsr-restriction")
     got = detokenize(client, service_key, "aml_kyc", tokens[:2]).json["items"]
     assert [(g["error"], g["reason"]) for g in got] == [("restricted", "restricted")] * 2
 

@@ -18,7 +18,7 @@ APPEND_ONLY = ("audit_events", "audit_nodes", "audit_checkpoints")
 
 @pytest.fixture
 def audit_log(container: Container) -> AuditLog:
-    return container.services["audit"]
+    return container.audit
 
 
 def event(i: int, **overrides: object) -> AuditEvent:

@@ -16,7 +16,7 @@ STATEMENTS = {
 
 @pytest.fixture
 def log_with_rows(container):
-    container.services["audit"].sequencer.checkpoint_every = 2
+    container.audit.sequencer.checkpoint_every = 2
     append(container, 4)
     for table in STATEMENTS:
         assert scalar(container, f"SELECT count(*) FROM {table}") > 0  # noqa: S608
@@ -61,4 +61,4 @@ def test_the_head_cannot_be_deleted_or_moved_back(container):
 
 def test_appending_still_works(log_with_rows):
     append(log_with_rows, 1, start=100)
-    assert log_with_rows.services["audit"].size() == 5
+    assert log_with_rows.audit.size() == 5

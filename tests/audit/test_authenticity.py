@@ -173,7 +173,7 @@ def test_a_process_started_while_vault_is_down_records_no_event_without_its_mac(
     private_bao.stop()
     fresh = build_container(settings)  # a new process: nothing cached
     try:
-        assert fresh.services["audit"].sequencer.authenticator.cached is None
+        assert fresh.audit.sequencer.authenticator.cached is None
         with fresh.engine.connect() as conn:
             queued = conn.scalar(sa.select(sa.func.count()).select_from(at.queue))
             logged = conn.scalar(sa.select(sa.func.count()).select_from(at.events))

@@ -24,7 +24,7 @@ def _request_ids(container) -> list[str]:
 
 
 def _assert_one_chain(container, expected_ids: set[str]) -> None:
-    audit_log = container.services["audit"]
+    audit_log = container.audit
     audit_log.sequencer.drain()
     report = audit_log.verify()
     assert report.ok, report.summary()
@@ -38,7 +38,7 @@ def _assert_one_chain(container, expected_ids: set[str]) -> None:
 
 
 def test_threads_append_to_one_chain(container):
-    container.services["audit"].sequencer.checkpoint_every = 50
+    container.audit.sequencer.checkpoint_every = 50
     threads, each = 8, 40
     barrier = threading.Barrier(threads)
 
@@ -59,7 +59,7 @@ def test_racing_sequencers_in_separate_containers_do_not_fork(settings):
 
         def sequencing(c) -> None:
             while not stop.is_set():
-                c.services["audit"].sequencer.sequence_pending(budget_seconds=None)
+                c.audit.sequencer.sequence_pending(budget_seconds=None)
                 stop.wait(0.002)
 
         sequencers = [threading.Thread(target=sequencing, args=(c,)) for c in containers]
@@ -107,9 +107,9 @@ def _run_processes(container, processes: int, each: int) -> None:
 def test_eight_processes_times_five_hundred_appends_on_postgresql(container, backend):
     if backend != "postgresql":
         pytest.skip("the PostgreSQL variant of this test")
-    container.services["audit"].sequencer.checkpoint_every = 500
+    container.audit.sequencer.checkpoint_every = 500
     _run_processes(container, 8, 500)
-    assert container.services["audit"].size() == 4000
+    assert container.audit.size() == 4000
 
 
 def test_processes_on_sqlite(container, backend):

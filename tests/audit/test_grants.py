@@ -80,7 +80,7 @@ def test_the_application_role_appends_but_cannot_rewrite_or_unprotect(roles, bao
     app = build_container(make_settings(url("piivault_app"), bao, tmp_path, transit_key=transit_key))
     try:
         append(app, 5)  # queue, then sequence inline: INSERT, COPY, UPDATE head, DELETE queue rows
-        assert app.services["audit"].checkpoint_now().size == 5
+        assert app.audit.checkpoint_now().size == 5
         refused = [
             "UPDATE audit_events SET actor = 'x'",
             "DELETE FROM audit_events",
@@ -96,7 +96,7 @@ def test_the_application_role_appends_but_cannot_rewrite_or_unprotect(roles, bao
         for statement in refused:
             with pytest.raises(sa.exc.DBAPIError), app.engine.begin() as conn:
                 conn.exec_driver_sql(statement)
-        assert app.services["audit"].verify().ok
+        assert app.audit.verify().ok
     finally:
         app.close()
 

@@ -180,7 +180,7 @@ def test_many_threads_of_read_only_units_make_one_verifiable_log(container):
     for t in threads:
         t.join(60)
     assert errors == []
-    audit = container.services["audit"]
+    audit = container.audit
     audit.sequencer.drain()
     assert audit.size() == 160
     assert audit.verify().ok

@@ -47,7 +47,7 @@ class Snapshot:
     def restore(self) -> None:
         container = self.container
         if container.engine.dialect.name == "sqlite":
-            container.services["audit"].sequencer.close()
+            container.audit.sequencer.close()
             container.engine.dispose()
             _sqlite_copy(str(self.file), container.engine.url.database)
             return

@@ -109,7 +109,7 @@ def test_roots_for_every_size_after_uneven_batches(container):
 
 
 def test_checkpoints_every_n_events_are_signed_and_match_the_tree(container, audit_log):
-    container.services["audit"].sequencer.checkpoint_every = 10
+    container.audit.sequencer.checkpoint_every = 10
     append(container, 25)
     public_key = audit_log.public_key_bytes()
     with container.session_factory() as s:
@@ -186,7 +186,7 @@ def test_missing_checkpoint_key_is_a_configuration_error(settings):
         migrate.upgrade(container.engine)
         container.provider.ensure_key()
         with pytest.raises(ConfigurationError, match="bootstrap"):
-            container.services["audit"].check()
+            container.audit.check()
     finally:
         container.close()
 
@@ -241,7 +241,7 @@ def test_inline_sequencing_can_be_left_to_the_worker(settings):
     try:
         append(container, 3)
         assert scalar(container, "SELECT count(*) FROM audit_queue") == 3
-        assert container.services["audit"].sequencer.drain() == 3
+        assert container.audit.sequencer.drain() == 3
     finally:
         container.close()
 

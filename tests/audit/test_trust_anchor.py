@@ -44,7 +44,7 @@ def _rewrite_and_resign(container) -> object:
         s.commit()
     forged = build_container(container.settings)  # a fresh process: its sequencer loads the new key
     append(forged, 7, start=100, action="consent.grant")
-    forged.services["audit"].checkpoint_now()
+    forged.audit.checkpoint_now()
     return forged
 
 
@@ -66,7 +66,7 @@ def test_a_replaced_checkpoint_key_and_a_resigned_log_fail_verification(containe
     audit_log.checkpoint_now()
     forged = _rewrite_and_resign(container)
     try:
-        forged_log = forged.services["audit"]
+        forged_log = forged.audit
         assert forged_log.public_key() != honest_key
         # What verify did before: trust the keyring's key. The forgery is self-consistent.
         assert forged_log.verify(public_key=forged_log.public_key_bytes()).ok

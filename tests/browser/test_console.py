@@ -16,7 +16,6 @@ from playwright.sync_api import Page, expect
 
 from api.console.services import console_service
 from consent import tables as consent_tables
-from identity.clients import clients_service
 from piivault.container import Container
 from piivault_client import PiivaultClient
 from tests.browser.conftest import LiveServer, PageErrors
@@ -38,7 +37,7 @@ def _user(container: Container, username: str, role: str) -> str:
 
 def _seed_subject(container: Container, server: LiveServer, subject_id: str) -> None:
     """A CRM stores two values for one customer through the public API."""
-    _, key = clients_service(container).create(name="crm", role="service", actor="test")
+    _, key = container.clients.create(name="crm", role="service", actor="test")
     crm = PiivaultClient(server.url, key)
     items = crm.tokenize(
         [

@@ -30,7 +30,7 @@ DPO = Actor("user:seed.dpo", "dpo", person="seed.dpo")
 def _restricted_subject(container: Container, server: LiveServer, subject_id: str) -> None:
     """A customer with a legal hold and an erasure request waiting for it: the subject is restricted."""
     _seed_subject(container, server, subject_id)
-    svc = container.services["consent"]
+    svc = container.consent
     with container.uow() as uow:
         svc.place_hold(
             uow,
@@ -190,9 +190,9 @@ def test_finished_requests_read_in_words(
 ) -> None:
     """A completed erasure: its result in words and its certificate a click away; a rejected
     request: the steps it went through, no greyed pending ones; the history beside the details."""
-    svc = container.services["consent"]
+    svc = container.consent
     with container.uow() as uow:  # an email only: no retention rule keeps it, so it is shredded
-        container.services["tokenization"].tokenize(
+        container.tokenization.tokenize(
             uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-8008")]
         )
     with container.uow() as uow:
@@ -206,7 +206,7 @@ def test_finished_requests_read_in_words(
             four_eyes(container, DSR_ERASURE, erasure, holder="seed.dpo")
         with container.uow() as uow:
             svc.advance_request(uow, DPO, erasure, to_state, **kw)
-    container.services["audit"].sequence_pending()  # the certificate is signed once its event is
+    container.audit.sequence_pending()  # the certificate is signed once its event is
     _user(container, "wu.dpo", "dpo")
     page.set_viewport_size({"width": 1366, "height": 768})
     _sign_in(page, "wu.dpo")

@@ -43,14 +43,14 @@ class Clock:
 def clock(container: Container) -> Clock:
     """One clock for the consent and tokenization services of ``container``."""
     c = Clock()
-    container.services["consent"].clock = c
-    container.services["tokenization"].clock = c
+    container.consent.clock = c
+    container.tokenization.clock = c
     return c
 
 
 @pytest.fixture
 def svc(container: Container, clock: Clock) -> ConsentService:
-    return container.services["consent"]
+    return container.consent
 
 
 class Caller:
@@ -72,19 +72,19 @@ def customer(container: Container, subject_id: str = "cust-0001") -> dict[str, s
         TokenizeItem("bank_card", CARD, subject_id),
     ]
     with container.uow() as uow:
-        result = container.services["tokenization"].tokenize(uow, Caller(), items)
+        result = container.tokenization.tokenize(uow, Caller(), items)
     return {item.field_type: r["token"] for item, r in zip(items, result.items, strict=True)}
 
 
 def detokenize(container: Container, purpose: str, tokens: list[str], role: str = "service") -> list[dict]:
     with container.uow() as uow:
-        return container.services["tokenization"].detokenize(uow, Caller(role), purpose, tokens)
+        return container.tokenization.detokenize(uow, Caller(role), purpose, tokens)
 
 
 def call(container: Container, use_case: str, /, *args, **kwargs):
     """Run one consent service use case in its own unit of work."""
     with container.uow() as uow:
-        return getattr(container.services["consent"], use_case)(uow, *args, **kwargs)
+        return getattr(container.consent, use_case)(uow, *args, **kwargs)
 
 
 # -- HTTP ----------------------------------------------------------------------------

@@ -148,9 +148,9 @@ def test_erasure_under_an_aml_hold(client, keys, container, clock):
     assert ends.startswith(str(clock.now.year + 5))
     runner = CliRunner()
     # Before the hold ends, nothing is shredded.
-    assert container.services["consent"].run_jobs().shredded == 0
+    assert container.consent.run_jobs().shredded == 0
     clock.advance(days=5 * 366 + 1)
-    report = container.services["consent"].run_jobs()
+    report = container.consent.run_jobs()
     assert report.shredded == 1 and len(report.certificates) == 1
     # Nothing opens: tokens are gone (tombstones say "erased"), the data key is gone.
     results = detok(client, keys, "aml_kyc", list(tokens.values()))
@@ -172,7 +172,7 @@ def test_erasure_under_an_aml_hold(client, keys, container, clock):
     assert request["outcome"]["certificate_id"] == report.certificates[0]
     assert request["steps"][-1]["reason_code"] == "erasure_carried_out"
     # Running the jobs again does nothing.
-    assert container.services["consent"].run_jobs().shredded == 0
+    assert container.consent.run_jobs().shredded == 0
     with container.session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(t.records)) == 0
         assert s.scalar(sa.select(t.tombstones.c.dsr_id)) == dsr_id
@@ -338,9 +338,9 @@ def test_legal_hold_delays_erasure_until_its_end(client, keys, container, clock)
     done = work(client, keys, dsr(client, keys, "erasure"))
     assert done["outcome"]["action"] == "restricted" and done["outcome"]["shred_due_at"]
     clock.advance(days=45)
-    assert container.services["consent"].run_jobs().shredded == 0
+    assert container.consent.run_jobs().shredded == 0
     clock.advance(days=46)
-    assert container.services["consent"].run_jobs().shredded == 1
+    assert container.consent.run_jobs().shredded == 1
 
 
 def test_purposes_are_managed_with_history(client, keys):

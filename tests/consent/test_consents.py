@@ -130,7 +130,7 @@ def test_material_notice_change_requires_reconsent_unless_grace(container, svc):
     )
     assert asked.widens == ("reconsent_grace",)
     assert detokenize(container, "marketing", [mobile])[0]["error"] == "denied"
-    container.services["access"].approve(am.Acting("don", "dpo", "t"), asked.approval.id)
+    container.access.approve(am.Acting("don", "dpo", "t"), asked.approval.id)
     assert detokenize(container, "marketing", [mobile])[0] == {"value": "13812345678"}
     with pytest.raises(InvalidConsent, match="notice_version"):
         call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app", notice_version=1)
@@ -167,7 +167,7 @@ def test_the_consent_lookup_joined_to_the_token_query_answers_as_the_check_does(
     call(container, "publish_notice", DPO, "marketing", text_zh="重大变更", material=True)
     call(container, "grant", SERVICE, "cust-0007", "marketing", channel="app")
     clock.advance(days=400)  # cust-0004's consent has expired
-    tokenization = container.services["tokenization"]
+    tokenization = container.tokenization
     batch = list(mobiles.values())
 
     def no_separate_query(*args):

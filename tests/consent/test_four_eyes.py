@@ -108,7 +108,7 @@ def test_a_revoked_or_expired_package_grant_stops_the_next_download(client, keys
     # A new approval, then time passes beyond the grant's minutes.
     renewed = second_dpo_approves(client, keys, client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
     assert client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]).status_code == 200
-    access = container.services["access"]
+    access = container.access
     grant_row = access.get_grant(renewed["grant_id"])
     access.clock = lambda: grant_row.expires_at
     _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
@@ -177,8 +177,8 @@ def test_a_count_of_zero_lets_one_dpo_proceed(settings, container_with, clock):
     from api.app import create_app
 
     lone = container_with(approvals="dsr.package=0,dsr.erasure=0")
-    assert set(lone.services["access"].rules.four_eyes_off()) == {m.DSR_PACKAGE, m.DSR_ERASURE}
-    lone.services["consent"].clock = lone.services["tokenization"].clock = clock
+    assert set(lone.access.rules.four_eyes_off()) == {m.DSR_PACKAGE, m.DSR_ERASURE}
+    lone.consent.clock = lone.tokenization.clock = clock
     http = create_app(lone).test_client()
     made = {}
     for name, role, purposes, person in (

@@ -80,7 +80,7 @@ def test_retired_purposes_are_unknown_to_the_decision_point(container, svc):
         container, "change_purpose", DPO, "marketing", {"retired": False}, acting=am.Acting("dai", "dpo", "t")
     )
     assert asked.approval.state == am.PENDING and asked.widens == ("retired",)
-    container.services["access"].approve(am.Acting("don", "dpo", "t"), asked.approval.id)
+    container.access.approve(am.Acting("don", "dpo", "t"), asked.approval.id)
     assert svc.catalogue.get("marketing") is not None
 
 

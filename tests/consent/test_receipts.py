@@ -41,7 +41,7 @@ def test_a_grant_returns_a_signed_kantara_receipt(container, svc):
     assert {"piiCategory", "termination", "thirdPartyDisclosure", "thirdPartyName"} <= set(purpose)
     assert body["legalBasis"] == "consent" and body["noticeVersion"] == 1
     assert body["piiPrincipalId"] == "cust-0001" and body["collectionMethod"] == "app"
-    event = container.services["audit"].get_event(body["auditEventIndex"])
+    event = container.audit.get_event(body["auditEventIndex"])
     assert (
         event.action == "consent.grant"
         and json.loads(event.entry)["details"]["receipt_id"] == body["consentReceiptID"]

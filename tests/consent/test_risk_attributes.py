@@ -162,7 +162,7 @@ def test_every_erasure_path_deletes_attributes_and_a_replay_deletes_restored_one
         backup_keys = [dict(r._mapping) for r in s.execute(sa.select(vt.data_keys))]
         backup_attributes = [dict(r._mapping) for r in s.execute(sa.select(xt.subject_attributes))]
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "dpo:test", "cust-0002", "dsr-erasure")
+        container.tokenization.erase_subject(uow, "dpo:test", "cust-0002", "dsr-erasure")
     assert attribute_rows(container, "cust-0002") == 0 and attribute_rows(container, "cust-0003") == 1
 
     # A restore (the rows as they were before the erasure), then the replay.
@@ -181,5 +181,5 @@ def test_every_erasure_path_deletes_attributes_and_a_replay_deletes_restored_one
     assert attribute_rows(container, "cust-0002") == 0 and attribute_rows(container, "cust-0003") == 1
     with container.session_factory() as s:  # the other subject's attributes still open
         key = container.keyring.subject_key(s, "cust-0003")
-        held = container.services["consent"].subject_attributes.of_subject(s, key, "cust-0003")
+        held = container.consent.subject_attributes.of_subject(s, key, "cust-0003")
     assert held is not None and held[0] == ATTRIBUTES

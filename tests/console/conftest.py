@@ -30,8 +30,8 @@ def clock(container: Container) -> Clock:
     """One movable clock for the console, consent and tokenization services."""
     c = Clock()
     console_service(container).clock = c
-    container.services["consent"].clock = c
-    container.services["tokenization"].clock = c
+    container.consent.clock = c
+    container.tokenization.clock = c
     return c
 
 

@@ -41,7 +41,7 @@ def subject(container) -> str:
 @pytest.fixture
 def access(container, clock):
     """The access service on the console's movable clock."""
-    svc = container.services["access"]
+    svc = container.access
     svc.clock = clock
     return svc
 
@@ -64,12 +64,12 @@ def _requests(app, requester: str) -> list[str]:
 
 
 def _state(container, approval_id: str) -> str:
-    return container.services["access"].get(approval_id).state
+    return container.access.get(approval_id).state
 
 
 def _grants(container) -> list[m.Grant]:
     """Reveal grants (a fixture's DPO key brings an identity.approver grant of its own)."""
-    return container.services["access"].list_grants(action=m.REVEAL)
+    return container.access.list_grants(action=m.REVEAL)
 
 
 def test_the_requester_sees_their_request_without_buttons_and_cannot_approve_it(

@@ -33,7 +33,7 @@ def test_a_tampered_log_fails_verification_on_the_page(container, signed_in):
     from tests.audit.conftest import tampering
 
     auditor = signed_in("auditor")
-    container.services["audit"].checkpoint_now()
+    container.audit.checkpoint_now()
     with tampering(container) as conn:  # what an operator with superuser rights could do
         conn.exec_driver_sql(
             "UPDATE audit_events SET payload = replace(payload, '\"user:auditor\"', '\"user:nobody\"')"
@@ -47,7 +47,7 @@ def test_a_tampered_log_fails_verification_on_the_page(container, signed_in):
 
 def test_the_latest_checkpoint_is_shown_and_downloadable(container, signed_in):
     dpo = signed_in("dpo")
-    record = container.services["audit"].checkpoint_now()
+    record = container.audit.checkpoint_now()
     page = dpo.get("/console/audit").get_data(as_text=True)
     assert record.note.splitlines()[0] in page and 'id="checkpoint-download"' in page
     download = dpo.get("/console/audit/checkpoint")
@@ -89,7 +89,7 @@ def test_search_times_are_read_in_the_users_zone(container, signed_in):
 
 def test_the_dashboard_charts_consents_per_purpose(container, signed_in):
     customer(container, "cust-0001")
-    consent = container.services["consent"]
+    consent = container.consent
     with container.uow() as uow:
         consent.grant(uow, SERVICE, "cust-0001", "marketing", channel="app")
     with container.uow() as uow:
@@ -105,7 +105,7 @@ def test_the_dashboard_charts_consents_per_purpose(container, signed_in):
 
 def test_days_are_counted_in_the_time_zone(container):
     customer(container, "cust-0001")
-    consent = container.services["consent"]
+    consent = container.consent
     late = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)  # 2 March in Shanghai, 1 March in London
     consent.clock = lambda: late + dt.timedelta(minutes=5)
     with container.uow() as uow:
@@ -141,7 +141,7 @@ def test_recent_extracts_come_from_the_audit_log(container, signed_in):
             )
         )
         uow.commit()
-    container.services["audit"].sequence_pending()
+    container.audit.sequence_pending()
     html = signed_in("auditor").get("/console/").get_data(as_text=True)
     extracts = html.split('id="recent-extracts"')[1]
     assert "数据提取完成" in extracts and "client:analyst" in extracts and "保留 10 行，k = 5" in extracts

@@ -60,7 +60,7 @@ def test_the_right_token_works(container, signed_in, subject):
 def _dsr_at_identity_verified(container, subject: str) -> str:
     from consent.model import Actor
 
-    svc, dpo = container.services["consent"], Actor("client:dpo", "dpo")
+    svc, dpo = container.consent, Actor("client:dpo", "dpo")
     with container.uow() as uow:
         dsr_id = svc.create_request(uow, dpo, subject, "erasure", channel="branch")["dsr_id"]
     with container.uow() as uow:
@@ -133,7 +133,6 @@ def test_an_auditor_reads_the_audit_log_and_the_dashboard(signed_in):
 def test_admins_may_not_search_the_audit_log_in_the_console_as_in_the_api(signed_in, container):
     """Issue 14 (low): the console let an admin search the audit log that /v1/audit refuses them."""
     from api.app import create_app
-    from identity.clients import clients_service
 
     admin = signed_in("admin")
     assert admin.get("/console/audit").status_code == 403
@@ -141,7 +140,7 @@ def test_admins_may_not_search_the_audit_log_in_the_console_as_in_the_api(signed
     assert admin.post("/console/audit/verify").status_code == 403
     nav = admin.get("/console/").get_data(as_text=True)
     assert 'id="nav-audit"' not in nav and 'href="/console/audit"' not in nav
-    _, key = clients_service(container).create(name="ops", role="admin", actor="test")
+    _, key = container.clients.create(name="ops", role="admin", actor="test")
     api = create_app(container).test_client()
     assert api.get("/v1/audit/events", headers={"Authorization": f"Bearer {key}"}).status_code == 403
 

@@ -47,7 +47,7 @@ def test_access_request_end_to_end_with_an_audited_package(container, signed_in)
     refused = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
     assert refused.status_code == 403 and MOBILE not in refused.get_data(as_text=True)
     approval_id = re.search(r"apr_[a-z0-9]+", refused.get_data(as_text=True)).group(0)
-    container.services["access"].approve(Acting("dpo-two", "dpo", "user:dpo-two"), approval_id)
+    container.access.approve(Acting("dpo-two", "dpo", "user:dpo-two"), approval_id)
     package = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
     assert package.status_code == 200
     assert package.headers["Content-Disposition"] == f'attachment; filename="{dsr_id}.json"'
@@ -117,7 +117,7 @@ def test_the_list_filters_open_and_overdue(container, signed_in, clock):
 
     customer(container, "cust-0001")
     with container.uow() as uow:
-        old = container.services["consent"].create_request(
+        old = container.consent.create_request(
             uow, Actor("client:crm", "service"), "cust-0001", "access", channel="app"
         )["dsr_id"]
     clock.advance(days=16)
@@ -164,7 +164,7 @@ def test_one_dpo_cannot_erase_alone_in_the_console_even_in_a_second_session(cont
     second = again.post(f"/console/dsr/{dsr_id}/execute", {"confirm": "on"})
     assert second.status_code == 403 and approval_id in second.get_data(as_text=True)
     assert _state(container, dsr_id) == "approved"
-    asked = container.services["access"].get(approval_id)
+    asked = container.access.get(approval_id)
     assert asked.state == "pending" and asked.requester == "dpo" and asked.action == "dsr.erasure"
 
 

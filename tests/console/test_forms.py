@@ -47,7 +47,7 @@ def snapshot(container) -> dict[str, Any]:
 
 
 def _dsr(container, kind: str, to: str | None = None) -> str:
-    svc = container.services["consent"]
+    svc = container.consent
     with container.uow() as uow:
         dsr_id = svc.create_request(uow, DPO_ACTOR, SUBJECT, kind, channel="branch")["dsr_id"]
     steps = {"identity_verified": ["identity_verified"], "approved": ["identity_verified", "approved"]}
@@ -59,12 +59,12 @@ def _dsr(container, kind: str, to: str | None = None) -> str:
 
 def _granted(container, purpose: str) -> dict[str, str]:
     with container.uow() as uow:
-        container.services["consent"].grant(uow, DPO_ACTOR, SUBJECT, purpose, channel="app")
+        container.consent.grant(uow, DPO_ACTOR, SUBJECT, purpose, channel="app")
     return {}
 
 
 def _hold(container) -> str:
-    svc = container.services["consent"]
+    svc = container.consent
     ends = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     with container.uow() as uow:
         return svc.place_hold(uow, DPO_ACTOR, SUBJECT, reason_code="litigation", ends_at=ends)["hold_id"]

@@ -8,7 +8,6 @@ import re
 
 from api.console import i18n
 from consent.model import Actor
-from identity.clients import clients_service
 from tests.consent.conftest import Caller, customer
 from tests.consent.conftest import keys as keys  # noqa: F401 - a fixture
 from tests.console.conftest import Console, csrf_of, sign_in
@@ -20,7 +19,7 @@ SERVICE = Actor("client:crm", "service", frozenset({"account_service", "marketin
 
 def _as_client(container, name: str) -> Caller:
     """A tokenization caller that is a real registered client (so its name can be looked up)."""
-    client, _ = clients_service(container).create(
+    client, _ = container.clients.create(
         name=name, role="service", actor="test", purposes=["account_service", "risk_scoring"]
     )
     caller = Caller()
@@ -32,7 +31,7 @@ def test_the_access_log_names_the_client_and_says_why_in_chinese(container, sign
     tokens = customer(container, "cust-0001")
     crm = _as_client(container, "loan-approval")
     with container.uow() as uow:
-        answers = container.services["tokenization"].detokenize(
+        answers = container.tokenization.detokenize(
             uow, crm, "risk_scoring", [tokens["cn_resident_id"]]
         )
     reason = answers[0]["reason"]
@@ -88,7 +87,7 @@ def _erasure(dpo, subject_id: str, second_dpo) -> str:
 
 def test_a_completed_erasure_links_its_certificate_and_the_api_returns_it(container, signed_in, keys, app):
     with container.uow() as uow:  # an email only: no retention rule keeps it, so it is shredded
-        container.services["tokenization"].tokenize(
+        container.tokenization.tokenize(
             uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
         )
     dpo = signed_in("dpo")
@@ -150,9 +149,9 @@ def test_subject_page_folds_actions_and_pages_the_access_log(container, signed_i
     dpo = signed_in("dpo")
     for _ in range(12):  # 12 detokenize events: more than one page of the access log
         with container.uow() as uow:
-            container.services["tokenization"].detokenize(uow, Caller(), "account_service", [tokens["name"]])
+            container.tokenization.detokenize(uow, Caller(), "account_service", [tokens["name"]])
     with container.uow() as uow:  # a consent to withdraw: the withdraw form is offered
-        container.services["consent"].grant(uow, SERVICE, "cust-0001", "marketing", channel="app")
+        container.consent.grant(uow, SERVICE, "cust-0001", "marketing", channel="app")
     page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
     for action in ("grant", "withdraw", "place-hold", "reveal", "close"):
         assert re.search(rf'<details class="action[^"]*" id="{action}"\s*>', page), action  # closed
@@ -175,7 +174,7 @@ def test_audit_search_is_newest_first(container, signed_in):
     tokens = customer(container, "cust-0001")
     for _ in range(3):
         with container.uow() as uow:
-            container.services["tokenization"].detokenize(uow, Caller(), "account_service", [tokens["name"]])
+            container.tokenization.detokenize(uow, Caller(), "account_service", [tokens["name"]])
     dpo = signed_in("dpo")
     html = dpo.get("/console/audit?subject=cust-0001").get_data(as_text=True)
     seqs = [int(s) for s in re.findall(r'<tr data-seq="(\d+)"', html)]
@@ -185,7 +184,7 @@ def test_audit_search_is_newest_first(container, signed_in):
 # -- what each logged event did, in words (issue 21) -----------------------------------------
 def test_the_access_log_and_audit_search_say_what_happened_in_words(container, signed_in):
     with container.uow() as uow:  # an email only: shredded by the erasure, no hold keeps it
-        container.services["tokenization"].tokenize(
+        container.tokenization.tokenize(
             uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
         )
     dpo = signed_in("dpo")
@@ -220,7 +219,7 @@ def test_the_audit_search_finds_an_actor_by_the_name_it_shows(container, signed_
     tokens = customer(container, "cust-0001")
     crm = _as_client(container, "loan-approval")
     with container.uow() as uow:
-        container.services["tokenization"].detokenize(uow, crm, "risk_scoring", [tokens["name"]])
+        container.tokenization.detokenize(uow, crm, "risk_scoring", [tokens["name"]])
     dpo = signed_in("dpo")
     html = dpo.get("/console/audit?actor=loan-approval").get_data(as_text=True)
     seqs = re.findall(r'<tr data-seq="(\d+)"', html)

@@ -207,9 +207,8 @@ def test_disabling_a_user_ends_their_sessions(app, console, signed_in):
 
 
 def test_the_console_does_not_take_api_keys(app, container):
-    from identity.clients import clients_service
 
-    _, key = clients_service(container).create(name="t-dpo", role="dpo", actor="test")
+    _, key = container.clients.create(name="t-dpo", role="dpo", actor="test")
     client = app.test_client()
     response = client.get("/console/", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 302 and response.headers["Location"].startswith("/console/login")

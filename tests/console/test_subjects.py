@@ -171,7 +171,7 @@ def test_an_erasure_without_holds_is_shown_as_a_shred(container, signed_in):
     from tokenization.model import TokenizeItem
 
     with container.uow() as uow:  # an email only: no retention rule covers it
-        container.services["tokenization"].tokenize(
+        container.tokenization.tokenize(
             uow, _Service(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
         )
     dpo = signed_in("dpo")
@@ -215,7 +215,7 @@ def test_value_search_is_limited_per_user(container, signed_in, monkeypatch):
 
     customer(container, "cust-0001")
     budget = AnswerBudget(container.session_factory, limit=5, window=dt.timedelta(minutes=10))
-    monkeypatch.setattr(container.services["tokenization"], "answer_budget", budget)
+    monkeypatch.setattr(container.tokenization, "answer_budget", budget)
     dpo = signed_in("dpo")
     masked_middle = (f"138{n:04d}5678" for n in range(1000, 2000))
     statuses = [
@@ -253,7 +253,7 @@ def test_token_search_misses_count_towards_the_budget(container, signed_in, monk
 
     tokens = customer(container, "cust-0001")
     budget = AnswerBudget(container.session_factory, limit=2, window=dt.timedelta(minutes=10))
-    monkeypatch.setattr(container.services["tokenization"], "answer_budget", budget)
+    monkeypatch.setattr(container.tokenization, "answer_budget", budget)
     dpo = signed_in("dpo")
     for n in range(2):
         assert dpo.post("/console/subjects", {"by": "token", "q": f"tok_mob_guess{n}"}).status_code == 404

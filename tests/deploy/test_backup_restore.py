@@ -63,7 +63,7 @@ def test_backup_erase_restore_replay_verify_serve(bao, database, tmp_path):
     env = settings_env(settings)
     container = make_container(settings)
     tokens = {s: customer(container, s)["cn_mobile"] for s in SUBJECTS}
-    container.services["audit"].checkpoint_now()
+    container.audit.checkpoint_now()
     container.close()
 
     dump = tmp_path / "piivault.dump"
@@ -73,8 +73,8 @@ def test_backup_erase_restore_replay_verify_serve(bao, database, tmp_path):
 
     container = make_container(settings)
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "test", ERASED, "dsr-erasure")
-    saved = container.services["audit"].checkpoint_now()
+        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    saved = container.audit.checkpoint_now()
     (tmp_path / "checkpoint.txt").write_text(saved.note)  # kept by an auditor
     container.close()
 
@@ -102,7 +102,7 @@ def test_backup_erase_restore_replay_verify_serve(bao, database, tmp_path):
                 {"error": "erased", "reason": "erased"} if subject == ERASED else {"value": MOBILE}
             )
         assert create_app(served).test_client().get("/readyz").status_code == 200
-        assert served.services["audit"].verify(saved_checkpoints=[saved.note]).ok
+        assert served.audit.verify(saved_checkpoints=[saved.note]).ok
     finally:
         served.close()
 

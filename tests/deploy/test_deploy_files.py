@@ -62,11 +62,11 @@ def test_compose_file_is_valid_against_the_compose_specification():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     errors = [f"{e.json_path}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(compose)]
     assert errors == []
-    services = compose["services"]
-    assert {"app", "postgres", "openbao", "sequencer", "jobs", "extract-worker"} <= set(services)
-    assert "server" in services["openbao"]["command"]  # not dev mode
-    assert services["sequencer"]["command"] == ["audit", "sequence", "--loop"]
-    for name, service in services.items():
+    declared = compose["services"]
+    assert {"app", "postgres", "openbao", "sequencer", "jobs", "extract-worker"} <= set(declared)
+    assert "server" in declared["openbao"]["command"]  # not dev mode
+    assert declared["sequencer"]["command"] == ["audit", "sequence", "--loop"]
+    for name, service in declared.items():
         env = service.get("environment", {})
         secrets_in_env = [k for k in env if k.endswith(("_TOKEN", "_SECRET_ID", "_PASSWORD", "DATABASE_URL"))]
         assert secrets_in_env == [], f"{name}: secrets belong in files ({secrets_in_env})"

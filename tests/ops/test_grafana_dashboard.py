@@ -26,8 +26,8 @@ SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", 
 
 def _exported(container) -> dict[str, set[str]]:
     """Family name -> the series names a scrape may carry for it."""
-    record_verification(container, container.services["audit"].verify())
-    container.services["audit"].checkpoint_now()
+    record_verification(container, container.audit.verify())
+    container.audit.checkpoint_now()
     text = metrics.render(container.engine, merge_delay=60.0).decode()
     families = {
         f.name: f.type for f in text_string_to_metric_families(text) if f.name.startswith("piivault_")

@@ -142,7 +142,7 @@ def test_the_app_runs_as_its_role_and_cannot_rewrite_the_audit_log(login, bao, t
 
     sequencer = container_as("sequencer")
     try:
-        audit = sequencer.services["audit"]
+        audit = sequencer.audit
         assert audit.sequence_pending() > 0
         checkpoint = audit.checkpoint_now()
         assert checkpoint.size == audit.size() > 0

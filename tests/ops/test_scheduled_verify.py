@@ -27,7 +27,7 @@ def _verify(container, *args):
 
 
 def _gauges(container) -> dict[str, float]:
-    container.services["audit"].sequencer.drain()  # the recorded result, sequenced as the worker would
+    container.audit.sequencer.drain()  # the recorded result, sequenced as the worker would
     text = metrics.render(container.engine, merge_delay=60.0).decode()
     return {
         s.name: s.value

@@ -27,7 +27,7 @@ SERVICE = Caller()
 
 @pytest.fixture
 def svc(container: Container) -> TokenizationService:
-    return container.services["tokenization"]
+    return container.tokenization
 
 
 def queued_events(container: Container) -> list[str]:
@@ -56,9 +56,9 @@ def vault_calls(container: Container, monkeypatch: pytest.MonkeyPatch) -> dict[s
 
 def tokenize(container: Container, items, caller=SERVICE, **kwargs):
     with container.uow() as uow:
-        return container.services["tokenization"].tokenize(uow, caller, items, **kwargs)
+        return container.tokenization.tokenize(uow, caller, items, **kwargs)
 
 
 def detokenize(container: Container, purpose: str, tokens, caller=SERVICE, reveal: str = "plain"):
     with container.uow() as uow:
-        return container.services["tokenization"].detokenize(uow, caller, purpose, tokens, reveal)
+        return container.tokenization.detokenize(uow, caller, purpose, tokens, reveal)

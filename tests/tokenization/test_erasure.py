@@ -66,7 +66,7 @@ def _assert_erased(container, held: list[str]) -> None:
     assert out[3] == {"value": MOBILE}  # another subject holding the same value is untouched
     assert out[4] == {"error": "not_found", "reason": "no such token"}
     with container.uow() as uow:
-        found = container.services["tokenization"].lookup(
+        found = container.tokenization.lookup(
             uow, SERVICE, "cn_mobile", MOBILE, purpose="account_service"
         )
         assert found == [
@@ -96,7 +96,7 @@ def test_the_tokenization_service_erasure_keeps_tombstones(container, svc, held)
 
 
 def test_a_data_subject_request_erasure_answers_erased_as_well(container, held):
-    consent = container.services["consent"]
+    consent = container.consent
     with container.uow() as uow:
         certificate = erasure.shred_now(
             consent, uow.session, uow, "cust-0001", dsr_id=None, actor="dpo:test", now=utcnow()

@@ -47,7 +47,7 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
     container = make_container(settings)
     env = settings_env(container)
     tokens = {s: customer(container, s)["cn_mobile"] for s in SUBJECTS}
-    container.services["audit"].checkpoint_now()
+    container.audit.checkpoint_now()
     container.close()  # the last connection checkpoints the WAL into the file
     _copy_db(db_file, tmp_path / "backup.db")  # the backup: every key on KEK v1
 
@@ -58,8 +58,8 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
     container = make_container(settings)
     assert container.provider.key_info().min_decryption_version == 2
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "test", ERASED, "dsr-erasure")
-    after_erasure = container.services["audit"].checkpoint_now()
+        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    after_erasure = container.audit.checkpoint_now()
     (tmp_path / "checkpoint.txt").write_text(after_erasure.note)  # saved by an auditor
     container.close()
 
@@ -88,9 +88,9 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
     # Lowering min_decryption_version and setting it back are both in the audit log.
     audited = build_container(settings)
     try:
-        audited.services["audit"].sequencer.drain()  # they were queued only (restore-tail comes first)
-        kek = audited.services["audit"].search_events(action=KEK_LOWERED).events
-        kek += audited.services["audit"].search_events(action=KEK_RESTORED).events
+        audited.audit.sequencer.drain()  # they were queued only (restore-tail comes first)
+        kek = audited.audit.search_events(action=KEK_LOWERED).events
+        kek += audited.audit.search_events(action=KEK_RESTORED).events
         details = [json.loads(e.entry)["details"] for e in kek]
         assert [e.action for e in kek] == [KEK_LOWERED, KEK_RESTORED] and kek[0].seq < kek[1].seq
         assert details[0] == {"min_decryption_version": 1, "was": 2}
@@ -113,7 +113,7 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
                 {"error": "erased", "reason": "erased"} if subject == ERASED else {"value": MOBILE}
             )
         # Once the restored log records new events, it has forked from the saved checkpoint.
-        assert served.services["audit"].verify().ok
+        assert served.audit.verify().ok
         code, out = _run(env, "audit", "verify", "--checkpoint", saved)
         assert code == 1 and "[saved_checkpoint]" in out, out
     finally:
@@ -134,7 +134,7 @@ def test_the_whole_restore_procedure_with_the_tiles_loses_no_audit_event(bao, tm
     container = make_container(settings)
     env = full_env(settings)
     tokens = {s: customer(container, s)["cn_mobile"] for s in SUBJECTS}
-    container.services["audit"].checkpoint_now()
+    container.audit.checkpoint_now()
     container.close()
     _copy_db(db_file, tmp_path / "backup.db")
 
@@ -142,8 +142,8 @@ def test_the_whole_restore_procedure_with_the_tiles_loses_no_audit_event(bao, tm
     assert _run(env, "keys", "retire")[0] == 0
     container = make_container(settings)
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "test", ERASED, "dsr-erasure")
-    saved = container.services["audit"].checkpoint_now()  # published to the tiles, and saved by an auditor
+        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    saved = container.audit.checkpoint_now()  # published to the tiles, and saved by an auditor
     (tmp_path / "checkpoint.txt").write_text(saved.note)
     container.close()
     assert (tiles / "checkpoint").read_text("utf-8") == saved.note
@@ -161,12 +161,12 @@ def test_the_whole_restore_procedure_with_the_tiles_loses_no_audit_event(bao, tm
 
     served = make_container(settings)
     try:
-        served.services["audit"].checkpoint_now()  # the queued KEK events come after the tail
-        erased = served.services["audit"].search_events(subject=ERASED).events
+        served.audit.checkpoint_now()  # the queued KEK events come after the tail
+        erased = served.audit.search_events(subject=ERASED).events
         assert any(e.action.startswith("subject.erase") or "erase" in e.action for e in erased)
-        actions = [e.action for e in served.services["audit"].search_events(limit=1000).events]
+        actions = [e.action for e in served.audit.search_events(limit=1000).events]
         assert actions[-2:] == [KEK_LOWERED, KEK_RESTORED]
-        assert served.services["audit"].verify(saved_checkpoints=[saved.note]).ok
+        assert served.audit.verify(saved_checkpoints=[saved.note]).ok
         (result,) = detokenize(served, "aml_kyc", [tokens[ERASED]])
         assert result == {"error": "erased", "reason": "erased"}
     finally:
@@ -210,7 +210,7 @@ def test_the_restore_procedure_on_each_database(settings, tmp_path):
     env = full_env(settings)
     container = make_container(settings)
     tokens = {s: customer(container, s)["cn_mobile"] for s in SUBJECTS}
-    container.services["audit"].checkpoint_now()
+    container.audit.checkpoint_now()
     backup = _Backup(container.engine)
     container.close()
 
@@ -218,8 +218,8 @@ def test_the_restore_procedure_on_each_database(settings, tmp_path):
     assert _run(env, "keys", "retire")[0] == 0
     container = make_container(settings)
     with container.uow() as uow:
-        container.services["tokenization"].erase_subject(uow, "test", ERASED, "dsr-erasure")
-    saved = container.services["audit"].checkpoint_now()
+        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    saved = container.audit.checkpoint_now()
     backup.restore(container.engine)
     container.close()
 
@@ -241,6 +241,6 @@ def test_the_restore_procedure_on_each_database(settings, tmp_path):
             assert result == (
                 {"error": "erased", "reason": "erased"} if subject == ERASED else {"value": MOBILE}
             )
-        assert served.services["audit"].verify(saved_checkpoints=[saved.note]).ok
+        assert served.audit.verify(saved_checkpoints=[saved.note]).ok
     finally:
         served.close()

@@ -1,8 +1,8 @@
-"""The console's service: users and sessions, plus the read models its pages need.
+"""The console's service: the read models its pages need, over the container's users and sessions.
 
-Made once per container (:func:`console_service`); holds no Flask. The
-domain services (consent, tokenization, audit) are reached through
-``container.services`` by the views, as the API's views reach them.
+Holds no Flask and no state (:func:`console_service` makes one). The domain services
+(consent, tokenization, audit, access) are the container's typed fields, reached by the
+views as the API's views reach them.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from sqlalchemy.orm import Session
 
 from api.console.services import overview, subjects
 from audit.events import AuditEvent
-from identity.users import lockout
-from identity.users.sessions import SessionStore
-from identity.users.users import ConsoleUser, build_user_store
-from piivault.db import is_unavailable, utcnow
+from identity.users.users import ConsoleUser
+from piivault.db import is_unavailable
 from piivault.errors import StorageUnavailable
 
 DUE_SOON = dt.timedelta(days=3)
@@ -64,32 +62,25 @@ class Overview:
 
 
 class ConsoleService:
-    def __init__(self, container: Any, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
-        settings = container.settings
+    """The console's read models over the container's services; the users and sessions are the
+    container's (:mod:`identity.users`). Holds no state of its own: make one wherever needed."""
+
+    def __init__(self, container: Any) -> None:
         self._container = container
-        self._clock = clock
-        self.users = build_user_store(settings, container.uow, clock=clock)
-        window = dt.timedelta(seconds=settings.console_lockout_window)
-        lock_for = dt.timedelta(seconds=settings.console_lockout_seconds)
-        self.sessions = SessionStore(
-            container.uow,
-            container.keyring,
-            idle=dt.timedelta(seconds=settings.console_idle_timeout),
-            lifetime=dt.timedelta(seconds=settings.console_session_lifetime),
-            user_policy=lockout.Policy(settings.console_lockout_failures, window, lock_for),
-            address_policy=lockout.Policy(settings.console_address_failures, window, lock_for),
-            clock=clock,
-            approved=_identity_check(container),
-        )
+        self.users = container.users
+        self.sessions = container.sessions
 
     @property
     def clock(self) -> Callable[[], dt.datetime]:
-        return self._clock
+        return self.users.clock
 
     @clock.setter
     def clock(self, clock: Callable[[], dt.datetime]) -> None:
         """Tests move time for every part at once."""
-        self._clock = self.users.clock = self.sessions.clock = clock
+        self.users.clock = self.sessions.clock = clock
+
+    def _clock(self) -> dt.datetime:
+        return self.users.clock()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Session]:
@@ -128,7 +119,7 @@ class ConsoleService:
         A token not found counts towards the user's answer budget. Raises
         AnswerBudgetExhausted (429) past it, and StorageUnavailable.
         """
-        budget = self._container.services["tokenization"].answer_budget
+        budget = self._container.tokenization.answer_budget
         with self._container.uow() as uow:
             assert uow.session is not None
             if budget is not None:
@@ -176,22 +167,9 @@ class ConsoleService:
 
     def erasure_preview(self, subject_id: str) -> subjects.ErasurePreview:
         """What an erasure of the subject would do now. Raises StorageUnavailable."""
-        return subjects.erasure_preview(self._container.services["consent"], subject_id, self._clock())
+        return subjects.erasure_preview(self._container.consent, subject_id, self._clock())
 
 
 def console_service(container: Any) -> ConsoleService:
-    """The container's console service, made on first use. Raises ConfigurationError."""
-    found = container.services.get("console")
-    if found is None:
-        found = container.services.setdefault("console", ConsoleService(container))
-    return found
-
-
-def _identity_check(container: Any) -> Callable[[Session, str, dt.datetime], bool] | None:
-    """A console user in an approving role acts only while approved (:mod:`access.identity`)."""
-    access = container.services.get("access")
-    if access is None:
-        return None
-    from access.identity import user_approved
-
-    return lambda session, username, now: user_approved(access, session, username, now)
+    """The console's service over the container's users, sessions and domain services."""
+    return ConsoleService(container)

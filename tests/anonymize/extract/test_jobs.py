@@ -31,7 +31,7 @@ SPEC = {
 
 @pytest.fixture
 def service(container, tmp_path):
-    svc = container.services["extracts"]
+    svc = container.extracts
     svc.extract_dir = tmp_path / "extracts"
     return svc
 

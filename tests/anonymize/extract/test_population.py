@@ -28,8 +28,8 @@ PURPOSES = ("risk_scoring", "marketing", "third_party_sharing", "account_service
 @pytest.fixture
 def clock(container) -> Clock:
     c = Clock()
-    container.services["consent"].clock = c
-    container.services["tokenization"].clock = c
+    container.consent.clock = c
+    container.tokenization.clock = c
     return c
 
 
@@ -86,7 +86,7 @@ def subjects_in_every_state(container, clock) -> dict[str, str]:
     )
     make("subject-erased", "consented, then erased (its consent records stay)")
     call(container, "grant", SERVICE, "subject-erased", "risk_scoring", channel="app")
-    tokenization = container.services["tokenization"]
+    tokenization = container.tokenization
     for sid in ("subject-restricted", "subject-held"):
         with container.uow() as uow:
             tokenization.restrict_subject(uow, "test", sid, "test")
@@ -131,7 +131,7 @@ def _one_by_one(session, purpose_code: str, role: str, sensitive: bool, now: dt.
 def test_bulk_and_per_subject_decisions_agree(
     container, clock, subjects_in_every_state, purpose_code
 ) -> None:
-    consent = container.services["consent"]
+    consent = container.consent
     consent.catalogue.invalidate()
     entry = consent.catalogue.get(purpose_code)  # the decision point's view (its own transaction)
     with container.session_factory() as session:
