@@ -14,12 +14,10 @@ revoked or expired grant stops working on the very next request.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import logging
 import re
-import secrets
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -33,6 +31,7 @@ from access.rules import ApprovalRules, Rule
 from audit.events import AuditEvent
 from piivault import metrics
 from piivault.db import UnitOfWork, session_scope, utcnow
+from piivault.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,6 @@ UNTIL_REVOKED = frozenset({m.CLIENT_DATA_ACCESS, m.IDENTITY_APPROVER})
 # grant is made (``purpose.widen`` applies the approved change); what it raises undoes the approval.
 OnApproved = Callable[[UnitOfWork, m.ApprovalRequest, m.Acting, dt.datetime], None]
 MAX_LIST = 500
-
-
-def new_id(prefix: str) -> str:
-    """A random public id: ``prefix`` + 24 base32 characters (120 bits)."""
-    return prefix + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
 
 
 def log_alert(grant: m.Grant) -> None:

@@ -18,6 +18,7 @@ from consent import check
 from consent import model as m
 from consent import tables as t
 from consent.errors import InvalidConsent
+from piivault.ids import new_id
 from tokenization.fieldtypes import FieldTypeRegistry
 
 _r, _p = t.records.c, t.purposes.c
@@ -79,7 +80,7 @@ def record_dict(row: Any) -> dict[str, Any]:
 def append(session: Session, **fields: Any) -> dict[str, Any]:
     """Append one record; returns it (with its new ``record_id``)."""
     row = {
-        "record_id": m.new_id("cns_"),
+        "record_id": new_id("cns_"),
         "notice_version": None,
         "separate": False,
         "channel": None,

@@ -41,6 +41,7 @@ from consent.errors import (
     SubjectUnknown,
 )
 from piivault.db import UnitOfWork
+from piivault.ids import new_id
 from piivault.sql import for_update
 from tokenization import subjects
 from tokenization.correct import replace_values
@@ -174,7 +175,7 @@ def create(
     if subjects.get(session, subject_id) is None and not consents.recorded(session, subject_id):
         raise SubjectUnknown("piivault holds no data and no consent for this subject")
     now = svc.clock()
-    dsr_id = m.new_id("dsr_")
+    dsr_id = new_id("dsr_")
     due = now + dt.timedelta(days=svc.due_days)
     session.execute(
         t.dsr_requests.insert().values(

@@ -27,6 +27,7 @@ from consent import consents, holds, receipts
 from consent import model as m
 from consent import tables as t
 from piivault.db import UnitOfWork
+from piivault.ids import new_id
 from piivault.sql import insert_ignore
 from tokenization import subjects
 
@@ -182,7 +183,7 @@ def shred_now(
         .where(_j.subject_id == subject_id, _j.state == "pending", _j.job_key != job_key(subject_id))
         .values(state="cancelled", done_at=now)
     )
-    certificate_id = m.new_id("crt_")
+    certificate_id = new_id("crt_")
     body = receipts.erasure_certificate(
         certificate_id=certificate_id,
         subject_id=subject_id,

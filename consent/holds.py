@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
+from piivault.ids import new_id
 from piivault.sql import insert_ignore
 from tokenization import subjects
 
@@ -164,7 +165,7 @@ def ensure_retention(
             session,
             t.holds,
             {
-                "hold_id": m.new_id("hld_"),
+                "hold_id": new_id("hld_"),
                 "subject_id": subject_id,
                 "kind": RETENTION,
                 "purpose_code": purpose.code,
@@ -201,7 +202,7 @@ def place_legal(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """Place a legal hold (arguments checked by the caller); return it."""
-    hold_id = m.new_id("hld_")
+    hold_id = new_id("hld_")
     session.execute(
         t.holds.insert().values(
             hold_id=hold_id,

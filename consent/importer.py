@@ -31,6 +31,7 @@ from consent import purposes as _purposes
 from consent import tables as t
 from consent.errors import ImportRejected, InvalidConsent
 from piivault.db import UnitOfWork
+from piivault.ids import new_id
 from piivault.sql import chunked, existing
 from tokenization import subjects
 from tokenization import tables as tt
@@ -272,7 +273,7 @@ def insert(
     """
     values = [
         (
-            m.new_id("cns_"),
+            new_id("cns_"),
             r["subject_id"],
             r["purpose_code"],
             r["action"],

@@ -25,6 +25,7 @@ from audit.events import AuditEvent
 from consent import erasure, holds
 from consent import model as m
 from consent import tables as t
+from piivault.ids import new_id
 from piivault.sql import for_update, insert_ignore
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def expire_consents(svc: ConsentService, report: JobReport, limit: int) -> None:
                 return
             done = 0
             for grant_id, subject_id, purpose, expires_at in due:
-                record_id = m.new_id("cns_")
+                record_id = new_id("cns_")
                 inserted = insert_ignore(
                     session,
                     t.records,

@@ -5,13 +5,11 @@ No Flask, no SQL. Codes here appear in the API, the audit log and receipts.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import re
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,11 +62,6 @@ EVIDENCE = re.compile(r"(sha256|sm3):[0-9a-f]{64}|sha512:[0-9a-f]{128}|ref:[A-Za
 MAX_NAME = 200
 MAX_TEXT = 20_000
 MAX_NOTE = 1_000
-
-
-def new_id(prefix: str) -> str:
-    """A random public id: ``prefix`` + 24 base32 characters (120 bits)."""
-    return prefix + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
 
 
 def dump_list(values: Sequence[str] | None) -> str | None:

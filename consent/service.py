@@ -45,6 +45,7 @@ from consent.purposes import LivePurposeCatalogue
 from consent.receipts import Controller
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError, UnavailableError
+from piivault.ids import new_id
 from piivault.sql import insert_ignore
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
@@ -430,7 +431,7 @@ class ConsentService:
                 raise InvalidConsent("times must carry a time zone")
             if expires_at <= max(now, effective):
                 raise InvalidConsent("expires_at must be in the future")
-        receipt_id = m.new_id("rct_")
+        receipt_id = new_id("rct_")
         record = consents.append(
             session,
             subject_id=subject_id,
@@ -588,7 +589,7 @@ class ConsentService:
             raise ConsentConflict("there is no consent to withdraw")
         if effective < previous.effective_at:
             raise InvalidConsent("effective_at must not be before the consent it withdraws")
-        receipt_id = m.new_id("rct_")
+        receipt_id = new_id("rct_")
         record = consents.append(
             session,
             subject_id=subject_id,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from piivault.ids import hex_token
 
 
 def bao_binary() -> str:
@@ -91,7 +92,7 @@ def start_ephemeral(workdir: Path, *, port: int | None = None, timeout: float = 
     """``bao server -dev`` on loopback with a random root token."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    token = "dev-" + secrets.token_hex(16)
+    token = "dev-" + hex_token(16)
     log_path = workdir / f"bao-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(  # noqa: S603 - fixed argv

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -25,6 +24,7 @@ from piivault import devenv, logs, migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import Container, build_container, startup_check
 from piivault.errors import ConfigurationError
+from piivault.ids import urlsafe_token
 from piivault.settings import Settings
 
 BANNER = """\
@@ -149,7 +149,7 @@ def _metrics_token(var: Path) -> Path:
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
+            out.write(urlsafe_token(32) + "\n")
     return path
 
 

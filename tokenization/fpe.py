@@ -16,9 +16,9 @@ caller's job (the tokens table's primary key, with a fresh draw on collision).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 
+from piivault import ids
 from tokenization.errors import ItemRejected
 from tokenization.fieldtypes import FieldType
 from tokenization.fieldtypes.masks import visible_ends
@@ -33,7 +33,7 @@ def format_preserving_token(
     value: str,
     *,
     keep_ends: bool = True,
-    randbelow: Callable[[int], int] = secrets.randbelow,
+    randbelow: Callable[[int], int] = ids.randbelow,
 ) -> str:
     """A random stand-in for the normalized ``value`` that ``field_type`` accepts.
 

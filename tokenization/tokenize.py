@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from piivault.db import UnitOfWork
 from piivault.errors import StorageUnavailable
+from piivault.ids import randbelow
 from piivault.sql import insert_counting_conflicts, select_in
 from tokenization import idempotency, subjects
 from tokenization import tables as t
@@ -160,7 +160,7 @@ def tokenize(
             if stored is None:
                 raise StorageUnavailable("idempotency key in use by a concurrent request") from None
             return TokenizeResult(stored, replayed=True)
-        if secrets.randbelow(PURGE_ONE_IN) == 0:
+        if randbelow(PURGE_ONE_IN) == 0:
             idempotency.purge_expired(session, now)
 
     for event in _audit_events(caller, purpose, pending, final, set(created), request_id):

@@ -12,9 +12,9 @@ like values and come from :mod:`tokenization.fpe`.
 from __future__ import annotations
 
 import base64
-import secrets
 from enum import StrEnum
 
+from piivault.ids import random_bytes
 from vault import DataKey
 
 RANDOM_PREFIX = "tok_"
@@ -70,7 +70,7 @@ _RANDOM_BODY = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[b % 32] for b in range(
 
 
 def _random_body() -> str:
-    return secrets.token_bytes(_BODY_CHARS).translate(_RANDOM_BODY).decode("ascii")
+    return random_bytes(_BODY_CHARS).translate(_RANDOM_BODY).decode("ascii")
 
 
 def random_token(field_type: str) -> str:

@@ -37,7 +37,6 @@ parameters; no PII) is recorded as the audit event ``extract.completed``.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -45,7 +44,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import threading
 import time
@@ -86,6 +84,7 @@ from consent import purposes as consent_purposes
 from identity.clients.model import WRITE_ATTRIBUTES
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError, PiivaultError, UnavailableError, ValidationFailed
+from piivault.ids import new_id
 from piivault.sql import for_update
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
@@ -184,7 +183,7 @@ class ExtractInterrupted(UnavailableError):
 
 def new_extract_id() -> str:
     """``ext_`` and 24 base32 characters (120 random bits)."""
-    return "ext_" + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
+    return new_id("ext_")
 
 
 def key_name(extract_id: str) -> str:

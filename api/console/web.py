@@ -20,7 +20,6 @@ import functools
 import json
 import logging
 import re
-import secrets
 import unicodedata
 import urllib.parse
 import uuid
@@ -45,6 +44,7 @@ from identity.users.sessions import SignedIn
 from piivault.container import Container
 from piivault.db import is_unavailable
 from piivault.errors import Forbidden, PiivaultError, UnavailableError
+from piivault.ids import urlsafe_token
 from tokenization.policy.decision import Reason
 from tokenization.policy.purposes import DEFAULT_PURPOSES
 from vault import constant_time_equal
@@ -446,7 +446,7 @@ def safe_next(raw: str | None, default: str) -> str:
 
 
 def new_login_token() -> str:
-    return secrets.token_urlsafe(32)
+    return urlsafe_token(32)
 
 
 # -- roles ------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import secrets
 import string
+
+from piivault.ids import random_string
 
 PREFIX = "pvk_"
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -40,12 +41,12 @@ class ApiKey:
 
 
 def new_public_id() -> str:
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    return random_string(ID_ALPHABET, ID_LENGTH)
 
 
 def generate(public_id: str | None = None) -> ApiKey:
     """A fresh key; a new random public id unless one is given."""
-    secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
+    secret = random_string(SECRET_ALPHABET, SECRET_LENGTH)
     return ApiKey(public_id or new_public_id(), secret)
 
 

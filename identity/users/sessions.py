@@ -19,7 +19,6 @@ import binascii
 import dataclasses
 import datetime as dt
 import hashlib
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from identity.users import lockout, passwords
 from identity.users import tables as t
 from identity.users.errors import SignInFailed
 from identity.users.users import ConsoleUser, normalize_username, user_from
+from piivault import ids
 from piivault.db import UnitOfWork, utcnow
 from vault import Keyring
 
@@ -192,7 +192,7 @@ class SessionStore:
         request_id: str | None,
     ) -> NewSession:
         rehash = passwords.hash_password(password) if passwords.needs_rehash(stored_hash) else None
-        raw = secrets.token_bytes(32)
+        raw = ids.random_bytes(32)
         now = self.clock()
         with self._uow() as uow:
             session = uow.session
@@ -219,7 +219,7 @@ class SessionStore:
             opened = ConsoleSession(
                 id_hash=_hash(raw),
                 username=user.username,
-                csrf_token=secrets.token_urlsafe(32),
+                csrf_token=ids.urlsafe_token(32),
                 created_at=now,
                 last_seen_at=now,
                 expires_at=now + self.lifetime,
