@@ -94,7 +94,7 @@ def root_keys(size: int) -> list[NodeKey]:
         ValueError: ``size`` is negative or not an ``int``.
     """
     _check_count("size", size)
-    return _decompose(0, size)
+    return decompose(0, size)
 
 
 def root_from(size: int, reader: NodeReader) -> bytes:
@@ -302,10 +302,13 @@ class InMemoryTree:
         return size
 
 
-def _decompose(begin: int, end: int) -> list[NodeKey]:
-    # Perfect subtrees covering [begin, end), largest first. `begin` must be a
-    # multiple of the largest one, which holds for the whole tree (begin 0) and
-    # for every subtree of it that RFC 6962 splits off.
+def decompose(begin: int, end: int) -> list[NodeKey]:
+    """The perfect subtrees covering leaves ``[begin, end)``, largest first, as (level, index).
+
+    ``begin`` must be a multiple of the largest one, which holds for the whole tree
+    (begin 0) and for every subtree of it that RFC 6962 splits off (and for the ranges
+    :mod:`audit.verify` rebuilds).
+    """
     keys: list[NodeKey] = []
     width = end - begin
     for level in range(width.bit_length() - 1, -1, -1):
@@ -328,7 +331,7 @@ def _path_keys(index: int, size: int, start_level: int) -> list[CompositeKey]:
     keys: list[CompositeKey] = []
     for level in range(start_level, split):
         begin = ((index >> level) ^ 1) << level
-        keys.append(tuple(_decompose(begin, min(begin + (1 << level), size))))
+        keys.append(tuple(decompose(begin, min(begin + (1 << level), size))))
     for level in range(split, index.bit_length()):
         if index >> level & 1:
             keys.append(((level, (index >> level) - 1),))

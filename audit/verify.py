@@ -84,6 +84,7 @@ from audit.merkle import (
     NodeKey,
     append_leaves,
     consistency_proof,
+    decompose,
     fold,
 )
 from audit.note import NoteError, open_checkpoint
@@ -344,7 +345,7 @@ class _PageChecker:
                 root = levels[self.bits][0]
             for size in wanted:
                 partials[size] = [
-                    levels[level][idx - (start >> level)] for level, idx in _decompose(start, size)
+                    levels[level][idx - (start >> level)] for level, idx in decompose(start, size)
                 ]
         return _PageResult(
             index, len(leaves), complete, root, partials, last_chain, report.problems, report.problem_count
@@ -880,17 +881,6 @@ def _levels(leaves: list[bytes], max_level: int) -> list[list[bytes]]:
         level = [sha256(b"\x01" + left + right).digest() for left, right in pairs]
         levels.append(level)
     return levels
-
-
-def _decompose(begin: int, end: int) -> list[NodeKey]:
-    # The perfect subtrees covering [begin, end), largest first (begin aligned to the largest).
-    keys: list[NodeKey] = []
-    width = end - begin
-    for level in range(width.bit_length() - 1, -1, -1):
-        if width >> level & 1:
-            keys.append((level, begin >> level))
-            begin += 1 << level
-    return keys
 
 
 def _as_bytes(value: Any) -> bytes:

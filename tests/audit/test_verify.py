@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from audit import tables as at
 from audit.chain import chain_hash
-from audit.merkle import InMemoryTree, _decompose, fold, leaf_hash
+from audit.merkle import InMemoryTree, decompose, fold, leaf_hash
 from audit.note import Checkpoint, sign_checkpoint, verifier_key_string
 from audit.sequencer import CHECKPOINT_KEY
 from audit.store import encode_frontier
@@ -78,8 +78,8 @@ def test_a_root_is_the_fold_of_the_frontier_before_a_page_and_the_page_subtrees(
         page = 1 << bits
         for size in rng.sample(range(1, 301), 60):
             start = ((size - 1) >> bits) << bits
-            before = [tree.get_nodes([key])[key] for key in _decompose(0, start)] if start else []
-            inside = [tree.get_nodes([key])[key] for key in _decompose(start, size)]
+            before = [tree.get_nodes([key])[key] for key in decompose(0, start)] if start else []
+            inside = [tree.get_nodes([key])[key] for key in decompose(start, size)]
             assert size - start <= page
             assert fold(before + inside) == tree.root(size)
 
