@@ -225,38 +225,6 @@ class TokenizationService:
         """Make a restricted subject active again. Raises as :meth:`restrict_subject`."""
         self._change_state(uow, who, subject_id, subjects.ACTIVE, reason, request_id)
 
-    def erase_subject(
-        self, uow: UnitOfWork, who: str, subject_id: str, reason: str, *, request_id: str | None = None
-    ) -> int:
-        """Crypto-shred the subject and delete its tokens with their blind indexes and sealed values.
-
-        Each token leaves only a keyed digest, so that detokenizing it answers
-        "erased" (as after a data-subject request's erasure). Retention holds
-        are the data-subject-request workflow's business, not checked here.
-        Returns the number of tokens deleted; idempotent. Raises
-        SubjectNotFound, ConfigurationError (no erasure ledger),
-        ValidationFailed (reason), StorageUnavailable.
-        """
-        session = uow.session
-        assert session is not None
-        self._existing(session, subject_id)
-        self.keyring.shred(session, subject_id, reason, request_id)
-        now = self.clock()
-        subjects.set_state(session, subject_id, subjects.ERASED, now)
-        count = subjects.erase_tokens(session, self.keyring, subject_id, now)
-        uow.record(
-            AuditEvent(
-                action="subject.erase",
-                actor=who,
-                subject_id=subject_id,
-                reason=reason,
-                request_id=request_id,
-                details={"tokens": count},
-            )
-        )
-        uow.commit()
-        return count
-
     def forget_erased(self, session: Session, subject_ids: Sequence[str]) -> int:
         """After a restore and ``keys replay-erasures``: mark the subjects erased again and
         delete the tokens the backup brought back, with their sealed values and blind

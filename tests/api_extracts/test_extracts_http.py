@@ -17,6 +17,7 @@ from pycanon import anonymity
 
 from tests.api_extracts.conftest import QUASI, SPEC, second_dpo_grants, seed_customers, wait_for
 from tests.consent.conftest import audit_payloads
+from tests.erasing import erase_subject
 
 REASON = "score 0.97 flagged for manual fraud review, case 2024-117"
 
@@ -49,8 +50,7 @@ def population(client, keys, base_url, tmp_path, container) -> dict[str, Any]:
     )
     assert resp.status_code == 201, resp.json
     assert _dsr(client, keys, restricted, "restriction")["state"] == "completed"
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "test", erased, "test erasure")
+    erase_subject(container, erased, actor="test")
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     resp = client.post(
         f"/v1/subjects/{others[0]}/consents",

@@ -23,6 +23,7 @@ from tests.api_extracts.conftest import seed_customers, wait_for
 from tests.api_extracts.test_extracts_http import _download, _dsr
 from tests.conftest import make_settings
 from tests.consent.conftest import audit_payloads
+from tests.erasing import erase_subject
 
 pytest.importorskip("pyspark")
 
@@ -91,8 +92,7 @@ def bank(client, keys, base_url, container, tmp_path) -> dict[str, Any]:
     )
     assert resp.status_code == 201, resp.json
     assert _dsr(client, keys, restricted, "restriction")["state"] == "completed"
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "test", erased, "test erasure")
+    erase_subject(container, erased, actor="test")
     tags = {s: i for i, s in enumerate(subjects)}
     return {
         "path": path,

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from anonymize.extract import tables as xt
 from tests.consent.conftest import audit_payloads, customer, download
 from tests.consent.test_api_scenarios import SUBJECT, dsr, tokenize, work
+from tests.erasing import erase_subject
 from vault import SubjectShredded
 from vault import tables as vt
 
@@ -161,8 +162,7 @@ def test_every_erasure_path_deletes_attributes_and_a_replay_deletes_restored_one
     with container.session_factory() as s:
         backup_keys = [dict(r._mapping) for r in s.execute(sa.select(vt.data_keys))]
         backup_attributes = [dict(r._mapping) for r in s.execute(sa.select(xt.subject_attributes))]
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "dpo:test", "cust-0002", "dsr-erasure")
+    erase_subject(container, "cust-0002", actor="dpo:test")
     assert attribute_rows(container, "cust-0002") == 0 and attribute_rows(container, "cust-0003") == 1
 
     # A restore (the rows as they were before the erasure), then the replay.

@@ -24,6 +24,7 @@ from api.app import create_app
 from tests.audit.conftest import settings_env
 from tests.conftest import PG_URL, make_container, make_settings
 from tests.consent.conftest import MOBILE, customer, detokenize
+from tests.erasing import erase_subject
 
 pytestmark = [
     pytest.mark.postgres,
@@ -72,8 +73,7 @@ def test_backup_erase_restore_replay_verify_serve(bao, database, tmp_path):
     assert not list(tmp_path.glob("*.partial.*"))
 
     container = make_container(settings)
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    erase_subject(container, ERASED, actor="test")
     saved = container.audit.checkpoint_now()
     (tmp_path / "checkpoint.txt").write_text(saved.note)  # kept by an auditor
     container.close()

@@ -1,8 +1,8 @@
 """Erasure keeps tombstones, not tokens: every erasure path answers "erased" for the tokens.
 
-The tokenization service's erase_subject, a data-subject request's shred
-(consent.erasure.shred_now, used by immediate and scheduled erasures) and the
-replay after a restore all delete the token rows, with their sealed values and
+The one erasure use case (consent.erasure.erase, here through tests.erasing.erase_subject), a
+data-subject request's shred (consent.erasure.shred_now, used by immediate and scheduled
+erasures) and the replay after a restore all delete the token rows, with their sealed values and
 blind indexes, and keep a keyed digest per token.
 """
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from consent import erasure
 from piivault.db import utcnow
+from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, detokenize, queued_events, tokenize
 from tokenization import tables as t
 from tokenization.fieldtypes.checksums import LUHN
@@ -84,12 +85,12 @@ def _assert_erased(container, held: list[str]) -> None:
     assert MOBILE not in text and CARD not in text
 
 
-def test_the_tokenization_service_erasure_keeps_tombstones(container, svc, held):
-    with container.uow() as uow:
-        assert svc.erase_subject(uow, "dpo:test", "cust-0001", "dsr-erasure") == 3
+def test_the_erasure_use_case_keeps_tombstones_and_is_idempotent(container, svc, held):
+    assert erase_subject(container, "cust-0001")["action"] == "erased"
     _assert_erased(container, held)
-    with container.uow() as uow:  # again: nothing left to delete, the tombstones stay
-        assert svc.erase_subject(uow, "dpo:test", "cust-0001", "dsr-erasure") == 0
+    # Again: nothing left to delete, the tombstones stay.
+    again = erase_subject(container, "cust-0001")
+    assert again == {"action": "erased", "certificate_id": None, "already": True}
     assert len(_tombstones(container)) == 3
     with container.uow() as uow:
         assert svc.subject_info(uow, SERVICE, "cust-0001")["token_count"] == 0
@@ -116,8 +117,7 @@ def test_a_restored_backup_becomes_tombstones_on_replay(container, svc, held):
 
 
 def test_purpose_checks_come_first_for_erased_tokens_too(container, svc, held):
-    with container.uow() as uow:
-        svc.erase_subject(uow, "dpo:test", "cust-0001", "dsr-erasure")
+    erase_subject(container, "cust-0001", actor="dpo:test")
     narrow = Caller(client_id="c-narrow", purposes=frozenset({"marketing"}))
     out = detokenize(container, "aml_kyc", held[:1], caller=narrow)
     assert out == [{"error": "denied", "reason": "purpose not allowed for this client"}]

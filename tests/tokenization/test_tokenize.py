@@ -10,6 +10,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, queued_events, tokenize
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, IdempotencyConflict, InvalidRequest, NotPermitted
@@ -129,8 +130,7 @@ def test_subjects_take_one_statement_whether_all_new_or_all_known(container, svc
         statements.clear()
         tokenize(container, [TokenizeItem("email", "a@example.com", f"cust-{i:04d}") for i in range(3)])
         assert statements == ["SELECT"]
-        with container.uow() as uow:
-            svc.erase_subject(uow, "dpo:test", "cust-0000", "dsr-erasure")
+        erase_subject(container, "cust-0000", actor="dpo:test")
         statements.clear()
         # New, known and erased together: the erased one is read, not created again.
         out = tokenize(
@@ -330,8 +330,7 @@ def test_idempotency_entries_expire_after_a_day(container, svc, monkeypatch):
 
 def test_an_erased_subject_takes_no_new_tokens(container, svc):
     tokenize(container, [TokenizeItem("name", "张三", "cust-0001", kind="deterministic")])
-    with container.uow() as uow:
-        svc.erase_subject(uow, "dpo:test", "cust-0001", "dsr-erasure")
+    erase_subject(container, "cust-0001", actor="dpo:test")
     out = tokenize(
         container,
         [

@@ -24,6 +24,7 @@ from piivault.container import build_container, startup_check
 from tests.api.conftest import settings_env
 from tests.conftest import make_container, make_settings
 from tests.consent.conftest import MOBILE, customer, detokenize
+from tests.erasing import erase_subject
 from vault import subject_owner
 
 SUBJECTS = ("cust-r001", "cust-r002", "cust-r003")
@@ -57,8 +58,7 @@ def test_an_old_backup_restores_after_rotate_rewrap_retire_and_erase(bao, tmp_pa
     assert _run(env, "keys", "retire")[0] == 0
     container = make_container(settings)
     assert container.provider.key_info().min_decryption_version == 2
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    erase_subject(container, ERASED, actor="test")
     after_erasure = container.audit.checkpoint_now()
     (tmp_path / "checkpoint.txt").write_text(after_erasure.note)  # saved by an auditor
     container.close()
@@ -141,8 +141,7 @@ def test_the_whole_restore_procedure_with_the_tiles_loses_no_audit_event(bao, tm
     assert _run(env, "keys", "rotate")[0] == 0 and _run(env, "keys", "rewrap")[0] == 0
     assert _run(env, "keys", "retire")[0] == 0
     container = make_container(settings)
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    erase_subject(container, ERASED, actor="test")
     saved = container.audit.checkpoint_now()  # published to the tiles, and saved by an auditor
     (tmp_path / "checkpoint.txt").write_text(saved.note)
     container.close()
@@ -217,8 +216,7 @@ def test_the_restore_procedure_on_each_database(settings, tmp_path):
     assert _run(env, "keys", "rotate")[0] == 0 and _run(env, "keys", "rewrap")[0] == 0
     assert _run(env, "keys", "retire")[0] == 0
     container = make_container(settings)
-    with container.uow() as uow:
-        container.tokenization.erase_subject(uow, "test", ERASED, "dsr-erasure")
+    erase_subject(container, ERASED, actor="test")
     saved = container.audit.checkpoint_now()
     backup.restore(container.engine)
     container.close()

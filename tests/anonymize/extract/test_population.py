@@ -18,6 +18,7 @@ from consent import check, holds
 from consent import purposes as consent_purposes
 from consent.population import eligible_subjects
 from tests.consent.conftest import DPO, SERVICE, Clock, call, customer
+from tests.erasing import erase_subject
 from tokenization import subjects
 from tokenization import tables as tt
 from tokenization.policy import decision
@@ -90,8 +91,7 @@ def subjects_in_every_state(container, clock) -> dict[str, str]:
     for sid in ("subject-restricted", "subject-held"):
         with container.uow() as uow:
             tokenization.restrict_subject(uow, "test", sid, "test")
-    with container.uow() as uow:
-        tokenization.erase_subject(uow, "test", "subject-erased", "test erasure")
+    erase_subject(container, "subject-erased", actor="test")
     # A material notice: marketing consents given before it need a new one.
     make("subject-reconsent", "marketing granted before a material notice")
     call(container, "grant", SERVICE, "subject-reconsent", "marketing", channel="app")
