@@ -7,6 +7,7 @@ counted as lazy too: they are edges a reader follows all the same.
 
     python tools/import_graph.py            # edges between top-level packages
     python tools/import_graph.py --modules  # the same, one line per importing module
+    python tools/import_graph.py --split    # piivault/ as three nodes: root, container, kernel
 
 import-linter (``lint-imports``, contracts in pyproject.toml) enforces the rules;
 this script only measures, for the design document and reviews.
@@ -22,6 +23,21 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SKIP = {"tests", "bench", "tools", "docs", "deploy", "build"}
+# With --split, piivault/ is shown as the layers it holds (pyproject.toml's layers contract).
+PIIVAULT_ROLES = {
+    **dict.fromkeys(("cli", "wsgi", "devmode", "devbao", "bootstrap"), "piivault:root"),
+    **dict.fromkeys(("container", "migrate", "tables_registry"), "piivault:container"),
+}
+
+
+def node(module: str, split: bool) -> str:
+    """The graph node of ``module``: its top-level package (piivault's role with ``split``)."""
+    parts = module.split(".")
+    if split and parts[0] == "piivault":
+        if len(parts) > 1 and parts[1] == "migrations":
+            return "piivault:container"
+        return PIIVAULT_ROLES.get(parts[1] if len(parts) > 1 else "", "piivault:kernel")
+    return parts[0]
 
 
 def packages(root: pathlib.Path) -> list[str]:
@@ -83,8 +99,8 @@ class _Imports(ast.NodeVisitor):
         self.found.append((target, self.depth > 0))
 
 
-def edges(root: pathlib.Path) -> dict[tuple[str, str], list[tuple[str, bool]]]:
-    """(importer package, imported package) -> [(importing module, lazy), ...]."""
+def edges(root: pathlib.Path, split: bool = False) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """(importer node, imported node) -> [(importing module, lazy), ...]."""
     pkgs = set(packages(root))
     out: dict[tuple[str, str], list[tuple[str, bool]]] = collections.defaultdict(list)
     for pkg in sorted(pkgs):
@@ -92,24 +108,28 @@ def edges(root: pathlib.Path) -> dict[tuple[str, str], list[tuple[str, bool]]]:
             module = module_name(path, root)
             visitor = _Imports(module, path.name == "__init__.py")
             visitor.visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+            src = node(module, split)
             for target, lazy in visitor.found:
-                top = target.split(".")[0]
-                if top in pkgs and top != pkg:
-                    out[(pkg, top)].append((module, lazy))
+                if target.split(".")[0] not in pkgs:
+                    continue
+                dst = node(target, split)
+                if dst != src:
+                    out[(src, dst)].append((module, lazy))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", action="store_true", help="list the importing modules of each edge")
+    parser.add_argument("--split", action="store_true", help="piivault/ as root, container and kernel")
     args = parser.parse_args(argv)
-    graph = edges(ROOT)
+    graph = edges(ROOT, args.split)
     total = lazy_total = 0
     for (src, dst), hits in sorted(graph.items()):
         lazy = sum(1 for _, is_lazy in hits if is_lazy)
         total += len(hits)
         lazy_total += lazy
-        print(f"{src:>16} -> {dst:<16} {len(hits):4d} ({lazy} lazy)")
+        print(f"{src:>18} -> {dst:<18} {len(hits):4d} ({lazy} lazy)")
         if args.modules:
             for module, count in sorted(collections.Counter(m for m, _ in hits).items()):
                 print(f"{'':>20}{module} x{count}")
