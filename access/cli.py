@@ -14,13 +14,12 @@ import click
 from access import model as m
 from access.rules import APPROVER_ROLES
 from identity.person import check_person
-from piivault.clikit import handle_errors, short_time, text_table
+from piivault.clikit import handle_errors, open_container, short_time, text_table
 
 
 def _access():
-    from piivault.cli import _container
 
-    container = _container()
+    container = open_container()
     return container.access, container
 
 

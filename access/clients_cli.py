@@ -20,14 +20,13 @@ import datetime as dt
 import click
 
 from identity.clients.model import MAX_EXPIRY_DAYS, ROLES, WRITE_ATTRIBUTES, Client, has_data_access
-from piivault.clikit import cli_actor, short_time, text_table
+from piivault.clikit import cli_actor, open_container, short_time, text_table
 from piivault.clikit import handle_errors as _cli_errors
 
 
 def _store_and_container():
-    from piivault.cli import _container
 
-    container = _container()
+    container = open_container()
     return container.clients, container
 
 

@@ -23,13 +23,12 @@ import click
 from identity.person import check_person
 from identity.users.users import LANGUAGES, ROLES, ConsoleUser
 from piivault.clikit import handle_errors as _cli_errors
-from piivault.clikit import short_time, text_table
+from piivault.clikit import open_container, short_time, text_table
 
 
 def _run(use: Callable[[Any], Any]) -> Any:
-    from piivault.cli import _container
 
-    container = _container()
+    container = open_container()
     try:
         return use(container.users)
     finally:
@@ -39,7 +38,6 @@ def _run(use: Callable[[Any], Any]) -> Any:
 def _run_as(asking: str | None, use: Callable[[Any, Any, Any], Any]) -> Any:
     """``use(users, access, acting)``: as the admin named by ``--as`` (None: the operator, bootstrap)."""
     from access import model as m
-    from piivault.cli import _container
 
     person = None
     if asking is not None:
@@ -47,7 +45,7 @@ def _run_as(asking: str | None, use: Callable[[Any, Any, Any], Any]) -> Any:
             person = check_person(asking)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--as") from None
-    container = _container()
+    container = open_container()
     try:
         acting = m.Acting(person, "admin", _actor())
         return use(container.users, container.access, acting)

@@ -22,6 +22,7 @@ import click
 
 from audit.note import NoteError, parse_verifier_key
 from piivault.clikit import handle_errors as _handle_errors
+from piivault.clikit import open_container
 
 # `audit verify --record`: the result of a full verification, read back by /metrics.
 VERIFIED_ACTION = "audit.verified"
@@ -32,9 +33,8 @@ def _with_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import _container
 
-        container = _container()
+        container = open_container()
         try:
             return fn(container.audit, *args, **kwargs)
         finally:
@@ -186,9 +186,8 @@ def verify(
     if vkey:
         report = _verify_with_key(vkey, saved, workers)
     else:
-        from piivault.cli import _container
 
-        container = _container()
+        container = open_container()
         try:
             report = container.audit.verify(saved_checkpoints=saved, workers=workers)
             if record:

@@ -26,14 +26,14 @@ import click
 from consent import receipts
 from consent.errors import ImportRejected, ReceiptInvalid
 from piivault.clikit import handle_errors as _handle_errors
+from piivault.clikit import open_container
 
 
 def _with_container(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from piivault.cli import _container
 
-        container = _container()
+        container = open_container()
         try:
             return fn(container, *args, **kwargs)
         finally:
@@ -80,9 +80,8 @@ def verify_receipt(file: Path, public_key: str | None) -> None:
 
 
 def _service_key() -> str:
-    from piivault.cli import _container
 
-    container = _container()
+    container = open_container()
     try:
         return container.consent.receipt_public_key()["public_key"]
     finally:

@@ -95,6 +95,9 @@ def main(ctx: click.Context) -> None:
     settings it wrote to ./var/dev.env, unless a PIIVAULT_* setting is given (never with
     PIIVAULT_ENV=production).
     """
+    # The command groups of the other packages open their container through this factory
+    # (piivault.clikit.open_container): they never import the root.
+    ctx.obj = _container
     # `piivault dev` writes that file: it reads its own settings, never a stale copy of them.
     if ctx.invoked_subcommand != "dev" and devenv.use_if_present():
         click.echo(f"piivault: using the development settings in ./{devenv.FILE} (piivault dev)", err=True)

@@ -64,3 +64,16 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"[:128]  # the audit actor column's width
     except Exception:  # no user name (e.g. a container without passwd entry)
         return "cli"
+
+
+def open_container(**overrides: Any) -> Any:
+    """The running command's container (:class:`piivault.container.Container`), made by the
+    factory the root ``piivault`` group puts in its context; settings ``overrides`` go to it.
+
+    The command groups of every package open their container here, so that none imports the
+    composition root. Raises RuntimeError outside a ``piivault`` command.
+    """
+    factory = click.get_current_context().find_root().obj
+    if factory is None:
+        raise RuntimeError("open_container() runs inside a `piivault` command")
+    return factory(**overrides)
