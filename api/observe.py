@@ -27,6 +27,7 @@ from api.auth import Principal
 from identity.clients.errors import InvalidApiKey, Unauthenticated
 from piivault import metrics
 from piivault.errors import UnavailableError
+from piivault.gauges import DatabaseCollector
 from vault import constant_time_equal
 
 log = logging.getLogger("piivault.request")
@@ -106,5 +107,5 @@ def scrape() -> Response:
         raise UnavailableError("the metrics token file cannot be read") from None
     if not expected or not constant_time_equal(given.encode(), f"Bearer {expected}".encode()):
         raise refused
-    body = metrics.render(container.engine, settings.audit_merge_delay)
+    body = metrics.render(DatabaseCollector(container.engine, settings.audit_merge_delay))
     return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")

@@ -26,7 +26,7 @@ SKIP = {"tests", "bench", "tools", "docs", "deploy", "build"}
 # With --split, piivault/ is shown as the layers it holds (pyproject.toml's layers contract).
 PIIVAULT_ROLES = {
     **dict.fromkeys(("cli", "wsgi", "devmode", "devbao", "bootstrap"), "piivault:root"),
-    **dict.fromkeys(("container", "migrate", "tables_registry"), "piivault:container"),
+    **dict.fromkeys(("container", "migrate", "tables_registry", "gauges"), "piivault:container"),
 }
 
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from audit.cli import record_verification
 from piivault import metrics
+from piivault.gauges import DatabaseCollector
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERIES = re.compile(r"\bpiivault_[a-z0-9_]+\b")
@@ -28,7 +29,7 @@ def _exported(container) -> dict[str, set[str]]:
     """Family name -> the series names a scrape may carry for it."""
     record_verification(container, container.audit.verify())
     container.audit.checkpoint_now()
-    text = metrics.render(container.engine, merge_delay=60.0).decode()
+    text = metrics.render(DatabaseCollector(container.engine, merge_delay=60.0)).decode()
     families = {
         f.name: f.type for f in text_string_to_metric_families(text) if f.name.startswith("piivault_")
     }

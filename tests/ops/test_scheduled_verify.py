@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from audit import tables as at
 from piivault import metrics
 from piivault.cli import main
+from piivault.gauges import DatabaseCollector
 from tests.audit.conftest import settings_env, tampering
 from tests.consent.conftest import customer
 
@@ -28,7 +29,7 @@ def _verify(container, *args):
 
 def _gauges(container) -> dict[str, float]:
     container.audit.sequencer.drain()  # the recorded result, sequenced as the worker would
-    text = metrics.render(container.engine, merge_delay=60.0).decode()
+    text = metrics.render(DatabaseCollector(container.engine, merge_delay=60.0)).decode()
     return {
         s.name: s.value
         for family in text_string_to_metric_families(text)
