@@ -122,7 +122,7 @@ class ConsentService:
     # Purposes that own the customer relationship: a purpose-bound client may open or close
     # it only holding one of them (PIIVAULT_RELATIONSHIP_PURPOSES).
     relationship_purposes: frozenset[str] = frozenset(m.RELATIONSHIP_PURPOSES)
-    # Four eyes on purpose changes that widen access (access.purposes.PurposeApprovals), wired by
+    # Four eyes on purpose changes that widen access (consent.widening.PurposeApprovals), wired by
     # the composition root. None: changes apply as asked.
     widen_gate: Any = None
     # Four eyes on access packages and erasures (access.gate.FourEyes), wired by the composition
@@ -252,7 +252,7 @@ class ConsentService:
     ) -> PurposeChange:
         """Change a purpose; one that widens access (:func:`consent.purposes.widening`) is filed
         as a ``purpose.widen`` approval request bound to the digest of the exact definition it
-        would make, and applied when another DPO approves it (``access.purposes``).
+        would make, and applied when another DPO approves it (``consent.widening``).
 
         ``acting`` is who asks (``access.model.Acting``: the person behind the key
         or console user). Returns the purpose as it stands and the approval

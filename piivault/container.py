@@ -112,7 +112,6 @@ class Container:
     def __init__(self, settings: Settings, *, provider: KeyProvider | None = None) -> None:
         from access.gate import FourEyes
         from access.identity import client_approved, user_approved
-        from access.purposes import PurposeApprovals
         from access.service import build_access_service
         from anonymize.extract.attributes import AttributeStore
         from anonymize.extract.service import build_extract_service
@@ -120,6 +119,7 @@ class Container:
         from audit.sink import QueueSink
         from consent.purposes import LivePurposeCatalogue
         from consent.service import build_consent_service
+        from consent.widening import PurposeApprovals
         from identity.clients.store import ClientStore
         from identity.users.sessions import build_session_store
         from identity.users.users import build_user_store

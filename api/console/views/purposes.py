@@ -89,7 +89,7 @@ def purpose_edit(code: str) -> Response:
             )
     except _FIXABLE as e:
         return _form_page(purpose, values=_echo(changes), error=error_text(e), status=e.http_status)
-    # A change that widens access waits for another DPO's approval (access.purposes).
+    # A change that widens access waits for another DPO's approval (consent.widening).
     pending = found.approval is not None and found.approval.state == "pending"
     return done("console.purpose_edit", "purpose_widen_pending" if pending else "purpose_updated", code=code)
 

@@ -28,6 +28,7 @@ from typing import Any
 from access import model as m
 from access.service import AccessService
 from audit.events import AuditEvent
+from consent import purposes as p
 from piivault.db import UnitOfWork
 from piivault.errors import Conflict
 
@@ -61,11 +62,10 @@ class PurposeApprovals:
         request_id: str | None = None,
     ) -> m.ApprovalRequest:
         """File the request in ``uow`` (the caller commits). Raises NoPerson, RequesterRole."""
-        from consent.purposes import definition_digest
 
         scope = m.Scope(
             target=before.code,
-            digest=definition_digest(proposed),
+            digest=p.definition_digest(proposed),
             proposal={"base_version": before.version, "changes": changes, "widens": widens},
         )
         text = f"widens {before.code}: {', '.join(widens)}"
@@ -75,7 +75,6 @@ class PurposeApprovals:
 
     def _apply(self, uow: UnitOfWork, found: m.ApprovalRequest, acting: m.Acting, now: dt.datetime) -> None:
         """Make the approved change, exactly: from its version, hashing to its digest."""
-        from consent import purposes as p
 
         session = uow.session
         assert session is not None
