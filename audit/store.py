@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from audit import tables as t
 from audit.errors import LogCorrupt
 from audit.merkle import HASH_SIZE, CompositeKey, NodeKey, NodeReader
+from piivault.sql import chunked
 
 _SQL_CHUNK = 400  # keys per statement: well under SQLite's bound-parameter limit
 
@@ -141,8 +142,7 @@ class DbNodeReader:
     def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         found: dict[NodeKey, bytes] = {}
         keys = list(dict.fromkeys(keys))
-        for start in range(0, len(keys), _SQL_CHUNK):
-            chunk = keys[start : start + _SQL_CHUNK]
+        for chunk in chunked(keys, _SQL_CHUNK):
             leaves = [idx for level, idx in chunk if level == 0]
             inner = [(level, idx) for level, idx in chunk if level > 0]
             if self._postgres:

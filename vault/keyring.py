@@ -33,12 +33,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from piivault.db import in_array, insert_arrays, utcnow
 from piivault.errors import ConfigurationError, ValidationFailed
+from piivault.sql import chunked, existing
 from vault import tables as t
 from vault.cache import DekCache
 from vault.datakey import DataKey
 from vault.errors import SubjectShredded
 from vault.ledger import ErasureEntry, ErasureLedger
-from vault.providers.base import KeyInfo, KeyProvider, chunks
+from vault.providers.base import KeyInfo, KeyProvider
 from vault.sealed import Binding
 from vault.signing import Signer
 
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 SUBJECT = "subject:"
 SYSTEM = "system:"
-_SQL_CHUNK = 900  # under SQLite's old 999 bound-parameter limit
 MAX_REASON = 200
 # One statement for every IN list: an expanding parameter keeps SQLAlchemy's compiled-statement
 # cache usable (a literal list of 900 ids is hashed into the cache key on every call).
@@ -232,7 +232,7 @@ class Keyring:
             for owner, key_id, wrapped in session.execute(_KEY_ROWS_PG, {"owners": list(owners)}):
                 found[owner] = (key_id, wrapped)
             return found
-        for chunk in chunks(owners, _SQL_CHUNK):
+        for chunk in chunked(owners):
             for owner, key_id, wrapped in session.execute(_KEY_ROWS, {"owners": chunk}):
                 found[owner] = (key_id, wrapped)
         return found
@@ -348,7 +348,7 @@ class Keyring:
 
     def _delete_keys(self, session: Session, owners: Sequence[str]) -> int:
         removed = 0
-        for chunk in chunks(owners, _SQL_CHUNK):
+        for chunk in chunked(owners):
             result = session.execute(t.data_keys.delete().where(t.data_keys.c.owner.in_(chunk)))
             removed += result.rowcount or 0
         self._destroyed(session, owners)
@@ -359,12 +359,7 @@ class Keyring:
         entries = [e for e in entries if e.subject_id is not None]
         if not entries:
             return 0
-        known = set()
-        ids = [e.subject_id for e in entries]
-        for chunk in chunks(ids, _SQL_CHUNK):
-            known.update(
-                session.scalars(sa.select(t.erasures.c.subject_id).where(t.erasures.c.subject_id.in_(chunk)))
-            )
+        known = existing(session, t.erasures.c.subject_id, [e.subject_id for e in entries])
         new = [e for e in {e.subject_id: e for e in entries}.values() if e.subject_id not in known]
         if new:
             session.execute(

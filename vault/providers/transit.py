@@ -27,6 +27,7 @@ import hvac.exceptions as hv
 import requests
 
 from piivault import metrics
+from piivault.sql import chunked
 from vault.errors import (
     InvalidSealedValue,
     KeyNotFound,
@@ -35,7 +36,7 @@ from vault.errors import (
     VaultError,
     VaultUnavailable,
 )
-from vault.providers.base import KeyInfo, KeyProvider, chunks
+from vault.providers.base import KeyInfo, KeyProvider
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -197,7 +198,7 @@ class TransitKeyProvider(KeyProvider):
     # -- batch helpers ----------------------------------------------------
     def _batch(self, op: str, items: list[dict[str, str]], field: str) -> list[str]:
         results: list[str] = []
-        for chunk in chunks(items, self.batch_size):
+        for chunk in chunked(items, self.batch_size):
 
             def request(client: hvac.Client, chunk: list[dict[str, str]] = chunk) -> Any:
                 transit = client.secrets.transit
