@@ -129,6 +129,7 @@ def test_restricted_subject_page_fits_a_phone(
     # The menu scrolls sideways; its edge fades while there is more, and the page's own item shows.
     expect(page.locator("#nav")).to_have_class("mainnav more")
     page.goto("/console/approvals")
+    expect(page.locator("#nav")).to_have_class("mainnav back")  # scrolled to its last item
     nav_box, item_box = page.locator("#nav").bounding_box(), page.locator("#nav-approvals").bounding_box()
     assert nav_box is not None and item_box is not None
     assert item_box["x"] + item_box["width"] <= nav_box["x"] + nav_box["width"] + 1, (nav_box, item_box)

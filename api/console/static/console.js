@@ -99,11 +99,12 @@
     markMenu();
   }
 
-  // On a phone the menu scrolls sideways: its right edge fades while there is more of it.
+  // On a phone the menu scrolls sideways: an edge fades while there is more of it that way.
   function markMenu() {
     var nav = document.getElementById("nav");
     if (nav) {
       nav.classList.toggle("more", nav.scrollLeft + nav.clientWidth < nav.scrollWidth - 1);
+      nav.classList.toggle("back", nav.scrollLeft > 1);
     }
   }
 
