@@ -32,7 +32,7 @@ from tokenization.fieldtypes import (
 )
 from tokenization.fieldtypes.builtin.bank_card import keeping_bin
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
-from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, consent_check, load_purposes
+from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, load_purposes, no_consent_service
 from tokenization.tokens import DeterministicScope, new_subject_id
 from vault import Keyring
 
@@ -56,7 +56,8 @@ class TokenizationService:
     keyring: Keyring
     field_types: FieldTypeRegistry
     purposes: PurposeCatalogue
-    consent_check: ConsentCheck = consent_check
+    # The consent verdict (the consent service's check); without one nobody has consented.
+    consent_check: ConsentCheck = no_consent_service
     # The same check folded into the token query (the consent service's); None: ask consent_check.
     consent_join: ConsentJoin | None = None
     # Whether a hold lets (subject, purpose, role) through a restriction: consent's holds answer.
@@ -288,7 +289,7 @@ def build_tokenization_service(
     *,
     field_types: FieldTypeRegistry | None = None,
     purposes: PurposeCatalogue | None = None,
-    consent_check: ConsentCheck = consent_check,
+    consent_check: ConsentCheck = no_consent_service,
     consent_join: ConsentJoin | None = None,
     restriction_exempt: Callable[..., bool] = no_hold_exemption,
     reveal_grants: Callable[..., list] = no_grants,

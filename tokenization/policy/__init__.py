@@ -11,7 +11,7 @@ from tokenization.policy.consent import (
     ConsentJoin,
     ConsentVerdict,
     JoinedConsent,
-    consent_check,
+    no_consent_service,
 )
 from tokenization.policy.decision import (
     DETOKENIZE_ROLES,
@@ -45,7 +45,7 @@ __all__ = [
     "Purpose",
     "PurposeCatalogue",
     "Reason",
-    "consent_check",
+    "no_consent_service",
     "decide",
     "load_purposes",
 ]

@@ -35,19 +35,16 @@ class ConsentCheck(Protocol):
     ) -> ConsentVerdict: ...
 
 
-def consent_check(session: Session, subject_id: str | None, purpose: str, field_type: str) -> ConsentVerdict:
-    """Has ``subject_id`` consented to ``purpose`` for values of ``field_type``?
+def no_consent_service(
+    session: Session, subject_id: str | None, purpose: str, field_type: str
+) -> ConsentVerdict:
+    """Without the consent service, nobody has consented (fail closed).
 
-    Asks :func:`consent.check.check` at the current time (the container wires
-    the consent service's own check, with its clock, in place of this one).
-    Reasons when not: "no consent", "withdrawn", "expired", "reconsent required".
-    ``subject_id`` is None for standalone tokens: nobody can have consented.
-    Runs inside the caller's transaction; raises SQLAlchemy errors of its session.
+    The composition root passes the consent service's own check
+    (:meth:`consent.service.ConsentService.check`, :func:`consent.check.check` at its
+    clock): consent records are consent's, and tokenization never reads them itself.
     """
-    from consent.check import check  # consent imports this module: import it late
-    from piivault.db import utcnow
-
-    return check(session, subject_id, purpose, utcnow())
+    return NO_CONSENT
 
 
 @dataclasses.dataclass(frozen=True)
