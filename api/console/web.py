@@ -422,6 +422,9 @@ def error_text(error: PiivaultError) -> str:
     service's message (codes and ids only, never a value)."""
     if isinstance(error, ConsoleError):
         return t(error.key, **error.params)
+    for key in (f"error.code.{error.code}", f"access.error.{error.code}"):  # said the same way each time
+        if i18n.has(key):
+            return t("error.service", detail=t(key))
     return t("error.service", detail=error.message)
 
 

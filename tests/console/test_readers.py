@@ -259,3 +259,15 @@ def test_a_closed_request_puts_its_history_beside_its_details(container, signed_
     assert re.search(r'<div class="grid-2">.*id="dsr-steps".*?</section>\s*</div>\s*</main>', page, re.S)
     assert 'id="dsr-closed"' in page
     assert page.count('id="dsr-steps"') == 1
+
+
+def test_a_refusal_by_the_service_is_said_in_the_pages_language(container, signed_in):
+    with container.uow() as uow:
+        container.tokenization.tokenize(
+            uow, Caller(), [TokenizeItem("email", "someone@example.com", "cust-0009")]
+        )
+    dpo = signed_in("dpo")
+    _erasure(dpo, "cust-0009", signed_in("dpo", "dpo-two"))
+    refused = dpo.post("/console/dsr/new", {"subject_id": "cust-0009", "type": "access", "channel": "web"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "该主体已删除" in page and "the subject was erased" not in page
