@@ -299,7 +299,7 @@ def test_inclusion_proof_errors(client, keys, container):
     size = cut["size"]
     cases = [
         (f"/v1/audit/events/{size + 50}/proof", 404, "audit_event_not_found"),
-        ("/v1/audit/events/99999999999999999999999/proof", 404, None),  # past int64: no such route
+        ("/v1/audit/events/99999999999999999999999/proof", 400, None),  # past int64: bad input
         ("/v1/audit/events/-1/proof", 404, None),
         ("/v1/audit/events/abc/proof", 404, None),
         ("/v1/audit/events/3/proof?tree_size=0", 422, None),
