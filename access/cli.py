@@ -1,10 +1,30 @@
 """``piivault approvals``, ``piivault grants``, ``piivault break-glass``.
 
-The command line acts for the person named with ``--as`` in the role given
-with ``--role`` (the audit actor is ``cli:<login>``). Its operator already
-holds the service's database and Vault credentials, so these commands trust
-that naming; the four-eyes rules then apply to the person named, exactly as
-over HTTP, and the audit log records both the person and the login.
+**Who decides is proven.** The deciding commands (``approvals approve|deny``,
+``grants revoke``, ``break-glass review``) act as the console user named with
+``--as USER``, and read that user's console password (a hidden prompt, or one
+line of standard input with ``--password-stdin``), checked exactly as the
+console's sign-in checks it (:meth:`SessionStore.verify
+<identity.users.sessions.SessionStore.verify>`): the same lock-out, the
+same ``console.sign_in`` audit event, its details saying ``via: cli:<login>``.
+An unknown user, a wrong password, a disabled or locked-out user, a user in an
+approving role whose identity is not approved (:func:`access.identity.user_approved`)
+and a ``--role`` other than the user's are refused in one line (exit status 2)
+and audited as a failed sign-in. The decision is then the user's as in their
+console session: audit actor ``user:<name>``, the four-eyes rules applied to
+that person. ``--role`` may be left out (a console user has one role, and that
+is the role acted in); given, it must be the user's, so the commands printed by
+earlier versions (``--as DPO --role dpo``) keep working and a mismatch is
+refused rather than ignored.
+
+**Who asks is a claim.** The commands that *ask* for something
+(``clients create --as``, ``users create|reset-password --as``,
+``extract reidentify --as``) take the person named on trust: their operator
+holds the service's database and Vault credentials. Such a request is filed
+under that person with ``requested_by`` ``cli:<login>``, and achieves nothing
+until a proven approver, another person, approves it; the credential that
+asked never decides, whatever person it names (:meth:`AccessService.approve
+<access.service.AccessService.approve>`).
 """
 
 from __future__ import annotations
@@ -14,7 +34,8 @@ import click
 from access import model as m
 from access.rules import APPROVER_ROLES
 from identity.person import check_person
-from piivault.clikit import handle_errors, open_container, short_time, text_table
+from piivault.clikit import handle_errors, open_container, read_password, short_time, text_table
+from piivault.errors import Forbidden
 
 
 def _access():
@@ -23,25 +44,64 @@ def _access():
     return container.access, container
 
 
-def _acting(person: str, role: str) -> m.Acting:
+def _login() -> str:
     import getpass
 
     try:
-        login = getpass.getuser()
+        return getpass.getuser()
     except Exception:  # no user name (e.g. a container without passwd entry)
-        login = "operator"
+        return "operator"
+
+
+# What a refused proof says: only after the password matched does it say more than the
+# console's sign-in page would (the audit log always records the reason).
+_REFUSED = {
+    "wrong_role": "{user} is not a console user in the role {role}",
+    "pending_approval": "{user} has an approving role that awaits another DPO's approval (identity.approver)",
+}
+_FAILED = (
+    "{user}: authentication failed (no such enabled console user, a wrong password, or locked out "
+    "after repeated failures; the audit log records which)"
+)
+
+
+def _decider(container, person: str, role: str | None, password_stdin: bool) -> m.Acting:
+    """The console user named by ``--as``, proven by their password (see the module's docstring)."""
+    from identity.users.errors import SignInFailed
+
     try:
-        person = check_person(person)
+        name = check_person(person)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--as") from None
-    return m.Acting(person, role, f"cli:{login}"[:128])
+    password = read_password(password_stdin, confirm=False, prompt=f"Console password of {name}")
+    login = _login()
+    via = f"cli:{login}"[:128]
+    try:
+        user = container.sessions.verify(name, password, address=via, via=via, role=role)
+    except SignInFailed as e:
+        raise Forbidden(_REFUSED.get(e.reason, _FAILED).format(user=name, role=role)) from None
+    return m.Acting(user.username, user.role, user.actor)
 
 
 def _as_options(fn):
-    fn = click.option("--role", required=True, type=click.Choice(APPROVER_ROLES), help="the role acted in")(
-        fn
-    )
-    return click.option("--as", "person", required=True, help="the person acting (a console username)")(fn)
+    fn = click.option(
+        "--password-stdin",
+        is_flag=True,
+        help="read the user's console password from one line of standard input (else a hidden prompt)",
+    )(fn)
+    fn = click.option(
+        "--role",
+        default=None,
+        type=click.Choice(APPROVER_ROLES),
+        help="the role acted in: the user's own (checked; default: the user's role)",
+    )(fn)
+    return click.option(
+        "--as",
+        "person",
+        required=True,
+        metavar="USER",
+        help="the console user deciding; their console password is asked for and checked",
+    )(fn)
 
 
 def _requests_table(rows: list[m.ApprovalRequest]) -> str:
@@ -119,10 +179,10 @@ def _decide(name: str, help_text: str) -> None:
     @click.argument("approval_id")
     @_as_options
     @handle_errors
-    def decide(approval_id: str, person: str, role: str) -> None:
+    def decide(approval_id: str, person: str, role: str | None, password_stdin: bool) -> None:
         access, container = _access()
         try:
-            found = getattr(access, name)(_acting(person, role), approval_id)
+            found = getattr(access, name)(_decider(container, person, role, password_stdin), approval_id)
         finally:
             container.close()
         grant = f", grant {found.grant_id}" if found.grant_id else ""
@@ -159,11 +219,11 @@ def list_grants(holder: str | None, active: bool) -> None:
 @click.argument("grant_id")
 @_as_options
 @handle_errors
-def revoke(grant_id: str, person: str, role: str) -> None:
-    """Revoke a grant early."""
+def revoke(grant_id: str, person: str, role: str | None, password_stdin: bool) -> None:
+    """Revoke a grant early (its holder, or an approver of its action)."""
     access, container = _access()
     try:
-        grant = access.revoke(_acting(person, role), grant_id)
+        grant = access.revoke(_decider(container, person, role, password_stdin), grant_id)
     finally:
         container.close()
     click.echo(f"{grant.id}: revoked")
@@ -193,11 +253,11 @@ def list_break_glass(unreviewed: bool) -> None:
 @click.option("--note", required=True, help="what the review found (no identifiers)")
 @_as_options
 @handle_errors
-def review(grant_id: str, note: str, person: str, role: str) -> None:
+def review(grant_id: str, note: str, person: str, role: str | None, password_stdin: bool) -> None:
     """Review a break-glass use (another person than the one who took it)."""
     access, container = _access()
     try:
-        grant = access.review(_acting(person, role), grant_id, note)
+        grant = access.review(_decider(container, person, role, password_stdin), grant_id, note)
     finally:
         container.close()
     click.echo(f"{grant.id}: reviewed by {grant.reviewed_by}")

@@ -6,11 +6,14 @@ cannot be shown again. Run on a host with the service's ``PIIVAULT_*`` settings.
 The command line is no side door around four eyes: a client with data access
 (role service with purposes or permissions) is created by the admin named with
 ``--as``, and its key is refused until a DPO, another person, approves the
-approval request printed here (``piivault approvals approve ID --as DPO --role dpo``).
-So is a client whose role approves something (a ``dpo`` key, :mod:`access.identity`):
-without ``--as`` it is made only as the very first approving identity (bootstrap:
-none exists yet, neither key nor console user); once one exists, ``--as ADMIN``
-files the request that another DPO approves.
+approval request printed here (``piivault approvals approve ID --as DPO``, which checks
+that DPO's console password, :mod:`access.cli`). So is a client whose role approves
+something (a ``dpo`` key, :mod:`access.identity`): without ``--as`` it is made only as
+the very first approving identity (bootstrap: none exists yet, neither key nor console
+user); once one exists, ``--as ADMIN`` files the request that another DPO approves.
+The admin named with ``--as`` is a claim, not proven (the operator holds the service's
+credentials): it asks, and the request's ``requested_by`` is ``cli:<login>``; only a
+proven approver, another person, makes the key work.
 """
 
 from __future__ import annotations
@@ -117,8 +120,8 @@ def create(
         what = "its approving role" if approval.action == m.IDENTITY_APPROVER else "its data access"
         click.echo(
             f"{what} waits for approval request {approval.id}: the key is refused "
-            f"(client_pending_approval) until a DPO, not {approval.requester}, runs\n"
-            f"  piivault approvals approve {approval.id} --as DPO --role dpo",
+            f"(client_pending_approval) until a DPO console user, not {approval.requester}, runs\n"
+            f"  piivault approvals approve {approval.id} --as DPO   (asks for that user's password)",
             err=True,
         )
     elif approval is not None:

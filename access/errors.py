@@ -29,6 +29,12 @@ class SelfApproval(Forbidden):
     code = "self_approval"
 
 
+class SameCredential(Forbidden):
+    """One credential gives one approval of a request, whatever person it names."""
+
+    code = "same_credential"
+
+
 class NotApprover(Forbidden):
     """This role may not approve this action."""
 

@@ -319,9 +319,10 @@ class AccessService:
     ) -> m.ApprovalRequest:
         """Approve as ``acting``: with enough approvals the request is approved and its grant made.
 
-        Raises NoPerson, SelfApproval (the requester, through any credential),
-        NotApprover (a role whose approval does not count), AlreadyApproved
-        (this person approved already), AlreadyDecided (not pending, expired
+        Raises NoPerson, SelfApproval (the requester, through any credential, or the
+        credential that asked, naming anyone), SameCredential (a credential that
+        approved already as another person), NotApprover (a role whose approval does
+        not count), AlreadyApproved (this person approved already), AlreadyDecided (not pending, expired
         included), ApprovalNotFound, StorageUnavailable.
         """
         with self._uow() as uow:
@@ -394,13 +395,21 @@ class AccessService:
         now: dt.datetime,
         request_id: str | None,
     ) -> None:
-        """Refuse (and audit) a decision by nobody, by the requester, or by a role that does not count."""
+        """Refuse (and audit) a decision by nobody, by the requester, by the credential that asked
+        or that approved already (whatever person it names now: a key, a console session or a
+        terminal is one credential, never two persons), or by a role that does not count."""
         self._expire_if_due(uow, found, now)
         refusal: errors.PiivaultError | None = None
         if not acting.person:
             refusal = errors.NoPerson()
         elif acting.person == found.requester:
             refusal = errors.SelfApproval()
+        elif acting.actor == found.requested_by:
+            refusal = errors.SelfApproval("the credential that asked cannot decide, whatever person it names")
+        elif action == "approval.approve" and acting.actor in {
+            a.actor for a in found.approvals if a.person != acting.person
+        }:
+            refusal = errors.SameCredential("this credential approved the request already, as another person")
         elif found.action == m.IDENTITY_APPROVER and acting.person == found.scope.person:
             refusal = errors.SelfApproval("nobody approves their own approving power")
         elif acting.role not in found.approver_roles:

@@ -14,7 +14,6 @@ another person, approves it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,7 @@ import click
 from identity.person import check_person
 from identity.users.users import LANGUAGES, ROLES, ConsoleUser
 from piivault.clikit import handle_errors as _cli_errors
-from piivault.clikit import open_container, short_time, text_table
+from piivault.clikit import open_container, read_password, short_time, text_table
 
 
 def _run(use: Callable[[Any], Any]) -> Any:
@@ -68,7 +67,8 @@ def _say_pending(approval: Any) -> None:
     if approval.state == "pending":
         click.echo(
             f"the user cannot sign in until approval request {approval.id} is approved by a DPO, "
-            f"not {approval.requester}:\n  piivault approvals approve {approval.id} --as DPO --role dpo",
+            f"not {approval.requester}:\n  piivault approvals approve {approval.id} --as DPO   "
+            "(asks for that DPO's console password)",
             err=True,
         )
     else:
@@ -79,13 +79,6 @@ def _actor() -> str:
     from piivault.clikit import cli_actor
 
     return cli_actor()
-
-
-def _password(from_stdin: bool) -> str:
-    if from_stdin:
-        line = sys.stdin.readline()
-        return line[:-1] if line.endswith("\n") else line
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
 
 
 @click.group("users")
@@ -107,7 +100,7 @@ def create(
     """Create a console user (the password is asked for twice, hidden)."""
     from access.identity import create_user
 
-    password = _password(password_stdin)
+    password = read_password(password_stdin, confirm=True)
     user, approval = _run_as(
         asking,
         lambda users, access, acting: create_user(
@@ -185,7 +178,7 @@ def reset_password(username: str, password_stdin: bool, asking: str | None) -> N
     from access.identity import reset_password as reset
 
     name = username.strip().lower()
-    password = _password(password_stdin)
+    password = read_password(password_stdin, confirm=True)
     approval = _run_as(
         asking,
         lambda users, access, acting: reset(users, access, acting, name, password, bootstrap=asking is None),

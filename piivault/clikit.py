@@ -44,6 +44,16 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def read_password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> str:
+    """A password: one line of standard input (scripts: ``--password-stdin``) or a hidden
+    prompt on the terminal (asked twice when ``confirm``). Never an argument, where the
+    process list and shell history would keep it."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+
+
 def short_time(value: dt.datetime | None) -> str:
     """A time as a table shows it, to the minute; ``-`` for none."""
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"

@@ -175,14 +175,15 @@ def _admin_store(container: Container):
 
 def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
     """The demo's service client, through four eyes like any other: asked for by the development
-    admin, approved by a development DPO (two made-up persons of this development database)."""
+    admin, approved by a development DPO (two made-up persons of this development database,
+    each acting through a credential of its own, as four eyes require: no exception here)."""
     from access import model as m
     from access.onboarding import create_client
 
     made = create_client(
         store,
         container.access,
-        m.Acting(DEV_ADMIN, "admin", "piivault-dev"),
+        m.Acting(DEV_ADMIN, "admin", f"piivault-dev:{DEV_ADMIN}"),
         name=DEMO_CLIENT,
         role="service",
         purposes=purposes,
@@ -190,7 +191,7 @@ def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
         expires_in=dt.timedelta(hours=1),
     )
     if made.approval is not None and made.approval.state == m.PENDING:
-        container.access.approve(m.Acting(DEV_DPO, "dpo", "piivault-dev"), made.approval.id)
+        container.access.approve(m.Acting(DEV_DPO, "dpo", f"piivault-dev:{DEV_DPO}"), made.approval.id)
     return made.client, made.key
 
 

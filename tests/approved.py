@@ -21,17 +21,26 @@ TEST_DPO = "test-dpo"
 TEST_DPO_2 = "test-dpo2"
 
 
+def actor_of(person: str, actor: str = "test") -> str:
+    """The audit actor of a test person's own credential (each person acts through their own:
+    the credential that asked never decides)."""
+    return f"{actor}:{person}"
+
+
 def create_client(
     container: Container, *, store: Any = None, actor: str = "test", **fields: Any
 ) -> tuple[Client, str]:
     """A client and its key (``fields`` as ``ClientStore.create``'s); data access approved by a DPO."""
     access = container.access
     made = onboard(
-        store or container.clients, access, m.Acting(TEST_ADMIN, "admin", actor), **fields
+        store or container.clients,
+        access,
+        m.Acting(TEST_ADMIN, "admin", actor_of(TEST_ADMIN, actor)),
+        **fields,
     )
     if made.approval is not None and made.approval.state == m.PENDING:
         approver = TEST_DPO_2 if made.approval.scope.person == TEST_DPO else TEST_DPO
-        access.approve(m.Acting(approver, "dpo", actor), made.approval.id)
+        access.approve(m.Acting(approver, "dpo", actor_of(approver, actor)), made.approval.id)
     return made.client, made.key
 
 
@@ -45,19 +54,41 @@ def four_eyes(
     *,
     holder: str = TEST_DPO,
     approver: str = SECOND_DPO,
-    actor: str = "test",
 ) -> m.ApprovalRequest:
     """``holder`` (a DPO) asks for ``action`` (``dsr.package``, ``dsr.erasure``,
     ``extract.reidentify``) on ``target`` and ``approver``, another DPO, approves: the grant
     :mod:`access.gate` needs, made the way the API makes it."""
     access = container.access
     asked = access.request(
-        m.Acting(holder, "dpo", actor),
+        m.Acting(holder, "dpo", actor_of(holder)),
         action,
         m.Scope(target=target),
         "data_subject_request",
         "a second DPO approves it in the tests",
     )
     if asked.state == m.PENDING:
-        asked = access.approve(m.Acting(approver, "dpo", actor), asked.id)
+        asked = access.approve(m.Acting(approver, "dpo", actor_of(approver)), asked.id)
     return asked
+
+
+def console_user(container: Container, username: str, role: str = "dpo") -> str:
+    """An enabled console user with the test password (``tests.console.conftest.PASSWORD``), made
+    as users were before the identity rule (no ``identity.approver`` request: approved)."""
+    from tests.console.conftest import PASSWORD
+
+    container.users.create(username=username, role=role, password=PASSWORD, actor="test")
+    return username
+
+
+def cli_decide(runner: Any, env: dict[str, str], *args: str, user: str, password: str | None = None) -> Any:
+    """``piivault ARGS --as USER --password-stdin`` with the user's console password on stdin
+    (the test password unless given): a deciding command, proven as the console user."""
+    from piivault.cli import main
+    from tests.console.conftest import PASSWORD
+
+    return runner.invoke(
+        main,
+        [*args, "--as", user, "--password-stdin"],
+        env=env,
+        input=(PASSWORD if password is None else password) + "\n",
+    )

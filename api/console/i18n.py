@@ -230,6 +230,7 @@ ZH: dict[str, str] = {
     "ok.break_glass_reviewed": "已复核该紧急授权。",
     "access.error.self_approval": "不能审批（或复核）自己的申请：须由另一人处理。",
     "access.error.not_approver": "您的角色不能审批此项。",
+    "access.error.same_credential": "同一凭据只能以一人身份审批一次：须由另一人用自己的凭据处理。",
     "access.error.not_requester": "只有申请人本人可以撤回申请。",
     "access.error.requester_role": "您的角色不能提出此项申请。",
     "access.error.approval_decided": "该申请已处理或已失效。",
@@ -938,6 +939,9 @@ EN: dict[str, str] = {
     "ok.break_glass_reviewed": "The break-glass use was reviewed.",
     "access.error.self_approval": "You cannot approve (or review) your own request: another person must.",
     "access.error.not_approver": "Your role does not approve this.",
+    "access.error.same_credential": (
+        "One credential approves once, as one person: another person must, with their own."
+    ),
     "access.error.not_requester": "Only the person who asked may withdraw a request.",
     "access.error.requester_role": "Your role may not ask for this.",
     "access.error.approval_decided": "The request has already been decided or has expired.",

@@ -10,6 +10,10 @@ Sign-in answers every failure the same way (:class:`SignInFailed`), whatever
 the reason; the reason goes to the audit log, with the user as actor when the
 username exists (else ``console:unknown``: a mistyped username may be a
 password or a phone number and must not be logged).
+
+:meth:`SessionStore.verify` is the same check without a session: the command
+line proves the console user who approves, denies, revokes or reviews there
+(:mod:`access.cli`) by their password, under the same lock-out and audit.
 """
 
 from __future__ import annotations
@@ -118,9 +122,48 @@ class SessionStore:
         """Check the password and open a session.
 
         Raises :class:`SignInFailed` (reason: unknown_user, wrong_password,
-        disabled, locked, address_locked; the failure is audited and counted
-        towards the lock-out) and StorageUnavailable.
+        disabled, locked, address_locked, pending_approval; the failure is
+        audited and counted towards the lock-out) and StorageUnavailable.
         """
+        user, stored_hash, user_key = self._check(username, password, address, request_id)
+        raw = ids.random_bytes(32)
+        user, opened = self._signed_in(user, stored_hash, password, user_key, request_id, session_id=raw)
+        assert opened is not None
+        cookie = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        return NewSession(cookie, SignedIn(user, opened))
+
+    def verify(
+        self,
+        username: Any,
+        password: Any,
+        *,
+        address: str,
+        via: str,
+        role: str | None = None,
+        request_id: str | None = None,
+    ) -> ConsoleUser:
+        """Prove a console user by their password without opening a session: the command line's
+        deciding commands (``piivault approvals approve``...) act as the user this way.
+
+        The same check, lock-out and audit as :meth:`sign_in` (``console.sign_in``, its
+        details saying ``via``, e.g. ``cli:<login>``); ``role``, when given, must be the
+        user's (reason wrong_role otherwise). Raises :class:`SignInFailed`, StorageUnavailable.
+        """
+        user, stored_hash, user_key = self._check(username, password, address, request_id, role=role, via=via)
+        return self._signed_in(user, stored_hash, password, user_key, request_id, via=via)[0]
+
+    def _check(
+        self,
+        username: Any,
+        password: Any,
+        address: str,
+        request_id: str | None,
+        *,
+        role: str | None = None,
+        via: str | None = None,
+    ) -> tuple[ConsoleUser, str, str | None]:
+        """The user, their stored hash and lock-out key when the password is right and nothing
+        else forbids it; else the failure is audited and counted, and SignInFailed raised."""
         name = normalize_username(username)
         password = password if isinstance(password, str) else ""
         now = self.clock()
@@ -148,9 +191,11 @@ class SessionStore:
             reason = "wrong_password"
         elif not approved:
             reason = "pending_approval"  # an approving role, not (or no longer) approved
+        elif role is not None and user.role != role:
+            reason = "wrong_role"
         else:
-            return self._open(user, row.password_hash, password, address_key, user_key, request_id)
-        self._failed(user, reason, address_key, user_key, request_id)
+            return user, row.password_hash, user_key
+        self._failed(user, reason, address_key, user_key, request_id, via)
         raise SignInFailed(reason)
 
     def _failed(
@@ -160,6 +205,7 @@ class SessionStore:
         address_key: str,
         user_key: str | None,
         request_id: str | None,
+        via: str | None,
     ) -> None:
         now = self.clock()
         with self._uow() as uow:
@@ -177,23 +223,26 @@ class SessionStore:
                     outcome="denied",
                     reason=reason,
                     request_id=request_id,
-                    details={"locked": sorted(k for k, v in locks.items() if v)},
+                    details={"locked": sorted(k for k, v in locks.items() if v), **_via(via)},
                 )
             )
             uow.commit()
 
-    def _open(
+    def _signed_in(
         self,
         user: ConsoleUser,
         stored_hash: str,
         password: str,
-        address_key: str,
         user_key: str | None,
         request_id: str | None,
-    ) -> NewSession:
+        *,
+        session_id: bytes | None = None,
+        via: str | None = None,
+    ) -> tuple[ConsoleUser, ConsoleSession | None]:
+        """A successful sign-in: the lock-out cleared, audited; a session opened for ``session_id``."""
         rehash = passwords.hash_password(password) if passwords.needs_rehash(stored_hash) else None
-        raw = ids.random_bytes(32)
         now = self.clock()
+        opened = None
         with self._uow() as uow:
             session = uow.session
             assert session is not None
@@ -206,6 +255,7 @@ class SessionStore:
                         outcome="denied",
                         reason="locked",
                         request_id=request_id,
+                        details=_via(via),
                     )
                 )
                 uow.commit()
@@ -216,26 +266,26 @@ class SessionStore:
             if rehash is not None:
                 values["password_hash"] = rehash
             session.execute(t.users.update().where(_u.username == user.username).values(**values))
-            opened = ConsoleSession(
-                id_hash=_hash(raw),
-                username=user.username,
-                csrf_token=ids.urlsafe_token(32),
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + self.lifetime,
-            )
-            session.execute(t.sessions.insert().values(**dataclasses.asdict(opened)))
+            if session_id is not None:
+                opened = ConsoleSession(
+                    id_hash=_hash(session_id),
+                    username=user.username,
+                    csrf_token=ids.urlsafe_token(32),
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + self.lifetime,
+                )
+                session.execute(t.sessions.insert().values(**dataclasses.asdict(opened)))
             uow.record(
                 AuditEvent(
                     action="console.sign_in",
                     actor=user.actor,
                     request_id=request_id,
-                    details={"role": user.role},
+                    details={"role": user.role, **_via(via)},
                 )
             )
             uow.commit()
-        cookie = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-        return NewSession(cookie, SignedIn(dataclasses.replace(user, last_sign_in_at=now), opened))
+        return dataclasses.replace(user, last_sign_in_at=now), opened
 
     # -- every request ------------------------------------------------------------------
     def resolve(self, cookie_value: str | None) -> SignedIn | None:
@@ -300,6 +350,11 @@ class SessionStore:
             )
             uow.record(AuditEvent(action="console.sign_out", actor=signed_in.actor, request_id=request_id))
             uow.commit()
+
+
+def _via(via: str | None) -> dict[str, str]:
+    """An audit detail saying where a sign-in came from, when not the console's page."""
+    return {} if via is None else {"via": via}
 
 
 def _why_over(row: Any, now: dt.datetime, idle: dt.timedelta) -> str | None:

@@ -91,6 +91,34 @@ def test_one_person_counts_once_whatever_credential(access, container):
     assert access.approve(DPO_DEE, asked.id).state == m.APPROVED
 
 
+def test_the_credential_that_asked_cannot_decide_whatever_person_it_names(access, container):
+    """One key, one console session or one terminal naming a second person is still the
+    credential that asked: refused (audited), approve and deny alike."""
+    asked = _reveal(access)  # dai, through client:dai00001
+    posing = m.Acting("don", "dpo", DPO_DAI.actor)
+    with pytest.raises(errors.SelfApproval, match="credential that asked"):
+        access.approve(posing, asked.id)
+    with pytest.raises(errors.SelfApproval):
+        access.deny(posing, asked.id)
+    assert access.get(asked.id).state == m.PENDING
+    assert _actions(container).count(("approval.approve", "denied", "self_approval")) == 1
+    assert ("approval.deny", "denied", "self_approval") in _actions(container)
+    # The real don, through his own credential, may.
+    assert access.approve(DPO_DON, asked.id).state == m.APPROVED
+
+
+def test_one_credential_gives_one_approval_under_one_name(access, container):
+    container.access.rules = load_rules("reveal=2")
+    asked = access.request(DPO_DON, m.REVEAL, REVEAL, "complaint", "two approvals needed here")
+    access.approve(DPO_DEE, asked.id)  # user:dee
+    with pytest.raises(errors.SameCredential):
+        access.approve(m.Acting("dai", "dpo", DPO_DEE.actor), asked.id)
+    found = access.get(asked.id)
+    assert found.state == m.PENDING and [a.person for a in found.approvals] == ["dee"]
+    assert ("approval.approve", "denied", "same_credential") in _actions(container)
+    assert access.approve(DPO_DAI, asked.id).state == m.APPROVED
+
+
 def test_an_approver_needs_the_approving_role_and_a_person(access):
     asked = _reveal(access)
     with pytest.raises(errors.NotApprover):

@@ -10,23 +10,24 @@ from api.app import create_app
 from piivault.cli import main
 from piivault.devmode import dev_admin_key
 from tests.api.conftest import bearer, settings_env
+from tests.approved import cli_decide, console_user
 
 KEY = re.compile(r"pvk_[a-z0-9]{8}_[A-Za-z0-9]{43}")
 APPROVAL = re.compile(r"apr_[a-z2-7]{24}")
 
 
 def approve(runner: CliRunner, env: dict[str, str], created) -> None:
-    """A DPO, another person than the admin who asked, approves the printed request."""
+    """A DPO console user, another person than the admin who asked, approves the printed
+    request with her password."""
     approval_id = APPROVAL.search(created.stderr).group(0)
-    done = runner.invoke(
-        main, ["approvals", "approve", approval_id, "--as", "dora", "--role", "dpo"], env=env
-    )
+    done = cli_decide(runner, env, "approvals", "approve", approval_id, user="dora")
     assert done.exit_code == 0, done.output
 
 
 def test_allow_attributes_gives_the_explicit_permission(container):
     env = settings_env(container)
     runner = CliRunner()
+    console_user(container, "dora")
     args = ["clients", "create", "--role", "service", "--purposes", "risk_scoring", "--as", "ops-ann"]
     writer = runner.invoke(main, [*args, "--name", "scorer", "--allow-attributes"], env=env)
     plain = runner.invoke(main, [*args, "--name", "reader"], env=env)
@@ -52,6 +53,7 @@ def test_allow_attributes_gives_the_explicit_permission(container):
 def test_create_list_revoke(container):
     env = settings_env(container)
     runner = CliRunner()
+    console_user(container, "dora")
     created = runner.invoke(
         main,
         [

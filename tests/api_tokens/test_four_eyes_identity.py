@@ -26,6 +26,7 @@ from piivault.cli import main
 from tests.api.conftest import settings_env
 from tests.api_tokens.conftest import bearer
 from tests.api_tokens.test_four_eyes_keys import PENDING, detokenize, mint
+from tests.approved import cli_decide
 from tests.consent.conftest import audit_payloads
 from tests.console.conftest import PASSWORD, Console, sign_in
 
@@ -188,10 +189,11 @@ def test_the_command_line_bootstraps_the_first_dpo_only(container):
     assert asked.exit_code == 0, asked.output
     approval_id = re.search(r"apr_[a-z2-7]{24}", asked.stderr).group(0)
     assert sign_in(app.test_client(), "zed").status_code != 303
-    zed = runner.invoke(main, ["approvals", "approve", approval_id, "--as", "zed", "--role", "dpo"], env=env)
-    assert zed.exit_code != 0
-    done = runner.invoke(
-        main, ["approvals", "approve", approval_id, "--as", "dora", "--role", "dpo"], env=env
+    zed = cli_decide(runner, env, "approvals", "approve", approval_id, user="zed")
+    assert zed.exit_code != 0  # his identity is what waits, and he may not approve it himself
+    # Dora, the first DPO (a key), approves.
+    done = app.test_client().post(
+        f"/v1/approvals/{approval_id}/approve", headers=bearer(first.stdout.strip())
     )
-    assert done.exit_code == 0, done.output
+    assert done.status_code == 200, done.json
     assert sign_in(app.test_client(), "zed").status_code == 303

@@ -19,6 +19,7 @@ from api.app import create_app
 from piivault.cli import main
 from tests.api.conftest import settings_env
 from tests.api_tokens.conftest import ID_NUMBER, PII, bearer, customer_items
+from tests.approved import cli_decide, console_user
 from tests.consent.conftest import audit_payloads
 from tests.console.conftest import PASSWORD, Console
 
@@ -107,23 +108,42 @@ def test_an_admin_key_naming_nobody_creates_no_data_client(client, container, ma
 
 
 def test_the_cli_is_no_side_door(container, token, client):
+    """An operator at the command line (database and Vault credentials) asks for a data client
+    as an admin and cannot approve it: not as themselves, not as an invented DPO, not as a DPO
+    console user they make and know the password of; a real DPO, with her password, can."""
     env = settings_env(container)
     runner = CliRunner()
     args = ["clients", "create", "--name", "cli-crm", "--role", "service", "--purposes", "aml_kyc"]
     nobody = runner.invoke(main, args, env=env)
     assert nobody.exit_code == 2 and "--as ADMIN" in nobody.output
     assert container.clients.find_by_name("cli-crm") == []
+    dora = console_user(container, "dora")  # a DPO of the firm, with her own password
     asked = runner.invoke(main, [*args, "--as", "ann"], env=env)
     assert asked.exit_code == 0, asked.output
     key = asked.stdout.strip()
     assert detokenize(client, key, token).json["type"].endswith(PENDING)
     approval_id = re.search(r"apr_[a-z2-7]{24}", asked.stderr).group(0)
-    own = runner.invoke(main, ["approvals", "approve", approval_id, "--as", "ann", "--role", "dpo"], env=env)
-    assert own.exit_code != 0 and "can never approve" in own.output
-    assert detokenize(client, key, token).json["type"].endswith(PENDING)
-    done = runner.invoke(
-        main, ["approvals", "approve", approval_id, "--as", "dora", "--role", "dpo"], env=env
+    approve = ("approvals", "approve", approval_id, "--role", "dpo")
+    # The admin as themselves (no console user), as an invented DPO, as a DPO they just made.
+    own = cli_decide(runner, env, *approve, user="ann")
+    invented = cli_decide(runner, env, *approve, user="dai")
+    made = runner.invoke(
+        main,
+        ["users", "create", "--username", "dee", "--role", "dpo", "--password-stdin", "--as", "ann"],
+        env=env,
+        input=PASSWORD + "\n",
     )
+    assert made.exit_code == 0, made.output
+    own_dpo = cli_decide(runner, env, *approve, user="dee")
+    # Dora's name without her password.
+    guessed = cli_decide(runner, env, *approve, user=dora, password="a guess at her password")
+    for refused in (own, invented, own_dpo, guessed):
+        assert refused.exit_code == 2, refused.output
+        assert detokenize(client, key, token).json["type"].endswith(PENDING)
+    events = audit_payloads(container)
+    reasons = [e["reason"] for e in events if e["action"] == "console.sign_in" and e["outcome"] == "denied"]
+    assert reasons == ["unknown_user", "unknown_user", "pending_approval", "wrong_password"]
+    done = cli_decide(runner, env, *approve, user=dora)
     assert done.exit_code == 0, done.output
     assert detokenize(client, key, token).json["items"][0]["value"] == ID_NUMBER
 

@@ -126,11 +126,11 @@ def test_material_notice_change_requires_reconsent_unless_grace(container, svc):
         DPO,
         "marketing",
         {"reconsent_grace": True},
-        acting=am.Acting("dai", "dpo", "t"),
+        acting=am.Acting("dai", "dpo", "user:dai"),
     )
     assert asked.widens == ("reconsent_grace",)
     assert detokenize(container, "marketing", [mobile])[0]["error"] == "denied"
-    container.access.approve(am.Acting("don", "dpo", "t"), asked.approval.id)
+    container.access.approve(am.Acting("don", "dpo", "user:don"), asked.approval.id)
     assert detokenize(container, "marketing", [mobile])[0] == {"value": "13812345678"}
     with pytest.raises(InvalidConsent, match="notice_version"):
         call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app", notice_version=1)

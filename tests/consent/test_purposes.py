@@ -76,11 +76,10 @@ def test_retired_purposes_are_unknown_to_the_decision_point(container, svc):
     with pytest.raises(ApprovalRequired):
         call(container, "update_purpose", DPO, "marketing", {"retired": False})
     assert svc.catalogue.get("marketing") is None
-    asked = call(
-        container, "change_purpose", DPO, "marketing", {"retired": False}, acting=am.Acting("dai", "dpo", "t")
-    )
+    dai = am.Acting("dai", "dpo", "user:dai")
+    asked = call(container, "change_purpose", DPO, "marketing", {"retired": False}, acting=dai)
     assert asked.approval.state == am.PENDING and asked.widens == ("retired",)
-    container.access.approve(am.Acting("don", "dpo", "t"), asked.approval.id)
+    container.access.approve(am.Acting("don", "dpo", "user:don"), asked.approval.id)
     assert svc.catalogue.get("marketing") is not None
 
 
