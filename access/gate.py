@@ -8,11 +8,14 @@ The consent and extract services ask :meth:`FourEyes.require` inside their
 own transaction, so the API, the console and the CLI honour it alike, and a
 revoked or expired grant stops working on the next request.
 
-Without a grant the first attempt *is* the request: the acting person's
-pending request for the object is found, or one is filed as them, and the
-attempt is refused with ``approval_required`` naming it; another person
-with the approving role approves it (``/v1/approvals``, the console,
-``piivault approvals approve``). A package and a re-identification show
+Without a grant the attempt is refused with ``approval_required``. For an
+erasure or a re-identification (both asked for by a POST) the first attempt
+*is* the request: the acting person's pending request for the object is
+found, or one is filed as them, and named. Downloading a package is a GET,
+which writes nothing: it names the pending request if there is one, else how
+to ask for one (:meth:`FourEyes.ask`, ``POST /v1/dsr/{id}/package/approval``).
+Another person with the approving role approves it (``/v1/approvals``, the
+console, ``piivault approvals approve``). A package and a re-identification show
 values to the person acting, so only their own grant counts; an erasure
 reveals nothing, so any approved grant for the request lets a DPO complete
 it - the console's erasure review is the approval step
@@ -35,11 +38,19 @@ from access.service import AccessService
 class Gate:
     holder_bound: bool  # only the acting person's own grant counts (they see values)
     reason_code: str
-    reason_text: str  # the request filed on a first attempt (no identifier in it)
+    reason_text: str  # the request filed (no identifier in it)
+    # How to ask, when an attempt does not file the request itself (a read: a GET writes nothing);
+    # None: the attempt files it. ``{target}`` is the object's id.
+    how_to_ask: str | None = None
 
 
 GATES = {
-    m.DSR_PACKAGE: Gate(True, "data_subject_request", "access package of a data-subject request"),
+    m.DSR_PACKAGE: Gate(
+        True,
+        "data_subject_request",
+        "access package of a data-subject request",
+        how_to_ask="POST /v1/dsr/{target}/package/approval, or the request's page in the console",
+    ),
     m.DSR_ERASURE: Gate(False, "data_subject_request", "erasure asked for in a data-subject request"),
     m.REIDENTIFY: Gate(True, "investigation", "re-identification of an extract pseudonym"),
 }
@@ -63,38 +74,65 @@ class FourEyes:
         """The grant letting ``acting`` do ``action`` on ``target``, read in ``session`` (the
         caller's transaction); None when four eyes is off for the action.
 
-        Without one, ends the caller's transaction (rolled back: nothing of it
-        is written), finds the pending request or files one as ``acting``, and
-        raises ApprovalRequired naming it. Raises NoPerson (a credential naming
-        nobody cannot take part in four eyes), RequesterRole, StorageUnavailable.
+        Without one, ends the caller's transaction (rolled back: nothing of it is
+        written) and raises ApprovalRequired: naming the pending request for it,
+        or, for an action whose attempt files it (an erasure, a re-identification),
+        the request filed now as ``acting``, or else saying how to ask
+        (``approval_id`` None). Raises NoPerson (a credential naming nobody cannot
+        take part in four eyes), RequesterRole, StorageUnavailable.
         """
         gate = GATES[action]
         if not self.access.rules[action].four_eyes:
             return None
-        if not acting.person:
-            raise errors.NoPerson(
-                f"{action} needs four eyes: the key must name its person (a console user acts as themselves)"
-            )
+        self._person(acting, action)
         holder = acting.person if gate.holder_bound else None
         grant = self.access.grant_for(session, action, target, holder=holder)
         if grant is not None:
             return grant
-        session.rollback()  # a request of its own is filed next; SQLite writers would wait for us
-        pending = self.pending(action, target, requester=holder)
+        # Refused: end the caller's transaction before our own reads and writes (SQLite's
+        # transactions take the write lock, so ours would wait for it).
+        session.rollback()
+        if gate.how_to_ask is None:
+            pending, _ = self.ask(acting, action, target, request_id=request_id)
+        else:
+            pending = self.pending(action, target, requester=holder)
         if pending is None:
-            pending = self.access.request(
-                acting,
-                action,
-                m.Scope(target=target),
-                gate.reason_code,
-                gate.reason_text,
-                request_id=request_id,
+            roles = " or ".join(self.access.rules[action].approvers)
+            raise errors.ApprovalRequired(
+                f"{action} needs a grant of your own, approved by another person ({roles}): ask for it "
+                f"with {(gate.how_to_ask or '').format(target=target)}"
             )
         roles = " or ".join(pending.approver_roles)
         raise errors.ApprovalRequired(
             f"{action} needs approval request {pending.id} approved by another person ({roles}) first",
             approval_id=pending.id,
         )
+
+    def ask(
+        self, acting: m.Acting, action: str, target: str, *, request_id: str | None = None
+    ) -> tuple[m.ApprovalRequest, bool]:
+        """The approval request for ``acting`` to do ``action`` on ``target``: their pending one,
+        or one filed now (already approved when four eyes is off for the action); and whether
+        it was filed now. The caller has checked that ``target`` exists and may be acted on.
+
+        Raises NoPerson, RequesterRole, StorageUnavailable.
+        """
+        gate = GATES[action]
+        self._person(acting, action)
+        pending = self.pending(action, target, requester=acting.person if gate.holder_bound else None)
+        if pending is not None:
+            return pending, False
+        filed = self.access.request(
+            acting, action, m.Scope(target=target), gate.reason_code, gate.reason_text, request_id=request_id
+        )
+        return filed, True
+
+    @staticmethod
+    def _person(acting: m.Acting, action: str) -> None:
+        if not acting.person:
+            raise errors.NoPerson(
+                f"{action} needs four eyes: the key must name its person (a console user acts as themselves)"
+            )
 
     def pending(self, action: str, target: str, *, requester: str | None = None) -> m.ApprovalRequest | None:
         """The newest pending request for ``action`` on ``target`` (by ``requester``, if given)."""

@@ -135,7 +135,8 @@ class ReviewSchema(Schema):
     note = ma.fields.String(required=True, validate=ma.validate.Length(1, m.MAX_REASON_TEXT))
 
 
-def _request(found: m.ApprovalRequest) -> dict[str, Any]:
+def approval_out(found: m.ApprovalRequest) -> dict[str, Any]:
+    """An approval request as :class:`ApprovalRequestSchema` dumps it."""
     return {**dataclasses.asdict(found), "scope": found.scope.as_dict()}
 
 
@@ -164,7 +165,7 @@ class Approvals(MethodView):
     @blp.response(201, ApprovalRequestSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Ask for an action on a scope; another person approves it (audited)."""
-        return _request(_ask("request", body))
+        return approval_out(_ask("request", body))
 
     @require_roles(*ROLES)
     @blp.arguments(ApprovalListQuerySchema, location="query")
@@ -179,7 +180,7 @@ class Approvals(MethodView):
             target=query["target"],
             approvable_by=me if query["inbox"] else None,
         )
-        return [_request(r) for r in found]
+        return [approval_out(r) for r in found]
 
 
 @blp.route("/approvals/<approval_id>")
@@ -189,7 +190,7 @@ class ApprovalById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, approval_id: str) -> dict[str, Any]:
         """One approval request."""
-        return _request(access().get(approval_id))
+        return approval_out(access().get(approval_id))
 
 
 def _decision(name: str, doc: str) -> None:
@@ -199,7 +200,7 @@ def _decision(name: str, doc: str) -> None:
         @blp.alt_response(404, response="NOT_FOUND")
         @blp.alt_response(409, response="CONFLICT")
         def post(self, approval_id: str) -> dict[str, Any]:
-            return _request(getattr(access(), name)(acting(), approval_id, request_id=request_id()))
+            return approval_out(getattr(access(), name)(acting(), approval_id, request_id=request_id()))
 
     Decide.post.__doc__ = doc
     Decide.__name__ = f"Approval{name.title()}"

@@ -20,8 +20,10 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.approvals import ApprovalRequestSchema, approval_out
 from api.auth import require_roles
 from api.deps import current_container
+from api.openapi import FOUR_EYES_403
 from api.purposes import actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
@@ -346,6 +348,7 @@ class Approve(MethodView):
 
 @blp.route("/dsr/<dsr_id>/complete")
 class Complete(MethodView):
+    @blp.doc(**FOUR_EYES_403)
     @require_roles("dpo")
     @blp.arguments(CompleteSchema, required=False)
     @blp.response(200, RequestSchema)
@@ -370,6 +373,7 @@ class Reject(MethodView):
 
 @blp.route("/dsr/<dsr_id>/package")
 class Package(MethodView):
+    @blp.doc(**FOUR_EYES_403)
     @require_roles("dpo")
     @blp.arguments(PackageQuerySchema, location="query")
     @blp.response(
@@ -380,7 +384,13 @@ class Package(MethodView):
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self, query: dict[str, Any], dsr_id: str) -> Response:
         """Download the access package of an approved or completed access request, or the copy for
-        the person (audited; four eyes alike)."""
+        the person (audited; four eyes alike).
+
+        Four eyes: the DPO needs a ``dsr.package`` grant of their own that another DPO
+        approved. Without one: 403 ``approval_required``, naming their pending request
+        (``approval_id``) or, when there is none, saying to ask with
+        ``POST /v1/dsr/{id}/package/approval``. Writes nothing but the download's audit event.
+        """
         fmt = query["format"]
         with current_container().uow() as uow:
             content, media_type = consent_service().access_package(
@@ -405,6 +415,24 @@ def package_file_name(dsr_id: str, query: Mapping[str, str]) -> str:
     if fmt in ("json", "html"):
         return f"{dsr_id}.{fmt}"
     return f"{dsr_id}-copy-{query['lang']}.{'pdf' if fmt == 'pdf' else 'html'}"
+
+
+@blp.route("/dsr/<dsr_id>/package/approval")
+class PackageApproval(MethodView):
+    @require_roles("dpo")
+    @blp.response(201, ApprovalRequestSchema, description="the approval request, filed now")
+    @blp.alt_response(200, schema=ApprovalRequestSchema, description="your pending request, filed before")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, dsr_id: str) -> tuple[dict[str, Any], int]:
+        """Ask another DPO to approve your download of this request's access package (four eyes).
+
+        Files a ``dsr.package`` approval request, or answers with your pending one; another
+        DPO approves it (``POST /v1/approvals/{id}/approve``), then ``GET .../package`` works
+        for you while the grant lasts. 409 unless the access request is approved or completed.
+        """
+        found, filed = consent_service().ask_package_approval(actor(), dsr_id, request_id=request_id())
+        return approval_out(found), 201 if filed else 200
 
 
 # -- subjects --------------------------------------------------------------------

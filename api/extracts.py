@@ -30,6 +30,7 @@ from anonymize.extract.service import FILES, MAX_PAGE, REASON_LENGTH, ExtractSer
 from anonymize.extract.tables import STATES
 from api.auth import current_principal, require_roles
 from api.deps import current_container
+from api.openapi import FOUR_EYES_403
 from api.problems import problem
 from api.schemas import Schema
 from api.tokens import request_id
@@ -265,6 +266,7 @@ class ExtractFile(MethodView):
 
 @blp.route("/<extract_id>/reidentify")
 class Reidentify(MethodView):
+    @blp.doc(**FOUR_EYES_403)
     @require_roles("dpo")
     @blp.arguments(ReidentifySchema)
     @blp.response(200, ReidentifiedSchema)

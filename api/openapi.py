@@ -23,7 +23,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from api.examples import REQUEST_EXAMPLES
-from api.problems import PROBLEM_JSON
+from api.problems import PROBLEM_JSON, TYPE_BASE
 from api.schemas import ProblemSchema
 
 DOCS_BLUEPRINT = "api-docs"  # flask-smorest's name for the blueprint serving the spec
@@ -42,6 +42,27 @@ Bodies are strict JSON: a key twice, nesting past 32 levels, an integer outside
 64 bits, `NaN` or a lone surrogate is a 400 `invalid_json`. No string, path
 segment or query value may hold U+0000 (400 `nul_character`).
 """
+
+
+# The 403 of an operation behind four eyes (access.gate): ``@blp.doc(**FOUR_EYES_403)`` above
+# its ``require_roles``, whose plain FORBIDDEN it replaces.
+APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+FOUR_EYES_403: dict[str, Any] = {"responses": {"403": APPROVAL_REQUIRED}}
+APPROVAL_REQUIRED_DESCRIPTION = (
+    "Forbidden: the caller's role may not do this (`forbidden`), the key names no person "
+    "(`no_person`), or four eyes: `approval_required` - this needs a grant another person "
+    "approved first. `approval_id` names the approval request waiting for that approval "
+    "(another person approves it: `POST /v1/approvals/{id}/approve`); when it is absent no "
+    "request is pending yet, and `detail` says how to ask for one."
+)
+APPROVAL_REQUIRED_EXAMPLE = {
+    "type": TYPE_BASE + "approval_required",
+    "title": "approval required",
+    "status": 403,
+    "detail": "dsr.package needs approval request apr_mfrggzdfmztwq2lknnwg23tp approved by another "
+    "person (dpo) first",
+    "approval_id": "apr_mfrggzdfmztwq2lknnwg23tp",
+}
 
 
 class AuthResponsesPlugin(BasePlugin):
@@ -119,6 +140,13 @@ class PiivaultApi(Api):
         response = {"description": "Error (RFC 9457 problem details)", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+        response = {
+            "description": APPROVAL_REQUIRED_DESCRIPTION,
+            "schema": self.ERROR_SCHEMA,
+            "example": APPROVAL_REQUIRED_EXAMPLE,
+        }
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(APPROVAL_REQUIRED, response, lazy=True)
 
 
 def configure(app: Flask, *, docs: bool) -> PiivaultApi:

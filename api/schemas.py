@@ -57,6 +57,13 @@ class ProblemSchema(Schema):
             '{"json": {"name": ["Missing data for required field."]}}'
         }
     )
+    approval_id = ma.fields.String(
+        metadata={
+            "description": "with approval_required (403, four eyes): the approval request another "
+            "person must approve first (GET /v1/approvals/{id}); absent when none is pending yet, "
+            "and the detail then says how to ask for one"
+        }
+    )
 
 
 class FullMatch(ma.validate.Regexp):

@@ -80,36 +80,28 @@ def download(
     in ``language`` (zh-CN, en) with its values ``masked`` (default) or ``plain``
     (:mod:`consent.customer_copy`). Every format goes through the same gate and is audited alike.
     The DPO downloading needs a grant of their own for ``dsr.package`` on this
-    request, approved by another DPO (four eyes, :mod:`access.gate`). Raises
-    NotAllowed, ApprovalRequired (naming the request to approve), NoPerson,
+    request, approved by another DPO (four eyes, :mod:`access.gate`), live in
+    the transaction that reads the package: a grant revoked a moment before
+    lets nothing through. Without one nothing is written (a download is a
+    read): the refusal names the DPO's pending request, or how to ask for one
+    (:func:`ask_approval`). Raises NotAllowed, ApprovalRequired, NoPerson,
     InvalidConsent (format, language, values), RequestNotFound,
     InvalidTransition (not an access request, or not approved yet),
     SubjectGone, VaultUnavailable, StorageUnavailable, LogCorrupt, PrinterUnavailable (pdf).
     """
     from consent import customer_copy
-    from consent.service import _require_four_eyes, _require_role
+    from consent.service import _require_four_eyes
 
-    _require_role(actor, m.DSR_ROLES, "download access packages")
     if fmt not in FORMATS:
         raise InvalidConsent(f"format must be one of: {', '.join(FORMATS)}")
     if language not in customer_copy.LANGUAGES:
         raise InvalidConsent(f"language must be one of: {', '.join(customer_copy.LANGUAGES)}")
     if values not in customer_copy.VALUE_MODES:
         raise InvalidConsent(f"values must be one of: {', '.join(customer_copy.VALUE_MODES)}")
-    svc.catalogue.ensure_seeded()
+    subject_id = _package_request(svc, actor, dsr_id, "download access packages")
+    # Refused early, before the checkpoint below writes, when there is no grant at all.
     with svc.session_factory() as s:
-        row = s.execute(sa.select(t.dsr_requests).where(t.dsr_requests.c.dsr_id == dsr_id)).first()
-    if row is None:
-        raise RequestNotFound("no such data-subject request")
-    if row.type != "access":
-        raise InvalidTransition("only access requests have a package")
-    if row.state not in ("approved", "completed"):
-        raise InvalidTransition("the package is available once the request is approved")
-    subject_id = row.subject_id
-    # Plain values: the downloading DPO's own grant, approved by another person (four eyes).
-    # Read in a transaction of its own, ended before the checkpoint writes (SQLite).
-    with svc.session_factory() as s:
-        approval = _require_four_eyes(svc, s, actor, DSR_PACKAGE, dsr_id, request_id)
+        _require_four_eyes(svc, s, actor, DSR_PACKAGE, dsr_id, request_id)
     # Proofs against a checkpoint covering everything logged so far (own transactions,
     # before this unit of work writes).
     access_log: dict[str, Any] | None = None
@@ -118,6 +110,8 @@ def download(
         access_log = svc.audit.export_subject(subject_id).to_dict()
     session = uow.session
     assert session is not None
+    # The grant that counts: read again in the transaction that reads the values.
+    approval = _require_four_eyes(svc, session, actor, DSR_PACKAGE, dsr_id, request_id)
     package = _build(svc, session, subject_id, dsr_id, access_log)
     # Rendered before the event is recorded: a copy that cannot be made is not logged as given.
     content, media_type = _render(svc, session, package, fmt, language, values)
@@ -175,6 +169,41 @@ def _render(
     from piivault.printing import html_to_pdf
 
     return html_to_pdf(page, footer=package["dsr_id"]), "application/pdf"
+
+
+def ask_approval(
+    svc: ConsentService, actor: m.Actor, dsr_id: str, *, request_id: str | None = None
+) -> tuple[Any, bool]:
+    """Ask another DPO to approve the acting DPO's download of this request's package: their
+    pending ``dsr.package`` request, or one filed now; and whether it was filed now.
+
+    Raises NotAllowed, NoPerson, RequestNotFound, InvalidTransition (as
+    :func:`download`), ConfigurationError (no approval gate wired), StorageUnavailable.
+    """
+    from access.model import Acting
+    from consent.service import _four_eyes
+
+    _package_request(svc, actor, dsr_id, "ask for access packages")
+    return _four_eyes(svc, DSR_PACKAGE).ask(
+        Acting(actor.person, actor.role, actor.name), DSR_PACKAGE, dsr_id, request_id=request_id
+    )
+
+
+def _package_request(svc: ConsentService, actor: m.Actor, dsr_id: str, what: str) -> str:
+    """The subject of an access request whose package may be had now (approved or completed)."""
+    from consent.service import _require_role
+
+    _require_role(actor, m.DSR_ROLES, what)
+    svc.catalogue.ensure_seeded()
+    with svc.session_factory() as s:
+        row = s.execute(sa.select(t.dsr_requests).where(t.dsr_requests.c.dsr_id == dsr_id)).first()
+    if row is None:
+        raise RequestNotFound("no such data-subject request")
+    if row.type != "access":
+        raise InvalidTransition("only access requests have a package")
+    if row.state not in ("approved", "completed"):
+        raise InvalidTransition("the package is available once the request is approved")
+    return row.subject_id
 
 
 def _json_default(value: Any) -> Any:

@@ -80,12 +80,18 @@ def _require_four_eyes(
     from access.gate import granted_details
     from access.model import Acting
 
-    if svc.four_eyes is None:
-        raise ConfigurationError(f"{action} needs four eyes, and no approval gate is wired")
-    grant = svc.four_eyes.require(
+    grant = _four_eyes(svc, action).require(
         session, Acting(actor.person, actor.role, actor.name), action, target, request_id=request_id
     )
     return granted_details(grant)
+
+
+def _four_eyes(svc: ConsentService, action: str) -> Any:
+    """The approval gate (:class:`access.gate.FourEyes`); ConfigurationError when none is wired
+    (fail closed)."""
+    if svc.four_eyes is None:
+        raise ConfigurationError(f"{action} needs four eyes, and no approval gate is wired")
+    return svc.four_eyes
 
 
 def _require_purpose(actor: m.Actor, purpose: str, what: str) -> None:
@@ -1082,6 +1088,12 @@ class ConsentService:
         from consent import access
 
         return access.download(self, uow, actor, dsr_id, fmt, **kw)
+
+    def ask_package_approval(self, actor: m.Actor, dsr_id: str, **kw: Any) -> tuple:
+        """See :func:`consent.access.ask_approval`."""
+        from consent import access
+
+        return access.ask_approval(self, actor, dsr_id, **kw)
 
     def import_consents(self, uow: UnitOfWork, actor: m.Actor, content: bytes, fmt: str, **kw: Any) -> dict:
         """See :func:`consent.importer.run`."""

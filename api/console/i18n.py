@@ -67,6 +67,8 @@ ZH: dict[str, str] = {
     "ok.dsr_approved": "请求已批准。",
     "ok.dsr_rejected": "请求已拒绝。",
     "ok.dsr_completed": "请求已执行完毕。",
+    "ok.dsr_package_asked": "已申请下载查阅包：另一位数据保护官批准后即可下载（见“审批”）。",
+    "ok.dsr_package_granted": "双人审批对查阅包已关闭：现在即可下载。",
     "ok.purpose_created": "处理目的已创建。",
     "ok.purpose_updated": "已保存为新版本。",
     "ok.notice_published": "新版告知已发布。",
@@ -472,6 +474,8 @@ ZH: dict[str, str] = {
     "dsr.confirm_label": "我已阅读上述说明，确认执行删除",
     "dsr.confirm_required": "请勾选确认后再执行。",
     "dsr.approval_required": "需要另一位数据保护官先批准：审批请求 {approval_id}。",
+    "dsr.package_ask_first": "下载查阅包须有您本人的授权，并由另一位数据保护官批准：请先点击“申请下载”。",
+    "dsr.package_ask": "申请下载（由另一位数据保护官批准）",
     "dsr.no_person": "此操作需要双人审批，而该凭据未指明具体人员。",
     "erasure.shred_now": "没有适用的保全：将立即进行加密粉碎。",
     "erasure.shred_detail": (
@@ -774,6 +778,10 @@ EN: dict[str, str] = {
     "ok.dsr_approved": "Request approved.",
     "ok.dsr_rejected": "Request rejected.",
     "ok.dsr_completed": "Request carried out.",
+    "ok.dsr_package_asked": (
+        "Download asked for: once another DPO approves it, the package downloads (see Approvals)."
+    ),
+    "ok.dsr_package_granted": "Four eyes is off for access packages: the package downloads now.",
     "ok.purpose_created": "Purpose created.",
     "ok.purpose_updated": "Saved as a new version.",
     "ok.notice_published": "New notice published.",
@@ -1189,6 +1197,10 @@ EN: dict[str, str] = {
     "dsr.confirm_label": "I have read the above and confirm the erasure",
     "dsr.confirm_required": "Tick the box to confirm first.",
     "dsr.approval_required": "Another DPO must approve this first: approval request {approval_id}.",
+    "dsr.package_ask_first": (
+        "Downloading the package needs a grant of your own that another DPO approves: ask for it first."
+    ),
+    "dsr.package_ask": "Ask to download (another DPO approves)",
     "dsr.no_person": "This needs four eyes, and the credential names no person.",
     "erasure.shred_now": "No hold applies: the data will be crypto-shredded now.",
     "erasure.shred_detail": "The subject's data key is destroyed, so none of its encrypted values (backups "

@@ -87,9 +87,10 @@ class DataSubjectRequests(Resource):
         Raises ServiceUnavailable for ``pdf`` where the server has no Chromium to print with.
         Four eyes: the DPO (a key naming its person) needs a ``dsr.package`` grant
         of their own, approved by another DPO. Without it raises Forbidden with
-        ``code == "approval_required"`` and ``problem["approval_id"]``: the request
-        filed or found, for another DPO's ``approvals.approve``. Raises NotFound,
-        Conflict (not an access request, or not approved yet).
+        ``code == "approval_required"``: ``problem["approval_id"]`` names the DPO's
+        pending request (:meth:`ask_package`), for another DPO's ``approvals.approve``;
+        it is absent when none was asked for yet (a download files nothing).
+        Raises NotFound, Conflict (not an access request, or not approved yet).
         """
         params = {"format": format}
         if format in ("customer", "pdf"):
@@ -98,6 +99,12 @@ class DataSubjectRequests(Resource):
         if format == "pdf":
             return response.content
         return response.json() if format == "json" else response.text
+
+    def ask_package(self, dsr_id: str) -> dict:
+        """Ask another DPO to approve this DPO's download of the package (four eyes): the
+        ``dsr.package`` approval request, filed now or the pending one. Raises NotFound,
+        Conflict (not an access request, or not approved yet), Forbidden (``no_person``)."""
+        return self._t.json("POST", f"/v1/dsr/{seg(dsr_id)}/package/approval", idempotent=True)
 
     def certificate(self, dsr_id: str) -> dict | None:
         """The signed erasure certificate ``{receipt, signature}`` of a completed erasure request.

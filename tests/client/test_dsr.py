@@ -20,7 +20,14 @@ def test_an_access_request_is_worked_through_and_its_package_downloaded(service,
     dsr_id = filed["dsr_id"]
     dpo.dsr.advance(dsr_id, "identity_verified", method="app_login")
     assert dpo.dsr.advance(dsr_id, "approved")["state"] == "approved"
-    package = with_second_dpo(other_dpo, lambda: dpo.dsr.package(dsr_id))  # four eyes
+    # Four eyes: a download without a grant files nothing and says so; the DPO asks, another approves.
+    with pytest.raises(Forbidden) as refused:
+        dpo.dsr.package(dsr_id)
+    assert refused.value.code == "approval_required" and "approval_id" not in refused.value.problem
+    asked = dpo.dsr.ask_package(dsr_id)
+    assert asked["action"] == "dsr.package" and asked["state"] == "pending"
+    assert dpo.dsr.ask_package(dsr_id)["id"] == asked["id"]  # asking again: the same request
+    package = with_second_dpo(other_dpo, lambda: dpo.dsr.package(dsr_id))
     assert isinstance(package, dict) and sid in json.dumps(package)
     assert "<html" in dpo.dsr.package(dsr_id, format="html").lower()
     # Issue 21: the customer's copy, in English, masked by default.

@@ -127,13 +127,23 @@ def keys(container: Container) -> dict[str, dict[str, str]]:
 
 
 def download(client, keys, dsr_id: str, query: str = ""):
-    """GET the access package as the first DPO; a first refusal (``approval_required``) is
-    approved by the second DPO, then the first downloads."""
+    """GET the access package as the first DPO; refused (``approval_required``), the first DPO
+    asks (POST .../package/approval), the second approves, then the first downloads."""
     resp = client.get(f"/v1/dsr/{dsr_id}/package{query}", headers=keys["dpo"])
     if resp.status_code == 403 and resp.json["type"].endswith("/approval_required"):
-        second_dpo_approves(client, keys, resp)
+        package_approved(client, keys, dsr_id)
         resp = client.get(f"/v1/dsr/{dsr_id}/package{query}", headers=keys["dpo"])
     return resp
+
+
+def package_approved(client, keys, dsr_id: str) -> dict:
+    """The first DPO asks to download the package (POST /v1/dsr/{id}/package/approval) and the
+    second approves: the approved request, with its grant."""
+    asked = client.post(f"/v1/dsr/{dsr_id}/package/approval", headers=keys["dpo"])
+    assert asked.status_code in (200, 201), asked.json
+    resp = client.post(f"/v1/approvals/{asked.json['id']}/approve", json={}, headers=keys["dpo2"])
+    assert resp.status_code == 200 and resp.json["state"] == "approved", resp.json
+    return resp.json
 
 
 def second_dpo_approves(client, keys, refused) -> dict:

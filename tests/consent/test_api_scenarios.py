@@ -10,7 +10,15 @@ from click.testing import CliRunner
 
 from consent import tables as t
 from piivault.cli import main
-from tests.consent.conftest import CARD, ID_NUMBER, MOBILE, NAME, audit_payloads, second_dpo_approves
+from tests.consent.conftest import (
+    CARD,
+    ID_NUMBER,
+    MOBILE,
+    NAME,
+    audit_payloads,
+    package_approved,
+    second_dpo_approves,
+)
 
 SUBJECT = "cust-0001"
 
@@ -216,8 +224,8 @@ def test_access_package(client, keys, container):
     dsr_id = dsr(client, keys, "access")
     assert client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]).status_code == 409  # not approved
     work(client, keys, dsr_id)
-    # Plain values: the first download files the dsr.package request; a second DPO approves it.
-    second_dpo_approves(client, keys, client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
+    # Plain values: the DPO asks for the dsr.package grant; a second DPO approves it.
+    package_approved(client, keys, dsr_id)
     resp = client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])
     assert resp.status_code == 200 and resp.mimetype == "application/json"
     package = resp.json

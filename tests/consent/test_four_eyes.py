@@ -8,18 +8,27 @@ import json
 import sqlalchemy as sa
 
 from access import model as m
-from tests.approved import SECOND_DPO, TEST_DPO, create_client
-from tests.consent.conftest import MOBILE, NAME, audit_payloads, second_dpo_approves
+from tests.approved import SECOND_DPO, TEST_DPO, actor_of, create_client
+from tests.consent.conftest import MOBILE, NAME, audit_payloads, package_approved, second_dpo_approves
 from tests.consent.test_api_scenarios import SUBJECT, detok, dsr, grant, tokenize, work
 from tokenization import subjects
 
 
-def _refused(resp) -> str:
-    """The request a refusal names (403 approval_required)."""
+def _refused(resp) -> str | None:
+    """The request a refusal names (403 approval_required); None when none is pending."""
     assert resp.status_code == 403, resp.json
     assert resp.json["type"].endswith("/approval_required"), resp.json
+    if "approval_id" not in resp.json:
+        return None
     assert resp.json["approval_id"] in resp.json["detail"]
     return resp.json["approval_id"]
+
+
+def _ask(client, dsr_id: str, headers: dict[str, str], status: int = 201) -> str:
+    """The DPO asks to download the package (POST .../package/approval): the request's id."""
+    resp = client.post(f"/v1/dsr/{dsr_id}/package/approval", headers=headers)
+    assert resp.status_code == status, resp.json
+    return resp.json["id"]
 
 
 def _access_request(client, keys) -> str:
@@ -38,10 +47,12 @@ def _same_person_key(container, person: str = TEST_DPO) -> dict[str, str]:
 def test_one_dpo_alone_cannot_download_a_package(client, keys, container):
     dsr_id = _access_request(client, keys)
     first = client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])
-    approval_id = _refused(first)
+    assert _refused(first) is None and f"POST /v1/dsr/{dsr_id}/package/approval" in first.json["detail"]
     assert NAME not in first.get_data(as_text=True) and MOBILE not in first.get_data(as_text=True)
-    # Asking again names the same pending request, never a second one.
+    approval_id = _ask(client, dsr_id, keys["dpo"])
+    # The refusal names the pending request now; asking again gives it back, never a second one.
     assert _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])) == approval_id
+    assert _ask(client, dsr_id, keys["dpo"], status=200) == approval_id
     asked = client.get(f"/v1/approvals/{approval_id}", headers=keys["dpo"]).json
     assert (asked["action"], asked["scope"]["target"], asked["requester"], asked["state"]) == (
         "dsr.package",
@@ -57,9 +68,50 @@ def test_one_dpo_alone_cannot_download_a_package(client, keys, container):
     assert refusals == []  # nothing was handed out
 
 
+def test_a_get_of_the_package_writes_nothing(client, keys, container):
+    """A GET without a grant files no approval request and changes nothing (safe): only the
+    POST asks."""
+    dsr_id = _access_request(client, keys)
+    before = [e["action"] for e in audit_payloads(container)]
+    for _ in range(2):
+        assert _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])) is None
+    assert client.get("/v1/approvals?action=dsr.package", headers=keys["dpo"]).json == []
+    assert [e["action"] for e in audit_payloads(container)] == before
+    # The POST checks what the GET checks: an access request that is approved.
+    erasure = dsr(client, keys, "erasure")
+    refused = client.post(f"/v1/dsr/{erasure}/package/approval", headers=keys["dpo"])
+    assert refused.status_code == 409 and refused.json["type"].endswith("/invalid_transition")
+    missing = client.post("/v1/dsr/dsr_nonexistent0000/package/approval", headers=keys["dpo"])
+    assert missing.status_code == 404
+    assert client.post(f"/v1/dsr/{dsr_id}/package/approval", headers=keys["service"]).status_code == 403
+
+
+def test_a_grant_revoked_while_the_package_is_prepared_lets_nothing_through(
+    client, keys, container, monkeypatch
+):
+    """The grant is checked in the transaction that reads the package: revoked after the first
+    check (here: while the audit checkpoint is cut, before the values are read), nothing leaves."""
+    dsr_id = _access_request(client, keys)
+    approved = package_approved(client, keys, dsr_id)
+    consent = container.consent
+    checkpoint = consent.audit.checkpoint_now
+    second = m.Acting(SECOND_DPO, "dpo", actor_of(SECOND_DPO))
+
+    def revoke_then_checkpoint():
+        container.access.revoke(second, approved["grant_id"])
+        return checkpoint()
+
+    monkeypatch.setattr(consent.audit, "checkpoint_now", revoke_then_checkpoint)
+    resp = client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])
+    assert _refused(resp) is None
+    assert NAME not in resp.get_data(as_text=True) and MOBILE not in resp.get_data(as_text=True)
+    assert not [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
+    assert container.access.get_grant(approved["grant_id"]).revoked_at is not None
+
+
 def test_the_same_person_through_a_second_key_is_one_person(client, keys, container):
     dsr_id = _access_request(client, keys)
-    approval_id = _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
+    approval_id = _ask(client, dsr_id, keys["dpo"])
     laptop = _same_person_key(container)
     again = client.post(f"/v1/approvals/{approval_id}/approve", json={}, headers=laptop)
     assert again.status_code == 403 and again.json["type"].endswith("/self_approval")
@@ -86,7 +138,7 @@ def test_approved_by_a_second_dpo_the_package_downloads_and_the_audit_names_both
     detok(client, keys, "marketing", [tokens["cn_mobile"]])
     dsr_id = dsr(client, keys, "access")
     work(client, keys, dsr_id)
-    approved = second_dpo_approves(client, keys, client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
+    approved = package_approved(client, keys, dsr_id)
     resp = client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])
     assert resp.status_code == 200 and MOBILE in {v["value"] for v in resp.json["values"]}
     # The grant is the first DPO's own: the approver downloading is a request of theirs.
@@ -100,13 +152,13 @@ def test_approved_by_a_second_dpo_the_package_downloads_and_the_audit_names_both
 
 def test_a_revoked_or_expired_package_grant_stops_the_next_download(client, keys, container):
     dsr_id = _access_request(client, keys)
-    approved = second_dpo_approves(client, keys, client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
+    approved = package_approved(client, keys, dsr_id)
     assert client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]).status_code == 200
     revoked = client.delete(f"/v1/grants/{approved['grant_id']}", headers=keys["dpo2"])
     assert revoked.status_code == 200 and revoked.json["state"] == "revoked"
-    assert _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])) != approved["id"]
+    assert _refused(client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"])) is None
     # A new approval, then time passes beyond the grant's minutes.
-    renewed = second_dpo_approves(client, keys, client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]))
+    renewed = package_approved(client, keys, dsr_id)
     assert client.get(f"/v1/dsr/{dsr_id}/package", headers=keys["dpo"]).status_code == 200
     access = container.access
     grant_row = access.get_grant(renewed["grant_id"])

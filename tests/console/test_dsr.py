@@ -43,10 +43,18 @@ def test_access_request_end_to_end_with_an_audited_package(container, signed_in)
     assert 'id="dsr-approve"' in dpo.get(f"/console/dsr/{dsr_id}").get_data(as_text=True)
     assert dpo.post(f"/console/dsr/{dsr_id}/approve", {}).status_code == 303
     assert _state(container, dsr_id) == "approved"
-    # Four eyes: the first download asks; another DPO (another person) approves; then it downloads.
+    # Four eyes: the download link (a GET) says to ask and files nothing; the button (a POST)
+    # asks; the link then names the request; another DPO (another person) approves it.
     refused = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
-    assert refused.status_code == 403 and MOBILE not in refused.get_data(as_text=True)
-    approval_id = re.search(r"apr_[a-z0-9]+", refused.get_data(as_text=True)).group(0)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 403 and MOBILE not in text
+    assert "apr_" not in text and 'id="dsr-package-ask"' in text
+    assert not [e for e in audit_payloads(container) if e["action"] == "approval.request"]
+    asked = dpo.post(f"/console/dsr/{dsr_id}/package/approval", {})
+    assert asked.status_code == 303 and "ok=dsr_package_asked" in asked.headers["Location"]
+    again = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
+    assert again.status_code == 403
+    approval_id = re.search(r"apr_[a-z0-9]+", again.get_data(as_text=True)).group(0)
     container.access.approve(Acting("dpo-two", "dpo", "user:dpo-two"), approval_id)
     package = dpo.get(f"/console/dsr/{dsr_id}/package?format=json")
     assert package.status_code == 200

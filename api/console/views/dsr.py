@@ -6,7 +6,9 @@ shred scheduled, or the data is shredded now), then the DPO confirms. An
 erasure needs four eyes (:mod:`access.gate`): the first DPO's confirmation
 files the ``dsr.erasure`` request and is refused naming it; a second DPO's
 confirmation approves it and carries the erasure out. Downloading an access
-package likewise needs the DPO's own grant, approved by another DPO.
+package likewise needs the DPO's own grant, approved by another DPO: the
+download link (a GET) only says so, naming the DPO's pending request; the
+"ask for approval" button (a POST) files it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ _FIXABLE = (ValidationFailed, Conflict, NotFound, ApprovalRequired, NoPerson)
 
 
 def _error(error: PiivaultError) -> str:
+    if isinstance(error, ApprovalRequired) and error.approval_id is None:
+        return t("dsr.package_ask_first")  # nothing pending yet: the page's button asks
     if isinstance(error, ApprovalRequired):
         return t("dsr.approval_required", approval_id=error.approval_id)
     if isinstance(error, NoPerson):
@@ -312,6 +316,20 @@ def dsr_package(dsr_id: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@blp.route("/dsr/<dsr_id>/package/approval", methods=["POST"])
+@requires("dsr")
+def dsr_package_ask(dsr_id: str) -> Response:
+    """Ask another DPO to approve this DPO's download of the package (files dsr.package)."""
+    read_form(set())
+    try:
+        found, _ = domain("consent").ask_package_approval(actor(), dsr_id, request_id=request_id())
+    except _FIXABLE as e:
+        return _detail(dsr_id, status=e.http_status, error=_error(e))
+    if found.grant_id is not None:  # four eyes off for dsr.package: approved as asked
+        return done("console.dsr_detail", "dsr_package_granted", dsr_id=dsr_id)
+    return done("console.dsr_detail", "dsr_package_asked", dsr_id=dsr_id)
 
 
 @blp.route("/dsr/<dsr_id>/certificate")
