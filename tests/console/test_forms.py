@@ -252,7 +252,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/holds/hld_nope/release",
         {"reason_code": "ended"},
         404,
-        "no such hold",
+        "没有这个保全",  # in the page's language (issue 21)
         None,
     ),
     (
