@@ -24,7 +24,9 @@ holds the service's database and Vault credentials. Such a request is filed
 under that person with ``requested_by`` ``cli:<login>``, and achieves nothing
 until a proven approver, another person, approves it; the credential that
 asked never decides, whatever person it names (:meth:`AccessService.approve
-<access.service.AccessService.approve>`).
+<access.service.AccessService.approve>`), and a decision typed at a terminal carries that
+terminal (``Acting.via``): the login that filed a request cannot approve it by proving
+another console user's password there.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import click
 from access import model as m
 from access.rules import APPROVER_ROLES
 from identity.person import check_person
-from piivault.clikit import handle_errors, open_container, read_password, short_time, text_table
+from piivault.clikit import cli_actor, handle_errors, open_container, read_password, short_time, text_table
 from piivault.errors import Forbidden
 
 
@@ -42,15 +44,6 @@ def _access():
 
     container = open_container()
     return container.access, container
-
-
-def _login() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name (e.g. a container without passwd entry)
-        return "operator"
 
 
 # What a refused proof says: only after the password matched does it say more than the
@@ -74,13 +67,12 @@ def _decider(container, person: str, role: str | None, password_stdin: bool) -> 
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--as") from None
     password = read_password(password_stdin, confirm=False, prompt=f"Console password of {name}")
-    login = _login()
-    via = f"cli:{login}"[:128]
+    via = cli_actor()  # as a request filed at this terminal names it (requested_by)
     try:
         user = container.sessions.verify(name, password, address=via, via=via, role=role)
     except SignInFailed as e:
         raise Forbidden(_REFUSED.get(e.reason, _FAILED).format(user=name, role=role)) from None
-    return m.Acting(user.username, user.role, user.actor)
+    return m.Acting(user.username, user.role, user.actor, via=via)
 
 
 def _as_options(fn):

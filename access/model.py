@@ -57,11 +57,14 @@ GRANT_ACTIVE, GRANT_EXPIRED, GRANT_REVOKED = "active", "expired", "revoked"
 @dataclasses.dataclass(frozen=True)
 class Acting:
     """Who acts: the person, the role they act in, and the audit actor of the credential used
-    (``client:<id>`` or ``user:<name>``). ``person`` is None for a key that names nobody."""
+    (``client:<id>`` or ``user:<name>``). ``person`` is None for a key that names nobody.
+    ``via`` is the terminal a console user's decision was typed at (``cli:<login>``): the
+    credential that filed a request from that terminal cannot decide it there either."""
 
     person: str | None
     role: str
     actor: str
+    via: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

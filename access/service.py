@@ -404,7 +404,7 @@ class AccessService:
             refusal = errors.NoPerson()
         elif acting.person == found.requester:
             refusal = errors.SelfApproval()
-        elif acting.actor == found.requested_by:
+        elif found.requested_by in (acting.actor, acting.via):
             refusal = errors.SelfApproval("the credential that asked cannot decide, whatever person it names")
         elif action == "approval.approve" and acting.actor in {
             a.actor for a in found.approvals if a.person != acting.person

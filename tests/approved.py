@@ -80,15 +80,23 @@ def console_user(container: Container, username: str, role: str = "dpo") -> str:
     return username
 
 
-def cli_decide(runner: Any, env: dict[str, str], *args: str, user: str, password: str | None = None) -> Any:
+def cli_decide(
+    runner: Any,
+    env: dict[str, str],
+    *args: str,
+    user: str,
+    password: str | None = None,
+    terminal: str | None = None,
+) -> Any:
     """``piivault ARGS --as USER --password-stdin`` with the user's console password on stdin
-    (the test password unless given): a deciding command, proven as the console user."""
+    (the test password unless given): a deciding command, proven as the console user, typed at
+    the terminal login ``terminal`` (the user's own desk unless given: not the one that asked)."""
     from piivault.cli import main
     from tests.console.conftest import PASSWORD
 
     return runner.invoke(
         main,
         [*args, "--as", user, "--password-stdin"],
-        env=env,
+        env={**env, "LOGNAME": terminal or f"{user}-desk"},
         input=(PASSWORD if password is None else password) + "\n",
     )

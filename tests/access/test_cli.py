@@ -172,3 +172,18 @@ def test_the_password_is_asked_for_hidden_without_password_stdin(container, env)
     )
     assert done.exit_code == 0, done.output
     assert "Console password of don" in done.output and PASSWORD not in done.output
+
+
+def test_the_terminal_that_asked_cannot_approve_as_another_user(container, env):
+    """carol files a re-identification under alice's name at her terminal, then approves it as
+    herself with her own password at the same terminal: one credential, refused."""
+    asked = container.access.request(
+        m.Acting("alice", "dpo", "cli:carol"), m.REVEAL, REVEAL, "complaint", "checking a complaint"
+    )
+    console_user(container, "carol")
+    runner = CliRunner()
+    same = cli_decide(runner, env, "approvals", "approve", asked.id, user="carol", terminal="carol")
+    assert same.exit_code == 2 and "credential that asked" in same.output
+    assert container.access.get(asked.id).state == m.PENDING
+    elsewhere = cli_decide(runner, env, "approvals", "approve", asked.id, user="carol", terminal="carol-2")
+    assert elsewhere.exit_code == 0, elsewhere.output
