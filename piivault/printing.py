@@ -9,8 +9,10 @@ optional dependency (``pip install piivault[pdf]``); without it or the browser,
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
+from typing import Any
 
 from piivault.errors import UnavailableError
 
@@ -54,6 +56,13 @@ def html_to_pdf(page: str, *, footer: str = "") -> bytes:
         f"<span>{html.escape(footer)}</span>"
         '<span><span class="pageNumber"></span> / <span class="totalPages"></span></span></div>'
     )
+    # Playwright's sync API refuses a thread with a running asyncio loop (an async server, or
+    # another sync Playwright in the same thread): a thread of its own has none.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as printer:
+        return printer.submit(_print, sync_playwright, PlaywrightError, executable, page, template).result()
+
+
+def _print(sync_playwright: Any, playwright_error: Any, executable: str, page: str, template: str) -> bytes:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
@@ -74,5 +83,5 @@ def html_to_pdf(page: str, *, footer: str = "") -> bytes:
                 )
             finally:
                 browser.close()
-    except PlaywrightError:
+    except playwright_error:
         raise PrinterUnavailable("the PDF printer failed; the HTML copy prints the same") from None
