@@ -35,8 +35,8 @@ def chromium_path() -> str | None:
 
 
 def html_to_pdf(page: str, *, footer: str = "") -> bytes:
-    """``page`` (a whole HTML document) printed to an A4 PDF, with ``footer`` (plain text, escaped
-    by the caller's choice of characters: it is set as text) and the page number at each page's foot.
+    """``page`` (a whole HTML document) printed to an A4 PDF, with ``footer`` (plain text: it is
+    escaped here) and the page number at each page's foot.
 
     Raises :class:`PrinterUnavailable` when Playwright or Chromium is missing or the browser fails.
     """

@@ -26,7 +26,7 @@ clients = sa.Table(
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Column("revoked_by", sa.String(128), nullable=True),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
-    # The person behind the key (access.model.PERSON_PATTERN): two keys of one person are one person.
+    # The person behind the key (identity.person.PERSON_PATTERN): two keys of one person are one person.
     sa.Column("person", sa.String(64), nullable=True, index=True),
     # A client with data access: its key works only while a client.data_access grant exists.
     sa.Column("needs_approval", sa.Boolean, nullable=False, server_default=sa.false()),
