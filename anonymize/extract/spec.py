@@ -177,13 +177,18 @@ class Engine:
     csv: bool = False  # CSV parts beside the Parquet ones, on request
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "master": self.master,
             "fragment_rows": self.fragment_rows,
             "sample_rows": self.sample_rows,
-            "part_rows": self.part_rows,
-            "csv": self.csv,
         }
+        # Only when set: a Spark spec without them hashes as it did before they existed (a job
+        # queued then is run, and its manifest hashed, from the stored spec).
+        if self.part_rows != DEFAULT_PART_ROWS:
+            out["part_rows"] = self.part_rows
+        if self.csv:
+            out["csv"] = True
+        return out
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -27,6 +29,26 @@ def test_the_local_engine_is_the_default_and_hashes_as_before() -> None:
     assert plain.engine.name == explicit.engine.name == "local"
     assert plain.sha256() == explicit.sha256()
     assert "engine" not in plain.to_dict()
+
+
+def test_a_spark_spec_without_part_rows_or_csv_hashes_as_before_they_existed() -> None:
+    """A job queued before part_rows and csv existed is run from its stored spec and its manifest
+    hashed from it: the hash must be the one it was queued with, the canonical JSON of the spark
+    options it had then (master, fragment_rows, sample_rows)."""
+    spark = {"master": "local[2]", "fragment_rows": 5000, "sample_rows": 4000}
+    spec = parse_spec(with_keys(engine="spark", spark=spark))
+    old_form = {key: value for key, value in spec.to_dict().items() if key != "spark"} | {"spark": spark}
+    canonical = json.dumps(old_form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert spec.sha256() == hashlib.sha256(canonical.encode()).hexdigest()
+    # Their defaults spelled out are the same spec; other values change the hash, and are in it.
+    spelled = parse_spec(with_keys(engine="spark", spark=spark | {"part_rows": 1_000_000, "csv": False}))
+    assert spelled.sha256() == spec.sha256()
+    for option in ({"part_rows": 5000}, {"csv": True}):
+        changed = parse_spec(with_keys(engine="spark", spark=spark | option))
+        assert changed.sha256() != spec.sha256()
+        assert changed.to_dict()["spark"] == spark | option
+        # The stored form parses back to the same spec (a queued job is run from it).
+        assert parse_spec(changed.to_dict()).engine == changed.engine
 
 
 @pytest.mark.parametrize("master", ["local", "local[2]", "local[*]", "spark://head.bank:7077", "yarn"])
