@@ -70,9 +70,11 @@ class FourEyes:
         target: str,
         *,
         request_id: str | None = None,
+        lock: bool = False,
     ) -> m.Grant | None:
         """The grant letting ``acting`` do ``action`` on ``target``, read in ``session`` (the
-        caller's transaction); None when four eyes is off for the action.
+        caller's transaction); None when four eyes is off for the action. ``lock``: the grant
+        cannot be revoked until that transaction ends (the last check before a release).
 
         Without one, ends the caller's transaction (rolled back: nothing of it is
         written) and raises ApprovalRequired: naming the pending request for it,
@@ -86,7 +88,7 @@ class FourEyes:
             return None
         self._person(acting, action)
         holder = acting.person if gate.holder_bound else None
-        grant = self.access.grant_for(session, action, target, holder=holder)
+        grant = self.access.grant_for(session, action, target, holder=holder, lock=lock)
         if grant is not None:
             return grant
         # Refused: end the caller's transaction before our own reads and writes (SQLite's

@@ -577,9 +577,12 @@ class AccessService:
         *,
         holder: str | None = None,
         now: dt.datetime | None = None,
+        lock: bool = False,
     ) -> m.Grant | None:
         """The active grant for ``action`` on ``target`` (held by ``holder``, if given), read in
-        the caller's transaction; None when there is none."""
+        the caller's transaction; None when there is none. ``lock``: the grant's row stays locked
+        until that transaction ends, so a revocation waits for it (PostgreSQL; SQLite's
+        transactions hold the write lock anyway)."""
         c = t.grants.c
         now = now or self.clock()
         where = [
@@ -590,7 +593,7 @@ class AccessService:
         ]
         if holder is not None:
             where.append(c.holder == holder)
-        found = self._grants(session, *where, limit=1)
+        found = self._grants(session, *where, lock=lock, limit=1)
         return found[0] if found else None
 
     def reveal_grants(

@@ -81,11 +81,13 @@ def download(
     (:mod:`consent.customer_copy`). Every format goes through the same gate and is audited alike.
     The DPO downloading needs a grant of their own for ``dsr.package`` on this
     request, approved by another DPO (four eyes, :mod:`access.gate`), live in
-    the transaction that reads the package: a grant revoked a moment before
-    lets nothing through. Without one nothing is written (a download is a
-    read): the refusal names the DPO's pending request, or how to ask for one
-    (:func:`ask_approval`). Raises NotAllowed, ApprovalRequired, NoPerson,
-    InvalidConsent (format, language, values), RequestNotFound,
+    the transaction that reads the package and again once the copy is rendered
+    (a PDF prints for seconds), locked from then until the commit: a grant
+    revoked a moment before, or while printing, lets nothing through. Without
+    one nothing is written (a download is a read): the refusal names the DPO's
+    pending request, or how to ask for one (:func:`ask_approval`). Raises
+    NotAllowed, ApprovalRequired, NoPerson, InvalidConsent (format, language,
+    values), RequestNotFound,
     InvalidTransition (not an access request, or not approved yet),
     SubjectGone, VaultUnavailable, StorageUnavailable, LogCorrupt, PrinterUnavailable (pdf).
     """
@@ -115,6 +117,10 @@ def download(
     package = _build(svc, session, subject_id, dsr_id, access_log)
     # Rendered before the event is recorded: a copy that cannot be made is not logged as given.
     content, media_type = _render(svc, session, package, fmt, language, values)
+    # Printing a PDF takes seconds: a grant revoked (or expired) meanwhile lets nothing out.
+    # The same decision again, its grant locked until the commit, so a revocation from now on
+    # waits and is ordered after the release.
+    approval = _require_four_eyes(svc, session, actor, DSR_PACKAGE, dsr_id, request_id, lock=True)
     copy = {"language": language, "values": values} if fmt in ("customer", "pdf") else {}
     uow.record(
         AuditEvent(

@@ -70,9 +70,12 @@ def _require_four_eyes(
     action: str,
     target: str,
     request_id: str | None,
+    *,
+    lock: bool = False,
 ) -> dict[str, Any]:
     """Refuse ``action`` on ``target`` (a DSR id) without a grant another person approved
     (:class:`access.gate.FourEyes`); the audit details naming the grant and its approvers.
+    ``lock``: the grant stays unrevoked until ``session``'s transaction ends.
 
     Raises ApprovalRequired (the request is filed or found and named), NoPerson,
     ConfigurationError when no gate is wired (fail closed).
@@ -81,7 +84,12 @@ def _require_four_eyes(
     from access.model import Acting
 
     grant = _four_eyes(svc, action).require(
-        session, Acting(actor.person, actor.role, actor.name), action, target, request_id=request_id
+        session,
+        Acting(actor.person, actor.role, actor.name),
+        action,
+        target,
+        request_id=request_id,
+        lock=lock,
     )
     return granted_details(grant)
 

@@ -11,7 +11,9 @@ import subprocess
 
 import pytest
 
-from tests.consent.conftest import CARD, ID_NUMBER, MOBILE, NAME, audit_payloads, download
+from access.model import Acting
+from tests.approved import SECOND_DPO, actor_of
+from tests.consent.conftest import CARD, ID_NUMBER, MOBILE, NAME, audit_payloads, download, package_approved
 from tests.consent.test_api_scenarios import SUBJECT, detok, dsr, grant, tokenize, work
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -258,3 +260,38 @@ def test_without_a_printer_the_pdf_is_a_503_and_nothing_is_logged_as_given(
     assert resp.json["type"].endswith("/printer_unavailable") and "Retry-After" in resp.headers
     after = [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
     assert len(after) == len(given)
+
+
+@pytest.mark.browser
+def test_a_grant_revoked_while_the_pdf_prints_lets_no_copy_out(client, keys, container, backend, monkeypatch):
+    """The PDF prints for seconds in the package's transaction. The second DPO revokes the grant
+    while it prints (committed, in a connection of its own): the printed copy is not released,
+    the refusal is the documented 403 approval_required, and nothing is logged as given."""
+    if backend == "sqlite":
+        pytest.skip(
+            "SQLite: the package's transaction holds the write lock (BEGIN IMMEDIATE), no revocation commits"
+        )
+    from piivault import printing
+
+    tokenize(client, keys)
+    dsr_id = dsr(client, keys, "access")
+    work(client, keys, dsr_id)
+    approved = package_approved(client, keys, dsr_id)
+    second = Acting(SECOND_DPO, "dpo", actor_of(SECOND_DPO))
+    real_print = printing._print
+    printed: list[bytes] = []
+
+    def revoke_while_printing(*args):
+        container.access.revoke(second, approved["grant_id"])
+        printed.append(real_print(*args))
+        return printed[-1]
+
+    monkeypatch.setattr(printing, "_print", revoke_while_printing)
+    resp = client.get(f"/v1/dsr/{dsr_id}/package?format=pdf", headers=keys["dpo"])
+    assert printed and printed[0].startswith(b"%PDF-")  # the copy was printed, then held back
+    assert resp.status_code == 403 and resp.mimetype == "application/problem+json", resp.data[:200]
+    assert resp.json["type"].endswith("/approval_required")
+    assert f"POST /v1/dsr/{dsr_id}/package/approval" in resp.json["detail"]
+    assert NAME not in resp.get_data(as_text=True) and b"%PDF" not in resp.data
+    assert not [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
+    assert container.access.get_grant(approved["grant_id"]).revoked_at is not None
