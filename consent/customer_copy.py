@@ -2,11 +2,12 @@
 
 The DPO's access package (:mod:`consent.access`) is the complete, machine-checkable record
 (codes, tokens, audit entries with proofs); this is the same package put in words for its
-subject, in Chinese or English: what the bank holds (values masked unless the DPO chooses plain),
-for which purposes and on which legal basis, who used the data, when and why (local time to the
-minute, by the system's name or "a member of our staff", never a client id; refused attempts
-left out), the consents with their dates, the holds and why data is kept. A print stylesheet
-makes it an A4 document; :func:`piivault.printing.html_to_pdf` turns it into a PDF.
+subject, in Chinese or English: what the bank holds (values masked unless the DPO chooses plain;
+risk attributes named, their content hidden whole in a masked copy), for which purposes and on
+which legal basis, who used the data, when and why (local time to the minute, by the system's
+name or "a member of our staff", never a client id; refused attempts left out), the consents
+with their dates, the holds and why data is kept. A print stylesheet makes it an A4 document;
+:func:`piivault.printing.html_to_pdf` turns it into a PDF.
 
 It is reached only through :func:`consent.access.download` (format ``customer`` or ``pdf``):
 the same four-eyes grant (``dsr.package``) and the same audit event as the internal package.
@@ -27,6 +28,8 @@ _DEFAULTS = {p.code: p for p in DEFAULT_PURPOSES}
 
 LANGUAGES = ("zh-CN", "en")
 VALUE_MODES = ("masked", "plain")
+# A risk attribute's content in a masked copy, whatever its length.
+ATTRIBUTE_MASK = "****"
 
 # The built-in purposes' English texts in both languages (a DPO's own texts are shown as written).
 BUILTIN = {
@@ -80,7 +83,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "value": "内容",
         "since": "登记日期",
         "attributes": "用于风险评估的信息",
+        "attributes_masked": "为保护您的信息，以下项目的内容未在本副本中显示。如需查看，请联系我们。",
         "attribute": "项目",
+        "yes_no": ("是", "否"),
         "purposes": "我们为什么处理您的信息",
         "purpose": "目的",
         "basis": "法律依据",
@@ -197,7 +202,11 @@ WORDS: dict[str, dict[str, Any]] = {
         "value": "Value",
         "since": "Recorded on",
         "attributes": "Information used to assess risk",
+        "attributes_masked": (
+            "To protect you, the contents of these items are not shown in this copy. Contact us to see them."
+        ),
         "attribute": "Item",
+        "yes_no": ("yes", "no"),
         "purposes": "Why we process your information",
         "purpose": "Purpose",
         "basis": "Legal basis",
@@ -427,20 +436,34 @@ class _Page:
         if self.masked and rows:
             out.append(f'<p class="note">{html.escape(t["held_masked"])}</p>')
         out.append(self.table((t["type"], t["value"], t["since"]), rows, "held"))
-        attributes = self.p["attributes"]
-        if attributes:
-            names = t["attributes_names"]
-            out.append(f"<h3>{t['attributes']}</h3>")
-            out.append(
-                self.table(
-                    (t["attribute"], t["value"], t["since"]),
-                    [
-                        (names.get(a["name"], a["name"]), str(a["value"]), self.day(a["stored_at"]))
-                        for a in attributes
-                    ],
-                )
-            )
+        out.append(self.attributes())
         return "".join(out)
+
+    def attributes(self) -> str:
+        """The risk attributes held (PIPL art. 45: the person may know what is held). Each is
+        named; in a masked copy its content is hidden whole, at one length: a score, an income or
+        a default record has no harmless part to show, and its length would tell."""
+        t = self.t
+        attributes = self.p["attributes"]
+        if not attributes:
+            return ""
+        names = t["attributes_names"]
+        rows = [
+            (names.get(a["name"], a["name"]), self.attribute_value(a["value"]), self.day(a["stored_at"]))
+            for a in attributes
+        ]
+        note = f'<p class="note">{html.escape(t["attributes_masked"])}</p>' if self.masked else ""
+        table = self.table((t["attribute"], t["value"], t["since"]), rows, "attributes")
+        return f"<h3>{t['attributes']}</h3>{note}{table}"
+
+    def attribute_value(self, value: Any) -> str:
+        if self.masked:
+            return ATTRIBUTE_MASK
+        if value is None:
+            return "—"
+        if isinstance(value, bool):
+            return self.t["yes_no"][0 if value else 1]
+        return str(value)
 
     def applicable_purposes(self) -> list[m.PurposeDef]:
         """The purposes the person's data is processed for: those with a consent that counts now,

@@ -5,6 +5,7 @@ rows and key, also when a restored backup brings them back."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -63,6 +64,30 @@ def test_the_access_package_holds_the_decrypted_risk_attributes(client, keys, co
     (download, _) = [e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]
     assert download["details"]["attributes"] == len(ATTRIBUTES)
     assert "23456.5" not in json.dumps(audit_payloads(container))  # counted, never copied
+
+
+def test_the_masked_customer_copy_names_the_risk_attributes_and_hides_their_content(client, keys):
+    """PIPL art. 45: the person learns which risk attributes are held; a masked copy (the DPO's
+    default) shows none of their content, a plain one (the DPO's choice) shows it in words."""
+    tokenize(client, keys)
+    store_attributes(client, keys)
+    dsr_id = dsr(client, keys, "access")
+    work(client, keys, dsr_id)
+    masked = download(client, keys, dsr_id, "?format=customer").get_data(as_text=True)
+    table = re.search(r'<table class="attributes">(.*?)</table>', masked, re.S).group(1)
+    cells = re.findall(r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>", table)
+    assert len(cells) == len(ATTRIBUTES)
+    assert {name for name, _ in cells} >= {"年龄", "信用等级", "职业"}
+    assert {value for _, value in cells} == {"****"}  # one length, whatever the value's
+    assert "内容未在本副本中显示" in masked
+    for value in ("23456.5", "工程师", "False", "None"):
+        assert value not in masked, value
+    plain = download(client, keys, dsr_id, "?format=customer&values=plain").get_data(as_text=True)
+    table = re.search(r'<table class="attributes">(.*?)</table>', plain, re.S).group(1)
+    assert "23456.5" in table and "工程师" in table and "否" in table and "—" in table
+    assert "False" not in table and "None" not in table and "内容未在本副本中显示" not in plain
+    english = download(client, keys, dsr_id, "?format=customer&lang=en").get_data(as_text=True)
+    assert "not shown in this copy" in english and "23456.5" not in english
 
 
 def test_a_subject_without_attributes_gets_an_empty_list(client, keys):
