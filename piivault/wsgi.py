@@ -31,6 +31,23 @@ def app() -> Flask:
     return application
 
 
+def gunicorn_options(host: str, port: int, workers: int, threads: int = 8) -> dict[str, Any]:
+    """The gunicorn settings ``piivault serve`` runs with."""
+    from piivault.serving import WORKER_CLASS
+
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # gthread, with idle new connections kept off the thread pool (piivault.serving).
+        "worker_class": WORKER_CLASS,
+        "threads": threads,
+        # No gunicorn access log: it would log paths and query strings (which may hold ids);
+        # api.observe logs each request once, with the route template, in PIIVAULT_LOG_FORMAT.
+        "accesslog": None,
+        "child_exit": lambda _server, worker: metrics.worker_exited(worker.pid),
+    }
+
+
 def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -43,14 +60,8 @@ def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
 
     class _App(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", options.get("threads", 8))
-            # No gunicorn access log: it would log paths and query strings (which may hold ids);
-            # api.observe logs each request once, with the route template, in PIIVAULT_LOG_FORMAT.
-            self.cfg.set("accesslog", None)
-            self.cfg.set("child_exit", lambda _server, worker: metrics.worker_exited(worker.pid))
+            for name, value in gunicorn_options(host, port, workers, options.get("threads", 8)).items():
+                self.cfg.set(name, value)
 
         def load(self) -> Flask:
             return app()
