@@ -42,6 +42,7 @@ ZH: dict[str, str] = {
     "role.auditor": "审计员",
     "role.admin": "管理员",
     "role.service": "业务系统",
+    "role.analyst": "数据分析员",
     # sign-in
     "login.title": "登录",
     "login.intro": "请使用控制台账户登录。API 密钥不能用于登录控制台。",
@@ -749,6 +750,7 @@ EN: dict[str, str] = {
     "role.auditor": "Auditor",
     "role.admin": "Administrator",
     "role.service": "Calling system",
+    "role.analyst": "Analyst",
     "login.title": "Sign in",
     "login.intro": "Sign in with your console account. API keys do not work here.",
     "login.username": "Username",
@@ -1522,6 +1524,199 @@ EVENTS: dict[str, tuple[str, str]] = {
     "keys.min_decryption_version_lowered": ("恢复备份：降低最低解密版本", "restore: key version lowered"),
     "keys.min_decryption_version_restored": ("恢复备份：还原最低解密版本", "restore: key version restored"),
 }
+# The services' refusals whose message varies (api.console.refusals): (Chinese, English).
+REFUSALS: dict[str, tuple[str, str]] = {
+    "dsr_next": (
+        "该请求处于“{state}”状态，下一步只能是“{next}”或拒绝。",
+        "The request is {state}: its next step can only be {next}, or rejecting it.",
+    ),
+    "dsr_closed": (
+        "该请求的状态为“{state}”，不能再更改。",
+        "The request is {state}: it cannot change any more.",
+    ),
+    "package_access_only": ("只有查阅请求才有查阅副本。", "Only access requests have a package."),
+    "package_not_yet": (
+        "请求批准后才能下载查阅副本。",
+        "The package is available once the request is approved.",
+    ),
+    "corrections_only": (
+        "只有更正请求才能填写更正内容。",
+        "Corrections are given for correction requests only.",
+    ),
+    "corrections_needed": (
+        "完成更正请求需要填写至少一项更正。",
+        "Completing a correction needs at least one correction.",
+    ),
+    "corrections_at_most": ("每个请求最多 {n} 项更正。", "At most {n} corrections per request."),
+    "no_attributes": ("本系统不保存可更正的风险属性。", "This piivault keeps no risk attributes to correct."),
+    "hold_released": ("该保全已解除。", "The hold was released already."),
+    "relationship_opened": ("业务关系已建立。", "The relationship was opened already."),
+    "relationship_closed": ("业务关系已终止。", "The relationship was closed already."),
+    "no_relationship": (
+        "该主体未建立业务关系，无需终止。",
+        "No customer relationship was opened: nothing to close.",
+    ),
+    "no_data": ("本系统未持有该主体的任何数据。", "piivault holds no data for this subject."),
+    "receipt_unsigned": (
+        "同意回执尚未签署，请几秒钟后重试。",
+        "The receipt is not signed yet: retry in a few seconds.",
+    ),
+    "not_restricted": ("该主体未被限制处理。", "The subject is not restricted."),
+    "erasure_waits": (
+        "删除正在等待保全结束：限制处理将保持到那时。",
+        "An erasure waits for a hold to end: the restriction stays.",
+    ),
+    "no_consent_to_withdraw": ("没有可撤回的同意。", "There is no consent to withdraw."),
+    "no_consent_to_renew": (
+        "没有可续期的同意，请记录新的同意。",
+        "There is no consent to renew: record one.",
+    ),
+    "purpose_retired_consent": (
+        "该处理目的已停用，不能再记录同意。",
+        "The purpose is retired: no consent can be given.",
+    ),
+    "separate_consent": (
+        "该处理目的需要单独同意，请勾选“单独同意”。",
+        "This purpose needs a separate consent: tick separate consent.",
+    ),
+    "not_consent_based": (
+        "处理目的“{purpose}”的法律依据是{basis}，不是同意：无需记录。",
+        "The purpose {purpose} rests on {basis}, not consent: there is nothing to record.",
+    ),
+    "evidence_format": (
+        "证据须为摘要（sha256:、sm3:、sha512:）或引用编号（ref:）。",
+        "Evidence must be a digest (sha256:, sm3:, sha512:) or a reference (ref:).",
+    ),
+    "evidence_identifier": (
+        "证据不能包含个人身份标识：请填写摘要或引用编号。",
+        "Evidence must not hold a personal identifier: give a digest or a reference.",
+    ),
+    "effective_future": ("生效时间不能晚于现在。", "The effective time must not be in the future."),
+    "effective_before": (
+        "生效时间不能早于所撤回的同意。",
+        "The effective time must not be before the consent it withdraws.",
+    ),
+    "must_be_future": ("该时间须晚于现在，并带时区。", "The time must be in the future, with a time zone."),
+    "time_zone": ("时间须带时区。", "Times must carry a time zone."),
+    "note_long": ("备注最多 {n} 个字符。", "The note may have at most {n} characters."),
+    "notice_version": (
+        "告知版本须在 {low} 与 {high} 之间。",
+        "The notice version must be from {low} to {high}.",
+    ),
+    "one_of": ("“{field}”的取值须为以下之一：{allowed}。", "{field} must be one of: {allowed}."),
+    "roles_among": ("角色须为以下之一：{allowed}。", "Roles must be among: {allowed}."),
+    "subject_id_pii": (
+        "主体 ID 看起来像个人身份标识：请使用不透明的编号。",
+        "The subject ID looks like a personal identifier: use an opaque ID.",
+    ),
+    "subject_id_form": (
+        "主体 ID 须为 8–64 个字母、数字、“_”或“-”。",
+        "The subject ID must be 8-64 letters, digits, '_' or '-'.",
+    ),
+    "purpose_exists": ("已有使用此代码的处理目的。", "A purpose with this code exists."),
+    "purpose_code": (
+        "代码须为 2–64 个小写字母、数字或“_”，并以字母开头。",
+        "The code must be 2-64 lowercase letters, digits or '_', starting with a letter.",
+    ),
+    "field_types_empty": (
+        "请至少选择一种字段类型（或选择全部）。",
+        "Choose at least one field type (or all).",
+    ),
+    "field_type_unknown": ("未知的字段类型：{field_type}。", "Unknown field type: {field_type}."),
+    "unknown_entry": ("“{field}”中有未知的取值：{value}。", "{field} holds an unknown entry: {value}."),
+    "consent_basis": (
+        "法律依据为同意的处理目的必须要求同意。",
+        "A purpose whose legal basis is consent must require consent.",
+    ),
+    "separate_needs_consent": (
+        "只有需要同意的处理目的才能要求单独同意。",
+        "Separate consent is only meaningful when consent is required.",
+    ),
+    "separate_grounds": ("请说明需要单独同意的理由。", "Say why a separate consent is needed."),
+    "grounds_unused": (
+        "填写了单独同意的理由，但未要求单独同意。",
+        "Grounds for a separate consent are given, but no separate consent is required.",
+    ),
+    "retention_text": ("请说明保存期限（1–{n} 个字符）。", "Say how long data is kept (1-{n} characters)."),
+    "retention_pair": ("保存期限的起算点与年数须同时填写。", "The retention anchor and years go together."),
+    "retention_years": (
+        "保存年数须为 1 到 100 的整数。",
+        "The retention years must be a whole number from 1 to 100.",
+    ),
+    "too_long": ("“{field}”最多 {n} 个字符。", "{field} may have at most {n} characters."),
+    "notice_text": (
+        "告知须有中文文本（1–{n} 个字符）。",
+        "The notice needs a Chinese text (1-{n} characters).",
+    ),
+    "purpose_retired": ("该处理目的已停用。", "The purpose is retired."),
+    "purpose_moved": (
+        "审批后该处理目的已被修改，批准的变更不再适用：请重新提出。",
+        "The purpose changed after the approval: the approved change no longer applies. Ask again.",
+    ),
+    "approval_pending": (
+        "须由另一人（{roles}）先批准审批申请 {approval}。",
+        "Another person ({roles}) must approve request {approval} first.",
+    ),
+    "approval_ask": (
+        "此操作须有您本人的授权，并由另一人（{roles}）批准：请先提出申请。",
+        "This needs a grant of your own, approved by another person ({roles}): ask for one first.",
+    ),
+    "widens": (
+        "此修改扩大了访问范围，须经另一人批准。",
+        "This change widens access: another person must approve it.",
+    ),
+    "or": ("或", " or "),
+    "role_may_not": ("您的角色（{role}）不能执行此操作。", "Your role ({role}) may not do this."),
+    "purpose_not_held": (
+        "此客户端不能为其未持有的处理目的执行此操作。",
+        "This client may not do this for a purpose it does not hold.",
+    ),
+    "new_purpose_retired": ("新建的处理目的不能同时停用。", "A new purpose cannot be retired."),
+    "true_or_false": ("“{field}”须为是或否。", "{field} must be yes or no."),
+    "unknown_state": ("未知的状态。", "Unknown state."),
+    "unknown_type": ("未知的请求类型。", "Unknown request type."),
+    # The fields a refusal names, by their names on the forms.
+    "field.reason_code": ("原因", "reason"),
+    "field.channel": ("渠道", "channel"),
+    "field.method": ("核验方式", "verification method"),
+    "field.type": ("类型", "type"),
+    "field.format": ("格式", "format"),
+    "field.language": ("语言", "language"),
+    "field.values": ("值的显示方式", "how values are shown"),
+    "field.legal_basis": ("法律依据", "legal basis"),
+    "field.retention_anchor": ("保存期限起算点", "retention anchor"),
+    "field.name_zh": ("中文名称", "Chinese name"),
+    "field.name_en": ("英文名称", "English name"),
+    "field.description": ("说明", "description"),
+    "field.retention": ("保存期限", "retention"),
+    "field.third_parties": ("第三方", "third parties"),
+    "field.separate_grounds": ("单独同意理由", "grounds for separate consent"),
+    "field.field_types": ("字段类型", "field types"),
+    "field.hold_roles": ("可设置保全的角色", "roles that may place holds"),
+    "field.consent_required": ("需要同意", "consent required"),
+    "field.separate_consent_required": ("需要单独同意", "separate consent required"),
+    "field.material": ("重大变更", "material change"),
+    "field.retired": ("停用", "retired"),
+    "field.text_en": ("英文告知", "English notice"),
+    "field.note": ("备注", "note"),
+    # A message no pattern knows, by its code (Chinese only: an English page shows the message).
+    "kind.invalid_request": ("输入不符合规则（代码 {code}）。", "The input breaks a rule ({code})."),
+    "kind.validation_failed": ("输入不符合规则（代码 {code}）。", "The input breaks a rule ({code})."),
+    "kind.invalid_transition": (
+        "请求当前的状态不允许此步骤（代码 {code}）。",
+        "The request's state does not allow this step ({code}).",
+    ),
+    "kind.conflict": (
+        "此操作与当前状态冲突（代码 {code}）。",
+        "This conflicts with the current state ({code}).",
+    ),
+    "kind.purpose_changed": ("处理目的已被修改（代码 {code}）。", "The purpose changed ({code})."),
+    "kind.forbidden": ("您无权执行此操作（代码 {code}）。", "You may not do this ({code})."),
+    "kind.not_found": ("找不到该对象（代码 {code}）。", "Not found ({code})."),
+    "kind.other": ("服务拒绝了此操作（代码 {code}）。", "The service refused this ({code})."),
+}
+ZH.update({f"refusal.{key}": words[0] for key, words in REFUSALS.items()})
+EN.update({f"refusal.{key}": words[1] for key, words in REFUSALS.items()})
 ZH.update({f"builtin.{code}.description": text for code, text in SEED_NOTICES_ZH.items()})
 ZH.update({f"event.{code}": names[0] for code, names in EVENTS.items()})
 EN.update({f"event.{code}": names[1] for code, names in EVENTS.items()})

@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.audit import ROLES as AUDIT_API_ROLES
 from api.body import url_holds_nul
-from api.console import i18n
+from api.console import i18n, refusals
 from api.console.forms import CSRF_FIELD, FieldError, Form, MultiMapping, UnexpectedField
 from api.console.services import ConsoleService, console_service
 from api.console.services.service import ConsoleCaller
@@ -418,14 +418,17 @@ def field_error(errors: dict[str, FieldError] | None, name: str) -> Markup:
 
 
 def error_text(error: PiivaultError) -> str:
-    """What to show for a domain error: the console's own in the user's language, else the
-    service's message (codes and ids only, never a value)."""
+    """What to show for a domain error, in the user's language: the console's own, or the
+    service's refusal (:func:`refusal`)."""
     if isinstance(error, ConsoleError):
         return t(error.key, **error.params)
-    for key in (f"error.code.{error.code}", f"access.error.{error.code}"):  # said the same way each time
-        if i18n.has(key):
-            return t("error.service", detail=t(key))
-    return t("error.service", detail=error.message)
+    return t("error.service", detail=refusal(error))
+
+
+def refusal(error: PiivaultError) -> str:
+    """A service's refusal in the user's language, its states, purposes and field types by name
+    (:mod:`api.console.refusals`); never its English message on a Chinese page."""
+    return refusals.sentence(lang(), error.code, error.message, purpose_label)
 
 
 def read_form(allowed: set[str] | frozenset[str], data: MultiMapping | None = None) -> Form:

@@ -8,6 +8,7 @@ form could write, and the audit events of every action that changes something
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ from tests.consent.conftest import ID_NUMBER, MOBILE, customer
 from tests.console.conftest import audit_payloads
 from tokenization import tables as tt
 
+# Three English words in a row: a service's message shown as it is, not in the page's language.
+ENGLISH = re.compile(r"[A-Za-z]{2,}(?: [A-Za-z]{2,}){2,}")
 READS = {"subject.read", "consent.read", "audit.read", "dsr.read", "lookup", "detokenize", "subject.find"}
 SUBJECT = "cust-0001"
 DPO_ACTOR = Actor("client:dpo", "dpo")
@@ -135,7 +138,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/consents/grant",
         {"purpose": "marketing", "channel": "app", "evidence": "the signed form"},
         422,
-        "evidence must be",
+        "证据须为摘要",
         None,
     ),
     (
@@ -153,7 +156,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/consents/grant",
         {"purpose": "marketing", "channel": "app", "notice_version": "7"},
         422,
-        "notice_version must be between",
+        "告知版本须在",
         None,
     ),
     (
@@ -162,7 +165,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/consents/grant",
         {"purpose": "marketing", "channel": "app", "expires_on": "2020-01-01"},
         422,
-        "expires_at must be in the future",
+        "该时间须晚于现在",
         None,
     ),
     (
@@ -180,7 +183,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/consents/grant",
         {"purpose": "third_party_sharing", "channel": "app"},
         422,
-        "separate consent",
+        "该处理目的需要单独同意",
         None,
     ),
     (
@@ -189,7 +192,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/consents/withdraw",
         {"purpose": "marketing", "channel": "app"},
         409,
-        "no consent to withdraw",
+        "没有可撤回的同意",
         None,
     ),
     (
@@ -216,7 +219,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/holds",
         {"reason_code": "litigation", "ends_on": "2001-01-01"},
         422,
-        "ends_at must be a future time",
+        "该时间须晚于现在",
         None,
     ),
     (
@@ -261,7 +264,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         f"/console/subjects/{SUBJECT}/lift-restriction",
         {"reason_code": "dpo_decision"},
         409,
-        "not restricted",
+        "该主体未被限制处理",
         None,
     ),
     ("close-unconfirmed", "dpo", f"/console/subjects/{SUBJECT}/close", {}, 422, "请勾选确认", None),
@@ -289,7 +292,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         "/console/dsr/new",
         {"subject_id": MOBILE, "type": "access", "channel": "app"},
         422,
-        "looks like a personal identifier",
+        "主体 ID 看起来像个人身份标识",
         None,
     ),
     (
@@ -307,7 +310,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         "/console/dsr/{dsr}/approve",
         {},
         409,
-        "can move to identity_verified",
+        "该请求处于“已收到”状态，下一步只能是“身份已核验”或拒绝",
         lambda c: {"dsr": _dsr(c, "access")},
     ),
     (
@@ -343,7 +346,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         "/console/dsr/{dsr}/execute",
         {},
         422,
-        "needs corrections",
+        "完成更正请求需要填写至少一项更正",
         lambda c: {"dsr": _dsr(c, "correction", "approved")},
     ),
     (
@@ -360,7 +363,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
             "notice_zh": "告知",
         },
         422,
-        "code must be",
+        "代码须为 2–64 个小写字母",
         None,
     ),
     (
@@ -377,7 +380,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
             "notice_zh": "告知",
         },
         422,
-        "must require consent",
+        "法律依据为同意的处理目的必须要求同意",
         None,
     ),
     (
@@ -429,7 +432,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
             "notice_zh": "告知",
         },
         409,
-        "exists",
+        "已有使用此代码的处理目的",
         None,
     ),
     (
@@ -446,7 +449,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
             "field_types": "name",
         },
         422,
-        "go together",
+        "保存期限的起算点与年数须同时填写",
         None,
     ),
     (
@@ -577,6 +580,8 @@ def test_bad_input_says_why_and_changes_nothing(container, signed_in, role, path
     html = response.get_data(as_text=True)
     assert response.status_code == status, html[:3000]
     assert text in html
+    flash = re.search(r'id="form-error"[^>]*>(.*?)</div>', html, re.S)
+    assert flash is None or not ENGLISH.search(flash.group(1)), flash.group(1)  # a Chinese page
     assert snapshot(container) == before
 
 

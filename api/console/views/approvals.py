@@ -27,6 +27,7 @@ from api.console.web import (
     purpose_label,
     purpose_options,
     read_form,
+    refusal,
     request_id,
     requires,
     safe_next,
@@ -50,11 +51,12 @@ def acting() -> Acting:
 
 
 def refusal_text(error: PiivaultError) -> str:
-    """A refusal of the access service in the user's language (by its code), else its message."""
+    """A refusal of the access service in the user's language (by its code), else as any other
+    service's refusal (:func:`api.console.web.refusal`)."""
     key = f"access.error.{error.code}"
     if i18n.has(key):
-        return t(key, detail=error.message)
-    return t("error.service", detail=error.message)
+        return t(key)
+    return t("error.service", detail=refusal(error))
 
 
 # -- what every page may show (the banner, the dashboard, the subject page) ------------------
