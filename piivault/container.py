@@ -1,7 +1,9 @@
 """The composition root: settings in, a wired object graph out.
 
-Nothing is created at import time. ``build_container`` makes the engine, the
-key provider and the services; the API app factory and the CLI both use it.
+Nothing is created at import time. ``build_container`` makes the engine and the
+key provider; each service is built, and its package imported, when it is first
+used (a CLI command pays only for what it touches); the API server builds them
+all at start (``Container.build_all``). The API app factory and the CLI both use it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -17,25 +20,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from piivault.db import UnitOfWork, check_database, make_engine, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
-from vault import (
-    DekCache,
-    ErasureLedger,
-    KeyProvider,
-    Keyring,
-    LocalKeyProvider,
-    TransitKeyProvider,
-)
+from vault import KeyProvider, Keyring, LocalKeyProvider, TransitKeyProvider
 
+# Only the types: each service's package is imported by the property that builds it.
 if TYPE_CHECKING:
+    from access.gate import FourEyes
     from access.service import AccessService
     from anonymize.extract.service import ExtractService
     from audit.group import GroupCommit
     from audit.service import AuditLog
     from audit.sink import QueueSink
+    from consent.purposes import LivePurposeCatalogue
     from consent.service import ConsentService
     from identity.clients.store import ClientStore
     from identity.users.sessions import SessionStore
     from identity.users.users import UserStore
+    from tokenization.fieldtypes import FieldTypeRegistry
     from tokenization.service import TokenizationService
 
 log = logging.getLogger(__name__)
@@ -81,175 +81,251 @@ def build_key_provider(settings: Settings) -> KeyProvider:
 
 
 class Container:
-    """Every service of one process, each built here with its collaborators (no I/O yet).
+    """Every service of one process as a typed attribute, each built on first use with its
+    collaborators (no I/O yet).
 
-    The typed fields are the whole object graph: nothing is looked up by name,
-    created later elsewhere, or wired by assigning to a service after it was made.
-    Raises ConfigurationError for bad settings.
+    The typed attributes are the whole object graph: nothing is looked up by name,
+    created elsewhere, or wired by assigning to a service after it was made. The
+    constructor makes only the engine and the key provider (so bad settings raise
+    ConfigurationError at once); every service is a ``cached_property`` that builds
+    it, and what it needs, the first time it is read, importing its package only
+    then. A command that lists API clients therefore builds the keyring, the audit
+    log and the client store, and never imports extracts, free-text detection or
+    their libraries. :meth:`build_all` builds everything (the API server does, at
+    start, so that its first request does not pay for it).
 
-    Built bottom-up, as the layers go: the kernel (engine, units of work), the
-    vault (KEK provider, keyring), the audit log, identities, approvals and grants,
-    the privacy core's consent service, tokenization over it, extracts on top.
+    Wiring that spans services is done by whichever side is built, so the order in
+    which they are built does not matter: the keyring's destroy listener builds the
+    extract service when a key is destroyed, not before.
+
+    The layers, bottom-up: the kernel (engine, units of work), the vault (KEK
+    provider, keyring), the audit log, identities, approvals and grants, the privacy
+    core's consent service, tokenization over it, extracts on top.
     """
 
     settings: Settings
     engine: sa.Engine
     session_factory: sessionmaker[Session]
     provider: KeyProvider
-    keyring: Keyring
-    audit: AuditLog
-    audit_sink: QueueSink
-    group_commit: GroupCommit | None
-    read_only_sessions: sessionmaker[Session] | None
-    access: AccessService
-    clients: ClientStore
-    users: UserStore
-    sessions: SessionStore
-    consent: ConsentService
-    tokenization: TokenizationService
-    extracts: ExtractService
 
     def __init__(self, settings: Settings, *, provider: KeyProvider | None = None) -> None:
-        from access.gate import FourEyes
-        from access.identity import client_approved, user_approved
-        from access.service import build_access_service
-        from anonymize.extract.attributes import AttributeStore
-        from anonymize.extract.service import build_extract_service
-        from audit.service import build_audit_log
-        from audit.sink import QueueSink
-        from consent.purposes import LivePurposeCatalogue
-        from consent.service import build_consent_service
-        from consent.widening import PurposeApprovals
-        from identity.clients.store import ClientStore
-        from identity.users.sessions import build_session_store
-        from identity.users.users import build_user_store
-        from throttle import AnswerBudget
-        from tokenization.service import (
-            build_tokenization_service,
-            configured_field_types,
-            configured_purposes,
-        )
-
         self.settings = settings
         self._closers: list[Callable[[], None]] = []
         self.engine = make_engine(settings.require("DATABASE_URL"))
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.provider = provider or build_key_provider(settings)
+
+    def build_all(self) -> Container:
+        """Build every service now (the API server, at start); returns the container."""
+        # Reading an attribute builds that service and its collaborators: these need all the others.
+        _ = (self.clients, self.users, self.sessions, self.tokenization, self.extracts)
+        return self
+
+    # -- the vault and the audit log ---------------------------------------------------
+    @cached_property
+    def keyring(self) -> Keyring:
+        from vault import DekCache, ErasureLedger
+
+        settings = self.settings
         ledger = ErasureLedger(settings.erasure_ledger) if settings.erasure_ledger else None
-        self.keyring = Keyring(
+        keyring = Keyring(
             self.provider,
             cache=DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
             ledger=ledger,
         )
+        # Risk attributes and re-identification maps are sealed under subjects' and extracts'
+        # keys: destroying a key deletes them too. Registered with the keyring itself, so that
+        # an erasure deletes them whichever services were built before it.
+        keyring.on_destroy(self._forget_destroyed)
+        return keyring
 
-        self.audit = build_audit_log(settings, self.engine, self.session_factory, self.keyring)
-        self._closers.append(self.audit.close)
+    def _forget_destroyed(self, session: Session, owners: Sequence[str]) -> None:
+        """The keyring's destroy listener: the extract service (built now if it was not yet)
+        deletes what was sealed under the destroyed keys, in the destroying transaction."""
+        self.extracts.forget_destroyed(session, owners)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from audit.service import build_audit_log
+
+        audit = build_audit_log(self.settings, self.engine, self.session_factory, self.keyring)
+        self._closers.append(audit.close)
+        return audit
+
+    @cached_property
+    def audit_sink(self) -> QueueSink:
+        from audit.sink import QueueSink
+
         # The sink and the sequencer share one authenticator: the MAC key is unwrapped once per process.
-        self.audit_sink = QueueSink(self.audit.sequencer.authenticator)
-        self.group_commit = None
-        self.read_only_sessions = None
-        if settings.audit_group_commit and self.engine.dialect.name == "postgresql":
-            from audit.group import GroupCommit
+        return QueueSink(self.audit.sequencer.authenticator)
 
-            self.group_commit = GroupCommit(
-                self.engine,
-                after_batch=self.audit.sequence_after_commit if settings.audit_sequence_inline else None,
-            )
-            self._closers.append(self.group_commit.close)
-            # Same pool; psycopg begins these sessions' transactions with BEGIN READ ONLY.
-            self.read_only_sessions = sessionmaker(
-                self.engine.execution_options(postgresql_readonly=True), expire_on_commit=False
-            )
+    @cached_property
+    def group_commit(self) -> GroupCommit | None:
+        """Read-only units of work commit their events together (PostgreSQL, when configured)."""
+        if not (self.settings.audit_group_commit and self.engine.dialect.name == "postgresql"):
+            return None
+        from audit.group import GroupCommit
 
-        # Field types and purposes: configured, then the purposes live in the consent tables
-        # (seeded from the configuration) and every service reads that one catalogue.
-        field_types = configured_field_types(settings)
-        catalogue = LivePurposeCatalogue(
+        group = GroupCommit(
+            self.engine,
+            after_batch=self.audit.sequence_after_commit if self.settings.audit_sequence_inline else None,
+        )
+        self._closers.append(group.close)
+        return group
+
+    @cached_property
+    def read_only_sessions(self) -> sessionmaker[Session] | None:
+        if self.group_commit is None:
+            return None
+        # Same pool; psycopg begins these sessions' transactions with BEGIN READ ONLY.
+        return sessionmaker(self.engine.execution_options(postgresql_readonly=True), expire_on_commit=False)
+
+    # -- field types and purposes --------------------------------------------------------
+    @cached_property
+    def _field_types(self) -> FieldTypeRegistry:
+        from tokenization.service import configured_field_types
+
+        return configured_field_types(self.settings)
+
+    @cached_property
+    def _purposes(self) -> LivePurposeCatalogue:
+        """Configured, then live in the consent tables (seeded from the configuration):
+        every service reads this one catalogue."""
+        from consent.purposes import LivePurposeCatalogue
+        from tokenization.service import configured_purposes
+
+        return LivePurposeCatalogue(
             self.session_factory,
-            configured_purposes(settings, field_types),
-            ttl=settings.purpose_cache_seconds,
+            configured_purposes(self.settings, self._field_types),
+            ttl=self.settings.purpose_cache_seconds,
             clock=utcnow,
         )
 
-        # Approvals and grants: the policy decision point, client keys, console users that
-        # approve, DSR packages, erasures and re-identification consult them.
-        self.access = build_access_service(
-            settings,
+    # -- identities, approvals and grants ------------------------------------------------
+    @cached_property
+    def access(self) -> AccessService:
+        """Approvals and grants: the policy decision point, client keys, console users that
+        approve, DSR packages, erasures and re-identification consult them."""
+        from access.service import build_access_service
+
+        return build_access_service(
+            self.settings,
             uow_factory=self.uow,
             session_factory=self.session_factory,
-            looks_like_identifier=field_types.looks_like_identifier,
-            purposes=catalogue,
+            looks_like_identifier=self._field_types.looks_like_identifier,
+            purposes=self._purposes,
         )
-        access = self.access
-        four_eyes = FourEyes(access)
-        self.clients = ClientStore(
+
+    @cached_property
+    def _four_eyes(self) -> FourEyes:
+        """Four eyes on access packages, erasures and re-identification (access.gate)."""
+        from access.gate import FourEyes
+
+        return FourEyes(self.access)
+
+    @cached_property
+    def clients(self) -> ClientStore:
+        from identity.clients.store import ClientStore
+
+        return ClientStore(
             self.uow,
             self.session_factory,
             self.keyring,
-            purposes=catalogue,
-            field_types=field_types,
-            verified_cache_seconds=settings.auth_cache_seconds,
-            # A client with data access works only while a client.data_access grant exists.
-            data_access=lambda session, client, now: client_approved(access, session, client, now),
-        )
-        self.users = build_user_store(settings, self.uow)
-        self.sessions = build_session_store(
-            settings,
-            self.uow,
-            self.keyring,
-            # A console user in an approving role acts only while approved (access.identity).
-            approved=lambda session, username, now: user_approved(access, session, username, now),
+            purposes=self._purposes,
+            field_types=self._field_types,
+            verified_cache_seconds=self.settings.auth_cache_seconds,
+            # A client with data access works only while a client.data_access grant exists
+            # (the access service is built when the first such client is checked).
+            data_access=self._client_approved,
         )
 
-        # Risk attributes are sealed under subjects' keys: the access package and corrections reach them.
-        attributes = AttributeStore(frozenset({*field_types.codes(), "subject_id"}))
-        self.consent = build_consent_service(
-            settings,
+    def _client_approved(self, session: Session, client: Any, now: dt.datetime) -> bool:
+        from access.identity import client_approved
+
+        return client_approved(self.access, session, client, now)
+
+    @cached_property
+    def users(self) -> UserStore:
+        from identity.users.users import build_user_store
+
+        return build_user_store(self.settings, self.uow)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        from identity.users.sessions import build_session_store
+
+        # A console user in an approving role acts only while approved (access.identity).
+        return build_session_store(self.settings, self.uow, self.keyring, approved=self._user_approved)
+
+    def _user_approved(self, session: Session, username: str, now: dt.datetime) -> bool:
+        from access.identity import user_approved
+
+        return user_approved(self.access, session, username, now)
+
+    # -- the privacy core --------------------------------------------------------------
+    @cached_property
+    def consent(self) -> ConsentService:
+        from anonymize.extract.attributes import AttributeStore
+        from consent.service import build_consent_service
+        from consent.widening import PurposeApprovals
+
+        field_types, catalogue = self._field_types, self._purposes
+        return build_consent_service(
+            self.settings,
             session_factory=self.session_factory,
             uow_factory=self.uow,
             keyring=self.keyring,
             catalogue=catalogue,
             field_types=field_types,
             audit=self.audit,
-            subject_attributes=attributes,
+            # Risk attributes are sealed under subjects' keys: the access package and corrections reach them.
+            subject_attributes=AttributeStore(frozenset({*field_types.codes(), "subject_id"})),
             # Purpose changes that widen access wait for a DPO's approval and apply when it comes.
-            widen_gate=PurposeApprovals(access, catalogue=catalogue, field_types=field_types),
-            # Four eyes on access packages and erasures (access.gate).
-            four_eyes=four_eyes,
+            widen_gate=PurposeApprovals(self.access, catalogue=catalogue, field_types=field_types),
+            four_eyes=self._four_eyes,
             # The customer's copy of an access request names a client by the name an admin gave it.
             client_names=_client_names,
         )
-        consent = self.consent
+
+    @cached_property
+    def tokenization(self) -> TokenizationService:
+        from throttle import AnswerBudget
+        from tokenization.service import build_tokenization_service
+
+        settings, consent = self.settings, self.consent
         # The policy decision point asks the consent service about consent and holds, access about grants.
-        self.tokenization = build_tokenization_service(
+        return build_tokenization_service(
             settings,
             self.keyring,
-            field_types=field_types,
-            purposes=catalogue,
+            field_types=self._field_types,
+            purposes=self._purposes,
             consent_check=consent.check,
             consent_join=consent.consent_join,
             restriction_exempt=consent.restriction_exempt,
-            reveal_grants=access.reveal_grants,
+            reveal_grants=self.access.reveal_grants,
             answer_budget=AnswerBudget(
                 self.session_factory,
                 limit=settings.answer_budget,
                 window=dt.timedelta(seconds=settings.answer_budget_window),
             ),
         )
-        # Extract jobs; its in-process worker (if any was started) stops with the container.
-        self.extracts = build_extract_service(
-            settings,
+
+    @cached_property
+    def extracts(self) -> ExtractService:
+        """Extract jobs; its in-process worker (if any was started) stops with the container."""
+        from anonymize.extract.service import build_extract_service
+
+        extracts = build_extract_service(
+            self.settings,
             session_factory=self.session_factory,
             uow_factory=self.uow,
             keyring=self.keyring,
-            consent=consent,
-            field_types=field_types,
-            four_eyes=four_eyes,
+            consent=self.consent,
+            field_types=self._field_types,
+            four_eyes=self._four_eyes,
         )
-        self._closers.append(self.extracts.close)
-        # Risk attributes and re-identification maps are sealed under subjects' and extracts' keys:
-        # destroying a key deletes them too (the keyring, made first, tells its listeners).
-        self.keyring.on_destroy(self.extracts.forget_destroyed)
+        self._closers.append(extracts.close)
+        return extracts
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
         """A new unit of work whose audit events are written with its commit.
@@ -288,7 +364,10 @@ class Container:
 
 
 def build_container(settings: Settings, *, provider: KeyProvider | None = None) -> Container:
-    """Wire everything. Raises ConfigurationError for bad settings (no I/O yet)."""
+    """The container; its services are built on first use (``build_all()`` builds them now).
+
+    Raises ConfigurationError for bad settings (no I/O yet).
+    """
     return Container(settings, provider=provider)
 
 

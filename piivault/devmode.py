@@ -119,7 +119,7 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
         env["PIIVAULT_VAULT_TOKEN"] = bao.token
     try:
         settings = Settings.from_env()
-        container = build_container(settings)
+        container = build_container(settings).build_all()  # it serves: everything, as piivault serve
         migrate.upgrade(container.engine)
         bootstrap(container)
         startup_check(container)

@@ -19,7 +19,8 @@ def app() -> Flask:
     settings = Settings.from_env()
     settings.require_production()
     logs.configure(settings.log_format, settings.log_level)
-    container = build_container(settings)
+    # Every service now, as one process serves them all: the first request pays for none.
+    container = build_container(settings).build_all()
     startup_check(container)
     application = create_app(container)
     # Everything built so far (modules, the app, the schemas, catalogues) lives as long
