@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -231,8 +231,9 @@ class Container:
             self.uow,
             self.session_factory,
             self.keyring,
-            purposes=self._purposes,
-            field_types=self._field_types,
+            # Read only to check a new client's codes: `clients list` loads neither catalogue.
+            purposes=_OnFirstUse(lambda: self._purposes),
+            field_types=_OnFirstUse(lambda: self._field_types),
             verified_cache_seconds=self.settings.auth_cache_seconds,
             # A client with data access works only while a client.data_access grant exists
             # (the access service is built when the first such client is checked).
@@ -361,6 +362,23 @@ class Container:
             closer()
         self.provider.close()
         self.engine.dispose()
+
+
+class _OnFirstUse(Collection[str]):
+    """A collection of codes (a catalogue) got from ``load`` when first asked about: a service
+    that checks codes only when it writes does not build the catalogue to read."""
+
+    def __init__(self, load: Callable[[], Collection[str]]) -> None:
+        self._load = load
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def build_container(settings: Settings, *, provider: KeyProvider | None = None) -> Container:

@@ -9,8 +9,11 @@ Public surface::
             KeyVersionRetired, InvalidSealedValue, SubjectShredded
 """
 
-from vault.cache import DekCache
-from vault.datakey import DataKey, constant_time_equal
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from vault.errors import (
     InvalidSealedValue,
     KeyNotFound,
@@ -20,12 +23,50 @@ from vault.errors import (
     VaultError,
     VaultUnavailable,
 )
-from vault.keyring import Keyring, KeyStatus, StoredKeys, subject_owner, system_owner
-from vault.ledger import ErasureLedger, LedgerUnavailable
-from vault.providers import KeyInfo, KeyProvider, LocalKeyProvider, TransitKeyProvider
-from vault.sealed import Binding
-from vault.signing import Signer
-from vault.signing import verify as verify_signature
+
+if TYPE_CHECKING:
+    from vault.cache import DekCache
+    from vault.datakey import DataKey, constant_time_equal
+    from vault.keyring import Keyring, KeyStatus, StoredKeys, subject_owner, system_owner
+    from vault.ledger import ErasureLedger, LedgerUnavailable
+    from vault.providers import KeyInfo, KeyProvider, LocalKeyProvider, TransitKeyProvider
+    from vault.sealed import Binding
+    from vault.signing import Signer
+    from vault.signing import verify as verify_signature
+
+# Everything but the errors is imported on first use (PEP 562): `from vault.signing import ...`
+# or `from vault import Signer` then loads neither SQLAlchemy (the keyring) nor hvac (Transit),
+# which a command's --help and the audit log's note parser do not need (issue 13).
+_LAZY = {
+    "DekCache": ("vault.cache", "DekCache"),
+    "DataKey": ("vault.datakey", "DataKey"),
+    "constant_time_equal": ("vault.datakey", "constant_time_equal"),
+    "Keyring": ("vault.keyring", "Keyring"),
+    "KeyStatus": ("vault.keyring", "KeyStatus"),
+    "StoredKeys": ("vault.keyring", "StoredKeys"),
+    "subject_owner": ("vault.keyring", "subject_owner"),
+    "system_owner": ("vault.keyring", "system_owner"),
+    "ErasureLedger": ("vault.ledger", "ErasureLedger"),
+    "LedgerUnavailable": ("vault.ledger", "LedgerUnavailable"),
+    "KeyInfo": ("vault.providers", "KeyInfo"),
+    "KeyProvider": ("vault.providers", "KeyProvider"),
+    "LocalKeyProvider": ("vault.providers", "LocalKeyProvider"),
+    "TransitKeyProvider": ("vault.providers", "TransitKeyProvider"),
+    "Binding": ("vault.sealed", "Binding"),
+    "Signer": ("vault.signing", "Signer"),
+    "verify_signature": ("vault.signing", "verify"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'vault' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # the next lookup is an ordinary one
+    return value
+
 
 __all__ = [
     "Binding",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
@@ -52,7 +53,13 @@ MAX_REASON = 200
 # cache usable (a literal list of 900 ids is hashed into the cache key on every call).
 _KEY_COLUMNS = sa.select(t.data_keys.c.owner, t.data_keys.c.key_id, t.data_keys.c.wrapped_dek)
 _KEY_ROWS = _KEY_COLUMNS.where(t.data_keys.c.owner.in_(sa.bindparam("owners", expanding=True)))
-_KEY_ROWS_PG = _KEY_COLUMNS.where(in_array(t.data_keys.c.owner, "owners"))  # prepared once
+
+
+@functools.cache
+def _key_rows_pg() -> sa.Select:
+    """The PostgreSQL form (one array parameter), made once on first use: building it imports
+    SQLAlchemy's PostgreSQL dialect, which a command on SQLite need not load (issue 13)."""
+    return _KEY_COLUMNS.where(in_array(t.data_keys.c.owner, "owners"))
 
 
 StoredKeys = dict[str, tuple[str, str]]
@@ -229,7 +236,7 @@ class Keyring:
     def _rows(self, session: Session, owners: Sequence[str]) -> StoredKeys:
         found: StoredKeys = {}
         if owners and session.get_bind().dialect.name == "postgresql":
-            for owner, key_id, wrapped in session.execute(_KEY_ROWS_PG, {"owners": list(owners)}):
+            for owner, key_id, wrapped in session.execute(_key_rows_pg(), {"owners": list(owners)}):
                 found[owner] = (key_id, wrapped)
             return found
         for chunk in chunked(owners):

@@ -26,6 +26,22 @@ HEAVY = (
     "numpy",
     "matplotlib",
     "pyarrow",
+    "pyspark",
+)
+
+# What a command that reads API clients, console users or keys has no use for (issue 13): the
+# container builds services on first use, so it never imports the packages above identity/
+# and the keyring, nor hvac unless it calls Vault.
+NOT_FOR_READING_IDENTITIES = (
+    "anonymize.extract.service",
+    "anonymize.text",
+    "consent.service",
+    "consent.purposes",
+    "tokenization.service",
+    "tokenization.policy",
+    "access.service",
+    "hvac",
+    "sqlalchemy.dialects.postgresql",
 )
 
 # Runs one command as `piivault ...` would, then prints which heavy modules it loaded.
@@ -53,9 +69,9 @@ COMMANDS = [
 ]
 
 
-def _run(args: list[str], container) -> dict:
+def _run(args: list[str], container, modules: tuple[str, ...] = HEAVY) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIIVAULT_")} | settings_env(container)
-    probe = PROBE.replace("HEAVY", repr(json.dumps(HEAVY)))
+    probe = PROBE.replace("HEAVY", repr(json.dumps(modules)))
     done = subprocess.run(
         [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=120
     )
@@ -69,6 +85,23 @@ def test_common_commands_do_not_import_heavy_libraries(container, args):
     assert result["heavy"] == [], f"`piivault {' '.join(args)}` imported {result['heavy']}"
 
 
+@pytest.mark.parametrize("args", [["clients", "list"], ["users", "list"]], ids=" ".join)
+def test_reading_identities_builds_only_the_identity_stores(container, args):
+    """Not the consent, tokenization, access or extract services, nor hvac (no Vault call)."""
+    if container.engine.dialect.name == "postgresql":
+        pytest.skip("on PostgreSQL the engine loads its dialect")
+    result = _run(args, container, NOT_FOR_READING_IDENTITIES)
+    assert result == {"status": 0, "heavy": []}, f"`piivault {' '.join(args)}` imported {result['heavy']}"
+
+
+def test_the_probe_sees_what_the_container_builds(container):
+    """`piivault keys replay-erasures` builds the tokenization and consent services: the probe
+    above reports them, so the test above can fail."""
+    result = _run(["keys", "replay-erasures"], container, NOT_FOR_READING_IDENTITIES)
+    assert result["status"] == 0, result
+    assert {"consent.service", "tokenization.service", "hvac"} <= set(result["heavy"]), result
+
+
 def test_the_probe_sees_heavy_imports(container, tmp_path):
     """The same probe on a command that reads an extract spec reports numpy: the test above can fail."""
     spec = tmp_path / "spec.json"
@@ -78,7 +111,9 @@ def test_the_probe_sees_heavy_imports(container, tmp_path):
     assert "numpy" in result["heavy"], result
 
 
-@pytest.mark.parametrize("args", [["--help"], ["clients", "--help"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [["--help"], ["clients", "--help"], ["audit", "--help"], ["keys", "--help"]], ids=" ".join
+)
 def test_help_does_not_load_the_database_layer(args):
     """`piivault --help` lists the groups from their stand-ins, without importing them."""
     probe = PROBE.replace("HEAVY", repr(json.dumps(["sqlalchemy", "hvac", "identity.clients.store"])))

@@ -20,11 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-
-import hvac
-import hvac.exceptions as hv
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from piivault import metrics
 from piivault.sql import chunked
@@ -37,6 +33,11 @@ from vault.errors import (
     VaultUnavailable,
 )
 from vault.providers.base import KeyInfo, KeyProvider
+
+# hvac (and requests under it) is imported with the first client, not with this module: a
+# command that never calls Vault (`piivault clients list`) starts without it (issue 13).
+if TYPE_CHECKING:
+    import hvac
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +96,8 @@ class TransitKeyProvider(KeyProvider):
 
     # -- connection -------------------------------------------------------
     def _client(self) -> hvac.Client:
+        import hvac
+
         client = getattr(self._local, "client", None)
         if client is None or getattr(self._local, "generation", -1) != self._generation:
             if self._token is None:
@@ -111,6 +114,9 @@ class TransitKeyProvider(KeyProvider):
         return client
 
     def _login(self) -> None:
+        import hvac
+        import hvac.exceptions as hv
+
         with self._login_lock:
             login_client = hvac.Client(
                 url=self.addr, namespace=self._namespace, verify=self._verify, timeout=self._timeout
@@ -154,6 +160,8 @@ class TransitKeyProvider(KeyProvider):
             raise
 
     def _call_once(self, fn: Callable[[hvac.Client], T]) -> T:
+        import hvac.exceptions as hv
+
         try:
             return fn(self._client())
         except hv.Forbidden:
@@ -173,6 +181,9 @@ class TransitKeyProvider(KeyProvider):
             raise self._translate(e) from None
 
     def _translate(self, e: BaseException) -> VaultError:
+        import hvac.exceptions as hv
+        import requests
+
         if isinstance(e, VaultError):
             return e
         if isinstance(e, requests.exceptions.RequestException):
@@ -216,7 +227,9 @@ class TransitKeyProvider(KeyProvider):
                 raise VaultUnavailable("Vault returned a batch of the wrong length")
             for item in batch:
                 if item.get("error"):
-                    raise self._translate(hv.InvalidRequest(item["error"]))
+                    from hvac.exceptions import InvalidRequest
+
+                    raise self._translate(InvalidRequest(item["error"]))
                 results.append(item[field])
         return results
 
