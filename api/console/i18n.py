@@ -475,6 +475,9 @@ ZH: dict[str, str] = {
     "dsr.confirm_label": "我已阅读上述说明，确认执行删除",
     "dsr.confirm_required": "请勾选确认后再执行。",
     "dsr.approval_required": "需要另一位数据保护官先批准：审批请求 {approval_id}。",
+    "dsr.printer_unavailable": (
+        "本服务器无法打印 PDF（未安装 Chromium），未生成副本：请下载 HTML 副本，用浏览器打印。"
+    ),
     "dsr.package_ask_first": "下载查阅包须有您本人的授权，并由另一位数据保护官批准：请先点击“申请下载”。",
     "dsr.package_ask": "申请下载（由另一位数据保护官批准）",
     "dsr.no_person": "此操作需要双人审批，而该凭据未指明具体人员。",
@@ -1198,6 +1201,10 @@ EN: dict[str, str] = {
     "dsr.confirm_label": "I have read the above and confirm the erasure",
     "dsr.confirm_required": "Tick the box to confirm first.",
     "dsr.approval_required": "Another DPO must approve this first: approval request {approval_id}.",
+    "dsr.printer_unavailable": (
+        "This server cannot print PDFs (no Chromium); no copy was made: download the HTML copy and "
+        "print it from a browser."
+    ),
     "dsr.package_ask_first": (
         "Downloading the package needs a grant of your own that another DPO approves: ask for it first."
     ),

@@ -28,7 +28,7 @@ def _state(container, dsr_id: str) -> str:
         )
 
 
-def test_access_request_end_to_end_with_an_audited_package(container, signed_in):
+def test_access_request_end_to_end_with_an_audited_package(container, signed_in, monkeypatch):
     customer(container, "cust-0001")
     dpo = signed_in("dpo")
     dsr_id = _file(dpo, "cust-0001", "access")
@@ -71,6 +71,14 @@ def test_access_request_end_to_end_with_an_audited_package(container, signed_in)
     assert copy.headers["Content-Disposition"] == f'attachment; filename="{dsr_id}-copy-zh-CN.html"'
     text = copy.get_data(as_text=True)
     assert '<html lang="zh-CN">' in text and "138****5678" in text and MOBILE not in text
+    # Without Chromium the PDF is refused on the request's page (503), which still offers the HTML.
+    given = len([e for e in audit_payloads(container) if e["action"] == "dsr.access_package"])
+    monkeypatch.setenv("PIIVAULT_CHROMIUM", "/nonexistent/chromium")
+    pdf = dpo.get(f"/console/dsr/{dsr_id}/package?format=pdf")
+    text = pdf.get_data(as_text=True)
+    assert pdf.status_code == 503 and "未安装 Chromium" in text and 'id="dsr-copy-html"' in text
+    assert len([e for e in audit_payloads(container) if e["action"] == "dsr.access_package"]) == given
+    monkeypatch.delenv("PIIVAULT_CHROMIUM")
     review = dpo.get(f"/console/dsr/{dsr_id}/execute").get_data(as_text=True)
     assert 'id="access-outcome"' in review
     assert dpo.post(f"/console/dsr/{dsr_id}/execute", {}).status_code == 303

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -54,7 +55,17 @@ def test_the_dockerfile_is_multi_stage_non_root_with_a_readiness_check():
     assert text.count("\nFROM ") == 2 and "-slim" in final.splitlines()[0]
     assert "USER 10001" in final and "/readyz" in final.split("HEALTHCHECK", 1)[1]
     assert 'ENTRYPOINT ["piivault"]' in final and '"serve"' in final
-    assert "apt-get" not in final and "gcc" not in final
+    assert "gcc" not in final and "build-essential" not in final
+    # Issue 21: the PDF copy's printer, Debian's Chromium with CJK fonts, installed as root before
+    # USER, nothing recommended, no apt lists left; Playwright comes with the [pdf] extra.
+    (apt,) = [run for run in final.split("\nRUN ")[1:] if "apt-get" in run]
+    assert "--no-install-recommends chromium fonts-noto-cjk" in apt and "rm -rf /var/lib/apt/lists/*" in apt
+    assert final.index("apt-get") < final.index("USER 10001")
+    assert '"/src[pdf]"' in text
+    # Every package the wheel is built from is in the build stage (identity/ was not).
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    for package in project["tool"]["setuptools"]["packages"]["find"]["include"]:
+        assert f"COPY {package.rstrip('*')} ./{package.rstrip('*')}\n" in text, package
 
 
 def test_compose_file_is_valid_against_the_compose_specification():

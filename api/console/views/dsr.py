@@ -46,6 +46,7 @@ from api.dsr import package_file_name
 from consent import access, dsr
 from consent.model import CHANNELS, MAX_NOTE
 from piivault.errors import Conflict, NotFound, PiivaultError, ValidationFailed
+from piivault.printing import PrinterUnavailable
 
 FILTERS = ("open", "overdue", "completed", "rejected", "all")
 CORRECTION_ROWS = 3
@@ -311,6 +312,9 @@ def dsr_package(dsr_id: str) -> Response:
             )
     except _FIXABLE as e:
         return _detail(dsr_id, status=e.http_status, error=_error(e))
+    except PrinterUnavailable:
+        # No Chromium on this server (docs/operations.md): the HTML copy prints the same.
+        return _detail(dsr_id, status=503, error=t("dsr.printer_unavailable"))
     response = Response(content, mimetype=media_type.split(";")[0])
     name = package_file_name(dsr_id, {"format": fmt, "lang": language})
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
