@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from anonymize.extract import tables as t
 from anonymize.extract.errors import InvalidAttributes
+from piivault.sql import chunked
 from vault import Binding, DataKey, subject_owner
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -34,7 +35,6 @@ MAX_ATTRIBUTES = 64
 MAX_TEXT = 200
 BINDING_FIELD = "risk_attributes"
 BINDING_RECORD = "v1"
-SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
 _a = t.subject_attributes.c
 # An expanding parameter: one cached statement for every batch (see vault.keyring._KEY_ROWS).
 _SEALED_OF = sa.select(_a.subject_id, _a.sealed).where(
@@ -136,8 +136,8 @@ def read(
 def read_sealed(session: Session, subject_ids: Sequence[str]) -> list[tuple[str, bytes]]:
     """``(subject id, sealed document)`` of the subjects that have attributes, still sealed."""
     found: list[tuple[str, bytes]] = []
-    for start in range(0, len(subject_ids), SQL_CHUNK):
-        found.extend(session.execute(_SEALED_OF, {"subjects": subject_ids[start : start + SQL_CHUNK]}))
+    for chunk in chunked(subject_ids):
+        found.extend(session.execute(_SEALED_OF, {"subjects": chunk}))
     return found
 
 
@@ -161,8 +161,7 @@ def open_sealed(
 def delete(session: Session, subject_ids: Sequence[str]) -> int:
     """Delete the subjects' stored attributes (erasure: their key is shredded as well); how many."""
     removed = 0
-    for start in range(0, len(subject_ids), SQL_CHUNK):
-        chunk = subject_ids[start : start + SQL_CHUNK]
+    for chunk in chunked(subject_ids):
         done = session.execute(t.subject_attributes.delete().where(_a.subject_id.in_(chunk)))
         removed += done.rowcount or 0
     return removed

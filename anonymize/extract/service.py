@@ -85,7 +85,7 @@ from identity.clients.model import WRITE_ATTRIBUTES
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError, PiivaultError, UnavailableError, ValidationFailed
 from piivault.ids import new_id
-from piivault.sql import for_update
+from piivault.sql import chunked, for_update
 from tokenization import subjects
 from tokenization.fieldtypes import FieldTypeRegistry
 from vault import DataKey, Keyring, subject_owner, system_owner
@@ -832,8 +832,7 @@ class ExtractService:
         prefix = system_owner(key_name(""))
         extract_ids = [o.removeprefix(prefix) for o in owners if o.startswith(prefix)]
         p = t.extract_pseudonyms.c
-        for start in range(0, len(extract_ids), attributes.SQL_CHUNK):
-            chunk = extract_ids[start : start + attributes.SQL_CHUNK]
+        for chunk in chunked(extract_ids):
             session.execute(t.extract_pseudonyms.delete().where(p.extract_id.in_(chunk)))
 
     # -- scheduled work (``piivault jobs run``) ----------------------------------------------

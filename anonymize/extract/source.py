@@ -50,6 +50,7 @@ from anonymize.extract.spec import Column, ExtractSpec, Role, SpecDraft
 from anonymize.extract.table import column_of
 from consent import model as cm
 from consent import population as consent_population
+from piivault.sql import chunked
 from tokenization import tables as tt
 from tokenization.fieldtypes import FieldTypeRegistry
 from tokenization.tokens import TokenKind
@@ -309,11 +310,11 @@ def table_keys(
     def provide(subject_ids: Sequence[str]) -> pd.DataFrame:
         found: list[Any] = []
         ordered = sorted(subject_ids)
-        for start in range(0, len(ordered), BATCH):
+        for chunk in chunked(ordered, BATCH):
             with session_factory() as session:
                 found += session.execute(
                     sa.select(_k.subject_id, _k.token).where(
-                        _k.subject_id.in_(ordered[start : start + BATCH]),
+                        _k.subject_id.in_(chunk),
                         _k.field_type == field_type,
                         _k.kind == TokenKind.DETERMINISTIC.value,
                     )
