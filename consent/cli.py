@@ -14,7 +14,6 @@ Errors are one line (exit 2 configuration, 3 unavailable), as every command.
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -25,8 +24,8 @@ import click
 
 from consent import receipts
 from consent.errors import ImportRejected, ReceiptInvalid
+from piivault.clikit import cli_actor, open_container
 from piivault.clikit import handle_errors as _handle_errors
-from piivault.clikit import open_container
 
 
 def _with_container(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,7 +107,7 @@ def import_consents(container: Any, file: Path, fmt: str | None) -> None:
     from consent.model import Actor
 
     fmt = fmt or ("json" if file.suffix.lower() == ".json" else "csv")
-    actor = Actor(f"cli:{getpass.getuser()}", "admin")
+    actor = Actor(cli_actor(), "admin")
     try:
         with container.uow() as uow:
             summary = container.consent.import_consents(uow, actor, file.read_bytes(), fmt)

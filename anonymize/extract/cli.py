@@ -18,7 +18,6 @@ the database and Vault credentials already. Errors are one line, as every comman
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import os
 import shutil
@@ -32,12 +31,14 @@ import click
 # The command-line conventions of every group: one-line errors, one container per command.
 from consent.cli import _handle_errors
 from consent.cli import _with_container as _with_service
+from piivault.clikit import cli_actor
 
 
 def _operator(role: str) -> Any:
     from anonymize.extract.service import Requester
 
-    return Requester(f"cli:{getpass.getuser()}", role)
+    # The same actor as every command's (no user name in a container: "cli", not a crash).
+    return Requester(cli_actor(), role)
 
 
 def _echo_json(value: Any) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from audit import tables as at
 from consent.errors import ImportRejected, InvalidConsent
 from piivault.cli import main
 from tests.api.conftest import settings_env
@@ -85,3 +88,21 @@ def test_the_import_command(container, tmp_path):
     bad.write_text(HEADER + "cust-0001,marketing,grant,fax,2024-01-01T00:00:00Z,,,,\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["consent", "import", str(bad)], env=env)
     assert result.exit_code == 1 and "row 1: channel" in result.output
+
+
+def test_the_import_command_without_a_user_name(container, tmp_path, monkeypatch):
+    """A container without a passwd entry for its user: the import is recorded as by ``cli``
+    (piivault.clikit.cli_actor, as every other command), not refused with a traceback."""
+
+    def no_user() -> str:
+        raise KeyError("getpwuid(): uid not found: 1000")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    good = tmp_path / "consents.csv"
+    good.write_text(HEADER + "cust-0001,marketing,grant,app,2024-01-01T00:00:00Z,,,,\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["consent", "import", str(good)], env=settings_env(container))
+    assert result.exit_code == 0, result.output
+    with container.session_factory() as s:
+        actors = set(s.scalars(sa.select(at.events.c.actor)))
+        actors |= {json.loads(p).get("actor") for p in s.scalars(sa.select(at.queue.c.payload))}
+    assert "cli" in actors, actors
