@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from piivault.clikit import handle_errors as _cli_errors
+from piivault.clikit import open_container
 
 LOCAL_OPERATORS = ("redact", "mask", "replace")
 
@@ -143,9 +144,10 @@ def seed_command(
         raise click.UsageError("give --key (a service API key), or run it where `piivault dev` runs")
     with contextlib.ExitStack() as stack:
         if key is None:
-            from piivault.devmode import demo_service_key  # the composition root's, in dev mode only
+            from anonymize.demo_key import demo_service_key  # in development mode only
 
-            key = stack.enter_context(demo_service_key())
+            container = stack.enter_context(contextlib.closing(open_container()))
+            key = stack.enter_context(demo_service_key(container))
         try:
             summary = seed(PiivaultClient(base_url, key), customers, notes, Path(out_dir), seed=rng_seed)
         except PiivaultError as e:  # the problem's title and detail: never a request value

@@ -18,6 +18,10 @@ from piivault.settings import PREFIX, TABLE
 
 FILE = Path("var") / "dev.env"
 URL = "PIIVAULT_URL"  # the dev server's address, for clients of its API (not a server setting)
+# The made-up persons of a development database: the admin whose key `piivault dev` prints, and
+# the DPO that approves the demo seeder's data access (four eyes, development only).
+DEV_ADMIN = "dev-admin"
+DEV_DPO = "dev-dpo"
 _SETTINGS = frozenset(PREFIX + s.name for s in TABLE)
 _in_use: Path | None = None
 

@@ -9,12 +9,9 @@ it creates under ``./var`` is readable by its owner only.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -23,6 +20,7 @@ import requests
 from piivault import devenv, logs, migrate
 from piivault.bootstrap import bootstrap
 from piivault.container import Container, build_container, startup_check
+from piivault.devenv import DEV_ADMIN
 from piivault.errors import ConfigurationError
 from piivault.ids import urlsafe_token
 from piivault.settings import Settings
@@ -36,10 +34,6 @@ BANNER = """\
   admin key: {admin}
 ==========================================================================
 """
-DEV_ADMIN = "dev-admin"
-DEV_DPO = "dev-dpo"  # approves the demo seeder's data access (four eyes, development only)
-DEMO_CLIENT = "dev-demo-seed"
-DEMO_PURPOSES = ("account_service", "risk_scoring", "marketing")  # the demo grants consent to the last two
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -171,50 +165,6 @@ def _running_settings(var: Path) -> dict[str, str] | None:
 
 def _admin_store(container: Container):
     return container.clients
-
-
-def _approved_demo_client(container: Container, store, purposes: Sequence[str]):
-    """The demo's service client, through four eyes like any other: asked for by the development
-    admin, approved by a development DPO (two made-up persons of this development database,
-    each acting through a credential of its own, as four eyes require: no exception here)."""
-    from access import model as m
-    from access.onboarding import create_client
-
-    made = create_client(
-        store,
-        container.access,
-        m.Acting(DEV_ADMIN, "admin", f"piivault-dev:{DEV_ADMIN}"),
-        name=DEMO_CLIENT,
-        role="service",
-        purposes=purposes,
-        permissions=["write_attributes"],  # the demo stores risk attributes
-        expires_in=dt.timedelta(hours=1),
-    )
-    if made.approval is not None and made.approval.state == m.PENDING:
-        container.access.approve(m.Acting(DEV_DPO, "dpo", f"piivault-dev:{DEV_DPO}"), made.approval.id)
-    return made.client, made.key
-
-
-@contextlib.contextmanager
-def demo_service_key(purposes: Sequence[str] = DEMO_PURPOSES) -> Iterator[str]:
-    """A short-lived ``service`` key for the demo seeder, made in the development database
-    (settings from the environment) and revoked when the block ends.
-
-    Raises ConfigurationError outside development mode.
-    """
-    settings = Settings.from_env()
-    if settings.env != "development":
-        raise ConfigurationError("a demo key is made only in development mode: give --key")
-    container = build_container(settings)
-    try:
-        store = _admin_store(container)
-        client, key = _approved_demo_client(container, store, purposes)
-        try:
-            yield key
-        finally:
-            store.revoke(client.id, actor="piivault-dev")
-    finally:
-        container.close()
 
 
 def _quiet_werkzeug() -> None:

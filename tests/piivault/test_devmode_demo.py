@@ -3,8 +3,16 @@ its made-up admin asks and its made-up DPO approves, each through a credential o
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
+
+from anonymize.demo_key import DEMO_CLIENT, demo_service_key
 from api.app import create_app
-from piivault.devmode import DEV_ADMIN, DEV_DPO, demo_service_key
+from piivault.container import build_container
+from piivault.devenv import DEV_ADMIN, DEV_DPO
+from piivault.errors import ConfigurationError
+from piivault.settings import Settings
 from tests.api.conftest import settings_env
 from tests.api_tokens.conftest import bearer, customer_items
 from tests.consent.conftest import audit_payloads
@@ -15,7 +23,8 @@ def test_the_demo_key_is_asked_and_approved_through_two_credentials(container, m
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PIIVAULT_ENV", "development")
     client = create_app(container).test_client()
-    with demo_service_key() as key:
+    development = build_container(Settings.from_env())
+    with contextlib.closing(development), demo_service_key(development) as key:
         stored = client.post("/v1/tokenize", json={"items": customer_items()[:1]}, headers=bearer(key))
         assert stored.status_code == 200, stored.json
     events = audit_payloads(container)
@@ -26,3 +35,10 @@ def test_the_demo_key_is_asked_and_approved_through_two_credentials(container, m
     # Revoked when the block ends.
     again = client.post("/v1/tokenize", json={"items": customer_items()[:1]}, headers=bearer(key))
     assert again.status_code == 401
+
+
+def test_no_demo_key_is_made_outside_development_mode(container):
+    """The seeder's shortcut refuses any other environment (here: test) before it makes a client."""
+    with pytest.raises(ConfigurationError, match="only in development mode"), demo_service_key(container):
+        pass
+    assert container.clients.find_by_name(DEMO_CLIENT) == []
