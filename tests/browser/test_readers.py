@@ -103,7 +103,9 @@ def test_restricted_subject_page_fits_a_phone(
     wrap = page.locator(".table-wrap:has(#hold-table)")
     expect(wrap).to_have_class("table-wrap scrolls")
     expect(page.locator(".table-wrap:has(#hold-table) + .scroll-cue")).to_be_visible()
-    # A row of the access log stays one line (times and names do not wrap a word a line).
+    # A row of the access log (folded under its summary) stays one line (times and names do not
+    # wrap a word a line).
+    page.click("#access-log-fold > summary")
     row = page.locator("#access-log-table tbody tr").first.bounding_box()
     assert row is not None and row["height"] <= 48, row
     # Open every folded action: still no sideways scrolling.
@@ -148,13 +150,22 @@ def test_subject_page_summary_fits_one_laptop_screen(
     page.set_viewport_size({"width": 1366, "height": 768})
     _sign_in(page, "qian.dpo")
     page.goto("/console/subjects/cust-6006")
-    # The summary (state, data held, processing status) is above the fold.
-    for part in ("#subject-heading", "#field-types", "#processing-summary"):
+    # The summary (state, data held, processing status) and every action are above the fold.
+    for part in ("#subject-heading", "#subject-actions", "#field-types", "#processing-summary"):
         box = page.locator(part).bounding_box()
         assert box is not None and box["y"] + box["height"] <= 768, (part, box)
     height = page.evaluate("document.scrollingElement.scrollHeight")
-    # A hold, a request and a page of the access log: a little over two screens (was 4,200-4,800 px).
-    assert height <= 2_000, f"the subject page is {height} px tall"
+    # A hold, a request and the access log folded under its summary: under two screens (was
+    # 4,200-4,800 px, then 1,835 with the log open).
+    assert height <= 1_600, f"the subject page is {height} px tall"
+    # An action's link opens its folded form and brings it into view.
+    expect(page.locator("#hold-form")).to_be_hidden()
+    page.click("#subject-actions a[href='#place-hold']")
+    expect(page.locator("#hold-form")).to_be_visible()
+    expect(page.locator("#hold-form")).to_be_in_viewport()
+    expect(page.locator("#access-log-table")).to_be_hidden()
+    page.click("#access-log-fold > summary")
+    expect(page.locator("#access-log-table")).to_be_visible()
     expect(page.locator("#access-log")).not_to_contain_text("erasure under hold")  # in words, in Chinese
     expect(page.locator("#access-log-table")).not_to_contain_text("subject.restrict")  # the code on hover
     expect(page.locator("#access-log-table .event-name[title='subject.restrict']")).to_have_text("限制处理")

@@ -121,6 +121,22 @@
     nav.addEventListener("scroll", markMenu, { passive: true });
   }
 
+  // A link to a folded part (the subject page's actions: #grant, #place-hold...) opens it, and
+  // every fold around it, so the browser can scroll to it.
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    for (var node = id && document.getElementById(id); node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") {
+        node.open = true;
+      }
+    }
+    if (id && document.getElementById(id)) {
+      document.getElementById(id).scrollIntoView();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", openTarget);
+  window.addEventListener("hashchange", openTarget);
   document.addEventListener("DOMContentLoaded", showCurrentMenuItem);
   document.addEventListener("DOMContentLoaded", wrapTables);
   window.addEventListener("resize", markScrolling);
