@@ -281,10 +281,12 @@ class ExtractService:
         return {"stored": len(documents)}
 
     # -- jobs: submit and read ---------------------------------------------------------
-    def _check_engine(self, spec: Any) -> None:
+    def _check_engine(self, spec: ExtractSpec) -> ExtractSpec:
         """A remote Spark master only if the operator listed it: the driver would send it the rows' codes.
+        A risk table only under the operator's roots, holding the columns read.
 
-        Raises InvalidSpec (a 422) naming ``spark.master``.
+        Returns the spec with what its table's job is to read (the paths checked).
+        Raises InvalidSpec (a 422) naming ``spark.master`` or the table's key.
         """
         from anonymize.extract.errors import InvalidSpec
 
@@ -297,8 +299,10 @@ class ExtractService:
         if spec.table is not None:
             from anonymize.extract.table import check_location, check_schema
 
-            check_location(spec.table, self.table_roots)
-            check_schema(spec.table, spec.read)
+            table = dataclasses.replace(spec.table, read=check_location(spec.table, self.table_roots))
+            check_schema(table, spec.read)
+            return dataclasses.replace(spec, table=table)
+        return spec
 
     def submit(
         self,
@@ -646,7 +650,7 @@ class ExtractService:
                 # Checked again: the purpose or the stored attributes may have changed since submission,
                 # and so may the operator's Spark masters and table roots.
                 plan = self._plan(session, spec)
-            self._check_engine(spec)
+            spec = self._check_engine(spec)  # the table read is the one checked now
             assert purpose is not None
             out = self._dir(extract_id)
             if spec.pseudonymized:

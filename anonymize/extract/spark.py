@@ -151,7 +151,8 @@ def join_table(session: Any, table: RiskTable, keys: pd.DataFrame, columns: Sequ
     """
     from pyspark.errors import AnalysisException
 
-    source = session.read.format(table.format).load(table.path)
+    # The paths the vault checked (a glob's matches, links resolved), not the glob itself.
+    source = session.read.format(table.format).load(list(table.read) or table.path)
     missing = [name for name in [table.key, *columns] if name not in source.columns]
     if missing:
         raise InvalidRows(f"the risk table has no column {missing[0]}")

@@ -25,10 +25,11 @@ operator's checks before a job is queued (:func:`check_location`,
 
 from __future__ import annotations
 
+import glob
 import os
 import posixpath
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,21 @@ SUBJECT_ID = "subject_id"  # matches: the table's key column holds subject ids
 FORMATS = ("parquet", "orc")  # typed, columnar sources (a CSV's types would be guesses)
 COLUMN_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
 _COLUMN = re.compile(COLUMN_PATTERN)
-# An absolute path, or a URI a Spark cluster reads (hdfs://, s3a://, abfss://, file://).
-PATH_PATTERN = r"(/|[a-z][a-z0-9+.-]{0,15}://)[^\x00-\x20]{0,1023}"
+# The URI schemes a table may be read from: the local file system (file:///path, no host) and a
+# cluster's storage. Any other scheme, or a host on file://, is refused: Spark's file system
+# would read file://localhost/etc/... as /etc/..., whatever the roots say.
+REMOTE_SCHEMES = ("hdfs", "s3a", "abfss")
+# Never in a path: Hadoop expands {a,b} (and {.,.}. to ..) and reads \ escapes and %-escapes,
+# so what it would read is not what the check sees.
+_UNREAD = "{}\\%"
+_GLOB = "*?["  # a local path's glob, expanded by the check (Spark reads the matches it checked)
+# An absolute path or file:///path (a glob allowed), or a cluster's URI (no glob).
+PATH_PATTERN = (
+    rf"(?:(?:/|file:///)[^\x00-\x20{re.escape(_UNREAD)}]{{0,1023}}"
+    rf"|(?:{'|'.join(REMOTE_SCHEMES)})://[^\x00-\x20{re.escape(_UNREAD + _GLOB)}\]]{{1,1023}})"
+)
 _PATH = re.compile(PATH_PATTERN)
+MAX_FILES = 100_000  # entries a local table's check walks at most (a table of more is refused)
 _MATCHES = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -51,6 +64,9 @@ class RiskTable:
     key: str  # the table's column holding the join key
     matches: str  # SUBJECT_ID, or the field type whose deterministic token the key column holds
     format: str = "parquet"
+    # What Spark reads: the paths check_location returned (a glob's matches, links resolved);
+    # empty: ``path`` as it is. Not part of the spec (nor of its hash).
+    read: tuple[str, ...] = ()
 
     @property
     def by_token(self) -> str | None:
@@ -81,8 +97,8 @@ def parse_table(raw: Any, engine: str | None, problems: c.Problems) -> RiskTable
     if options is None:
         return None
     path = c.text(options["path"], "table.path", problems, max_length=1024)
-    if path is not None and (not _PATH.fullmatch(path) or ".." in path.split("/")):
-        problems.add("table.path", "must be an absolute path or a URI, without '..'")
+    if path is not None and (problem := _path_problem(path)) is not None:
+        problems.add("table.path", problem)
         path = None
     fmt = c.choice(options.get("format", "parquet"), "table.format", problems, FORMATS)
     key = options["key"]
@@ -127,40 +143,110 @@ def table_columns(columns: Iterable[Any]) -> list[str]:
     return list(dict.fromkeys(n for col in columns if (n := column_of(col.source)) is not None))
 
 
-def check_location(table: RiskTable, roots: Collection[str]) -> None:
-    """The table must lie under a root the operator allows (``PIIVAULT_EXTRACT_TABLE_ROOTS``).
+def _path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a table (the rule the first failed), or None."""
+    scheme, sep, rest = path.partition("://")
+    if sep and scheme == "file" and not rest.startswith("/"):
+        return "a file:// URI must not name a host: file:///path"
+    if sep and scheme != "file" and scheme not in REMOTE_SCHEMES:
+        schemes = ", ".join(f"{s}://" for s in ("file", *REMOTE_SCHEMES))
+        return f"must be an absolute path or a URI of {schemes}"
+    if any(ch in path for ch in _UNREAD):
+        return "must not hold '{', '}', '\\' or '%'"
+    if sep and scheme != "file" and any(ch in rest for ch in _GLOB + "]"):
+        return "a glob ('*', '?', '[') is for local tables only: name the table's directory"
+    if ".." in path.split("/"):
+        return "must not hold '..'"
+    if not _PATH.fullmatch(path):
+        return "must be an absolute path or a URI"
+    return None
+
+
+def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
+    """The paths Spark is to read for ``table``, each under a root the operator allows
+    (``PIIVAULT_EXTRACT_TABLE_ROOTS``); raises InvalidSpec naming ``table.path`` otherwise.
 
     Otherwise an analyst could have the vault's Spark read any file the vault
-    may read. Raises InvalidSpec naming ``table.path``.
+    may read. A local table is checked as Spark would read it: its glob
+    expanded, and every directory and file under each match, symbolic links
+    resolved at every level (a link inside a root may point outside it). Spark
+    then reads the matches the check resolved, not the glob. A cluster's URI
+    (no glob) must lie under a root of the same scheme and host.
     """
     from anonymize.extract.errors import InvalidSpec
 
-    path = _normal(table.path)
-    for root in roots:
-        base = _normal(root).rstrip("/") + "/"
-        if path.startswith(base):
-            return
-    raise InvalidSpec(
-        {"table.path": "is not under a table root this vault may read (PIIVAULT_EXTRACT_TABLE_ROOTS)"}
-    )
+    def refuse(why: str) -> InvalidSpec:
+        return InvalidSpec({"table.path": why})
+
+    problem = _path_problem(table.path)
+    if problem is not None:
+        raise refuse(problem)
+    outside = "is not under a table root this vault may read (PIIVAULT_EXTRACT_TABLE_ROOTS)"
+    scheme, sep, rest = table.path.partition("://")
+    if sep and scheme != "file":
+        path = f"{scheme}://{posixpath.normpath(rest)}"
+        if not any(path.startswith(base) for base in map(_remote_root, roots) if base is not None):
+            raise refuse(outside)
+        return (table.path,)
+    local_roots = [base for base in map(_local_root, roots) if base is not None]
+    local = rest if sep else table.path
+    globbed = any(ch in local for ch in _GLOB)
+    matches = sorted(glob.glob(local)) if globbed else [local]
+    if not matches:
+        raise refuse("matches no file")
+    resolved = [os.path.realpath(match) for match in matches]
+    for found in _reachable(resolved):
+        if not any(found == root or found.startswith(root + "/") for root in local_roots):
+            raise refuse(outside)
+    return tuple(("file://" + r if sep else r) for r in dict.fromkeys(resolved))
 
 
-def _normal(path: str) -> str:
-    """A local path with its symbolic links resolved (a link under a root may point outside it);
-    a URI's path normalized."""
-    scheme, sep, rest = path.partition("://")
-    if not sep:
-        return os.path.realpath(path)
-    if scheme == "file":
-        return os.path.realpath(rest)
-    return f"{scheme}://{posixpath.normpath(rest)}"
+def _reachable(paths: list[str]) -> Iterator[str]:
+    """Every file and directory Spark could read from ``paths``: each path, and under a directory
+    every entry, links followed, each with its links resolved. Raises InvalidSpec past MAX_FILES."""
+    from anonymize.extract.errors import InvalidSpec
+
+    seen: set[str] = set()
+    pending = list(paths)
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue  # a link back up the tree
+        seen.add(path)
+        if len(seen) > MAX_FILES:
+            raise InvalidSpec({"table.path": f"holds more than {MAX_FILES} files and directories"})
+        yield path
+        if os.path.isdir(path):
+            try:
+                entries = os.listdir(path)
+            except OSError:
+                continue  # unreadable: Spark cannot read it either
+            pending += [os.path.realpath(os.path.join(path, entry)) for entry in entries]
+
+
+def _local_root(root: str) -> str | None:
+    """A root on the local file system, its links resolved; None for a cluster's root."""
+    scheme, sep, rest = root.strip().partition("://")
+    if sep and scheme != "file":
+        return None
+    return os.path.realpath(rest if sep else root.strip()).rstrip("/") or "/"
+
+
+def _remote_root(root: str) -> str | None:
+    """A cluster's root, normalized, ending in '/' (so /risk does not allow /riskier); None for a
+    local root."""
+    scheme, sep, rest = root.strip().partition("://")
+    if not sep or scheme == "file":
+        return None
+    return f"{scheme}://{posixpath.normpath(rest)}".rstrip("/") + "/"
 
 
 def check_schema(table: RiskTable, columns: Iterable[Any]) -> None:
     """A local table must exist and hold the key and every column read (read from its schema only).
 
-    Remote tables (URIs) are checked when the job reads them. Raises InvalidSpec
-    naming ``table.path``, ``table.key`` or the column's ``source``.
+    ``table.read`` are the paths :func:`check_location` resolved. Remote tables
+    (URIs) are checked when the job reads them. Raises InvalidSpec naming
+    ``table.path``, ``table.key`` or the column's ``source``.
     """
     from anonymize.extract.errors import InvalidSpec
 
@@ -168,9 +254,11 @@ def check_schema(table: RiskTable, columns: Iterable[Any]) -> None:
         return
     import pyarrow.dataset as ds
 
+    paths = [p.removeprefix("file://") for p in table.read or (table.path,)]
     try:
-        schema = ds.dataset(table.path.removeprefix("file://"), format=table.format).schema
-    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+        parts = [ds.dataset(p, format=table.format) for p in paths]
+        schema = (parts[0] if len(parts) == 1 else ds.dataset(parts)).schema
+    except (OSError, ValueError, TypeError):  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidSpec({"table.path": f"is not a readable {table.format} table"}) from None
     problems = c.Problems()
     names = set(schema.names)

@@ -284,6 +284,16 @@ def test_roles_and_ownership(client, keys, base_url, tmp_path) -> None:
             "table.path",
             "PIIVAULT_EXTRACT_TABLE_ROOTS",
         ),
+        # Issue 20: Spark's file system reads file://localhost/etc/... as /etc/...: refused by its host.
+        (
+            {
+                "engine": "spark",
+                "table": {"path": "file://localhost/etc/passwd", "key": "k", "matches": "subject_id"},
+            },
+            422,
+            "table.path",
+            "must not name a host",
+        ),
         (
             {"engine": "spark", "table": {"path": "/data/t", "key": "k", "matches": "cn_passport"}},
             422,

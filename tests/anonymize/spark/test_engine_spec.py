@@ -81,6 +81,12 @@ def test_spark_engine_with_a_master(master: str) -> None:
         ({"engine": "spark", "table": TABLE | {"format": "csv"}}, "table.format"),
         ({"engine": "spark", "table": TABLE | {"key": "a;drop"}}, "table.key"),
         ({"engine": "spark", "table": {"path": "/data/risk"}}, "table.key"),
+        # Issue 20: Spark's file system reads file://localhost/etc/... as /etc/....
+        ({"engine": "spark", "table": TABLE | {"path": "file://localhost/etc/passwd"}}, "table.path"),
+        ({"engine": "spark", "table": TABLE | {"path": "ftp://bank/risk"}}, "table.path"),
+        ({"engine": "spark", "table": TABLE | {"path": "/data/risk/{.,.}./etc"}}, "table.path"),
+        ({"engine": "spark", "table": TABLE | {"path": "/data/risk/.%2e/etc"}}, "table.path"),
+        ({"engine": "spark", "table": TABLE | {"path": "hdfs://nn/risk/*/part"}}, "table.path"),
     ],
 )
 def test_bad_engine_settings_are_named(keys: dict[str, Any], path: str) -> None:
@@ -153,3 +159,79 @@ def test_a_table_is_read_only_under_the_operators_roots(tmp_path) -> None:
         with pytest.raises(InvalidSpec) as caught:
             check_location(table(path), roots)
         assert list(caught.value.errors) == ["table.path"]
+
+
+def _risk(path: str) -> Any:
+    from anonymize.extract.table import RiskTable
+
+    return RiskTable(path=path, key="k", matches="subject_id")
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("file://localhost/etc/passwd", "must not name a host"),
+        ("file://localhost{root}/2024q4", "must not name a host"),  # even naming a root
+        ("file://evil{root}/2024q4", "must not name a host"),
+        ("ftp://bank{root}/2024q4", "must be an absolute path or a URI of file://, hdfs://"),
+        ("{root}/../secrets", "must not hold '..'"),
+        ("file://{root}/2024q4/../../secrets", "must not hold '..'"),
+        ("{root}/{{.,.}}./secrets", "must not hold '{'"),  # Hadoop expands it to ..
+        ("{root}/.%2e/secrets", "must not hold"),
+        ("{root}/2024q4\\..\\..", "must not hold"),
+        ("hdfs://nn{root}/*", "for local tables only"),
+    ],
+)
+def test_a_table_path_spark_would_read_elsewhere_is_refused(tmp_path, path: str, rule: str) -> None:
+    """Issue 20: URL hosts and schemes the check does not resolve, and '..' in every spelling."""
+    from anonymize.extract.table import check_location
+
+    root = tmp_path / "risk"
+    (root / "2024q4").mkdir(parents=True)
+    (tmp_path / "secrets").mkdir()
+    attack = path.format(root=root)
+    with pytest.raises(InvalidSpec) as caught:
+        check_location(_risk(attack), [str(root), "hdfs://nn" + str(root)])
+    assert rule in caught.value.errors["table.path"][0]
+    with pytest.raises(InvalidSpec) as caught:
+        parse_spec(with_keys(engine="spark", table=TABLE | {"path": attack}))
+    assert list(caught.value.errors) == ["table.path"]
+    assert not VALIDATOR.is_valid(with_keys(engine="spark", table=TABLE | {"path": attack}))
+
+
+def test_every_file_a_glob_or_directory_reaches_is_resolved_under_the_roots(tmp_path) -> None:
+    """Issue 20: a link inside a root pointing outside, reached through a glob or deep in a
+    directory, is refused; inside links are fine, and Spark reads the matches the check resolved."""
+    from anonymize.extract.table import check_location
+
+    root, outside = tmp_path / "risk", tmp_path / "secrets"
+    (root / "2024q4" / "day=1").mkdir(parents=True)
+    (root / "2024q4" / "day=1" / "part-0.parquet").write_bytes(b"x")
+    (root / "2024q3").mkdir()
+    outside.mkdir()
+    (outside / "keys.parquet").write_bytes(b"secret")
+    (root / "latest").symlink_to(root / "2024q4")  # inside: allowed
+    roots = [str(root)]
+
+    read = check_location(_risk(str(root / "2024q*")), roots)
+    assert read == (str(root / "2024q3"), str(root / "2024q4"))
+    assert check_location(_risk(str(root / "latest")), roots) == (str(root / "2024q4"),)
+    assert check_location(_risk("file://" + str(root / "lat*")), roots) == ("file://" + str(root / "2024q4"),)
+
+    (root / "2024q5").symlink_to(outside)  # a match of the glob that is a link out
+    (root / "2024q3" / "stolen.parquet").symlink_to(outside / "keys.parquet")  # a link deep inside
+    (root / "2024q4" / "day=1" / "day=2").symlink_to(outside)  # a directory link two levels down
+    for attack in (
+        str(root / "2024q*"),
+        str(root / "2024q[5]"),
+        str(root / "2024q3"),
+        str(root / "*" / "stolen.parquet"),
+        str(root / "latest"),
+        "file://" + str(root / "2024q4"),
+    ):
+        with pytest.raises(InvalidSpec) as caught:
+            check_location(_risk(attack), roots)
+        assert "PIIVAULT_EXTRACT_TABLE_ROOTS" in caught.value.errors["table.path"][0], attack
+    with pytest.raises(InvalidSpec) as caught:
+        check_location(_risk(str(root / "nothing-*")), roots)
+    assert caught.value.errors["table.path"] == ["matches no file"]
