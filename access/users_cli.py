@@ -15,14 +15,17 @@ another person, approves it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from identity.person import check_person
-from identity.users.users import LANGUAGES, ROLES, ConsoleUser
+from identity.users.model import LANGUAGES, ROLES
 from piivault.clikit import handle_errors as _cli_errors
 from piivault.clikit import open_container, read_password, short_time, text_table
+
+if TYPE_CHECKING:
+    from identity.users.users import ConsoleUser
 
 
 def _run(use: Callable[[Any], Any]) -> Any:

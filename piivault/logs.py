@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import sys
 
-from pythonjsonlogger.json import JsonFormatter
-
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
+        # Imported for JSON only: a command at the terminal (plain text) starts without it (issue 13).
+        from pythonjsonlogger.json import JsonFormatter
+
         return JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from identity.users.model import ROLES
 from piivault.db import UTCDateTime, metadata
 from throttle.counters import counter_table
-
-ROLES = ("dpo", "auditor", "admin")
 
 users = sa.Table(
     "console_users",

@@ -21,12 +21,11 @@ from audit.events import AuditEvent
 from identity.users import passwords
 from identity.users import tables as t
 from identity.users.errors import InvalidInput, UserExists, UserNotFound
+from identity.users.model import LANGUAGES, ROLES
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
 from piivault.sql import insert_ignore
 
-ROLES = t.ROLES
-LANGUAGES = ("zh", "en")
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 _u = t.users.c
 

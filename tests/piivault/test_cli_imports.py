@@ -112,7 +112,9 @@ def test_the_probe_sees_heavy_imports(container, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["clients", "--help"], ["audit", "--help"], ["keys", "--help"]], ids=" ".join
+    "args",
+    [["--help"], ["clients", "--help"], ["users", "--help"], ["audit", "--help"], ["keys", "--help"]],
+    ids=" ".join,
 )
 def test_help_does_not_load_the_database_layer(args):
     """`piivault --help` lists the groups from their stand-ins, without importing them."""
