@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -56,7 +57,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **kwargs: Any) -> sa.Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and IMMEDIATE transactions.
 
     Raises :class:`ConfigurationError` for a URL SQLAlchemy cannot use.
@@ -78,13 +82,44 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
             raise ConfigurationError(f"cannot use PIIVAULT_DATABASE_URL: {type(e).__name__}") from None
         _sqlite_setup(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     try:
-        return sa.create_engine(parsed, **kwargs)
+        engine = sa.create_engine(parsed, **kwargs)
     except Exception as e:
         raise ConfigurationError(f"cannot use PIIVAULT_DATABASE_URL: {type(e).__name__}") from None
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: sa.Engine, idle: float) -> None:
+    """Ping a pooled PostgreSQL connection before use only if it sat idle ``idle`` seconds.
+
+    ``pool_pre_ping`` pings at every checkout: one more round trip per request
+    (17% of a single detokenize's time in the worker, py-spy under
+    ``bench/api.py``'s load), to catch connections a database restart or a
+    firewall killed while they sat in the pool. Those are the idle ones; a
+    connection checked in moments ago was alive then. One that died since
+    anyway fails its statement, which the API answers 503 with Retry-After
+    (nothing half-written: the transaction never committed) and SQLAlchemy
+    then discards every connection of the pool made before the failure.
+    A failed ping discards the connection and the pool makes a new one.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["piivault_checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checking_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("piivault_checked_in")
+        if since is None or time.monotonic() - since < idle:
+            return  # new (it just connected) or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error:
+            raise exc.DisconnectionError("idle connection failed its ping") from None
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:
