@@ -89,9 +89,9 @@ class Container:
     constructor makes only the engine and the key provider (so bad settings raise
     ConfigurationError at once); every service is a ``cached_property`` that builds
     it, and what it needs, the first time it is read, importing its package only
-    then. A command that lists API clients therefore builds the keyring, the audit
-    log and the client store, and never imports extracts, free-text detection or
-    their libraries. :meth:`build_all` builds everything (the API server does, at
+    then. A command that lists API clients therefore builds the keyring and the
+    client store (the audit sink too when it writes), and never imports consent,
+    tokenization, extracts or their libraries. :meth:`build_all` builds everything (the API server does, at
     start, so that its first request does not pay for it).
 
     Wiring that spans services is done by whichever side is built, so the order in
