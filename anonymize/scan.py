@@ -89,7 +89,8 @@ def _cell_types(value: str) -> dict[str, float]:
     return found
 
 
-def _header_says(column: str, field_type: str) -> bool:
+def header_says(column: str, field_type: str) -> bool:
+    """Whether the column's name holds a word of :data:`HEADER_HINTS` for ``field_type``."""
     name = column.lower()
     return any(word in name for word in HEADER_HINTS.get(field_type, ()))
 
@@ -115,14 +116,14 @@ def _report(column: str, matched: Counter[str], scores: Counter[str], sampled: i
     if not sampled or not matched:
         return ColumnReport(column, None, 0.0, 0, sampled, 0.0, candidates)
     # Most matches first; a header that names the type breaks a tie.
-    best = max(matched, key=lambda t: (matched[t], _header_says(column, t), scores[t]))
+    best = max(matched, key=lambda t: (matched[t], header_says(column, t), scores[t]))
     share = matched[best] / sampled
     # A column of dates is a birth date only when its name says so (opened_on is not).
-    bare_dates = best == "date_of_birth" and not _header_says(column, best)
+    bare_dates = best == "date_of_birth" and not header_says(column, best)
     if share < MIN_SHARE or bare_dates:
         return ColumnReport(column, None, 0.0, matched[best], sampled, round(share, 4), candidates)
     confidence = share * scores[best] / matched[best]
-    if _header_says(column, best):
+    if header_says(column, best):
         confidence += HEADER_BONUS
     return ColumnReport(
         column, best, round(min(confidence, 1.0), 4), matched[best], sampled, round(share, 4), candidates

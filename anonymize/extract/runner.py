@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from anonymize.extract._checks import Problems
 from anonymize.extract.errors import (
     ExtractCheckFailed,
     InvalidRows,
@@ -38,6 +39,7 @@ from anonymize.extract.errors import (
     SuppressionBudgetExceeded,
 )
 from anonymize.extract.hierarchies import MISSING
+from anonymize.extract.identifiers import bounded, table_problems
 from anonymize.extract.metrics import Measures, measure
 from anonymize.extract.mondrian import partition, ranges
 from anonymize.extract.outputs import (
@@ -56,6 +58,7 @@ from anonymize.extract.report import LANGUAGES, histogram_png, render_html, repo
 from anonymize.extract.spec import Column, Engine, ExtractSpec, IdentifierAction, Role, parse_spec
 from anonymize.extract.suppression import peel_outliers
 from anonymize.extract.table import column_of, describe, table_columns
+from tokenization.fieldtypes import FieldTypeRegistry, default_registry
 from vault import DataKey
 
 TableKeys = Callable[[Sequence[str]], pd.DataFrame]
@@ -96,6 +99,7 @@ def run_extract(
     key: DataKey | None = None,
     identifiers: Mapping[str, Mapping[str, str]] | None = None,
     table_keys: TableKeys | None = None,
+    field_types: FieldTypeRegistry | None = None,
 ) -> ExtractResult:
     """Build one anonymized extract and write it to ``out_dir``.
 
@@ -107,8 +111,11 @@ def run_extract(
     released (:func:`anonymize.extract.source.plan`); the report lists them.
     ``table_keys`` gives the deterministic tokens of subjects, when the spec's
     risk table matches by token (:func:`anonymize.extract.source.table_keys`).
+    ``field_types`` says which field types are direct identifiers, for the
+    scan of the risk table's joined columns (default: the built-in types).
 
-    Raises :class:`~anonymize.extract.errors.InvalidSpec` for an invalid spec,
+    Raises :class:`~anonymize.extract.errors.InvalidSpec` for an invalid spec, or
+    a risk table's column found to hold a direct identifier it would release,
     :class:`~anonymize.extract.errors.InvalidRows` for rows that are not
     mappings or DataFrames, a non-numeric value in a coded column, or a subject
     in more than one row, :class:`~anonymize.extract.errors.SuppressionBudgetExceeded`
@@ -138,7 +145,7 @@ def run_extract(
 
     joined = None
     if spec.table is not None:
-        table, joined = _join_table(spec, table, table_keys)
+        table, joined = _join_table(spec, table, table_keys, field_types or default_registry())
 
     report_progress("generalize", 0.30)
     rows_in = len(table)
@@ -455,12 +462,15 @@ def _load_rows(
 
 
 def _join_table(
-    spec: ExtractSpec, table: pd.DataFrame, table_keys: TableKeys | None
+    spec: ExtractSpec, table: pd.DataFrame, table_keys: TableKeys | None, field_types: FieldTypeRegistry
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The eligible rows with the risk table's columns; a subject without a row in the table leaves.
 
     Spark joins the table to the eligible subjects' keys only: rows of subjects
-    the vault left out never reach this process. Raises InvalidRows.
+    the vault left out never reach this process. A random sample of the joined
+    columns is scanned for direct identifiers before anything is released (the
+    table may have changed since the spec was checked, and a remote one was not
+    read then). Raises InvalidRows, InvalidSpec naming a column and the rule.
     """
     from anonymize.extract.spark import join_table, spark_session
 
@@ -477,6 +487,11 @@ def _join_table(
             {"row": pd.Index(subjects).get_indexer(tokens["subject_id"]), "key": tokens["key"].to_numpy()}
         )
     features = join_table(spark_session(spec.engine.master), spec.table, keys, table_columns(spec.read))
+    problems = Problems()
+    sample = bounded(features.drop(columns="row"))
+    table_problems(sample.rename(columns=column_of), spec.read, field_types, problems)
+    if problems:
+        raise InvalidSpec(problems)
     joined = table.iloc[features.pop("row").to_numpy(np.int64)].reset_index(drop=True)
     for name in features.columns:
         joined[name] = features[name].array  # categories stay categories

@@ -304,6 +304,26 @@ class ExtractService:
             return dataclasses.replace(spec, table=table)
         return spec
 
+    def _check_table_values(self, spec: ExtractSpec) -> None:
+        """A local risk table's released columns hold no direct identifier they would release: a
+        bounded sample of its first rows, through the column scanner (:mod:`anonymize.extract.identifiers`).
+
+        The job scans a random sample of the joined rows again (a remote table's first check).
+        Raises InvalidSpec naming each column and the rule.
+        """
+        from anonymize.extract import identifiers
+        from anonymize.extract.errors import InvalidSpec
+        from anonymize.extract.table import head, is_local, table_columns
+
+        names = table_columns(spec.read)
+        if spec.table is None or not is_local(spec.table) or not names:
+            return
+        problems = Problems()
+        sample = identifiers.bounded(head(spec.table, names, 5 * identifiers.SAMPLE_ROWS))
+        identifiers.table_problems(sample, spec.read, self.field_types, problems)
+        if problems:
+            raise InvalidSpec(problems)
+
     def submit(
         self,
         uow: UnitOfWork,
@@ -341,7 +361,7 @@ class ExtractService:
             )
 
         spec = parse_spec(raw_spec, vet=vet)
-        self._check_engine(spec)
+        self._check_table_values(self._check_engine(spec))
         now = self.clock()
         extract_id = new_extract_id()
         expires_at = now + dt.timedelta(days=spec.expires_in_days)
@@ -664,6 +684,7 @@ class ExtractService:
                 extract_id=extract_id,
                 key=key,
                 identifiers=plan.identifiers,
+                field_types=self.field_types,
                 table_keys=source.table_keys(self.session_factory, plan.join_token)
                 if plan.join_token
                 else None,

@@ -12,10 +12,8 @@ source exists, every field type read is covered by the purpose (a purpose
 limits what its uses may read, extracts included) and allowed by the
 caller's key. Dropped identifiers are never read. A direct identifier (a
 field type marked ``identifying``: name, resident ID, mobile, ...) is never
-released as it is: only as an extract-scoped pseudonym (role ``identifier``,
-action ``pseudonym``) or through a hierarchy that reduces it to a coarse fact
-(a resident ID's region, birth year or gender; an address's province or
-city). The plan says how each such column is derived, for the report.
+released as it is (the rule of :mod:`anonymize.extract.identifiers`). The
+plan says how each such column is derived, for the report.
 
 :func:`population` decides eligibility for every subject at once through
 :func:`consent.population.eligible_subjects` (the rules of the per-request
@@ -41,12 +39,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymize.extract import attributes
+from anonymize.extract import attributes, identifiers
 from anonymize.extract._checks import Problems
 from anonymize.extract.errors import ExtractForbidden, InvalidSpec
-from anonymize.extract.hierarchies import BirthYear, Gender, Region
 from anonymize.extract.population import Population
-from anonymize.extract.spec import Column, ExtractSpec, Role, SpecDraft
+from anonymize.extract.spec import ExtractSpec, SpecDraft
 from anonymize.extract.table import column_of
 from consent import model as cm
 from consent import population as consent_population
@@ -134,7 +131,7 @@ def check(
         raise ExtractForbidden(f"this client may not use purpose {draft.purpose}")
     field_types: list[str] = []
     names: list[str] = []
-    identifiers: dict[str, dict[str, str]] = {}
+    said: dict[str, dict[str, str]] = {}
     for col in draft.columns:
         path = f"columns.{col.name}" + (".source" if col.source != col.name else "")
         if col.source == draft.subject_column or column_of(col.source) is not None:
@@ -142,11 +139,11 @@ def check(
         if col.source in registry:
             field_type = registry.get(col.source)
             if field_type.identifying:
-                released_as = identifier_release(col)
+                released_as = identifiers.release(col)
                 if released_as is None:
-                    problems.add(f"columns.{col.name}", _identifier_rule(col.source))
+                    problems.add(f"columns.{col.name}", identifiers.rule(col.source))
                 else:
-                    identifiers[col.name] = {"source": col.source, "released_as": released_as}
+                    said[col.name] = {"source": col.source, "released_as": released_as}
             if not col.released:
                 continue  # a dropped identifier is never read
             if purpose is not None and not purpose.covers(col.source):
@@ -167,7 +164,7 @@ def check(
         tuple(field_types),
         tuple(dict.fromkeys(names)),
         sensitive,
-        identifiers,
+        said,
         join_token,
     )
 
@@ -196,38 +193,6 @@ def _join_token(
     if allowed_field_types is not None and field_type not in allowed_field_types:
         raise ExtractForbidden(f"this client may not read field type {field_type}")
     return field_type
-
-
-def identifier_release(col: Column) -> str | None:
-    """How ``col`` releases a direct identifier it reads, or None if it would release the value.
-
-    Dropped, a pseudonym, or a hierarchy that reduces the field type (``region (city)``).
-    """
-    if col.role is Role.IDENTIFIER:
-        return "dropped" if not col.released else "pseudonym"
-    if col.role is Role.QUASI and col.hierarchy is not None and col.hierarchy.reduces(col.source):
-        detail = col.hierarchy.to_dict()
-        level = detail.get("level") or (f"width {detail['width']}" if "width" in detail else "")
-        return f"{col.hierarchy.type} ({level})" if level else col.hierarchy.type
-    return None
-
-
-def _identifier_rule(field_type: str) -> str:
-    """The rule a column broke by releasing the direct identifier ``field_type``."""
-    reducing = [name for hierarchy, name in _REDUCING if hierarchy.reduces(field_type)]
-    ways = "as a pseudonym (role identifier, action pseudonym)"
-    if reducing:
-        ways += f" or generalized by a hierarchy that cannot give it back ({', '.join(reducing)})"
-    return f"field type {field_type} is a direct identifier: an extract may release it only {ways}"
-
-
-# One instance of each hierarchy that reduces a direct identifier, for naming them in the rule.
-_REDUCING = (
-    (Region(), "region"),
-    (Region(source="address"), "region with source address"),
-    (BirthYear(), "birth_year"),
-    (Gender(), "gender"),
-)
 
 
 def population(

@@ -29,11 +29,14 @@ import glob
 import os
 import posixpath
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anonymize.extract import _checks as c
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREFIX = "table."  # a column's source in the risk table: table.<column>
 SUBJECT_ID = "subject_id"  # matches: the table's key column holds subject ids
@@ -250,16 +253,9 @@ def check_schema(table: RiskTable, columns: Iterable[Any]) -> None:
     """
     from anonymize.extract.errors import InvalidSpec
 
-    if "://" in table.path and not table.path.startswith("file://"):
+    if not is_local(table):
         return
-    import pyarrow.dataset as ds
-
-    paths = [p.removeprefix("file://") for p in table.read or (table.path,)]
-    try:
-        parts = [ds.dataset(p, format=table.format) for p in paths]
-        schema = (parts[0] if len(parts) == 1 else ds.dataset(parts)).schema
-    except (OSError, ValueError, TypeError):  # pyarrow's ArrowInvalid is a ValueError
-        raise InvalidSpec({"table.path": f"is not a readable {table.format} table"}) from None
+    schema = _dataset(table).schema
     problems = c.Problems()
     names = set(schema.names)
     if table.key not in names:
@@ -270,6 +266,41 @@ def check_schema(table: RiskTable, columns: Iterable[Any]) -> None:
             problems.add(f"columns.{col.name}.source", "no such column in the table")
     if problems:
         raise InvalidSpec(problems)
+
+
+def is_local(table: RiskTable) -> bool:
+    """Whether the vault's own file system holds the table (a path or file:///path)."""
+    return "://" not in table.path or table.path.startswith("file://")
+
+
+def _dataset(table: RiskTable) -> Any:
+    """The local table as a pyarrow dataset of the paths :func:`check_location` resolved (``read``).
+
+    Raises InvalidSpec naming ``table.path`` when it cannot be read.
+    """
+    import pyarrow.dataset as ds
+
+    from anonymize.extract.errors import InvalidSpec
+
+    paths = [p.removeprefix("file://") for p in table.read or (table.path,)]
+    try:
+        parts = [ds.dataset(p, format=table.format) for p in paths]
+        return parts[0] if len(parts) == 1 else ds.dataset(parts)
+    except (OSError, ValueError, TypeError):  # pyarrow's ArrowInvalid is a ValueError
+        raise InvalidSpec({"table.path": f"is not a readable {table.format} table"}) from None
+
+
+def head(table: RiskTable, columns: Sequence[str], rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of ``columns`` of a local table (bounded: never a scan of the table).
+
+    Raises InvalidSpec naming ``table.path`` when it cannot be read.
+    """
+    from anonymize.extract.errors import InvalidSpec
+
+    try:
+        return _dataset(table).head(rows, columns=list(columns)).to_pandas()
+    except (OSError, ValueError, TypeError):
+        raise InvalidSpec({"table.path": f"is not a readable {table.format} table"}) from None
 
 
 def describe(table: RiskTable, matched: int, unmatched: int) -> Mapping[str, Any]:

@@ -19,6 +19,7 @@ from pycanon import anonymity
 
 from piivault.settings import Settings
 from piivault_client import PiivaultClient
+from tests.anonymize.extract.conftest import make_rows
 from tests.api_extracts.conftest import seed_customers, wait_for
 from tests.api_extracts.test_extracts_http import _download, _dsr
 from tests.conftest import make_settings
@@ -144,3 +145,41 @@ def test_a_risk_table_joined_by_token_releases_eligible_subjects_only(client, ke
     outputs = completed["details"]["outputs"]
     assert outputs["extract-00000.parquet"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert {f["name"]: f["sha256"] for f in job["files"]} == {n: d["sha256"] for n, d in outputs.items()}
+
+
+def test_a_risk_tables_identifiers_are_a_422_naming_column_and_type(client, keys, base_url, tmp_path) -> None:
+    """Issue 20: a bank's table carrying its customers' mobiles and ID numbers; released as an
+    attribute and a sensitive value they would link the extract's rows back to people. The spec is
+    refused at submit (the table's first rows, scanned), nothing is queued."""
+    seed_customers(base_url, keys, 3, tmp_path / "demo")  # the vault's attribute names
+    rows = make_rows(50)
+    path = tmp_path / "bank" / "ids"
+    path.mkdir(parents=True)
+    pq.write_table(
+        pa.table(
+            {
+                "cif": [r["subject_id"] for r in rows],
+                "contact": [r["mobile"] for r in rows],
+                "id_no": [r["resident_id"] for r in rows],
+                "balance": [1000 * i for i in range(50)],
+            }
+        ),
+        path / "part-0.parquet",
+    )
+    spec = SPEC | {"table": {"path": str(path), "key": "cif", "matches": "subject_id"}}
+    spec["columns"] = {
+        "subject_id": SPEC["columns"]["subject_id"],
+        "age": SPEC["columns"]["age"],
+        "balance": SPEC["columns"]["balance"],
+        "phone": {"role": "attribute", "source": "table.contact"},
+        "ident": {"role": "sensitive", "source": "table.id_no"},
+    }
+    resp = client.post("/v1/extracts", json=spec, headers=keys["analyst"])
+    assert resp.status_code == 422, resp.json
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    errors = resp.json["errors"]["json"]
+    assert set(errors) == {"columns.phone", "columns.ident"}
+    assert errors["columns.phone"][0].startswith("table column contact holds field type cn_mobile (50 of 50")
+    assert errors["columns.ident"][0].startswith("table column id_no holds field type cn_resident_id (")
+    assert not any(r["mobile"] in resp.get_data(as_text=True) for r in rows)  # no value in the answer
+    assert client.get("/v1/extracts", headers=keys["analyst"]).json["extracts"] == []

@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 
 from anonymize.extract import InvalidSpec, parse_spec, run_extract
+from anonymize.extract._checks import Problems
+from anonymize.extract.identifiers import scan_table, table_problems
 from anonymize.extract.source import plan
 from consent.model import PurposeDef
 from tests.anonymize.extract.conftest import everyone, make_rows, provider
 from tokenization.fieldtypes import default_registry, load_field_types
+from tokenization.fieldtypes.checksums import luhn_check
 
 IDENTIFYING = (
     "name", "cn_resident_id", "cn_mobile", "bank_card", "email", "address", "passport", "cn_uscc",
@@ -42,6 +45,15 @@ ANY_PURPOSE = PurposeDef(
     updated_by="test",
 )
 AGE = {"age": {"role": "quasi", "hierarchy": {"type": "age_bands"}}}
+# A configured override of the built-in mobile type.
+MOBILE_OVERRIDE = {
+    "code": "cn_mobile",
+    "names": {"zh": "手机号码", "en": "mobile"},
+    "sensitivity": "C2",
+    "pipl_sensitive": False,
+    "max_length": 11,
+    "override": True,
+}
 
 
 def _spec(columns: dict[str, Any]) -> Any:
@@ -154,15 +166,7 @@ def test_a_configured_type_marked_identifying_is_held_to_the_rule() -> None:
                     "pipl_sensitive": False,
                     "max_length": 8,
                 },
-                # An override of a built-in keeps it a direct identifier unless it says otherwise.
-                {
-                    "code": "cn_mobile",
-                    "names": {"zh": "手机号码", "en": "mobile"},
-                    "sensitivity": "C2",
-                    "pipl_sensitive": False,
-                    "max_length": 11,
-                    "override": True,
-                },
+                MOBILE_OVERRIDE,  # an override keeps a built-in a direct identifier unless it says otherwise
             ]
         }
     )
@@ -204,3 +208,138 @@ def test_derived_columns_hold_no_identifier_value(tmp_path) -> None:
     assert set(released["sex"]) <= {"男", "女", "*"} and len(set(released["sex"])) > 1
     assert result.report["identifiers"] == said
     assert "Derived from direct identifiers" in (tmp_path / "report.en.html").read_text(encoding="utf-8")
+
+
+# -- a bank's risk table (issue 20): its columns are scanned, and held to the same rule --------
+
+SURNAMES = "王李张刘陈杨黄赵吴周"
+GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军")
+
+
+def _bank_sample(n: int = 60) -> pd.DataFrame:
+    """What a bank's risk table may carry beside its features: each identifier in clear."""
+    rows = make_rows(n)
+    cards = [body + luhn_check(body) for body in (f"622202{i:012d}" for i in range(n))]
+    return pd.DataFrame(
+        {
+            "mobile": [r["mobile"] for r in rows],
+            "id_no": [r["resident_id"] for r in rows],
+            "name": [SURNAMES[i % 10] + GIVEN[i // 10 % 10] for i in range(n)],
+            "card_no": cards,
+            "address": [f"浙江省杭州市西湖区文三路{i + 1}号" for i in range(n)],
+            "balance": [1000 * i for i in range(n)],
+            "card_limit": [5000 + 100 * i for i in range(n)],  # numbers: a card's limit, no card number
+            "risk_band": ["ABC"[i % 3] for i in range(n)],
+        }
+    )
+
+
+def _table_spec(columns: dict[str, Any]) -> Any:
+    return parse_spec(
+        {
+            "purpose": "risk_scoring",
+            "engine": "spark",
+            "table": {"path": "/data/risk", "key": "cif", "matches": "subject_id"},
+            "columns": {
+                name: {"source": f"table.{source}"} | column for name, (source, column) in columns.items()
+            }
+            | AGE,
+            "privacy": {"k": 2},
+        }
+    )
+
+
+def _table_problems(spec: Any, sample: pd.DataFrame, registry=None) -> dict[str, list[str]]:
+    problems = Problems()
+    table_problems(sample, spec.read, registry or default_registry(), problems)
+    return dict(problems)
+
+
+def test_a_risk_tables_identifiers_released_as_they_are_are_refused_naming_column_and_type() -> None:
+    """Issue 20: a table's mobile, ID number, name, card number or address, released as a sensitive
+    value, an attribute or through a hierarchy that does not reduce it, links rows to people."""
+    spec = _table_spec(
+        {
+            "phone": ("mobile", {"role": "attribute"}),
+            "ident": ("id_no", {"role": "sensitive"}),
+            "who": ("name", {"role": "attribute"}),
+            "card": ("card_no", {"role": "quasi", "hierarchy": {"type": "suppress"}}),
+            "home": ("address", {"role": "sensitive"}),
+            "balance": ("balance", {"role": "attribute"}),
+            "card_limit": ("card_limit", {"role": "attribute"}),
+            "grade": ("risk_band", {"role": "sensitive"}),
+        }
+    )
+    errors = _table_problems(spec, _bank_sample())
+    assert set(errors) == {"columns.phone", "columns.ident", "columns.who", "columns.card", "columns.home"}
+    for column, table_column, field_type in [
+        ("phone", "mobile", "cn_mobile"),
+        ("ident", "id_no", "cn_resident_id"),
+        ("who", "name", "name"),
+        ("card", "card_no", "bank_card"),
+        ("home", "address", "address"),
+    ]:
+        (message,) = errors[f"columns.{column}"]
+        assert f"table column {table_column} holds field type {field_type} (60 of 60 sampled" in message
+        assert "a direct identifier" in message
+    assert (
+        "only generalized by a hierarchy that cannot give it back (region, birth_year, gender)"
+        in (errors["columns.ident"][0])
+    )
+    assert "may not release it" in errors["columns.phone"][0]
+    for message in [m for ms in errors.values() for m in ms]:  # names and counts, never a value
+        assert not any(str(v) in message for v in _bank_sample().iloc[:, :5].to_numpy().ravel())
+
+
+def test_a_risk_tables_identifier_reduced_as_the_vaults_are_is_allowed() -> None:
+    spec = _table_spec(
+        {
+            "region": ("id_no", {"role": "quasi", "hierarchy": {"type": "region", "level": "province"}}),
+            "born": ("id_no", {"role": "quasi", "hierarchy": {"type": "birth_year", "width": 10}}),
+            "province": (
+                "address",
+                {"role": "quasi", "hierarchy": {"type": "region", "source": "address", "level": "province"}},
+            ),
+            "grade": ("risk_band", {"role": "sensitive"}),
+        }
+    )
+    assert _table_problems(spec, _bank_sample()) == {}
+    # A hierarchy reduces only the identifier it reduces: an address's region does not reduce an ID.
+    wrong = _table_spec(
+        {"region": ("id_no", {"role": "quasi", "hierarchy": {"type": "region", "source": "address"}})}
+    )
+    assert list(_table_problems(wrong, _bank_sample())) == ["columns.region"]
+
+
+def test_a_text_column_named_as_an_identifier_is_refused_though_its_values_are_missed() -> None:
+    """Masked or oddly written values the scanner does not match: the column's name says mobile."""
+    sample = pd.DataFrame(
+        {
+            "mobile": [f"139****{i:04d}" for i in range(60)],
+            "客户姓名": ["*" * 3] * 60,
+            "risk_band": ["ABC"[i % 3] for i in range(60)],
+        }
+    )
+    spec = _table_spec(
+        {
+            "m": ("mobile", {"role": "attribute"}),
+            "n": ("mobile", {"role": "sensitive"}),
+            "grade": ("risk_band", {"role": "sensitive"}),
+        }
+    )
+    errors = _table_problems(spec, sample)
+    assert set(errors) == {"columns.m", "columns.n"}
+    assert "table column mobile holds field type cn_mobile (its name says so)" in errors["columns.m"][0]
+    assert scan_table(sample, default_registry())["客户姓名"] == ("name", "its name says so")
+
+
+def test_a_table_column_of_a_type_the_vault_does_not_configure_counts_as_identifying() -> None:
+    """Fail closed: a detector type outside the registry (a landline) is a direct identifier; a
+    configured type marked not identifying is not."""
+    registry = load_field_types({"field_types": [MOBILE_OVERRIDE | {"identifying": False}]})
+    sample = pd.DataFrame(
+        {"line": [f"010-6{i:07d}" for i in range(40)], "phone": [f"139{i:08d}" for i in range(40)]}
+    )
+    found = scan_table(sample, registry)
+    assert found["line"][0] == "cn_landline" and "phone" not in found
+    assert "phone" in scan_table(sample, default_registry())

@@ -12,7 +12,7 @@ from pycanon import anonymity
 
 from anonymize.extract import parse_spec, run_extract
 from anonymize.extract.domain import IntervalDomain
-from anonymize.extract.errors import InvalidRows
+from anonymize.extract.errors import InvalidRows, InvalidSpec
 from anonymize.extract.mondrian import FragmentTree, first_cuts
 from anonymize.extract.spark import _repair, verify
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
@@ -130,6 +130,17 @@ def test_repair_undoes_a_cut_that_leaves_a_fragment_below_k() -> None:
     assert sorted(np.bincount(leaf)[np.unique(leaf)]) == [10]
 
 
+def _with_table(path: Any, rows: list[dict[str, Any]], attribute: str) -> tuple[dict[str, Any], list]:
+    """A Spark spec joining the table at ``path`` by subject id (``cif``): the credit grade and
+    ``attribute`` from it; and the vault's rows without the grade."""
+    document = spark_spec() | {"table": {"path": str(path), "key": "cif", "matches": "subject_id"}}
+    document["columns"] = copy.deepcopy(SPEC["columns"]) | {
+        "credit_grade": {"role": "sensitive", "source": "table.grade"},
+        attribute: {"role": "attribute", "source": f"table.{attribute}"},
+    }
+    return document, [{k: v for k, v in r.items() if k != "credit_grade"} for r in rows]
+
+
 def test_a_risk_table_joined_by_subject_id_and_its_bad_rows(spark, tmp_path) -> None:
     """Features from a Parquet table by subject id: a subject the vault leaves out stays out; a
     subject without a row leaves; a subject with two rows, or a missing column, is refused."""
@@ -142,14 +153,7 @@ def test_a_risk_table_joined_by_subject_id_and_its_bad_rows(spark, tmp_path) -> 
         }
     )
     features.iloc[5:].to_parquet(tmp_path / "risk.parquet")  # the first five have no row
-    document = spark_spec() | {
-        "table": {"path": str(tmp_path / "risk.parquet"), "key": "cif", "matches": "subject_id"}
-    }
-    document["columns"] = copy.deepcopy(SPEC["columns"]) | {
-        "credit_grade": {"role": "sensitive", "source": "table.grade"},
-        "tag": {"role": "attribute", "source": "table.tag"},
-    }
-    vault_rows = [{k: v for k, v in r.items() if k != "credit_grade"} for r in rows]
+    document, vault_rows = _with_table(tmp_path / "risk.parquet", rows, "tag")
     result = run_extract(
         parse_spec(document), provider(vault_rows), everyone(vault_rows[:-50]), tmp_path / "out"
     )
@@ -164,3 +168,23 @@ def test_a_risk_table_joined_by_subject_id_and_its_bad_rows(spark, tmp_path) -> 
     document["columns"]["tag"]["source"] = "table.tags"
     with pytest.raises(InvalidRows, match="no column tags"):
         run_extract(parse_spec(document), provider(vault_rows), everyone(vault_rows), tmp_path / "out3")
+
+
+def test_a_risk_tables_mobile_column_fails_the_job_before_anything_is_written(spark, tmp_path) -> None:
+    """Issue 20: the joined rows are scanned before release (the table may have changed since the
+    spec was checked, and a remote one is read only here): a column of mobiles released as an
+    attribute fails the run naming the column and the type, and no file is left."""
+    rows = make_rows(300)
+    pd.DataFrame(
+        {
+            "cif": [r["subject_id"] for r in rows],
+            "grade": [r["credit_grade"] for r in rows],
+            "contact": [r["mobile"] for r in rows],
+        }
+    ).to_parquet(tmp_path / "risk.parquet")
+    document, vault_rows = _with_table(tmp_path / "risk.parquet", rows, "contact")
+    with pytest.raises(InvalidSpec) as caught:
+        run_extract(parse_spec(document), provider(vault_rows), everyone(vault_rows), tmp_path / "out")
+    (message,) = caught.value.errors["columns.contact"]
+    assert message.startswith("table column contact holds field type cn_mobile (")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
