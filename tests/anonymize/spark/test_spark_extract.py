@@ -188,3 +188,42 @@ def test_a_risk_tables_mobile_column_fails_the_job_before_anything_is_written(sp
     (message,) = caught.value.errors["columns.contact"]
     assert message.startswith("table column contact holds field type cn_mobile (")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_table_changed_after_submit_fails_its_job_with_the_reason_and_no_files(
+    spark, container, tmp_path
+) -> None:
+    """Issue 20: the spec passed at submit; the bank then put its customers' mobiles in the column
+    the spec releases as a sensitive value. The job fails, saying which column holds what, and
+    leaves no file behind."""
+    from tests.anonymize.extract.test_jobs import _customers, _row, _submit
+
+    service = container.extracts
+    service.extract_dir = tmp_path / "extracts"
+    service.table_roots = frozenset({str(tmp_path / "bank")})
+    _customers(container, service, 12)
+    (tmp_path / "bank").mkdir()
+    path = tmp_path / "bank" / "risk.parquet"
+    cif = [f"subject-{i:04d}" for i in range(12)]
+    pd.DataFrame({"cif": cif, "grade": ["AB"[i % 2] for i in range(12)]}).to_parquet(path)
+    spec = {
+        "purpose": "risk_scoring",
+        "engine": "spark",
+        "spark": {"master": "local[1]"},
+        "table": {"path": str(path), "key": "cif", "matches": "subject_id"},
+        "columns": {
+            "subject_id": {"role": "identifier", "action": "pseudonym"},
+            "age": {"role": "quasi", "hierarchy": {"type": "age_bands"}},
+            "grade": {"role": "sensitive", "source": "table.grade"},
+        },
+        "privacy": {"k": 2},
+    }
+    extract_id = _submit(container, service, spec)
+    pd.DataFrame({"cif": cif, "grade": [f"139{i:08d}" for i in range(12)]}).to_parquet(path)
+    job = service.run_one(extract_id, "test")
+    assert job["state"] == "failed"
+    row = _row(container, extract_id)
+    assert row.error_code == "invalid_extract_spec"
+    assert "columns.grade: table column grade holds field type cn_mobile (12 of 12" in row.error_detail
+    assert "13900000000" not in row.error_detail
+    assert not (tmp_path / "extracts" / extract_id).exists()
