@@ -32,7 +32,6 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.events import AuditEvent
-from piivault import metrics
 from piivault.db import UnitOfWork, session_scope, utcnow
 from piivault.errors import TooManyRequests
 from throttle import counters
@@ -48,6 +47,8 @@ _counts_lock = threading.Lock()
 def _count(name: str) -> None:
     with _counts_lock:
         _counts[name] += 1
+    from piivault import metrics  # on first use: `piivault users list` starts without prometheus_client
+
     metrics.ANSWER_BUDGET.labels(event="exhausted" if name == EXHAUSTED else "refused").inc()
 
 

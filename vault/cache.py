@@ -14,8 +14,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from piivault import metrics
 from vault.datakey import DataKey
+
+
+def _counted(result: str) -> None:
+    """One look-up in the data-key cache metric."""
+    from piivault import metrics  # on first use (issue 13): see vault.ledger
+
+    metrics.DEK_CACHE.labels(result=result).inc()
 
 
 class DekCache:
@@ -36,17 +42,17 @@ class DekCache:
             entry = self._entries.get(owner)
             if entry is None:
                 self.misses += 1
-                metrics.DEK_CACHE.labels(result="miss").inc()
+                _counted("miss")
                 return None
             expires, key = entry
             if expires <= now:
                 del self._entries[owner]
                 self.misses += 1
-                metrics.DEK_CACHE.labels(result="miss").inc()
+                _counted("miss")
                 return None
             self._entries.move_to_end(owner)
             self.hits += 1
-            metrics.DEK_CACHE.labels(result="hit").inc()
+            _counted("hit")
             return key
 
     def put(self, key: DataKey) -> None:

@@ -48,7 +48,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from piivault import metrics
 from piivault.errors import ConfigurationError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,15 @@ log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 _READ_CHUNK = 1 << 20
 _REPAIR_HINT = "run `piivault keys ledger check`, then `piivault keys ledger repair`"
+
+
+def _counted(result: str) -> None:
+    """One append in the erasure ledger metric."""
+    # prometheus_client when a metric is first counted, not with the vault package: a command
+    # that counts nothing starts without it (issue 13); a server has loaded it at start anyway.
+    from piivault import metrics
+
+    metrics.LEDGER_WRITES.labels(result=result).inc()
 
 
 class LedgerCorrupt(ConfigurationError):
@@ -209,9 +217,9 @@ class ErasureLedger:
                     _sync_directory(self.path.parent)  # a new file's name must survive a crash too
             except OSError as e:
                 self._cut_back(fd, scan.size)
-                metrics.LEDGER_WRITES.labels(result="failed").inc()
+                _counted("failed")
                 raise self._unavailable(e, "written") from None
-        metrics.LEDGER_WRITES.labels(result="ok").inc()
+        _counted("ok")
         return _entry_from(fields)
 
     def entries(self) -> list[ErasureEntry]:

@@ -31,7 +31,7 @@ HEAVY = (
 
 # What a command that reads API clients, console users or keys has no use for (issue 13): the
 # container builds services on first use, so it never imports the packages above identity/
-# and the keyring, nor hvac unless it calls Vault.
+# and the keyring, nor hvac unless it calls Vault, nor the metrics library when it counts nothing.
 NOT_FOR_READING_IDENTITIES = (
     "anonymize.extract.service",
     "anonymize.text",
@@ -42,6 +42,8 @@ NOT_FOR_READING_IDENTITIES = (
     "access.service",
     "hvac",
     "sqlalchemy.dialects.postgresql",
+    "prometheus_client",
+    "pythonjsonlogger",
 )
 
 # Runs one command as `piivault ...` would, then prints which heavy modules it loaded.

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from piivault import metrics
 from piivault.sql import chunked
 from vault.errors import (
     InvalidSealedValue,
@@ -156,6 +155,8 @@ class TransitKeyProvider(KeyProvider):
         try:
             return self._call_once(fn)
         except VaultError as e:
+            from piivault import metrics  # on first use (issue 13): see vault.ledger
+
             metrics.VAULT_ERRORS.labels(kind=metrics.code(e.code)).inc()
             raise
 
