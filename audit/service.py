@@ -40,7 +40,6 @@ from audit.merkle import consistency_proof as _consistency_proof
 from audit.merkle import inclusion_proof as _inclusion_proof
 from audit.merkle import root_from as _root_from
 from audit.note import verifier_key_string
-from audit.restore import TailRestore, restore_tail
 from audit.sequencer import Sequencer
 from audit.store import (
     CheckpointRecord,
@@ -58,6 +57,7 @@ from piivault.db import UnitOfWork, is_unavailable, utcnow
 from piivault.errors import ConfigurationError, StorageUnavailable, ValidationFailed
 
 if TYPE_CHECKING:
+    from audit.restore import TailRestore
     from audit.verify import VerifyReport
 
 log = logging.getLogger(__name__)
@@ -352,6 +352,8 @@ class AuditLog:
                 "no audit public key is pinned (PIIVAULT_AUDIT_PUBLIC_KEY or its file): the tiles' "
                 "checkpoint cannot be checked against a key from outside the database"
             )
+        from audit.restore import restore_tail  # only this command needs it (issue 13)
+
         key = self.sequencer.authenticator.key()
         try:
             result = restore_tail(

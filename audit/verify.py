@@ -64,7 +64,6 @@ import datetime as dt
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import sys
@@ -476,6 +475,8 @@ class _PagePool:
                 yield checker.check(*task)
             return
         url = self.engine.url.render_as_string(hide_password=False)
+        import multiprocessing  # a log large enough for worker processes only (issue 13)
+
         context = multiprocessing.get_context("spawn")
         setup = (url, self.snapshot_id, self.bits)
         with _without_main_module():
