@@ -1,4 +1,7 @@
 """``POST /v1/anonymize/text``: HTTP over the free-text engine (:mod:`anonymize.text`);
+``POST /v1/anonymize/texts``: the same for a batch of texts, detected together (spaCy's
+``nlp.pipe`` for the English ones: several times one call per text) and one vault call
+for ``tokenize``;
 ``POST /v1/anonymize/scan``: column discovery on sampled rows (:mod:`anonymize.scan`, roles dpo
 and analyst), which returns counts per column and never a value.
 
@@ -20,15 +23,15 @@ Neither the text nor a detected value is logged or put into an error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from anonymize.scan import scan_columns
-from anonymize.text import Tokenizer, anonymize
+from anonymize.text import MAX_BATCH_CHARS, MAX_BATCH_TEXTS, Tokenizer, anonymize, anonymize_batch
 from anonymize.text.operators import TextOperator
 from api.auth import current_principal, require_roles
 from api.deps import current_container
@@ -45,6 +48,7 @@ blp = Blueprint(
     description="Find personal data in free text and redact, mask, replace or tokenize it.",
 )
 
+F = TypeVar("F", bound=Callable[..., Any])
 FALLBACK_FIELD_TYPE = "free_text"
 LANGUAGES = ("zh", "en", "auto")
 
@@ -55,10 +59,7 @@ class ValueNotTokenized(ValidationFailed):
     code = "value_not_tokenized"
 
 
-class AnonymizeTextRequestSchema(Schema):
-    text = ma.fields.String(
-        required=True, metadata={"description": "the text, at most 100,000 characters (more: 413)"}
-    )
+class _AnonymizeOptionsSchema(Schema):
     language = ma.fields.String(
         load_default="auto",
         validate=ma.validate.OneOf(LANGUAGES),
@@ -70,6 +71,25 @@ class AnonymizeTextRequestSchema(Schema):
         metadata={
             "description": "redact (remove), mask (display mask), replace (<PERSON_1>, stable within "
             "the request) or tokenize (stored in the vault; role service)"
+        },
+    )
+
+
+class AnonymizeTextRequestSchema(_AnonymizeOptionsSchema):
+    text = ma.fields.String(
+        required=True, metadata={"description": "the text, at most 100,000 characters (more: 413)"}
+    )
+
+
+class AnonymizeTextsRequestSchema(_AnonymizeOptionsSchema):
+    texts = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        validate=ma.validate.Length(min=1),
+        metadata={
+            "description": f"1 to {MAX_BATCH_TEXTS} texts (more: 413), each at most 100,000 characters "
+            f"and {MAX_BATCH_CHARS:,} characters in all (more: 413)",
+            "maxItems": MAX_BATCH_TEXTS,
         },
     )
 
@@ -124,20 +144,64 @@ def vault_tokenizer(caller: Caller, rid: str) -> Tokenizer:
     return tokenize
 
 
+def _text_operation(request: type[Schema], response: type[Schema]) -> Callable[[F], F]:
+    """Roles, schemas and error responses shared by the one-text and the batch operation."""
+
+    def decorate(view: F) -> F:
+        for decorator in reversed(
+            (
+                require_roles("service", "analyst", "dpo"),
+                blp.arguments(request),
+                blp.response(200, response),
+                blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE"),
+                blp.alt_response(503, response="SERVICE_UNAVAILABLE"),
+            )
+        ):
+            view = decorator(view)
+        return view
+
+    return decorate
+
+
 @blp.route("/text")
 class AnonymizeText(MethodView):
-    @require_roles("service", "analyst", "dpo")
-    @blp.arguments(AnonymizeTextRequestSchema)
-    @blp.response(200, AnonymizeTextResponseSchema)
-    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @_text_operation(AnonymizeTextRequestSchema, AnonymizeTextResponseSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Detect personal data in a text and apply the operator to every value found."""
-        tokenizer = None
-        if body["operator"] == TextOperator.TOKENIZE:
-            tokenizer = vault_tokenizer(current_principal(), request_id())
-        text, entities = anonymize(body["text"], body["language"], body["operator"], tokenizer)
+        text, entities = anonymize(
+            body["text"], body["language"], body["operator"], _tokenizer(body["operator"])
+        )
         return {"text": text, "entities": [e.to_dict() for e in entities]}
+
+
+class AnonymizeTextsResponseSchema(Schema):
+    items = ma.fields.List(
+        ma.fields.Nested(AnonymizeTextResponseSchema),
+        metadata={"description": "per text, in request order: what /v1/anonymize/text returns for it"},
+    )
+
+
+@blp.route("/texts")
+class AnonymizeTexts(MethodView):
+    @_text_operation(AnonymizeTextsRequestSchema, AnonymizeTextsResponseSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Detect personal data in a batch of texts and apply the operator in each.
+
+        Each text gets what ``/v1/anonymize/text`` would return for it (``replace``
+        numbers its placeholders per text); ``tokenize`` stores the distinct values
+        of all texts in one call (at most 1,000 values, else 413).
+        """
+        tokenizer = _tokenizer(body["operator"])
+        results = anonymize_batch(body["texts"], body["language"], body["operator"], tokenizer)
+        return {
+            "items": [{"text": text, "entities": [e.to_dict() for e in found]} for text, found in results]
+        }
+
+
+def _tokenizer(operator: str) -> Tokenizer | None:
+    if operator != TextOperator.TOKENIZE:
+        return None
+    return vault_tokenizer(current_principal(), request_id())
 
 
 SCAN_MAX_ROWS = 1000

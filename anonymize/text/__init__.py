@@ -13,9 +13,20 @@ The engine is built on first use (a few seconds); call :func:`get_engine` at
 start-up to pay that before the first request. Nothing is downloaded.
 """
 
-from anonymize.text.engine import MAX_TEXT_CHARS, TextEngine, analyze, analyze_batch, anonymize, get_engine
+from anonymize.text.engine import (
+    MAX_BATCH_CHARS,
+    MAX_BATCH_TEXTS,
+    MAX_TEXT_CHARS,
+    TextEngine,
+    analyze,
+    analyze_batch,
+    anonymize,
+    anonymize_batch,
+    get_engine,
+)
 from anonymize.text.entities import Entity
 from anonymize.text.errors import (
+    BatchTooLarge,
     InvalidText,
     ModelNotInstalled,
     TextTooLong,
@@ -28,6 +39,10 @@ from anonymize.text.operators import TextOperator, Tokenizer
 
 __all__ = [
     "analyze_batch",
+    "anonymize_batch",
+    "BatchTooLarge",
+    "MAX_BATCH_CHARS",
+    "MAX_BATCH_TEXTS",
     "MAX_TEXT_CHARS",
     "Entity",
     "InvalidText",

@@ -15,19 +15,26 @@ from presidio_analyzer import AnalyzerEngine
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_anonymizer import AnonymizerEngine
-from presidio_anonymizer.entities import RecognizerResult
+from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from anonymize.text.entities import CHINESE_ENTITIES, ENGLISH_ENTITIES, FIELD_TYPES, Entity
-from anonymize.text.errors import InvalidText, TextTooLong
+from anonymize.text.errors import BatchTooLarge, InvalidText, TextTooLong
 from anonymize.text.language import resolve_language
 from anonymize.text.nlp.chinese_engine import ChineseNlpEngine
 from anonymize.text.nlp.multilingual import MultilingualNlpEngine
 from anonymize.text.nlp.segmenter import JiebaDictionary, NameAwareSegmenter
 from anonymize.text.normalize import Normalized, normalize_for_detection
 from anonymize.text.offline import require_spacy_model
-from anonymize.text.operators import OPERATORS, TextOperator, Tokenizer, operator_config, parse_operator
+from anonymize.text.operators import (
+    OPERATORS,
+    TextOperator,
+    Tokenizer,
+    operator_config,
+    operator_configs,
+    parse_operator,
+)
 from anonymize.text.overlaps import resolve
 from anonymize.text.person_en import trim_person
 from anonymize.text.recognizers import build_registry
@@ -35,6 +42,10 @@ from anonymize.text.recognizers.base import REASON_KEY, after_reference_label, i
 from tokenization.fieldtypes import default_registry
 
 MAX_TEXT_CHARS = 100_000
+# A batch holds the English model's lock while it runs: bounded so that one request cannot
+# keep the others waiting for long (about seconds at the English path's rate).
+MAX_BATCH_TEXTS = 500
+MAX_BATCH_CHARS = 1_000_000
 BATCH_SIZE = 64  # English texts per nlp.pipe batch in analyze_batch
 # Below this a candidate is not reported: pattern-only guesses without a check
 # digit or a context word (a bare E12345678, C12345678) stay under it.
@@ -116,20 +127,33 @@ class TextEngine:
     def analyze_batch(
         self, texts: Sequence[str], language: str, score_threshold: float | None = None
     ) -> list[list[Entity]]:
-        """:meth:`analyze` for each of ``texts``.
+        """:meth:`analyze` for each of ``texts``, in order.
 
-        With ``language="en"`` the texts go through spaCy together (``nlp.pipe``,
-        batches of :data:`BATCH_SIZE`), which is faster than one call per text;
-        ``zh`` and ``auto`` texts are analyzed one by one. Raises what :meth:`analyze` raises, before any
-        text is analyzed.
+        English texts (``language="en"``, or ``auto`` decided English) go through spaCy
+        together (``nlp.pipe``, batches of :data:`BATCH_SIZE`), which is faster than one
+        call per text; Chinese texts are analyzed one by one. Raises what :meth:`analyze`
+        raises, before any text is analyzed.
         """
         for text in texts:
             check_text(text)
-        if language != "en":
-            return [self.analyze(text, language, score_threshold) for text in texts]
+        languages = [resolve_language(text, language) for text in texts]
+        out: list[list[Entity]] = [[] for _ in texts]
+        english = [i for i, chosen in enumerate(languages) if chosen == "en"]
+        for i, found in zip(
+            english, self._english_batch([texts[i] for i in english], score_threshold), strict=True
+        ):
+            out[i] = found
+        for i, chosen in enumerate(languages):
+            if chosen != "en":
+                out[i] = self.analyze(texts[i], chosen, score_threshold)
+        return out
+
+    def _english_batch(self, texts: Sequence[str], score_threshold: float | None) -> list[list[Entity]]:
         threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
         normalized = [normalize_for_detection(text) for text in texts]
         out: list[list[Entity]] = []
+        if not texts:
+            return out
         with self._english_lock, self._english_nlp.memory_zone():
             batch = self._english.process_batch([n.text for n in normalized], "en", batch_size=BATCH_SIZE)
             for norm, (_, artifacts) in zip(normalized, batch, strict=True):
@@ -163,19 +187,47 @@ class TextEngine:
         of tokens), ``TypeError`` when ``tokenize`` has no tokenizer, and what
         :meth:`analyze` raises.
         """
-        chosen = parse_operator(operator)
-        if chosen is TextOperator.TOKENIZE and tokenizer is None:
-            raise TypeError("operator 'tokenize' needs a tokenizer")
+        chosen = _operator(operator, tokenizer)
         entities = self.analyze(text, language)
+        return self._apply(text, entities, operator_config(chosen, text, entities, tokenizer)), entities
+
+    def anonymize_batch(
+        self, texts: Sequence[str], language: str, operator: str, tokenizer: Tokenizer | None = None
+    ) -> list[tuple[str, list[Entity]]]:
+        """:meth:`anonymize` for each of ``texts``, detected together (:meth:`analyze_batch`).
+
+        Each text is anonymized as :meth:`anonymize` would (``replace`` numbers its
+        placeholders per text), except that ``tokenize`` calls ``tokenizer`` once
+        for the distinct values of all texts. At most :data:`MAX_BATCH_TEXTS` texts of
+        :data:`MAX_BATCH_CHARS` characters in all (else
+        :class:`~anonymize.text.errors.BatchTooLarge`); raises what :meth:`anonymize`
+        raises, before any text is analyzed.
+        """
+        chosen = _operator(operator, tokenizer)
+        check_batch(texts)
+        found = self.analyze_batch(texts, language)
+        configs = operator_configs(chosen, texts, found, tokenizer)
+        return [
+            (self._apply(text, entities, config), entities)
+            for text, entities, config in zip(texts, found, configs, strict=True)
+        ]
+
+    def _apply(self, text: str, entities: list[Entity], config: OperatorConfig) -> str:
         if not entities:
-            return text, entities
-        result = self.anonymizer.anonymize(
+            return text
+        return self.anonymizer.anonymize(
             text=text,
             analyzer_results=[RecognizerResult(e.type, e.start, e.end, e.score) for e in entities],
-            operators={"DEFAULT": operator_config(chosen, text, entities, tokenizer)},
+            operators={"DEFAULT": config},
             merge_entities_with_spaces=False,
-        )
-        return result.text, entities
+        ).text
+
+
+def _operator(operator: str, tokenizer: Tokenizer | None) -> TextOperator:
+    chosen = parse_operator(operator)
+    if chosen is TextOperator.TOKENIZE and tokenizer is None:
+        raise TypeError("operator 'tokenize' needs a tokenizer")
+    return chosen
 
 
 # Components of the English model that nothing reads: Presidio needs tokens, entities (PERSON)
@@ -244,6 +296,14 @@ def _plausible(text: str, result: RecognizerResult) -> bool:
     return True
 
 
+def check_batch(texts: Sequence[object]) -> None:
+    """Raises :class:`BatchTooLarge` past :data:`MAX_BATCH_TEXTS` texts or :data:`MAX_BATCH_CHARS` in all."""
+    if len(texts) > MAX_BATCH_TEXTS:
+        raise BatchTooLarge(f"at most {MAX_BATCH_TEXTS} texts per batch")
+    if sum(len(text) for text in texts if isinstance(text, str)) > MAX_BATCH_CHARS:
+        raise BatchTooLarge(f"at most {MAX_BATCH_CHARS} characters in all texts of a batch")
+
+
 def check_text(text: object) -> None:
     """Raises :class:`InvalidText` unless ``text`` is a string, :class:`TextTooLong` past the limit."""
     if not isinstance(text, str):
@@ -286,3 +346,10 @@ def anonymize(
 ) -> tuple[str, list[Entity]]:
     """:meth:`TextEngine.anonymize` on the shared engine; raises what it raises."""
     return get_engine().anonymize(text, language, operator, tokenizer)
+
+
+def anonymize_batch(
+    texts: Sequence[str], language: str, operator: str, tokenizer: Tokenizer | None = None
+) -> list[tuple[str, list[Entity]]]:
+    """:meth:`TextEngine.anonymize_batch` on the shared engine; raises what it raises."""
+    return get_engine().anonymize_batch(texts, language, operator, tokenizer)

@@ -14,6 +14,13 @@ class TextTooLong(ValidationFailed):
     http_status = 413
 
 
+class BatchTooLarge(ValidationFailed):
+    """Too many texts, or too many characters in all, for one batch."""
+
+    code = "batch_too_large"
+    http_status = 413
+
+
 class InvalidText(ValidationFailed):
     """text must be a string."""
 
@@ -34,6 +41,7 @@ class TokenizerFailed(PiivaultError):
 
 
 __all__ = [
+    "BatchTooLarge",
     "InvalidText",
     "ModelNotInstalled",
     "TextTooLong",

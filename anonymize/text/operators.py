@@ -177,6 +177,33 @@ def operator_config(
     return OperatorConfig("piivault_token", {"substitutes": _tokens(_distinct(text, entities), tokenizer)})
 
 
+def operator_configs(
+    operator: str | TextOperator,
+    texts: Sequence[str],
+    entities: Sequence[list[Entity]],
+    tokenizer: Tokenizer | None,
+) -> list[OperatorConfig]:
+    """:func:`operator_config` for each text of a batch and its entities.
+
+    ``replace`` numbers placeholders per text, as for one text alone; ``tokenize`` calls
+    ``tokenizer`` once with the distinct values of all texts (one vault call for the
+    batch), and each text looks its values up in the shared result. Raises what
+    :func:`operator_config` raises.
+    """
+    if parse_operator(operator) is not TextOperator.TOKENIZE:
+        return [
+            operator_config(operator, text, found, None) for text, found in zip(texts, entities, strict=True)
+        ]
+    if tokenizer is None:
+        raise TypeError("operator 'tokenize' needs a tokenizer")
+    distinct: dict[tuple[str, str], str] = {}
+    for text, found in zip(texts, entities, strict=True):
+        for key, value in _distinct(text, found).items():
+            distinct.setdefault(key, value)
+    config = OperatorConfig("piivault_token", {"substitutes": _tokens(distinct, tokenizer)})
+    return [config] * len(texts)
+
+
 def parse_operator(operator: str | TextOperator) -> TextOperator:
     """Raises :class:`~anonymize.text.errors.UnknownOperator` for anything but the four names."""
     try:

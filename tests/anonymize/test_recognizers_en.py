@@ -93,3 +93,35 @@ def test_analyze_batch_checks_every_text_first(engine: TextEngine) -> None:
         engine.analyze_batch(["John Smith", 12], "en")  # type: ignore[list-item]
     with pytest.raises(TextTooLong):
         engine.analyze_batch(["John Smith", "a" * 100_001], "en")
+
+
+def test_analyze_batch_auto_sends_each_text_to_its_language(engine: TextEngine) -> None:
+    texts = ["客户张伟手机13812345678", CASES[0][0], "客户李娜的邮箱是lina@example.com", CASES[2][0]]
+    assert engine.analyze_batch(texts, "auto") == [engine.analyze(text, "auto") for text in texts]
+
+
+def test_anonymize_batch_tokenizes_the_batchs_values_in_one_call(engine: TextEngine) -> None:
+    calls: list[list[tuple[str, str]]] = []
+
+    def tokenizer(values: list[tuple[str, str]]) -> list[str]:
+        calls.append(values)
+        return [f"tok_{i}" for i in range(len(values))]
+
+    texts = [CASES[0][0], "No personal data.", CASES[0][0].replace("called", "wrote"), CASES[1][0]]
+    out = engine.anonymize_batch(texts, "en", "tokenize", tokenizer)
+    assert calls == [[("name", "John Smith"), ("email", "john.smith@example.com")]]
+    assert [text for text, _ in out] == [
+        "Customer tok_0 called about his statement.",
+        "No personal data.",
+        "Customer tok_0 wrote about his statement.",
+        "Please email tok_1 for details.",
+    ]
+
+
+def test_anonymize_batch_refuses_a_batch_too_large_before_analyzing(engine: TextEngine) -> None:
+    from anonymize.text import MAX_BATCH_CHARS, MAX_BATCH_TEXTS, BatchTooLarge
+
+    with pytest.raises(BatchTooLarge):
+        engine.anonymize_batch(["John Smith"] * (MAX_BATCH_TEXTS + 1), "en", "mask")
+    with pytest.raises(BatchTooLarge):
+        engine.anonymize_batch(["a" * 100_000] * (MAX_BATCH_CHARS // 100_000 + 1), "en", "mask")

@@ -111,14 +111,20 @@ def test_too_long_is_413(client, make_key):
     assert r.status_code == 413 and r.content_type == "application/problem+json"
 
 
+# The batch route (/v1/anonymize/texts) takes the same roles.
+ROUTES = [(URL, {"text": TEXT, "operator": "redact"}), (URL + "s", {"texts": [TEXT], "operator": "redact"})]
+
+
+@pytest.mark.parametrize(("url", "body"), ROUTES)
 @pytest.mark.parametrize("role", ["auditor", "admin"])
-def test_other_roles_are_403(client, make_key, role):
-    r = post(client, make_key(role), text=TEXT, operator="redact")
+def test_other_roles_are_403(client, make_key, role, url, body):
+    r = client.post(url, json=body, headers=bearer(make_key(role)))
     assert r.status_code == 403 and r.content_type == "application/problem+json"
 
 
-def test_no_key_is_401(client):
-    r = client.post(URL, json={"text": TEXT, "operator": "redact"})
+@pytest.mark.parametrize(("url", "body"), ROUTES)
+def test_no_key_is_401(client, url, body):
+    r = client.post(url, json=body)
     assert r.status_code == 401 and r.content_type == "application/problem+json"
 
 
