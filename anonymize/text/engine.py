@@ -13,16 +13,14 @@ from collections.abc import Sequence
 
 from presidio_analyzer import AnalyzerEngine
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
-from spacy.language import Language
-from spacy.tokens import Doc
 
 from anonymize.text.entities import CHINESE_ENTITIES, ENGLISH_ENTITIES, FIELD_TYPES, Entity
 from anonymize.text.errors import BatchTooLarge, InvalidText, TextTooLong
 from anonymize.text.language import resolve_language
 from anonymize.text.nlp.chinese_engine import ChineseNlpEngine
+from anonymize.text.nlp.english import EnglishNlpEngine
 from anonymize.text.nlp.multilingual import MultilingualNlpEngine
 from anonymize.text.nlp.segmenter import JiebaDictionary, NameAwareSegmenter
 from anonymize.text.normalize import Normalized, normalize_for_detection
@@ -66,16 +64,11 @@ class TextEngine:
         """Raises :class:`~anonymize.text.errors.ModelNotInstalled` if the spaCy model is missing."""
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-        english = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": "spacy",
-                "models": [{"lang_code": "en", "model_name": require_spacy_model()}],
-            }
-        ).create_engine()
+        english = EnglishNlpEngine(require_spacy_model())
+        english.load()
         self._english = english
         self._english_nlp = english.get_nlp("en")
         self._english_lock = threading.Lock()
-        _english_ner_only(self._english_nlp)
         registry = build_registry(english)
         context_words = {w for r in registry.get_recognizers("zh", all_fields=True) for w in r.context or ()}
         chinese = ChineseNlpEngine(NameAwareSegmenter(JiebaDictionary(extra_words=sorted(context_words))))
@@ -228,29 +221,6 @@ def _operator(operator: str, tokenizer: Tokenizer | None) -> TextOperator:
     if chosen is TextOperator.TOKENIZE and tokenizer is None:
         raise TypeError("operator 'tokenize' needs a tokenizer")
     return chosen
-
-
-# Components of the English model that nothing reads: Presidio needs tokens, entities (PERSON)
-# and lemmas for its context words; the parse and the tags feed nothing else. NER has its own
-# token-to-vector layer (only the tagger and the parser listen to the shared tok2vec).
-_UNUSED_ENGLISH_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
-
-
-@Language.component("piivault_lower_lemma")
-def _lower_lemma(doc: Doc) -> Doc:
-    """The lower-cased word as its lemma: context words (card, ssn, phone) match without a tagger."""
-    for token in doc:
-        token.lemma_ = token.lower_
-    return doc
-
-
-def _english_ner_only(nlp: Language) -> None:
-    """Disable the components nothing reads (about half the time per text) and set lemmas cheaply."""
-    for name in _UNUSED_ENGLISH_PIPES:
-        if name in nlp.pipe_names:
-            nlp.disable_pipe(name)
-    if "piivault_lower_lemma" not in nlp.pipe_names:
-        nlp.add_pipe("piivault_lower_lemma", first=True)
 
 
 def _entities(normalized: Normalized, results: list[RecognizerResult]) -> list[Entity]:

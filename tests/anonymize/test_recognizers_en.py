@@ -54,11 +54,13 @@ def test_english_text(engine: TextEngine, text: str, expected: list[tuple[str, s
 
 
 def test_english_pipeline_runs_only_what_is_read(engine: TextEngine) -> None:
-    """The English path runs NER and a lower-case lemma only; context words still raise scores."""
+    """The English path runs NER only, keeps PERSON spans only and lower-cased words as lemmas;
+    context words still raise scores."""
     nlp = engine._english_nlp
-    assert nlp.pipe_names == ["piivault_lower_lemma", "ner"]
-    doc = nlp("Cards BLOCKED for John Smith")
-    assert [t.lemma_ for t in doc][:2] == ["cards", "blocked"]
+    assert nlp.pipe_names == ["ner"]
+    artifacts = engine._english.process_text("Cards blocked for John Smith in London, $400 on 5 May", "en")
+    assert artifacts.lemmas[:2] == ["cards", "blocked"]
+    assert [(e.text, e.label_) for e in artifacts.entities] == [("John Smith", "PERSON")]
     bare = [e.score for e in engine.analyze("Number 536-22-1234 noted.", "en") if e.type == "us_ssn"]
     cued = [e.score for e in engine.analyze("SSN 536-22-1234 noted.", "en") if e.type == "us_ssn"]
     assert cued and (not bare or cued[0] > bare[0])
