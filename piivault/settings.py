@@ -381,6 +381,13 @@ TABLE: tuple[Setting, ...] = (
         "the vault's driver connects there and ships quasi-identifier codes to its executors",
     ),
     Setting(
+        "EXTRACT_COMPARE_ROWS",
+        _int("EXTRACT_COMPARE_ROWS", 0, 100_000_000),
+        1_000_000,
+        help="the most rows a Spark extract partitions again on the driver with the local engine, for its "
+        "report's single-machine comparison of information loss (0: never)",
+    ),
+    Setting(
         "EXTRACT_TABLE_ROOTS",
         _str,
         "",

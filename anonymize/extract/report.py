@@ -136,6 +136,18 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {
             "每行计其所在等价类的大小再求和（抑制行计为总行数）。相对指标：同一数据的不同方案比较时越小越好。",
         ),
         "cavg": ("归一化平均等价类大小", "平均等价类大小除以 k。1 为理想；越大说明泛化超出了必要程度。"),
+        "master": ("Spark 主节点", "对各片段做 Mondrian 划分的集群（local[N] 为本机）。"),
+        "fragments": (
+            "片段数",
+            "驱动端先把数据切成互不重叠的片段，再由各执行器分别划分；每个片段满足 k 与 l，整体即满足。",
+        ),
+        "verified": ("Spark 复核的 k / l", "Spark 在发布表上重新统计的 k 与 l，应与上方实际值一致。"),
+        "single_machine": (
+            "与单机运行的比较",
+            "同一批行在驱动端再用本地引擎的 Mondrian 划分一次（不切片段）。片段的切分依据抽样，"
+            "可能比单机多损失一些信息；比值说明多了多少：1 表示分布式没有额外损失，1.10 表示信息损失多 10%。",
+        ),
+        "ncp_ratio": ("NCP 比值（Spark / 单机）", "大于 1：分布式运行的信息损失更大；越接近 1 越好。"),
         "role": ("角色", ""),
         "dropped": ("不发布", ""),
         "coding": ("顶部/底部编码", "超出百分位的极端值被替换为界值，以免个别极端值认出一个人。"),
@@ -221,6 +233,31 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {
             "Normalized average class size",
             "Average class size divided by k. 1 is ideal; larger means more generalization than needed.",
         ),
+        "master": ("Spark master", "Where the fragments were partitioned (local[N]: this machine)."),
+        "fragments": (
+            "Fragments",
+            (
+                "The driver first cuts the rows into disjoint fragments, which executors partition "
+                "independently; each fragment being k-anonymous and l-diverse makes the whole so."
+            ),
+        ),
+        "verified": (
+            "k / l checked by Spark",
+            "k and l counted again by Spark on the released table; they equal the achieved figures above.",
+        ),
+        "single_machine": (
+            "Spark beside a single machine",
+            (
+                "The same rows partitioned once more on the driver by the local engine's Mondrian, without "
+                "fragments. Fragments are cut on a sample and may lose some information a single process "
+                "would keep; the ratio says how much: 1 = distribution lost nothing, 1.10 = 10% more "
+                "information loss than on one machine."
+            ),
+        ),
+        "ncp_ratio": (
+            "NCP ratio (Spark / single machine)",
+            "Above 1: the distributed run lost more information; the closer to 1 the better.",
+        ),
         "role": ("Role", ""),
         "dropped": ("not released", ""),
         "coding": (
@@ -268,6 +305,14 @@ TITLES = {
         "recoding_global": ("全局", "第 {level} 层（共 {top} 层，0 为原始分段），{values} 个取值"),
         "recoding_local": ("局部（Mondrian）", ""),
         "compared": "本提取与仅局部泛化的比较",
+        "engine": "计算引擎：Spark",
+        "fragment_sizes": "{count} 个（每个 {min}–{max} 行）",
+        "machines": ("Spark", "单机（本地引擎）"),
+        "machine_head": ("运行", "信息损失 NCP", "k", "l", "抑制行", "等价类数"),
+        "not_compared": (
+            "未运行：本提取有 {rows} 行，超过 {bound} 行的上限（PIIVAULT_EXTRACT_COMPARE_ROWS）。"
+            "在驱动端对整表再划分一次会占用过多内存和时间。"
+        ),
         "this_extract": "本提取",
         "local_only": "仅局部泛化",
         "compare_head": ("方式", "信息损失 NCP", "可区分度 DM", "等价类数", "抑制行"),
@@ -313,6 +358,15 @@ TITLES = {
         "recoding_global": ("global", "level {level} of {top} (0 = the finest), {values} values"),
         "recoding_local": ("local (Mondrian)", ""),
         "compared": "This extract beside local recoding alone",
+        "engine": "Engine: Spark",
+        "fragment_sizes": "{count} ({min}-{max} rows each)",
+        "machines": ("Spark", "single machine (local engine)"),
+        "machine_head": ("run", "information loss NCP", "k", "l", "rows suppressed", "classes"),
+        "not_compared": (
+            "Not run: this extract has {rows} rows, over the bound of {bound} "
+            "(PIIVAULT_EXTRACT_COMPARE_ROWS), above which partitioning the whole table again on the "
+            "driver would cost it too much memory and time."
+        ),
         "this_extract": "this extract",
         "local_only": "local recoding only",
         "compare_head": (
@@ -413,6 +467,9 @@ def _section(lang: str, report: Mapping[str, Any]) -> str:
     recoding = report.get("recoding")
     if recoding:
         parts.append(_recoding_section(tt, recoding))
+    engine = report.get("engine")
+    if engine:
+        parts.append(_engine_section(lang, engine))
     coding = report.get("coding", {})
     if coding:
         name, explain = TERMS[lang]["coding"]
@@ -463,6 +520,49 @@ def _recoding_section(tt: Mapping[str, Any], recoding: Mapping[str, Any]) -> str
         f"<h3>{html.escape(tt['compared'])}</h3>"
         f'<table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(compared)}</tbody></table>'
     )
+
+
+def _engine_section(lang: str, engine: Mapping[str, Any]) -> str:
+    """The Spark run: its master, fragments and check, and its loss beside a single machine's."""
+    tt = TITLES[lang]
+    sizes = engine["fragment_sizes"]
+    verified = engine["verified"]
+    rows = [
+        _row(lang, "master", engine["master"]),
+        _row(
+            lang,
+            "fragments",
+            tt["fragment_sizes"].format(
+                count=engine["fragments"], min=f"{sizes['min']:,}", max=f"{sizes['max']:,}"
+            ),
+        ),
+        _row(lang, "verified", f"{verified['k']} / {verified['l'] if verified['l'] is not None else '-'}"),
+    ]
+    out = f"<h2>{html.escape(tt['engine'])}</h2><table>{''.join(rows)}</table>"
+    compared = engine.get("single_machine")
+    if not compared:  # a report written before the comparison existed
+        return out
+    name, explain = TERMS[lang]["single_machine"]
+    out += f'<h3>{html.escape(name)}</h3><p class="x">{html.escape(explain)}</p>'
+    if not compared["run"]:
+        text = tt["not_compared"].format(rows=f"{compared['rows']:,}", bound=f"{compared['bound']:,}")
+        return out + f"<p>{html.escape(text)}</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in tt["machine_head"])
+    body = []
+    for label, key in zip(tt["machines"], ("spark", "local"), strict=True):
+        m = compared[key]
+        cells = (
+            label,
+            f"{m['ncp']:.4f}",
+            str(m["k"]),
+            "-" if m["l"] is None else str(m["l"]),
+            str(m["rows_suppressed"]),
+            str(m["classes"]),
+        )
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    ratio = compared["ncp_ratio"]
+    out += f'<table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return out + f"<table>{_row(lang, 'ncp_ratio', '-' if ratio is None else f'{ratio:.3f}')}</table>"
 
 
 LANGUAGES = tuple(REPORT_HTML_BY_LANGUAGE)  # a page's ``lang``; TERMS and TITLES use its first subtag

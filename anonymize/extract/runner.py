@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,11 @@ Progress = Callable[[str, float], None]
 
 MANIFEST_KIND = "piivault.extract.manifest/v1"
 _CHUNK = 50_000
+# The most rows a Spark job partitions a second time on the driver with the local engine, for the
+# report's single-machine comparison (the operator's PIIVAULT_EXTRACT_COMPARE_ROWS). The local
+# engine sets itself no bound; this is the size it is measured at (bench/extract_spark.py: 1M
+# rows, about 1 GB of driver memory, its Mondrian about 11 s), and the driver holds the codes anyway.
+DEFAULT_COMPARE_ROWS = 1_000_000
 
 
 @dataclass
@@ -100,6 +106,7 @@ def run_extract(
     identifiers: Mapping[str, Mapping[str, str]] | None = None,
     table_keys: TableKeys | None = None,
     field_types: FieldTypeRegistry | None = None,
+    compare_rows: int = DEFAULT_COMPARE_ROWS,
 ) -> ExtractResult:
     """Build one anonymized extract and write it to ``out_dir``.
 
@@ -113,6 +120,8 @@ def run_extract(
     risk table matches by token (:func:`anonymize.extract.source.table_keys`).
     ``field_types`` says which field types are direct identifiers, for the
     scan of the risk table's joined columns (default: the built-in types).
+    ``compare_rows`` bounds the Spark engine's single-machine comparison
+    (:func:`single_machine`): an extract of more rows is not partitioned again.
 
     Raises :class:`~anonymize.extract.errors.InvalidSpec` for an invalid spec, or
     a risk table's column found to hold a direct identifier it would release,
@@ -199,6 +208,11 @@ def run_extract(
         checked = engine["verified"] = verify(engine.pop("session"), output, quasi_out, sensitive_out)
         if checked["k"] < spec.privacy.k or (spec.privacy.l > 1 and (checked["l"] or 0) < spec.privacy.l):
             raise ExtractCheckFailed()
+        engine["single_machine"] = single_machine(
+            measures,
+            compare_rows,
+            lambda: _local_run(spec, codes, domains, sensitive, budget - incomplete, incomplete),
+        )
 
     report_progress("write", 0.88)
     report = _report(
@@ -217,7 +231,7 @@ def run_extract(
     if engine is not None:
         report["engine"] = engine | ({"table": joined} if joined is not None else {})
     if choice is not None:
-        local = _local_alternative(spec, codes, domains, sensitive, budget - incomplete, incomplete, rows_in)
+        local = _local_run(spec, codes, domains, sensitive, budget - incomplete, incomplete)
         report["recoding"] = _recoding_report(spec, choice, global_dims, measures, local)
     files, digests = _write(
         Path(out_dir),
@@ -341,41 +355,39 @@ def _suppress(
     return out
 
 
-def _local_alternative(
+def _local_run(
     spec: ExtractSpec,
     codes: np.ndarray,
     domains: list[Any],
     sensitive: list[np.ndarray],
     budget: int,
     incomplete: int,
-    rows_in: int,
-) -> dict[str, Any]:
-    """What local recoding alone (Mondrian and outlier suppression) would lose on the same rows:
-    NCP (suppressed rows count 1), discernibility and classes, over its partitions."""
+) -> Measures:
+    """The local engine's local recoding of the same rows, measured: :func:`partition` and
+    :func:`_suppress` as :func:`run_extract` calls them, then :func:`measure` on the quasi-identifiers'
+    released labels and the sensitive codes (the same classes, k, l and NCP as its released table;
+    rows that left as incomplete count as suppressed, as there)."""
     k, l_value = spec.privacy.k, spec.privacy.l
     part = partition(codes, domains, sensitive, k, l_value)
-    outliers = peel_outliers(codes, part, int(part.max()) + 1, domains, sensitive, k, l_value, budget)
-    kept = ~outliers
+    kept = ~_suppress(spec, codes, part, domains, sensitive, budget, None, [])
     p, n_parts = _renumber(part[kept])
-    c = codes[:, kept]
-    lo, hi = ranges(c, p, n_parts)
-    suppressed = incomplete + int(outliers.sum())
-    by_column = {}
+    released = codes[:, kept]
+    lo, hi = ranges(released, p, n_parts)
+    frame: dict[str, Any] = {}
+    penalties: dict[str, np.ndarray] = {}
     for j, col in enumerate(spec.quasi):
-        penalty = domains[j].penalty(c[j], p, n_parts, lo[j], hi[j])[p]
-        by_column[col.output] = float((penalty.sum() + suppressed) / rows_in)
-    sizes = np.bincount(p, minlength=n_parts)
-    return {
-        "ncp": float(np.mean(list(by_column.values()))),
-        "ncp_by_column": by_column,
-        "discernibility": int((sizes.astype(np.int64) ** 2).sum()) + suppressed * rows_in,
-        "classes": n_parts,
-        "rows_suppressed": suppressed,
-    }
+        labels, categories, penalty = _released_quasi(domains[j], released[j], p, n_parts, lo[j], hi[j])
+        frame[col.output] = pd.Categorical.from_codes(labels[p], categories)
+        penalties[col.output] = penalty[p]
+    for col, values in zip(spec.sensitive, sensitive, strict=True):
+        frame[col.output] = values[kept]
+    suppressed = incomplete + codes.shape[1] - int(kept.sum())
+    quasi_out, sensitive_out = [c.output for c in spec.quasi], [c.output for c in spec.sensitive]
+    return measure(pd.DataFrame(frame), quasi_out, sensitive_out, penalties, suppressed, k)
 
 
 def _recoding_report(
-    spec: ExtractSpec, choice: Choice, dims: list[int], measures: Measures, local: dict[str, Any]
+    spec: ExtractSpec, choice: Choice, dims: list[int], measures: Measures, local: Measures
 ) -> dict[str, Any]:
     """The report's ``recoding``: each column's recoding, the levels chosen, and the information
     loss of this extract beside that of local recoding alone, for the analyst to choose."""
@@ -395,16 +407,48 @@ def _recoding_report(
     return {
         "columns": columns,
         "lattice_nodes": choice.nodes,
-        "compared": {
-            "this_extract": {
-                "ncp": measures.ncp,
-                "ncp_by_column": measures.ncp_by_column,
-                "discernibility": measures.discernibility,
-                "classes": measures.classes,
-                "rows_suppressed": measures.rows_suppressed,
-            },
-            "local_only": local,
-        },
+        "compared": {"this_extract": _loss(measures), "local_only": _loss(local)},
+    }
+
+
+def _loss(measures: Measures) -> dict[str, Any]:
+    """What two runs on the same rows are compared by: information loss, classes, k, l, suppression."""
+    return {
+        "ncp": measures.ncp,
+        "ncp_by_column": measures.ncp_by_column,
+        "discernibility": measures.discernibility,
+        "classes": measures.classes,
+        "rows_suppressed": measures.rows_suppressed,
+        "k": measures.k,
+        "l": measures.l,
+    }
+
+
+def compare_locally(rows: int, bound: int) -> bool:
+    """Whether a Spark job of ``rows`` rows is partitioned again by the local engine (at most ``bound``)."""
+    return rows <= bound
+
+
+def single_machine(measures: Measures, bound: int, run_locally: Callable[[], Measures]) -> dict[str, Any]:
+    """The Spark report's ``single_machine``: this run's loss beside the local engine's on the same rows.
+
+    Fragments are cut on a sample, so a distributed run may generalize more than one process
+    would. Within ``bound`` rows, ``run_locally`` (:func:`_local_run`: the local engine's own
+    partition and suppression on the same codes, on the driver) is called and the report states
+    both runs with the ratio of their NCP; above it, nothing is run and the report says why.
+    """
+    out: dict[str, Any] = {"rows": measures.rows_in, "bound": bound}
+    if not compare_locally(measures.rows_in, bound):
+        return out | {"run": False, "reason": "over_bound"}
+    started = time.perf_counter()
+    local = run_locally()
+    return out | {
+        "run": True,
+        "seconds": round(time.perf_counter() - started, 3),
+        "spark": _loss(measures),
+        "local": _loss(local),
+        # Spark's NCP in units of the single machine's: 1 means distribution cost nothing.
+        "ncp_ratio": measures.ncp / local.ncp if local.ncp > 0 else None,
     }
 
 
@@ -571,12 +615,9 @@ def _release(
                 released[col.output] = pseudonymize(key, source[col.source]).to_numpy()
         elif col.role is Role.QUASI:
             j = quasi_index[col.name]
-            if j in levels:
-                labels, penalty = domains[j].labels(lo[j], hi[j]), domains[j].ncp(lo[j], hi[j])
-            else:
-                labels = domains[j].release(codes[j], part, n_parts, lo[j], hi[j])
-                penalty = domains[j].penalty(codes[j], part, n_parts, lo[j], hi[j])
-            label_codes, categories = pd.factorize(labels)
+            label_codes, categories, penalty = _released_quasi(
+                domains[j], codes[j], part, n_parts, lo[j], hi[j], fixed=j in levels
+            )
             released[col.output] = pd.Categorical.from_codes(label_codes[part[shuffle]], categories)
             penalties[col.output] = penalty[part[shuffle]]
         elif col.role is Role.ATTRIBUTE and col.coding is not None:
@@ -585,6 +626,28 @@ def _release(
             released[col.output] = source[col.source].to_numpy()
     subjects = source[spec.subject_column].astype(str).to_numpy(dtype=object)
     return pd.DataFrame(released), subjects, penalties, coding
+
+
+def _released_quasi(
+    domain: Any,
+    codes: np.ndarray,
+    part: np.ndarray,
+    n_parts: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    fixed: bool = False,
+) -> tuple[np.ndarray, Any, np.ndarray]:
+    """One quasi-identifier's release per partition: its label (a code into the categories
+    returned) and its NCP. ``fixed``: recoded globally, ``lo`` and ``hi`` already bound its level's
+    groups, whatever the rows hold."""
+    if fixed:
+        labels, penalty = domain.labels(lo, hi), domain.ncp(lo, hi)
+    else:
+        labels = domain.release(codes, part, n_parts, lo, hi)
+        penalty = domain.penalty(codes, part, n_parts, lo, hi)
+    label_codes, categories = pd.factorize(labels)
+    return label_codes, categories, penalty
 
 
 def _renumber(part: np.ndarray) -> tuple[np.ndarray, int]:

@@ -213,6 +213,9 @@ class ExtractService:
     spark_masters: frozenset[str] = frozenset()
     # Where a spec's risk table may be read (the operator's PIIVAULT_EXTRACT_TABLE_ROOTS); none: nowhere.
     table_roots: frozenset[str] = frozenset()
+    # The most rows a Spark job partitions again on the driver for its report's single-machine
+    # comparison (the operator's PIIVAULT_EXTRACT_COMPARE_ROWS): the driver's memory is the operator's.
+    compare_rows: int | None = None  # None: the runner's default
     clock: Callable[[], dt.datetime] = utcnow
     # Four eyes on re-identification (access.gate.FourEyes), wired by the composition root;
     # None refuses it (fail closed).
@@ -688,6 +691,7 @@ class ExtractService:
                 table_keys=source.table_keys(self.session_factory, plan.join_token)
                 if plan.join_token
                 else None,
+                **({} if self.compare_rows is None else {"compare_rows": self.compare_rows}),
             )
             self._succeed(extract_id, worker, spec, result)
         except UnavailableError as e:
@@ -1232,4 +1236,5 @@ def build_extract_service(
         worker_threads=settings.extract_worker_threads,
         spark_masters=frozenset(m.strip() for m in settings.extract_spark_masters.split(",") if m.strip()),
         table_roots=frozenset(r.strip() for r in settings.extract_table_roots.split(",") if r.strip()),
+        compare_rows=settings.extract_compare_rows,
     )

@@ -55,6 +55,8 @@ def settings(database_url: str, bao: Any, tmp_path: Path) -> Settings:
         tmp_path,
         extract_dir=str(tmp_path / "extracts"),
         extract_table_roots=str(tmp_path / "bank"),
+        # The operator's bound on the single-machine comparison, below this population: not run.
+        extract_compare_rows=10,
     )
 
 
@@ -141,6 +143,12 @@ def test_a_risk_table_joined_by_token_releases_eligible_subjects_only(client, ke
         "eligible_without_row": 0,
     }
     assert report["engine"]["verified"]["k"] == result["k"]
+    assert report["engine"]["single_machine"] == {
+        "rows": result["rows_in"],
+        "bound": 10,
+        "run": False,
+        "reason": "over_bound",
+    }
     (completed,) = [e for e in audit_payloads(container) if e["action"] == "extract.completed"]
     outputs = completed["details"]["outputs"]
     assert outputs["extract-00000.parquet"]["sha256"] == hashlib.sha256(data).hexdigest()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import html
+import json
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,8 @@ from anonymize.extract import parse_spec, run_extract
 from anonymize.extract.domain import IntervalDomain
 from anonymize.extract.errors import InvalidRows, InvalidSpec
 from anonymize.extract.mondrian import FragmentTree, first_cuts
+from anonymize.extract.report import TERMS, TITLES
+from anonymize.extract.runner import DEFAULT_COMPARE_ROWS
 from anonymize.extract.spark import _repair, verify
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
 
@@ -78,6 +82,38 @@ def test_both_engines_release_the_same_population_with_comparable_loss(both) -> 
     ncp_local, ncp_spark = local.report["measures"]["ncp"], on_spark.report["measures"]["ncp"]
     assert ncp_spark <= ncp_local * 1.25 + 0.02
     assert "engine" not in local.report and "engine" not in local.report["spec"]
+
+
+def test_the_report_states_a_single_machine_run_of_the_same_rows_beside_its_own(both) -> None:
+    local, on_spark, _ = both
+    compared = on_spark.report["engine"]["single_machine"]
+    assert compared["run"] is True
+    assert compared["rows"] == 2960 and compared["bound"] == DEFAULT_COMPARE_ROWS
+    # The single machine's figures are the local engine's own, run on the same rows by run_extract.
+    alone, spark = local.report["measures"], on_spark.report["measures"]
+    for name in ("k", "l", "classes", "rows_suppressed", "discernibility"):
+        assert compared["local"][name] == alone[name], name
+        assert compared["spark"][name] == spark[name], name
+    assert compared["local"]["ncp"] == pytest.approx(alone["ncp"], rel=1e-12)
+    assert compared["local"]["ncp_by_column"] == pytest.approx(alone["ncp_by_column"], rel=1e-12)
+    assert compared["spark"]["ncp"] == spark["ncp"]
+    assert compared["ncp_ratio"] == pytest.approx(spark["ncp"] / alone["ncp"])
+    # Machine-readable as the report holds it.
+    assert json.loads(on_spark.files["report_json"].read_text("utf-8"))["engine"] == on_spark.report["engine"]
+    # Each page states the fragment count, both NCP figures and their ratio, each explained.
+    engine = on_spark.report["engine"]
+    for language, lang in (("zh-CN", "zh"), ("en", "en")):
+        page = on_spark.files[f"report_html_{language}"].read_text("utf-8")
+        sizes = engine["fragment_sizes"]
+        fragments = TITLES[lang]["fragment_sizes"].format(
+            count=engine["fragments"], min=f"{sizes['min']:,}", max=f"{sizes['max']:,}"
+        )
+        assert html.escape(fragments) in page, language
+        for term in ("fragments", "single_machine", "ncp_ratio"):
+            name, explain = TERMS[lang][term]
+            assert html.escape(name) in page and html.escape(explain) in page, (language, term)
+        assert f"<td>{spark['ncp']:.4f}</td>" in page and f"<td>{alone['ncp']:.4f}</td>" in page
+        assert f">{compared['ncp_ratio']:.3f}<" in page
 
 
 def test_spark_outputs_match_the_local_engine_files(both) -> None:
