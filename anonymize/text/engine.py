@@ -34,7 +34,7 @@ from anonymize.text.operators import (
     parse_operator,
 )
 from anonymize.text.overlaps import resolve
-from anonymize.text.person_en import trim_person
+from anonymize.text.person_en import lone_word, trim_person
 from anonymize.text.recognizers import build_registry
 from anonymize.text.recognizers.base import REASON_KEY, after_reference_label, is_bounded
 from tokenization.fieldtypes import default_registry
@@ -240,11 +240,15 @@ def _entities(normalized: Normalized, results: list[RecognizerResult]) -> list[E
 
 
 def _trimmed(text: str, result: RecognizerResult) -> RecognizerResult | None:
-    """spaCy's English PERSON cut to the name (no title, role word or trailing clause)."""
+    """spaCy's English PERSON cut to the name (no title, role word or trailing clause).
+
+    A single word left is dropped: alone, without an honorific or a first name (which
+    the cued-name recognizer reports), it is as often a city or a product as a surname.
+    """
     if result.entity_type != "PERSON":
         return result
     span = trim_person(text, result.start, result.end)
-    if span is None:
+    if span is None or lone_word(text, *span):
         return None
     result.start, result.end = span
     return result

@@ -21,6 +21,7 @@ FIELD_TYPES: dict[str, str] = {
     "EMAIL_ADDRESS": "email",
     "CN_PERSON": "name",
     "PERSON": "name",
+    "EN_PERSON": "name",
     "PHONE_NUMBER": "phone",
     "IBAN_CODE": "iban",
     "IP_ADDRESS": "ip_address",
@@ -53,6 +54,7 @@ CHINESE_ENTITIES: tuple[str, ...] = (
 ENGLISH_ENTITIES: tuple[str, ...] = (
     *(e for e in CHINESE_ENTITIES if e not in ("CN_PERSON", "CN_ADDRESS")),
     "PERSON",
+    "EN_PERSON",
     "CREDIT_CARD",
     "US_PASSPORT",
     "PHONE_NUMBER",

@@ -23,9 +23,39 @@ TITLES_AND_ROLES = frozenset(
         "daughter", "wife", "husband", "partner", "mother", "father", "note", "call", "from", "to",
     }
 )  # fmt: skip
+HONORIFICS = ("mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev")
+# Words and phrases after which a first name and a surname name a person in a note.
+ROLE_CUES = (
+    "customer", "cust", "client", "applicant", "joint applicant", "caller", "spouse", "guarantor",
+    "borrower", "cardholder", "account holder", "beneficiary", "payee", "executor", "attorney",
+    "call from", "called by", "spoke to", "spoke with", "speaking to", "speaking with", "handled by",
+    "held by", "signed by", "attended by", "on behalf of", "visited by",
+)  # fmt: skip
+# Capitalized words after "customer" that name a function, not a person (Customer Service Team).
+_NOT_NAMES = frozenset(
+    {"service", "services", "support", "team", "department", "desk", "care", "centre", "center", "relations",
+     "office", "account", "accounts", "card", "cards", "bank", "branch", "portal", "app"}
+)  # fmt: skip
 _SEPARATORS = re.compile(r"\n|\s[-–—/|]\s|[;,:()\[\]]|\.(?=\s|$)|\s{2,}")
 _WORD = re.compile(r"\S+")
-_NAME_WORD = re.compile(r"(?:[A-Z][a-z]+|O['’][A-Z][a-z]+|Mc[A-Z][a-z]+)(?:[-'’][A-Z][a-z]+)*")
+_NAME = r"(?:[A-Z][a-z]+|O['’][A-Z][a-z]+|Mc[A-Z][a-z]+)(?:[-'’][A-Z][a-z]+)*"
+_NAME_WORD = re.compile(_NAME)
+_END_OF_NAME = r"(?![\w'’-])"
+
+
+def _cue(words: tuple[str, ...]) -> str:
+    # A cue starts a word and is followed by spaces (or '. ' after an abbreviation); case-insensitive.
+    alternatives = "|".join(
+        sorted((re.escape(w).replace(r"\ ", r"\s+") for w in words), key=len, reverse=True)
+    )
+    return rf"(?<![\w'’-])(?i:{alternatives})"
+
+
+_HONORIFIC = _cue(HONORIFICS) + r"\.?[ \t]+"
+_AFTER_HONORIFIC = re.compile(_HONORIFIC + rf"(?P<name>{_NAME}(?:[ \t]{_NAME}){{0,2}}){_END_OF_NAME}")
+_AFTER_ROLE = re.compile(
+    _cue(ROLE_CUES) + rf"[ \t:]+(?:{_HONORIFIC})?(?P<name>{_NAME}(?:[ \t]{_NAME}){{1,2}}){_END_OF_NAME}"
+)
 
 
 def _name_like(word: str) -> bool:
@@ -55,3 +85,31 @@ def trim_person(text: str, start: int, end: int) -> tuple[int, int] | None:
     if not best:
         return None
     return best[0].start(), best[-1].end()
+
+
+def cued_names(text: str) -> list[tuple[int, int]]:
+    """Spans of the names right after an honorific or a role word or call phrase, in text order."""
+    spans: set[tuple[int, int]] = set()
+    for pattern in (_AFTER_HONORIFIC, _AFTER_ROLE):
+        for match in pattern.finditer(text):
+            span = _without_titles(text, match.start("name"), match.end("name"))
+            if span is not None:
+                spans.add(span)
+    return sorted(spans)
+
+
+def _without_titles(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span less leading and trailing title or role words (``Customer Service``: nothing left)."""
+    words = list(_WORD.finditer(text, start, end))
+    while words and not _name_like(words[0].group()):
+        words.pop(0)
+    while words and not _name_like(words[-1].group()):
+        words.pop()
+    if not words or any(not _name_like(w.group()) or w.group().lower() in _NOT_NAMES for w in words):
+        return None
+    return words[0].start(), words[-1].end()
+
+
+def lone_word(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is one word."""
+    return _WORD.fullmatch(text, start, end) is not None

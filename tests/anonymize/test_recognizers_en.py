@@ -44,6 +44,16 @@ CASES = [
     # A name without its title or role word, and without the clause after it.
     ("Spoke to Mrs Harriet Collins - payment plan agreed.", [("name", "Harriet Collins")]),
     ("Applicant Daniel Okonkwo / income checked.", [("name", "Daniel Okonkwo")]),
+    # A name after an honorific (one word is enough) or after a role word or call phrase (first name
+    # and surname), where the model finds none or only the surname.
+    ("Caller Ms Adeyemi asked for a new card.", [("name", "Adeyemi")]),
+    ("Letter returned, Dr. Fairweather-Lowe informed.", [("name", "Fairweather-Lowe")]),
+    ("Cust Priya Raman confirmed the payee.", [("name", "Priya Raman")]),
+    ("Payment plan handled by Tomasz Nowak.", [("name", "Tomasz Nowak")]),
+    ("Joint applicant Ingrid Solberg present.", [("name", "Ingrid Solberg")]),
+    ("Customer Service Team will call back.", []),
+    # A single capitalized word the model tags, without an honorific, is not reported.
+    ("Customer relocating to Lisbon next spring.", []),
 ]
 
 

@@ -21,6 +21,7 @@ from anonymize.text.recognizers.china import (
     CnVehiclePlateRecognizer,
 )
 from anonymize.text.recognizers.generic import (
+    CuedNameRecognizer,
     DateOfBirthRecognizer,
     EnglishAddressRecognizer,
     OfflineEmailRecognizer,
@@ -45,7 +46,8 @@ def identifier_recognizers(language: str) -> list[EntityRecognizer]:
 
 
 def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
-    """zh: identifiers, CN_PERSON, CN_ADDRESS; en: Presidio's predefined ones, the identifiers, EN_ADDRESS;
+    """zh: identifiers, CN_PERSON, CN_ADDRESS; en: Presidio's predefined ones, the identifiers, EN_ADDRESS,
+    EN_PERSON;
     both: DATE_OF_BIRTH.
 
     Presidio's own e-mail recognizer is replaced by :class:`OfflineEmailRecognizer`
@@ -60,6 +62,7 @@ def build_registry(english_nlp: NlpEngine) -> RecognizerRegistry:
     registry.add_recognizer(CnPersonRecognizer(supported_language="zh"))
     registry.add_recognizer(CnAddressRecognizer(supported_language="zh"))
     registry.add_recognizer(EnglishAddressRecognizer(supported_language="en"))
+    registry.add_recognizer(CuedNameRecognizer(supported_language="en"))
     for language in ("zh", "en"):
         registry.add_recognizer(DateOfBirthRecognizer(supported_language=language))
     return registry

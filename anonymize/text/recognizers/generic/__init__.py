@@ -3,5 +3,11 @@
 from anonymize.text.recognizers.generic.address_en import EnglishAddressRecognizer
 from anonymize.text.recognizers.generic.date_of_birth import DateOfBirthRecognizer
 from anonymize.text.recognizers.generic.email import OfflineEmailRecognizer
+from anonymize.text.recognizers.generic.name_en import CuedNameRecognizer
 
-__all__ = ["DateOfBirthRecognizer", "EnglishAddressRecognizer", "OfflineEmailRecognizer"]
+__all__ = [
+    "CuedNameRecognizer",
+    "DateOfBirthRecognizer",
+    "EnglishAddressRecognizer",
+    "OfflineEmailRecognizer",
+]
