@@ -39,11 +39,11 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
 
 
 def current_revisions(engine: sa.Engine) -> frozenset[str]:
-    """Revisions the database is at (one per package branch)."""
+    """Revisions the database is at: the one head once migrated (several only below ``0014_one_head``)."""
     with engine.connect() as conn:
         return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def head_revisions() -> frozenset[str]:
-    """Heads of the migration tree; packages may keep their own branches."""
+    """Heads of the migration tree: one; a new revision follows it (tests/piivault/test_migrations.py)."""
     return frozenset(ScriptDirectory.from_config(_config()).get_heads())
