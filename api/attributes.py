@@ -16,7 +16,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from anonymize.extract.attributes import MAX_ATTRIBUTES, MAX_TEXT
-from anonymize.extract.service import MAX_ATTRIBUTE_ITEMS, Requester
+from anonymize.extract.service import ATTRIBUTE_ROLES, MAX_ATTRIBUTE_ITEMS, Requester
 from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
@@ -72,7 +72,7 @@ class AttributesStoredSchema(Schema):
 
 @blp.route("")
 class Attributes(MethodView):
-    @require_roles("service")
+    @require_roles(*ATTRIBUTE_ROLES)
     @blp.arguments(AttributesRequestSchema)
     @blp.response(200, AttributesStoredSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

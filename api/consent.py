@@ -25,7 +25,7 @@ from api.purposes import EVERY_ROLE, NOTICE_VERSION, actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
 from consent.errors import ImportRejected
-from consent.model import CHANNELS, MAX_NOTICE_VERSION
+from consent.model import CHANNELS, CONSENT_ROLES, IMPORT_ROLES, MAX_NOTICE_VERSION
 
 blp = Blueprint(
     "consents",
@@ -155,14 +155,14 @@ def _kwargs(body: dict[str, Any]) -> dict[str, Any]:
 # -- views -----------------------------------------------------------------------
 @blp.route("/subjects/<subject_id>/consents")
 class SubjectConsents(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*CONSENT_ROLES)
     @blp.response(200, ConsentsOfSchema)
     def get(self, subject_id: str) -> dict[str, Any]:
         """The subject's current consent per purpose, and the full history."""
         with current_container().uow() as uow:
             return consent_service().consents_of(uow, actor(), subject_id, request_id=request_id())
 
-    @require_roles("service", "dpo")
+    @require_roles(*CONSENT_ROLES)
     @blp.arguments(GrantSchema)
     @blp.response(201, ConsentAnswerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -177,7 +177,7 @@ class SubjectConsents(MethodView):
 
 @blp.route("/subjects/<subject_id>/consents/<purpose>/renew")
 class Renew(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*CONSENT_ROLES)
     @blp.arguments(RenewSchema)
     @blp.response(201, ConsentAnswerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -190,7 +190,7 @@ class Renew(MethodView):
 
 @blp.route("/subjects/<subject_id>/consents/<purpose>/withdraw")
 class Withdraw(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*CONSENT_ROLES)
     @blp.arguments(WithdrawSchema)
     @blp.response(201, ConsentAnswerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -214,7 +214,7 @@ class ReceiptKey(MethodView):
 
 @blp.route("/consent-receipts/<receipt_id>")
 class Receipt(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*CONSENT_ROLES)
     @blp.response(200, description="the signed receipt or erasure certificate {receipt, signature}")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, receipt_id: str) -> dict[str, Any]:
@@ -243,7 +243,7 @@ IMPORT_ROW = {
 
 @blp.route("/consents/import")
 class Import(MethodView):
-    @require_roles("dpo", "admin")
+    @require_roles(*IMPORT_ROLES)
     @max_body_bytes(lambda: current_container().settings.import_max_bytes)
     @blp.arguments(ImportQuerySchema, location="query")
     @blp.response(201, ImportSummarySchema)

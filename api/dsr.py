@@ -28,6 +28,7 @@ from api.purposes import actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
 from consent import access, customer_copy, dsr, holds
+from consent import model as m
 from consent.model import CHANNELS, HOLD_ROLES
 from consent.service import LIFT_REASONS
 
@@ -269,7 +270,7 @@ class SubjectStateSchema(Schema):
 # -- requests --------------------------------------------------------------------
 @blp.route("/dsr")
 class Requests(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(RequestListQuerySchema, location="query")
     @blp.response(200, RequestListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +287,7 @@ class Requests(MethodView):
             )
         return {"requests": found}
 
-    @require_roles("service", "dpo")
+    @require_roles(*m.DSR_CREATE_ROLES)
     @blp.arguments(RequestCreateSchema)
     @blp.response(201, RequestSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -306,7 +307,7 @@ class Requests(MethodView):
 
 @blp.route("/dsr/<dsr_id>")
 class RequestById(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, dsr_id: str) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def _advance(dsr_id: str, to_state: str, **kwargs: Any) -> dict[str, Any]:
 
 @blp.route("/dsr/<dsr_id>/verify-identity")
 class VerifyIdentity(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(VerifySchema)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -336,7 +337,7 @@ class VerifyIdentity(MethodView):
 
 @blp.route("/dsr/<dsr_id>/approve")
 class Approve(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(ApproveSchema, required=False)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -349,7 +350,7 @@ class Approve(MethodView):
 @blp.route("/dsr/<dsr_id>/complete")
 class Complete(MethodView):
     @blp.doc(**FOUR_EYES_403)
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(CompleteSchema, required=False)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -361,7 +362,7 @@ class Complete(MethodView):
 
 @blp.route("/dsr/<dsr_id>/reject")
 class Reject(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(RejectSchema)
     @blp.response(200, RequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -374,7 +375,7 @@ class Reject(MethodView):
 @blp.route("/dsr/<dsr_id>/package")
 class Package(MethodView):
     @blp.doc(**FOUR_EYES_403)
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(PackageQuerySchema, location="query")
     @blp.response(
         200, description="the access package: JSON or an HTML summary; the customer's copy: HTML or PDF"
@@ -419,7 +420,7 @@ def package_file_name(dsr_id: str, query: Mapping[str, str]) -> str:
 
 @blp.route("/dsr/<dsr_id>/package/approval")
 class PackageApproval(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.response(201, ApprovalRequestSchema, description="the approval request, filed now")
     @blp.alt_response(200, schema=ApprovalRequestSchema, description="your pending request, filed before")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -438,7 +439,7 @@ class PackageApproval(MethodView):
 # -- subjects --------------------------------------------------------------------
 @blp.route("/subjects/<subject_id>/open")
 class Open(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*m.CLOSE_ROLES)
     @blp.arguments(OpenSchema, required=False)
     @blp.response(200, OpenedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -455,7 +456,7 @@ class Open(MethodView):
 
 @blp.route("/subjects/<subject_id>/close")
 class Close(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*m.CLOSE_ROLES)
     @blp.arguments(CloseSchema, required=False)
     @blp.response(200, ClosedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -472,7 +473,7 @@ class Close(MethodView):
 
 @blp.route("/subjects/<subject_id>/lift-restriction")
 class LiftRestriction(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(LiftSchema)
     @blp.response(200, SubjectStateSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -492,14 +493,14 @@ class LiftRestriction(MethodView):
 
 @blp.route("/subjects/<subject_id>/holds")
 class Holds(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.response(200, HoldListSchema)
     def get(self, subject_id: str) -> dict[str, Any]:
         """The subject's retention and legal holds, released ones included."""
         with current_container().uow() as uow:
             return {"holds": consent_service().list_holds(uow, actor(), subject_id, request_id=request_id())}
 
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(HoldCreateSchema)
     @blp.response(201, HoldSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -512,7 +513,7 @@ class Holds(MethodView):
 
 @blp.route("/subjects/<subject_id>/holds/<hold_id>/release")
 class ReleaseHold(MethodView):
-    @require_roles("dpo")
+    @require_roles(*m.DSR_ROLES)
     @blp.arguments(HoldReleaseSchema)
     @blp.response(200, HoldSchema)
     @blp.alt_response(404, response="NOT_FOUND")

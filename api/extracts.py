@@ -26,7 +26,16 @@ from flask_smorest import Blueprint
 from anonymize.extract.errors import InvalidSpec
 from anonymize.extract.outputs import REPORT_HTML, REPORT_HTML_BY_LANGUAGE
 from anonymize.extract.schema import spec_schema
-from anonymize.extract.service import FILES, MAX_PAGE, REASON_LENGTH, ExtractService, Requester
+from anonymize.extract.service import (
+    FILES,
+    MAX_PAGE,
+    READ_ROLES,
+    REASON_LENGTH,
+    REIDENTIFY_ROLES,
+    SUBMIT_ROLES,
+    ExtractService,
+    Requester,
+)
 from anonymize.extract.tables import STATES
 from api.auth import current_principal, require_roles
 from api.deps import current_container
@@ -190,7 +199,7 @@ def _invalid(e: InvalidSpec) -> Response:
 # -- routes --------------------------------------------------------------------------------
 @blp.route("")
 class Extracts(MethodView):
-    @require_roles("analyst")
+    @require_roles(*SUBMIT_ROLES)
     @blp.doc(requestBody=SPEC_BODY)
     @blp.response(202, ExtractSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -209,7 +218,7 @@ class Extracts(MethodView):
         service.wake()
         return job, 202, {"Location": f"{blp.url_prefix}/{job['extract_id']}"}
 
-    @require_roles("analyst", "dpo")
+    @require_roles(*READ_ROLES)
     @blp.arguments(ExtractListQuerySchema, location="query")
     @blp.response(200, ExtractListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +230,7 @@ class Extracts(MethodView):
 
 @blp.route("/<extract_id>")
 class ExtractById(MethodView):
-    @require_roles("analyst", "dpo")
+    @require_roles(*READ_ROLES)
     @blp.response(200, ExtractSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, extract_id: str) -> dict[str, Any]:
@@ -232,7 +241,7 @@ class ExtractById(MethodView):
 
 @blp.route("/<extract_id>/files/<name>")
 class ExtractFile(MethodView):
-    @require_roles("analyst", "dpo")
+    @require_roles(*READ_ROLES)
     @blp.arguments(FileQuerySchema, location="query")
     @blp.response(200, description="the file, as an attachment: " + ", ".join(FILES))
     @blp.alt_response(404, response="NOT_FOUND")
@@ -267,7 +276,7 @@ class ExtractFile(MethodView):
 @blp.route("/<extract_id>/reidentify")
 class Reidentify(MethodView):
     @blp.doc(**FOUR_EYES_403)
-    @require_roles("dpo")
+    @require_roles(*REIDENTIFY_ROLES)
     @blp.arguments(ReidentifySchema)
     @blp.response(200, ReidentifiedSchema)
     @blp.alt_response(404, response="NOT_FOUND")

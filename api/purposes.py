@@ -17,11 +17,13 @@ from consent.model import (
     HOLD_ROLES,
     LEGAL_BASES,
     MAX_NOTICE_VERSION,
+    PURPOSE_ADMIN_ROLES,
     RETENTION_ANCHORS,
     SEPARATE_GROUNDS,
     Actor,
 )
 from consent.service import ConsentService
+from identity.clients.model import ROLES
 
 blp = Blueprint(
     "purposes",
@@ -29,7 +31,7 @@ blp = Blueprint(
     url_prefix="/v1/purposes",
     description="Purposes of processing: legal basis, consent, field types, retention and notices.",
 )
-EVERY_ROLE = ("admin", "service", "dpo", "analyst", "auditor")
+EVERY_ROLE = ROLES  # the catalogue and its notices are read by every client
 _CODE = FullMatch(r"[a-z][a-z0-9_]{1,63}", error="lowercase letters, digits and '_'")
 
 
@@ -199,7 +201,7 @@ class Purposes(MethodView):
             found = consent_service().list_purposes(uow, include_retired=query["include_retired"])
         return {"purposes": [p.to_dict() for p in found]}
 
-    @require_roles("dpo", "admin")
+    @require_roles(*PURPOSE_ADMIN_ROLES)
     @blp.arguments(PurposeCreateSchema)
     @blp.response(201, PurposeSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -219,7 +221,7 @@ class PurposeByCode(MethodView):
         with current_container().uow() as uow:
             return consent_service().get_purpose(uow, code).to_dict()
 
-    @require_roles("dpo", "admin")
+    @require_roles(*PURPOSE_ADMIN_ROLES)
     @blp.arguments(PurposeUpdateSchema)
     @blp.response(200, PurposeChangeSchema)
     @blp.alt_response(
@@ -276,7 +278,7 @@ class Notices(MethodView):
         with current_container().uow() as uow:
             return {"notices": consent_service().list_notices(uow, code)}
 
-    @require_roles("dpo", "admin")
+    @require_roles(*PURPOSE_ADMIN_ROLES)
     @blp.arguments(NoticePublishSchema)
     @blp.response(201, NoticeSchema)
     @blp.alt_response(404, response="NOT_FOUND")

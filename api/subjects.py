@@ -12,6 +12,7 @@ from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
 from api.tokens import request_id, tokenization
+from tokenization.service import SUBJECT_CREATE_ROLES, SUBJECT_READ_ROLES
 
 blp = Blueprint(
     "subjects",
@@ -48,7 +49,7 @@ class SubjectSchema(Schema):
 
 @blp.route("")
 class Subjects(MethodView):
-    @require_roles("service")
+    @require_roles(*SUBJECT_CREATE_ROLES)
     @blp.arguments(SubjectCreateSchema, required=False)
     @blp.response(201, SubjectSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
@@ -61,7 +62,7 @@ class Subjects(MethodView):
 
 @blp.route("/<subject_id>")
 class SubjectById(MethodView):
-    @require_roles("service", "dpo")
+    @require_roles(*SUBJECT_READ_ROLES)
     @blp.response(200, SubjectSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, subject_id: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from api.deps import current_container
 from api.schemas import Schema
 from piivault import metrics
 from tokenization.model import MAX_BATCH, TokenizeItem
-from tokenization.policy import DETOKENIZE_ROLES
+from tokenization.policy import DETOKENIZE_ROLES, TOKENIZE_ROLES
 from tokenization.service import TokenizationService
 from tokenization.tokens import TokenKind
 
@@ -379,7 +379,7 @@ _IDEMPOTENCY_DOC = {
 # -- views -----------------------------------------------------------------------
 @blp.route("/tokenize")
 class Tokenize(MethodView):
-    @require_roles("service")
+    @require_roles(*TOKENIZE_ROLES)
     @blp.arguments(TokenizeRequestSchema)
     @blp.response(200, TokenizeResponseSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -436,6 +436,8 @@ class Detokenize(MethodView):
 
 @blp.route("/tokens/lookup")
 class Lookup(MethodView):
+    # Narrower than tokenization.lookup.LOOKUP_ROLES on purpose: over the API a lookup is a
+    # calling system's; the DPO searches by value in the console.
     @require_roles("service")
     @blp.arguments(LookupRequestSchema)
     @blp.response(200, LookupResponseSchema)

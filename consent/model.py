@@ -212,13 +212,15 @@ class Actor:
         return not self.purpose_bound or purpose in self.purposes
 
 
-# Who may do what (checked by the API and again by the services).
-PURPOSE_ADMIN_ROLES = frozenset({"dpo", "admin"})
-CONSENT_ROLES = frozenset({"service", "dpo"})
-IMPORT_ROLES = frozenset({"dpo", "admin"})
-DSR_CREATE_ROLES = frozenset({"service", "dpo"})
-DSR_ROLES = frozenset({"dpo"})
-CLOSE_ROLES = frozenset({"service", "dpo"})  # a service client also needs a relationship purpose
+# Who may do what: decided here, once. The services check these for every caller (API,
+# console, CLI); the API's views require the same tuples (api.auth.require_roles: a 403
+# before the body is read, and x-required-roles in the OpenAPI document, in this order).
+PURPOSE_ADMIN_ROLES = ("dpo", "admin")
+CONSENT_ROLES = ("service", "dpo")
+IMPORT_ROLES = ("dpo", "admin")
+DSR_CREATE_ROLES = ("service", "dpo")
+DSR_ROLES = ("dpo",)
+CLOSE_ROLES = ("service", "dpo")  # a service client also needs a relationship purpose
 # Roles that act only for the purposes on their keys (tokenization.policy's, and analysts').
 PURPOSE_BOUND_ROLES = frozenset({"service", "analyst"})
 # Purposes that own the customer relationship: a client holding one may open and close it

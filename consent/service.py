@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 LIFT_REASONS = ("request_resolved", "accuracy_verified", "legal_claim_ended", "dpo_decision", "other")
 
 
-def _require_role(actor: m.Actor, roles: frozenset[str], what: str) -> None:
+def _require_role(actor: m.Actor, roles: tuple[str, ...], what: str) -> None:
     if actor.role not in roles:
         raise NotAllowed(f"role {actor.role!r} may not {what}")
 

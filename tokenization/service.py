@@ -36,9 +36,9 @@ from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, loa
 from tokenization.tokens import DeterministicScope, new_subject_id
 from vault import Keyring
 
-# Roles that may read a subject's metadata (no PII) and create subjects.
-SUBJECT_READ_ROLES = frozenset({"service", "dpo"})
-SUBJECT_CREATE_ROLES = frozenset({"service"})
+# Roles that may read a subject's metadata (no PII) and create subjects (/v1/subjects requires these).
+SUBJECT_READ_ROLES = ("service", "dpo")
+SUBJECT_CREATE_ROLES = ("service",)
 
 
 def no_grants(session: object, person: str | None) -> list:

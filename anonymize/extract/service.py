@@ -100,10 +100,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUBMIT_ROLES = frozenset({"analyst"})
-READ_ROLES = frozenset({"analyst", "dpo"})
-REIDENTIFY_ROLES = frozenset({"dpo"})
-ATTRIBUTE_ROLES = frozenset({"service"})
+# Who may do what with extracts and risk attributes: decided here; /v1/extracts and
+# /v1/attributes require these same tuples.
+SUBMIT_ROLES = ("analyst",)
+READ_ROLES = ("analyst", "dpo")
+REIDENTIFY_ROLES = ("dpo",)
+ATTRIBUTE_ROLES = ("service",)
 QUEUED, RUNNING, SUCCEEDED, FAILED, EXPIRED = t.STATES
 MAX_ATTEMPTS = 3
 STALE_AFTER = dt.timedelta(minutes=10)
@@ -195,7 +197,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _require(requester: Requester, roles: frozenset[str], what: str) -> None:
+def _require(requester: Requester, roles: tuple[str, ...], what: str) -> None:
     if requester.role not in roles:
         raise ExtractForbidden(f"role {requester.role!r} may not {what}")
 

@@ -38,6 +38,7 @@ from api.console.forms import CSRF_FIELD, FieldError, Form, MultiMapping, Unexpe
 from api.console.services import ConsoleService, console_service
 from api.console.services.service import ConsoleCaller
 from consent import dsr
+from consent import model as consent_model
 from consent.model import Actor
 from identity.users.errors import ConsoleError
 from identity.users.sessions import SignedIn
@@ -456,13 +457,14 @@ def new_login_token() -> str:
 
 
 # -- roles ------------------------------------------------------------------------------------
-# What each role may do in the console; the domain services check again.
+# What each role may do in the console; the domain services check again. Where the console
+# offers what a service decides alone, it takes the service's roles rather than a copy.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "subjects": frozenset({"dpo"}),
     "consent_change": frozenset({"dpo"}),
-    "holds_change": frozenset({"dpo"}),
-    "dsr": frozenset({"dpo"}),
-    "purposes_change": frozenset({"dpo", "admin"}),
+    "holds_change": frozenset(consent_model.DSR_ROLES),
+    "dsr": frozenset(consent_model.DSR_ROLES),
+    "purposes_change": frozenset(consent_model.PURPOSE_ADMIN_ROLES),
     # The API's rule, not a second one: /v1/audit is for auditors and DPOs, not admins.
     "audit": frozenset(AUDIT_API_ROLES),
     "users": frozenset({"admin"}),

@@ -61,7 +61,8 @@ class Reason(StrEnum):
     NO_SEPARATE_CONSENT = "separate consent missing"
 
 
-TOKENIZE_ROLES = frozenset({"service"})
+# Who may tokenize (/v1/tokenize requires these, as /v1/detokenize requires DETOKENIZE_ROLES).
+TOKENIZE_ROLES = ("service",)
 # The most a role may see; roles not listed never detokenize.
 DETOKENIZE_ROLES: dict[str, Effect] = {"service": Effect.PLAIN, "dpo": Effect.MASKED}
 # Roles a reveal grant lifts to plain values of the subjects it names.
