@@ -8,7 +8,10 @@ the vault's streamed, decrypted batches come). Each run is a fresh process.
 Prints, per run: seconds, rows/s, the driver's peak memory (ru_maxrss of the
 Python driver process; not the JVM's or the Python workers', which are children),
 k, l, NCP, classes; for Spark also the fragment count, the fragments' summed
-and longest partitioning time, and k and l as Spark verified them.
+and longest partitioning time, k and l as Spark verified them, and the report's
+single-machine comparison: the local engine's NCP, k, l and suppressed rows on
+the same rows, NCP's ratio and the seconds it took the driver (run up to
+``run_extract``'s default bound, 1M rows; above it, why not).
 
 ``--table-sizes`` runs (default 20M rows) put the customers' features in a
 bank's risk table instead: Parquet written in chunks of 1M rows before the
@@ -180,12 +183,28 @@ def _line(run: dict[str, Any]) -> str:
             f"{spark['fragment_seconds']['max']:.1f} s longest; "
             f"Spark verified k={spark['verified']['k']} l={spark['verified']['l']}"
         )
+        text += "\n      " + _single_machine(spark["single_machine"])
     return text
+
+
+def _single_machine(compared: dict[str, Any]) -> str:
+    """The report's comparison with the local engine on the same rows, in one line."""
+    if not compared["run"]:
+        return f"single machine: not run ({compared['rows']:,} rows over the bound of {compared['bound']:,})"
+    local, ratio = compared["local"], compared["ncp_ratio"]
+    return (
+        f"single machine: NCP={local['ncp']:.4f} k={local['k']} l={local['l']} "
+        f"suppressed={local['rows_suppressed']:,} classes={local['classes']:,}; "
+        f"Spark/single NCP ratio {'-' if ratio is None else f'{ratio:.3f}'}, "
+        f"{compared['seconds']:.1f} s on the driver"
+    )
 
 
 def _estimate(run: dict[str, Any], rows: int, executors: list[int]) -> None:
     fragment_total = run["spark"]["fragment_seconds"]["sum"]
-    driver = max(run["seconds"] - run["spark"]["fragment_seconds"]["max"], 0.0)
+    # The single-machine comparison is the report's, not the extract's: left out of the driver's time.
+    compared = run["spark"]["single_machine"].get("seconds", 0.0)
+    driver = max(run["seconds"] - compared - run["spark"]["fragment_seconds"]["max"], 0.0)
     per_row_driver, per_row_fragment = driver / run["rows"], fragment_total / run["rows"]
     print(f"\nestimate for {rows:,} rows from the {run['rows']:,}-row Spark run (t = R*d + R*f/N):")
     print(f"  driver-side {per_row_driver * 1e6:.2f} us/row, fragments {per_row_fragment * 1e6:.2f} us/row")
