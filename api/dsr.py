@@ -27,10 +27,10 @@ from api.openapi import FOUR_EYES_403
 from api.purposes import actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
-from consent import access, customer_copy, dsr, holds
+from consent import access, customer_copy, dsr, fulfilment, holds
 from consent import model as m
 from consent.model import CHANNELS, HOLD_ROLES
-from consent.service import LIFT_REASONS
+from consent.subject_state import LIFT_REASONS
 
 blp = Blueprint(
     "subject-rights",
@@ -156,7 +156,7 @@ class CompleteSchema(NoteMixin):
     corrections = ma.fields.List(
         ma.fields.Nested(CorrectionSchema),
         load_default=None,
-        validate=ma.validate.Length(1, dsr.MAX_CORRECTIONS),
+        validate=ma.validate.Length(1, fulfilment.MAX_CORRECTIONS),
         metadata={
             "description": "correction requests: the new value per token (the token stays) "
             "or per risk attribute"

@@ -12,6 +12,7 @@ covered). Each download is audited before it is returned.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -26,13 +27,21 @@ from consent import consents, holds, receipts
 from consent import model as m
 from consent import tables as t
 from consent.errors import InvalidConsent, InvalidTransition, RequestNotFound
+from consent.guards import four_eyes_gate, require_four_eyes, require_role
 from piivault.db import UnitOfWork
 from tokenization import subjects
 from tokenization import tables as tt
 from vault import Binding, DataKey, subject_owner
 
 if TYPE_CHECKING:
-    from consent.service import ConsentService
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from consent.purposes import LivePurposeCatalogue
+    from consent.receipts import Controller
+    from tokenization.fieldtypes import FieldTypeRegistry
+    from vault import Keyring
 
 # json and html: the DPO's package; customer and pdf: the copy for the person (consent.customer_copy).
 FORMATS = ("json", "html", "customer", "pdf")
@@ -63,8 +72,28 @@ class SubjectAttributes(Protocol):
         """Set ``(where, name, value)`` each; return the names set. Raises a ValidationFailed."""
 
 
+@dataclasses.dataclass(frozen=True)
+class PackageDeps:
+    """What the access package uses: its own sessions, the subject's keys and field types, the
+    audit log (the uses of the data, proven), four eyes on each download, the risk attributes,
+    and what the customer's copy names (the controller, client names, the time zone)."""
+
+    session_factory: sessionmaker[Session]
+    catalogue: LivePurposeCatalogue
+    keyring: Keyring
+    field_types: FieldTypeRegistry
+    controller: Controller
+    clock: Callable[[], dt.datetime]
+    audit: Any = None  # audit.service.AuditLog
+    four_eyes: Any = None  # access.gate.FourEyes; None refuses every download (fail closed)
+    subject_attributes: SubjectAttributes | None = None
+    # client id -> the name an admin gave it, read in the caller's session
+    client_names: Callable[[Session], dict[str, str]] | None = None
+    time_zone: str = "Asia/Shanghai"
+
+
 def download(
-    svc: ConsentService,
+    deps: PackageDeps,
     uow: UnitOfWork,
     actor: m.Actor,
     dsr_id: str,
@@ -92,7 +121,6 @@ def download(
     SubjectGone, VaultUnavailable, StorageUnavailable, LogCorrupt, PrinterUnavailable (pdf).
     """
     from consent import customer_copy
-    from consent.service import _require_four_eyes
 
     if fmt not in FORMATS:
         raise InvalidConsent(f"format must be one of: {', '.join(FORMATS)}")
@@ -100,27 +128,27 @@ def download(
         raise InvalidConsent(f"language must be one of: {', '.join(customer_copy.LANGUAGES)}")
     if values not in customer_copy.VALUE_MODES:
         raise InvalidConsent(f"values must be one of: {', '.join(customer_copy.VALUE_MODES)}")
-    subject_id = _package_request(svc, actor, dsr_id, "download access packages")
+    subject_id = _package_request(deps, actor, dsr_id, "download access packages")
     # Refused early, before the checkpoint below writes, when there is no grant at all.
-    with svc.session_factory() as s:
-        _require_four_eyes(svc, s, actor, DSR_PACKAGE, dsr_id, request_id)
+    with deps.session_factory() as s:
+        require_four_eyes(deps.four_eyes, s, actor, DSR_PACKAGE, dsr_id, request_id)
     # Proofs against a checkpoint covering everything logged so far (own transactions,
     # before this unit of work writes).
     access_log: dict[str, Any] | None = None
-    if svc.audit is not None:
-        svc.audit.checkpoint_now()
-        access_log = svc.audit.export_subject(subject_id).to_dict()
+    if deps.audit is not None:
+        deps.audit.checkpoint_now()
+        access_log = deps.audit.export_subject(subject_id).to_dict()
     session = uow.session
     assert session is not None
     # The grant that counts: read again in the transaction that reads the values.
-    approval = _require_four_eyes(svc, session, actor, DSR_PACKAGE, dsr_id, request_id)
-    package = _build(svc, session, subject_id, dsr_id, access_log)
+    approval = require_four_eyes(deps.four_eyes, session, actor, DSR_PACKAGE, dsr_id, request_id)
+    package = _build(deps, session, subject_id, dsr_id, access_log)
     # Rendered before the event is recorded: a copy that cannot be made is not logged as given.
-    content, media_type = _render(svc, session, package, fmt, language, values)
+    content, media_type = _render(deps, session, package, fmt, language, values)
     # Printing a PDF takes seconds: a grant revoked (or expired) meanwhile lets nothing out.
     # The same decision again, its grant locked until the commit, so a revocation from now on
     # waits and is ordered after the release.
-    approval = _require_four_eyes(svc, session, actor, DSR_PACKAGE, dsr_id, request_id, lock=True)
+    approval = require_four_eyes(deps.four_eyes, session, actor, DSR_PACKAGE, dsr_id, request_id, lock=True)
     copy = {"language": language, "values": values} if fmt in ("customer", "pdf") else {}
     uow.record(
         AuditEvent(
@@ -144,7 +172,7 @@ def download(
 
 
 def _render(
-    svc: ConsentService, session: Any, package: dict[str, Any], fmt: str, language: str, values: str
+    deps: PackageDeps, session: Any, package: dict[str, Any], fmt: str, language: str, values: str
 ) -> tuple[str | bytes, str]:
     if fmt == "json":
         return json.dumps(package, ensure_ascii=False, indent=2, default=_json_default), "application/json"
@@ -153,7 +181,7 @@ def _render(
     from consent import customer_copy
     from consent import purposes as consent_purposes
 
-    registry = svc.field_types
+    registry = deps.field_types
 
     def field_type_name(code: str, lang: str) -> str:
         found = registry.get(code) if code in registry.codes() else None
@@ -166,8 +194,8 @@ def _render(
         purposes=consent_purposes.all_purposes(session),
         field_type_name=field_type_name,
         mask=mask,
-        client_names=svc.client_names(session) if svc.client_names is not None else {},
-        time_zone=svc.time_zone,
+        client_names=deps.client_names(session) if deps.client_names is not None else {},
+        time_zone=deps.time_zone,
     )
     page = customer_copy.render(package, wording, language=language, values=values)
     if fmt == "customer":
@@ -178,7 +206,7 @@ def _render(
 
 
 def ask_approval(
-    svc: ConsentService, actor: m.Actor, dsr_id: str, *, request_id: str | None = None
+    deps: PackageDeps, actor: m.Actor, dsr_id: str, *, request_id: str | None = None
 ) -> tuple[Any, bool]:
     """Ask another DPO to approve the acting DPO's download of this request's package: their
     pending ``dsr.package`` request, or one filed now; and whether it was filed now.
@@ -187,21 +215,18 @@ def ask_approval(
     :func:`download`), ConfigurationError (no approval gate wired), StorageUnavailable.
     """
     from access.model import Acting
-    from consent.service import _four_eyes
 
-    _package_request(svc, actor, dsr_id, "ask for access packages")
-    return _four_eyes(svc, DSR_PACKAGE).ask(
+    _package_request(deps, actor, dsr_id, "ask for access packages")
+    return four_eyes_gate(deps.four_eyes, DSR_PACKAGE).ask(
         Acting(actor.person, actor.role, actor.name), DSR_PACKAGE, dsr_id, request_id=request_id
     )
 
 
-def _package_request(svc: ConsentService, actor: m.Actor, dsr_id: str, what: str) -> str:
+def _package_request(deps: PackageDeps, actor: m.Actor, dsr_id: str, what: str) -> str:
     """The subject of an access request whose package may be had now (approved or completed)."""
-    from consent.service import _require_role
-
-    _require_role(actor, m.DSR_ROLES, what)
-    svc.catalogue.ensure_seeded()
-    with svc.session_factory() as s:
+    require_role(actor, m.DSR_ROLES, what)
+    deps.catalogue.ensure_seeded()
+    with deps.session_factory() as s:
         row = s.execute(sa.select(t.dsr_requests).where(t.dsr_requests.c.dsr_id == dsr_id)).first()
     if row is None:
         raise RequestNotFound("no such data-subject request")
@@ -220,9 +245,9 @@ def _json_default(value: Any) -> Any:
 
 
 def _build(
-    svc: ConsentService, session: Any, subject_id: str, dsr_id: str, access_log: dict[str, Any] | None
+    deps: PackageDeps, session: Any, subject_id: str, dsr_id: str, access_log: dict[str, Any] | None
 ) -> dict[str, Any]:
-    now = svc.clock()
+    now = deps.clock()
     row = subjects.get(session, subject_id)
     values = []
     risk_attributes: list[dict[str, Any]] = []
@@ -234,9 +259,9 @@ def _build(
             .order_by(k.field_type, k.created_at, k.token)
         ).all()
         # Values held need the key (SubjectShredded if it is gone); attributes alone may have none.
-        key = svc.keyring.data_keys(session, [subject_owner(subject_id)]).get(subject_owner(subject_id))
+        key = deps.keyring.data_keys(session, [subject_owner(subject_id)]).get(subject_owner(subject_id))
         if tokens:
-            key = key or svc.keyring.subject_key(session, subject_id)
+            key = key or deps.keyring.subject_key(session, subject_id)
             for token, kind, field_type, sealed, created_at in tokens:
                 value = key.open(bytes(sealed), Binding(subject_id, field_type, token)).decode("utf-8")
                 values.append(
@@ -249,8 +274,8 @@ def _build(
                     }
                 )
         held = None
-        if key is not None and svc.subject_attributes is not None:
-            held = svc.subject_attributes.of_subject(session, key, subject_id)
+        if key is not None and deps.subject_attributes is not None:
+            held = deps.subject_attributes.of_subject(session, key, subject_id)
         if held is not None:
             document, stored_at = held
             risk_attributes = [
@@ -294,7 +319,7 @@ def _build(
         "package": "piivault access package v1",
         "dsr_id": dsr_id,
         "generated_at": now,
-        "controller": svc.controller.as_kantara(),
+        "controller": deps.controller.as_kantara(),
         "subject": {
             "subject_id": subject_id,
             "state": None if row is None else row.state,
@@ -312,7 +337,7 @@ def _build(
         "uses": uses,
         "audit_log": access_log,
         "receipt_public_key": receipts.public_key_b64(
-            svc.keyring.signer(session, receipts.SIGNING_KEY).public_key
+            deps.keyring.signer(session, receipts.SIGNING_KEY).public_key
         ),
     }
 

@@ -6,20 +6,13 @@ of ``consent_dsr_steps`` (who, when, from, to, why) and an audit event
 ``dsr.<state>``; the request is due ``PIIVAULT_DSR_DUE_DAYS`` (15) days after
 it was received, and open requests past it are listed as overdue.
 
-Completing a request carries it out, in the same transaction:
-
-* access: the package (:mod:`consent.access`) may be downloaded by the DPO;
-* correction: each listed token gets its new value, the token unchanged, and
-  each listed risk attribute its new value;
-* erasure: shred now, or restrict and schedule the shred (:mod:`consent.erasure`);
-* restriction: the subject is restricted until the DPO lifts it;
-* withdraw_all: every consent standing is withdrawn, each with a receipt.
-
-Values given for a correction are used once and never stored or logged.
+Completing a request carries it out, in the same transaction (:mod:`consent.fulfilment`:
+a package, corrections, an erasure, a restriction, or every consent withdrawn).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -33,22 +26,28 @@ from consent import consents, erasure
 from consent import model as m
 from consent import tables as t
 from consent.errors import (
-    ConsentConflict,
     InvalidConsent,
     InvalidTransition,
     RequestNotFound,
     SubjectGone,
     SubjectUnknown,
 )
+from consent.fulfilment import carry_out
+from consent.guards import begin, check_note, require_four_eyes, require_role
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import for_update
 from tokenization import subjects
-from tokenization.correct import replace_values
-from tokenization.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from consent.service import ConsentService
+    from collections.abc import Callable
+
+    from consent.consents import ConsentRecords
+    from consent.purposes import LivePurposeCatalogue
+    from consent.receipts import Receipts
+    from consent.subject_state import SubjectStates
+    from tokenization.fieldtypes import FieldTypeRegistry
+    from vault import Keyring
 
 TYPES = ("access", "correction", "erasure", "restriction", "withdraw_all")
 RECEIVED, VERIFIED, APPROVED, COMPLETED, REJECTED = (
@@ -70,7 +69,6 @@ REJECT_REASONS = (
     "withdrawn_by_subject",
     "other",
 )
-MAX_CORRECTIONS = 100
 MAX_PAGE = 500
 _d, _s = t.dsr_requests.c, t.dsr_steps.c
 
@@ -137,14 +135,28 @@ def _step(
     )
 
 
-def _check_note(note: Any) -> str | None:
-    if note is not None and (not isinstance(note, str) or len(note) > m.MAX_NOTE):
-        raise InvalidConsent(f"note must be at most {m.MAX_NOTE} characters")
-    return note
+@dataclasses.dataclass(frozen=True)
+class DsrDeps:
+    """What data-subject requests use: the catalogue (seeded first), the clock and the due days,
+    subjects' ids and state, consents (a withdraw-all withdraws each), receipts (signed after
+    the commit), the erasure, the keyring and field types a correction re-seals values with,
+    risk attributes, and four eyes on erasures."""
+
+    catalogue: LivePurposeCatalogue
+    clock: Callable[[], dt.datetime]
+    subjects: SubjectStates
+    consents: ConsentRecords
+    receipts: Receipts
+    erasure: erasure.ErasureDeps
+    keyring: Keyring
+    field_types: FieldTypeRegistry
+    due_days: int = 15
+    subject_attributes: Any = None  # consent.access.SubjectAttributes; None: none are kept
+    four_eyes: Any = None  # access.gate.FourEyes; None refuses erasures (fail closed)
 
 
 def create(
-    svc: ConsentService,
+    deps: DsrDeps,
     uow: UnitOfWork,
     actor: m.Actor,
     subject_id: str,
@@ -154,29 +166,27 @@ def create(
     note: str | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """Receive a request; it is due ``svc.due_days`` days from now.
+    """Receive a request; it is due ``deps.due_days`` days from now.
 
     Raises NotAllowed, InvalidConsent, SubjectGone, SubjectUnknown (piivault
     holds neither data nor a consent record for the id: a typo, not a person),
     StorageUnavailable.
     """
-    from consent.service import _require_role
-
-    _require_role(actor, m.DSR_CREATE_ROLES, "file data-subject requests")
+    require_role(actor, m.DSR_CREATE_ROLES, "file data-subject requests")
     if type_ not in TYPES:
         raise InvalidConsent(f"type must be one of: {', '.join(TYPES)}")
     if channel not in m.CHANNELS:
         raise InvalidConsent(f"channel must be one of: {', '.join(m.CHANNELS)}")
-    _check_note(note)
-    session = svc._session(uow)
-    svc.check_subject_id(subject_id)
-    if svc.erased(session, subject_id):
+    check_note(note)
+    session = begin(deps.catalogue, uow)
+    deps.subjects.check_subject_id(subject_id)
+    if deps.subjects.erased(session, subject_id):
         raise SubjectGone("the subject was erased")
     if subjects.get(session, subject_id) is None and not consents.recorded(session, subject_id):
         raise SubjectUnknown("piivault holds no data and no consent for this subject")
-    now = svc.clock()
+    now = deps.clock()
     dsr_id = new_id("dsr_")
-    due = now + dt.timedelta(days=svc.due_days)
+    due = now + dt.timedelta(days=deps.due_days)
     session.execute(
         t.dsr_requests.insert().values(
             dsr_id=dsr_id,
@@ -202,11 +212,11 @@ def create(
         )
     )
     uow.commit()
-    return get(svc, uow, actor, dsr_id, audit=False)
+    return get(deps, uow, actor, dsr_id, audit=False)
 
 
 def get(
-    svc: ConsentService,
+    deps: DsrDeps,
     uow: UnitOfWork,
     actor: m.Actor,
     dsr_id: str,
@@ -215,15 +225,13 @@ def get(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """One request with its steps. Raises NotAllowed, RequestNotFound, StorageUnavailable."""
-    from consent.service import _require_role
-
     if audit:
-        _require_role(actor, m.DSR_ROLES, "read data-subject requests")
-    session = svc._session(uow)
+        require_role(actor, m.DSR_ROLES, "read data-subject requests")
+    session = begin(deps.catalogue, uow)
     row = session.execute(sa.select(t.dsr_requests).where(_d.dsr_id == dsr_id)).first()
     if row is None:
         raise RequestNotFound("no such data-subject request")
-    found = _dict(row, _steps(session, dsr_id), svc.clock())
+    found = _dict(row, _steps(session, dsr_id), deps.clock())
     if audit:
         uow.record(
             AuditEvent(
@@ -239,12 +247,12 @@ def get(
     found["certificate_id"] = certificate_id
     if audit and certificate_id:
         # The signed erasure certificate itself (None while its audit event awaits sequencing).
-        found["certificate"] = svc.finalize_receipt(certificate_id)
+        found["certificate"] = deps.receipts.finalize_receipt(certificate_id)
     return found
 
 
 def search(
-    svc: ConsentService,
+    deps: DsrDeps,
     uow: UnitOfWork,
     actor: m.Actor,
     *,
@@ -258,17 +266,15 @@ def search(
 
     Raises NotAllowed, InvalidConsent, StorageUnavailable.
     """
-    from consent.service import _require_role
-
-    _require_role(actor, m.DSR_ROLES, "read data-subject requests")
+    require_role(actor, m.DSR_ROLES, "read data-subject requests")
     if state is not None and state not in (*OPEN, COMPLETED, REJECTED):
         raise InvalidConsent("unknown state")
     if type_ is not None and type_ not in TYPES:
         raise InvalidConsent("unknown type")
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
         raise InvalidConsent(f"limit must be between 1 and {MAX_PAGE}")
-    session = svc._session(uow)
-    now = svc.clock()
+    session = begin(deps.catalogue, uow)
+    now = deps.clock()
     stmt = sa.select(t.dsr_requests).order_by(_d.due_at, _d.dsr_id).limit(limit)
     if state is not None:
         stmt = stmt.where(_d.state == state)
@@ -284,7 +290,7 @@ def search(
 
 
 def advance(
-    svc: ConsentService,
+    deps: DsrDeps,
     uow: UnitOfWork,
     actor: m.Actor,
     dsr_id: str,
@@ -306,11 +312,9 @@ def advance(
     RequestNotFound, InvalidTransition, InvalidConsent, SubjectGone,
     ConsentConflict, ConfigurationError (no erasure ledger), StorageUnavailable.
     """
-    from consent.service import _require_four_eyes, _require_role
-
-    _require_role(actor, m.DSR_ROLES, "work on data-subject requests")
-    _check_note(note)
-    session = svc._session(uow)
+    require_role(actor, m.DSR_ROLES, "work on data-subject requests")
+    check_note(note)
+    session = begin(deps.catalogue, uow)
     row = session.execute(for_update(sa.select(t.dsr_requests).where(_d.dsr_id == dsr_id), session)).first()
     if row is None:
         raise RequestNotFound("no such data-subject request")
@@ -318,7 +322,7 @@ def advance(
         raise InvalidTransition(f"the request is {row.state}: it cannot change any more")
     if to_state != REJECTED and NEXT.get(row.state) != to_state:
         raise InvalidTransition(f"a {row.state} request can move to {NEXT[row.state]} or rejected only")
-    now = svc.clock()
+    now = deps.clock()
     detail: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     receipt_ids: list[str] = []
@@ -335,8 +339,8 @@ def advance(
         approval: dict[str, Any] = {}
         if row.type == "erasure":
             # Irreversible: a second DPO approved it (four eyes, access.gate).
-            approval = _require_four_eyes(svc, session, actor, DSR_ERASURE, dsr_id, request_id)
-        outcome, receipt_ids = _carry_out(svc, session, uow, actor, row, corrections, now, request_id)
+            approval = require_four_eyes(deps.four_eyes, session, actor, DSR_ERASURE, dsr_id, request_id)
+        outcome, receipt_ids = carry_out(deps, session, uow, actor, row, corrections, now, request_id)
         detail = {**{k: v for k, v in outcome.items() if k != "receipts"}, **approval}
     values: dict[str, Any] = {"state": to_state, "updated_at": now}
     if to_state in (COMPLETED, REJECTED):
@@ -360,132 +364,8 @@ def advance(
         )
     )
     uow.commit()
-    found = get(svc, uow, actor, dsr_id, audit=False)
+    found = get(deps, uow, actor, dsr_id, audit=False)
     session.rollback()  # end the read before signing: SQLite writers would wait for it
     if receipt_ids:
-        found["receipts"] = [svc.finalize_receipt(r) for r in receipt_ids]
+        found["receipts"] = [deps.receipts.finalize_receipt(r) for r in receipt_ids]
     return found
-
-
-def _carry_out(
-    svc: ConsentService,
-    session: Any,
-    uow: UnitOfWork,
-    actor: m.Actor,
-    row: Any,
-    corrections: Sequence[dict[str, Any]] | None,
-    now: dt.datetime,
-    request_id: str | None,
-) -> tuple[dict[str, Any], list[str]]:
-    subject_id, dsr_id = row.subject_id, row.dsr_id
-    if row.type == "access":
-        return {"package": "available to the DPO while the request is completed"}, []
-    if row.type == "correction":
-        if not corrections:
-            raise InvalidConsent(
-                "completing a correction needs corrections: [{token, value}] or [{attribute, value}]"
-            )
-        if len(corrections) > MAX_CORRECTIONS:
-            raise InvalidConsent(f"at most {MAX_CORRECTIONS} corrections per request")
-        _live_subject(session, subject_id)
-        field_types, names = _correct(svc, session, subject_id, corrections, now)
-        details: dict[str, Any] = {"dsr_id": dsr_id, "values": len(field_types)}
-        outcome: dict[str, Any] = {"corrected": len(field_types), "field_types": sorted(set(field_types))}
-        if names:
-            details["attributes"] = outcome["attributes"] = sorted(names)  # names only, never values
-        uow.record(
-            AuditEvent(
-                action="subject.correct",
-                actor=actor.name,
-                subject_id=subject_id,
-                field_types=tuple(sorted(set(field_types))),
-                request_id=request_id,
-                details=details,
-            )
-        )
-        return outcome, []
-    if row.type == "erasure":
-        outcome = erasure.erase(
-            svc, session, uow, subject_id, dsr_id=dsr_id, actor=actor.name, now=now, request_id=request_id
-        )
-        cert = outcome.get("certificate_id")
-        return outcome, [cert] if cert else []
-    if row.type == "restriction":
-        state = _live_subject(session, subject_id)
-        if state != subjects.RESTRICTED:
-            subjects.set_state(session, subject_id, subjects.RESTRICTED, now)
-        uow.record(
-            AuditEvent(
-                action="subject.restrict",
-                actor=actor.name,
-                subject_id=subject_id,
-                reason="dsr restriction",
-                request_id=request_id,
-                details={"dsr_id": dsr_id},
-            )
-        )
-        return {"action": "restricted"}, []
-    # withdraw_all
-    withdrawn, receipt_ids = [], []
-    for state in consents.current_all(session, subject_id, now):
-        if state.state == m.WITHDRAWN:
-            continue
-        latest = consents.latest(session, subject_id, state.purpose)
-        if latest is None or latest.action not in (m.GRANT, m.RENEW):
-            continue
-        record, _ = svc._withdraw(
-            session,
-            uow,
-            actor,
-            subject_id,
-            state.purpose,
-            row.channel,
-            None,
-            None,
-            request_id,
-            now,
-            "dsr",
-            dsr_id,
-        )
-        withdrawn.append(state.purpose)
-        receipt_ids.append(record["receipt_id"])
-    return {"withdrawn": withdrawn, "receipts": receipt_ids}, receipt_ids
-
-
-def _correct(
-    svc: ConsentService, session: Any, subject_id: str, corrections: Sequence[Any], now: dt.datetime
-) -> tuple[list[str], list[str]]:
-    """Carry out corrections: ``{token, value}`` replaces a value (the token stays), ``{attribute,
-    value}`` sets a risk attribute. Returns the field types and the attribute names corrected.
-
-    Errors name the item (``corrections[i]``) and the rule, never a value; the
-    request's transaction is rolled back on any, so nothing is half-corrected.
-    """
-    field_types: list[str] = []
-    changes: list[tuple[str, str, Any]] = []
-    for i, item in enumerate(corrections):
-        if isinstance(item, dict) and set(item) == {"attribute", "value"}:
-            if not isinstance(item["attribute"], str):
-                raise InvalidConsent(f"corrections[{i}].attribute must be a string")
-            changes.append((f"corrections[{i}]", item["attribute"], item["value"]))
-            continue
-        try:
-            # One item at a time, so that an error names the item's place in the request.
-            field_types += replace_values(svc.keyring, svc.field_types, session, subject_id, [item])
-        except InvalidRequest as e:
-            raise InvalidRequest(e.message.replace("corrections[0]", f"corrections[{i}]", 1)) from None
-    if changes:
-        if svc.subject_attributes is None:
-            raise InvalidConsent("this piivault keeps no risk attributes to correct")
-        key = svc.keyring.subject_key(session, subject_id)
-        return field_types, svc.subject_attributes.correct(session, key, subject_id, changes, now)
-    return field_types, []
-
-
-def _live_subject(session: Any, subject_id: str) -> str:
-    found = subjects.states(session, [subject_id]).get(subject_id)
-    if found is None or found[0] != subjects.SUBJECT:
-        raise ConsentConflict("piivault holds no data for this subject")
-    if found[1] == subjects.ERASED:
-        raise SubjectGone("the subject was erased")
-    return found[1]

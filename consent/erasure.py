@@ -26,17 +26,28 @@ from audit.events import AuditEvent
 from consent import consents, holds, receipts
 from consent import model as m
 from consent import tables as t
+from consent.subject_state import add_tombstone
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import insert_ignore
 from tokenization import subjects
 
 if TYPE_CHECKING:
-    from consent.service import ConsentService
+    from consent.receipts import Receipts
+    from vault import Keyring
 
 SHRED = "shred"
 ERASURE_REASON = "dsr-erasure"
 _j = t.jobs.c
+
+
+@dataclasses.dataclass(frozen=True)
+class ErasureDeps:
+    """What an erasure uses: the keyring that shreds the subject's key and deletes its tokens,
+    and the receipts that keep its certificate."""
+
+    keyring: Keyring
+    receipts: Receipts
 
 
 def job_key(subject_id: str) -> str:
@@ -91,7 +102,7 @@ def hold_decision(
 
 
 def erase(
-    svc: ConsentService,
+    deps: ErasureDeps,
     session: Session,
     uow: UnitOfWork,
     subject_id: str,
@@ -113,7 +124,7 @@ def erase(
     decision = hold_decision(session, row, subject_id, actor, now)
     if decision.shred_now:
         certificate_id = shred_now(
-            svc, session, uow, subject_id, dsr_id=dsr_id, actor=actor, now=now, request_id=request_id
+            deps, session, uow, subject_id, dsr_id=dsr_id, actor=actor, now=now, request_id=request_id
         )
         return {"action": "erased", "certificate_id": certificate_id}
     if row is not None and row.state != subjects.RESTRICTED:
@@ -154,7 +165,7 @@ def erase(
 
 
 def shred_now(
-    svc: ConsentService,
+    deps: ErasureDeps,
     session: Session,
     uow: UnitOfWork,
     subject_id: str,
@@ -166,16 +177,16 @@ def shred_now(
 ) -> str:
     """Crypto-shred the subject and keep only its tombstone; returns the certificate id.
 
-    The certificate is signed after the commit (``svc.finalize_receipt``).
+    The certificate is signed after the commit (:meth:`consent.receipts.Receipts.finalize_receipt`).
     Raises ConfigurationError (no erasure ledger), StorageUnavailable.
     """
-    entry = svc.keyring.shred(session, subject_id, ERASURE_REASON, dsr_id)
+    entry = deps.keyring.shred(session, subject_id, ERASURE_REASON, dsr_id)
     if subjects.get(session, subject_id) is None:
         # Known only to consent: an erased row keeps tokenization from reviving the id.
         subjects.insert(session, [subject_id], subjects.SUBJECT, now)
     subjects.set_state(session, subject_id, subjects.ERASED, now)
     removed = {
-        "tokens": subjects.erase_tokens(session, svc.keyring, subject_id, now),
+        "tokens": subjects.erase_tokens(session, deps.keyring, subject_id, now),
         **_forget(session, subject_id, actor, now),
     }
     session.execute(
@@ -192,12 +203,10 @@ def shred_now(
         ledger_seq=entry.seq,
         ledger_hash=entry.hash,
         removed=removed,
-        controller=svc.controller,
-        public_key=svc.keyring.signer(session, receipts.SIGNING_KEY).public_key,
+        controller=deps.receipts.controller,
+        public_key=deps.receipts.signer(session).public_key,
     )
-    svc.store_receipt(session, certificate_id, "erasure", subject_id, "subject.erase", body, now)
-    from consent.service import add_tombstone
-
+    deps.receipts.store_receipt(session, certificate_id, "erasure", subject_id, "subject.erase", body, now)
     add_tombstone(session, subject_id, entry.erased_at, dsr_id, certificate_id)
     uow.record(
         AuditEvent(
@@ -237,8 +246,6 @@ def forget_restored(session: Session, subject_ids: list[str], now: dt.datetime) 
     (the erasure certificate, if the backup predates it, is in the audit log).
     Runs in the caller's transaction; returns the consent records deleted.
     """
-    from consent.service import add_tombstone
-
     count = 0
     for subject_id in subject_ids:
         count += _forget(session, subject_id, "piivault.replay", now)["consent_records"]

@@ -15,24 +15,34 @@ and schedules the shred for the last hold's end. A restricted subject is
 denied every purpose except an active hold's own, for the roles the hold
 names (:func:`exempts`).
 
-Functions run inside the caller's transaction.
+Functions run inside the caller's transaction; :class:`Holds` owns the DPO's use
+cases (list, place, release), each in its own unit of work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from audit.events import AuditEvent
 from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
+from consent.errors import ConsentConflict, HoldNotFound, InvalidConsent
+from consent.guards import begin, check_note, require_role
+from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import insert_ignore
 from tokenization import subjects
+
+if TYPE_CHECKING:
+    from consent.subject_state import SubjectStates
 
 RETENTION, LEGAL = "retention", "legal"
 LEGAL_REASONS = ("litigation", "regulatory_investigation", "law_enforcement", "audit", "other")
@@ -240,3 +250,127 @@ def release_all(session: Session, subject_id: str, reason: str, actor: str, now:
         .values(released_at=now, released_by=actor, release_reason=reason, note=None)
     )
     return int(result.rowcount or 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Holds:
+    """The DPO's use cases on holds: list a subject's, place a legal hold, release one."""
+
+    catalogue: _purposes.LivePurposeCatalogue
+    clock: Callable[[], dt.datetime]
+    subjects: SubjectStates
+
+    def list_holds(
+        self, uow: UnitOfWork, actor: m.Actor, subject_id: str, *, request_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every hold of the subject, released ones included. Raises NotAllowed, StorageUnavailable."""
+        require_role(actor, m.DSR_ROLES, "read holds")
+        session = begin(self.catalogue, uow)
+        self.subjects.check_subject_id(subject_id)
+        found = of_subject(session, subject_id)
+        uow.commit()
+        return found
+
+    def place_hold(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        *,
+        reason_code: str,
+        ends_at: dt.datetime,
+        note: str | None = None,
+        purpose: str | None = None,
+        roles: Sequence[str] = ("dpo",),
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Place a legal hold until ``ends_at``: erasure then waits for it.
+
+        ``purpose`` (optional) is what the held data may still be used for
+        while the subject is restricted, by ``roles``. A pending shred is
+        rescheduled to the new end. Raises NotAllowed, InvalidConsent,
+        PurposeNotFound, SubjectUnknown, SubjectGone, StorageUnavailable.
+        """
+        require_role(actor, m.DSR_ROLES, "place holds")
+        if reason_code not in LEGAL_REASONS:
+            raise InvalidConsent(f"reason_code must be one of: {', '.join(LEGAL_REASONS)}")
+        check_note(note)
+        if not roles or any(r not in m.HOLD_ROLES for r in roles):
+            raise InvalidConsent(f"roles must be among: {', '.join(m.HOLD_ROLES)}")
+        session = begin(self.catalogue, uow)
+        now = self.clock()
+        if ends_at.tzinfo is None or ends_at <= now:
+            raise InvalidConsent("ends_at must be a future time with a time zone")
+        self.subjects.live(session, subject_id)
+        if purpose is not None:
+            _purposes.require(session, purpose)
+        hold = place_legal(
+            session,
+            subject_id,
+            purpose=purpose,
+            roles=list(dict.fromkeys(roles)),
+            reason_code=reason_code,
+            note=note,
+            ends_at=ends_at,
+            actor=actor.name,
+            now=now,
+        )
+        from consent import erasure
+
+        due = erasure.reschedule(session, subject_id, now)
+        uow.record(
+            AuditEvent(
+                action="hold.place",
+                actor=actor.name,
+                subject_id=subject_id,
+                purpose=purpose,
+                reason=reason_code,
+                request_id=request_id,
+                details={"hold_id": hold["hold_id"], "ends_at": m.iso(ends_at), "shred_due_at": m.iso(due)},
+            )
+        )
+        uow.commit()
+        return hold
+
+    def release_hold(
+        self,
+        uow: UnitOfWork,
+        actor: m.Actor,
+        subject_id: str,
+        hold_id: str,
+        *,
+        reason_code: str,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Release a hold now; a waiting shred is rescheduled to the remaining holds' end.
+
+        Raises NotAllowed, InvalidConsent, HoldNotFound, ConsentConflict
+        (released already), StorageUnavailable.
+        """
+        require_role(actor, m.DSR_ROLES, "release holds")
+        if reason_code not in RELEASE_REASONS:
+            raise InvalidConsent(f"reason_code must be one of: {', '.join(RELEASE_REASONS)}")
+        session = begin(self.catalogue, uow)
+        hold = get(session, hold_id)
+        if hold is None or hold["subject_id"] != subject_id:
+            raise HoldNotFound("no such hold")
+        now = self.clock()
+        if not release(session, hold_id, reason_code, actor.name, now):
+            raise ConsentConflict("the hold was released already")
+        from consent import erasure
+
+        due = erasure.reschedule(session, subject_id, now)
+        uow.record(
+            AuditEvent(
+                action="hold.release",
+                actor=actor.name,
+                subject_id=subject_id,
+                reason=reason_code,
+                request_id=request_id,
+                details={"hold_id": hold_id, "shred_due_at": m.iso(due)},
+            )
+        )
+        uow.commit()
+        released = get(session, hold_id)
+        assert released is not None
+        return released

@@ -17,6 +17,7 @@ consents get no receipts: the original collection has its own evidence.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -30,6 +31,7 @@ from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
 from consent.errors import ImportRejected, InvalidConsent
+from consent.guards import begin, require_role
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import chunked, existing
@@ -38,7 +40,10 @@ from tokenization import tables as tt
 from tokenization.model import valid_subject_id
 
 if TYPE_CHECKING:
-    from consent.service import ConsentService
+    from collections.abc import Callable
+
+    from consent.purposes import LivePurposeCatalogue
+    from tokenization.fieldtypes import FieldTypeRegistry
 
 COLUMNS = (
     "subject_id",
@@ -187,8 +192,18 @@ def _row(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class ImportDeps:
+    """What an import uses: the catalogue (seeded first: rows name its purposes), the field
+    types that tell an opaque subject id from a personal identifier, and the clock."""
+
+    catalogue: LivePurposeCatalogue
+    field_types: FieldTypeRegistry
+    clock: Callable[[], dt.datetime]
+
+
 def validate(
-    svc: ConsentService, session: Any, rows: list[Any], now: dt.datetime
+    field_types: FieldTypeRegistry, session: Any, rows: list[Any], now: dt.datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(checked rows, errors) - errors as ``{row, column, rule}`` (row 1 = the first data row)."""
     purposes = {p.code: p for p in _purposes.all_purposes(session)}
@@ -197,23 +212,21 @@ def validate(
     def looks_like_pii(subject_id: str) -> bool:
         found = seen.get(subject_id)
         if found is None:
-            found = seen[subject_id] = svc.field_types.looks_like_identifier(subject_id)
+            found = seen[subject_id] = field_types.looks_like_identifier(subject_id)
         return found
 
     checked: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for number, raw in enumerate(rows, start=1):
         try:
-            checked.append(_row(raw, purposes, now, looks_like_pii, svc.field_types))
+            checked.append(_row(raw, purposes, now, looks_like_pii, field_types))
         except _RowError as e:
             errors.append({"row": number, "column": e.column, "rule": e.rule})
     if errors:
         return checked, errors
     subject_ids = {r["subject_id"] for r in checked}
     erased = existing(session, t.tombstones.c.subject_id, subject_ids)
-    erased |= existing(
-        session, tt.subjects.c.subject_id, subject_ids, tt.subjects.c.state == subjects.ERASED
-    )
+    erased |= existing(session, tt.subjects.c.subject_id, subject_ids, tt.subjects.c.state == subjects.ERASED)
     for number, row in enumerate(checked, start=1):
         if row["subject_id"] in erased:
             errors.append({"row": number, "column": "subject_id", "rule": "the subject was erased"})
@@ -221,7 +234,7 @@ def validate(
 
 
 def run(
-    svc: ConsentService,
+    deps: ImportDeps,
     uow: UnitOfWork,
     actor: m.Actor,
     content: bytes,
@@ -234,17 +247,15 @@ def run(
     Raises NotAllowed, InvalidConsent (a malformed document), ImportRejected
     (with ``row_errors``; nothing written), StorageUnavailable.
     """
-    from consent.service import _require_role
-
-    _require_role(actor, m.IMPORT_ROLES, "import consents")
+    require_role(actor, m.IMPORT_ROLES, "import consents")
     rows = parse(content, fmt)
     if not rows:
         raise InvalidConsent("the import has no rows")
     if len(rows) > MAX_ROWS:
         raise InvalidConsent(f"at most {MAX_ROWS} rows per import")
-    session = svc._session(uow)
-    now = svc.clock()
-    checked, errors = validate(svc, session, rows, now)
+    session = begin(deps.catalogue, uow)
+    now = deps.clock()
+    checked, errors = validate(deps.field_types, session, rows, now)
     if errors:
         raise ImportRejected(f"{len(errors)} row(s) invalid; nothing was imported", errors[:MAX_ERRORS])
     digest = hashlib.sha256(content).hexdigest()

@@ -29,11 +29,29 @@ from piivault.ids import new_id
 from piivault.sql import for_update, insert_ignore
 
 if TYPE_CHECKING:
-    from consent.service import ConsentService
+    import datetime as dt
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from consent.purposes import LivePurposeCatalogue
+    from piivault.db import UnitOfWork
 
 ACTOR = "piivault.jobs"
 BATCH = 500
 _r, _j = t.records.c, t.jobs.c
+
+
+@dataclasses.dataclass(frozen=True)
+class JobDeps:
+    """What the jobs use: the catalogue seeded first, their own sessions and units of work,
+    the clock, and the erasure (its certificates signed right after each shred commits)."""
+
+    catalogue: LivePurposeCatalogue
+    session_factory: sessionmaker[Session]
+    uow_factory: Callable[[], UnitOfWork]
+    clock: Callable[[], dt.datetime]
+    erasure: erasure.ErasureDeps
 
 
 @dataclasses.dataclass
@@ -49,14 +67,14 @@ class JobReport:
         return dataclasses.asdict(self)
 
 
-def run(svc: ConsentService, *, limit: int = 10_000) -> JobReport:
+def run(deps: JobDeps, *, limit: int = 10_000) -> JobReport:
     """Run every due job once. Raises StorageUnavailable, VaultUnavailable, ConfigurationError."""
-    svc.catalogue.ensure_seeded()
+    deps.catalogue.ensure_seeded()
     report = JobReport()
-    expire_consents(svc, report, limit)
-    run_shreds(svc, report, limit)
-    now = svc.clock()
-    with svc.session_factory() as session:
+    expire_consents(deps, report, limit)
+    run_shreds(deps, report, limit)
+    now = deps.clock()
+    with deps.session_factory() as session:
         d = t.dsr_requests.c
         report.overdue_requests = int(
             session.scalar(
@@ -95,11 +113,11 @@ def _due_expiries(limit: int) -> sa.Select:
     )
 
 
-def expire_consents(svc: ConsentService, report: JobReport, limit: int) -> None:
+def expire_consents(deps: JobDeps, report: JobReport, limit: int) -> None:
     """Append an ``expire`` record to every consent whose expiry passed (audited per consent)."""
     while report.expired < limit:
-        now = svc.clock()
-        with svc.uow_factory() as uow:
+        now = deps.clock()
+        with deps.uow_factory() as uow:
             session = uow.session
             assert session is not None
             due = session.execute(_due_expiries(min(BATCH, limit - report.expired)), {"now": now}).all()
@@ -148,10 +166,10 @@ def expire_consents(svc: ConsentService, report: JobReport, limit: int) -> None:
             return
 
 
-def run_shreds(svc: ConsentService, report: JobReport, limit: int) -> None:
+def run_shreds(deps: JobDeps, report: JobReport, limit: int) -> None:
     """Shred every subject whose scheduled shred is due and whose holds all ended."""
-    now = svc.clock()
-    with svc.session_factory() as session:
+    now = deps.clock()
+    with deps.session_factory() as session:
         keys = list(
             session.scalars(
                 sa.select(_j.job_key)
@@ -161,15 +179,15 @@ def run_shreds(svc: ConsentService, report: JobReport, limit: int) -> None:
             )
         )
     for key in keys:
-        certificate = _shred_one(svc, key, report)
+        certificate = _shred_one(deps, key, report)
         if certificate is not None:
             report.certificates.append(certificate)
-            svc.finalize_receipt(certificate)
+            deps.erasure.receipts.finalize_receipt(certificate)
 
 
-def _shred_one(svc: ConsentService, key: str, report: JobReport) -> str | None:
-    now = svc.clock()
-    with svc.uow_factory() as uow:
+def _shred_one(deps: JobDeps, key: str, report: JobReport) -> str | None:
+    now = deps.clock()
+    with deps.uow_factory() as uow:
         session = uow.session
         assert session is not None
         stmt = sa.select(t.jobs).where(_j.job_key == key, _j.state == "pending", _j.due_at <= now)
@@ -197,7 +215,7 @@ def _shred_one(svc: ConsentService, key: str, report: JobReport) -> str | None:
             report.rescheduled += 1
             return None
         certificate = erasure.shred_now(
-            svc, session, uow, job.subject_id, dsr_id=job.dsr_id, actor=ACTOR, now=now
+            deps.erasure, session, uow, job.subject_id, dsr_id=job.dsr_id, actor=ACTOR, now=now
         )
         session.execute(
             t.jobs.update()

@@ -19,6 +19,11 @@ key: ``piivault consent verify-receipt FILE --public-key KEY`` runs it offline.
 Erasure certificates use the same envelope and key; their ``receipt`` says
 which subject was erased, when, under which request, and which erasure-ledger
 entry records it.
+
+:class:`Receipts` owns their life: stored unsigned with the action they document,
+signed right after the commit once the action's audit event is sequenced (a
+receipt whose signing was interrupted is signed when it is next read), read back,
+and the published key.
 """
 
 from __future__ import annotations
@@ -29,12 +34,26 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
 from audit.canonical import canonical_json
+from audit.events import AuditEvent
 from consent import model as m
-from consent.errors import ReceiptInvalid
-from vault import Signer, verify_signature
+from consent import purposes as _purposes
+from consent import tables as t
+from consent.errors import ConsentConflict, ReceiptInvalid, ReceiptNotFound
+from consent.guards import begin, require_role
+from piivault.db import UnitOfWork
+from piivault.errors import UnavailableError
+from tokenization.fieldtypes import FieldTypeRegistry
+from vault import Keyring, Signer, verify_signature
+
+log = logging.getLogger(__name__)
 
 SIGNING_KEY = "consent-receipt"
 """Name of the Ed25519 key, stored sealed by :class:`vault.Keyring` (``keyring.signer``)."""
@@ -262,3 +281,166 @@ def verify(document: bytes | str | dict[str, Any], public_key: bytes) -> dict[st
     if not verify_signature(public_key, message, raw):
         raise ReceiptInvalid("the signature does not match the receipt")
     return body
+
+
+@dataclasses.dataclass(frozen=True)
+class Receipts:
+    """Receipts and certificates: issued, stored, signed after the commit, read (see the module)."""
+
+    session_factory: sessionmaker[Session]
+    catalogue: _purposes.LivePurposeCatalogue
+    keyring: Keyring
+    field_types: FieldTypeRegistry
+    controller: Controller
+    clock: Callable[[], dt.datetime]
+    audit: Any = None  # audit.service.AuditLog: where the index of a receipt's event is found
+
+    def signer(self, session: Session) -> Signer:
+        return self.keyring.signer(session, SIGNING_KEY)
+
+    def issue_consent_receipt(
+        self,
+        session: Session,
+        receipt_id: str,
+        action: str,
+        record: dict[str, Any],
+        purpose: m.PurposeDef,
+        audit_action: str,
+        now: dt.datetime,
+    ) -> None:
+        """Store the receipt of a consent record, unsigned, in the recording transaction."""
+        notice = _purposes.notice(session, purpose.code, record["notice_version"] or purpose.notice_version)
+        body = consent_receipt(
+            receipt_id=receipt_id,
+            action=action,
+            record=record,
+            purpose=purpose,
+            notice=notice,
+            sensitive_types=frozenset(ft.code for ft in self.field_types if ft.pipl_sensitive),
+            controller=self.controller,
+            public_key=self.signer(session).public_key,
+            issued_at=now,
+        )
+        self.store_receipt(session, receipt_id, "consent", record["subject_id"], audit_action, body, now)
+
+    def store_receipt(
+        self,
+        session: Session,
+        receipt_id: str,
+        kind: str,
+        subject_id: str,
+        audit_action: str,
+        body: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        """Store an unsigned receipt or certificate; it is signed once its audit event is sequenced."""
+        session.execute(
+            t.receipts.insert().values(
+                receipt_id=receipt_id,
+                kind=kind,
+                subject_id=subject_id,
+                audit_action=audit_action,
+                body=json.dumps(body, ensure_ascii=False),
+                created_at=now,
+            )
+        )
+
+    def _audit_index(self, subject_id: str, action: str, receipt_id: str) -> int | None:
+        if self.audit is None:
+            return None
+        for attempt in range(2):
+            cursor = None
+            while True:
+                page = self.audit.search_events(subject=subject_id, action=action, limit=1000, cursor=cursor)
+                for event in page.events:
+                    if json.loads(event.entry).get("details", {}).get("receipt_id") == receipt_id:
+                        return event.seq
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            if attempt == 0:
+                self.audit.sequencer.drain(idle_checkpoint=False)
+        return None
+
+    def finalize_receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        """Sign a stored receipt with its audit event index; return the signed document.
+
+        Returns None when the audit event is not sequenced yet (the receipt is
+        signed on a later read). Never raises for an unavailable dependency:
+        the action it documents has committed already.
+        """
+        try:
+            return self._finalize(receipt_id)
+        except UnavailableError as e:
+            log.warning("consent: receipt signing deferred (%s)", e.code)
+            return None
+
+    def _finalize(self, receipt_id: str) -> dict[str, Any] | None:
+        r = t.receipts.c
+        with self.session_factory() as session:
+            row = session.execute(sa.select(t.receipts).where(r.receipt_id == receipt_id)).first()
+        if row is None:
+            raise ReceiptNotFound("no such receipt")
+        if row.signed is not None:
+            return json.loads(row.signed)
+        seq = self._audit_index(row.subject_id, row.audit_action, receipt_id)
+        if seq is None:
+            return None
+        body = json.loads(row.body)
+        body["auditEventIndex"] = seq
+        with self.session_factory() as session:
+            document = sign(self.signer(session), body)
+            done = session.execute(
+                t.receipts.update()
+                .where(r.receipt_id == receipt_id, r.signed.is_(None))
+                .values(
+                    signed=json.dumps(document, ensure_ascii=False),
+                    audit_seq=seq,
+                    signed_at=self.clock(),
+                )
+            )
+            session.commit()
+            if not done.rowcount:  # signed by a concurrent reader: theirs stands
+                signed = session.scalar(sa.select(r.signed).where(r.receipt_id == receipt_id))
+                return json.loads(signed)
+        return document
+
+    def get_receipt(
+        self, uow: UnitOfWork, actor: m.Actor, receipt_id: str, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """A signed receipt or certificate (signed now if that was deferred).
+
+        Raises NotAllowed, ReceiptNotFound, ConsentConflict (its audit event is
+        not sequenced yet: retry), StorageUnavailable.
+        """
+        require_role(actor, m.CONSENT_ROLES, "read receipts")
+        session = begin(self.catalogue, uow)
+        subject_id = session.scalar(
+            sa.select(t.receipts.c.subject_id).where(t.receipts.c.receipt_id == receipt_id)
+        )
+        if subject_id is None:
+            raise ReceiptNotFound("no such receipt")
+        uow.record(
+            AuditEvent(
+                action="consent.receipt_read",
+                actor=actor.name,
+                subject_id=subject_id,
+                request_id=request_id,
+                details={"receipt_id": receipt_id},
+            )
+        )
+        uow.commit()
+        document = self.finalize_receipt(receipt_id)
+        if document is None:
+            raise ConsentConflict("the receipt is not signed yet: retry in a few seconds")
+        return document
+
+    def receipt_public_key(self) -> dict[str, str]:
+        """The published receipt key: ``{alg, key_id, public_key}`` (base64).
+
+        Raises StorageUnavailable, VaultUnavailable.
+        """
+        with self.session_factory() as session:
+            key = self.signer(session).public_key
+            session.commit()
+        return {"alg": ALG, "key_id": key_id(key), "public_key": public_key_b64(key)}

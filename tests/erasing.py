@@ -13,7 +13,7 @@ def erase_subject(container: Any, subject_id: str, *, actor: str = "dpo:test") -
     with container.uow() as uow:
         consent = container.consent
         outcome = erasure.erase(
-            consent, uow.session, uow, subject_id, dsr_id=None, actor=actor, now=consent.clock()
+            consent.erasure_deps, uow.session, uow, subject_id, dsr_id=None, actor=actor, now=consent.clock()
         )
         uow.commit()
     return outcome

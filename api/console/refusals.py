@@ -35,7 +35,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"completing a correction needs corrections: .*", "corrections_needed"),
         (r"at most (?P<n>\d+) corrections per request", "corrections_at_most"),
         (r"this piivault keeps no risk attributes to correct", "no_attributes"),
-        # subjects, holds, consents (consent.service, consent.holds)
+        # subjects, holds, consents (consent.subject_state, consent.holds, consent.consents)
         (r"the hold was released already", "hold_released"),
         (r"the relationship was opened already", "relationship_opened"),
         (r"the relationship was closed already", "relationship_closed"),

@@ -43,7 +43,7 @@ def test_every_key_the_code_names_is_in_the_catalogue():
 def test_keys_built_from_codes_exist():
     from consent import dsr, holds
     from consent.model import CHANNELS, LEGAL_BASES, SEPARATE_GROUNDS
-    from consent.service import LIFT_REASONS
+    from consent.subject_state import LIFT_REASONS
 
     prefixes = {
         "dsr.type.": dsr.TYPES,

@@ -67,12 +67,8 @@ def _assert_erased(container, held: list[str]) -> None:
     assert out[3] == {"value": MOBILE}  # another subject holding the same value is untouched
     assert out[4] == {"error": "not_found", "reason": "no such token"}
     with container.uow() as uow:
-        found = container.tokenization.lookup(
-            uow, SERVICE, "cn_mobile", MOBILE, purpose="account_service"
-        )
-        assert found == [
-            {"token": held[3], "kind": "random", "subject_id": "cust-0002"}
-        ]
+        found = container.tokenization.lookup(uow, SERVICE, "cn_mobile", MOBILE, purpose="account_service")
+        assert found == [{"token": held[3], "kind": "random", "subject_id": "cust-0002"}]
     denied = [
         json.loads(p)
         for p in queued_events(container)
@@ -100,7 +96,7 @@ def test_a_data_subject_request_erasure_answers_erased_as_well(container, held):
     consent = container.consent
     with container.uow() as uow:
         certificate = erasure.shred_now(
-            consent, uow.session, uow, "cust-0001", dsr_id=None, actor="dpo:test", now=utcnow()
+            consent.erasure_deps, uow.session, uow, "cust-0001", dsr_id=None, actor="dpo:test", now=utcnow()
         )
         uow.commit()
     assert certificate

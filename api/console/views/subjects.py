@@ -39,7 +39,7 @@ from audit.service import READ_ACTION
 from consent import dsr
 from consent import holds as _holds
 from consent.model import CHANNELS, HOLD_ROLES, MAX_NOTE
-from consent.service import LIFT_REASONS
+from consent.subject_state import LIFT_REASONS
 from piivault.errors import Conflict, NotFound, ValidationFailed
 from tokenization.errors import SubjectNotFound
 
