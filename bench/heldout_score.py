@@ -9,6 +9,9 @@ Baselines, each run on the same texts in the same process run as the current tre
   English notes, the reference for the English path's speed (issue 18: at least 5x faster at equal
   or better F1). Its entity types are mapped to ours where one exists; the rest (``DATE_TIME``,
   ``LOCATION``, ``NRP``...) are ignored, which favours the baseline.
+  Its English pass and this tree's (one call per text, and ``analyze_batch``) alternate
+  :data:`ROUNDS` times and the fastest of each is reported: on a shared machine one pass of each
+  measures the load as much as the code.
 
 A detection counts only with the exact type and span. Held-out types are renamed to the
 detector's field types (``person`` -> ``name``, ``vehicle_plate`` -> ``cn_vehicle_plate``); a type
@@ -51,6 +54,7 @@ PRESIDIO_TYPES = {
     "US_PASSPORT": "passport",
 }
 Span = tuple[str, int, int]
+ROUNDS = 3  # English timing passes beside stock Presidio; the fastest of each counts
 Predictions = list[list[Span]]
 
 # Run in a child process with an exported tree first on sys.path: reads the texts as JSON on
@@ -117,6 +121,19 @@ def run_current(rows: list[dict]) -> tuple[Predictions, dict[str, float]]:
     return predicted, seconds
 
 
+def time_current_english(rows: list[dict]) -> dict[str, float]:
+    """Seconds of this tree on the English rows, one call per text and analyze_batch."""
+    from anonymize.text import analyze, analyze_batch
+
+    texts = [row["text"] for row in rows if row["lang"] == "en"]
+    start = time.perf_counter()
+    for text in texts:
+        analyze(text, "en")
+    middle = time.perf_counter()
+    analyze_batch(texts, "en")
+    return {"en": middle - start, "en_batch": time.perf_counter() - middle}
+
+
 def run_ref(rows: list[dict], ref: str) -> tuple[Predictions, dict[str, float]]:
     """The detector at git ``ref``, in a child process on an exported copy of that tree."""
     with tempfile.TemporaryDirectory(prefix="piivault-baseline-") as tree:
@@ -138,8 +155,23 @@ def run_ref(rows: list[dict], ref: str) -> tuple[Predictions, dict[str, float]]:
     return [[tuple(s) for s in spans or []] for spans in out["spans"]], out["seconds"]
 
 
-def run_stock_presidio(rows: list[dict]) -> tuple[Predictions, float]:
+def run_stock_presidio(rows: list[dict], analyzer: object | None = None) -> tuple[Predictions, float]:
     """Stock Presidio on the English rows (others left empty); seconds for those rows."""
+    analyzer = analyzer or stock_presidio()
+    predicted: Predictions = [[] for _ in rows]
+    start = time.perf_counter()
+    for i, row in enumerate(rows):
+        if row["lang"] == "en":
+            predicted[i] = [
+                (PRESIDIO_TYPES[r.entity_type], r.start, r.end)
+                for r in analyzer.analyze(row["text"], "en")  # type: ignore[attr-defined]
+                if r.entity_type in PRESIDIO_TYPES
+            ]
+    return predicted, time.perf_counter() - start
+
+
+def stock_presidio() -> object:
+    """Presidio's ``AnalyzerEngine`` as shipped, on the same spaCy model, warmed up."""
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
@@ -159,16 +191,7 @@ def run_stock_presidio(rows: list[dict]) -> tuple[Predictions, float]:
     registry.recognizers = [r for r in registry.recognizers if not isinstance(r, EmailRecognizer)]
     registry.add_recognizer(OfflineEmailRecognizer(supported_language="en"))
     analyzer.analyze("warm-up John Smith", "en")
-    predicted: Predictions = [[] for _ in rows]
-    start = time.perf_counter()
-    for i, row in enumerate(rows):
-        if row["lang"] == "en":
-            predicted[i] = [
-                (PRESIDIO_TYPES[r.entity_type], r.start, r.end)
-                for r in analyzer.analyze(row["text"], "en")
-                if r.entity_type in PRESIDIO_TYPES
-            ]
-    return predicted, time.perf_counter() - start
+    return analyzer
 
 
 def table(
@@ -226,7 +249,16 @@ def report_all(n: int, seed: int, baseline_ref: str | None, presidio: bool) -> N
     texts = Counter(row["lang"] for row in rows)
     ours, seconds = run_current(rows)
     ref = run_ref(rows, baseline_ref) if baseline_ref else None
-    stock = run_stock_presidio(rows) if presidio else None
+    stock = None
+    if presidio:
+        analyzer = stock_presidio()
+        stock = run_stock_presidio(rows, analyzer)
+        # On a shared machine one pass is at the mercy of the load: the English passes of this
+        # tree and of stock Presidio alternate ROUNDS times and the fastest of each is kept.
+        for _ in range(ROUNDS - 1):
+            again = time_current_english(rows)
+            seconds = {**seconds, **{k: min(v, seconds[k]) for k, v in again.items()}}
+            stock = (stock[0], min(stock[1], run_stock_presidio(rows, analyzer)[1]))
     name = baseline_ref or "baseline"
     print(f"\nheld-out set: {texts['zh']} Chinese, {texts['en']} English notes, seed {seed}")
     table("Chinese notes", rows, ours, ref and ref[0], name, lambda r: r["lang"] == "zh")
@@ -235,7 +267,8 @@ def report_all(n: int, seed: int, baseline_ref: str | None, presidio: bool) -> N
         table(
             "English notes vs stock Presidio", rows, ours, stock[0], "Presidio", lambda r: r["lang"] == "en"
         )
-    print("\nthroughput (same run; ratio = this tree / baseline)")
+    rounds = f", English the fastest of {ROUNDS} alternating passes" if stock is not None else ""
+    print(f"\nthroughput (same run{rounds}; ratio = this tree / baseline)")
     for lang in ("zh", "en"):
         base = [(name, ref[1][lang])] if ref else []
         if lang == "en" and stock is not None:
