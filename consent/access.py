@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session, sessionmaker
 
-    from consent.purposes import LivePurposeCatalogue
+    from consent.catalogue import LivePurposeCatalogue
     from consent.receipts import Controller
     from tokenization.fieldtypes import FieldTypeRegistry
     from vault import Keyring

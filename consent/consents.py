@@ -31,6 +31,7 @@ from piivault.ids import new_id
 from tokenization.fieldtypes import FieldTypeRegistry
 
 if TYPE_CHECKING:
+    from consent.catalogue import LivePurposeCatalogue
     from consent.receipts import Receipts
     from consent.subject_state import SubjectStates
 
@@ -206,7 +207,7 @@ class ConsentRecords:
     """Recording consents and reading them back (see the module)."""
 
     session_factory: sessionmaker[Session]
-    catalogue: _purposes.LivePurposeCatalogue
+    catalogue: LivePurposeCatalogue
     field_types: FieldTypeRegistry
     clock: Callable[[], dt.datetime]
     subjects: SubjectStates

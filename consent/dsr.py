@@ -42,8 +42,8 @@ from tokenization import subjects
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from consent.catalogue import LivePurposeCatalogue
     from consent.consents import ConsentRecords
-    from consent.purposes import LivePurposeCatalogue
     from consent.receipts import Receipts
     from consent.subject_state import SubjectStates
     from tokenization.fieldtypes import FieldTypeRegistry

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from consent import model as m
+from consent.catalogue import LivePurposeCatalogue
 from consent.errors import InvalidConsent, NotAllowed
-from consent.purposes import LivePurposeCatalogue
 from piivault.db import UnitOfWork
 from piivault.errors import ConfigurationError
 

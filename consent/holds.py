@@ -42,6 +42,7 @@ from piivault.sql import insert_ignore
 from tokenization import subjects
 
 if TYPE_CHECKING:
+    from consent.catalogue import LivePurposeCatalogue
     from consent.subject_state import SubjectStates
 
 RETENTION, LEGAL = "retention", "legal"
@@ -256,7 +257,7 @@ def release_all(session: Session, subject_id: str, reason: str, actor: str, now:
 class Holds:
     """The DPO's use cases on holds: list a subject's, place a legal hold, release one."""
 
-    catalogue: _purposes.LivePurposeCatalogue
+    catalogue: LivePurposeCatalogue
     clock: Callable[[], dt.datetime]
     subjects: SubjectStates
 

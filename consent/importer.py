@@ -42,7 +42,7 @@ from tokenization.model import valid_subject_id
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from consent.purposes import LivePurposeCatalogue
+    from consent.catalogue import LivePurposeCatalogue
     from tokenization.fieldtypes import FieldTypeRegistry
 
 COLUMNS = (

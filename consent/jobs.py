@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session, sessionmaker
 
-    from consent.purposes import LivePurposeCatalogue
+    from consent.catalogue import LivePurposeCatalogue
     from piivault.db import UnitOfWork
 
 ACTOR = "piivault.jobs"

@@ -16,8 +16,8 @@ from typing import Any
 from audit.events import AuditEvent
 from consent import model as m
 from consent import purposes as _purposes
+from consent.catalogue import LivePurposeCatalogue
 from consent.guards import begin, require_role
-from consent.purposes import LivePurposeCatalogue
 from piivault.db import UnitOfWork
 from tokenization.fieldtypes import FieldTypeRegistry
 

@@ -1,18 +1,11 @@
 """The purpose catalogue in the database: purposes, their versions and their notices.
 
-The configured catalogue (``PIIVAULT_PURPOSES_FILE`` or the built-in bank
-purposes) seeds the tables: a configured purpose is inserted once, when the
-tables do not have it; from then on the DPO manages it through the API (the
-configuration no longer changes it) and every change is a new version in
+The configured catalogue seeds the tables (:mod:`consent.catalogue`); from then
+on the DPO manages a purpose through the API and every change is a new version in
 ``consent_purpose_versions``.
 Publishing a notice adds a version to ``consent_notices``; a *material* change
 moves the purpose's accepted notice version, so consents given under older
 notices need reconsent (and count meanwhile only with ``reconsent_grace``).
-
-:class:`LivePurposeCatalogue` serves the policy decision point the same
-catalogue interface as :class:`tokenization.policy.PurposeCatalogue`, cached
-for ``PIIVAULT_PURPOSE_CACHE_SECONDS`` and dropped in this process as soon as
-a change commits. Consents are never cached (:mod:`consent.check`).
 
 Functions taking a ``session`` run inside the caller's transaction.
 """
@@ -22,40 +15,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
-import threading
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from audit.canonical import canonical_json
 from consent import model as m
 from consent import tables as t
 from consent.errors import InvalidConsent, NoticeNotFound, PurposeNotFound
 from piivault.sql import insert_ignore
-from tokenization.policy.purposes import LegalBasis, Purpose, PurposeCatalogue
 
-SEED_ACTOR = "piivault.seed"
-_RETENTION_AFTER_END = re.compile(r"(\d{1,3}) years? after the relationship ends")
-# Names of the built-in purposes; a configured purpose without one is named by its code.
-SEED_NAMES = {
-    "account_service": ("账户服务", "Account service"),
-    "aml_kyc": ("反洗钱客户身份识别与记录保存", "AML customer due diligence and record keeping"),
-    "risk_scoring": ("信用与欺诈风险评估", "Credit and fraud risk scoring"),
-    "marketing": ("本机构产品营销", "Marketing of our own products"),
-    "third_party_sharing": ("向第三方提供个人信息", "Providing personal information to third parties"),
-}
-# The built-in purposes' first notices in Chinese (the configured description is the English one).
-SEED_NOTICES_ZH = {
-    "account_service": "开立和维护客户的账户与合同",
-    "aml_kyc": "依《反洗钱法》开展客户尽职调查并保存记录",
-    "risk_scoring": "信用与欺诈风险评估",
-    "marketing": "推荐本机构自己的产品",
-    "third_party_sharing": "向其他个人信息处理者提供个人信息（《个人信息保护法》第 23 条）",
-}
 UPDATABLE = frozenset(
     {
         "name_zh",
@@ -260,7 +231,8 @@ def _notice_texts(text_zh: Any, text_en: Any) -> tuple[str, str | None]:
 
 
 # -- writing ------------------------------------------------------------------
-def _row(fields: dict[str, Any]) -> dict[str, Any]:
+def purpose_row(fields: dict[str, Any]) -> dict[str, Any]:
+    """A checked definition as a ``consent_purposes`` row (JSON lists serialized)."""
     return {
         "code": fields["code"],
         "version": fields["version"],
@@ -286,7 +258,8 @@ def _row(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _record_version(session: Session, purpose: m.PurposeDef, change: str) -> None:
+def record_version(session: Session, purpose: m.PurposeDef, change: str) -> None:
+    """Keep ``purpose`` as it now stands in its history (``consent_purpose_versions``)."""
     session.execute(
         t.purpose_versions.insert().values(
             code=purpose.code,
@@ -299,7 +272,7 @@ def _record_version(session: Session, purpose: m.PurposeDef, change: str) -> Non
     )
 
 
-def _insert_notice(
+def insert_notice(
     session: Session,
     code: str,
     version: int,
@@ -309,6 +282,7 @@ def _insert_notice(
     actor: str,
     now: dt.datetime,
 ) -> None:
+    """Add notice ``version`` of purpose ``code`` (its texts' hash kept with it)."""
     session.execute(
         t.notices.insert().values(
             purpose_code=code,
@@ -352,11 +326,11 @@ def create(
         raise _fail("a new purpose cannot be retired")
     fields = _checked(spec, field_types)
     fields.update(version=1, notice_version=1, accepted_notice_version=1, updated_at=now, updated_by=actor)
-    if not insert_ignore(session, t.purposes, _row(fields), ["code"]):
+    if not insert_ignore(session, t.purposes, purpose_row(fields), ["code"]):
         raise ConsentConflict("a purpose with this code exists")
     purpose = require(session, fields["code"])
-    _insert_notice(session, purpose.code, 1, text_zh, text_en, True, actor, now)
-    _record_version(session, purpose, "created")
+    insert_notice(session, purpose.code, 1, text_zh, text_en, True, actor, now)
+    record_version(session, purpose, "created")
     return purpose
 
 
@@ -397,12 +371,12 @@ def update(
     if candidate.definition() == before:
         return current, False
     updated = dataclasses.replace(candidate, version=current.version + 1, updated_at=now, updated_by=actor)
-    row = _row(
+    row = purpose_row(
         {**updated.definition(), "retired_at": updated.retired_at, "updated_at": now, "updated_by": actor}
     )
     session.execute(t.purposes.update().where(t.purposes.c.code == code).values(**row))
     change = "retired" if updated.retired_at and not current.retired_at else "updated"
-    _record_version(session, updated, change)
+    record_version(session, updated, change)
     return updated, True
 
 
@@ -426,7 +400,7 @@ def publish_notice(
     if not current.active:
         raise _fail("the purpose is retired")
     version = current.notice_version + 1
-    _insert_notice(session, code, version, text_zh, text_en, material, actor, now)
+    insert_notice(session, code, version, text_zh, text_en, material, actor, now)
     updated = dataclasses.replace(
         current,
         version=current.version + 1,
@@ -446,7 +420,7 @@ def publish_notice(
             updated_by=actor,
         )
     )
-    _record_version(session, updated, "notice")
+    record_version(session, updated, "notice")
     return updated, notice(session, code, version)
 
 
@@ -488,151 +462,6 @@ def definition_digest(purpose: m.PurposeDef) -> str:
     import hashlib
 
     return "sha256:" + hashlib.sha256(canonical_json(purpose.definition())).hexdigest()
-
-
-# -- seeding from the configuration -------------------------------------------
-def seed_definition(purpose: Purpose) -> dict[str, Any]:
-    """A configured purpose as a definition for the tables."""
-    match = _RETENTION_AFTER_END.search(purpose.retention)
-    names = SEED_NAMES.get(purpose.code, (purpose.code, purpose.code.replace("_", " ")))
-    if purpose.separate_consent_required:
-        grounds = ["third_party"] if "third_party" in purpose.code else ["sensitive_pi"]
-    else:
-        grounds = []
-    return {
-        "code": purpose.code,
-        "name_zh": names[0],
-        "name_en": names[1],
-        "legal_basis": purpose.legal_basis.value,
-        "consent_required": purpose.consent_required,
-        "separate_consent_required": purpose.separate_consent_required,
-        "separate_grounds": grounds,
-        "third_parties": [],
-        "field_types": None if purpose.field_types is None else sorted(purpose.field_types),
-        "retention": purpose.retention,
-        "retention_anchor": "relationship_end" if match else None,
-        "retention_years": int(match.group(1)) if match else None,
-        "hold_roles": list(m.HOLD_ROLES) if match else [],
-        "description": purpose.description,
-        "reconsent_grace": False,
-    }
-
-
-def seed(session: Session, catalogue: PurposeCatalogue, now: dt.datetime) -> int:
-    """Insert the configured purposes the tables do not have yet; returns how many.
-
-    A purpose already in the tables is never changed from the configuration
-    (the DPO manages it from then on; a retired one stays retired); a purpose
-    added to the configuration later is added. Safe against a concurrent
-    seed: each purpose is inserted at most once.
-    """
-    known = set(session.scalars(sa.select(t.purposes.c.code)))
-    inserted = 0
-    for configured in catalogue:
-        if configured.code in known:
-            continue
-        fields = seed_definition(configured)
-        fields.update(
-            version=1,
-            notice_version=1,
-            accepted_notice_version=1,
-            updated_at=now,
-            updated_by=SEED_ACTOR,
-        )
-        if not insert_ignore(session, t.purposes, _row(fields), ["code"]):
-            continue
-        purpose = require(session, configured.code)
-        text_zh = SEED_NOTICES_ZH.get(purpose.code)
-        if text_zh is not None:  # a built-in purpose: its notice in both languages
-            _insert_notice(session, purpose.code, 1, text_zh, configured.description, True, SEED_ACTOR, now)
-        else:
-            text = configured.description or purpose.name_zh
-            _insert_notice(session, purpose.code, 1, text, None, True, SEED_ACTOR, now)
-        _record_version(session, purpose, "seeded")
-        inserted += 1
-    return inserted
-
-
-def as_policy_purpose(purpose: m.PurposeDef) -> Purpose:
-    """The policy decision point's view of a purpose."""
-    return Purpose(
-        purpose.code,
-        LegalBasis(purpose.legal_basis),
-        purpose.consent_required,
-        purpose.separate_consent_required,
-        None if purpose.field_types is None else frozenset(purpose.field_types),
-        purpose.retention,
-        purpose.description,
-    )
-
-
-class LivePurposeCatalogue:
-    """The database catalogue behind the :class:`PurposeCatalogue` interface, briefly cached.
-
-    ``get`` returns active purposes only (a retired purpose is unknown to the
-    policy decision point). The first use seeds the tables from ``seed_from``.
-    Reads open their own session: call it before the caller's transaction
-    writes (SQLite takes the write lock at BEGIN).
-    """
-
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        seed_from: PurposeCatalogue,
-        *,
-        ttl: float,
-        clock: Callable[[], dt.datetime],
-    ) -> None:
-        self._session_factory = session_factory
-        self._seed_from = seed_from
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._by_code: dict[str, Purpose] | None = None
-        self._loaded_at = 0.0
-        self._seeded = False
-
-    def ensure_seeded(self) -> None:
-        """Add configured purposes the tables lack, once per process (own transaction)."""
-        if self._seeded:
-            return
-        with self._session_factory() as session:
-            seed(session, self._seed_from, self._clock())
-            session.commit()
-        self._seeded = True
-
-    def invalidate(self) -> None:
-        self._by_code = None
-
-    def _current(self) -> dict[str, Purpose]:
-        by_code = self._by_code
-        if by_code is not None and time.monotonic() - self._loaded_at < self._ttl:
-            return by_code
-        with self._lock:
-            if self._by_code is not None and time.monotonic() - self._loaded_at < self._ttl:
-                return self._by_code
-            self.ensure_seeded()
-            with self._session_factory() as session:
-                rows = all_purposes(session)
-                session.rollback()
-            self._by_code = {p.code: as_policy_purpose(p) for p in rows if p.active}
-            self._loaded_at = time.monotonic()
-            return self._by_code
-
-    def get(self, code: str) -> Purpose | None:
-        return self._current().get(code)
-
-    def codes(self) -> tuple[str, ...]:
-        return tuple(sorted(self._current()))
-
-    def __contains__(self, code: object) -> bool:
-        return code in self._current()
-
-    def __iter__(self) -> Iterator[Purpose]:
-        return iter(sorted(self._current().values(), key=lambda p: p.code))
-
-    def __len__(self) -> int:
-        return len(self._current())
 
 
 def dumps(value: Any) -> str:

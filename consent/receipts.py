@@ -46,6 +46,7 @@ from audit.events import AuditEvent
 from consent import model as m
 from consent import purposes as _purposes
 from consent import tables as t
+from consent.catalogue import LivePurposeCatalogue
 from consent.errors import ConsentConflict, ReceiptInvalid, ReceiptNotFound
 from consent.guards import begin, require_role
 from piivault.db import UnitOfWork
@@ -288,7 +289,7 @@ class Receipts:
     """Receipts and certificates: issued, stored, signed after the commit, read (see the module)."""
 
     session_factory: sessionmaker[Session]
-    catalogue: _purposes.LivePurposeCatalogue
+    catalogue: LivePurposeCatalogue
     keyring: Keyring
     field_types: FieldTypeRegistry
     controller: Controller

@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consent import check as _check
 from consent import model as m
+from consent.catalogue import LivePurposeCatalogue
 from consent.consents import ConsentRecords
 from consent.holds import Holds, exempts
 from consent.purpose_admin import PurposeAdmin, PurposeChange
-from consent.purposes import LivePurposeCatalogue
 from consent.receipts import Controller, Receipts
 from consent.subject_state import SubjectStates
 from piivault.db import UnitOfWork, utcnow

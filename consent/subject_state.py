@@ -21,9 +21,9 @@ from audit.events import AuditEvent
 from consent import holds
 from consent import model as m
 from consent import tables as t
+from consent.catalogue import LivePurposeCatalogue
 from consent.errors import ConsentConflict, InvalidConsent, NotAllowed, SubjectGone, SubjectUnknown
 from consent.guards import begin, check_note, require_role
-from consent.purposes import LivePurposeCatalogue
 from piivault.db import UnitOfWork
 from piivault.sql import insert_ignore
 from tokenization import subjects

@@ -46,7 +46,7 @@ class PurposeApprovals:
 
     def __init__(self, access: AccessService, *, catalogue: Any, field_types: Any) -> None:
         self._access = access
-        self._catalogue = catalogue  # consent.purposes.LivePurposeCatalogue
+        self._catalogue = catalogue  # consent.catalogue.LivePurposeCatalogue
         self._field_types = field_types
         access.on_approved(m.PURPOSE_WIDEN, self._apply)
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from audit.group import GroupCommit
     from audit.service import AuditLog
     from audit.sink import QueueSink
-    from consent.purposes import LivePurposeCatalogue
+    from consent.catalogue import LivePurposeCatalogue
     from consent.service import ConsentService
     from identity.clients.store import ClientStore
     from identity.users.sessions import SessionStore
@@ -191,7 +191,7 @@ class Container:
     def _purposes(self) -> LivePurposeCatalogue:
         """Configured, then live in the consent tables (seeded from the configuration):
         every service reads this one catalogue."""
-        from consent.purposes import LivePurposeCatalogue
+        from consent.catalogue import LivePurposeCatalogue
         from tokenization.service import configured_purposes
 
         return LivePurposeCatalogue(

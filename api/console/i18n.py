@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consent.purposes import SEED_NOTICES_ZH
+from consent.catalogue import SEED_NOTICES_ZH
 
 DEFAULT = "zh"
 LANGUAGES = ("zh", "en")

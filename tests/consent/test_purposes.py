@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from consent import catalogue
 from consent import purposes as p
 from consent import tables as t
 from consent.errors import ConsentConflict, InvalidConsent, NotAllowed
@@ -102,7 +103,7 @@ def test_seeding_twice_at_once_seeds_once(container):
         try:
             start.wait()
             with container.session_factory() as s:
-                counts.append(p.seed(s, PurposeCatalogue(DEFAULT_PURPOSES), utcnow()))
+                counts.append(catalogue.seed(s, PurposeCatalogue(DEFAULT_PURPOSES), utcnow()))
                 s.commit()
         except Exception as e:  # noqa: BLE001 - asserted below
             errors.append(e)
@@ -127,7 +128,7 @@ def test_the_configuration_adds_purposes_but_never_overrides_the_dpo(container, 
     changed = [dataclasses.replace(x, description="config wording") for x in DEFAULT_PURPOSES]
     extra = dataclasses.replace(DEFAULT_PURPOSES[0], code="loan_servicing")
     with container.session_factory() as s:
-        assert p.seed(s, PurposeCatalogue([*changed, extra]), utcnow()) == 1
+        assert catalogue.seed(s, PurposeCatalogue([*changed, extra]), utcnow()) == 1
         s.commit()
         assert p.require(s, "marketing").description == "the DPO's wording"
         assert p.require(s, "loan_servicing").version == 1
