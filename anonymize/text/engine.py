@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from presidio_analyzer import AnalyzerEngine
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
@@ -147,20 +148,24 @@ class TextEngine:
         out: list[list[Entity]] = []
         if not texts:
             return out
-        with self._english_lock, self._english_nlp.memory_zone():
-            batch = self._english.process_batch([n.text for n in normalized], "en", batch_size=BATCH_SIZE)
-            for norm, (_, artifacts) in zip(normalized, batch, strict=True):
-                if not norm.text.strip():
-                    out.append([])
-                    continue
-                results = self.analyzer.analyze(
-                    norm.text,
-                    "en",
-                    entities=_ENTITIES["en"],
-                    score_threshold=threshold,
-                    nlp_artifacts=artifacts,
-                )
-                out.append(_entities(norm, results))
+        # The spaCy pipeline is shared by the worker's threads under one lock: it is taken
+        # per chunk (BATCH_SIZE texts, at most one text's worth of characters), so a batch
+        # of a million characters does not keep every other English request waiting.
+        for chunk in _lock_chunks(normalized):
+            with self._english_lock, self._english_nlp.memory_zone():
+                batch = self._english.process_batch([n.text for n in chunk], "en", batch_size=BATCH_SIZE)
+                for norm, (_, artifacts) in zip(chunk, batch, strict=True):
+                    if not norm.text.strip():
+                        out.append([])
+                        continue
+                    results = self.analyzer.analyze(
+                        norm.text,
+                        "en",
+                        entities=_ENTITIES["en"],
+                        score_threshold=threshold,
+                        nlp_artifacts=artifacts,
+                    )
+                    out.append(_entities(norm, results))
         return out
 
     def anonymize(
@@ -327,3 +332,17 @@ def anonymize_batch(
 ) -> list[tuple[str, list[Entity]]]:
     """:meth:`TextEngine.anonymize_batch` on the shared engine; raises what it raises."""
     return get_engine().anonymize_batch(texts, language, operator, tokenizer)
+
+
+def _lock_chunks(items: Sequence[Any]) -> list[list[Any]]:
+    """``items`` (normalized texts) in runs of at most :data:`BATCH_SIZE` texts and, but for a
+    single longer text, :data:`MAX_TEXT_CHARS` characters: what one hold of the lock analyzes."""
+    chunks: list[list[Any]] = []
+    size = 0
+    for item in items:
+        if not chunks or len(chunks[-1]) >= BATCH_SIZE or size + len(item.text) > MAX_TEXT_CHARS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item.text)
+    return chunks

@@ -98,6 +98,47 @@ def test_analyze_batch_finds_what_analyze_finds(engine: TextEngine) -> None:
     ]
 
 
+class _CountingLock:
+    """The engine's English lock, counting how often a batch takes it."""
+
+    def __init__(self, lock) -> None:  # noqa: ANN001
+        self.lock, self.taken = lock, 0
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        self.taken += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_a_large_batch_lets_other_requests_have_the_pipeline_between_chunks(engine: TextEngine) -> None:
+    # One batch of up to a million characters must not hold the worker's English pipeline
+    # (shared by its threads) for the whole batch: the lock is taken per chunk.
+    from anonymize.text.engine import BATCH_SIZE
+
+    texts = [text for text, _ in CASES] * (BATCH_SIZE // len(CASES) + 2)
+    lock = engine._english_lock
+    counting = engine._english_lock = _CountingLock(lock)  # type: ignore[assignment]
+    try:
+        found = engine.analyze_batch(texts, "en")
+    finally:
+        engine._english_lock = lock
+    assert counting.taken >= 2
+    assert found == [engine.analyze(text, "en") for text in texts]
+
+
+def test_a_chunk_holds_at_most_one_texts_worth_of_characters() -> None:
+    from types import SimpleNamespace
+
+    from anonymize.text.engine import MAX_TEXT_CHARS, _lock_chunks
+
+    texts = [SimpleNamespace(text="a" * 60_000) for _ in range(3)] + [SimpleNamespace(text="b")]
+    chunks = _lock_chunks(texts)
+    assert [len(c) for c in chunks] == [1, 1, 2]
+    assert all(sum(len(t.text) for t in c) <= MAX_TEXT_CHARS for c in chunks)
+
+
 def test_analyze_batch_checks_every_text_first(engine: TextEngine) -> None:
     from anonymize.text.errors import InvalidText, TextTooLong
 
