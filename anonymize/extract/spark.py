@@ -151,7 +151,7 @@ def join_table(session: Any, table: RiskTable, keys: pd.DataFrame, columns: Sequ
     """
     from pyspark.errors import AnalysisException
 
-    # The paths the vault checked (a glob's matches, links resolved), not the glob itself.
+    # The files the vault checked, not the glob nor a directory: Spark lists nothing of its own.
     source = session.read.format(table.format).load(list(table.read) or table.path)
     missing = [name for name in [table.key, *columns] if name not in source.columns]
     if missing:

@@ -29,7 +29,7 @@ import glob
 import os
 import posixpath
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,7 @@ REMOTE_SCHEMES = ("hdfs", "s3a", "abfss")
 # Never in a path: Hadoop expands {a,b} (and {.,.}. to ..) and reads \ escapes and %-escapes,
 # so what it would read is not what the check sees.
 _UNREAD = "{}\\%"
-_GLOB = "*?["  # a local path's glob, expanded by the check (Spark reads the matches it checked)
+_GLOB = "*?["  # a local path's glob, expanded by the check (Spark reads the files it found)
 # An absolute path or file:///path (a glob allowed), or a cluster's URI (no glob).
 PATH_PATTERN = (
     rf"(?:(?:/|file:///)[^\x00-\x20{re.escape(_UNREAD)}]{{0,1023}}"
@@ -67,8 +67,8 @@ class RiskTable:
     key: str  # the table's column holding the join key
     matches: str  # SUBJECT_ID, or the field type whose deterministic token the key column holds
     format: str = "parquet"
-    # What Spark reads: the paths check_location returned (a glob's matches, links resolved);
-    # empty: ``path`` as it is. Not part of the spec (nor of its hash).
+    # What Spark reads: the files check_location found (no directory: Spark lists nothing itself);
+    # empty: ``path`` as it is (a cluster's URI). Not part of the spec (nor of its hash).
     read: tuple[str, ...] = ()
 
     @property
@@ -166,15 +166,20 @@ def _path_problem(path: str) -> str | None:
 
 
 def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
-    """The paths Spark is to read for ``table``, each under a root the operator allows
+    """The files Spark is to read for ``table``, each under a root the operator allows
     (``PIIVAULT_EXTRACT_TABLE_ROOTS``); raises InvalidSpec naming ``table.path`` otherwise.
 
     Otherwise an analyst could have the vault's Spark read any file the vault
     may read. A local table is checked as Spark would read it: its glob
-    expanded, and every directory and file under each match, symbolic links
-    resolved at every level (a link inside a root may point outside it). Spark
-    then reads the matches the check resolved, not the glob. A cluster's URI
-    (no glob) must lie under a root of the same scheme and host.
+    expanded, and every directory and file under each match walked. Tables
+    under the roots are real files and directories: a symbolic link met by the
+    glob or the walk is refused, not followed (a link inside a root may point
+    outside it, and one added after the check would be followed by Spark's own
+    listing), and so is a name holding a glob character (Hadoop globs what it is
+    given again: a directory named ``x*`` would reach its siblings). Spark then
+    reads the list of files the check found, so it lists no directory of its
+    own. A cluster's URI (no glob) must lie under a root of the same scheme and
+    host.
     """
     from anonymize.extract.errors import InvalidSpec
 
@@ -197,34 +202,52 @@ def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
     matches = sorted(glob.glob(local)) if globbed else [local]
     if not matches:
         raise refuse("matches no file")
-    resolved = [os.path.realpath(match) for match in matches]
-    for found in _reachable(resolved):
-        if not any(found == root or found.startswith(root + "/") for root in local_roots):
+    if globbed and any(os.path.islink(match) for match in matches):
+        raise refuse(_LINK)
+    files = _files([os.path.realpath(match) for match in matches])
+    for found in files:
+        if not any(found.startswith(root + "/") for root in local_roots):
             raise refuse(outside)
-    return tuple(("file://" + r if sep else r) for r in dict.fromkeys(resolved))
+    if not files:
+        raise refuse("holds no file")
+    return tuple(("file://" + f if sep else f) for f in files)
 
 
-def _reachable(paths: list[str]) -> Iterator[str]:
-    """Every file and directory Spark could read from ``paths``: each path, and under a directory
-    every entry, links followed, each with its links resolved. Raises InvalidSpec past MAX_FILES."""
+# Never in a name the check finds: Hadoop would glob it again (or read an escape), reading other files.
+_NAMED = _UNREAD + _GLOB + "]"
+_LINK = "holds a symbolic link: a table under the roots must be real files and directories"
+_HIDDEN = (".", "_")  # names Spark's and pyarrow's listings skip (_SUCCESS, .crc): not read
+
+
+def _files(paths: list[str]) -> list[str]:
+    """The files Spark is to read from ``paths`` (links resolved): each path that is a file, and
+    under a directory every file, hidden names skipped. Raises InvalidSpec on a symbolic link or a
+    glob character in a name met, and past MAX_FILES entries."""
     from anonymize.extract.errors import InvalidSpec
 
-    seen: set[str] = set()
-    pending = list(paths)
+    def refuse(why: str) -> InvalidSpec:
+        return InvalidSpec({"table.path": why})
+
+    files: list[str] = []
+    pending, walked = list(dict.fromkeys(paths)), 0
     while pending:
         path = pending.pop()
-        if path in seen:
-            continue  # a link back up the tree
-        seen.add(path)
-        if len(seen) > MAX_FILES:
-            raise InvalidSpec({"table.path": f"holds more than {MAX_FILES} files and directories"})
-        yield path
-        if os.path.isdir(path):
-            try:
-                entries = os.listdir(path)
-            except OSError:
-                continue  # unreadable: Spark cannot read it either
-            pending += [os.path.realpath(os.path.join(path, entry)) for entry in entries]
+        walked += 1
+        if walked > MAX_FILES:
+            raise refuse(f"holds more than {MAX_FILES} files and directories")
+        if any(ch in path for ch in _NAMED):
+            raise refuse("holds a name with '*', '?', '[', ']', '{', '}', '\\' or '%' (Spark would glob it)")
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        try:
+            entries = [e for e in os.scandir(path) if not e.name.startswith(_HIDDEN)]
+        except OSError:
+            continue  # unreadable: Spark cannot read it either
+        if any(e.is_symlink() for e in entries):  # lstat: the link itself, never its target
+            raise refuse(_LINK)
+        pending += [e.path for e in entries]
+    return sorted(files)
 
 
 def _local_root(root: str) -> str | None:
@@ -274,7 +297,7 @@ def is_local(table: RiskTable) -> bool:
 
 
 def _dataset(table: RiskTable) -> Any:
-    """The local table as a pyarrow dataset of the paths :func:`check_location` resolved (``read``).
+    """The local table as a pyarrow dataset of the files :func:`check_location` found (``read``).
 
     Raises InvalidSpec naming ``table.path`` when it cannot be read.
     """
@@ -282,10 +305,9 @@ def _dataset(table: RiskTable) -> Any:
 
     from anonymize.extract.errors import InvalidSpec
 
-    paths = [p.removeprefix("file://") for p in table.read or (table.path,)]
+    paths = [p.removeprefix("file://") for p in table.read] or table.path.removeprefix("file://")
     try:
-        parts = [ds.dataset(p, format=table.format) for p in paths]
-        return parts[0] if len(parts) == 1 else ds.dataset(parts)
+        return ds.dataset(paths, format=table.format)
     except (OSError, ValueError, TypeError):  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidSpec({"table.path": f"is not a readable {table.format} table"}) from None
 

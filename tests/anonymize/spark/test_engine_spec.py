@@ -140,6 +140,7 @@ def test_a_table_is_read_only_under_the_operators_roots(tmp_path) -> None:
 
     root, outside = tmp_path / "risk", tmp_path / "secrets"
     (root / "2024q4").mkdir(parents=True)
+    (root / "2024q4" / "part-0.parquet").write_bytes(b"x")
     outside.mkdir()
     (root / "link").symlink_to(outside)
 
@@ -199,25 +200,29 @@ def test_a_table_path_spark_would_read_elsewhere_is_refused(tmp_path, path: str,
     assert not VALIDATOR.is_valid(with_keys(engine="spark", table=TABLE | {"path": attack}))
 
 
-def test_every_file_a_glob_or_directory_reaches_is_resolved_under_the_roots(tmp_path) -> None:
-    """Issue 20: a link inside a root pointing outside, reached through a glob or deep in a
-    directory, is refused; inside links are fine, and Spark reads the matches the check resolved."""
+def test_every_file_a_glob_or_directory_reaches_is_a_real_file_under_the_roots(tmp_path) -> None:
+    """Issue 20: a link inside a root, reached through a glob or deep in a directory, is refused
+    (not followed: one pointing inside today may point outside after the check); Spark reads the
+    files the check found, not the glob nor a directory."""
     from anonymize.extract.table import check_location
 
     root, outside = tmp_path / "risk", tmp_path / "secrets"
     (root / "2024q4" / "day=1").mkdir(parents=True)
-    (root / "2024q4" / "day=1" / "part-0.parquet").write_bytes(b"x")
+    part = root / "2024q4" / "day=1" / "part-0.parquet"
+    part.write_bytes(b"x")
+    (root / "2024q4" / "_SUCCESS").write_bytes(b"")  # hidden: Spark's listing skips it
     (root / "2024q3").mkdir()
     outside.mkdir()
     (outside / "keys.parquet").write_bytes(b"secret")
-    (root / "latest").symlink_to(root / "2024q4")  # inside: allowed
     roots = [str(root)]
 
-    read = check_location(_risk(str(root / "2024q*")), roots)
-    assert read == (str(root / "2024q3"), str(root / "2024q4"))
-    assert check_location(_risk(str(root / "latest")), roots) == (str(root / "2024q4"),)
-    assert check_location(_risk("file://" + str(root / "lat*")), roots) == ("file://" + str(root / "2024q4"),)
+    assert check_location(_risk(str(root / "2024q*")), roots) == (str(part),)
+    assert check_location(_risk("file://" + str(root / "2024q4")), roots) == ("file://" + str(part),)
+    with pytest.raises(InvalidSpec) as caught:
+        check_location(_risk(str(root / "2024q3")), roots)
+    assert caught.value.errors["table.path"] == ["holds no file"]
 
+    (root / "latest").symlink_to(root / "2024q4")  # inside, and still refused: tables are real files
     (root / "2024q5").symlink_to(outside)  # a match of the glob that is a link out
     (root / "2024q3" / "stolen.parquet").symlink_to(outside / "keys.parquet")  # a link deep inside
     (root / "2024q4" / "day=1" / "day=2").symlink_to(outside)  # a directory link two levels down
@@ -226,12 +231,41 @@ def test_every_file_a_glob_or_directory_reaches_is_resolved_under_the_roots(tmp_
         str(root / "2024q[5]"),
         str(root / "2024q3"),
         str(root / "*" / "stolen.parquet"),
-        str(root / "latest"),
+        str(root / "lat*"),
+        str(root),
         "file://" + str(root / "2024q4"),
     ):
         with pytest.raises(InvalidSpec) as caught:
             check_location(_risk(attack), roots)
-        assert "PIIVAULT_EXTRACT_TABLE_ROOTS" in caught.value.errors["table.path"][0], attack
+        assert "symbolic link" in caught.value.errors["table.path"][0], attack
+    (root / "2024q5").unlink()
+    with pytest.raises(InvalidSpec) as caught:  # the path itself resolved: outside the roots
+        check_location(_risk(str(root / "2024q3" / "stolen.parquet")), roots)
+    assert "PIIVAULT_EXTRACT_TABLE_ROOTS" in caught.value.errors["table.path"][0]
     with pytest.raises(InvalidSpec) as caught:
         check_location(_risk(str(root / "nothing-*")), roots)
     assert caught.value.errors["table.path"] == ["matches no file"]
+
+
+def test_a_name_spark_would_glob_again_is_refused(tmp_path) -> None:
+    """Review F1: a directory literally named x* beside a link xevil out of the root; the spec's
+    x[*] globs to the literal x* only, which Hadoop would glob again and follow xevil. The name
+    is refused, and so is a glob character deep in the walk."""
+    from anonymize.extract.table import check_location
+
+    root, outside = tmp_path / "risk", tmp_path / "secrets"
+    (root / "a" / "x*").mkdir(parents=True)
+    (root / "a" / "x*" / "part-0.parquet").write_bytes(b"x")
+    (root / "b" / "d[1]").mkdir(parents=True)
+    (root / "b" / "d[1]" / "part-0.parquet").write_bytes(b"x")
+    outside.mkdir()
+    (outside / "keys.parquet").write_bytes(b"secret")
+    roots = [str(root)]
+    for attack in (str(root / "a" / "x[*]"), str(root / "b"), str(root / "b" / "d?1?")):
+        with pytest.raises(InvalidSpec) as caught:
+            check_location(_risk(attack), roots)
+        assert "Spark would glob it" in caught.value.errors["table.path"][0], attack
+    (root / "a" / "xevil").symlink_to(outside)
+    with pytest.raises(InvalidSpec) as caught:
+        check_location(_risk(str(root / "a" / "x[*]")), roots)
+    assert list(caught.value.errors) == ["table.path"]
