@@ -5,7 +5,7 @@ export or a database table hold personal data. :func:`scan_csv`,
 :func:`scan_parquet` and :func:`scan_table` sample rows (a seeded reservoir over
 the whole CSV; seeded row numbers of the Parquet file; ``ORDER BY random()`` in
 the database), run every sampled cell through the free-text detector
-(:mod:`anonymize.text`, whole-cell matches only, ``en`` for ASCII cells and
+(:mod:`anonymize.text`, whole-cell matches only unless ``within``, ``en`` for ASCII cells and
 ``zh`` otherwise) and report per column:
 
 * ``field_type``: the type most sampled values matched, or ``None`` when fewer
@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import html
 import random
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -74,19 +75,28 @@ class ColumnReport:
         return asdict(self)
 
 
-def _cell_types(value: str) -> dict[str, float]:
-    """Field types that the whole ``value`` is, with the detector's score for each."""
+def _cell_types(value: str, within: bool = False) -> dict[str, float]:
+    """Field types that the whole ``value`` is, with the detector's score for each; ``within``: the
+    types it holds anywhere, a letter or _ glued to digits (x13912345678, id_110105...) cut off."""
     from anonymize.text import analyze
 
     text = value.strip()
+    texts = [text]
+    if within:  # glued before and after apart: a resident ID's final X stays glued to its digits
+        texts += [cut for glued in _GLUED if (cut := glued.sub(" ", text)) != text]
     found = {
         e.type: e.score
-        for e in analyze(text, "en" if text.isascii() else "zh")
-        if e.start == 0 and e.end == len(text)
+        for t in texts
+        for e in analyze(t, "en" if t.isascii() else "zh")
+        if within or (e.start == 0 and e.end == len(t))
     }
     if not found and default_registry().get("date_of_birth").is_valid(text):
         found["date_of_birth"] = BARE_DATE_SCORE
     return found
+
+
+# A letter or _ before a digit, and a digit before one: the detector's boundaries would see no number.
+_GLUED = (re.compile(r"(?<=[A-Za-z_])(?=\d)"), re.compile(r"(?<=\d)(?=[A-Za-z_])"))
 
 
 def header_says(column: str, field_type: str) -> bool:
@@ -95,8 +105,13 @@ def header_says(column: str, field_type: str) -> bool:
     return any(word in name for word in HEADER_HINTS.get(field_type, ()))
 
 
-def scan_columns(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[ColumnReport]:
-    """One :class:`ColumnReport` per column of ``rows`` (already sampled), in column order."""
+def scan_columns(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], within: bool = False
+) -> list[ColumnReport]:
+    """One :class:`ColumnReport` per column of ``rows`` (already sampled), in column order.
+
+    ``within``: a cell counts for each type it holds anywhere, not only for the type it wholly is
+    (a value with a character added, a list or record written out as text)."""
     matched = [Counter[str]() for _ in columns]
     scores = [Counter[str]() for _ in columns]
     sampled = [0] * len(columns)
@@ -105,7 +120,7 @@ def scan_columns(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> li
             if cell is None or not str(cell).strip():
                 continue
             sampled[index] += 1
-            for field_type, score in _cell_types(str(cell)).items():
+            for field_type, score in _cell_types(str(cell), within).items():
                 matched[index][field_type] += 1
                 scores[index][field_type] += score
     return [_report(c, matched[i], scores[i], sampled[i]) for i, c in enumerate(columns)]

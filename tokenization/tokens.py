@@ -12,6 +12,7 @@ like values and come from :mod:`tokenization.fpe`.
 from __future__ import annotations
 
 import base64
+import re
 from enum import StrEnum
 
 from piivault.ids import random_bytes
@@ -24,6 +25,12 @@ STANDALONE_PREFIX = "std_"  # internal owners of standalone tokens; never accept
 TOMBSTONE_KEY = "erased-token"  # the system data key of erased tokens' digests
 _BODY_CHARS = 26  # 130 bits of base32
 _SHORT_CODE_MAX = 12
+# A token or subject id anywhere in a text, glued to other characters too (a copy of one outside
+# the vault links back to a person; 26 characters of base32 after the prefix are no accident).
+TOKEN_SHAPE = re.compile(
+    rf"(?:(?:{RANDOM_PREFIX}|{DETERMINISTIC_PREFIX})[a-z0-9_]{{1,{_SHORT_CODE_MAX}}}_|{SUBJECT_PREFIX})"
+    rf"[a-z2-7]{{{_BODY_CHARS}}}"
+)
 
 SHORT_CODES = {
     "cn_resident_id": "rid",

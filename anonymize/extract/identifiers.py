@@ -19,23 +19,41 @@ only a reducing hierarchy is left to it. A type the detector knows and the
 vault does not configure (a landline, an IBAN) counts as identifying: fail
 closed. The sample's values are scanned in memory and never kept, logged or
 named in a problem.
+
+The scan is held against the ways around it an analyst could try. A value
+is searched, not only matched whole (``x13912345678`` and a list written out
+as text hold a mobile); a column of lists, structs or maps is refused outright
+(only strings, numbers, booleans, dates and times leave a table:
+:func:`anonymize.extract.table.nested`); and a column holding the vault's
+tokens or subject ids, or equal to the table's join key in most sampled rows
+(a copy of the key under another name), is identifying too: it links rows
+back to the bank's customers.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from anonymize.extract._checks import Problems
 from anonymize.extract.hierarchies import BirthYear, Gender, Region
 from anonymize.extract.spec import Column, Role
-from anonymize.extract.table import column_of
+from anonymize.extract.table import column_of, nested
 from anonymize.scan import DEFAULT_SAMPLE, HEADER_HINTS, header_says, scan_columns
 from tokenization.fieldtypes import FieldTypeRegistry
+from tokenization.tokens import TOKEN_SHAPE
 
 SAMPLE_ROWS = DEFAULT_SAMPLE  # the rows of a risk table scanned, at most
+VAULT_REF = "vault_token"  # what a column holding the vault's tokens or subject ids is found to hold
+JOIN_KEY = "join_key"  # what a column equal to the table's join key is found to hold
+KEY_SHARE = 0.5  # a column equal to the join key in more than this share of sampled rows is a copy
+# A cell a released table column may hold: no list, dict or array (the scan reads whole values).
+_PRIMITIVE = (str, int, float, bool, decimal.Decimal, dt.date, dt.time, dt.timedelta, np.generic)
 
 # One instance of each hierarchy that reduces a direct identifier, for naming them in the rule.
 _REDUCING = (
@@ -78,6 +96,12 @@ def rule(field_type: str) -> str:
 def table_rule(column: str, field_type: str, found: str) -> str:
     """The rule a column broke by releasing the table column ``column``, found (``found``) to hold
     the direct identifier ``field_type``."""
+    if field_type in (VAULT_REF, JOIN_KEY):
+        what = "the vault's tokens or subject ids" if field_type == VAULT_REF else "a copy of the join key"
+        return (
+            f"table column {column} holds {what} ({found}), which link rows back to the bank's"
+            " customers: an extract may not release it"
+        )
     head = f"table column {column} holds field type {field_type} ({found}), a direct identifier"
     if reducing := _reducing(field_type):
         return (
@@ -92,15 +116,27 @@ def identifying(field_type: str, registry: FieldTypeRegistry) -> bool:
     return field_type not in registry or registry.get(field_type).identifying
 
 
-def scan_table(sample: pd.DataFrame, registry: FieldTypeRegistry) -> dict[str, tuple[str, str]]:
+def scan_table(
+    sample: pd.DataFrame, registry: FieldTypeRegistry, key: str | None = None
+) -> dict[str, tuple[str, str]]:
     """The table columns of ``sample`` found to hold a direct identifier: column -> (field type,
-    how it was found). By the values (the scanner's verdict), else by a text column's name."""
+    how it was found). By the vault's tokens in the values, by a copy of the join key (``key``, a
+    column of ``sample``), by the values (the scanner's verdict, searched within each value), else
+    by a text column's name."""
     names = [str(name) for name in sample.columns]
     cells = sample.astype(object)
-    rows = cells.where(cells.notna(), None).itertuples(index=False, name=None)  # missing: not sampled
+    cells = cells.where(cells.notna(), None)  # missing: not sampled
+    rows = cells.itertuples(index=False, name=None)
     found: dict[str, tuple[str, str]] = {}
-    for name, report in zip(names, scan_columns(names, rows), strict=True):
-        if report.field_type is not None and identifying(report.field_type, registry):
+    for name, report in zip(names, scan_columns(names, rows, within=True), strict=True):
+        values = [str(v) for v in cells[name] if v is not None]
+        tokens = sum(1 for v in values if TOKEN_SHAPE.search(v))
+        copies = _copies(cells, name, key)
+        if tokens:  # one is a link to a person
+            found[name] = (VAULT_REF, f"{tokens} of {len(values)} sampled values")
+        elif copies:
+            found[name] = (JOIN_KEY, copies)
+        elif report.field_type is not None and identifying(report.field_type, registry):
             found[name] = (report.field_type, f"{report.matched} of {report.sampled} sampled values")
         elif _text(sample[name]):
             # Values the sampler misses (masked, oddly spelled, too few): a column of text whose name
@@ -111,20 +147,36 @@ def scan_table(sample: pd.DataFrame, registry: FieldTypeRegistry) -> dict[str, t
     return found
 
 
+def _copies(cells: pd.DataFrame, name: str, key: str | None) -> str | None:
+    """How column ``name`` is found to copy the join key column ``key`` (equal, as text, in more than
+    KEY_SHARE of the sampled rows), or None."""
+    if key is None or key == name or key not in cells.columns:
+        return None
+    both = cells[[name, key]].dropna()
+    equal = int((both[name].astype(str) == both[key].astype(str)).sum())
+    return f"equal to it in {equal} of {len(both)} sampled rows" if equal > KEY_SHARE * len(both) else None
+
+
 def table_problems(
-    sample: pd.DataFrame, columns: Iterable[Column], registry: FieldTypeRegistry, problems: Problems
+    sample: pd.DataFrame,
+    columns: Iterable[Column],
+    registry: FieldTypeRegistry,
+    problems: Problems,
+    key: str | None = None,
 ) -> None:
     """Record, under ``columns.<name>``, each released column that reads a table column of
-    ``sample`` (a bounded sample, one column per table column) found to hold a direct identifier
-    and does not reduce it."""
-    found = scan_table(sample, registry)
+    ``sample`` (a bounded sample, one column per table column; ``key``, the join key's column, if
+    it holds it) found to hold a direct identifier and does not reduce it; under
+    ``columns.<name>.source``, each that reads a list, struct or map."""
+    found = scan_table(sample, registry, key)
     for col in columns:
         name = column_of(col.source)
-        if name is None or name not in found or not col.released:
+        if name is None or name not in sample.columns or not col.released:
             continue
-        field_type, how = found[name]
-        if release(col, field_type) is None:
-            problems.add(f"columns.{col.name}", table_rule(name, field_type, how))
+        if not all(isinstance(v, _PRIMITIVE) for v in sample[name].dropna()):
+            problems.add(f"columns.{col.name}.source", nested(name))
+        elif name in found and release(col, found[name][0]) is None:
+            problems.add(f"columns.{col.name}", table_rule(name, *found[name]))
 
 
 def bounded(frame: pd.DataFrame, rows: int = SAMPLE_ROWS) -> pd.DataFrame:

@@ -532,8 +532,11 @@ def _join_table(
         )
     features = join_table(spark_session(spec.engine.master), spec.table, keys, table_columns(spec.read))
     problems = Problems()
-    sample = bounded(features.drop(columns="row"))
-    table_problems(sample.rename(columns=column_of), spec.read, field_types, problems)
+    sample = bounded(features)
+    # Each sampled row's join key beside it: a released column that copies the key is refused.
+    key = sample["row"].map(keys.drop_duplicates("row").set_index("row")["key"])
+    sample = sample.drop(columns="row").rename(columns=column_of).assign(**{spec.table.key: key.to_numpy()})
+    table_problems(sample, spec.read, field_types, problems, key=spec.table.key)
     if problems:
         raise InvalidSpec(problems)
     joined = table.iloc[features.pop("row").to_numpy(np.int64)].reset_index(drop=True)

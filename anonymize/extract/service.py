@@ -324,8 +324,9 @@ class ExtractService:
         if spec.table is None or not is_local(spec.table) or not names:
             return
         problems = Problems()
-        sample = identifiers.bounded(head(spec.table, names, 5 * identifiers.SAMPLE_ROWS))
-        identifiers.table_problems(sample, spec.read, self.field_types, problems)
+        # The join key too: a released column that copies it is refused.
+        sample = identifiers.bounded(head(spec.table, [*names, spec.table.key], 5 * identifiers.SAMPLE_ROWS))
+        identifiers.table_problems(sample, spec.read, self.field_types, problems, key=spec.table.key)
         if problems:
             raise InvalidSpec(problems)
 

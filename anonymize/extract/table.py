@@ -268,9 +268,10 @@ def _remote_root(root: str) -> str | None:
 
 
 def check_schema(table: RiskTable, columns: Iterable[Any]) -> None:
-    """A local table must exist and hold the key and every column read (read from its schema only).
+    """A local table must exist and hold the key and every column read (read from its schema only),
+    each of a primitive type (:func:`nested`).
 
-    ``table.read`` are the paths :func:`check_location` resolved. Remote tables
+    ``table.read`` are the files :func:`check_location` found. Remote tables
     (URIs) are checked when the job reads them. Raises InvalidSpec naming
     ``table.path``, ``table.key`` or the column's ``source``.
     """
@@ -287,8 +288,29 @@ def check_schema(table: RiskTable, columns: Iterable[Any]) -> None:
         name = column_of(col.source)
         if name is not None and name not in names:
             problems.add(f"columns.{col.name}.source", "no such column in the table")
+        elif name is not None and not _primitive(schema.field(name).type):
+            problems.add(f"columns.{col.name}.source", nested(name))
     if problems:
         raise InvalidSpec(problems)
+
+
+def nested(column: str) -> str:
+    """The rule a column broke by reading the table column ``column`` of a nested type."""
+    return (
+        f"table column {column} is a list, struct or map: only a string, number, boolean, date or time"
+        " may be released from a risk table (the identifier scan reads whole values)"
+    )
+
+
+def _primitive(kind: Any) -> bool:
+    """Whether a pyarrow type is one a table column may release (a dictionary: by its values)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_dictionary(kind):
+        kind = kind.value_type
+    checks = (t.is_string, t.is_large_string, t.is_integer, t.is_floating, t.is_decimal, t.is_boolean)
+    return any(check(kind) for check in (*checks, t.is_temporal))
 
 
 def is_local(table: RiskTable) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any
 
@@ -343,3 +344,98 @@ def test_a_table_column_of_a_type_the_vault_does_not_configure_counts_as_identif
     found = scan_table(sample, registry)
     assert found["line"][0] == "cn_landline" and "phone" not in found
     assert "phone" in scan_table(sample, default_registry())
+
+
+def _released(*names: str) -> Any:
+    """A spec releasing each table column named as an attribute under its own name."""
+    return _table_spec({name: (name, {"role": "attribute"}) for name in names})
+
+
+def test_a_list_struct_or_map_column_is_refused_naming_it(tmp_path) -> None:
+    """Review F2: a mobile inside a list [m] or a struct {'v': m} is no whole-cell match; only
+    strings, numbers, booleans, dates and times may leave a table: at submit by the table's
+    schema, at job time (and for a remote table) by the sampled values."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from anonymize.extract.table import RiskTable, check_location, check_schema
+
+    mobiles = [r["mobile"] for r in make_rows(40)]
+    sample = pd.DataFrame(
+        {"phones": [[m] for m in mobiles], "rec": [{"v": m} for m in mobiles], "grade": ["A"] * 40}
+    )
+    errors = _table_problems(_released("phones", "rec", "grade"), sample)
+    assert set(errors) == {"columns.phones.source", "columns.rec.source"}
+    assert "table column rec is a list, struct or map" in errors["columns.rec.source"][0]
+
+    root = tmp_path / "risk"
+    root.mkdir()
+    arrays = {
+        "cif": pa.array([f"C{i}" for i in range(40)]),
+        "phones": pa.array([[m] for m in mobiles]),
+        "rec": pa.array([{"v": m} for m in mobiles]),
+        "tags": pa.array([[("k", m)] for m in mobiles], type=pa.map_(pa.string(), pa.string())),
+        "grade": pa.array(["A"] * 40),
+        "opened": pa.array([dt.date(2020, 1, 1)] * 40),
+    }
+    pq.write_table(pa.table(arrays), root / "part-0.parquet")
+    spec = _released("phones", "rec", "tags", "grade", "opened")
+    table = RiskTable(path=str(root), key="cif", matches="subject_id")
+    table = RiskTable(
+        path=table.path, key="cif", matches="subject_id", read=check_location(table, [str(root)])
+    )
+    with pytest.raises(InvalidSpec) as caught:
+        check_schema(table, spec.read)
+    assert set(caught.value.errors) == {f"columns.{c}.source" for c in ("phones", "rec", "tags")}
+
+
+def test_an_identifier_inside_a_value_is_found() -> None:
+    """Review F2: one character glued to a mobile (x139..., 139...x) or an ID behind a label,
+    or a list written out as text: the scanner searches within the value, not only the whole."""
+    rows = make_rows(40)
+    sample = pd.DataFrame(
+        {
+            "before": ["x" + r["mobile"] for r in rows],
+            "after": [r["mobile"] + "x" for r in rows],
+            "listed": [f"['{r['mobile']}']" for r in rows],
+            "labelled": ["id_" + r["resident_id"] for r in rows],
+            "grade": ["ABC"[i % 3] for i in range(40)],
+        }
+    )
+    errors = _table_problems(_released("before", "after", "listed", "labelled", "grade"), sample)
+    assert set(errors) == {"columns.before", "columns.after", "columns.listed", "columns.labelled"}
+    assert "holds field type cn_mobile (40 of 40 sampled values)" in errors["columns.before"][0]
+    assert "holds field type cn_resident_id" in errors["columns.labelled"][0]
+
+
+def test_the_vaults_tokens_and_a_copy_of_the_join_key_are_refused() -> None:
+    """Review F2: a column of the vault's tokens (tkd_/tok_, glued to text too) or subject ids, or
+    the join key copied under another name, links the extract's rows back to the bank's customers."""
+    from tokenization.tokens import new_subject_id, random_token
+
+    n = 40
+    keys = [f"C{i:06d}" for i in range(n)]
+    sample = pd.DataFrame(
+        {
+            "cif": keys,  # the join key: read for the check, never released
+            "ref": [
+                "tkd_rid_" + base64.b32encode(i.to_bytes(17, "big")).decode().lower()[:26] for i in range(n)
+            ],
+            "glued": ["ref:" + random_token("cn_mobile") + "!" for _ in range(n)],
+            "owner": [new_subject_id() for _ in range(n)],
+            "customer": keys,  # the key under another name
+            "partly": [k if i < n // 4 else "X" for i, k in enumerate(keys)],  # a quarter: not a copy
+            "grade": ["ABC"[i % 3] for i in range(n)],
+        }
+    )
+    spec = _released("ref", "glued", "owner", "customer", "partly", "grade")
+    problems = Problems()
+    table_problems(sample, spec.read, default_registry(), problems, key="cif")
+    errors = dict(problems)
+    assert set(errors) == {"columns.ref", "columns.glued", "columns.owner", "columns.customer"}
+    assert "holds the vault's tokens or subject ids (40 of 40 sampled values)" in errors["columns.ref"][0]
+    assert (
+        "holds a copy of the join key (equal to it in 40 of 40 sampled rows)" in errors["columns.customer"][0]
+    )
+    for message in [m for ms in errors.values() for m in ms]:  # never a value
+        assert not any(str(v) in message for v in sample.to_numpy().ravel() if len(str(v)) > 3)
