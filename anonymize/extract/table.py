@@ -204,7 +204,12 @@ def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
         raise refuse("matches no file")
     if globbed and any(os.path.islink(match) for match in matches):
         raise refuse(_LINK)
-    files = _files([os.path.realpath(match) for match in matches])
+    resolved = [os.path.realpath(match) for match in matches]
+    # Under the roots before anything is walked: a path outside learns nothing of what it holds.
+    for found in resolved:
+        if not any(found == root or found.startswith(root + "/") for root in local_roots):
+            raise refuse(outside)
+    files = _files(resolved)
     for found in files:
         if not any(found.startswith(root + "/") for root in local_roots):
             raise refuse(outside)
