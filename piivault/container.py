@@ -116,9 +116,13 @@ class Container:
         self.provider = provider or build_key_provider(settings)
 
     def build_all(self) -> Container:
-        """Build every service now (the API server, at start); returns the container."""
-        # Reading an attribute builds that service and its collaborators: these need all the others.
-        _ = (self.clients, self.users, self.sessions, self.tokenization, self.extracts)
+        """Build every service now (the API server, at start); returns the container.
+
+        Every one, in the order they are declared (the layers, bottom-up): a request
+        thread then never builds one, so none is built twice by two first requests."""
+        for name, attribute in vars(type(self)).items():
+            if isinstance(attribute, cached_property):
+                getattr(self, name)
         return self
 
     # -- the vault and the audit log ---------------------------------------------------

@@ -7,6 +7,8 @@ nothing built, the way a CLI command's does.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import pytest
 import sqlalchemy as sa
 
@@ -54,6 +56,10 @@ def test_services_are_built_once_with_what_they_need(settings):
         assert container.clients is clients
         assert container.build_all() is container
         assert container.extracts.keyring is container.keyring  # one keyring for all
+        # A server's request threads build nothing: every service was built at start.
+        services = {n for n, a in vars(Container).items() if isinstance(a, cached_property)}
+        assert {"audit_sink", "group_commit", "read_only_sessions"} <= services
+        assert services <= vars(container).keys()
     finally:
         container.close()
 
