@@ -105,6 +105,14 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         "language": "zh",
         "operator": "mask",
     },
+    ("/v1/anonymize/texts", "post"): {
+        "texts": [
+            "客户张三来电，手机号13800138000，要求更改地址。",
+            "Spoke to Ms Turner about her card ending 4242; call back on 020 7946 0018.",
+        ],
+        "language": "auto",
+        "operator": "mask",
+    },
     ("/v1/anonymize/scan", "post"): {
         "columns": ["客户编号", "姓名", "手机号", "备注"],
         "rows": [["C10001", "张三", "13800138000", "贵宾客户"], ["C10002", "李四", "13900139000", None]],
