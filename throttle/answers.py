@@ -32,6 +32,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.events import AuditEvent
+from piivault import counting
 from piivault.db import UnitOfWork, session_scope, utcnow
 from piivault.errors import TooManyRequests
 from throttle import counters
@@ -47,9 +48,9 @@ _counts_lock = threading.Lock()
 def _count(name: str) -> None:
     with _counts_lock:
         _counts[name] += 1
-    from piivault import metrics  # on first use: `piivault users list` starts without prometheus_client
-
-    metrics.ANSWER_BUDGET.labels(event="exhausted" if name == EXHAUSTED else "refused").inc()
+    metrics = counting.metrics()
+    if metrics is not None:
+        metrics.ANSWER_BUDGET.labels(event="exhausted" if name == EXHAUSTED else "refused").inc()
 
 
 def refusal_counts() -> dict[str, int]:

@@ -14,14 +14,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from piivault import counting
 from vault.datakey import DataKey
 
 
 def _counted(result: str) -> None:
     """One look-up in the data-key cache metric."""
-    from piivault import metrics  # on first use (issue 13): see vault.ledger
-
-    metrics.DEK_CACHE.labels(result=result).inc()
+    metrics = counting.metrics()
+    if metrics is not None:
+        metrics.DEK_CACHE.labels(result=result).inc()
 
 
 class DekCache:

@@ -48,6 +48,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from piivault import counting
 from piivault.errors import ConfigurationError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,9 @@ _REPAIR_HINT = "run `piivault keys ledger check`, then `piivault keys ledger rep
 
 def _counted(result: str) -> None:
     """One append in the erasure ledger metric."""
-    # prometheus_client when a metric is first counted, not with the vault package: a command
-    # that counts nothing starts without it (issue 13); a server has loaded it at start anyway.
-    from piivault import metrics
-
-    metrics.LEDGER_WRITES.labels(result=result).inc()
+    metrics = counting.metrics()
+    if metrics is not None:
+        metrics.LEDGER_WRITES.labels(result=result).inc()
 
 
 class LedgerCorrupt(ConfigurationError):

@@ -96,6 +96,23 @@ def test_reading_identities_builds_only_the_identity_stores(container, args):
     assert result == {"status": 0, "heavy": []}, f"`piivault {' '.join(args)}` imported {result['heavy']}"
 
 
+@pytest.mark.parametrize("args", [["audit", "verify"], ["keys", "status"]], ids=" ".join)
+def test_commands_that_serve_no_metrics_do_not_load_the_metrics_library(container, args):
+    """Both look up data keys, which the cache counts; only a server's counts can be read
+    (:mod:`piivault.counting`), so neither loads prometheus_client."""
+    result = _run(args, container, ("prometheus_client", "piivault.metrics"))
+    assert result == {"status": 0, "heavy": []}, f"`piivault {' '.join(args)}` imported {result['heavy']}"
+
+
+def test_a_command_sharing_the_servers_metrics_directory_counts(container, tmp_path, monkeypatch):
+    """With ``PROMETHEUS_MULTIPROC_DIR`` a scrape adds up this process's values too, so it counts:
+    the probe sees the metrics library loaded, and the test above can fail."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    result = _run(["audit", "verify"], container, ("prometheus_client",))
+    assert result == {"status": 0, "heavy": ["prometheus_client"]}, result
+    assert any(tmp_path.glob("counter_*.db")), "its counts were not written where a scrape reads them"
+
+
 def test_the_probe_sees_what_the_container_builds(container):
     """`piivault keys replay-erasures` builds the tokenization and consent services: the probe
     above reports them, so the test above can fail."""

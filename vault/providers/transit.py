@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from piivault import counting
 from piivault.sql import chunked
 from vault.errors import (
     InvalidSealedValue,
@@ -155,9 +156,9 @@ class TransitKeyProvider(KeyProvider):
         try:
             return self._call_once(fn)
         except VaultError as e:
-            from piivault import metrics  # on first use (issue 13): see vault.ledger
-
-            metrics.VAULT_ERRORS.labels(kind=metrics.code(e.code)).inc()
+            metrics = counting.metrics()
+            if metrics is not None:
+                metrics.VAULT_ERRORS.labels(kind=metrics.code(e.code)).inc()
             raise
 
     def _call_once(self, fn: Callable[[hvac.Client], T]) -> T:
