@@ -58,7 +58,7 @@ from anonymize.extract.recoding import Choice, Level, search
 from anonymize.extract.report import LANGUAGES, histogram_png, render_html, report_file
 from anonymize.extract.spec import Column, Engine, ExtractSpec, IdentifierAction, Role, parse_spec
 from anonymize.extract.suppression import peel_outliers
-from anonymize.extract.table import column_of, describe, table_columns
+from anonymize.extract.table import column_of, describe, table_columns, verify_unchanged
 from tokenization.fieldtypes import FieldTypeRegistry, default_registry
 from vault import DataKey
 
@@ -531,6 +531,8 @@ def _join_table(
             {"row": pd.Index(subjects).get_indexer(tokens["subject_id"]), "key": tokens["key"].to_numpy()}
         )
     features = join_table(spark_session(spec.engine.master), spec.table, keys, table_columns(spec.read))
+    # Spark has read the table: it must have read what the vault checked (no directory swapped for a link).
+    verify_unchanged(spec.table)
     problems = Problems()
     sample = bounded(features)
     # Each sampled row's join key beside it: a released column that copies the key is refused.

@@ -302,9 +302,9 @@ class ExtractService:
                 {"spark.master": "is not a Spark master this vault may use (PIIVAULT_EXTRACT_SPARK_MASTERS)"}
             )
         if spec.table is not None:
-            from anonymize.extract.table import check_location, check_schema
+            from anonymize.extract.table import check_schema, checked
 
-            table = dataclasses.replace(spec.table, read=check_location(spec.table, self.table_roots))
+            table = checked(spec.table, self.table_roots)
             check_schema(table, spec.read)
             return dataclasses.replace(spec, table=table)
         return spec

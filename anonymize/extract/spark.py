@@ -152,7 +152,11 @@ def join_table(session: Any, table: RiskTable, keys: pd.DataFrame, columns: Sequ
     from pyspark.errors import AnalysisException
 
     # The files the vault checked, not the glob nor a directory: Spark lists nothing of its own.
-    source = session.read.format(table.format).load(list(table.read) or table.path)
+    # basePath, the checked directory: the key=value directory names under it are columns again.
+    reader = session.read.format(table.format)
+    if table.base:
+        reader = reader.option("basePath", table.base)
+    source = reader.load(list(table.read) or table.path)
     missing = [name for name in [table.key, *columns] if name not in source.columns]
     if missing:
         raise InvalidRows(f"the risk table has no column {missing[0]}")

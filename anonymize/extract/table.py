@@ -25,6 +25,7 @@ operator's checks before a job is queued (:func:`check_location`,
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import posixpath
@@ -68,8 +69,15 @@ class RiskTable:
     matches: str  # SUBJECT_ID, or the field type whose deterministic token the key column holds
     format: str = "parquet"
     # What Spark reads: the files check_location found (no directory: Spark lists nothing itself);
-    # empty: ``path`` as it is (a cluster's URI). Not part of the spec (nor of its hash).
+    # empty: ``path`` as it is (a cluster's URI). Not part of the spec (nor of its hash), nor are
+    # the two below.
     read: tuple[str, ...] = ()
+    # The checked directory whose sub-directories' names (grade=A/) are partition columns: Spark's
+    # basePath. Empty: no partition columns (a file, a glob, or a cluster's URI).
+    base: str = ""
+    # (path, st_dev, st_ino) of every directory and file the check met, links never followed: what
+    # Spark's read must still find (:func:`verify_unchanged`).
+    identity: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def by_token(self) -> str | None:
@@ -166,6 +174,23 @@ def _path_problem(path: str) -> str | None:
 
 
 def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
+    """The files Spark is to read for ``table`` (:func:`checked`, the files only)."""
+    return _locate(table, roots)[0]
+
+
+def checked(table: RiskTable, roots: Collection[str]) -> RiskTable:
+    """``table`` checked against the roots, with what its job is to read: the files
+    (``read``), the directory partition columns are read under (``base``) and the identity of
+    every directory and file the check met (``identity``). Raises InvalidSpec as
+    :func:`check_location` does."""
+    read, base, identity = _locate(table, roots)
+    return dataclasses.replace(table, read=read, base=base, identity=identity)
+
+
+_Located = tuple[tuple[str, ...], str, tuple[tuple[str, int, int], ...]]
+
+
+def _locate(table: RiskTable, roots: Collection[str]) -> _Located:
     """The files Spark is to read for ``table``, each under a root the operator allows
     (``PIIVAULT_EXTRACT_TABLE_ROOTS``); raises InvalidSpec naming ``table.path`` otherwise.
 
@@ -179,7 +204,8 @@ def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
     given again: a directory named ``x*`` would reach its siblings). Spark then
     reads the list of files the check found, so it lists no directory of its
     own. A cluster's URI (no glob) must lie under a root of the same scheme and
-    host.
+    host. Also the partition directory (a path naming one directory, no glob) and
+    the identity of every directory and file met, from the root down.
     """
     from anonymize.extract.errors import InvalidSpec
 
@@ -195,7 +221,7 @@ def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
         path = f"{scheme}://{posixpath.normpath(rest)}"
         if not any(path.startswith(base) for base in map(_remote_root, roots) if base is not None):
             raise refuse(outside)
-        return (table.path,)
+        return (table.path,), "", ()
     local_roots = [base for base in map(_local_root, roots) if base is not None]
     local = rest if sep else table.path
     globbed = any(ch in local for ch in _GLOB)
@@ -209,13 +235,17 @@ def check_location(table: RiskTable, roots: Collection[str]) -> tuple[str, ...]:
     for found in resolved:
         if not any(found == root or found.startswith(root + "/") for root in local_roots):
             raise refuse(outside)
-    files = _files(resolved)
+    files, identity = _files(resolved)
     for found in files:
         if not any(found.startswith(root + "/") for root in local_roots):
             raise refuse(outside)
     if not files:
         raise refuse("holds no file")
-    return tuple(("file://" + f if sep else f) for f in files)
+    identity += _ancestors(resolved, local_roots)
+    # One directory named without a glob: its sub-directories' key=value names are columns.
+    base = resolved[0] if not globbed and os.path.isdir(resolved[0]) else ""
+    scheme_of = (lambda f: "file://" + f) if sep else (lambda f: f)
+    return tuple(map(scheme_of, files)), scheme_of(base) if base else "", tuple(identity)
 
 
 # Never in a name the check finds: Hadoop would glob it again (or read an escape), reading other files.
@@ -224,16 +254,17 @@ _LINK = "holds a symbolic link: a table under the roots must be real files and d
 _HIDDEN = (".", "_")  # names Spark's and pyarrow's listings skip (_SUCCESS, .crc): not read
 
 
-def _files(paths: list[str]) -> list[str]:
+def _files(paths: list[str]) -> tuple[list[str], list[tuple[str, int, int]]]:
     """The files Spark is to read from ``paths`` (links resolved): each path that is a file, and
-    under a directory every file, hidden names skipped. Raises InvalidSpec on a symbolic link or a
-    glob character in a name met, and past MAX_FILES entries."""
+    under a directory every file, hidden names skipped; and the identity of each path met. Raises
+    InvalidSpec on a symbolic link or a glob character in a name met, and past MAX_FILES entries."""
     from anonymize.extract.errors import InvalidSpec
 
     def refuse(why: str) -> InvalidSpec:
         return InvalidSpec({"table.path": why})
 
     files: list[str] = []
+    identity: list[tuple[str, int, int]] = []
     pending, walked = list(dict.fromkeys(paths)), 0
     while pending:
         path = pending.pop()
@@ -242,6 +273,7 @@ def _files(paths: list[str]) -> list[str]:
             raise refuse(f"holds more than {MAX_FILES} files and directories")
         if any(ch in path for ch in _NAMED):
             raise refuse("holds a name with '*', '?', '[', ']', '{', '}', '\\' or '%' (Spark would glob it)")
+        identity.append(_identity(path))
         if not os.path.isdir(path):
             files.append(path)
             continue
@@ -252,7 +284,51 @@ def _files(paths: list[str]) -> list[str]:
         if any(e.is_symlink() for e in entries):  # lstat: the link itself, never its target
             raise refuse(_LINK)
         pending += [e.path for e in entries]
-    return sorted(files)
+    return sorted(files), identity
+
+
+def _identity(path: str) -> tuple[str, int, int]:
+    """``path``'s device and inode, of the name itself (a link's own, never its target's)."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return path, -1, -1  # gone or unreadable: Spark cannot read it either; it must stay so
+    return path, found.st_dev, found.st_ino
+
+
+def _ancestors(paths: list[str], roots: list[str]) -> list[tuple[str, int, int]]:
+    """The identity of every directory between a root and each of ``paths`` (the root's own too):
+    a parent swapped for a link moves what lies under it as surely as the path itself."""
+    seen: dict[str, tuple[str, int, int]] = {}
+    for path in paths:
+        root = max((r for r in roots if path == r or path.startswith(r + "/")), key=len)
+        parent = os.path.dirname(path)
+        while parent != path and (parent == root or parent.startswith(root + "/")):
+            seen.setdefault(parent, _identity(parent))
+            path, parent = parent, os.path.dirname(parent)
+    return list(seen.values())
+
+
+CHANGED = (
+    "changed between its check and Spark's read (a file or directory was replaced, moved or"
+    " made a symbolic link): nothing was released"
+)
+
+
+def verify_unchanged(table: RiskTable) -> None:
+    """Every directory and file :func:`checked` met is still the one it met, and no link.
+
+    Called after Spark has read the table and before anything is released: a
+    directory swapped for a symbolic link between the check and the read (to
+    reach files outside the roots) has another inode, as has a file replaced.
+    Detection, not prevention: the job fails and nothing is released. Raises
+    InvalidSpec naming ``table.path``.
+    """
+    from anonymize.extract.errors import InvalidSpec
+
+    for path, device, inode in table.identity:
+        if _identity(path) != (path, device, inode):
+            raise InvalidSpec({"table.path": CHANGED})
 
 
 def _local_root(root: str) -> str | None:
@@ -333,8 +409,10 @@ def _dataset(table: RiskTable) -> Any:
     from anonymize.extract.errors import InvalidSpec
 
     paths = [p.removeprefix("file://") for p in table.read] or table.path.removeprefix("file://")
+    # As Spark reads it: key=value directory names under ``base`` are columns (grade=A/part-0.parquet).
+    partitions = {"partitioning": "hive", "partition_base_dir": table.base.removeprefix("file://")}
     try:
-        return ds.dataset(paths, format=table.format)
+        return ds.dataset(paths, format=table.format, **(partitions if table.base else {}))
     except (OSError, ValueError, TypeError):  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidSpec({"table.path": f"is not a readable {table.format} table"}) from None
 

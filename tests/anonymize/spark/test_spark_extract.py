@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,13 +17,17 @@ import pytest
 from pycanon import anonymity
 
 from anonymize.extract import parse_spec, run_extract
+from anonymize.extract._checks import Problems
 from anonymize.extract.domain import IntervalDomain
 from anonymize.extract.errors import InvalidRows, InvalidSpec
+from anonymize.extract.identifiers import table_problems
 from anonymize.extract.mondrian import FragmentTree, first_cuts
 from anonymize.extract.report import TERMS, TITLES
 from anonymize.extract.runner import DEFAULT_COMPARE_ROWS
 from anonymize.extract.spark import _repair, verify
+from anonymize.extract.table import CHANGED, check_schema, checked, head
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
+from tokenization.fieldtypes import default_registry
 
 QUASI = ["region", "age", "gender", "income", "occupation"]
 SPARK = {"master": "local[2]", "fragment_rows": 1000, "sample_rows": 1500, "part_rows": 1000}
@@ -263,3 +271,63 @@ def test_a_table_changed_after_submit_fails_its_job_with_the_reason_and_no_files
     assert "columns.grade: table column grade holds field type cn_mobile (12 of 12" in row.error_detail
     assert "13900000000" not in row.error_detail
     assert not (tmp_path / "extracts" / extract_id).exists()
+
+
+def _partitioned(root: Path, rows: list[dict[str, Any]], by: str, values: list[Any]) -> None:
+    """The rows' ``cif`` and ``tag`` as a table partitioned by directory: ``root/<by>=<value>/``
+    holds the rows of that value, which no file holds as a column."""
+    frame = pd.DataFrame({"cif": [r["subject_id"] for r in rows], "tag": range(len(rows)), by: values})
+    for value, group in frame.groupby(by):
+        (root / f"{by}={value}").mkdir(parents=True)
+        group.drop(columns=by).to_parquet(root / f"{by}={value}" / "part-0.parquet")
+
+
+def _checked(document: dict[str, Any], roots: list[str]) -> Any:
+    """The spec with its table checked against ``roots``, as a job starts it."""
+    spec = parse_spec(document)
+    return dataclasses.replace(spec, table=checked(spec.table, roots))
+
+
+def test_a_tables_partition_directories_are_columns_under_the_same_checks(spark, tmp_path) -> None:
+    """Issue 20: a table partitioned as grade=A/part-0.parquet releases its partition column,
+    read from the directory names, each subject with its own grade; the column passes the checks
+    any column does: the schema check sees it, and a partition of mobiles is a direct identifier."""
+    rows = make_rows(300)
+    _partitioned(tmp_path / "risk", rows, "grade", [r["credit_grade"] for r in rows])
+    document, vault_rows = _with_table(tmp_path / "risk", rows, "tag")
+    spec = _checked(document, [str(tmp_path)])
+    check_schema(spec.table, spec.read)  # grade is a column of the table
+    result = run_extract(spec, provider(vault_rows), everyone(vault_rows), tmp_path / "out")
+    grade = {r["subject_id"]: r["credit_grade"] for r in rows}
+    assert result.report["rows"]["kept"] > 250
+    assert list(result.table["credit_grade"]) == [grade[s] for s in result.subjects]
+
+    _partitioned(tmp_path / "phones", rows[:40], "phone", [r["mobile"] for r in rows[:40]])
+    document = _with_table(tmp_path / "phones", rows, "phone")[0]
+    spec = _checked(document, [str(tmp_path)])
+    problems = Problems()
+    table_problems(head(spec.table, ["phone", "tag"], 40), spec.read, default_registry(), problems)
+    assert dict(problems)["columns.phone"][0].startswith("table column phone holds field type cn_mobile (")
+
+
+def test_a_directory_swapped_for_a_link_between_check_and_read_releases_nothing(spark, tmp_path) -> None:
+    """Issue 20 (TOCTOU): the table was checked; before Spark reads it, a directory under the
+    root becomes a symbolic link to a copy outside the roots. Spark follows the link, and the
+    job, seeing the directory is not the one checked, fails and writes nothing."""
+    rows = make_rows(300)
+    _partitioned(tmp_path / "risk", rows, "grade", [r["credit_grade"] for r in rows])
+    shutil.copytree(tmp_path / "risk", tmp_path / "outside")
+    document, vault_rows = _with_table(tmp_path / "risk", rows, "tag")
+    spec = _checked(document, [str(tmp_path / "risk")])
+    swapped: list[str] = []
+
+    def swap_before_the_read(stage: str, fraction: float) -> None:  # the rows load before the join
+        if stage == "rows" and not swapped:
+            shutil.rmtree(tmp_path / "risk" / "grade=A")
+            os.symlink(tmp_path / "outside" / "grade=A", tmp_path / "risk" / "grade=A")
+            swapped.append(stage)
+
+    with pytest.raises(InvalidSpec) as caught:
+        run_extract(spec, provider(vault_rows), everyone(vault_rows), tmp_path / "out", swap_before_the_read)
+    assert swapped and caught.value.errors == {"table.path": [CHANGED]}
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
