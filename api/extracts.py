@@ -32,11 +32,11 @@ from anonymize.extract.service import (
     READ_ROLES,
     REASON_LENGTH,
     REIDENTIFY_ROLES,
+    STATES,
     SUBMIT_ROLES,
     ExtractService,
     Requester,
 )
-from anonymize.extract.tables import STATES
 from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.openapi import FOUR_EYES_403

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from piivault.sql import insert_ignoring_conflicts, select_in
 from tokenization import tables as t
+from tokenization.model import MAX_BATCH
 from tokenization.tokens import TOMBSTONE_KEY, erased_token_digest
 from vault import Keyring, system_owner
 
@@ -77,6 +78,32 @@ def held_field_types(session: Session, subject_id: str) -> dict[str, int]:
         .order_by(k.field_type)
     )
     return {field_type: int(n) for field_type, n in rows}
+
+
+def of_token(session: Session, token: str) -> str | None:
+    """The subject a token belongs to (None for an unknown or malformed token, or a standalone one,
+    whose owner is internal)."""
+    if not isinstance(token, str) or not 1 <= len(token) <= 128:
+        return None
+    k, s = t.tokens.c, t.subjects.c
+    return session.scalar(
+        sa.select(k.subject_id)
+        .join(t.subjects, s.subject_id == k.subject_id)
+        .where(k.token == token, s.kind == SUBJECT)
+    )
+
+
+def tokens_of(session: Session, subject_id: str, limit: int = MAX_BATCH) -> list[tuple[str, str]]:
+    """(token, field type) of the subject's tokens, by field type then age, at most ``limit``
+    (one detokenize batch: what a page can reveal at once). Tokens and field types are not PII."""
+    k = t.tokens.c
+    rows = session.execute(
+        sa.select(k.token, k.field_type)
+        .where(k.subject_id == subject_id)
+        .order_by(k.field_type, k.created_at, k.token)
+        .limit(limit)
+    )
+    return [(token, field_type) for token, field_type in rows]
 
 
 def set_state(session: Session, subject_id: str, state: str, now: dt.datetime) -> None:

@@ -106,7 +106,8 @@ SUBMIT_ROLES = ("analyst",)
 READ_ROLES = ("analyst", "dpo")
 REIDENTIFY_ROLES = ("dpo",)
 ATTRIBUTE_ROLES = ("service",)
-QUEUED, RUNNING, SUCCEEDED, FAILED, EXPIRED = t.STATES
+STATES = t.STATES  # a job's states, for the API's schema (which imports no tables module)
+QUEUED, RUNNING, SUCCEEDED, FAILED, EXPIRED = STATES
 MAX_ATTEMPTS = 3
 STALE_AFTER = dt.timedelta(minutes=10)
 PROGRESS_EVERY = 0.5  # seconds between progress writes (phase changes are written at once)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from api.console.services import overview
+from consent import counts
 from consent.model import Actor
 from tests.consent.conftest import customer
 from tests.console.conftest import audit_payloads
@@ -112,9 +112,9 @@ def test_days_are_counted_in_the_time_zone(container):
         consent.grant(uow, SERVICE, "cust-0001", "marketing", channel="app", effective_at=late)
     now = dt.datetime(2026, 3, 3, 12, tzinfo=dt.UTC)
     with container.session_factory() as session:
-        shanghai = overview.consent_series(session, now, "Asia/Shanghai", 5)
-        london = overview.consent_series(session, now, "Europe/London", 5)
-        kathmandu = overview.consent_series(session, now, "Asia/Kathmandu", 5)  # UTC+5:45
+        shanghai = counts.consent_series(session, now, "Asia/Shanghai", 5)
+        london = counts.consent_series(session, now, "Europe/London", 5)
+        kathmandu = counts.consent_series(session, now, "Asia/Kathmandu", 5)  # UTC+5:45
     assert (
         dict(zip(shanghai.days, shanghai.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 2)]
         == 1

@@ -1,6 +1,6 @@
-"""The console's read models and its facade, with no Flask in them: the dashboard (:mod:`.overview`),
-subject pages (:mod:`.subjects`), and :class:`ConsoleService`, which also holds the users and
-sessions of :mod:`identity.users`.
+"""The console's read models and its facade, with no Flask in them: :class:`ConsoleService` (the
+dashboard's counts, read from their tables' owners, and the subject pages), the erasure preview
+(:mod:`.subjects`), and the users and sessions of :mod:`identity.users`.
 
 Views call these and the domain services (consent, tokenization, audit) and
 nothing else. :func:`console_service` gives the container's instance.
@@ -19,5 +19,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(service, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ConsoleService", "console_service"]

@@ -1,5 +1,9 @@
 """The console's service: the read models its pages need, over the container's users and sessions.
 
+The queries are their tables' owners' (:mod:`consent.counts`, :mod:`audit.activity`,
+:mod:`tokenization.subjects`); the console composes them and imports no ``tables`` module
+(import-linter's ``console-no-tables`` contract).
+
 Holds no Flask and no state (:func:`console_service` makes one). The domain services
 (consent, tokenization, audit, access) are the container's typed fields, reached by the
 views as the API's views reach them.
@@ -16,11 +20,14 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from api.console.services import overview, subjects
+from api.console.services import subjects
+from audit import activity
 from audit.events import AuditEvent
+from consent import counts
 from identity.users.users import ConsoleUser
 from piivault.db import is_unavailable
 from piivault.errors import StorageUnavailable
+from tokenization import subjects as subject_rows
 
 DUE_SOON = dt.timedelta(days=3)
 CHART_DAYS = 30
@@ -55,9 +62,9 @@ class ConsoleCaller:
 
 @dataclasses.dataclass(frozen=True)
 class Overview:
-    dsr: overview.DsrCounts
-    consents: overview.ConsentSeries
-    extracts: list[overview.LoggedEvent]
+    dsr: counts.DsrCounts
+    consents: counts.ConsentSeries
+    extracts: list[activity.LoggedEvent]
     queued_events: int
 
 
@@ -101,16 +108,16 @@ class ConsoleService:
         now = self._clock()
         with self._read() as session:
             return Overview(
-                dsr=overview.dsr_counts(session, now, DUE_SOON),
-                consents=overview.consent_series(session, now, user.time_zone, CHART_DAYS),
-                extracts=overview.recent_events(session, "extract", 8),
-                queued_events=overview.queued_events(session),
+                dsr=counts.dsr_counts(session, now, DUE_SOON),
+                consents=counts.consent_series(session, now, user.time_zone, CHART_DAYS),
+                extracts=activity.recent_events(session, "extract", 8),
+                queued_events=activity.queued_events(session),
             )
 
     def overview_queue(self) -> int:
         """Audit events committed but not yet sequenced. Raises StorageUnavailable."""
         with self._read() as session:
-            return overview.queued_events(session)
+            return activity.queued_events(session)
 
     # -- subjects -------------------------------------------------------------------------
     def find_by_token(self, user: ConsoleUser, token: str, *, request_id: str | None = None) -> str | None:
@@ -124,7 +131,7 @@ class ConsoleService:
             assert uow.session is not None
             if budget is not None:
                 budget.check(uow.session, user.actor)
-            subject_id = subjects.subject_of_token(uow.session, token)
+            subject_id = subject_rows.of_token(uow.session, token)
             if subject_id is None and budget is not None:
                 budget.spend(uow, user.actor, 1, request_id=request_id)
             uow.record(
@@ -163,7 +170,7 @@ class ConsoleService:
     def tokens_of(self, subject_id: str) -> list[tuple[str, str]]:
         """(token, field type) of a subject's tokens. Raises StorageUnavailable."""
         with self._read() as session:
-            return subjects.tokens_of(session, subject_id)
+            return subject_rows.tokens_of(session, subject_id)
 
     def erasure_preview(self, subject_id: str) -> subjects.ErasurePreview:
         """What an erasure of the subject would do now. Raises StorageUnavailable."""

@@ -1,9 +1,8 @@
-"""What the subject page needs beyond the domain services: a token's subject, a subject's
-tokens, and what an erasure would do now.
+"""What the subject page needs beyond the domain services: what an erasure would do now, and
+whether lifting a restriction would be refused.
 
-No value is read here: tokens and field types are not personal data, and
-masked values are shown only through the tokenization service's detokenize
-(a purpose, a policy decision and an audit event each time).
+Both run consent's own decisions (:mod:`consent.erasure`) and roll back. A token's subject
+and a subject's tokens are :mod:`tokenization.subjects`' reads; no value is read here.
 """
 
 from __future__ import annotations
@@ -12,41 +11,13 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
-
 from consent import erasure
 from tokenization import subjects
-from tokenization import tables as tt
-from tokenization.model import MAX_BATCH
 
 if TYPE_CHECKING:
     from consent.service import ConsentService
 
-_k = tt.tokens.c
 PREVIEW_ACTOR = "console:preview"
-
-
-def subject_of_token(session: Session, token: str) -> str | None:
-    """The subject a token belongs to (None for an unknown or standalone token)."""
-    if not isinstance(token, str) or not 1 <= len(token) <= 128:
-        return None
-    return session.scalar(
-        sa.select(_k.subject_id)
-        .join(tt.subjects, tt.subjects.c.subject_id == _k.subject_id)
-        .where(_k.token == token, tt.subjects.c.kind == subjects.SUBJECT)
-    )
-
-
-def tokens_of(session: Session, subject_id: str) -> list[tuple[str, str]]:
-    """(token, field type) of the subject's tokens, by field type, at most one detokenize batch."""
-    rows = session.execute(
-        sa.select(_k.token, _k.field_type)
-        .where(_k.subject_id == subject_id)
-        .order_by(_k.field_type, _k.created_at, _k.token)
-        .limit(MAX_BATCH)
-    )
-    return [(token, field_type) for token, field_type in rows]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,15 +1,15 @@
-"""Read models for the dashboard: counts and series over the domain tables, no PII.
+"""Counts over consent's tables for dashboards: open data-subject requests by due date, and
+consent grants and withdrawals per purpose per day. Aggregates only, no subject, no PII.
 
-These aggregate (how many requests are open, how many consents were granted
-per day); anything about one subject or one request is read through the
-domain services, which check roles and audit the read.
+Anything about one subject or one request is read through the use cases
+(:mod:`consent.dsr`, :mod:`consent.consents`), which check roles and audit the read.
+These run inside the caller's read session.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import zoneinfo
 from collections import defaultdict
 from typing import Any
@@ -17,11 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from audit import tables as at
-from consent import tables as ct
+from consent import tables as t
 from consent.dsr import OPEN
 
-_d, _r, _e = ct.dsr_requests.c, ct.records.c, at.events.c
+_d, _r = t.dsr_requests.c, t.records.c
 SERIES_ACTIONS = ("grant", "withdraw")
 
 
@@ -106,41 +105,3 @@ def _bucket_time(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return dt.datetime.strptime(value, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
-
-
-@dataclasses.dataclass(frozen=True)
-class LoggedEvent:
-    seq: int
-    time: dt.datetime
-    actor: str
-    action: str
-    purpose: str | None
-    outcome: str
-    details: dict[str, Any]
-
-
-def recent_events(session: Session, action_prefix: str, limit: int) -> list[LoggedEvent]:
-    """The newest logged events whose action starts with ``action_prefix`` (e.g. extracts)."""
-    rows = session.execute(
-        sa.select(_e.seq, _e.time, _e.actor, _e.action, _e.purpose, _e.outcome, _e.payload)
-        .where(_e.action.like(action_prefix.replace("%", "") + "%"))
-        .order_by(_e.seq.desc())
-        .limit(limit)
-    ).all()
-    return [
-        LoggedEvent(seq, time, actor, action, purpose, outcome, _details(payload))
-        for seq, time, actor, action, purpose, outcome, payload in rows
-    ]
-
-
-def _details(payload: str) -> dict[str, Any]:
-    try:
-        found = json.loads(payload).get("details")
-    except (ValueError, AttributeError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def queued_events(session: Session) -> int:
-    """Audit events committed but not sequenced yet."""
-    return int(session.scalar(sa.select(sa.func.count()).select_from(at.queue)) or 0)
