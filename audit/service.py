@@ -58,7 +58,7 @@ from piivault.errors import ConfigurationError, StorageUnavailable, ValidationFa
 
 if TYPE_CHECKING:
     from audit.restore import TailRestore
-    from audit.verify import VerifyReport
+    from audit.verify_report import VerifyReport
 
 log = logging.getLogger(__name__)
 

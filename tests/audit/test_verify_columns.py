@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from audit import tables as at
 from audit.canonical import canonical_json
 from audit.events import AuditEvent
-from audit.verify import _ColumnCheck
+from audit.verify_columns import ColumnCheck
 from tests.audit.conftest import append, tampering
 
 TIME = dt.datetime(2026, 5, 17, 8, 30, 1, 250, tzinfo=dt.UTC)
@@ -64,20 +64,20 @@ def _columns_match_parsed(row: tuple) -> bool:
 )
 def test_rows_the_sequencer_wrote_are_confirmed(fields):
     row = _row(**fields)
-    assert _ColumnCheck()(row)
+    assert ColumnCheck()(row)
     assert _columns_match_parsed(row)
 
 
 @pytest.mark.parametrize("value", TRICKY)
 def test_values_that_need_escaping_are_confirmed(value):
     row = _row(actor=value, subject_id=value, purpose=value, request_id=value)
-    assert _ColumnCheck()(row)
+    assert ColumnCheck()(row)
 
 
 def test_a_reason_holding_a_bracket_is_left_to_the_parser():
     # Not confirmed (the caller parses it), although the columns agree.
     row = _row(reason="a {bracket}")
-    assert not _ColumnCheck()(row)
+    assert not ColumnCheck()(row)
     assert _columns_match_parsed(row)
 
 
@@ -88,12 +88,12 @@ def test_a_changed_column_is_never_confirmed(position, replacement):
     changed = (*row[:position], replacement, *row[position + 1 :])
     if changed == row:
         return
-    assert not _ColumnCheck()(changed)
+    assert not ColumnCheck()(changed)
 
 
 def test_a_changed_sequence_number_is_never_confirmed():
     row = _row()
-    assert not _ColumnCheck()((8, *row[1:]))
+    assert not ColumnCheck()((8, *row[1:]))
 
 
 @pytest.mark.parametrize(
@@ -110,11 +110,11 @@ def test_a_changed_sequence_number_is_never_confirmed():
 )
 def test_entries_that_are_not_that_event_are_never_confirmed(entry):
     row = _row()
-    assert not _ColumnCheck()((row[0], entry, *row[2:]))
+    assert not ColumnCheck()((row[0], entry, *row[2:]))
 
 
 def test_the_fragment_cache_keeps_columns_apart():
-    check = _ColumnCheck()
+    check = ColumnCheck()
     rows = [
         _row(seq, actor=actor, outcome=outcome, purpose=purpose)
         for seq, (actor, outcome, purpose) in enumerate(
@@ -147,7 +147,7 @@ def test_verification_workers_do_not_import_the_main_module():
     import multiprocessing.spawn
     import sys
 
-    from audit.verify import _without_main_module
+    from audit.verify_pages import _without_main_module
 
     main = sys.modules["__main__"]
     with _without_main_module():
