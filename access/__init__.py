@@ -12,7 +12,11 @@ someone else.
 * :mod:`.rules` - how many approvals each action needs, from which roles
   (configuration with four-eyes defaults);
 * :mod:`.tables` - the tables (migration ``0010_access``);
-* :mod:`.service` - the use cases, each one unit of work with its audit events;
+* :mod:`.service` - the facade the other packages call, handing each call to its owner:
+  :mod:`.requests` (approval requests), :mod:`.grants` (grants and the checks of them),
+  :mod:`.break_glass`, each one unit of work with its audit events (:mod:`.events`), over
+  :mod:`.checks` (what may be asked for) and :mod:`.rows` (the tables' rows), given
+  :class:`.deps.AccessDeps`;
 * :mod:`.cli` - ``piivault approvals``, ``piivault grants``, ``piivault break-glass``;
   :mod:`.clients_cli` and :mod:`.users_cli` - ``piivault clients`` and ``piivault users``
   (identities, :mod:`identity`, onboarded under four eyes).
