@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import UnitOfWork, check_database, make_engine, utcnow
+from piivault.db import UnitOfWork, check_database, make_engine, make_read_only_engine, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 from vault import KeyProvider, Keyring, LocalKeyProvider, TransitKeyProvider
@@ -181,8 +181,10 @@ class Container:
     def read_only_sessions(self) -> sessionmaker[Session] | None:
         if self.group_commit is None:
             return None
-        # Same pool; psycopg begins these sessions' transactions with BEGIN READ ONLY.
-        return sessionmaker(self.engine.execution_options(postgresql_readonly=True), expire_on_commit=False)
+        # Each statement its own READ ONLY transaction, on a pool of its own (make_read_only_engine).
+        engine = make_read_only_engine(self.engine)
+        self._closers.append(engine.dispose)
+        return sessionmaker(engine, expire_on_commit=False)
 
     # -- field types and purposes --------------------------------------------------------
     @cached_property

@@ -93,6 +93,28 @@ def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, *
     return engine
 
 
+def make_read_only_engine(engine: sa.Engine) -> sa.Engine:
+    """A PostgreSQL engine beside ``engine`` whose every statement is its own ``READ ONLY`` transaction.
+
+    For units of work that read and hand their audit events to group commit
+    (:mod:`audit.group`): a ``BEGIN READ ONLY`` and a ``COMMIT`` were two of a
+    detokenize's five round trips. At PostgreSQL's default ``READ COMMITTED``
+    every statement takes its own snapshot in a transaction too, so autocommit
+    reads see what they saw inside one. ``default_transaction_read_only`` is set
+    on the connection (a startup option: no round trip), so PostgreSQL still
+    refuses any write made through these sessions: a unit of work wrongly
+    declared read-only fails loudly instead of writing outside its audit event's
+    transaction. Its own pool, so these settings never reach another session.
+    """
+    url = engine.url
+    options = " ".join(o for o in (url.query.get("options"), "-c default_transaction_read_only=on") if o)
+    return make_engine(
+        url.render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": options},
+    )
+
+
 def _ping_when_idle(engine: sa.Engine, idle: float) -> None:
     """Ping a pooled PostgreSQL connection before use only if it sat idle ``idle`` seconds.
 

@@ -29,6 +29,7 @@ import math
 import threading
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.events import AuditEvent
@@ -99,6 +100,23 @@ class AnswerBudget:
             return
         until = counters.locked_until(session, self._key(who), self.clock())
         if until is not None:
+            raise self._refuse(who, until)
+
+    # The same check riding along a query the request makes anyway: a lock-out must refuse
+    # every request, and one query fewer is a round trip fewer on each (issue 22).
+    LOCK_PARAM = "answer_budget_key"
+
+    @staticmethod
+    def lock_column() -> sa.ScalarSelect[dt.datetime]:
+        """A column for a query of the caller's: the lock's end, bound by :meth:`lock_params`."""
+        return counters.locked_until_column(AnswerBudget.LOCK_PARAM)
+
+    def lock_params(self, who: str) -> dict[str, str]:
+        return {self.LOCK_PARAM: self._key(who)}
+
+    def check_read(self, who: str, until: dt.datetime | None) -> None:
+        """:meth:`check` on a value :meth:`lock_column` read: raise if it is a lock not yet over."""
+        if self.limit and until is not None and until > self.clock():
             raise self._refuse(who, until)
 
     def spend(self, uow: UnitOfWork, who: str, answers: int, *, request_id: str | None = None) -> None:

@@ -51,6 +51,13 @@ def locked_until(
     return until if until is not None and until > now else None
 
 
+def locked_until_column(key_param: str, *, table: sa.Table = counters) -> sa.ScalarSelect[dt.datetime]:
+    """The stored lock end of the key bound to ``key_param``, as a column another query can carry
+    (NULL without a counter); compare it with the time as :func:`locked_until` does."""
+    c = table.c
+    return sa.select(c.locked_until).where(c.key_hash == sa.bindparam(key_param)).scalar_subquery()
+
+
 def fail(
     session: Session,
     key: str,

@@ -11,6 +11,7 @@ Values are opened only for tokens the policy allows.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from piivault.db import UnitOfWork, in_array
 from piivault.sql import chunked
+from throttle.answers import AnswerBudget
 from tokenization import subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
@@ -37,7 +39,7 @@ from tokenization.policy import (
     Reason,
     decide,
 )
-from vault import Binding, subject_owner
+from vault import Binding, subject_owner, subject_owner_column, with_stored_key
 
 if TYPE_CHECKING:
     from tokenization.service import TokenizationService
@@ -54,6 +56,7 @@ class _Row:
     owner_kind: str
     state: str
     sealed: bytes | None
+    stored_key: tuple[str, str] | None = None  # the owner's key (key id, wrapped), read with the row
     decision: Decision | None = None
     consent: ConsentVerdict | None = None  # read with the row (the consent join), if it was
 
@@ -124,13 +127,20 @@ def detokenize(
             request_id=request_id,
         )
 
-    if svc.answer_budget is not None:
-        svc.answer_budget.check(session, who)
-    # The consent lookup rides along the token query when the purpose may ask for consent.
+    # The consent lookup, the owners' stored keys and the answer budget's lock ride along the
+    # token query: on PostgreSQL a detokenize reads in one round trip (issue 22).
     joined = None
     if svc.consent_join is not None and catalogued is not None and catalogued.consent_required:
         joined = svc.consent_join(t.tokens.c.subject_id, purpose)
-    found = _load(session, set(tokens), joined)
+    budget = svc.answer_budget if svc.answer_budget is not None and svc.answer_budget.limit else None
+    found, lock = _load(session, set(tokens), joined, None if budget is None else budget.lock_params(who))
+    if budget is not None:
+        # A lock-out refuses every request, before any decision is made or recorded. The lock
+        # came with the rows; a request whose tokens all miss reads it by itself.
+        if found:
+            budget.check_read(who, lock)
+        else:
+            budget.check(session, who)
     # Tokens of erased subjects are gone; their tombstones make them "erased", not "not_found",
     # through the same decision as any token of an erased subject.
     unknown = set(tokens).difference(found)
@@ -184,7 +194,9 @@ def detokenize(
         )
 
     allowed = [row for row in found.values() if row.decision is not None and row.decision.allowed]
-    keys = svc.keyring.data_keys(session, {subject_owner(row.owner) for row in allowed})
+    keys = svc.keyring.unwrap(
+        {subject_owner(row.owner): row.stored_key for row in allowed if row.stored_key is not None}
+    )
     answers: dict[str, dict] = {}
     for row in allowed:
         key = keys.get(subject_owner(row.owner))
@@ -222,25 +234,34 @@ def detokenize(
     return results
 
 
-def _load(session: Session, tokens: Iterable[str], joined: JoinedConsent | None) -> dict[str, _Row]:
-    """The rows of the tokens that exist, with their owners' kind and state (one query),
-    and with ``joined``, each subject's consent verdict as well."""
+def _load(
+    session: Session, tokens: Iterable[str], joined: JoinedConsent | None, budget: dict[str, str] | None
+) -> tuple[dict[str, _Row], dt.datetime | None]:
+    """The rows of the tokens that exist, with their owners' kind, state and stored key (one
+    query); with ``joined``, each subject's consent verdict as well; with ``budget`` (the answer
+    budget's parameters), the caller's lock end too, returned beside the rows (None without rows)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if joined is None:
-        query = _load_statement(None, None, postgres)
+        query = _load_statement(None, None, postgres, budget is not None)
     else:
-        query = _load_statement(joined.columns, joined.join, postgres)
+        query = _load_statement(joined.columns, joined.join, postgres, budget is not None)
     found: dict[str, _Row] = {}
+    lock = None
+    params = budget or {}
     # PostgreSQL takes the tokens as one array (at most MAX_BATCH); SQLite as IN lists.
     for chunk in [list(tokens)] if postgres else chunked(list(tokens)):
-        for token, field_type, owner, sealed, kind, state, *consent in session.execute(
-            query, {"tokens": chunk}
+        for token, field_type, owner, sealed, kind, state, key_id, wrapped, *extra in session.execute(
+            query, {"tokens": chunk, **params}
         ):
+            if budget is not None:
+                lock, *extra = extra
             row = _Row(token, field_type, owner, kind, state, None if sealed is None else bytes(sealed))
+            if key_id is not None:
+                row.stored_key = (key_id, wrapped)
             if joined is not None and kind == subjects.SUBJECT:
-                row.consent = joined.verdict(consent)
+                row.consent = joined.verdict(extra)
             found[token] = row
-    return found
+    return found, lock
 
 
 @functools.lru_cache(maxsize=256)
@@ -248,14 +269,22 @@ def _load_statement(
     consent_columns: tuple[sa.ColumnElement[Any], ...] | None,
     join: Callable[[sa.Select[Any]], sa.Select[Any]] | None,
     postgres: bool,
+    budget: bool,
 ) -> sa.Select[Any]:
     # Built once per consent join (one per purpose): building it anew, and compiling it
     # again, would cost more than running it. On PostgreSQL the tokens are one array
     # parameter (piivault.db.in_array): the text stays the same, so it is prepared once;
     # an IN list of 1,000 placeholders was rendered and parsed again for every batch.
+    # Columns: the token's, its owner's, the owner's stored key, then [budget lock], [consent].
     c, s = t.tokens.c, t.subjects.c
-    columns = (c.token, c.field_type, c.subject_id, c.sealed, s.kind, s.state, *(consent_columns or ()))
-    query = sa.select(*columns).join_from(t.tokens, t.subjects)
+    query = sa.select(c.token, c.field_type, c.subject_id, c.sealed, s.kind, s.state).join_from(
+        t.tokens, t.subjects
+    )
+    query = with_stored_key(query, subject_owner_column(c.subject_id))
+    if budget:
+        query = query.add_columns(AnswerBudget.lock_column())
+    if consent_columns:
+        query = query.add_columns(*consent_columns)
     if join is not None:
         query = join(query)
     if postgres:

@@ -27,7 +27,15 @@ from vault.errors import (
 if TYPE_CHECKING:
     from vault.cache import DekCache
     from vault.datakey import DataKey, constant_time_equal
-    from vault.keyring import Keyring, KeyStatus, StoredKeys, subject_owner, system_owner
+    from vault.keyring import (
+        Keyring,
+        KeyStatus,
+        StoredKeys,
+        subject_owner,
+        subject_owner_column,
+        system_owner,
+        with_stored_key,
+    )
     from vault.ledger import ErasureLedger, LedgerUnavailable
     from vault.providers import KeyInfo, KeyProvider, LocalKeyProvider, TransitKeyProvider
     from vault.sealed import Binding
@@ -45,6 +53,8 @@ _LAZY = {
     "KeyStatus": ("vault.keyring", "KeyStatus"),
     "StoredKeys": ("vault.keyring", "StoredKeys"),
     "subject_owner": ("vault.keyring", "subject_owner"),
+    "subject_owner_column": ("vault.keyring", "subject_owner_column"),
+    "with_stored_key": ("vault.keyring", "with_stored_key"),
     "system_owner": ("vault.keyring", "system_owner"),
     "ErasureLedger": ("vault.ledger", "ErasureLedger"),
     "LedgerUnavailable": ("vault.ledger", "LedgerUnavailable"),
@@ -91,6 +101,8 @@ __all__ = [
     "VaultUnavailable",
     "constant_time_equal",
     "subject_owner",
+    "subject_owner_column",
     "system_owner",
     "verify_signature",
+    "with_stored_key",
 ]

@@ -27,6 +27,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -60,6 +61,19 @@ def _key_rows_pg() -> sa.Select:
     """The PostgreSQL form (one array parameter), made once on first use: building it imports
     SQLAlchemy's PostgreSQL dialect, which a command on SQLite need not load (issue 13)."""
     return _KEY_COLUMNS.where(in_array(t.data_keys.c.owner, "owners"))
+
+
+def with_stored_key(query: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.Select[Any]:
+    """``query`` with the stored key of each row's ``owner`` added as two columns (key id,
+    wrapped key; both NULL when it has none): a reader that needs its rows' keys reads them
+    in its own query, one round trip fewer, and hands them to :meth:`Keyring.unwrap`."""
+    k = t.data_keys.c
+    return query.add_columns(k.key_id, k.wrapped_dek).outerjoin(t.data_keys, k.owner == owner)
+
+
+def subject_owner_column(subject_id: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """:func:`subject_owner` in SQL: the key owner of the subject in column ``subject_id``."""
+    return sa.literal_column(f"'{SUBJECT}'", sa.String) + subject_id
 
 
 StoredKeys = dict[str, tuple[str, str]]
