@@ -13,9 +13,9 @@ One request is one transaction. Steps, each batched:
 3. reuse deterministic tokens that exist, draw the others, seal every value
    locally under its owner's key, bound to (owner, field type, token);
 4. insert with ON CONFLICT DO NOTHING; if a concurrent request inserted the
-   same deterministic token (or a format-preserving draw collided), the work
-   is rolled back to a savepoint and done again, so racing requests end with
-   exactly one token;
+   same deterministic token (or a format-preserving draw collided), the
+   transaction is rolled back and the work done again, so racing requests end
+   with exactly one token;
 5. audit (one event per subject, one for the request) and commit together.
 """
 
@@ -135,13 +135,18 @@ def tokenize(
             return TokenizeResult(stored, replayed=True)
 
     created: list[str] = []
-    for _attempt in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         try:
-            with session.begin_nested():
-                created = _write(svc, session, caller, purpose, pending, keys, subject_keys, now)
+            created = _write(svc, session, caller, purpose, pending, keys, subject_keys, now)
             break
         except _Collision:
-            continue  # a racing request won a token: look again, draw again
+            # A racing request won a token: the whole transaction again, which sees its token.
+            # (Not a savepoint around each attempt: SAVEPOINT and RELEASE were two round trips
+            # on every request for a race that is rare, issue 22.) What the rollback undid is
+            # read again: a key created on first use in this transaction is gone with it.
+            session.rollback()
+            if attempt + 1 < MAX_ATTEMPTS:
+                keys, subject_keys = _load_keys(svc, session, pending)
     else:
         raise StorageUnavailable("tokens kept colliding with concurrent requests; retry")
 
