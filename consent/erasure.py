@@ -101,6 +101,45 @@ def hold_decision(
     return HoldDecision(active, not active, end if active and every else None)
 
 
+PREVIEW_ACTOR = "console:preview"  # the actor of the retention holds a preview creates and rolls back
+
+
+@dataclasses.dataclass(frozen=True)
+class ErasurePreview:
+    """What completing an erasure request would do if it ran now."""
+
+    subject_id: str
+    state: str | None  # None: no such subject (nothing to shred)
+    closed_at: dt.datetime | None
+    field_types: dict[str, int]
+    holds: list[dict[str, Any]]  # the holds that would be in force, retention ones included
+    shred_now: bool
+    shred_due_at: dt.datetime | None  # when the holds all end (None: one has no end yet)
+    pending_shred: bool  # an earlier erasure already waits for a hold
+
+
+def preview(session: Session, subject_id: str, now: dt.datetime) -> ErasurePreview:
+    """Run erasure's hold decision (:func:`hold_decision`) for the DPO to see before approving.
+
+    The very decision erasure makes, so what the DPO is shown is what will happen:
+    retention holds that erasing would create are included. It creates them in the
+    caller's transaction, which must roll back (a preview writes nothing).
+    """
+    row = subjects.get(session, subject_id)
+    held = subjects.held_field_types(session, subject_id) if row is not None else {}
+    decision = hold_decision(session, row, subject_id, PREVIEW_ACTOR, now)
+    return ErasurePreview(
+        subject_id=subject_id,
+        state=None if row is None else row.state,
+        closed_at=None if row is None else row.closed_at,
+        field_types=held,
+        holds=decision.holds,
+        shred_now=decision.shred_now,
+        shred_due_at=decision.shred_due_at,
+        pending_shred=pending_shred(session, subject_id) is not None,
+    )
+
+
 def erase(
     deps: ErasureDeps,
     session: Session,

@@ -45,7 +45,7 @@ from vault import Keyring
 if TYPE_CHECKING:
     from consent.access import PackageDeps
     from consent.dsr import DsrDeps
-    from consent.erasure import ErasureDeps
+    from consent.erasure import ErasureDeps, ErasurePreview
     from consent.importer import ImportDeps
     from consent.jobs import JobDeps
 
@@ -308,6 +308,29 @@ class ConsentService:
         from consent import importer
 
         return importer.run(self.import_deps, uow, actor, content, fmt, **kw)
+
+    def erasure_preview(self, subject_id: str, now: dt.datetime | None = None) -> ErasurePreview:
+        """What erasing the subject would do at ``now`` (the service's clock unless given): see
+        :func:`consent.erasure.preview`, run and rolled back."""
+        from consent import erasure
+
+        self.catalogue.ensure_seeded()
+        with self.session_factory() as session:
+            try:
+                return erasure.preview(session, subject_id, now or self.clock())
+            finally:
+                session.rollback()  # a preview writes nothing
+
+    def erasure_waits(self, subject_id: str) -> bool:
+        """Whether an erasure waits for a hold to end (a pending shred): lifting the subject's
+        restriction is refused then (409), so the console offers no form that cannot work."""
+        from consent import erasure
+
+        with self.session_factory() as session:
+            try:
+                return erasure.pending_shred(session, subject_id) is not None
+            finally:
+                session.rollback()
 
     def forget_erased(self, session: Session, subject_ids: Sequence[str]) -> int:
         """See :func:`consent.erasure.forget_restored` (``piivault keys replay-erasures``)."""

@@ -1,6 +1,6 @@
-"""The console's read models and its facade, with no Flask in them: :class:`ConsoleService` (the
-dashboard's counts, read from their tables' owners, and the subject pages), the erasure preview
-(:mod:`.subjects`), and the users and sessions of :mod:`identity.users`.
+"""The console's facade, with no Flask in it: :class:`ConsoleService` composes the dashboard's
+counts and the subject pages' reads from their owners (consent, audit, tokenization), and holds
+the users and sessions of :mod:`identity.users`.
 
 Views call these and the domain services (consent, tokenization, audit) and
 nothing else. :func:`console_service` gives the container's instance.

@@ -20,14 +20,14 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from api.console.services import subjects
 from audit import activity
 from audit.events import AuditEvent
 from consent import counts
+from consent.erasure import ErasurePreview
 from identity.users.users import ConsoleUser
 from piivault.db import is_unavailable
 from piivault.errors import StorageUnavailable
-from tokenization import subjects as subject_rows
+from tokenization import subjects
 
 DUE_SOON = dt.timedelta(days=3)
 CHART_DAYS = 30
@@ -131,7 +131,7 @@ class ConsoleService:
             assert uow.session is not None
             if budget is not None:
                 budget.check(uow.session, user.actor)
-            subject_id = subject_rows.of_token(uow.session, token)
+            subject_id = subjects.of_token(uow.session, token)
             if subject_id is None and budget is not None:
                 budget.spend(uow, user.actor, 1, request_id=request_id)
             uow.record(
@@ -170,11 +170,12 @@ class ConsoleService:
     def tokens_of(self, subject_id: str) -> list[tuple[str, str]]:
         """(token, field type) of a subject's tokens. Raises StorageUnavailable."""
         with self._read() as session:
-            return subject_rows.tokens_of(session, subject_id)
+            return subjects.tokens_of(session, subject_id)
 
-    def erasure_preview(self, subject_id: str) -> subjects.ErasurePreview:
-        """What an erasure of the subject would do now. Raises StorageUnavailable."""
-        return subjects.erasure_preview(self._container.consent, subject_id, self._clock())
+    def erasure_preview(self, subject_id: str) -> ErasurePreview:
+        """What an erasure of the subject would do now, on the console's clock: consent's
+        :meth:`~consent.service.ConsentService.erasure_preview`. Raises StorageUnavailable."""
+        return self._container.consent.erasure_preview(subject_id, self._clock())
 
 
 def console_service(container: Any) -> ConsoleService:

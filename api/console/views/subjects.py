@@ -15,7 +15,6 @@ from typing import Any
 from flask import Response, redirect, request, url_for
 
 from api.console.forms import FieldError, Form, end_of_day
-from api.console.services.subjects import lift_blocked
 from api.console.views.approvals import plain_grant
 from api.console.web import (
     actor,
@@ -149,7 +148,7 @@ def _subject_page(
         active_holds=[h for h in holds if h["released_at"] is None],
         requests=requests,
         access_log=_access_log(subject_id, _log_page()),
-        lift_blocked=info["state"] == "restricted" and lift_blocked(domain("consent"), subject_id),
+        lift_blocked=info["state"] == "restricted" and domain("consent").erasure_waits(subject_id),
         open_states=dsr.OPEN,
         purposes=names,
         purpose_options=purpose_options(purposes),
