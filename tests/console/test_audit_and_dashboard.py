@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from consent import counts
 from consent.model import Actor
 from tests.consent.conftest import customer
 from tests.console.conftest import audit_payloads
@@ -101,31 +100,6 @@ def test_the_dashboard_charts_consents_per_purpose(container, signed_in):
     assert chart.count("<svg") == 2 and 'id="chart-marketing"' in chart
     assert "+1 / −1" in chart and chart.count('class="bar-up"') == 2 and chart.count('class="bar-down"') == 1
     assert 'id="recent-extracts"' in html and "尚无数据提取记录" in html
-
-
-def test_days_are_counted_in_the_time_zone(container):
-    customer(container, "cust-0001")
-    consent = container.consent
-    late = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)  # 2 March in Shanghai, 1 March in London
-    consent.clock = lambda: late + dt.timedelta(minutes=5)
-    with container.uow() as uow:
-        consent.grant(uow, SERVICE, "cust-0001", "marketing", channel="app", effective_at=late)
-    now = dt.datetime(2026, 3, 3, 12, tzinfo=dt.UTC)
-    with container.session_factory() as session:
-        shanghai = counts.consent_series(session, now, "Asia/Shanghai", 5)
-        london = counts.consent_series(session, now, "Europe/London", 5)
-        kathmandu = counts.consent_series(session, now, "Asia/Kathmandu", 5)  # UTC+5:45
-    assert (
-        dict(zip(shanghai.days, shanghai.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 2)]
-        == 1
-    )
-    assert (
-        dict(zip(london.days, london.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 1)] == 1
-    )
-    assert (
-        dict(zip(kathmandu.days, kathmandu.purposes["marketing"]["grant"], strict=True))[dt.date(2026, 3, 2)]
-        == 1
-    )
 
 
 def test_recent_extracts_come_from_the_audit_log(container, signed_in):
