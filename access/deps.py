@@ -2,7 +2,7 @@
 an action is approved.
 
 :class:`access.service.AccessService` makes an :class:`AccessDeps` for each call from what it
-holds now (tests and the composition root replace its rules and clock), so the use-case
+holds now (tests replace its rules and clock), so the use-case
 modules (:mod:`access.requests`, :mod:`access.grants`, :mod:`access.break_glass`) read
 nothing but their arguments.
 """

@@ -8,7 +8,7 @@ for separation of duties. It owns no use case itself; each call goes to its owne
 * the tables' rows and the audit events: :mod:`access.rows`, :mod:`access.events`.
 
 Each is handed an :class:`access.deps.AccessDeps` made at the call from what the service
-holds then: tests and the composition root replace its ``rules`` and ``clock``.
+holds then: tests replace its ``rules`` and ``clock``.
 
 Other use cases ask :meth:`AccessService.grant_for` and
 :meth:`AccessService.reveal_grants` inside their own transaction, so a
