@@ -187,32 +187,46 @@ def run_extract(
             spec, codes, domains, sensitive, lambda f: report_progress("generalize", 0.35 + 0.40 * f)
         )
 
-    report_progress("suppress", 0.75)
-    outliers = _suppress(spec, codes, part, domains, sensitive, budget - incomplete, choice, global_dims)
+    # The executors' copy of the partitioned rows, for Spark's own check; freed whatever happens.
+    placed = engine.pop("placed") if engine is not None else None
+    try:
+        report_progress("suppress", 0.75)
+        outliers = _suppress(spec, codes, part, domains, sensitive, budget - incomplete, choice, global_dims)
 
-    report_progress("release", 0.80)
-    keep = ~outliers
-    levels = {} if choice is None else {j: choice.level(j) for j in global_dims}
-    output, subjects, penalties, coding_report = _release(
-        table, spec, complete[keep], codes[:, keep], part[keep], domains, key, levels
-    )
-    quasi_out = [c.output for c in spec.quasi]
-    sensitive_out = [c.output for c in spec.sensitive]
-    measures = measure(output, quasi_out, sensitive_out, penalties, rows_in - output.shape[0], spec.privacy.k)
-    if measures.k < spec.privacy.k or (spec.privacy.l > 1 and (measures.l or 0) < spec.privacy.l):
-        raise ExtractCheckFailed()
-    if engine is not None:
-        from anonymize.extract.spark import verify
-
-        # The guarantee checked again on the whole released table, by the cluster.
-        checked = engine["verified"] = verify(engine.pop("session"), output, quasi_out, sensitive_out)
-        if checked["k"] < spec.privacy.k or (spec.privacy.l > 1 and (checked["l"] or 0) < spec.privacy.l):
-            raise ExtractCheckFailed()
-        engine["single_machine"] = single_machine(
-            measures,
-            compare_rows,
-            lambda: _local_run(spec, codes, domains, sensitive, budget - incomplete, incomplete),
+        report_progress("release", 0.80)
+        keep = ~outliers
+        levels = {} if choice is None else {j: choice.level(j) for j in global_dims}
+        output, subjects, penalties, coding_report, labels = _release(
+            table, spec, complete[keep], codes[:, keep], part[keep], domains, key, levels
         )
+        quasi_out = [c.output for c in spec.quasi]
+        sensitive_out = [c.output for c in spec.sensitive]
+        suppressed = rows_in - output.shape[0]
+        measures = measure(output, quasi_out, sensitive_out, penalties, suppressed, spec.privacy.k)
+        if measures.k < spec.privacy.k or (spec.privacy.l > 1 and (measures.l or 0) < spec.privacy.l):
+            raise ExtractCheckFailed()
+        if engine is not None and placed is not None:
+            from anonymize.extract.spark import verify_release
+
+            # The guarantee checked again by the cluster, on the rows its executors hold: only one
+            # row per partition (its released value codes) and the suppressed rows are sent.
+            checked = engine["verified"] = verify_release(
+                engine.pop("session"), placed, np.flatnonzero(outliers), _labels_by_part(part, keep, labels)
+            )
+            if (
+                checked["rows"] != len(output)
+                or checked["k"] < spec.privacy.k
+                or (spec.privacy.l > 1 and (checked["l"] or 0) < spec.privacy.l)
+            ):
+                raise ExtractCheckFailed()
+            engine["single_machine"] = single_machine(
+                measures,
+                compare_rows,
+                lambda: _local_run(spec, codes, domains, sensitive, budget - incomplete, incomplete),
+            )
+    finally:
+        if placed is not None:
+            placed.release()
 
     report_progress("write", 0.88)
     report = _report(
@@ -597,9 +611,10 @@ def _release(
     domains: list[Any],
     key: DataKey | None,
     levels: Mapping[int, Level] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]], list[np.ndarray]]:
     """The released table of ``rows`` in random order, the subject of each of its rows, each quasi
-    column's per-row NCP and the coding report. A quasi-identifier in ``levels`` (index -> the
+    column's per-row NCP, the coding report, and each quasi column's released value codes by
+    partition (of ``part`` renumbered by :func:`_renumber`). A quasi-identifier in ``levels`` (index -> the
     global level chosen) releases its rows' whole group at that level, whatever the rows hold."""
     part, n_parts = _renumber(part)
     lo, hi = ranges(codes, part, n_parts)
@@ -608,11 +623,17 @@ def _release(
         group = level.groups[lo[j]]  # every row of a partition is in one group of the level
         lo[j], hi[j] = level.first[group], level.last[group]
     shuffle = np.random.default_rng().permutation(rows.size)  # row order must not leak input order
-    source = table.iloc[rows[shuffle]].reset_index(drop=True)
+    # Only the columns released as they are (or as pseudonyms) are copied: quasi-identifiers come
+    # from their codes, and their source columns (an address, an ID number) are the widest.
+    read = [c.source for c in spec.columns if c.role is not Role.QUASI and c.released]
+    source = (
+        table[list(dict.fromkeys([spec.subject_column, *read]))].iloc[rows[shuffle]].reset_index(drop=True)
+    )
     quasi_index = {col.name: j for j, col in enumerate(spec.quasi)}
     released: dict[str, Any] = {}
     penalties: dict[str, np.ndarray] = {}
     coding: dict[str, dict[str, Any]] = {}
+    by_part: dict[int, np.ndarray] = {}
     for col in spec.columns:
         if col.role is Role.IDENTIFIER:
             if col.action is IdentifierAction.PSEUDONYM:
@@ -625,12 +646,25 @@ def _release(
             )
             released[col.output] = pd.Categorical.from_codes(label_codes[part[shuffle]], categories)
             penalties[col.output] = penalty[part[shuffle]]
+            by_part[j] = label_codes
         elif col.role is Role.ATTRIBUTE and col.coding is not None:
             released[col.output], coding[col.output] = _top_bottom_code(source[col.source], col)
         else:
             released[col.output] = source[col.source].to_numpy()
     subjects = source[spec.subject_column].astype(str).to_numpy(dtype=object)
-    return pd.DataFrame(released), subjects, penalties, coding
+    labels = [by_part[j] for j in range(len(spec.quasi))]
+    return pd.DataFrame(released), subjects, penalties, coding, labels
+
+
+def _labels_by_part(part: np.ndarray, keep: np.ndarray, labels: Sequence[np.ndarray]) -> np.ndarray:
+    """Each partition's released value code of every quasi-identifier (a row per partition of
+    ``part``, as the engine numbered them; -1 where every row was suppressed). ``labels`` are
+    :func:`_release`'s, by its renumbering of ``part[keep]``."""
+    renumbered, _ = _renumber(part[keep])
+    out = np.full((int(part.max()) + 1 if part.size else 0, len(labels)), -1, dtype=np.int64)
+    for j, codes in enumerate(labels):
+        out[part[keep], j] = codes[renumbered]
+    return out
 
 
 def _released_quasi(

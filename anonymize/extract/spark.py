@@ -38,6 +38,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,20 +110,28 @@ def partition_on_spark(
                 "fragment": rows["fragment"].to_numpy(),
                 "seconds": time.perf_counter() - started,
             }
+            | {f"s{j}": values[j] for j in range(s)}
         )
 
     data = session.createDataFrame(frame).repartition(len(fragments), "fragment")
     del frame
-    result = data.groupBy("fragment").applyInPandas(anonymize_fragment, schema=_PART_SCHEMA).toPandas()
+    schema = _PART_SCHEMA + "".join(f", s{j} long" for j in range(s))
+    # Kept on the executors (memory, then disk) for verify_release: the rows' classes and sensitive
+    # codes are counted where they already are, not shipped from the driver a second time.
+    placed = data.groupBy("fragment").applyInPandas(anonymize_fragment, schema=schema).persist()
+    result = placed.select("row", "part", "fragment", "seconds").toPandas()
     if progress is not None:
         progress(1.0)
     result = result.sort_values("row", kind="stable")
     if len(result) != n or not np.array_equal(result["row"].to_numpy(), np.arange(n)):
+        placed.unpersist()
         raise RuntimeError("the Spark job did not return every row exactly once")
     combined = result["fragment"].to_numpy(np.int64) * (n + 1) + result["part"].to_numpy(np.int64)
-    part = pd.factorize(combined)[0].astype(np.int64)
+    part, parts = pd.factorize(combined)
+    part = part.astype(np.int64)
     per_fragment = result.groupby("fragment").agg(rows=("row", "size"), seconds=("seconds", "first"))
     return part, {
+        "placed": Placed(placed, np.asarray(parts, dtype=np.int64), n + 1, len(sensitive)),
         "name": "spark",
         "master": engine.master,
         "fragment_rows": engine.fragment_rows,
@@ -230,37 +239,55 @@ def _repair(
             tree.undo(int(parent[node]))
 
 
-def verify(
-    session: Any, table: pd.DataFrame, quasi: Sequence[str], sensitive: Sequence[str]
-) -> dict[str, Any]:
-    """k (the smallest class) and l (fewest distinct values of a sensitive column in a class), by Spark.
+@dataclass(frozen=True)
+class Placed:
+    """The partitioned rows as the executors hold them after :func:`partition_on_spark`.
 
-    Classes are the groups of identical released quasi-identifiers, as
-    :func:`anonymize.extract.metrics.measure` counts them (a missing value is
-    a value of its own); the columns are renamed so no output name reaches
-    Spark's SQL parser.
+    ``rows``: a persisted Spark DataFrame of ``row``, ``fragment``, ``part`` (within the
+    fragment) and the sensitive codes ``s0``, ...; ``parts[p]`` is the driver's partition
+    ``p`` as ``fragment * radix + part``.
+    """
+
+    rows: Any
+    parts: np.ndarray
+    radix: int
+    sensitive: int
+
+    def release(self) -> None:
+        """Free the executors' copy."""
+        self.rows.unpersist()
+
+
+def verify_release(session: Any, placed: Placed, outliers: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """k (the smallest class), l (fewest distinct values of a sensitive column in a class), the
+    classes and the rows released, counted by Spark on the rows its executors partitioned.
+
+    ``outliers`` are the row numbers suppressed after partitioning; ``labels[p]`` holds, for the
+    driver's partition ``p``, the code of each quasi-identifier's released value (-1 for a
+    partition that released nothing). A class is a group of rows with the same released values,
+    as :func:`anonymize.extract.metrics.measure` counts them on the released table: two
+    partitions releasing the same values are one class. The driver sends Spark only one row per
+    partition and the suppressed row numbers; what comes back is one row of aggregates.
     """
     from pyspark.sql import functions as F
 
-    # Each column's values as integer codes (equal values, equal codes): what Spark groups and counts
-    # is the same, and tens of millions of rows cross to the JVM as integers rather than strings.
-    names = {name: f"q{j}" for j, name in enumerate(quasi)} | {
-        name: f"s{j}" for j, name in enumerate(sensitive)
-    }
-    frame = pd.DataFrame(
-        {
-            alias: pd.factorize(table[name], use_na_sentinel=False)[0].astype(np.int32)
-            for name, alias in names.items()
-        }
+    kept = np.flatnonzero(labels[:, 0] >= 0) if labels.size else np.zeros(0, dtype=np.int64)
+    quasi = labels.shape[1]
+    per_part = pd.DataFrame({"c": placed.parts[kept]} | {f"q{j}": labels[kept, j] for j in range(quasi)})
+    dropped = session.createDataFrame(pd.DataFrame({"row": outliers.astype(np.int64)}), schema="row long")
+    rows = (
+        placed.rows.withColumn("c", F.col("fragment") * placed.radix + F.col("part"))
+        .join(dropped, on="row", how="left_anti")
+        .join(session.createDataFrame(per_part), on="c", how="inner")
     )
-    data = session.createDataFrame(frame)
     aggregates = [F.count(F.lit(1)).alias("n")]
-    aggregates += [F.countDistinct(f"s{j}").alias(f"d{j}") for j in range(len(sensitive))]
-    classes = data.groupBy(*[f"q{j}" for j in range(len(quasi))]).agg(*aggregates)
+    aggregates += [F.countDistinct(f"s{j}").alias(f"d{j}") for j in range(placed.sensitive)]
+    classes = rows.groupBy(*[f"q{j}" for j in range(quasi)]).agg(*aggregates)
     low = classes.agg(
         F.min("n").alias("k"),
         F.count(F.lit(1)).alias("classes"),
-        *[F.min(f"d{j}") for j in range(len(sensitive))],
+        F.sum("n").alias("rows"),
+        *[F.min(f"d{j}") for j in range(placed.sensitive)],
     ).first()
-    l_value = min(int(low[2 + j]) for j in range(len(sensitive))) if sensitive else None
-    return {"k": int(low["k"]), "l": l_value, "classes": int(low["classes"])}
+    l_value = min(int(low[3 + j]) for j in range(placed.sensitive)) if placed.sensitive else None
+    return {"k": int(low["k"]), "l": l_value, "classes": int(low["classes"]), "rows": int(low["rows"])}

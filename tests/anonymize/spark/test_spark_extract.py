@@ -24,7 +24,7 @@ from anonymize.extract.identifiers import table_problems
 from anonymize.extract.mondrian import FragmentTree, first_cuts
 from anonymize.extract.report import TERMS, TITLES
 from anonymize.extract.runner import DEFAULT_COMPARE_ROWS
-from anonymize.extract.spark import _repair, verify
+from anonymize.extract.spark import Placed, _repair, verify_release
 from anonymize.extract.table import CHANGED, check_schema, checked, head
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
 from tokenization.fieldtypes import default_registry
@@ -144,9 +144,24 @@ def test_spark_outputs_match_the_local_engine_files(both) -> None:
     assert not set(on_spark.table["subject_id"]) & set(local.table["subject_id"])
 
 
-def test_verify_counts_classes_and_distinct_values(spark) -> None:
-    table = pd.DataFrame({"a b": ["x", "x", "x", "y", "y"], "s.1": ["1", "2", "2", "3", "3"]})
-    assert verify(spark, table, ["a b"], ["s.1"]) == {"k": 2, "l": 1, "classes": 2}
+def test_verify_release_counts_classes_where_the_executors_hold_the_rows(spark) -> None:
+    """Spark's check counts classes by released values, not partitions: two partitions releasing
+    the same values are one class; suppressed rows, and a partition left empty, count nowhere."""
+    rows = pd.DataFrame(
+        {
+            "row": [0, 1, 2, 3, 4, 5],
+            "fragment": [0, 0, 0, 1, 1, 1],
+            "part": [0, 0, 0, 0, 0, 1],
+            "s0": [1, 2, 2, 3, 3, 4],
+        }
+    )
+    placed = Placed(spark.createDataFrame(rows), np.array([0, 7, 8]), 7, 1)
+    # Partitions 1 and 2 release the same value (1): one class of rows 3, 4, 5; row 2 suppressed.
+    same = verify_release(spark, placed, np.array([2]), np.array([[0], [1], [1]]))
+    assert same == {"k": 2, "l": 2, "classes": 2, "rows": 5}
+    # Partition 2 wholly suppressed: the class of rows 3 and 4 holds one sensitive value.
+    alone = verify_release(spark, placed, np.array([5]), np.array([[0], [1], [-1]]))
+    assert alone == {"k": 2, "l": 1, "classes": 2, "rows": 5}
 
 
 def _domain(n_leaves: int) -> IntervalDomain:
