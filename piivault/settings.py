@@ -250,9 +250,10 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "AUDIT_SEQUENCE_INLINE",
         _bool("AUDIT_SEQUENCE_INLINE"),
-        True,
-        help="sequence queued audit events right after the commit that queued them "
-        "(run `piivault audit sequence --loop` as well, or instead when false)",
+        None,
+        help="sequence queued audit events right after the commit that queued them; default false "
+        "in production, where `piivault audit sequence --loop` runs as a process of its own, "
+        "true in development and tests (one process, nothing else sequences)",
     ),
     Setting(
         "AUDIT_GROUP_COMMIT",
@@ -524,6 +525,10 @@ class Settings:
             if name not in _BY_NAME:
                 raise ConfigurationError(f"unknown setting {name}")
             values[name] = value
+        if values["AUDIT_SEQUENCE_INLINE"] is None:
+            # Production runs the sequencer loop beside the API (deploy/): requests then queue
+            # their events and never sequence (bench/api.py --audit worker, issue 22).
+            values["AUDIT_SEQUENCE_INLINE"] = values["ENV"] != "production"
         return cls(values)
 
     def __getattr__(self, item: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from typing import Any
 
 from flask import Flask
@@ -57,6 +58,12 @@ def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
     settings.require_production()
     logs.configure(settings.log_format, settings.log_level)
     startup_check(build_container(settings))
+    if not settings.audit_sequence_inline:
+        # Said once at start: the requests queue their events and something else must chain them.
+        logging.getLogger("piivault.serve").info(
+            "audit events are queued for `piivault audit sequence --loop`, which must run beside "
+            "the API (PIIVAULT_AUDIT_SEQUENCE_INLINE=false, the production default)"
+        )
     metrics.reset_multiprocess_dir()
 
     class _App(BaseApplication):

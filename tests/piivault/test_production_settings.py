@@ -104,3 +104,20 @@ def test_a_fully_configured_production_passes_the_check(production_env):
     done = _run(["check"], production_env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok:")
+
+
+@pytest.mark.parametrize(
+    ("env", "given", "inline"),
+    [
+        ("production", None, False),  # deploy/ runs `piivault audit sequence --loop` beside the API
+        ("development", None, True),  # `piivault dev`: one process, nothing else sequences
+        ("test", None, True),
+        ("production", "true", True),
+        ("development", "false", False),
+    ],
+)
+def test_audit_events_are_sequenced_by_the_loop_in_production_and_inline_elsewhere(env, given, inline):
+    environ = {"PIIVAULT_ENV": env}
+    if given is not None:
+        environ["PIIVAULT_AUDIT_SEQUENCE_INLINE"] = given
+    assert Settings.from_env(environ).audit_sequence_inline is inline
