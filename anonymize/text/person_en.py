@@ -38,6 +38,8 @@ _NOT_NAMES = frozenset(
 )  # fmt: skip
 _SEPARATORS = re.compile(r"\n|\s[-–—/|]\s|[;,:()\[\]]|\.(?=\s|$)|\s{2,}")
 _WORD = re.compile(r"\S+")
+# Every name-like word holds one: a capital followed by a lower-case letter (Ann, O'Brien, McRae).
+_CAPITAL_THEN_LOWER = re.compile(r"[A-Z][a-z]")
 _NAME = r"(?:[A-Z][a-z]+|O['’][A-Z][a-z]+|Mc[A-Z][a-z]+)(?:[-'’][A-Z][a-z]+)*"
 _NAME_WORD = re.compile(_NAME)
 _END_OF_NAME = r"(?![\w'’-])"
@@ -85,6 +87,24 @@ def trim_person(text: str, start: int, end: int) -> tuple[int, int] | None:
     if not best:
         return None
     return best[0].start(), best[-1].end()
+
+
+def may_hold_name(text: str) -> bool:
+    """False when no span of ``text`` is a name :func:`trim_person` keeps and :func:`lone_word` passes.
+
+    What survives both is two name-like words (first and last kept) with no separator between
+    them inside the span; a separator of ``text`` between two words of a span is one
+    :func:`trim_person` finds in the span too (separators hold no letter, so none runs into a
+    word). So both words lie in one piece of ``text`` between its separators, and each holds a
+    capital followed by a lower-case letter: a text none of whose pieces has two need not be
+    given to spaCy's named-entity recognizer, whose PERSON spans there would all be dropped.
+    """
+    position = 0
+    for match in _SEPARATORS.finditer(text):
+        if len(_CAPITAL_THEN_LOWER.findall(text, position, match.start())) >= 2:
+            return True
+        position = match.end()
+    return len(_CAPITAL_THEN_LOWER.findall(text, position)) >= 2
 
 
 def cued_names(text: str) -> list[tuple[int, int]]:
