@@ -115,3 +115,22 @@ def test_the_engine_uses_it_configured_as_presidio_was(engine: TextEngine) -> No
     assert [type(r) for r in phones] == [FastPhoneRecognizer]
     assert phones[0].supported_regions == PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
     assert phones[0].context == PhoneRecognizer.CONTEXT
+
+
+def test_short_runs_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dates, amounts and times are candidates of the matcher; only Presidio's parses them."""
+    from phonenumbers import phonenumbermatcher
+
+    parsed: list[str] = []
+    real_parse = phonenumbermatcher.parse
+
+    def counting_parse(number: str, *args: object, **kwargs: object) -> object:
+        parsed.append(number)
+        return real_parse(number, *args, **kwargs)
+
+    monkeypatch.setattr(phonenumbermatcher, "parse", counting_parse)
+    text = "Paid £250 on 14 March at 10:30, ref 441."
+    assert FastPhoneRecognizer().analyze(text, ["PHONE_NUMBER"]) == []
+    assert parsed == []
+    assert PhoneRecognizer().analyze(text, ["PHONE_NUMBER"]) == []
+    assert len(parsed) >= 8  # "14" at least, once per region
