@@ -57,6 +57,17 @@ def test_the_offline_suffix_list_has_no_urls() -> None:
     assert offline.TLD_EXTRACTOR("a@b.example.com.cn").suffix == "com.cn"
 
 
+def test_the_suffix_list_is_loaded_with_the_recognizer_not_by_the_first_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading it takes about 0.1 s, which the first request holding an e-mail paid."""
+    from anonymize.text.recognizers.generic.email import OfflineEmailRecognizer
+
+    monkeypatch.setattr(offline.TLD_EXTRACTOR, "_extractor", None)  # as a new process has it
+    OfflineEmailRecognizer()
+    assert offline.TLD_EXTRACTOR._extractor is not None
+
+
 def test_a_missing_model_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(offline.metadata, "version", lambda name: "3.7.0")
     with pytest.raises(ModelNotInstalled):

@@ -43,6 +43,9 @@ class OfflineEmailRecognizer(EmailRecognizer):
             name=f"OfflineEmailRecognizer_{supported_language}",
         )
         self.global_regex_flags = FLAGS
+        # The suffix list loads on the extractor's first call (about 0.1 s): here, when the
+        # engine is built, not inside the first request that holds an e-mail address.
+        TLD_EXTRACTOR("example.com")
 
     def validate_result(self, pattern_text: str) -> bool:
         return TLD_EXTRACTOR(pattern_text).fqdn != "" and _EMAIL.is_valid(pattern_text)
