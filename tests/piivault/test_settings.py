@@ -6,7 +6,8 @@ import pytest
 
 from piivault.container import build_key_provider
 from piivault.errors import ConfigurationError
-from piivault.settings import TABLE, Settings
+from piivault.settings import Settings
+from piivault.settings_table import TABLE
 from vault.providers.local import LocalKeyProviderWarning
 
 LOCAL = {"PIIVAULT_KEY_PROVIDER": "local"}
