@@ -1,5 +1,8 @@
 """The console blueprint's machinery: sessions, CSRF, headers, rendering, errors, roles.
 
+The request's context (who, which language) is :mod:`api.console.context`; how things are
+named in the user's language is :mod:`api.console.wording`.
+
 Every request to ``/console`` passes :func:`_before`: the session cookie is
 resolved to a signed-in user (API keys are not looked at), pages other than
 sign-in need one, and every POST must carry the form's CSRF token (the
@@ -14,40 +17,49 @@ text), so no cookie-backed flash storage is needed.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import functools
-import json
 import logging
-import re
 import unicodedata
 import urllib.parse
 import uuid
-import zoneinfo
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
-from markupsafe import Markup
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from api.audit import ROLES as AUDIT_API_ROLES
 from api.body import url_holds_nul
-from api.console import i18n, refusals
+from api.console import i18n
+from api.console.context import (
+    csrf_token,
+    lang,
+    service,
+    signed_in,
+    t,
+)
 from api.console.forms import CSRF_FIELD, FieldError, Form, MultiMapping, UnexpectedField
-from api.console.services import ConsoleService, console_service
-from api.console.services.service import ConsoleCaller
-from consent import dsr
+from api.console.wording import (
+    actor_name,
+    builtin_text,
+    checkpoint_time,
+    error_text,
+    event_name,
+    event_reason,
+    field_error,
+    ft,
+    last_day,
+    local_time,
+    options,
+    purpose_label,
+    purpose_name,
+    reason_text,
+)
 from consent import model as consent_model
-from consent.model import Actor
-from identity.users.errors import ConsoleError
 from identity.users.sessions import SignedIn
-from piivault.container import Container
 from piivault.db import is_unavailable
 from piivault.errors import Forbidden, PiivaultError, UnavailableError
 from piivault.ids import urlsafe_token
-from tokenization.policy.decision import Reason
-from tokenization.policy.purposes import DEFAULT_PURPOSES
 from vault import constant_time_equal
 
 log = logging.getLogger(__name__)
@@ -65,7 +77,6 @@ PUBLIC_ENDPOINTS = frozenset({"console.login", "console.language", "console.stat
 LANG_COOKIE = "pv_lang"
 # Set by a language chosen on the sign-in page: that choice becomes the user's preference.
 LANG_CHOSEN_COOKIE = "pv_lang_chosen"
-_BUILTIN_PURPOSES = {p.code: p for p in DEFAULT_PURPOSES}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -101,62 +112,6 @@ def set_cookie(response: Response, name: str, value: str, *, max_age: int | None
 
 def clear_cookie(response: Response, name: str) -> None:
     response.delete_cookie(name, path="/", secure=request.is_secure, httponly=True, samesite="Strict")
-
-
-# -- access to the request's context --------------------------------------------------------
-def container() -> Container:
-    return current_app.extensions["piivault"]
-
-
-def service() -> ConsoleService:
-    return console_service(container())
-
-
-DomainName = Literal["access", "audit", "consent", "tokenization"]
-
-
-def domain(name: DomainName) -> Any:
-    """A domain service of the container (its typed field of that name): the views' shorthand."""
-    return getattr(container(), name)
-
-
-def signed_in() -> SignedIn:
-    found = g.get("signed_in")
-    assert isinstance(found, SignedIn), "a console view ran without a signed-in user"
-    return found
-
-
-def actor() -> Actor:
-    """The signed-in user as the consent service's actor: ``user:<name>`` with their role."""
-    user = signed_in().user
-    return Actor(user.actor, user.role, person=user.username)
-
-
-def caller() -> ConsoleCaller:
-    """The signed-in user as the tokenization service's caller."""
-    user = signed_in().user
-    return ConsoleCaller(user.username, user.role)
-
-
-def request_id() -> str:
-    return g.request_id
-
-
-def lang() -> str:
-    return g.get("lang", i18n.DEFAULT)
-
-
-def time_zone() -> str:
-    found = g.get("signed_in")
-    return found.user.time_zone if isinstance(found, SignedIn) else service().users.default_time_zone
-
-
-def csrf_token() -> str:
-    return g.get("csrf_token", "")
-
-
-def t(key: str, **params: Any) -> str:
-    return i18n.t(lang(), key, **params)
 
 
 # -- hooks --------------------------------------------------------------------------------
@@ -241,6 +196,8 @@ def _ok_message() -> str | None:
 
 
 # -- rendering -------------------------------------------------------------------------------
+
+
 def page(template: str, *, status: int = 200, **context: Any) -> Response:
     """Render a console page. Field errors anywhere in the context add a summary at the top."""
     if not context.get("error") and any(_has_field_errors(v) for k, v in context.items() if "errors" in k):
@@ -257,179 +214,6 @@ def _has_field_errors(value: Any) -> bool:
 def done(endpoint: str, ok: str, **values: Any) -> Response:
     """Redirect after a successful POST, with the outcome's message key."""
     return redirect(url_for(endpoint, ok=ok, **values), code=303)
-
-
-def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC time shown in the signed-in user's time zone."""
-    if value is None:
-        return "—"
-    return value.astimezone(zoneinfo.ZoneInfo(time_zone())).strftime(fmt)
-
-
-def last_day(end: dt.datetime | None) -> str:
-    """The last day an end-exclusive time covers, in the user's zone: a hold "until the end of
-    31 December" ends at the first instant of 1 January and is shown as 31 December."""
-    if end is None:
-        return "—"
-    return local_time(end - dt.timedelta(microseconds=1), "%Y-%m-%d")
-
-
-def ft(code: str) -> str:
-    """A field type's name in the user's language (configured types show their code)."""
-    key = f"ft.{code}"
-    return t(key) if i18n.has(key) else code
-
-
-def options(prefix: str, values: Any) -> list[tuple[str, str]]:
-    """(value, localized label) pairs for a select of codes, labels under ``prefix``."""
-    return [(v, t(prefix + v) if i18n.has(prefix + v) else v) for v in values]
-
-
-def purpose_name(purpose: Any, code: str) -> str:
-    """A purpose's name in the user's language (its code when unknown)."""
-    if purpose is None:
-        return code
-    return purpose.name_zh if lang() == "zh" else purpose.name_en
-
-
-def purpose_options(purposes: Any) -> list[tuple[str, str]]:
-    return [(p.code, f"{purpose_name(p, p.code)} ({p.code})") for p in purposes]
-
-
-def event_reason(event: Any) -> str:
-    """The reason a logged event gives (the denial reason of a detokenize, a hold's reason code),
-    in the user's language."""
-    try:
-        reason = json.loads(event.entry).get("reason")
-    except (ValueError, AttributeError):
-        return ""
-    return reason_text(reason, getattr(event, "action", None)) if isinstance(reason, str) else ""
-
-
-# Reason codes whose meaning depends on the event that gives them (a release's, a rejection's).
-_REASONS_BY_ACTION = {
-    "hold.place": "hold.reason.",
-    "hold.release": "hold.release.",
-    "subject.lift_restriction": "lift.reason.",
-    f"dsr.{dsr.REJECTED}": "dsr.reject.",
-}
-
-
-def reason_text(reason: str, action: str | None = None) -> str:
-    """A policy decision's reason (stored in English in the log), a reason code of a hold, a
-    release, a rejection or an approval, or the services' own reasons ("erasure under hold"),
-    localized; anything else as stored."""
-    candidates = []
-    if action in _REASONS_BY_ACTION:
-        candidates.append(_REASONS_BY_ACTION[action] + reason)
-    with contextlib.suppress(ValueError):
-        candidates.append(f"reason.{Reason(reason).name.lower()}")
-    candidates += [
-        f"hold.reason.{reason}",
-        "reason." + re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_"),
-        f"approvals.reason.{reason}",  # issue 15's codes
-        f"access.error.{reason}",
-    ]
-    for key in candidates:
-        if i18n.has(key):
-            return t(key, detail="")
-    return reason
-
-
-def event_name(action: str) -> str:
-    """What a logged event did, in the user's language (its action code when unknown)."""
-    key = f"event.{action}"
-    return t(key) if i18n.has(key) else action
-
-
-def builtin_text(purpose: Any, field: str) -> str:
-    """A purpose's retention or description: a built-in purpose's unchanged English text in the
-    user's language, a DPO's own text as written."""
-    text = getattr(purpose, field, "") or ""
-    default = _BUILTIN_PURPOSES.get(purpose.code)
-    key = f"builtin.{purpose.code}.{field}"
-    if default is not None and getattr(default, field) == text and i18n.has(key):
-        return t(key)
-    return text
-
-
-def _cached(name: str, load: Callable[[], dict[str, str]]) -> dict[str, str]:
-    """A lookup table loaded once per request (names of clients, purposes)."""
-    found = g.get(name)
-    if found is None:
-        found = load()
-        setattr(g, name, found)
-    return found
-
-
-def actor_name(raw: str | None) -> str:
-    """Who an audit actor is, by name: a client's name for ``client:<id>``, the user for
-    ``user:<name>``; other actors (the system's own) as stored."""
-    if not raw:
-        return "—"
-    kind, _, ident = raw.partition(":")
-    if kind == "client":
-        names = _cached("_client_names", _client_names)
-        return names.get(ident, raw)
-    if kind == "user":
-        return ident
-    if kind == "cli":
-        return t("actor.cli", name=ident)
-    if kind in ("system", "piivault") or raw.startswith("piivault."):
-        return t("actor.system")
-    return raw
-
-
-def actor_code(typed: str) -> str:
-    """What an actor filter means: ``kind:id`` as typed, else a name as shown in the console -
-    the client of that name (when exactly one has it) or the console user."""
-    if ":" in typed:
-        return typed
-    ids = [ident for ident, name in _cached("_client_names", _client_names).items() if name == typed]
-    return f"client:{ids[0]}" if len(ids) == 1 else f"user:{typed}"
-
-
-def _client_names() -> dict[str, str]:
-    return {c.id: c.name for c in container().clients.list_clients()}
-
-
-def purpose_label(code: str | None) -> str:
-    """A purpose code's name in the user's language (the code itself when unknown)."""
-    if not code:
-        return "—"
-
-    def load() -> dict[str, str]:
-        with container().uow() as uow:
-            return {p.code: purpose_name(p, p.code) for p in domain("consent").list_purposes(uow)}
-
-    return _cached(f"_purpose_names_{lang()}", load).get(code, code)
-
-
-def checkpoint_time(checkpoint: Any) -> dt.datetime:
-    """When a checkpoint was signed (its note carries Unix seconds)."""
-    return dt.datetime.fromtimestamp(checkpoint.timestamp, dt.UTC)
-
-
-def field_error(errors: dict[str, FieldError] | None, name: str) -> Markup:
-    """The localized message of a field's error, for ``aria-describedby`` targets."""
-    if not errors or name not in errors:
-        return Markup("")
-    error = errors[name]
-    return Markup("{}").format(t(error.key, **error.params))
-
-
-def error_text(error: PiivaultError) -> str:
-    """What to show for a domain error, in the user's language: the console's own, or the
-    service's refusal (:func:`refusal`)."""
-    if isinstance(error, ConsoleError):
-        return t(error.key, **error.params)
-    return t("error.service", detail=refusal(error))
-
-
-def refusal(error: PiivaultError) -> str:
-    """A service's refusal in the user's language, its states, purposes and field types by name
-    (:mod:`api.console.refusals`); never its English message on a Chinese page."""
-    return refusals.sentence(lang(), error.code, error.message, purpose_label)
 
 
 def read_form(allowed: set[str] | frozenset[str], data: MultiMapping | None = None) -> Form:

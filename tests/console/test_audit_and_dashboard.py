@@ -81,9 +81,7 @@ def test_search_times_are_read_in_the_users_zone(container, signed_in):
     signed = 'title="console.sign_in"'  # a result row's event (the action list names every action)
     assert signed in search(local - minutes, local + minutes)
     # The same wall-clock window read as UTC would be eight hours off: nothing in it.
-    assert signed not in search(
-        local - dt.timedelta(hours=8) - minutes, local - dt.timedelta(hours=7)
-    )
+    assert signed not in search(local - dt.timedelta(hours=8) - minutes, local - dt.timedelta(hours=7))
 
 
 def test_the_dashboard_charts_consents_per_purpose(container, signed_in):

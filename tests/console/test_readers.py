@@ -31,9 +31,7 @@ def test_the_access_log_names_the_client_and_says_why_in_chinese(container, sign
     tokens = customer(container, "cust-0001")
     crm = _as_client(container, "loan-approval")
     with container.uow() as uow:
-        answers = container.tokenization.detokenize(
-            uow, crm, "risk_scoring", [tokens["cn_resident_id"]]
-        )
+        answers = container.tokenization.detokenize(uow, crm, "risk_scoring", [tokens["cn_resident_id"]])
     reason = answers[0]["reason"]
     assert reason == Reason.OUTSIDE_PURPOSE.value
     dpo = signed_in("dpo")

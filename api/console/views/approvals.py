@@ -17,23 +17,10 @@ from access import REASON_CODES, Acting, Scope
 from access import model as m
 from access.service import AccessService
 from api.console import i18n
+from api.console.context import container, domain, request_id, signed_in, t
 from api.console.forms import Form
-from api.console.web import (
-    blp,
-    container,
-    domain,
-    done,
-    page,
-    purpose_label,
-    purpose_options,
-    read_form,
-    refusal,
-    request_id,
-    requires,
-    safe_next,
-    signed_in,
-    t,
-)
+from api.console.web import blp, done, page, read_form, requires, safe_next
+from api.console.wording import purpose_label, purpose_options, refusal
 from piivault.errors import PiivaultError
 
 LISTED = 50
@@ -52,7 +39,7 @@ def acting() -> Acting:
 
 def refusal_text(error: PiivaultError) -> str:
     """A refusal of the access service in the user's language (by its code), else as any other
-    service's refusal (:func:`api.console.web.refusal`)."""
+    service's refusal (:func:`api.console.wording.refusal`)."""
     key = f"access.error.{error.code}"
     if i18n.has(key):
         return t(key)

@@ -11,20 +11,11 @@ from typing import Any
 
 from flask import Response, request
 
+from api.console.context import container, domain, request_id, service, signed_in, time_zone
 from api.console.forms import Form
 from api.console.i18n import EVENTS
-from api.console.web import (
-    actor_code,
-    blp,
-    container,
-    domain,
-    page,
-    request_id,
-    requires,
-    service,
-    signed_in,
-    time_zone,
-)
+from api.console.web import blp, page, requires
+from api.console.wording import actor_code
 from audit.service import READ_ACTION
 from piivault.errors import NotFound
 

@@ -7,25 +7,22 @@ import zoneinfo
 from flask import Response, g, redirect, request, url_for
 
 from api.console import i18n
+from api.console.context import request_id, service, signed_in, time_zone
 from api.console.web import (
     LANG_CHOSEN_COOKIE,
     LANG_COOKIE,
     blp,
     clear_cookie,
     done,
-    error_text,
     login_cookie,
     new_login_token,
     page,
     read_form,
-    request_id,
     safe_next,
-    service,
     session_cookie,
     set_cookie,
-    signed_in,
-    time_zone,
 )
+from api.console.wording import error_text
 from identity.users.errors import ConsoleError, SignInFailed
 from identity.users.users import LANGUAGES
 

@@ -8,7 +8,8 @@ from typing import Any
 from flask import Response
 
 from api.console import charts
-from api.console.web import actor, blp, can, container, domain, page, service, signed_in, t
+from api.console.context import actor, container, domain, service, signed_in, t
+from api.console.web import blp, can, page
 from consent.dsr import OPEN
 
 LISTED_REQUESTS = 8

@@ -23,25 +23,9 @@ from access.errors import ApprovalRequired, NoPerson
 from access.gate import FourEyes
 from access.model import DSR_ERASURE, Acting
 from api.console import i18n
-from api.console.web import (
-    actor,
-    blp,
-    container,
-    domain,
-    done,
-    error_text,
-    ft,
-    lang,
-    local_time,
-    options,
-    page,
-    purpose_label,
-    read_form,
-    request_id,
-    requires,
-    service,
-    t,
-)
+from api.console.context import actor, container, domain, lang, request_id, service, t
+from api.console.web import blp, done, page, read_form, requires
+from api.console.wording import error_text, ft, local_time, options, purpose_label
 from api.dsr import package_file_name
 from consent import access, dsr
 from consent.model import CHANNELS, MAX_NOTE

@@ -7,24 +7,10 @@ from typing import Any
 from flask import Response, request
 
 from access.model import Acting
+from api.console.context import actor, container, domain, request_id, signed_in
 from api.console.forms import Form
-from api.console.web import (
-    actor,
-    blp,
-    can,
-    container,
-    domain,
-    done,
-    error_text,
-    forbidden,
-    ft,
-    options,
-    page,
-    read_form,
-    request_id,
-    requires,
-    signed_in,
-)
+from api.console.web import blp, can, done, forbidden, page, read_form, requires
+from api.console.wording import error_text, ft, options
 from consent.model import HOLD_ROLES, LEGAL_BASES, MAX_NAME, MAX_TEXT, RETENTION_ANCHORS, SEPARATE_GROUNDS
 from consent.purposes import UPDATABLE
 from piivault.errors import Conflict, Forbidden, NotFound, ValidationFailed

@@ -14,26 +14,11 @@ from typing import Any
 
 from flask import Response, redirect, request, url_for
 
+from api.console.context import actor, caller, container, domain, request_id, service, signed_in, time_zone
 from api.console.forms import FieldError, Form, end_of_day
 from api.console.views.approvals import plain_grant
-from api.console.web import (
-    actor,
-    blp,
-    caller,
-    container,
-    domain,
-    done,
-    error_text,
-    ft,
-    page,
-    purpose_options,
-    read_form,
-    request_id,
-    requires,
-    service,
-    signed_in,
-    time_zone,
-)
+from api.console.web import blp, done, page, read_form, requires
+from api.console.wording import error_text, ft, purpose_options
 from audit.service import READ_ACTION
 from consent import dsr
 from consent import holds as _holds

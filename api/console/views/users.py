@@ -8,20 +8,9 @@ from flask import Response
 
 from access.identity import create_user, reset_password, user_approved
 from access.model import PENDING, Acting
-from api.console.web import (
-    blp,
-    container,
-    domain,
-    done,
-    error_text,
-    options,
-    page,
-    read_form,
-    request_id,
-    requires,
-    service,
-    signed_in,
-)
+from api.console.context import container, domain, request_id, service, signed_in
+from api.console.web import blp, done, page, read_form, requires
+from api.console.wording import error_text, options
 from identity.users.errors import ConsoleError, UserNotFound
 from identity.users.users import LANGUAGES, ROLES
 from piivault.errors import Forbidden, ValidationFailed
