@@ -7,9 +7,10 @@ and the cost of the request is the commit's flush to disk, about what the
 rest of the request costs. Requests that arrive together in one process can
 share that flush, as a database's own group commit does for its clients:
 
-* the request reads in a ``READ ONLY`` transaction (PostgreSQL then refuses
-  any write in it, so a unit of work wrongly declared read-only fails loudly
-  instead of losing a change), and ends it;
+* the request reads through connections on which every transaction is
+  ``READ ONLY``, each statement its own (:func:`piivault.db.make_read_only_engine`;
+  PostgreSQL refuses any write there, so a unit of work wrongly declared
+  read-only fails loudly instead of writing outside its events' transaction);
 * it hands its events, already checked and serialized by
   :meth:`audit.sink.QueueSink.prepare`, to :meth:`GroupCommit.submit`, which
   returns only once a transaction that inserted them into ``audit_queue``
