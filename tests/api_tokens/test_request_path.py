@@ -43,16 +43,26 @@ def test_a_lock_out_refuses_hits_and_misses_alike_until_it_ends(container, clien
     assert resp.json["items"] == [{"value": CARD}]
 
 
-def test_a_token_whose_key_row_is_gone_is_erased_not_opened(container, client, service_key):
+@pytest.mark.parametrize("others", [0, 20], ids=["keys-with-the-rows", "keys-in-a-query-of-their-own"])
+def test_a_token_whose_key_row_is_gone_is_erased_not_opened(container, client, service_key, others):
     real = _real_card_token(client, service_key)
     from vault import tables as vt
 
     with container.session_factory.begin() as s:  # shredded without the subject's state recorded
         s.execute(vt.data_keys.delete().where(vt.data_keys.c.owner == "subject:cust-0001"))
     container.keyring.cache.clear()
-    resp = detokenize(client, service_key, [real])
+    resp = detokenize(client, service_key, [real, *guesses(others, seed=7)])
     assert resp.status_code == 200
-    assert resp.json["items"] == [{"error": "erased", "reason": "erased"}]
+    assert resp.json["items"][0] == {"error": "erased", "reason": "erased"}
+    assert [item["error"] for item in resp.json["items"][1:]] == ["not_found"] * others
+
+
+@pytest.mark.parametrize("others", [0, 20], ids=["keys-with-the-rows", "keys-in-a-query-of-their-own"])
+def test_a_value_is_opened_whether_its_key_came_with_its_row_or_not(client, service_key, others):
+    real = _real_card_token(client, service_key)
+    resp = detokenize(client, service_key, [*guesses(others, seed=8), real])
+    assert resp.status_code == 200
+    assert resp.json["items"][-1] == {"value": CARD}
 
 
 def test_a_database_failure_at_the_audit_commit_is_a_503_and_releases_nothing(
