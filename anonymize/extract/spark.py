@@ -91,11 +91,13 @@ def partition_on_spark(
     fragment, fragments = pd.factorize(leaf)
     if progress is not None:
         progress(0.1)
-    frame = pd.DataFrame({"row": np.arange(n, dtype=np.int64), "fragment": fragment.astype(np.int64)})
+    # 32-bit integers where they hold every value: half the bytes shipped from the driver to the JVM.
+    narrow = np.int32 if n < 2**31 else np.int64
+    frame = pd.DataFrame({"row": np.arange(n, dtype=narrow), "fragment": fragment.astype(narrow)})
     for j in range(codes.shape[0]):
-        frame[f"q{j}"] = codes[j]
+        frame[f"q{j}"] = codes[j].astype(np.int32 if domains[j].n_leaves < 2**31 else np.int64)
     for j, values in enumerate(sensitive):
-        frame[f"s{j}"] = values
+        frame[f"s{j}"] = values.astype(narrow)
     q, s = codes.shape[0], len(sensitive)
 
     def anonymize_fragment(rows: pd.DataFrame) -> pd.DataFrame:
