@@ -36,8 +36,8 @@ while this process hashes the ones before.
 
 The pages are checked by :mod:`audit.verify_pages`, and the indexed columns
 compared with the entries by :mod:`audit.verify_columns`; a :class:`VerifyReport`
-(:mod:`audit.verify_report`) holds what they find. Hashes and signatures are always computed in this process, over
-the bytes read.
+(:mod:`audit.verify_report`) holds what they find. Hashes and signatures are always
+computed in this process, over the bytes read.
 """
 
 from __future__ import annotations
