@@ -419,11 +419,11 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command("dev")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", type=int, help="default 8080, or a free port when another program holds 8080")
 @click.option("--var", "var_dir", default="var", show_default=True, type=click.Path(file_okay=False))
 @click.option("--new-admin-key", is_flag=True, help="create another admin client and print its key")
 @handle_errors
-def dev(port: int, var_dir: str, new_admin_key: bool) -> None:
+def dev(port: int | None, var_dir: str, new_admin_key: bool) -> None:
     """Development mode: SQLite under ./var, a local OpenBao, the app on 127.0.0.1."""
     from piivault.devmode import run_dev
 

@@ -9,8 +9,10 @@ it creates under ``./var`` is readable by its owner only.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from piivault.errors import ConfigurationError
 from piivault.ids import urlsafe_token
 from piivault.settings import Settings
 
+DEFAULT_PORT = 8080
+LOCK = "dev.lock"  # held by the serving process for its lifetime: the kernel drops it when it dies
 BANNER = """\
 ==========================================================================
   piivault DEVELOPMENT MODE - not for real personal data
@@ -53,39 +57,48 @@ def dev_admin_key(container: Container, *, new: bool = False) -> str:
             f"client {DEV_ADMIN} exists; its key was shown when it was created.\n"
             "             For a new one: piivault dev --new-admin-key"
         )
-    # The key names a person: the clients with data access it creates are asked for by dev-admin.
-    _, key = store.create(name=DEV_ADMIN, role="admin", actor="piivault-dev", person=DEV_ADMIN)
-    return f"{key}\n             (shown once: Authorization: Bearer <key>)"
+    return f"{new_dev_admin_key(container)}\n             (shown once: Authorization: Bearer <key>)"
 
 
-def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
+def new_dev_admin_key(container: Container) -> str:
+    """Another admin key; it names the person ``dev-admin``, as the first one does: the clients
+    with data access it creates through the API are asked for by dev-admin (four eyes)."""
+    _, key = _admin_store(container).create(
+        name=DEV_ADMIN, role="admin", actor="piivault-dev", person=DEV_ADMIN
+    )
+    return key
+
+
+def run_dev(var: Path, port: int | None = None, *, new_admin_key: bool = False) -> None:
     """Serve in development mode until interrupted; with ``new_admin_key`` while a dev
     server already runs on ``var``, only print another admin key for it.
 
-    Raises ConfigurationError when a dev server already runs on ``var`` (without
-    ``new_admin_key``) or its OpenBao cannot start.
+    ``port`` None means 8080, or a free port when another program holds 8080. Raises
+    ConfigurationError when a dev server already runs on ``var`` (without ``new_admin_key``),
+    a ``port`` asked for is taken, or its OpenBao cannot start; each before anything is created.
     """
     var = var.resolve()
     running = _running_settings(var)
     if running is not None:
         if not new_admin_key:
-            raise ConfigurationError(
-                f"piivault dev already runs in this directory ({running.get(devenv.URL)}): "
-                "stop it first, or run `piivault dev --new-admin-key` for another admin key"
-            )
+            raise _already_running(running)
         container = build_container(Settings.from_env(running))
         try:
-            _, key = _admin_store(container).create(name=DEV_ADMIN, role="admin", actor="piivault-dev")
+            key = new_dev_admin_key(container)
         finally:
             container.close()
         click.echo(f"new admin key for {running.get(devenv.URL)} (shown once):", err=True)
         click.echo(key)
         return
+    port = serving_port(port)
     # Stop the OpenBao child on SIGTERM as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.umask(0o077)  # the database, the ledger, extracts, OpenBao's data: the owner's only
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o700)
+    lock = hold_lock(var)
+    if lock is None:  # another one is starting (it has not answered yet)
+        raise _already_running({})
     env = os.environ
     env.setdefault("PIIVAULT_ENV", "development")
     env.setdefault("PIIVAULT_DATABASE_URL", f"sqlite:///{var / 'piivault.db'}")
@@ -135,6 +148,7 @@ def run_dev(var: Path, port: int, *, new_admin_key: bool = False) -> None:
     finally:
         if bao is not None:
             bao.stop()
+        lock.close()
 
 
 def _metrics_token(var: Path) -> Path:
@@ -147,10 +161,73 @@ def _metrics_token(var: Path) -> Path:
     return path
 
 
+def serving_port(port: int | None) -> int:
+    """The port to serve on, checked free before anything is created: a failed start must not
+    leave a ``dev.env`` that names another program's server, nor spend the admin key's one showing.
+
+    None: 8080, or a free port when another program holds it (said on stderr). A port asked for
+    that is taken is a one-line ConfigurationError.
+    """
+    wanted = DEFAULT_PORT if port is None else port
+    if _can_listen(wanted):
+        return wanted
+    if port is not None:
+        raise ConfigurationError(
+            f"port {port} is in use by another program: choose another with `piivault dev --port N` "
+            "(or leave --port out for a free one)"
+        )
+    from piivault.devbao import free_port
+
+    chosen = free_port()
+    click.echo(f"port {DEFAULT_PORT} is in use by another program: serving on {chosen} instead", err=True)
+    return chosen
+
+
+def _can_listen(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        try:
+            probe.bind(("127.0.0.1", port))
+            probe.listen(1)
+        except OSError:
+            return False
+    return True
+
+
+def hold_lock(var: Path):
+    """``var/dev.lock`` locked for this process's lifetime (an open file), or None when another
+    process holds it. Unlike a health check on the URL in ``dev.env``, a lock cannot be answered
+    by another program that took the port after this directory's server stopped."""
+    fd = os.open(var / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "r+")
+
+
+def _lock_is_held(var: Path) -> bool:
+    if not (var / LOCK).exists():
+        return False
+    lock = hold_lock(var)
+    if lock is None:
+        return True
+    lock.close()
+    return False
+
+
+def _already_running(running: dict[str, str]) -> ConfigurationError:
+    return ConfigurationError(
+        f"piivault dev already runs in this directory ({running.get(devenv.URL, 'starting')}): "
+        "stop it first, or run `piivault dev --new-admin-key` for another admin key"
+    )
+
+
 def _running_settings(var: Path) -> dict[str, str] | None:
-    """The settings of the dev server that serves from ``var`` now, if one answers."""
+    """The settings of the dev server that serves from ``var`` now: it holds ``var``'s lock and answers."""
     path = var / devenv.FILE.name
-    if not path.is_file():
+    if not path.is_file() or not _lock_is_held(var):
         return None
     values = devenv.read(path)
     url = values.get(devenv.URL)

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -119,6 +120,16 @@ def test_new_admin_key_while_the_server_runs(dev_dir):
     key = done.stdout.strip()
     assert KEY.fullmatch(key), done.stdout
     assert requests.get(base + "/v1/clients", headers={"Authorization": f"Bearer {key}"}, timeout=10).ok
+    # It names dev-admin, as the first key does: a client with data access it asks for over the
+    # API waits for a DPO (before, it named nobody and the API refused to create one).
+    created = requests.post(
+        base + "/v1/clients",
+        json={"name": "crm-api", "role": "service", "purposes": ["aml_kyc"]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["needs_approval"] is True
 
 
 def test_a_second_dev_server_in_the_same_directory_says_what_to_do(dev_dir):
@@ -168,3 +179,50 @@ def test_what_dev_writes_is_private(dev_dir):
     assert stat.S_IMODE(var.stat().st_mode) == 0o700
     for name in ("dev.env", "piivault.db", "erasure-ledger.jsonl"):
         assert stat.S_IMODE((var / name).stat().st_mode) == 0o600, name
+
+
+def test_a_stopped_dev_server_whose_port_another_program_answers_is_not_running(dev_dir, tmp_path):
+    """Found on a fresh clone: `make dev` failed on a taken port 8080 after writing ./var/dev.env,
+    and every later `piivault dev` there said it already ran, because another program answered
+    /healthz at that URL. Only a server that holds the directory's lock runs there."""
+    from piivault import devenv
+    from piivault.devmode import _running_settings, hold_lock
+
+    _, base = dev_dir  # a server of another directory answers this URL
+    var = tmp_path / "var"
+    var.mkdir()
+    devenv.write(var / devenv.FILE.name, {"PIIVAULT_ENV": "development", devenv.URL: base})
+    assert _running_settings(var) is None
+    lock = hold_lock(var)
+    try:
+        assert _running_settings(var) == {"PIIVAULT_ENV": "development", devenv.URL: base}
+        assert hold_lock(var) is None  # a second one is refused while it is held
+    finally:
+        lock.close()
+
+
+def test_a_taken_port_stops_dev_in_one_line_before_anything_is_created(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = _run(tmp_path, "dev", "--port", str(port))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"piivault: port {port} is in use by another program: choose another with "
+        "`piivault dev --port N` (or leave --port out for a free one)"
+    ]
+    assert not (tmp_path / "var").exists()  # no dev.env naming another program's server
+
+
+def test_without_a_port_dev_moves_off_a_taken_default(monkeypatch, capsys):
+    from piivault import devmode
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        monkeypatch.setattr(devmode, "DEFAULT_PORT", taken.getsockname()[1])
+        chosen = devmode.serving_port(None)
+        assert chosen != devmode.DEFAULT_PORT
+        assert devmode._can_listen(chosen)
+    assert f"serving on {chosen} instead" in capsys.readouterr().err
