@@ -227,7 +227,12 @@ def _refuse_unless_decider(
     elif acting.person == found.requester:
         refusal = errors.SelfApproval()
     elif found.requested_by in (acting.actor, acting.via):
-        refusal = errors.SelfApproval("the credential that asked cannot decide, whatever person it names")
+        # Say where to decide instead: at the CLI a newcomer meets this beside `make dev`, approving
+        # from the terminal login that asked (the README's first steps).
+        refusal = errors.SelfApproval(
+            "the credential that asked cannot decide, whatever person it names: the deciding person "
+            "signs in to the console (/console) or uses a key or terminal login of their own"
+        )
     elif action == "approval.approve" and acting.actor in {
         a.actor for a in found.approvals if a.person != acting.person
     }:

@@ -184,6 +184,8 @@ def test_the_terminal_that_asked_cannot_approve_as_another_user(container, env):
     runner = CliRunner()
     same = cli_decide(runner, env, "approvals", "approve", asked.id, user="carol", terminal="carol")
     assert same.exit_code == 2 and "credential that asked" in same.output
+    assert "console (/console)" in same.output  # and where to decide instead, on the same line
+    assert len(same.output.strip().splitlines()) == 1
     assert container.access.get(asked.id).state == m.PENDING
     elsewhere = cli_decide(runner, env, "approvals", "approve", asked.id, user="carol", terminal="carol-2")
     assert elsewhere.exit_code == 0, elsewhere.output
