@@ -2,20 +2,29 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml deploy/checkov-requirements.txt | cksum | cut -d' ' -f1)
+# Two stamps: `make dev` installs piivault alone; the test tools (pyspark, playwright,
+# schemathesis, ...) and checkov's own venv come with `make test`. On a fresh clone they were
+# two of `make dev`'s three minutes before the server answered.
+APP    := $(VENV)/.installed-app-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-test-$(shell cat pyproject.toml deploy/checkov-requirements.txt | cksum | cut -d' ' -f1)
 
 .PHONY: dev test lint bench screenshots clean
 
-$(STAMP): pyproject.toml deploy/checkov-requirements.txt
+$(APP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@rm -f $(VENV)/.installed-app-*
+	@touch $@
+
+$(STAMP): $(APP) deploy/checkov-requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@test -x $(VENV)/checkov/bin/python || $(BIN)/python -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/python -m pip install --quiet -r deploy/checkov-requirements.txt
-	@rm -f $(VENV)/.installed-*
+	@rm -f $(VENV)/.installed-test-*
 	@touch $@
 
-dev: $(STAMP)
+dev: $(APP)
 	$(BIN)/piivault dev
 
 # The package map's contracts (pyproject.toml, [tool.importlinter]) first: under a second, and a
