@@ -57,3 +57,8 @@ def _details(payload: str) -> dict[str, Any]:
 def queued_events(session: Session) -> int:
     """Audit events committed but not sequenced yet."""
     return int(session.scalar(sa.select(sa.func.count()).select_from(t.queue)) or 0)
+
+
+def oldest_queued(session: Session) -> dt.datetime | None:
+    """When the longest-waiting queued event was committed (None: the queue is empty)."""
+    return session.scalar(sa.select(sa.func.min(t.queue.c.enqueued_at)))

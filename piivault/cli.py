@@ -401,8 +401,28 @@ def check() -> None:
     try:
         startup_check(container)
         click.echo("ok: database, schema, Vault key and erasure ledger are ready")
+        _warn_if_queue_stale(container)
     finally:
         container.close()
+
+
+def _warn_if_queue_stale(container: Any) -> None:
+    """Say so when queued audit events have waited past the merge delay: nothing is chaining
+    them (production requests only queue, and `piivault audit sequence --loop` must run beside
+    the API, issue 22). A warning, not a failure: a check may run before the sequencer starts
+    (deploy/backup/restore.sh)."""
+    from audit.activity import oldest_queued
+    from piivault.db import utcnow
+
+    with container.session_factory() as session:
+        oldest = oldest_queued(session)
+    delay = container.settings.audit_merge_delay
+    if oldest is not None and (waited := (utcnow() - oldest).total_seconds()) > delay:
+        click.echo(
+            f"warning: queued audit events have waited {waited:.0f}s, longer than "
+            f"PIIVAULT_AUDIT_MERGE_DELAY ({delay:g}s): is `piivault audit sequence --loop` running?",
+            err=True,
+        )
 
 
 # -- serving ----------------------------------------------------------------

@@ -121,3 +121,33 @@ def test_audit_events_are_sequenced_by_the_loop_in_production_and_inline_elsewhe
     if given is not None:
         environ["PIIVAULT_AUDIT_SEQUENCE_INLINE"] = given
     assert Settings.from_env(environ).audit_sequence_inline is inline
+
+
+def test_check_warns_when_queued_audit_events_wait_past_the_merge_delay(production_env):
+    """Production requests only queue their events (issue 22): a queue nobody sequences is said
+    by `piivault check`, as a warning (a check may run before the sequencer starts)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from audit import tables as audit_tables
+
+    assert _run(["db", "upgrade"], production_env).returncode == 0
+    assert _run(["keys", "bootstrap"], production_env).returncode == 0
+    engine = sa.create_engine(production_env["PIIVAULT_DATABASE_URL"])
+    try:
+        with engine.begin() as conn:  # bootstrap's own events, sequenced: the queue is empty
+            conn.execute(audit_tables.queue.delete())
+        quiet = _run(["check"], production_env)
+        assert quiet.returncode == 0, quiet.stderr
+        assert "sequence --loop" not in quiet.stderr
+
+        an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        with engine.begin() as conn:  # an event no sequencer took
+            conn.execute(audit_tables.queue.insert().values(enqueued_at=an_hour_ago, payload="{}", mac=None))
+    finally:
+        engine.dispose()
+    done = _run(["check"], production_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok:")
+    assert "is `piivault audit sequence --loop` running?" in done.stderr
