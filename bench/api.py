@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py [--database postgresql|sqlite] [--workers 3] [--threads 4]
                                   [--batches 40] [--batch-clients 4] [--clients 50] [--seconds 8]
-                                  [--client-procs 2] [--audit inline|worker] [--auth-cache 2]
+                                  [--client-procs 2] [--audit worker|inline] [--auth-cache 2]
                                   [--worker-class CLASS] [--trace]
                                   [--baseline-src DIR] [--baseline-env NAME=VALUE]
                                   [--baseline-worker CLASS]
@@ -957,9 +957,10 @@ def main() -> None:
     ap.add_argument(
         "--audit",
         choices=("inline", "worker"),
-        default="inline",
-        help="inline: sequence audit events after each commit (the default setting); worker: "
-        "PIIVAULT_AUDIT_SEQUENCE_INLINE=false and `piivault audit sequence --loop` alongside",
+        default="worker",
+        help="worker (the default, as production runs): PIIVAULT_AUDIT_SEQUENCE_INLINE=false and "
+        "`piivault audit sequence --loop` alongside; inline: sequence audit events after each "
+        "commit, as development and tests do",
     )
     ap.add_argument(
         "--auth-cache",
