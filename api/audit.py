@@ -169,8 +169,14 @@ class Checkpoint(MethodView):
     @blp.response(201, AuditCheckpointSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Integrate the queue and cut a signed checkpoint now (audited as audit.checkpoint)."""
+        """Integrate the queue and cut a signed checkpoint now (audited as audit.checkpoint).
+
+        Where the API does not sequence (the production default), the sequencer loop cuts it
+        on request; 503 if it does not within twice the merge delay."""
         log = audit_log()
+        if not log.sequences_inline:
+            record = log.await_checkpoint(current_principal().actor, request_id=request_id())
+            return _checkpoint_dict(log.origin, record)
         record = log.checkpoint_now()
         with current_container().uow() as uow:
             log.record_access(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piivault.errors import Conflict, NotFound, PiivaultError
+from piivault.errors import Conflict, NotFound, PiivaultError, UnavailableError
 
 
 class AuditError(PiivaultError):
@@ -35,3 +35,9 @@ class TilesDiverge(Conflict, AuditError):
     (after a database restore: ``piivault audit restore-tail --from DIR``)."""
 
     code = "audit_tiles_diverge"
+
+
+class CheckpointNotCut(UnavailableError, AuditError):
+    """A checkpoint asked of the sequencer loop was not cut in time (is it running?); retry later."""
+
+    code = "audit_checkpoint_not_cut"

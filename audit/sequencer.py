@@ -94,6 +94,8 @@ CHECKPOINT_KEY = "audit-checkpoint"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 SEQUENCER_ACTOR = "piivault.sequencer"
+CHECKPOINT_ACTION = "audit.checkpoint"
+"""Someone cut a checkpoint on demand, or asked the sequencer for one (details ``requested``)."""
 REJECTED_ACTION = "audit.queue_entry_rejected"
 INLINE_BUDGET_SECONDS = 0.5
 
@@ -151,6 +153,7 @@ class Sequencer:
         self.authenticator = EventAuthenticator(keyring, session_factory)
         self._authentic_until: int | None = None  # events below it are authentic (checked or written here)
         self._first_mac: int | None = None  # the first event with a MAC; those before are legacy
+        self._asked = False  # the step being run integrated a request for a checkpoint
 
     # -- entry points ------------------------------------------------------------
     def sequence_pending(self, *, budget_seconds: float | None = INLINE_BUDGET_SECONDS) -> int:
@@ -334,6 +337,7 @@ class Sequencer:
         """
         head, rows = db.read(self.batch_size)
         now = self._clock()
+        self._asked = False
         drained = len(rows) < self.batch_size
         forged = self._check_tail(db, head)
         if rows or forged:
@@ -341,8 +345,12 @@ class Sequencer:
         else:
             size, root = head.size, frontier_root(head.frontier)
         checkpoint = None
-        if (rows or force or idle_checkpoint) and (force and drained or self._may_be_due(size, now)):
-            checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained)
+        # A process that may not write the log (the API under deploy/'s grants) asks for a
+        # checkpoint by queuing a request (AuditLog.await_checkpoint): it is cut in the step
+        # that integrates the request, so it covers every event queued before it.
+        asked = self._asked
+        if (rows or force or idle_checkpoint) and (force and drained or asked or self._may_be_due(size, now)):
+            checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained, asked=asked)
         last = once or drained or _past(deadline)
         # A transaction that wrote nothing ends without a commit flush.
         wrote = bool(rows or forged) or checkpoint is not None
@@ -450,6 +458,8 @@ class Sequencer:
             )
             leaves.append(leaf)
             seq += 1
+            if body["action"] == CHECKPOINT_ACTION and _requested(body):
+                self._asked = True
         if rejected:
             log.warning(
                 "audit sequencer: %d malformed or unauthenticated queue entr(ies) recorded as rejected "
@@ -484,7 +494,14 @@ class Sequencer:
         )
 
     def _maybe_checkpoint(
-        self, db: PgStep | SqliteStep, size: int, root: bytes, now: dt.datetime, forced: bool
+        self,
+        db: PgStep | SqliteStep,
+        size: int,
+        root: bytes,
+        now: dt.datetime,
+        forced: bool,
+        *,
+        asked: bool = False,
     ) -> CheckpointRecord | None:
         latest = db.latest_checkpoint()
         last_size, last_time = (latest.size, latest.timestamp) if latest else (None, 0)
@@ -496,6 +513,7 @@ class Sequencer:
         seconds = now.timestamp()
         due = (
             forced
+            or asked
             or size - (last_size or 0) >= self.checkpoint_every
             or (size > 0 and seconds - last_time >= self.checkpoint_seconds)
         )
@@ -663,3 +681,9 @@ def _sequencer_entry(
         "details": details,
     }
     return body, now
+
+
+def _requested(body: dict[str, Any]) -> bool:
+    """Whether an ``audit.checkpoint`` event asks for a checkpoint (see AuditLog.await_checkpoint)."""
+    details = body.get("details")
+    return isinstance(details, dict) and details.get("requested") is True

@@ -13,11 +13,13 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import tables as t
 from audit.anchor import KeyPin, TrustAnchor
 from audit.authenticity import check_macs
-from audit.errors import EventNotFound, LogCorrupt, NotCheckpointed
+from audit.errors import CheckpointNotCut, EventNotFound, LogCorrupt, NotCheckpointed
 from audit.events import AuditEvent
 from audit.merkle import (
     MissingNodeError,
@@ -40,7 +42,7 @@ from audit.merkle import consistency_proof as _consistency_proof
 from audit.merkle import inclusion_proof as _inclusion_proof
 from audit.merkle import root_from as _root_from
 from audit.note import verifier_key_string
-from audit.sequencer import Sequencer
+from audit.sequencer import CHECKPOINT_ACTION, Sequencer
 from audit.store import (
     CheckpointRecord,
     DbNodeReader,
@@ -55,6 +57,7 @@ from audit.tiles import publish as publish_tiles
 from audit.tiles import read_checkpoint as read_tiles_checkpoint
 from piivault.db import UnitOfWork, is_unavailable, utcnow
 from piivault.errors import ConfigurationError, StorageUnavailable, ValidationFailed
+from piivault.ids import urlsafe_token
 
 if TYPE_CHECKING:
     from audit.restore import TailRestore
@@ -69,8 +72,6 @@ READ_ACTION = "audit.read"
 """Someone read events out of the log (search, inclusion proof, exposure report, subject export)."""
 VERIFY_ACTION = "audit.verify"
 """Someone verified the log; the details carry the result (see :meth:`AuditLog.last_verification`)."""
-CHECKPOINT_ACTION = "audit.checkpoint"
-"""Someone cut a checkpoint on demand."""
 ACCESS_ACTIONS = (READ_ACTION, VERIFY_ACTION, CHECKPOINT_ACTION)
 
 
@@ -273,8 +274,14 @@ class AuditLog:
         *,
         merge_delay: float,
         pin: KeyPin | None = None,
+        sequences_inline: bool = True,
+        uow_factory: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self._engine = engine
+        # Whether this process sequences the events it commits; when not, it may lack the
+        # right to write the log at all (deploy/'s grants) and asks the loop for checkpoints.
+        self.sequences_inline = sequences_inline
+        self._uow_factory = uow_factory
         self._session_factory = session_factory
         self.sequencer = sequencer
         self.origin = sequencer.origin
@@ -310,6 +317,46 @@ class AuditLog:
             ConfigurationError: the checkpoint key is missing.
         """
         return self.sequencer.checkpoint_now()
+
+    def await_checkpoint(
+        self, actor: str, *, request_id: str | None = None, timeout: float | None = None
+    ) -> CheckpointRecord:
+        """A checkpoint covering every event logged before this call, asked of the sequencer loop.
+
+        For a process that does not sequence (``PIIVAULT_AUDIT_SEQUENCE_INLINE=false``, the
+        production default), which under deploy/'s grants may not write the log at all: it
+        queues an ``audit.checkpoint`` event by ``actor`` that asks for one (committed before
+        anything else happens), and the loop cuts a checkpoint in the step that integrates it
+        (:class:`audit.sequencer.Sequencer`). This waits until that checkpoint is there, at
+        most ``timeout`` seconds (default: twice the merge delay, at least 2 s).
+
+        Raises:
+            CheckpointNotCut: none came in time (a 503: is the sequencer loop running?).
+            StorageUnavailable: the database failed.
+        """
+        if self._uow_factory is None:
+            raise ConfigurationError("this audit log has no unit of work to ask for a checkpoint with")
+        request = urlsafe_token(12)  # finds the request among the events, whatever the request id
+        start = self.size()
+        with self._uow_factory() as uow:
+            details = {"requested": True, "request": request}
+            self.record_access(uow, actor, CHECKPOINT_ACTION, request_id=request_id, details=details)
+        wait = timeout if timeout is not None else max(2.0, 2 * self.merge_delay)
+        deadline = time.monotonic() + wait
+        seq: int | None = None
+        while True:
+            with self._read() as session:
+                if seq is None:
+                    seq = _requested_seq(session, start, request)
+                latest = latest_checkpoint(session) if seq is not None else None
+            if latest is not None and seq is not None and latest.size > seq:
+                return latest
+            if time.monotonic() >= deadline:
+                raise CheckpointNotCut(
+                    f"no audit checkpoint was cut within {wait:g}s of asking: "
+                    "is `piivault audit sequence --loop` running?"
+                )
+            time.sleep(0.05)
 
     def publish_tiles(self, directory: Path | None = None, *, cut: bool = True) -> PublishResult:
         """Write the log as C2SP tlog-tiles into ``directory`` (default ``PIIVAULT_AUDIT_TILES_DIR``).
@@ -952,7 +999,11 @@ def _iso(value: dt.datetime) -> str:
 
 
 def build_audit_log(
-    settings: Any, engine: sa.Engine, session_factory: sessionmaker[Session], keyring: Any
+    settings: Any,
+    engine: sa.Engine,
+    session_factory: sessionmaker[Session],
+    keyring: Any,
+    uow_factory: Callable[[], UnitOfWork] | None = None,
 ) -> AuditLog:
     """The audit service as the composition root wires it (``Container.audit``)."""
     sequencer = Sequencer(
@@ -971,4 +1022,19 @@ def build_audit_log(
         sequencer,
         merge_delay=settings.audit_merge_delay,
         pin=KeyPin.from_settings(settings),
+        sequences_inline=settings.audit_sequence_inline,
+        uow_factory=uow_factory,
     )
+
+
+def _requested_seq(session: Session, start: int, request: str) -> int | None:
+    """The sequence number of the checkpoint request ``request``, once sequenced (at or after ``start``)."""
+    e = t.events.c
+    rows = session.execute(
+        sa.select(e.seq, e.payload).where(e.seq >= start, e.action == CHECKPOINT_ACTION).order_by(e.seq)
+    )
+    for seq, payload in rows:
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            if json.loads(payload)["details"].get("request") == request:
+                return int(seq)
+    return None

@@ -136,7 +136,10 @@ def download(
     # before this unit of work writes).
     access_log: dict[str, Any] | None = None
     if deps.audit is not None:
-        deps.audit.checkpoint_now()
+        if deps.audit.sequences_inline:
+            deps.audit.checkpoint_now()
+        else:  # the sequencer loop cuts it (under deploy/'s grants the API may not)
+            deps.audit.await_checkpoint(actor.name, request_id=request_id)
         access_log = deps.audit.export_subject(subject_id).to_dict()
     session = uow.session
     assert session is not None

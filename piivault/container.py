@@ -152,7 +152,7 @@ class Container:
     def audit(self) -> AuditLog:
         from audit.service import build_audit_log
 
-        audit = build_audit_log(self.settings, self.engine, self.session_factory, self.keyring)
+        audit = build_audit_log(self.settings, self.engine, self.session_factory, self.keyring, self.uow)
         self._closers.append(audit.close)
         return audit
 

@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -105,10 +106,11 @@ def _refused(engine: sa.Engine, statements: list[str]) -> None:
             conn.exec_driver_sql(statement)
 
 
-def test_the_app_runs_as_its_role_and_cannot_rewrite_the_audit_log(login, bao, tmp_path):
+def _granted(login, bao, tmp_path, **overrides):
+    """Migrated and bootstrapped as the migration role (tables owned by the owner), grants.sql
+    applied: a function that builds a container logged in as one of the roles."""
     suffix, url = login
     migrate_url = url("migrate").render_as_string(hide_password=False)
-    # `piivault db upgrade` and `keys bootstrap` as the migration role (tables owned by the owner).
     owner = make_container(make_settings(migrate_url, bao, tmp_path))
     settings = owner.settings
     owner.close()
@@ -117,10 +119,18 @@ def test_the_app_runs_as_its_role_and_cannot_rewrite_the_audit_log(login, bao, t
     def container_as(role: str):
         return build_container(
             settings.replace(
-                database_url=url(role).render_as_string(hide_password=False), audit_sequence_inline=False
+                database_url=url(role).render_as_string(hide_password=False),
+                audit_sequence_inline=False,
+                **overrides,
             )
         )
 
+    return container_as
+
+
+def test_the_app_runs_as_its_role_and_cannot_rewrite_the_audit_log(login, bao, tmp_path):
+    _, url = login
+    container_as = _granted(login, bao, tmp_path)
     app = container_as("app")
     try:
         with app.engine.connect() as conn:
@@ -158,3 +168,38 @@ def test_the_app_runs_as_its_role_and_cannot_rewrite_the_audit_log(login, bao, t
         _refused(auditor, ["INSERT INTO audit_queue (enqueued_at, payload) VALUES (now(), '{}')", *REFUSED])
     finally:
         auditor.dispose()
+
+
+def test_the_app_gets_checkpoints_it_may_not_cut_from_the_sequencer_loop(login, bao, tmp_path):
+    """POST /v1/audit/checkpoint as the app's role: it may not write the log (a direct cut is
+    refused), so the sequencer loop, as its own role, cuts the checkpoint it asks for; with the
+    loop stopped the answer is a 503 with Retry-After, not a 500."""
+    from api.app import create_app
+    from tests.api_tokens.conftest import bearer
+    from tests.approved import create_client
+
+    container_as = _granted(login, bao, tmp_path, audit_merge_delay=0.5)
+    app, loop = container_as("app"), container_as("sequencer")
+    stop = threading.Event()
+    worker = threading.Thread(target=loop.audit.sequencer.run, args=(stop,), kwargs={"interval": 0.05})
+    try:
+        # The sequencer's own connection is psycopg's: its error, not SQLAlchemy's.
+        with pytest.raises(Exception, match="permission denied for table audit_"):  # noqa: B017, PT011
+            app.audit.checkpoint_now()
+        _, key = create_client(app, name="auditors", role="auditor")
+        http = create_app(app).test_client()
+        worker.start()
+        resp = http.post("/v1/audit/checkpoint", headers=bearer(key))
+        assert resp.status_code == 201, resp.json
+        assert resp.json["size"] == loop.audit.size() > 0
+        stop.set()
+        worker.join()
+        resp = http.post("/v1/audit/checkpoint", headers=bearer(key))
+        assert resp.status_code == 503 and resp.headers["Retry-After"]
+        assert resp.json["type"].endswith("/audit_checkpoint_not_cut")
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join()
+        app.close()
+        loop.close()
