@@ -384,7 +384,7 @@ def worker_read(sizes: list[int], database: str) -> dict[str, Any]:
 
     from _support import bench_env, fresh_container, pg_schema  # bench/, the script's directory
 
-    from anonymize.extract import source
+    from anonymize.extract import source, submission
     from piivault.devbao import start_ephemeral
 
     results: dict[str, Any] = {}
@@ -408,7 +408,7 @@ def worker_read(sizes: list[int], database: str) -> dict[str, Any]:
                             conn.exec_driver_sql("ANALYZE")
                     container.consent.catalogue.ensure_seeded()
                     with container.session_factory() as session:
-                        plan = container.extracts._plan(session, parse_spec(READ_SPEC), None)
+                        plan = submission.plan(container.extracts.deps, session, parse_spec(READ_SPEC))
                     provider = source.rows(container.session_factory, container.keyring, plan)
                     timed: dict[str, float] = {}
                     for label in ("cold", "warm"):

@@ -10,7 +10,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from anonymize.extract import reidentification
+from anonymize.extract import job_queue, reidentification
 from anonymize.extract import tables as t
 from anonymize.extract.service import MAX_ATTEMPTS, Requester, key_name, recent_extracts
 from audit import tables as audit_tables
@@ -73,7 +73,7 @@ def test_two_workers_race_for_one_job_and_exactly_one_wins(container, service) -
 
     def claim(name: str) -> None:
         barrier.wait()
-        won.append(service._claim(name))
+        won.append(job_queue.claim(service.deps, name))
 
     threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(2)]
     for thread in threads:
@@ -114,7 +114,7 @@ def test_a_job_whose_worker_died_is_queued_again_then_failed(container, service)
     extract_id = _submit(container, service)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        assert service._claim(f"dead-{attempt}") == extract_id
+        assert job_queue.claim(service.deps, f"dead-{attempt}") == extract_id
         report = service.run_jobs(now=later, limit=0)  # nothing run: only the stale check
         if attempt < MAX_ATTEMPTS:
             assert report.requeued == 1 and _row(container, extract_id).state == "queued"
