@@ -9,61 +9,46 @@ The runner is Flask-free and storage-free. Its caller (the extract job) injects
 then writes the returned manifest to the audit log and keeps the returned
 pseudonym key (wrapped by the KEK) for as long as the extract may be
 re-identified, or lets it go to make the pseudonyms permanent.
+
+This module owns the pipeline, partitioning (local, Spark, global recoding), suppression and
+the single-machine comparison; the stages around them have their own modules: the rows
+(:mod:`anonymize.extract.loading`), generalization and release
+(:mod:`anonymize.extract.release`), the report, manifest and files (:mod:`anonymize.extract.writing`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
-from anonymize.extract._checks import Problems
+from anonymize.extract import loading, release, writing
 from anonymize.extract.errors import (
     ExtractCheckFailed,
-    InvalidRows,
     InvalidSpec,
     PrivacyModelUnsatisfiable,
     SuppressionBudgetExceeded,
 )
-from anonymize.extract.hierarchies import MISSING
-from anonymize.extract.identifiers import bounded, table_problems
 from anonymize.extract.metrics import Measures, measure
 from anonymize.extract.mondrian import partition, ranges
 from anonymize.extract.outputs import (
-    CHART_NAME,
-    CSV_NAME,
     MANIFEST_NAME,
-    PARQUET_NAME,
-    REPORT_HTML,
-    REPORT_JSON,
-    part_name,
 )
-from anonymize.extract.population import Population, PopulationProvider, resolve_population
-from anonymize.extract.pseudonyms import extract_key, pseudonymize
-from anonymize.extract.recoding import Choice, Level, search
-from anonymize.extract.report import LANGUAGES, histogram_png, render_html, report_file
-from anonymize.extract.spec import Column, Engine, ExtractSpec, IdentifierAction, Role, parse_spec
+from anonymize.extract.population import PopulationProvider, resolve_population
+from anonymize.extract.pseudonyms import extract_key
+from anonymize.extract.recoding import Choice, search
+from anonymize.extract.spec import ExtractSpec, parse_spec
 from anonymize.extract.suppression import peel_outliers
-from anonymize.extract.table import column_of, describe, table_columns, verify_unchanged
 from tokenization.fieldtypes import FieldTypeRegistry, default_registry
 from vault import DataKey
-
-TableKeys = Callable[[Sequence[str]], pd.DataFrame]
-"""``subject ids -> {subject_id, key}``: the join keys of a risk table matched by deterministic token."""
 
 RowsProvider = Callable[[frozenset[str]], Iterable[Mapping[str, Any] | pd.DataFrame]]
 """``eligible subject ids -> rows``: dicts, or DataFrames of many rows."""
@@ -71,8 +56,6 @@ RowsProvider = Callable[[frozenset[str]], Iterable[Mapping[str, Any] | pd.DataFr
 Progress = Callable[[str, float], None]
 """``(stage, overall fraction done)``; stages: population, rows, generalize, suppress, release, write."""
 
-MANIFEST_KIND = "piivault.extract.manifest/v1"
-_CHUNK = 50_000
 # The most rows a Spark job partitions a second time on the driver with the local engine, for the
 # report's single-machine comparison (the operator's PIIVAULT_EXTRACT_COMPARE_ROWS). The local
 # engine sets itself no bound; this is the size it is measured at (bench/extract_spark.py: 1M
@@ -104,7 +87,7 @@ def run_extract(
     extract_id: str | None = None,
     key: DataKey | None = None,
     identifiers: Mapping[str, Mapping[str, str]] | None = None,
-    table_keys: TableKeys | None = None,
+    table_keys: loading.TableKeys | None = None,
     field_types: FieldTypeRegistry | None = None,
     compare_rows: int = DEFAULT_COMPARE_ROWS,
 ) -> ExtractResult:
@@ -145,7 +128,7 @@ def run_extract(
     report_progress("population", 0.0)
     people = resolve_population(population, spec.purpose)
     report_progress("rows", 0.02)
-    table, not_eligible = _load_rows(
+    table, not_eligible = loading.load_rows(
         rows_provider(people.eligible),
         spec,
         people.eligible,
@@ -154,19 +137,19 @@ def run_extract(
 
     joined = None
     if spec.table is not None:
-        table, joined = _join_table(spec, table, table_keys, field_types or default_registry())
+        table, joined = loading.join_risk_table(spec, table, table_keys, field_types or default_registry())
 
     report_progress("generalize", 0.30)
     rows_in = len(table)
     budget = math.floor(spec.privacy.max_suppression * rows_in + 1e-9)
-    complete, codes, domains, sensitive = _generalize(table, spec)
+    complete, codes, domains, sensitive = release.generalize(table, spec)
     incomplete = rows_in - int(complete.size)
     if incomplete > budget:
         raise SuppressionBudgetExceeded(
             f"{incomplete} of {rows_in} rows have a missing or unusable quasi-identifier or sensitive value; "
             f"max_suppression allows {budget}"
         )
-    _check_satisfiable(complete.size, sensitive, spec)
+    release.check_satisfiable(complete.size, sensitive, spec)
     global_dims = [j for j, col in enumerate(spec.quasi) if col in spec.global_quasi]
     choice = None
     if global_dims and spec.engine.name != "local":  # parse_spec refuses it; a spec built by hand too
@@ -196,7 +179,7 @@ def run_extract(
         report_progress("release", 0.80)
         keep = ~outliers
         levels = {} if choice is None else {j: choice.level(j) for j in global_dims}
-        output, subjects, penalties, coding_report, labels = _release(
+        output, subjects, penalties, coding_report, labels = release.release(
             table, spec, complete[keep], codes[:, keep], part[keep], domains, key, levels
         )
         quasi_out = [c.output for c in spec.quasi]
@@ -211,7 +194,10 @@ def run_extract(
             # The guarantee checked again by the cluster, on the rows its executors hold: only one
             # row per partition (its released value codes) and the suppressed rows are sent.
             checked = engine["verified"] = verify_release(
-                engine.pop("session"), placed, np.flatnonzero(outliers), _labels_by_part(part, keep, labels)
+                engine.pop("session"),
+                placed,
+                np.flatnonzero(outliers),
+                release.labels_by_part(part, keep, labels),
             )
             if (
                 checked["rows"] != len(output)
@@ -229,7 +215,7 @@ def run_extract(
             placed.release()
 
     report_progress("write", 0.88)
-    report = _report(
+    report = writing.report_document(
         spec,
         extract_id,
         created_at,
@@ -247,7 +233,7 @@ def run_extract(
     if choice is not None:
         local = _local_run(spec, codes, domains, sensitive, budget - incomplete, incomplete)
         report["recoding"] = _recoding_report(spec, choice, global_dims, measures, local)
-    files, digests = _write(
+    files, digests = writing.write_files(
         Path(out_dir),
         output,
         report,
@@ -256,8 +242,10 @@ def run_extract(
         language=spec.report_language,
         parts=spec.engine if spec.engine.name == "spark" else None,
     )
-    manifest = _manifest(spec, extract_id, created_at, people, not_eligible, measures, digests, key)
-    _write_atomic(Path(out_dir) / MANIFEST_NAME, _json_bytes(manifest))
+    manifest = writing.manifest_document(
+        spec, extract_id, created_at, people, not_eligible, measures, digests, key
+    )
+    writing.write_atomic(Path(out_dir) / MANIFEST_NAME, writing.json_bytes(manifest))
     files["manifest"] = Path(out_dir) / MANIFEST_NAME
     report_progress("write", 1.0)
     return ExtractResult(extract_id, Path(out_dir), files, report, manifest, key, output, subjects)
@@ -322,7 +310,7 @@ def _global_partition(
     kept = np.flatnonzero(~choice.suppressed)
     local = [j for j in range(codes.shape[0]) if j not in dims]
     if not local:
-        part[kept] = _renumber(choice.classes[kept])[0]
+        part[kept] = release.renumber(choice.classes[kept])[0]
         return part, choice
     # Mondrian on the locally recoded columns inside each class of the global ones.
     order = kept[np.argsort(choice.classes[kept], kind="stable")]
@@ -353,7 +341,7 @@ def _suppress(
         return peel_outliers(codes, part, int(part.max()) + 1, domains, sensitive, k, l_value, budget)
     out = choice.suppressed.copy()
     rows = np.flatnonzero(~out)
-    sub, n_parts = _renumber(part[rows])
+    sub, n_parts = release.renumber(part[rows])
     peeled = peel_outliers(
         codes[:, rows],
         sub,
@@ -384,13 +372,15 @@ def _local_run(
     k, l_value = spec.privacy.k, spec.privacy.l
     part = partition(codes, domains, sensitive, k, l_value)
     kept = ~_suppress(spec, codes, part, domains, sensitive, budget, None, [])
-    p, n_parts = _renumber(part[kept])
+    p, n_parts = release.renumber(part[kept])
     released = codes[:, kept]
     lo, hi = ranges(released, p, n_parts)
     frame: dict[str, Any] = {}
     penalties: dict[str, np.ndarray] = {}
     for j, col in enumerate(spec.quasi):
-        labels, categories, penalty = _released_quasi(domains[j], released[j], p, n_parts, lo[j], hi[j])
+        labels, categories, penalty = release.released_quasi(
+            domains[j], released[j], p, n_parts, lo[j], hi[j]
+        )
         frame[col.output] = pd.Categorical.from_codes(labels[p], categories)
         penalties[col.output] = penalty[p]
     for col, values in zip(spec.sensitive, sensitive, strict=True):
@@ -464,501 +454,3 @@ def single_machine(measures: Measures, bound: int, run_locally: Callable[[], Mea
         # Spark's NCP in units of the single machine's: 1 means distribution cost nothing.
         "ncp_ratio": measures.ncp / local.ncp if local.ncp > 0 else None,
     }
-
-
-# -- rows ----------------------------------------------------------------------------------------
-
-
-def _load_rows(
-    rows: Iterable[Mapping[str, Any] | pd.DataFrame],
-    spec: ExtractSpec,
-    eligible: frozenset[str],
-    progress: Callable[[float], None],
-) -> tuple[pd.DataFrame, int]:
-    """The eligible rows, with the spec's columns only; and how many rows were dropped as not eligible."""
-    from_vault = (c.source for c in spec.read if column_of(c.source) is None)  # not the risk table's
-    names = list(dict.fromkeys([spec.subject_column, *from_vault]))
-    frames: list[pd.DataFrame] = []
-    buffer: list[Mapping[str, Any]] = []
-    total = max(len(eligible), 1)
-    seen = 0
-
-    def flush() -> None:
-        if buffer:
-            frames.append(pd.DataFrame.from_records(buffer, columns=names))
-            buffer.clear()
-
-    for item in rows:
-        if isinstance(item, pd.DataFrame):
-            flush()
-            frames.append(item.reindex(columns=names))
-            seen += len(item)
-            progress(min(seen / total, 1.0))
-        elif isinstance(item, Mapping):
-            buffer.append(item)
-            seen += 1
-            if len(buffer) >= _CHUNK:
-                flush()
-                progress(min(seen / total, 1.0))
-        else:
-            raise InvalidRows("rows must be mappings (one row each) or pandas DataFrames")
-    flush()
-    table = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame({name: [] for name in names}, dtype=object)
-    )
-    subjects = table[spec.subject_column].to_numpy(dtype=object)
-    # A set lookup per row: several times faster than Series.isin on Arrow-backed strings.
-    is_eligible = np.fromiter((s in eligible for s in subjects), dtype=bool, count=subjects.size)
-    not_eligible = int((~is_eligible).sum())
-    table = table.loc[is_eligible].reset_index(drop=True)
-    if table[spec.subject_column].astype(str).duplicated().any():
-        raise InvalidRows("a subject appears in more than one row; an extract holds one row per subject")
-    progress(1.0)
-    return table, not_eligible
-
-
-def _join_table(
-    spec: ExtractSpec, table: pd.DataFrame, table_keys: TableKeys | None, field_types: FieldTypeRegistry
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The eligible rows with the risk table's columns; a subject without a row in the table leaves.
-
-    Spark joins the table to the eligible subjects' keys only: rows of subjects
-    the vault left out never reach this process. A random sample of the joined
-    columns is scanned for direct identifiers before anything is released (the
-    table may have changed since the spec was checked, and a remote one was not
-    read then). Raises InvalidRows, InvalidSpec naming a column and the rule.
-    """
-    from anonymize.extract.spark import join_table, spark_session
-
-    assert spec.table is not None
-    subjects = table[spec.subject_column].astype(str)
-    if spec.table.by_token is None:
-        keys = pd.DataFrame({"row": np.arange(len(table)), "key": subjects.to_numpy()})
-    elif table_keys is None:
-        raise InvalidRows("the risk table matches by deterministic token, and no token source was given")
-    else:
-        tokens = table_keys(subjects.tolist())
-        # Tokens go to Spark with row positions, not with the subject they belong to.
-        keys = pd.DataFrame(
-            {"row": pd.Index(subjects).get_indexer(tokens["subject_id"]), "key": tokens["key"].to_numpy()}
-        )
-    features = join_table(spark_session(spec.engine.master), spec.table, keys, table_columns(spec.read))
-    # Spark has read the table: it must have read what the vault checked (no directory swapped for a link).
-    verify_unchanged(spec.table)
-    problems = Problems()
-    sample = bounded(features)
-    # Each sampled row's join key beside it: a released column that copies the key is refused.
-    key = sample["row"].map(keys.drop_duplicates("row").set_index("row")["key"])
-    sample = sample.drop(columns="row").rename(columns=column_of).assign(**{spec.table.key: key.to_numpy()})
-    table_problems(sample, spec.read, field_types, problems, key=spec.table.key)
-    if problems:
-        raise InvalidSpec(problems)
-    joined = table.iloc[features.pop("row").to_numpy(np.int64)].reset_index(drop=True)
-    for name in features.columns:
-        joined[name] = features[name].array  # categories stay categories
-    return joined, dict(describe(spec.table, len(joined), len(table) - len(joined)))
-
-
-# -- generalization ------------------------------------------------------------------------------
-
-
-def _generalize(
-    table: pd.DataFrame, spec: ExtractSpec
-) -> tuple[np.ndarray, np.ndarray, list[Any], list[np.ndarray]]:
-    """Rows whose quasi-identifiers and sensitive values are all usable; their codes and domains.
-
-    Domains are fitted on those rows only, so an incomplete row widens nothing.
-    """
-    usable = np.ones(len(table), dtype=bool)
-    fitted = []
-    for col in spec.quasi:
-        assert col.hierarchy is not None
-        fitted.append(col.hierarchy.fit(table[col.source]))
-        usable &= fitted[-1].codes != MISSING
-    for col in spec.sensitive:
-        usable &= table[col.source].notna().to_numpy()
-    complete = np.flatnonzero(usable)
-    subset = table.iloc[complete]
-    if complete.size < len(table):
-        fitted = [col.hierarchy.fit(subset[col.source]) for col in spec.quasi]  # type: ignore[union-attr]
-    if not complete.size:
-        return complete, np.zeros((len(fitted), 0), dtype=np.int64), [], []
-    codes = np.vstack([f.codes for f in fitted]).astype(np.int64)
-    sensitive = [pd.factorize(subset[col.source])[0].astype(np.int64) for col in spec.sensitive]
-    return complete, codes, [f.domain for f in fitted], sensitive
-
-
-def _check_satisfiable(rows: int, sensitive: list[np.ndarray], spec: ExtractSpec) -> None:
-    k, l_value = spec.privacy.k, spec.privacy.l
-    if rows < k:
-        raise PrivacyModelUnsatisfiable(f"{rows} complete rows cannot form a class of k = {k}")
-    if l_value > 1:
-        for col, codes in zip(spec.sensitive, sensitive, strict=True):
-            if int(codes.max()) + 1 < l_value:
-                raise PrivacyModelUnsatisfiable(
-                    f"sensitive column {col.name} has fewer than l = {l_value} distinct values in all rows"
-                )
-
-
-def _release(
-    table: pd.DataFrame,
-    spec: ExtractSpec,
-    rows: np.ndarray,
-    codes: np.ndarray,
-    part: np.ndarray,
-    domains: list[Any],
-    key: DataKey | None,
-    levels: Mapping[int, Level] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]], list[np.ndarray]]:
-    """The released table of ``rows`` in random order, the subject of each of its rows, each quasi
-    column's per-row NCP, the coding report, and each quasi column's released value codes by
-    partition (of ``part`` renumbered by :func:`_renumber`). A quasi-identifier in ``levels`` (index -> the
-    global level chosen) releases its rows' whole group at that level, whatever the rows hold."""
-    part, n_parts = _renumber(part)
-    lo, hi = ranges(codes, part, n_parts)
-    levels = levels or {}
-    for j, level in levels.items():
-        group = level.groups[lo[j]]  # every row of a partition is in one group of the level
-        lo[j], hi[j] = level.first[group], level.last[group]
-    shuffle = np.random.default_rng().permutation(rows.size)  # row order must not leak input order
-    # Only the columns released as they are (or as pseudonyms) are copied: quasi-identifiers come
-    # from their codes, and their source columns (an address, an ID number) are the widest.
-    read = [c.source for c in spec.columns if c.role is not Role.QUASI and c.released]
-    source = (
-        table[list(dict.fromkeys([spec.subject_column, *read]))].iloc[rows[shuffle]].reset_index(drop=True)
-    )
-    quasi_index = {col.name: j for j, col in enumerate(spec.quasi)}
-    released: dict[str, Any] = {}
-    penalties: dict[str, np.ndarray] = {}
-    coding: dict[str, dict[str, Any]] = {}
-    by_part: dict[int, np.ndarray] = {}
-    for col in spec.columns:
-        if col.role is Role.IDENTIFIER:
-            if col.action is IdentifierAction.PSEUDONYM:
-                assert key is not None
-                released[col.output] = pseudonymize(key, source[col.source]).to_numpy()
-        elif col.role is Role.QUASI:
-            j = quasi_index[col.name]
-            label_codes, categories, penalty = _released_quasi(
-                domains[j], codes[j], part, n_parts, lo[j], hi[j], fixed=j in levels
-            )
-            released[col.output] = pd.Categorical.from_codes(label_codes[part[shuffle]], categories)
-            penalties[col.output] = penalty[part[shuffle]]
-            by_part[j] = label_codes
-        elif col.role is Role.ATTRIBUTE and col.coding is not None:
-            released[col.output], coding[col.output] = _top_bottom_code(source[col.source], col)
-        else:
-            released[col.output] = source[col.source].to_numpy()
-    subjects = source[spec.subject_column].astype(str).to_numpy(dtype=object)
-    labels = [by_part[j] for j in range(len(spec.quasi))]
-    return pd.DataFrame(released), subjects, penalties, coding, labels
-
-
-def _labels_by_part(part: np.ndarray, keep: np.ndarray, labels: Sequence[np.ndarray]) -> np.ndarray:
-    """Each partition's released value code of every quasi-identifier (a row per partition of
-    ``part``, as the engine numbered them; -1 where every row was suppressed). ``labels`` are
-    :func:`_release`'s, by its renumbering of ``part[keep]``."""
-    renumbered, _ = _renumber(part[keep])
-    out = np.full((int(part.max()) + 1 if part.size else 0, len(labels)), -1, dtype=np.int64)
-    for j, codes in enumerate(labels):
-        out[part[keep], j] = codes[renumbered]
-    return out
-
-
-def _released_quasi(
-    domain: Any,
-    codes: np.ndarray,
-    part: np.ndarray,
-    n_parts: int,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    *,
-    fixed: bool = False,
-) -> tuple[np.ndarray, Any, np.ndarray]:
-    """One quasi-identifier's release per partition: its label (a code into the categories
-    returned) and its NCP. ``fixed``: recoded globally, ``lo`` and ``hi`` already bound its level's
-    groups, whatever the rows hold."""
-    if fixed:
-        labels, penalty = domain.labels(lo, hi), domain.ncp(lo, hi)
-    else:
-        labels = domain.release(codes, part, n_parts, lo, hi)
-        penalty = domain.penalty(codes, part, n_parts, lo, hi)
-    label_codes, categories = pd.factorize(labels)
-    return label_codes, categories, penalty
-
-
-def _renumber(part: np.ndarray) -> tuple[np.ndarray, int]:
-    codes, uniques = pd.factorize(part)
-    return codes.astype(np.int64), len(uniques)
-
-
-def _top_bottom_code(values: pd.Series, col: Column) -> tuple[Any, dict[str, Any]]:
-    """Clip a numeric attribute at its percentiles; raises InvalidRows for non-numeric values."""
-    assert col.coding is not None
-    numbers = pd.to_numeric(values, errors="coerce")
-    if (numbers.isna() & values.notna()).any():
-        raise InvalidRows(f"column {col.name} has non-numeric values; top/bottom coding needs numbers")
-    present = numbers.dropna().to_numpy(dtype=np.float64)
-    out = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-    summary: dict[str, Any] = {"bottom_percentile": col.coding.bottom, "top_percentile": col.coding.top}
-    bottom = (
-        float(np.percentile(present, col.coding.bottom))
-        if col.coding.bottom is not None and present.size
-        else None
-    )
-    top = (
-        float(np.percentile(present, col.coding.top)) if col.coding.top is not None and present.size else None
-    )
-    summary.update(
-        bottom_value=bottom,
-        top_value=top,
-        bottom_coded=int((out < bottom).sum()) if bottom is not None else 0,
-        top_coded=int((out > top).sum()) if top is not None else 0,
-    )
-    if bottom is not None or top is not None:
-        out = np.clip(out, bottom, top)
-    if pd.api.types.is_integer_dtype(values.dtype):
-        # Percentiles of integers may fall between them; keep the column integral.
-        return pd.array(np.round(out), dtype="Int64"), summary
-    return out, summary
-
-
-# -- outputs -------------------------------------------------------------------------------------
-
-
-def _report(
-    spec: ExtractSpec,
-    extract_id: str,
-    created_at: str,
-    people: Population,
-    not_eligible: int,
-    measures: Measures,
-    *,
-    incomplete: int,
-    outliers: int,
-    budget: int,
-    coding: dict[str, dict[str, Any]],
-    identifiers: Mapping[str, Mapping[str, str]],
-) -> dict[str, Any]:
-    columns = []
-    for col in spec.columns:
-        treatment = ""
-        if col.action is not None:
-            treatment = str(col.action)
-        elif col.hierarchy is not None:
-            treatment = col.hierarchy.type
-        elif col.coding is not None:
-            treatment = f"top/bottom coding at {col.coding.bottom}/{col.coding.top} percentiles"
-        entry = {"name": col.name, "role": str(col.role), "as": col.output if col.released else None}
-        if col.coding is not None:  # the percentiles, for the report page to word in its language
-            entry["coding"] = col.coding.to_dict()
-        columns.append(entry | {"treatment": treatment})
-    return {
-        "extract_id": extract_id,
-        "purpose": spec.purpose,
-        "description": spec.description,
-        "created_at": created_at,
-        "spec_sha256": spec.sha256(),
-        "spec": spec.to_dict(),
-        "privacy_model": spec.privacy.to_dict(),
-        "population": {
-            "eligible": len(people.eligible),
-            "excluded_by_consent": people.excluded_by_consent,
-            "excluded_restricted_or_erased": people.excluded_by_state,
-            "excluded_by_reason": dict(people.excluded),
-            "rows_not_eligible": not_eligible,
-        },
-        "rows": {
-            "in": measures.rows_in,
-            "kept": measures.rows_kept,
-            "suppressed": measures.rows_suppressed,
-            "suppressed_incomplete": incomplete,
-            "suppressed_outliers": outliers,
-            "suppression_budget": budget,
-        },
-        "measures": measures.to_dict(),
-        "columns": columns,
-        "coding": coding,
-        # Columns read from a direct identifier: its field type and how it was released.
-        "identifiers": {name: dict(use) for name, use in identifiers.items()},
-    }
-
-
-def _manifest(
-    spec: ExtractSpec,
-    extract_id: str,
-    created_at: str,
-    people: Population,
-    not_eligible: int,
-    measures: Measures,
-    digests: dict[str, dict[str, Any]],
-    key: DataKey | None,
-) -> dict[str, Any]:
-    return {
-        "kind": MANIFEST_KIND,
-        "extract_id": extract_id,
-        "purpose": spec.purpose,
-        "created_at": created_at,
-        "spec_sha256": spec.sha256(),
-        "parameters": {
-            **spec.privacy.to_dict(),
-            "quasi": [c.name for c in spec.quasi],
-            "sensitive": [c.name for c in spec.sensitive],
-            "attributes": [c.name for c in spec.of_role(Role.ATTRIBUTE)],
-            "pseudonymized": [c.name for c in spec.of_role(Role.IDENTIFIER) if c.released],
-            "dropped": [c.name for c in spec.of_role(Role.IDENTIFIER) if not c.released],
-        },
-        "counts": {
-            "eligible_subjects": len(people.eligible),
-            "excluded_by_consent": people.excluded_by_consent,
-            "excluded_restricted_or_erased": people.excluded_by_state,
-            "rows_not_eligible": not_eligible,
-            "rows_in": measures.rows_in,
-            "rows_kept": measures.rows_kept,
-            "rows_suppressed": measures.rows_suppressed,
-            "classes": measures.classes,
-        },
-        "achieved": {"k": measures.k, "l": measures.l},
-        "outputs": digests,
-        "pseudonym_key_id": key.key_id if key is not None else None,
-    }
-
-
-def _json_bytes(document: Mapping[str, Any]) -> bytes:
-    return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
-def _write(
-    out_dir: Path,
-    table: pd.DataFrame,
-    report: dict[str, Any],
-    k: int,
-    *,
-    bom: bool = False,
-    language: str = "zh-CN",
-    parts: Engine | None = None,
-) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the data files, the chart and the report; return their paths and digests.
-
-    One ``extract.csv`` and one ``extract.parquet``; with ``parts`` (the Spark
-    engine), Parquet files of at most ``parts.part_rows`` rows each
-    (``extract-00000.parquet``, ...) and CSV ones beside them when ``parts.csv``.
-    The report page is written in each language (``report.zh-CN.html``, ``report.en.html``),
-    and as ``report.html`` in ``language``, the spec's; the chart file is in that language too.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # One Arrow table for both files: pyarrow's CSV writer is an order of magnitude faster than pandas'.
-    ready = _arrow_ready(table)
-    files: dict[str, Path] = {}
-    if parts is None:
-        files |= _write_data(out_dir, ready, CSV_NAME, PARQUET_NAME, bom=bom, csv=True)
-    else:
-        for index, start in enumerate(range(0, max(len(ready), 1), parts.part_rows)):
-            piece = ready.iloc[start : start + parts.part_rows]
-            csv_name, parquet_name = part_name(index, "csv"), part_name(index, "parquet")
-            files |= _write_data(out_dir, piece, csv_name, parquet_name, bom=bom, csv=parts.csv)
-    sizes = dict(report["measures"]["class_sizes"])
-    charts = {lang: histogram_png(sizes, k, lang) for lang in LANGUAGES}
-    _write_atomic(out_dir / CHART_NAME, charts[language])
-    digests = {path.name: _digest(path) for path in files.values()}
-    digests[CHART_NAME] = _digest(out_dir / CHART_NAME)
-    report["outputs"] = digests
-    _write_atomic(out_dir / REPORT_JSON, _json_bytes(report))
-    pages = {lang: render_html(report, charts[lang], lang).encode("utf-8") for lang in LANGUAGES}
-    for lang, page in pages.items():
-        _write_atomic(out_dir / report_file(lang), page)
-    _write_atomic(out_dir / REPORT_HTML, pages[language])
-    written = (REPORT_JSON, REPORT_HTML, *(report_file(lang) for lang in LANGUAGES))
-    digests = digests | {name: _digest(out_dir / name) for name in written}
-    files |= {
-        "chart": out_dir / CHART_NAME,
-        "report_json": out_dir / REPORT_JSON,
-        "report_html": out_dir / REPORT_HTML,
-    } | {f"report_html_{lang}": out_dir / report_file(lang) for lang in LANGUAGES}
-    return files, digests
-
-
-def _write_data(
-    out_dir: Path, ready: pd.DataFrame, csv_name: str, parquet_name: str, *, bom: bool, csv: bool
-) -> dict[str, Path]:
-    """One Parquet file of ``ready`` (and one CSV file, formulas neutralized), each written whole.
-
-    Keys: ``csv`` and ``parquet`` for the single files, the file's name for parts.
-    """
-    single = parquet_name == PARQUET_NAME
-    written: dict[str, Path] = {}
-    if csv:
-        csv_path = out_dir / csv_name
-        partial_csv = csv_path.with_name(csv_name + ".partial")
-        with partial_csv.open("wb") as sink:
-            if bom:
-                sink.write(UTF8_BOM)
-            pa_csv.write_csv(pa.Table.from_pandas(neutralize_formulas(ready), preserve_index=False), sink)
-        os.replace(partial_csv, csv_path)
-        written["csv" if single else csv_name] = csv_path
-    parquet_path = out_dir / parquet_name
-    partial_parquet = parquet_path.with_name(parquet_name + ".partial")
-    pq.write_table(pa.Table.from_pandas(ready, preserve_index=False), partial_parquet)
-    os.replace(partial_parquet, parquet_path)
-    written["parquet" if single else parquet_name] = parquet_path
-    return written
-
-
-def _arrow_ready(table: pd.DataFrame) -> pd.DataFrame:
-    """Object columns of mixed types become strings, which Arrow can store."""
-    out = table.copy(deep=False)
-    for name in out.columns:
-        if out[name].dtype == object:
-            kinds = {type(v) for v in out[name].dropna().head(10_000)}
-            if len(kinds) > 1:
-                out[name] = out[name].map(lambda v: v if v is None or v != v else str(v))
-    return out
-
-
-UTF8_BOM = b"\xef\xbb\xbf"
-
-# What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize_formulas(table: pd.DataFrame) -> pd.DataFrame:
-    """The table for ``extract.csv``: a text cell opening with a formula trigger gets a leading ``'``.
-
-    OWASP's advice for CSV injection (``=HYPERLINK(...)`` in a stored attribute
-    would run when the analyst opens the file): the quote makes a spreadsheet
-    show the cell as text. Only text cells: numbers of a numeric column are
-    written as numbers (``-1200`` stays ``-1200``), while a text label such as
-    the band ``-10--1`` becomes ``'-10--1``. Parquet keeps the values as they are.
-    """
-    out = table.copy(deep=False)
-    for name in out.columns:
-        column = out[name]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            column = column.astype(object)
-        elif not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
-            continue
-        try:
-            # NaN for the cells that are not text: they are left alone.
-            starts = column.str.startswith(FORMULA_TRIGGERS, na=False).astype(bool)
-        except AttributeError:  # no text in the column at all
-            continue
-        if starts.any():
-            column = column.mask(starts, "'" + column[starts].astype(str))
-            out[name] = column
-    return out
-
-
-def _digest(path: Path) -> dict[str, Any]:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return {"sha256": sha.hexdigest(), "bytes": path.stat().st_size}
