@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -126,12 +126,34 @@ def _fuzz(operation, mode: GenerationMode, role_keys: dict[str, str]) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def run(case) -> None:
+        # An empty array in the query has no form in a query string: the key is not sent, so
+        # a negative case whose invalid part it is reaches the server valid (with our key in
+        # place of the header it left out) and is "accepted". Seen in CI: `'': []` beside a
+        # missing Authorization on GET /v1/approvals.
+        assume(mode.is_positive or _sendable(case.query))
         for key in role_keys.values():
             response = case.call_and_validate(headers=bearer(key), checks=checks)
             if mode.is_positive:
                 valid_request_accepted(response)
 
     run()
+
+
+def _sendable(query: dict[str, Any] | None) -> bool:
+    """Every value of ``query`` reaches the server: no empty array, at any depth."""
+
+    def sendable(value: Any) -> bool:
+        if isinstance(value, list):
+            return bool(value) and all(sendable(v) for v in value)
+        return True
+
+    return all(sendable(v) for v in (query or {}).values())
+
+
+def test_an_empty_array_in_the_query_is_not_sendable() -> None:
+    assert not _sendable({"inbox": "false", "": []})
+    assert not _sendable({"state": ["true", []]})
+    assert _sendable({"inbox": "false", "state": ["a", "b"]}) and _sendable(None)
 
 
 def test_every_operation_with_every_role_keeps_to_the_document(container, role_keys):
