@@ -39,9 +39,9 @@ import pandas as pd
 from faker import Faker
 
 from anonymize.extract.regions import city_label, province_name
+from fieldtypes import default_registry
+from fieldtypes.checksums import GB11643, LUHN
 from piivault_client import PiivaultClient
-from tokenization.fieldtypes import default_registry
-from tokenization.fieldtypes.checksums import GB11643, LUHN
 
 CONSENT_SHARES = {"risk_scoring": 0.70, "marketing": 0.35}
 IDENTIFIER_FIELDS = ("name", "cn_resident_id", "cn_mobile", "bank_card", "address", "email")

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tokenization.fieldtypes import default_registry
+from fieldtypes import default_registry
 
 DEFAULT_SAMPLE = 200
 MIN_SHARE = 0.3

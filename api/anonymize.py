@@ -37,8 +37,8 @@ from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
 from api.tokens import request_id
+from fieldtypes import UnknownFieldType
 from piivault.errors import ValidationFailed
-from tokenization.fieldtypes import UnknownFieldType
 from tokenization.model import Caller, TokenizeItem
 
 blp = Blueprint(

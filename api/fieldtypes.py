@@ -15,8 +15,8 @@ from flask_smorest import Blueprint
 from api.auth import require_roles
 from api.schemas import Schema
 from api.tokens import tokenization
+from fieldtypes.model import FieldType, Sensitivity
 from identity.clients.model import ROLES
-from tokenization.fieldtypes.model import FieldType, Sensitivity
 from tokenization.tokens import TokenKind
 
 blp = Blueprint(

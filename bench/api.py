@@ -88,8 +88,8 @@ sys.path.insert(0, str(ROOT))
 
 from _support import bench_env, pg_schema  # noqa: E402
 
+from fieldtypes.checksums import GB11643, LUHN  # noqa: E402
 from piivault.devbao import BaoServer, free_port, start_ephemeral  # noqa: E402
-from tokenization.fieldtypes.checksums import GB11643, LUHN  # noqa: E402
 
 BATCH = 1_000
 SURNAMES = "王李张刘陈杨黄赵吴周"

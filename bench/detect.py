@@ -38,7 +38,7 @@ from faker import Faker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anonymize.text import analyze, get_engine  # noqa: E402
-from tokenization.fieldtypes.checksums import gb11643_check, gb32100_check, luhn_check  # noqa: E402
+from fieldtypes.checksums import gb11643_check, gb32100_check, luhn_check  # noqa: E402
 
 # Given-name characters for names Faker's short list (131 given names) would not produce.
 GIVEN_CHARS = (

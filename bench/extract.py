@@ -62,7 +62,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from anonymize.extract import Population, parse_spec, run_extract  # noqa: E402
-from tokenization.fieldtypes.checksums import GB11643_CHECK_MAP, GB11643_WEIGHTS  # noqa: E402
+from fieldtypes.checksums import GB11643_CHECK_MAP, GB11643_WEIGHTS  # noqa: E402
 
 SEED = 7
 QUASI = ("age", "gender", "region", "income", "occupation")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from consent.catalogue import LivePurposeCatalogue
     from consent.receipts import Controller
-    from tokenization.fieldtypes import FieldTypeRegistry
+    from fieldtypes import FieldTypeRegistry
     from vault import Keyring
 
 # json and html: the DPO's package; customer and pdf: the copy for the person (consent.customer_copy).

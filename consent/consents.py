@@ -26,9 +26,9 @@ from consent import purposes as _purposes
 from consent import tables as t
 from consent.errors import ConsentConflict, InvalidConsent, SubjectGone
 from consent.guards import begin, require_purpose, require_role
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
-from tokenization.fieldtypes import FieldTypeRegistry
 
 if TYPE_CHECKING:
     from consent.catalogue import LivePurposeCatalogue

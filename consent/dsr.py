@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from consent.consents import ConsentRecords
     from consent.receipts import Receipts
     from consent.subject_state import SubjectStates
-    from tokenization.fieldtypes import FieldTypeRegistry
+    from fieldtypes import FieldTypeRegistry
     from vault import Keyring
 
 TYPES = ("access", "correction", "erasure", "restriction", "withdraw_all")

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from consent.catalogue import LivePurposeCatalogue
-    from tokenization.fieldtypes import FieldTypeRegistry
+    from fieldtypes import FieldTypeRegistry
 
 COLUMNS = (
     "subject_id",

@@ -18,8 +18,8 @@ from consent import model as m
 from consent import purposes as _purposes
 from consent.catalogue import LivePurposeCatalogue
 from consent.guards import begin, require_role
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
-from tokenization.fieldtypes import FieldTypeRegistry
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,9 +49,9 @@ from consent import tables as t
 from consent.catalogue import LivePurposeCatalogue
 from consent.errors import ConsentConflict, ReceiptInvalid, ReceiptNotFound
 from consent.guards import begin, require_role
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.errors import UnavailableError
-from tokenization.fieldtypes import FieldTypeRegistry
 from vault import Keyring, Signer, verify_signature
 
 log = logging.getLogger(__name__)

@@ -36,9 +36,9 @@ from consent.holds import Holds, exempts
 from consent.purpose_admin import PurposeAdmin, PurposeChange
 from consent.receipts import Controller, Receipts
 from consent.subject_state import SubjectStates
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
-from tokenization.fieldtypes import FieldTypeRegistry
 from tokenization.policy.consent import ConsentVerdict, JoinedConsent
 from vault import Keyring
 

@@ -24,10 +24,10 @@ from consent import tables as t
 from consent.catalogue import LivePurposeCatalogue
 from consent.errors import ConsentConflict, InvalidConsent, NotAllowed, SubjectGone, SubjectUnknown
 from consent.guards import begin, check_note, require_role
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.sql import insert_ignore
 from tokenization import subjects
-from tokenization.fieldtypes import FieldTypeRegistry
 from tokenization.model import valid_subject_id
 
 LIFT_REASONS = ("request_resolved", "accuracy_verified", "legal_claim_ended", "dpo_decision", "other")

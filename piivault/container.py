@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from audit.sink import QueueSink
     from consent.catalogue import LivePurposeCatalogue
     from consent.service import ConsentService
+    from fieldtypes import FieldTypeRegistry
     from identity.clients.store import ClientStore
     from identity.users.sessions import SessionStore
     from identity.users.users import UserStore
-    from tokenization.fieldtypes import FieldTypeRegistry
     from tokenization.service import TokenizationService
 
 log = logging.getLogger(__name__)

@@ -42,8 +42,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tokenization.fieldtypes.checksums import GB11643, LUHN
-from tokenization.fieldtypes.model import FieldType
+from fieldtypes.checksums import GB11643, LUHN
+from fieldtypes.model import FieldType
 
 # The made-up customer most test modules share (tests/api_tokens, tests/consent, ...).
 COMMON = (

@@ -20,9 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from fieldtypes import FieldTypeRegistry, InvalidValue, UnknownFieldType
 from tokenization import tables as tt
 from tokenization.errors import InvalidRequest
-from tokenization.fieldtypes import FieldTypeRegistry, InvalidValue, UnknownFieldType
 from tokenization.tokenize import BLIND_INDEX_KEY
 from tokenization.tokens import blind_index
 from vault import Binding, Keyring

@@ -21,13 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
+from fieldtypes import FieldType, UnknownFieldType
 from piivault.db import UnitOfWork, in_array
 from piivault.sql import chunked
 from throttle.answers import AnswerBudget
 from tokenization import subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
-from tokenization.fieldtypes import FieldType, UnknownFieldType
 from tokenization.model import MAX_BATCH, Caller, actor
 from tokenization.policy import (
     DETOKENIZE_ROLES,

@@ -45,7 +45,7 @@ class NotPermitted(Forbidden):
 class ItemRejected(Exception):
     """One batch item cannot be tokenized; becomes that item's ``{"error": {rule, message}}``.
 
-    Like :class:`tokenization.fieldtypes.InvalidValue`, the message names a rule
+    Like :class:`fieldtypes.InvalidValue`, the message names a rule
     and never contains the value.
     """
 

@@ -2,7 +2,7 @@
 
 A format-preserving token is drawn at random (then vaulted like any token), so
 it reveals nothing about the value except what the field type's
-:class:`~tokenization.fieldtypes.FpeSpec` keeps on purpose: a resident ID's
+:class:`~fieldtypes.FpeSpec` keeps on purpose: a resident ID's
 region code, a mobile's network prefix, a card's last four (and its BIN if so
 configured).
 At least :data:`MIN_DRAWN` characters are always drawn (fewer for very short
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fieldtypes import FieldType
+from fieldtypes.masks import visible_ends
 from piivault import ids
 from tokenization.errors import ItemRejected
-from tokenization.fieldtypes import FieldType
-from tokenization.fieldtypes.masks import visible_ends
 
 MIN_DRAWN = 6
 MAX_ATTEMPTS = 2_000

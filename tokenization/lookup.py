@@ -29,11 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
+from fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from piivault.db import UnitOfWork
 from tokenization import subjects
 from tokenization import tables as t
 from tokenization.errors import InvalidRequest, NotPermitted
-from tokenization.fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from tokenization.model import Caller, actor
 from tokenization.policy import ConsentVerdict, Decision, Effect, decide
 from tokenization.tokenize import BLIND_INDEX_KEY

@@ -15,6 +15,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
+from fieldtypes import (
+    ConfigError,
+    FieldTypeRegistry,
+    default_registry,
+    load_field_types,
+)
+from fieldtypes.builtin.bank_card import keeping_bin
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
@@ -24,13 +31,6 @@ from tokenization import lookup as _lookup
 from tokenization import subjects
 from tokenization import tokenize as _tokenize
 from tokenization.errors import NotPermitted, SubjectErased, SubjectNotFound
-from tokenization.fieldtypes import (
-    ConfigError,
-    FieldTypeRegistry,
-    default_registry,
-    load_field_types,
-)
-from tokenization.fieldtypes.builtin.bank_card import keeping_bin
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
 from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, load_purposes, no_consent_service
 from tokenization.tokens import DeterministicScope, new_subject_id
@@ -149,7 +149,7 @@ class TokenizationService:
         return _lookup.lookup(self, uow, caller, field_type, value, purpose=purpose, request_id=request_id)
 
     def looks_like_identifier(self, text: str) -> bool:
-        """See :meth:`tokenization.fieldtypes.FieldTypeRegistry.looks_like_identifier`."""
+        """See :meth:`fieldtypes.FieldTypeRegistry.looks_like_identifier`."""
         return self.field_types.looks_like_identifier(text)
 
     # -- subjects ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
+from fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from piivault.db import UnitOfWork
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
@@ -38,7 +39,6 @@ from piivault.sql import insert_counting_conflicts, select_in
 from tokenization import idempotency, subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, ItemRejected, NotPermitted
-from tokenization.fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from tokenization.fpe import format_preserving_token
 from tokenization.model import MAX_BATCH, Caller, TokenizeItem, TokenizeResult, actor, valid_subject_id
 from tokenization.policy import TOKENIZE_ROLES

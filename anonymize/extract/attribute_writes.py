@@ -13,10 +13,10 @@ from anonymize.extract.deps import ExtractDeps
 from anonymize.extract.errors import ExtractForbidden, InvalidAttributes
 from anonymize.extract.roles import ATTRIBUTE_ROLES, Requester, require
 from audit.events import AuditEvent
+from fieldtypes import FieldTypeRegistry
 from identity.clients.model import WRITE_ATTRIBUTES
 from piivault.db import UnitOfWork
 from tokenization import subjects
-from tokenization.fieldtypes import FieldTypeRegistry
 from vault import subject_owner
 
 MAX_ATTRIBUTE_ITEMS = 1_000

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anonymize.extract.errors import ExtractNotFound
 from anonymize.extract.job_rows import EXTRACT_ID
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.errors import ConfigurationError
-from tokenization.fieldtypes import FieldTypeRegistry
 from vault import Keyring
 
 

@@ -45,7 +45,7 @@ from anonymize.extract.hierarchies import BirthYear, Gender, Region
 from anonymize.extract.spec import Column, Role
 from anonymize.extract.table import column_of, nested
 from anonymize.scan import DEFAULT_SAMPLE, HEADER_HINTS, header_says, scan_columns
-from tokenization.fieldtypes import FieldTypeRegistry
+from fieldtypes import FieldTypeRegistry
 from tokenization.tokens import TOKEN_SHAPE
 
 SAMPLE_ROWS = DEFAULT_SAMPLE  # the rows of a risk table scanned, at most

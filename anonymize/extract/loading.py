@@ -16,7 +16,7 @@ from anonymize.extract.errors import InvalidRows, InvalidSpec
 from anonymize.extract.identifiers import bounded, table_problems
 from anonymize.extract.spec import ExtractSpec
 from anonymize.extract.table import column_of, describe, table_columns, verify_unchanged
-from tokenization.fieldtypes import FieldTypeRegistry
+from fieldtypes import FieldTypeRegistry
 
 _CHUNK = 50_000
 

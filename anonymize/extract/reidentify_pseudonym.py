@@ -20,9 +20,9 @@ from anonymize.extract.job_rows import EXPIRED, SUCCEEDED
 from anonymize.extract.pseudonyms import PSEUDONYM_CHARS
 from anonymize.extract.roles import REIDENTIFY_ROLES, Requester, require
 from audit.events import AuditEvent
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.errors import ConfigurationError, ValidationFailed
-from tokenization.fieldtypes import FieldTypeRegistry
 from vault import system_owner
 
 REASON_LENGTH = (10, 500)

@@ -47,7 +47,7 @@ from anonymize.extract.pseudonyms import extract_key
 from anonymize.extract.recoding import Choice, search
 from anonymize.extract.spec import ExtractSpec, parse_spec
 from anonymize.extract.suppression import peel_outliers
-from tokenization.fieldtypes import FieldTypeRegistry, default_registry
+from fieldtypes import FieldTypeRegistry, default_registry
 from vault import DataKey
 
 RowsProvider = Callable[[frozenset[str]], Iterable[Mapping[str, Any] | pd.DataFrame]]

@@ -79,8 +79,8 @@ from anonymize.extract.reidentify_pseudonym import REASON_LENGTH
 from anonymize.extract.roles import ATTRIBUTE_ROLES, READ_ROLES, REIDENTIFY_ROLES, SUBMIT_ROLES, Requester
 from anonymize.extract.scheduled import JOBS_ACTOR, STALE_AFTER, JobReport
 from anonymize.extract.worker import ExtractWorker
+from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork, utcnow
-from tokenization.fieldtypes import FieldTypeRegistry
 from vault import Keyring
 
 # What callers import from here (the API, the CLI, the console, the tests) stays here.

@@ -38,7 +38,7 @@ from anonymize.text.overlaps import resolve
 from anonymize.text.person_en import lone_word, trim_person
 from anonymize.text.recognizers import build_registry
 from anonymize.text.recognizers.base import REASON_KEY, after_reference_label, is_bounded
-from tokenization.fieldtypes import default_registry
+from fieldtypes import default_registry
 
 MAX_TEXT_CHARS = 100_000
 # A batch holds the English model's lock while it runs: bounded so that one request cannot

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Presidio entity type -> piivault field-type code. Codes of the built-in registry
-# (tokenization.fieldtypes) where one exists; the others (cn_landline,
+# (fieldtypes) where one exists; the others (cn_landline,
 # cn_hk_macau_permit, phone, iban, ip_address, us_ssn) name types a deployment
 # may register by configuration before tokenizing them.
 FIELD_TYPES: dict[str, str] = {

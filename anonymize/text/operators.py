@@ -29,7 +29,7 @@ from presidio_anonymizer.operators import Operator, OperatorType
 from anonymize.text.entities import Entity
 from anonymize.text.errors import TokenizerFailed, UnknownOperator
 from anonymize.text.normalize import strip_invisible
-from tokenization.fieldtypes import MiddleMask, UnknownFieldType, default_registry
+from fieldtypes import MiddleMask, UnknownFieldType, default_registry
 
 Tokenizer = Callable[[list[tuple[str, str]]], Sequence[str]]
 """Stores values in the vault: ``[(field_type, value), ...] -> [token, ...]``, same order and length."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fieldtypes.builtin import BUILTIN_FIELD_TYPES
 from identity.clients.model import ROLES
 from tests.api.conftest import bearer
-from tokenization.fieldtypes.builtin import BUILTIN_FIELD_TYPES
 
 
 @pytest.mark.parametrize("role", ROLES)

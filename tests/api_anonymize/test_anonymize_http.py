@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from fieldtypes.checksums import GB11643
 from tests.api.conftest import bearer
-from tokenization.fieldtypes.checksums import GB11643
 
 ID_NUMBER = GB11643.complete("11010519900307123")
 MOBILE = "13812345678"

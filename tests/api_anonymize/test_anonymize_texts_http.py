@@ -8,8 +8,8 @@ import re
 import pytest
 
 from anonymize.text import MAX_BATCH_CHARS, MAX_BATCH_TEXTS
+from fieldtypes.checksums import GB11643
 from tests.api.conftest import bearer
-from tokenization.fieldtypes.checksums import GB11643
 
 ID_NUMBER = GB11643.complete("11010519900307123")
 URL = "/v1/anonymize/texts"

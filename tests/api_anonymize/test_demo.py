@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from anonymize.demo import IDENTIFIER_FIELDS, generate_customers, seed
+from fieldtypes import default_registry
 from piivault.cli import main
 from piivault_client import PiivaultClient, PiivaultError
-from tokenization.fieldtypes import default_registry
 
 
 @pytest.fixture

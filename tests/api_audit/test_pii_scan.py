@@ -16,11 +16,11 @@ import pytest
 
 from access.model import DSR_ERASURE, DSR_PACKAGE
 from audit.events import AuditEvent
+from fieldtypes.checksums import GB11643, LUHN
 from tests import pii
 from tests.api_audit.conftest import logged
 from tests.approved import four_eyes
 from tests.conftest import make_container
-from tokenization.fieldtypes.checksums import GB11643, LUHN
 
 OUR_LOGGERS = ("api", "audit", "tokenization", "consent", "anonymize", "vault", "piivault")
 

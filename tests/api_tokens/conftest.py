@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
+from fieldtypes.checksums import GB11643, LUHN
 from piivault.container import Container
 from tests.approved import create_client
-from tokenization.fieldtypes.checksums import GB11643, LUHN
 
 # Test values: valid for their field types, made up.
 ID_NUMBER = GB11643.complete("11010519900307123")

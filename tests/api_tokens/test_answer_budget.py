@@ -9,11 +9,11 @@ from __future__ import annotations
 import random
 
 from api.app import create_app
+from fieldtypes.checksums import LUHN
 from tests.api_tokens.conftest import CARD, bearer, customer_items
 from tests.conftest import make_container
 from tests.consent.conftest import audit_payloads
 from throttle import refusal_counts
-from tokenization.fieldtypes.checksums import LUHN
 
 BUDGET_EVENT = "throttle.answer_budget"
 

@@ -8,9 +8,9 @@ import pytest
 
 from consent.model import Actor
 from consent.service import ConsentService
+from fieldtypes.checksums import GB11643, LUHN
 from piivault.container import Container
 from tests.approved import SECOND_DPO, TEST_ADMIN, TEST_DPO, create_client
-from tokenization.fieldtypes.checksums import GB11643, LUHN
 from tokenization.model import TokenizeItem
 
 DPO = Actor("client:dpo-1", "dpo", person=TEST_DPO)  # four eyes counts persons

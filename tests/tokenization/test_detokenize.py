@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from fieldtypes.checksums import GB11643, LUHN
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, detokenize, queued_events, tokenize
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
-from tokenization.fieldtypes.checksums import GB11643, LUHN
 from tokenization.model import TokenizeItem
 from tokenization.policy import ConsentVerdict
 

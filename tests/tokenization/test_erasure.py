@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from consent import erasure
+from fieldtypes.checksums import LUHN
 from piivault.db import utcnow
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, detokenize, queued_events, tokenize
 from tokenization import tables as t
-from tokenization.fieldtypes.checksums import LUHN
 from tokenization.model import TokenizeItem
 
 MOBILE = "13812345678"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from fieldtypes import default_registry
 from piivault.errors import ConfigurationError
-from tokenization.fieldtypes import default_registry
 from tokenization.policy import (
     DEFAULT_PURPOSES,
     ConsentVerdict,

@@ -10,11 +10,11 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from fieldtypes.checksums import GB11643, LUHN
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, queued_events, tokenize
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, IdempotencyConflict, InvalidRequest, NotPermitted
-from tokenization.fieldtypes.checksums import GB11643, LUHN
 from tokenization.model import TokenizeItem
 from tokenization.tokens import DeterministicScope
 from vault import Binding, VaultUnavailable, subject_owner

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from fieldtypes import default_registry
+from fieldtypes.builtin.bank_card import keeping_bin
+from fieldtypes.checksums import LUHN
 from tokenization.errors import ItemRejected
-from tokenization.fieldtypes import default_registry
-from tokenization.fieldtypes.builtin.bank_card import keeping_bin
-from tokenization.fieldtypes.checksums import LUHN
 from tokenization.fpe import MIN_DRAWN, format_preserving_token
 from tokenization.tokens import (
     blind_index,

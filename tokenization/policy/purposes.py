@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from fieldtypes import ConfigError, FieldTypeRegistry
+from fieldtypes.config import _read as read_source
+from fieldtypes.model import CODE_PATTERN
 from piivault.errors import ConfigurationError
-from tokenization.fieldtypes import ConfigError, FieldTypeRegistry
-from tokenization.fieldtypes.config import _read as read_source
-from tokenization.fieldtypes.model import CODE_PATTERN
 
 
 class LegalBasis(StrEnum):

@@ -21,8 +21,8 @@ import re
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from tokenization.fieldtypes.builtin._dates import real_past_date
-from tokenization.fieldtypes.builtin.resident_id import PROVINCE_CODES
+from fieldtypes.builtin._dates import real_past_date
+from fieldtypes.builtin.resident_id import PROVINCE_CODES
 
 START = r"(?<![0-9A-Za-z_])(?<![A-Za-z][-.])(?<!\d\.)"
 END = r"(?![0-9A-Za-z_])(?![-.][A-Za-z])(?!\.\d)"

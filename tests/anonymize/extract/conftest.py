@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from anonymize.extract import Population
-from tokenization.fieldtypes.checksums import gb11643_check
+from fieldtypes.checksums import gb11643_check
 
 CITIES = ("1101", "1201", "1301", "3101", "3201", "3205", "3301", "3302", "4401", "4403", "5101", "6101")
 OCCUPATIONS = ("教师", "工程师", "医生", "工人", "司机", "农民", "销售", "学生")

@@ -22,7 +22,7 @@ from anonymize.extract import (
 )
 from anonymize.extract.hierarchies import MISSING
 from anonymize.extract.regions import PROVINCES, city_label, greater_region, province_name
-from tokenization.fieldtypes.builtin.resident_id import PROVINCE_CODES
+from fieldtypes.builtin.resident_id import PROVINCE_CODES
 
 OCCUPATIONS = Categories(
     mapping=(("专业技术", ("教师", "工程师", "医生")), ("生产运输", ("工人", "司机"))),

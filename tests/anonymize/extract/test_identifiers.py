@@ -14,9 +14,9 @@ from anonymize.extract._checks import Problems
 from anonymize.extract.identifiers import scan_table, table_problems
 from anonymize.extract.source import plan
 from consent.model import PurposeDef
+from fieldtypes import default_registry, load_field_types
+from fieldtypes.checksums import luhn_check
 from tests.anonymize.extract.conftest import everyone, make_rows, provider
-from tokenization.fieldtypes import default_registry, load_field_types
-from tokenization.fieldtypes.checksums import luhn_check
 
 IDENTIFYING = (
     "name", "cn_resident_id", "cn_mobile", "bank_card", "email", "address", "passport", "cn_uscc",

@@ -26,8 +26,8 @@ from anonymize.extract.report import TERMS, TITLES
 from anonymize.extract.runner import DEFAULT_COMPARE_ROWS
 from anonymize.extract.spark import Placed, _repair, verify_release
 from anonymize.extract.table import CHANGED, check_schema, checked, head
+from fieldtypes import default_registry
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
-from tokenization.fieldtypes import default_registry
 
 QUASI = ["region", "age", "gender", "income", "occupation"]
 SPARK = {"master": "local[2]", "fragment_rows": 1000, "sample_rows": 1500, "part_rows": 1000}

@@ -7,7 +7,7 @@ import re
 from presidio_analyzer import Pattern
 
 from anonymize.text.recognizers.base import IdentifierRecognizer, bounded
-from tokenization.fieldtypes import default_registry
+from fieldtypes import default_registry
 
 _MOBILE = default_registry().get("cn_mobile")
 # Number blocks allocated to public mobile service (MIIT numbering plan); 140-144 are

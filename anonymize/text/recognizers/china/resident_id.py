@@ -5,7 +5,7 @@ from __future__ import annotations
 from presidio_analyzer import Pattern
 
 from anonymize.text.recognizers.base import IdentifierRecognizer, bounded, digits_only, resident_id_shaped
-from tokenization.fieldtypes import default_registry
+from fieldtypes import default_registry
 
 _ID = default_registry().get("cn_resident_id")
 _BIRTH = r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"

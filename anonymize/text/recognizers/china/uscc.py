@@ -5,7 +5,7 @@ from __future__ import annotations
 from presidio_analyzer import Pattern
 
 from anonymize.text.recognizers.base import IdentifierRecognizer, bounded, resident_id_shaped
-from tokenization.fieldtypes import default_registry
+from fieldtypes import default_registry
 
 _USCC = default_registry().get("cn_uscc")
 _CHAR = "[0-9A-HJ-NPQRTUWXY]"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from presidio_analyzer import Pattern
 
 from anonymize.text.recognizers.base import IdentifierRecognizer, bounded
-from tokenization.fieldtypes import default_registry
-from tokenization.fieldtypes.builtin.vehicle_plate import ENERGY, LETTER, PROVINCES, USE_CHARS
+from fieldtypes import default_registry
+from fieldtypes.builtin.vehicle_plate import ENERGY, LETTER, PROVINCES, USE_CHARS
 
 _PLATE = default_registry().get("cn_vehicle_plate")
 _SERIAL = (

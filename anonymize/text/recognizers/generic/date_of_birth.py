@@ -16,7 +16,7 @@ from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from anonymize.text.recognizers.base import SpanRecognizer
-from tokenization.fieldtypes.builtin._dates import real_past_date
+from fieldtypes.builtin._dates import real_past_date
 
 _MONTHS = {
     name: number

@@ -7,7 +7,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
 from anonymize.text.offline import TLD_EXTRACTOR
 from anonymize.text.recognizers.base import FLAGS
-from tokenization.fieldtypes import default_registry
+from fieldtypes import default_registry
 
 _EMAIL = default_registry().get("email")
 

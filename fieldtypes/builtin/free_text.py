@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.model import FieldType, Names, Sensitivity
-from tokenization.fieldtypes.text import has_control_chars, nfc
+from fieldtypes.errors import InvalidValue
+from fieldtypes.model import FieldType, Names, Sensitivity
+from fieldtypes.text import has_control_chars, nfc
 
 
 def normalize(value: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import string
 
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc, remove_separators
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.text import nfkc, remove_separators
 
 _SHAPE = re.compile(r"[A-Z0-9]+")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from tokenization.fieldtypes.checksums import DIGITS
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc
+from fieldtypes.checksums import DIGITS
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.text import nfkc
 
 _SEPARATORS = re.compile(r"[\s\-.()]+")
 _DIGITS = re.compile(r"[0-9]+")

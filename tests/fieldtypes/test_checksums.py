@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from tokenization.fieldtypes import CHECK_SCHEMES, default_registry
-from tokenization.fieldtypes.checksums import (
+from fieldtypes import CHECK_SCHEMES, default_registry
+from fieldtypes.checksums import (
     GB11643,
     GB11643_WEIGHTS,
     GB32100,

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokenization.fieldtypes.checksums import CHECK_SCHEMES, CheckScheme
-from tokenization.fieldtypes.errors import ConfigError, InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import CODE_PATTERN, FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.registry import FieldTypeRegistry, default_registry
-from tokenization.fieldtypes.text import NORMALIZE_STEPS, StepNormalizer, has_control_chars
+from fieldtypes.checksums import CHECK_SCHEMES, CheckScheme
+from fieldtypes.errors import ConfigError, InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import CODE_PATTERN, FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.registry import FieldTypeRegistry, default_registry
+from fieldtypes.text import NORMALIZE_STEPS, StepNormalizer, has_control_chars
 
 _ENTRY_KEYS = frozenset(
     {"code", "names", "sensitivity", "pipl_sensitive", "identifying", "normalize", "pattern"}

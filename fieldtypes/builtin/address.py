@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import visible_ends
-from tokenization.fieldtypes.model import FieldType, Names, Sensitivity
-from tokenization.fieldtypes.text import collapse_whitespace, has_control_chars, nfc
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import visible_ends
+from fieldtypes.model import FieldType, Names, Sensitivity
+from fieldtypes.text import collapse_whitespace, has_control_chars, nfc
 
 _KEEP = 6
 

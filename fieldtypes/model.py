@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from tokenization.fieldtypes.checksums import CheckScheme
-from tokenization.fieldtypes.errors import InvalidValue
+from fieldtypes.checksums import CheckScheme
+from fieldtypes.errors import InvalidValue
 
 CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,63}")
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc, remove_separators
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, Names, Sensitivity
+from fieldtypes.text import nfkc, remove_separators
 
 PROVINCES = "京津沪渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新"
 LETTER = "A-HJ-NP-Z"  # I and O are never used: they read as 1 and 0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tokenization.fieldtypes.checksums import GB32100, GB32100_ALPHABET
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc, remove_separators
+from fieldtypes.checksums import GB32100, GB32100_ALPHABET
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.text import nfkc, remove_separators
 
 _ALPHABET = frozenset(GB32100_ALPHABET)
 

@@ -1,7 +1,7 @@
 """Built-in field types: one table of (field type, input, normalized value or failed rule).
 
 Valid test numbers come from the small reference implementations below, written
-from the standards independently of ``tokenization.fieldtypes.checksums``, and
+from the standards independently of ``fieldtypes.checksums``, and
 cross-checked against published examples.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tokenization.fieldtypes import (
+from fieldtypes import (
     DuplicateFieldType,
     FieldType,
     FieldTypeRegistry,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.model import FieldType, Names, Sensitivity
-from tokenization.fieldtypes.text import collapse_whitespace, has_control_chars, nfc
+from fieldtypes.errors import InvalidValue
+from fieldtypes.model import FieldType, Names, Sensitivity
+from fieldtypes.text import collapse_whitespace, has_control_chars, nfc
 
 # CJK unified ideographs: extension A, the basic block, compatibility, extensions B and up.
 _HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))

@@ -5,19 +5,19 @@ added by configuration (:func:`load_field_types`), not code. Errors never
 carry the value they reject.
 """
 
-from tokenization.fieldtypes.checksums import CHECK_SCHEMES, CheckScheme
-from tokenization.fieldtypes.config import load_field_types
-from tokenization.fieldtypes.errors import (
+from fieldtypes.checksums import CHECK_SCHEMES, CheckScheme
+from fieldtypes.config import load_field_types
+from fieldtypes.errors import (
     ConfigError,
     DuplicateFieldType,
     FieldTypeError,
     InvalidValue,
     UnknownFieldType,
 )
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.registry import FieldTypeRegistry, default_registry
-from tokenization.fieldtypes.text import NORMALIZE_STEPS
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.registry import FieldTypeRegistry, default_registry
+from fieldtypes.text import NORMALIZE_STEPS
 
 __all__ = [
     "CHECK_SCHEMES",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class FieldTypeError(Exception):
-    """Base class of the errors raised by :mod:`tokenization.fieldtypes`."""
+    """Base class of the errors raised by :mod:`fieldtypes`."""
 
 
 class InvalidValue(FieldTypeError, ValueError):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from tokenization.fieldtypes.builtin._dates import real_past_date
-from tokenization.fieldtypes.checksums import DIGITS, GB11643
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc, remove_separators
+from fieldtypes.builtin._dates import real_past_date
+from fieldtypes.checksums import DIGITS, GB11643
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.text import nfkc, remove_separators
 
 _SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenization.fieldtypes import (
+from fieldtypes import (
     ConfigError,
     InvalidValue,
     Sensitivity,

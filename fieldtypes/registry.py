@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from tokenization.fieldtypes.builtin import BUILTIN_FIELD_TYPES
-from tokenization.fieldtypes.errors import DuplicateFieldType, UnknownFieldType
-from tokenization.fieldtypes.model import FieldType
+from fieldtypes.builtin import BUILTIN_FIELD_TYPES
+from fieldtypes.errors import DuplicateFieldType, UnknownFieldType
+from fieldtypes.model import FieldType
 
 # Field types whose values identify a person by themselves. Text that is kept and shown (a
 # subject id or request id a caller chooses, consent evidence, a reason in the audit log) must

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from tokenization.fieldtypes.builtin._dates import real_past_date
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.model import FieldType, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc
+from fieldtypes.builtin._dates import real_past_date
+from fieldtypes.errors import InvalidValue
+from fieldtypes.model import FieldType, Names, Sensitivity
+from fieldtypes.text import nfkc
 
 # One separator style per value: 1990-03-07, 1990/03/07 or 19900307.
 _FORMATS = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokenization.fieldtypes.builtin import (
+from fieldtypes.builtin import (
     address,
     bank_card,
     date_of_birth,
@@ -15,7 +15,7 @@ from tokenization.fieldtypes.builtin import (
     uscc,
     vehicle_plate,
 )
-from tokenization.fieldtypes.model import FieldType
+from fieldtypes.model import FieldType
 
 BUILTIN_FIELD_TYPES: tuple[FieldType, ...] = (
     resident_id.FIELD_TYPE,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.model import FieldType, Names, Sensitivity
-from tokenization.fieldtypes.text import has_control_chars, nfc
+from fieldtypes.errors import InvalidValue
+from fieldtypes.model import FieldType, Names, Sensitivity
+from fieldtypes.text import has_control_chars, nfc
 
 _NON_ASCII = "\u0080-\U0010ffff"
 _ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_NON_ASCII}]+"

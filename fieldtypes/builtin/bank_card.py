@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from tokenization.fieldtypes.checksums import DIGITS, LUHN
-from tokenization.fieldtypes.errors import InvalidValue
-from tokenization.fieldtypes.masks import MiddleMask
-from tokenization.fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
-from tokenization.fieldtypes.text import nfkc, remove_separators
+from fieldtypes.checksums import DIGITS, LUHN
+from fieldtypes.errors import InvalidValue
+from fieldtypes.masks import MiddleMask
+from fieldtypes.model import FieldType, FpeSpec, Names, Sensitivity
+from fieldtypes.text import nfkc, remove_separators
 
 _DIGITS = re.compile(r"[0-9]+")
 
