@@ -27,7 +27,9 @@ from anonymize.extract.outputs import (
     part_name,
 )
 from anonymize.extract.population import Population
-from anonymize.extract.report import LANGUAGES, histogram_png, render_html, report_file
+from anonymize.extract.report import render_html, report_file
+from anonymize.extract.report_chart import histogram_png
+from anonymize.extract.report_words import LANGUAGES
 from anonymize.extract.spec import Engine, ExtractSpec, Role
 from vault import DataKey
 

@@ -11,7 +11,8 @@ import re
 import pytest
 
 from anonymize.extract import parse_spec, run_extract
-from anonymize.extract.report import TERMS, histogram_figure
+from anonymize.extract.report_chart import histogram_figure
+from anonymize.extract.report_words import TERMS
 from tests.anonymize.extract.conftest import SPEC, everyone, make_rows, provider
 
 

@@ -22,7 +22,7 @@ from anonymize.extract.domain import IntervalDomain
 from anonymize.extract.errors import InvalidRows, InvalidSpec
 from anonymize.extract.identifiers import table_problems
 from anonymize.extract.mondrian import FragmentTree, first_cuts
-from anonymize.extract.report import TERMS, TITLES
+from anonymize.extract.report_words import TERMS, TITLES
 from anonymize.extract.runner import DEFAULT_COMPARE_ROWS
 from anonymize.extract.spark import Placed, _repair, verify_release
 from anonymize.extract.table import CHANGED, check_schema, checked, head
