@@ -1,6 +1,8 @@
-"""The tokenization API end to end, against the app served by gunicorn on loopback.
+"""The tokenization API end to end, against the app served by gunicorn (or granian) on loopback.
 
     .venv/bin/python bench/api.py [--database postgresql|sqlite] [--workers 3] [--threads 4]
+                                  [--server gunicorn|granian] [--baseline-server gunicorn|granian]
+                                  [--rounds 1]
                                   [--batches 40] [--batch-clients 4] [--clients 50] [--seconds 8]
                                   [--client-procs 2] [--audit worker|inline] [--auth-cache 2]
                                   [--worker-class CLASS] [--trace]
@@ -15,8 +17,8 @@ afterwards; or SQLite in a temporary directory), creates a ``service`` client
 gunicorn (``piivault serve``'s worker, :mod:`piivault.serving`) on a loopback
 port, and prints in one run:
 
-* the floor: a bare Flask route (``bench/_bare_app.py``) under the same gunicorn
-  and load generator, closed loop and paced;
+* the floor: a bare Flask route (``bench/_bare_app.py``) under the same server
+  and load generator, closed loop and paced, just before each column;
 * batch tokenize throughput, values/s, in batches of 1,000: each batch onboards
   200 new customers with 5 values each (name, mobile, resident ID, bank card,
   email), so every batch also creates and wraps 200 data keys in Vault;
@@ -55,7 +57,12 @@ that tree's code, on its own fresh database, so both appear side by side;
 ``--baseline-env NAME=VALUE`` sets a setting for the baseline only (without
 ``--baseline-src`` the baseline is this tree: an A/B of one setting).
 
-Everything (OpenBao, the database, gunicorn and the load generator) shares
+``--server granian`` serves the same app with granian's WSGI interface
+(``--workers`` processes, ``--threads`` blocking threads each, where the app
+runs); ``--baseline-server gunicorn --server granian --rounds 2`` measures
+gunicorn, granian, gunicorn, granian in one run, each with its own floor.
+
+Everything (OpenBao, the database, the server and the load generator) shares
 this machine's CPUs; ``nproc`` and the load average are printed with the
 figures.
 """
@@ -297,6 +304,15 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
 def _peak_rss_mb(pid: int) -> float:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -309,7 +325,7 @@ def _peak_rss_mb(pid: int) -> float:
 class Processes:
     """The pids whose CPU a phase is charged with."""
 
-    gunicorn: int
+    server: int  # the WSGI server's main process; its workers are its descendants
     bao: int
     database_url: str
     app_name: str | None  # PostgreSQL application_name of the app's connections
@@ -331,9 +347,9 @@ class Processes:
             engine.dispose()
 
     def snapshot(self) -> dict[str, float]:
-        workers = [self.gunicorn, *_children(self.gunicorn)]
+        workers = [self.server, *_descendants(self.server)]
         return {
-            "gunicorn": sum(_cpu_seconds(p) for p in workers),
+            "server": sum(_cpu_seconds(p) for p in workers),
             "postgres": sum(_cpu_seconds(p) for p in self.postgres_backends()),
             "openbao": _cpu_seconds(self.bao),
             **({"sequencer": _cpu_seconds(self.sequencer)} if self.sequencer else {}),
@@ -450,16 +466,28 @@ def _get(port: int, path: str) -> int:
         conn.close()
 
 
-@contextlib.contextmanager
-def gunicorn(
-    env: dict[str, str],
-    port: int,
-    args: argparse.Namespace,
-    log: Path,
-    app: str = "piivault.wsgi:app()",
-    worker_class: str | None = None,
-) -> Iterator[int]:
-    argv = [
+def _server_argv(
+    kind: str, port: int, args: argparse.Namespace, app: str, worker_class: str | None
+) -> list[str]:
+    """The command line of ``kind`` (gunicorn or granian) serving ``app`` with ``--workers`` worker
+    processes of ``--threads`` threads each (granian: blocking threads, where the WSGI app runs)."""
+    if kind == "granian":
+        factory = app.endswith("()")
+        return [
+            str(Path(sys.executable).with_name("granian")),
+            "--interface=wsgi",
+            *(["--factory"] if factory else []),
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--http=1",
+            f"--workers={args.workers}",
+            f"--blocking-threads={args.threads}",
+            "--backlog=2048",
+            "--no-access-log",
+            "--log-level=warning",
+            app.removesuffix("()"),
+        ]
+    return [
         str(Path(sys.executable).with_name("gunicorn")),
         app,
         f"--bind=127.0.0.1:{port}",
@@ -471,6 +499,20 @@ def gunicorn(
         "--log-level=warning",
         *(["--config", str(ROOT / "bench" / "_stall_trace.py")] if args.trace else []),
     ]
+
+
+@contextlib.contextmanager
+def server(
+    kind: str,
+    env: dict[str, str],
+    port: int,
+    args: argparse.Namespace,
+    log: Path,
+    app: str = "piivault.wsgi:app()",
+    worker_class: str | None = None,
+) -> Iterator[int]:
+    """``app`` served by ``kind`` on ``port`` until the block ends: the server's main pid."""
+    argv = _server_argv(kind, port, args, app, worker_class)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv, env=env, cwd=env["PYTHONPATH"].split(os.pathsep)[-1], stdout=out, stderr=subprocess.STDOUT
@@ -479,12 +521,12 @@ def gunicorn(
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{kind} exited:\n{log.read_text()[-3000:]}")
             with contextlib.suppress(OSError, http.client.HTTPException):
                 if _get(port, "/readyz") == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not become ready")
+                raise RuntimeError(f"{kind} did not become ready")
             time.sleep(0.2)
         yield proc.pid
     finally:
@@ -526,17 +568,22 @@ class TreeResult:
     phases: dict[str, Phase]
     peak_worker_mb: float
     total_mb: float
+    bare: dict[str, Phase] = field(default_factory=dict)  # the floor under the same server, just before
 
 
-def measure_tree(
-    label: str,
-    src: Path,
-    args: argparse.Namespace,
-    bao: BaoServer,
-    work: Path,
-    extra: dict[str, str],
-    worker_class: str | None = None,
-) -> TreeResult:
+@dataclass(frozen=True)
+class Tree:
+    """What one column of the summary measures: a source tree, its settings and its server."""
+
+    label: str
+    src: Path
+    extra: dict[str, str]
+    worker_class: str | None  # gunicorn's, when not --worker-class
+    server: str  # gunicorn or granian
+
+
+def measure_tree(tree: Tree, args: argparse.Namespace, bao: BaoServer, work: Path) -> TreeResult:
+    label, src, extra = tree.label, tree.src, tree.extra
     app_name = "pvbench_" + secrets.token_hex(4)
     tree_work = work / label.replace(" ", "-")
     tree_work.mkdir()
@@ -571,7 +618,9 @@ def measure_tree(
         port = free_port()
         with (
             audit_worker(env, tree_work / "sequencer.log", args.audit == "worker") as sequencer,
-            gunicorn(env, port, args, tree_work / "gunicorn.log", worker_class=worker_class) as master,
+            server(
+                tree.server, env, port, args, tree_work / "server.log", worker_class=tree.worker_class
+            ) as master,
         ):
             app_conns = app_name if args.database == "postgresql" else None
             procs = Processes(master, bao.process.pid, url, app_conns, sequencer)
@@ -663,16 +712,18 @@ def _measure(
     )
     report(batch_detok)
     print(f"  {'':34s} = {batch_detok.values / batch_detok.seconds:,.0f} values/s", flush=True)
-    workers = _children(master)
+    workers = _descendants(master)
     peaks = [_peak_rss_mb(p) for p in workers]
     return TreeResult(label, phases, max(peaks, default=0.0), sum(peaks) + _peak_rss_mb(master))
 
 
 # -- the floor: a bare Flask route under the same server -------------------------------------------
-def measure_bare(args: argparse.Namespace, bao: BaoServer, work: Path) -> dict[str, Phase]:
-    """Single detokenize-shaped requests to ``bench/_bare_app.py`` under the same gunicorn and
-    load generator: closed loop, then paced at 1/2 and 1/4 of its rate."""
-    bare_work = work / "bare-flask"
+def measure_bare(
+    kind: str, label: str, args: argparse.Namespace, bao: BaoServer, work: Path
+) -> dict[str, Phase]:
+    """Single detokenize-shaped requests to ``bench/_bare_app.py`` under the same server (``kind``)
+    and load generator: closed loop, then paced at 1/2 and 1/4 of its rate."""
+    bare_work = work / f"bare-flask-{label.replace(' ', '-')}"
     bare_work.mkdir()
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}"}
     if args.trace:
@@ -681,8 +732,8 @@ def measure_bare(args: argparse.Namespace, bao: BaoServer, work: Path) -> dict[s
     port = free_port()
     phases: dict[str, Phase] = {}
     body = [json.dumps({"purpose": "account_service", "tokens": ["tok_" + "a" * 22]}).encode()]
-    print("\n[bare Flask, same gunicorn]", flush=True)
-    with gunicorn(env, port, args, bare_work / "gunicorn.log", app="_bare_app:app") as master:
+    print(f"\n[bare Flask, {kind}, before {label}]", flush=True)
+    with server(kind, env, port, args, bare_work / "server.log", app="_bare_app:app") as master:
         procs = Processes(master, bao.process.pid, "", None, None)
         closed_rate = 0.0
         for share in (1, 2, 4):
@@ -835,7 +886,7 @@ def _tail_ok(phase: Phase) -> bool:
     return phase.pct(0.99) <= 5 * phase.pct(0.5)
 
 
-def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float, bare: dict[str, Phase]) -> list[Row]:
+def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[Row]:
     """(title, value, goal, met) rows for one tree; the goals are issue 22's and the earlier ones."""
     batch = r.phases[BATCH_PHASE]
     batch_rate = batch.values / batch.seconds
@@ -881,6 +932,7 @@ def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float, bare: di
         ),
         ("peak RSS, largest worker / all, MB", f"{r.peak_worker_mb:.0f} / {r.total_mb:.0f}", "", None),
     ]
+    bare = r.bare
     floor = bare["bare Flask closed loop"]
     rows += [
         ("bare Flask route, same server: req/s", f"{floor.rate:,.0f}", "", None),
@@ -895,12 +947,11 @@ def summary(
     naive_encrypt: float,
     naive_decrypt: float,
     callers: int,
-    bare: dict[str, Phase],
 ) -> None:
     """The figures side by side, each goal with met or not met for the last tree (this one)."""
     labels = " -> ".join(r.label for r in results)
     print(f"\nsummary ({labels}); goal: met / not met for {results[-1].label}")
-    table = [_metrics(r, naive_encrypt, naive_decrypt, bare) for r in results]
+    table = [_metrics(r, naive_encrypt, naive_decrypt) for r in results]
     for i, (title, _, goal, _met) in enumerate(table[0]):
         cells = "  ->  ".join(f"{t[i][1]:>13s}" for t in table)
         met = table[-1][i][3]
@@ -925,6 +976,23 @@ def _p(phase: Phase) -> str:
     return f"{phase.pct(0.5):.1f} / {phase.pct(0.99):.1f}"
 
 
+def _trees(args: argparse.Namespace) -> list[Tree]:
+    """The columns in the order measured: baseline then this tree, ``--rounds`` times over
+    (alternating, so drift on a shared machine hits both alike)."""
+    overrides = dict(args.baseline_env)
+    pair = [Tree("this tree", ROOT, {}, None, args.server)]
+    if args.baseline_src or overrides or args.baseline_worker or args.baseline_server:
+        baseline_src = (args.baseline_src or ROOT).resolve()
+        server = args.baseline_server or args.server
+        pair.insert(0, Tree("baseline", baseline_src, overrides, args.baseline_worker, server))
+    trees = []
+    for n in range(1, args.rounds + 1):
+        for t in pair:
+            label = f"{t.label} ({t.server}){f' #{n}' if args.rounds > 1 else ''}"
+            trees.append(Tree(label, t.src, t.extra, t.worker_class, t.server))
+    return trees
+
+
 def _setting(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.startswith("PIIVAULT_"):
@@ -935,8 +1003,28 @@ def _setting(text: str) -> tuple[str, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
-    ap.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    ap.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default="gunicorn",
+        help="the WSGI server of this tree (and of the baseline, unless --baseline-server)",
+    )
+    ap.add_argument(
+        "--baseline-server",
+        choices=("gunicorn", "granian"),
+        help="the WSGI server of the baseline, e.g. gunicorn beside --server granian (with no "
+        "--baseline-src, the baseline is this tree)",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="measure baseline and this tree this many times, alternating"
+    )
+    ap.add_argument("--workers", type=int, default=3, help="worker processes (either server)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per worker (gunicorn's threads, granian's blocking threads)",
+    )
     ap.add_argument(
         "--worker-class",
         default="piivault.serving.ThreadWorker",
@@ -986,10 +1074,12 @@ def main() -> None:
         "(with no --baseline-src, the baseline is this tree)",
     )
     args = ap.parse_args()
+    if args.trace and "granian" in (args.server, args.baseline_server):
+        ap.error("--trace records requests through a gunicorn config: gunicorn only")
 
     print(
-        f"piivault API bench: {args.database}, gunicorn {args.workers} workers x {args.threads} threads "
-        f"({args.worker_class}), audit sequencing {args.audit}, "
+        f"piivault API bench: {args.database}, {args.workers} workers x {args.threads} threads "
+        f"(gunicorn: {args.worker_class}; granian: WSGI, blocking threads), audit sequencing {args.audit}, "
         f"verified API keys reused for {args.auth_cache:g} s (where supported), OpenBao dev server; "
         f"load generator: {args.client_procs} processes, http.client keep-alive; "
         f"{os.cpu_count()} CPUs shared by all of it; "
@@ -998,18 +1088,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pv-bench-api-"))
     bao = start_ephemeral(work / "bao")
     try:
-        overrides = dict(args.baseline_env)
-        trees: list[tuple[str, Path, dict[str, str], str | None]] = [("this tree", ROOT, {}, None)]
-        if args.baseline_src or overrides or args.baseline_worker:
-            baseline_src = (args.baseline_src or ROOT).resolve()
-            trees.insert(0, ("baseline", baseline_src, overrides, args.baseline_worker))
-        bare = measure_bare(args, bao, work)
-        results = [
-            measure_tree(label, src, args, bao, work, extra, worker) for label, src, extra, worker in trees
-        ]
+        results = []
+        for tree in _trees(args):
+            # The floor under the same server just before each column, so a server's floor and
+            # its app are measured side by side in time (the machine is shared and drifts).
+            bare = measure_bare(tree.server, tree.label, args, bao, work)
+            result = measure_tree(tree, args, bao, work)
+            result.bare = bare
+            results.append(result)
         sample = [item["value"] for item in onboarding_batch()] * (args.naive // BATCH + 1)
         naive_encrypt, naive_decrypt = naive_rates(bao, sample[: args.naive], args.batch_clients)
-        summary(results, naive_encrypt, naive_decrypt, args.batch_clients, bare)
+        summary(results, naive_encrypt, naive_decrypt, args.batch_clients)
     finally:
         bao.stop()
 
