@@ -27,15 +27,16 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
 from fieldtypes import FieldType, InvalidValue, UnknownFieldType
-from piivault.db import UnitOfWork
+from piivault.db import UnitOfWork, in_array
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
-from piivault.sql import insert_counting_conflicts, select_in
+from piivault.sql import chunked, insert_counting_conflicts, select_in
 from tokenization import idempotency, subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, ItemRejected, NotPermitted
@@ -50,7 +51,16 @@ from tokenization.tokens import (
     new_standalone_owner,
     random_token,
 )
-from vault import Binding, DataKey, subject_owner, system_owner
+from vault import (
+    Binding,
+    DataKey,
+    StoredKeys,
+    stored_key_rows,
+    subject_owner,
+    subject_owner_column,
+    system_owner,
+    with_stored_key,
+)
 
 if TYPE_CHECKING:
     from tokenization.service import TokenizationService
@@ -125,7 +135,7 @@ def tokenize(
     session = uow.session
     assert session is not None
     now = svc.clock()
-    keys, subject_keys = _load_keys(svc, session, pending)
+    keys, subject_keys, states = _load_keys(svc, session, pending)
     fp = b""
     if idempotency_key is not None:
         canonical = [item.canonical() for item in items] + ([["purpose", purpose]] if purpose else [])
@@ -137,7 +147,7 @@ def tokenize(
     created: list[str] = []
     for attempt in range(MAX_ATTEMPTS):
         try:
-            created = _write(svc, session, caller, purpose, pending, keys, subject_keys, now)
+            created = _write(svc, session, caller, purpose, pending, keys, subject_keys, states, now)
             break
         except _Collision:
             # A racing request won a token: the whole transaction again, which sees its token.
@@ -146,7 +156,7 @@ def tokenize(
             # read again: a key created on first use in this transaction is gone with it.
             session.rollback()
             if attempt + 1 < MAX_ATTEMPTS:
-                keys, subject_keys = _load_keys(svc, session, pending)
+                keys, subject_keys, states = _load_keys(svc, session, pending)
     else:
         raise StorageUnavailable("tokens kept colliding with concurrent requests; retry")
 
@@ -176,17 +186,49 @@ def tokenize(
 
 def _load_keys(
     svc: TokenizationService, session: Session, pending: list[_Item]
-) -> tuple[_Keys, dict[str, DataKey]]:
-    """Both tokenization secrets (created on first use) and the named subjects' data keys,
-    in one query: a single-value request pays one round trip for all its keys."""
+) -> tuple[_Keys, dict[str, DataKey], dict[str, tuple[str, str]]]:
+    """Both tokenization secrets (created on first use), the named subjects' (kind, state)
+    and their data keys, in one query: a single-value request pays one round trip for all
+    of it (the subjects' states were a second query, issue 22)."""
     blind, deterministic = system_owner(BLIND_INDEX_KEY), system_owner(DETERMINISTIC_KEY)
-    named = sorted({subject_owner(i.subject_id) for i in pending if i.subject_id is not None})
-    found = svc.keyring.data_keys(session, [blind, deterministic, *named])
+    named = sorted({i.subject_id for i in pending if i.subject_id is not None})
+    stored: StoredKeys = {}
+    states: dict[str, tuple[str, str]] = {}
+    for owner, kind, state, key_id, wrapped in _key_and_state_rows(session, [blind, deterministic], named):
+        if kind is not None:  # a subject's row (a system key's has no kind)
+            states[owner] = (kind, state)
+            owner = subject_owner(owner)
+        if key_id is not None:
+            stored[owner] = (key_id, wrapped)
+    found = svc.keyring.unwrap(stored)
     keys = _Keys(
         blind=found.pop(blind, None) or svc.keyring.system_key(session, BLIND_INDEX_KEY),
         deterministic=found.pop(deterministic, None) or svc.keyring.system_key(session, DETERMINISTIC_KEY),
     )
-    return keys, found
+    return keys, found, states
+
+
+def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -> list[sa.Row]:
+    """(owner, kind, state, key id, wrapped key): a row per system key that exists (kind and
+    state NULL) and per named subject that exists (its key's columns NULL once shredded)."""
+    s = t.subjects.c
+    text = sa.String()
+    system_rows = stored_key_rows(system, sa.cast(sa.null(), text), sa.cast(sa.null(), text))
+    if not named:
+        return list(session.execute(system_rows))
+
+    def subject_rows(where: sa.ColumnElement[bool]) -> sa.Select:
+        query = sa.select(s.subject_id, s.kind, s.state).select_from(t.subjects).where(where)
+        return with_stored_key(query, subject_owner_column(s.subject_id))
+
+    if session.get_bind().dialect.name == "postgresql":
+        both = sa.union_all(system_rows, subject_rows(in_array(s.subject_id, "subjects")))
+        return list(session.execute(both, {"subjects": named}))
+    chunks = list(chunked(named))  # one IN list each, under SQLite's parameter limit
+    rows = list(session.execute(sa.union_all(system_rows, subject_rows(s.subject_id.in_(chunks[0])))))
+    for chunk in chunks[1:]:
+        rows += session.execute(subject_rows(s.subject_id.in_(chunk))).all()
+    return rows
 
 
 def _prepare(
@@ -230,18 +272,24 @@ def _write(
     pending: list[_Item],
     keys: _Keys,
     subject_keys: dict[str, DataKey],
+    states: dict[str, tuple[str, str]],
     now: dt.datetime,
 ) -> list[str]:
     """One attempt at steps 2-4; returns the subjects created. Raises :class:`_Collision`.
 
-    ``subject_keys`` holds the keys of the subjects that had one before this request.
+    ``subject_keys`` holds the keys of the subjects that had one before this request,
+    ``states`` the (kind, state) of those that existed then.
     """
     for item in pending:
         item.token = item.owner = ""
         item.error = None
     named = sorted({i.subject_id for i in pending if i.subject_id is not None})
-    with_key = {sid for sid in named if subject_owner(sid) in subject_keys}
-    known, created = subjects.ensure(session, named, now, existing=with_key)
+    known = dict(states)
+    created: list[str] = []
+    unknown = [sid for sid in named if sid not in known]
+    if unknown:  # created now, or by a concurrent request since the states were read
+        found, created = subjects.ensure(session, unknown, now)
+        known.update(found)
     live = [sid for sid in named if known[sid][1] != subjects.ERASED]
     # Restriction stops new collection; a hold may let this role go on for the declared purpose.
     restricted = {

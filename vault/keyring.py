@@ -71,6 +71,14 @@ def with_stored_key(query: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.S
     return query.add_columns(k.key_id, k.wrapped_dek).outerjoin(t.data_keys, k.owner == owner)
 
 
+def stored_key_rows(owners: Sequence[str], *pad: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """``SELECT owner, *pad, key id, wrapped key`` of the owners' stored keys: a reader that
+    also needs keys its rows do not name (:func:`with_stored_key`) reads them in the same
+    round trip with a ``UNION ALL``, ``pad`` standing for its own columns."""
+    k = t.data_keys.c
+    return sa.select(k.owner, *pad, k.key_id, k.wrapped_dek).where(k.owner.in_(owners))
+
+
 def subject_owner_column(subject_id: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     """:func:`subject_owner` in SQL: the key owner of the subject in column ``subject_id``."""
     return sa.literal_column(f"'{SUBJECT}'", sa.String) + subject_id
