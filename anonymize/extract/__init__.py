@@ -62,10 +62,8 @@ if TYPE_CHECKING:
         IdentifierAction,
         PrivacyModel,
         Role,
-        load_spec,
-        loads_spec,
-        parse_spec,
     )
+    from anonymize.extract.spec_parser import load_spec, loads_spec, parse_spec
 
 # Imported when first used (PEP 562): the numeric modules load numpy, pandas, pyarrow and
 # matplotlib, which commands that only build the extract service never need.
@@ -102,9 +100,9 @@ _WHERE = {
     "IdentifierAction": "anonymize.extract.spec",
     "PrivacyModel": "anonymize.extract.spec",
     "Role": "anonymize.extract.spec",
-    "load_spec": "anonymize.extract.spec",
-    "loads_spec": "anonymize.extract.spec",
-    "parse_spec": "anonymize.extract.spec",
+    "load_spec": "anonymize.extract.spec_parser",
+    "loads_spec": "anonymize.extract.spec_parser",
+    "parse_spec": "anonymize.extract.spec_parser",
 }
 
 __all__ = [

@@ -66,7 +66,7 @@ def extract_cli() -> None:
 @_with_service
 def run(container: Any, spec: Path, out_dir: Path, engine: str | None, spark_master: str | None) -> None:
     """Build an extract of SPEC from the vault's population and copy its files to --out."""
-    from anonymize.extract.spec import read_document
+    from anonymize.extract.spec_parser import read_document
 
     service = container.extracts
     document = _with_engine(read_document(spec.read_bytes()), engine, spark_master)

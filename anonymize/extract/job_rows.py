@@ -136,6 +136,6 @@ def remove(path: Path | None) -> None:
 
 def stored_spec(text: str) -> ExtractSpec:
     """The spec of a stored job (validated when it was submitted)."""
-    from anonymize.extract.spec import parse_spec
+    from anonymize.extract.spec_parser import parse_spec
 
     return parse_spec(json.loads(text))

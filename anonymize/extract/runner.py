@@ -45,7 +45,8 @@ from anonymize.extract.outputs import (
 from anonymize.extract.population import PopulationProvider, resolve_population
 from anonymize.extract.pseudonyms import extract_key
 from anonymize.extract.recoding import Choice, search
-from anonymize.extract.spec import ExtractSpec, parse_spec
+from anonymize.extract.spec import ExtractSpec
+from anonymize.extract.spec_parser import parse_spec
 from anonymize.extract.suppression import peel_outliers
 from fieldtypes import FieldTypeRegistry, default_registry
 from vault import DataKey

@@ -1,10 +1,10 @@
 """The extract spec as a JSON schema (the OpenAPI 3.0 dialect), for clients to validate against.
 
-Built from the same tables :mod:`anonymize.extract.spec` and
+Built from the same tables :mod:`anonymize.extract.spec_parser` and
 :mod:`anonymize.extract.hierarchies` validate with, so the two cannot drift
 apart: every key, role, action, hierarchy type and option, with unknown keys
 rejected (``additionalProperties: false``). A few rules are beyond a schema
-and are checked by :func:`~anonymize.extract.spec.parse_spec` and the vault
+and are checked by :func:`~anonymize.extract.spec_parser.parse_spec` and the vault
 only: column names of 1-64 printable characters, ``l`` not above ``k``, at
 least one quasi column, output names unique, and what the vault knows (the
 purpose, sources, direct identifiers).

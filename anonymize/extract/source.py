@@ -120,7 +120,7 @@ def check(
 ) -> SourcePlan:
     """:func:`plan`'s checks of what parsed of a spec, recorded in ``problems``; what it would read.
 
-    A ``vet`` for :func:`~anonymize.extract.spec.parse_spec`. Raises :class:`ExtractForbidden`.
+    A ``vet`` for :func:`~anonymize.extract.spec_parser.parse_spec`. Raises :class:`ExtractForbidden`.
     """
     if draft.purpose is not None:
         if purpose is None:

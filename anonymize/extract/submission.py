@@ -93,7 +93,7 @@ def submit(
     StorageUnavailable.
     """
     from anonymize.extract import source
-    from anonymize.extract.spec import parse_spec
+    from anonymize.extract.spec_parser import parse_spec
 
     require(requester, SUBMIT_ROLES, "request extracts")
     deps.consent.catalogue.ensure_seeded()

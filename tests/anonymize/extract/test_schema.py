@@ -12,7 +12,7 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-from anonymize.extract import InvalidSpec, parse_spec
+from anonymize.extract import InvalidSpec, parse_spec, spec_parser
 from anonymize.extract import spec as s
 from anonymize.extract.hierarchies import HIERARCHY_KEYS
 from anonymize.extract.schema import hierarchy_types, spec_schema
@@ -39,7 +39,7 @@ def _documented_specs() -> list[Any]:
 def test_the_schema_lists_the_keys_the_parser_takes() -> None:
     schema = spec_schema()
     assert hierarchy_types() == HIERARCHY_KEYS
-    assert set(schema["properties"]) == s._TOP
+    assert set(schema["properties"]) == spec_parser._TOP
     variants = schema["properties"]["columns"]["additionalProperties"]["oneOf"]
     assert {v["properties"]["role"]["enum"][0]: set(v["properties"]) for v in variants} == {
         str(role): set(keys) for role, keys in s.ROLE_KEYS.items()
