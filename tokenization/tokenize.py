@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -211,24 +212,31 @@ def _load_keys(
 def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -> list[sa.Row]:
     """(owner, kind, state, key id, wrapped key): a row per system key that exists (kind and
     state NULL) and per named subject that exists (its key's columns NULL once shredded)."""
-    s = t.subjects.c
-    text = sa.String()
-    system_rows = stored_key_rows(system, sa.cast(sa.null(), text), sa.cast(sa.null(), text))
-    if not named:
-        return list(session.execute(system_rows))
-
-    def subject_rows(where: sa.ColumnElement[bool]) -> sa.Select:
-        query = sa.select(s.subject_id, s.kind, s.state).select_from(t.subjects).where(where)
-        return with_stored_key(query, subject_owner_column(s.subject_id))
-
     if session.get_bind().dialect.name == "postgresql":
-        both = sa.union_all(system_rows, subject_rows(in_array(s.subject_id, "subjects")))
-        return list(session.execute(both, {"subjects": named}))
-    chunks = list(chunked(named))  # one IN list each, under SQLite's parameter limit
-    rows = list(session.execute(sa.union_all(system_rows, subject_rows(s.subject_id.in_(chunks[0])))))
-    for chunk in chunks[1:]:
-        rows += session.execute(subject_rows(s.subject_id.in_(chunk))).all()
+        return list(session.execute(_keys_and_states(True), {"system": system, "subjects": named}))
+    rows: list[sa.Row] = []
+    chunks = list(chunked(named)) or [[]]  # one IN list each, under SQLite's parameter limit
+    for i, chunk in enumerate(chunks):
+        params = {"system": system if i == 0 else [], "subjects": list(chunk)}
+        rows += session.execute(_keys_and_states(False), params).all()
     return rows
+
+
+@functools.cache
+def _keys_and_states(postgresql: bool) -> sa.CompoundSelect:
+    """The statement of :func:`_key_and_state_rows`, built once (like the keyring's): one
+    built per request is built and hashed for SQLAlchemy's statement cache every time."""
+    s = t.subjects.c
+    if postgresql:
+        where = in_array(s.subject_id, "subjects")
+    else:
+        where = s.subject_id.in_(sa.bindparam("subjects", expanding=True))
+    text = sa.String()
+    system = stored_key_rows(
+        sa.bindparam("system", expanding=True), sa.cast(sa.null(), text), sa.cast(sa.null(), text)
+    )
+    named = sa.select(s.subject_id, s.kind, s.state).select_from(t.subjects).where(where)
+    return sa.union_all(system, with_stored_key(named, subject_owner_column(s.subject_id)))
 
 
 def _prepare(

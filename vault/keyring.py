@@ -71,10 +71,13 @@ def with_stored_key(query: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.S
     return query.add_columns(k.key_id, k.wrapped_dek).outerjoin(t.data_keys, k.owner == owner)
 
 
-def stored_key_rows(owners: Sequence[str], *pad: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    """``SELECT owner, *pad, key id, wrapped key`` of the owners' stored keys: a reader that
-    also needs keys its rows do not name (:func:`with_stored_key`) reads them in the same
-    round trip with a ``UNION ALL``, ``pad`` standing for its own columns."""
+def stored_key_rows(
+    owners: Iterable[str] | sa.BindParameter[Any], *pad: sa.ColumnElement[Any]
+) -> sa.Select[Any]:
+    """``SELECT owner, *pad, key id, wrapped key`` of the owners' stored keys (a list, or an
+    expanding parameter): a reader that also needs keys its rows do not name
+    (:func:`with_stored_key`) reads them in the same round trip with a ``UNION ALL``, ``pad``
+    standing for its own columns."""
     k = t.data_keys.c
     return sa.select(k.owner, *pad, k.key_id, k.wrapped_dek).where(k.owner.in_(owners))
 
