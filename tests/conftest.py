@@ -74,8 +74,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
-def make_settings(database_url: str, bao: BaoServer, tmp_path: Path, **overrides: object) -> Settings:
-    env = {
+def settings_env(database_url: str, bao: BaoServer, tmp_path: Path) -> dict[str, str]:
+    """The ``PIIVAULT_*`` variables of a test's settings (a server started as a process gets them)."""
+    return {
         "PIIVAULT_ENV": "test",
         "PIIVAULT_DATABASE_URL": database_url,
         "PIIVAULT_VAULT_ADDR": bao.addr,
@@ -83,7 +84,10 @@ def make_settings(database_url: str, bao: BaoServer, tmp_path: Path, **overrides
         "PIIVAULT_TRANSIT_KEY": "kek-" + secrets.token_hex(4),
         "PIIVAULT_ERASURE_LEDGER": str(tmp_path / "erasure-ledger.jsonl"),
     }
-    return Settings.from_env(env, **overrides)
+
+
+def make_settings(database_url: str, bao: BaoServer, tmp_path: Path, **overrides: object) -> Settings:
+    return Settings.from_env(settings_env(database_url, bao, tmp_path), **overrides)
 
 
 @pytest.fixture
