@@ -430,19 +430,12 @@ def _warn_if_queue_stale(container: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option(
-    "--server",
-    type=click.Choice(["gunicorn", "granian"]),
-    default="gunicorn",
-    show_default=True,
-    help="the WSGI server: granian spends less CPU per request (piivault/wsgi.py)",
-)
 @handle_errors
-def serve(host: str, port: int, workers: int, server: str) -> None:
-    """Serve the API with gunicorn or granian (production)."""
-    from piivault.wsgi import run_granian, run_gunicorn
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API with gunicorn (production)."""
+    from piivault.wsgi import run_gunicorn
 
-    (run_granian if server == "granian" else run_gunicorn)(host, port, workers)
+    run_gunicorn(host, port, workers)
 
 
 @main.command("dev")

@@ -74,9 +74,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
-def settings_env(database_url: str, bao: BaoServer, tmp_path: Path) -> dict[str, str]:
-    """The ``PIIVAULT_*`` variables of a test's settings (a server started as a process gets them)."""
-    return {
+def make_settings(database_url: str, bao: BaoServer, tmp_path: Path, **overrides: object) -> Settings:
+    env = {
         "PIIVAULT_ENV": "test",
         "PIIVAULT_DATABASE_URL": database_url,
         "PIIVAULT_VAULT_ADDR": bao.addr,
@@ -84,10 +83,7 @@ def settings_env(database_url: str, bao: BaoServer, tmp_path: Path) -> dict[str,
         "PIIVAULT_TRANSIT_KEY": "kek-" + secrets.token_hex(4),
         "PIIVAULT_ERASURE_LEDGER": str(tmp_path / "erasure-ledger.jsonl"),
     }
-
-
-def make_settings(database_url: str, bao: BaoServer, tmp_path: Path, **overrides: object) -> Settings:
-    return Settings.from_env(settings_env(database_url, bao, tmp_path), **overrides)
+    return Settings.from_env(env, **overrides)
 
 
 @pytest.fixture
