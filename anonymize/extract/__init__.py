@@ -31,6 +31,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from anonymize.extract.bands import AgeBands, BirthYear, IncomeBands, Intervals
     from anonymize.extract.domain import Release
     from anonymize.extract.errors import (
         ExtractCheckFailed,
@@ -40,17 +41,7 @@ if TYPE_CHECKING:
         PrivacyModelUnsatisfiable,
         SuppressionBudgetExceeded,
     )
-    from anonymize.extract.hierarchies import (
-        AgeBands,
-        BirthYear,
-        Categories,
-        Gender,
-        Hierarchy,
-        IncomeBands,
-        Intervals,
-        Region,
-        Suppress,
-    )
+    from anonymize.extract.hierarchy import Hierarchy
     from anonymize.extract.metrics import Measures
     from anonymize.extract.population import Population, PopulationProvider
     from anonymize.extract.pseudonyms import extract_key, pseudonym, reidentify
@@ -64,6 +55,7 @@ if TYPE_CHECKING:
         Role,
     )
     from anonymize.extract.spec_parser import load_spec, loads_spec, parse_spec
+    from anonymize.extract.trees import Categories, Gender, Region, Suppress
 
 # Imported when first used (PEP 562): the numeric modules load numpy, pandas, pyarrow and
 # matplotlib, which commands that only build the extract service never need.
@@ -75,15 +67,15 @@ _WHERE = {
     "InvalidSpec": "anonymize.extract.errors",
     "PrivacyModelUnsatisfiable": "anonymize.extract.errors",
     "SuppressionBudgetExceeded": "anonymize.extract.errors",
-    "AgeBands": "anonymize.extract.hierarchies",
-    "BirthYear": "anonymize.extract.hierarchies",
-    "Categories": "anonymize.extract.hierarchies",
-    "Gender": "anonymize.extract.hierarchies",
-    "Hierarchy": "anonymize.extract.hierarchies",
-    "IncomeBands": "anonymize.extract.hierarchies",
-    "Intervals": "anonymize.extract.hierarchies",
-    "Region": "anonymize.extract.hierarchies",
-    "Suppress": "anonymize.extract.hierarchies",
+    "AgeBands": "anonymize.extract.bands",
+    "BirthYear": "anonymize.extract.bands",
+    "Categories": "anonymize.extract.trees",
+    "Gender": "anonymize.extract.trees",
+    "Hierarchy": "anonymize.extract.hierarchy",
+    "IncomeBands": "anonymize.extract.bands",
+    "Intervals": "anonymize.extract.bands",
+    "Region": "anonymize.extract.trees",
+    "Suppress": "anonymize.extract.trees",
     "Measures": "anonymize.extract.metrics",
     "Population": "anonymize.extract.population",
     "PopulationProvider": "anonymize.extract.population",

@@ -41,9 +41,10 @@ import numpy as np
 import pandas as pd
 
 from anonymize.extract._checks import Problems
-from anonymize.extract.hierarchies import BirthYear, Gender, Region
+from anonymize.extract.bands import BirthYear
 from anonymize.extract.spec import Column, Role
 from anonymize.extract.table import column_of, nested
+from anonymize.extract.trees import Gender, Region
 from anonymize.scan import DEFAULT_SAMPLE, HEADER_HINTS, header_says, scan_columns
 from fieldtypes import FieldTypeRegistry
 from tokenization.tokens import TOKEN_SHAPE

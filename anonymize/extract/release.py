@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from anonymize.extract.errors import InvalidRows, PrivacyModelUnsatisfiable
-from anonymize.extract.hierarchies import MISSING
+from anonymize.extract.hierarchy import MISSING
 from anonymize.extract.mondrian import ranges
 from anonymize.extract.pseudonyms import pseudonymize
 from anonymize.extract.recoding import Level

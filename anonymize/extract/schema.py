@@ -17,7 +17,7 @@ from typing import Any
 from anonymize.extract import spec as s
 from anonymize.extract import table as t
 from anonymize.extract.domain import Release
-from anonymize.extract.hierarchies import DEFAULT_OTHER, Region
+from anonymize.extract.trees import DEFAULT_OTHER, Region
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00-\\x1f]{1,64}$"}
 _NUMBERS = {"type": "array", "minItems": 1, "items": {"type": "number"}}

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from anonymize.extract.hierarchies import Hierarchy
+from anonymize.extract.hierarchy import Hierarchy
 from anonymize.extract.outputs import REPORT_HTML_BY_LANGUAGE
 from anonymize.extract.table import RiskTable
 

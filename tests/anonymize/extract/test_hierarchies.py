@@ -20,7 +20,7 @@ from anonymize.extract import (
     Release,
     Suppress,
 )
-from anonymize.extract.hierarchies import MISSING
+from anonymize.extract.hierarchy import MISSING
 from anonymize.extract.regions import PROVINCES, city_label, greater_region, province_name
 from fieldtypes.builtin.resident_id import PROVINCE_CODES
 
