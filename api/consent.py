@@ -24,8 +24,8 @@ from api.problems import problem
 from api.purposes import EVERY_ROLE, NOTICE_VERSION, actor, consent_service
 from api.schemas import Schema
 from api.tokens import request_id
-from consent.errors import ImportRejected
-from consent.model import CHANNELS, CONSENT_ROLES, IMPORT_ROLES, MAX_NOTICE_VERSION
+from privacy.errors import ImportRejected
+from privacy.model import CHANNELS, CONSENT_ROLES, IMPORT_ROLES, MAX_NOTICE_VERSION
 
 blp = Blueprint(
     "consents",

@@ -48,7 +48,7 @@ from api.openapi import FOUR_EYES_403
 from api.purposes import actor, consent_service
 from api.tokens import request_id
 from consent import dsr
-from consent import model as m
+from privacy import model as m
 
 blp = Blueprint(
     "subject-rights",

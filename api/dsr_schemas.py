@@ -10,8 +10,8 @@ import marshmallow as ma
 
 from api.schemas import Schema
 from consent import access, customer_copy, dsr, fulfilment, holds
-from consent.model import CHANNELS, HOLD_ROLES
 from consent.subject_state import LIFT_REASONS
+from privacy.model import CHANNELS, HOLD_ROLES
 
 
 class NoteMixin(Schema):

@@ -13,7 +13,9 @@ from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import FullMatch, Schema
 from api.tokens import request_id
-from consent.model import (
+from consent.service import ConsentService
+from identity.clients.model import ROLES
+from privacy.model import (
     HOLD_ROLES,
     LEGAL_BASES,
     MAX_NOTICE_VERSION,
@@ -22,8 +24,6 @@ from consent.model import (
     SEPARATE_GROUNDS,
     Actor,
 )
-from consent.service import ConsentService
-from identity.clients.model import ROLES
 
 blp = Blueprint(
     "purposes",

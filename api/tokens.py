@@ -24,8 +24,8 @@ from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
 from piivault import metrics
+from privacy import DETOKENIZE_ROLES, TOKENIZE_ROLES
 from tokenization.model import MAX_BATCH, TokenizeItem
-from tokenization.policy import DETOKENIZE_ROLES, TOKENIZE_ROLES
 from tokenization.service import TokenizationService
 from tokenization.tokens import TokenKind
 

@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from access.model import DSR_PACKAGE
 from audit.events import AuditEvent
 from consent import consents, holds, receipts
-from consent import model as m
 from consent import tables as t
-from consent.errors import InvalidConsent, InvalidTransition, RequestNotFound
-from consent.guards import four_eyes_gate, require_four_eyes, require_role
 from piivault.db import UnitOfWork
+from privacy import model as m
+from privacy.errors import InvalidConsent, InvalidTransition, RequestNotFound
+from privacy.guards import four_eyes_gate, require_four_eyes, require_role
 from tokenization import subjects
 from tokenization import tables as tt
 from vault import Binding, DataKey, subject_owner
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session, sessionmaker
 
-    from consent.catalogue import LivePurposeCatalogue
     from consent.receipts import Controller
     from fieldtypes import FieldTypeRegistry
+    from privacy.catalogue import LivePurposeCatalogue
     from vault import Keyring
 
 # json and html: the DPO's package; customer and pdf: the copy for the person (consent.customer_copy).
@@ -182,7 +182,7 @@ def _render(
     if fmt == "html":
         return render_html(package), "text/html; charset=utf-8"
     from consent import customer_copy
-    from consent import purposes as consent_purposes
+    from privacy import purposes as privacy_purposes
 
     registry = deps.field_types
 
@@ -194,7 +194,7 @@ def _render(
         return registry.get(code).mask(value)
 
     wording = customer_copy.Wording(
-        purposes=consent_purposes.all_purposes(session),
+        purposes=privacy_purposes.all_purposes(session),
         field_type_name=field_type_name,
         mask=mask,
         client_names=deps.client_names(session) if deps.client_names is not None else {},

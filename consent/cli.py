@@ -23,9 +23,9 @@ from typing import Any
 import click
 
 from consent import receipts
-from consent.errors import ImportRejected, ReceiptInvalid
 from piivault.clikit import cli_actor, open_container
 from piivault.clikit import handle_errors as _handle_errors
+from privacy.errors import ImportRejected, ReceiptInvalid
 
 
 def _with_container(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,7 +104,7 @@ def public_key(container: Any) -> None:
 @_with_container
 def import_consents(container: Any, file: Path, fmt: str | None) -> None:
     """Import consents from CSV or JSON: every row, or none and the failing rows listed."""
-    from consent.model import Actor
+    from privacy.model import Actor
 
     fmt = fmt or ("json" if file.suffix.lower() == ".json" else "csv")
     actor = Actor(cli_actor(), "admin")

@@ -21,21 +21,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.events import AuditEvent
 from consent import check
-from consent import model as m
-from consent import purposes as _purposes
 from consent import tables as t
-from consent.errors import ConsentConflict, InvalidConsent, SubjectGone
-from consent.guards import begin, require_purpose, require_role
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
+from privacy import model as m
+from privacy import purposes as _purposes
+from privacy import tables as pt
+from privacy.errors import ConsentConflict, InvalidConsent, SubjectGone
+from privacy.guards import begin, require_purpose, require_role
 
 if TYPE_CHECKING:
-    from consent.catalogue import LivePurposeCatalogue
     from consent.receipts import Receipts
     from consent.subject_state import SubjectStates
+    from privacy.catalogue import LivePurposeCatalogue
 
-_r, _p = t.records.c, t.purposes.c
+_r, _p = t.records.c, pt.purposes.c
 RECORD_COLUMNS = (
     _r.record_id,
     _r.subject_id,
@@ -154,7 +155,7 @@ def latest(session: Session, subject_id: str, purpose: str) -> Any | None:
     """The latest record of (subject, purpose) with the purpose's notice settings, or None."""
     return session.execute(
         sa.select(*RECORD_COLUMNS, _p.accepted_notice_version, _p.reconsent_grace)
-        .join_from(t.records, t.purposes, _p.code == _r.purpose_code)
+        .join_from(t.records, pt.purposes, _p.code == _r.purpose_code)
         .where(_r.subject_id == subject_id, _r.purpose_code == purpose)
         .order_by(_r.effective_at.desc(), _r.id.desc())
         .limit(1)
@@ -172,7 +173,7 @@ def current_all(session: Session, subject_id: str, now: dt.datetime) -> list[m.C
     """The subject's current consent per purpose (purposes never consented to are absent)."""
     rows = session.execute(
         sa.select(*RECORD_COLUMNS, _p.accepted_notice_version, _p.reconsent_grace)
-        .join_from(t.records, t.purposes, _p.code == _r.purpose_code)
+        .join_from(t.records, pt.purposes, _p.code == _r.purpose_code)
         .where(_r.subject_id == subject_id)
         .order_by(_r.purpose_code, _r.effective_at, _r.id)
     ).all()

@@ -21,9 +21,9 @@ import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from consent import model as m
 from consent.customer_copy_texts import BUILTIN, WORDS
-from tokenization.policy.purposes import DEFAULT_PURPOSES
+from privacy import model as m
+from privacy.purpose_config import DEFAULT_PURPOSES
 
 _DEFAULTS = {p.code: p for p in DEFAULT_PURPOSES}
 

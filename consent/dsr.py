@@ -23,30 +23,30 @@ import sqlalchemy as sa
 from access.model import DSR_ERASURE
 from audit.events import AuditEvent
 from consent import consents, erasure
-from consent import model as m
 from consent import tables as t
-from consent.errors import (
+from consent.fulfilment import carry_out
+from piivault.db import UnitOfWork
+from piivault.ids import new_id
+from piivault.sql import for_update
+from privacy import model as m
+from privacy.errors import (
     InvalidConsent,
     InvalidTransition,
     RequestNotFound,
     SubjectGone,
     SubjectUnknown,
 )
-from consent.fulfilment import carry_out
-from consent.guards import begin, check_note, require_four_eyes, require_role
-from piivault.db import UnitOfWork
-from piivault.ids import new_id
-from piivault.sql import for_update
+from privacy.guards import begin, check_note, require_four_eyes, require_role
 from tokenization import subjects
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from consent.catalogue import LivePurposeCatalogue
     from consent.consents import ConsentRecords
     from consent.receipts import Receipts
     from consent.subject_state import SubjectStates
     from fieldtypes import FieldTypeRegistry
+    from privacy.catalogue import LivePurposeCatalogue
     from vault import Keyring
 
 TYPES = ("access", "correction", "erasure", "restriction", "withdraw_all")

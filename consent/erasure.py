@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
 from consent import consents, holds, receipts
-from consent import model as m
 from consent import tables as t
 from consent.subject_state import add_tombstone
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import insert_ignore
+from privacy import model as m
 from tokenization import subjects
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from audit.events import AuditEvent
 from consent import consents, erasure
-from consent import model as m
-from consent.errors import ConsentConflict, InvalidConsent, SubjectGone
 from piivault.db import UnitOfWork
+from privacy import model as m
+from privacy.errors import ConsentConflict, InvalidConsent, SubjectGone
 from tokenization import subjects
 from tokenization.correct import replace_values
 from tokenization.errors import InvalidRequest

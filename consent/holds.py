@@ -31,19 +31,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
-from consent import model as m
-from consent import purposes as _purposes
 from consent import tables as t
-from consent.errors import ConsentConflict, HoldNotFound, InvalidConsent
-from consent.guards import begin, check_note, require_role
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import insert_ignore
+from privacy import model as m
+from privacy import purposes as _purposes
+from privacy import tables as pt
+from privacy.errors import ConsentConflict, HoldNotFound, InvalidConsent
+from privacy.guards import begin, check_note, require_role
 from tokenization import subjects
 
 if TYPE_CHECKING:
-    from consent.catalogue import LivePurposeCatalogue
     from consent.subject_state import SubjectStates
+    from privacy.catalogue import LivePurposeCatalogue
 
 RETENTION, LEGAL = "retention", "legal"
 LEGAL_REASONS = ("litigation", "regulatory_investigation", "law_enforcement", "audit", "other")
@@ -64,8 +65,8 @@ def ends_when(kind: str, retention_years: int | None) -> str:
 
 
 # A hold's row with its purpose's retention period (for ``ends_when``).
-_SELECT = sa.select(t.holds, t.purposes.c.retention_years).outerjoin(
-    t.purposes, t.purposes.c.code == _h.purpose_code
+_SELECT = sa.select(t.holds, pt.purposes.c.retention_years).outerjoin(
+    pt.purposes, pt.purposes.c.code == _h.purpose_code
 )
 
 

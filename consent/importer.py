@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from audit.events import AuditEvent
 from consent import consents
-from consent import model as m
-from consent import purposes as _purposes
 from consent import tables as t
-from consent.errors import ImportRejected, InvalidConsent
-from consent.guards import begin, require_role
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import chunked, existing
+from privacy import model as m
+from privacy import purposes as _purposes
+from privacy.errors import ImportRejected, InvalidConsent
+from privacy.guards import begin, require_role
 from tokenization import subjects
 from tokenization import tables as tt
 from tokenization.model import valid_subject_id
@@ -42,8 +42,8 @@ from tokenization.model import valid_subject_id
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from consent.catalogue import LivePurposeCatalogue
     from fieldtypes import FieldTypeRegistry
+    from privacy.catalogue import LivePurposeCatalogue
 
 COLUMNS = (
     "subject_id",

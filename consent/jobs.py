@@ -23,10 +23,10 @@ import sqlalchemy as sa
 
 from audit.events import AuditEvent
 from consent import erasure, holds
-from consent import model as m
 from consent import tables as t
 from piivault.ids import new_id
 from piivault.sql import for_update, insert_ignore
+from privacy import model as m
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session, sessionmaker
 
-    from consent.catalogue import LivePurposeCatalogue
     from piivault.db import UnitOfWork
+    from privacy.catalogue import LivePurposeCatalogue
 
 ACTOR = "piivault.jobs"
 BATCH = 500

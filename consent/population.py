@@ -1,7 +1,7 @@
 """Who may be used for a purpose, decided for every subject at once (extract populations).
 
 The per-request path (:func:`consent.check.check`, asked by the policy decision
-point :func:`tokenization.policy.decide`) answers for one subject; an extract
+point :func:`privacy.decide`) answers for one subject; an extract
 needs the answer for all of them. :func:`eligible_subjects` gives it in three
 queries - subjects and their states, the latest consent record of every
 subject for the purpose (a window function), the holds that exempt a
@@ -31,11 +31,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from consent import check, holds
-from consent import model as m
 from consent import tables as t
+from privacy import model as m
+from privacy.verdict import ConsentVerdict
 from tokenization import subjects
 from tokenization import tables as tt
-from tokenization.policy.consent import ConsentVerdict
 
 # Exclusion reasons as counted in an extract's report (consent's verdict reasons, snake_case).
 ERASED, RESTRICTED = "erased", "restricted"

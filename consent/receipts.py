@@ -43,15 +43,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.canonical import canonical_json
 from audit.events import AuditEvent
-from consent import model as m
-from consent import purposes as _purposes
 from consent import tables as t
-from consent.catalogue import LivePurposeCatalogue
-from consent.errors import ConsentConflict, ReceiptInvalid, ReceiptNotFound
-from consent.guards import begin, require_role
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.errors import UnavailableError
+from privacy import model as m
+from privacy import purposes as _purposes
+from privacy.catalogue import LivePurposeCatalogue
+from privacy.errors import ConsentConflict, ReceiptInvalid, ReceiptNotFound
+from privacy.guards import begin, require_role
 from vault import Keyring, Signer, verify_signature
 
 log = logging.getLogger(__name__)

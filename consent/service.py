@@ -3,7 +3,7 @@
 It owns nothing itself. It composes the owners, each built on first use from its
 collaborators, and hands every call to one of them:
 
-* purposes and notices: :class:`consent.purpose_admin.PurposeAdmin`;
+* purposes and notices: :class:`privacy.purpose_admin.PurposeAdmin`;
 * consents (grant, renew, withdraw, read): :class:`consent.consents.ConsentRecords`;
 * receipts and certificates: :class:`consent.receipts.Receipts`;
 * subject ids, relationships, restrictions, erasure state: :class:`consent.subject_state.SubjectStates`;
@@ -29,17 +29,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from consent import check as _check
-from consent import model as m
-from consent.catalogue import LivePurposeCatalogue
 from consent.consents import ConsentRecords
 from consent.holds import Holds, exempts
-from consent.purpose_admin import PurposeAdmin, PurposeChange
 from consent.receipts import Controller, Receipts
 from consent.subject_state import SubjectStates
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
-from tokenization.policy.consent import ConsentVerdict, JoinedConsent
+from privacy import model as m
+from privacy.catalogue import LivePurposeCatalogue
+from privacy.purpose_admin import PurposeAdmin, PurposeChange
+from privacy.verdict import ConsentVerdict, JoinedConsent
 from vault import Keyring
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class ConsentService:
     # Purposes that own the customer relationship: a purpose-bound client may open or close
     # it only holding one of them (PIIVAULT_RELATIONSHIP_PURPOSES).
     relationship_purposes: frozenset[str] = frozenset(m.RELATIONSHIP_PURPOSES)
-    # Four eyes on purpose changes that widen access (consent.widening.PurposeApprovals), wired by
+    # Four eyes on purpose changes that widen access (privacy.widening.PurposeApprovals), wired by
     # the composition root. None: changes apply as asked.
     widen_gate: Any = None
     # Four eyes on access packages and erasures (access.gate.FourEyes), wired by the composition

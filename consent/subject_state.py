@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
 from consent import holds
-from consent import model as m
 from consent import tables as t
-from consent.catalogue import LivePurposeCatalogue
-from consent.errors import ConsentConflict, InvalidConsent, NotAllowed, SubjectGone, SubjectUnknown
-from consent.guards import begin, check_note, require_role
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.sql import insert_ignore
+from privacy import model as m
+from privacy.catalogue import LivePurposeCatalogue
+from privacy.errors import ConsentConflict, InvalidConsent, NotAllowed, SubjectGone, SubjectUnknown
+from privacy.guards import begin, check_note, require_role
 from tokenization import subjects
 from tokenization.model import valid_subject_id
 

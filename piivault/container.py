@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from audit.group import GroupCommit
     from audit.service import AuditLog
     from audit.sink import QueueSink
-    from consent.catalogue import LivePurposeCatalogue
     from consent.service import ConsentService
     from fieldtypes import FieldTypeRegistry
     from identity.clients.store import ClientStore
     from identity.users.sessions import SessionStore
     from identity.users.users import UserStore
+    from privacy.catalogue import LivePurposeCatalogue
     from tokenization.service import TokenizationService
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class Container:
     def _purposes(self) -> LivePurposeCatalogue:
         """Configured, then live in the consent tables (seeded from the configuration):
         every service reads this one catalogue."""
-        from consent.catalogue import LivePurposeCatalogue
+        from privacy.catalogue import LivePurposeCatalogue
         from tokenization.service import configured_purposes
 
         return LivePurposeCatalogue(
@@ -274,7 +274,7 @@ class Container:
     def consent(self) -> ConsentService:
         from anonymize.extract.attributes import AttributeStore
         from consent.service import build_consent_service
-        from consent.widening import PurposeApprovals
+        from privacy.widening import PurposeApprovals
 
         field_types, catalogue = self._field_types, self._purposes
         return build_consent_service(

@@ -12,6 +12,7 @@ TABLE_MODULES = (
     "tokenization.tables",
     "identity.clients.tables",
     "access.tables",
+    "privacy.tables",
     "consent.tables",
     "identity.users.tables",
     "anonymize.extract.tables",

@@ -1,6 +1,6 @@
 """The detokenize use case: tokens in, for each a value, a masked value, or why not.
 
-Every token gets its own policy decision (:func:`tokenization.policy.decide`),
+Every token gets its own policy decision (:func:`privacy.decide`),
 including the tokens of erased subjects, known by their tombstones;
 every decision, allowed or denied, is audited in the transaction that returns
 the values, grouped into one event per (subject, outcome, reason). The data
@@ -24,12 +24,7 @@ from audit.events import AuditEvent
 from fieldtypes import FieldType, UnknownFieldType
 from piivault.db import UnitOfWork, in_array
 from piivault.sql import chunked
-from throttle.answers import AnswerBudget
-from tokenization import subjects
-from tokenization import tables as t
-from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
-from tokenization.model import MAX_BATCH, Caller, actor
-from tokenization.policy import (
+from privacy import (
     DETOKENIZE_ROLES,
     GRANTABLE_ROLES,
     ConsentVerdict,
@@ -39,6 +34,11 @@ from tokenization.policy import (
     Reason,
     decide,
 )
+from throttle.answers import AnswerBudget
+from tokenization import subjects
+from tokenization import tables as t
+from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
+from tokenization.model import MAX_BATCH, Caller, actor
 from vault import Binding, subject_owner, subject_owner_column, with_stored_key
 
 if TYPE_CHECKING:

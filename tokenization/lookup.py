@@ -2,7 +2,7 @@
 
 A lookup links a value to a subject without decrypting anything (the blind
 index), which is as revealing as a detokenize: the same policy decision point
-decides it (:func:`tokenization.policy.decide`). First for the request as a
+decides it (:func:`privacy.decide`). First for the request as a
 whole - role, purpose known and on the caller's key, field type on the key and
 covered by the purpose; a refusal there is a 403 - then for each subject found:
 not erased, not restricted (unless a hold lets this role use it for this
@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from piivault.db import UnitOfWork
+from privacy import ConsentVerdict, Decision, Effect, decide
 from tokenization import subjects
 from tokenization import tables as t
 from tokenization.errors import InvalidRequest, NotPermitted
 from tokenization.model import Caller, actor
-from tokenization.policy import ConsentVerdict, Decision, Effect, decide
 from tokenization.tokenize import BLIND_INDEX_KEY
 from tokenization.tokens import blind_index
 

@@ -25,6 +25,7 @@ from fieldtypes.builtin.bank_card import keeping_bin
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
+from privacy import ConsentCheck, ConsentJoin, PurposeCatalogue, load_purposes, no_consent_service
 from throttle import AnswerBudget
 from tokenization import detokenize as _detokenize
 from tokenization import lookup as _lookup
@@ -32,7 +33,6 @@ from tokenization import subjects
 from tokenization import tokenize as _tokenize
 from tokenization.errors import NotPermitted, SubjectErased, SubjectNotFound
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
-from tokenization.policy import ConsentCheck, ConsentJoin, PurposeCatalogue, load_purposes, no_consent_service
 from tokenization.tokens import DeterministicScope, new_subject_id
 from vault import Keyring
 

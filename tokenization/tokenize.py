@@ -38,12 +38,12 @@ from piivault.db import UnitOfWork, in_array
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
 from piivault.sql import chunked, insert_counting_conflicts, select_in
+from privacy import TOKENIZE_ROLES
 from tokenization import idempotency, subjects
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, ItemRejected, NotPermitted
 from tokenization.fpe import format_preserving_token
 from tokenization.model import MAX_BATCH, Caller, TokenizeItem, TokenizeResult, actor, valid_subject_id
-from tokenization.policy import TOKENIZE_ROLES
 from tokenization.tokens import (
     DeterministicScope,
     TokenKind,

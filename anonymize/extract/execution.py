@@ -24,8 +24,8 @@ from anonymize.extract.outputs import MANIFEST_NAME
 from anonymize.extract.submission import check_engine, plan
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent
-from consent import purposes as consent_purposes
 from piivault.errors import PiivaultError, UnavailableError
+from privacy import purposes as privacy_purposes
 
 if TYPE_CHECKING:
     from anonymize.extract.runner import ExtractResult
@@ -77,7 +77,7 @@ def execute(
         with deps.session_factory() as session:
             row = rows.row(session, extract_id)
             spec = rows.stored_spec(row.spec)
-            purpose = consent_purposes.get(session, spec.purpose)
+            purpose = privacy_purposes.get(session, spec.purpose)
             # Checked again: the purpose or the stored attributes may have changed since submission,
             # and so may the operator's Spark masters and table roots.
             source_plan = plan(deps, session, spec)

@@ -45,10 +45,10 @@ from anonymize.extract.errors import ExtractForbidden, InvalidSpec
 from anonymize.extract.population import Population
 from anonymize.extract.spec import ExtractSpec, SpecDraft
 from anonymize.extract.table import column_of
-from consent import model as cm
 from consent import population as consent_population
 from fieldtypes import FieldTypeRegistry
 from piivault.sql import chunked
+from privacy import model as cm
 from tokenization import tables as tt
 from tokenization.tokens import TokenKind
 from vault import Binding, DataKey, Keyring, StoredKeys, subject_owner

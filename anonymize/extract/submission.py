@@ -20,8 +20,8 @@ from anonymize.extract._checks import Problems
 from anonymize.extract.deps import ExtractDeps
 from anonymize.extract.roles import SUBMIT_ROLES, Requester, require
 from audit.events import AuditEvent
-from consent import purposes as consent_purposes
 from piivault.db import UnitOfWork
+from privacy import purposes as privacy_purposes
 
 if TYPE_CHECKING:
     from anonymize.extract import source
@@ -102,7 +102,7 @@ def submit(
 
     def vet(draft: SpecDraft, problems: Problems) -> None:
         # Against the vault at once, so the answer lists the spec's problems and these together.
-        purpose = consent_purposes.get(session, draft.purpose) if draft.purpose is not None else None
+        purpose = privacy_purposes.get(session, draft.purpose) if draft.purpose is not None else None
         source.check(
             draft,
             purpose,
@@ -157,7 +157,7 @@ def plan(deps: ExtractDeps, session: Session, spec: ExtractSpec) -> source.Sourc
 
     return source.plan(
         spec,
-        consent_purposes.get(session, spec.purpose),
+        privacy_purposes.get(session, spec.purpose),
         deps.field_types,
         attributes.known_names(session),
     )

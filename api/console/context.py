@@ -12,9 +12,9 @@ from flask import current_app, g
 from api.console import i18n
 from api.console.services import ConsoleService, console_service
 from api.console.services.service import ConsoleCaller
-from consent.model import Actor
 from identity.users.sessions import SignedIn
 from piivault.container import Container
+from privacy.model import Actor
 
 
 def container() -> Container:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consent.catalogue import SEED_NOTICES_ZH
+from privacy.catalogue import SEED_NOTICES_ZH
 
 DEFAULT = "zh"
 LANGUAGES = ("zh", "en")
@@ -668,7 +668,7 @@ ZH: dict[str, str] = {
     "me.new_password": "新密码",
     "me.confirm_password": "再次输入新密码",
     "me.change_password": "修改密码",
-    # why a detokenize was refused or masked (tokenization.policy.decision.Reason)
+    # why a detokenize was refused or masked (privacy.decision.Reason)
     "reason.allowed": "允许",
     "reason.masked_on_request": "按请求返回掩码",
     "reason.masked_for_role": "该角色只能看到掩码",

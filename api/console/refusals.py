@@ -79,7 +79,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "subject_id_pii",
         ),
         (r"subject_id must be 8-64 .*", "subject_id_form"),
-        # purposes (consent.purposes, consent.widening)
+        # purposes (privacy.purposes, privacy.widening)
         (r"a purpose with this code exists", "purpose_exists"),
         (r"code must be 2-64 lowercase .*", "purpose_code"),
         (r"field_types must name at least one field type.*", "field_types_empty"),

@@ -55,11 +55,11 @@ from api.console.wording import (
     purpose_name,
     reason_text,
 )
-from consent import model as consent_model
 from identity.users.sessions import SignedIn
 from piivault.db import is_unavailable
 from piivault.errors import Forbidden, PiivaultError, UnavailableError
 from piivault.ids import urlsafe_token
+from privacy import model as consent_model
 from vault import constant_time_equal
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from api.console.forms import FieldError
 from consent import dsr
 from identity.users.errors import ConsoleError
 from piivault.errors import PiivaultError
-from tokenization.policy.decision import Reason
-from tokenization.policy.purposes import DEFAULT_PURPOSES
+from privacy.decision import Reason
+from privacy.purpose_config import DEFAULT_PURPOSES
 
 _BUILTIN_PURPOSES = {p.code: p for p in DEFAULT_PURPOSES}
 

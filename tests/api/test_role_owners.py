@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from anonymize.extract.service import ATTRIBUTE_ROLES, READ_ROLES, REIDENTIFY_ROLES, SUBMIT_ROLES
-from consent.model import (
+from identity.clients.model import PURPOSE_BOUND_ROLES, ROLES
+from privacy import DETOKENIZE_ROLES, TOKENIZE_ROLES
+from privacy.model import (
     CLOSE_ROLES,
     CONSENT_ROLES,
     DSR_CREATE_ROLES,
@@ -18,9 +20,7 @@ from consent.model import (
     IMPORT_ROLES,
     PURPOSE_ADMIN_ROLES,
 )
-from identity.clients.model import PURPOSE_BOUND_ROLES, ROLES
 from tests.api.conftest import bearer
-from tokenization.policy import DETOKENIZE_ROLES, TOKENIZE_ROLES
 from tokenization.service import SUBJECT_CREATE_ROLES, SUBJECT_READ_ROLES
 
 OWNED = [

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from access.model import DSR_ERASURE
-from consent.model import Actor
 from piivault.container import Container
+from privacy.model import Actor
 from tests.approved import four_eyes
 from tests.browser.conftest import LiveServer, PageErrors
 from tests.browser.test_console import Shoot, _open_subject, _seed_subject, _sign_in, _user

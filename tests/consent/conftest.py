@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from consent.model import Actor
 from consent.service import ConsentService
 from fieldtypes.checksums import GB11643, LUHN
 from piivault.container import Container
+from privacy.model import Actor
 from tests.approved import SECOND_DPO, TEST_ADMIN, TEST_DPO, create_client
 from tokenization.model import TokenizeItem
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from consent import tables as t
-from consent.errors import ConsentConflict, InvalidConsent, NotAllowed, PurposeNotFound
+from privacy.errors import ConsentConflict, InvalidConsent, NotAllowed, PurposeNotFound
 from tests.consent.conftest import ANALYST, DPO, SERVICE, call, customer, detokenize
 
 

@@ -173,7 +173,7 @@ def test_the_copy_prints_to_a_pdf_and_looks_right(copy_of, tmp_path) -> None:
 def test_markup_in_any_text_is_shown_as_text() -> None:
     """A value, a client's name, a DPO's purpose text or the controller's name never become markup."""
     from consent.customer_copy import Wording, render
-    from consent.model import PurposeDef
+    from privacy.model import PurposeDef
 
     evil = '<img src=x onerror="alert(1)">'
     now = dt.datetime(2026, 12, 5, 13, 7, 41, 123456, tzinfo=dt.UTC)

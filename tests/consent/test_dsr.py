@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from consent import tables as t
-from consent.errors import InvalidConsent, InvalidTransition, NotAllowed, RequestNotFound
 from piivault.errors import ValidationFailed
+from privacy.errors import InvalidConsent, InvalidTransition, NotAllowed, RequestNotFound
 from tests.consent.conftest import DPO, SERVICE, audit_payloads, call, customer
 
 

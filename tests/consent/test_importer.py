@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from audit import tables as at
-from consent.errors import ImportRejected, InvalidConsent
 from piivault.cli import main
+from privacy.errors import ImportRejected, InvalidConsent
 from tests.api.conftest import settings_env
 from tests.consent.conftest import ADMIN, DPO, SERVICE, call
 

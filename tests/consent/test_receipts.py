@@ -8,7 +8,7 @@ import json
 import pytest
 
 from consent import receipts
-from consent.errors import ReceiptInvalid
+from privacy.errors import ReceiptInvalid
 from tests.consent.conftest import DPO, SERVICE, call
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from consent.model import Actor
+from privacy.model import Actor
 from tests.consent.conftest import customer
 from tests.console.conftest import audit_payloads
 

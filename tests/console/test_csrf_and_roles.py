@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from consent import tables as consent_tables
+from privacy import tables as privacy_tables
 from tests.consent.conftest import customer
 from tests.console.conftest import audit_payloads, count_rows
 
@@ -58,7 +59,7 @@ def test_the_right_token_works(container, signed_in, subject):
 
 
 def _dsr_at_identity_verified(container, subject: str) -> str:
-    from consent.model import Actor
+    from privacy.model import Actor
 
     svc, dpo = container.consent, Actor("client:dpo", "dpo")
     with container.uow() as uow:
@@ -114,7 +115,7 @@ def test_an_auditor_cannot_change_a_purpose(container, signed_in):
     assert response.status_code == 403
     with container.session_factory() as s:
         version = s.scalar(
-            sa.select(consent_tables.purposes.c.version).where(consent_tables.purposes.c.code == "marketing")
+            sa.select(privacy_tables.purposes.c.version).where(privacy_tables.purposes.c.code == "marketing")
         )
     assert version == 1
 

@@ -129,7 +129,7 @@ def test_a_correction_replaces_the_value_and_never_shows_it(container, signed_in
 
 
 def test_the_list_filters_open_and_overdue(container, signed_in, clock):
-    from consent.model import Actor
+    from privacy.model import Actor
 
     customer(container, "cust-0001")
     with container.uow() as uow:

@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from consent import tables as consent_tables
-from consent.model import Actor
 from identity.users import tables as ct
+from privacy import tables as privacy_tables
+from privacy.model import Actor
 from tests.consent.conftest import ID_NUMBER, MOBILE, customer
 from tests.console.conftest import audit_payloads
 from tokenization import tables as tt
@@ -35,8 +36,8 @@ def snapshot(container) -> dict[str, Any]:
         consent_tables.holds,
         consent_tables.dsr_requests,
         consent_tables.dsr_steps,
-        consent_tables.purpose_versions,
-        consent_tables.notices,
+        privacy_tables.purpose_versions,
+        privacy_tables.notices,
         consent_tables.jobs,
         ct.users,
         tt.tokens,

@@ -42,8 +42,8 @@ def test_every_key_the_code_names_is_in_the_catalogue():
 
 def test_keys_built_from_codes_exist():
     from consent import dsr, holds
-    from consent.model import CHANNELS, LEGAL_BASES, SEPARATE_GROUNDS
     from consent.subject_state import LIFT_REASONS
+    from privacy.model import CHANNELS, LEGAL_BASES, SEPARATE_GROUNDS
 
     prefixes = {
         "dsr.type.": dsr.TYPES,

@@ -7,12 +7,12 @@ import json
 import re
 
 from api.console import i18n
-from consent.model import Actor
+from privacy.decision import Reason
+from privacy.model import Actor
 from tests.consent.conftest import Caller, customer
 from tests.consent.conftest import keys as keys  # noqa: F401 - a fixture
 from tests.console.conftest import Console, csrf_of, sign_in
 from tokenization.model import TokenizeItem
-from tokenization.policy.decision import Reason
 
 SERVICE = Actor("client:crm", "service", frozenset({"account_service", "marketing"}))
 

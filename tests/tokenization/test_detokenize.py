@@ -7,11 +7,11 @@ import json
 import pytest
 
 from fieldtypes.checksums import GB11643, LUHN
+from privacy import ConsentVerdict
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, detokenize, queued_events, tokenize
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
 from tokenization.model import TokenizeItem
-from tokenization.policy import ConsentVerdict
 
 ID_NUMBER = GB11643.complete("11010519900307123")
 CARD = LUHN.complete("622202020011234567")

@@ -28,9 +28,9 @@ from api.console.web import blp, done, page, read_form, requires
 from api.console.wording import error_text, ft, local_time, options, purpose_label
 from api.dsr import package_file_name
 from consent import access, dsr
-from consent.model import CHANNELS, MAX_NOTE
 from piivault.errors import Conflict, NotFound, PiivaultError, ValidationFailed
 from piivault.printing import PrinterUnavailable
+from privacy.model import CHANNELS, MAX_NOTE
 
 FILTERS = ("open", "overdue", "completed", "rejected", "all")
 CORRECTION_ROWS = 3

@@ -11,9 +11,9 @@ from api.console.context import actor, container, domain, request_id, signed_in
 from api.console.forms import Form
 from api.console.web import blp, can, done, forbidden, page, read_form, requires
 from api.console.wording import error_text, ft, options
-from consent.model import HOLD_ROLES, LEGAL_BASES, MAX_NAME, MAX_TEXT, RETENTION_ANCHORS, SEPARATE_GROUNDS
-from consent.purposes import UPDATABLE
 from piivault.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from privacy.model import HOLD_ROLES, LEGAL_BASES, MAX_NAME, MAX_TEXT, RETENTION_ANCHORS, SEPARATE_GROUNDS
+from privacy.purposes import UPDATABLE
 
 _FIXABLE = (ValidationFailed, Conflict, NotFound, Forbidden)
 # The form's fields: what the consent service lets change, plus "every field type" (no list).
@@ -75,7 +75,7 @@ def purpose_edit(code: str) -> Response:
             )
     except _FIXABLE as e:
         return _form_page(purpose, values=_echo(changes), error=error_text(e), status=e.http_status)
-    # A change that widens access waits for another DPO's approval (consent.widening).
+    # A change that widens access waits for another DPO's approval (privacy.widening).
     pending = found.approval is not None and found.approval.state == "pending"
     return done("console.purpose_edit", "purpose_widen_pending" if pending else "purpose_updated", code=code)
 

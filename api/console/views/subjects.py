@@ -22,9 +22,9 @@ from api.console.wording import error_text, ft, purpose_options
 from audit.service import READ_ACTION
 from consent import dsr
 from consent import holds as _holds
-from consent.model import CHANNELS, HOLD_ROLES, MAX_NOTE
 from consent.subject_state import LIFT_REASONS
 from piivault.errors import Conflict, NotFound, ValidationFailed
+from privacy.model import CHANNELS, HOLD_ROLES, MAX_NOTE
 from tokenization.errors import SubjectNotFound
 
 SEARCH_BY = ("subject_id", "token", "value")

@@ -13,9 +13,9 @@ from anonymize.extract import InvalidSpec, parse_spec, run_extract
 from anonymize.extract._checks import Problems
 from anonymize.extract.identifiers import scan_table, table_problems
 from anonymize.extract.source import plan
-from consent.model import PurposeDef
 from fieldtypes import default_registry, load_field_types
 from fieldtypes.checksums import luhn_check
+from privacy.model import PurposeDef
 from tests.anonymize.extract.conftest import everyone, make_rows, provider
 
 IDENTIFYING = (

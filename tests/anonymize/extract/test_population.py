@@ -2,7 +2,7 @@
 
 Extracts decide eligibility for every subject in a few queries
 (:func:`consent.population.eligible_subjects`); detokenization decides one
-subject at a time (:func:`tokenization.policy.decide` asking
+subject at a time (:func:`privacy.decide` asking
 :func:`consent.check.check` and :func:`consent.holds.exempts`). Both must give
 the same answer for every state a subject can be in, or the rules drifted.
 """
@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from consent import check, holds
-from consent import purposes as consent_purposes
 from consent.population import eligible_subjects
+from privacy import decision
+from privacy import purposes as privacy_purposes
 from tests.consent.conftest import DPO, SERVICE, Clock, call, customer
 from tests.erasing import erase_subject
 from tokenization import subjects
 from tokenization import tables as tt
-from tokenization.policy import decision
 
 PURPOSES = ("risk_scoring", "marketing", "third_party_sharing", "account_service", "aml_kyc")
 
@@ -135,7 +135,7 @@ def test_bulk_and_per_subject_decisions_agree(
     consent.catalogue.invalidate()
     entry = consent.catalogue.get(purpose_code)  # the decision point's view (its own transaction)
     with container.session_factory() as session:
-        purpose = consent_purposes.require(session, purpose_code)
+        purpose = privacy_purposes.require(session, purpose_code)
         for role in ("dpo", "service"):
             for sensitive in (False, True):
                 bulk = eligible_subjects(session, purpose, clock.now, role=role, sensitive=sensitive)
@@ -146,8 +146,8 @@ def test_bulk_and_per_subject_decisions_agree(
 
 def test_reasons_are_counted(container, clock, subjects_in_every_state) -> None:
     with container.session_factory() as session:
-        risk = consent_purposes.require(session, "risk_scoring")
-        marketing = consent_purposes.require(session, "marketing")
+        risk = privacy_purposes.require(session, "risk_scoring")
+        marketing = privacy_purposes.require(session, "marketing")
         plain = eligible_subjects(session, risk, clock.now, role="analyst", sensitive=False)
         sensitive = eligible_subjects(session, risk, clock.now, role="analyst", sensitive=True)
         held = eligible_subjects(session, risk, clock.now, role="dpo", sensitive=False)

@@ -1,6 +1,6 @@
 """The purpose catalogue in the database: purposes, their versions and their notices.
 
-The configured catalogue seeds the tables (:mod:`consent.catalogue`); from then
+The configured catalogue seeds the tables (:mod:`privacy.catalogue`); from then
 on the DPO manages a purpose through the API and every change is a new version in
 ``consent_purpose_versions``.
 Publishing a notice adds a version to ``consent_notices``; a *material* change
@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.canonical import canonical_json
-from consent import model as m
-from consent import tables as t
-from consent.errors import InvalidConsent, NoticeNotFound, PurposeNotFound
 from piivault.sql import insert_ignore
+from privacy import model as m
+from privacy import tables as t
+from privacy.errors import InvalidConsent, NoticeNotFound, PurposeNotFound
 
 UPDATABLE = frozenset(
     {
@@ -309,7 +309,7 @@ def create(
     Raises :class:`InvalidConsent` for a bad definition and
     :class:`ConsentConflict` if the code exists.
     """
-    from consent.errors import ConsentConflict
+    from privacy.errors import ConsentConflict
 
     spec = dict(spec)
     notice_spec = spec.pop("notice", None) or {}

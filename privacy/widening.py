@@ -2,7 +2,7 @@
 
 A change to a purpose that widens access (more field types, a legal basis other
 than consent, consent or separate consent no longer required, and the others
-:func:`consent.purposes.widening` lists) does not apply when asked: it is filed
+:func:`privacy.purposes.widening` lists) does not apply when asked: it is filed
 as a ``purpose.widen`` request by the person asking (a DPO or an admin) and
 applies when a DPO, another person, approves it, in the approving transaction.
 Narrowing and neutral changes apply at once.
@@ -28,9 +28,9 @@ from typing import Any
 from access import model as m
 from access.service import AccessService
 from audit.events import AuditEvent
-from consent import purposes as p
 from piivault.db import UnitOfWork
 from piivault.errors import Conflict
+from privacy import purposes as p
 
 REASON_CODE = "purpose_change"
 
@@ -46,7 +46,7 @@ class PurposeApprovals:
 
     def __init__(self, access: AccessService, *, catalogue: Any, field_types: Any) -> None:
         self._access = access
-        self._catalogue = catalogue  # consent.catalogue.LivePurposeCatalogue
+        self._catalogue = catalogue  # privacy.catalogue.LivePurposeCatalogue
         self._field_types = field_types
         access.on_approved(m.PURPOSE_WIDEN, self._apply)
 

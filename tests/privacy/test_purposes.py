@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from consent import catalogue
-from consent import purposes as p
-from consent import tables as t
-from consent.errors import ConsentConflict, InvalidConsent, NotAllowed
 from piivault.db import utcnow
+from privacy import catalogue
+from privacy import purposes as p
+from privacy import tables as t
+from privacy.errors import ConsentConflict, InvalidConsent, NotAllowed
 from tests.consent.conftest import ADMIN, DPO, SERVICE, call
 
 SPEC = {
@@ -94,7 +94,7 @@ def test_history_tables_refuse_updates(container, svc):
 
 
 def test_seeding_twice_at_once_seeds_once(container):
-    from tokenization.policy import DEFAULT_PURPOSES, PurposeCatalogue
+    from privacy import DEFAULT_PURPOSES, PurposeCatalogue
 
     counts, errors = [], []
     start = threading.Barrier(2)
@@ -122,7 +122,7 @@ def test_seeding_twice_at_once_seeds_once(container):
 def test_the_configuration_adds_purposes_but_never_overrides_the_dpo(container, svc):
     import dataclasses
 
-    from tokenization.policy import DEFAULT_PURPOSES, PurposeCatalogue
+    from privacy import DEFAULT_PURPOSES, PurposeCatalogue
 
     call(container, "update_purpose", DPO, "marketing", {"description": "the DPO's wording"})
     changed = [dataclasses.replace(x, description="config wording") for x in DEFAULT_PURPOSES]

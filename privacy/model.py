@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-# PIPL art. 13: the grounds for processing (codes shared with tokenization.policy.LegalBasis).
+# PIPL art. 13: the grounds for processing (codes shared with privacy.LegalBasis).
 LEGAL_BASES: dict[str, str] = {
     "consent": "PIPL art. 13(1): consent",
     "contract": "PIPL art. 13(2): concluding or performing a contract",
@@ -221,7 +221,7 @@ IMPORT_ROLES = ("dpo", "admin")
 DSR_CREATE_ROLES = ("service", "dpo")
 DSR_ROLES = ("dpo",)
 CLOSE_ROLES = ("service", "dpo")  # a service client also needs a relationship purpose
-# Roles that act only for the purposes on their keys (tokenization.policy's, and analysts').
+# Roles that act only for the purposes on their keys (privacy's, and analysts').
 PURPOSE_BOUND_ROLES = frozenset({"service", "analyst"})
 # Purposes that own the customer relationship: a client holding one may open and close it
 # (PIIVAULT_RELATIONSHIP_PURPOSES).

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from consent import check
-from tokenization.policy import DEFAULT_PURPOSES, Effect, PurposeCatalogue, Reason, decide
+from privacy import DEFAULT_PURPOSES, Effect, PurposeCatalogue, Reason, decide
 
 CATALOGUE = PurposeCatalogue(DEFAULT_PURPOSES)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

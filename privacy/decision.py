@@ -31,8 +31,8 @@ import dataclasses
 from collections.abc import Callable
 from enum import StrEnum
 
-from tokenization.policy.consent import ConsentVerdict
-from tokenization.policy.purposes import Purpose
+from privacy.purpose_config import Purpose
+from privacy.verdict import ConsentVerdict
 
 
 class Effect(StrEnum):

@@ -14,7 +14,7 @@ the defaults as a whole, so what is allowed is always written in one place::
         description: customer due diligence under the Anti-Money Laundering Law
 
 Whatever the file says, a purpose that requires consent is denied until the
-subject has consented (:mod:`tokenization.policy.consent`).
+subject has consented (:mod:`privacy.verdict`).
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from consent import model as m
-from consent.catalogue import LivePurposeCatalogue
-from consent.errors import InvalidConsent, NotAllowed
 from piivault.db import UnitOfWork
 from piivault.errors import ConfigurationError
+from privacy import model as m
+from privacy.catalogue import LivePurposeCatalogue
+from privacy.errors import InvalidConsent, NotAllowed
 
 
 def begin(catalogue: LivePurposeCatalogue, uow: UnitOfWork) -> Session:
@@ -39,7 +39,7 @@ def require_purpose(actor: m.Actor, purpose: str, what: str) -> None:
 
 
 def check_note(note: Any) -> str | None:
-    """``note`` if it is None or a string of at most :data:`consent.model.MAX_NOTE` characters."""
+    """``note`` if it is None or a string of at most :data:`privacy.model.MAX_NOTE` characters."""
     if note is not None and (not isinstance(note, str) or len(note) > m.MAX_NOTE):
         raise InvalidConsent(f"note must be at most {m.MAX_NOTE} characters")
     return note

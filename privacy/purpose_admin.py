@@ -1,9 +1,9 @@
 """The DPO's and admins' use cases on purposes and their notices: list, read, create, change
-(a change that widens access waits for a second DPO: :mod:`consent.widening`), publish a notice.
+(a change that widens access waits for a second DPO: :mod:`privacy.widening`), publish a notice.
 
 :class:`PurposeAdmin` owns them; each takes a unit of work, checks the actor,
 records its audit event, commits and drops the live catalogue's cache. The
-tables and their rules are :mod:`consent.purposes`.
+tables and their rules are :mod:`privacy.purposes`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from audit.events import AuditEvent
-from consent import model as m
-from consent import purposes as _purposes
-from consent.catalogue import LivePurposeCatalogue
-from consent.guards import begin, require_role
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
+from privacy import model as m
+from privacy import purposes as _purposes
+from privacy.catalogue import LivePurposeCatalogue
+from privacy.guards import begin, require_role
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +40,7 @@ class PurposeAdmin:
     field_types: FieldTypeRegistry
     uow_factory: Callable[[], UnitOfWork]
     clock: Callable[[], dt.datetime]
-    # Four eyes on purpose changes that widen access (consent.widening.PurposeApprovals), wired by
+    # Four eyes on purpose changes that widen access (privacy.widening.PurposeApprovals), wired by
     # the composition root. None: changes apply as asked.
     widen_gate: Any = None
 
@@ -114,9 +114,9 @@ class PurposeAdmin:
         acting: Any,
         request_id: str | None = None,
     ) -> PurposeChange:
-        """Change a purpose; one that widens access (:func:`consent.purposes.widening`) is filed
+        """Change a purpose; one that widens access (:func:`privacy.purposes.widening`) is filed
         as a ``purpose.widen`` approval request bound to the digest of the exact definition it
-        would make, and applied when another DPO approves it (``consent.widening``).
+        would make, and applied when another DPO approves it (``privacy.widening``).
 
         ``acting`` is who asks (``access.model.Acting``: the person behind the key
         or console user). Returns the purpose as it stands and the approval

@@ -8,7 +8,7 @@ import pytest
 
 from fieldtypes import default_registry
 from piivault.errors import ConfigurationError
-from tokenization.policy import (
+from privacy import (
     DEFAULT_PURPOSES,
     ConsentVerdict,
     Effect,
@@ -18,7 +18,7 @@ from tokenization.policy import (
     decide,
     load_purposes,
 )
-from tokenization.policy.consent import NO_CONSENT
+from privacy.verdict import NO_CONSENT
 
 CATALOGUE = PurposeCatalogue(DEFAULT_PURPOSES)
 ALL_PURPOSES = frozenset(CATALOGUE.codes())

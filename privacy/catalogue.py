@@ -4,10 +4,10 @@ then live from the tables, briefly cached.
 The configured catalogue (``PIIVAULT_PURPOSES_FILE`` or the built-in bank
 purposes) seeds the tables: a configured purpose is inserted once, when the
 tables do not have it; from then on the DPO manages it through the API (the
-configuration no longer changes it; :mod:`consent.purposes` keeps its versions).
+configuration no longer changes it; :mod:`privacy.purposes` keeps its versions).
 
 :class:`LivePurposeCatalogue` serves the policy decision point the same
-catalogue interface as :class:`tokenization.policy.PurposeCatalogue`, cached
+catalogue interface as :class:`privacy.PurposeCatalogue`, cached
 for ``PIIVAULT_PURPOSE_CACHE_SECONDS`` and dropped in this process as soon as
 a change commits. Consents are never cached (:mod:`consent.check`).
 """
@@ -24,11 +24,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from consent import model as m
-from consent import tables as t
-from consent.purposes import all_purposes, insert_notice, purpose_row, record_version, require
 from piivault.sql import insert_ignore
-from tokenization.policy.purposes import LegalBasis, Purpose, PurposeCatalogue
+from privacy import model as m
+from privacy import tables as t
+from privacy.purpose_config import LegalBasis, Purpose, PurposeCatalogue
+from privacy.purposes import all_purposes, insert_notice, purpose_row, record_version, require
 
 SEED_ACTOR = "piivault.seed"
 _RETENTION_AFTER_END = re.compile(r"(\d{1,3}) years? after the relationship ends")
