@@ -27,9 +27,8 @@ from vault.errors import (
 if TYPE_CHECKING:
     from vault.cache import DekCache
     from vault.datakey import DataKey, constant_time_equal
-    from vault.keyring import (
-        Keyring,
-        KeyStatus,
+    from vault.keyring import Keyring, KeyStatus
+    from vault.keystore import (
         StoredKeys,
         stored_key_rows,
         subject_owner,
@@ -52,12 +51,12 @@ _LAZY = {
     "constant_time_equal": ("vault.datakey", "constant_time_equal"),
     "Keyring": ("vault.keyring", "Keyring"),
     "KeyStatus": ("vault.keyring", "KeyStatus"),
-    "StoredKeys": ("vault.keyring", "StoredKeys"),
-    "stored_key_rows": ("vault.keyring", "stored_key_rows"),
-    "subject_owner": ("vault.keyring", "subject_owner"),
-    "subject_owner_column": ("vault.keyring", "subject_owner_column"),
-    "with_stored_key": ("vault.keyring", "with_stored_key"),
-    "system_owner": ("vault.keyring", "system_owner"),
+    "StoredKeys": ("vault.keystore", "StoredKeys"),
+    "stored_key_rows": ("vault.keystore", "stored_key_rows"),
+    "subject_owner": ("vault.keystore", "subject_owner"),
+    "subject_owner_column": ("vault.keystore", "subject_owner_column"),
+    "with_stored_key": ("vault.keystore", "with_stored_key"),
+    "system_owner": ("vault.keystore", "system_owner"),
     "ErasureLedger": ("vault.ledger", "ErasureLedger"),
     "LedgerUnavailable": ("vault.ledger", "LedgerUnavailable"),
     "KeyInfo": ("vault.providers", "KeyInfo"),

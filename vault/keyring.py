@@ -17,29 +17,30 @@ This is the envelope-encryption service the rest of piivault uses:
   :meth:`Keyring.rewrap_retired` does it for a restored backup whose keys use
   retired KEK versions, lowering min_decryption_version only meanwhile.
 
-Methods that take a ``session`` run inside the caller's transaction.
+Methods that take a ``session`` run inside the caller's transaction. The rows
+that hold the wrapped keys, and the statements on them, are :mod:`vault.keystore`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import in_array, insert_arrays, utcnow
+from piivault.db import utcnow
 from piivault.errors import ConfigurationError, ValidationFailed
-from piivault.sql import chunked, existing
+from piivault.sql import existing
+from vault import keystore
 from vault import tables as t
 from vault.cache import DekCache
 from vault.datakey import DataKey
 from vault.errors import SubjectShredded
+from vault.keystore import SYSTEM, StoredKeys, subject_owner, system_owner
 from vault.ledger import ErasureEntry, ErasureLedger
 from vault.providers.base import KeyInfo, KeyProvider
 from vault.sealed import Binding
@@ -47,56 +48,7 @@ from vault.signing import Signer
 
 log = logging.getLogger(__name__)
 
-SUBJECT = "subject:"
-SYSTEM = "system:"
 MAX_REASON = 200
-# One statement for every IN list: an expanding parameter keeps SQLAlchemy's compiled-statement
-# cache usable (a literal list of 900 ids is hashed into the cache key on every call).
-_KEY_COLUMNS = sa.select(t.data_keys.c.owner, t.data_keys.c.key_id, t.data_keys.c.wrapped_dek)
-_KEY_ROWS = _KEY_COLUMNS.where(t.data_keys.c.owner.in_(sa.bindparam("owners", expanding=True)))
-
-
-@functools.cache
-def _key_rows_pg() -> sa.Select:
-    """The PostgreSQL form (one array parameter), made once on first use: building it imports
-    SQLAlchemy's PostgreSQL dialect, which a command on SQLite need not load (issue 13)."""
-    return _KEY_COLUMNS.where(in_array(t.data_keys.c.owner, "owners"))
-
-
-def with_stored_key(query: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.Select[Any]:
-    """``query`` with the stored key of each row's ``owner`` added as two columns (key id,
-    wrapped key; both NULL when it has none): a reader that needs its rows' keys reads them
-    in its own query, one round trip fewer, and hands them to :meth:`Keyring.unwrap`."""
-    k = t.data_keys.c
-    return query.add_columns(k.key_id, k.wrapped_dek).outerjoin(t.data_keys, k.owner == owner)
-
-
-def stored_key_rows(
-    owners: Iterable[str] | sa.BindParameter[Any], *pad: sa.ColumnElement[Any]
-) -> sa.Select[Any]:
-    """``SELECT owner, *pad, key id, wrapped key`` of the owners' stored keys (a list, or an
-    expanding parameter): a reader that also needs keys its rows do not name
-    (:func:`with_stored_key`) reads them in the same round trip with a ``UNION ALL``, ``pad``
-    standing for its own columns."""
-    k = t.data_keys.c
-    return sa.select(k.owner, *pad, k.key_id, k.wrapped_dek).where(k.owner.in_(owners))
-
-
-def subject_owner_column(subject_id: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """:func:`subject_owner` in SQL: the key owner of the subject in column ``subject_id``."""
-    return sa.literal_column(f"'{SUBJECT}'", sa.String) + subject_id
-
-
-StoredKeys = dict[str, tuple[str, str]]
-"""owner -> (key id, wrapped key), as stored: what :meth:`Keyring.unwrap` turns into keys."""
-
-
-def subject_owner(subject_id: str) -> str:
-    return SUBJECT + subject_id
-
-
-def system_owner(name: str) -> str:
-    return SYSTEM + name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +137,7 @@ class Keyring:
         no row behind. Raises VaultUnavailable/VaultAuthError/KeyNotFound.
         """
         owners = list(dict.fromkeys(owners))
-        existing = self._rows(session, owners)
+        existing = keystore.read(session, owners)
         new = [DataKey.generate(o) for o in owners if o not in existing]
         if new:
             wrapped = self.provider.wrap([k._material() for k in new])
@@ -200,9 +152,7 @@ class Keyring:
                 }
                 for k, w in zip(new, wrapped, strict=True)
             ]
-            # One statement on PostgreSQL (a tokenize batch creates hundreds of keys at once).
-            if insert_arrays(session.connection(), t.data_keys, rows) is None:
-                session.execute(t.data_keys.insert(), rows)
+            keystore.insert(session, rows)
         keys = {k.owner: k for k in new}
         if existing:
             keys.update(self._load(existing))
@@ -226,7 +176,7 @@ class Keyring:
         exist and asks Vault after it (a SQLite transaction holds the write
         lock), possibly in another thread.
         """
-        return self._rows(session, list(dict.fromkeys(owners)))
+        return keystore.read(session, list(dict.fromkeys(owners)))
 
     def unwrap(self, stored: StoredKeys) -> dict[str, DataKey]:
         """Usable keys for ``stored``: cached ones, the rest in one batched unwrap; no database access.
@@ -257,17 +207,6 @@ class Keyring:
         except exc.IntegrityError:
             # Another process created it first; use theirs.
             return self.data_key(session, owner)
-
-    def _rows(self, session: Session, owners: Sequence[str]) -> StoredKeys:
-        found: StoredKeys = {}
-        if owners and session.get_bind().dialect.name == "postgresql":
-            for owner, key_id, wrapped in session.execute(_key_rows_pg(), {"owners": list(owners)}):
-                found[owner] = (key_id, wrapped)
-            return found
-        for chunk in chunked(owners):
-            for owner, key_id, wrapped in session.execute(_KEY_ROWS, {"owners": chunk}):
-                found[owner] = (key_id, wrapped)
-        return found
 
     def _load(self, rows: StoredKeys) -> dict[str, DataKey]:
         keys: dict[str, DataKey] = {}
@@ -379,10 +318,7 @@ class Keyring:
         return self._delete_keys(session, owners)
 
     def _delete_keys(self, session: Session, owners: Sequence[str]) -> int:
-        removed = 0
-        for chunk in chunked(owners):
-            result = session.execute(t.data_keys.delete().where(t.data_keys.c.owner.in_(chunk)))
-            removed += result.rowcount or 0
+        removed = keystore.delete(session, owners)
         self._destroyed(session, owners)
         return removed
 
@@ -422,7 +358,7 @@ class Keyring:
         if self.ledger is None:
             return []
         names = list(dict.fromkeys(n for e in self.ledger.entries() if (n := name_of(e)) is not None))
-        rows = self._rows(session, [owner_of(n) for n in names])
+        rows = keystore.read(session, [owner_of(n) for n in names])
         return [n for n in names if owner_of(n) in rows]
 
     def replay_erasures(self, session: Session) -> ReplayReport:

@@ -36,7 +36,7 @@ MAX_TEXT = 200
 BINDING_FIELD = "risk_attributes"
 BINDING_RECORD = "v1"
 _a = t.subject_attributes.c
-# An expanding parameter: one cached statement for every batch (see vault.keyring._KEY_ROWS).
+# An expanding parameter: one cached statement for every batch (see vault.keystore._KEY_ROWS).
 _SEALED_OF = sa.select(_a.subject_id, _a.sealed).where(
     _a.subject_id.in_(sa.bindparam("subjects", expanding=True))
 )
