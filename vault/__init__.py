@@ -27,7 +27,7 @@ from vault.errors import (
 if TYPE_CHECKING:
     from vault.cache import DekCache
     from vault.datakey import DataKey, constant_time_equal
-    from vault.keyring import Keyring, KeyStatus
+    from vault.keyring import Keyring
     from vault.keystore import (
         StoredKeys,
         stored_key_rows,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from vault.ledger import ErasureLedger, LedgerUnavailable
     from vault.providers import KeyInfo, KeyProvider, LocalKeyProvider, TransitKeyProvider
+    from vault.rotation import KeyStatus
     from vault.sealed import Binding
     from vault.signing import Signer
     from vault.signing import verify as verify_signature
@@ -50,7 +51,7 @@ _LAZY = {
     "DataKey": ("vault.datakey", "DataKey"),
     "constant_time_equal": ("vault.datakey", "constant_time_equal"),
     "Keyring": ("vault.keyring", "Keyring"),
-    "KeyStatus": ("vault.keyring", "KeyStatus"),
+    "KeyStatus": ("vault.rotation", "KeyStatus"),
     "StoredKeys": ("vault.keystore", "StoredKeys"),
     "stored_key_rows": ("vault.keystore", "stored_key_rows"),
     "subject_owner": ("vault.keystore", "subject_owner"),

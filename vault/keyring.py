@@ -15,7 +15,9 @@ This is the envelope-encryption service the rest of piivault uses:
 * :meth:`Keyring.rewrap` moves every wrapped DEK to the newest KEK version in
   committed batches (resumable), never touching sealed data;
   :meth:`Keyring.rewrap_retired` does it for a restored backup whose keys use
-  retired KEK versions, lowering min_decryption_version only meanwhile.
+  retired KEK versions, lowering min_decryption_version only meanwhile. These
+  and the other rotation methods hand the keyring's provider to
+  :mod:`vault.rotation`, which owns them.
 
 Methods that take a ``session`` run inside the caller's transaction. The rows
 that hold the wrapped keys, and the statements on them, are :mod:`vault.keystore`'s.
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from piivault.db import utcnow
 from piivault.errors import ConfigurationError, ValidationFailed
 from piivault.sql import existing
-from vault import keystore
+from vault import keystore, rotation
 from vault import tables as t
 from vault.cache import DekCache
 from vault.datakey import DataKey
@@ -43,45 +45,13 @@ from vault.errors import SubjectShredded
 from vault.keystore import SYSTEM, StoredKeys, subject_owner, system_owner
 from vault.ledger import ErasureEntry, ErasureLedger
 from vault.providers.base import KeyInfo, KeyProvider
+from vault.rotation import KeyStatus, RetiredRewrap, RewrapReport
 from vault.sealed import Binding
 from vault.signing import Signer
 
 log = logging.getLogger(__name__)
 
 MAX_REASON = 200
-
-
-@dataclasses.dataclass(frozen=True)
-class KeyStatus:
-    provider: str
-    kek: KeyInfo
-    deks_by_version: dict[int, int]
-    erasures: int
-    cache_entries: int
-
-    @property
-    def total_deks(self) -> int:
-        return sum(self.deks_by_version.values())
-
-    @property
-    def outdated(self) -> int:
-        return sum(n for v, n in self.deks_by_version.items() if v < self.kek.latest_version)
-
-
-@dataclasses.dataclass(frozen=True)
-class RewrapReport:
-    rewrapped: int
-    remaining: int
-    target_version: int
-
-
-@dataclasses.dataclass(frozen=True)
-class RetiredRewrap:
-    """What :meth:`Keyring.rewrap_retired` did: keys rewrapped, and the floor it lowered and restored."""
-
-    rewrapped: int
-    lowered_to: int
-    restored_to: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,22 +353,10 @@ class Keyring:
             system_keys=tuple(names),
         )
 
-    # -- rotation ----------------------------------------------------------------
+    # -- KEK rotation: vault.rotation -------------------------------------------
     def status(self, session: Session) -> KeyStatus:
-        kek = self.provider.key_info()
-        counts = dict(
-            session.execute(
-                sa.select(t.data_keys.c.kek_version, sa.func.count()).group_by(t.data_keys.c.kek_version)
-            ).all()
-        )
-        erasures = session.scalar(sa.select(sa.func.count()).select_from(t.erasures)) or 0
-        return KeyStatus(
-            provider=self.provider.name,
-            kek=kek,
-            deks_by_version={int(v): int(n) for v, n in sorted(counts.items())},
-            erasures=int(erasures),
-            cache_entries=len(self.cache),
-        )
+        """:func:`vault.rotation.status`, with this keyring's cache."""
+        return rotation.status(self.provider, session, len(self.cache))
 
     def rewrap(
         self,
@@ -408,65 +366,23 @@ class Keyring:
         progress: Callable[[int], None] | None = None,
         max_batches: int | None = None,
     ) -> RewrapReport:
-        """Rewrap DEKs older than the newest KEK version, one committed batch at a time.
-
-        Interrupting it loses at most the batch in flight; running it again
-        continues where it stopped. ``max_batches`` stops early (for tests and
-        for spreading the work over maintenance windows).
-        """
-        target = self.provider.key_info().latest_version
-        done = 0
-        batches = 0
-        last_owner = ""
-        while max_batches is None or batches < max_batches:
-            with session_factory() as session:
-                rows = session.execute(
-                    sa.select(t.data_keys.c.owner, t.data_keys.c.wrapped_dek)
-                    .where(t.data_keys.c.kek_version < target, t.data_keys.c.owner > last_owner)
-                    .order_by(t.data_keys.c.owner)
-                    .limit(batch_size)
-                ).all()
-                if not rows:
-                    break
-                rewrapped = self.provider.rewrap([w for _, w in rows])
-                now = self._clock()
-                for (owner, old), new in zip(rows, rewrapped, strict=True):
-                    # Compare-and-set: a row shredded or rewrapped meanwhile is left alone.
-                    session.execute(
-                        t.data_keys.update()
-                        .where(t.data_keys.c.owner == owner, t.data_keys.c.wrapped_dek == old)
-                        .values(
-                            wrapped_dek=new,
-                            kek_version=self.provider.version_of(new),
-                            rewrapped_at=now,
-                        )
-                    )
-                session.commit()
-            last_owner = rows[-1][0]
-            done += len(rows)
-            batches += 1
-            if progress is not None:
-                progress(len(rows))
-        with session_factory() as session:
-            remaining = session.scalar(
-                sa.select(sa.func.count()).select_from(t.data_keys).where(t.data_keys.c.kek_version < target)
-            )
-        return RewrapReport(rewrapped=done, remaining=int(remaining or 0), target_version=target)
-
-    def outdated_count(self, session: Session) -> int:
-        target = self.provider.key_info().latest_version
-        return int(
-            session.scalar(
-                sa.select(sa.func.count()).select_from(t.data_keys).where(t.data_keys.c.kek_version < target)
-            )
-            or 0
+        """:func:`vault.rotation.rewrap`: old DEKs to the newest KEK version, batch by batch."""
+        return rotation.rewrap(
+            self.provider,
+            session_factory,
+            clock=self._clock,
+            batch_size=batch_size,
+            progress=progress,
+            max_batches=max_batches,
         )
 
+    def outdated_count(self, session: Session) -> int:
+        """:func:`vault.rotation.outdated_count`."""
+        return rotation.outdated_count(self.provider, session)
+
     def retired_count(self, session: Session) -> int:
-        """Data keys wrapped with a KEK version below min_decryption_version (a restored backup's)."""
-        floor = self.provider.key_info().min_decryption_version
-        count = sa.select(sa.func.count()).select_from(t.data_keys).where(t.data_keys.c.kek_version < floor)
-        return int(session.scalar(count) or 0)
+        """:func:`vault.rotation.retired_count`."""
+        return rotation.retired_count(self.provider, session)
 
     def rewrap_retired(
         self,
@@ -475,63 +391,11 @@ class Keyring:
         batch_size: int = 500,
         on_change: Callable[[str, int, int], None] | None = None,
     ) -> RetiredRewrap:
-        """Bring a restored backup's data keys, wrapped with retired KEK versions, to the newest one.
-
-        Transit cannot rewrap below min_decryption_version, so it is lowered to
-        the oldest version still wrapping a key, every key is rewrapped
-        (:meth:`rewrap`), and min_decryption_version is set back to what it was,
-        also when the rewrap fails. Needs the operator's Vault policy (update on
-        ``transit/keys/<key>/config``). Run it after the ledgered erasures were
-        replayed, so that no erased subject's key is ever rewrapped. Raises
-        VaultUnavailable / VaultAuthError / KeyNotFound; when setting the version
-        back fails, that error is raised and logged (run ``piivault keys retire``).
-
-        ``on_change(what, version, other)`` is called with ``("lowered", lowered,
-        original)`` right after min_decryption_version is lowered, before any key
-        is rewrapped (if it raises, it is set back and nothing is rewrapped; it
-        comes after because the audit log's own MAC key may be one of the
-        backup's keys), and with ``("restored", original, rewrapped)`` once it is
-        set back: the caller records both in the audit log.
-        """
-        info = self.provider.key_info()
-        with session_factory() as session:
-            oldest = session.scalar(sa.select(sa.func.min(t.data_keys.c.kek_version)))
-        if oldest is None or int(oldest) >= info.min_decryption_version:
-            return RetiredRewrap(0, info.min_decryption_version, info.min_decryption_version)
-        lowered = int(oldest)
-        log.warning("KEK min_decryption_version lowered to %d for a restore's rewrap", lowered)
-        self.provider.set_min_decryption_version(lowered)
-        rewrapped = 0
-        try:
-            if on_change is not None:
-                on_change("lowered", lowered, info.min_decryption_version)
-            report = self.rewrap(session_factory, batch_size=batch_size)
-            rewrapped = report.rewrapped
-        finally:
-            try:
-                self.provider.set_min_decryption_version(info.min_decryption_version)
-            except Exception:
-                log.error(
-                    "KEK min_decryption_version is still %d: run `piivault keys retire` to retire "
-                    "the old versions again",
-                    lowered,
-                )
-                raise
-            log.warning("KEK min_decryption_version set back to %d", info.min_decryption_version)
-            if on_change is not None:
-                on_change("restored", info.min_decryption_version, rewrapped)
-        return RetiredRewrap(report.rewrapped, lowered, info.min_decryption_version)
+        """:func:`vault.rotation.rewrap_retired`: a restored backup's keys off retired KEK versions."""
+        return rotation.rewrap_retired(
+            self.provider, session_factory, clock=self._clock, batch_size=batch_size, on_change=on_change
+        )
 
     def retire_old_versions(self, session: Session) -> KeyInfo:
-        """Set min_decryption_version to the oldest version still wrapping a DEK.
-
-        Raises ValidationFailed if that would not retire anything new.
-        """
-        info = self.provider.key_info()
-        oldest = session.scalar(sa.select(sa.func.min(t.data_keys.c.kek_version)))
-        floor = int(oldest) if oldest is not None else info.latest_version
-        if floor <= info.min_decryption_version:
-            raise ValidationFailed(
-                f"data keys still use KEK version {floor}: run `piivault keys rewrap` first"
-            )
-        return self.provider.set_min_decryption_version(floor)
+        """:func:`vault.rotation.retire_old_versions`."""
+        return rotation.retire_old_versions(self.provider, session)
