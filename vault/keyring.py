@@ -1,33 +1,39 @@
-"""The keyring: per-subject data keys, wrapped by the KEK, and their life cycle.
+"""The keyring: per-owner data keys, wrapped by the KEK, and the facade of their life cycle.
 
-This is the envelope-encryption service the rest of piivault uses:
+This is the envelope-encryption service the rest of piivault uses. It owns
+making and loading keys, and the secrets sealed under its system keys:
 
 * :meth:`Keyring.create_subject_keys` generates DEKs locally and wraps them in
   one batched provider call; only the wrapped form is stored.
 * :meth:`Keyring.data_keys` returns usable keys for many owners at once:
   cached ones directly, the rest unwrapped in one batched call.
-* :meth:`Keyring.shred` destroys a subject's DEK (crypto-shredding) and writes
+* :meth:`Keyring.put_secret`, :meth:`Keyring.get_secret` and
+  :meth:`Keyring.signer` keep small secrets sealed under the system key
+  ``secrets``.
+
+The rest of the life cycle it hands on, so that callers need only the keyring:
+
+* :mod:`vault.keystore` holds the rows of wrapped keys and the statements on them.
+* :mod:`vault.shredding` (the :class:`Shredder` at :attr:`Keyring.shredder`):
+  :meth:`Keyring.shred` destroys a subject's DEK (crypto-shredding) and writes
   the erasure ledger, as :meth:`Keyring.destroy_system_key` does for a system
   key whose use has ended; :meth:`Keyring.replay_erasures` repeats every
   ledgered destruction after a database restore. Listeners
   (:meth:`Keyring.on_destroy`) delete what other packages sealed under a
-  destroyed key, in the same transaction.
-* :meth:`Keyring.rewrap` moves every wrapped DEK to the newest KEK version in
-  committed batches (resumable), never touching sealed data;
-  :meth:`Keyring.rewrap_retired` does it for a restored backup whose keys use
-  retired KEK versions, lowering min_decryption_version only meanwhile. These
-  and the other rotation methods hand the keyring's provider to
-  :mod:`vault.rotation`, which owns them.
+  destroyed key, in the same transaction; the keyring's own, first, evicts it
+  from the cache.
+* :mod:`vault.rotation`, given the keyring's provider: :meth:`Keyring.rewrap`
+  moves every wrapped DEK to the newest KEK version in committed batches
+  (resumable), never touching sealed data; :meth:`Keyring.rewrap_retired` does
+  it for a restored backup whose keys use retired KEK versions, lowering
+  min_decryption_version only meanwhile.
 
-Methods that take a ``session`` run inside the caller's transaction. The rows
-that hold the wrapped keys, and the statements on them, are :mod:`vault.keystore`'s.
+Methods that take a ``session`` run inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import logging
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -35,8 +41,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from piivault.db import utcnow
-from piivault.errors import ConfigurationError, ValidationFailed
-from piivault.sql import existing
+from piivault.errors import ConfigurationError
 from vault import keystore, rotation
 from vault import tables as t
 from vault.cache import DekCache
@@ -47,25 +52,8 @@ from vault.ledger import ErasureEntry, ErasureLedger
 from vault.providers.base import KeyInfo, KeyProvider
 from vault.rotation import KeyStatus, RetiredRewrap, RewrapReport
 from vault.sealed import Binding
+from vault.shredding import DestroyListener, ReplayReport, Shredder
 from vault.signing import Signer
-
-log = logging.getLogger(__name__)
-
-MAX_REASON = 200
-
-
-@dataclasses.dataclass(frozen=True)
-class ReplayReport:
-    ledger_entries: int
-    shredded: int
-    recorded: int
-    subject_ids: tuple[str, ...] = ()
-    system_keys_destroyed: int = 0
-    system_keys: tuple[str, ...] = ()
-
-
-DestroyListener = Callable[[Session, Sequence[str]], None]
-"""``(session, owners)``: told, in the destroying transaction, which data keys were destroyed."""
 
 
 class Keyring:
@@ -79,25 +67,18 @@ class Keyring:
     ) -> None:
         self.provider = provider
         self.cache = cache if cache is not None else DekCache(maxsize=0, ttl=0)
-        self.ledger = ledger
         self._clock = clock
-        self._destroy_listeners: list[DestroyListener] = []
+        self.shredder = Shredder(ledger, clock)
+        # The first listener: a destroyed key leaves the cache before anyone else hears of it.
+        self.shredder.on_destroy(self._evict)
 
-    def on_destroy(self, listener: DestroyListener) -> None:
-        """Have ``listener(session, owners)`` called whenever data keys are destroyed.
+    @property
+    def ledger(self) -> ErasureLedger | None:
+        """The erasure ledger file the shredder appends to (None: development without one)."""
+        return self.shredder.ledger
 
-        Shredding, replaying the ledger and destroying system keys call it in
-        their transaction with the owners whose keys they destroy (again, on a
-        replay: it must be idempotent). Packages that keep data sealed under
-        those keys outside the vault's tables delete it with the key; the
-        composition root wires them, so this package imports none of them.
-        """
-        self._destroy_listeners.append(listener)
-
-    def _destroyed(self, session: Session, owners: Sequence[str]) -> None:
+    def _evict(self, session: Session, owners: Sequence[str]) -> None:
         self.cache.evict(owners)
-        for listener in self._destroy_listeners:
-            listener(session, owners)
 
     # -- creating and loading keys -------------------------------------------------
     def create_keys(self, session: Session, owners: Sequence[str]) -> dict[str, DataKey]:
@@ -235,123 +216,34 @@ class Keyring:
         """Open a subject's value; raises SubjectShredded or InvalidSealedValue."""
         return self.subject_key(session, binding.subject).open(sealed, binding)
 
-    # -- crypto-shredding --------------------------------------------------------
+    # -- destroying keys: vault.shredding -----------------------------------------
+    def on_destroy(self, listener: DestroyListener) -> None:
+        """:meth:`Shredder.on_destroy`: ``listener(session, owners)`` hears of every destroyed key."""
+        self.shredder.on_destroy(listener)
+
     def shred(
         self, session: Session, subject_id: str, reason: str, request_id: str | None = None
     ) -> ErasureEntry:
-        """Destroy a subject's DEK and record the erasure (file ledger first, then table).
-
-        Raises ConfigurationError when no ledger file is configured,
-        ValidationFailed for an over-long reason, and LedgerUnavailable /
-        LedgerCorrupt when the entry cannot be written whole and synced (then
-        nothing is deleted: the caller's transaction must roll back). Idempotent
-        per subject.
-        """
-        if self.ledger is None:
-            raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER before erasing subjects")
-        if not reason or len(reason) > MAX_REASON:
-            raise ValidationFailed(f"erasure reason must be 1 to {MAX_REASON} characters")
-        now = self._clock()
-        entry = self.ledger.append(subject_id, reason, request_id, now)
-        self._shred_rows(session, [subject_id])
-        self._record_erasures(session, [entry])
-        return entry
+        """:meth:`Shredder.shred`: destroy a subject's DEK, ledgered first."""
+        return self.shredder.shred(session, subject_id, reason, request_id)
 
     def destroy_system_key(
         self, session: Session, name: str, reason: str, request_id: str | None = None
     ) -> bool:
-        """Destroy the system DEK ``name``: whatever it sealed or keyed is noise from now on.
-
-        For keys whose use has ended (an extract's pseudonym key when the extract
-        expires). Like a shred, it is appended to the erasure ledger file first,
-        so that a restored database backup does not bring the key back (replay
-        destroys it again); without a ledger file (development only: production
-        refuses to start without one) the key is destroyed unledgered.
-        Returns whether the key existed. Runs in the caller's transaction.
-        Raises ValidationFailed for an over-long reason.
-        """
-        if not reason or len(reason) > MAX_REASON:
-            raise ValidationFailed(f"reason must be 1 to {MAX_REASON} characters")
-        owner = system_owner(name)
-        exists = session.execute(sa.select(t.data_keys.c.owner).where(t.data_keys.c.owner == owner)).first()
-        if exists is not None:
-            if self.ledger is not None:
-                self.ledger.append_system_key(name, reason, request_id, self._clock())
-            else:
-                log.warning("a system key was destroyed without an erasure ledger: a restore brings it back")
-            session.execute(t.data_keys.delete().where(t.data_keys.c.owner == owner))
-        self._destroyed(session, [owner])
-        return exists is not None
-
-    def _shred_rows(self, session: Session, subject_ids: Sequence[str]) -> int:
-        owners = [subject_owner(s) for s in subject_ids]
-        return self._delete_keys(session, owners)
-
-    def _delete_keys(self, session: Session, owners: Sequence[str]) -> int:
-        removed = keystore.delete(session, owners)
-        self._destroyed(session, owners)
-        return removed
-
-    def _record_erasures(self, session: Session, entries: Sequence[ErasureEntry]) -> int:
-        # The table copy lists erased subjects; destroyed system keys are in the file only.
-        entries = [e for e in entries if e.subject_id is not None]
-        if not entries:
-            return 0
-        known = existing(session, t.erasures.c.subject_id, [e.subject_id for e in entries])
-        new = [e for e in {e.subject_id: e for e in entries}.values() if e.subject_id not in known]
-        if new:
-            session.execute(
-                t.erasures.insert(),
-                [
-                    {
-                        "subject_id": e.subject_id,
-                        "erased_at": e.erased_at,
-                        "reason": e.reason,
-                        "request_id": e.request_id,
-                    }
-                    for e in new
-                ],
-            )
-        return len(new)
+        """:meth:`Shredder.destroy_system_key`: destroy a system DEK whose use has ended."""
+        return self.shredder.destroy_system_key(session, name, reason, request_id)
 
     def pending_erasures(self, session: Session) -> list[str]:
-        """Subjects in the ledger file whose DEK still exists (a restore not yet replayed)."""
-        return self._still_stored(session, lambda e: e.subject_id, subject_owner)
+        """:meth:`Shredder.pending_erasures`."""
+        return self.shredder.pending_erasures(session)
 
     def pending_system_keys(self, session: Session) -> list[str]:
-        """System keys destroyed in the ledger file that exist again (a restore not yet replayed)."""
-        return self._still_stored(session, lambda e: e.system_key, system_owner)
-
-    def _still_stored(
-        self, session: Session, name_of: Callable[[ErasureEntry], str | None], owner_of: Callable[[str], str]
-    ) -> list[str]:
-        if self.ledger is None:
-            return []
-        names = list(dict.fromkeys(n for e in self.ledger.entries() if (n := name_of(e)) is not None))
-        rows = keystore.read(session, [owner_of(n) for n in names])
-        return [n for n in names if owner_of(n) in rows]
+        """:meth:`Shredder.pending_system_keys`."""
+        return self.shredder.pending_system_keys(session)
 
     def replay_erasures(self, session: Session) -> ReplayReport:
-        """Re-shred every subject named in the ledger file and the ledger table, and destroy
-        again every system key the ledger file names."""
-        if self.ledger is None:
-            raise ConfigurationError("set PIIVAULT_ERASURE_LEDGER to replay erasures")
-        entries = self.ledger.entries()
-        in_table = list(session.scalars(sa.select(t.erasures.c.subject_id)))
-        ledgered = [e.subject_id for e in entries if e.subject_id is not None]
-        subjects = list(dict.fromkeys(ledgered + in_table))
-        shredded = self._shred_rows(session, subjects)
-        names = list(dict.fromkeys(e.system_key for e in entries if e.system_key is not None))
-        destroyed = self._delete_keys(session, [system_owner(n) for n in names]) if names else 0
-        recorded = self._record_erasures(session, entries)
-        return ReplayReport(
-            ledger_entries=len(entries),
-            shredded=shredded,
-            recorded=recorded,
-            subject_ids=tuple(subjects),
-            system_keys_destroyed=destroyed,
-            system_keys=tuple(names),
-        )
+        """:meth:`Shredder.replay_erasures`: destroy again what the ledger names, after a restore."""
+        return self.shredder.replay_erasures(session)
 
     # -- KEK rotation: vault.rotation -------------------------------------------
     def status(self, session: Session) -> KeyStatus:
