@@ -9,8 +9,9 @@ from typing import Any
 import marshmallow as ma
 
 from api.schemas import Schema
-from consent import access, customer_copy, dsr, fulfilment, holds
+from consent import access, customer_copy, dsr, fulfilment
 from consent.subject_state import LIFT_REASONS
+from privacy import holds
 from privacy.model import CHANNELS, HOLD_ROLES
 
 

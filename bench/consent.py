@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from _support import bench_env, fresh_container, pg_schema  # noqa: E402
 
-from consent.check import GRANTED  # noqa: E402
 from piivault.container import Container  # noqa: E402
 from piivault.devbao import start_ephemeral  # noqa: E402
+from privacy.consent_check import GRANTED  # noqa: E402
 from privacy.model import Actor  # noqa: E402
 from tokenization import detokenize as detokenize_module  # noqa: E402
 from tokenization.model import TokenizeItem  # noqa: E402

@@ -331,6 +331,7 @@ def _seed_vault(container: Any, subjects: int, seed: int = SEED) -> list[str]:
     import secrets
 
     from anonymize.extract import attributes
+    from privacy import tables as pt
     from tokenization import tables as tt
     from vault import Binding, subject_owner
 
@@ -342,7 +343,7 @@ def _seed_vault(container: Any, subjects: int, seed: int = SEED) -> list[str]:
         chunk = ids[start : start + 1_000]
         with container.session_factory() as session:
             session.execute(
-                tt.subjects.insert(),
+                pt.subjects.insert(),
                 [{"subject_id": i, "kind": "subject", "state": "active", "created_at": now} for i in chunk],
             )
             keys = container.keyring.create_keys(session, [subject_owner(i) for i in chunk])

@@ -23,13 +23,13 @@ import sqlalchemy as sa
 
 from access.model import DSR_PACKAGE
 from audit.events import AuditEvent
-from consent import consents, holds, receipts
+from consent import consents, receipts
 from consent import tables as t
 from piivault.db import UnitOfWork
+from privacy import holds, subjects
 from privacy import model as m
 from privacy.errors import InvalidConsent, InvalidTransition, RequestNotFound
 from privacy.guards import four_eyes_gate, require_four_eyes, require_role
-from tokenization import subjects
 from tokenization import tables as tt
 from vault import Binding, DataKey, subject_owner
 

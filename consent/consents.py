@@ -20,11 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.events import AuditEvent
-from consent import check
-from consent import tables as t
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
+from privacy import consent_check
 from privacy import model as m
 from privacy import purposes as _purposes
 from privacy import tables as pt
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from consent.subject_state import SubjectStates
     from privacy.catalogue import LivePurposeCatalogue
 
-_r, _p = t.records.c, pt.purposes.c
+_r, _p = pt.records.c, pt.purposes.c
 RECORD_COLUMNS = (
     _r.record_id,
     _r.subject_id,
@@ -106,7 +105,7 @@ def append(session: Session, **fields: Any) -> dict[str, Any]:
         "expiry_of": None,
         **fields,
     }
-    session.execute(t.records.insert().values(**row))
+    session.execute(pt.records.insert().values(**row))
     return {
         "record_id": row["record_id"],
         "subject_id": row["subject_id"],
@@ -127,7 +126,7 @@ def append(session: Session, **fields: Any) -> dict[str, Any]:
 
 def state_of(row: Any, accepted: int, grace: bool, now: dt.datetime) -> m.ConsentState:
     """The consent state a latest record (a row of :data:`RECORD_COLUMNS`) stands for."""
-    verdict = check.verdict(
+    verdict = consent_check.verdict(
         row.action, row.notice_version, row.expires_at, bool(row.separate), accepted, grace, now
     )
     if row.action == m.WITHDRAW:
@@ -155,7 +154,7 @@ def latest(session: Session, subject_id: str, purpose: str) -> Any | None:
     """The latest record of (subject, purpose) with the purpose's notice settings, or None."""
     return session.execute(
         sa.select(*RECORD_COLUMNS, _p.accepted_notice_version, _p.reconsent_grace)
-        .join_from(t.records, pt.purposes, _p.code == _r.purpose_code)
+        .join_from(pt.records, pt.purposes, _p.code == _r.purpose_code)
         .where(_r.subject_id == subject_id, _r.purpose_code == purpose)
         .order_by(_r.effective_at.desc(), _r.id.desc())
         .limit(1)
@@ -173,7 +172,7 @@ def current_all(session: Session, subject_id: str, now: dt.datetime) -> list[m.C
     """The subject's current consent per purpose (purposes never consented to are absent)."""
     rows = session.execute(
         sa.select(*RECORD_COLUMNS, _p.accepted_notice_version, _p.reconsent_grace)
-        .join_from(t.records, pt.purposes, _p.code == _r.purpose_code)
+        .join_from(pt.records, pt.purposes, _p.code == _r.purpose_code)
         .where(_r.subject_id == subject_id)
         .order_by(_r.purpose_code, _r.effective_at, _r.id)
     ).all()
@@ -199,7 +198,7 @@ def history(session: Session, subject_id: str, purpose: str | None = None) -> li
 
 def delete_subject(session: Session, subject_id: str) -> int:
     """Erasure only: remove the subject's consent history. Returns how many records."""
-    result = session.execute(t.records.delete().where(_r.subject_id == subject_id))
+    result = session.execute(pt.records.delete().where(_r.subject_id == subject_id))
     return int(result.rowcount or 0)
 
 

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from consent import tables as t
 from consent.dsr import OPEN
+from privacy import tables as pt
 
-_d, _r = t.dsr_requests.c, t.records.c
+_d, _r = t.dsr_requests.c, pt.records.c
 SERIES_ACTIONS = ("grant", "withdraw")
 
 

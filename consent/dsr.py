@@ -29,6 +29,7 @@ from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import for_update
 from privacy import model as m
+from privacy import subjects
 from privacy.errors import (
     InvalidConsent,
     InvalidTransition,
@@ -37,7 +38,6 @@ from privacy.errors import (
     SubjectUnknown,
 )
 from privacy.guards import begin, check_note, require_four_eyes, require_role
-from tokenization import subjects
 
 if TYPE_CHECKING:
     from collections.abc import Callable

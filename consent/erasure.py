@@ -23,14 +23,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
-from consent import consents, holds, receipts
+from consent import consents, receipts
 from consent import tables as t
+from consent.holds import ensure_retention_of
 from consent.subject_state import add_tombstone
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
 from piivault.sql import insert_ignore
+from privacy import holds, subjects
 from privacy import model as m
-from tokenization import subjects
+from tokenization import subject_tokens
 
 if TYPE_CHECKING:
     from consent.receipts import Receipts
@@ -89,13 +91,13 @@ def hold_decision(
 ) -> HoldDecision:
     """The one decision erasure makes about holds (the console's preview runs it and rolls back).
 
-    ``subject`` is the subject's row (:func:`tokenization.subjects.get`) or
+    ``subject`` is the subject's row (:func:`privacy.subjects.get`) or
     None. Creates the retention holds that apply to it (a relationship was
-    opened: :func:`consent.holds.ensure_retention_of`) in the caller's
+    opened: :func:`consent.ensure_retention_of`) in the caller's
     transaction, then reads every hold in force.
     """
     if subject is not None:
-        holds.ensure_retention_of(session, subject_id, subject.opened_at, subject.closed_at, actor, now)
+        ensure_retention_of(session, subject_id, subject.opened_at, subject.closed_at, actor, now)
     active = holds.active(session, subject_id, now)
     every, end = holds.last_end(active)
     return HoldDecision(active, not active, end if active and every else None)
@@ -126,7 +128,7 @@ def preview(session: Session, subject_id: str, now: dt.datetime) -> ErasurePrevi
     caller's transaction, which must roll back (a preview writes nothing).
     """
     row = subjects.get(session, subject_id)
-    held = subjects.held_field_types(session, subject_id) if row is not None else {}
+    held = subject_tokens.held_field_types(session, subject_id) if row is not None else {}
     decision = hold_decision(session, row, subject_id, PREVIEW_ACTOR, now)
     return ErasurePreview(
         subject_id=subject_id,
@@ -225,7 +227,7 @@ def shred_now(
         subjects.insert(session, [subject_id], subjects.SUBJECT, now)
     subjects.set_state(session, subject_id, subjects.ERASED, now)
     removed = {
-        "tokens": subjects.erase_tokens(session, deps.keyring, subject_id, now),
+        "tokens": subject_tokens.erase_tokens(session, deps.keyring, subject_id, now),
         **_forget(session, subject_id, actor, now),
     }
     session.execute(

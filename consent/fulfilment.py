@@ -20,8 +20,8 @@ from audit.events import AuditEvent
 from consent import consents, erasure
 from piivault.db import UnitOfWork
 from privacy import model as m
+from privacy import subjects
 from privacy.errors import ConsentConflict, InvalidConsent, SubjectGone
-from tokenization import subjects
 from tokenization.correct import replace_values
 from tokenization.errors import InvalidRequest
 

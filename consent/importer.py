@@ -33,10 +33,10 @@ from piivault.ids import new_id
 from piivault.sql import chunked, existing
 from privacy import model as m
 from privacy import purposes as _purposes
+from privacy import subjects
+from privacy import tables as pt
 from privacy.errors import ImportRejected, InvalidConsent
 from privacy.guards import begin, require_role
-from tokenization import subjects
-from tokenization import tables as tt
 from tokenization.model import valid_subject_id
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def validate(
         return checked, errors
     subject_ids = {r["subject_id"] for r in checked}
     erased = existing(session, t.tombstones.c.subject_id, subject_ids)
-    erased |= existing(session, tt.subjects.c.subject_id, subject_ids, tt.subjects.c.state == subjects.ERASED)
+    erased |= existing(session, pt.subjects.c.subject_id, subject_ids, pt.subjects.c.state == subjects.ERASED)
     for number, row in enumerate(checked, start=1):
         if row["subject_id"] in erased:
             errors.append({"row": number, "column": "subject_id", "rule": "the subject was erased"})
@@ -305,13 +305,13 @@ def insert(
     names = ", ".join(_COLUMNS)
     if connection.dialect.name == "postgresql":
         driver = connection.connection.driver_connection
-        with driver.cursor() as cursor, cursor.copy(f"COPY {t.records.name} ({names}) FROM STDIN") as copy:
+        with driver.cursor() as cursor, cursor.copy(f"COPY {pt.records.name} ({names}) FROM STDIN") as copy:
             for row in values:
                 copy.write_row(row)
         return
-    processors = [t.records.c[c].type.bind_processor(connection.dialect) for c in _COLUMNS]
+    processors = [pt.records.c[c].type.bind_processor(connection.dialect) for c in _COLUMNS]
     marks = ", ".join("?" for _ in _COLUMNS)
-    statement = f"INSERT INTO {t.records.name} ({names}) VALUES ({marks})"  # noqa: S608 - fixed names
+    statement = f"INSERT INTO {pt.records.name} ({names}) VALUES ({marks})"  # noqa: S608 - fixed names
     for chunk in chunked(values, INSERT_BATCH):
         connection.exec_driver_sql(
             statement,

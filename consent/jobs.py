@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from audit.events import AuditEvent
-from consent import erasure, holds
+from consent import erasure
 from consent import tables as t
 from piivault.ids import new_id
 from piivault.sql import for_update, insert_ignore
+from privacy import holds
 from privacy import model as m
+from privacy import tables as pt
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 ACTOR = "piivault.jobs"
 BATCH = 500
-_r, _j = t.records.c, t.jobs.c
+_r, _j = pt.records.c, t.jobs.c
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +90,7 @@ def run(deps: JobDeps, *, limit: int = 10_000) -> JobReport:
 
 
 def _due_expiries(limit: int) -> sa.Select:
-    later = t.records.alias("later")
+    later = pt.records.alias("later")
     newer = (
         sa.select(later.c.id)
         .where(
@@ -128,7 +130,7 @@ def expire_consents(deps: JobDeps, report: JobReport, limit: int) -> None:
                 record_id = new_id("cns_")
                 inserted = insert_ignore(
                     session,
-                    t.records,
+                    pt.records,
                     {
                         "record_id": record_id,
                         "subject_id": subject_id,

@@ -1,4 +1,4 @@
-"""The consent service: one object the API, the console and the CLI call for the privacy core.
+"""The consent service: one object the API, the console and the CLI call for consents, holds and DSRs.
 
 It owns nothing itself. It composes the owners, each built on first use from its
 collaborators, and hands every call to one of them:
@@ -8,7 +8,6 @@ collaborators, and hands every call to one of them:
 * receipts and certificates: :class:`consent.receipts.Receipts`;
 * subject ids, relationships, restrictions, erasure state: :class:`consent.subject_state.SubjectStates`;
 * holds: :class:`consent.holds.Holds`;
-* the policy decision point's questions: :mod:`consent.check`, :func:`consent.holds.exempts`;
 * data-subject requests, the access package, the bulk import, jobs and erasure: the
   functions of :mod:`consent.dsr`, :mod:`consent.access`, :mod:`consent.importer`,
   :mod:`consent.jobs` and :mod:`consent.erasure`, each given its dependencies object.
@@ -25,12 +24,10 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from consent import check as _check
 from consent.consents import ConsentRecords
-from consent.holds import Holds, exempts
+from consent.holds import Holds
 from consent.receipts import Controller, Receipts
 from consent.subject_state import SubjectStates
 from fieldtypes import FieldTypeRegistry
@@ -39,7 +36,6 @@ from piivault.errors import ConfigurationError
 from privacy import model as m
 from privacy.catalogue import LivePurposeCatalogue
 from privacy.purpose_admin import PurposeAdmin, PurposeChange
-from privacy.verdict import ConsentVerdict, JoinedConsent
 from vault import Keyring
 
 if TYPE_CHECKING:
@@ -168,24 +164,6 @@ class ConsentService:
         from consent.jobs import JobDeps
 
         return JobDeps(self.catalogue, self.session_factory, self.uow_factory, self.now, self.erasure_deps)
-
-    # -- the policy decision point's questions (hot path, caller's transaction) ---------
-    def check(
-        self, session: Session, subject_id: str | None, purpose: str, field_type: str
-    ) -> ConsentVerdict:
-        """The consent verdict for detokenizing (see :func:`consent.check.check`).
-
-        Raises SQLAlchemy errors of the caller's session.
-        """
-        return _check.check(session, subject_id, purpose, self.clock())
-
-    def consent_join(self, subject: sa.ColumnElement[Any], purpose: str) -> JoinedConsent:
-        """The same check, folded into the query that loads the tokens (see :func:`consent.check.joined`)."""
-        return _check.joined(subject, purpose, self.clock())
-
-    def restriction_exempt(self, session: Session, subject_id: str, purpose: str, role: str) -> bool:
-        """Whether an active hold lets ``role`` use the restricted subject for ``purpose``."""
-        return exempts(session, subject_id, purpose, role, self.clock())
 
     # -- purposes and notices: PurposeAdmin -------------------------------------------------
     def list_purposes(self, uow: UnitOfWork, **kw: Any) -> list[m.PurposeDef]:

@@ -4,7 +4,7 @@
 
 :class:`SubjectStates` owns those use cases; each takes a unit of work, checks
 the actor, records its audit event and commits. The subject's row itself lives
-in :mod:`tokenization.subjects`.
+in :mod:`privacy.subjects`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
-from consent import holds
 from consent import tables as t
+from consent.holds import ensure_retention_of
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.sql import insert_ignore
+from privacy import holds, subjects
 from privacy import model as m
 from privacy.catalogue import LivePurposeCatalogue
 from privacy.errors import ConsentConflict, InvalidConsent, NotAllowed, SubjectGone, SubjectUnknown
 from privacy.guards import begin, check_note, require_role
-from tokenization import subjects
 from tokenization.model import valid_subject_id
 
 LIFT_REASONS = ("request_resolved", "accuracy_verified", "legal_claim_ended", "dpo_decision", "other")
@@ -124,7 +124,7 @@ class SubjectStates:
             raise ConsentConflict("no customer relationship was opened for this subject: nothing to close")
         now = self.clock()
         subjects.set_closed(session, subject_id, now)
-        hold_ids = holds.ensure_retention_of(session, subject_id, row.opened_at, now, actor.name, now)
+        hold_ids = ensure_retention_of(session, subject_id, row.opened_at, now, actor.name, now)
         from consent import erasure
 
         due = erasure.reschedule(session, subject_id, now)

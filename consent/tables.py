@@ -1,9 +1,7 @@
 """Tables owned by :mod:`consent`. Migration: ``0005_consent``.
 
-History tables are append-only: ``consent_records`` (grants, renewals,
-withdrawals, expiries) and ``consent_dsr_steps`` reject UPDATE through triggers; only erasure deletes a
-subject's consent records. The current consent state is never stored: it is
-the latest record of (subject, purpose).
+``consent_dsr_steps`` is append-only (triggers reject UPDATE). The consent records,
+holds and purposes are :mod:`privacy.tables`'.
 
 Nothing here holds PII: subjects are opaque ids, evidence is a hash or a
 reference, and free-text notes (a DPO's remark on a request or a hold) are
@@ -17,42 +15,6 @@ import sqlalchemy as sa
 from piivault.db import UTCDateTime, metadata
 
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-
-# Consent history, append-only. The latest record of (subject, purpose) by
-# (``effective_at``, ``id``) is the current state: a paper form recorded late
-# does not override a withdrawal made after it was signed. ``expiry_of`` is set on
-# "expire" records (written by ``piivault jobs run``) and unique, so two job
-# runs cannot expire the same grant twice.
-records = sa.Table(
-    "consent_records",
-    metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("record_id", sa.String(40), nullable=False, unique=True),
-    sa.Column("subject_id", sa.String(64), nullable=False),
-    sa.Column("purpose_code", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("notice_version", sa.Integer, nullable=True),
-    sa.Column("separate", sa.Boolean, nullable=False),
-    sa.Column("channel", sa.String(16), nullable=True),
-    sa.Column("effective_at", UTCDateTime, nullable=False),
-    sa.Column("expires_at", UTCDateTime, nullable=True),
-    sa.Column("evidence", sa.String(140), nullable=True),
-    sa.Column("source", sa.String(16), nullable=False),  # api, import, dsr, job
-    sa.Column("recorded_by", sa.String(128), nullable=False),
-    sa.Column("recorded_at", UTCDateTime, nullable=False),
-    sa.Column("receipt_id", sa.String(40), nullable=True),
-    sa.Column("request_id", sa.String(64), nullable=True),
-    sa.Column("expiry_of", BigId, nullable=True, unique=True),
-    sa.CheckConstraint("action IN ('grant', 'renew', 'withdraw', 'expire')", name="action"),
-)
-sa.Index(
-    "ix_consent_records_subject_purpose",
-    records.c.subject_id,
-    records.c.purpose_code,
-    records.c.effective_at,
-    records.c.id,
-)
-sa.Index("ix_consent_records_expires_at", records.c.expires_at)
 
 # Signed consent receipts and erasure certificates. ``body`` is written with the
 # action; the audit event index is known only once the event is sequenced, so
@@ -69,29 +31,6 @@ receipts = sa.Table(
     sa.Column("audit_seq", BigId, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("signed_at", UTCDateTime, nullable=True),
-)
-
-# Retention and legal holds. A retention hold (kind "retention", one per subject
-# and purpose: ``retention_key``) ends ``retention_years`` after the relationship
-# ends, so its ``ends_at`` is NULL until the subject is closed.
-holds = sa.Table(
-    "consent_holds",
-    metadata,
-    sa.Column("hold_id", sa.String(40), primary_key=True),
-    sa.Column("subject_id", sa.String(64), nullable=False, index=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # retention, legal
-    sa.Column("purpose_code", sa.String(64), nullable=True),
-    sa.Column("roles", sa.Text, nullable=False),
-    sa.Column("reason_code", sa.String(32), nullable=False),
-    sa.Column("note", sa.Text, nullable=True),
-    sa.Column("retention_key", sa.String(140), nullable=True, unique=True),
-    sa.Column("starts_at", UTCDateTime, nullable=False),
-    sa.Column("ends_at", UTCDateTime, nullable=True),
-    sa.Column("placed_by", sa.String(128), nullable=False),
-    sa.Column("released_at", UTCDateTime, nullable=True),
-    sa.Column("released_by", sa.String(128), nullable=True),
-    sa.Column("release_reason", sa.String(32), nullable=True),
-    sa.CheckConstraint("kind IN ('retention', 'legal')", name="kind"),
 )
 
 dsr_requests = sa.Table(
@@ -160,4 +99,4 @@ tombstones = sa.Table(
     sa.Column("certificate_id", sa.String(40), nullable=True),
 )
 
-APPEND_ONLY = ("consent_records", "consent_dsr_steps")
+APPEND_ONLY = ("consent_dsr_steps",)

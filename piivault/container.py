@@ -100,7 +100,10 @@ class Container:
 
     The layers, bottom-up: the kernel (engine, units of work), the vault (KEK
     provider, keyring), the audit log, identities, approvals and grants, the privacy
-    core's consent service, tokenization over it, extracts on top.
+    core (purposes, subjects, consent records and the policy decision point: modules the
+    services below call in their own sessions, no service of its own), tokenization over
+    it, the consent service (consents, receipts, holds, DSRs, erasure) over both,
+    extracts on top.
     """
 
     settings: Settings
@@ -269,7 +272,7 @@ class Container:
 
         return user_approved(self.access, session, username, now)
 
-    # -- the privacy core --------------------------------------------------------------
+    # -- consent: what each subject said, holds, DSRs, erasure --------------------------------
     @cached_property
     def consent(self) -> ConsentService:
         from anonymize.extract.attributes import AttributeStore
@@ -299,16 +302,14 @@ class Container:
         from throttle import AnswerBudget
         from tokenization.service import build_tokenization_service
 
-        settings, consent = self.settings, self.consent
-        # The policy decision point asks the consent service about consent and holds, access about grants.
+        settings = self.settings
+        # The policy decision point reads consent and holds from the privacy core itself (in the
+        # request's session), and asks access about grants.
         return build_tokenization_service(
             settings,
             self.keyring,
             field_types=self._field_types,
             purposes=self._purposes,
-            consent_check=consent.check,
-            consent_join=consent.consent_join,
-            restriction_exempt=consent.restriction_exempt,
             reveal_grants=self.access.reveal_grants,
             answer_budget=AnswerBudget(
                 self.session_factory,

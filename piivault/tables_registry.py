@@ -9,10 +9,10 @@ import sqlalchemy as sa
 TABLE_MODULES = (
     "vault.tables",
     "audit.tables",
+    "privacy.tables",
     "tokenization.tables",
     "identity.clients.tables",
     "access.tables",
-    "privacy.tables",
     "consent.tables",
     "identity.users.tables",
     "anonymize.extract.tables",

@@ -1,5 +1,10 @@
 """The privacy core: why data may be used, and whether this caller may see this value.
 
+* :mod:`.subjects` - subjects and their states (active, restricted, erased);
+* :mod:`.consent_check` - the consent verdict of (subject, purpose) from the consent
+  records, one subject or every row of a query; :mod:`.holds` - retention and legal
+  holds and whom they let through a restriction; :mod:`.population` - every subject's
+  eligibility for a purpose at once, by the same rules;
 * :mod:`.purpose_config` - the configured purpose catalogue (legal basis, consent, field
   types, retention), with defaults for a bank; :mod:`.purposes` and :mod:`.tables` keep
   it, versioned with its notices, in the database; :mod:`.catalogue` serves it cached;
@@ -29,11 +34,8 @@ from privacy.purpose_config import (
     load_purposes,
 )
 from privacy.verdict import (
-    ConsentCheck,
-    ConsentJoin,
     ConsentVerdict,
     JoinedConsent,
-    no_consent_service,
 )
 
 __all__ = [
@@ -41,8 +43,6 @@ __all__ = [
     "DETOKENIZE_ROLES",
     "GRANTABLE_ROLES",
     "TOKENIZE_ROLES",
-    "ConsentCheck",
-    "ConsentJoin",
     "JoinedConsent",
     "ConsentVerdict",
     "Decision",
@@ -51,7 +51,6 @@ __all__ = [
     "Purpose",
     "PurposeCatalogue",
     "Reason",
-    "no_consent_service",
     "decide",
     "load_purposes",
 ]

@@ -9,7 +9,7 @@ configuration no longer changes it; :mod:`privacy.purposes` keeps its versions).
 :class:`LivePurposeCatalogue` serves the policy decision point the same
 catalogue interface as :class:`privacy.PurposeCatalogue`, cached
 for ``PIIVAULT_PURPOSE_CACHE_SECONDS`` and dropped in this process as soon as
-a change commits. Consents are never cached (:mod:`consent.check`).
+a change commits. Consents are never cached (:mod:`privacy.consent_check`).
 """
 
 from __future__ import annotations

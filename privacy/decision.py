@@ -102,7 +102,7 @@ def _deny(reason: Reason) -> Decision:
     return Decision(Effect.DENY, reason)
 
 
-# Why a consent does not count, as the consent check says it (consent.check).
+# Why a consent does not count, as the consent check says it (privacy.consent_check).
 _CONSENT_REASONS = {r.value: r for r in (Reason.EXPIRED, Reason.WITHDRAWN, Reason.RECONSENT_REQUIRED)}
 
 

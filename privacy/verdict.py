@@ -1,7 +1,8 @@
-"""The consent check: one function the policy decision point asks, per subject and purpose.
+"""The consent verdict's types: what the policy decision point is told of a subject's consent.
 
 Consent records (granted / withdrawn / expired, with notice version, channel and
-evidence) live in :mod:`consent`; the verdict is derived from the latest record
+evidence) are appended by :mod:`consent.consents`; the verdict
+(:mod:`privacy.consent_check`) is derived from the latest record
 of (subject, purpose) on every call, in the caller's transaction - no cache, so
 a withdrawal holds from the very next request. Purposes whose legal basis is
 not consent (contract, legal obligation) never ask.
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,30 +29,12 @@ class ConsentVerdict:
 NO_CONSENT = ConsentVerdict(granted=False, separate=False, reason="no consent")
 
 
-class ConsentCheck(Protocol):
-    def __call__(
-        self, session: Session, subject_id: str | None, purpose: str, field_type: str
-    ) -> ConsentVerdict: ...
-
-
-def no_consent_service(
-    session: Session, subject_id: str | None, purpose: str, field_type: str
-) -> ConsentVerdict:
-    """Without the consent service, nobody has consented (fail closed).
-
-    The composition root passes the consent service's own check
-    (:meth:`consent.service.ConsentService.check`, :func:`consent.check.check` at its
-    clock): consent records are consent's, and tokenization never reads them itself.
-    """
-    return NO_CONSENT
-
-
 @dataclasses.dataclass(frozen=True)
 class JoinedConsent:
     """The consent check as part of the query that loads the tokens: no round trip of its own.
 
     ``join`` adds what the lookup needs to a select whose rows have the
-    subject column given to :class:`ConsentJoin`; ``columns`` are selected
+    subject column given to :func:`privacy.consent_check.joined`; ``columns`` are selected
     with the row; ``verdict`` turns their values into the verdict, the very
     one the check would have given in the same transaction.
     """
@@ -60,7 +42,3 @@ class JoinedConsent:
     columns: tuple[sa.ColumnElement[Any], ...]
     join: Callable[[sa.Select[Any]], sa.Select[Any]]
     verdict: Callable[[Sequence[Any]], ConsentVerdict]
-
-
-class ConsentJoin(Protocol):
-    def __call__(self, subject: sa.ColumnElement[Any], purpose: str) -> JoinedConsent: ...

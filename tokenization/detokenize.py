@@ -33,9 +33,11 @@ from privacy import (
     JoinedConsent,
     Reason,
     decide,
+    subjects,
 )
+from privacy import tables as pt
 from throttle.answers import AnswerBudget
-from tokenization import subjects
+from tokenization import subject_tokens
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
 from tokenization.model import MAX_BATCH, Caller, actor
@@ -152,7 +154,7 @@ def detokenize(
     # through the same decision as any token of an erased subject.
     unknown = set(tokens).difference(found)
     if unknown:
-        for token, (owner, field_type) in subjects.erased_tokens(session, svc.keyring, unknown).items():
+        for token, (owner, field_type) in subject_tokens.erased_tokens(session, svc.keyring, unknown).items():
             found[token] = _Row(token, field_type, owner, subjects.SUBJECT, subjects.ERASED, None)
     verdicts: dict[tuple[str, str], ConsentVerdict] = {}
 
@@ -293,9 +295,9 @@ def _load_statement(
     # parameter (piivault.db.in_array): the text stays the same, so it is prepared once;
     # an IN list of 1,000 placeholders was rendered and parsed again for every batch.
     # Columns: the token's, its owner's, then [the owner's stored key], [budget lock], [consent].
-    c, s = t.tokens.c, t.subjects.c
+    c, s = t.tokens.c, pt.subjects.c
     query = sa.select(c.token, c.field_type, c.subject_id, c.sealed, s.kind, s.state).join_from(
-        t.tokens, t.subjects
+        t.tokens, pt.subjects
     )
     if keys:
         query = with_stored_key(query, subject_owner_column(c.subject_id))

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from piivault.db import UnitOfWork
-from privacy import ConsentVerdict, Decision, Effect, decide
-from tokenization import subjects
+from privacy import ConsentVerdict, Decision, Effect, decide, subjects
+from privacy import tables as pt
 from tokenization import tables as t
 from tokenization.errors import InvalidRequest, NotPermitted
 from tokenization.model import Caller, actor
@@ -174,12 +174,12 @@ def _matches(
     except InvalidValue as e:
         raise InvalidRequest(f"invalid value ({e.rule}): {e.message}") from None
     index = blind_index(svc.keyring.system_key(session, BLIND_INDEX_KEY), ft.code, normalized)
-    k, s = t.tokens.c, t.subjects.c
+    k, s = t.tokens.c, pt.subjects.c
     return [
         tuple(row)  # type: ignore[misc]
         for row in session.execute(
             sa.select(k.token, k.kind, k.subject_id, s.kind, s.state)
-            .join_from(t.tokens, t.subjects, k.subject_id == s.subject_id)
+            .join_from(t.tokens, pt.subjects, k.subject_id == s.subject_id)
             .where(k.field_type == ft.code, k.blind_index == index)
             .order_by(k.created_at, k.token)
         )

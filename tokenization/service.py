@@ -11,7 +11,9 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
@@ -25,11 +27,12 @@ from fieldtypes.builtin.bank_card import keeping_bin
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
-from privacy import ConsentCheck, ConsentJoin, PurposeCatalogue, load_purposes, no_consent_service
+from privacy import PurposeCatalogue, consent_check, holds, load_purposes, subjects
+from privacy.verdict import ConsentVerdict, JoinedConsent
 from throttle import AnswerBudget
 from tokenization import detokenize as _detokenize
 from tokenization import lookup as _lookup
-from tokenization import subjects
+from tokenization import subject_tokens
 from tokenization import tokenize as _tokenize
 from tokenization.errors import NotPermitted, SubjectErased, SubjectNotFound
 from tokenization.model import Caller, TokenizeItem, TokenizeResult, actor
@@ -46,28 +49,37 @@ def no_grants(session: object, person: str | None) -> list:
     return []
 
 
-def no_hold_exemption(session: object, subject_id: str, purpose: str, role: str) -> bool:
-    """Without the consent service, no hold lets anyone through a restriction."""
-    return False
-
-
 @dataclasses.dataclass
 class TokenizationService:
     keyring: Keyring
     field_types: FieldTypeRegistry
     purposes: PurposeCatalogue
-    # The consent verdict (the consent service's check); without one nobody has consented.
-    consent_check: ConsentCheck = no_consent_service
-    # The same check folded into the token query (the consent service's); None: ask consent_check.
-    consent_join: ConsentJoin | None = None
-    # Whether a hold lets (subject, purpose, role) through a restriction: consent's holds answer.
-    restriction_exempt: Callable[..., bool] = no_hold_exemption
     # A person's active reveal grants (access.AccessService.reveal_grants), in the caller's session.
     reveal_grants: Callable[..., list] = no_grants
     deterministic_scope: DeterministicScope = DeterministicScope.SUBJECT
     clock: Callable[[], dt.datetime] = utcnow
     # not_found/denied answers per caller and window (detokenize, lookup); None: no budget.
     answer_budget: AnswerBudget | None = None
+
+    # -- the policy decision point's questions, answered by the privacy core ----------------
+    # In the caller's session, at this service's clock: never from memory, so a withdrawal
+    # or a released hold holds from the next request.
+    def consent_check(
+        self, session: Session, subject_id: str | None, purpose: str, field_type: str
+    ) -> ConsentVerdict:
+        """The consent verdict of (subject, purpose) (:func:`privacy.consent_check.check`)."""
+        return consent_check.check(session, subject_id, purpose, self.clock())
+
+    def consent_join(self, subject: sa.ColumnElement[Any], purpose: str) -> JoinedConsent:
+        """The same verdict folded into the query that loads the tokens
+        (:func:`privacy.consent_check.joined`). A test or ``bench/consent.py`` sets the attribute
+        to None to compare it with one :meth:`consent_check` per subject."""
+        return consent_check.joined(subject, purpose, self.clock())
+
+    def restriction_exempt(self, session: Session, subject_id: str, purpose: str, role: str) -> bool:
+        """Whether an active hold lets ``role`` use the restricted subject for ``purpose``
+        (:func:`privacy.holds.exempts`)."""
+        return holds.exempts(session, subject_id, purpose, role, self.clock())
 
     # -- tokens ---------------------------------------------------------------
     def tokenize(
@@ -194,7 +206,7 @@ class TokenizationService:
         row = subjects.get(session, subject_id)
         if row is None:
             raise SubjectNotFound("no such subject")
-        held = subjects.held_field_types(session, subject_id)
+        held = subject_tokens.held_field_types(session, subject_id)
         uow.record(
             AuditEvent(
                 action="subject.read", actor=actor(caller), subject_id=subject_id, request_id=request_id
@@ -238,7 +250,7 @@ class TokenizationService:
         for subject_id in subject_ids:
             if subject_id in known:
                 subjects.set_state(session, subject_id, subjects.ERASED, now)
-                count += subjects.erase_tokens(session, self.keyring, subject_id, now)
+                count += subject_tokens.erase_tokens(session, self.keyring, subject_id, now)
         return count
 
     def _existing(self, session: Session, subject_id: str) -> str:
@@ -289,9 +301,6 @@ def build_tokenization_service(
     *,
     field_types: FieldTypeRegistry | None = None,
     purposes: PurposeCatalogue | None = None,
-    consent_check: ConsentCheck = no_consent_service,
-    consent_join: ConsentJoin | None = None,
-    restriction_exempt: Callable[..., bool] = no_hold_exemption,
     reveal_grants: Callable[..., list] = no_grants,
     answer_budget: AnswerBudget | None = None,
 ) -> TokenizationService:
@@ -305,9 +314,6 @@ def build_tokenization_service(
         keyring=keyring,
         field_types=registry,
         purposes=purposes if purposes is not None else configured_purposes(settings, registry),
-        consent_check=consent_check,
-        consent_join=consent_join,
-        restriction_exempt=restriction_exempt,
         reveal_grants=reveal_grants,
         deterministic_scope=DeterministicScope(settings.deterministic_scope),
         answer_budget=answer_budget,

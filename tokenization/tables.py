@@ -1,32 +1,13 @@
-"""Tables owned by :mod:`tokenization`. Migration: ``0004_tokenization``."""
+"""Tables owned by :mod:`tokenization`. Migration: ``0004_tokenization``.
+
+Every token belongs to an owner of :data:`privacy.tables.subjects` (a foreign key).
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from piivault.db import UTCDateTime, metadata
-
-SUBJECT_STATES = ("active", "restricted", "erased")
-OWNER_KINDS = ("subject", "standalone")
-TOKEN_KINDS = ("random", "deterministic", "format_preserving")
-
-# Customers, and the internal owners of standalone tokens (kind "standalone"), so
-# that every token is sealed under a data key of its own owner and is erasable.
-subjects = sa.Table(
-    "tokenization_subjects",
-    metadata,
-    sa.Column("subject_id", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    # The customer relationship began (migration 0012_binding) and ended: retention
-    # anchored on the relationship's end applies only to subjects who had one.
-    sa.Column("opened_at", UTCDateTime, nullable=True),
-    sa.Column("closed_at", UTCDateTime, nullable=True),  # the business relationship ended
-    sa.Column("state_changed_at", UTCDateTime, nullable=True),
-    sa.CheckConstraint("state IN ('active', 'restricted', 'erased')", name="state"),
-    sa.CheckConstraint("kind IN ('subject', 'standalone')", name="kind"),
-)
 
 # One row per token. The primary key is what makes a deterministic token unique
 # when concurrent requests derive it together. ``sealed`` is the value sealed with

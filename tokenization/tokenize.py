@@ -38,8 +38,9 @@ from piivault.db import UnitOfWork, in_array
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
 from piivault.sql import chunked, insert_counting_conflicts, select_in
-from privacy import TOKENIZE_ROLES
-from tokenization import idempotency, subjects
+from privacy import TOKENIZE_ROLES, subjects
+from privacy import tables as pt
+from tokenization import idempotency
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, ItemRejected, NotPermitted
 from tokenization.fpe import format_preserving_token
@@ -226,7 +227,7 @@ def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -
 def _keys_and_states(postgresql: bool) -> sa.CompoundSelect:
     """The statement of :func:`_key_and_state_rows`, built once (like the keyring's): one
     built per request is built and hashed for SQLAlchemy's statement cache every time."""
-    s = t.subjects.c
+    s = pt.subjects.c
     if postgresql:
         where = in_array(s.subject_id, "subjects")
     else:
@@ -235,7 +236,7 @@ def _keys_and_states(postgresql: bool) -> sa.CompoundSelect:
     system = stored_key_rows(
         sa.bindparam("system", expanding=True), sa.cast(sa.null(), text), sa.cast(sa.null(), text)
     )
-    named = sa.select(s.subject_id, s.kind, s.state).select_from(t.subjects).where(where)
+    named = sa.select(s.subject_id, s.kind, s.state).select_from(pt.subjects).where(where)
     return sa.union_all(system, with_stored_key(named, subject_owner_column(s.subject_id)))
 
 

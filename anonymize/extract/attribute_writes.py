@@ -16,7 +16,7 @@ from audit.events import AuditEvent
 from fieldtypes import FieldTypeRegistry
 from identity.clients.model import WRITE_ATTRIBUTES
 from piivault.db import UnitOfWork
-from tokenization import subjects
+from privacy import subjects
 from vault import subject_owner
 
 MAX_ATTRIBUTE_ITEMS = 1_000

@@ -16,7 +16,7 @@ released as it is (the rule of :mod:`anonymize.extract.identifiers`). The
 plan says how each such column is derived, for the report.
 
 :func:`population` decides eligibility for every subject at once through
-:func:`consent.population.eligible_subjects` (the rules of the per-request
+:func:`privacy.population.eligible_subjects` (the rules of the per-request
 policy decision point: erased, restricted, consent, separate consent);
 :func:`rows` reads the eligible subjects in batches of :data:`BATCH`, each in
 its own short transaction (which keys exist, the sealed attributes and
@@ -45,10 +45,10 @@ from anonymize.extract.errors import ExtractForbidden, InvalidSpec
 from anonymize.extract.population import Population
 from anonymize.extract.spec import ExtractSpec, SpecDraft
 from anonymize.extract.table import column_of
-from consent import population as consent_population
 from fieldtypes import FieldTypeRegistry
 from piivault.sql import chunked
 from privacy import model as cm
+from privacy import population as privacy_population
 from tokenization import tables as tt
 from tokenization.tokens import TokenKind
 from vault import Binding, DataKey, Keyring, StoredKeys, subject_owner
@@ -206,7 +206,7 @@ def population(
     def provide(purpose_code: str) -> Population:
         assert purpose_code == purpose.code
         with session_factory() as session:
-            decision = consent_population.eligible_subjects(
+            decision = privacy_population.eligible_subjects(
                 session, purpose, clock(), role=EXTRACT_ROLE, sensitive=source.sensitive
             )
         return Population(frozenset(decision.eligible), decision.excluded)

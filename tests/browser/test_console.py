@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from api.console.services import console_service
-from consent import tables as consent_tables
 from piivault.container import Container
 from piivault_client import PiivaultClient
+from privacy import tables as pt
 from tests.browser.conftest import LiveServer, PageErrors
 
 pytestmark = pytest.mark.browser
@@ -241,8 +241,8 @@ def test_a_form_posted_without_the_csrf_token_is_refused_and_changes_nothing(
     with container.session_factory() as session:
         recorded = session.scalar(
             sa.select(sa.func.count())
-            .select_from(consent_tables.records)
-            .where(consent_tables.records.c.subject_id == "cust-4004")
+            .select_from(pt.records)
+            .where(pt.records.c.subject_id == "cust-4004")
         )
     assert recorded == 0
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from consent import tables as t
 from piivault.cli import main
+from privacy import tables as pt
 from tests.consent.conftest import (
     CARD,
     ID_NUMBER,
@@ -182,7 +183,7 @@ def test_erasure_under_an_aml_hold(client, keys, container, clock):
     # Running the jobs again does nothing.
     assert container.consent.run_jobs().shredded == 0
     with container.session_factory() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(t.records)) == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(pt.records)) == 0
         assert s.scalar(sa.select(t.tombstones.c.dsr_id)) == dsr_id
 
 
@@ -406,7 +407,7 @@ def test_bulk_import_all_or_nothing(client, keys, container, fmt):
     resp = _import(client, keys, bad, fmt)
     assert resp.status_code == 422 and resp.json["errors"]["rows"][0]["row"] == 51
     with container.session_factory() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(t.records)) == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(pt.records)) == 0
     resp = _import(client, keys, rows, fmt)
     assert resp.status_code == 201 and resp.json["rows"] == 50 and resp.json["grants"] == 50
     states = client.get("/v1/subjects/cust-00007/consents", headers=keys["dpo"]).json["consents"]

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from consent import tables as t
+from privacy import tables as pt
 from privacy.errors import ConsentConflict, InvalidConsent, NotAllowed, PurposeNotFound
 from tests.consent.conftest import ANALYST, DPO, SERVICE, call, customer, detokenize
 
@@ -147,9 +147,9 @@ def test_history_is_append_only_and_the_state_derived(container, svc):
     assert [r["action"] for r in found["history"]] == ["grant", "withdraw", "grant"]
     assert [c["state"] for c in found["consents"]] == ["granted"]
     with container.engine.connect() as conn, pytest.raises(exc.DatabaseError):
-        conn.execute(t.records.update().values(action="grant"))
+        conn.execute(pt.records.update().values(action="grant"))
     with container.engine.connect() as conn:
-        assert conn.scalar(sa.select(sa.func.count()).select_from(t.records)) == 3
+        assert conn.scalar(sa.select(sa.func.count()).select_from(pt.records)) == 3
 
 
 def test_the_consent_lookup_joined_to_the_token_query_answers_as_the_check_does(container, svc, clock):
@@ -173,17 +173,16 @@ def test_the_consent_lookup_joined_to_the_token_query_answers_as_the_check_does(
     def no_separate_query(*args):
         raise AssertionError("the joined lookup must answer without a query of its own")
 
-    asked = tokenization.consent_check
-    tokenization.consent_check = no_separate_query
+    tokenization.consent_check = no_separate_query  # shadows the method on this instance
     try:
         joined = detokenize(container, "marketing", batch)
     finally:
-        tokenization.consent_check = asked
+        del tokenization.consent_check
     tokenization.consent_join = None  # one query per subject, as before
     try:
         checked = detokenize(container, "marketing", batch)
     finally:
-        tokenization.consent_join = svc.consent_join
+        del tokenization.consent_join
     assert joined == checked
     reasons = [r.get("reason", "granted") for r in joined]
     assert reasons == [

@@ -8,10 +8,10 @@ import json
 import sqlalchemy as sa
 
 from access import model as m
+from privacy import subjects
 from tests.approved import SECOND_DPO, TEST_DPO, actor_of, create_client
 from tests.consent.conftest import MOBILE, NAME, audit_payloads, package_approved, second_dpo_approves
 from tests.consent.test_api_scenarios import SUBJECT, detok, dsr, grant, tokenize, work
-from tokenization import subjects
 
 
 def _refused(resp) -> str | None:

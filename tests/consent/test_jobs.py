@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from access.model import DSR_ERASURE
 from consent import tables as t
 from piivault.cli import main
+from privacy import tables as pt
 from tests.api.conftest import settings_env
 from tests.approved import four_eyes
 from tests.consent.conftest import DPO, SERVICE, call, customer
@@ -122,7 +123,7 @@ def test_a_restore_brings_nothing_of_an_erased_subject_back(container, svc, cloc
     with container.session_factory() as s:  # what `piivault keys replay-erasures` calls after the keyring
         assert svc.forget_erased(s, ["cust-0001"]) == 1
         s.commit()
-        assert s.scalar(sa.select(sa.func.count()).select_from(t.records)) == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(pt.records)) == 0
         assert s.scalar(sa.select(t.tombstones.c.subject_id)) == "cust-0001"
         assert erasure.pending_shred(s, "cust-0001") is None
     with container.session_factory() as s:

@@ -112,7 +112,7 @@ def test_no_audit_record_no_consent(container, svc, monkeypatch):
     import sqlalchemy as sa
 
     from consent import tables as t
-
+    from privacy import tables as pt
     def broken(session, events):
         raise ValueError("audit sink refused the event")
 
@@ -121,7 +121,7 @@ def test_no_audit_record_no_consent(container, svc, monkeypatch):
     with pytest.raises(ValueError):
         call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app")
     with container.session_factory() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(t.records)) == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(pt.records)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(t.receipts)) == 0
 
 

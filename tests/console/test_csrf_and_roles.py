@@ -30,7 +30,7 @@ def test_a_post_without_the_right_token_is_refused_and_changes_nothing(container
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="error-page"' in html and "表单已失效" in html
-    assert count_rows(container, consent_tables.records) == 0
+    assert count_rows(container, privacy_tables.records) == 0
     assert not [e for e in audit_payloads(container) if e["action"] == "consent.grant"]
 
 
@@ -42,7 +42,7 @@ def test_another_sessions_token_does_not_work(app, container, signed_in, subject
         f"/console/subjects/{subject}/consents/grant", {**GRANT, "csrf_token": first.token}
     )
     assert response.status_code == 400
-    assert count_rows(container, consent_tables.records) == 0
+    assert count_rows(container, privacy_tables.records) == 0
 
 
 def test_sign_out_needs_the_token_too(signed_in):
@@ -55,7 +55,7 @@ def test_the_right_token_works(container, signed_in, subject):
     dpo = signed_in("dpo")
     response = dpo.post(f"/console/subjects/{subject}/consents/grant", GRANT)
     assert response.status_code == 303
-    assert count_rows(container, consent_tables.records) == 1
+    assert count_rows(container, privacy_tables.records) == 1
 
 
 def _dsr_at_identity_verified(container, subject: str) -> str:
@@ -100,8 +100,8 @@ def test_an_auditor_changes_nothing(container, signed_in, subject, path, data):
     response = auditor.post(path, data)
     assert response.status_code == 403
     assert 'id="error-page"' in response.get_data(as_text=True)
-    assert count_rows(container, consent_tables.records) == 0
-    assert count_rows(container, consent_tables.holds) == 0
+    assert count_rows(container, privacy_tables.records) == 0
+    assert count_rows(container, privacy_tables.holds) == 0
     assert count_rows(container, consent_tables.dsr_requests) == 0
     after = [e["action"] for e in audit_payloads(container)]
     assert after == before

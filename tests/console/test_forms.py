@@ -32,8 +32,8 @@ DPO_ACTOR = Actor("client:dpo", "dpo")
 
 def snapshot(container) -> dict[str, Any]:
     tables = [
-        consent_tables.records,
-        consent_tables.holds,
+        privacy_tables.records,
+        privacy_tables.holds,
         consent_tables.dsr_requests,
         consent_tables.dsr_steps,
         privacy_tables.purpose_versions,
@@ -44,7 +44,7 @@ def snapshot(container) -> dict[str, Any]:
     ]
     with container.session_factory() as s:
         state = {t.name: s.execute(sa.select(t)).all() for t in tables}
-        state["subjects"] = s.execute(sa.select(tt.subjects)).all()
+        state["subjects"] = s.execute(sa.select(privacy_tables.subjects)).all()
         state["sessions"] = s.scalar(sa.select(sa.func.count()).select_from(ct.sessions))
     state["changes"] = [e["action"] for e in audit_payloads(container) if e["action"] not in READS]
     return state

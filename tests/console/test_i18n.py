@@ -41,8 +41,9 @@ def test_every_key_the_code_names_is_in_the_catalogue():
 
 
 def test_keys_built_from_codes_exist():
-    from consent import dsr, holds
+    from consent import dsr
     from consent.subject_state import LIFT_REASONS
+    from privacy import holds
     from privacy.model import CHANNELS, LEGAL_BASES, SEPARATE_GROUNDS
 
     prefixes = {

@@ -8,9 +8,9 @@ import re
 import sqlalchemy as sa
 
 from consent import tables as consent_tables
+from privacy import tables as pt
 from tests.consent.conftest import CARD, ID_NUMBER, MOBILE, NAME, customer
 from tests.console.conftest import audit_payloads
-from tokenization import tables as tt
 
 PII = (MOBILE, ID_NUMBER, CARD, NAME)
 
@@ -99,8 +99,8 @@ def test_grant_and_withdraw_a_consent(container, signed_in):
     assert _consent_state(page, "marketing") == "withdrawn" and "已记录撤回同意" in page
     with container.session_factory() as s:
         rows = s.execute(
-            sa.select(consent_tables.records.c.action, consent_tables.records.c.recorded_by).order_by(
-                consent_tables.records.c.id
+            sa.select(pt.records.c.action, pt.records.c.recorded_by).order_by(
+                pt.records.c.id
             )
         ).all()
     assert [tuple(r) for r in rows] == [("grant", "user:dpo"), ("withdraw", "user:dpo")]
@@ -150,7 +150,7 @@ def test_an_erasure_under_a_legal_hold_restricts_and_says_so_first(container, si
     with container.session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(consent_tables.jobs)) == 0
         assert (
-            s.scalar(sa.select(tt.subjects.c.state).where(tt.subjects.c.subject_id == "cust-0001"))
+            s.scalar(sa.select(pt.subjects.c.state).where(pt.subjects.c.subject_id == "cust-0001"))
             == "active"
         )
     done = _confirmed_by_two(dpo, signed_in, dsr_id)
@@ -158,7 +158,7 @@ def test_an_erasure_under_a_legal_hold_restricts_and_says_so_first(container, si
     page = dpo.get("/console/subjects/cust-0001").get_data(as_text=True)
     assert 'id="restriction-notice"' in page and 'data-state="restricted"' in page
     with container.session_factory() as s:
-        assert s.scalar(sa.select(tt.subjects.c.state).where(tt.subjects.c.subject_id == "cust-0001")) == (
+        assert s.scalar(sa.select(pt.subjects.c.state).where(pt.subjects.c.subject_id == "cust-0001")) == (
             "restricted"
         )
         assert s.scalar(sa.select(consent_tables.jobs.c.state)) == "pending"
@@ -193,7 +193,7 @@ def test_release_a_hold_and_lift_the_restriction(container, signed_in):
         dpo.post("/console/subjects/cust-0001/holds", {"reason_code": "audit", "ends_on": "2099-01-01"})
     )
     with container.session_factory() as s:
-        hold_id = s.scalar(sa.select(consent_tables.holds.c.hold_id))
+        hold_id = s.scalar(sa.select(pt.holds.c.hold_id))
     released = dpo.post(f"/console/subjects/cust-0001/holds/{hold_id}/release", {"reason_code": "ended"})
     assert "ok=hold_released" in _location(released)
     actions = [(e["action"], e["actor"]) for e in audit_payloads(container)]

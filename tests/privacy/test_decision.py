@@ -6,15 +6,19 @@ import datetime as dt
 
 import pytest
 
-from consent import check
-from privacy import DEFAULT_PURPOSES, Effect, PurposeCatalogue, Reason, decide
+from privacy import DEFAULT_PURPOSES, Effect, PurposeCatalogue, Reason, consent_check, decide
 
 CATALOGUE = PurposeCatalogue(DEFAULT_PURPOSES)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 def run(
-    purpose="marketing", state="active", verdict=check.GRANTED, exempt=None, role="service", field="name"
+    purpose="marketing",
+    state="active",
+    verdict=consent_check.GRANTED,
+    exempt=None,
+    role="service",
+    field="name",
 ):
     return decide(
         role=role,
@@ -44,16 +48,16 @@ def run(
     ],
 )
 def test_verdicts(row, reason):
-    assert check.verdict(*row, NOW).reason == reason
+    assert consent_check.verdict(*row, NOW).reason == reason
 
 
 @pytest.mark.parametrize(
     ("verdict", "reason"),
     [
-        (check.NO_CONSENT, Reason.NO_CONSENT),
-        (check.EXPIRED, Reason.EXPIRED),
-        (check.WITHDRAWN, Reason.WITHDRAWN),
-        (check.RECONSENT, Reason.RECONSENT_REQUIRED),
+        (consent_check.NO_CONSENT, Reason.NO_CONSENT),
+        (consent_check.EXPIRED, Reason.EXPIRED),
+        (consent_check.WITHDRAWN, Reason.WITHDRAWN),
+        (consent_check.RECONSENT, Reason.RECONSENT_REQUIRED),
     ],
 )
 def test_the_decision_says_why_consent_does_not_count(verdict, reason):
@@ -63,7 +67,7 @@ def test_the_decision_says_why_consent_does_not_count(verdict, reason):
 
 def test_separate_consent_missing():
     assert run(purpose="risk_scoring", field="bank_card").reason.value == "separate consent missing"
-    assert run(purpose="risk_scoring", field="bank_card", verdict=check.GRANTED_SEPARATELY).allowed
+    assert run(purpose="risk_scoring", field="bank_card", verdict=consent_check.GRANTED_SEPARATELY).allowed
 
 
 def test_a_hold_lets_its_own_purpose_through_a_restriction_only():
@@ -78,4 +82,5 @@ def test_a_hold_lets_its_own_purpose_through_a_restriction_only():
     assert run(purpose="aml_kyc", state="active", exempt=exempt).allowed
     assert asked == [1]  # asked for the restricted subject only
     # Exempted from the restriction, not from consent.
-    assert run(state="restricted", exempt=lambda: True, verdict=check.WITHDRAWN).reason is Reason.WITHDRAWN
+    withdrawn = run(state="restricted", exempt=lambda: True, verdict=consent_check.WITHDRAWN)
+    assert withdrawn.reason is Reason.WITHDRAWN

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 import tokenization.tokenize as tokenize_module
+from privacy import tables as pt
 from tests.tokenization.conftest import tokenize
 from tokenization import tables as t
 from tokenization.model import TokenizeItem
@@ -54,7 +55,7 @@ def test_racing_standalone_deterministic_tokens(container, backend, monkeypatch)
         (token,) = tokens
         assert count(container, t.tokens, t.tokens.c.token == token) == 1
     # No orphan owners from the requests that lost: one standalone owner (and key) per token.
-    assert count(container, t.subjects, t.subjects.c.kind == "standalone") == ROUNDS
+    assert count(container, pt.subjects, pt.subjects.c.kind == "standalone") == ROUNDS
     assert count(container, vt.data_keys, vt.data_keys.c.owner.like("subject:std_%")) == ROUNDS
     if backend == "postgresql":
         # The race really happened: some requests lost an insert and redid their work.
@@ -71,6 +72,6 @@ def test_racing_a_new_subject_and_its_deterministic_token(container):
         ]
         results = race(container, items)
         assert len({tuple(r["token"] for r in result) for result in results}) == 1
-        assert count(container, t.subjects, t.subjects.c.subject_id == subject) == 1
+        assert count(container, pt.subjects, pt.subjects.c.subject_id == subject) == 1
         assert count(container, t.tokens, t.tokens.c.subject_id == subject) == 2
         assert count(container, vt.data_keys, vt.data_keys.c.owner == subject_owner(subject)) == 1

@@ -84,10 +84,3 @@ def test_a_bad_file_stops_start_up_with_one_line(tmp_path, name, text, message):
 def test_a_bad_scope_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="DETERMINISTIC_SCOPE"):
         Settings.from_env({"PIIVAULT_DETERMINISTIC_SCOPE": "galaxy"})
-
-
-def test_without_the_consent_service_nobody_has_consented():
-    """The composition root passes the consent service's check; the default fails closed."""
-    svc = build_tokenization_service(settings(), keyring=None)  # type: ignore[arg-type]
-    verdict = svc.consent_check(None, "sub-1", "marketing", "name")  # type: ignore[arg-type]
-    assert not verdict.granted and verdict.reason == "no consent"

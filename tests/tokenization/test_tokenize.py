@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from fieldtypes.checksums import GB11643, LUHN
+from privacy import tables as pt
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, queued_events, tokenize
 from tokenization import tables as t
@@ -82,7 +83,7 @@ def test_no_value_is_stored_or_audited_in_clear(container, backend):
     tokenize(container, [dataclasses.replace(i, kind="deterministic", subject_id=None) for i in items])
     dump = []
     with container.session_factory() as s:
-        for table in (t.tokens, t.subjects):
+        for table in (t.tokens, pt.subjects):
             for row in s.execute(sa.select(table)).all():
                 dump.extend(
                     bytes(v).decode("latin-1") if isinstance(v, bytes | memoryview) else str(v) for v in row
@@ -103,7 +104,7 @@ def test_new_subjects_get_their_keys_in_one_wrap_call(container, vault_calls):
     assert vault_calls == {"wrap": 1, "unwrap": 0}
     with container.session_factory() as s:
         kinds = dict(
-            s.execute(sa.select(t.subjects.c.kind, sa.func.count()).group_by(t.subjects.c.kind)).all()
+            s.execute(sa.select(pt.subjects.c.kind, sa.func.count()).group_by(pt.subjects.c.kind)).all()
         )
     assert kinds == {"subject": 301, "standalone": 5}
     # Known subjects, keys cached: no Vault call at all.
@@ -351,11 +352,11 @@ def test_vault_outage_leaves_nothing_written(database_url, private_bao, tmp_path
     container = make_container(make_settings(database_url, private_bao, tmp_path, vault_timeout=1.0))
     try:
         tokenize(container, [TokenizeItem("name", "张三", "cust-0001")])  # system keys exist and are cached
-        before = (len(rows(container)), len(rows(container, t.subjects)), len(queued_events(container)))
+        before = (len(rows(container)), len(rows(container, pt.subjects)), len(queued_events(container)))
         private_bao.stop()
         with pytest.raises(VaultUnavailable):
             tokenize(container, [TokenizeItem("name", "李四", "cust-new")])
-        after = (len(rows(container)), len(rows(container, t.subjects)), len(queued_events(container)))
+        after = (len(rows(container)), len(rows(container, pt.subjects)), len(queued_events(container)))
         assert after == before
     finally:
         container.close()

@@ -1,7 +1,7 @@
 """The console's service: the read models its pages need, over the container's users and sessions.
 
 The queries are their tables' owners' (:mod:`consent.counts`, :mod:`audit.activity`,
-:mod:`tokenization.subjects`); the console composes them and imports no ``tables`` module
+:mod:`tokenization.subject_tokens`); the console composes them and imports no ``tables`` module
 (import-linter's ``console-no-tables`` contract).
 
 Holds no Flask and no state (:func:`console_service` makes one). The domain services
@@ -27,7 +27,7 @@ from consent.erasure import ErasurePreview
 from identity.users.users import ConsoleUser
 from piivault.db import is_unavailable
 from piivault.errors import StorageUnavailable
-from tokenization import subjects
+from tokenization import subject_tokens
 
 DUE_SOON = dt.timedelta(days=3)
 CHART_DAYS = 30
@@ -131,7 +131,7 @@ class ConsoleService:
             assert uow.session is not None
             if budget is not None:
                 budget.check(uow.session, user.actor)
-            subject_id = subjects.of_token(uow.session, token)
+            subject_id = subject_tokens.of_token(uow.session, token)
             if subject_id is None and budget is not None:
                 budget.spend(uow, user.actor, 1, request_id=request_id)
             uow.record(
@@ -170,7 +170,7 @@ class ConsoleService:
     def tokens_of(self, subject_id: str) -> list[tuple[str, str]]:
         """(token, field type) of a subject's tokens. Raises StorageUnavailable."""
         with self._read() as session:
-            return subjects.tokens_of(session, subject_id)
+            return subject_tokens.tokens_of(session, subject_id)
 
     def erasure_preview(self, subject_id: str) -> ErasurePreview:
         """What an erasure of the subject would do now, on the console's clock: consent's

@@ -21,9 +21,9 @@ from api.console.web import blp, done, page, read_form, requires
 from api.console.wording import error_text, ft, purpose_options
 from audit.service import READ_ACTION
 from consent import dsr
-from consent import holds as _holds
 from consent.subject_state import LIFT_REASONS
 from piivault.errors import Conflict, NotFound, ValidationFailed
+from privacy import holds as _holds
 from privacy.model import CHANNELS, HOLD_ROLES, MAX_NOTE
 from tokenization.errors import SubjectNotFound
 

@@ -1,9 +1,9 @@
 """The bulk population decision agrees with the per-request policy decision point, subject by subject.
 
 Extracts decide eligibility for every subject in a few queries
-(:func:`consent.population.eligible_subjects`); detokenization decides one
+(:func:`privacy.population.eligible_subjects`); detokenization decides one
 subject at a time (:func:`privacy.decide` asking
-:func:`consent.check.check` and :func:`consent.holds.exempts`). Both must give
+:func:`privacy.consent_check.check` and :func:`privacy.holds.exempts`). Both must give
 the same answer for every state a subject can be in, or the rules drifted.
 """
 
@@ -14,14 +14,12 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from consent import check, holds
-from consent.population import eligible_subjects
-from privacy import decision
+from privacy import consent_check, decision, holds, subjects
 from privacy import purposes as privacy_purposes
+from privacy import tables as pt
+from privacy.population import eligible_subjects
 from tests.consent.conftest import DPO, SERVICE, Clock, call, customer
 from tests.erasing import erase_subject
-from tokenization import subjects
-from tokenization import tables as tt
 
 PURPOSES = ("risk_scoring", "marketing", "third_party_sharing", "account_service", "aml_kyc")
 
@@ -103,7 +101,7 @@ def subjects_in_every_state(container, clock) -> dict[str, str]:
 def _one_by_one(session, purpose_code: str, role: str, sensitive: bool, now: dt.datetime, entry) -> set[str]:
     """The subjects the policy decision point lets ``role`` use, asked one at a time."""
     allowed = set()
-    ids = list(session.scalars(sa.select(tt.subjects.c.subject_id)))
+    ids = list(session.scalars(sa.select(pt.subjects.c.subject_id)))
     states = subjects.states(session, ids)
     for sid in ids:
         kind, state = states[sid]
@@ -118,7 +116,7 @@ def _one_by_one(session, purpose_code: str, role: str, sensitive: bool, now: dt.
             field_type="cn_mobile",
             pipl_sensitive=sensitive,
             subject_state=state,
-            consent=lambda sid=sid: check.check(session, sid, purpose_code, now),
+            consent=lambda sid=sid: consent_check.check(session, sid, purpose_code, now),
             reveal=decision.Effect.PLAIN,
             restriction_exempt=lambda sid=sid: holds.exempts(session, sid, purpose_code, role, now),
         )

@@ -21,7 +21,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consent import tables as t
 from privacy import model as m
 from privacy import tables as pt
 from privacy.verdict import ConsentVerdict, JoinedConsent
@@ -33,7 +32,7 @@ RECONSENT = ConsentVerdict(granted=False, separate=False, reason=m.REASON_RECONS
 GRANTED = ConsentVerdict(granted=True, separate=False, reason=m.REASON_GRANTED)
 GRANTED_SEPARATELY = ConsentVerdict(granted=True, separate=True, reason=m.REASON_GRANTED)
 
-_r, _p = t.records.c, pt.purposes.c
+_r, _p = pt.records.c, pt.purposes.c
 LATEST = (
     sa.select(
         _r.action,
@@ -43,7 +42,7 @@ LATEST = (
         _p.accepted_notice_version,
         _p.reconsent_grace,
     )
-    .join_from(t.records, pt.purposes, _p.code == _r.purpose_code)
+    .join_from(pt.records, pt.purposes, _p.code == _r.purpose_code)
     .where(_r.subject_id == sa.bindparam("subject"), _r.purpose_code == sa.bindparam("purpose"))
     .order_by(_r.effective_at.desc(), _r.id.desc())
     .limit(1)
@@ -116,7 +115,7 @@ def _joined(
         .limit(1)
         .scalar_subquery()
     )
-    record = t.records.alias("latest_consent")
+    record = pt.records.alias("latest_consent")
     of = pt.purposes.alias("latest_consent_purpose")
     r, p = record.c, of.c
     columns = (r.action, r.notice_version, r.expires_at, r.separate)

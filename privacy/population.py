@@ -1,6 +1,6 @@
 """Who may be used for a purpose, decided for every subject at once (extract populations).
 
-The per-request path (:func:`consent.check.check`, asked by the policy decision
+The per-request path (:func:`privacy.consent_check.check`, asked by the policy decision
 point :func:`privacy.decide`) answers for one subject; an extract
 needs the answer for all of them. :func:`eligible_subjects` gives it in three
 queries - subjects and their states, the latest consent record of every
@@ -9,9 +9,9 @@ restricted subject - and applies the same rules in the same order:
 
 1. erased -> excluded;
 2. restricted -> excluded, unless an active hold lets ``role`` use the
-   subject for this purpose (:func:`consent.holds.exempts`);
+   subject for this purpose (:func:`privacy.holds.exempts`);
 3. when the purpose needs consent: the latest record's verdict
-   (:func:`consent.check.verdict`, the very function the per-request check
+   (:func:`privacy.consent_check.verdict`, the very function the per-request check
    uses: withdrawn, expired, reconsent required, or no consent at all);
 4. a separate consent where the purpose or a PIPL-sensitive field type needs it.
 
@@ -30,12 +30,10 @@ from collections import Counter
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consent import check, holds
-from consent import tables as t
+from privacy import consent_check, holds, subjects
 from privacy import model as m
+from privacy import tables as pt
 from privacy.verdict import ConsentVerdict
-from tokenization import subjects
-from tokenization import tables as tt
 
 # Exclusion reasons as counted in an extract's report (consent's verdict reasons, snake_case).
 ERASED, RESTRICTED = "erased", "restricted"
@@ -46,7 +44,7 @@ _REASONS = {
     m.REASON_EXPIRED: "expired",
     m.REASON_RECONSENT: "reconsent_required",
 }
-_r, _s, _h = t.records.c, tt.subjects.c, t.holds.c
+_r, _s, _h = pt.records.c, pt.subjects.c, pt.holds.c
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +81,7 @@ def latest_verdicts(session: Session, purpose: m.PurposeDef, now: dt.datetime) -
         ).where(ranked.c.rank == 1)
     )
     return {
-        subject_id: check.verdict(
+        subject_id: consent_check.verdict(
             action,
             notice_version,
             expires_at,
@@ -99,10 +97,10 @@ def latest_verdicts(session: Session, purpose: m.PurposeDef, now: dt.datetime) -
 def _exempt(session: Session, purpose: str, role: str, now: dt.datetime) -> set[str]:
     """Subjects an active hold lets ``role`` use for ``purpose`` although restricted.
 
-    The same "active" condition as :func:`consent.holds.exempts` (one subject at a time).
+    The same "active" condition as :func:`privacy.holds.exempts` (one subject at a time).
     """
     rows = session.execute(
-        sa.select(_h.subject_id, _h.roles).where(_h.purpose_code == purpose, holds._active(now))
+        sa.select(_h.subject_id, _h.roles).where(_h.purpose_code == purpose, holds.active_at(now))
     )
     return {subject_id for subject_id, roles in rows if role in json.loads(roles)}
 
@@ -130,7 +128,7 @@ def eligible_subjects(
         elif state == subjects.RESTRICTED and subject_id not in exempt:
             excluded[RESTRICTED] += 1
         elif purpose.consent_required:
-            verdict = verdicts.get(subject_id, check.NO_CONSENT)
+            verdict = verdicts.get(subject_id, consent_check.NO_CONSENT)
             if not verdict.granted:
                 excluded[_REASONS.get(verdict.reason, "no_consent")] += 1
             elif separate and not verdict.separate:

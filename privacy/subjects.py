@@ -1,0 +1,84 @@
+"""Subjects (customers) and the internal owners of standalone tokens: who they are and their state.
+
+A subject is created explicitly or on its first tokenization; its data key is
+created with it. Its state is ``active``, ``restricted`` (PIPL art. 44: kept,
+not used) or ``erased`` (its data key shredded: every sealed value is noise).
+The functions here run inside the caller's transaction and audit nothing; the
+use cases that call them are tokenization's (a subject made on first use) and
+consent's (relationships opened and closed, restrictions, erasure). A subject's
+tokens are :mod:`tokenization.subject_tokens`'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from piivault.sql import insert_ignoring_conflicts, select_in
+from privacy import tables as pt
+
+ACTIVE, RESTRICTED, ERASED = "active", "restricted", "erased"
+SUBJECT, STANDALONE = "subject", "standalone"
+
+
+def states(session: Session, subject_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """subject id -> (kind, state) for the ids that exist."""
+    s = pt.subjects.c
+    rows = select_in(session, [s.subject_id, s.kind, s.state], s.subject_id, subject_ids)
+    return {sid: (kind, state) for sid, kind, state in rows}
+
+
+def ensure(
+    session: Session, subject_ids: Sequence[str], now: dt.datetime, existing: Collection[str] = ()
+) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Create the subjects that do not exist; return (kind, state) of all, and the new ids.
+
+    ``existing`` names ids known to exist (the caller loaded their data keys):
+    they are only read. The others are inserted first, conflicts skipped, and
+    only those not inserted are read: one statement when every subject is new
+    (an onboarding batch) or every one is known (a customer's new value).
+    Safe against a concurrent request creating the same subject: only one
+    transaction's insert counts, and only it reports the id as new.
+    """
+    created = insert(session, sorted({sid for sid in subject_ids if sid not in existing}), SUBJECT, now)
+    new = set(created)
+    found = states(session, [sid for sid in subject_ids if sid not in new])
+    found.update((sid, (SUBJECT, ACTIVE)) for sid in created)
+    return found, created
+
+
+def insert(session: Session, subject_ids: Sequence[str], kind: str, now: dt.datetime) -> list[str]:
+    """Insert active owners of ``kind``, skipping ids that exist; return the ids inserted."""
+    rows = [{"subject_id": sid, "kind": kind, "state": ACTIVE, "created_at": now} for sid in subject_ids]
+    inserted = insert_ignoring_conflicts(session, pt.subjects, rows, "subject_id")
+    return [sid for sid in subject_ids if sid in inserted]
+
+
+def get(session: Session, subject_id: str) -> sa.Row | None:
+    """The subject row (kind "subject" only: standalone owners are internal)."""
+    s = pt.subjects.c
+    return session.execute(
+        sa.select(s.subject_id, s.state, s.created_at, s.opened_at, s.closed_at, s.state_changed_at).where(
+            s.subject_id == subject_id, s.kind == SUBJECT
+        )
+    ).first()
+
+
+def set_state(session: Session, subject_id: str, state: str, now: dt.datetime) -> None:
+    session.execute(
+        pt.subjects.update()
+        .where(pt.subjects.c.subject_id == subject_id)
+        .values(state=state, state_changed_at=now)
+    )
+
+
+def set_opened(session: Session, subject_id: str, now: dt.datetime) -> None:
+    """Record that the customer relationship began (a lead becomes a customer)."""
+    session.execute(pt.subjects.update().where(pt.subjects.c.subject_id == subject_id).values(opened_at=now))
+
+
+def set_closed(session: Session, subject_id: str, now: dt.datetime) -> None:
+    session.execute(pt.subjects.update().where(pt.subjects.c.subject_id == subject_id).values(closed_at=now))
