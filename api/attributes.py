@@ -15,12 +15,12 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from anonymize.extract.attributes import MAX_ATTRIBUTES, MAX_TEXT
 from anonymize.extract.service import ATTRIBUTE_ROLES, MAX_ATTRIBUTE_ITEMS, Requester
 from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.schemas import Schema
 from api.tokens import request_id
+from privacy.attributes import MAX_ATTRIBUTES, MAX_TEXT
 
 blp = Blueprint(
     "attributes",

@@ -330,7 +330,7 @@ def _seed_vault(container: Any, subjects: int, seed: int = SEED) -> list[str]:
     import datetime as dt
     import secrets
 
-    from anonymize.extract import attributes
+    from privacy import attributes
     from privacy import tables as pt
     from tokenization import tables as tt
     from vault import Binding, subject_owner

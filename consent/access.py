@@ -16,8 +16,7 @@ import dataclasses
 import datetime as dt
 import html
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -31,7 +30,7 @@ from privacy import model as m
 from privacy.errors import InvalidConsent, InvalidTransition, RequestNotFound
 from privacy.guards import four_eyes_gate, require_four_eyes, require_role
 from tokenization import tables as tt
-from vault import Binding, DataKey, subject_owner
+from vault import Binding, subject_owner
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,36 +39,13 @@ if TYPE_CHECKING:
 
     from consent.receipts import Controller
     from fieldtypes import FieldTypeRegistry
+    from privacy.attributes import AttributeStore
     from privacy.catalogue import LivePurposeCatalogue
     from vault import Keyring
 
 # json and html: the DPO's package; customer and pdf: the copy for the person (consent.customer_copy).
 FORMATS = ("json", "html", "customer", "pdf")
 READ_ACTIONS = ("detokenize", "lookup", "dsr.access_package")
-
-
-class SubjectAttributes(Protocol):
-    """Where subjects' risk attributes are kept (:class:`anonymize.extract.attributes.AttributeStore`).
-
-    The composition root gives it to the consent service, so that consent
-    imports nothing of the package that owns them. Both run in the caller's
-    transaction.
-    """
-
-    def of_subject(
-        self, session: Any, key: DataKey, subject_id: str
-    ) -> tuple[dict[str, Any], dt.datetime] | None:
-        """The subject's attributes, opened, and when they were stored; None if it has none."""
-
-    def correct(
-        self,
-        session: Any,
-        key: DataKey,
-        subject_id: str,
-        changes: Sequence[tuple[str, str, Any]],
-        now: dt.datetime,
-    ) -> list[str]:
-        """Set ``(where, name, value)`` each; return the names set. Raises a ValidationFailed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +62,7 @@ class PackageDeps:
     clock: Callable[[], dt.datetime]
     audit: Any = None  # audit.service.AuditLog
     four_eyes: Any = None  # access.gate.FourEyes; None refuses every download (fail closed)
-    subject_attributes: SubjectAttributes | None = None
+    subject_attributes: AttributeStore | None = None
     # client id -> the name an admin gave it, read in the caller's session
     client_names: Callable[[Session], dict[str, str]] | None = None
     time_zone: str = "Asia/Shanghai"

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from consent.receipts import Receipts
     from consent.subject_state import SubjectStates
     from fieldtypes import FieldTypeRegistry
+    from privacy.attributes import AttributeStore
     from privacy.catalogue import LivePurposeCatalogue
     from vault import Keyring
 
@@ -151,7 +152,7 @@ class DsrDeps:
     keyring: Keyring
     field_types: FieldTypeRegistry
     due_days: int = 15
-    subject_attributes: Any = None  # consent.access.SubjectAttributes; None: none are kept
+    subject_attributes: AttributeStore | None = None  # None: none are kept
     four_eyes: Any = None  # access.gate.FourEyes; None refuses erasures (fail closed)
 
 

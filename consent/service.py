@@ -34,6 +34,7 @@ from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork, utcnow
 from piivault.errors import ConfigurationError
 from privacy import model as m
+from privacy.attributes import attribute_store
 from privacy.catalogue import LivePurposeCatalogue
 from privacy.purpose_admin import PurposeAdmin, PurposeChange
 from vault import Keyring
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from consent.erasure import ErasureDeps, ErasurePreview
     from consent.importer import ImportDeps
     from consent.jobs import JobDeps
+    from privacy.attributes import AttributeStore
 
 
 @dataclasses.dataclass
@@ -57,9 +59,9 @@ class ConsentService:
     audit: Any = None  # audit.service.AuditLog
     due_days: int = 15
     clock: Callable[[], dt.datetime] = utcnow
-    # Subjects' risk attributes (consent.access.SubjectAttributes), wired by the composition root:
-    # the access package shows them, a correction request changes them. None: none are kept.
-    subject_attributes: Any = None
+    # Subjects' risk attributes (privacy.attributes): the access package shows them, a correction
+    # request changes them. None: none are kept.
+    subject_attributes: AttributeStore | None = None
     # Purposes that own the customer relationship: a purpose-bound client may open or close
     # it only holding one of them (PIIVAULT_RELATIONSHIP_PURPOSES).
     relationship_purposes: frozenset[str] = frozenset(m.RELATIONSHIP_PURPOSES)
@@ -332,7 +334,6 @@ def build_consent_service(
     catalogue: LivePurposeCatalogue,
     field_types: FieldTypeRegistry,
     audit: Any = None,
-    subject_attributes: Any = None,
     widen_gate: Any = None,
     four_eyes: Any = None,
     client_names: Callable[[Session], dict[str, str]] | None = None,
@@ -366,7 +367,8 @@ def build_consent_service(
         due_days=settings.dsr_due_days,
         clock=clock,
         time_zone=_time_zone(settings.customer_time_zone),
-        subject_attributes=subject_attributes,
+        # Risk attributes are sealed under subjects' keys: the access package and corrections reach them.
+        subject_attributes=attribute_store(field_types),
         widen_gate=widen_gate,
         four_eyes=four_eyes,
         client_names=client_names,

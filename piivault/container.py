@@ -275,7 +275,6 @@ class Container:
     # -- consent: what each subject said, holds, DSRs, erasure --------------------------------
     @cached_property
     def consent(self) -> ConsentService:
-        from anonymize.extract.attributes import AttributeStore
         from consent.service import build_consent_service
         from privacy.widening import PurposeApprovals
 
@@ -288,8 +287,6 @@ class Container:
             catalogue=catalogue,
             field_types=field_types,
             audit=self.audit,
-            # Risk attributes are sealed under subjects' keys: the access package and corrections reach them.
-            subject_attributes=AttributeStore(frozenset({*field_types.codes(), "subject_id"})),
             # Purpose changes that widen access wait for a DPO's approval and apply when it comes.
             widen_gate=PurposeApprovals(self.access, catalogue=catalogue, field_types=field_types),
             four_eyes=self._four_eyes,

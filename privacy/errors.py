@@ -88,3 +88,9 @@ class ImportRejected(ValidationFailed):
     def __init__(self, message: str, row_errors: Sequence[dict]) -> None:
         super().__init__(message)
         self.row_errors = list(row_errors)
+
+
+class InvalidAttributes(ValidationFailed):
+    """Risk attributes break a rule (names, types, sizes, unknown or erased subjects)."""
+
+    code = "invalid_attributes"

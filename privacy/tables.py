@@ -146,4 +146,23 @@ holds = sa.Table(
     sa.CheckConstraint("kind IN ('retention', 'legal')", name="kind"),
 )
 
+# Risk attributes of a subject (age, income, credit grade, ...): one JSON
+# document per subject, sealed under the subject's data key, so erasing the
+# subject (crypto-shredding) erases them too.
+subject_attributes = sa.Table(
+    "anonymize_subject_attributes",
+    metadata,
+    sa.Column("subject_id", sa.String(64), primary_key=True),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The attribute names ever stored (names only, no values): what a spec may name.
+attribute_names = sa.Table(
+    "anonymize_attribute_names",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+)
+
 APPEND_ONLY = ("consent_records", "consent_purpose_versions", "consent_notices")

@@ -21,7 +21,7 @@ Flask-free; pseudonyms come from a :class:`vault.DataKey` made for the extract
 Extracts of the vault itself run as jobs of :mod:`anonymize.extract.service`:
 the population decided in bulk by consent's rules and the rows read from the
 vault (:mod:`anonymize.extract.source`), risk attributes stored sealed
-(:mod:`anonymize.extract.attributes`), the re-identification mapping sealed
+(:mod:`privacy.attributes`), the re-identification mapping sealed
 under the extract's key (:mod:`anonymize.extract.reidentification`).
 """
 

@@ -1,6 +1,6 @@
 """The use case that stores subjects' risk attributes (role ``service``, with the explicit
 ``write_attributes`` permission), sealed under their data keys, and the store the consent
-service reads them through. How they are validated and sealed: :mod:`anonymize.extract.attributes`.
+service reads them through. How they are validated and sealed: :mod:`privacy.attributes`.
 """
 
 from __future__ import annotations
@@ -8,23 +8,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from anonymize.extract import attributes
 from anonymize.extract.deps import ExtractDeps
-from anonymize.extract.errors import ExtractForbidden, InvalidAttributes
+from anonymize.extract.errors import ExtractForbidden
 from anonymize.extract.roles import ATTRIBUTE_ROLES, Requester, require
 from audit.events import AuditEvent
-from fieldtypes import FieldTypeRegistry
 from identity.clients.model import WRITE_ATTRIBUTES
 from piivault.db import UnitOfWork
-from privacy import subjects
+from privacy import attributes, subjects
+from privacy.attributes import attribute_store
+from privacy.errors import InvalidAttributes
 from vault import subject_owner
 
 MAX_ATTRIBUTE_ITEMS = 1_000
-
-
-def attribute_store(field_types: FieldTypeRegistry) -> attributes.AttributeStore:
-    """Subjects' attributes for the consent service's data-subject rights (wired by the container)."""
-    return attributes.AttributeStore(frozenset({*field_types.codes(), "subject_id"}))
 
 
 def put_attributes(

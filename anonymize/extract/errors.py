@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from piivault.errors import Conflict, Forbidden, NotFound, PiivaultError, ValidationFailed
+from privacy.errors import InvalidAttributes  # the risk attributes are the privacy core's; re-exported
 
 
 class InvalidSpec(ValidationFailed):
@@ -49,12 +50,6 @@ class InvalidPseudonym(ValidationFailed):
     """A pseudonym must be 32 lowercase hexadecimal characters."""
 
     code = "invalid_pseudonym"
-
-
-class InvalidAttributes(ValidationFailed):
-    """Risk attributes break a rule (names, types, sizes, unknown or erased subjects)."""
-
-    code = "invalid_attributes"
 
 
 class ExtractForbidden(Forbidden):

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from anonymize.extract import attributes
 from anonymize.extract import tables as t
 from anonymize.extract.deps import ExtractDeps
 from anonymize.extract.job_rows import e
 from piivault.sql import chunked
+from privacy import attributes
 from vault import DataKey, Keyring, subject_owner, system_owner
 
 SUBJECT_OWNER = subject_owner("")

@@ -158,10 +158,6 @@ class ExtractService:
         )
 
     # -- risk attributes: anonymize.extract.attribute_writes ------------------------------
-    def attribute_store(self) -> Any:
-        """Subjects' attributes for the consent service's data-subject rights (wired by the container)."""
-        return attribute_writes.attribute_store(self.field_types)
-
     def put_attributes(
         self, uow: UnitOfWork, requester: Requester, items: Sequence[Mapping[str, Any]], **kw: Any
     ) -> dict[str, int]:

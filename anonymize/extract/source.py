@@ -5,7 +5,7 @@ A spec column's ``source`` names what it reads (:mod:`anonymize.extract.spec`):
 * the subject column (``subject_id``): the subject's opaque id;
 * a field type code (``cn_resident_id``, ``cn_mobile``, ...): the subject's
   value of that type (its newest token), decrypted;
-* anything else: a stored risk attribute (:mod:`anonymize.extract.attributes`).
+* anything else: a stored risk attribute (:mod:`privacy.attributes`).
 
 :func:`plan` checks a spec against the vault before a job is queued: every
 source exists, every field type read is covered by the purpose (a purpose
@@ -39,7 +39,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymize.extract import attributes, identifiers
+from anonymize.extract import identifiers
 from anonymize.extract._checks import Problems
 from anonymize.extract.errors import ExtractForbidden, InvalidSpec
 from anonymize.extract.population import Population
@@ -47,6 +47,7 @@ from anonymize.extract.spec import ExtractSpec, SpecDraft
 from anonymize.extract.table import column_of
 from fieldtypes import FieldTypeRegistry
 from piivault.sql import chunked
+from privacy import attributes
 from privacy import model as cm
 from privacy import population as privacy_population
 from tokenization import tables as tt

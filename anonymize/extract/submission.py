@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from anonymize.extract import attributes
 from anonymize.extract import job_rows as rows
 from anonymize.extract import tables as t
 from anonymize.extract._checks import Problems
@@ -21,6 +20,7 @@ from anonymize.extract.deps import ExtractDeps
 from anonymize.extract.roles import SUBMIT_ROLES, Requester, require
 from audit.events import AuditEvent
 from piivault.db import UnitOfWork
+from privacy import attributes
 from privacy import purposes as privacy_purposes
 
 if TYPE_CHECKING:

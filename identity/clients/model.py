@@ -12,7 +12,7 @@ ROLES = (ADMIN, SERVICE, DPO, ANALYST, AUDITOR)
 PURPOSE_BOUND_ROLES = (SERVICE, ANALYST)
 
 # The explicit permission a client needs to replace subjects' risk attributes (``POST /v1/attributes``,
-# :mod:`anonymize.extract.attributes`): they feed credit decisions, so holding a purpose is not enough.
+# :mod:`privacy.attributes`): they feed credit decisions, so holding a purpose is not enough.
 WRITE_ATTRIBUTES = "write_attributes"
 
 # Permissions a client holds only when given one explicitly, and the roles it may be given to.

@@ -352,13 +352,12 @@ def test_attributes_are_stored_sealed_by_the_service_role_only(
         assert "x" * 50 not in resp.json["detail"]
     import sqlalchemy as sa
 
-    from anonymize.extract import tables as t
-
+    from privacy import tables as pt
     with container.session_factory() as s:
         sealed = s.scalar(
-            sa.select(t.subject_attributes.c.sealed).where(t.subject_attributes.c.subject_id == sid)
+            sa.select(pt.subject_attributes.c.sealed).where(pt.subject_attributes.c.subject_id == sid)
         )
-        names = set(s.scalars(sa.select(t.attribute_names.c.name)))
+        names = set(s.scalars(sa.select(pt.attribute_names.c.name)))
     assert b"income_band" not in sealed and b"credit_grade" not in sealed  # sealed, not JSON
     assert {"income_band", "score", "credit_grade", "region_code"} <= names
 

@@ -10,7 +10,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from anonymize.extract import tables as xt
+from privacy import tables as pt
 from tests.consent.conftest import audit_payloads, customer, download
 from tests.consent.test_api_scenarios import SUBJECT, dsr, tokenize, work
 from tests.erasing import erase_subject
@@ -42,8 +42,8 @@ def package(client, keys) -> dict:
 
 
 def attribute_rows(container, subject_id: str = SUBJECT) -> int:
-    a = xt.subject_attributes.c
-    count = sa.select(sa.func.count()).select_from(xt.subject_attributes).where(a.subject_id == subject_id)
+    a = pt.subject_attributes.c
+    count = sa.select(sa.func.count()).select_from(pt.subject_attributes).where(a.subject_id == subject_id)
     with container.session_factory() as s:
         return s.scalar(count)
 
@@ -169,7 +169,7 @@ def test_erasure_deletes_the_attribute_rows_and_their_key(client, keys, containe
     store_attributes(client, keys)
     assert attribute_rows(container) == 1
     with container.session_factory() as s:
-        sealed = s.scalar(sa.select(xt.subject_attributes.c.sealed))
+        sealed = s.scalar(sa.select(pt.subject_attributes.c.sealed))
     done = work(client, keys, dsr(client, keys, "erasure"))
     assert done["outcome"]["action"] == "erased"
     assert attribute_rows(container) == 0
@@ -186,16 +186,16 @@ def test_every_erasure_path_deletes_attributes_and_a_replay_deletes_restored_one
         store_attributes(client, keys, subject_id)
     with container.session_factory() as s:
         backup_keys = [dict(r._mapping) for r in s.execute(sa.select(vt.data_keys))]
-        backup_attributes = [dict(r._mapping) for r in s.execute(sa.select(xt.subject_attributes))]
+        backup_attributes = [dict(r._mapping) for r in s.execute(sa.select(pt.subject_attributes))]
     erase_subject(container, "cust-0002", actor="dpo:test")
     assert attribute_rows(container, "cust-0002") == 0 and attribute_rows(container, "cust-0003") == 1
 
     # A restore (the rows as they were before the erasure), then the replay.
     with container.session_factory() as s:
         s.execute(vt.data_keys.delete())
-        s.execute(xt.subject_attributes.delete())
+        s.execute(pt.subject_attributes.delete())
         s.execute(vt.data_keys.insert(), backup_keys)
-        s.execute(xt.subject_attributes.insert(), backup_attributes)
+        s.execute(pt.subject_attributes.insert(), backup_attributes)
         s.commit()
     assert attribute_rows(container, "cust-0002") == 1
     with container.session_factory() as s:

@@ -12,10 +12,10 @@ from functools import cached_property
 import pytest
 import sqlalchemy as sa
 
-from anonymize.extract import attributes
-from anonymize.extract import tables as xt
 from piivault.container import Container, build_container
 from piivault.db import utcnow
+from privacy import attributes
+from privacy import tables as pt
 from vault import subject_owner
 from vault import tables as vt
 
@@ -35,7 +35,7 @@ BUILT_BEFORE = {
 
 def _attribute_rows(container: Container) -> set[str]:
     with container.session_factory() as s:
-        return set(s.scalars(sa.select(xt.subject_attributes.c.subject_id)))
+        return set(s.scalars(sa.select(pt.subject_attributes.c.subject_id)))
 
 
 def _store_attributes(container: Container, *subject_ids: str) -> None:
@@ -88,13 +88,13 @@ def test_a_replayed_erasure_deletes_restored_attributes_in_a_fresh_container(con
     _store_attributes(container, SUBJECT)
     with container.session_factory() as s:
         backup_keys = [dict(r._mapping) for r in s.execute(sa.select(vt.data_keys))]
-        backup_attributes = [dict(r._mapping) for r in s.execute(sa.select(xt.subject_attributes))]
+        backup_attributes = [dict(r._mapping) for r in s.execute(sa.select(pt.subject_attributes))]
         container.keyring.shred(s, SUBJECT, "test erasure")
         s.commit()
     with container.session_factory() as s:  # a backup from before the erasure comes back
         s.execute(vt.data_keys.delete())
         s.execute(vt.data_keys.insert(), backup_keys)
-        s.execute(xt.subject_attributes.insert(), backup_attributes)
+        s.execute(pt.subject_attributes.insert(), backup_attributes)
         s.commit()
     fresh = build_container(settings)
     try:

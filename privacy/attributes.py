@@ -25,9 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from anonymize.extract import tables as t
-from anonymize.extract.errors import InvalidAttributes
+from fieldtypes import FieldTypeRegistry
 from piivault.sql import chunked
+from privacy import tables as t
+from privacy.errors import InvalidAttributes
 from vault import Binding, DataKey, subject_owner
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -176,11 +177,11 @@ def known_names(session: Session) -> set[str]:
 class AttributeStore:
     """One subject's risk attributes, as the data-subject rights of :mod:`consent` need them.
 
-    The composition root hands it to the consent service (which imports
-    nothing of this package): the access package shows the attributes,
-    a correction request changes them. ``reserved``: names an attribute may
-    not have (field type codes, the subject column). Runs in the caller's
-    transaction and audits nothing.
+    The access package shows the attributes, a correction request changes
+    them, extracts read them in batches. ``reserved``: names an attribute may
+    not have (field type codes, the subject column): :func:`attribute_store`
+    gives the store of a field type registry. Runs in the caller's transaction
+    and audits nothing.
     """
 
     reserved: frozenset[str]
@@ -224,3 +225,8 @@ class AttributeStore:
             names.append(name)
         store(session, {subject_owner(subject_id): key}, {subject_id: validate(document, self.reserved)}, now)
         return names
+
+
+def attribute_store(field_types: FieldTypeRegistry) -> AttributeStore:
+    """The store whose attribute names may not be a field type's code or the subject column."""
+    return AttributeStore(frozenset({*field_types.codes(), "subject_id"}))
