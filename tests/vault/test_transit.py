@@ -94,3 +94,18 @@ path "transit/keys/{key}" {{ capabilities = ["read"] }}
     bad = TransitKeyProvider(bao.addr, role_id=role_id, secret_id="wrong", key_name=key)
     with pytest.raises(VaultAuthError, match="AppRole"):
         bad.wrap([dek])
+
+
+def test_the_environment_is_read_once_per_client_with_the_same_effect(monkeypatch, tmp_path):
+    from vault.providers.transit import _session
+
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "vault.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    proxied = _session("https://vault.example:8200", True)
+    assert proxied.trust_env is False
+    assert proxied.proxies.get("https") == "http://proxy.example:3128"
+    assert proxied.verify == str(bundle)  # as requests would have taken it from the environment
+    assert _session("https://vault.internal:8200", True).proxies == {}  # NO_PROXY still applies
+    assert _session("https://vault.example:8200", "/etc/vault-ca.pem").verify == "/etc/vault-ca.pem"

@@ -45,6 +45,28 @@ T = TypeVar("T")
 _RETIRED_MARKERS = ("disallowed by policy", "too old", "min_decryption_version")
 
 
+def _session(addr: str, verify: bool | str) -> Any:
+    """A requests session for ``addr`` that reads the environment once, not at every call.
+
+    With ``trust_env`` on, requests reads the proxy variables (and ``NO_PROXY``),
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` and ``~/.netrc`` again for every
+    request: a fifth of the CPU of a Transit call, 4% of a single detokenize's
+    whose data key was not cached (py-spy under ``bench/api.py``, issue 22).
+    The same settings, resolved here for Vault's address, apply to every call;
+    a redirect (a standby naming the active node) goes through the same proxy.
+    """
+    import requests
+    from requests.utils import get_netrc_auth
+
+    session = requests.Session()
+    found = session.merge_environment_settings(addr, {}, None, verify, None)
+    session.proxies = found["proxies"]
+    session.verify = found["verify"]
+    session.auth = get_netrc_auth(addr)
+    session.trust_env = False
+    return session
+
+
 class TransitKeyProvider(KeyProvider):
     name = "transit"
 
@@ -108,6 +130,7 @@ class TransitKeyProvider(KeyProvider):
                 namespace=self._namespace,
                 verify=self._verify,
                 timeout=self._timeout,
+                session=_session(self.addr, self._verify),
             )
             self._local.client = client
             self._local.generation = self._generation
