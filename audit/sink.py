@@ -12,8 +12,9 @@ action can still be refused: a queue row the sequencer could not store would
 otherwise have to be quarantined after the action had already happened.
 
 The insert is on the path of every request, so it is kept small: one
-statement per unit of work (a multi-row VALUES list), the canonical bytes
-computed once here, the statement text cached per row count, and no ORM or
+statement per unit of work (on PostgreSQL two arrays unnested, one text
+for any number of rows; elsewhere a multi-row VALUES list, its text cached per
+row count), the canonical bytes computed once here, and no ORM or
 SQL compilation in between (the driver's own statement through the unit of
 work's connection, whose errors SQLAlchemy still wraps, so an outage is
 still a 503 and a failed insert still fails the commit).
@@ -123,13 +124,31 @@ def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequenc
     """
     if not payloads:
         return
-    sqlite = connection.dialect.name == "sqlite"
+    dialect = connection.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        for start in range(0, len(payloads), ROWS_PER_STATEMENT):
+            chunk = payloads[start : start + ROWS_PER_STATEMENT]
+            arrays = ([payload for payload, _ in chunk], [mac for _, mac in chunk])
+            connection.exec_driver_sql(_INSERT_ARRAYS, (now, *arrays))
+        return
+    sqlite = dialect.name == "sqlite"
     # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
     enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if sqlite else now
     for start in range(0, len(payloads), ROWS_PER_STATEMENT):
         chunk = payloads[start : start + ROWS_PER_STATEMENT]
         params = tuple(value for payload, mac in chunk for value in (enqueued_at, payload, mac))
         connection.exec_driver_sql(_insert_statement("?" if sqlite else "%s", len(chunk)), params)
+
+
+# PostgreSQL (psycopg): the payloads and MACs as two binary arrays, in their order. One text for
+# any number of rows, so psycopg prepares it once and PostgreSQL plans it once; a VALUES list
+# of 3 placeholders a row was a new statement for every batch size, parsed and planned again
+# (and split again by the driver, whose cache keeps short statements only), issue 22.
+_INSERT_ARRAYS = (
+    "INSERT INTO audit_queue (enqueued_at, payload, mac) "
+    "SELECT %s, q.payload, q.mac FROM unnest(%b::text[], %b::bytea[]) WITH ORDINALITY AS q(payload, mac, n) "
+    "ORDER BY q.n"
+)
 
 
 @functools.lru_cache(maxsize=64)
