@@ -64,6 +64,32 @@ class _Row:
     consent: ConsentVerdict | None = None  # read with the row (the consent join), if it was
 
 
+@dataclasses.dataclass(slots=True)
+class _OwnerQuestions:
+    """decide()'s callbacks for one row, noting whether one asked about the row's owner: a
+    decision that asked nothing of it holds for every row alike in decide()'s other inputs."""
+
+    row: _Row
+    consent_for: Callable[[_Row], ConsentVerdict]
+    exempt: Callable[[_Row], bool]
+    grant_for: Callable[[_Row], str | None]
+    asked: bool = False
+
+    def consent(self) -> ConsentVerdict:
+        # A verdict joined with the row is among the inputs rows are matched on; one read
+        # apart is this owner's.
+        self.asked = self.asked or self.row.consent is None
+        return self.consent_for(self.row)
+
+    def restriction_exempt(self) -> bool:
+        self.asked = True
+        return self.exempt(self.row)
+
+    def grant(self) -> str | None:
+        self.asked = True
+        return self.grant_for(self.row)
+
+
 def refuse_role(
     uow: UnitOfWork,
     caller: Caller,
@@ -177,6 +203,13 @@ def detokenize(
                 return grant.id
         return None
 
+    def exempt(row: _Row) -> bool:
+        return svc.restriction_exempt(session, row.owner, purpose, caller.role)
+
+    # Rows alike in all that decide() reads get the same decision, unless it asked about their
+    # owner (a consent read apart, a restriction's holds, a grant): a batch's rows of a few field
+    # types, joined with their consent, are decided a few times, not once per token (issue 22).
+    alike: dict[tuple[Any, ...], Decision] = {}
     field_types: dict[str, FieldType] = {}
     for row in found.values():
         try:
@@ -185,22 +218,27 @@ def detokenize(
             row.decision = _FIELD_TYPE_GONE  # removed from the configuration since
             continue
         field_types[row.field_type] = field_type
-        row.decision = decide(
-            role=caller.role,
-            client_purposes=caller.purposes,
-            client_field_types=caller.field_types,
-            purpose_code=purpose,
-            purpose=catalogued,
-            field_type=row.field_type,
-            pipl_sensitive=field_type.pipl_sensitive,
-            subject_state=row.state,
-            consent=lambda row=row: consent_for(row),
-            reveal=wanted,
-            restriction_exempt=lambda row=row: svc.restriction_exempt(
-                session, row.owner, purpose, caller.role
-            ),
-            grant=lambda row=row: grant_for(row),
-        )
+        same = (row.field_type, row.owner_kind, row.state, row.consent)
+        decision = alike.get(same)
+        if decision is None:
+            questions = _OwnerQuestions(row, consent_for, exempt, grant_for)
+            decision = decide(
+                role=caller.role,
+                client_purposes=caller.purposes,
+                client_field_types=caller.field_types,
+                purpose_code=purpose,
+                purpose=catalogued,
+                field_type=row.field_type,
+                pipl_sensitive=field_type.pipl_sensitive,
+                subject_state=row.state,
+                consent=questions.consent,
+                reveal=wanted,
+                restriction_exempt=questions.restriction_exempt,
+                grant=questions.grant,
+            )
+            if not questions.asked:
+                alike[same] = decision
+        row.decision = decision
 
     allowed = [row for row in found.values() if row.decision is not None and row.decision.allowed]
     if keys_joined:
@@ -326,10 +364,14 @@ def _audit_events(
     A reveal under a grant names the grant, how it came about (approval or
     break-glass) and whose approvals made it."""
     groups: dict[tuple[str, str, str, str], list[_Row]] = defaultdict(list)
+    labels: dict[int, tuple[str, str, str]] = {}  # per decision (rows alike share one): its labels
     for row in found.values():
-        assert row.decision is not None
-        key = (row.owner, row.decision.outcome, row.decision.reason.value, row.decision.grant_id or "")
-        groups[key].append(row)
+        decision = row.decision
+        assert decision is not None
+        label = labels.get(id(decision))
+        if label is None:
+            label = labels[id(decision)] = (decision.outcome, decision.reason.value, decision.grant_id or "")
+        groups[(row.owner, *label)].append(row)
     events = []
     for (owner, outcome, reason, grant_id), rows in sorted(groups.items()):
         details: dict[str, Any] = {
