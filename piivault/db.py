@@ -90,6 +90,8 @@ def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, *
         raise ConfigurationError(f"cannot use PIIVAULT_DATABASE_URL: {type(e).__name__}") from None
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, ping_after_idle)
+    if engine.dialect.driver == "psycopg":
+        _arrays_in_binary(engine)
     return engine
 
 
@@ -142,6 +144,41 @@ def _ping_when_idle(engine: sa.Engine, idle: float) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except engine.dialect.loaded_dbapi.Error:
             raise exc.DisconnectionError("idle connection failed its ping") from None
+
+
+class _BinaryList(list):
+    """An array parameter of :func:`in_array`: psycopg connections of :func:`make_engine` send it
+    in binary format; any other connection, as the list it is."""
+
+
+def _arrays_in_binary(engine: sa.Engine) -> None:
+    """Have the engine's psycopg connections send :func:`in_array`'s arrays in binary format.
+
+    A list parameter goes as array text, escaped element by element in Python:
+    2-5 ms for 1,000 tokens, half the worker's time on a batch detokenize's
+    query; the binary form is built in C, in a tenth of that (issue 22).
+    """
+    from psycopg.types.array import ListBinaryDumper
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.adapters.register_dumper(_BinaryList, ListBinaryDumper)
+
+
+class _ArrayParameter(sa.types.TypeDecorator):
+    """An array bound as a :class:`_BinaryList` through psycopg (other drivers: as ARRAY binds it)."""
+
+    impl = sa.ARRAY
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> Callable[[Any], Any] | None:
+        if dialect.driver != "psycopg":
+            return super().bind_processor(dialect)
+        return _binary_list
+
+
+def _binary_list(value: Any) -> _BinaryList | None:
+    return None if value is None else _BinaryList(value)
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:
@@ -239,9 +276,7 @@ def in_array(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]
     ``= ANY(:name)``: PostgreSQL cannot hash a parameter array, and a plan that
     scans the table compares every row with every value.
     """
-    from sqlalchemy.dialects import postgresql
-
-    return column.in_(sa.select(sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))))
+    return column.in_(sa.select(sa.func.unnest(sa.bindparam(name, type_=_ArrayParameter(column.type)))))
 
 
 def is_unavailable(error: BaseException) -> bool:
