@@ -276,7 +276,13 @@ def in_array(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]
     ``= ANY(:name)``: PostgreSQL cannot hash a parameter array, and a plan that
     scans the table compares every row with every value.
     """
-    return column.in_(sa.select(sa.func.unnest(sa.bindparam(name, type_=_ArrayParameter(column.type)))))
+    return column.in_(array_values(name, column.type))
+
+
+def array_values(name: str, item_type: sa.types.TypeEngine[Any]) -> sa.Select[Any]:
+    """PostgreSQL: ``SELECT unnest(:name)``, the values of ``item_type`` bound as one array (see
+    :func:`in_array`), for an ``IN`` that another helper builds."""
+    return sa.select(sa.func.unnest(sa.bindparam(name, type_=_ArrayParameter(item_type))))
 
 
 def is_unavailable(error: BaseException) -> bool:

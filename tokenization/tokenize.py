@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
 from fieldtypes import FieldType, InvalidValue, UnknownFieldType
-from piivault.db import UnitOfWork, in_array
+from piivault.db import UnitOfWork, array_values, in_array
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
 from piivault.sql import chunked, insert_counting_conflicts, select_in
@@ -228,14 +228,15 @@ def _keys_and_states(postgresql: bool) -> sa.CompoundSelect:
     """The statement of :func:`_key_and_state_rows`, built once (like the keyring's): one
     built per request is built and hashed for SQLAlchemy's statement cache every time."""
     s = pt.subjects.c
+    text = sa.String()
     if postgresql:
+        # Both lists as arrays: an expanding parameter is rendered anew at every execution.
         where = in_array(s.subject_id, "subjects")
+        system_owners: sa.Select[Any] | sa.BindParameter[Any] = array_values("system", text)
     else:
         where = s.subject_id.in_(sa.bindparam("subjects", expanding=True))
-    text = sa.String()
-    system = stored_key_rows(
-        sa.bindparam("system", expanding=True), sa.cast(sa.null(), text), sa.cast(sa.null(), text)
-    )
+        system_owners = sa.bindparam("system", expanding=True)
+    system = stored_key_rows(system_owners, sa.cast(sa.null(), text), sa.cast(sa.null(), text))
     named = sa.select(s.subject_id, s.kind, s.state).select_from(pt.subjects).where(where)
     return sa.union_all(system, with_stored_key(named, subject_owner_column(s.subject_id)))
 

@@ -47,10 +47,10 @@ def with_stored_key(query: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.S
 
 
 def stored_key_rows(
-    owners: Iterable[str] | sa.BindParameter[Any], *pad: sa.ColumnElement[Any]
+    owners: Iterable[str] | sa.BindParameter[Any] | sa.Select[Any], *pad: sa.ColumnElement[Any]
 ) -> sa.Select[Any]:
-    """``SELECT owner, *pad, key id, wrapped key`` of the owners' stored keys (a list, or an
-    expanding parameter): a reader that also needs keys its rows do not name
+    """``SELECT owner, *pad, key id, wrapped key`` of the owners' stored keys (a list, an
+    expanding parameter or a select of them): a reader that also needs keys its rows do not name
     (:func:`with_stored_key`) reads them in the same round trip with a ``UNION ALL``, ``pad``
     standing for its own columns."""
     k = t.data_keys.c
