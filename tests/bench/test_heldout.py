@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from bench.heldout.generate import PLATE_PROVINCES, TYPES, id_check_char, items, luhn_ok, normalize
+from bench.heldout.generate import TYPES, items
+from bench.heldout.lexicon import PLATE_PROVINCES
+from bench.heldout.values import id_check_char, luhn_ok, normalize
 
 PLATE = re.compile(rf"^[{PLATE_PROVINCES}][A-HJ-NP-Z][·\s]?[A-HJ-NP-Z0-9]{{5,6}}$")
 
