@@ -1,82 +1,27 @@
-"""Every form's bad input: a clear message on the page, and nothing changed.
+"""Bad input in the forms of a subject's pages and requests: a clear message, and nothing changed.
 
-"Nothing changed" is checked on the database itself: the rows of every table a
-form could write, and the audit events of every action that changes something
-(reads, which are audited too, are left out).
+The search, consents, holds, restriction and closing, data-subject requests; the audit search
+and the sign-in form. The forms of purposes, notices, users and one's own settings are in
+test_forms_purposes_users.py; the check both run, on the database itself, is in conftest.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-import sqlalchemy as sa
 
-from consent import tables as consent_tables
-from identity.users import tables as ct
-from privacy import tables as privacy_tables
-from privacy.model import Actor
 from tests.consent.conftest import ID_NUMBER, MOBILE, customer
-from tests.console.conftest import audit_payloads
-from tokenization import tables as tt
+from tests.console.conftest import (
+    SUBJECT,
+    FormCase,
+    audit_payloads,
+    form_cases,
+    granted,
+    new_dsr,
+    placed_hold,
+    refused_unchanged,
+)
 
-# Three English words in a row: a service's message shown as it is, not in the page's language.
-ENGLISH = re.compile(r"[A-Za-z]{2,}(?: [A-Za-z]{2,}){2,}")
-READS = {"subject.read", "consent.read", "audit.read", "dsr.read", "lookup", "detokenize", "subject.find"}
-SUBJECT = "cust-0001"
-DPO_ACTOR = Actor("client:dpo", "dpo")
-
-
-def snapshot(container) -> dict[str, Any]:
-    tables = [
-        privacy_tables.records,
-        privacy_tables.holds,
-        consent_tables.dsr_requests,
-        consent_tables.dsr_steps,
-        privacy_tables.purpose_versions,
-        privacy_tables.notices,
-        consent_tables.jobs,
-        ct.users,
-        tt.tokens,
-    ]
-    with container.session_factory() as s:
-        state = {t.name: s.execute(sa.select(t)).all() for t in tables}
-        state["subjects"] = s.execute(sa.select(privacy_tables.subjects)).all()
-        state["sessions"] = s.scalar(sa.select(sa.func.count()).select_from(ct.sessions))
-    state["changes"] = [e["action"] for e in audit_payloads(container) if e["action"] not in READS]
-    return state
-
-
-def _dsr(container, kind: str, to: str | None = None) -> str:
-    svc = container.consent
-    with container.uow() as uow:
-        dsr_id = svc.create_request(uow, DPO_ACTOR, SUBJECT, kind, channel="branch")["dsr_id"]
-    steps = {"identity_verified": ["identity_verified"], "approved": ["identity_verified", "approved"]}
-    for state in steps.get(to or "", []):
-        with container.uow() as uow:
-            svc.advance_request(uow, DPO_ACTOR, dsr_id, state, method="in_person")
-    return dsr_id
-
-
-def _granted(container, purpose: str) -> dict[str, str]:
-    with container.uow() as uow:
-        container.consent.grant(uow, DPO_ACTOR, SUBJECT, purpose, channel="app")
-    return {}
-
-
-def _hold(container) -> str:
-    svc = container.consent
-    ends = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    with container.uow() as uow:
-        return svc.place_hold(uow, DPO_ACTOR, SUBJECT, reason_code="litigation", ends_at=ends)["hold_id"]
-
-
-# (case id, role, path (may use {dsr} / {hold}), form, status, text on the page, setup)
-Setup = Callable[[Any], dict[str, str]] | None
-CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
+CASES: list[FormCase] = [
     ("search-no-query", "dpo", "/console/subjects", {"by": "subject_id", "q": ""}, 422, "此项为必填", None),
     ("search-bad-by", "dpo", "/console/subjects", {"by": "email", "q": "x"}, 422, "请从列表中选择", None),
     (
@@ -203,7 +148,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {"purpose": "marketing"},
         422,
         "此项为必填",
-        lambda c: _granted(c, "marketing"),
+        lambda c: granted(c, "marketing"),
     ),
     (
         "hold-no-end",
@@ -248,7 +193,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {"reason_code": "bored"},
         422,
         "请从列表中选择",
-        lambda c: {"hold": _hold(c)},
+        lambda c: {"hold": placed_hold(c)},
     ),
     (
         "release-unknown-hold",
@@ -303,7 +248,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {"method": "gut_feeling"},
         422,
         "请从列表中选择",
-        lambda c: {"dsr": _dsr(c, "access")},
+        lambda c: {"dsr": new_dsr(c, "access")},
     ),
     (
         "dsr-approve-too-early",
@@ -312,7 +257,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {},
         409,
         "该请求处于“已收到”状态，下一步只能是“身份已核验”或拒绝",
-        lambda c: {"dsr": _dsr(c, "access")},
+        lambda c: {"dsr": new_dsr(c, "access")},
     ),
     (
         "dsr-reject-no-reason",
@@ -321,7 +266,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {"note": "no"},
         422,
         "此项为必填",
-        lambda c: {"dsr": _dsr(c, "access")},
+        lambda c: {"dsr": new_dsr(c, "access")},
     ),
     (
         "dsr-erase-unconfirmed",
@@ -330,7 +275,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {},
         422,
         "请勾选确认后再执行",
-        lambda c: {"dsr": _dsr(c, "erasure", "approved")},
+        lambda c: {"dsr": new_dsr(c, "erasure", "approved")},
     ),
     (
         "dsr-correction-no-value",
@@ -339,7 +284,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {"token_0": "tok_x"},
         422,
         "此项为必填",
-        lambda c: {"dsr": _dsr(c, "correction", "approved")},
+        lambda c: {"dsr": new_dsr(c, "correction", "approved")},
     ),
     (
         "dsr-correction-none",
@@ -348,213 +293,7 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
         {},
         422,
         "完成更正请求需要填写至少一项更正",
-        lambda c: {"dsr": _dsr(c, "correction", "approved")},
-    ),
-    (
-        "purpose-bad-code",
-        "dpo",
-        "/console/purposes/new",
-        {
-            "code": "Bad Code",
-            "name_zh": "甲",
-            "name_en": "A",
-            "legal_basis": "contract",
-            "retention": "1 year",
-            "all_field_types": "on",
-            "notice_zh": "告知",
-        },
-        422,
-        "代码须为 2–64 个小写字母",
-        None,
-    ),
-    (
-        "purpose-consent-basis",
-        "dpo",
-        "/console/purposes/new",
-        {
-            "code": "loyalty",
-            "name_zh": "甲",
-            "name_en": "A",
-            "legal_basis": "consent",
-            "retention": "1 year",
-            "all_field_types": "on",
-            "notice_zh": "告知",
-        },
-        422,
-        "法律依据为同意的处理目的必须要求同意",
-        None,
-    ),
-    (
-        "purpose-no-notice",
-        "dpo",
-        "/console/purposes/new",
-        {
-            "code": "loyalty",
-            "name_zh": "甲",
-            "name_en": "A",
-            "legal_basis": "contract",
-            "retention": "1 year",
-            "all_field_types": "on",
-        },
-        422,
-        "此项为必填",
-        None,
-    ),
-    (
-        "purpose-years-zero",
-        "dpo",
-        "/console/purposes/new",
-        {
-            "code": "loyalty",
-            "name_zh": "甲",
-            "name_en": "A",
-            "legal_basis": "contract",
-            "retention": "1 year",
-            "retention_anchor": "relationship_end",
-            "retention_years": "0",
-            "all_field_types": "on",
-            "notice_zh": "告知",
-        },
-        422,
-        "请输入 1 到 100",
-        None,
-    ),
-    (
-        "purpose-code-taken",
-        "dpo",
-        "/console/purposes/new",
-        {
-            "code": "marketing",
-            "name_zh": "甲",
-            "name_en": "A",
-            "legal_basis": "contract",
-            "retention": "1 year",
-            "all_field_types": "on",
-            "notice_zh": "告知",
-        },
-        409,
-        "已有使用此代码的处理目的",
-        None,
-    ),
-    (
-        "purpose-edit-anchor-alone",
-        "dpo",
-        "/console/purposes/marketing",
-        {
-            "name_zh": "营销",
-            "name_en": "Marketing",
-            "legal_basis": "consent",
-            "consent_required": "on",
-            "retention": "until withdrawn",
-            "retention_anchor": "relationship_end",
-            "field_types": "name",
-        },
-        422,
-        "保存期限的起算点与年数须同时填写",
-        None,
-    ),
-    (
-        "notice-empty",
-        "dpo",
-        "/console/purposes/marketing/notices",
-        {"text_zh": " ", "material": "on"},
-        422,
-        "此项为必填",
-        None,
-    ),
-    (
-        "user-short-password",
-        "admin",
-        "/console/users",
-        {"username": "carol", "role": "dpo", "password": "short", "confirm": "short", "language": "zh"},
-        422,
-        "密码至少需要 12 个字符",
-        None,
-    ),
-    (
-        "user-long-password",
-        "admin",
-        "/console/users",
-        {"username": "carol", "role": "dpo", "password": "p" * 1025, "confirm": "p" * 1025, "language": "zh"},
-        422,
-        "密码不能超过 1024 个字符",
-        None,
-    ),
-    (
-        "user-password-mismatch",
-        "admin",
-        "/console/users",
-        {"username": "carol", "role": "dpo", "password": "a" * 12, "confirm": "b" * 12, "language": "zh"},
-        422,
-        "两次输入的密码不一致",
-        None,
-    ),
-    (
-        "user-bad-name",
-        "admin",
-        "/console/users",
-        {
-            "username": "Carol Smith",
-            "role": "dpo",
-            "password": "a" * 14,
-            "confirm": "a" * 14,
-            "language": "zh",
-        },
-        422,
-        "用户名须为",
-        None,
-    ),
-    (
-        "user-taken",
-        "admin",
-        "/console/users",
-        {"username": "admin", "role": "dpo", "password": "a" * 14, "confirm": "a" * 14, "language": "zh"},
-        409,
-        "该用户名已存在",
-        None,
-    ),
-    (
-        "user-bad-zone",
-        "admin",
-        "/console/users",
-        {
-            "username": "carol",
-            "role": "dpo",
-            "password": "a" * 14,
-            "confirm": "a" * 14,
-            "language": "zh",
-            "time_zone": "Mars/Olympus",
-        },
-        422,
-        "未知的时区",
-        None,
-    ),
-    (
-        "user-reset-short",
-        "admin",
-        "/console/users/admin/password",
-        {"password": "abc", "confirm": "abc"},
-        422,
-        "密码至少需要 12 个字符",
-        None,
-    ),
-    (
-        "me-bad-zone",
-        "dpo",
-        "/console/me",
-        {"language": "zh", "time_zone": "Moon/Base"},
-        422,
-        "未知的时区",
-        None,
-    ),
-    (
-        "me-wrong-password",
-        "dpo",
-        "/console/me/password",
-        {"current": "not my password", "new": "n" * 14, "confirm": "n" * 14},
-        422,
-        "当前密码不正确",
-        None,
+        lambda c: {"dsr": new_dsr(c, "correction", "approved")},
     ),
     (
         "grant-unexpected-field",
@@ -568,22 +307,9 @@ CASES: list[tuple[str, str, str, dict[str, str], int, str, Setup]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("role", "path", "form", "status", "text", "setup"),
-    [pytest.param(*case[1:], id=case[0]) for case in CASES],
-)
+@pytest.mark.parametrize(("role", "path", "form", "status", "text", "setup"), form_cases(CASES))
 def test_bad_input_says_why_and_changes_nothing(container, signed_in, role, path, form, status, text, setup):
-    customer(container, SUBJECT)
-    user = signed_in(role)
-    path = path.format(**(setup(container) if setup else {}))
-    before = snapshot(container)
-    response = user.post(path, form)
-    html = response.get_data(as_text=True)
-    assert response.status_code == status, html[:3000]
-    assert text in html
-    flash = re.search(r'id="form-error"[^>]*>(.*?)</div>', html, re.S)
-    assert flash is None or not ENGLISH.search(flash.group(1)), flash.group(1)  # a Chinese page
-    assert snapshot(container) == before
+    refused_unchanged(container, signed_in, role, path, form, status, text, setup)
 
 
 def test_a_value_typed_into_the_search_is_never_shown_back(container, signed_in):

@@ -13,7 +13,7 @@ import pytest
 
 from api.console import i18n, refusals
 from tests.consent.conftest import customer
-from tests.console.test_forms import ENGLISH, SUBJECT, _dsr
+from tests.console.conftest import ENGLISH, SUBJECT, new_dsr
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PURPOSE_FORM = {
@@ -34,8 +34,8 @@ def _flash(html: str) -> str:
 
 def _refusals(container) -> list[tuple[str, dict, int, str, str]]:
     """(path, form, status, the Chinese sentence, the service's English) of refusals the DPO meets."""
-    dsr_id = _dsr(container, "access")
-    correction = _dsr(container, "correction", "approved")
+    dsr_id = new_dsr(container, "access")
+    correction = new_dsr(container, "correction", "approved")
     return [
         (
             f"/console/dsr/{dsr_id}/approve",

@@ -99,9 +99,7 @@ def test_grant_and_withdraw_a_consent(container, signed_in):
     assert _consent_state(page, "marketing") == "withdrawn" and "已记录撤回同意" in page
     with container.session_factory() as s:
         rows = s.execute(
-            sa.select(pt.records.c.action, pt.records.c.recorded_by).order_by(
-                pt.records.c.id
-            )
+            sa.select(pt.records.c.action, pt.records.c.recorded_by).order_by(pt.records.c.id)
         ).all()
     assert [tuple(r) for r in rows] == [("grant", "user:dpo"), ("withdraw", "user:dpo")]
     actions = [
