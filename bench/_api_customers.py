@@ -1,0 +1,47 @@
+"""The API bench's synthetic customers: valid values, random, never real people.
+
+``onboarding_batch`` is one batch tokenize request's items: 1,000 values, 200 new
+customers with five each (name, mobile, resident ID, bank card, email);
+``mobile`` a new mobile number for the single-value tokenize requests.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fieldtypes.checksums import GB11643, LUHN
+
+BATCH = 1_000
+SURNAMES = "王李张刘陈杨黄赵吴周"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
+
+
+def mobile() -> str:
+    return f"1{secrets.choice('3456789')}{secrets.randbelow(10**9):09d}"
+
+
+def _resident_id() -> str:
+    year, month, day = 1950 + secrets.randbelow(55), 1 + secrets.randbelow(12), 1 + secrets.randbelow(28)
+    return GB11643.complete(f"110105{year:04d}{month:02d}{day:02d}{secrets.randbelow(1000):03d}")
+
+
+def _card() -> str:
+    return LUHN.complete("622202" + f"{secrets.randbelow(10**12):012d}")
+
+
+def customer_items(subject_id: str) -> list[dict]:
+    name = secrets.choice(SURNAMES) + "".join(secrets.choice(GIVEN) for _ in range(2))
+    return [
+        {"field_type": "name", "value": name, "subject_id": subject_id},
+        {"field_type": "cn_mobile", "value": mobile(), "subject_id": subject_id},
+        {"field_type": "cn_resident_id", "value": _resident_id(), "subject_id": subject_id},
+        {"field_type": "bank_card", "value": _card(), "subject_id": subject_id},
+        {"field_type": "email", "value": f"c{secrets.token_hex(5)}@example.com", "subject_id": subject_id},
+    ]
+
+
+def onboarding_batch() -> list[dict]:
+    items: list[dict] = []
+    while len(items) < BATCH:
+        items.extend(customer_items("cust-" + secrets.token_hex(8)))
+    return items[:BATCH]
