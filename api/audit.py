@@ -347,7 +347,7 @@ _IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 def _tiles_dir() -> Path:
-    directory = audit_log().sequencer.tiles_dir
+    directory = audit_log().sequencer.checkpoints.tiles_dir
     if directory is None:
         raise TilesNotPublished("the log is not published as tiles here (PIIVAULT_AUDIT_TILES_DIR)")
     return directory

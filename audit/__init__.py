@@ -8,7 +8,8 @@ the tree's size and root.
 
 The log itself: :mod:`audit.sink` queues a unit of work's events in its own
 transaction; :mod:`audit.sequencer` integrates queued events into the chain and
-the tree in batches and cuts signed checkpoints; :mod:`audit.service` is the
+the tree in batches (:mod:`audit.entries` makes their entries) and cuts signed
+checkpoints (:mod:`audit.checkpoints`); :mod:`audit.service` is the
 read API (checkpoints, public key, search, proofs, exposure, subject export);
 :mod:`audit.verify` recomputes and checks everything; :mod:`audit.cli` is
 ``piivault audit ...``. Tables: :mod:`audit.tables` (append-only triggers in

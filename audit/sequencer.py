@@ -16,7 +16,7 @@ is ONE transaction:
    order;
 2. give each event ``seq = size, size + 1, ...``; its entry is the canonical
    JSON of its payload with ``"seq"`` added; its leaf hash is RFC 6962's; its
-   chain hash is defined in :mod:`audit.chain`;
+   chain hash is defined in :mod:`audit.chain` (:mod:`audit.entries`);
 3. insert the events and every perfect subtree they complete
    (:func:`audit.merkle.append_leaves` needs only the stored frontier);
 4. move the head (size, chain head, frontier), only from the old size (a
@@ -24,7 +24,8 @@ is ONE transaction:
 5. delete exactly the integrated queue rows (on PostgreSQL steps 3 to 5 are
    one statement, see :mod:`audit._storage`);
 6. cut a signed checkpoint when due: every ``AUDIT_CHECKPOINT_EVERY`` events,
-   after ``AUDIT_CHECKPOINT_SECONDS`` with new events, or on demand.
+   after ``AUDIT_CHECKPOINT_SECONDS`` with new events, or on demand
+   (:mod:`audit.checkpoints`).
 
 If any of it fails, none of it happened; the queue rows wait for the next step.
 A step that finds nothing to do writes nothing, which costs no commit flush.
@@ -54,13 +55,9 @@ flags any queued event older than ``AUDIT_MERGE_DELAY``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -73,30 +70,18 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit._storage import PgConnection, PgStep, SqliteStep
-from audit.authenticity import FORGED_ACTION, EventAuthenticator, forged_seqs
-from audit.canonical import canonical_json_parsed
-from audit.chain import chain_hash
-from audit.errors import LogCorrupt, TilesDiverge
+from audit.authenticity import EventAuthenticator, forged_seqs
+from audit.checkpoints import Checkpoints
+from audit.entries import make_batch
+from audit.errors import LogCorrupt
 from audit.merkle import append_leaves, frontier_root, leaf_hash
-from audit.note import Checkpoint, sign_checkpoint
-from audit.sink import check_columns
 from audit.store import CheckpointRecord, LogHead, encode_frontier, latest_checkpoint
-from audit.tiles import publish
 from piivault.db import is_unavailable, utcnow
 from piivault.errors import StorageUnavailable, UnavailableError
-from vault import DataKey, Keyring, Signer
+from vault import DataKey, Keyring
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "audit-checkpoint"
-"""Name of the Ed25519 checkpoint key, stored sealed by :class:`vault.Keyring`."""
-
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-SEQUENCER_ACTOR = "piivault.sequencer"
-CHECKPOINT_ACTION = "audit.checkpoint"
-"""Someone cut a checkpoint on demand, or asked the sequencer for one (details ``requested``)."""
-REJECTED_ACTION = "audit.queue_entry_rejected"
 INLINE_BUDGET_SECONDS = 0.5
 
 
@@ -136,18 +121,20 @@ class Sequencer:
         tiles_dir: Path | None = None,
     ) -> None:
         self._engine = engine
-        self.tiles_dir = tiles_dir
         self._session_factory = session_factory
         self._pg = PgConnection(engine) if engine.dialect.name == "postgresql" else None
-        self._keyring = keyring
         self._postgres = engine.dialect.name == "postgresql"
         self.origin = origin
         self.batch_size = batch_size
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_seconds = checkpoint_seconds
+        self.checkpoints = Checkpoints(
+            engine,
+            keyring,
+            origin=origin,
+            every=checkpoint_every,
+            seconds=checkpoint_seconds,
+            tiles_dir=tiles_dir,
+        )
         self._clock = clock
-        self._signer: Signer | None = None
-        self._last_checkpoint = (0, 0)  # (size, timestamp) of the newest checkpoint seen
         self._local = threading.Lock()
         self._wanted = False
         self.authenticator = EventAuthenticator(keyring, session_factory)
@@ -349,19 +336,24 @@ class Sequencer:
         # checkpoint by queuing a request (AuditLog.await_checkpoint): it is cut in the step
         # that integrates the request, so it covers every event queued before it.
         asked = self._asked
-        if (rows or force or idle_checkpoint) and (force and drained or asked or self._may_be_due(size, now)):
-            checkpoint = self._maybe_checkpoint(db, size, root, now, force and drained, asked=asked)
+        if (rows or force or idle_checkpoint) and (
+            force and drained or asked or self.checkpoints.may_be_due(size, now)
+        ):
+            checkpoint = self.checkpoints.maybe_cut(db, size, root, now, force and drained, asked=asked)
         last = once or drained or _past(deadline)
         # A transaction that wrote nothing ends without a commit flush.
         wrote = bool(rows or forged) or checkpoint is not None
         empty = db.end(commit=wrote, release=last, recheck=recheck and last)
         self._authentic_until = size  # committed: every event below ``size`` is authentic or recorded
         if checkpoint is not None:
-            self._last_checkpoint = (checkpoint.size, checkpoint.timestamp)
-            self.publish_tiles()
+            self.checkpoints.committed(checkpoint)
         return StepResult(len(rows), size, drained if empty is None else empty, checkpoint), last
 
     # -- authenticity (audit.authenticity) --------------------------------------------
+    def forget_verified(self) -> None:
+        """Check the MACs from the newest checkpoint again at the next step (the log was changed outside)."""
+        self._authentic_until = None
+
     def _mac_key(self, db: PgStep | SqliteStep) -> DataKey:
         """The MAC key, unwrapped once per process (the session is only opened the first time)."""
         key = self.authenticator.cached
@@ -415,170 +407,41 @@ class Sequencer:
         now: dt.datetime,
         forged: Sequence[tuple[int, bytes]] = (),
     ) -> tuple[int, bytes]:
-        seq, chain = head.size, head.chain_head
-        events: list[tuple[Any, ...]] = []
-        leaves: list[bytes] = []
-        rejected: list[int] = []
         key = self._mac_key(db)
         if self._first_mac is None:
             self._first_mac = head.size  # from here on every event has a MAC
-        # (queue id or None for the sequencer's own events, queued text, body or None, time, refusal)
-        items: list[tuple[Any, ...]] = [
-            (None, "", *_forged_entry(forged_seq, leaf, now), None) for forged_seq, leaf in forged
-        ]
-        items += [(queue_id, text, *_queued_body(key, text, mac)) for queue_id, text, mac in rows]
-        for queue_id, text, body, when, refusal in items:
-            entry = None
-            if body is not None:
-                body["seq"] = seq
-                with contextlib.suppress(ValueError):  # NaN, lone surrogates: json.loads takes them
-                    entry = canonical_json_parsed(body)
-            if entry is None:
-                rejected.append(queue_id)
-                body, when = _rejected_entry(queue_id, text, now, refusal or "malformed queue entry")
-                body["seq"] = seq
-                entry = canonical_json_parsed(body)
-            leaf = leaf_hash(entry)
-            chain = chain_hash(chain, leaf)
-            events.append(
-                (
-                    seq,
-                    when if self._postgres else _sqlite_time(body["time"]),
-                    body["actor"],
-                    body["action"],
-                    body["subject_id"],
-                    body["purpose"],
-                    body["outcome"],
-                    body["request_id"],
-                    entry.decode("utf-8"),
-                    leaf,
-                    chain,
-                    EventAuthenticator.entry_mac(key, entry),
-                )
-            )
-            leaves.append(leaf)
-            seq += 1
-            if body["action"] == CHECKPOINT_ACTION and _requested(body):
-                self._asked = True
-        if rejected:
+        batch = make_batch(head, key, rows, forged, now, postgres=self._postgres)
+        if batch.asked:
+            self._asked = True
+        if batch.rejected:
             log.warning(
                 "audit sequencer: %d malformed or unauthenticated queue entr(ies) recorded as rejected "
                 "(first queue id %d)",
-                len(rejected),
-                rejected[0],
+                len(batch.rejected),
+                batch.rejected[0],
             )
-        new_nodes, frontier = append_leaves(head.size, head.frontier, leaves)
+        new_nodes, frontier = append_leaves(head.size, head.frontier, batch.leaves)
         nodes = [(level, idx, digest) for (level, idx), digest in new_nodes if level]
+        size = head.size + len(batch.rows)
         moved, deleted = db.write(
-            events,
+            batch.rows,
             nodes,
             head.size,
-            (seq, chain, encode_frontier(frontier), now),
+            (size, batch.chain, encode_frontier(frontier), now),
             [row[0] for row in rows],
         )
         if moved != 1:
             raise LogCorrupt("the audit head moved while the sequencer held its lock")
         if deleted != len(rows):
             raise LogCorrupt("queued audit events were removed while the sequencer held its lock")
-        log.debug("audit sequencer: integrated %d events, log size %d", len(rows), seq)
-        return seq, frontier_root(frontier)
-
-    # -- checkpoints -------------------------------------------------------------
-    def _may_be_due(self, size: int, now: dt.datetime) -> bool:
-        # What this process last saw is never ahead of the table (checkpoints only
-        # grow), so "not due" by it means not due; "due" is confirmed from the table.
-        last_size, last_time = self._last_checkpoint
-        return size != last_size and (
-            size - last_size >= self.checkpoint_every
-            or now.timestamp() - last_time >= self.checkpoint_seconds
-        )
-
-    def _maybe_checkpoint(
-        self,
-        db: PgStep | SqliteStep,
-        size: int,
-        root: bytes,
-        now: dt.datetime,
-        forced: bool,
-        *,
-        asked: bool = False,
-    ) -> CheckpointRecord | None:
-        latest = db.latest_checkpoint()
-        last_size, last_time = (latest.size, latest.timestamp) if latest else (None, 0)
-        self._last_checkpoint = (last_size or 0, last_time)
-        if last_size == size:
-            return None
-        if last_size is not None and last_size > size:
-            raise LogCorrupt(f"a checkpoint commits to {last_size} events but the log head has {size}")
-        seconds = now.timestamp()
-        due = (
-            forced
-            or asked
-            or size - (last_size or 0) >= self.checkpoint_every
-            or (size > 0 and seconds - last_time >= self.checkpoint_seconds)
-        )
-        if not due:
-            return None
-        try:
-            signer = self._signer
-            if signer is None:
-                with db.session() as session:
-                    signer = self._checkpoint_signer(session)
-        except UnavailableError as e:
-            if forced:
-                raise
-            # Integration must not stop because Vault is briefly away; the
-            # checkpoint stays due and is cut by a later step.
-            log.warning("audit checkpoint at size %d deferred: %s", size, e.code)
-            return None
-        # Timestamps never go backwards, even if this host's clock is behind another's.
-        checkpoint = Checkpoint(self.origin, size, root, max(int(seconds), last_time))
-        record = CheckpointRecord(
-            size, root, checkpoint.timestamp, sign_checkpoint(checkpoint, self.origin, signer)
-        )
-        db.insert_checkpoint(record)
-        log.info("audit checkpoint cut at size %d", size)
-        return record
-
-    def forget_verified(self) -> None:
-        """Check the MACs from the newest checkpoint again at the next step (the log was changed outside)."""
-        self._authentic_until = None
-
-    def publish_tiles(self) -> None:
-        """Bring the tiles directory up to the newest checkpoint (:mod:`audit.tiles`), if one is set.
-
-        Never raises: the checkpoint is committed; a directory that cannot be
-        written (or that diverges from the database) is logged and tried again
-        at the next checkpoint.
-        """
-        if self.tiles_dir is None:
-            return
-        try:
-            publish(self._engine, self.tiles_dir)
-        except TilesDiverge as e:
-            log.error("audit tiles not published: %s", e)
-        except (OSError, exc.SQLAlchemyError) as e:
-            log.warning("audit tiles not published (%s); retried at the next checkpoint", type(e).__name__)
-
-    def _checkpoint_signer(self, session: Session) -> Signer:
-        if self._signer is None:
-            self._signer = self._keyring.signer(session, CHECKPOINT_KEY, create=False)
-        return self._signer
+        log.debug("audit sequencer: integrated %d events, log size %d", len(rows), size)
+        return size, frontier_root(frontier)
 
     def close(self) -> None:
         """Return the sequencer's own connection (PostgreSQL) to the pool."""
         if self._pg is not None:
             with self._pg.lock:
                 self._pg.close()
-
-    def public_key(self, session: Session) -> bytes:
-        """The checkpoint key's Ed25519 public key.
-
-        Raises:
-            ConfigurationError: the key was never created (run ``piivault keys bootstrap``).
-            VaultUnavailable: the key is sealed under a data key Vault must unwrap.
-        """
-        return self._checkpoint_signer(session).public_key
 
     # -- draining ----------------------------------------------------------------
     def _drain(self, deadline: float | None) -> int:
@@ -596,12 +459,6 @@ class Sequencer:
                 return total
 
 
-def _sqlite_time(stamp: str) -> str:
-    # The form SQLAlchemy's SQLite DateTime (hence UTCDateTime) stores and reads:
-    # 'YYYY-MM-DD HH:MM:SS.ffffff', naive UTC. `stamp` passed _TIME_PATTERN.
-    return f"{stamp[:10]} {stamp[11:26]}"
-
-
 def _is_outage(error: Exception) -> bool:
     """True for database errors that mean "try again later" (SQLAlchemy's or the drivers')."""
     if isinstance(error, exc.SQLAlchemyError):
@@ -617,73 +474,3 @@ def _is_outage(error: Exception) -> bool:
 
 def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
-
-
-def _parse_queued(text: str) -> tuple[dict[str, Any], dt.datetime] | None:
-    """A queued payload and its time, or None if it cannot be stored as an event."""
-    try:
-        body = json.loads(text)
-        if type(body) is not dict:
-            return None
-        check_columns(body)
-        stamp = body["time"]
-        if type(stamp) is not str or not _TIME_PATTERN.fullmatch(stamp):
-            return None
-        when = dt.datetime.fromisoformat(stamp)  # also rejects a 31 February
-    except (ValueError, TypeError, KeyError):
-        return None
-    return body, when
-
-
-def _queued_body(key: DataKey, text: str, mac: bytes | None) -> tuple[Any, dt.datetime | None, str | None]:
-    """A queue row's body and time, or (None, None, why it is refused): malformed, or its MAC fails."""
-    parsed = _parse_queued(text)
-    if parsed is None:
-        return None, None, "malformed queue entry"
-    if not EventAuthenticator.source_ok(key, text.encode("utf-8", "surrogatepass"), mac):
-        return None, None, "unauthenticated queue entry"
-    return (*parsed, None)
-
-
-def _forged_entry(seq: int, leaf: bytes, now: dt.datetime) -> tuple[dict[str, Any], dt.datetime]:
-    # An event in the log whose MAC does not verify was not written by a sequencer:
-    # someone with database write access appended it. It cannot be removed (the
-    # tables are append-only), so the log itself says so before anything signs over it.
-    details = {"forged_seq": seq, "leaf_hash": leaf.hex()}
-    return _sequencer_entry(FORGED_ACTION, "event MAC does not verify", details, now)
-
-
-def _rejected_entry(
-    queue_id: int, text: str, now: dt.datetime, reason: str
-) -> tuple[dict[str, Any], dt.datetime]:
-    # A queue row the application could not have written (it validates at
-    # enqueue and MACs what it queues) means someone wrote to the queue directly.
-    # Record that fact, and a hash of what was there, instead of stalling the log or dropping it.
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return _sequencer_entry(REJECTED_ACTION, reason, {"queue_id": queue_id, "payload_sha256": digest}, now)
-
-
-def _sequencer_entry(
-    action: str, reason: str, details: dict[str, Any], now: dt.datetime
-) -> tuple[dict[str, Any], dt.datetime]:
-    """An event the sequencer records itself (an error outcome, no subject)."""
-    now = now.astimezone(dt.UTC)
-    body = {
-        "time": now.strftime(TIME_FORMAT),
-        "actor": SEQUENCER_ACTOR,
-        "action": action,
-        "outcome": "error",
-        "subject_id": None,
-        "purpose": None,
-        "field_types": [],
-        "reason": reason,
-        "request_id": None,
-        "details": details,
-    }
-    return body, now
-
-
-def _requested(body: dict[str, Any]) -> bool:
-    """Whether an ``audit.checkpoint`` event asks for a checkpoint (see AuditLog.await_checkpoint)."""
-    details = body.get("details")
-    return isinstance(details, dict) and details.get("requested") is True

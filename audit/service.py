@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import tables as t
 from audit.anchor import KeyPin, TrustAnchor
 from audit.authenticity import check_macs
+from audit.checkpoints import CHECKPOINT_ACTION
 from audit.errors import CheckpointNotCut, EventNotFound, LogCorrupt, NotCheckpointed
 from audit.events import AuditEvent
 from audit.merkle import (
@@ -42,7 +43,7 @@ from audit.merkle import consistency_proof as _consistency_proof
 from audit.merkle import inclusion_proof as _inclusion_proof
 from audit.merkle import root_from as _root_from
 from audit.note import verifier_key_string
-from audit.sequencer import CHECKPOINT_ACTION, Sequencer
+from audit.sequencer import Sequencer
 from audit.store import (
     CheckpointRecord,
     DbNodeReader,
@@ -370,7 +371,7 @@ class AuditLog:
             StorageUnavailable, VaultUnavailable: a dependency failed.
             OSError: the directory cannot be written.
         """
-        directory = directory or self.sequencer.tiles_dir
+        directory = directory or self.sequencer.checkpoints.tiles_dir
         if directory is None:
             raise ConfigurationError("no tiles directory: pass --dir or set PIIVAULT_AUDIT_TILES_DIR")
         if cut:
@@ -426,7 +427,7 @@ class AuditLog:
             VaultUnavailable, StorageUnavailable: a dependency failed.
         """
         with self._read() as session:
-            return self.sequencer.public_key(session)
+            return self.sequencer.checkpoints.public_key(session)
 
     def public_key(self) -> str:
         """The checkpoint verifier key, ``<origin>+<key id>+<base64 key>`` (signed-note format).
@@ -826,7 +827,7 @@ class AuditLog:
         """
         with self._read() as session:
             read_head(session)
-            key = self.sequencer.public_key(session)
+            key = self.sequencer.checkpoints.public_key(session)
             latest = latest_checkpoint(session)
         pinned = self.pin.anchor()
         if pinned is not None and pinned.public_key != key:
@@ -839,7 +840,7 @@ class AuditLog:
         Serving would record events where the published tail belongs, and the
         tail could then never be restored.
         """
-        directory = self.sequencer.tiles_dir
+        directory = self.sequencer.checkpoints.tiles_dir
         note = read_tiles_checkpoint(directory) if directory is not None else None
         if note is None:
             return

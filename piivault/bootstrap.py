@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit.authenticity import MAC_KEY
-from audit.sequencer import CHECKPOINT_KEY
+from audit.checkpoints import CHECKPOINT_KEY
 from piivault.container import Container
 from vault import KeyInfo
 

@@ -14,7 +14,7 @@ def audit_log(container):
 
 
 def test_tiles_over_http(app, client, keys, container, audit_log, tmp_path):
-    audit_log.sequencer.tiles_dir = tmp_path
+    audit_log.sequencer.checkpoints.tiles_dir = tmp_path
     _bulk(container, 300)
     audit_log.publish_tiles()
     auditor = keys["auditor"]
@@ -40,7 +40,7 @@ def test_tiles_over_http(app, client, keys, container, audit_log, tmp_path):
 
 
 def test_tiles_when_none_are_published_are_404(client, keys, audit_log):
-    audit_log.sequencer.tiles_dir = None
+    audit_log.sequencer.checkpoints.tiles_dir = None
     resp = client.get("/v1/audit/tiles/checkpoint", headers=keys["dpo"])
     assert resp.status_code == 404 and resp.json["type"].endswith("audit_tiles_not_found")
 

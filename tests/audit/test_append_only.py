@@ -16,7 +16,7 @@ STATEMENTS = {
 
 @pytest.fixture
 def log_with_rows(container):
-    container.audit.sequencer.checkpoint_every = 2
+    container.audit.sequencer.checkpoints.every = 2
     append(container, 4)
     for table in STATEMENTS:
         assert scalar(container, f"SELECT count(*) FROM {table}") > 0  # noqa: S608

@@ -19,8 +19,9 @@ from audit import tables as at
 from audit.authenticity import FORGED_ACTION
 from audit.canonical import canonical_json
 from audit.chain import chain_hash
+from audit.entries import REJECTED_ACTION
 from audit.merkle import append_leaves, leaf_hash
-from audit.sequencer import REJECTED_ACTION, Sequencer
+from audit.sequencer import Sequencer
 from audit.store import encode_frontier, read_head
 from piivault.container import build_container
 from tests.audit.conftest import append, event

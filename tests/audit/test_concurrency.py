@@ -38,7 +38,7 @@ def _assert_one_chain(container, expected_ids: set[str]) -> None:
 
 
 def test_threads_append_to_one_chain(container):
-    container.audit.sequencer.checkpoint_every = 50
+    container.audit.sequencer.checkpoints.every = 50
     threads, each = 8, 40
     barrier = threading.Barrier(threads)
 
@@ -107,7 +107,7 @@ def _run_processes(container, processes: int, each: int) -> None:
 def test_eight_processes_times_five_hundred_appends_on_postgresql(container, backend):
     if backend != "postgresql":
         pytest.skip("the PostgreSQL variant of this test")
-    container.audit.sequencer.checkpoint_every = 500
+    container.audit.sequencer.checkpoints.every = 500
     _run_processes(container, 8, 500)
     assert container.audit.size() == 4000
 

@@ -78,7 +78,7 @@ def _request_ids(container) -> list[str]:
 def restored(container, audit_log, tmp_path):
     """30 events backed up, 25 more recorded and published, then the backup restored."""
     tiles = tmp_path / "tiles"
-    audit_log.sequencer.tiles_dir = tiles
+    audit_log.sequencer.checkpoints.tiles_dir = tiles
     append(container, 30)
     audit_log.checkpoint_now()
     backup = Snapshot(container, tmp_path)

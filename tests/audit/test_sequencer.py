@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from audit import tables as at
 from audit._storage import LOCK_NAMESPACE, TABLE_OID
 from audit.chain import GENESIS, chain_hash
+from audit.entries import REJECTED_ACTION
 from audit.errors import LogCorrupt
 from audit.merkle import InMemoryTree, frontier_root, leaf_hash, root_from
 from audit.note import open_checkpoint
-from audit.sequencer import REJECTED_ACTION, Sequencer
+from audit.sequencer import Sequencer
 from audit.store import DbNodeReader, read_head
 from piivault.errors import ConfigurationError
 from tests.audit.conftest import append, event, scalar, tampering
@@ -109,7 +110,7 @@ def test_roots_for_every_size_after_uneven_batches(container):
 
 
 def test_checkpoints_every_n_events_are_signed_and_match_the_tree(container, audit_log):
-    container.audit.sequencer.checkpoint_every = 10
+    container.audit.sequencer.checkpoints.every = 10
     append(container, 25)
     public_key = audit_log.public_key_bytes()
     with container.session_factory() as s:
@@ -167,7 +168,7 @@ def test_vault_outage_defers_the_checkpoint_not_the_log(container, monkeypatch):
     def vault_down(session):
         raise VaultUnavailable("vault sealed")
 
-    monkeypatch.setattr(sequencer, "_checkpoint_signer", vault_down)
+    monkeypatch.setattr(sequencer.checkpoints, "signer", vault_down)
     append(container, 4)
     result = sequencer.step()
     assert (result.integrated, result.checkpoint) == (4, None)

@@ -173,8 +173,8 @@ def test_publishing_grows_the_tiles_and_keeps_earlier_partial_tiles(container, a
 
 
 def test_the_sequencer_keeps_the_configured_directory_up_to_date(container, audit_log, tmp_path):
-    audit_log.sequencer.tiles_dir = tmp_path / "tiles"
-    audit_log.sequencer.checkpoint_every = 50
+    audit_log.sequencer.checkpoints.tiles_dir = tmp_path / "tiles"
+    audit_log.sequencer.checkpoints.every = 50
     _bulk(container, 120)
     audit_log.sequencer.drain()
     published = (tmp_path / "tiles" / "checkpoint").read_text("utf-8")

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from audit import tables as at
 from audit.anchor import PIN_FILE_NAME
 from audit.chain import GENESIS
+from audit.checkpoints import CHECKPOINT_KEY
 from audit.note import verifier_key_string
-from audit.sequencer import CHECKPOINT_KEY
 from audit.store import encode_frontier
 from piivault.bootstrap import bootstrap
 from piivault.cli import main

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from audit import tables as at
 from audit.chain import chain_hash
+from audit.checkpoints import CHECKPOINT_KEY
 from audit.merkle import InMemoryTree, decompose, fold, leaf_hash
 from audit.note import Checkpoint, sign_checkpoint, verifier_key_string
-from audit.sequencer import CHECKPOINT_KEY
 from audit.store import encode_frontier
 from audit.verify import verify_log
 from piivault.cli import main
@@ -27,7 +27,7 @@ SIZE = 20
 @pytest.fixture
 def log(container, audit_log):
     """A log of 20 events with checkpoints at 1, 6, 11, 16 and 20."""
-    audit_log.sequencer.checkpoint_every = 5
+    audit_log.sequencer.checkpoints.every = 5
     append(container, SIZE)
     audit_log.checkpoint_now()
     return audit_log
