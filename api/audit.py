@@ -62,9 +62,10 @@ from api.audit_schemas import (
 from api.auth import current_principal, require_roles
 from api.deps import current_container
 from api.tokens import request_id
+from audit.checkpoints import CHECKPOINT_ACTION
 from audit.errors import EventNotFound
 from audit.note import NoteError, key_id, parse_verifier_key, verifier_key_string
-from audit.service import CHECKPOINT_ACTION, READ_ACTION, AuditLog
+from audit.service import READ_ACTION, AuditLog
 from audit.store import CheckpointRecord
 from audit.tiles import parse_path as parse_tile_path
 from audit.tiles import read_checkpoint as read_tiles_checkpoint

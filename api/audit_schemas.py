@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 
 from api.schemas import FullMatch, Schema
-from audit.service import MAX_PAGE
+from audit.reads import MAX_PAGE
 
 MAX_INT64 = (1 << 63) - 1
 MAX_NOTE_CHARS = 16_384

@@ -9,9 +9,12 @@ the tree's size and root.
 The log itself: :mod:`audit.sink` queues a unit of work's events in its own
 transaction; :mod:`audit.sequencer` integrates queued events into the chain and
 the tree in batches (:mod:`audit.entries` makes their entries) and cuts signed
-checkpoints (:mod:`audit.checkpoints`); :mod:`audit.service` is the
-read API (checkpoints, public key, search, proofs, exposure, subject export);
-:mod:`audit.verify` recomputes and checks everything; :mod:`audit.cli` is
-``piivault audit ...``. Tables: :mod:`audit.tables` (append-only triggers in
-migration ``0003_audit_log``; database roles in ``deploy/audit-grants.md``).
+checkpoints (:mod:`audit.checkpoints`); :mod:`audit.service` is the facade the
+API and the CLI call (sequencing, checkpoints, public key, tiles), which hands
+searches and the exposure report to :mod:`audit.reads`, proofs and subject
+exports to :mod:`audit.proving` and verification to :mod:`audit.verification`,
+all returning :mod:`audit.records`' dataclasses; :mod:`audit.verify` recomputes
+and checks everything; :mod:`audit.cli` is ``piivault audit ...``. Tables:
+:mod:`audit.tables` (append-only triggers in migration ``0003_audit_log``;
+database roles in ``deploy/audit-grants.md``).
 """

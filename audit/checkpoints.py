@@ -4,16 +4,20 @@ and the tiles published after it.
 A checkpoint is due every ``AUDIT_CHECKPOINT_EVERY`` events, after
 ``AUDIT_CHECKPOINT_SECONDS`` with new events, on demand (``piivault audit
 checkpoint``), or when a queued ``audit.checkpoint`` event asks for one
-(:func:`is_request`: a process that may not write the log asks that way, see
-:meth:`audit.service.AuditLog.await_checkpoint`). :class:`Checkpoints` decides it and
-signs the note (:mod:`audit.note`) with the checkpoint key from the keyring,
-inside the sequencer's transaction; once that has committed, it brings the
-tiles directory (:mod:`audit.tiles`) up to the new checkpoint.
+(a process that may not write the log asks that way, see
+:meth:`audit.service.AuditLog.await_checkpoint`; the request's three steps are
+:func:`request_details`, :func:`is_request` and :func:`request_seq`).
+:class:`Checkpoints` decides it and signs the note (:mod:`audit.note`) with the
+checkpoint key from the keyring, inside the sequencer's transaction; once that
+has committed, it brings the tiles directory (:mod:`audit.tiles`) up to the new
+checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
+from audit import tables as t
 from audit.errors import LogCorrupt, TilesDiverge
 from audit.note import Checkpoint, sign_checkpoint
 from audit.store import CheckpointRecord
@@ -167,7 +172,25 @@ class Checkpoints:
         return self.signer(session).public_key
 
 
+def request_details(request: str) -> dict[str, Any]:
+    """The details of an ``audit.checkpoint`` event that asks for a checkpoint; ``request`` finds it again."""
+    return {"requested": True, "request": request}
+
+
 def is_request(body: dict[str, Any]) -> bool:
     """Whether an ``audit.checkpoint`` event asks for a checkpoint (see AuditLog.await_checkpoint)."""
     details = body.get("details")
     return isinstance(details, dict) and details.get("requested") is True
+
+
+def request_seq(session: Session, start: int, request: str) -> int | None:
+    """The sequence number of the checkpoint request ``request``, once sequenced (at or after ``start``)."""
+    e = t.events.c
+    rows = session.execute(
+        sa.select(e.seq, e.payload).where(e.seq >= start, e.action == CHECKPOINT_ACTION).order_by(e.seq)
+    )
+    for seq, payload in rows:
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            if json.loads(payload)["details"].get("request") == request:
+                return int(seq)
+    return None

@@ -44,7 +44,7 @@ events = sa.Table(
     # The sequencer's MAC over the entry (audit.authenticity); NULL only before migration 0013.
     sa.Column("mac", sa.LargeBinary(32), nullable=True),
 )
-# "Which subjects did this credential touch, and when" (audit.service.exposure).
+# "Which subjects did this credential touch, and when" (audit.reads.exposure).
 sa.Index("ix_audit_events_actor_time", events.c.actor, events.c.time)
 
 # Hashes of perfect subtrees (level, index) with level >= 1; see audit.merkle.
