@@ -26,9 +26,6 @@ class ConsentVerdict:
     reason: str = "no consent"
 
 
-NO_CONSENT = ConsentVerdict(granted=False, separate=False, reason="no consent")
-
-
 @dataclasses.dataclass(frozen=True)
 class JoinedConsent:
     """The consent check as part of the query that loads the tokens: no round trip of its own.

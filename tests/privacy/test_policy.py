@@ -18,7 +18,7 @@ from privacy import (
     decide,
     load_purposes,
 )
-from privacy.verdict import NO_CONSENT
+from privacy.consent_check import NO_CONSENT
 
 CATALOGUE = PurposeCatalogue(DEFAULT_PURPOSES)
 ALL_PURPOSES = frozenset(CATALOGUE.codes())
