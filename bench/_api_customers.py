@@ -12,6 +12,7 @@ import secrets
 from fieldtypes.checksums import GB11643, LUHN
 
 BATCH = 1_000
+CUSTOMER_VALUES = 5  # the values of one customer (customer_items); a batch holds whole customers
 SURNAMES = "王李张刘陈杨黄赵吴周"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
 

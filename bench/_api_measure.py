@@ -3,7 +3,8 @@
 ``measure_tree`` sets up one source tree (a fresh database, migrated and bootstrapped,
 a ``service`` client asked for by an admin and approved by a DPO) under its server and
 runs the phases: batch tokenize, single tokenize and detokenize (closed loop, then paced
-at 1/2 and 1/4 of its rate), batch detokenize; and the workers' peak memory.
+at 1/2 and 1/4 of its rate), single detokenize of a hot set (``_api_hot.py``), batch
+detokenize; and the workers' peak memory.
 ``measure_bare`` runs the single-value phases against a bare Flask route
 (``bench/_bare_app.py``) under the same server. ``naive_rates`` is one Transit encrypt
 (and decrypt) per value through hvac, on the same OpenBao.
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _api_customers import BATCH, mobile, onboarding_batch
+from _api_hot import cache_size, measure_hot
 from _api_load import Phase, Processes, descendants, peak_rss_mb, run_phase
 from _api_servers import audit_worker, database, server
 from _api_trace import WaitSampler, explain_tail
@@ -129,7 +131,7 @@ def measure_tree(tree: Tree, args: argparse.Namespace, bao: BaoServer, work: Pat
             app_conns = app_name if args.database == "postgresql" else None
             procs = Processes(master, bao.process.pid, url, app_conns, sequencer)
             trace = tree_work / "trace" if args.trace else None
-            return _measure(label, procs, port, key, args, master, trace)
+            return _measure(label, procs, port, key, args, master, trace, dek_cache=cache_size(env))
 
 
 def _measure(
@@ -140,6 +142,8 @@ def _measure(
     args: argparse.Namespace,
     master: int,
     trace: Path | None = None,
+    *,
+    dek_cache: int,  # the workers' data-key cache size
 ) -> TreeResult:
     phases: dict[str, Phase] = {}
     common = {"procs": procs, "port": port, "key": key, "client_procs": args.client_procs}
@@ -202,7 +206,12 @@ def _measure(
             if trace and share > 1:
                 explain_tail(phase, trace, waits)
             closed_rate = closed_rate or phase.rate
-    # 3. Batch detokenize: 1,000 tokens per request, the tokens of one onboarding batch each
+    # 3. Single detokenize again, of --hot-subjects customers whose data keys every worker
+    # holds (_api_hot.py); after the cold phases, which it would otherwise warm.
+    if args.hot_subjects:
+        for phase in measure_hot(tokens, args, dek_cache, common):
+            report(phase)
+    # 4. Batch detokenize: 1,000 tokens per request, the tokens of one onboarding batch each
     # (200 known customers, so 200 audit events per request).
     chunks = [tokens[i : i + BATCH] for i in range(0, len(tokens) - BATCH + 1, BATCH)]
     batch_detok, _ = run_phase(

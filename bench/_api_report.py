@@ -1,7 +1,8 @@
 """The API bench's report: the figures of every column side by side, each goal met or not met.
 
 ``summary`` prints one row per figure (batch and single-value rates, latencies closed
-and paced, server CPU per request, peak memory, the bare Flask floor), a column per
+and paced, server CPU per request, single detokenize of a hot set when ``--hot-subjects``
+ran one, peak memory, the bare Flask floor), a column per
 tree in the order measured, and for each goal of issue 22 (and the batch goals before
 it) whether the last column, this tree, met it; then the naive Transit rates.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 
+from _api_hot import HOT_PHASE
 from _api_load import Phase
 from _api_measure import BATCH_DETOKENIZE, BATCH_PHASE, TreeResult
 
@@ -58,6 +60,7 @@ def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[
             ">= 1.0x",
             detok.rate >= naive_decrypt,
         ),
+        *_hot_rows(r, naive_decrypt),
         ("batch detokenize, values/s", f"{detok_values:,.0f}", ">= 50,000", detok_values >= 50_000),
         (
             "  server CPU per 1,000 values, ms",
@@ -75,6 +78,27 @@ def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[
         ("  p50 / p99 ms, paced at 1/4", _p(bare["bare Flask paced at 1/4"]), "", None),
     ]
     return rows
+
+
+def _hot_rows(r: TreeResult, naive_decrypt: float) -> list[Row]:
+    """The hot set's rows (``--hot-subjects``), if it ran: every key in every worker's cache."""
+    hot = r.phases.get(HOT_PHASE)
+    if hot is None:
+        return []
+    cold = r.phases["single detokenize closed loop"]
+    bao = f"{_per_request(hot, 'openbao'):.2f} / {_per_request(cold, 'openbao'):.2f}"
+    return [
+        ("single detokenize, hot keys: req/s", f"{hot.rate:,.0f}", "", None),
+        ("  p50 / p99 ms, closed loop", _p(hot), "", None),
+        ("  server CPU per request, ms", f"{_server_cpu(hot) / hot.requests * 1000:.2f}", "", None),
+        ("  OpenBao CPU per request, ms, hot / cold", bao, "", None),
+        (
+            "  hot keys req/s vs naive decrypts/s",
+            f"{hot.rate / naive_decrypt:.1f}x",
+            ">= 1.0x",
+            hot.rate >= naive_decrypt,
+        ),
+    ]
 
 
 def summary(
@@ -100,6 +124,11 @@ def summary(
 
 def _server_cpu(phase: Phase) -> float:
     return sum(v for k, v in phase.cpu.items() if k != "client")
+
+
+def _per_request(phase: Phase, part: str) -> float:
+    """ms of ``part``'s CPU per request."""
+    return phase.cpu.get(part, 0.0) / max(phase.requests, 1) * 1000
 
 
 def _client_share(phase: Phase) -> float:

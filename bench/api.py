@@ -5,6 +5,7 @@
                                   [--rounds 1]
                                   [--batches 40] [--batch-clients 4] [--clients 50] [--seconds 8]
                                   [--client-procs 2] [--audit worker|inline] [--auth-cache 2]
+                                  [--hot-subjects 1000]
                                   [--worker-class CLASS] [--trace]
                                   [--baseline-src DIR] [--baseline-env NAME=VALUE]
                                   [--baseline-worker CLASS]
@@ -30,6 +31,11 @@ port, and prints in one run:
   so waiting for a free client counts): the latency callers see from a service
   that is not saturated. In a closed loop, Little's law ties the latency to
   the throughput: 50 clients at N requests/s wait 50/N s on average;
+* single detokenize again, closed loop, of ``--hot-subjects`` customers (one token
+  each) whose data keys every worker has cached: the cold phase above draws ~5,000
+  customers over all the workers, so nearly every request unwraps its key in Transit;
+  here every worker's cache is warmed first, and no request needs Vault
+  (``_api_hot.py``, which also says how the default size follows from the cache's);
 * batch detokenize, 1,000 tokens per request (the tokens of one onboarding
   batch: 200 known customers, so 200 audit events per request): values/s;
 * the naive design on the same OpenBao: one Transit encrypt per value (and one
@@ -70,8 +76,8 @@ This script keeps the command line and the run; its parts live beside it:
 ``_api_customers.py`` (the synthetic customers), ``_api_load.py`` (the load
 generator, a phase and the CPU it cost), ``_api_servers.py`` (the database, the
 WSGI server, the audit worker), ``_api_measure.py`` (one column's phases, the
-floor, the naive design), ``_api_trace.py`` (``--trace``) and ``_api_report.py``
-(the summary and its goals).
+floor, the naive design), ``_api_hot.py`` (the hot set), ``_api_trace.py``
+(``--trace``) and ``_api_report.py`` (the summary and its goals).
 """
 
 from __future__ import annotations
@@ -86,7 +92,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # bench/, the script's directory, is first on sys.path: the bench's parts live beside it
-from _api_customers import BATCH, onboarding_batch  # noqa: E402
+from _api_customers import BATCH, CUSTOMER_VALUES, onboarding_batch  # noqa: E402
+from _api_hot import HOT_SUBJECTS  # noqa: E402
 from _api_measure import Tree, measure_bare, measure_tree, naive_rates  # noqa: E402
 from _api_report import summary  # noqa: E402
 
@@ -115,6 +122,13 @@ def _setting(text: str) -> tuple[str, str]:
     if not sep or not name.startswith("PIIVAULT_"):
         raise argparse.ArgumentTypeError(f"expected PIIVAULT_NAME=VALUE, got {text!r}")
     return name, value
+
+
+def _hot_subjects(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more customers, got {n}")
+    return n
 
 
 def main() -> None:
@@ -158,6 +172,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50, help="concurrent single-value clients")
     ap.add_argument("--client-procs", type=int, default=2, help="load generator processes")
     ap.add_argument("--seconds", type=float, default=8.0, help="duration of each single-value run")
+    ap.add_argument(
+        "--hot-subjects",
+        type=_hot_subjects,
+        default=HOT_SUBJECTS,
+        metavar="N",
+        help="single detokenize again, of N customers whose data keys every worker has cached (one "
+        "token each; every worker's cache is warmed first): the cache-hit case beside the cold one "
+        f"(default {HOT_SUBJECTS:,}: see bench/_api_hot.py; 0: skip)",
+    )
     ap.add_argument("--naive", type=int, default=2_000, help="values for the naive Transit runs")
     ap.add_argument(
         "--audit",
@@ -191,6 +214,11 @@ def main() -> None:
         "(with no --baseline-src, the baseline is this tree)",
     )
     args = ap.parse_args()
+    onboarded = args.batches * BATCH // CUSTOMER_VALUES
+    if args.hot_subjects > onboarded:
+        ap.error(
+            f"--hot-subjects {args.hot_subjects}: --batches {args.batches} onboard {onboarded:,} customers"
+        )
     if args.trace and "granian" in (args.server, args.baseline_server):
         ap.error("--trace records requests through a gunicorn config: gunicorn only")
 
