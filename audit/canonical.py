@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def canonical_json(obj: object) -> bytes:
@@ -67,12 +67,15 @@ def _check(value: object, open_containers: set[int]) -> None:
     if id(value) in open_containers:
         raise ValueError("structure contains itself")
     open_containers.add(id(value))
-    if isinstance(value, dict):
+    # A scalar item is checked here rather than in a call of its own: an event is mostly scalars.
+    if kind is dict:
         for key, item in value.items():
             if type(key) is not str:
                 raise TypeError(f"object keys must be str, not {type(key).__name__}")
-            _check(item, open_containers)
-    elif isinstance(value, list):
+            if type(item) not in _SCALARS:
+                _check(item, open_containers)
+    else:
         for item in value:
-            _check(item, open_containers)
+            if type(item) not in _SCALARS:
+                _check(item, open_containers)
     open_containers.discard(id(value))

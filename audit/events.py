@@ -37,11 +37,16 @@ class AuditEvent:
         if self.time is not None and self.time.tzinfo is None:
             raise ValueError("audit event time must be timezone-aware")
 
-    def payload(self, time: dt.datetime) -> dict[str, Any]:
-        """The JSON object that is hashed (without the sequence number)."""
-        when = (self.time or time).astimezone(dt.UTC)
+    def payload(self, time: dt.datetime, *, stamp: str | None = None) -> dict[str, Any]:
+        """The JSON object that is hashed (without the sequence number), at ``time`` unless the
+        event has its own. ``stamp``: ``time`` already in :func:`time_stamp`'s form, for events
+        recorded together (formatting it is a fifth of an event's cost)."""
+        if self.time is not None:
+            stamp = time_stamp(self.time)
+        elif stamp is None:
+            stamp = time_stamp(time)
         return {
-            "time": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": stamp,
             "actor": self.actor,
             "action": self.action,
             "outcome": self.outcome,
@@ -52,3 +57,8 @@ class AuditEvent:
             "request_id": self.request_id,
             "details": dict(self.details),
         }
+
+
+def time_stamp(time: dt.datetime) -> str:
+    """An aware time as events carry it: UTC to the microsecond, ``2026-12-06T20:09:41.000000Z``."""
+    return time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from audit import tables as t
 from audit.authenticity import EventAuthenticator
 from audit.canonical import canonical_json
-from audit.events import MAX_DETAILS_BYTES, AuditEvent
+from audit.events import MAX_DETAILS_BYTES, AuditEvent, time_stamp
 from piivault.db import utcnow
 
 # Rows per statement: 3 parameters a row, well under SQLite's (32,766) and
@@ -101,10 +101,11 @@ class QueueSink:
             VaultUnavailable: as :meth:`__call__`.
         """
         payloads = []
+        stamp = time_stamp(now)
         for event in events:
             if not isinstance(event, AuditEvent):
                 raise TypeError("audit sink takes AuditEvent objects")
-            body = event.payload(now)
+            body = event.payload(now, stamp=stamp)
             check_columns(body)
             payload = canonical_json(body)
             if len(payload) > MAX_DETAILS_BYTES:

@@ -7,7 +7,7 @@ import struct
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vault import Binding, DataKey, InvalidSealedValue
+from vault import Binding, DataKey, InvalidSealedValue, _primitives
 from vault.sealed import SealingKey
 
 KEY = bytes(range(32))
@@ -109,3 +109,18 @@ def test_data_key_derives_separate_subkeys():
     assert dek.keyed_hash("blind/cn_mobile", b"x") != dek.keyed_hash("token/cn_mobile", b"x")
     assert dek.keyed_hash("a", b"x") == DataKey("other", KEY).keyed_hash("a", b"x")
     assert "0001" not in repr(dek)
+
+
+@pytest.mark.parametrize(
+    ("key", "message", "expected"),
+    [  # RFC 4231, test cases 1 and 2
+        (b"\x0b" * 20, b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+        (
+            b"Jefe",
+            b"what do ya want for nothing?",
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+        ),
+    ],
+)
+def test_hmac_sha256_known_answers(key, message, expected):
+    assert _primitives.hmac_sha256(key, message).hex() == expected
