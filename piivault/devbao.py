@@ -51,6 +51,7 @@ class BaoServer:
     token: str
     process: subprocess.Popen
     log_path: Path
+    ca_cert: Path | None = None  # with TLS: the CA the server's certificate is signed by
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -68,17 +69,26 @@ class BaoServer:
         self.stop()
 
 
-def _wait_ready(addr: str, proc: subprocess.Popen, log_path: Path, timeout: float, sealed_ok: bool) -> None:
+def _wait_ready(
+    addr: str,
+    proc: subprocess.Popen,
+    log_path: Path,
+    timeout: float,
+    sealed_ok: bool,
+    ca_cert: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"OpenBao exited with status {proc.returncode}:\n{tail}")
-        with contextlib.suppress(requests.RequestException):
+        # OSError: requests' errors, and a CA file -dev-tls has not written yet.
+        with contextlib.suppress(OSError):
             r = requests.get(
                 f"{addr}/v1/sys/health",
                 timeout=1,
                 params={"sealedcode": 200, "uninitcode": 200, "standbyok": "true"},
+                verify=str(ca_cert) if ca_cert is not None else True,
             )
             if r.status_code == 200:
                 body = r.json()
@@ -88,9 +98,14 @@ def _wait_ready(addr: str, proc: subprocess.Popen, log_path: Path, timeout: floa
     raise RuntimeError(f"OpenBao did not become ready within {timeout:.0f}s (log: {log_path})")
 
 
-def start_ephemeral(workdir: Path, *, port: int | None = None, timeout: float = 30) -> BaoServer:
-    """``bao server -dev`` on loopback with a random root token."""
+def start_ephemeral(
+    workdir: Path, *, port: int | None = None, timeout: float = 30, tls: bool = False
+) -> BaoServer:
+    """``bao server -dev`` on loopback with a random root token; with ``tls``, HTTPS under a CA
+    of its own (``BaoServer.ca_cert``), as ``-dev-tls`` makes it."""
     workdir.mkdir(parents=True, exist_ok=True)
+    if tls:
+        (workdir / "tls").mkdir(exist_ok=True)
     port = port or free_port()
     token = "dev-" + hex_token(16)
     log_path = workdir / f"bao-{port}.log"
@@ -103,6 +118,7 @@ def start_ephemeral(workdir: Path, *, port: int | None = None, timeout: float = 
             f"-dev-listen-address=127.0.0.1:{port}",
             f"-dev-root-token-id={token}",
             "-dev-no-store-token",
+            *(["-dev-tls", f"-dev-tls-cert-dir={workdir / 'tls'}"] if tls else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -110,13 +126,14 @@ def start_ephemeral(workdir: Path, *, port: int | None = None, timeout: float = 
         env={**os.environ, "BAO_TOKEN": "", "VAULT_TOKEN": ""},
     )
     log.close()
-    addr = f"http://127.0.0.1:{port}"
+    addr = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    ca_cert = workdir / "tls" / "vault-ca.pem" if tls else None
     try:
-        _wait_ready(addr, proc, log_path, timeout, sealed_ok=False)
+        _wait_ready(addr, proc, log_path, timeout, sealed_ok=False, ca_cert=ca_cert)
     except BaseException:
         proc.kill()
         raise
-    return BaoServer(addr=addr, token=token, process=proc, log_path=log_path)
+    return BaoServer(addr=addr, token=token, process=proc, log_path=log_path, ca_cert=ca_cert)
 
 
 _CONFIG = """\

@@ -86,7 +86,13 @@ path "transit/keys/{key}" {{ capabilities = ["read"] }}
 
     provider = TransitKeyProvider(bao.addr, role_id=role_id, secret_id=secret_id, key_name=key)
     dek = os.urandom(32)
-    assert provider.unwrap(provider.wrap([dek])) == [dek]
+    wrapped = provider.wrap([dek])
+    assert provider.unwrap(wrapped) == [dek]
+    # Its token revoked (or expired): the data-key call's 403 logs in again, once, and retries.
+    revoked = provider._client().token
+    root.auth.token.revoke(revoked)
+    assert provider.unwrap(wrapped) == [dek]
+    assert provider._client().token != revoked
     # least privilege: the policy does not allow rotation
     with pytest.raises(VaultAuthError):
         provider.rotate()
@@ -109,3 +115,61 @@ def test_the_environment_is_read_once_per_client_with_the_same_effect(monkeypatc
     assert proxied.verify == str(bundle)  # as requests would have taken it from the environment
     assert _session("https://vault.internal:8200", True).proxies == {}  # NO_PROXY still applies
     assert _session("https://vault.example:8200", "/etc/vault-ca.pem").verify == "/etc/vault-ca.pem"
+
+
+class _RequestsCalls:
+    """Counts the HTTP requests sent through requests (the data-key calls should send none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import requests
+
+        self.count = 0
+        send = requests.Session.request
+
+        def counted(session, *args, **kwargs):
+            self.count += 1
+            return send(session, *args, **kwargs)
+
+        monkeypatch.setattr(requests.Session, "request", counted)
+
+
+def test_data_key_calls_go_to_vault_without_requests(provider, monkeypatch):
+    calls = _RequestsCalls(monkeypatch)
+    keys = [os.urandom(32) for _ in range(3)]
+    wrapped = provider.wrap(keys)
+    assert provider.unwrap(provider.rewrap(wrapped)) == keys
+    assert calls.count == 0
+    provider.key_info()  # everything else is still hvac's, over requests
+    assert calls.count == 1
+
+
+def test_a_refused_token_on_a_data_key_call_is_typed(bao):
+    with pytest.raises(VaultAuthError, match="PIIVAULT_VAULT_TOKEN"):
+        TransitKeyProvider(bao.addr, token="wrong-token", key_name="x").unwrap(["vault:v1:" + "A" * 40])
+
+
+def test_a_proxy_for_vault_keeps_the_data_key_calls_on_requests(bao, provider, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    wrapped = provider.wrap([os.urandom(32)])  # a client made before: no proxy
+    proxied = TransitKeyProvider(bao.addr, token=bao.token, key_name=provider.key_name, timeout=2)
+    with pytest.raises(VaultUnavailable):  # it went to the proxy, as requests would have
+        proxied.unwrap(wrapped)
+
+
+def test_tls_is_verified_against_the_configured_ca(tmp_path, monkeypatch):
+    from piivault.devbao import start_ephemeral
+
+    with start_ephemeral(tmp_path / "bao", tls=True) as tls:
+        assert tls.addr.startswith("https://") and tls.ca_cert is not None
+        trusting = TransitKeyProvider(tls.addr, token=tls.token, key_name="tls", cacert=str(tls.ca_cert))
+        trusting.ensure_key()
+        calls = _RequestsCalls(monkeypatch)
+        dek = os.urandom(32)
+        wrapped = trusting.wrap([dek])
+        assert trusting.unwrap(wrapped) == [dek] and calls.count == 0
+        # Without the CA (the system's, certifi's or the environment's bundle) the server is not trusted.
+        untrusting = TransitKeyProvider(tls.addr, token=tls.token, key_name="tls", timeout=2)
+        with pytest.raises(VaultUnavailable):
+            untrusting.unwrap(wrapped)

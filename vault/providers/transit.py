@@ -33,6 +33,7 @@ from vault.errors import (
     VaultUnavailable,
 )
 from vault.providers.base import KeyInfo, KeyProvider
+from vault.providers.transit_http import DataKeyTransport
 
 # hvac (and requests under it) is imported with the first client, not with this module: a
 # command that never calls Vault (`piivault clients list`) starts without it (issue 13).
@@ -124,15 +125,20 @@ class TransitKeyProvider(KeyProvider):
         if client is None or getattr(self._local, "generation", -1) != self._generation:
             if self._token is None:
                 self._login()
+            session = _session(self.addr, self._verify)
             client = hvac.Client(
                 url=self.addr,
                 token=self._token,
                 namespace=self._namespace,
                 verify=self._verify,
                 timeout=self._timeout,
-                session=_session(self.addr, self._verify),
+                session=session,
             )
+            old = getattr(self._local, "transport", None)
+            if old is not None:
+                old.close()
             self._local.client = client
+            self._local.transport = DataKeyTransport.for_session(self.addr, session, timeout=self._timeout)
             self._local.generation = self._generation
         return client
 
@@ -208,10 +214,11 @@ class TransitKeyProvider(KeyProvider):
     def _translate(self, e: BaseException) -> VaultError:
         import hvac.exceptions as hv
         import requests
+        import urllib3
 
         if isinstance(e, VaultError):
             return e
-        if isinstance(e, requests.exceptions.RequestException):
+        if isinstance(e, requests.exceptions.RequestException | urllib3.exceptions.HTTPError):
             return VaultUnavailable(f"Vault unreachable at the configured address ({type(e).__name__})")
         if isinstance(e, hv.VaultDown | hv.VaultNotInitialized | hv.BadGateway):
             return VaultUnavailable("Vault is sealed or not initialized")
@@ -237,6 +244,12 @@ class TransitKeyProvider(KeyProvider):
         for chunk in chunked(items, self.batch_size):
 
             def request(client: hvac.Client, chunk: list[dict[str, str]] = chunk) -> Any:
+                transport: DataKeyTransport | None = self._local.transport  # set with the client
+                if transport is not None:  # the data-key calls without requests (transit_http)
+                    path = f"/v1/{self.mount}/{op}/{self.key_name}"
+                    return transport.post(
+                        path, {"batch_input": chunk}, token=client.token, namespace=self._namespace
+                    )
                 transit = client.secrets.transit
                 if op == "encrypt":
                     return transit.encrypt_data(self.key_name, batch_input=chunk, mount_point=self.mount)
