@@ -1,0 +1,228 @@
+"""The CPU one API request costs the app itself: in one process, without a server or load generator.
+
+    .venv/bin/python bench/request_cpu.py [--op detokenize|tokenize|batch-detokenize|batch-tokenize]
+                                          [--cold] [--auth-cache 2] [--requests 1500] [--rounds 3]
+                                          [--baseline-src DIR]
+
+``bench/api.py`` measures the whole service under load, and on a shared 2-core
+machine its per-request CPU moves by a fifth between runs: gunicorn, PostgreSQL,
+OpenBao and the load generator all share the CPUs. This bench asks a narrower
+question with less noise: how much CPU does the app's own thread spend on one
+request? It builds the app as a worker does (``piivault.wsgi:app()``, PostgreSQL,
+group commit, audit events queued for a sequencer that is not running), calls it
+through WSGI directly, one request at a time, and reads the process's CPU time.
+Not counted: the WSGI server, PostgreSQL's backends, OpenBao and the sequencer.
+
+The requests (``--op``): ``detokenize`` one token under ``account_service``, cycling
+over 200 customers; ``tokenize`` a new mobile for one of those 200;
+``batch-detokenize`` the 1,000 tokens of one onboarding batch (200 customers);
+``batch-tokenize`` a new onboarding batch (200 new customers, 1,000 values, 200 data
+keys wrapped in Transit). With ``--cold`` the data-key cache holds nothing
+(``PIIVAULT_DEK_CACHE_SIZE=0``): every request unwraps its customers' keys in Transit.
+``--auth-cache`` is ``PIIVAULT_AUTH_CACHE_SECONDS``, 2 as in ``bench/api.py``; 0, the
+production default, checks the API key in the database on every request.
+
+With ``--baseline-src DIR`` (another piivault checkout) both trees are measured
+``--rounds`` times, alternating, each in a fresh process against its own fresh
+database and the same OpenBao, and the ratio of the means is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from piivault.devbao import BaoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+OPS = ("detokenize", "tokenize", "batch-detokenize", "batch-tokenize")
+
+
+# -- one tree, in its own process ------------------------------------------------------------
+def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
+    """Runs in a process whose sys.path starts with the tree under test."""
+    from _api_customers import mobile, onboarding_batch
+    from _support import fresh_container
+
+    from piivault.wsgi import app as make_app
+
+    if cold:
+        os.environ["PIIVAULT_DEK_CACHE_SIZE"] = "0"
+    container = fresh_container(dict(os.environ))
+    fields = dict(name="bench-crm", role="service", purposes=["aml_kyc", "account_service"])
+    from access import model as m
+    from access.onboarding import create_client
+
+    made = create_client(
+        container.clients, container.access, m.Acting("bench-admin", "admin", "bench:admin"), **fields
+    )
+    if made.approval is not None and made.approval.state == m.PENDING:
+        container.access.approve(m.Acting("bench-dpo", "dpo", "bench:dpo"), made.approval.id)
+    container.close()
+    app = make_app()
+
+    def call(path: str, body: bytes) -> bytes:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {made.key}",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.version": (1, 0),
+        }
+        status: list[str] = []
+        out = app(environ, lambda s, _h, _e=None: status.append(s))
+        try:
+            data = b"".join(out)
+        finally:
+            getattr(out, "close", lambda: None)()
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"{path}: {status[0]}")
+        return data
+
+    batch = onboarding_batch()
+    made_tokens = json.loads(call("/v1/tokenize", json.dumps({"items": batch}).encode()))["items"]
+    tokens = [item["token"] for item in made_tokens]
+    customers = sorted({item["subject_id"] for item in batch})
+    if op == "detokenize":
+        path = "/v1/detokenize"
+        bodies = [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens[::5]]
+    elif op == "tokenize":
+        path = "/v1/tokenize"
+        bodies = [
+            json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
+            for c in customers
+        ]
+    elif op == "batch-detokenize":
+        path = "/v1/detokenize"
+        bodies = [json.dumps({"purpose": "account_service", "tokens": tokens}).encode()]
+    else:
+        path = "/v1/tokenize"
+        bodies = [json.dumps({"items": onboarding_batch()}).encode() for _ in range(requests + 10)]
+    warm = min(10 if op.startswith("batch") else 200, len(bodies))
+    for body in bodies[:warm]:
+        call(path, body)
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    for n in range(requests):
+        call(path, bodies[(warm + n) % len(bodies)])
+    return {
+        "cpu_ms": (time.process_time() - cpu) / requests * 1000,
+        "wall_ms": (time.perf_counter() - wall) / requests * 1000,
+    }
+
+
+# -- the run ----------------------------------------------------------------------------------
+def _measure(src: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+    from _support import pg_schema
+
+    with pg_schema() as url:
+        child_env = {**env, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT / "bench")])}
+        child_env["PIIVAULT_DATABASE_URL"] = url
+        argv = [sys.executable, __file__, "--child", args.op, str(args.requests), str(int(args.cold))]
+        done = subprocess.run(argv, env=child_env, cwd=src, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{src}: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _settings(bao: BaoServer, work: Path) -> dict[str, str]:
+    """What a production worker needs (``piivault check``), for a bench against ``bao``."""
+    from _support import bench_env
+
+    return {
+        **bench_env(bao, work),
+        "PIIVAULT_ENV": "production",
+        "PIIVAULT_EXTRACT_DIR": str(work / "extracts"),
+        "PIIVAULT_CONTROLLER_NAME": "Bench Bank",
+        "PIIVAULT_CONTROLLER_CONTACT": "DPO",
+        "PIIVAULT_CONTROLLER_ADDRESS": "1 Bench Road",
+        "PIIVAULT_CONTROLLER_EMAIL": "dpo@bench.example",
+        "PIIVAULT_CONTROLLER_PHONE": "+86 21 0000 0000",
+        "PIIVAULT_PRIVACY_POLICY_URL": "https://bench.example/privacy",
+        "PIIVAULT_AUDIT_SEQUENCE_INLINE": "false",
+    }
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        # sys.path[0] is bench/ (this script's directory); the tree under test goes before it.
+        sys.path.insert(0, os.environ["PYTHONPATH"].split(os.pathsep)[0])
+        op, requests, cold = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+        print(json.dumps(_child(op, requests, cold)))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--op", choices=OPS, default="detokenize")
+    ap.add_argument("--cold", action="store_true", help="an empty data-key cache: every key from Transit")
+    ap.add_argument(
+        "--auth-cache",
+        type=float,
+        default=2.0,
+        help="PIIVAULT_AUTH_CACHE_SECONDS (default 2, as bench/api.py; 0: the database on every request)",
+    )
+    ap.add_argument("--requests", type=int, default=None, help="per round (default 1,500; batches 40)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline-src", type=Path, help="another piivault checkout, measured alternately")
+    args = ap.parse_args()
+    if args.requests is None:
+        args.requests = 40 if args.op.startswith("batch") else 1_500
+    if args.requests < 1 or args.rounds < 1:
+        ap.error("--requests and --rounds take 1 or more")
+    sys.path.insert(0, str(ROOT))
+    from piivault.devbao import start_ephemeral
+
+    trees = [("this tree", ROOT)]
+    if args.baseline_src:
+        trees.insert(0, ("baseline", args.baseline_src.resolve()))
+    results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in trees}
+    print(
+        f"request CPU in one process: {args.op}{' (cold keys)' if args.cold else ''}, "
+        f"verified API keys reused for {args.auth_cache:g} s, "
+        f"{args.requests:,} requests x {args.rounds} rounds per tree; PostgreSQL, OpenBao dev server; "
+        f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as work, start_ephemeral(Path(work) / "bao") as bao:
+        for n in range(1, args.rounds + 1):
+            for label, src in trees:
+                # Each measurement its own files (ledger, the checkpoint key's pin) and Transit key.
+                own = Path(work) / f"{label.replace(' ', '-')}-{n}"
+                own.mkdir()
+                settings = {**_settings(bao, own), "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache)}
+                got = _measure(src, args, {**os.environ, **settings})
+                results[label].append(got)
+                line = f"{got['cpu_ms']:7.3f} ms CPU  {got['wall_ms']:7.3f} ms wall"
+                print(f"  {label:10s} #{n}: {line}", flush=True)
+    means = {label: statistics.fmean(r["cpu_ms"] for r in runs) for label, runs in results.items()}
+    for label, mean in means.items():
+        low, high = min(r["cpu_ms"] for r in results[label]), max(r["cpu_ms"] for r in results[label])
+        print(f"{label:10s} mean {mean:.3f} ms CPU per request (min {low:.3f}, max {high:.3f})")
+    if args.baseline_src:
+        print(f"this tree / baseline: {means['this tree'] / means['baseline']:.2f}x the CPU")
+
+
+if __name__ == "__main__":
+    main()
