@@ -31,7 +31,7 @@ from _api_hot import cache_size, measure_hot
 from _api_load import Phase, Processes, descendants, peak_rss_mb, run_phase
 from _api_servers import audit_worker, database, server
 from _api_trace import WaitSampler, explain_tail
-from _support import bench_env
+from _support import bench_env, production_settings
 
 from piivault.devbao import BaoServer, free_port
 
@@ -98,16 +98,8 @@ def measure_tree(tree: Tree, args: argparse.Namespace, bao: BaoServer, work: Pat
             **os.environ,
             **bench_env(bao, tree_work),
             "PYTHONPATH": str(src),
-            "PIIVAULT_ENV": "production",
             "PIIVAULT_DATABASE_URL": url,
-            # what production requires besides (piivault check names each)
-            "PIIVAULT_EXTRACT_DIR": str(tree_work / "extracts"),
-            "PIIVAULT_CONTROLLER_NAME": "Bench Bank",
-            "PIIVAULT_CONTROLLER_CONTACT": "DPO",
-            "PIIVAULT_CONTROLLER_ADDRESS": "1 Bench Road",
-            "PIIVAULT_CONTROLLER_EMAIL": "dpo@bench.example",
-            "PIIVAULT_CONTROLLER_PHONE": "+86 21 0000 0000",
-            "PIIVAULT_PRIVACY_POLICY_URL": "https://bench.example/privacy",
+            **production_settings(tree_work),
             "PIIVAULT_AUDIT_SEQUENCE_INLINE": "true" if args.audit == "inline" else "false",
             "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache),
             **extra,

@@ -54,3 +54,18 @@ def bench_env(bao: BaoServer, workdir: Path) -> dict[str, str]:
         "PIIVAULT_ERASURE_LEDGER": str(workdir / "ledger.jsonl"),
         "PIIVAULT_LOG_LEVEL": "warning",
     }
+
+
+def production_settings(work: Path) -> dict[str, str]:
+    """What production requires besides Vault and the database (``piivault check`` names each),
+    for a bench's workers: ``PIIVAULT_ENV=production`` and the controller's particulars."""
+    return {
+        "PIIVAULT_ENV": "production",
+        "PIIVAULT_EXTRACT_DIR": str(work / "extracts"),
+        "PIIVAULT_CONTROLLER_NAME": "Bench Bank",
+        "PIIVAULT_CONTROLLER_CONTACT": "DPO",
+        "PIIVAULT_CONTROLLER_ADDRESS": "1 Bench Road",
+        "PIIVAULT_CONTROLLER_EMAIL": "dpo@bench.example",
+        "PIIVAULT_CONTROLLER_PHONE": "+86 21 0000 0000",
+        "PIIVAULT_PRIVACY_POLICY_URL": "https://bench.example/privacy",
+    }

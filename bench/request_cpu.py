@@ -150,21 +150,10 @@ def _measure(src: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[s
 
 
 def _settings(bao: BaoServer, work: Path) -> dict[str, str]:
-    """What a production worker needs (``piivault check``), for a bench against ``bao``."""
-    from _support import bench_env
+    """What a production worker needs, for a bench against ``bao``; events left queued."""
+    from _support import bench_env, production_settings
 
-    return {
-        **bench_env(bao, work),
-        "PIIVAULT_ENV": "production",
-        "PIIVAULT_EXTRACT_DIR": str(work / "extracts"),
-        "PIIVAULT_CONTROLLER_NAME": "Bench Bank",
-        "PIIVAULT_CONTROLLER_CONTACT": "DPO",
-        "PIIVAULT_CONTROLLER_ADDRESS": "1 Bench Road",
-        "PIIVAULT_CONTROLLER_EMAIL": "dpo@bench.example",
-        "PIIVAULT_CONTROLLER_PHONE": "+86 21 0000 0000",
-        "PIIVAULT_PRIVACY_POLICY_URL": "https://bench.example/privacy",
-        "PIIVAULT_AUDIT_SEQUENCE_INLINE": "false",
-    }
+    return {**bench_env(bao, work), **production_settings(work), "PIIVAULT_AUDIT_SEQUENCE_INLINE": "false"}
 
 
 def main() -> None:
