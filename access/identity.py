@@ -131,7 +131,7 @@ def client_approved(access: AccessService, session: Session, client: Any, now: d
     """Does a live grant approve this client (data access for a service client, its identity for
     any other role)? Read in the caller's transaction."""
     action = m.CLIENT_DATA_ACCESS if client.role == "service" else m.IDENTITY_APPROVER
-    return access.grant_for(session, action, client.id, now=now) is not None
+    return access.grant_in_force(session, action, client.id, now)
 
 
 def user_approved(access: AccessService, session: Session, username: str, now: dt.datetime) -> bool:

@@ -96,6 +96,8 @@ _COLUMNS = (
     t.c.permissions,
     t.c.needs_approval,
 )
+# A presented key's client row and stored hash: built once, it is on every uncached request.
+_KEY_ROW = sa.select(*_COLUMNS, t.c.key_hash).where(t.c.id == sa.bindparam("id", type_=t.c.id.type))
 
 
 def _client(row: Any) -> Client:
@@ -173,7 +175,8 @@ class ClientStore:
         self._verified_lock = threading.Lock()
 
     def _hmac_key(self, session: Session) -> DataKey:
-        return self._keyring.system_key(session, HMAC_KEY_NAME)
+        # Every uncached authentication needs it: from the data-key cache while it is there.
+        return self._keyring.cached_system_key(session, HMAC_KEY_NAME)
 
     @staticmethod
     def _digest(hmac_key: DataKey, key: keys.ApiKey) -> bytes:
@@ -403,7 +406,7 @@ class ClientStore:
                 return principal
             self._forget_verified(client.id)  # stale, or expired meanwhile: the database decides
         with session_scope(self._session_factory) as session:
-            row = session.execute(sa.select(*_COLUMNS, t.c.key_hash).where(t.c.id == key.public_id)).first()
+            row = session.execute(_KEY_ROW, {"id": key.public_id}).first()
             if row is None:
                 raise InvalidApiKey()
             if not constant_time_equal(self._digest(self._hmac_key(session), key), row.key_hash):

@@ -86,3 +86,32 @@ def test_ledger_path_must_be_usable(tmp_path):
         ErasureLedger(tmp_path / "missing" / "ledger.jsonl")
     with pytest.raises(ConfigurationError, match="not a directory"):
         ErasureLedger(tmp_path)
+
+
+def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks_it(container):
+    import sqlalchemy as sa
+
+    from vault.keystore import system_owner
+
+    name = "api-key-hmac"
+    keyring = container.keyring
+    with container.uow() as uow:
+        stored = keyring.system_key(uow.session, name)
+        uow.commit()
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(container.engine, "before_cursor_execute", seen)
+    try:
+        with container.uow() as uow:
+            cached = keyring.cached_system_key(uow.session, name)
+        assert statements == []
+        keyring.cache.evict([system_owner(name)])  # as the TTL would
+        with container.uow() as uow:
+            read = keyring.cached_system_key(uow.session, name)
+        assert statements  # read again, and unwrapped
+    finally:
+        sa.event.remove(container.engine, "before_cursor_execute", seen)
+    assert cached.keyed_hash("x", b"m") == read.keyed_hash("x", b"m") == stored.keyed_hash("x", b"m")
