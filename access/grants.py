@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,30 +135,17 @@ def grant_for(
     return found[0] if found else None
 
 
-def grant_in_force(session: Session, action: str, target: str, now: dt.datetime) -> bool:
-    """Whether a grant for ``action`` on ``target`` is in force at ``now``: :func:`grant_for`'s
-    answer without the grant (no holder, no lock), in the caller's transaction.
+def in_force(action: Any, target: Any, now: Any) -> sa.Exists:
+    """SQL: is a grant for ``action`` on ``target`` in force at ``now``? :func:`grant_for`'s
+    answer, without the grant (no holder, no lock).
 
-    For a check made on every request (an API key's data access): one fixed statement,
-    prepared once, that reads no columns; building :func:`grant_for`'s query and its 17-column
-    grant was half of an uncached authentication's CPU (bench/request_cpu.py, issue 22).
+    Each argument is a value or a SQL expression, so a check made on every request rides in
+    the caller's own statement: an API key's approval is read with its client's row
+    (:func:`access.identity.client_approved`), one round trip where it took two and a transaction
+    (bench/request_cpu.py, issue 22).
     """
-    params = {"action": action, "target": target, "now": now}
-    return session.execute(_grant_in_force(), params).first() is not None
-
-
-@functools.cache
-def _grant_in_force() -> sa.Select[Any]:
     c = t.grants.c
-    return (
-        sa.select(sa.literal(1))
-        .where(
-            c.action == sa.bindparam("action", type_=c.action.type),
-            c.target == sa.bindparam("target", type_=c.target.type),
-            rows.live(sa.bindparam("now", type_=c.expires_at.type)),
-        )
-        .limit(1)
-    )
+    return sa.exists().where(c.action == action, c.target == target, rows.live(now))
 
 
 def reveal_grants(session: Session, person: str | None, now: dt.datetime) -> list[m.Grant]:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from access import model as m
 from access import tables as t
 from access.errors import NoPerson
+from access.grants import in_force
 from access.service import AccessService
 from piivault.db import UnitOfWork
 
@@ -127,11 +128,13 @@ def refuse_unless_first(
         )
 
 
-def client_approved(access: AccessService, session: Session, client: Any, now: dt.datetime) -> bool:
-    """Does a live grant approve this client (data access for a service client, its identity for
-    any other role)? Read in the caller's transaction."""
-    action = m.CLIENT_DATA_ACCESS if client.role == "service" else m.IDENTITY_APPROVER
-    return access.grant_in_force(session, action, client.id, now)
+def client_approved(client_id: Any, role: Any, now: Any) -> sa.ColumnElement[bool]:
+    """SQL: does a live grant approve this client (data access for a service client, its identity
+    for any other role)? ``client_id`` and ``role`` are the columns of the statement that reads the
+    client (:class:`identity.clients.store.ClientStore` reads both in one), ``now`` a value or a
+    bind parameter."""
+    action = sa.case((role == "service", m.CLIENT_DATA_ACCESS), else_=m.IDENTITY_APPROVER)
+    return in_force(action, client_id, now)
 
 
 def user_approved(access: AccessService, session: Session, username: str, now: dt.datetime) -> bool:

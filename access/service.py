@@ -169,10 +169,6 @@ class AccessService:
         unless given."""
         return _grants.grant_for(session, action, target, now or self.clock(), **kw)
 
-    def grant_in_force(self, session: Session, action: str, target: str, now: dt.datetime) -> bool:
-        """:func:`access.grants.grant_in_force` in the caller's transaction."""
-        return _grants.grant_in_force(session, action, target, now)
-
     def reveal_grants(
         self, session: Session, person: str | None, now: dt.datetime | None = None
     ) -> list[m.Grant]:

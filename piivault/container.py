@@ -234,6 +234,7 @@ class Container:
 
     @cached_property
     def clients(self) -> ClientStore:
+        from access.identity import client_approved
         from identity.clients.store import ClientStore
 
         return ClientStore(
@@ -244,15 +245,11 @@ class Container:
             purposes=_OnFirstUse(lambda: self._purposes),
             field_types=_OnFirstUse(lambda: self._field_types),
             verified_cache_seconds=self.settings.auth_cache_seconds,
-            # A client with data access works only while a client.data_access grant exists
-            # (the access service is built when the first such client is checked).
-            data_access=self._client_approved,
+            # A client with data access works only while a client.data_access grant exists,
+            # read with the client's row.
+            data_access=client_approved,
+            read_sessions=self.read_only_sessions,
         )
-
-    def _client_approved(self, session: Session, client: Any, now: dt.datetime) -> bool:
-        from access.identity import client_approved
-
-        return client_approved(self.access, session, client, now)
 
     @cached_property
     def users(self) -> UserStore:

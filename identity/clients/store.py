@@ -96,8 +96,6 @@ _COLUMNS = (
     t.c.permissions,
     t.c.needs_approval,
 )
-# A presented key's client row and stored hash: built once, it is on every uncached request.
-_KEY_ROW = sa.select(*_COLUMNS, t.c.key_hash).where(t.c.id == sa.bindparam("id", type_=t.c.id.type))
 
 
 def _client(row: Any) -> Client:
@@ -133,20 +131,32 @@ def _codes(kind: str, values: Sequence[str], known: Collection[str] | None) -> t
     return codes
 
 
-# Is a client that needs approval approved (session, client, now)? Asked in the authenticating
-# transaction: data access for a service client, its identity for an approving role (access.identity).
-DataAccessCheck = Callable[[Session, Client, dt.datetime], bool]
+# Is a client that needs approval approved? SQL over the client's id and role columns and a
+# time, read with the client's row: data access for a service client, its identity for an
+# approving role (access.identity.client_approved).
+ApprovalClause = Callable[[Any, Any, Any], sa.ColumnElement[bool]]
 
 
-def _never_approved(session: Session, client: Client, now: dt.datetime) -> bool:
-    return False  # no access service wired: fail closed
+def _never_approved(client_id: Any, role: Any, now: Any) -> sa.ColumnElement[bool]:
+    return sa.false()  # no access service wired: fail closed
+
+
+def _key_row(approved: ApprovalClause) -> sa.Select[Any]:
+    """A presented key's client row, stored hash and approval, in one statement built once: it is
+    on every request the verified-key cache does not answer."""
+    now = sa.bindparam("now", type_=t.c.expires_at.type)
+    return sa.select(*_COLUMNS, t.c.key_hash, approved(t.c.id, t.c.role, now).label("approved")).where(
+        t.c.id == sa.bindparam("id", type_=t.c.id.type)
+    )
 
 
 class ClientStore:
     """``purposes`` and ``field_types``, when given, are the catalogues a client's
     codes must come from (anything supporting ``in``). ``data_access`` tells whether
     a client that needs approval (:func:`~identity.clients.model.has_data_access`) holds
-    it now; without it such keys never work."""
+    it now; without it such keys never work. ``read_sessions`` (PostgreSQL's read-only
+    autocommit sessions, when the service has them) serve authentication's reads: no
+    BEGIN and COMMIT around them."""
 
     def __init__(
         self,
@@ -159,11 +169,14 @@ class ClientStore:
         clock: Callable[[], dt.datetime] = utcnow,
         verified_cache_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
-        data_access: DataAccessCheck = _never_approved,
+        data_access: ApprovalClause = _never_approved,
+        read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self.data_access = data_access
+        self._key_row = _key_row(data_access)
         self._uow_factory = uow_factory
         self._session_factory = session_factory
+        self._read_sessions = read_sessions or session_factory
         self._keyring = keyring
         self._purposes = purposes
         self._field_types = field_types
@@ -405,23 +418,25 @@ class ClientStore:
             if fresh and client.state_at(now) == ACTIVE:
                 return principal
             self._forget_verified(client.id)  # stale, or expired meanwhile: the database decides
-        with session_scope(self._session_factory) as session:
-            row = session.execute(_KEY_ROW, {"id": key.public_id}).first()
+        with session_scope(self._read_sessions) as session:
+            row = session.execute(self._key_row, {"id": key.public_id, "now": now}).first()
             if row is None:
                 raise InvalidApiKey()
-            if not constant_time_equal(self._digest(self._hmac_key(session), key), row.key_hash):
-                raise InvalidApiKey()
-            client = _client(row)
-            state = client.state_at(now)
-            if state == REVOKED:
-                raise ApiKeyRevoked()
-            if state != ACTIVE:
-                raise ApiKeyExpired()
-            # Four eyes on data access: decided in this transaction, so a revoked grant stops
-            # the key on the next request (within the verified cache's seconds, if it is on).
-            if client.needs_approval and not self.data_access(session, client, now):
-                raise ClientPendingApproval()
-            if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+            hmac_key = self._hmac_key(session)  # created with the first client: only read here
+        if not constant_time_equal(self._digest(hmac_key, key), row.key_hash):
+            raise InvalidApiKey()
+        client = _client(row)
+        state = client.state_at(now)
+        if state == REVOKED:
+            raise ApiKeyRevoked()
+        if state != ACTIVE:
+            raise ApiKeyExpired()
+        # Four eyes on data access: read with the row, so a revoked grant stops the key on the
+        # next request (within the verified cache's seconds, if it is on).
+        if client.needs_approval and not row.approved:
+            raise ClientPendingApproval()
+        if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+            with session_scope(self._session_factory) as session:
                 session.execute(t.update().where(t.c.id == client.id).values(last_used_at=now))
         principal = client.principal()
         self._remember_verified(fingerprint, now, client, principal)

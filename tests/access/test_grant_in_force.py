@@ -1,9 +1,12 @@
-"""grant_in_force (the API key's check on every request) answers as grant_for does."""
+"""in_force (the API key's check on every request, read with its client's row) answers as
+grant_for does."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+
+import sqlalchemy as sa
 
 from access import grants
 from access import model as m
@@ -30,7 +33,7 @@ def _row(n: int, action: str, target: str, *, expires: dt.datetime | None, revok
     }
 
 
-def test_grant_in_force_agrees_with_grant_for(container):
+def test_in_force_agrees_with_grant_for(container):
     rows = [
         _row(1, m.CLIENT_DATA_ACCESS, "until-revoked", expires=None),
         _row(2, m.CLIENT_DATA_ACCESS, "until-later", expires=NOW + HOUR),
@@ -50,7 +53,8 @@ def test_grant_in_force_agrees_with_grant_for(container):
             (m.CLIENT_DATA_ACCESS, m.IDENTITY_APPROVER), targets, (NOW - 2 * HOUR, NOW, NOW + 2 * HOUR)
         ):
             expected = grants.grant_for(session, action, target, now) is not None
-            assert grants.grant_in_force(session, action, target, now) is expected, (action, target, now)
+            in_force = session.scalar(sa.select(grants.in_force(action, target, now)))
+            assert in_force is expected, (action, target, now)
             answers[(action, target, now)] = expected
     # The cases are real: some grants are in force, some are not, and time changes the answer.
     assert answers[(m.CLIENT_DATA_ACCESS, "until-revoked", NOW)] is True

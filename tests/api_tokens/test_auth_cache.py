@@ -112,3 +112,34 @@ def test_the_app_takes_the_setting_and_revocation_through_it_is_immediate(settin
         assert resp.status_code == 401 and resp.json["type"].endswith("/api_key_revoked")
     finally:
         container.close()
+
+
+def test_an_uncached_check_is_one_statement_outside_any_transaction(container, backend):
+    """Issue 22: the client's row, its stored hash and its approval grant come in one statement, on
+    PostgreSQL through the read-only autocommit pool (no BEGIN, no COMMIT); nothing reaches the
+    read-write pool once last_used_at is fresh."""
+    if backend != "postgresql":
+        pytest.skip("the read-only autocommit pool is PostgreSQL's (group commit)")
+    store = container.clients
+    client, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
+    assert client.needs_approval  # so the approval is read too
+    store.authenticate(key)  # writes last_used_at
+    read_only = container.read_only_sessions.kw["bind"]
+    seen: dict[str, list[tuple[str, bool]]] = {"read-write": [], "read-only": []}
+    listeners = []
+    for name, engine in (("read-write", container.engine), ("read-only", read_only)):
+
+        def record(conn, cursor, statement, *args, _name=name):
+            seen[_name].append((statement, conn.connection.dbapi_connection.autocommit))
+
+        event.listen(engine, "before_cursor_execute", record)
+        listeners.append((engine, record))
+    try:
+        assert store.authenticate(key).client_id == client.id
+    finally:
+        for engine, record in listeners:
+            event.remove(engine, "before_cursor_execute", record)
+    assert seen["read-write"] == []
+    client_reads = [(s, auto) for s, auto in seen["read-only"] if "api_clients" in s]
+    assert len(client_reads) == 1 and "grants" in client_reads[0][0]
+    assert all(auto for _, auto in seen["read-only"])
