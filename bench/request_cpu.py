@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/request_cpu.py [--op detokenize|tokenize|batch-detokenize|batch-tokenize]
                                           [--cold] [--auth-cache 2] [--requests 1500] [--rounds 3]
-                                          [--baseline-src DIR]
+                                          [--baseline-src DIR] [--profile FILE]
 
 ``bench/api.py`` measures the whole service under load, and on a shared 2-core
 machine its per-request CPU moves by a fifth between runs: gunicorn, PostgreSQL,
@@ -24,7 +24,9 @@ production default, checks the API key in the database on every request.
 
 With ``--baseline-src DIR`` (another piivault checkout) both trees are measured
 ``--rounds`` times, alternating, each in a fresh process against its own fresh
-database and the same OpenBao, and the ratio of the means is printed.
+database and the same OpenBao, and the ratio of the means is printed. ``--profile FILE``
+adds a round of this tree under cProfile (not counted: cProfile slows it) and prints
+where its time went.
 """
 
 from __future__ import annotations
@@ -125,10 +127,20 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
     warm = min(10 if op.startswith("batch") else 200, len(bodies))
     for body in bodies[:warm]:
         call(path, body)
+    profile = os.environ.get("BENCH_PROFILE")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, as measured: not the waits on PostgreSQL
+        profiler.enable()
     cpu = time.process_time()
     wall = time.perf_counter()
     for n in range(requests):
         call(path, bodies[(warm + n) % len(bodies)])
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     return {
         "cpu_ms": (time.process_time() - cpu) / requests * 1000,
         "wall_ms": (time.perf_counter() - wall) / requests * 1000,
@@ -175,6 +187,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=None, help="per round (default 1,500; batches 40)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--baseline-src", type=Path, help="another piivault checkout, measured alternately")
+    ap.add_argument("--profile", type=Path, help="one more round of this tree under cProfile, saved here")
     args = ap.parse_args()
     if args.requests is None:
         args.requests = 40 if args.op.startswith("batch") else 1_500
@@ -205,12 +218,22 @@ def main() -> None:
                 results[label].append(got)
                 line = f"{got['cpu_ms']:7.3f} ms CPU  {got['wall_ms']:7.3f} ms wall"
                 print(f"  {label:10s} #{n}: {line}", flush=True)
+        if args.profile:  # one more round of this tree under cProfile: slower, so not compared
+            own = Path(work) / "profile"
+            own.mkdir()
+            settings = {**_settings(bao, own), "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache)}
+            _measure(ROOT, args, {**os.environ, **settings, "BENCH_PROFILE": str(args.profile.resolve())})
     means = {label: statistics.fmean(r["cpu_ms"] for r in runs) for label, runs in results.items()}
     for label, mean in means.items():
         low, high = min(r["cpu_ms"] for r in results[label]), max(r["cpu_ms"] for r in results[label])
         print(f"{label:10s} mean {mean:.3f} ms CPU per request (min {low:.3f}, max {high:.3f})")
     if args.baseline_src:
         print(f"this tree / baseline: {means['this tree'] / means['baseline']:.2f}x the CPU")
+    if args.profile:
+        import pstats
+
+        print(f"\none more round of this tree under cProfile, written to {args.profile}; by own time:")
+        pstats.Stats(str(args.profile.resolve())).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
