@@ -36,6 +36,7 @@ from access import tables as t
 from access.errors import NoPerson
 from access.grants import in_force
 from access.service import AccessService
+from identity.clients.model import SERVICE
 from piivault.db import UnitOfWork
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def client_approved(client_id: Any, role: Any, now: Any) -> sa.ColumnElement[boo
     for any other role)? ``client_id`` and ``role`` are the columns of the statement that reads the
     client (:class:`identity.clients.store.ClientStore` reads both in one), ``now`` a value or a
     bind parameter."""
-    action = sa.case((role == "service", m.CLIENT_DATA_ACCESS), else_=m.IDENTITY_APPROVER)
+    action = sa.case((role == SERVICE, m.CLIENT_DATA_ACCESS), else_=m.IDENTITY_APPROVER)
     return in_force(action, client_id, now)
 
 

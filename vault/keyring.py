@@ -159,14 +159,17 @@ class Keyring:
             # Another process created it first; use theirs.
             return self.data_key(session, owner)
 
-    def cached_system_key(self, session: Session, name: str) -> DataKey:
-        """:meth:`system_key` without reading the database while the data-key cache holds the key.
+    def cached_system_key(self, session: Session, name: str) -> DataKey | None:
+        """A system key :meth:`system_key` made, without reading the database while the data-key
+        cache holds it; None if it was never made. It never makes one: for a read path, where the
+        session may be read-only.
 
         For a system key read on every request (the API keys' HMAC key): a row and a round trip
         each time, to learn what the cache already holds. The cache bounds how long it is held
         (``PIIVAULT_DEK_CACHE_TTL``); a cache of size 0 reads the database every time.
         """
-        return self.cache.get(system_owner(name)) or self.system_key(session, name)
+        owner = system_owner(name)
+        return self.cache.get(owner) or self.data_keys(session, [owner]).get(owner)
 
     def _load(self, rows: StoredKeys) -> dict[str, DataKey]:
         keys: dict[str, DataKey] = {}

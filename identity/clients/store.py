@@ -152,11 +152,11 @@ def _key_row(approved: ApprovalClause) -> sa.Select[Any]:
 
 class ClientStore:
     """``purposes`` and ``field_types``, when given, are the catalogues a client's
-    codes must come from (anything supporting ``in``). ``data_access`` tells whether
-    a client that needs approval (:func:`~identity.clients.model.has_data_access`) holds
-    it now; without it such keys never work. ``read_sessions`` (PostgreSQL's read-only
-    autocommit sessions, when the service has them) serve authentication's reads: no
-    BEGIN and COMMIT around them."""
+    codes must come from (anything supporting ``in``). ``data_access`` builds the SQL that
+    tells whether a client that needs approval (:func:`~identity.clients.model.has_data_access`)
+    holds it now, read with the client's row; without it such keys never work.
+    ``read_sessions`` (PostgreSQL's read-only autocommit sessions, when the service has
+    them) serve authentication's reads: no BEGIN and COMMIT around them."""
 
     def __init__(
         self,
@@ -172,7 +172,6 @@ class ClientStore:
         data_access: ApprovalClause = _never_approved,
         read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
-        self.data_access = data_access
         self._key_row = _key_row(data_access)
         self._uow_factory = uow_factory
         self._session_factory = session_factory
@@ -188,8 +187,8 @@ class ClientStore:
         self._verified_lock = threading.Lock()
 
     def _hmac_key(self, session: Session) -> DataKey:
-        # Every uncached authentication needs it: from the data-key cache while it is there.
-        return self._keyring.cached_system_key(session, HMAC_KEY_NAME)
+        """The API keys' HMAC key, made with the first client."""
+        return self._keyring.system_key(session, HMAC_KEY_NAME)
 
     @staticmethod
     def _digest(hmac_key: DataKey, key: keys.ApiKey) -> bytes:
@@ -398,9 +397,9 @@ class ClientStore:
         """The principal for a presented API key.
 
         Raises :class:`InvalidApiKey` (malformed, unknown or wrong key),
-        :class:`ApiKeyRevoked` or :class:`ApiKeyExpired` (only once the key
-        itself has been verified, so its state is told to its holder alone),
-        :class:`StorageUnavailable` and ``VaultUnavailable``.
+        :class:`ApiKeyRevoked`, :class:`ApiKeyExpired` or :class:`ClientPendingApproval`
+        (only once the key itself has been verified, so its state is told to its holder
+        alone), :class:`StorageUnavailable` and ``VaultUnavailable``.
         """
         key = keys.parse(presented)
         if key is None:
@@ -422,7 +421,12 @@ class ClientStore:
             row = session.execute(self._key_row, {"id": key.public_id, "now": now}).first()
             if row is None:
                 raise InvalidApiKey()
-            hmac_key = self._hmac_key(session)  # created with the first client: only read here
+            # Every uncached check needs it: from the data-key cache while it is there, and only
+            # read (the session may be read-only). A client row without it was not made here.
+            hmac_key = self._keyring.cached_system_key(session, HMAC_KEY_NAME)
+        if hmac_key is None:
+            log.error("API client %s exists but the API-key HMAC key does not: key refused", key.public_id)
+            raise InvalidApiKey()
         if not constant_time_equal(self._digest(hmac_key, key), row.key_hash):
             raise InvalidApiKey()
         client = _client(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from access.identity import client_approved
 from api.app import create_app
 from identity.clients import ClientStore
 from identity.clients.errors import ApiKeyRevoked, InvalidApiKey
@@ -30,7 +31,7 @@ def _store(container, seconds: float, ticks: Ticks | None = None) -> ClientStore
         container.keyring,
         verified_cache_seconds=seconds,
         monotonic=ticks or Ticks(),
-        data_access=container.clients.data_access,  # four eyes, as the app's store
+        data_access=client_approved,  # four eyes, as the app's store
     )
 
 

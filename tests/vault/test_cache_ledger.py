@@ -96,6 +96,8 @@ def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks
     name = "api-key-hmac"
     keyring = container.keyring
     with container.uow() as uow:
+        assert keyring.cached_system_key(uow.session, name) is None  # never made: not made here
+    with container.uow() as uow:
         stored = keyring.system_key(uow.session, name)
         uow.commit()
     statements: list[str] = []
@@ -114,4 +116,5 @@ def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks
         assert statements  # read again, and unwrapped
     finally:
         sa.event.remove(container.engine, "before_cursor_execute", seen)
+    assert cached is not None and read is not None
     assert cached.keyed_hash("x", b"m") == read.keyed_hash("x", b"m") == stored.keyed_hash("x", b"m")
