@@ -430,12 +430,20 @@ def _warn_if_queue_stale(container: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="threads per worker: fewer cost less CPU per detokenize, more keep tokenize's "
+    "writes going (docs/operations.md)",
+)
 @handle_errors
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API with gunicorn (production)."""
     from piivault.wsgi import run_gunicorn
 
-    run_gunicorn(host, port, workers)
+    run_gunicorn(host, port, workers, threads=threads)
 
 
 @main.command("dev")

@@ -50,7 +50,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 8) -> di
     }
 
 
-def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
+def run_gunicorn(host: str, port: int, workers: int, *, threads: int = 8) -> None:
     from gunicorn.app.base import BaseApplication
 
     # Fail fast with one clear line per problem before forking workers.
@@ -68,7 +68,7 @@ def run_gunicorn(host: str, port: int, workers: int, **options: Any) -> None:
 
     class _App(BaseApplication):
         def load_config(self) -> None:
-            for name, value in gunicorn_options(host, port, workers, options.get("threads", 8)).items():
+            for name, value in gunicorn_options(host, port, workers, threads).items():
                 self.cfg.set(name, value)
 
         def load(self) -> Flask:

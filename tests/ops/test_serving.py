@@ -92,3 +92,5 @@ def test_serve_runs_this_worker():
     from piivault.wsgi import gunicorn_options
 
     assert gunicorn_options("127.0.0.1", 8080, 2)["worker_class"] == WORKER_CLASS
+    assert gunicorn_options("127.0.0.1", 8080, 2)["threads"] == 8
+    assert gunicorn_options("127.0.0.1", 8080, 2, 3)["threads"] == 3

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,38 @@ def test_missing_required_settings_and_bad_values(good_env):
 
 def test_serve_refuses_to_start_when_misconfigured(good_env):
     _one_line_error(_run(["serve", "--port", str(free_port())], good_env), 2, "piivault db upgrade")
+
+
+def test_serve_takes_its_threads_and_answers(good_env, tmp_path):
+    """`piivault serve` as the Dockerfile runs it, with the thread count docs/operations.md
+    weighs; a count outside 1-64 is refused before anything starts."""
+    refused = _run(["serve", "--threads", "0"], good_env)
+    assert refused.returncode == 2 and "--threads" in refused.stderr
+    assert _run(["db", "upgrade"], good_env).returncode == 0
+    assert _run(["keys", "bootstrap"], good_env).returncode == 0
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [PIIVAULT, "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
+            env=good_env,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        for _ in range(300):
+            assert server.poll() is None, log.read_text()[-2000:]
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                status = conn.getresponse().status
+                conn.close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"no answer: {log.read_text()[-2000:]}")
+        assert status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
