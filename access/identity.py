@@ -35,11 +35,11 @@ from access import model as m
 from access import tables as t
 from access.errors import NoPerson
 from access.grants import in_force
-from access.service import AccessService
 from identity.clients.model import SERVICE
 from piivault.db import UnitOfWork
 
 if TYPE_CHECKING:
+    from access.service import AccessService
     from identity.users.users import ConsoleUser, UserStore
 
 USER_TARGET = "user:"  # an approval's target naming a console user: user:<username>
