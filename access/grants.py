@@ -1,6 +1,7 @@
 """Grants: list and read them, revoke one or every grant a change made void, and the checks
-other use cases make inside their own transaction (:func:`grant_for`, :func:`reveal_grants`),
-so a revoked or expired grant stops working on the very next request.
+other use cases make inside their own transaction (:func:`grant_for`, :func:`reveal_grants`)
+or statement (:func:`in_force`), so a revoked or expired grant stops working on the very next
+request.
 
 Grants are made by :mod:`access.requests` (an approval) and :mod:`access.break_glass`.
 """
@@ -102,9 +103,9 @@ def revoke_in(
     assert session is not None
     c = t.grants.c
     now = deps.clock()
-    in_force = rows.grants(session, c.action == action, c.target == target, rows.live(now), lock=True)
+    live = rows.grants(session, c.action == action, c.target == target, rows.live(now), lock=True)
     ended = []
-    for grant in in_force:
+    for grant in live:
         session.execute(
             t.grants.update().where(c.id == grant.id).values(revoked_at=now, revoked_by=acting.person)
         )

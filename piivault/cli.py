@@ -434,9 +434,9 @@ def _warn_if_queue_stale(container: Any) -> None:
     "--threads",
     default=8,
     show_default=True,
-    type=click.IntRange(1, 64),
-    help="threads per worker: fewer cost less CPU per detokenize, more keep tokenize's "
-    "writes going (docs/operations.md)",
+    type=click.IntRange(1, 30),
+    help="threads per worker, at most the 30 connections of a worker's pool "
+    "(docs/operations.md weighs the count)",
 )
 @handle_errors
 def serve(host: str, port: int, workers: int, threads: int) -> None:

@@ -12,7 +12,7 @@ logs, returns (except :meth:`ClientStore.create`, once) or raises with a key.
 
 Verified keys may be remembered for ``verified_cache_seconds``
 (``PIIVAULT_AUTH_CACHE_SECONDS``; default 0, off): a request with a key
-verified that recently costs no database transaction. The bound this puts
+verified that recently costs no database statement. The bound this puts
 on revocation: a key revoked through this process fails at once (the store
 forgets it); revoked through another process (another gunicorn worker, the
 CLI), it fails there within that many seconds. Off, revocation is immediate
@@ -396,7 +396,7 @@ class ClientStore:
     def authenticate(self, presented: str) -> Principal:
         """The principal for a presented API key.
 
-        Raises :class:`InvalidApiKey` (malformed, unknown or wrong key),
+        Raises :class:`InvalidApiKey` (malformed, unknown or wrong key, or the HMAC key missing),
         :class:`ApiKeyRevoked`, :class:`ApiKeyExpired` or :class:`ClientPendingApproval`
         (only once the key itself has been verified, so its state is told to its holder
         alone), :class:`StorageUnavailable` and ``VaultUnavailable``.

@@ -5,6 +5,7 @@ makes a key that must be refused and checks that it is, on SQLite and PostgreSQL
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 
 import pytest
@@ -50,9 +51,9 @@ def _grant(container, action: str, target: str, *, expires: dt.datetime | None =
 
 
 def test_one_clients_grant_does_not_open_another_clients_key(container):
-    approved, _ = create_client(container, name="crm", role="service", purposes=["aml_kyc"])
+    approved, approved_key = create_client(container, name="crm", role="service", purposes=["aml_kyc"])
     waiting, key = _pending(container, name="crm-2", role="service", purposes=["aml_kyc"])
-    assert approved.id != waiting.id
+    assert container.clients.authenticate(approved_key).client_id == approved.id  # its grant is there
     with pytest.raises(ClientPendingApproval):
         container.clients.authenticate(key)
 
@@ -86,7 +87,7 @@ def test_a_grant_stops_opening_the_key_when_it_expires(container):
         store.authenticate(key)
 
 
-def test_a_missing_hmac_key_refuses_every_key_and_makes_no_new_one(container):
+def test_a_missing_hmac_key_refuses_every_key_and_makes_no_new_one(container, caplog):
     """Authentication only reads the API keys' HMAC key (on PostgreSQL through a read-only pool):
     a client row without it is refused as an unknown key, and no key is made in its place."""
     _, key = create_client(container, name="crm", role="service", purposes=["aml_kyc"])
@@ -94,7 +95,8 @@ def test_a_missing_hmac_key_refuses_every_key_and_makes_no_new_one(container):
     with container.session_factory.begin() as session:
         session.execute(vt.data_keys.delete().where(vt.data_keys.c.owner == owner))
     container.keyring.cache.evict([owner])
-    with pytest.raises(InvalidApiKey):
+    with caplog.at_level(logging.ERROR, logger="identity.clients.store"), pytest.raises(InvalidApiKey):
         container.clients.authenticate(key)
+    assert "HMAC key does not" in caplog.text and key not in caplog.text  # said, without the key
     with container.session_factory() as session:
         assert session.scalar(sa.select(sa.func.count()).where(vt.data_keys.c.owner == owner)) == 0

@@ -114,19 +114,35 @@ def test_serve_refuses_to_start_when_misconfigured(good_env):
     _one_line_error(_run(["serve", "--port", str(free_port())], good_env), 2, "piivault db upgrade")
 
 
-def test_serve_takes_its_threads_and_answers(good_env, tmp_path):
+def test_serve_takes_its_threads_and_answers(good_env, tmp_path, monkeypatch):
     """`piivault serve` as the Dockerfile runs it, with the thread count docs/operations.md
-    weighs; a count outside 1-64 is refused before anything starts."""
-    refused = _run(["serve", "--threads", "0"], good_env)
-    assert refused.returncode == 2 and "--threads" in refused.stderr
-    assert _run(["db", "upgrade"], good_env).returncode == 0
-    assert _run(["keys", "bootstrap"], good_env).returncode == 0
+    weighs: a count outside 1-30 is refused before anything starts, a count inside reaches
+    gunicorn's configuration, and the server answers."""
+    env = {**good_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}  # serve empties it
+    (tmp_path / "metrics").mkdir()
+    for bad in ("0", "31"):
+        refused = _run(["serve", "--threads", bad], env)
+        assert refused.returncode == 2 and "--threads" in refused.stderr
+    assert _run(["db", "upgrade"], env).returncode == 0
+    assert _run(["keys", "bootstrap"], env).returncode == 0
+
+    from click.testing import CliRunner
+    from gunicorn.app.base import BaseApplication
+
+    from piivault.cli import main
+
+    configured: list[int] = []
+    monkeypatch.setattr(BaseApplication, "run", lambda app: configured.append(app.cfg.threads))
+    ran = CliRunner().invoke(main, ["serve", "--threads", "3"], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert configured == [3]
+
     port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [PIIVAULT, "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
-            env=good_env,
+            env=env,
             stdout=out,
             stderr=out,
         )
@@ -146,4 +162,8 @@ def test_serve_takes_its_threads_and_answers(good_env, tmp_path):
         assert status == 200
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
