@@ -20,6 +20,8 @@ from pathlib import Path
 
 from _support import pg_schema
 
+from piivault.devbao import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,12 +109,7 @@ def server(
             time.sleep(0.2)
         yield proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -134,5 +131,4 @@ def audit_worker(env: dict[str, str], log: Path, wanted: bool) -> Iterator[int |
     try:
         yield proc.pid
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc)

@@ -45,6 +45,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, *, within: float = 30) -> None:
+    """Stop ``process`` with SIGTERM, and SIGKILL if it has not exited ``within`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
 @dataclass
 class BaoServer:
     addr: str
@@ -54,13 +64,7 @@ class BaoServer:
     ca_cert: Path | None = None  # with TLS: the CA the server's certificate is signed by
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process, within=10)
 
     def __enter__(self) -> BaoServer:
         return self

@@ -10,12 +10,9 @@ which is what a failure looks like.
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import pytest
 
 from piivault.devbao import free_port
 from piivault.serving import WORKER_CLASS
+from tests.processes import started, status
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,41 +42,17 @@ def server(tmp_path: Path) -> Iterator[int]:
         "--threads=2",
         "--keep-alive=30",
     ]
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=out
-        )
-    try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {log.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with started(argv, env=env, log=tmp_path / "gunicorn.log", ready=lambda: status(port) == 200, cwd=ROOT):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _get(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
-    try:
-        conn.request("GET", "/")
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def test_idle_connections_do_not_hold_the_threads(server: int):
-    assert _get(server) == 200  # the worker is up (it has served a request)
+    assert status(server) == 200  # the worker is up (it has served a request)
     idle = [socket.create_connection(("127.0.0.1", server)) for _ in range(6)]  # 3x its threads
     try:
         for _ in range(3):
-            assert _get(server) == 200
+            assert status(server) == 200
         # An idle connection that finally sends is answered too.
         idle[0].sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         idle[0].settimeout(3)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from piivault.devbao import free_port
+from tests.processes import started, status
 
 PIIVAULT = str(Path(sys.executable).with_name("piivault"))
 
@@ -138,32 +137,8 @@ def test_serve_takes_its_threads_and_answers(good_env, tmp_path, monkeypatch):
     assert configured == [3]
 
     port = free_port()
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [PIIVAULT, "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        for _ in range(300):
-            assert server.poll() is None, log.read_text()[-2000:]
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                status = conn.getresponse().status
-                conn.close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"no answer: {log.read_text()[-2000:]}")
-        assert status == 200
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    argv = [PIIVAULT, "serve", "--port", str(port), "--workers", "1", "--threads", "2"]
+    with started(
+        argv, env=env, log=tmp_path / "serve.log", ready=lambda: status(port, "/healthz") is not None
+    ):
+        assert status(port, "/healthz") == 200

@@ -11,7 +11,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import requests
 
 from piivault.devbao import free_port
 from tests.api_tokens.test_dev_server import _processes_running
+from tests.processes import started, status
 
 pytestmark = pytest.mark.slow
 
@@ -44,40 +44,20 @@ def dev_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
     """`piivault dev` started as `make dev` starts it: in the directory, with nothing exported."""
     cwd = tmp_path_factory.mktemp("devdir")
     port = free_port()
-    log = cwd / "dev.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [PIIVAULT, "dev", "--port", str(port)],
-            cwd=cwd,
-            env=_clean_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     base = f"http://127.0.0.1:{port}"
     bao_config = str(cwd / "var" / "bao" / "config.hcl")
     try:
-        deadline = time.monotonic() + 120
-        while not (cwd / "var" / "dev.env").exists() or _status(base + "/readyz") != 200:
-            assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "piivault dev did not come up"
-            time.sleep(0.3)
-        yield cwd, base
+        with started(
+            [PIIVAULT, "dev", "--port", str(port)],
+            env=_clean_env(),
+            log=cwd / "dev.log",
+            ready=lambda: (cwd / "var" / "dev.env").exists() and status(port, "/readyz") == 200,
+            cwd=cwd,
+        ):
+            yield cwd, base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         for pid in _processes_running(bao_config):  # never leave a server behind
             os.kill(pid, signal.SIGKILL)
-
-
-def _status(url: str) -> int | None:
-    try:
-        return requests.get(url, timeout=2).status_code
-    except requests.RequestException:
-        return None
 
 
 def test_commands_work_with_nothing_exported(dev_dir):
