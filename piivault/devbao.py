@@ -55,6 +55,7 @@ def stop_process(process: subprocess.Popen, *, within: float = 30) -> None:
             process.kill()
             process.wait(timeout=5)
 
+
 @dataclass
 class BaoServer:
     addr: str
