@@ -6,7 +6,9 @@ runs the phases: batch tokenize, single tokenize and detokenize (closed loop, th
 at 1/2 and 1/4 of its rate), single detokenize of a hot set (``_api_hot.py``), batch
 detokenize; and the workers' peak memory.
 ``measure_bare`` runs the single-value phases against a bare Flask route
-(``bench/_bare_app.py``) under the same server. ``naive_rates`` is one Transit encrypt
+(``bench/_bare_app.py``) under the same server; ``measure_floor`` single tokenize and
+detokenize against the least a request keeping piivault's guarantees does, on Flask and
+psycopg (``bench/_floor_app.py``), on PostgreSQL. ``naive_rates`` is one Transit encrypt
 (and decrypt) per value through hvac, on the same OpenBao.
 """
 
@@ -31,6 +33,7 @@ from _api_hot import cache_size, measure_hot
 from _api_load import Phase, Processes, descendants, peak_rss_mb, run_phase
 from _api_servers import audit_worker, database, server
 from _api_trace import WaitSampler, explain_tail
+from _floor_app import setup as floor_setup
 from _support import bench_env, production_settings
 
 from piivault.devbao import BaoServer, free_port
@@ -38,6 +41,7 @@ from piivault.devbao import BaoServer, free_port
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_PHASE = "batch tokenize (1,000 values/req)"
 BATCH_DETOKENIZE = "batch detokenize (1,000 tokens/req)"
+FLOOR_PHASES = {"tokenize": "floor tokenize closed loop", "detokenize": "floor detokenize closed loop"}
 
 # Run in a subprocess with the tree under test on PYTHONPATH: migrate, bootstrap, create a client.
 SETUP = """
@@ -65,6 +69,17 @@ else:
 container.close()
 print(json.dumps({"key": key}))
 """
+
+
+def single_bodies(customers: list[str], tokens: list[str]) -> dict[str, list[bytes]]:
+    """The single-value requests: a new mobile for each customer; each token under account_service."""
+    return {
+        "tokenize": [
+            json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
+            for c in customers
+        ],
+        "detokenize": [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens],
+    }
 
 
 # -- one tree's measurements --------------------------------------------------------------
@@ -171,16 +186,7 @@ def _measure(
     # and one token under account_service (no consent needed, every field type: the consent
     # check is bench/consent.py's).
     customers = sorted({item["subject_id"] for b in batches for item in b})
-    singles = {
-        "tokenize": [
-            json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
-            for c in customers
-        ],
-        "detokenize": [
-            json.dumps({"purpose": "account_service", "tokens": [t]}).encode()
-            for t in tokens[:: max(1, len(tokens) // 5000)]
-        ],
-    }
+    singles = single_bodies(customers, tokens[:: max(1, len(tokens) // 5000)])
     for op, op_bodies in singles.items():
         closed_rate = 0.0
         for share in (1, 2, 4):  # closed loop, then paced at 1/2 and 1/4 of its rate
@@ -260,6 +266,49 @@ def measure_bare(
             if args.trace and share > 1:
                 explain_tail(phase, bare_work / "trace", None)
             closed_rate = closed_rate or phase.rate
+    return phases
+
+
+# -- the floor with the guarantees: Flask and psycopg, three statements ---------------------------
+def measure_floor(
+    kind: str, label: str, args: argparse.Namespace, bao: BaoServer, work: Path
+) -> dict[str, Phase]:
+    """Single tokenize and detokenize requests, closed loop, to ``bench/_floor_app.py`` under the
+    same server and load generator, against its own tables in a fresh PostgreSQL schema (none on
+    SQLite)."""
+    if args.database != "postgresql":
+        return {}
+    floor_work = work / f"floor-{label.replace(' ', '-')}"
+    floor_work.mkdir()
+    app_name = "pvfloor_" + secrets.token_hex(4)
+    phases: dict[str, Phase] = {}
+    with database(args.database, floor_work, app_name) as url:
+        dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        values = [item for _ in range(5) for item in onboarding_batch()]  # 1,000 customers, 5,000 values
+        key, tokens = floor_setup(dsn, values)
+        customers = sorted({v["subject_id"] for v in values})
+        bodies = single_bodies(customers, tokens)
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}", "BENCH_FLOOR_DSN": dsn}
+        port = free_port()
+        print(f"\n[floor with the guarantees, {kind}, before {label}]", flush=True)
+        with server(kind, env, port, args, floor_work / "server.log", app="_floor_app:app") as master:
+            procs = Processes(master, bao.process.pid, url, app_name, None)
+            for op, name in FLOOR_PHASES.items():
+                phase, _ = run_phase(
+                    name,
+                    procs,
+                    port,
+                    key,
+                    f"/v1/{op}",
+                    bodies[op],
+                    clients=args.clients,
+                    client_procs=args.client_procs,
+                    seconds=args.seconds,
+                )
+                print(f"  {phase.line()}", flush=True)
+                if phase.errors:
+                    raise RuntimeError(f"{name}: {phase.errors} failed requests: {phase.first_error}")
+                phases[name] = phase
     return phases
 
 

@@ -2,7 +2,8 @@
 
 ``summary`` prints one row per figure (batch and single-value rates, latencies closed
 and paced, server CPU per request, single detokenize of a hot set when ``--hot-subjects``
-ran one, peak memory, the bare Flask floor), a column per
+ran one, peak memory, the bare Flask floor and, on PostgreSQL, the floor with the
+guarantees), a column per
 tree in the order measured, and for each goal of issue 22 (and the batch goals before
 it) whether the last column, this tree, met it; then the naive Transit rates.
 """
@@ -14,7 +15,7 @@ import resource
 
 from _api_hot import HOT_PHASE
 from _api_load import Phase
-from _api_measure import BATCH_DETOKENIZE, BATCH_PHASE, TreeResult
+from _api_measure import BATCH_DETOKENIZE, BATCH_PHASE, FLOOR_PHASES, TreeResult
 
 Row = tuple[str, str, str, "bool | None"]  # title, value, goal, met (None: no goal)
 
@@ -77,6 +78,16 @@ def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[
         ("  server CPU per request, ms", f"{_server_cpu(floor) / floor.requests * 1000:.2f}", "", None),
         ("  p50 / p99 ms, paced at 1/4", _p(bare["bare Flask paced at 1/4"]), "", None),
     ]
+    for op, name in FLOOR_PHASES.items():  # PostgreSQL only
+        least = bare.get(name)
+        if least is None:
+            continue
+        rows += [
+            (f"floor with the guarantees, {op}: req/s", f"{least.rate:,.0f}", "", None),
+            ("  server CPU per request, ms", f"{_server_cpu(least) / least.requests * 1000:.2f}", "", None),
+        ]
+        if op == "detokenize":
+            rows.append(("  req/s vs naive decrypts/s", f"{least.rate / naive_decrypt:.1f}x", "", None))
     return rows
 
 

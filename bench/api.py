@@ -19,7 +19,10 @@ gunicorn (``piivault serve``'s worker, :mod:`piivault.serving`) on a loopback
 port, and prints in one run:
 
 * the floor: a bare Flask route (``bench/_bare_app.py``) under the same server
-  and load generator, closed loop and paced, just before each column;
+  and load generator, closed loop and paced, just before each column; and on
+  PostgreSQL the floor with the guarantees (``bench/_floor_app.py``): a single
+  detokenize on Flask and psycopg with the least work piivault's promises need
+  (the key's row, the token rows, the audit row committed first), closed loop;
 * batch tokenize throughput, values/s, in batches of 1,000: each batch onboards
   200 new customers with 5 values each (name, mobile, resident ID, bank card,
   email), so every batch also creates and wraps 200 data keys in Vault;
@@ -94,7 +97,7 @@ sys.path.insert(0, str(ROOT))
 # bench/, the script's directory, is first on sys.path: the bench's parts live beside it
 from _api_customers import BATCH, CUSTOMER_VALUES, onboarding_batch  # noqa: E402
 from _api_hot import HOT_SUBJECTS  # noqa: E402
-from _api_measure import Tree, measure_bare, measure_tree, naive_rates  # noqa: E402
+from _api_measure import Tree, measure_bare, measure_floor, measure_tree, naive_rates  # noqa: E402
 from _api_report import summary  # noqa: E402
 
 from piivault.devbao import start_ephemeral  # noqa: E402
@@ -238,6 +241,7 @@ def main() -> None:
             # The floor under the same server just before each column, so a server's floor and
             # its app are measured side by side in time (the machine is shared and drifts).
             bare = measure_bare(tree.server, tree.label, args, bao, work)
+            bare |= measure_floor(tree.server, tree.label, args, bao, work)
             result = measure_tree(tree, args, bao, work)
             result.bare = bare
             results.append(result)
