@@ -2,11 +2,13 @@
 
 ``onboarding_batch`` is one batch tokenize request's items: 1,000 values, 200 new
 customers with five each (name, mobile, resident ID, bank card, email);
-``mobile`` a new mobile number for the single-value tokenize requests.
+``mobile`` a new mobile number for the single-value tokenize requests;
+``single_bodies`` the single-value requests' bodies.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from fieldtypes.checksums import GB11643, LUHN
@@ -46,3 +48,14 @@ def onboarding_batch() -> list[dict]:
     while len(items) < BATCH:
         items.extend(customer_items("cust-" + secrets.token_hex(8)))
     return items[:BATCH]
+
+
+def single_bodies(customers: list[str], tokens: list[str]) -> dict[str, list[bytes]]:
+    """The single-value requests: a new mobile for each customer; each token under account_service."""
+    return {
+        "tokenize": [
+            json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
+            for c in customers
+        ],
+        "detokenize": [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens],
+    }

@@ -1,10 +1,12 @@
-"""The API bench's hot set: single detokenize of customers whose data keys every worker holds.
+"""The API bench's hot set: single detokenize and tokenize of customers whose data keys every
+worker holds.
 
 The cold phase (``single detokenize closed loop``) draws ~5,000 customers over all the
 workers, so nearly every request misses the worker's data-key cache and unwraps its key
 in Transit. ``measure_hot`` draws from ``--hot-subjects`` customers instead, warms every
 worker's cache with them first, and runs the same closed loop: the case where a cache
-hit needs no Vault call at all.
+hit needs no Vault call at all. Then single tokenize, a new mobile for each hot customer,
+in the same closed loop: the cold tokenize phase also unwraps nearly every customer's key.
 
 The cache (``vault/cache.py``) is per worker process, LRU, ``PIIVAULT_DEK_CACHE_SIZE``
 entries (50,000) for ``PIIVAULT_DEK_CACHE_TTL`` seconds (300) counted from the unwrap: a
@@ -25,13 +27,14 @@ import json
 import time
 
 import sqlalchemy as sa
-from _api_customers import CUSTOMER_VALUES
+from _api_customers import CUSTOMER_VALUES, mobile
 from _api_load import Phase, Processes, run_phase
 
 from piivault.settings_table import BY_NAME
 from tokenization.model import MAX_BATCH
 
 HOT_PHASE = "single detokenize, hot keys"
+HOT_TOKENIZE = "single tokenize, hot keys"
 HOT_SUBJECTS = 1_000
 DRAIN_SECONDS = 120.0
 
@@ -51,10 +54,11 @@ def hot_tokens(tokens: list[str], subjects: int) -> list[str]:
 
 
 def measure_hot(
-    tokens: list[str], args: argparse.Namespace, dek_cache: int, common: dict
-) -> tuple[Phase, Phase]:
+    tokens: list[str], subject_ids: list[str], args: argparse.Namespace, dek_cache: int, common: dict
+) -> tuple[Phase, Phase, Phase]:
     """Warm every worker's cache with the hot set, let the audit worker catch up, then run
-    single detokenize in a closed loop over it: (the warm pass, the measured phase)."""
+    single detokenize, then single tokenize, in a closed loop over it: (the warm pass, the
+    measured phases). ``subject_ids`` are the customers of ``tokens``, one per value."""
     subjects = args.hot_subjects
     if subjects > dek_cache:
         raise RuntimeError(f"--hot-subjects {subjects}: the workers' data-key cache holds {dek_cache}")
@@ -84,7 +88,23 @@ def measure_hot(
     phase, _ = run_phase(
         HOT_PHASE, path="/v1/detokenize", bodies=bodies, clients=args.clients, seconds=args.seconds, **common
     )
-    return warm, phase
+    _drain_audit_queue(common["procs"])
+    # New values: ten mobiles per customer, more than a phase sends (a value sent again is
+    # answered with the token it already has, which costs less).
+    customers = [subject_ids[CUSTOMER_VALUES * c] for c in range(subjects)] * 10
+    new_values = [
+        json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
+        for c in customers
+    ]
+    tokenized, _ = run_phase(
+        HOT_TOKENIZE,
+        path="/v1/tokenize",
+        bodies=new_values,
+        clients=args.clients,
+        seconds=args.seconds,
+        **common,
+    )
+    return warm, phase, tokenized
 
 
 def _drain_audit_queue(procs: Processes) -> None:

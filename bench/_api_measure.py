@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _api_customers import BATCH, mobile, onboarding_batch
+from _api_customers import BATCH, onboarding_batch, single_bodies
 from _api_hot import cache_size, measure_hot
 from _api_load import Phase, Processes, descendants, peak_rss_mb, run_phase
 from _api_servers import audit_worker, database, server
@@ -69,17 +69,6 @@ else:
 container.close()
 print(json.dumps({"key": key}))
 """
-
-
-def single_bodies(customers: list[str], tokens: list[str]) -> dict[str, list[bytes]]:
-    """The single-value requests: a new mobile for each customer; each token under account_service."""
-    return {
-        "tokenize": [
-            json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
-            for c in customers
-        ],
-        "detokenize": [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens],
-    }
 
 
 # -- one tree's measurements --------------------------------------------------------------
@@ -207,7 +196,8 @@ def _measure(
     # 3. Single detokenize again, of --hot-subjects customers whose data keys every worker
     # holds (_api_hot.py); after the cold phases, which it would otherwise warm.
     if args.hot_subjects:
-        for phase in measure_hot(tokens, args, dek_cache, common):
+        subject_ids = [item["subject_id"] for b in batches for item in b]
+        for phase in measure_hot(tokens, subject_ids, args, dek_cache, common):
             report(phase)
     # 4. Batch detokenize: 1,000 tokens per request, the tokens of one onboarding batch each
     # (200 known customers, so 200 audit events per request).
@@ -287,7 +277,7 @@ def measure_floor(
         values = [item for _ in range(5) for item in onboarding_batch()]  # 1,000 customers, 5,000 values
         key, tokens = floor_setup(dsn, values)
         customers = sorted({v["subject_id"] for v in values})
-        bodies = single_bodies(customers, tokens)
+        bodies = single_bodies(customers * 10, tokens)  # new values: more than a phase sends
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}", "BENCH_FLOOR_DSN": dsn}
         port = free_port()
         print(f"\n[floor with the guarantees, {kind}, before {label}]", flush=True)

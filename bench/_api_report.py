@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import resource
 
-from _api_hot import HOT_PHASE
+from _api_hot import HOT_PHASE, HOT_TOKENIZE
 from _api_load import Phase
 from _api_measure import BATCH_DETOKENIZE, BATCH_PHASE, FLOOR_PHASES, TreeResult
 
@@ -92,16 +92,18 @@ def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[
 
 
 def _hot_rows(r: TreeResult, naive_decrypt: float) -> list[Row]:
-    """The hot set's rows (``--hot-subjects``), if it ran: every key in every worker's cache."""
+    """The hot set's rows (``--hot-subjects``), if it ran: every key in every worker's cache; each
+    phase's server CPU beside the floor with the guarantees' (PostgreSQL), which is always hot."""
     hot = r.phases.get(HOT_PHASE)
     if hot is None:
         return []
     cold = r.phases["single detokenize closed loop"]
     bao = f"{_per_request(hot, 'openbao'):.2f} / {_per_request(cold, 'openbao'):.2f}"
-    return [
+    rows: list[Row] = [
         ("single detokenize, hot keys: req/s", f"{hot.rate:,.0f}", "", None),
         ("  p50 / p99 ms, closed loop", _p(hot), "", None),
-        ("  server CPU per request, ms", f"{_server_cpu(hot) / hot.requests * 1000:.2f}", "", None),
+        ("  server CPU per request, ms", f"{_cpu_ms(hot):.2f}", "", None),
+        *_vs_floor(r, hot, "detokenize"),
         ("  OpenBao CPU per request, ms, hot / cold", bao, "", None),
         (
             "  hot keys req/s vs naive decrypts/s",
@@ -110,6 +112,28 @@ def _hot_rows(r: TreeResult, naive_decrypt: float) -> list[Row]:
             hot.rate >= naive_decrypt,
         ),
     ]
+    tokenized = r.phases.get(HOT_TOKENIZE)
+    if tokenized is not None:
+        rows += [
+            ("single tokenize, hot keys: req/s", f"{tokenized.rate:,.0f}", "", None),
+            ("  server CPU per request, ms", f"{_cpu_ms(tokenized):.2f}", "", None),
+            *_vs_floor(r, tokenized, "tokenize"),
+        ]
+    return rows
+
+
+def _vs_floor(r: TreeResult, phase: Phase, op: str) -> list[Row]:
+    least = r.bare.get(FLOOR_PHASES[op])
+    if least is None:
+        return []
+    return [
+        ("  server CPU vs the floor with the guarantees", f"{_cpu_ms(phase) / _cpu_ms(least):.1f}x", "", None)
+    ]
+
+
+def _cpu_ms(phase: Phase) -> float:
+    """Server CPU per request, ms."""
+    return _server_cpu(phase) / max(phase.requests, 1) * 1000
 
 
 def summary(

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/request_cpu.py [--op detokenize|tokenize|batch-detokenize|batch-tokenize]
                                           [--cold] [--auth-cache 2] [--requests 1500] [--rounds 3]
-                                          [--baseline-src DIR] [--profile FILE]
+                                          [--baseline-src DIR] [--profile FILE] [--floor]
 
 ``bench/api.py`` measures the whole service under load, and on a shared 2-core
 machine its per-request CPU moves by a fifth between runs: gunicorn, PostgreSQL,
@@ -26,7 +26,10 @@ With ``--baseline-src DIR`` (another piivault checkout) both trees are measured
 ``--rounds`` times, alternating, each in a fresh process against its own fresh
 database and the same OpenBao, and the ratio of the means is printed. ``--profile FILE``
 adds a round of this tree under cProfile (not counted: cProfile slows it) and prints
-where its time went.
+where its time went. ``--floor`` measures ``bench/_floor_app.py`` alongside, in turn
+(single detokenize and tokenize only): the least a request keeping piivault's
+guarantees does, on Flask and psycopg with none of piivault's code, and prints this
+tree's CPU as a multiple of it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,28 +54,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OPS = ("detokenize", "tokenize", "batch-detokenize", "batch-tokenize")
 
 
-# -- one tree, in its own process ------------------------------------------------------------
-def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
-    """Runs in a process whose sys.path starts with the tree under test."""
-    from _api_customers import mobile, onboarding_batch
-    from _support import fresh_container
-
-    from piivault.wsgi import app as make_app
-
-    if cold:
-        os.environ["PIIVAULT_DEK_CACHE_SIZE"] = "0"
-    container = fresh_container(dict(os.environ))
-    fields = dict(name="bench-crm", role="service", purposes=["aml_kyc", "account_service"])
-    from access import model as m
-    from access.onboarding import create_client
-
-    made = create_client(
-        container.clients, container.access, m.Acting("bench-admin", "admin", "bench:admin"), **fields
-    )
-    if made.approval is not None and made.approval.state == m.PENDING:
-        container.access.approve(m.Acting("bench-dpo", "dpo", "bench:dpo"), made.approval.id)
-    container.close()
-    app = make_app()
+def _caller(app: Callable, key: str) -> Callable[[str, bytes], bytes]:
+    """A function that POSTs a JSON body to ``app`` through WSGI, as ``key``, and returns the
+    answer's body; any status but 200 raises."""
 
     def call(path: str, body: bytes) -> bytes:
         environ = {
@@ -84,7 +69,7 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
             "HTTP_HOST": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {made.key}",
+            "HTTP_AUTHORIZATION": f"Bearer {key}",
             "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)),
             "wsgi.url_scheme": "http",
@@ -105,6 +90,31 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
             raise RuntimeError(f"{path}: {status[0]}")
         return data
 
+    return call
+
+
+# -- one tree, in its own process ------------------------------------------------------------
+def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
+    """Runs in a process whose sys.path starts with the tree under test."""
+    from _api_customers import onboarding_batch, single_bodies
+    from _support import fresh_container
+
+    from piivault.wsgi import app as make_app
+
+    if cold:
+        os.environ["PIIVAULT_DEK_CACHE_SIZE"] = "0"
+    container = fresh_container(dict(os.environ))
+    fields = dict(name="bench-crm", role="service", purposes=["aml_kyc", "account_service"])
+    from access import model as m
+    from access.onboarding import create_client
+
+    made = create_client(
+        container.clients, container.access, m.Acting("bench-admin", "admin", "bench:admin"), **fields
+    )
+    if made.approval is not None and made.approval.state == m.PENDING:
+        container.access.approve(m.Acting("bench-dpo", "dpo", "bench:dpo"), made.approval.id)
+    container.close()
+    call = _caller(make_app(), made.key)
     batch = onboarding_batch()
     made_tokens = json.loads(call("/v1/tokenize", json.dumps({"items": batch}).encode()))["items"]
     tokens = [item["token"] for item in made_tokens]
@@ -112,12 +122,9 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
     if op == "detokenize":
         path = "/v1/detokenize"
         bodies = [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens[::5]]
-    elif op == "tokenize":
+    elif op == "tokenize":  # new values, as many as are sent
         path = "/v1/tokenize"
-        bodies = [
-            json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
-            for c in customers
-        ]
+        bodies = single_bodies(customers * ((requests + 200) // len(customers) + 1), [])[op]
     elif op == "batch-detokenize":
         path = "/v1/detokenize"
         bodies = [json.dumps({"purpose": "account_service", "tokens": tokens}).encode()]
@@ -125,6 +132,28 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
         path = "/v1/tokenize"
         bodies = [json.dumps({"items": onboarding_batch()}).encode() for _ in range(requests + 10)]
     warm = min(10 if op.startswith("batch") else 200, len(bodies))
+    return _timed(call, path, bodies, warm, requests)
+
+
+def _floor_child(op: str, requests: int) -> dict[str, float]:
+    """The floor with the guarantees (``bench/_floor_app.py``) in this process, on its own tables
+    in the schema of ``PIIVAULT_DATABASE_URL``: 200 customers' values as in ``_child``."""
+    import _floor_app
+    from _api_customers import onboarding_batch, single_bodies
+
+    dsn = os.environ["PIIVAULT_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
+    os.environ["BENCH_FLOOR_DSN"] = dsn
+    batch = onboarding_batch()
+    key, tokens = _floor_app.setup(dsn, batch)
+    customers = sorted({item["subject_id"] for item in batch})
+    bodies = single_bodies(customers * ((requests + 200) // len(customers) + 1), tokens[::5])[op]
+    return _timed(_caller(_floor_app.app, key), f"/v1/{op}", bodies, 200, requests)
+
+
+def _timed(
+    call: Callable[[str, bytes], bytes], path: str, bodies: list[bytes], warm: int, requests: int
+) -> dict[str, float]:
+    """``requests`` calls after ``warm`` unmeasured ones, the bodies in turn: CPU and wall ms each."""
     for body in bodies[:warm]:
         call(path, body)
     profile = os.environ.get("BENCH_PROFILE")
@@ -161,6 +190,20 @@ def _measure(src: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[s
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _measure_floor(args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+    """The floor with the guarantees for ``--op``, in its own process and schema."""
+    from _support import pg_schema
+
+    with pg_schema() as url:
+        child_env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")])}
+        child_env["PIIVAULT_DATABASE_URL"] = url
+        argv = [sys.executable, __file__, "--floor-child", args.op, str(args.requests)]
+        done = subprocess.run(argv, env=child_env, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"floor: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _settings(bao: BaoServer, work: Path) -> dict[str, str]:
     """What a production worker needs, for a bench against ``bao``; events left queued."""
     from _support import bench_env, production_settings
@@ -169,6 +212,10 @@ def _settings(bao: BaoServer, work: Path) -> dict[str, str]:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--floor-child":
+        sys.path.insert(0, str(ROOT))  # before bench/, whose audit.py would shadow the package
+        print(json.dumps(_floor_child(sys.argv[2], int(sys.argv[3]))))
+        return
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
         # sys.path[0] is bench/ (this script's directory); the tree under test goes before it.
         sys.path.insert(0, os.environ["PYTHONPATH"].split(os.pathsep)[0])
@@ -188,7 +235,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--baseline-src", type=Path, help="another piivault checkout, measured alternately")
     ap.add_argument("--profile", type=Path, help="one more round of this tree under cProfile, saved here")
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/_floor_app.py, the least a request keeping piivault's guarantees does",
+    )
     args = ap.parse_args()
+    if args.floor and args.op not in ("detokenize", "tokenize"):
+        ap.error("--floor measures single detokenize and tokenize only")
     if args.requests is None:
         args.requests = 40 if args.op.startswith("batch") else 1_500
     if args.requests < 1 or args.rounds < 1:
@@ -196,9 +250,11 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from piivault.devbao import start_ephemeral
 
-    trees = [("this tree", ROOT)]
+    trees: list[tuple[str, Path | None]] = [("this tree", ROOT)]  # None: the floor
     if args.baseline_src:
         trees.insert(0, ("baseline", args.baseline_src.resolve()))
+    if args.floor:
+        trees.append(("floor", None))
     results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in trees}
     print(
         f"request CPU in one process: {args.op}{' (cold keys)' if args.cold else ''}, "
@@ -214,7 +270,8 @@ def main() -> None:
                 own = Path(work) / f"{label.replace(' ', '-')}-{n}"
                 own.mkdir()
                 settings = {**_settings(bao, own), "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache)}
-                got = _measure(src, args, {**os.environ, **settings})
+                env = {**os.environ, **settings}
+                got = _measure_floor(args, env) if src is None else _measure(src, args, env)
                 results[label].append(got)
                 line = f"{got['cpu_ms']:7.3f} ms CPU  {got['wall_ms']:7.3f} ms wall"
                 print(f"  {label:10s} #{n}: {line}", flush=True)
@@ -229,6 +286,8 @@ def main() -> None:
         print(f"{label:10s} mean {mean:.3f} ms CPU per request (min {low:.3f}, max {high:.3f})")
     if args.baseline_src:
         print(f"this tree / baseline: {means['this tree'] / means['baseline']:.2f}x the CPU")
+    if args.floor:
+        print(f"this tree / floor: {means['this tree'] / means['floor']:.2f}x the CPU")
     if args.profile:
         import pstats
 
