@@ -181,13 +181,18 @@ class Container:
         return group
 
     @cached_property
-    def read_only_sessions(self) -> sessionmaker[Session] | None:
+    def read_only_engine(self) -> sa.Engine | None:
         if self.group_commit is None:
             return None
         # Each statement its own READ ONLY transaction, on a pool of its own (make_read_only_engine).
         engine = make_read_only_engine(self.engine)
         self._closers.append(engine.dispose)
-        return sessionmaker(engine, expire_on_commit=False)
+        return engine
+
+    @cached_property
+    def read_only_sessions(self) -> sessionmaker[Session] | None:
+        engine = self.read_only_engine
+        return None if engine is None else sessionmaker(engine, expire_on_commit=False)
 
     # -- field types and purposes --------------------------------------------------------
     @cached_property
@@ -249,6 +254,7 @@ class Container:
             # read with the client's row.
             data_access=client_approved,
             read_sessions=self.read_only_sessions,
+            read_engine=self.read_only_engine or self.engine,
         )
 
     @cached_property

@@ -171,6 +171,11 @@ class Keyring:
         owner = system_owner(name)
         return self.cache.get(owner) or self.data_keys(session, [owner]).get(owner)
 
+    def held_system_key(self, name: str) -> DataKey | None:
+        """A system key while the data-key cache holds it, else None: no database, no Vault.
+        :meth:`cached_system_key` when this says None."""
+        return self.cache.get(system_owner(name))
+
     def _load(self, rows: StoredKeys) -> dict[str, DataKey]:
         keys: dict[str, DataKey] = {}
         to_unwrap: list[tuple[str, str, str]] = []

@@ -64,6 +64,7 @@ from identity.clients.model import (
 from identity.clients.tables import clients as t
 from identity.person import check_person
 from piivault.db import UnitOfWork, session_scope, utcnow
+from piivault.direct import direct_read
 from piivault.errors import Conflict, NotFound, ValidationFailed
 from piivault.sql import for_update
 from vault import DataKey, Keyring, constant_time_equal
@@ -156,7 +157,9 @@ class ClientStore:
     tells whether a client that needs approval (:func:`~identity.clients.model.has_data_access`)
     holds it now, read with the client's row; without it such keys never work.
     ``read_sessions`` (PostgreSQL's read-only autocommit sessions, when the service has
-    them) serve authentication's reads: no BEGIN and COMMIT around them."""
+    them) serve authentication's reads: no BEGIN and COMMIT around them. ``read_engine``
+    (those sessions' engine, or the service's) reads a presented key's row on psycopg's own
+    connection (:mod:`piivault.direct`): the check on every request."""
 
     def __init__(
         self,
@@ -171,8 +174,11 @@ class ClientStore:
         monotonic: Callable[[], float] = time.monotonic,
         data_access: ApprovalClause = _never_approved,
         read_sessions: sessionmaker[Session] | None = None,
+        read_engine: sa.Engine | None = None,
     ) -> None:
         self._key_row = _key_row(data_access)
+        # With psycopg the row is read on the driver's own connection (piivault.direct).
+        self._direct_key_row = direct_read(self._key_row, read_engine)
         self._uow_factory = uow_factory
         self._session_factory = session_factory
         self._read_sessions = read_sessions or session_factory
@@ -417,13 +423,20 @@ class ClientStore:
             if fresh and client.state_at(now) == ACTIVE:
                 return principal
             self._forget_verified(client.id)  # stale, or expired meanwhile: the database decides
-        with session_scope(self._read_sessions) as session:
-            row = session.execute(self._key_row, {"id": key.public_id, "now": now}).first()
-            if row is None:
-                raise InvalidApiKey()
-            # Every uncached check needs it: from the data-key cache while it is there, and only
-            # read (the session may be read-only). A client row without it was not made here.
-            hmac_key = self._keyring.cached_system_key(session, HMAC_KEY_NAME)
+        params = {"id": key.public_id, "now": now}
+        if self._direct_key_row is not None:
+            row = self._direct_key_row.first(params)
+        else:
+            with session_scope(self._read_sessions) as session:
+                row = session.execute(self._key_row, params).first()
+        if row is None:
+            raise InvalidApiKey()
+        # Every uncached check needs it: from the data-key cache while it is there, and only read
+        # (the session may be read-only). A client row without it was not made here.
+        hmac_key = self._keyring.held_system_key(HMAC_KEY_NAME)
+        if hmac_key is None:
+            with session_scope(self._read_sessions) as session:
+                hmac_key = self._keyring.cached_system_key(session, HMAC_KEY_NAME)
         if hmac_key is None:
             log.error("API client %s exists but the API-key HMAC key does not: key refused", key.public_id)
             raise InvalidApiKey()

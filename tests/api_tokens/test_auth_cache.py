@@ -6,12 +6,15 @@ import pytest
 from sqlalchemy import event
 
 from access.identity import client_approved
+from access.tables import grants
 from api.app import create_app
 from identity.clients import ClientStore
-from identity.clients.errors import ApiKeyRevoked, InvalidApiKey
+from identity.clients.errors import ApiKeyRevoked, ClientPendingApproval, InvalidApiKey
+from piivault.db import utcnow
 from tests.api_tokens.conftest import bearer
 from tests.approved import create_client
 from tests.conftest import make_container
+from tests.wire import traced
 
 
 class Ticks:
@@ -117,30 +120,27 @@ def test_the_app_takes_the_setting_and_revocation_through_it_is_immediate(settin
 
 def test_an_uncached_check_is_one_statement_outside_any_transaction(container, backend):
     """Issue 22: the client's row, its stored hash and its approval grant come in one statement, on
-    PostgreSQL through the read-only autocommit pool (no BEGIN, no COMMIT); nothing reaches the
-    read-write pool once last_used_at is fresh."""
+    PostgreSQL through the read-only autocommit pool (no BEGIN, no COMMIT), on the driver's own
+    connection (piivault.direct); nothing reaches the read-write pool once last_used_at is fresh.
+    What each pool's connections send is read from libpq's trace: SQLAlchemy's events never see
+    a statement run on the driver."""
     if backend != "postgresql":
         pytest.skip("the read-only autocommit pool is PostgreSQL's (group commit)")
     store = container.clients
     client, key = create_client(container, store=store, name="crm", role="service", purposes=["aml_kyc"])
     assert client.needs_approval  # so the approval is read too
-    store.authenticate(key)  # writes last_used_at
-    read_only = container.read_only_sessions.kw["bind"]
-    seen: dict[str, list[tuple[str, bool]]] = {"read-write": [], "read-only": []}
-    listeners = []
-    for name, engine in (("read-write", container.engine), ("read-only", read_only)):
-
-        def record(conn, cursor, statement, *args, _name=name):
-            seen[_name].append((statement, conn.connection.dbapi_connection.autocommit))
-
-        event.listen(engine, "before_cursor_execute", record)
-        listeners.append((engine, record))
-    try:
+    store.authenticate(key)  # writes last_used_at, and caches the HMAC key
+    with traced(container.engine) as read_write, traced(container.read_only_engine) as read_only:
         assert store.authenticate(key).client_id == client.id
-    finally:
-        for engine, record in listeners:
-            event.remove(engine, "before_cursor_execute", record)
-    assert seen["read-write"] == []
-    client_reads = [(s, auto) for s, auto in seen["read-only"] if "api_clients" in s]
-    assert len(client_reads) == 1 and "grants" in client_reads[0][0]
-    assert all(auto for _, auto in seen["read-only"])
+    assert read_write.executions() == 0 and read_write.autocommit == []
+    assert read_only.autocommit == [True]
+    assert read_only.executions() == 1
+    assert read_only.queries() == []  # no BEGIN, no COMMIT
+    assert read_only.transaction_states() == {"I"}
+    # The one statement reads the approval: with the grant revoked, the same key is refused.
+    with container.engine.begin() as conn:
+        conn.execute(
+            grants.update().where(grants.c.target == client.id).values(revoked_at=utcnow(), revoked_by="test")
+        )
+    with pytest.raises(ClientPendingApproval):
+        store.authenticate(key)

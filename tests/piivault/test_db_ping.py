@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from piivault.db import make_engine
+from tests.wire import backend_pid, terminate
 
 
 @pytest.fixture
@@ -20,27 +21,13 @@ def pg_url(database_url: str, backend: str) -> str:
     return database_url
 
 
-def _pid(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-
-
-def _terminate(url: str, pid: int) -> None:
-    admin = sa.create_engine(url)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
-    finally:
-        admin.dispose()
-
-
 def test_an_idle_connection_killed_in_the_pool_is_replaced_before_use(pg_url: str):
     engine = make_engine(pg_url, ping_after_idle=0, pool_size=1)
     try:
-        dead = _pid(engine)
-        _terminate(pg_url, dead)
+        dead = backend_pid(engine)
+        terminate(pg_url, dead)
         # Checked out again: the ping finds it dead, the pool connects anew, the statement runs.
-        assert _pid(engine) != dead
+        assert backend_pid(engine) != dead
     finally:
         engine.dispose()
 
@@ -50,9 +37,9 @@ def test_a_connection_used_moments_ago_is_not_pinged(pg_url: str):
     # connection skips it (and what a request meets then: a database error, 503).
     engine = make_engine(pg_url, ping_after_idle=3600, pool_size=1)
     try:
-        _terminate(pg_url, _pid(engine))
+        terminate(pg_url, backend_pid(engine))
         with pytest.raises(sa.exc.OperationalError), engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-        assert _pid(engine)  # the pool discarded it: the next one works
+        assert backend_pid(engine)  # the pool discarded it: the next one works
     finally:
         engine.dispose()

@@ -100,6 +100,7 @@ def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks
     with container.uow() as uow:
         stored = keyring.system_key(uow.session, name)
         uow.commit()
+    assert keyring.held_system_key(name) is not None  # made here, so cached
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args):
@@ -111,6 +112,8 @@ def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks
             cached = keyring.cached_system_key(uow.session, name)
         assert statements == []
         keyring.cache.evict([system_owner(name)])  # as the TTL would
+        assert keyring.held_system_key(name) is None  # the cache only: no database
+        assert statements == []
         with container.uow() as uow:
             read = keyring.cached_system_key(uow.session, name)
         assert statements  # read again, and unwrapped

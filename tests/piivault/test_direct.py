@@ -1,0 +1,185 @@
+"""A Core SELECT run on psycopg's own connection returns what Core returns, and fails as it would.
+
+:class:`piivault.direct.DirectRead` converts parameters and columns by the
+statement's types itself; these tests hold each row to Core's for the same
+statement and parameters, types that convert included (UTC datetimes, JSON,
+arrays, bytes, booleans, a scalar subquery).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from piivault.db import UTCDateTime, make_engine, make_read_only_engine
+from piivault.direct import DirectRead, direct_read
+from piivault.errors import StorageUnavailable
+from tests.wire import backend_pid, terminate, traced
+
+NOW = dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+@pytest.fixture
+def engine(database_url: str, backend: str):
+    if backend != "postgresql":
+        pytest.skip("DirectRead runs on psycopg: on SQLite the Core path is used")
+    engine = make_engine(database_url, ping_after_idle=3600, pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def tables(engine: sa.Engine):
+    md = sa.MetaData()
+    people = sa.Table(
+        "people",
+        md,
+        sa.Column("id", sa.String(16), primary_key=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("tags", postgresql.ARRAY(sa.String)),
+        sa.Column("extra", sa.JSON),
+        sa.Column("secret", sa.LargeBinary),
+        sa.Column("active", sa.Boolean, nullable=False),
+    )
+    grants = sa.Table(
+        "grants_t",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("target", sa.String(16), nullable=False),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("expires_at", UTCDateTime),
+    )
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            people.insert(),
+            [
+                dict(
+                    id="p1",
+                    created_at=NOW,
+                    expires_at=NOW + dt.timedelta(days=1),
+                    tags=["a", "b"],
+                    extra={"k": [1, "二"]},
+                    secret=b"\x00\xff",
+                    active=True,
+                ),
+                dict(
+                    id="p2", created_at=NOW, expires_at=None, tags=None, extra=None, secret=None, active=False
+                ),
+            ],
+        )
+        conn.execute(
+            grants.insert(),
+            [
+                dict(target="p1", action="read", expires_at=NOW + dt.timedelta(hours=1)),
+                dict(target="p2", action="read", expires_at=NOW - dt.timedelta(hours=1)),
+            ],
+        )
+    return people, grants
+
+
+def _statement(people: sa.Table, grants: sa.Table) -> sa.Select:
+    now = sa.bindparam("now", type_=UTCDateTime)
+    granted = (
+        sa.exists()
+        .where(grants.c.target == people.c.id, grants.c.action == "read")
+        .where(sa.or_(grants.c.expires_at.is_(None), grants.c.expires_at > now))
+    )
+    return sa.select(people, granted.label("granted")).where(people.c.id == sa.bindparam("id"))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"id": "p1", "now": NOW},
+        {"id": "p1", "now": NOW.astimezone(SHANGHAI)},  # bound as UTC, as Core binds it
+        {"id": "p1", "now": NOW + dt.timedelta(hours=2)},  # the grant has expired by then
+        {"id": "p2", "now": NOW},  # NULLs, and an expired grant
+        {"id": "nobody", "now": NOW},
+    ],
+)
+def test_a_row_equals_cores(engine, tables, params):
+    statement = _statement(*tables)
+    with engine.connect() as conn:
+        expected = conn.execute(statement, params).first()
+    got = DirectRead(statement, engine).first(params)
+    if expected is None:
+        assert got is None
+        return
+    assert tuple(got) == tuple(expected)
+    assert got._fields == tuple(expected._fields)
+    assert got.created_at.tzinfo == dt.UTC  # UTCDateTime's result conversion ran
+    assert got.granted == expected.granted
+
+
+def test_a_read_is_one_prepared_statement_outside_any_transaction(engine, tables):
+    read_only = make_read_only_engine(engine)
+    try:
+        direct = DirectRead(_statement(*tables), read_only)
+        for _ in range(2):
+            with traced(read_only) as wire:
+                assert direct.first({"id": "p1", "now": NOW}).granted is True
+            assert wire.autocommit == [True]
+            assert wire.executions() == 1
+            assert wire.queries() == []  # no BEGIN, no COMMIT
+            assert wire.transaction_states() == {"I"}
+    finally:
+        read_only.dispose()
+
+
+def test_a_naive_time_is_refused_as_core_refuses_it(engine, tables):
+    statement = _statement(*tables)
+    naive = {"id": "p1", "now": NOW.replace(tzinfo=None)}
+    with pytest.raises(sa.exc.StatementError), engine.connect() as conn:
+        conn.execute(statement, naive)
+    with pytest.raises(ValueError, match="naive datetime"):
+        DirectRead(statement, engine).first(naive)
+
+
+def test_a_missing_parameter_is_an_error_not_a_null(engine, tables):
+    with pytest.raises(sa.exc.InvalidRequestError):
+        DirectRead(_statement(*tables), engine).first({"id": "p1"})
+
+
+def test_statements_whose_text_changes_with_their_values_are_refused(engine, tables):
+    people, _ = tables
+    expanding = sa.select(people.c.id).where(people.c.id.in_(sa.bindparam("ids", expanding=True)))
+    with pytest.raises(ValueError, match="expanding"):
+        DirectRead(expanding, engine)
+
+
+def test_only_psycopg(tmp_path):
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        statement = sa.select(sa.literal(1))
+        assert direct_read(statement, sqlite) is None
+        assert direct_read(statement, None) is None
+        with pytest.raises(ValueError, match="psycopg"):
+            DirectRead(statement, sqlite)
+    finally:
+        sqlite.dispose()
+
+
+def test_a_dead_connection_is_a_503_and_the_next_read_reconnects(engine, tables, database_url):
+    direct = DirectRead(_statement(*tables), engine)
+    terminate(database_url, backend_pid(engine))
+    # The pool (size 1, no ping for an hour) hands out the killed connection.
+    with pytest.raises(StorageUnavailable):
+        direct.first({"id": "p1", "now": NOW})
+    assert direct.first({"id": "p1", "now": NOW}).id == "p1"  # invalidated, so a new one
+
+
+def test_an_unreachable_database_is_a_503(engine, tables):
+    direct = DirectRead(_statement(*tables), engine)
+    unreachable = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        direct._engine = unreachable  # the same statement, a database that does not answer
+        with pytest.raises(StorageUnavailable):
+            direct.first({"id": "p1", "now": NOW})
+    finally:
+        unreachable.dispose()
