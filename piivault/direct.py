@@ -33,15 +33,19 @@ Processor = Callable[[Any], Any]
 
 
 class DirectRead:
-    """``statement`` (a SELECT), compiled once for ``engine`` (PostgreSQL through psycopg).
+    """``statement`` (a SELECT), compiled once for ``engine`` (PostgreSQL through psycopg), run in
+    autocommit: each run its own snapshot, whatever transaction its caller holds elsewhere.
 
-    Raises ValueError for an engine of another driver, and for a statement
+    Raises TypeError for a statement that is not a SELECT; ValueError for an engine of
+    another driver, and for a statement
     whose SQL text is finished only at execution (expanding or literal-execute
     parameters): its text would differ from run to run.
     """
 
     def __init__(self, statement: sa.Select[Any], engine: sa.Engine) -> None:
         dialect = engine.dialect
+        if not isinstance(statement, sa.Select):
+            raise TypeError("DirectRead runs SELECTs only")
         if dialect.driver != "psycopg":
             raise ValueError(f"DirectRead runs on psycopg, not {dialect.driver}")
         compiled = statement.compile(dialect=dialect)
@@ -57,8 +61,11 @@ class DirectRead:
                 binds[compiled.bind_names[bind]] = processor
         self._binds = binds
         columns = list(statement.selected_columns)
-        self._results: list[Processor | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        # (position, conversion) of the columns whose type converts what the driver returns.
+        self._converted: list[tuple[int, Processor]] = [
+            (i, convert)
+            for i, c in enumerate(columns)
+            if (convert := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         ]
         self._row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
 
@@ -66,8 +73,17 @@ class DirectRead:
         """The first row for ``params`` (a named tuple of the statement's columns), or None.
 
         Raises :class:`StorageUnavailable` when the database cannot be reached or the
-        connection fails; KeyError for a parameter the statement needs and ``params`` lacks.
+        connection fails; InvalidRequestError for a parameter the statement needs and
+        ``params`` lacks; what a bind conversion raises for a value it refuses.
         """
+        rows = self._run(params, one=True)
+        return rows[0] if rows else None
+
+    def all(self, params: Mapping[str, Any]) -> list[Any]:
+        """Every row for ``params``; raises as :meth:`first`."""
+        return self._run(params, one=False)
+
+    def _run(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
         values = self._compiled.construct_params(dict(params))
         for name, processor in self._binds.items():
             values[name] = processor(values[name])
@@ -77,19 +93,37 @@ class DirectRead:
             fairy = self._engine.raw_connection()
         except (exc.SQLAlchemyError, dbapi.Error):
             raise StorageUnavailable("database unavailable") from None
+        conn = fairy.driver_connection
+        # A read of its own, in autocommit on any engine: a connection of a read-write pool would
+        # otherwise open a transaction for it (BEGIN) that the pool then rolls back (two more
+        # round trips). Set while the connection is idle, and back before the pool has it again.
+        transactional = not conn.autocommit
         try:
-            found = fairy.driver_connection.execute(self._sql, values, prepare=True).fetchone()
+            if transactional:
+                conn.autocommit = True
+            cursor = conn.execute(self._sql, values, prepare=True)
+            found = cursor.fetchmany(1) if one else cursor.fetchall()
+            if transactional:
+                conn.autocommit = False
         except (dbapi.OperationalError, dbapi.InterfaceError):
             fairy.invalidate()  # lost or broken: not back into the pool
             raise StorageUnavailable("database unavailable") from None
+        except BaseException:
+            if transactional and not conn.closed:
+                conn.autocommit = False
+            raise
         finally:
             fairy.close()
-        if found is None:
-            return None
-        return self._row._make(
-            value if convert is None else convert(value)
-            for value, convert in zip(found, self._results, strict=True)
-        )
+        make = self._row._make
+        if not self._converted:
+            return [make(row) for row in found]
+        rows = []
+        for row in found:
+            values = list(row)
+            for i, convert in self._converted:
+                values[i] = convert(values[i])
+            rows.append(make(values))
+        return rows
 
 
 def direct_read(statement: sa.Select[Any], engine: sa.Engine | None) -> DirectRead | None:

@@ -83,14 +83,15 @@ def tables(engine: sa.Engine):
     return people, grants
 
 
-def _statement(people: sa.Table, grants: sa.Table) -> sa.Select:
+def _statement(people: sa.Table, grants: sa.Table, where: sa.ColumnElement[bool] | None = None) -> sa.Select:
     now = sa.bindparam("now", type_=UTCDateTime)
     granted = (
         sa.exists()
         .where(grants.c.target == people.c.id, grants.c.action == "read")
         .where(sa.or_(grants.c.expires_at.is_(None), grants.c.expires_at > now))
     )
-    return sa.select(people, granted.label("granted")).where(people.c.id == sa.bindparam("id"))
+    found = people.c.id == sa.bindparam("id") if where is None else where
+    return sa.select(people, granted.label("granted")).where(found)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +118,18 @@ def test_a_row_equals_cores(engine, tables, params):
     assert got.granted == expected.granted
 
 
+def test_all_rows_equal_cores(engine, tables):
+    people, grants = tables
+    ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))
+    statement = _statement(people, grants, where=people.c.id == sa.any_(ids)).order_by(people.c.id)
+    for params in ({"ids": ["p1", "p2"], "now": NOW}, {"ids": ["p2"], "now": NOW}, {"ids": [], "now": NOW}):
+        with engine.connect() as conn:
+            expected = conn.execute(statement, params).all()
+        got = DirectRead(statement, engine).all(params)
+        assert [tuple(r) for r in got] == [tuple(r) for r in expected]
+        assert len(got) == len(params["ids"])
+
+
 def test_a_read_is_one_prepared_statement_outside_any_transaction(engine, tables):
     read_only = make_read_only_engine(engine)
     try:
@@ -130,6 +143,31 @@ def test_a_read_is_one_prepared_statement_outside_any_transaction(engine, tables
             assert wire.transaction_states() == {"I"}
     finally:
         read_only.dispose()
+
+
+def test_on_a_read_write_pool_too_a_read_is_one_statement_in_autocommit(engine, tables):
+    # No BEGIN for the read, no ROLLBACK when the pool takes the connection back; and the
+    # connection goes back to the pool as it came: in transactions for whoever has it next.
+    direct = DirectRead(_statement(*tables), engine)
+    with traced(engine) as wire:
+        assert direct.first({"id": "p2", "now": NOW}).active is False
+    assert wire.autocommit == [False]
+    assert wire.executions() == 1 and wire.queries() == []
+    assert wire.transaction_states() == {"I"}
+    fairy = engine.raw_connection()
+    try:
+        assert fairy.driver_connection.autocommit is False
+    finally:
+        fairy.close()
+    with engine.begin() as conn:  # and a transaction on it works as before
+        conn.execute(tables[0].update().where(tables[0].c.id == "p2").values(active=True))
+    assert direct.first({"id": "p2", "now": NOW}).active is True
+
+
+def test_only_selects(engine, tables):
+    people, _ = tables
+    with pytest.raises(TypeError, match="SELECT"):
+        DirectRead(people.delete().where(people.c.id == sa.bindparam("id")), engine)
 
 
 def test_a_naive_time_is_refused_as_core_refuses_it(engine, tables):

@@ -10,6 +10,7 @@ from fieldtypes.checksums import GB11643, LUHN
 from privacy import ConsentVerdict
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, detokenize, queued_events, tokenize
+from tests.wire import traced
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
 from tokenization.model import TokenizeItem
 
@@ -193,3 +194,19 @@ def test_bad_requests(container, held):
     with pytest.raises(InvalidRequest):
         detokenize(container, "aml_kyc", held[:1], reveal="deny")
     assert detokenize(container, "aml_kyc", []) == []
+
+
+def test_a_grouped_detokenize_reads_in_one_statement_outside_any_transaction(container, backend, held):
+    """Issue 22: on PostgreSQL with group commit, the token's row, its owner's state and stored key
+    come in one statement on the read-only pool's psycopg connection (piivault.direct): no BEGIN,
+    no COMMIT, no session connection beside it. The audit event goes with group commit."""
+    if backend != "postgresql" or container.read_only_engine is None:
+        pytest.skip("group commit and its read-only pool are PostgreSQL's")
+    mobile = held[0]
+    with traced(container.read_only_engine) as wire, container.uow(read_only=True) as uow:
+        got = container.tokenization.detokenize(uow, SERVICE, "aml_kyc", [mobile])
+    assert got == [{"value": MOBILE}]
+    assert wire.autocommit == [True]  # one connection, the read's
+    assert wire.executions() == 1 and wire.queries() == []
+    assert wire.transaction_states() == {"I"}
+    assert [e["outcome"] for e in events(container)] == ["success"]
