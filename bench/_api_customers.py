@@ -3,7 +3,8 @@
 ``onboarding_batch`` is one batch tokenize request's items: 1,000 values, 200 new
 customers with five each (name, mobile, resident ID, bank card, email);
 ``mobile`` a new mobile number for the single-value tokenize requests;
-``single_bodies`` the single-value requests' bodies.
+``single_bodies`` the single-value requests' bodies; ``new_values_for`` enough
+customers, repeated, for a phase's tokenize requests all to send new values.
 """
 
 from __future__ import annotations
@@ -59,3 +60,16 @@ def single_bodies(customers: list[str], tokens: list[str]) -> dict[str, list[byt
         ],
         "detokenize": [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens],
     }
+
+
+# More single requests per second than any server measured here answers (a bare Flask route
+# under gunicorn: about 4,000/s on these machines).
+MOST_REQUESTS_PER_SECOND = 6_000
+
+
+def new_values_for(customers: list[str], seconds: float) -> list[str]:
+    """``customers`` repeated, for ``single_bodies``: every tokenize request of a closed loop of
+    ``seconds`` sends a new value. A value sent again is answered with the token it already
+    has, a cheaper path, and a faster server would repeat sooner than a slower one."""
+    rounds = -(-int(seconds * MOST_REQUESTS_PER_SECOND) // max(len(customers), 1))
+    return customers * max(rounds, 1)

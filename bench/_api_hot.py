@@ -27,7 +27,7 @@ import json
 import time
 
 import sqlalchemy as sa
-from _api_customers import CUSTOMER_VALUES, mobile
+from _api_customers import CUSTOMER_VALUES, new_values_for, single_bodies
 from _api_load import Phase, Processes, run_phase
 
 from piivault.settings_table import BY_NAME
@@ -89,13 +89,8 @@ def measure_hot(
         HOT_PHASE, path="/v1/detokenize", bodies=bodies, clients=args.clients, seconds=args.seconds, **common
     )
     _drain_audit_queue(common["procs"])
-    # New values: ten mobiles per customer, more than a phase sends (a value sent again is
-    # answered with the token it already has, which costs less).
-    customers = [subject_ids[CUSTOMER_VALUES * c] for c in range(subjects)] * 10
-    new_values = [
-        json.dumps({"items": [{"field_type": "cn_mobile", "value": mobile(), "subject_id": c}]}).encode()
-        for c in customers
-    ]
+    customers = [subject_ids[CUSTOMER_VALUES * c] for c in range(subjects)]
+    new_values = single_bodies(new_values_for(customers, args.seconds), [])["tokenize"]
     tokenized, _ = run_phase(
         HOT_TOKENIZE,
         path="/v1/tokenize",

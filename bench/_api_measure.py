@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _api_customers import BATCH, onboarding_batch, single_bodies
+from _api_customers import BATCH, new_values_for, onboarding_batch, single_bodies
 from _api_hot import cache_size, measure_hot
 from _api_load import Phase, Processes, descendants, peak_rss_mb, run_phase
 from _api_servers import audit_worker, database, server
@@ -175,7 +175,7 @@ def _measure(
     # and one token under account_service (no consent needed, every field type: the consent
     # check is bench/consent.py's).
     customers = sorted({item["subject_id"] for b in batches for item in b})
-    singles = single_bodies(customers, tokens[:: max(1, len(tokens) // 5000)])
+    singles = single_bodies(new_values_for(customers, args.seconds), tokens[:: max(1, len(tokens) // 5000)])
     for op, op_bodies in singles.items():
         closed_rate = 0.0
         for share in (1, 2, 4):  # closed loop, then paced at 1/2 and 1/4 of its rate
@@ -277,7 +277,7 @@ def measure_floor(
         values = [item for _ in range(5) for item in onboarding_batch()]  # 1,000 customers, 5,000 values
         key, tokens = floor_setup(dsn, values)
         customers = sorted({v["subject_id"] for v in values})
-        bodies = single_bodies(customers * 10, tokens)  # new values: more than a phase sends
+        bodies = single_bodies(new_values_for(customers, args.seconds), tokens)
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}", "BENCH_FLOOR_DSN": dsn}
         port = free_port()
         print(f"\n[floor with the guarantees, {kind}, before {label}]", flush=True)

@@ -24,11 +24,15 @@ with its approval (role, purposes); then the JSON body.
 3. the token row and its audit row in one statement (a CTE), committed together.
 
 Three statements each, as piivault's detokenize makes (the key's row, the token
-rows, the audit insert; piivault's tokenize makes six), each prepared. Left out,
-against piivault: consent, restriction, grants and the answer budget (decided in
-memory when the rows carry what they need), idempotency keys, field types other
-than the mobile, batches on tokenize, problem+json beyond a title, metrics and
-request logging, and group commit (each request commits its own event).
+rows, the audit insert; piivault's tokenize makes six), each prepared. What it does
+not do, that piivault does: consent, restriction, grants and the answer budget
+(decided in memory when the rows carry what they need); the key's approval is a
+stored boolean, not a grant read with the row, and the key has no expiry or
+revocation to check; idempotency keys; field types other than the mobile, and
+batches, on tokenize; an audit row for a request whose tokens all do not exist;
+problem+json beyond a title; metrics and request logging. One thing it does that
+piivault does not: each request commits its own audit row (piivault's group commit
+shares one commit among the requests that arrive together), a WAL flush each.
 ``setup`` creates its tables in a fresh schema and returns a key and tokens; the
 app reads ``BENCH_FLOOR_DSN`` (a libpq DSN).
 """

@@ -243,6 +243,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.floor and args.op not in ("detokenize", "tokenize"):
         ap.error("--floor measures single detokenize and tokenize only")
+    if args.floor and (args.cold or args.auth_cache != 0):
+        # Like with like: the floor reads its key's row on every request and holds every data key.
+        ap.error("--floor compares with --auth-cache 0 and without --cold")
     if args.requests is None:
         args.requests = 40 if args.op.startswith("batch") else 1_500
     if args.requests < 1 or args.rounds < 1:

@@ -14,8 +14,11 @@ converting parameters and columns as the statement's types declare (a
 rows equal Core's: ``tests/piivault/test_direct.py`` holds them to it. Only
 with psycopg (:func:`direct_read` says None elsewhere) and only for statements
 whose text does not change with their parameters (no expanding ``IN`` lists).
-A connection that fails is invalidated, as SQLAlchemy would, and the failure
-is :class:`~piivault.errors.StorageUnavailable`.
+A disconnect invalidates the connection and the pool's older ones, as Core
+does, and is :class:`~piivault.errors.StorageUnavailable`, as is any error that
+means "try again later"; another driver error is raised as Core raises it.
+Rows equal Core's column by column; their names may differ where Core makes
+one up (an unlabeled expression).
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ Processor = Callable[[Any], Any]
 
 
 class DirectRead:
-    """``statement`` (a SELECT), compiled once for ``engine`` (PostgreSQL through psycopg), run in
-    autocommit: each run its own snapshot, whatever transaction its caller holds elsewhere.
+    """``statement`` (a SELECT), compiled once for ``engine`` (PostgreSQL through psycopg).
+
+    :meth:`first` and :meth:`all` read on a connection of their own from ``engine``'s pool,
+    in autocommit: each its own snapshot. :meth:`all_on` reads on a connection already in
+    use (a session's), in its transaction.
 
     Raises TypeError for a statement that is not a SELECT; ValueError for an engine of
-    another driver, and for a statement
-    whose SQL text is finished only at execution (expanding or literal-execute
-    parameters): its text would differ from run to run.
+    another driver, a locking read (autocommit would release the lock at once), a statement
+    whose SQL text is finished only at execution (expanding or literal-execute parameters:
+    its text would differ from run to run), and a column whose conversion needs the
+    driver's column type (Numeric, Float: Core picks it from the cursor's description).
     """
 
     def __init__(self, statement: sa.Select[Any], engine: sa.Engine) -> None:
@@ -48,50 +55,71 @@ class DirectRead:
             raise TypeError("DirectRead runs SELECTs only")
         if dialect.driver != "psycopg":
             raise ValueError(f"DirectRead runs on psycopg, not {dialect.driver}")
+        if statement._for_update_arg is not None:
+            raise ValueError("DirectRead takes no locking reads (FOR UPDATE, FOR SHARE)")
         compiled = statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("DirectRead takes no expanding or literal-execute parameters")
         self._engine = engine
+        self._dbapi = dialect.loaded_dbapi
         self._compiled = compiled
         self._sql = compiled.string
+        # Keyed as construct_params() and the SQL text name them: escaped ("x y" is x_y).
+        escaped = compiled.escaped_bind_names
         binds: dict[str, Processor] = {}
         for bind in compiled.binds.values():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
-                binds[compiled.bind_names[bind]] = processor
+                name = compiled.bind_names[bind]
+                binds[escaped.get(name, name)] = processor
         self._binds = binds
         columns = list(statement.selected_columns)
         # (position, conversion) of the columns whose type converts what the driver returns.
-        self._converted: list[tuple[int, Processor]] = [
-            (i, convert)
-            for i, c in enumerate(columns)
-            if (convert := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
-        ]
+        self._converted: list[tuple[int, Processor]] = []
+        for i, column in enumerate(columns):
+            try:
+                convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            except Exception:  # noqa: BLE001 - a type that needs the driver's type code
+                raise ValueError(f"DirectRead cannot convert column {column.key!r} ({column.type})") from None
+            if convert is not None:
+                self._converted.append((i, convert))
         self._row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
 
     def first(self, params: Mapping[str, Any]) -> Any:
         """The first row for ``params`` (a named tuple of the statement's columns), or None.
 
         Raises :class:`StorageUnavailable` when the database cannot be reached or the
-        connection fails; InvalidRequestError for a parameter the statement needs and
-        ``params`` lacks; what a bind conversion raises for a value it refuses.
+        connection fails; another driver error as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`
+        (as Core raises it, its parameters hidden); InvalidRequestError for a parameter the
+        statement needs and ``params`` lacks; what a bind conversion raises for a value it refuses.
         """
-        rows = self._run(params, one=True)
+        rows = self._own(params, one=True)
         return rows[0] if rows else None
 
     def all(self, params: Mapping[str, Any]) -> list[Any]:
         """Every row for ``params``; raises as :meth:`first`."""
-        return self._run(params, one=False)
+        return self._own(params, one=False)
 
-    def _run(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
-        values = self._compiled.construct_params(dict(params))
-        for name, processor in self._binds.items():
-            values[name] = processor(values[name])
-        dbapi = self._engine.dialect.loaded_dbapi
+    def all_on(self, connection: sa.Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row for ``params``, read on ``connection`` (of this engine) in its transaction;
+        raises as :meth:`first`."""
+        values = self._values(params)
+        conn = connection.connection.driver_connection
+        try:
+            found = self._execute(conn, values, one=False)
+        except self._dbapi.Error as e:
+            if self._engine.dialect.is_disconnect(e, conn, None):  # as Core does (_own says why)
+                self._engine.pool._invalidate(connection.connection, e)
+                connection.invalidate(e)
+            raise self._translated(e, values) from None
+        return self._rows(found)
+
+    def _own(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
+        values = self._values(params)
         try:
             # The pool raises the driver's own error when it cannot connect (no Connection wraps it).
             fairy = self._engine.raw_connection()
-        except (exc.SQLAlchemyError, dbapi.Error):
+        except (exc.SQLAlchemyError, self._dbapi.Error):
             raise StorageUnavailable("database unavailable") from None
         conn = fairy.driver_connection
         # A read of its own, in autocommit on any engine: a connection of a read-write pool would
@@ -101,19 +129,40 @@ class DirectRead:
         try:
             if transactional:
                 conn.autocommit = True
-            cursor = conn.execute(self._sql, values, prepare=True)
-            found = cursor.fetchmany(1) if one else cursor.fetchall()
-            if transactional:
-                conn.autocommit = False
-        except (dbapi.OperationalError, dbapi.InterfaceError):
-            fairy.invalidate()  # lost or broken: not back into the pool
-            raise StorageUnavailable("database unavailable") from None
-        except BaseException:
-            if transactional and not conn.closed:
-                conn.autocommit = False
-            raise
+            found = self._execute(conn, values, one=one)
+        except self._dbapi.Error as e:
+            if self._engine.dialect.is_disconnect(e, conn, None):
+                # As Core does on a disconnect: this connection, and every one the pool made
+                # before it, are discarded (a restart killed them all).
+                self._engine.pool._invalidate(fairy, e)
+            raise self._translated(e, values) from None
         finally:
+            if transactional and fairy.is_valid and conn.autocommit:
+                try:
+                    conn.autocommit = False
+                except self._dbapi.Error:
+                    fairy.invalidate()  # not back into the pool in a mode it was not in
             fairy.close()
+        return self._rows(found)
+
+    def _values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        values = self._compiled.construct_params(dict(params))
+        for name, processor in self._binds.items():
+            values[name] = processor(values[name])
+        return values
+
+    def _execute(self, conn: Any, values: dict[str, Any], *, one: bool) -> list[tuple[Any, ...]]:
+        cursor = conn.execute(self._sql, values, prepare=True)
+        return cursor.fetchmany(1) if one else cursor.fetchall()
+
+    def _translated(self, error: BaseException, values: dict[str, Any]) -> Exception:
+        """StorageUnavailable for what means "try again later" (as piivault.db.is_unavailable
+        says of Core's errors); else the error as Core would raise it, parameters hidden."""
+        if isinstance(error, self._dbapi.OperationalError | self._dbapi.InterfaceError):
+            return StorageUnavailable("database unavailable")
+        return exc.DBAPIError.instance(self._sql, values, error, self._dbapi.Error, hide_parameters=True)
+
+    def _rows(self, found: list[tuple[Any, ...]]) -> list[Any]:
         make = self._row._make
         if not self._converted:
             return [make(row) for row in found]

@@ -301,8 +301,9 @@ def _load(
         query = _load_statement(None, None, postgres, budget is not None, keys)
     else:
         query = _load_statement(joined.columns, joined.join, postgres, budget is not None, keys)
-    # With psycopg, on the driver's own connection (piivault.direct): the tokens are one array.
-    direct = _direct(query, bind) if bind.dialect.driver == "psycopg" else None
+    # With psycopg, on the session's connection but through the driver (piivault.direct), in
+    # the unit of work's transaction if it has one: the tokens are one array.
+    direct = _direct(query, bind.engine) if bind.dialect.driver == "psycopg" else None
     found: dict[str, _Row] = {}
     lock = None
     params = budget or {}
@@ -310,7 +311,7 @@ def _load(
     for chunk in [list(tokens)] if postgres else chunked(list(tokens)):
         values = {"tokens": chunk, **params}
         # .all(): the driver's fetchall, not a fetch per row (a tenth of _load's time for 1,000 rows).
-        rows = direct.all(values) if direct is not None else session.execute(query, values).all()
+        rows = direct.all_on(session.connection(), values) if direct else session.execute(query, values).all()
         for token, field_type, owner, sealed, kind, state, *extra in rows:
             row = _Row(token, field_type, owner, kind, state, None if sealed is None else bytes(sealed))
             if keys:

@@ -168,13 +168,17 @@ class Keyring:
         each time, to learn what the cache already holds. The cache bounds how long it is held
         (``PIIVAULT_DEK_CACHE_TTL``); a cache of size 0 reads the database every time.
         """
-        owner = system_owner(name)
-        return self.cache.get(owner) or self.data_keys(session, [owner]).get(owner)
+        return self.held_system_key(name) or self.stored_system_key(session, name)
 
     def held_system_key(self, name: str) -> DataKey | None:
-        """A system key while the data-key cache holds it, else None: no database, no Vault.
-        :meth:`cached_system_key` when this says None."""
+        """A system key while the data-key cache holds it, else None: no database, no Vault."""
         return self.cache.get(system_owner(name))
+
+    def stored_system_key(self, session: Session, name: str) -> DataKey | None:
+        """A system key :meth:`system_key` made, its row read from the database (unwrapped unless
+        the cache holds that key); None if it was never made. It never makes one."""
+        owner = system_owner(name)
+        return self.data_keys(session, [owner]).get(owner)
 
     def _load(self, rows: StoredKeys) -> dict[str, DataKey]:
         keys: dict[str, DataKey] = {}

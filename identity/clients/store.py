@@ -436,7 +436,7 @@ class ClientStore:
         hmac_key = self._keyring.held_system_key(HMAC_KEY_NAME)
         if hmac_key is None:
             with session_scope(self._read_sessions) as session:
-                hmac_key = self._keyring.cached_system_key(session, HMAC_KEY_NAME)
+                hmac_key = self._keyring.stored_system_key(session, HMAC_KEY_NAME)
         if hmac_key is None:
             log.error("API client %s exists but the API-key HMAC key does not: key refused", key.public_id)
             raise InvalidApiKey()

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from piivault.db import UTCDateTime, make_engine, make_read_only_engine
+from piivault.db import UTCDateTime, in_array, make_engine, make_read_only_engine
 from piivault.direct import DirectRead, direct_read
 from piivault.errors import StorageUnavailable
 from tests.wire import backend_pid, terminate, traced
@@ -98,7 +98,7 @@ def _statement(people: sa.Table, grants: sa.Table, where: sa.ColumnElement[bool]
     "params",
     [
         {"id": "p1", "now": NOW},
-        {"id": "p1", "now": NOW.astimezone(SHANGHAI)},  # bound as UTC, as Core binds it
+        {"id": "p1", "now": NOW.astimezone(SHANGHAI)},  # the same instant, in another zone
         {"id": "p1", "now": NOW + dt.timedelta(hours=2)},  # the grant has expired by then
         {"id": "p2", "now": NOW},  # NULLs, and an expired grant
         {"id": "nobody", "now": NOW},
@@ -164,6 +164,50 @@ def test_on_a_read_write_pool_too_a_read_is_one_statement_in_autocommit(engine, 
     assert direct.first({"id": "p2", "now": NOW}).active is True
 
 
+def test_a_read_on_a_sessions_connection_is_in_its_transaction(engine, tables):
+    people, grants = tables
+    direct = DirectRead(_statement(people, grants), engine)
+    with engine.connect() as conn, conn.begin():
+        conn.execute(people.update().where(people.c.id == "p2").values(active=True))
+        with traced(engine) as wire:  # no connection of its own
+            (row,) = direct.all_on(conn, {"id": "p2", "now": NOW})
+        assert row.active is True  # this transaction's own write, not yet committed
+        assert wire.autocommit == []
+        conn.rollback()
+    assert direct.first({"id": "p2", "now": NOW}).active is False
+
+
+def test_the_array_parameter_that_detokenize_binds(engine, tables):
+    people, grants = tables
+    statement = _statement(people, grants, where=in_array(people.c.id, "ids")).order_by(people.c.id)
+    for ids in (["p1", "p2"], ["p2", "nobody"], []):
+        params = {"ids": ids, "now": NOW}
+        with engine.connect() as conn:
+            expected = conn.execute(statement, params).all()
+            got = DirectRead(statement, engine).all_on(conn, params)
+        assert [tuple(r) for r in got] == [tuple(r) for r in expected]
+        assert [r.id for r in got] == sorted(set(ids) - {"nobody"})
+
+
+def test_a_parameter_whose_name_the_sql_escapes(engine, tables):
+    people, _ = tables
+    when = sa.bindparam("not after", type_=UTCDateTime)  # rendered %(not_after)s
+    statement = sa.select(people.c.id).where(people.c.created_at <= when).order_by(people.c.id)
+    params = {"not after": NOW.astimezone(SHANGHAI)}
+    with engine.connect() as conn:
+        expected = conn.execute(statement, params).all()
+    assert [tuple(r) for r in DirectRead(statement, engine).all(params)] == [tuple(r) for r in expected]
+    assert [r.id for r in expected] == ["p1", "p2"]
+
+
+def test_what_it_cannot_run_as_core_does_is_refused(engine, tables):
+    people, _ = tables
+    with pytest.raises(ValueError, match="locking"):
+        DirectRead(sa.select(people.c.id).with_for_update(), engine)
+    with pytest.raises(ValueError, match="cannot convert"):
+        DirectRead(sa.select(sa.cast(people.c.id, sa.Numeric(10, 2))), engine)
+
+
 def test_only_selects(engine, tables):
     people, _ = tables
     with pytest.raises(TypeError, match="SELECT"):
@@ -203,13 +247,39 @@ def test_only_psycopg(tmp_path):
         sqlite.dispose()
 
 
-def test_a_dead_connection_is_a_503_and_the_next_read_reconnects(engine, tables, database_url):
-    direct = DirectRead(_statement(*tables), engine)
-    terminate(database_url, backend_pid(engine))
-    # The pool (size 1, no ping for an hour) hands out the killed connection.
-    with pytest.raises(StorageUnavailable):
-        direct.first({"id": "p1", "now": NOW})
-    assert direct.first({"id": "p1", "now": NOW}).id == "p1"  # invalidated, so a new one
+def test_a_dead_connection_is_a_503_and_the_pool_drops_its_older_ones(tables, database_url):
+    # A restart kills every pooled connection. Two sit in this pool, both killed; no ping for
+    # an hour, so a read meets one. It is a 503; the pool then drops the other too (as Core
+    # does on a disconnect), so the next read connects anew instead of failing as well.
+    engine = make_engine(database_url, ping_after_idle=3600, pool_size=2, max_overflow=0)
+    try:
+        direct = DirectRead(_statement(*tables), engine)
+        with engine.connect() as one, engine.connect() as two:
+            pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for c in (one, two)]
+        for pid in pids:
+            terminate(database_url, pid)
+        with pytest.raises(StorageUnavailable):
+            direct.first({"id": "p1", "now": NOW})
+        assert direct.first({"id": "p1", "now": NOW}).id == "p1"
+        assert backend_pid(engine) not in pids
+    finally:
+        engine.dispose()
+
+
+def test_a_failing_statement_fails_as_core_fails_it_and_leaves_the_connection_as_it_was(engine, tables):
+    statement = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer).label("q"))
+    with pytest.raises(sa.exc.DataError) as core, engine.connect() as conn:
+        conn.execute(statement, {"text": "not a number"})
+    with pytest.raises(sa.exc.DataError) as direct:
+        DirectRead(statement, engine).first({"text": "not a number"})
+    assert type(direct.value.orig) is type(core.value.orig)  # invalid_text_representation
+    assert direct.value.hide_parameters  # the parameters are not in the error's text
+    fairy = engine.raw_connection()
+    try:  # back in the pool in its own mode, and healthy
+        assert fairy.driver_connection.autocommit is False
+        assert fairy.driver_connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        fairy.close()
 
 
 def test_an_unreachable_database_is_a_503(engine, tables):
