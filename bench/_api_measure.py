@@ -179,6 +179,8 @@ def _measure(
     for op, op_bodies in singles.items():
         closed_rate = 0.0
         for share in (1, 2, 4):  # closed loop, then paced at 1/2 and 1/4 of its rate
+            if op == "tokenize" and share > 1:  # new values again: a phase starts at the first body
+                op_bodies = single_bodies(new_values_for(customers, args.seconds), [])[op]
             with WaitSampler(procs) if trace else contextlib.nullcontext() as waits:
                 phase, _ = run_phase(
                     f"single {op} closed loop" if share == 1 else f"single {op} paced at 1/{share}",

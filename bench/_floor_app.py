@@ -30,9 +30,10 @@ not do, that piivault does: consent, restriction, grants and the answer budget
 stored boolean, not a grant read with the row, and the key has no expiry or
 revocation to check; idempotency keys; field types other than the mobile, and
 batches, on tokenize; an audit row for a request whose tokens all do not exist;
-problem+json beyond a title; metrics and request logging. One thing it does that
-piivault does not: each request commits its own audit row (piivault's group commit
-shares one commit among the requests that arrive together), a WAL flush each.
+problem+json beyond a title; metrics and request logging. One thing its detokenize
+does that piivault's does not: it commits its own audit row, a WAL flush each, where
+piivault's group commit shares one commit among the detokenizes that arrive together
+(both tokenizes commit their own).
 ``setup`` creates its tables in a fresh schema and returns a key and tokens; the
 app reads ``BENCH_FLOOR_DSN`` (a libpq DSN).
 """

@@ -26,8 +26,8 @@ With ``--baseline-src DIR`` (another piivault checkout) both trees are measured
 ``--rounds`` times, alternating, each in a fresh process against its own fresh
 database and the same OpenBao, and the ratio of the means is printed. ``--profile FILE``
 adds a round of this tree under cProfile (not counted: cProfile slows it) and prints
-where its time went. ``--floor`` measures ``bench/_floor_app.py`` alongside, in turn
-(single detokenize and tokenize only): the least a request keeping piivault's
+where its time went. ``--floor`` (with ``--auth-cache 0``, hot keys) measures
+``bench/_floor_app.py`` alongside, in turn (single detokenize and tokenize only): the least a request keeping piivault's
 guarantees does, on Flask and psycopg with none of piivault's code, and prints this
 tree's CPU as a multiple of it.
 """

@@ -43,7 +43,8 @@ class DirectRead:
     use (a session's), in its transaction.
 
     Raises TypeError for a statement that is not a SELECT; ValueError for an engine of
-    another driver, a locking read (autocommit would release the lock at once), a statement
+    another driver, a locking read (on a connection of its own, autocommit would release the
+    lock at once; none is needed on a session's yet), a statement
     whose SQL text is finished only at execution (expanding or literal-execute parameters:
     its text would differ from run to run), and a column whose conversion needs the
     driver's column type (Numeric, Float: Core picks it from the cursor's description).
@@ -103,15 +104,18 @@ class DirectRead:
     def all_on(self, connection: sa.Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row for ``params``, read on ``connection`` (of this engine) in its transaction;
         raises as :meth:`first`."""
+        if connection.engine is not self._engine:
+            raise ValueError("all_on takes a connection of the engine the read was built for")
         values = self._values(params)
         conn = connection.connection.driver_connection
         try:
             found = self._execute(conn, values, one=False)
         except self._dbapi.Error as e:
-            if self._engine.dialect.is_disconnect(e, conn, None):  # as Core does (_own says why)
+            disconnect = self._engine.dialect.is_disconnect(e, conn, None)
+            if disconnect:  # as Core does (_own says why)
                 self._engine.pool._invalidate(connection.connection, e)
                 connection.invalidate(e)
-            raise self._translated(e, values) from None
+            raise self._translated(e, values, disconnect) from None
         return self._rows(found)
 
     def _own(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
@@ -131,11 +135,12 @@ class DirectRead:
                 conn.autocommit = True
             found = self._execute(conn, values, one=one)
         except self._dbapi.Error as e:
-            if self._engine.dialect.is_disconnect(e, conn, None):
+            disconnect = self._engine.dialect.is_disconnect(e, conn, None)
+            if disconnect:
                 # As Core does on a disconnect: this connection, and every one the pool made
                 # before it, are discarded (a restart killed them all).
                 self._engine.pool._invalidate(fairy, e)
-            raise self._translated(e, values) from None
+            raise self._translated(e, values, disconnect) from None
         finally:
             if transactional and fairy.is_valid and conn.autocommit:
                 try:
@@ -155,10 +160,12 @@ class DirectRead:
         cursor = conn.execute(self._sql, values, prepare=True)
         return cursor.fetchmany(1) if one else cursor.fetchall()
 
-    def _translated(self, error: BaseException, values: dict[str, Any]) -> Exception:
-        """StorageUnavailable for what means "try again later" (as piivault.db.is_unavailable
-        says of Core's errors); else the error as Core would raise it, parameters hidden."""
-        if isinstance(error, self._dbapi.OperationalError | self._dbapi.InterfaceError):
+    def _translated(self, error: BaseException, values: dict[str, Any], disconnect: bool) -> Exception:
+        """StorageUnavailable for what means "try again later" (what piivault.db.is_unavailable
+        says of Core's errors: a disconnect of any class, such as a server's FATAL that closes
+        the connection, an OperationalError or an InterfaceError); else the error as Core
+        raises it, its parameters hidden. Not chained: a driver's message can quote a value."""
+        if disconnect or isinstance(error, self._dbapi.OperationalError | self._dbapi.InterfaceError):
             return StorageUnavailable("database unavailable")
         return exc.DBAPIError.instance(self._sql, values, error, self._dbapi.Error, hide_parameters=True)
 

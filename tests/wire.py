@@ -41,7 +41,7 @@ class Wire:
 
     def queries(self) -> list[str]:
         """The text of the simple-protocol queries sent (psycopg's BEGIN and COMMIT go so)."""
-        return [text.strip() for d, kind, text in self.messages() if d == "F" and kind == "Query"]
+        return [text.strip().strip('"') for d, kind, text in self.messages() if d == "F" and kind == "Query"]
 
     def transaction_states(self) -> set[str]:
         """The server's transaction state after each message cycle: I idle, T in one, E failed."""

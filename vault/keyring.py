@@ -159,19 +159,13 @@ class Keyring:
             # Another process created it first; use theirs.
             return self.data_key(session, owner)
 
-    def cached_system_key(self, session: Session, name: str) -> DataKey | None:
-        """A system key :meth:`system_key` made, without reading the database while the data-key
-        cache holds it; None if it was never made. It never makes one: for a read path, where the
-        session may be read-only.
-
-        For a system key read on every request (the API keys' HMAC key): a row and a round trip
-        each time, to learn what the cache already holds. The cache bounds how long it is held
-        (``PIIVAULT_DEK_CACHE_TTL``); a cache of size 0 reads the database every time.
-        """
-        return self.held_system_key(name) or self.stored_system_key(session, name)
-
     def held_system_key(self, name: str) -> DataKey | None:
-        """A system key while the data-key cache holds it, else None: no database, no Vault."""
+        """A system key while the data-key cache holds it, else None: no database, no Vault.
+        With :meth:`stored_system_key` when it says None: a read path's way to a system key
+        (it never makes one, so a read-only session will do). For a key read on every request
+        (the API keys' HMAC key): a row and a round trip each time, to learn what the cache
+        already holds. The cache bounds how long it is held (``PIIVAULT_DEK_CACHE_TTL``); a
+        cache of size 0 reads the database every time."""
         return self.cache.get(system_owner(name))
 
     def stored_system_key(self, session: Session, name: str) -> DataKey | None:

@@ -177,6 +177,39 @@ def test_a_read_on_a_sessions_connection_is_in_its_transaction(engine, tables):
     assert direct.first({"id": "p2", "now": NOW}).active is False
 
 
+def test_in_a_sessions_transaction_a_failure_leaves_it_to_roll_back(engine, tables, database_url):
+    people, grants = tables
+    direct = DirectRead(_statement(people, grants), engine)
+    bad = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer).label("q"))
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        conn.rollback()
+        with conn.begin() as tx:
+            with pytest.raises(sa.exc.DataError):
+                DirectRead(bad, engine).all_on(conn, {"text": "x"})
+            tx.rollback()  # the transaction failed; rolling it back works, as after Core's error
+        (row,) = direct.all_on(conn, {"id": "p1", "now": NOW})  # and the connection reads on
+        assert row.id == "p1"
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() == pid
+        conn.rollback()
+        terminate(database_url, pid)  # killed under a transaction: a 503, the rollback quiet
+        with conn.begin() as tx:
+            with pytest.raises(StorageUnavailable):
+                direct.all_on(conn, {"id": "p1", "now": NOW})
+            assert conn.invalidated
+            tx.rollback()
+    assert backend_pid(engine) != pid  # the next checkout connects anew
+
+
+def test_all_on_takes_its_own_engines_connections(engine, tables, database_url):
+    other = make_engine(database_url)
+    try:
+        with other.connect() as conn, pytest.raises(ValueError, match="engine"):
+            DirectRead(_statement(*tables), engine).all_on(conn, {"id": "p1", "now": NOW})
+    finally:
+        other.dispose()
+
+
 def test_the_array_parameter_that_detokenize_binds(engine, tables):
     people, grants = tables
     statement = _statement(people, grants, where=in_array(people.c.id, "ids")).order_by(people.c.id)
@@ -267,6 +300,7 @@ def test_a_dead_connection_is_a_503_and_the_pool_drops_its_older_ones(tables, da
 
 
 def test_a_failing_statement_fails_as_core_fails_it_and_leaves_the_connection_as_it_was(engine, tables):
+    pid = backend_pid(engine)  # a pool of one
     statement = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer).label("q"))
     with pytest.raises(sa.exc.DataError) as core, engine.connect() as conn:
         conn.execute(statement, {"text": "not a number"})
@@ -275,11 +309,23 @@ def test_a_failing_statement_fails_as_core_fails_it_and_leaves_the_connection_as
     assert type(direct.value.orig) is type(core.value.orig)  # invalid_text_representation
     assert direct.value.hide_parameters  # the parameters are not in the error's text
     fairy = engine.raw_connection()
-    try:  # back in the pool in its own mode, and healthy
+    try:  # back in the pool in its own mode, and healthy: the same connection, not a new one
         assert fairy.driver_connection.autocommit is False
-        assert fairy.driver_connection.execute("SELECT 1").fetchone() == (1,)
+        assert fairy.driver_connection.execute("SELECT pg_backend_pid()").fetchone() == (pid,)
     finally:
         fairy.close()
+
+
+def test_a_disconnect_of_any_class_is_a_503(engine, tables, monkeypatch):
+    # A server's FATAL that closes the connection (idle_in_transaction_session_timeout, say)
+    # comes as an InternalError, not an OperationalError: a disconnect all the same, as the
+    # dialect says, so a 503 as Core would make it (connection_invalidated), not a 500.
+    statement = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer).label("q"))
+    monkeypatch.setattr(engine.dialect, "is_disconnect", lambda *_args: True)
+    with pytest.raises(StorageUnavailable):
+        DirectRead(statement, engine).first({"text": "x"})
+    with engine.connect() as conn, pytest.raises(StorageUnavailable):
+        DirectRead(statement, engine).all_on(conn, {"text": "x"})
 
 
 def test_an_unreachable_database_is_a_503(engine, tables):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from fieldtypes.checksums import GB11643, LUHN
 from privacy import ConsentVerdict
@@ -210,3 +211,20 @@ def test_a_grouped_detokenize_reads_in_one_statement_outside_any_transaction(con
     assert wire.executions() == 1 and wire.queries() == []
     assert wire.transaction_states() == {"I"}
     assert [e["outcome"] for e in events(container)] == ["success"]
+
+
+def test_a_transactional_detokenize_reads_on_its_own_sessions_connection(container, backend, held):
+    """Without group commit (or for a unit of work that writes), the token read runs on the unit
+    of work's connection, in its transaction: one connection from the pool, not a second one
+    beside the session's (a session that read first would hold one while waiting for another)."""
+    if backend != "postgresql":
+        pytest.skip("the driver's own read is psycopg's")
+    # Events left queued: no sequencer after the commit, whose connections would count here.
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    detokenize(container, "aml_kyc", held[1:2])  # the purpose catalogue, read once on first use
+    with traced(container.engine) as wire, container.uow() as uow:
+        uow.session.execute(sa.select(sa.literal(1)))  # the session holds its connection now
+        got = container.tokenization.detokenize(uow, SERVICE, "aml_kyc", held[:1])
+    assert got == [{"value": MOBILE}]
+    assert wire.autocommit == [False]  # one checkout: the session's
+    assert wire.queries() == ["BEGIN", "COMMIT"]  # the read and the audit event between them

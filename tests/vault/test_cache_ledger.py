@@ -88,7 +88,7 @@ def test_ledger_path_must_be_usable(tmp_path):
         ErasureLedger(tmp_path)
 
 
-def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks_it(container):
+def test_a_held_system_key_needs_no_database_and_a_stored_one_is_read(container):
     import sqlalchemy as sa
 
     from vault.keystore import system_owner
@@ -96,7 +96,7 @@ def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks
     name = "api-key-hmac"
     keyring = container.keyring
     with container.uow() as uow:
-        assert keyring.cached_system_key(uow.session, name) is None  # never made: not made here
+        assert keyring.stored_system_key(uow.session, name) is None  # never made: not made here
     with container.uow() as uow:
         stored = keyring.system_key(uow.session, name)
         uow.commit()
@@ -108,14 +108,13 @@ def test_a_cached_system_key_is_read_from_the_database_only_when_the_cache_lacks
 
     sa.event.listen(container.engine, "before_cursor_execute", seen)
     try:
-        with container.uow() as uow:
-            cached = keyring.cached_system_key(uow.session, name)
+        cached = keyring.held_system_key(name)
         assert statements == []
         keyring.cache.evict([system_owner(name)])  # as the TTL would
         assert keyring.held_system_key(name) is None  # the cache only: no database
         assert statements == []
         with container.uow() as uow:
-            read = keyring.cached_system_key(uow.session, name)
+            read = keyring.stored_system_key(uow.session, name)
         assert statements  # read again, and unwrapped
     finally:
         sa.event.remove(container.engine, "before_cursor_execute", seen)
