@@ -161,11 +161,12 @@ class Keyring:
 
     def held_system_key(self, name: str) -> DataKey | None:
         """A system key while the data-key cache holds it, else None: no database, no Vault.
-        With :meth:`stored_system_key` when it says None: a read path's way to a system key
-        (it never makes one, so a read-only session will do). For a key read on every request
-        (the API keys' HMAC key): a row and a round trip each time, to learn what the cache
-        already holds. The cache bounds how long it is held (``PIIVAULT_DEK_CACHE_TTL``); a
-        cache of size 0 reads the database every time."""
+
+        With :meth:`stored_system_key` when it says None, a read path's way to a system key;
+        neither makes one, so a read-only session will do. For a key needed on every request
+        (the API keys' HMAC key), reading its row each time would be a round trip to learn
+        what the cache already holds. The cache bounds how long it is held
+        (``PIIVAULT_DEK_CACHE_TTL``); with a cache of size 0 this always says None."""
         return self.cache.get(system_owner(name))
 
     def stored_system_key(self, session: Session, name: str) -> DataKey | None:
