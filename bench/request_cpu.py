@@ -27,9 +27,9 @@ With ``--baseline-src DIR`` (another piivault checkout) both trees are measured
 database and the same OpenBao, and the ratio of the means is printed. ``--profile FILE``
 adds a round of this tree under cProfile (not counted: cProfile slows it) and prints
 where its time went. ``--floor`` (with ``--auth-cache 0``, hot keys) measures
-``bench/_floor_app.py`` alongside, in turn (single detokenize and tokenize only): the least a request keeping piivault's
-guarantees does, on Flask and psycopg with none of piivault's code, and prints this
-tree's CPU as a multiple of it.
+``bench/_floor_app.py`` alongside, in turn (single detokenize and tokenize only):
+the least a request keeping piivault's guarantees does, on Flask and psycopg with
+none of piivault's code; it prints this tree's CPU as a multiple of the floor's.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
         bodies = [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens[::5]]
     elif op == "tokenize":  # new values, as many as are sent
         path = "/v1/tokenize"
-        bodies = single_bodies(customers * ((requests + 200) // len(customers) + 1), [])[op]
+        bodies = single_bodies(_every_value_new(customers, requests), [])[op]
     elif op == "batch-detokenize":
         path = "/v1/detokenize"
         bodies = [json.dumps({"purpose": "account_service", "tokens": tokens}).encode()]
@@ -146,8 +146,14 @@ def _floor_child(op: str, requests: int) -> dict[str, float]:
     batch = onboarding_batch()
     key, tokens = _floor_app.setup(dsn, batch)
     customers = sorted({item["subject_id"] for item in batch})
-    bodies = single_bodies(customers * ((requests + 200) // len(customers) + 1), tokens[::5])[op]
+    bodies = single_bodies(_every_value_new(customers, requests), tokens[::5])[op]
     return _timed(_caller(_floor_app.app, key), f"/v1/{op}", bodies, 200, requests)
+
+
+def _every_value_new(customers: list[str], requests: int) -> list[str]:
+    """``customers`` repeated for more tokenize bodies than the 200 warm-up and ``requests``
+    calls send: each sends a new value (one sent again takes the cheaper reuse path)."""
+    return customers * ((requests + 200) // len(customers) + 1)
 
 
 def _timed(
