@@ -44,10 +44,10 @@ class DirectRead:
 
     Raises TypeError for a statement that is not a SELECT; ValueError for an engine of
     another driver, a locking read (on a connection of its own, autocommit would release the
-    lock at once; none is needed on a session's yet), a statement
-    whose SQL text is finished only at execution (expanding or literal-execute parameters:
-    its text would differ from run to run), and a column whose conversion needs the
-    driver's column type (Numeric, Float: Core picks it from the cursor's description).
+    lock at once; none is needed on a session's yet), a statement whose SQL text is finished
+    only at execution (expanding or literal-execute parameters: its text would differ from
+    run to run), and a column whose conversion needs the driver's column type (Numeric,
+    Float: Core picks it from the cursor's description).
     """
 
     def __init__(self, statement: sa.Select[Any], engine: sa.Engine) -> None:
