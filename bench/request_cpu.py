@@ -11,7 +11,9 @@ question with less noise: how much CPU does the app's own thread spend on one
 request? It builds the app as a worker does (``piivault.wsgi:app()``, PostgreSQL,
 group commit, audit events queued for a sequencer that is not running), calls it
 through WSGI directly, one request at a time, and reads the process's CPU time.
-Not counted: the WSGI server, PostgreSQL's backends, OpenBao and the sequencer.
+Not counted in it: the WSGI server, OpenBao and the sequencer. The CPU of the app's
+PostgreSQL backends (its connections, named by ``application_name``) is printed beside
+it: the statements a request sends cost the server too, and differ where the app does.
 
 The requests (``--op``): ``detokenize`` one token under ``account_service``, cycling
 over 200 customers; ``tokenize`` a new mobile for one of those 200;
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from piivault.devbao import BaoServer
 
 ROOT = Path(__file__).resolve().parents[1]
+APP_NAME = "bench_request_cpu"  # PostgreSQL application_name of the measured app's connections
 OPS = ("detokenize", "tokenize", "batch-detokenize", "batch-tokenize")
 
 
@@ -169,17 +172,36 @@ def _timed(
 
         profiler = cProfile.Profile(time.process_time)  # CPU, as measured: not the waits on PostgreSQL
         profiler.enable()
+    backends = _backends_cpu()
     cpu = time.process_time()
     wall = time.perf_counter()
     for n in range(requests):
         call(path, bodies[(warm + n) % len(bodies)])
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    backends = sum(used - backends.get(pid, 0.0) for pid, used in _backends_cpu().items())
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     return {
-        "cpu_ms": (time.process_time() - cpu) / requests * 1000,
-        "wall_ms": (time.perf_counter() - wall) / requests * 1000,
+        "cpu_ms": cpu / requests * 1000,
+        "wall_ms": wall / requests * 1000,
+        "postgres_ms": backends / requests * 1000,
     }
+
+
+def _backends_cpu() -> dict[int, float]:
+    """pid -> CPU seconds used so far, of the PostgreSQL backends of the measured app's
+    connections (by their application_name). Between two readings, a backend that closed
+    meanwhile is missed and one that opened is counted from its start."""
+    import psycopg
+    from _api_load import _cpu_seconds
+
+    dsn = os.environ["PIIVAULT_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, application_name="bench_request_cpu_observer") as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,)
+        ).fetchall()
+    return {pid: _cpu_seconds(pid) for (pid,) in pids}
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -188,7 +210,7 @@ def _measure(src: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[s
 
     with pg_schema() as url:
         child_env = {**env, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT / "bench")])}
-        child_env["PIIVAULT_DATABASE_URL"] = url
+        child_env["PIIVAULT_DATABASE_URL"] = f"{url}&application_name={APP_NAME}"
         argv = [sys.executable, __file__, "--child", args.op, str(args.requests), str(int(args.cold))]
         done = subprocess.run(argv, env=child_env, cwd=src, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -202,7 +224,7 @@ def _measure_floor(args: argparse.Namespace, env: dict[str, str]) -> dict[str, f
 
     with pg_schema() as url:
         child_env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")])}
-        child_env["PIIVAULT_DATABASE_URL"] = url
+        child_env["PIIVAULT_DATABASE_URL"] = f"{url}&application_name={APP_NAME}"
         argv = [sys.executable, __file__, "--floor-child", args.op, str(args.requests)]
         done = subprocess.run(argv, env=child_env, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -282,7 +304,10 @@ def main() -> None:
                 env = {**os.environ, **settings}
                 got = _measure_floor(args, env) if src is None else _measure(src, args, env)
                 results[label].append(got)
-                line = f"{got['cpu_ms']:7.3f} ms CPU  {got['wall_ms']:7.3f} ms wall"
+                line = (
+                    f"{got['cpu_ms']:7.3f} ms CPU  {got['wall_ms']:7.3f} ms wall  "
+                    f"PostgreSQL backends {got['postgres_ms']:6.3f} ms CPU"
+                )
                 print(f"  {label:10s} #{n}: {line}", flush=True)
         if args.profile:  # one more round of this tree under cProfile: slower, so not compared
             own = Path(work) / "profile"
@@ -290,13 +315,19 @@ def main() -> None:
             settings = {**_settings(bao, own), "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache)}
             _measure(ROOT, args, {**os.environ, **settings, "BENCH_PROFILE": str(args.profile.resolve())})
     means = {label: statistics.fmean(r["cpu_ms"] for r in runs) for label, runs in results.items()}
+    backends = {label: statistics.fmean(r["postgres_ms"] for r in runs) for label, runs in results.items()}
     for label, mean in means.items():
         low, high = min(r["cpu_ms"] for r in results[label]), max(r["cpu_ms"] for r in results[label])
-        print(f"{label:10s} mean {mean:.3f} ms CPU per request (min {low:.3f}, max {high:.3f})")
-    if args.baseline_src:
-        print(f"this tree / baseline: {means['this tree'] / means['baseline']:.2f}x the CPU")
-    if args.floor:
-        print(f"this tree / floor: {means['this tree'] / means['floor']:.2f}x the CPU")
+        print(
+            f"{label:10s} mean {mean:.3f} ms CPU per request (min {low:.3f}, max {high:.3f}); "
+            f"its PostgreSQL backends {backends[label]:.3f} ms"
+        )
+    for other in ("baseline", "floor"):
+        if other in means:
+            print(
+                f"this tree / {other}: {means['this tree'] / means[other]:.2f}x the CPU, "
+                f"{backends['this tree'] / backends[other]:.2f}x its backends' CPU"
+            )
     if args.profile:
         import pstats
 
