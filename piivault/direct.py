@@ -36,7 +36,7 @@ Processor = Callable[[Any], Any]
 
 
 class DirectRead:
-    """``statement`` (a SELECT), compiled once for ``engine`` (PostgreSQL through psycopg).
+    """``statement`` (a SELECT or a UNION of them), compiled once for ``engine`` (psycopg only).
 
     :meth:`first` and :meth:`all` read on a connection of their own from ``engine``'s pool,
     in autocommit: each its own snapshot. :meth:`all_on` reads on a connection already in
@@ -50,10 +50,10 @@ class DirectRead:
     Float: Core picks it from the cursor's description).
     """
 
-    def __init__(self, statement: sa.Select[Any], engine: sa.Engine) -> None:
+    def __init__(self, statement: sa.Select[Any] | sa.CompoundSelect, engine: sa.Engine) -> None:
         dialect = engine.dialect
-        if not isinstance(statement, sa.Select):
-            raise TypeError("DirectRead runs SELECTs only")
+        if not isinstance(statement, sa.Select | sa.CompoundSelect):
+            raise TypeError("DirectRead runs SELECTs only (a UNION of them included)")
         if dialect.driver != "psycopg":
             raise ValueError(f"DirectRead runs on psycopg, not {dialect.driver}")
         if statement._for_update_arg is not None:
@@ -182,7 +182,7 @@ class DirectRead:
         return rows
 
 
-def direct_read(statement: sa.Select[Any], engine: sa.Engine | None) -> DirectRead | None:
+def direct_read(statement: sa.Select[Any] | sa.CompoundSelect, engine: sa.Engine | None) -> DirectRead | None:
     """A :class:`DirectRead` of ``statement`` on ``engine`` if it is psycopg's; else None."""
     if engine is None or engine.dialect.driver != "psycopg":
         return None

@@ -19,6 +19,8 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from piivault.direct import DirectRead
+
 
 @dataclass
 class Wire:
@@ -72,6 +74,33 @@ def traced(engine: sa.Engine) -> Iterator[Wire]:
                     conn.pgconn.untrace()
                 f.seek(0)
                 wire.traces.append(f.read().decode("utf-8", "replace"))
+
+
+@contextlib.contextmanager
+def statements(engine: sa.Engine) -> Iterator[list[tuple[str, str]]]:
+    """(by whom, SQL text) of every statement run on ``engine``'s connections until the block
+    ends, in order: ``"core"`` for those Core executes (its ``before_cursor_execute`` event),
+    ``"driver"`` for those a :class:`~piivault.direct.DirectRead` of ``engine`` runs on the
+    driver, which Core never sees."""
+    seen: list[tuple[str, str]] = []
+
+    def core(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(("core", statement))
+
+    execute = DirectRead._execute
+
+    def direct(read: DirectRead, conn: Any, values: dict[str, Any], *, one: bool) -> Any:
+        if read._engine is engine:
+            seen.append(("driver", read._sql))
+        return execute(read, conn, values, one=one)
+
+    event.listen(engine, "before_cursor_execute", core)
+    DirectRead._execute = direct  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        DirectRead._execute = execute  # type: ignore[method-assign]
+        event.remove(engine, "before_cursor_execute", core)
 
 
 def backend_pid(engine: sa.Engine) -> int:

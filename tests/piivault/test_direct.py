@@ -130,6 +130,27 @@ def test_all_rows_equal_cores(engine, tables):
         assert len(got) == len(params["ids"])
 
 
+def test_a_union_all_equals_cores(engine, tables):
+    # As tokenize reads its subjects' states with the tokenization secrets: columns padded with
+    # typed NULLs on one side, an array parameter on the other.
+    people, grants = tables
+    ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))
+    padded = sa.select(
+        grants.c.target, sa.cast(sa.null(), UTCDateTime), sa.cast(sa.null(), sa.Boolean)
+    ).where(grants.c.action == sa.bindparam("action"))
+    named = sa.select(people.c.id, people.c.created_at, people.c.active).where(people.c.id == sa.any_(ids))
+    statement = sa.union_all(padded, named)
+    for params in ({"ids": ["p1", "p2"], "action": "read"}, {"ids": ["p2"], "action": "write"}):
+        with engine.connect() as conn:
+            expected = sorted((tuple(r) for r in conn.execute(statement, params)), key=repr)
+        got = sorted((tuple(r) for r in DirectRead(statement, engine).all(params)), key=repr)
+        assert got == expected
+        assert len(got) == len(params["ids"]) + (2 if params["action"] == "read" else 0)
+    (row,) = DirectRead(statement, engine).all({"ids": ["p1"], "action": "none"})
+    assert tuple(row) == ("p1", NOW, True)
+    assert row[1].tzinfo == dt.UTC  # UTCDateTime's result conversion ran on the UNION's column
+
+
 def test_a_read_is_one_prepared_statement_outside_any_transaction(engine, tables):
     read_only = make_read_only_engine(engine)
     try:

@@ -14,6 +14,7 @@ from fieldtypes.checksums import GB11643, LUHN
 from privacy import tables as pt
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, queued_events, tokenize
+from tests.wire import statements, traced
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, IdempotencyConflict, InvalidRequest, NotPermitted
 from tokenization.model import TokenizeItem
@@ -119,32 +120,51 @@ def test_new_subjects_get_their_keys_in_one_wrap_call(container, vault_calls):
 def test_subjects_states_and_keys_take_one_statement_whether_all_new_or_all_known(container, svc):
     # The subjects' states come with their data keys and the tokenization secrets (issue 22):
     # one SELECT; only new subjects take more (their insert, then the keyring's create_keys).
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *args):
-        if "tokenization_subjects" in statement or "vault_data_keys" in statement:
-            statements.append(statement.split()[0])
+    # On PostgreSQL the SELECT runs on the driver (piivault.direct): counted all the same.
+    def touching(seen: list[tuple[str, str]]) -> list[str]:
+        return [s.split()[0] for _, s in seen if "tokenization_subjects" in s or "vault_data_keys" in s]
 
     tokenize(container, [TokenizeItem("name", "张三", "cust-warm")])  # creates the system keys
-    sa.event.listen(container.engine, "before_cursor_execute", seen)
-    try:
+    new_subjects = ["SELECT", "INSERT", "SELECT", "INSERT"]
+    with statements(container.engine) as seen:
         new = tokenize(container, [TokenizeItem("cn_mobile", MOBILE, f"cust-{i:04d}") for i in range(3)])
-        new_subjects = ["SELECT", "INSERT", "SELECT", "INSERT"]
-        assert statements == new_subjects
-        statements.clear()
+    assert touching(seen) == new_subjects
+    with statements(container.engine) as seen:
         tokenize(container, [TokenizeItem("email", "a@example.com", f"cust-{i:04d}") for i in range(3)])
-        assert statements == ["SELECT"]
-        erase_subject(container, "cust-0000", actor="dpo:test")
-        statements.clear()
+    assert touching(seen) == ["SELECT"]
+    erase_subject(container, "cust-0000", actor="dpo:test")
+    with statements(container.engine) as seen:
         # New, known and erased together: the erased one is read, not created again.
         out = tokenize(
             container, [TokenizeItem("name", "李四", sid) for sid in ("cust-0000", "cust-0001", "cust-0009")]
         ).items
-    finally:
-        sa.event.remove(container.engine, "before_cursor_execute", seen)
     assert all("token" in r for r in new.items)
-    assert statements == new_subjects
+    assert touching(seen) == new_subjects
     assert [r.get("error", {}).get("rule") for r in out] == ["subject_erased", None, None]
+
+
+def test_a_single_tokenize_of_a_known_subject_is_five_round_trips_on_one_connection(container, backend):
+    """Issue 22: BEGIN, the subject's state and key with the tokenization secrets (one read, on
+    the driver: piivault.direct), the token's insert, the audit events' insert, COMMIT; all on the
+    unit of work's one connection."""
+    if backend != "postgresql":
+        pytest.skip("the driver's own read is psycopg's")
+    # Events left queued: no sequencer after the commit, whose connections would count here.
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    tokenize(container, [TokenizeItem("name", "张三", "cust-0001")])  # the subject, its key, the secrets
+    with traced(container.engine) as wire, statements(container.engine) as seen:
+        out = tokenize(container, [TokenizeItem("cn_mobile", MOBILE, "cust-0001")])
+    assert "token" in out.items[0]
+    assert wire.autocommit == [False]  # one checkout: the unit of work's
+    assert wire.queries() == ["BEGIN", "COMMIT"]
+    assert wire.executions() == 5
+    assert [(by, sql.split()[0]) for by, sql in seen] == [
+        ("driver", "SELECT"),
+        ("core", "INSERT"),
+        ("core", "INSERT"),
+    ]
+    assert "UNION ALL" in seen[0][1]  # the subjects' states and the keys, together
+    assert "audit_queue" in seen[2][1]
 
 
 def test_each_standalone_token_has_its_own_erasable_owner(container):
