@@ -12,9 +12,9 @@ action can still be refused: a queue row the sequencer could not store would
 otherwise have to be quarantined after the action had already happened.
 
 The insert is on the path of every request, so it is kept small: one
-statement per unit of work (on PostgreSQL two arrays unnested, one text
-for any number of rows; elsewhere a multi-row VALUES list, its text cached per
-row count), the canonical bytes computed once here, and no ORM or
+statement per unit of work (on PostgreSQL beyond a few rows two arrays
+unnested, one text for any number of rows; else a multi-row VALUES list, its
+text cached per row count), the canonical bytes computed once here, and no ORM or
 SQL compilation in between (the driver's own statement through the unit of
 work's connection, whose errors SQLAlchemy still wraps, so an outage is
 still a 503 and a failed insert still fails the commit).
@@ -40,6 +40,11 @@ from piivault.db import utcnow
 # PostgreSQL's (65,535) bound-parameter limits.
 ROWS_PER_STATEMENT = 4_000
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime stores SQLite datetimes (naive UTC)
+
+# On psycopg, up to this many rows go as a VALUES list (one text per count, each prepared
+# once), more as two arrays (one text for any count): building and unnesting two arrays
+# cost a single tokenize's two rows more than their VALUES list (issue 22).
+VALUES_UP_TO = 4
 
 # Payload fields copied into indexed columns, and the column widths they must fit.
 Queued = tuple[str, bytes]
@@ -126,7 +131,7 @@ def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequenc
     if not payloads:
         return
     dialect = connection.dialect
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    if dialect.name == "postgresql" and dialect.driver == "psycopg" and len(payloads) > VALUES_UP_TO:
         for start in range(0, len(payloads), ROWS_PER_STATEMENT):
             chunk = payloads[start : start + ROWS_PER_STATEMENT]
             arrays = ([payload for payload, _ in chunk], [mac for _, mac in chunk])

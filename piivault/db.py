@@ -242,10 +242,12 @@ def insert_arrays(
     Each column travels as one array in binary format, unpacked by ``unnest``:
     the driver encodes an array in a C loop, where an ``executemany`` costs a
     statement per row and a multi-row VALUES list costs Python time per value
-    (about a tenth for 1,000 rows). ``on_conflict`` names a unique column whose
-    conflicting rows are skipped; ``returning`` a column to return. Returns
-    None (the caller inserts another way) on another database or driver, or
-    when a column cannot be sent as an array. Every row must have the same keys.
+    (about a tenth for 1,000 rows). A single row goes as a VALUES row: one-element
+    arrays cost the driver and the server more than the values themselves (issue 22).
+    ``on_conflict`` names a unique column whose conflicting rows are skipped;
+    ``returning`` a column to return. Returns None (the caller inserts another
+    way) on another database or driver, or when a column cannot be sent as an
+    array. Every row must have the same keys.
     """
     dialect = conn.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg" or not rows:
@@ -254,17 +256,22 @@ def insert_arrays(
     if not all(_sendable(table.c[name], values) for name, values in columns.items()):
         return None
     quote = dialect.identifier_preparer.quote
-    # %b: psycopg's placeholder for a parameter sent in binary format.
-    arrays = ", ".join(f"%b::{_array_type(table.c[name])}" for name in columns)
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays})"
-    )
+    names = ", ".join(quote(name) for name in columns)
+    if len(rows) == 1:
+        # One row: its values as they are, not seven one-element arrays to build and unnest.
+        marks = ", ".join("%s" for _ in columns)
+        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+        params = tuple(values[0] for values in columns.values())
+    else:
+        # %b: psycopg's placeholder for a parameter sent in binary format.
+        arrays = ", ".join(f"%b::{_array_type(table.c[name])}" for name in columns)
+        sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        params = tuple(columns.values())
     if on_conflict is not None:
         sql += f" ON CONFLICT ({quote(on_conflict)}) DO NOTHING"
     if returning is not None:
         sql += f" RETURNING {quote(returning)}"
-    return conn.exec_driver_sql(sql, tuple(columns.values()))
+    return conn.exec_driver_sql(sql, params)
 
 
 def in_array(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:

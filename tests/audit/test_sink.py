@@ -1,0 +1,29 @@
+"""The audit sink's insert keeps the events' order and MACs, whichever statement carries them."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from audit import sink
+from audit import tables as at
+from audit.events import AuditEvent
+from piivault.db import utcnow
+from tests.wire import statements
+
+
+@pytest.mark.parametrize("count", [1, 2, sink.VALUES_UP_TO, sink.VALUES_UP_TO + 1, 9])
+def test_queued_rows_keep_the_order_of_the_events(container, backend, count):
+    events = [
+        AuditEvent(action="test.read", actor=f"sink-test-{n}", request_id=f"r{n}") for n in range(count)
+    ]
+    now = utcnow()
+    payloads = container.audit_sink.prepare(events, now)
+    with container.engine.begin() as conn, statements(container.engine) as seen:
+        sink.insert_queued(conn, now, payloads)
+    assert len(seen) == 1  # one statement for any count
+    if backend == "postgresql":  # a VALUES list for a few rows, two arrays beyond
+        assert ("unnest" in seen[0][1]) == (count > sink.VALUES_UP_TO)
+    with container.engine.connect() as conn:
+        queued = conn.execute(sa.select(at.queue.c.payload, at.queue.c.mac).order_by(at.queue.c.id)).all()
+    assert [(payload, bytes(mac)) for payload, mac in queued] == payloads
