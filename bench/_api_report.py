@@ -5,7 +5,8 @@ and paced, server CPU per request, single detokenize of a hot set when ``--hot-s
 ran one, peak memory, the bare Flask floor and, on PostgreSQL, the floor with the
 guarantees), a column per
 tree in the order measured, and for each goal of issue 22 (and the batch goals before
-it) whether the last column, this tree, met it; then the naive Transit rates.
+it) whether the last column, this tree, met it; with the floor, the CPU goals proposed
+against it (``FLOOR_GOALS``); then the naive Transit rates.
 """
 
 from __future__ import annotations
@@ -122,12 +123,24 @@ def _hot_rows(r: TreeResult, naive_decrypt: float) -> list[Row]:
     return rows
 
 
+# The per-request CPU goals proposed in place of issue 22's absolute ones, which the floor with
+# the guarantees showed wrong for this stack (its own detokenize costs 1.3-1.5 ms): a multiple of
+# the floor measured in the same run, so a fast and a slow hour read alike.
+FLOOR_GOALS = {"detokenize": 2.0, "tokenize": 2.5}
+
+
 def _vs_floor(r: TreeResult, phase: Phase, op: str) -> list[Row]:
     least = r.bare.get(FLOOR_PHASES[op])
     if least is None:
         return []
+    ratio, goal = _cpu_ms(phase) / _cpu_ms(least), FLOOR_GOALS[op]
     return [
-        ("  server CPU vs the floor with the guarantees", f"{_cpu_ms(phase) / _cpu_ms(least):.1f}x", "", None)
+        (
+            "  server CPU vs the floor with the guarantees",
+            f"{ratio:.1f}x",
+            f"<= {goal}x (proposed)",
+            ratio <= goal,
+        )
     ]
 
 

@@ -322,10 +322,12 @@ def main() -> None:
             f"{label:10s} mean {mean:.3f} ms CPU per request (min {low:.3f}, max {high:.3f}); "
             f"its PostgreSQL backends {backends[label]:.3f} ms"
         )
+    medians = {label: statistics.median(r["cpu_ms"] for r in runs) for label, runs in results.items()}
     for other in ("baseline", "floor"):
         if other in means:
             print(
-                f"this tree / {other}: {means['this tree'] / means[other]:.2f}x the CPU, "
+                f"this tree / {other}: {means['this tree'] / means[other]:.2f}x the CPU "
+                f"({medians['this tree'] / medians[other]:.2f}x the medians), "
                 f"{backends['this tree'] / backends[other]:.2f}x its backends' CPU"
             )
     if args.profile:
