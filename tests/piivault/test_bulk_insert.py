@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from piivault.db import UTCDateTime, insert_arrays, make_engine
+from piivault.db import UTCDateTime, insert_arrays
 from tests.wire import statements
 
 NOW = dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)
@@ -16,12 +16,8 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 @pytest.fixture
-def engine(database_url: str, backend: str):
-    if backend != "postgresql":
-        pytest.skip("insert_arrays is PostgreSQL's with psycopg: None elsewhere")
-    engine = make_engine(database_url, ping_after_idle=3600, pool_size=1)
-    yield engine
-    engine.dispose()
+def engine(psycopg_engine: sa.Engine) -> sa.Engine:
+    return psycopg_engine
 
 
 @pytest.fixture

@@ -24,12 +24,8 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 @pytest.fixture
-def engine(database_url: str, backend: str):
-    if backend != "postgresql":
-        pytest.skip("DirectRead runs on psycopg: on SQLite the Core path is used")
-    engine = make_engine(database_url, ping_after_idle=3600, pool_size=1)
-    yield engine
-    engine.dispose()
+def engine(psycopg_engine: sa.Engine) -> sa.Engine:
+    return psycopg_engine
 
 
 @pytest.fixture
