@@ -41,9 +41,10 @@ from piivault.db import utcnow
 ROWS_PER_STATEMENT = 4_000
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime stores SQLite datetimes (naive UTC)
 
-# On psycopg, up to this many rows go as a VALUES list (one text per count, each prepared
-# once), more as two arrays (one text for any count): building and unnesting two arrays
-# cost a single tokenize's two rows more than their VALUES list (issue 22).
+# On psycopg, up to this many rows go as a VALUES list (one text per count, a few texts that
+# psycopg prepares once each is used often), more as two arrays (one text for any count):
+# building and unnesting two arrays cost a single tokenize's two rows more than their VALUES
+# list (issue 22).
 VALUES_UP_TO = 4
 
 # Payload fields copied into indexed columns, and the column widths they must fit.
@@ -146,10 +147,11 @@ def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequenc
         connection.exec_driver_sql(_insert_statement("?" if sqlite else "%s", len(chunk)), params)
 
 
-# PostgreSQL (psycopg): the payloads and MACs as two binary arrays, in their order. One text for
-# any number of rows, so psycopg prepares it once and PostgreSQL plans it once; a VALUES list
-# of 3 placeholders a row was a new statement for every batch size, parsed and planned again
-# (and split again by the driver, whose cache keeps short statements only), issue 22.
+# PostgreSQL (psycopg), beyond VALUES_UP_TO rows: the payloads and MACs as two binary arrays, in
+# their order. One text for any number of rows, so psycopg prepares it once and PostgreSQL plans
+# it once; a VALUES list of 3 placeholders a row was a new statement for every batch size,
+# parsed and planned again (and split again by the driver, whose cache keeps short statements
+# only), issue 22.
 _INSERT_ARRAYS = (
     "INSERT INTO audit_queue (enqueued_at, payload, mac) "
     "SELECT %s, q.payload, q.mac FROM unnest(%b::text[], %b::bytea[]) WITH ORDINALITY AS q(payload, mac, n) "

@@ -26,7 +26,8 @@ def _tail_ok(phase: Phase) -> bool:
 
 
 def _metrics(r: TreeResult, naive_encrypt: float, naive_decrypt: float) -> list[Row]:
-    """(title, value, goal, met) rows for one tree; the goals are issue 22's and the earlier ones."""
+    """(title, value, goal, met) rows for one tree; the goals are issue 22's and the earlier ones,
+    and the CPU goals proposed against the floor with the guarantees (``FLOOR_GOALS``)."""
     batch = r.phases[BATCH_PHASE]
     batch_rate = batch.values / batch.seconds
     rows: list[Row] = [

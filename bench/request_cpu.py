@@ -12,8 +12,9 @@ request? It builds the app as a worker does (``piivault.wsgi:app()``, PostgreSQL
 group commit, audit events queued for a sequencer that is not running), calls it
 through WSGI directly, one request at a time, and reads the process's CPU time.
 Not counted in it: the WSGI server, OpenBao and the sequencer. The CPU of the app's
-PostgreSQL backends (its connections, named by ``application_name``) is printed beside
-it: the statements a request sends cost the server too, and differ where the app does.
+PostgreSQL backends (its connections, named by ``application_name``; read from ``/proc``,
+so PostgreSQL must run on this host) is printed beside it: the statements a request
+sends cost the server too, and differ where the app does.
 
 The requests (``--op``): ``detokenize`` one token under ``account_service``, cycling
 over 200 customers; ``tokenize`` a new mobile for one of those 200;
@@ -325,10 +326,12 @@ def main() -> None:
     medians = {label: statistics.median(r["cpu_ms"] for r in runs) for label, runs in results.items()}
     for other in ("baseline", "floor"):
         if other in means:
+            # No backend CPU read (PostgreSQL not on this host, or in another pid namespace): n/a.
+            of_backends = backends[other] and f"{backends['this tree'] / backends[other]:.2f}x"
             print(
                 f"this tree / {other}: {means['this tree'] / means[other]:.2f}x the CPU "
                 f"({medians['this tree'] / medians[other]:.2f}x the medians), "
-                f"{backends['this tree'] / backends[other]:.2f}x its backends' CPU"
+                f"{of_backends or 'n/a'} its backends' CPU"
             )
     if args.profile:
         import pstats

@@ -220,9 +220,10 @@ def _array_type(column: sa.Column) -> str | None:
 
 
 def _sendable(column: sa.Column, values: list[Any]) -> bool:
-    """``values`` can travel as one binary array: a known type, not all null (the
-    driver could not tell the element type), and aware datetimes for UTC columns."""
-    if _array_type(column) is None or all(v is None for v in values):
+    """``values`` can travel as one binary array, or a single value as itself: a known
+    type, not all null in an array (the driver could not tell its element type; a lone
+    NULL takes the column's), and aware datetimes for UTC columns."""
+    if _array_type(column) is None or (len(values) > 1 and all(v is None for v in values)):
         return False
     if isinstance(column.type, UTCDateTime):
         return all(v is None or (isinstance(v, dt.datetime) and v.tzinfo is not None) for v in values)
@@ -246,8 +247,9 @@ def insert_arrays(
     arrays cost the driver and the server more than the values themselves (issue 22).
     ``on_conflict`` names a unique column whose conflicting rows are skipped;
     ``returning`` a column to return. Returns None (the caller inserts another
-    way) on another database or driver, or when a column cannot be sent as an
-    array. Every row must have the same keys.
+    way) on another database or driver, or for a column of a type it does not
+    send, a naive time for a UTC column, or (several rows) a column of nulls only.
+    Every row must have the same keys.
     """
     dialect = conn.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg" or not rows:
@@ -258,7 +260,7 @@ def insert_arrays(
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     if len(rows) == 1:
-        # One row: its values as they are, not seven one-element arrays to build and unnest.
+        # One row: its values as they are, not an array per column to build and unnest.
         marks = ", ".join("%s" for _ in columns)
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
         params = tuple(values[0] for values in columns.values())

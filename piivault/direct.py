@@ -56,7 +56,7 @@ class DirectRead:
             raise TypeError("DirectRead runs SELECTs only (a UNION of them included)")
         if dialect.driver != "psycopg":
             raise ValueError(f"DirectRead runs on psycopg, not {dialect.driver}")
-        if statement._for_update_arg is not None:
+        if _locking(statement):
             raise ValueError("DirectRead takes no locking reads (FOR UPDATE, FOR SHARE)")
         compiled = statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.literal_execute_params:
@@ -180,6 +180,13 @@ class DirectRead:
                 values[i] = convert(values[i])
             rows.append(make(values))
         return rows
+
+
+def _locking(statement: Any) -> bool:
+    """Whether ``statement``, or any SELECT of a UNION, locks the rows it reads."""
+    if getattr(statement, "_for_update_arg", None) is not None:
+        return True
+    return any(_locking(member) for member in getattr(statement, "selects", ()))
 
 
 def direct_read(statement: sa.Select[Any] | sa.CompoundSelect, engine: sa.Engine | None) -> DirectRead | None:

@@ -211,7 +211,7 @@ def _load_keys(
     return keys, found, states
 
 
-def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -> list[sa.Row]:
+def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -> list[Any]:
     """(owner, kind, state, key id, wrapped key): a row per system key that exists (kind and
     state NULL) and per named subject that exists (its key's columns NULL once shredded)."""
     bind = session.get_bind()
@@ -225,7 +225,7 @@ def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -
             if direct
             else list(session.execute(_keys_and_states(True), params))
         )
-    rows: list[sa.Row] = []
+    rows: list[Any] = []
     chunks = list(chunked(named)) or [[]]  # one IN list each, under SQLite's parameter limit
     for i, chunk in enumerate(chunks):
         params = {"system": system if i == 0 else [], "subjects": list(chunk)}

@@ -74,6 +74,19 @@ def test_conflicting_rows_are_skipped_and_the_inserted_keys_returned(engine, tab
     )
 
 
+def test_a_null_goes_in_one_row_but_a_column_of_nulls_only_is_declined(engine, table):
+    # A lone NULL takes its column's type; an array of NULLs only has no element type.
+    with engine.begin() as conn:
+        assert insert_arrays(conn, table, [_row("lone", blob=None, n=None)]).rowcount == 1
+        assert insert_arrays(conn, table, [_row("a", n=None), _row("b", n=None)]) is None
+        assert insert_arrays(conn, table, [_row("c", n=None), _row("d", n=5)]).rowcount == 2
+    assert [(key, blob, n) for key, blob, _, _, n in _stored(engine, table)] == [
+        ("c", b"\x00\xffc", None),
+        ("d", b"\x00\xffd", 5),
+        ("lone", None, None),
+    ]
+
+
 def test_a_naive_time_is_not_sent_the_caller_inserts_another_way(engine, table):
     # UTCDateTime takes aware times only: an array or a VALUES row would store a naive one as
     # the session's local time, so insert_arrays declines (None) and writes nothing.

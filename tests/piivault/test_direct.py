@@ -3,7 +3,7 @@
 :class:`piivault.direct.DirectRead` converts parameters and columns by the
 statement's types itself; these tests hold each row to Core's for the same
 statement and parameters, types that convert included (UTC datetimes, JSON,
-arrays, bytes, booleans, a scalar subquery).
+arrays, bytes, booleans, a scalar subquery), and for a UNION ALL.
 """
 
 from __future__ import annotations
@@ -254,6 +254,8 @@ def test_what_it_cannot_run_as_core_does_is_refused(engine, tables):
     people, _ = tables
     with pytest.raises(ValueError, match="locking"):
         DirectRead(sa.select(people.c.id).with_for_update(), engine)
+    with pytest.raises(ValueError, match="locking"):  # one SELECT of a UNION locking its rows
+        DirectRead(sa.union_all(sa.select(people.c.id), sa.select(people.c.id).with_for_update()), engine)
     with pytest.raises(ValueError, match="cannot convert"):
         DirectRead(sa.select(sa.cast(people.c.id, sa.Numeric(10, 2))), engine)
 
