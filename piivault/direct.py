@@ -23,6 +23,7 @@ one up (an unlabeled expression).
 
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -189,8 +190,12 @@ def _locking(statement: Any) -> bool:
     return any(_locking(member) for member in getattr(statement, "selects", ()))
 
 
+@functools.lru_cache(maxsize=256)
 def direct_read(statement: sa.Select[Any] | sa.CompoundSelect, engine: sa.Engine | None) -> DirectRead | None:
-    """A :class:`DirectRead` of ``statement`` on ``engine`` if it is psycopg's; else None."""
+    """A :class:`DirectRead` of ``statement`` on ``engine`` if it is psycopg's; else None.
+
+    Built once per statement object and engine, as Core caches its compiled statements: a
+    caller on the request path builds its statement once and asks here on every request."""
     if engine is None or engine.dialect.driver != "psycopg":
         return None
     return DirectRead(statement, engine)

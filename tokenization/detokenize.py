@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from fieldtypes import FieldType, UnknownFieldType
 from piivault.db import UnitOfWork, in_array
-from piivault.direct import DirectRead, direct_read
+from piivault.direct import direct_read
 from piivault.sql import chunked
 from privacy import (
     DETOKENIZE_ROLES,
@@ -303,7 +303,7 @@ def _load(
         query = _load_statement(joined.columns, joined.join, postgres, budget is not None, keys)
     # With psycopg, on the session's connection but through the driver (piivault.direct), in
     # the unit of work's transaction if it has one: the tokens are one array.
-    direct = _direct(query, bind.engine)
+    direct = direct_read(query, bind.engine)
     found: dict[str, _Row] = {}
     lock = None
     params = budget or {}
@@ -354,13 +354,6 @@ def _load_statement(
     if postgres:
         return query.where(in_array(c.token, "tokens"))
     return query.where(c.token.in_(sa.bindparam("tokens", expanding=True)))
-
-
-@functools.lru_cache(maxsize=256)
-def _direct(query: sa.Select[Any], engine: sa.Engine) -> DirectRead | None:
-    # One per statement (_load_statement's) and engine: compiled once, as Core caches it.
-    # None where the driver is not psycopg: piivault.direct decides that, not this module.
-    return direct_read(query, engine)
 
 
 def _audit_events(

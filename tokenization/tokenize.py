@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from fieldtypes import FieldType, InvalidValue, UnknownFieldType
 from piivault.db import UnitOfWork, array_values, in_array
-from piivault.direct import DirectRead, direct_read
+from piivault.direct import direct_read
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
 from piivault.sql import chunked, insert_counting_conflicts, select_in
@@ -219,7 +219,7 @@ def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -
         params = {"system": system, "subjects": named}
         # With psycopg, through the driver on the session's connection, in its transaction
         # (piivault.direct): the ORM's execution around this one statement cost more than it.
-        direct = _direct(bind.engine)
+        direct = direct_read(_keys_and_states(True), bind.engine)
         return (
             direct.all_on(session.connection(), params)
             if direct
@@ -231,12 +231,6 @@ def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -
         params = {"system": system if i == 0 else [], "subjects": list(chunk)}
         rows += session.execute(_keys_and_states(False), params).all()
     return rows
-
-
-@functools.lru_cache(maxsize=8)
-def _direct(engine: sa.Engine) -> DirectRead | None:
-    # Compiled once per engine, as Core caches it; None where the driver is not psycopg.
-    return direct_read(_keys_and_states(True), engine)
 
 
 @functools.cache
