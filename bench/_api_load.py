@@ -193,17 +193,19 @@ class Processes:
     database_url: str
     app_name: str | None  # PostgreSQL application_name of the app's connections
     sequencer: int | None  # the audit worker, when events are not sequenced inline
+    sequencer_app_name: str | None = None  # the audit worker's connections' application_name
 
-    def postgres_backends(self) -> list[int]:
-        if self.app_name is None:
+    def postgres_backends(self, app_name: str | None = None) -> list[int]:
+        """The server processes of the connections named ``app_name`` (default: the app's)."""
+        name = app_name or self.app_name
+        if name is None:
             return []
         engine = sa.create_engine(self.database_url.split("?")[0])
         try:
             with engine.connect() as conn:
                 return list(
                     conn.scalars(
-                        sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :n"),
-                        {"n": self.app_name},
+                        sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :n"), {"n": name}
                     )
                 )
         finally:
@@ -211,12 +213,17 @@ class Processes:
 
     def snapshot(self) -> dict[str, float]:
         workers = [self.server, *descendants(self.server)]
-        return {
+        found = {
             "server": sum(_cpu_seconds(p) for p in workers),
             "postgres": sum(_cpu_seconds(p) for p in self.postgres_backends()),
             "openbao": _cpu_seconds(self.bao),
-            **({"sequencer": _cpu_seconds(self.sequencer)} if self.sequencer else {}),
         }
+        if self.sequencer:
+            found["sequencer"] = _cpu_seconds(self.sequencer)
+            if self.sequencer_app_name:  # its PostgreSQL backends apart from the app's
+                backends = self.postgres_backends(self.sequencer_app_name)
+                found["sequencer's postgres"] = sum(_cpu_seconds(p) for p in backends)
+        return found
 
 
 @dataclass

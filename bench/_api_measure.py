@@ -118,14 +118,18 @@ def measure_tree(tree: Tree, args: argparse.Namespace, bao: BaoServer, work: Pat
             raise RuntimeError(f"setup failed for {label}:\n{setup.stderr[-3000:]}")
         key = json.loads(setup.stdout.strip().splitlines()[-1])["key"]
         port = free_port()
+        # The audit worker's connections named apart, so its backends' CPU is not the app's.
+        sequencer_app = f"{app_name}_seq"
+        sequencer_env = {**env, "PIIVAULT_DATABASE_URL": url.replace(app_name, sequencer_app)}
         with (
-            audit_worker(env, tree_work / "sequencer.log", args.audit == "worker") as sequencer,
+            audit_worker(sequencer_env, tree_work / "sequencer.log", args.audit == "worker") as sequencer,
             server(
                 tree.server, env, port, args, tree_work / "server.log", worker_class=tree.worker_class
             ) as master,
         ):
             app_conns = app_name if args.database == "postgresql" else None
-            procs = Processes(master, bao.process.pid, url, app_conns, sequencer)
+            sequencer_conns = sequencer_app if args.database == "postgresql" else None
+            procs = Processes(master, bao.process.pid, url, app_conns, sequencer, sequencer_conns)
             trace = tree_work / "trace" if args.trace else None
             return _measure(label, procs, port, key, args, master, trace, dek_cache=cache_size(env))
 

@@ -45,8 +45,8 @@ port, and prints in one run:
 * the naive design on the same OpenBao: one Transit encrypt per value (and one
   decrypt per detokenized value) through hvac, and the ratios;
 * the CPU each part used per request (gunicorn, the app's PostgreSQL
-  backends, OpenBao, the audit worker with ``--audit worker``: together the
-  "server CPU"; and this load generator) and the workers' peak memory. On a
+  backends, OpenBao, the audit worker with ``--audit worker`` and, apart, its
+  PostgreSQL backends: together the "server CPU"; and this load generator) and the workers' peak memory. On a
   shared machine CPU per request is the steadier figure: latency also counts
   the time other processes held the CPUs;
 * every goal of issue 22 (and the batch goals before it), met or not met.
