@@ -34,7 +34,7 @@ from audit import tables as t
 from audit.authenticity import EventAuthenticator
 from audit.canonical import canonical_json
 from audit.events import MAX_DETAILS_BYTES, AuditEvent, time_stamp
-from piivault.db import utcnow
+from piivault.db import Statement, utcnow
 
 # Rows per statement: 3 parameters a row, well under SQLite's (32,766) and
 # PostgreSQL's (65,535) bound-parameter limits.
@@ -84,8 +84,13 @@ class QueueSink:
         self._authenticator = authenticator
         self._clock = clock
 
-    def __call__(self, session: Session, events: Sequence[AuditEvent]) -> None:
+    def __call__(
+        self, session: Session, events: Sequence[AuditEvent], *, before: Statement | None = None
+    ) -> None:
         """Insert the events into ``audit_queue`` in the caller's transaction.
+
+        ``before`` (psycopg's text of a data-modifying statement, and its parameters) runs
+        first in the same statement (:func:`insert_queued`).
 
         Raises:
             TypeError: an item is not an :class:`AuditEvent`, or its details
@@ -95,7 +100,7 @@ class QueueSink:
             sqlalchemy.exc.DBAPIError: the insert failed (the commit then fails).
         """
         now = self._clock()
-        insert_queued(session.connection(), now, self.prepare(events, now, session))
+        insert_queued(session.connection(), now, self.prepare(events, now, session), before=before)
 
     def prepare(
         self, events: Sequence[AuditEvent], now: dt.datetime, session: Session | None = None
@@ -123,20 +128,37 @@ class QueueSink:
         return [(p.decode("utf-8"), EventAuthenticator.source_mac(key, p)) for p in payloads]
 
 
-def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequence[Queued]) -> None:
+def insert_queued(
+    connection: sa.Connection,
+    now: dt.datetime,
+    payloads: Sequence[Queued],
+    *,
+    before: Statement | None = None,
+) -> None:
     """Insert prepared rows (payload, MAC) into ``audit_queue`` through ``connection``, in its transaction.
+
+    ``before`` (psycopg only) is a data-modifying statement the insert runs first, as a
+    ``WITH`` clause of its own statement: on a connection in autocommit, the change and its
+    audit rows then commit together or not at all, as any one statement does
+    (:meth:`piivault.db.UnitOfWork.commit`). The rows must then fit one statement.
 
     Raises:
         sqlalchemy.exc.DBAPIError: the insert failed.
+        ValueError: ``before`` on another driver, or with more rows than one statement holds.
     """
-    if not payloads:
-        return
     dialect = connection.dialect
-    if dialect.name == "postgresql" and dialect.driver == "psycopg" and len(payloads) > VALUES_UP_TO:
+    psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
+    if before is not None and (not psycopg or len(payloads) > ROWS_PER_STATEMENT):
+        raise ValueError("a change goes with at most one statement's audit rows, on psycopg")
+    if not payloads:
+        if before is not None:
+            connection.exec_driver_sql(*before)
+        return
+    if psycopg and len(payloads) > VALUES_UP_TO:
         for start in range(0, len(payloads), ROWS_PER_STATEMENT):
             chunk = payloads[start : start + ROWS_PER_STATEMENT]
             arrays = ([payload for payload, _ in chunk], [mac for _, mac in chunk])
-            connection.exec_driver_sql(_INSERT_ARRAYS, (now, *arrays))
+            _execute(connection, _INSERT_ARRAYS, (now, *arrays), before)
         return
     sqlite = dialect.name == "sqlite"
     # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
@@ -144,7 +166,15 @@ def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequenc
     for start in range(0, len(payloads), ROWS_PER_STATEMENT):
         chunk = payloads[start : start + ROWS_PER_STATEMENT]
         params = tuple(value for payload, mac in chunk for value in (enqueued_at, payload, mac))
-        connection.exec_driver_sql(_insert_statement("?" if sqlite else "%s", len(chunk)), params)
+        _execute(connection, _insert_statement("?" if sqlite else "%s", len(chunk)), params, before)
+
+
+def _execute(connection: sa.Connection, sql: str, params: tuple[Any, ...], before: Statement | None) -> None:
+    if before is None:
+        connection.exec_driver_sql(sql, params)
+    else:
+        change, change_params = before
+        connection.exec_driver_sql(f"WITH change AS ({change}) {sql}", (*change_params, *params))
 
 
 # PostgreSQL (psycopg), beyond VALUES_UP_TO rows: the payloads and MACs as two binary arrays, in

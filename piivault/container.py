@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import UnitOfWork, check_database, make_engine, make_read_only_engine, utcnow
+from piivault.db import Statement, UnitOfWork, check_database, make_engine, make_read_only_engine, utcnow
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 from vault import KeyProvider, Keyring, LocalKeyProvider, TransitKeyProvider
@@ -353,8 +353,12 @@ class Container:
         if not self.settings.audit_sequence_inline:
             return UnitOfWork(self.session_factory, self.audit_sink)
 
-        def sink_then_sequence(session: Session, events: Any) -> None:
-            self.audit_sink(session, events)  # read at commit time: tests may swap it
+        def sink_then_sequence(session: Session, events: Any, *, before: Statement | None = None) -> None:
+            # Read at commit time: tests may swap it, for one that takes no change.
+            if before is None:
+                self.audit_sink(session, events)
+            else:
+                self.audit_sink(session, events, before=before)
             uow.after_commit(self.audit.sequence_after_commit)
 
         uow = UnitOfWork(self.session_factory, sink_then_sequence)

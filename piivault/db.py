@@ -240,18 +240,36 @@ def insert_arrays(
 ) -> sa.CursorResult | None:
     """Insert many rows in one statement on PostgreSQL with psycopg 3; None elsewhere.
 
+    The statement is :func:`insert_statement`'s. ``on_conflict`` names a unique column whose
+    conflicting rows are skipped; ``returning`` a column to return. Returns None (the caller
+    inserts another way) where :func:`insert_statement` does.
+    """
+    statement = insert_statement(conn.dialect, table, rows)
+    if statement is None:
+        return None
+    sql, params = statement
+    quote = conn.dialect.identifier_preparer.quote
+    if on_conflict is not None:
+        sql += f" ON CONFLICT ({quote(on_conflict)}) DO NOTHING"
+    if returning is not None:
+        sql += f" RETURNING {quote(returning)}"
+    return conn.exec_driver_sql(sql, params)
+
+
+def insert_statement(
+    dialect: sa.Dialect, table: sa.Table, rows: Sequence[dict[str, Any]]
+) -> tuple[str, tuple[Any, ...]] | None:
+    """psycopg's text and parameters of one INSERT of ``rows`` into ``table``; None (the caller
+    inserts another way) on another database or driver, for no rows, for a column of a type
+    it does not send, a naive time for a UTC column, or (several rows) a column of nulls only.
+
     Each column travels as one array in binary format, unpacked by ``unnest``:
     the driver encodes an array in a C loop, where an ``executemany`` costs a
     statement per row and a multi-row VALUES list costs Python time per value
     (about a tenth for 1,000 rows). A single row goes as a VALUES row: one-element
     arrays cost the driver and the server more than the values themselves (issue 22).
-    ``on_conflict`` names a unique column whose conflicting rows are skipped;
-    ``returning`` a column to return. Returns None (the caller inserts another
-    way) on another database or driver, or for a column of a type it does not
-    send, a naive time for a UTC column, or (several rows) a column of nulls only.
     Every row must have the same keys.
     """
-    dialect = conn.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg" or not rows:
         return None
     columns = {name: [row[name] for row in rows] for name in rows[0]}
@@ -263,17 +281,11 @@ def insert_arrays(
         # One row: its values as they are, not an array per column to build and unnest.
         marks = ", ".join("%s" for _ in columns)
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
-        params = tuple(values[0] for values in columns.values())
-    else:
-        # %b: psycopg's placeholder for a parameter sent in binary format.
-        arrays = ", ".join(f"%b::{_array_type(table.c[name])}" for name in columns)
-        sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
-        params = tuple(columns.values())
-    if on_conflict is not None:
-        sql += f" ON CONFLICT ({quote(on_conflict)}) DO NOTHING"
-    if returning is not None:
-        sql += f" RETURNING {quote(returning)}"
-    return conn.exec_driver_sql(sql, params)
+        return sql, tuple(values[0] for values in columns.values())
+    # %b: psycopg's placeholder for a parameter sent in binary format.
+    arrays = ", ".join(f"%b::{_array_type(table.c[name])}" for name in columns)
+    sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    return sql, tuple(columns.values())
 
 
 def in_array(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
@@ -310,10 +322,20 @@ def check_database(engine: sa.Engine) -> None:
         raise StorageUnavailable(f"database unreachable ({type(e.orig or e).__name__})") from None
 
 
-class AuditSink(Protocol):
-    """Writes pending audit events inside the caller's transaction."""
+Statement = tuple[str, Sequence[Any]]
+"""psycopg's text of one statement and its parameters."""
 
-    def __call__(self, session: Session, events: Sequence[Any]) -> None: ...
+
+class AuditSink(Protocol):
+    """Writes pending audit events inside the caller's transaction.
+
+    With ``before``, a change (psycopg's text of a data-modifying statement, PostgreSQL) that the
+    events' insert runs first, in the same statement: see :meth:`UnitOfWork.commit`.
+    """
+
+    def __call__(
+        self, session: Session, events: Sequence[Any], *, before: Statement | None = None
+    ) -> None: ...
 
 
 class UnitOfWork:
@@ -374,20 +396,33 @@ class UnitOfWork:
 
     def flush(self) -> None:
         assert self.session is not None
-        try:
+        with _outage_unavailable():
             self.session.flush()
-        except exc.SQLAlchemyError as e:
-            if is_unavailable(e):
-                raise StorageUnavailable("database unavailable") from None
-            raise
 
-    def commit(self) -> None:
-        """Write queued audit events and commit; raise StorageUnavailable on outage."""
+    def commit(self, change: Statement | None = None) -> None:
+        """Write queued audit events and commit; raise StorageUnavailable on outage.
+
+        ``change`` (PostgreSQL, psycopg's text and parameters) is this unit of work's one
+        change, when it has done nothing else in the database (its session has not begun a
+        transaction): the change and its events' insert then go as ONE statement in
+        autocommit, atomic as any statement is, without the BEGIN and COMMIT of a
+        transaction (two of a single tokenize's six round trips, issue 22). If the statement
+        fails, nothing of it was written.
+        """
         assert self.session is not None
         if self._events and self._audit_sink is None and self._group is None:
             raise RuntimeError("unit of work has audit events but no audit sink")
+        if change is not None and (self._group is not None or self.session.in_transaction()):
+            raise RuntimeError("a change commits alone only in a unit of work that has done nothing yet")
         try:
-            if self._group is not None:
+            if change is not None:
+                connection = self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                if self._events:
+                    self._audit_sink(self.session, list(self._events), before=change)  # type: ignore[misc]
+                else:
+                    connection.exec_driver_sql(*change)
+                self.session.commit()  # nothing to send: the statement committed itself
+            elif self._group is not None:
                 self.session.commit()  # a read-only transaction: nothing to flush
                 if self._events:
                     self._group(list(self._events))
@@ -406,6 +441,25 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()
+
+    def rollback(self) -> None:
+        """Roll back what this unit of work did, and drop the events recorded of it."""
+        assert self.session is not None
+        self._events.clear()
+        self._after_commit.clear()
+        with _outage_unavailable():
+            self.session.rollback()
+
+
+@contextlib.contextmanager
+def _outage_unavailable() -> Iterator[None]:
+    """A database error that means "try again later" as :class:`StorageUnavailable`."""
+    try:
+        yield
+    except exc.SQLAlchemyError as e:
+        if is_unavailable(e):
+            raise StorageUnavailable("database unavailable") from None
+        raise
 
 
 @contextlib.contextmanager

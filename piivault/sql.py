@@ -1,5 +1,6 @@
 """SQL helpers every package shares (PostgreSQL and SQLite): inserts that skip
-conflicts, row locks, and IN lists that stay under SQLite's bound-parameter limit.
+conflicts, an insert committed with its audit events all or none, row locks, and IN
+lists that stay under SQLite's bound-parameter limit.
 
 The kernel's: every package's store uses these rather than its own copy.
 """
@@ -12,9 +13,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from piivault.db import in_array, insert_arrays
+from piivault.db import UnitOfWork, in_array, insert_arrays, insert_statement
 
 SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
 
@@ -91,15 +93,47 @@ def insert_ignoring_conflicts(
     return _insert_json_recordset(session, table, rows, key)
 
 
-def insert_counting_conflicts(
-    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
-) -> int:
-    """Like :func:`insert_ignoring_conflicts`, but return only how many rows were inserted.
+class RowsExist(Exception):
+    """Some rows' keys were taken already: nothing was written."""
 
-    For callers that treat any skipped row as a conflict of the whole batch: on
-    PostgreSQL nothing comes back but the row count (a thousand returned keys
-    cost the driver more than the count).
+
+def commit_insert(uow: UnitOfWork, table: sa.Table, rows: Sequence[dict[str, Any]], key: str) -> None:
+    """Insert ``rows`` into ``table`` and commit them with ``uow``'s recorded events, all or none.
+
+    Raises :class:`RowsExist` when any row's ``key`` is taken (by a concurrent request, say):
+    then ``uow`` is rolled back, nothing of it written, and its recorded events dropped.
+
+    On PostgreSQL (psycopg), when these rows are all ``uow`` writes (it has begun no
+    transaction), they and the events' queue rows are one statement in autocommit
+    (:meth:`~piivault.db.UnitOfWork.commit`): a taken key fails the statement, and with
+    it everything. Otherwise the rows go into the transaction, skipping taken keys, and
+    any skipped rolls it back: on PostgreSQL a row a concurrent transaction is inserting
+    waits for it, without aborting this one.
     """
+    session = uow.session
+    assert session is not None
+    alone = None if session.in_transaction() else insert_statement(session.get_bind().dialect, table, rows)
+    if alone is not None:
+        try:
+            uow.commit(alone)
+        except exc.IntegrityError as e:
+            if getattr(e.orig, "sqlstate", None) != _UNIQUE_VIOLATION or e.orig.diag.table_name != table.name:
+                raise
+            uow.rollback()
+            raise RowsExist() from None
+        return
+    if _count_inserted(session, table, rows, key) < len(rows):
+        uow.rollback()
+        raise RowsExist()
+    uow.commit()
+
+
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+
+
+def _count_inserted(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], key: str) -> int:
+    """How many of ``rows`` were inserted, those whose ``key`` exists skipped: on PostgreSQL
+    nothing comes back but the row count (a thousand returned keys cost the driver more)."""
     if rows and session.get_bind().dialect.name == "postgresql":
         result = insert_arrays(session.connection(), table, rows, on_conflict=key)
         if result is not None:

@@ -12,11 +12,14 @@ One request is one transaction. Steps, each batched:
    existing subjects' keys come from the cache or ONE unwrap call;
 3. reuse deterministic tokens that exist, draw the others, seal every value
    locally under its owner's key, bound to (owner, field type, token);
-4. insert with ON CONFLICT DO NOTHING; if a concurrent request inserted the
-   same deterministic token (or a format-preserving draw collided), the
-   transaction is rolled back and the work done again, so racing requests end
-   with exactly one token;
-5. audit (one event per subject, one for the request) and commit together.
+4. insert the tokens and commit them with their audit events (one per subject,
+   one for the request), all or none (:func:`piivault.sql.commit_insert`): when
+   the request wrote nothing else (its subjects and their keys exist, no
+   idempotency key), on PostgreSQL one statement in autocommit, its read of
+   states and keys before it in autocommit too. If a concurrent request
+   inserted the same deterministic token (or a format-preserving draw
+   collided), nothing is written and the work is done again, so racing requests
+   end with exactly one token.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from piivault.db import UnitOfWork, array_values, in_array
 from piivault.direct import direct_read
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
-from piivault.sql import chunked, insert_counting_conflicts, select_in
+from piivault.sql import RowsExist, chunked, commit_insert, select_in
 from privacy import TOKENIZE_ROLES, subjects
 from privacy import tables as pt
 from tokenization import idempotency
@@ -85,10 +88,6 @@ class _Item:
     token: str = ""
     owner: str = ""  # the subject id, or the standalone owner this attempt created
     error: dict | None = None
-
-
-class _Collision(Exception):
-    """Some token rows were inserted by a concurrent request first."""
 
 
 _ERASED = ItemRejected("subject_erased", "the subject was erased").as_error()
@@ -147,44 +146,48 @@ def tokenize(
         if stored is not None:
             return TokenizeResult(stored, replayed=True)
 
-    created: list[str] = []
     for attempt in range(MAX_ATTEMPTS):
+        values, created = _write(svc, session, caller, purpose, pending, keys, subject_keys, states, now)
+        for item in pending:
+            results[item.index] = {"token": item.token} if item.token else {"error": item.error}
+        final: list[dict] = [r for r in results if r is not None]
+        if idempotency_key is not None:
+            stored = _remember(session, caller, idempotency_key, fp, final, now)
+            if stored is not None:
+                return TokenizeResult(stored, replayed=True)
+        for event in _audit_events(caller, purpose, pending, final, set(created), request_id):
+            uow.record(event)
         try:
-            created = _write(svc, session, caller, purpose, pending, keys, subject_keys, states, now)
-            break
-        except _Collision:
-            # A racing request won a token: the whole transaction again, which sees its token.
+            commit_insert(uow, t.tokens, values, "token")
+        except RowsExist:
+            # A racing request won a token: the whole unit of work again, which sees its token.
             # (Not a savepoint around each attempt: SAVEPOINT and RELEASE were two round trips
             # on every request for a race that is rare, issue 22.) What the rollback undid is
-            # read again: a key created on first use in this transaction is gone with it.
-            session.rollback()
+            # read again: a key created on first use in this unit of work is gone with it.
             if attempt + 1 < MAX_ATTEMPTS:
                 keys, subject_keys, states = _load_keys(svc, session, pending)
-    else:
-        raise StorageUnavailable("tokens kept colliding with concurrent requests; retry")
+            continue
+        return TokenizeResult(final)
+    raise StorageUnavailable("tokens kept colliding with concurrent requests; retry")
 
-    for item in pending:
-        results[item.index] = {"token": item.token} if item.token else {"error": item.error}
-    final: list[dict] = [r for r in results if r is not None]
 
-    if idempotency_key is not None:
-        try:
-            with session.begin_nested():
-                idempotency.remember(session, caller.client_id, idempotency_key, fp, final, now)
-        except exc.IntegrityError:
-            # A concurrent request with the same key committed first: its answer stands.
-            session.rollback()
-            stored = idempotency.replay(session, caller.client_id, idempotency_key, fp, now)
-            if stored is None:
-                raise StorageUnavailable("idempotency key in use by a concurrent request") from None
-            return TokenizeResult(stored, replayed=True)
-        if randbelow(PURGE_ONE_IN) == 0:
-            idempotency.purge_expired(session, now)
-
-    for event in _audit_events(caller, purpose, pending, final, set(created), request_id):
-        uow.record(event)
-    uow.commit()
-    return TokenizeResult(final)
+def _remember(
+    session: Session, caller: Caller, key: str, fp: bytes, final: list[dict], now: dt.datetime
+) -> list[dict] | None:
+    """Keep this answer under the idempotency key, in the transaction; or, if a concurrent
+    request with the same key committed first, roll back and return its answer."""
+    try:
+        with session.begin_nested():
+            idempotency.remember(session, caller.client_id, key, fp, final, now)
+    except exc.IntegrityError:
+        session.rollback()
+        stored = idempotency.replay(session, caller.client_id, key, fp, now)
+        if stored is None:
+            raise StorageUnavailable("idempotency key in use by a concurrent request") from None
+        return stored
+    if randbelow(PURGE_ONE_IN) == 0:
+        idempotency.purge_expired(session, now)
+    return None
 
 
 def _load_keys(
@@ -217,14 +220,11 @@ def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         params = {"system": system, "subjects": named}
-        # With psycopg, through the driver on the session's connection, in its transaction
-        # (piivault.direct): the ORM's execution around this one statement cost more than it.
+        # With psycopg, through the driver in autocommit (piivault.direct), before the unit of
+        # work begins anything: a request that then writes only its tokens commits them in one
+        # statement (commit_insert). At READ COMMITTED a read in the transaction saw no more.
         direct = direct_read(_keys_and_states(True), bind.engine)
-        return (
-            direct.all_on(session.connection(), params)
-            if direct
-            else list(session.execute(_keys_and_states(True), params))
-        )
+        return direct.all(params) if direct else list(session.execute(_keys_and_states(True), params))
     rows: list[Any] = []
     chunks = list(chunked(named)) or [[]]  # one IN list each, under SQLite's parameter limit
     for i, chunk in enumerate(chunks):
@@ -294,8 +294,8 @@ def _write(
     subject_keys: dict[str, DataKey],
     states: dict[str, tuple[str, str]],
     now: dt.datetime,
-) -> list[str]:
-    """One attempt at steps 2-4; returns the subjects created. Raises :class:`_Collision`.
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One attempt at steps 2-3: the token rows to insert, and the subjects created.
 
     ``subject_keys`` holds the keys of the subjects that had one before this request,
     ``states`` the (kind, state) of those that existed then.
@@ -373,14 +373,12 @@ def _write(
                 "created_at": now,
             }
         )
-    if insert_counting_conflicts(session, t.tokens, values, "token") < len(values):
-        raise _Collision
     inserted = {row["token"] for row in values}
     for item in pending:
         if item.token and item.token not in inserted and not existing.get(item.token, False):
             item.token = ""  # an erased deterministic token, or its owner's key is gone
             item.error = _ERASED
-    return created
+    return values, created
 
 
 def _draw(item: _Item, drawn: dict[str, _Item]) -> str:

@@ -27,3 +27,16 @@ def test_queued_rows_keep_the_order_of_the_events(container, backend, count):
     with container.engine.connect() as conn:
         queued = conn.execute(sa.select(at.queue.c.payload, at.queue.c.mac).order_by(at.queue.c.id)).all()
     assert [(payload, bytes(mac)) for payload, mac in queued] == payloads
+
+
+def test_a_change_goes_only_with_rows_that_fit_one_statement_on_psycopg(container, backend):
+    """Where the change and its rows could not be one statement, they are refused, not split."""
+    now = utcnow()
+    payloads = container.audit_sink.prepare([AuditEvent(action="test.read", actor="sink-test")], now)
+    change = ("INSERT INTO audit_queue (enqueued_at, payload) VALUES (%s, %s)", (now, "{}"))
+    if backend == "postgresql":
+        payloads = payloads * (sink.ROWS_PER_STATEMENT + 1)
+    with container.engine.begin() as conn, pytest.raises(ValueError, match="one statement"):
+        sink.insert_queued(conn, now, payloads, before=change)
+    with container.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(at.queue)) == 0

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 import tokenization.tokenize as tokenize_module
+from piivault.sql import RowsExist
 from privacy import tables as pt
 from tests.tokenization.conftest import tokenize
 from tokenization import tables as t
@@ -37,16 +38,16 @@ def count(container, table, *where):
 
 def test_racing_standalone_deterministic_tokens(container, backend, monkeypatch):
     lost = []
-    write = tokenize_module._write
+    commit_insert = tokenize_module.commit_insert
 
     def observed(*args, **kwargs):
         try:
-            return write(*args, **kwargs)
-        except tokenize_module._Collision:
+            return commit_insert(*args, **kwargs)
+        except RowsExist:
             lost.append(1)
             raise
 
-    monkeypatch.setattr(tokenize_module, "_write", observed)
+    monkeypatch.setattr(tokenize_module, "commit_insert", observed)
     for round_ in range(ROUNDS):
         mobile = f"1391234{round_:04d}"
         results = race(container, [TokenizeItem("cn_mobile", mobile, kind="deterministic")])

@@ -10,6 +10,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+import tokenization.tokenize as tokenize_module
 from fieldtypes.checksums import GB11643, LUHN
 from privacy import tables as pt
 from tests.erasing import erase_subject
@@ -18,7 +19,7 @@ from tests.wire import statements, traced
 from tokenization import tables as t
 from tokenization.errors import BatchTooLarge, IdempotencyConflict, InvalidRequest, NotPermitted
 from tokenization.model import TokenizeItem
-from tokenization.tokens import DeterministicScope
+from tokenization.tokens import DeterministicScope, random_token
 from vault import Binding, VaultUnavailable, subject_owner
 
 ID_NUMBER = GB11643.complete("11010519900307123")
@@ -143,28 +144,48 @@ def test_subjects_states_and_keys_take_one_statement_whether_all_new_or_all_know
     assert [r.get("error", {}).get("rule") for r in out] == ["subject_erased", None, None]
 
 
-def test_a_single_tokenize_of_a_known_subject_is_five_round_trips_on_one_connection(container, backend):
-    """Issue 22: BEGIN, the subject's state and key with the tokenization secrets (one read, on
-    the driver: piivault.direct), the token's insert, the audit events' insert, COMMIT; all on the
-    unit of work's one connection."""
+def test_a_single_tokenize_of_a_known_subject_is_two_statements_and_no_transaction(container, backend):
+    """Issue 22: the subject's state and key with the tokenization secrets (one read, on the driver:
+    piivault.direct), then the token's insert and the audit events' insert as ONE statement; each
+    in autocommit, so no BEGIN or COMMIT, and the server is never left inside a transaction."""
     if backend != "postgresql":
         pytest.skip("the driver's own read is psycopg's")
     # Events left queued: no sequencer after the commit, whose connections would count here.
     container.settings = container.settings.replace(audit_sequence_inline=False)
     tokenize(container, [TokenizeItem("name", "张三", "cust-0001")])  # the subject, its key, the secrets
+    before = queued_events(container)
     with traced(container.engine) as wire, statements(container.engine) as seen:
         out = tokenize(container, [TokenizeItem("cn_mobile", MOBILE, "cust-0001")])
     assert "token" in out.items[0]
-    assert wire.autocommit == [False]  # one checkout: the unit of work's
-    assert wire.queries() == ["BEGIN", "COMMIT"]
-    assert wire.executions() == 5
-    assert [(by, sql.split()[0]) for by, sql in seen] == [
-        ("driver", "SELECT"),
-        ("core", "INSERT"),
-        ("core", "INSERT"),
-    ]
+    assert wire.queries() == []  # no BEGIN, no COMMIT
+    assert wire.executions() == 2
+    assert wire.transaction_states() == {"I"}
+    assert [(by, sql.split()[0]) for by, sql in seen] == [("driver", "SELECT"), ("core", "WITH")]
     assert "UNION ALL" in seen[0][1]  # the subjects' states and the keys, together
-    assert "audit_queue" in seen[2][1]
+    write = seen[1][1]
+    assert write.index("INSERT INTO tokenization_tokens") < write.index("INSERT INTO audit_queue")
+    assert out.items[0]["token"] in {r["token"] for r in rows(container)}
+    written = [json.loads(p) for p in queued_events(container) if p not in before]
+    assert len(written) == 2
+    assert {(e["action"], e.get("subject_id")) for e in written} == {
+        ("tokenize", None),  # the request's
+        ("tokenize", "cust-0001"),
+    }
+
+
+def test_a_drawn_token_taken_meanwhile_writes_nothing_and_is_drawn_again(container, monkeypatch):
+    """The token's insert fails on the taken key (on PostgreSQL inside the one statement that also
+    queues the audit events): the first attempt leaves no row and no event, the second both."""
+    first = tokenize(container, [TokenizeItem("cn_mobile", MOBILE, "cust-0001")]).items[0]["token"]
+    (held,) = rows(container)
+    draws = iter([first])  # the next draw is the token that exists, then fresh ones
+    monkeypatch.setattr(tokenize_module, "random_token", lambda code: next(draws, None) or random_token(code))
+    before = queued_events(container)
+    out = tokenize(container, [TokenizeItem("cn_mobile", "13900001111", "cust-0001")]).items[0]
+    assert out["token"] != first and next(draws, None) is None
+    assert {r["token"]: r for r in rows(container)}[first] == held  # untouched
+    assert len(rows(container)) == 2
+    assert len([p for p in queued_events(container) if p not in before]) == 2  # one attempt audited
 
 
 def test_each_standalone_token_has_its_own_erasable_owner(container):

@@ -1,0 +1,138 @@
+"""piivault.sql.commit_insert: rows and their unit of work's audit events commit all or none.
+
+On PostgreSQL a unit of work that wrote nothing else sends both as one statement in
+autocommit; these tests hold that statement to what a transaction promised: a taken key,
+or an audit insert the server refuses, leaves neither the rows nor the events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import sqlalchemy as sa
+
+from audit import tables as at
+from audit.events import AuditEvent
+from audit.sink import insert_queued
+from piivault.db import utcnow
+from piivault.sql import RowsExist, commit_insert
+from tests.wire import traced
+
+_probe = sa.Table(
+    "commit_insert_probe",
+    sa.MetaData(),
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("note", sa.String(32), nullable=False),
+)
+
+
+@pytest.fixture
+def probe(container):
+    """A scratch table, and a container whose events stay queued (no sequencer after commit)."""
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    _probe.create(container.engine)
+    yield container
+    _probe.drop(container.engine)
+
+
+def _row(key: str, note: str = "n") -> dict:
+    return {"id": key, "note": note}
+
+
+def _event(n: int) -> AuditEvent:
+    return AuditEvent(action="test.write", actor="commit-insert-test", request_id=f"r{n}")
+
+
+def _state(container) -> tuple[set[str], int]:
+    """The probe's keys, and how many events are queued."""
+    with container.engine.connect() as conn:
+        keys = set(conn.scalars(sa.select(_probe.c.id)))
+        queued = conn.scalar(sa.select(sa.func.count()).select_from(at.queue))
+    return keys, queued
+
+
+def _traced(container, backend):
+    """The wire of ``container``'s connections on PostgreSQL; None elsewhere."""
+    return traced(container.engine) if backend == "postgresql" else contextlib.nullcontext()
+
+
+def test_rows_and_events_commit_together(probe, backend):
+    with probe.uow() as uow:  # the MAC key read, once
+        uow.record(_event(0))
+        uow.commit()
+    with _traced(probe, backend) as wire, probe.uow() as uow:
+        uow.record(_event(1))
+        uow.record(_event(2))
+        commit_insert(uow, _probe, [_row("a"), _row("b")], "id")
+    assert _state(probe) == ({"a", "b"}, 3)
+    if backend == "postgresql":  # alone in its unit of work: one statement, no transaction
+        assert wire.queries() == [] and wire.executions() == 1
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_a_taken_key_writes_nothing_and_drops_the_events(probe, rows):
+    with probe.uow() as uow:
+        commit_insert(uow, _probe, [_row("taken")], "id")
+    fresh = [_row(f"new-{n}") for n in range(rows - 1)]
+    with probe.uow() as uow:
+        uow.record(_event(1))
+        with pytest.raises(RowsExist):
+            commit_insert(uow, _probe, [*fresh, _row("taken", "other")], "id")
+        # The unit of work goes on as new: what it recorded went with the rollback.
+        uow.record(_event(2))
+        commit_insert(uow, _probe, [_row("later")], "id")
+    keys, queued = _state(probe)
+    assert keys == {"taken", "later"}  # none of the fresh rows beside the taken key
+    assert queued == 1
+    with probe.engine.connect() as conn:
+        assert conn.scalar(sa.select(_probe.c.note).where(_probe.c.id == "taken")) == "n"
+
+
+def test_after_other_writes_the_rows_join_the_transaction(probe, backend):
+    with probe.uow() as uow:
+        commit_insert(uow, _probe, [_row("taken")], "id")
+    with _traced(probe, backend) as wire, probe.uow() as uow:
+        uow.session.execute(_probe.insert().values(_row("earlier")))
+        uow.record(_event(1))
+        with pytest.raises(RowsExist):
+            commit_insert(uow, _probe, [_row("taken", "other")], "id")
+    assert _state(probe) == ({"taken"}, 0)  # the earlier write rolled back with them
+    with probe.uow() as uow:
+        uow.session.execute(_probe.insert().values(_row("earlier")))
+        uow.record(_event(2))
+        commit_insert(uow, _probe, [_row("b")], "id")
+    assert _state(probe) == ({"taken", "earlier", "b"}, 1)
+    if backend == "postgresql":
+        assert wire.queries()[0].startswith("BEGIN")
+
+
+def test_an_audit_insert_the_server_refuses_leaves_no_rows(probe, backend):
+    """The server fails the statement after the rows' insert ran (a NULL payload): nothing stays."""
+    now = utcnow()
+
+    def refused(session, events, *, before=None):
+        insert_queued(session.connection(), now, [(None, bytes(32))], before=before)
+
+    probe.audit_sink = refused
+    with probe.uow() as uow:
+        uow.record(_event(1))
+        with pytest.raises(sa.exc.IntegrityError):
+            commit_insert(uow, _probe, [_row("a"), _row("b")], "id")
+    assert _state(probe) == (set(), 0)
+
+
+def test_no_rows_commits_the_events(probe):
+    with probe.uow() as uow:
+        uow.record(_event(1))
+        commit_insert(uow, _probe, [], "id")
+    assert _state(probe) == (set(), 1)
+
+
+def test_a_change_commits_alone_only_in_a_fresh_unit_of_work(probe, backend):
+    if backend != "postgresql":
+        pytest.skip("a change statement is psycopg's text")
+    with probe.uow() as uow:
+        uow.session.execute(_probe.insert().values(_row("earlier")))
+        with pytest.raises(RuntimeError, match="done nothing yet"):
+            uow.commit(("INSERT INTO commit_insert_probe VALUES ('x', 'y')", ()))
