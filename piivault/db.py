@@ -306,6 +306,14 @@ def array_values(name: str, item_type: sa.types.TypeEngine[Any]) -> sa.Select[An
     return sa.select(sa.func.unnest(sa.bindparam(name, type_=_ArrayParameter(item_type))))
 
 
+def snapshot_per_statement(engine: sa.Engine) -> bool:
+    """Whether ``engine``'s transactions are READ COMMITTED (PostgreSQL's default; known once it
+    has connected): then each statement of a transaction takes its own snapshot, and a statement
+    in autocommit sees what it would have seen inside one. Under REPEATABLE READ or
+    SERIALIZABLE a transaction's statements share one snapshot, and its reads guard its writes."""
+    return engine.dialect.default_isolation_level == "READ COMMITTED"
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True for database errors that mean "try again later", not "bad request"."""
     return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError) or (
@@ -344,7 +352,8 @@ class UnitOfWork:
     Use as a context manager. Nothing is committed unless :meth:`commit` is
     called; leaving the block without committing (or with an exception) rolls
     back. :meth:`record` queues an audit event that is written in the same
-    transaction at commit; if writing it fails, the whole commit fails.
+    transaction at commit (or the same statement, for a change that commits
+    alone); if writing it fails, the whole commit fails.
 
     A read-only unit of work (``group`` given; its sessions' transactions are
     ``READ ONLY``) ends its transaction at commit and then hands its events to
@@ -407,7 +416,9 @@ class UnitOfWork:
         transaction): the change and its events' insert then go as ONE statement in
         autocommit, atomic as any statement is, without the BEGIN and COMMIT of a
         transaction (two of a single tokenize's six round trips, issue 22). If the statement
-        fails, nothing of it was written.
+        fails, nothing of it was written. Only where each statement takes its own snapshot
+        (:func:`snapshot_per_statement`): there the statement sees what it would have seen
+        inside a transaction.
         """
         assert self.session is not None
         if self._events and self._audit_sink is None and self._group is None:
@@ -416,12 +427,7 @@ class UnitOfWork:
             raise RuntimeError("a change commits alone only in a unit of work that has done nothing yet")
         try:
             if change is not None:
-                connection = self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                if self._events:
-                    self._audit_sink(self.session, list(self._events), before=change)  # type: ignore[misc]
-                else:
-                    connection.exec_driver_sql(*change)
-                self.session.commit()  # nothing to send: the statement committed itself
+                self._commit_alone(change)
             elif self._group is not None:
                 self.session.commit()  # a read-only transaction: nothing to flush
                 if self._events:
@@ -441,6 +447,28 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()
+
+    def _commit_alone(self, change: Statement) -> None:
+        """``change`` and the events' insert as one statement, on the session's connection in
+        autocommit: psycopg's own flag (no round trip), set back before anything else runs on
+        the connection, whatever happens, so that neither this session nor the pool gets it
+        back changed. (SQLAlchemy's AUTOCOMMIT isolation level would hand it back with its
+        isolation level set explicitly: ``BEGIN ISOLATION LEVEL ...`` from then on.)"""
+        assert self.session is not None
+        connection = self.session.connection()
+        driver = connection.connection.driver_connection
+        driver.autocommit = True  # idle: the session's begin sent nothing
+        try:
+            if self._events:
+                self._audit_sink(self.session, list(self._events), before=change)  # type: ignore[misc]
+            else:
+                connection.exec_driver_sql(*change)
+        finally:
+            try:
+                driver.autocommit = False
+            except Exception:  # noqa: BLE001 - a broken connection: never back into the pool
+                connection.invalidate()
+        self.session.commit()  # nothing to send: the statement committed itself
 
     def rollback(self) -> None:
         """Roll back what this unit of work did, and drop the events recorded of it."""

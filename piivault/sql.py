@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from piivault.db import UnitOfWork, in_array, insert_arrays, insert_statement
+from piivault.db import UnitOfWork, in_array, insert_arrays, insert_statement, snapshot_per_statement
 
 SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
 
@@ -103,16 +103,22 @@ def commit_insert(uow: UnitOfWork, table: sa.Table, rows: Sequence[dict[str, Any
     Raises :class:`RowsExist` when any row's ``key`` is taken (by a concurrent request, say):
     then ``uow`` is rolled back, nothing of it written, and its recorded events dropped.
 
-    On PostgreSQL (psycopg), when these rows are all ``uow`` writes (it has begun no
-    transaction), they and the events' queue rows are one statement in autocommit
+    On PostgreSQL (psycopg) at READ COMMITTED, when these rows are all ``uow`` writes (it has
+    begun no transaction), they and the events' queue rows are one statement in autocommit
     (:meth:`~piivault.db.UnitOfWork.commit`): a taken key fails the statement, and with
-    it everything. Otherwise the rows go into the transaction, skipping taken keys, and
-    any skipped rolls it back: on PostgreSQL a row a concurrent transaction is inserting
-    waits for it, without aborting this one.
+    it everything. There any unique violation on ``table`` is taken for ``key``'s: for a
+    table whose only unique key is ``key`` (another would be retried as if taken).
+
+    Otherwise the rows go into the transaction, skipping taken keys, and any skipped
+    rolls it back: on PostgreSQL a row a concurrent transaction is inserting waits for
+    it, without aborting this one.
     """
     session = uow.session
     assert session is not None
-    alone = None if session.in_transaction() else insert_statement(session.get_bind().dialect, table, rows)
+    engine = session.get_bind().engine
+    alone = None
+    if not session.in_transaction() and snapshot_per_statement(engine):
+        alone = insert_statement(engine.dialect, table, rows)
     if alone is not None:
         try:
             uow.commit(alone)

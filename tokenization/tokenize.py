@@ -1,6 +1,6 @@
 """The tokenize use case: up to 1,000 values in, a token or a per-item error each.
 
-One request is one transaction. Steps, each batched:
+One request is one unit of work, committed all or none. Steps, each batched:
 
 1. check every item (field type, kind, subject id, normalize and validate);
    a bad item gets ``{"error": {rule, message}}`` and the others go on;
@@ -14,9 +14,10 @@ One request is one transaction. Steps, each batched:
    locally under its owner's key, bound to (owner, field type, token);
 4. insert the tokens and commit them with their audit events (one per subject,
    one for the request), all or none (:func:`piivault.sql.commit_insert`): when
-   the request wrote nothing else (its subjects and their keys exist, no
-   idempotency key), on PostgreSQL one statement in autocommit, its read of
-   states and keys before it in autocommit too. If a concurrent request
+   the request touched nothing else in its transaction (its subjects, their keys
+   and the tokenization secrets exist; no deterministic or standalone item, no
+   restricted subject, no idempotency key), on PostgreSQL at READ COMMITTED one
+   statement in autocommit, its read of states and keys before it in autocommit too. If a concurrent request
    inserted the same deterministic token (or a format-preserving draw
    collided), nothing is written and the work is done again, so racing requests
    end with exactly one token.
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent
 from fieldtypes import FieldType, InvalidValue, UnknownFieldType
-from piivault.db import UnitOfWork, array_values, in_array
+from piivault.db import UnitOfWork, array_values, in_array, snapshot_per_statement
 from piivault.direct import direct_read
 from piivault.errors import StorageUnavailable
 from piivault.ids import randbelow
@@ -220,11 +221,16 @@ def _key_and_state_rows(session: Session, system: list[str], named: list[str]) -
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         params = {"system": system, "subjects": named}
-        # With psycopg, through the driver in autocommit (piivault.direct), before the unit of
-        # work begins anything: a request that then writes only its tokens commits them in one
-        # statement (commit_insert). At READ COMMITTED a read in the transaction saw no more.
+        # With psycopg, through the driver (piivault.direct). At READ COMMITTED in autocommit,
+        # before the unit of work begins anything, where a read in its transaction would see
+        # no more: a request that then writes only its tokens commits them in one statement
+        # (commit_insert). Else on the session's connection, in its transaction.
         direct = direct_read(_keys_and_states(True), bind.engine)
-        return direct.all(params) if direct else list(session.execute(_keys_and_states(True), params))
+        if direct is None:
+            return list(session.execute(_keys_and_states(True), params))
+        if snapshot_per_statement(bind.engine):
+            return direct.all(params)
+        return direct.all_on(session.connection(), params)
     rows: list[Any] = []
     chunks = list(chunked(named)) or [[]]  # one IN list each, under SQLite's parameter limit
     for i, chunk in enumerate(chunks):

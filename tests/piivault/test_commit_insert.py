@@ -104,7 +104,7 @@ def test_after_other_writes_the_rows_join_the_transaction(probe, backend):
         commit_insert(uow, _probe, [_row("b")], "id")
     assert _state(probe) == ({"taken", "earlier", "b"}, 1)
     if backend == "postgresql":
-        assert wire.queries()[0].startswith("BEGIN")
+        assert wire.queries()[0] == "BEGIN"
 
 
 def test_an_audit_insert_the_server_refuses_leaves_no_rows(probe, backend):
@@ -136,3 +136,36 @@ def test_a_change_commits_alone_only_in_a_fresh_unit_of_work(probe, backend):
         uow.session.execute(_probe.insert().values(_row("earlier")))
         with pytest.raises(RuntimeError, match="done nothing yet"):
             uow.commit(("INSERT INTO commit_insert_probe VALUES ('x', 'y')", ()))
+
+
+def test_the_connection_goes_back_as_it_came(probe, backend):
+    """After a change committed alone, and after one that failed, the pool's one connection
+    begins transactions as before: a write then rolled back leaves nothing."""
+    if backend != "postgresql":
+        pytest.skip("a change commits alone on PostgreSQL only")
+    probe.engine.dispose()  # one connection from here on, used by each unit of work in turn
+    with probe.uow() as uow:
+        commit_insert(uow, _probe, [_row("a")], "id")
+    with probe.uow() as uow, pytest.raises(RowsExist):
+        commit_insert(uow, _probe, [_row("a")], "id")
+    with traced(probe.engine) as wire, probe.uow() as uow:
+        uow.session.execute(_probe.insert().values(_row("b")))
+        uow.session.rollback()
+    assert wire.autocommit == [False]
+    assert wire.queries() == ["BEGIN", "ROLLBACK"]
+    assert _state(probe)[0] == {"a"}
+    assert probe.engine.pool.checkedin() == 1
+
+
+def test_under_repeatable_read_the_rows_take_a_transaction(probe, backend, monkeypatch):
+    """A change commits alone only where each statement has its own snapshot."""
+    if backend != "postgresql":
+        pytest.skip("a change commits alone on PostgreSQL only")
+    with probe.uow() as uow:  # connected: the dialect knows the server's default
+        commit_insert(uow, _probe, [_row("a")], "id")
+    monkeypatch.setattr(probe.engine.dialect, "default_isolation_level", "REPEATABLE READ")
+    with traced(probe.engine) as wire, probe.uow() as uow:
+        uow.record(_event(1))
+        commit_insert(uow, _probe, [_row("b")], "id")
+    assert wire.queries() == ["BEGIN", "COMMIT"]
+    assert _state(probe) == ({"a", "b"}, 1)
