@@ -23,8 +23,9 @@ with its approval (role, purposes); then the JSON body.
 2. else a new random token and the value sealed as above;
 3. the token row and its audit row in one statement (a CTE), committed together.
 
-Three statements each, as piivault's detokenize makes (the key's row, the token
-rows, the audit insert; piivault's tokenize makes six), each prepared. What it does
+Three statements each, as piivault's detokenize and its tokenize of a known
+subject make (the key's row; the token rows, or the subject's state and keys;
+the audit insert, or the token's with its audit rows in one statement), each prepared. What it does
 not do, that piivault does: consent, restriction, grants and the answer budget
 (decided in memory when the rows carry what they need); the key's approval is a
 stored boolean, not a grant read with the row, and the key has no expiry or
