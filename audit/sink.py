@@ -100,7 +100,10 @@ class QueueSink:
             sqlalchemy.exc.DBAPIError: the insert failed (the commit then fails).
         """
         now = self._clock()
-        insert_queued(session.connection(), now, self.prepare(events, now, session), before=before)
+        # With a change, the session's connection is in autocommit: a MAC key loaded (or created)
+        # on a process's first use takes a transaction of its own.
+        rows = self.prepare(events, now, session if before is None else None)
+        insert_queued(session.connection(), now, rows, before=before)
 
     def prepare(
         self, events: Sequence[AuditEvent], now: dt.datetime, session: Session | None = None
