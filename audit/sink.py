@@ -100,10 +100,14 @@ class QueueSink:
             sqlalchemy.exc.DBAPIError: the insert failed (the commit then fails).
         """
         now = self._clock()
-        # With a change, the session's connection is in autocommit: a MAC key loaded (or created)
-        # on a process's first use takes a transaction of its own.
+        # The transaction first, then the MAC key (on a process's first use, under the
+        # authenticator's lock): on SQLite the transaction's write lock, taken after that lock,
+        # would deadlock with a thread holding the write lock and waiting for the key. With a
+        # change the connection is in autocommit, and a key loaded (or created) takes a
+        # transaction of its own.
+        connection = session.connection()
         rows = self.prepare(events, now, session if before is None else None)
-        insert_queued(session.connection(), now, rows, before=before)
+        insert_queued(connection, now, rows, before=before)
 
     def prepare(
         self, events: Sequence[AuditEvent], now: dt.datetime, session: Session | None = None
