@@ -17,10 +17,10 @@ One request is one unit of work, committed all or none. Steps, each batched:
    the request touched nothing else in its transaction (its subjects, their keys
    and the tokenization secrets exist; no deterministic or standalone item, no
    restricted subject, no idempotency key), on PostgreSQL at READ COMMITTED one
-   statement in autocommit, its read of states and keys before it in autocommit too. If a concurrent request
-   inserted the same deterministic token (or a format-preserving draw
-   collided), nothing is written and the work is done again, so racing requests
-   end with exactly one token.
+   statement in autocommit, its read of states and keys before it in autocommit
+   too. If a concurrent request inserted the same deterministic token (or a
+   format-preserving draw collided), nothing is written and the work is done
+   again, so racing requests end with exactly one token.
 """
 
 from __future__ import annotations
