@@ -3,6 +3,7 @@
     .venv/bin/python bench/request_cpu.py [--op detokenize|tokenize|batch-detokenize|batch-tokenize]
                                           [--cold] [--auth-cache 2] [--requests 1500] [--rounds 3]
                                           [--baseline-src DIR] [--profile FILE] [--floor]
+                                          [--instructions]
 
 ``bench/api.py`` measures the whole service under load, and on a shared 2-core
 machine its per-request CPU moves by a fifth between runs: gunicorn, PostgreSQL,
@@ -33,6 +34,16 @@ where its time went. ``--floor`` (with ``--auth-cache 0``, hot keys) measures
 ``bench/_floor_app.py`` alongside, in turn (single detokenize and tokenize only):
 the least a request keeping piivault's guarantees does, on Flask and psycopg with
 none of piivault's code; it prints this tree's CPU as a multiple of the floor's.
+
+``--instructions`` counts instead of timing, for a difference of a few percent that
+this machine's drift hides (rounds of one tree have moved from 1.6 to 3.1 ms in one
+run): each tree's process runs under valgrind's callgrind, which counts the
+instructions it executes whatever else the machine does, once with ``--requests``
+and once with twice as many; the difference over the extra requests is the app's
+instructions per request, its setup (imports, migrations, warm-up) cancelled out.
+Only the app's process is counted, not PostgreSQL or OpenBao; hash seeds are fixed
+so that both runs do the same work. valgrind slows the process some fifty times: a
+few hundred requests are plenty (``--requests 300``), and the rounds are not repeated.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ import argparse
 import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -206,31 +218,42 @@ def _backends_cpu() -> dict[int, float]:
 
 
 # -- the run ----------------------------------------------------------------------------------
-def _measure(src: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+def _measure(src: Path | None, args: argparse.Namespace, env: dict[str, str], requests: int = 0) -> dict:
+    """One tree's child (``src``; None: the floor's) in its own process and schema: its figures,
+    and with ``--instructions`` the instructions it executed (under callgrind)."""
     from _support import pg_schema
 
-    with pg_schema() as url:
-        child_env = {**env, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT / "bench")])}
+    requests = requests or args.requests
+    tree = ROOT if src is None else src
+    with pg_schema() as url, tempfile.TemporaryDirectory() as out:
+        child_env = {**env, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT / "bench")])}
         child_env["PIIVAULT_DATABASE_URL"] = f"{url}&application_name={APP_NAME}"
-        argv = [sys.executable, __file__, "--child", args.op, str(args.requests), str(int(args.cold))]
-        done = subprocess.run(argv, env=child_env, cwd=src, capture_output=True, text=True, check=False)
+        if src is None:
+            argv = [sys.executable, __file__, "--floor-child", args.op, str(requests)]
+        else:
+            argv = [sys.executable, __file__, "--child", args.op, str(requests), str(int(args.cold))]
+        if args.instructions:
+            child_env["PYTHONHASHSEED"] = "0"
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out", *argv]
+        done = subprocess.run(argv, env=child_env, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{src}: {done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{src or 'floor'}: {done.stderr[-3000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    if args.instructions:
+        collected = re.search(r"Collected : (\d+)", done.stderr)
+        if collected is None:
+            raise RuntimeError(f"callgrind printed no count: {done.stderr[-1000:]}")
+        got["instructions"] = int(collected.group(1))
+    return got
 
 
-def _measure_floor(args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
-    """The floor with the guarantees for ``--op``, in its own process and schema."""
-    from _support import pg_schema
-
-    with pg_schema() as url:
-        child_env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")])}
-        child_env["PIIVAULT_DATABASE_URL"] = f"{url}&application_name={APP_NAME}"
-        argv = [sys.executable, __file__, "--floor-child", args.op, str(args.requests)]
-        done = subprocess.run(argv, env=child_env, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"floor: {done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def _instructions(
+    src: Path | None, args: argparse.Namespace, env_for: Callable[[str], dict[str, str]]
+) -> float:
+    """The app's instructions per request: twice ``--requests`` less once, over the difference."""
+    once = _measure(src, args, env_for("once"))["instructions"]
+    twice = _measure(src, args, env_for("twice"), 2 * args.requests)["instructions"]
+    return (twice - once) / args.requests
 
 
 def _settings(bao: BaoServer, work: Path) -> dict[str, str]:
@@ -269,6 +292,11 @@ def main() -> None:
         action="store_true",
         help="also measure bench/_floor_app.py, the least a request keeping piivault's guarantees does",
     )
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the app's instructions per request under valgrind (callgrind) instead of timing",
+    )
     args = ap.parse_args()
     if args.floor and args.op not in ("detokenize", "tokenize"):
         ap.error("--floor measures single detokenize and tokenize only")
@@ -291,10 +319,20 @@ def main() -> None:
     print(
         f"request CPU in one process: {args.op}{' (cold keys)' if args.cold else ''}, "
         f"verified API keys reused for {args.auth_cache:g} s, "
-        f"{args.requests:,} requests x {args.rounds} rounds per tree; PostgreSQL, OpenBao dev server; "
+        + (
+            f"instructions of {args.requests:,} requests more under callgrind, per tree; "
+            if args.instructions
+            else f"{args.requests:,} requests x {args.rounds} rounds per tree; "
+        )
+        + "PostgreSQL, OpenBao dev server; "
         f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
+    if args.instructions and args.profile:
+        ap.error("--instructions counts; --profile times: one at a time")
+    if args.instructions:
+        _count(args, trees)
+        return
     with tempfile.TemporaryDirectory() as work, start_ephemeral(Path(work) / "bao") as bao:
         for n in range(1, args.rounds + 1):
             for label, src in trees:
@@ -303,7 +341,7 @@ def main() -> None:
                 own.mkdir()
                 settings = {**_settings(bao, own), "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache)}
                 env = {**os.environ, **settings}
-                got = _measure_floor(args, env) if src is None else _measure(src, args, env)
+                got = _measure(src, args, env)
                 results[label].append(got)
                 line = (
                     f"{got['cpu_ms']:7.3f} ms CPU  {got['wall_ms']:7.3f} ms wall  "
@@ -338,6 +376,27 @@ def main() -> None:
 
         print(f"\none more round of this tree under cProfile, written to {args.profile}; by own time:")
         pstats.Stats(str(args.profile.resolve())).sort_stats("tottime").print_stats(25)
+
+
+def _count(args: argparse.Namespace, trees: list[tuple[str, Path | None]]) -> None:
+    """``--instructions``: each tree's instructions per request, and this tree's as a multiple."""
+    from piivault.devbao import start_ephemeral
+
+    counted: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as work, start_ephemeral(Path(work) / "bao") as bao:
+        for label, src in trees:
+
+            def env_for(run: str, label: str = label) -> dict[str, str]:
+                own = Path(work) / f"{label.replace(' ', '-')}-{run}"
+                own.mkdir()
+                settings = {**_settings(bao, own), "PIIVAULT_AUTH_CACHE_SECONDS": str(args.auth_cache)}
+                return {**os.environ, **settings}
+
+            counted[label] = _instructions(src, args, env_for)
+            print(f"  {label:10s} {counted[label] / 1e6:8.3f} M instructions per request", flush=True)
+    for other in ("baseline", "floor"):
+        if other in counted:
+            print(f"this tree / {other}: {counted['this tree'] / counted[other]:.3f}x the instructions")
 
 
 if __name__ == "__main__":
