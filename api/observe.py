@@ -51,9 +51,9 @@ def _finish(response: Response) -> Response:
     duration = time.perf_counter() - started if started is not None else 0.0
     route = request.url_rule.rule if request.url_rule is not None else _UNMATCHED
     status = str(response.status_code)
-    labels = {"method": metrics.code(request.method.lower()), "route": route, "status": status}
-    metrics.HTTP_REQUESTS.labels(**labels).inc()
-    metrics.HTTP_LATENCY.labels(**labels).observe(duration)
+    method = metrics.code(request.method.lower())
+    metrics.labelled(metrics.HTTP_REQUESTS, method, route, status).inc()
+    metrics.labelled(metrics.HTTP_LATENCY, method, route, status).observe(duration)
     if route != "/metrics" and not route.startswith("/healthz") and not route.startswith("/readyz"):
         _log_request(response, route, duration)
     return response

@@ -90,7 +90,7 @@ def count_items(operation: str, items: list[dict]) -> None:
             key = (metrics.code(error), metrics.code(reason))
         counts[key] = counts.get(key, 0) + 1
     for (outcome, reason), n in counts.items():
-        metrics.TOKEN_ITEMS.labels(operation=operation, outcome=outcome, reason=reason).inc(n)
+        metrics.labelled(metrics.TOKEN_ITEMS, operation, outcome, reason).inc(n)
 
 
 # -- schemas ---------------------------------------------------------------------

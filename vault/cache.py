@@ -22,7 +22,7 @@ def _counted(result: str) -> None:
     """One look-up in the data-key cache metric."""
     metrics = counting.metrics()
     if metrics is not None:
-        metrics.DEK_CACHE.labels(result=result).inc()
+        metrics.labelled(metrics.DEK_CACHE, result).inc()
 
 
 class DekCache:

@@ -16,3 +16,13 @@ def test_a_process_that_loaded_the_metrics_counts_cache_look_ups():
     before = _misses()
     DekCache(maxsize=4, ttl=60).get("subject:nobody")
     assert _misses() == before + 1
+
+
+def test_a_child_looked_up_once_is_the_metrics_own():
+    """:func:`metrics.labelled` keeps the child ``labels`` returns: what it counts is exported."""
+    child = metrics.labelled(metrics.TOKEN_ITEMS, "tokenize", "ok", "labelled_test")
+    assert child is metrics.TOKEN_ITEMS.labels(operation="tokenize", outcome="ok", reason="labelled_test")
+    assert metrics.labelled(metrics.TOKEN_ITEMS, "tokenize", "ok", "labelled_test") is child
+    child.inc(2)
+    series = 'piivault_token_items_total{operation="tokenize",outcome="ok",reason="labelled_test"}'
+    assert f"{series} 2.0" in metrics.render().decode()
