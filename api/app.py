@@ -13,6 +13,8 @@ from api import auth, body, console, health, observe, openapi, problems
 from api.ratelimit import FailureLimiter
 from piivault.container import Container
 
+_MARKED = "_is_coroutine_marker"  # what inspect.markcoroutinefunction sets (3.12)
+
 
 class _Flask(Flask):
     """Flask, asking less of each plain function it calls.
@@ -27,13 +29,10 @@ class _Flask(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         target = getattr(func, "__func__", func)
-        code = getattr(target, "__code__", None)
-        if code is not None and not code.co_flags & CO_COROUTINE and not hasattr(target, _MARKED):
+        flags = getattr(getattr(target, "__code__", None), "co_flags", None)
+        if isinstance(flags, int) and not flags & CO_COROUTINE and not hasattr(target, _MARKED):
             return func
         return super().ensure_sync(func)
-
-
-_MARKED = "_is_coroutine_marker"  # what inspect.markcoroutinefunction sets (3.12)
 
 
 def create_app(container: Container) -> Flask:

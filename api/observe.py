@@ -51,7 +51,7 @@ def _finish(response: Response) -> Response:
     duration = time.perf_counter() - started if started is not None else 0.0
     route = request.url_rule.rule if request.url_rule is not None else _UNMATCHED
     status = str(response.status_code)
-    method = metrics.code(request.method.lower())
+    method = metrics.method_label(request.method)
     metrics.labelled(metrics.HTTP_REQUESTS, method, route, status).inc()
     metrics.labelled(metrics.HTTP_LATENCY, method, route, status).observe(duration)
     if route != "/metrics" and not route.startswith("/healthz") and not route.startswith("/readyz"):

@@ -234,7 +234,8 @@ class _InsertShape:
 def _insert_shape(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]) -> _InsertShape | None:
     """The statements for ``names`` of ``table``, built once (per request they were built anew,
     the columns' array types looked up each time: 3% of a single tokenize's CPU, issue 22);
-    None if a column has a type that is not sent as an array."""
+    None if a column has a type that is not sent as an array. Tables are keyed as themselves:
+    their columns are declared once, at import, and never changed."""
     columns = [table.c[name] for name in names]
     arrays = [_array_type(column) for column in columns]
     if None in arrays:
@@ -252,6 +253,7 @@ def _insert_shape(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]) 
 
 
 def _aware(values: Iterable[Any]) -> bool:
+    """Whether every one of ``values`` is None or an aware datetime: what a UTC column takes."""
     return all(v is None or (isinstance(v, dt.datetime) and v.tzinfo is not None) for v in values)
 
 

@@ -6,6 +6,7 @@ import functools
 
 import flask.app
 
+from piivault import metrics
 from tests.api.conftest import bearer
 
 
@@ -44,8 +45,23 @@ def test_plain_functions_pass_and_coroutines_are_flasks_to_judge(app, monkeypatc
     assert wrapped == [coroutine, view.coroutine_method, partial]  # and run as Flask runs them
 
 
-def test_requests_still_reach_their_hooks_and_views(client, admin_key):
+def test_a_request_is_counted_under_its_method_route_and_status(client, admin_key):
+    counted = metrics.HTTP_REQUESTS.labels(method="get", route="/v1/clients", status="200")
+    before = counted._value.get()
     resp = client.get("/v1/clients", headers=bearer(admin_key))
     assert resp.status_code == 200
-    assert resp.headers["Cache-Control"] == "no-store"  # an after_request hook ran
-    assert resp.headers["X-Request-Id"]  # and observe's
+    assert counted._value.get() == before + 1  # observe's after_request hook, its labels in order
+    assert resp.headers["Cache-Control"] == "no-store"  # and the security headers' hook
+
+
+def _methods() -> set[str]:
+    return {s.labels["method"] for family in metrics.HTTP_REQUESTS.collect() for s in family.samples}
+
+
+def test_a_made_up_method_makes_no_series_of_its_own(client):
+    """A client picks the method: each made-up one would be a new series (and a histogram's
+    dozen) for as long as the process lives."""
+    for method in ("FOOBAR", "FOOBAZ"):
+        client.open("/v1/clients", method=method)
+    assert "other" in _methods()
+    assert not _methods() & {"foobar", "foobaz"}
