@@ -41,9 +41,11 @@ run): each tree's process runs under valgrind's callgrind, which counts the
 instructions it executes whatever else the machine does, once with ``--requests``
 and once with twice as many; the difference over the extra requests is the app's
 instructions per request, its setup (imports, migrations, warm-up) cancelled out.
-Only the app's process is counted, not PostgreSQL or OpenBao; hash seeds are fixed
-so that both runs do the same work. valgrind slows the process some fifty times: a
-few hundred requests are plenty (``--requests 300``), and the rounds are not repeated.
+Only the app's process is counted, not PostgreSQL or OpenBao. Both runs build the
+same request bodies, fix the hash seed and keep every data key for the run (with
+``--auth-cache 0``, the only setting it counts with), so they differ in the extra
+requests, and in what random draws (tokens, keys) change. valgrind slows the process
+some fifty times: it sends 300 requests more by default (10 batches), once.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import io
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -140,13 +143,15 @@ def _child(op: str, requests: int, cold: bool) -> dict[str, float]:
         bodies = [json.dumps({"purpose": "account_service", "tokens": [t]}).encode() for t in tokens[::5]]
     elif op == "tokenize":  # new values, as many as are sent
         path = "/v1/tokenize"
-        bodies = single_bodies(_every_value_new(customers, requests), [])[op]
+        bodies = single_bodies(_every_value_new(customers, _bodies_for(requests)), [])[op]
     elif op == "batch-detokenize":
         path = "/v1/detokenize"
         bodies = [json.dumps({"purpose": "account_service", "tokens": tokens}).encode()]
     else:
         path = "/v1/tokenize"
-        bodies = [json.dumps({"items": onboarding_batch()}).encode() for _ in range(requests + 10)]
+        bodies = [
+            json.dumps({"items": onboarding_batch()}).encode() for _ in range(_bodies_for(requests) + 10)
+        ]
     warm = min(10 if op.startswith("batch") else 200, len(bodies))
     return _timed(call, path, bodies, warm, requests)
 
@@ -162,8 +167,14 @@ def _floor_child(op: str, requests: int) -> dict[str, float]:
     batch = onboarding_batch()
     key, tokens = _floor_app.setup(dsn, batch)
     customers = sorted({item["subject_id"] for item in batch})
-    bodies = single_bodies(_every_value_new(customers, requests), tokens[::5])[op]
+    bodies = single_bodies(_every_value_new(customers, _bodies_for(requests)), tokens[::5])[op]
     return _timed(_caller(_floor_app.app, key), f"/v1/{op}", bodies, 200, requests)
+
+
+def _bodies_for(requests: int) -> int:
+    """How many requests to build bodies for: ``BENCH_BODIES_FOR`` if more (``--instructions``
+    builds as many in both of its runs, so that building them is not counted per request)."""
+    return max(requests, int(os.environ.get("BENCH_BODIES_FOR", "0")))
 
 
 def _every_value_new(customers: list[str], requests: int) -> list[str]:
@@ -234,6 +245,9 @@ def _measure(src: Path | None, args: argparse.Namespace, env: dict[str, str], re
             argv = [sys.executable, __file__, "--child", args.op, str(requests), str(int(args.cold))]
         if args.instructions:
             child_env["PYTHONHASHSEED"] = "0"
+            child_env["BENCH_BODIES_FOR"] = str(2 * args.requests)
+            if not args.cold:  # no key expires in a run fifty times slower
+                child_env["PIIVAULT_DEK_CACHE_TTL"] = "86400"
             argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out", *argv]
         done = subprocess.run(argv, env=child_env, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -303,8 +317,18 @@ def main() -> None:
     if args.floor and (args.cold or args.auth_cache != 0):
         # Like with like: the floor reads its key's row on every request and holds every data key.
         ap.error("--floor compares with --auth-cache 0 and without --cold")
+    if args.instructions and args.profile:
+        ap.error("--instructions counts; --profile times: one at a time")
+    if args.instructions and args.auth_cache != 0:
+        # A verified key kept for seconds, under valgrind: checked again every few dozen
+        # requests, how often depending on how busy the machine is.
+        ap.error("--instructions counts with --auth-cache 0")
+    if args.instructions and shutil.which("valgrind") is None:
+        ap.error("--instructions needs valgrind (Debian's valgrind package)")
     if args.requests is None:
-        args.requests = 40 if args.op.startswith("batch") else 1_500
+        args.requests = (10 if args.instructions else 40) if args.op.startswith("batch") else 1_500
+        if args.instructions and not args.op.startswith("batch"):
+            args.requests = 300
     if args.requests < 1 or args.rounds < 1:
         ap.error("--requests and --rounds take 1 or more")
     sys.path.insert(0, str(ROOT))
@@ -328,8 +352,6 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
-    if args.instructions and args.profile:
-        ap.error("--instructions counts; --profile times: one at a time")
     if args.instructions:
         _count(args, trees)
         return
