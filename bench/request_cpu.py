@@ -326,9 +326,11 @@ def main() -> None:
     if args.instructions and shutil.which("valgrind") is None:
         ap.error("--instructions needs valgrind (Debian's valgrind package)")
     if args.requests is None:
-        args.requests = (10 if args.instructions else 40) if args.op.startswith("batch") else 1_500
-        if args.instructions and not args.op.startswith("batch"):
-            args.requests = 300
+        batch = args.op.startswith("batch")
+        if args.instructions:
+            args.requests = 10 if batch else 300
+        else:
+            args.requests = 40 if batch else 1_500
     if args.requests < 1 or args.rounds < 1:
         ap.error("--requests and --rounds take 1 or more")
     sys.path.insert(0, str(ROOT))

@@ -43,8 +43,8 @@ def labelled(metric: Any, *values: str) -> Any:
     the same child every time, as ``labels`` returns it, without converting the values and
     taking the metric's lock again. Seven of them were about 2% of a single tokenize's CPU
     (issue 22). The labels are codes from bounded sets (see above), so the combinations are
-    few. A metric counted through here is never cleared nor a child removed: the cached child
-    would count on unexported (or call ``labelled.cache_clear()`` as well)."""
+    few. Never clear a metric counted through here, nor remove its children: the cached child
+    would go on counting, unexported (or call ``labelled.cache_clear()`` as well)."""
     return metric.labels(*values)
 
 
