@@ -15,9 +15,11 @@ The insert is on the path of every request, so it is kept small: one
 statement per unit of work (on PostgreSQL beyond a few rows two arrays
 unnested, one text for any number of rows; else a multi-row VALUES list, its
 text cached per row count), the canonical bytes computed once here, and no ORM or
-SQL compilation in between (the driver's own statement through the unit of
-work's connection, whose errors SQLAlchemy still wraps, so an outage is
-still a 503 and a failed insert still fails the commit).
+SQL compilation in between (the driver's own statement, through the unit of
+work's connection or, with a change written alone, through
+:func:`piivault.direct.write_alone`: either way its errors come as
+SQLAlchemy's, so an outage is still a 503 and a failed insert still fails the
+commit).
 """
 
 from __future__ import annotations
@@ -84,13 +86,8 @@ class QueueSink:
         self._authenticator = authenticator
         self._clock = clock
 
-    def __call__(
-        self, session: Session, events: Sequence[AuditEvent], *, before: Statement | None = None
-    ) -> None:
+    def __call__(self, session: Session, events: Sequence[AuditEvent]) -> None:
         """Insert the events into ``audit_queue`` in the caller's transaction.
-
-        ``before`` (psycopg's text of a data-modifying statement, and its parameters) runs
-        first in the same statement (:func:`insert_queued`).
 
         Raises:
             TypeError: an item is not an :class:`AuditEvent`, or its details
@@ -102,12 +99,22 @@ class QueueSink:
         now = self._clock()
         # The transaction first, then the MAC key (on a process's first use, under the
         # authenticator's lock): on SQLite the transaction's write lock, taken after that lock,
-        # would deadlock with a thread holding the write lock and waiting for the key. With a
-        # change the connection is in autocommit, and a key loaded (or created) takes a
-        # transaction of its own.
+        # would deadlock with a thread holding the write lock and waiting for the key.
         connection = session.connection()
-        rows = self.prepare(events, now, session if before is None else None)
-        insert_queued(connection, now, rows, before=before)
+        insert_queued(connection, now, self.prepare(events, now, session))
+
+    def alone(self, events: Sequence[AuditEvent], change: Statement) -> Statement:
+        """``change`` (psycopg's text of a data-modifying statement, and its parameters) and the
+        events' insert into ``audit_queue`` as ONE statement (psycopg's text), for a caller that
+        runs it in autocommit: the change and its audit rows then commit together or not at all,
+        as any one statement does (:meth:`piivault.db.UnitOfWork.commit`).
+
+        Raises as :meth:`__call__` before anything is sent; ValueError also for more events than
+        one statement holds. A MAC key not loaded yet is loaded (or created) in a transaction of
+        its own.
+        """
+        now = self._clock()
+        return queued_with(change, now, self.prepare(events, now))
 
     def prepare(
         self, events: Sequence[AuditEvent], now: dt.datetime, session: Session | None = None
@@ -135,53 +142,43 @@ class QueueSink:
         return [(p.decode("utf-8"), EventAuthenticator.source_mac(key, p)) for p in payloads]
 
 
-def insert_queued(
-    connection: sa.Connection,
-    now: dt.datetime,
-    payloads: Sequence[Queued],
-    *,
-    before: Statement | None = None,
-) -> None:
+def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequence[Queued]) -> None:
     """Insert prepared rows (payload, MAC) into ``audit_queue`` through ``connection``, in its transaction.
-
-    ``before`` (psycopg only) is a data-modifying statement the insert runs first, as a
-    ``WITH`` clause of its own statement: on a connection in autocommit, the change and its
-    audit rows then commit together or not at all, as any one statement does
-    (:meth:`piivault.db.UnitOfWork.commit`). The rows must then fit one statement.
 
     Raises:
         sqlalchemy.exc.DBAPIError: the insert failed.
-        ValueError: ``before`` on another driver, or with more rows than one statement holds.
     """
     dialect = connection.dialect
     psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
-    if before is not None and (not psycopg or len(payloads) > ROWS_PER_STATEMENT):
-        raise ValueError("a change goes with at most one statement's audit rows, on psycopg")
-    if not payloads:
-        if before is not None:
-            connection.exec_driver_sql(*before)
-        return
-    if psycopg and len(payloads) > VALUES_UP_TO:
-        for start in range(0, len(payloads), ROWS_PER_STATEMENT):
-            chunk = payloads[start : start + ROWS_PER_STATEMENT]
-            arrays = ([payload for payload, _ in chunk], [mac for _, mac in chunk])
-            _execute(connection, _INSERT_ARRAYS, (now, *arrays), before)
-        return
-    sqlite = dialect.name == "sqlite"
-    # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
-    enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if sqlite else now
+    mark = "?" if dialect.name == "sqlite" else "%s"
     for start in range(0, len(payloads), ROWS_PER_STATEMENT):
-        chunk = payloads[start : start + ROWS_PER_STATEMENT]
-        params = tuple(value for payload, mac in chunk for value in (enqueued_at, payload, mac))
-        _execute(connection, _insert_statement("?" if sqlite else "%s", len(chunk)), params, before)
+        connection.exec_driver_sql(*_insert(mark, psycopg, now, payloads[start : start + ROWS_PER_STATEMENT]))
 
 
-def _execute(connection: sa.Connection, sql: str, params: tuple[Any, ...], before: Statement | None) -> None:
-    if before is None:
-        connection.exec_driver_sql(sql, params)
-    else:
-        change, change_params = before
-        connection.exec_driver_sql(f"WITH change AS ({change}) {sql}", (*change_params, *params))
+def queued_with(change: Statement, now: dt.datetime, payloads: Sequence[Queued]) -> Statement:
+    """``change`` (psycopg's text and parameters) and the insert of ``payloads`` as one statement
+    of psycopg's, the change as its ``WITH`` clause; ``change`` alone for no payloads.
+
+    Raises:
+        ValueError: more payloads than one statement holds.
+    """
+    if not payloads:
+        return change
+    if len(payloads) > ROWS_PER_STATEMENT:
+        raise ValueError("a change goes with at most one statement's audit rows")
+    sql, params = _insert("%s", True, now, payloads)
+    change_sql, change_params = change
+    return f"WITH change AS ({change_sql}) {sql}", (*change_params, *params)
+
+
+def _insert(mark: str, psycopg: bool, now: dt.datetime, payloads: Sequence[Queued]) -> Statement:
+    """The driver's text and parameters inserting ``payloads`` (at most ROWS_PER_STATEMENT)."""
+    if psycopg and len(payloads) > VALUES_UP_TO:
+        return _INSERT_ARRAYS, (now, [payload for payload, _ in payloads], [mac for _, mac in payloads])
+    # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
+    enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if mark == "?" else now
+    params = tuple(value for payload, mac in payloads for value in (enqueued_at, payload, mac))
+    return _insert_statement(mark, len(payloads)), params
 
 
 # PostgreSQL (psycopg), beyond VALUES_UP_TO rows: the payloads and MACs as two binary arrays, in

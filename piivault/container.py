@@ -353,16 +353,9 @@ class Container:
         if not self.settings.audit_sequence_inline:
             return UnitOfWork(self.session_factory, self.audit_sink)
 
-        def sink_then_sequence(session: Session, events: Any, *, before: Statement | None = None) -> None:
-            # Read at commit time: tests may swap it, for one that takes no change.
-            if before is None:
-                self.audit_sink(session, events)
-            else:
-                self.audit_sink(session, events, before=before)
-            uow.after_commit(self.audit.sequence_after_commit)
-
-        uow = UnitOfWork(self.session_factory, sink_then_sequence)
-        return uow
+        sink = _SinkThenSequence(self)
+        sink.uow = UnitOfWork(self.session_factory, sink)
+        return sink.uow
 
     def _group_submit(self, events: Sequence[Any]) -> None:
         assert self.group_commit is not None
@@ -373,6 +366,28 @@ class Container:
             closer()
         self.provider.close()
         self.engine.dispose()
+
+
+class _SinkThenSequence:
+    """The container's audit sink, read at commit time (tests may swap it), that has its unit of
+    work run the audit sequencer once it has committed the events."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self.uow: UnitOfWork | None = None
+
+    def __call__(self, session: Session, events: Sequence[Any]) -> None:
+        self._container.audit_sink(session, events)
+        self._sequence_after_commit()
+
+    def alone(self, events: Sequence[Any], change: Statement) -> Statement:
+        statement = self._container.audit_sink.alone(events, change)
+        self._sequence_after_commit()
+        return statement
+
+    def _sequence_after_commit(self) -> None:
+        assert self.uow is not None
+        self.uow.after_commit(self._container.audit.sequence_after_commit)
 
 
 class _OnFirstUse(Collection[str]):

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from piivault.direct import write_alone
 from piivault.errors import ConfigurationError, StorageUnavailable
 
 NAMING = {
@@ -363,15 +364,15 @@ Statement = tuple[str, Sequence[Any]]
 
 
 class AuditSink(Protocol):
-    """Writes pending audit events inside the caller's transaction.
+    """Writes pending audit events: inside the caller's transaction, or with a change alone."""
 
-    With ``before``, a change (psycopg's text of a data-modifying statement, PostgreSQL) that the
-    events' insert runs first, in the same statement: see :meth:`UnitOfWork.commit`.
-    """
+    def __call__(self, session: Session, events: Sequence[Any]) -> None:
+        """Insert ``events`` in ``session``'s transaction."""
 
-    def __call__(
-        self, session: Session, events: Sequence[Any], *, before: Statement | None = None
-    ) -> None: ...
+    def alone(self, events: Sequence[Any], change: Statement) -> Statement:
+        """``change`` (psycopg's text of a data-modifying statement, and its parameters) and the
+        insert of ``events`` as one statement of psycopg's, to run alone in autocommit: see
+        :meth:`UnitOfWork.commit`."""
 
 
 class UnitOfWork:
@@ -443,8 +444,9 @@ class UnitOfWork:
         change, when it has done nothing else in the database (its session has not begun a
         transaction): the change and its events' insert then go as ONE statement in
         autocommit, atomic as any statement is, without the BEGIN and COMMIT of a
-        transaction (two of a single tokenize's six round trips, issue 22). If the statement
-        fails, nothing of it was written. Only where each statement takes its own snapshot
+        transaction (two of a single tokenize's six round trips, issue 22), on a pooled
+        connection of its own, through the driver. If the statement fails, nothing of it was
+        written. Only where each statement takes its own snapshot
         (:func:`snapshot_per_statement`): there the statement sees what it would have seen
         inside a transaction.
         """
@@ -477,26 +479,14 @@ class UnitOfWork:
             cb()
 
     def _commit_alone(self, change: Statement) -> None:
-        """``change`` and the events' insert as one statement, on the session's connection in
-        autocommit: psycopg's own flag (no round trip), set back before anything else runs on
-        the connection, whatever happens, so that neither this session nor the pool gets it
-        back changed. (SQLAlchemy's AUTOCOMMIT isolation level would hand it back with its
-        isolation level set explicitly: ``BEGIN ISOLATION LEVEL ...`` from then on.)"""
+        """``change`` and the events' insert as one statement in autocommit, through the driver
+        on a pooled connection of its own (:func:`piivault.direct.write_alone`): the session has
+        begun nothing, so neither its connection nor its commit is needed."""
         assert self.session is not None
-        connection = self.session.connection()
-        driver = connection.connection.driver_connection
-        driver.autocommit = True  # idle: the session's begin sent nothing
-        try:
-            if self._events:
-                self._audit_sink(self.session, list(self._events), before=change)  # type: ignore[misc]
-            else:
-                connection.exec_driver_sql(*change)
-        finally:
-            try:
-                driver.autocommit = False
-            except Exception:  # noqa: BLE001 - a broken connection: never back into the pool
-                connection.invalidate()
-        self.session.commit()  # nothing to send: the statement committed itself
+        statement = change
+        if self._events:
+            statement = self._audit_sink.alone(list(self._events), change)  # type: ignore[union-attr]
+        write_alone(self.session.get_bind().engine, *statement)
 
     def rollback(self) -> None:
         """Roll back what this unit of work did, and drop the events recorded of it."""

@@ -1,4 +1,5 @@
-"""A Core SELECT run on psycopg's own connection: for a read on every request.
+"""Statements on psycopg's own connection: a Core SELECT read, and a change written alone,
+on every request.
 
 SQLAlchemy builds a statement and runs it; each run through a session costs the
 session's begin, commit and close, an execution context and a result object
@@ -19,14 +20,20 @@ does, and is :class:`~piivault.errors.StorageUnavailable`, as is any error that
 means "try again later"; another driver error is raised as Core raises it.
 Rows equal Core's column by column; their names may differ where Core makes
 one up (an unlabeled expression).
+
+:func:`write_alone` runs one data-modifying statement of psycopg's text in
+autocommit on a pooled connection of its own: a single tokenize's token and
+audit rows (:meth:`piivault.db.UnitOfWork.commit`). Through a session, the
+session's connection and commit around that statement were 7.5% of a single
+tokenize's CPU (cProfile, issue 22). Its errors are translated as a read's.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import namedtuple
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -34,6 +41,7 @@ from sqlalchemy import exc
 from piivault.errors import StorageUnavailable
 
 Processor = Callable[[Any], Any]
+_T = TypeVar("_T")
 
 
 class DirectRead:
@@ -113,42 +121,17 @@ class DirectRead:
             found = self._execute(conn, values, one=False)
         except self._dbapi.Error as e:
             disconnect = self._engine.dialect.is_disconnect(e, conn, None)
-            if disconnect:  # as Core does (_own says why)
+            if disconnect:  # as Core does (_on_own_connection says why)
                 self._engine.pool._invalidate(connection.connection, e)
                 connection.invalidate(e)
-            raise self._translated(e, values, disconnect) from None
+            raise _translated(self._engine, e, self._sql, values, disconnect) from None
         return self._rows(found)
 
     def _own(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
         values = self._values(params)
-        try:
-            # The pool raises the driver's own error when it cannot connect (no Connection wraps it).
-            fairy = self._engine.raw_connection()
-        except (exc.SQLAlchemyError, self._dbapi.Error):
-            raise StorageUnavailable("database unavailable") from None
-        conn = fairy.driver_connection
-        # A read of its own, in autocommit on any engine: a connection of a read-write pool would
-        # otherwise open a transaction for it (BEGIN) that the pool then rolls back (two more
-        # round trips). Set while the connection is idle, and back before the pool has it again.
-        transactional = not conn.autocommit
-        try:
-            if transactional:
-                conn.autocommit = True
-            found = self._execute(conn, values, one=one)
-        except self._dbapi.Error as e:
-            disconnect = self._engine.dialect.is_disconnect(e, conn, None)
-            if disconnect:
-                # As Core does on a disconnect: this connection, and every one the pool made
-                # before it, are discarded (a restart killed them all).
-                self._engine.pool._invalidate(fairy, e)
-            raise self._translated(e, values, disconnect) from None
-        finally:
-            if transactional and fairy.is_valid and conn.autocommit:
-                try:
-                    conn.autocommit = False
-                except self._dbapi.Error:
-                    fairy.invalidate()  # not back into the pool in a mode it was not in
-            fairy.close()
+        found = _on_own_connection(
+            self._engine, lambda conn: self._execute(conn, values, one=one), self._sql, values
+        )
         return self._rows(found)
 
     def _values(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,15 +144,6 @@ class DirectRead:
         cursor = conn.execute(self._sql, values, prepare=True)
         return cursor.fetchmany(1) if one else cursor.fetchall()
 
-    def _translated(self, error: BaseException, values: dict[str, Any], disconnect: bool) -> Exception:
-        """StorageUnavailable for what means "try again later" (what piivault.db.is_unavailable
-        says of Core's errors: a disconnect of any class, such as a server's FATAL that closes
-        the connection, an OperationalError or an InterfaceError); else the error as Core
-        raises it, its parameters hidden. Not chained: a driver's message can quote a value."""
-        if disconnect or isinstance(error, self._dbapi.OperationalError | self._dbapi.InterfaceError):
-            return StorageUnavailable("database unavailable")
-        return exc.DBAPIError.instance(self._sql, values, error, self._dbapi.Error, hide_parameters=True)
-
     def _rows(self, found: list[tuple[Any, ...]]) -> list[Any]:
         make = self._row._make
         if not self._converted:
@@ -181,6 +155,75 @@ class DirectRead:
                 values[i] = convert(values[i])
             rows.append(make(values))
         return rows
+
+
+def write_alone(engine: sa.Engine, sql: str, params: Sequence[Any]) -> None:
+    """Run ``sql`` (psycopg's text of ONE statement) with ``params`` alone: in autocommit, on a
+    pooled connection of its own, through the driver, without a session or Core's execution.
+
+    The statement commits as it ends, all of it or, if it fails, none of it: a change and its
+    audit rows in one statement (:meth:`piivault.db.UnitOfWork.commit`). Raises ValueError for
+    an engine of another driver; :class:`StorageUnavailable` when the database cannot be reached
+    or the connection fails (it and the pool's older ones are then discarded, as Core does); any
+    other driver error as Core raises it, its parameters hidden (an
+    :class:`~sqlalchemy.exc.IntegrityError` for a constraint, its ``orig`` the driver's error).
+    """
+    if engine.dialect.driver != "psycopg":
+        raise ValueError(f"write_alone runs on psycopg, not {engine.dialect.driver}")
+    _on_own_connection(engine, lambda conn: _send(engine, conn, sql, params), sql, params)
+
+
+def _send(_engine: sa.Engine, conn: Any, sql: str, params: Sequence[Any]) -> None:
+    """The driver's execution of a write, on ``conn``, a connection of ``_engine``'s (named for
+    tests that watch one engine): psycopg prepares a text it runs often on a connection."""
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _on_own_connection(engine: sa.Engine, run: Callable[[Any], _T], sql: str, values: Any) -> _T:
+    """``run(psycopg's connection)`` on a connection of its own from ``engine``'s pool, in
+    autocommit, its errors translated (:func:`_translated`)."""
+    dbapi = engine.dialect.loaded_dbapi
+    try:
+        # The pool raises the driver's own error when it cannot connect (no Connection wraps it).
+        fairy = engine.raw_connection()
+    except (exc.SQLAlchemyError, dbapi.Error):
+        raise StorageUnavailable("database unavailable") from None
+    conn = fairy.driver_connection
+    # In autocommit on any engine: a connection of a read-write pool would otherwise open a
+    # transaction (BEGIN) that a read leaves to the pool to roll back, and a write would need a
+    # COMMIT: a round trip more either way. Set while the connection is idle, and back before
+    # the pool has it again.
+    transactional = not conn.autocommit
+    try:
+        if transactional:
+            conn.autocommit = True
+        return run(conn)
+    except dbapi.Error as e:
+        disconnect = engine.dialect.is_disconnect(e, conn, None)
+        if disconnect:
+            # As Core does on a disconnect: this connection, and every one the pool made
+            # before it, are discarded (a restart killed them all).
+            engine.pool._invalidate(fairy, e)
+        raise _translated(engine, e, sql, values, disconnect) from None
+    finally:
+        if transactional and fairy.is_valid and conn.autocommit:
+            try:
+                conn.autocommit = False
+            except dbapi.Error:
+                fairy.invalidate()  # not back into the pool in a mode it was not in
+        fairy.close()
+
+
+def _translated(engine: sa.Engine, error: Exception, sql: str, values: Any, disconnect: bool) -> Exception:
+    """StorageUnavailable for what means "try again later" (what piivault.db.is_unavailable
+    says of Core's errors: a disconnect of any class, such as a server's FATAL that closes
+    the connection, an OperationalError or an InterfaceError); else the error as Core
+    raises it, its parameters hidden. Not chained: a driver's message can quote a value."""
+    dbapi = engine.dialect.loaded_dbapi
+    if disconnect or isinstance(error, dbapi.OperationalError | dbapi.InterfaceError):
+        return StorageUnavailable("database unavailable")
+    return exc.DBAPIError.instance(sql, values, error, dbapi.Error, hide_parameters=True)
 
 
 def _locking(statement: Any) -> bool:

@@ -19,6 +19,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from piivault import direct as direct_module
 from piivault.direct import DirectRead
 
 
@@ -80,8 +81,8 @@ def traced(engine: sa.Engine) -> Iterator[Wire]:
 def statements(engine: sa.Engine) -> Iterator[list[tuple[str, str]]]:
     """(by whom, SQL text) of every statement run on ``engine``'s connections until the block
     ends, in order: ``"core"`` for those Core executes (its ``before_cursor_execute`` event),
-    ``"driver"`` for those a :class:`~piivault.direct.DirectRead` of ``engine`` runs on the
-    driver, which Core never sees."""
+    ``"driver"`` for those a :class:`~piivault.direct.DirectRead` of ``engine`` or
+    :func:`~piivault.direct.write_alone` runs on the driver, which Core never sees."""
     seen: list[tuple[str, str]] = []
 
     def core(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -94,11 +95,20 @@ def statements(engine: sa.Engine) -> Iterator[list[tuple[str, str]]]:
             seen.append(("driver", read._sql))
         return execute(read, conn, values, one=one)
 
+    send = direct_module._send
+
+    def write(of: sa.Engine, conn: Any, sql: str, params: Any) -> None:
+        if of is engine:
+            seen.append(("driver", sql))
+        send(of, conn, sql, params)
+
     event.listen(engine, "before_cursor_execute", core)
     DirectRead._execute = direct  # type: ignore[method-assign]
+    direct_module._send = write
     try:
         yield seen
     finally:
+        direct_module._send = send
         DirectRead._execute = execute  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", core)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -9,6 +11,7 @@ from audit import sink
 from audit import tables as at
 from audit.events import AuditEvent
 from piivault.db import utcnow
+from piivault.direct import write_alone
 from tests.wire import statements
 
 
@@ -29,12 +32,29 @@ def test_queued_rows_keep_the_order_of_the_events(container, backend, count):
     assert [(payload, bytes(mac)) for payload, mac in queued] == payloads
 
 
-def test_a_change_goes_only_with_rows_that_fit_one_statement_on_psycopg(container, backend):
+def test_a_change_goes_only_with_rows_that_fit_one_statement(container):
     """Where the change and its rows could not be one statement, they are refused, not split."""
     now = utcnow()
     payloads = container.audit_sink.prepare([AuditEvent(action="test.read", actor="sink-test")], now)
     change = ("INSERT INTO audit_queue (enqueued_at, payload) VALUES (%s, %s)", (now, "{}"))
-    if backend == "postgresql":
-        payloads = payloads * (sink.ROWS_PER_STATEMENT + 1)
-    with container.engine.begin() as conn, pytest.raises(ValueError, match="one statement"):
-        sink.insert_queued(conn, now, payloads, before=change)
+    with pytest.raises(ValueError, match="one statement"):
+        sink.queued_with(change, now, payloads * (sink.ROWS_PER_STATEMENT + 1))
+    assert sink.queued_with(change, now, []) == change
+
+
+@pytest.mark.parametrize("count", [1, sink.VALUES_UP_TO + 1])
+def test_a_change_and_its_rows_written_alone_are_one_statement(container, backend, count):
+    """The change and the rows, in the events' order, as one statement in autocommit."""
+    if backend != "postgresql":
+        pytest.skip("a change written alone is psycopg's")
+    events = [AuditEvent(action="test.read", actor=f"sink-test-{n}") for n in range(count)]
+    now = utcnow()
+    change = ("INSERT INTO audit_queue (enqueued_at, payload, mac) VALUES (%s, 'change', 'm')", (now,))
+    statement = container.audit_sink.alone(events, change)
+    with statements(container.engine) as seen:
+        write_alone(container.engine, *statement)
+    assert [by for by, _ in seen] == ["driver"]
+    with container.engine.connect() as conn:
+        queued = conn.execute(sa.select(at.queue.c.payload).order_by(at.queue.c.id)).scalars().all()
+    assert "change" in queued  # the change and the rows, one statement: PostgreSQL orders neither first
+    assert [json.loads(p)["actor"] for p in queued if p != "change"] == [e.actor for e in events]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from audit import tables as at
 from audit.events import AuditEvent
-from audit.sink import insert_queued
+from audit.sink import insert_queued, queued_with
 from piivault.db import utcnow
 from piivault.sql import RowsExist, commit_insert
 from tests.wire import traced
@@ -111,10 +111,14 @@ def test_an_audit_insert_the_server_refuses_leaves_no_rows(probe, backend):
     """The server fails the statement after the rows' insert ran (a NULL payload): nothing stays."""
     now = utcnow()
 
-    def refused(session, events, *, before=None):
-        insert_queued(session.connection(), now, [(None, bytes(32))], before=before)
+    class Refused:
+        def __call__(self, session, events):
+            insert_queued(session.connection(), now, [(None, bytes(32))])
 
-    probe.audit_sink = refused
+        def alone(self, events, change):
+            return queued_with(change, now, [(None, bytes(32))])
+
+    probe.audit_sink = Refused()
     with probe.uow() as uow:
         uow.record(_event(1))
         with pytest.raises(sa.exc.IntegrityError):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from piivault.db import UTCDateTime, in_array, make_engine, make_read_only_engine
-from piivault.direct import DirectRead, direct_read
+from piivault.direct import DirectRead, direct_read, write_alone
 from piivault.errors import StorageUnavailable
 from tests.wire import backend_pid, terminate, traced
 
@@ -356,3 +356,73 @@ def test_an_unreachable_database_is_a_503(engine, tables):
             direct.first({"id": "p1", "now": NOW})
     finally:
         unreachable.dispose()
+
+
+# write_alone: one data-modifying statement in autocommit, on a pooled connection of its own.
+
+
+# psycopg's text inserting a grant and, in the same statement, flipping a person's flag.
+_WRITE = (
+    "WITH flipped AS (UPDATE people SET active = NOT active WHERE id = %s) "
+    "INSERT INTO grants_t (id, target, action) VALUES (%s, %s, %s)"
+)
+
+
+def _grants(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql("SELECT id, target FROM grants_t ORDER BY id")]
+
+
+def test_a_write_alone_is_one_statement_that_commits_itself(engine, tables):
+    before = _grants(engine)
+    with traced(engine) as wire:
+        write_alone(engine, _WRITE, ("p2", 90, "p2", "read"))
+    assert wire.autocommit == [False]  # a connection of the read-write pool, set for the write
+    assert wire.executions() == 1 and wire.queries() == []  # no BEGIN, no COMMIT
+    assert wire.transaction_states() == {"I"}
+    assert _grants(engine) == [*before, (90, "p2")]
+    assert DirectRead(_statement(*tables), engine).first({"id": "p2", "now": NOW}).active is True
+    fairy = engine.raw_connection()
+    try:  # back in the pool in its own mode
+        assert fairy.driver_connection.autocommit is False
+    finally:
+        fairy.close()
+
+
+def test_a_write_that_fails_writes_nothing_and_fails_as_core_fails_it(engine, tables):
+    pid = backend_pid(engine)  # a pool of one
+    write_alone(engine, _WRITE, ("p2", 91, "p2", "read"))
+    before = _grants(engine)
+    with pytest.raises(sa.exc.IntegrityError) as core, engine.begin() as conn:
+        conn.exec_driver_sql(_WRITE, ("p1", 91, "p1", "read"))
+    with pytest.raises(sa.exc.IntegrityError) as direct:  # the key taken: the update with it undone
+        write_alone(engine, _WRITE, ("p1", 91, "p1", "read"))
+    assert type(direct.value.orig) is type(core.value.orig)
+    assert direct.value.orig.sqlstate == "23505" and direct.value.orig.diag.table_name == "grants_t"
+    assert direct.value.hide_parameters
+    assert _grants(engine) == before
+    assert DirectRead(_statement(*tables), engine).first({"id": "p1", "now": NOW}).active  # not flipped
+    assert backend_pid(engine) == pid  # the connection healthy, back in the pool
+
+
+def test_a_write_on_a_dead_connection_is_a_503_and_writes_nothing(tables, database_url):
+    engine = make_engine(database_url, ping_after_idle=3600, pool_size=1, max_overflow=0)
+    try:
+        pid = backend_pid(engine)
+        before = _grants(engine)
+        terminate(database_url, pid)
+        with pytest.raises(StorageUnavailable):
+            write_alone(engine, _WRITE, ("p2", 92, "p2", "read"))
+        assert _grants(engine) == before
+        assert backend_pid(engine) != pid  # the pool dropped it: the next checkout connects anew
+    finally:
+        engine.dispose()
+
+
+def test_a_write_alone_only_on_psycopg(tmp_path):
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with pytest.raises(ValueError, match="psycopg"):
+            write_alone(sqlite, "INSERT INTO t VALUES (1)", ())
+    finally:
+        sqlite.dispose()

@@ -160,7 +160,7 @@ def test_a_single_tokenize_of_a_known_subject_is_two_statements_and_no_transacti
     assert wire.queries() == []  # no BEGIN, no COMMIT
     assert wire.executions() == 2
     assert wire.transaction_states() == {"I"}
-    assert [(by, sql.split()[0]) for by, sql in seen] == [("driver", "SELECT"), ("core", "WITH")]
+    assert [(by, sql.split()[0]) for by, sql in seen] == [("driver", "SELECT"), ("driver", "WITH")]
     assert "UNION ALL" in seen[0][1]  # the subjects' states and the keys, together
     write = seen[1][1]
     assert write.index("INSERT INTO tokenization_tokens") < write.index("INSERT INTO audit_queue")
