@@ -340,7 +340,8 @@ def snapshot_per_statement(engine: sa.Engine) -> bool:
     has connected): then each statement of a transaction takes its own snapshot, and a statement
     in autocommit sees what it would have seen inside one. Under REPEATABLE READ or
     SERIALIZABLE a transaction's statements share one snapshot, and its reads guard its writes."""
-    return engine.dialect.default_isolation_level == "READ COMMITTED"
+    # Unknown (no attribute) until the engine's first connection: False, the transaction's way.
+    return getattr(engine.dialect, "default_isolation_level", None) == "READ COMMITTED"
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -459,7 +460,10 @@ class UnitOfWork:
             if change is not None:
                 self._commit_alone(change)
             elif self._group is not None:
-                self.session.commit()  # a read-only transaction: nothing to flush
+                # A read-only transaction, nothing to flush; none at all if the session has run
+                # nothing (piivault maps no ORM classes: every write is a statement, which begins one).
+                if self.session.in_transaction():
+                    self.session.commit()
                 if self._events:
                     self._group(list(self._events))
             else:

@@ -199,18 +199,24 @@ def test_bad_requests(container, held):
 
 def test_a_grouped_detokenize_reads_in_one_statement_outside_any_transaction(container, backend, held):
     """Issue 22: on PostgreSQL with group commit, the token's row, its owner's state and stored key
-    come in one statement on the read-only session's connection, run on the driver itself
-    (piivault.direct): no BEGIN, no COMMIT. The audit event goes with group commit."""
+    come in one statement on a connection of the read-only pool, run on the driver itself
+    (piivault.direct): no BEGIN, no COMMIT, and the unit of work's session takes no connection.
+    The audit event goes with group commit."""
     if backend != "postgresql" or container.read_only_engine is None:
         pytest.skip("group commit and its read-only pool are PostgreSQL's")
     mobile = held[0]
+    with container.uow(read_only=True) as uow:  # the read-only pool connects: its isolation known
+        container.tokenization.detokenize(uow, SERVICE, "aml_kyc", [mobile])
+    began: list[object] = []
     with traced(container.read_only_engine) as wire, container.uow(read_only=True) as uow:
+        sa.event.listen(uow.session, "after_begin", lambda *_args: began.append(1))
         got = container.tokenization.detokenize(uow, SERVICE, "aml_kyc", [mobile])
     assert got == [{"value": MOBILE}]
-    assert wire.autocommit == [True]  # one connection, the session's
+    assert began == []  # the session took no connection
+    assert wire.autocommit == [True]  # one checkout: the read's
     assert wire.executions() == 1 and wire.queries() == []
     assert wire.transaction_states() == {"I"}
-    assert [e["outcome"] for e in events(container)] == ["success"]
+    assert [e["outcome"] for e in events(container)] == ["success", "success"]  # the warm-up's, this one's
 
 
 def test_a_transactional_detokenize_reads_on_its_own_sessions_connection(container, backend, held):
