@@ -17,9 +17,8 @@ unnested, one text for any number of rows; else a multi-row VALUES list, its
 text cached per row count), the canonical bytes computed once here, and no ORM or
 SQL compilation in between (the driver's own statement, through the unit of
 work's connection or, with a change written alone, through
-:func:`piivault.direct.write_alone`: either way its errors come as
-SQLAlchemy's, so an outage is still a 503 and a failed insert still fails the
-commit).
+:func:`piivault.direct.write_alone`: either way an outage is still a 503 and a
+failed insert still fails the commit, as SQLAlchemy's error).
 """
 
 from __future__ import annotations

@@ -386,7 +386,7 @@ class UnitOfWork:
     alone); if writing it fails, the whole commit fails.
 
     A read-only unit of work (``group`` given; its sessions' transactions are
-    ``READ ONLY``) ends its transaction at commit and then hands its events to
+    ``READ ONLY``) ends its transaction at commit, if its session began one, and then hands its events to
     ``group``, which returns once they are committed in a transaction shared
     with other requests (:mod:`audit.group`), or raises: either way,
     :meth:`commit` returns only when the audit record is durable.

@@ -207,12 +207,14 @@ def _on_own_connection(engine: sa.Engine, run: Callable[[Any], _T], sql: str, va
             engine.pool._invalidate(fairy, e)
         raise _translated(engine, e, sql, values, disconnect) from None
     finally:
-        if transactional and fairy.is_valid and conn.autocommit:
-            try:
-                conn.autocommit = False
-            except dbapi.Error:
-                fairy.invalidate()  # not back into the pool in a mode it was not in
-        fairy.close()
+        try:
+            if transactional and fairy.is_valid and conn.autocommit:
+                try:
+                    conn.autocommit = False
+                except dbapi.Error:
+                    fairy.invalidate()  # not back into the pool in a mode it was not in
+        finally:
+            fairy.close()
 
 
 def _translated(engine: sa.Engine, error: Exception, sql: str, values: Any, disconnect: bool) -> Exception:

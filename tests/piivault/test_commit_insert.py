@@ -119,11 +119,13 @@ def test_an_audit_insert_the_server_refuses_leaves_no_rows(probe, backend):
             return queued_with(change, now, [(None, bytes(32))])
 
     probe.audit_sink = Refused()
-    with probe.uow() as uow:
+    with _traced(probe, backend) as wire, probe.uow() as uow:
         uow.record(_event(1))
         with pytest.raises(sa.exc.IntegrityError):
             commit_insert(uow, _probe, [_row("a"), _row("b")], "id")
     assert _state(probe) == (set(), 0)
+    if backend == "postgresql":  # the one statement alone, refused as a whole
+        assert wire.queries() == [] and wire.executions() == 1
 
 
 def test_no_rows_commits_the_events(probe):

@@ -11,7 +11,7 @@ from fieldtypes.checksums import GB11643, LUHN
 from privacy import ConsentVerdict
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, Caller, detokenize, queued_events, tokenize
-from tests.wire import traced
+from tests.wire import statements, traced
 from tokenization.errors import BatchTooLarge, InvalidRequest, NotPermitted
 from tokenization.model import TokenizeItem
 
@@ -220,9 +220,10 @@ def test_a_grouped_detokenize_reads_in_one_statement_outside_any_transaction(con
 
 
 def test_a_transactional_detokenize_reads_on_its_own_sessions_connection(container, backend, held):
-    """Without group commit (or for a unit of work that writes), the token read runs on the unit
-    of work's connection, in its transaction: one connection from the pool, not a second one
-    beside the session's (a session that read first would hold one while waiting for another)."""
+    """Without group commit (or for a unit of work that writes), once the unit of work has begun,
+    the token read runs on its connection, in its transaction: one connection from the pool, not
+    a second one beside the session's (a session that read first would hold one while waiting
+    for another)."""
     if backend != "postgresql":
         pytest.skip("the driver's own read is psycopg's")
     # Events left queued: no sequencer after the commit, whose connections would count here.
@@ -234,3 +235,21 @@ def test_a_transactional_detokenize_reads_on_its_own_sessions_connection(contain
     assert got == [{"value": MOBILE}]
     assert wire.autocommit == [False]  # one checkout: the session's
     assert wire.queries() == ["BEGIN", "COMMIT"]  # the read and the audit event between them
+
+
+def test_a_transactional_detokenize_that_has_begun_nothing_reads_in_autocommit(container, backend, held):
+    """Without group commit, a unit of work that has begun nothing reads as a tokenize does: on a
+    connection of its own in autocommit (at READ COMMITTED a read in the transaction would see
+    no more), then writes its audit event in a transaction, committed before the value leaves."""
+    if backend != "postgresql":
+        pytest.skip("the driver's own read is psycopg's")
+    container.settings = container.settings.replace(audit_sequence_inline=False)
+    detokenize(container, "aml_kyc", held[1:2])  # the purpose catalogue, read once on first use
+    before = len(events(container))
+    with traced(container.engine) as wire, statements(container.engine) as seen, container.uow() as uow:
+        got = container.tokenization.detokenize(uow, SERVICE, "aml_kyc", held[:1])
+    assert got == [{"value": MOBILE}]
+    assert wire.autocommit == [False, False]  # the read's connection, then the session's
+    assert [by for by, _ in seen] == ["driver", "core"]  # the token read, the audit insert
+    assert wire.queries() == ["BEGIN", "COMMIT"]  # around the audit insert only
+    assert [e["outcome"] for e in events(container)[before:]] == ["success"]
