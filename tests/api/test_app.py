@@ -1,4 +1,6 @@
-"""The app's Flask: a plain function is called as is, without asking inspect on every request."""
+"""The app's Flask: a plain function is called as is, without asking inspect on every request;
+and every request is counted under its method, route template and status, a made-up method
+under ``other``."""
 
 from __future__ import annotations
 
