@@ -24,8 +24,9 @@ one up (an unlabeled expression).
 :func:`write_alone` runs one data-modifying statement of psycopg's text in
 autocommit on a pooled connection of its own: a single tokenize's token and
 audit rows (:meth:`piivault.db.UnitOfWork.commit`). Through a session, the
-session's connection and commit around that statement were 7.5% of a single
-tokenize's CPU (cProfile, issue 22). Its errors are translated as a read's.
+session's connection, Core's execution and the session's commit around that
+statement were 5.5% of a single tokenize's instructions (``bench/request_cpu.py
+--instructions``, issue 22). Its errors are translated as a read's.
 """
 
 from __future__ import annotations
