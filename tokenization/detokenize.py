@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent
 from fieldtypes import FieldType, UnknownFieldType
 from piivault.db import UnitOfWork, in_array, snapshot_per_statement
-from piivault.direct import DirectRead, direct_read
+from piivault.direct import direct_read
 from piivault.sql import chunked
 from privacy import (
     DETOKENIZE_ROLES,
@@ -307,12 +307,7 @@ def _load(
     # session then needs no connection at all); else on the session's connection, in its
     # transaction (one connection, not a second beside the one it holds).
     direct = direct_read(query, bind.engine)
-    if direct is not None and not session.in_transaction() and snapshot_per_statement(bind.engine):
-        read = direct.all
-    elif direct is not None:
-        read = functools.partial(_read_on, direct, session)
-    else:
-        read = functools.partial(_read_core, session, query)
+    own = direct is not None and not session.in_transaction() and snapshot_per_statement(bind.engine)
     found: dict[str, _Row] = {}
     lock = None
     params = budget or {}
@@ -320,7 +315,10 @@ def _load(
     for chunk in [list(tokens)] if postgres else chunked(list(tokens)):
         values = {"tokens": chunk, **params}
         # .all(): the driver's fetchall, not a fetch per row (a tenth of _load's time for 1,000 rows).
-        rows = read(values)
+        if direct is None:
+            rows = session.execute(query, values).all()
+        else:
+            rows = direct.all(values) if own else direct.all_on(session.connection(), values)
         for token, field_type, owner, sealed, kind, state, *extra in rows:
             row = _Row(token, field_type, owner, kind, state, None if sealed is None else bytes(sealed))
             if keys:
@@ -333,14 +331,6 @@ def _load(
                 row.consent = joined.verdict(extra)
             found[token] = row
     return found, lock
-
-
-def _read_on(direct: DirectRead, session: Session, values: dict[str, Any]) -> list[Any]:
-    return direct.all_on(session.connection(), values)
-
-
-def _read_core(session: Session, query: sa.Select[Any], values: dict[str, Any]) -> list[Any]:
-    return session.execute(query, values).all()  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=256)
