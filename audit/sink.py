@@ -102,18 +102,19 @@ class QueueSink:
         connection = session.connection()
         insert_queued(connection, now, self.prepare(events, now, session))
 
-    def alone(self, events: Sequence[AuditEvent], change: Statement) -> Statement:
+    def alone(self, events: Sequence[AuditEvent], change: Statement, *, guarded: bool = False) -> Statement:
         """``change`` (psycopg's text of a data-modifying statement, and its parameters) and the
         events' insert into ``audit_queue`` as ONE statement (psycopg's text), for a caller that
         runs it in autocommit: the change and its audit rows then commit together or not at all,
-        as any one statement does (:meth:`piivault.db.UnitOfWork.commit`).
+        as any one statement does (:meth:`piivault.db.UnitOfWork.commit`). ``guarded``: the
+        change returns a row per row it wrote, and the events go only if it returned any.
 
         Raises as :meth:`__call__` before anything is sent; ValueError also for more events than
         one statement holds. A MAC key not loaded yet is loaded (or created) in a transaction of
         its own.
         """
         now = self._clock()
-        return queued_with(change, now, self.prepare(events, now))
+        return queued_with(change, now, self.prepare(events, now), guarded=guarded)
 
     def prepare(
         self, events: Sequence[AuditEvent], now: dt.datetime, session: Session | None = None
@@ -154,9 +155,15 @@ def insert_queued(connection: sa.Connection, now: dt.datetime, payloads: Sequenc
         connection.exec_driver_sql(*_insert(mark, psycopg, now, payloads[start : start + ROWS_PER_STATEMENT]))
 
 
-def queued_with(change: Statement, now: dt.datetime, payloads: Sequence[Queued]) -> Statement:
+def queued_with(
+    change: Statement, now: dt.datetime, payloads: Sequence[Queued], *, guarded: bool = False
+) -> Statement:
     """``change`` (psycopg's text and parameters) and the insert of ``payloads`` as one statement
     of psycopg's, the change as its ``WITH`` clause; ``change`` alone for no payloads.
+
+    ``guarded``: ``change`` returns a row for each row it wrote (``RETURNING``), and the payloads
+    are inserted only if it returned any; the statement's row count is then theirs, 0 when the
+    change wrote nothing.
 
     Raises:
         ValueError: more payloads than one statement holds.
@@ -165,19 +172,23 @@ def queued_with(change: Statement, now: dt.datetime, payloads: Sequence[Queued])
         return change
     if len(payloads) > ROWS_PER_STATEMENT:
         raise ValueError("a change goes with at most one statement's audit rows")
-    sql, params = _insert("%s", True, now, payloads)
+    sql, params = _insert("%s", True, now, payloads, guarded)
     change_sql, change_params = change
     return f"WITH change AS ({change_sql}) {sql}", (*change_params, *params)
 
 
-def _insert(mark: str, psycopg: bool, now: dt.datetime, payloads: Sequence[Queued]) -> Statement:
-    """The driver's text and parameters inserting ``payloads`` (at most ROWS_PER_STATEMENT)."""
+def _insert(
+    mark: str, psycopg: bool, now: dt.datetime, payloads: Sequence[Queued], guarded: bool = False
+) -> Statement:
+    """The driver's text and parameters inserting ``payloads`` (at most ROWS_PER_STATEMENT);
+    ``guarded`` (psycopg, after a ``WITH change``), only if ``change`` returned a row."""
     if psycopg and len(payloads) > VALUES_UP_TO:
-        return _INSERT_ARRAYS, (now, [payload for payload, _ in payloads], [mac for _, mac in payloads])
+        text = _INSERT_ARRAYS_WITH_CHANGE if guarded else _INSERT_ARRAYS
+        return text, (now, [payload for payload, _ in payloads], [mac for _, mac in payloads])
     # SQLite's driver gets the text UTCDateTime would store; psycopg an aware datetime.
     enqueued_at: Any = now.astimezone(dt.UTC).strftime(_SQLITE_TIME) if mark == "?" else now
     params = tuple(value for payload, mac in payloads for value in (enqueued_at, payload, mac))
-    return _insert_statement(mark, len(payloads)), params
+    return _insert_statement(mark, len(payloads), guarded), params
 
 
 # PostgreSQL (psycopg), beyond VALUES_UP_TO rows: the payloads and MACs as two binary arrays, in
@@ -190,9 +201,14 @@ _INSERT_ARRAYS = (
     "SELECT %s, q.payload, q.mac FROM unnest(%b::text[], %b::bytea[]) WITH ORDINALITY AS q(payload, mac, n) "
     "ORDER BY q.n"
 )
+_ONLY_WITH_CHANGE = "EXISTS (SELECT FROM change)"
+_INSERT_ARRAYS_WITH_CHANGE = _INSERT_ARRAYS.replace(" ORDER BY", f" WHERE {_ONLY_WITH_CHANGE} ORDER BY")
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_statement(mark: str, rows: int) -> str:
+def _insert_statement(mark: str, rows: int, guarded: bool) -> str:
     values = ", ".join([f"({mark}, {mark}, {mark})"] * rows)
-    return f"INSERT INTO audit_queue (enqueued_at, payload, mac) VALUES {values}"  # noqa: S608 - constants
+    into = "INSERT INTO audit_queue (enqueued_at, payload, mac)"
+    if guarded:  # the rows as a subquery, for the condition (an INSERT ... VALUES takes none)
+        return f"{into} SELECT * FROM (VALUES {values}) AS v WHERE {_ONLY_WITH_CHANGE}"  # noqa: S608 - constants
+    return f"{into} VALUES {values}"  # noqa: S608 - constants

@@ -380,8 +380,8 @@ class _SinkThenSequence:
         self._container.audit_sink(session, events)
         self._sequence_after_commit()
 
-    def alone(self, events: Sequence[Any], change: Statement) -> Statement:
-        statement = self._container.audit_sink.alone(events, change)
+    def alone(self, events: Sequence[Any], change: Statement, *, guarded: bool = False) -> Statement:
+        statement = self._container.audit_sink.alone(events, change, guarded=guarded)
         self._sequence_after_commit()
         return statement
 

@@ -229,6 +229,7 @@ class _InsertShape:
     one_row: str  # a VALUES row
     arrays: str  # one binary array per column, unnested
     utc: tuple[int, ...]  # the positions of UTC columns: their datetimes must be aware
+    selected: str  # the row as a SELECT, for a condition to follow (WHERE)
 
 
 @functools.lru_cache(maxsize=256)
@@ -250,6 +251,7 @@ def _insert_shape(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]) 
         one_row=f"{into} VALUES ({marks})",
         arrays=f"{into} SELECT * FROM unnest({unnest})",  # noqa: S608 - identifiers and casts
         utc=tuple(i for i, column in enumerate(columns) if isinstance(column.type, UTCDateTime)),
+        selected=f"{into} SELECT {marks}",
     )
 
 
@@ -285,11 +287,15 @@ def insert_arrays(
 
 
 def insert_statement(
-    dialect: sa.Dialect, table: sa.Table, rows: Sequence[dict[str, Any]]
+    dialect: sa.Dialect, table: sa.Table, rows: Sequence[dict[str, Any]], *, only_if: Statement | None = None
 ) -> tuple[str, tuple[Any, ...]] | None:
     """psycopg's text and parameters of one INSERT of ``rows`` into ``table``; None (the caller
     inserts another way) on another database or driver, for no rows, for a column of a type
     it does not send, a naive time for a UTC column, or (several rows) a column of nulls only.
+
+    ``only_if`` (psycopg's text of a condition, and its parameters) makes the insert guarded:
+    it writes the rows only if the condition holds as the statement runs, and returns a row
+    (``RETURNING 1``) for each row it wrote, none when the condition failed.
 
     Each column travels as one array in binary format, unpacked by ``unnest``:
     the driver encodes an array in a C loop, where an ``executemany`` costs a
@@ -307,14 +313,26 @@ def insert_statement(
     if len(rows) == 1:
         # One row: its values as they are, not an array per column to build and unnest.
         values = tuple(rows[0][name] for name in names)
-        return (shape.one_row, values) if _aware(values[i] for i in shape.utc) else None
+        if not _aware(values[i] for i in shape.utc):
+            return None
+        if only_if is None:
+            return shape.one_row, values
+        return _guarded(shape.selected, values, only_if)
     columns = tuple([row[name] for row in rows] for name in names)
     # An array of nulls only: the driver could not tell its element type (a lone NULL takes the column's).
     if any(all(v is None for v in values) for values in columns):
         return None
     if not all(_aware(columns[i]) for i in shape.utc):
         return None
-    return shape.arrays, columns
+    if only_if is None:
+        return shape.arrays, columns
+    return _guarded(shape.arrays, columns, only_if)
+
+
+def _guarded(insert: str, params: tuple[Any, ...], only_if: Statement) -> tuple[str, tuple[Any, ...]]:
+    """``insert`` (an INSERT ... SELECT) writing only if ``only_if`` holds, a row returned per row written."""
+    condition, condition_params = only_if
+    return f"{insert} WHERE {condition} RETURNING 1", (*params, *condition_params)
 
 
 def in_array(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
@@ -370,10 +388,11 @@ class AuditSink(Protocol):
     def __call__(self, session: Session, events: Sequence[Any]) -> None:
         """Insert ``events`` in ``session``'s transaction."""
 
-    def alone(self, events: Sequence[Any], change: Statement) -> Statement:
+    def alone(self, events: Sequence[Any], change: Statement, *, guarded: bool = False) -> Statement:
         """``change`` (psycopg's text of a data-modifying statement, and its parameters) and the
         insert of ``events`` as one statement of psycopg's, to run alone in autocommit: see
-        :meth:`UnitOfWork.commit`."""
+        :meth:`UnitOfWork.commit`. ``guarded``: ``change`` returns a row for each row it wrote,
+        and the events are inserted only if it returned any."""
 
 
 class UnitOfWork:
@@ -438,8 +457,9 @@ class UnitOfWork:
         with _outage_unavailable():
             self.session.flush()
 
-    def commit(self, change: Statement | None = None) -> None:
-        """Write queued audit events and commit; raise StorageUnavailable on outage.
+    def commit(self, change: Statement | None = None, *, guarded: bool = False) -> bool:
+        """Write queued audit events and commit; raise StorageUnavailable on outage. Returns
+        True, unless a guarded change wrote nothing.
 
         ``change`` (PostgreSQL, psycopg's text and parameters) is this unit of work's one
         change, when it has done nothing else in the database (its session has not begun a
@@ -450,15 +470,23 @@ class UnitOfWork:
         written. Only where each statement takes its own snapshot
         (:func:`snapshot_per_statement`): there the statement sees what it would have seen
         inside a transaction.
+
+        ``guarded``: ``change`` writes only if a condition of its own holds, and returns a row
+        for each row it wrote (:func:`insert_statement`'s ``only_if``); its events are inserted
+        only if it wrote. If it wrote nothing, this returns False: nothing was written or
+        committed, and the unit of work holds its events still (roll it back to drop them).
         """
         assert self.session is not None
         if self._events and self._audit_sink is None and self._group is None:
             raise RuntimeError("unit of work has audit events but no audit sink")
         if change is not None and (self._group is not None or self.session.in_transaction()):
             raise RuntimeError("a change commits alone only in a unit of work that has done nothing yet")
+        if guarded and change is None:
+            raise ValueError("only a change commits guarded")
         try:
             if change is not None:
-                self._commit_alone(change)
+                if not self._commit_alone(change, guarded) and guarded:
+                    return False
             elif self._group is not None:
                 # A read-only transaction, nothing to flush; none at all if the session has run
                 # nothing (piivault maps no ORM classes: every write is a statement, which begins one).
@@ -481,16 +509,19 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()
+        return True
 
-    def _commit_alone(self, change: Statement) -> None:
+    def _commit_alone(self, change: Statement, guarded: bool) -> int:
         """``change`` and the events' insert as one statement in autocommit, through the driver
         on a pooled connection of its own (:func:`piivault.direct.write_alone`): the session has
-        begun nothing, so neither its connection nor its commit is needed."""
+        begun nothing, so neither its connection nor its commit is needed. Returns the rows the
+        statement wrote: guarded, none when the change wrote none (its events went with it)."""
         assert self.session is not None
         statement = change
         if self._events:
-            statement = self._audit_sink.alone(list(self._events), change)  # type: ignore[union-attr]
-        write_alone(self.session.get_bind().engine, *statement)
+            sink = self._audit_sink
+            statement = sink.alone(list(self._events), change, guarded=guarded)  # type: ignore[union-attr]
+        return write_alone(self.session.get_bind().engine, *statement)
 
     def rollback(self) -> None:
         """Roll back what this unit of work did, and drop the events recorded of it."""

@@ -158,9 +158,10 @@ class DirectRead:
         return rows
 
 
-def write_alone(engine: sa.Engine, sql: str, params: Sequence[Any]) -> None:
+def write_alone(engine: sa.Engine, sql: str, params: Sequence[Any]) -> int:
     """Run ``sql`` (psycopg's text of ONE statement) with ``params`` alone: in autocommit, on a
-    pooled connection of its own, through the driver, without a session or Core's execution.
+    pooled connection of its own, through the driver, without a session or Core's execution;
+    returns the rows it wrote (or returned), as the driver counts them.
 
     The statement commits as it ends, all of it or, if it fails, none of it: a change and its
     audit rows in one statement (:meth:`piivault.db.UnitOfWork.commit`). Raises ValueError for
@@ -171,14 +172,16 @@ def write_alone(engine: sa.Engine, sql: str, params: Sequence[Any]) -> None:
     """
     if engine.dialect.driver != "psycopg":
         raise ValueError(f"write_alone runs on psycopg, not {engine.dialect.driver}")
-    _on_own_connection(engine, lambda conn: _send(engine, conn, sql, params), sql, params)
+    return _on_own_connection(engine, lambda conn: _send(engine, conn, sql, params), sql, params)
 
 
-def _send(_engine: sa.Engine, conn: Any, sql: str, params: Sequence[Any]) -> None:
+def _send(_engine: sa.Engine, conn: Any, sql: str, params: Sequence[Any]) -> int:
     """The driver's execution of a write, on ``conn``, a connection of ``_engine``'s (named for
-    tests that watch one engine): psycopg prepares a text it runs often on a connection."""
+    tests that watch one engine), and its row count: psycopg prepares a text it runs often on a
+    connection."""
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _on_own_connection(engine: sa.Engine, run: Callable[[Any], _T], sql: str, values: Any) -> _T:

@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from piivault.db import UnitOfWork, in_array, insert_arrays, insert_statement, snapshot_per_statement
+from piivault.db import (
+    Statement,
+    UnitOfWork,
+    in_array,
+    insert_arrays,
+    insert_statement,
+    snapshot_per_statement,
+)
 
 SQL_CHUNK = 900  # bound parameters per IN list, under SQLite's old 999 limit
 
@@ -97,11 +104,36 @@ class RowsExist(Exception):
     """Some rows' keys were taken already: nothing was written."""
 
 
-def commit_insert(uow: UnitOfWork, table: sa.Table, rows: Sequence[dict[str, Any]], key: str) -> None:
+def commits_alone(uow: UnitOfWork) -> bool:
+    """Whether an insert :func:`commit_insert` makes now would commit alone with the events:
+    PostgreSQL (psycopg) at READ COMMITTED, and ``uow`` has begun nothing."""
+    session = uow.session
+    assert session is not None
+    engine = session.get_bind().engine
+    return (
+        engine.dialect.driver == "psycopg" and not session.in_transaction() and snapshot_per_statement(engine)
+    )
+
+
+def commit_insert(
+    uow: UnitOfWork,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: str,
+    *,
+    only_if: Statement | None = None,
+) -> bool:
     """Insert ``rows`` into ``table`` and commit them with ``uow``'s recorded events, all or none.
+    Returns True, unless ``only_if`` failed.
 
     Raises :class:`RowsExist` when any row's ``key`` is taken (by a concurrent request, say):
     then ``uow`` is rolled back, nothing of it written, and its recorded events dropped.
+
+    ``only_if`` (psycopg's text of a condition, and its parameters; only where the insert
+    commits alone, :func:`commits_alone`, else ValueError) is checked in the same statement:
+    if it fails, nothing is written and this returns False, ``uow`` rolled back as for
+    :class:`RowsExist`. What a request read earlier, or took from a cache, it checks there
+    instead of reading it again (issue 22).
 
     On PostgreSQL (psycopg) at READ COMMITTED, when these rows are all ``uow`` writes (it has
     begun no transaction), they and the events' queue rows are one statement in autocommit
@@ -118,20 +150,25 @@ def commit_insert(uow: UnitOfWork, table: sa.Table, rows: Sequence[dict[str, Any
     engine = session.get_bind().engine
     alone = None
     if not session.in_transaction() and snapshot_per_statement(engine):
-        alone = insert_statement(engine.dialect, table, rows)
+        alone = insert_statement(engine.dialect, table, rows, only_if=only_if)
     if alone is not None:
         try:
-            uow.commit(alone)
+            written = uow.commit(alone, guarded=only_if is not None)
         except exc.IntegrityError as e:
             if getattr(e.orig, "sqlstate", None) != _UNIQUE_VIOLATION or e.orig.diag.table_name != table.name:
                 raise
             uow.rollback()
             raise RowsExist() from None
-        return
+        if not written:
+            uow.rollback()
+        return written
+    if only_if is not None:
+        raise ValueError("a condition goes only with an insert that commits alone")
     if _count_inserted(session, table, rows, key) < len(rows):
         uow.rollback()
         raise RowsExist()
     uow.commit()
+    return True
 
 
 _UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE

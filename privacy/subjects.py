@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from piivault.db import Statement
 from piivault.sql import insert_ignoring_conflicts, select_in
 from privacy import tables as pt
 
@@ -48,6 +49,26 @@ def ensure(
     found = states(session, [sid for sid in subject_ids if sid not in new])
     found.update((sid, (SUBJECT, ACTIVE)) for sid in created)
     return found, created
+
+
+def active_still(subject_ids: Sequence[str]) -> Statement:
+    """psycopg's text and parameters of a condition (PostgreSQL) that holds while every one of
+    ``subject_ids`` is an active subject, for a writer that knew them active before (from a
+    cache) to check in the statement that writes for them (:func:`piivault.sql.commit_insert`'s
+    ``only_if``).
+
+    It locks their rows (``FOR SHARE``) as it reads them: a change of state in a transaction
+    still open (an erasure that has not committed) makes the statement wait for it, then see the
+    state it left. Without the lock the statement would see the state before, and could write
+    for a subject whose erasure is deleting what it has (a token left after its erasure)."""
+    return _ACTIVE_STILL, (list(subject_ids),)
+
+
+_ACTIVE_STILL = (
+    "NOT EXISTS (SELECT FROM unnest(%b::text[]) AS named(subject_id) "  # noqa: S608 - a table's name
+    f"WHERE NOT EXISTS (SELECT FROM {pt.subjects.name} AS s "
+    f"WHERE s.subject_id = named.subject_id AND s.state = '{ACTIVE}' FOR SHARE OF s))"
+)
 
 
 def insert(session: Session, subject_ids: Sequence[str], kind: str, now: dt.datetime) -> list[str]:

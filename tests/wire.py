@@ -97,10 +97,10 @@ def statements(engine: sa.Engine) -> Iterator[list[tuple[str, str]]]:
 
     send = direct_module._send
 
-    def write(of: sa.Engine, conn: Any, sql: str, params: Any) -> None:
+    def write(of: sa.Engine, conn: Any, sql: str, params: Any) -> int:
         if of is engine:
             seen.append(("driver", sql))
-        send(of, conn, sql, params)
+        return send(of, conn, sql, params)
 
     event.listen(engine, "before_cursor_execute", core)
     DirectRead._execute = direct  # type: ignore[method-assign]

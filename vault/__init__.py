@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from vault.keyring import Keyring
     from vault.keystore import (
         StoredKeys,
+        stored_as,
         stored_key_rows,
         subject_owner,
         subject_owner_column,
@@ -53,6 +54,7 @@ _LAZY = {
     "Keyring": ("vault.keyring", "Keyring"),
     "KeyStatus": ("vault.rotation", "KeyStatus"),
     "StoredKeys": ("vault.keystore", "StoredKeys"),
+    "stored_as": ("vault.keystore", "stored_as"),
     "stored_key_rows": ("vault.keystore", "stored_key_rows"),
     "subject_owner": ("vault.keystore", "subject_owner"),
     "subject_owner_column": ("vault.keystore", "subject_owner_column"),
@@ -102,6 +104,7 @@ __all__ = [
     "VaultError",
     "VaultUnavailable",
     "constant_time_equal",
+    "stored_as",
     "stored_key_rows",
     "subject_owner",
     "subject_owner_column",

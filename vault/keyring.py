@@ -169,6 +169,17 @@ class Keyring:
         (``PIIVAULT_DEK_CACHE_TTL``); with a cache of size 0 this always says None."""
         return self.cache.get(system_owner(name))
 
+    def held(self, owners: Iterable[str]) -> dict[str, DataKey]:
+        """The keys of ``owners`` that the cache holds: no database, no Vault. A key held here
+        may have been shredded or replaced since it was cached (in another process): a caller
+        checks it is stored still (:func:`vault.keystore.stored_as`) where it uses it."""
+        keys = {}
+        for owner in owners:
+            key = self.cache.get(owner)
+            if key is not None:
+                keys[owner] = key
+        return keys
+
     def stored_system_key(self, session: Session, name: str) -> DataKey | None:
         """A system key :meth:`system_key` made, its row read from the database (unwrapped unless
         the cache holds that key); None if it was never made. It never makes one."""

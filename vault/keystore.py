@@ -5,7 +5,8 @@ A data key is stored as one row per owner, ``subject:<id>`` or ``system:<name>``
 This module names the owners, reads the owners' stored keys (:func:`read`, the
 statement built once per dialect), inserts new rows (:func:`insert`) and deletes
 rows (:func:`delete`), and gives readers elsewhere the statements that read keys
-in their own round trip (:func:`with_stored_key`, :func:`stored_key_rows`). It
+in their own round trip (:func:`with_stored_key`, :func:`stored_key_rows`), and
+a writer with cached keys the condition that they are stored still (:func:`stored_as`). It
 never unwraps: what it returns is :data:`StoredKeys`, for
 :meth:`vault.keyring.Keyring.unwrap`.
 """
@@ -19,9 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from piivault.db import in_array, insert_arrays
+from piivault.db import Statement, in_array, insert_arrays
 from piivault.sql import chunked
 from vault import tables as t
+from vault.datakey import DataKey
 
 SUBJECT = "subject:"
 SYSTEM = "system:"
@@ -60,6 +62,26 @@ def stored_key_rows(
 def subject_owner_column(subject_id: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     """:func:`subject_owner` in SQL: the key owner of the subject in column ``subject_id``."""
     return sa.literal_column(f"'{SUBJECT}'", sa.String) + subject_id
+
+
+def stored_as(keys: Iterable[DataKey]) -> Statement:
+    """psycopg's text and parameters of a condition (PostgreSQL) that holds while each of
+    ``keys`` is stored under its key id: none shredded, none replaced. A writer that took its
+    keys from the cache (:meth:`Keyring.held`) checks them in the statement that uses them
+    (:func:`piivault.sql.commit_insert`'s ``only_if``) instead of reading their rows first."""
+    owners, key_ids = [], []
+    for key in keys:
+        owners.append(key.owner)
+        key_ids.append(key.key_id)
+    return _STORED_AS, (owners, key_ids)
+
+
+# %b: psycopg's placeholder for a parameter sent in binary format (here, two text arrays).
+_STORED_AS = (
+    "NOT EXISTS (SELECT FROM unnest(%b::text[], %b::text[]) AS held(owner, key_id) "  # noqa: S608 - a table's name
+    f"WHERE NOT EXISTS (SELECT FROM {t.data_keys.name} AS k "
+    "WHERE k.owner = held.owner AND k.key_id = held.key_id))"
+)
 
 
 StoredKeys = dict[str, tuple[str, str]]

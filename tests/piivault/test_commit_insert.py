@@ -115,8 +115,8 @@ def test_an_audit_insert_the_server_refuses_leaves_no_rows(probe, backend):
         def __call__(self, session, events):
             insert_queued(session.connection(), now, [(None, bytes(32))])
 
-        def alone(self, events, change):
-            return queued_with(change, now, [(None, bytes(32))])
+        def alone(self, events, change, *, guarded=False):
+            return queued_with(change, now, [(None, bytes(32))], guarded=guarded)
 
     probe.audit_sink = Refused()
     with _traced(probe, backend) as wire, probe.uow() as uow:
@@ -175,3 +175,54 @@ def test_under_repeatable_read_the_rows_take_a_transaction(probe, backend, monke
         commit_insert(uow, _probe, [_row("b")], "id")
     assert wire.queries() == ["BEGIN", "COMMIT"]
     assert _state(probe) == ({"a", "b"}, 1)
+
+
+# A guarded insert (only_if): the condition checked in the one statement, rows and events both or none.
+_HOLDS = "NOT EXISTS (SELECT FROM commit_insert_probe WHERE id = %s)"  # holds while no row has this id
+
+
+@pytest.mark.parametrize("events", [1, 5], ids=["values", "arrays"])  # the audit insert's two shapes
+@pytest.mark.parametrize("rows", [1, 3], ids=["one-row", "unnested"])  # the insert's two shapes
+def test_a_condition_that_holds_writes_rows_and_events_in_one_statement(probe, backend, rows, events):
+    if backend != "postgresql":
+        pytest.skip("a condition goes with an insert that commits alone: psycopg's")
+    with probe.uow() as uow:  # the MAC key read, once
+        uow.record(_event(0))
+        commit_insert(uow, _probe, [_row("blocker")], "id")
+    with traced(probe.engine) as wire, probe.uow() as uow:
+        for n in range(events):
+            uow.record(_event(n))
+        written = commit_insert(
+            uow, _probe, [_row(f"r{n}") for n in range(rows)], "id", only_if=(_HOLDS, ("x",))
+        )
+    assert written is True and uow.committed
+    assert _state(probe) == ({"blocker", *(f"r{n}" for n in range(rows))}, 1 + events)
+    assert wire.queries() == [] and wire.executions() == 1
+
+
+@pytest.mark.parametrize("events", [1, 5], ids=["values", "arrays"])
+@pytest.mark.parametrize("rows", [1, 3], ids=["one-row", "unnested"])
+def test_a_condition_that_fails_writes_nothing_and_drops_the_events(probe, backend, rows, events):
+    if backend != "postgresql":
+        pytest.skip("a condition goes with an insert that commits alone: psycopg's")
+    with probe.uow() as uow:
+        commit_insert(uow, _probe, [_row("blocker")], "id")
+    with probe.uow() as uow:
+        for n in range(events):
+            uow.record(_event(n))
+        fresh = [_row(f"r{n}") for n in range(rows)]
+        assert commit_insert(uow, _probe, fresh, "id", only_if=(_HOLDS, ("blocker",))) is False
+        assert _state(probe) == ({"blocker"}, 0)
+        # The unit of work goes on as new: what it recorded went with the rollback.
+        uow.record(_event(99))
+        assert commit_insert(uow, _probe, [_row("later")], "id") is True
+    assert _state(probe) == ({"blocker", "later"}, 1)
+
+
+def test_a_condition_goes_only_with_an_insert_that_commits_alone(probe, backend):
+    with probe.uow() as uow:
+        if backend == "postgresql":  # alone only before the unit of work begins anything
+            uow.session.execute(_probe.insert().values(_row("earlier")))
+        with pytest.raises(ValueError, match="commits alone"):
+            commit_insert(uow, _probe, [_row("a")], "id", only_if=(_HOLDS, ("x",)))
+    assert _state(probe) == (set(), 0)

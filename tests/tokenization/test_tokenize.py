@@ -118,7 +118,7 @@ def test_new_subjects_get_their_keys_in_one_wrap_call(container, vault_calls):
     assert vault_calls["unwrap"] == 1  # the system keys and every subject's key together
 
 
-def test_subjects_states_and_keys_take_one_statement_whether_all_new_or_all_known(container, svc):
+def test_subjects_states_and_keys_take_one_statement_whether_all_new_or_all_known(container, svc, backend):
     # The subjects' states come with their data keys and the tokenization secrets (issue 22):
     # one SELECT; only new subjects take more (their insert, then the keyring's create_keys).
     # On PostgreSQL the SELECT runs on the driver (piivault.direct): counted all the same.
@@ -132,6 +132,11 @@ def test_subjects_states_and_keys_take_one_statement_whether_all_new_or_all_know
     assert touching(seen) == new_subjects
     with statements(container.engine) as seen:
         tokenize(container, [TokenizeItem("email", "a@example.com", f"cust-{i:04d}") for i in range(3)])
+    # On PostgreSQL every key cached: no read, the write checks states and keys (a guarded WITH).
+    assert touching(seen) == (["WITH"] if backend == "postgresql" else ["SELECT"])
+    container.keyring.cache.clear()
+    with statements(container.engine) as seen:
+        tokenize(container, [TokenizeItem("email", "c@example.com", f"cust-{i:04d}") for i in range(3)])
     assert touching(seen) == ["SELECT"]
     erase_subject(container, "cust-0000", actor="dpo:test")
     with statements(container.engine) as seen:
@@ -144,26 +149,35 @@ def test_subjects_states_and_keys_take_one_statement_whether_all_new_or_all_know
     assert [r.get("error", {}).get("rule") for r in out] == ["subject_erased", None, None]
 
 
-def test_a_single_tokenize_of_a_known_subject_is_two_statements_and_no_transaction(container, backend):
+@pytest.mark.parametrize("cached", [False, True], ids=["keys-read", "keys-cached"])
+def test_a_single_tokenize_of_a_known_subject_is_two_statements_or_one_and_no_transaction(
+    container, backend, cached
+):
     """Issue 22: the subject's state and key with the tokenization secrets (one read, on the driver:
     piivault.direct), then the token's insert and the audit events' insert as ONE statement; each
-    in autocommit, so no BEGIN or COMMIT, and the server is never left inside a transaction."""
+    in autocommit, so no BEGIN or COMMIT, and the server is never left inside a transaction. With
+    every key in the cache there is no read: the write checks the state and the keys itself."""
     if backend != "postgresql":
         pytest.skip("the driver's own read is psycopg's")
     # Events left queued: no sequencer after the commit, whose connections would count here.
     container.settings = container.settings.replace(audit_sequence_inline=False)
     tokenize(container, [TokenizeItem("name", "张三", "cust-0001")])  # the subject, its key, the secrets
+    if not cached:
+        container.keyring.cache.clear()
     before = queued_events(container)
     with traced(container.engine) as wire, statements(container.engine) as seen:
         out = tokenize(container, [TokenizeItem("cn_mobile", MOBILE, "cust-0001")])
     assert "token" in out.items[0]
     assert wire.queries() == []  # no BEGIN, no COMMIT
-    assert wire.executions() == 2
+    assert wire.executions() == (1 if cached else 2)
     assert wire.transaction_states() == {"I"}
-    assert [(by, sql.split()[0]) for by, sql in seen] == [("driver", "SELECT"), ("driver", "WITH")]
-    assert "UNION ALL" in seen[0][1]  # the subjects' states and the keys, together
-    write = seen[1][1]
+    expected = [("driver", "WITH")] if cached else [("driver", "SELECT"), ("driver", "WITH")]
+    assert [(by, sql.split()[0]) for by, sql in seen] == expected
+    if not cached:
+        assert "UNION ALL" in seen[0][1]  # the subjects' states and the keys, together
+    write = seen[-1][1]
     assert write.index("INSERT INTO tokenization_tokens") < write.index("INSERT INTO audit_queue")
+    assert ("FOR SHARE" in write) is cached  # the guard: the subject's row locked as it is checked
     assert out.items[0]["token"] in {r["token"] for r in rows(container)}
     written = [json.loads(p) for p in queued_events(container) if p not in before]
     assert len(written) == 2
