@@ -225,6 +225,11 @@ def shred_now(
     if subjects.get(session, subject_id) is None:
         # Known only to consent: an erased row keeps tokenization from reviving the id.
         subjects.insert(session, [subject_id], subjects.SUBJECT, now)
+    # The state first, then the tokens: a tokenize writing for this subject checks its state
+    # with the row locked (privacy.subjects.states_still). One that locked it first commits
+    # before this update goes on, and its token is deleted below (a statement of its own, at
+    # READ COMMITTED, sees it); one that comes later waits for this transaction and sees
+    # "erased". Tokens deleted before the update could miss a token committed in between.
     subjects.set_state(session, subject_id, subjects.ERASED, now)
     removed = {
         "tokens": subject_tokens.erase_tokens(session, deps.keyring, subject_id, now),

@@ -295,7 +295,8 @@ def insert_statement(
 
     ``only_if`` (psycopg's text of a condition, and its parameters) makes the insert guarded:
     it writes the rows only if the condition holds as the statement runs, and returns a row
-    (``RETURNING 1``) for each row it wrote, none when the condition failed.
+    (``RETURNING 1``) for each row it wrote, none when the condition failed. A single row then
+    goes as a SELECT of its values, for the condition to follow.
 
     Each column travels as one array in binary format, unpacked by ``unnest``:
     the driver encodes an array in a C loop, where an ``executemany`` costs a
@@ -473,8 +474,8 @@ class UnitOfWork:
 
         ``guarded``: ``change`` writes only if a condition of its own holds, and returns a row
         for each row it wrote (:func:`insert_statement`'s ``only_if``); its events are inserted
-        only if it wrote. If it wrote nothing, this returns False: nothing was written or
-        committed, and the unit of work holds its events still (roll it back to drop them).
+        only if it wrote. If it wrote nothing, this returns False: nothing was written, and the
+        unit of work is rolled back (its events dropped), to go on as new.
         """
         assert self.session is not None
         if self._events and self._audit_sink is None and self._group is None:
@@ -486,6 +487,7 @@ class UnitOfWork:
         try:
             if change is not None:
                 if not self._commit_alone(change, guarded) and guarded:
+                    self.rollback()
                     return False
             elif self._group is not None:
                 # A read-only transaction, nothing to flush; none at all if the session has run

@@ -159,9 +159,7 @@ def commit_insert(
                 raise
             uow.rollback()
             raise RowsExist() from None
-        if not written:
-            uow.rollback()
-        return written
+        return written  # if not, uow.commit rolled it back
     if only_if is not None:
         raise ValueError("a condition goes only with an insert that commits alone")
     if _count_inserted(session, table, rows, key) < len(rows):

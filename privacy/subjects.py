@@ -12,7 +12,7 @@ tokens are :mod:`tokenization.subject_tokens`'.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,23 +51,24 @@ def ensure(
     return found, created
 
 
-def active_still(subject_ids: Sequence[str]) -> Statement:
-    """psycopg's text and parameters of a condition (PostgreSQL) that holds while every one of
-    ``subject_ids`` is an active subject, for a writer that knew them active before (from a
-    cache) to check in the statement that writes for them (:func:`piivault.sql.commit_insert`'s
-    ``only_if``).
+def states_still(states: Mapping[str, str]) -> Statement:
+    """psycopg's text and parameters of a condition (PostgreSQL) that holds while each subject
+    of ``states`` (subject id -> state) is in that state still: for a writer that read the
+    states before it writes (or took them from a cache) to check in its write
+    (:func:`piivault.sql.commit_insert`'s ``only_if``) or in its transaction, before it.
 
-    It locks their rows (``FOR SHARE``) as it reads them: a change of state in a transaction
-    still open (an erasure that has not committed) makes the statement wait for it, then see the
-    state it left. Without the lock the statement would see the state before, and could write
-    for a subject whose erasure is deleting what it has (a token left after its erasure)."""
-    return _ACTIVE_STILL, (list(subject_ids),)
+    It locks their rows (``FOR SHARE``, till the writer commits) as it reads them. A change of
+    state not yet committed (an erasure's) makes the check wait for that transaction, then see
+    the state it left; a change begun after the check waits for the writer. Read without the
+    lock, at the statement's snapshot, a subject being erased would still look active, and a
+    token written for it then would outlive its erasure, its blind index with it."""
+    return _STATES_STILL, (list(states), list(states.values()))
 
 
-_ACTIVE_STILL = (
-    "NOT EXISTS (SELECT FROM unnest(%b::text[]) AS named(subject_id) "  # noqa: S608 - a table's name
+_STATES_STILL = (
+    "NOT EXISTS (SELECT FROM unnest(%b::text[], %b::text[]) AS known(subject_id, state) "  # noqa: S608 - a table's name
     f"WHERE NOT EXISTS (SELECT FROM {pt.subjects.name} AS s "
-    f"WHERE s.subject_id = named.subject_id AND s.state = '{ACTIVE}' FOR SHARE OF s))"
+    "WHERE s.subject_id = known.subject_id AND s.state = known.state FOR SHARE OF s))"
 )
 
 

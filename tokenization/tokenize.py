@@ -18,9 +18,11 @@ One request is one unit of work, committed all or none. Steps, each batched:
    and the tokenization secrets exist; no deterministic or standalone item, no
    restricted subject, no idempotency key), on PostgreSQL at READ COMMITTED one
    statement in autocommit, its read of states and keys before it in autocommit
-   too; or, when every key it needs is in the data-key cache, no read: the statement
-   writes only if the subjects are active still and the cached keys stored still, and
-   else writes nothing and the request reads and writes the usual way (:func:`_held`).
+   too, or no read when every key it needs is in the data-key cache (:func:`_held`).
+   The write checks what was read or cached (:func:`_unchanged`): each subject in the
+   state read, its row locked till the write commits, so a token cannot outlive an
+   erasure under way; and cached keys stored still. If the check fails nothing is
+   written, and the request reads everything and goes again.
    If a concurrent request inserted the same deterministic token (or a
    format-preserving draw collided), nothing is written and the work is done
    again, so racing requests end with exactly one token.
@@ -142,8 +144,8 @@ def tokenize(
     session = uow.session
     assert session is not None
     now = svc.clock()
-    # What the data-key cache holds is checked in the write (guard); else it is read first.
-    loaded, guard = _held(svc, uow, pending) if idempotency_key is None else (None, None)
+    # What the data-key cache holds is checked in the write (held_check); else it is read first.
+    loaded, held_check = _held(svc, uow, pending) if idempotency_key is None else (None, None)
     keys, subject_keys, states = loaded or _load_keys(svc, session, pending)
     fp = b""
     if idempotency_key is not None:
@@ -154,7 +156,9 @@ def tokenize(
             return TokenizeResult(stored, replayed=True)
 
     for attempt in range(MAX_ATTEMPTS):
-        values, created = _write(svc, session, caller, purpose, pending, keys, subject_keys, states, now)
+        values, created, known = _write(
+            svc, session, caller, purpose, pending, keys, subject_keys, states, now
+        )
         for item in pending:
             results[item.index] = {"token": item.token} if item.token else {"error": item.error}
         final: list[dict] = [r for r in results if r is not None]
@@ -165,16 +169,16 @@ def tokenize(
         for event in _audit_events(caller, purpose, pending, final, set(created), request_id):
             uow.record(event)
         try:
-            if commit_insert(uow, t.tokens, values, "token", only_if=guard if values else None):
+            if _commit(uow, values, _unchanged(values, known, created, held_check)):
                 return TokenizeResult(final)
         except RowsExist:
             pass
-        # A racing request won a token, or what the cache held has changed (a subject erased or
-        # restricted, a key shredded): the whole unit of work again, which sees it. (Not a
+        # A racing request won a token, or what was read or cached has changed (a subject erased
+        # or restricted, a key shredded): the whole unit of work again, which sees it. (Not a
         # savepoint around each attempt: SAVEPOINT and RELEASE were two round trips on every
         # request for a race that is rare, issue 22.) What the rollback undid is read again: a
         # key created on first use in this unit of work is gone with it.
-        guard = None
+        held_check = None
         if attempt + 1 < MAX_ATTEMPTS:
             keys, subject_keys, states = _load_keys(svc, session, pending)
     raise StorageUnavailable("tokens kept colliding with concurrent requests; retry")
@@ -187,14 +191,15 @@ def _held(
     svc: TokenizationService, uow: UnitOfWork, pending: list[_Item]
 ) -> tuple[_Loaded, Statement] | tuple[None, None]:
     """What :func:`_load_keys` would read, taken from the data-key cache alone, and the condition
-    that it holds still, for the write to check (:func:`commit_insert`'s ``only_if``): a request
-    whose keys are all cached then reads nothing before it writes, one round trip fewer (issue 22).
+    that the keys are stored still (each under its key id), for the write to check with the
+    subjects' states (:func:`_unchanged`): a request whose keys are all cached then reads nothing
+    before it writes, one round trip fewer (issue 22). The subjects are taken to be active, and
+    the write checks that too; if either check fails, nothing is written and the request reads
+    everything and tries again.
 
     (None, None) unless every key is cached and the write commits alone, and every item is for a
     named subject (a standalone token's owner is new) and not deterministic (which reads the tokens
-    that exist). The subjects are taken to be active: the condition checks it, and the keys (each
-    still stored under its key id), the subjects' rows locked as they are read; if it fails, nothing
-    is written and the request reads everything and tries again.
+    that exist).
     """
     if not pending or not commits_alone(uow):
         return None, None
@@ -204,16 +209,56 @@ def _held(
             return None, None
         named.add(item.subject_id)
     blind, deterministic = system_owner(BLIND_INDEX_KEY), system_owner(DETERMINISTIC_KEY)
-    subject_ids = sorted(named)
-    owners = [blind, deterministic, *(subject_owner(sid) for sid in subject_ids)]
-    held = svc.keyring.held(owners)
-    if len(held) < len(owners):
+    held = svc.keyring.held([blind, deterministic, *(subject_owner(sid) for sid in sorted(named))])
+    if held is None:
         return None, None
     keys = _Keys(blind=held.pop(blind), deterministic=held.pop(deterministic))
-    states = {sid: (subjects.SUBJECT, subjects.ACTIVE) for sid in subject_ids}
-    stored_sql, stored_params = stored_as([keys.blind, *held.values()])  # the deterministic key is unused
-    active_sql, active_params = subjects.active_still(subject_ids)
-    return (keys, held, states), (f"{active_sql} AND {stored_sql}", (*active_params, *stored_params))
+    states = {sid: (subjects.SUBJECT, subjects.ACTIVE) for sid in named}
+    return (keys, held, states), stored_as([keys.blind, *held.values()])  # the deterministic key is unused
+
+
+def _unchanged(
+    values: list[dict[str, Any]],
+    known: dict[str, tuple[str, str]],
+    created: list[str],
+    held_check: Statement | None,
+) -> Statement | None:
+    """What the write of ``values`` checks: each subject it writes for that existed before this
+    request is in the state it was read in (or taken to be in), its row locked till the write
+    commits (:func:`privacy.subjects.states_still`); and, with keys from the cache, ``held_check``.
+    None when there is nothing to check: no subject read before (new ones are this request's)."""
+    new = set(created)
+    read = {}
+    for row in values:
+        sid = row["subject_id"]
+        if sid in known and sid not in new:
+            read[sid] = known[sid][1]
+    if not read:
+        return held_check
+    sql, params = subjects.states_still(dict(sorted(read.items())))  # rows locked in one order
+    if held_check is None:
+        return sql, params
+    return f"{sql} AND {held_check[0]}", (*params, *held_check[1])
+
+
+def _commit(uow: UnitOfWork, values: list[dict[str, Any]], check: Statement | None) -> bool:
+    """Insert ``values`` and commit them with the events (:func:`commit_insert`), ``check``
+    holding: in the one statement where the insert commits alone, else in the transaction,
+    before it. False when it failed: nothing written, ``uow`` rolled back. The check is
+    PostgreSQL's (psycopg's text); without it, on SQLite, the states read are not checked again.
+
+    Raises as :func:`commit_insert`."""
+    session = uow.session
+    assert session is not None
+    if check is None or not values or session.get_bind().dialect.driver != "psycopg":
+        return commit_insert(uow, t.tokens, values, "token")
+    if commits_alone(uow):
+        return commit_insert(uow, t.tokens, values, "token", only_if=check)
+    sql, params = check
+    if not session.connection().exec_driver_sql(f"SELECT {sql}", tuple(params)).scalar():
+        uow.rollback()
+        return False
+    return commit_insert(uow, t.tokens, values, "token")
 
 
 def _remember(
@@ -342,8 +387,9 @@ def _write(
     subject_keys: dict[str, DataKey],
     states: dict[str, tuple[str, str]],
     now: dt.datetime,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """One attempt at steps 2-3: the token rows to insert, and the subjects created.
+) -> tuple[list[dict[str, Any]], list[str], dict[str, tuple[str, str]]]:
+    """One attempt at steps 2-3: the token rows to insert, the subjects created, and the
+    (kind, state) of every named subject as this attempt knows it.
 
     ``subject_keys`` holds the keys of the subjects that had one before this request,
     ``states`` the (kind, state) of those that existed then.
@@ -426,7 +472,7 @@ def _write(
         if item.token and item.token not in inserted and not existing.get(item.token, False):
             item.token = ""  # an erased deterministic token, or its owner's key is gone
             item.error = _ERASED
-    return values, created
+    return values, created, known
 
 
 def _draw(item: _Item, drawn: dict[str, _Item]) -> str:

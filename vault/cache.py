@@ -12,17 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from piivault import counting
 from vault.datakey import DataKey
 
 
-def _counted(result: str) -> None:
-    """One look-up in the data-key cache metric."""
+def _counted(result: str, lookups: int = 1) -> None:
+    """Look-ups in the data-key cache metric."""
     metrics = counting.metrics()
     if metrics is not None:
-        metrics.labelled(metrics.DEK_CACHE, result).inc()
+        metrics.labelled(metrics.DEK_CACHE, result).inc(lookups)
 
 
 class DekCache:
@@ -55,6 +55,24 @@ class DekCache:
             self.hits += 1
             _counted("hit")
             return key
+
+    def get_all(self, owners: Sequence[str]) -> dict[str, DataKey] | None:
+        """The keys of ``owners`` if every one is cached and unexpired, else None. Counted as
+        hits only when all are there: a caller that gets None reads the keys and looks them up
+        one by one (:meth:`get`), and is counted then."""
+        now = self._clock()
+        keys = {}
+        with self._lock:
+            for owner in owners:
+                entry = self._entries.get(owner)
+                if entry is None or entry[0] <= now:
+                    return None
+                keys[owner] = entry[1]
+            for owner in keys:
+                self._entries.move_to_end(owner)
+            self.hits += len(keys)
+        _counted("hit", len(keys))
+        return keys
 
     def put(self, key: DataKey) -> None:
         if self.maxsize == 0 or self.ttl == 0:

@@ -108,7 +108,8 @@ class Keyring:
         if existing:
             keys.update(self._load(existing))
         # New keys are not cached until they are in use: if this transaction rolls
-        # back, the key_id check below keeps a stale entry from ever matching.
+        # back, the key_id check in _load (and stored_as, for held) keeps a stale entry
+        # from ever being used.
         for k in new:
             self.cache.put(k)
         return keys
@@ -169,16 +170,12 @@ class Keyring:
         (``PIIVAULT_DEK_CACHE_TTL``); with a cache of size 0 this always says None."""
         return self.cache.get(system_owner(name))
 
-    def held(self, owners: Iterable[str]) -> dict[str, DataKey]:
-        """The keys of ``owners`` that the cache holds: no database, no Vault. A key held here
-        may have been shredded or replaced since it was cached (in another process): a caller
-        checks it is stored still (:func:`vault.keystore.stored_as`) where it uses it."""
-        keys = {}
-        for owner in owners:
-            key = self.cache.get(owner)
-            if key is not None:
-                keys[owner] = key
-        return keys
+    def held(self, owners: Sequence[str]) -> dict[str, DataKey] | None:
+        """The keys of ``owners`` if the cache holds every one, else None: no database, no Vault.
+        A key held here may have been shredded or replaced since it was cached (in another
+        process): a caller checks it is stored still (:func:`vault.keystore.stored_as`) where it
+        uses it, as :meth:`unwrap` checks a cached key against the key id it was given."""
+        return self.cache.get_all(owners)
 
     def stored_system_key(self, session: Session, name: str) -> DataKey | None:
         """A system key :meth:`system_key` made, its row read from the database (unwrapped unless

@@ -65,10 +65,13 @@ def subject_owner_column(subject_id: sa.ColumnElement[str]) -> sa.ColumnElement[
 
 
 def stored_as(keys: Iterable[DataKey]) -> Statement:
-    """psycopg's text and parameters of a condition (PostgreSQL) that holds while each of
-    ``keys`` is stored under its key id: none shredded, none replaced. A writer that took its
-    keys from the cache (:meth:`Keyring.held`) checks them in the statement that uses them
-    (:func:`piivault.sql.commit_insert`'s ``only_if``) instead of reading their rows first."""
+    """psycopg's text and parameters of a condition (PostgreSQL) that each of ``keys`` is stored
+    under its key id, none shredded or replaced, as of the statement's snapshot (no lock: a
+    shred not yet committed is not seen; the subject's state, checked with its row locked, is
+    what stops a write for a subject being erased, :func:`privacy.subjects.states_still`). A
+    writer that took its keys from the cache (:meth:`Keyring.held`) checks them in the statement
+    that uses them (:func:`piivault.sql.commit_insert`'s ``only_if``) instead of reading their
+    rows first."""
     owners, key_ids = [], []
     for key in keys:
         owners.append(key.owner)

@@ -58,3 +58,27 @@ def test_a_change_and_its_rows_written_alone_are_one_statement(container, backen
         queued = conn.execute(sa.select(at.queue.c.payload).order_by(at.queue.c.id)).scalars().all()
     assert "change" in queued  # the change and the rows, one statement: PostgreSQL orders neither first
     assert [json.loads(p)["actor"] for p in queued if p != "change"] == [e.actor for e in events]
+
+
+@pytest.mark.parametrize("count", [1, sink.VALUES_UP_TO + 1])
+@pytest.mark.parametrize("wrote", [True, False])
+def test_guarded_rows_go_only_with_a_change_that_wrote(container, backend, count, wrote):
+    """``guarded``: the rows, in the events' order, only if the change returned a row; the
+    statement's count is theirs (0 when the change wrote nothing)."""
+    if backend != "postgresql":
+        pytest.skip("a change written alone is psycopg's")
+    events = [AuditEvent(action="test.read", actor=f"sink-test-{n}") for n in range(count)]
+    now = utcnow()
+    change = (
+        "INSERT INTO audit_queue (enqueued_at, payload, mac) SELECT %s, 'change', 'm' WHERE %s RETURNING 1",
+        (now, wrote),
+    )
+    written = write_alone(container.engine, *container.audit_sink.alone(events, change, guarded=True))
+    assert written == (count if wrote else 0)
+    with container.engine.connect() as conn:
+        queued = conn.execute(sa.select(at.queue.c.payload).order_by(at.queue.c.id)).scalars().all()
+    if not wrote:
+        assert queued == []
+        return
+    assert "change" in queued
+    assert [json.loads(p)["actor"] for p in queued if p != "change"] == [e.actor for e in events]

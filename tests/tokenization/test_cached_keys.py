@@ -1,6 +1,7 @@
-"""A tokenize whose keys are all in the data-key cache reads nothing before it writes (issue 22):
-its write checks what the cache held (the subjects active, each key stored under its id), and a
-check that fails writes nothing, so the request reads everything and goes the usual way.
+"""A tokenize's write checks what was read or cached before it: each subject in the state read,
+its row locked (so an erasure under way is waited for), and, for a tokenize whose keys are all in
+the data-key cache and so read nothing first (issue 22), each key stored under its id. A check
+that fails writes nothing, and the request reads everything and goes again.
 
 The cache is per process: another process's erasure, restriction or new key leaves this one's
 entries as they were. These tests put such an entry back after the change, as that process would
@@ -10,6 +11,7 @@ On SQLite the request reads first as before; the answers are the same on both.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -42,28 +44,49 @@ def _warm(container) -> str:
     return first["token"]
 
 
-def test_a_subject_erased_elsewhere_takes_no_token_under_a_key_still_cached(container):
+def _guarded_first(seen, backend) -> bool:
+    """Whether the request's first statement was the guarded write (PostgreSQL), read nothing first."""
+    return backend != "postgresql" or (seen[0][1].startswith("WITH") and "FOR SHARE" in seen[0][1])
+
+
+def test_a_subject_erased_elsewhere_takes_no_token_under_a_key_still_cached(container, backend):
     _warm(container)
     held = container.keyring.cache.get(subject_owner(SUBJECT))
     erase_subject(container, SUBJECT)  # evicts the key here; another process would still hold it
     container.keyring.cache.put(held)
     before = queued_events(container)
-    (out,) = tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT)]).items
+    with statements(container.engine) as seen:
+        (out,) = tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT)]).items
+    assert _guarded_first(seen, backend)
     assert out["error"]["rule"] == "subject_erased"
     assert _tokens_of(container, SUBJECT) == []
     (event,) = [e for e in queued_events(container) if e not in before]  # the request's, once
     assert '"rejected":1' in event and '"tokens":0' in event
 
 
-def test_a_subject_restricted_elsewhere_takes_no_new_data_under_a_key_still_cached(container):
+def test_a_subject_restricted_elsewhere_takes_no_new_data_beside_one_that_does(container, backend):
+    """Two subjects with their keys cached, one restricted since: the write's check is on every
+    subject (a check of any one would let both through), and fails; the request reads the states
+    and writes for the active one alone, audited once."""
     first = _warm(container)
+    tokenize(container, [TokenizeItem("cn_mobile", MOBILE, "cust-0002")])
     with container.uow() as uow:
         subjects.set_state(uow.session, SUBJECT, subjects.RESTRICTED, container.consent.clock())
         uow.commit()
     assert container.keyring.cache.get(subject_owner(SUBJECT)) is not None  # restriction evicts nothing
-    (out,) = tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT)]).items
-    assert out["error"]["rule"] == "restricted"
+    before = queued_events(container)
+    items = [TokenizeItem("cn_mobile", OTHER, "cust-0002"), TokenizeItem("cn_mobile", OTHER, SUBJECT)]
+    with statements(container.engine) as seen:
+        active, restricted = tokenize(container, items).items
+    assert _guarded_first(seen, backend)
+    assert restricted["error"]["rule"] == "restricted"
     assert _tokens_of(container, SUBJECT) == [first]
+    assert active["token"] in _tokens_of(container, "cust-0002")
+    events = [json.loads(e) for e in queued_events(container) if e not in before]
+    assert sorted((e["action"], e.get("subject_id") or "") for e in events) == [
+        ("tokenize", ""),  # the request's
+        ("tokenize", "cust-0002"),
+    ]
 
 
 @pytest.mark.parametrize("stale", ["subject", "blind-index"])
@@ -88,31 +111,31 @@ def test_a_key_the_cache_holds_but_the_database_does_not_seals_nothing(container
     assert [item["token"] for item in found] == [out["token"]]
 
 
-def test_a_cached_tokenize_waits_for_an_erasure_in_progress_and_then_takes_no_token(container, backend):
-    """The race the guard's row lock closes: an erasure has shredded the key and deleted the
-    subject's tokens, not yet committed, when a tokenize with the key cached writes. Read at its
-    snapshot alone, the subject is still active and the key still stored: the token would be
-    inserted beside the erasure and outlive it. Locked, the write waits for the erasure, then sees
-    the subject erased and writes nothing; the request answers ``subject_erased``."""
+@pytest.mark.parametrize("way", ["keys-cached", "keys-read", "in-a-transaction"])
+def test_a_tokenize_waits_for_an_erasure_in_progress_and_then_takes_no_token(container, backend, way):
+    """The race the check's row lock closes: an erasure has marked the subject erased, shredded
+    its key and deleted its tokens, not yet committed, when a tokenize writes for it. Read at its
+    snapshot alone, the subject is still active and its key still stored: the token would be
+    inserted beside the erasure and outlive it, its blind index with it. Locked, the write waits
+    for the erasure, then sees the subject erased and writes nothing; the request answers
+    ``subject_erased``. Whether the keys came from the cache, from a read in autocommit before
+    the write, or the write is in a transaction (a deterministic token reads the tokens that
+    exist first), where the check is a statement of its own before the insert."""
     if backend != "postgresql":
-        pytest.skip("on SQLite a transaction holds the database's write lock: there is no race")
+        pytest.skip("the check is PostgreSQL's; a SQLite transaction holds the database's write lock")
     _warm(container)
     held = container.keyring.cache.get(subject_owner(SUBJECT))
+    kind = "deterministic" if way == "in-a-transaction" else "random"
     answers: list = []
     with container.uow() as uow:
-        consent = container.consent
-        erasure.erase(
-            consent.erasure_deps,
-            uow.session,
-            uow,
-            SUBJECT,
-            dsr_id=None,
-            actor="dpo:test",
-            now=consent.clock(),
-        )
-        container.keyring.cache.put(held)  # evicted by the shred here; another process holds it still
+        deps, now = container.consent.erasure_deps, container.consent.clock()
+        erasure.erase(deps, uow.session, uow, SUBJECT, dsr_id=None, actor="dpo:test", now=now)
+        if way == "keys-cached":
+            container.keyring.cache.put(held)  # evicted by the shred here; another process holds it still
         writer = threading.Thread(
-            target=lambda: answers.append(tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT)]))
+            target=lambda: answers.append(
+                tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT, kind=kind)])
+            )
         )
         writer.start()
         waited = _waits_for_a_lock(container, writer)
@@ -130,7 +153,7 @@ def _waits_for_a_lock(container, writer: threading.Thread) -> bool:
         while writer.is_alive():
             waiting = conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
             ).scalar_one()
             conn.rollback()
             if waiting:
