@@ -221,16 +221,18 @@ def shred_now(
     The certificate is signed after the commit (:meth:`consent.receipts.Receipts.finalize_receipt`).
     Raises ConfigurationError (no erasure ledger), StorageUnavailable.
     """
-    entry = deps.keyring.shred(session, subject_id, ERASURE_REASON, dsr_id)
+    # The state first, then the key and the tokens. A tokenize writing for this subject checks
+    # its state with the row locked (privacy.subjects.states_still): one that locked it first
+    # commits before this update goes on, and its token and key are deleted below (statements
+    # of their own, at READ COMMITTED, see them); one that comes later waits for this
+    # transaction and sees "erased". So is a tokenize creating the subject now: the insert
+    # below waits for it. Deleted before, a key or token committed in between would outlive
+    # the erasure.
     if subjects.get(session, subject_id) is None:
         # Known only to consent: an erased row keeps tokenization from reviving the id.
         subjects.insert(session, [subject_id], subjects.SUBJECT, now)
-    # The state first, then the tokens: a tokenize writing for this subject checks its state
-    # with the row locked (privacy.subjects.states_still). One that locked it first commits
-    # before this update goes on, and its token is deleted below (a statement of its own, at
-    # READ COMMITTED, sees it); one that comes later waits for this transaction and sees
-    # "erased". Tokens deleted before the update could miss a token committed in between.
     subjects.set_state(session, subject_id, subjects.ERASED, now)
+    entry = deps.keyring.shred(session, subject_id, ERASURE_REASON, dsr_id)
     removed = {
         "tokens": subject_tokens.erase_tokens(session, deps.keyring, subject_id, now),
         **_forget(session, subject_id, actor, now),

@@ -226,7 +226,8 @@ def _unchanged(
     """What the write of ``values`` checks: each subject it writes for that existed before this
     request is in the state it was read in (or taken to be in), its row locked till the write
     commits (:func:`privacy.subjects.states_still`); and, with keys from the cache, ``held_check``.
-    None when there is nothing to check: no subject read before (new ones are this request's)."""
+    ``held_check`` alone (None without it) when no subject was read before: new ones are this
+    request's own."""
     new = set(created)
     read = {}
     for row in values:
@@ -245,7 +246,9 @@ def _commit(uow: UnitOfWork, values: list[dict[str, Any]], check: Statement | No
     """Insert ``values`` and commit them with the events (:func:`commit_insert`), ``check``
     holding: in the one statement where the insert commits alone, else in the transaction,
     before it. False when it failed: nothing written, ``uow`` rolled back. The check is
-    PostgreSQL's (psycopg's text); without it, on SQLite, the states read are not checked again.
+    psycopg's text (piivault's PostgreSQL driver). On SQLite there is nothing to check again: the
+    whole request, its read of the states included, is one transaction that holds the
+    database's write lock from its start (BEGIN IMMEDIATE, :func:`piivault.db.make_engine`).
 
     Raises as :func:`commit_insert`."""
     session = uow.session

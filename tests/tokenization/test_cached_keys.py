@@ -19,7 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from consent import erasure
+from piivault.db import utcnow
 from privacy import subjects
+from privacy import tables as pt
 from tests.erasing import erase_subject
 from tests.tokenization.conftest import SERVICE, detokenize, queued_events, tokenize
 from tests.wire import statements
@@ -27,6 +29,7 @@ from tokenization import tables as t
 from tokenization.model import TokenizeItem
 from tokenization.tokenize import BLIND_INDEX_KEY
 from vault import DataKey, subject_owner, system_owner
+from vault import tables as vt
 
 MOBILE, OTHER = "13812345678", "13900001111"
 SUBJECT = "cust-0001"
@@ -66,26 +69,27 @@ def test_a_subject_erased_elsewhere_takes_no_token_under_a_key_still_cached(cont
 
 def test_a_subject_restricted_elsewhere_takes_no_new_data_beside_one_that_does(container, backend):
     """Two subjects with their keys cached, one restricted since: the write's check is on every
-    subject (a check of any one would let both through), and fails; the request reads the states
-    and writes for the active one alone, audited once."""
-    first = _warm(container)
-    tokenize(container, [TokenizeItem("cn_mobile", MOBILE, "cust-0002")])
+    subject (a check of any one, or of the first, would let both through), and fails; the
+    request reads the states and writes for the active one alone, audited once."""
+    restricted_id = "cust-0002"  # sorts after SUBJECT: the check's last subject
+    _warm(container)
+    (first,) = tokenize(container, [TokenizeItem("cn_mobile", MOBILE, restricted_id)]).items
     with container.uow() as uow:
-        subjects.set_state(uow.session, SUBJECT, subjects.RESTRICTED, container.consent.clock())
+        subjects.set_state(uow.session, restricted_id, subjects.RESTRICTED, container.consent.clock())
         uow.commit()
-    assert container.keyring.cache.get(subject_owner(SUBJECT)) is not None  # restriction evicts nothing
+    assert container.keyring.cache.get(subject_owner(restricted_id)) is not None  # restriction evicts nothing
     before = queued_events(container)
-    items = [TokenizeItem("cn_mobile", OTHER, "cust-0002"), TokenizeItem("cn_mobile", OTHER, SUBJECT)]
+    items = [TokenizeItem("cn_mobile", OTHER, restricted_id), TokenizeItem("cn_mobile", OTHER, SUBJECT)]
     with statements(container.engine) as seen:
-        active, restricted = tokenize(container, items).items
+        restricted, active = tokenize(container, items).items
     assert _guarded_first(seen, backend)
     assert restricted["error"]["rule"] == "restricted"
-    assert _tokens_of(container, SUBJECT) == [first]
-    assert active["token"] in _tokens_of(container, "cust-0002")
+    assert _tokens_of(container, restricted_id) == [first["token"]]
+    assert active["token"] in _tokens_of(container, SUBJECT)
     events = [json.loads(e) for e in queued_events(container) if e not in before]
     assert sorted((e["action"], e.get("subject_id") or "") for e in events) == [
         ("tokenize", ""),  # the request's
-        ("tokenize", "cust-0002"),
+        ("tokenize", SUBJECT),
     ]
 
 
@@ -132,13 +136,14 @@ def test_a_tokenize_waits_for_an_erasure_in_progress_and_then_takes_no_token(con
         erasure.erase(deps, uow.session, uow, SUBJECT, dsr_id=None, actor="dpo:test", now=now)
         if way == "keys-cached":
             container.keyring.cache.put(held)  # evicted by the shred here; another process holds it still
+        erasing = _backend_pid(uow.session.connection())
         writer = threading.Thread(
             target=lambda: answers.append(
                 tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT, kind=kind)])
             )
         )
         writer.start()
-        waited = _waits_for_a_lock(container, writer)
+        waited = _blocked_by(container, erasing, writer)
         uow.commit()
     writer.join(timeout=60)
     assert waited, "the tokenize did not wait for the erasure in progress"
@@ -147,13 +152,91 @@ def test_a_tokenize_waits_for_an_erasure_in_progress_and_then_takes_no_token(con
     assert _tokens_of(container, SUBJECT) == []
 
 
-def _waits_for_a_lock(container, writer: threading.Thread) -> bool:
-    """Whether a backend of ``container``'s database waits for a lock while ``writer`` runs."""
+# The erasure's half: it marks the subject erased before it deletes the key and the tokens
+# (consent/erasure.py), so a writer that locked the subject's row first is waited for, and what
+# it wrote is deleted. Here the writer is a transaction doing what a tokenize's does.
+
+
+def test_an_erasure_waits_for_a_tokenize_that_checked_first_and_deletes_its_token(container, backend):
+    if backend != "postgresql":
+        pytest.skip("the check is PostgreSQL's; a SQLite transaction holds the database's write lock")
+    _warm(container)
+    with container.engine.connect() as writer:
+        check, params = subjects.states_still({SUBJECT: subjects.ACTIVE})
+        assert writer.exec_driver_sql(f"SELECT {check}", tuple(params)).scalar() is True
+        writer.execute(t.tokens.insert().values(_token_row("tok_mob_writtenwhileerasing")))
+        eraser = threading.Thread(target=erase_subject, args=(container, SUBJECT))
+        eraser.start()
+        waited = _blocked_by(container, _backend_pid(writer), eraser)
+        writer.commit()
+    eraser.join(timeout=60)
+    assert waited, "the erasure did not wait for the writer that locked the subject first"
+    assert _tokens_of(container, SUBJECT) == []
+
+
+def test_an_erasure_waits_for_a_tokenize_creating_the_subject_and_shreds_its_key(container, backend):
+    """A subject that tokenization does not know yet (consent may): a tokenize creating it
+    (its row, its key, its token) before the erasure commits has all three deleted, not the
+    key left behind under a certificate that says it was shredded."""
+    if backend != "postgresql":
+        pytest.skip("a SQLite transaction holds the database's write lock")
+    _warm(container)  # the tokenization secrets exist
+    subject_id = "cust-0077"
+    with container.engine.connect() as writer:
+        writer.execute(
+            sa.insert(pt.subjects).values(
+                subject_id=subject_id, kind=subjects.SUBJECT, state=subjects.ACTIVE, created_at=utcnow()
+            )
+        )
+        key = DataKey.generate(subject_owner(subject_id))
+        writer.execute(
+            sa.insert(vt.data_keys).values(
+                owner=key.owner,
+                key_id=key.key_id,
+                wrapped_dek="vault:v1:x",
+                kek_version=1,
+                created_at=utcnow(),
+            )
+        )
+        writer.execute(t.tokens.insert().values(_token_row("tok_mob_createdwhileerasing", subject_id)))
+        eraser = threading.Thread(target=erase_subject, args=(container, subject_id))
+        eraser.start()
+        waited = _blocked_by(container, _backend_pid(writer), eraser)
+        writer.commit()
+    eraser.join(timeout=60)
+    assert waited, "the erasure did not wait for the writer creating the subject"
+    assert _tokens_of(container, subject_id) == []
     with container.engine.connect() as conn:
-        while writer.is_alive():
+        assert conn.scalar(sa.select(vt.data_keys.c.owner).where(vt.data_keys.c.owner == key.owner)) is None
+        state = conn.scalar(sa.select(pt.subjects.c.state).where(pt.subjects.c.subject_id == subject_id))
+    assert state == subjects.ERASED
+
+
+def _token_row(token: str, subject_id: str = SUBJECT) -> dict:
+    return {
+        "token": token,
+        "kind": "random",
+        "field_type": "cn_mobile",
+        "subject_id": subject_id,
+        "sealed": b"sealed",
+        "blind_index": bytes(32),
+        "created_at": utcnow(),
+    }
+
+
+def _backend_pid(conn) -> int:
+    return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
+def _blocked_by(container, blocker: int, thread: threading.Thread) -> bool:
+    """Whether a backend of the database waits for a lock that backend ``blocker`` holds, while
+    ``thread`` runs (the thread's own backend, which it then is)."""
+    with container.engine.connect() as conn:
+        while thread.is_alive():
             waiting = conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+                "WHERE datname = current_database() AND %s::integer = ANY(pg_blocking_pids(pid))",
+                (blocker,),
             ).scalar_one()
             conn.rollback()
             if waiting:
