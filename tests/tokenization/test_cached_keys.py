@@ -165,11 +165,7 @@ def test_an_erasure_waits_for_a_tokenize_that_checked_first_and_deletes_its_toke
         check, params = subjects.states_still({SUBJECT: subjects.ACTIVE})
         assert writer.exec_driver_sql(f"SELECT {check}", tuple(params)).scalar() is True
         writer.execute(t.tokens.insert().values(_token_row("tok_mob_writtenwhileerasing")))
-        eraser = threading.Thread(target=erase_subject, args=(container, SUBJECT))
-        eraser.start()
-        waited = _blocked_by(container, _backend_pid(writer), eraser)
-        writer.commit()
-    eraser.join(timeout=60)
+        waited = _erased_while(container, writer, SUBJECT)
     assert waited, "the erasure did not wait for the writer that locked the subject first"
     assert _tokens_of(container, SUBJECT) == []
 
@@ -199,17 +195,24 @@ def test_an_erasure_waits_for_a_tokenize_creating_the_subject_and_shreds_its_key
             )
         )
         writer.execute(t.tokens.insert().values(_token_row("tok_mob_createdwhileerasing", subject_id)))
-        eraser = threading.Thread(target=erase_subject, args=(container, subject_id))
-        eraser.start()
-        waited = _blocked_by(container, _backend_pid(writer), eraser)
-        writer.commit()
-    eraser.join(timeout=60)
+        waited = _erased_while(container, writer, subject_id)
     assert waited, "the erasure did not wait for the writer creating the subject"
     assert _tokens_of(container, subject_id) == []
     with container.engine.connect() as conn:
         assert conn.scalar(sa.select(vt.data_keys.c.owner).where(vt.data_keys.c.owner == key.owner)) is None
         state = conn.scalar(sa.select(pt.subjects.c.state).where(pt.subjects.c.subject_id == subject_id))
     assert state == subjects.ERASED
+
+
+def _erased_while(container, writer, subject_id: str) -> bool:
+    """Erase ``subject_id`` in a thread while ``writer``'s transaction is open, then commit it
+    and let the erasure finish; whether the erasure waited for the writer."""
+    eraser = threading.Thread(target=erase_subject, args=(container, subject_id))
+    eraser.start()
+    waited = _blocked_by(container, _backend_pid(writer), eraser)
+    writer.commit()
+    eraser.join(timeout=60)
+    return waited
 
 
 def _token_row(token: str, subject_id: str = SUBJECT) -> dict:
