@@ -129,11 +129,12 @@ def commit_insert(
     Raises :class:`RowsExist` when any row's ``key`` is taken (by a concurrent request, say):
     then ``uow`` is rolled back, nothing of it written, and its recorded events dropped.
 
-    ``only_if`` (psycopg's text of a condition, and its parameters; only where the insert
-    commits alone, :func:`commits_alone`, else ValueError) is checked in the same statement:
-    if it fails, nothing is written and this returns False, ``uow`` rolled back as for
-    :class:`RowsExist`. What a request read earlier, or took from a cache, it checks there
-    instead of reading it again (issue 22).
+    ``only_if`` (psycopg's text of a condition, and its parameters; PostgreSQL through psycopg
+    only, else ValueError) is checked in the same statement where the insert commits alone, else
+    in the transaction just before the insert: a condition that locks what it reads (``FOR
+    SHARE``) holds the locks till the commit either way. If it fails, nothing is written and
+    this returns False, ``uow`` rolled back as for :class:`RowsExist`. What a request read
+    earlier, or took from a cache, it checks there (issue 22).
 
     On PostgreSQL (psycopg) at READ COMMITTED, when these rows are all ``uow`` writes (it has
     begun no transaction), they and the events' queue rows are one statement in autocommit
@@ -148,9 +149,9 @@ def commit_insert(
     session = uow.session
     assert session is not None
     engine = session.get_bind().engine
-    alone = None
-    if not session.in_transaction() and snapshot_per_statement(engine):
-        alone = insert_statement(engine.dialect, table, rows, only_if=only_if)
+    if only_if is not None and engine.dialect.driver != "psycopg":
+        raise ValueError("a condition is psycopg's text: PostgreSQL through psycopg only")
+    alone = insert_statement(engine.dialect, table, rows, only_if=only_if) if commits_alone(uow) else None
     if alone is not None:
         try:
             written = uow.commit(alone, guarded=only_if is not None)
@@ -161,7 +162,10 @@ def commit_insert(
             raise RowsExist() from None
         return written  # if not, uow.commit rolled it back
     if only_if is not None:
-        raise ValueError("a condition goes only with an insert that commits alone")
+        condition, params = only_if
+        if not session.connection().exec_driver_sql(f"SELECT {condition}", tuple(params)).scalar():
+            uow.rollback()
+            return False
     if _count_inserted(session, table, rows, key) < len(rows):
         uow.rollback()
         raise RowsExist()

@@ -169,7 +169,8 @@ def tokenize(
         for event in _audit_events(caller, purpose, pending, final, set(created), request_id):
             uow.record(event)
         try:
-            if _commit(uow, values, _unchanged(values, known, created, held_check)):
+            check = _unchanged(session, values, known, created, held_check)
+            if commit_insert(uow, t.tokens, values, "token", only_if=check):
                 return TokenizeResult(final)
         except RowsExist:
             pass
@@ -218,16 +219,23 @@ def _held(
 
 
 def _unchanged(
+    session: Session,
     values: list[dict[str, Any]],
     known: dict[str, tuple[str, str]],
     created: list[str],
     held_check: Statement | None,
 ) -> Statement | None:
-    """What the write of ``values`` checks: each subject it writes for that existed before this
-    request is in the state it was read in (or taken to be in), its row locked till the write
-    commits (:func:`privacy.subjects.states_still`); and, with keys from the cache, ``held_check``.
-    ``held_check`` alone (None without it) when no subject was read before: new ones are this
-    request's own."""
+    """What the write of ``values`` checks (:func:`commit_insert`'s ``only_if``): each subject it
+    writes for that existed before this request is in the state it was read in (or taken to be
+    in), its row locked till the write commits (:func:`privacy.subjects.states_still`); and, with
+    keys from the cache, ``held_check``. ``held_check`` alone (None without it) when no subject
+    was read before: new ones are this request's own. None when nothing is written.
+
+    None on SQLite, where there is nothing to check again: the whole request, its read of the
+    states included, is one transaction that holds the database's write lock from its start
+    (BEGIN IMMEDIATE, :func:`piivault.db.make_engine`). The check is psycopg's text."""
+    if not values or session.get_bind().dialect.driver != "psycopg":
+        return None
     new = set(created)
     read = {}
     for row in values:
@@ -240,28 +248,6 @@ def _unchanged(
     if held_check is None:
         return sql, params
     return f"{sql} AND {held_check[0]}", (*params, *held_check[1])
-
-
-def _commit(uow: UnitOfWork, values: list[dict[str, Any]], check: Statement | None) -> bool:
-    """Insert ``values`` and commit them with the events (:func:`commit_insert`), ``check``
-    holding: in the one statement where the insert commits alone, else in the transaction,
-    before it. False when it failed: nothing written, ``uow`` rolled back. The check is
-    psycopg's text (piivault's PostgreSQL driver). On SQLite there is nothing to check again: the
-    whole request, its read of the states included, is one transaction that holds the
-    database's write lock from its start (BEGIN IMMEDIATE, :func:`piivault.db.make_engine`).
-
-    Raises as :func:`commit_insert`."""
-    session = uow.session
-    assert session is not None
-    if check is None or not values or session.get_bind().dialect.driver != "psycopg":
-        return commit_insert(uow, t.tokens, values, "token")
-    if commits_alone(uow):
-        return commit_insert(uow, t.tokens, values, "token", only_if=check)
-    sql, params = check
-    if not session.connection().exec_driver_sql(f"SELECT {sql}", tuple(params)).scalar():
-        uow.rollback()
-        return False
-    return commit_insert(uow, t.tokens, values, "token")
 
 
 def _remember(

@@ -219,10 +219,29 @@ def test_a_condition_that_fails_writes_nothing_and_drops_the_events(probe, backe
     assert _state(probe) == ({"blocker", "later"}, 1)
 
 
-def test_a_condition_goes_only_with_an_insert_that_commits_alone(probe, backend):
+def test_a_condition_in_a_transaction_is_checked_before_the_insert(probe, backend):
+    """Where the insert does not commit alone (the unit of work wrote before), the condition is a
+    statement of its own in the transaction: failed, nothing of the transaction is left."""
+    if backend != "postgresql":
+        pytest.skip("a condition is psycopg's text")
     with probe.uow() as uow:
-        if backend == "postgresql":  # alone only before the unit of work begins anything
-            uow.session.execute(_probe.insert().values(_row("earlier")))
-        with pytest.raises(ValueError, match="commits alone"):
-            commit_insert(uow, _probe, [_row("a")], "id", only_if=(_HOLDS, ("x",)))
+        commit_insert(uow, _probe, [_row("blocker")], "id")
+    with probe.uow() as uow:
+        uow.session.execute(_probe.insert().values(_row("earlier")))
+        uow.record(_event(1))
+        assert commit_insert(uow, _probe, [_row("a")], "id", only_if=(_HOLDS, ("blocker",))) is False
+    assert _state(probe) == ({"blocker"}, 0)
+    with traced(probe.engine) as wire, probe.uow() as uow:
+        uow.session.execute(_probe.insert().values(_row("earlier")))
+        uow.record(_event(2))
+        assert commit_insert(uow, _probe, [_row("a")], "id", only_if=(_HOLDS, ("x",))) is True
+    assert _state(probe) == ({"blocker", "earlier", "a"}, 1)
+    assert wire.queries()[0] == "BEGIN"
+
+
+def test_a_condition_is_psycopgs_only(probe, backend):
+    if backend == "postgresql":
+        pytest.skip("psycopg takes it")
+    with probe.uow() as uow, pytest.raises(ValueError, match="psycopg"):
+        commit_insert(uow, _probe, [_row("a")], "id", only_if=(_HOLDS, ("x",)))
     assert _state(probe) == (set(), 0)
