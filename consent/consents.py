@@ -23,7 +23,7 @@ from audit.events import AuditEvent
 from fieldtypes import FieldTypeRegistry
 from piivault.db import UnitOfWork
 from piivault.ids import new_id
-from privacy import consent_check
+from privacy import consent_check, subjects
 from privacy import model as m
 from privacy import purposes as _purposes
 from privacy import tables as pt
@@ -235,6 +235,7 @@ class ConsentRecords:
             raise InvalidConsent("effective_at must not be in the future")
         purpose = _purposes.require(session, purpose_code)
         require_purpose(actor, purpose.code, "record consent")
+        subjects.keep_from_erasure(session, [subject_id])  # the record and receipt go with an erasure
         if self.subjects.erased(session, subject_id):
             raise SubjectGone("the subject was erased")
         return purpose, effective

@@ -181,6 +181,7 @@ def create(
     check_note(note)
     session = begin(deps.catalogue, uow)
     deps.subjects.check_subject_id(subject_id)
+    subjects.keep_from_erasure(session, [subject_id])  # an erasure clears its requests' notes
     if deps.subjects.erased(session, subject_id):
         raise SubjectGone("the subject was erased")
     if subjects.get(session, subject_id) is None and not consents.recorded(session, subject_id):
@@ -316,6 +317,7 @@ def advance(
     require_role(actor, m.DSR_ROLES, "work on data-subject requests")
     check_note(note)
     session = begin(deps.catalogue, uow)
+    _lock_subject(session, dsr_id, to_state)
     row = session.execute(for_update(sa.select(t.dsr_requests).where(_d.dsr_id == dsr_id), session)).first()
     if row is None:
         raise RequestNotFound("no such data-subject request")
@@ -370,3 +372,16 @@ def advance(
     if receipt_ids:
         found["receipts"] = [deps.receipts.finalize_receipt(r) for r in receipt_ids]
     return found
+
+
+def _lock_subject(session: Any, dsr_id: str, to_state: str) -> None:
+    """Lock the request's subject before the request's row: for its erasure when this completes
+    an erasure request, else against one (:mod:`privacy.subjects`). An erasure takes the lock,
+    then updates every request of the subject (their notes): taken after the row, a deadlock."""
+    found = session.execute(sa.select(_d.subject_id, _d.type).where(_d.dsr_id == dsr_id)).first()
+    if found is None:
+        return
+    if to_state == COMPLETED and found.type == "erasure":
+        subjects.lock_for_erasure(session, found.subject_id)
+    else:
+        subjects.keep_from_erasure(session, [found.subject_id])

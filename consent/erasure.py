@@ -159,6 +159,9 @@ def erase(
     ``{"action": "restricted", "holds", "shred_due_at"}``. Raises
     ConfigurationError (no erasure ledger), StorageUnavailable.
     """
+    # Before anything is read: a writer holding the subject (a consent, a hold being placed)
+    # is waited for, and what it wrote is found below; one that comes later finds it erased.
+    subjects.lock_for_erasure(session, subject_id)
     row = subjects.get(session, subject_id)
     if row is not None and row.state == subjects.ERASED:
         return {"action": "erased", "certificate_id": None, "already": True}
@@ -221,6 +224,7 @@ def shred_now(
     The certificate is signed after the commit (:meth:`consent.receipts.Receipts.finalize_receipt`).
     Raises ConfigurationError (no erasure ledger), StorageUnavailable.
     """
+    subjects.lock_for_erasure(session, subject_id)  # taken already by a caller that read first
     # The state first, then the key and the tokens. A tokenize writing for this subject checks
     # its state with the row locked (privacy.subjects.states_still): one that locked it first
     # commits before this update goes on, and its token and key are deleted below (statements

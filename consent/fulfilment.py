@@ -42,7 +42,10 @@ def carry_out(
     request_id: str | None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Carry out the request ``row`` (a ``consent_dsr_requests`` row) in ``uow``, uncommitted:
-    its outcome, and the receipts and certificates to sign once the transaction commits."""
+    its outcome, and the receipts and certificates to sign once the transaction commits.
+
+    The caller holds the subject's lock (:func:`consent.dsr.advance`): against erasure, or for
+    it when this is an erasure request."""
     subject_id, dsr_id = row.subject_id, row.dsr_id
     if row.type == "access":
         return {"package": "available to the DPO while the request is completed"}, []

@@ -107,7 +107,7 @@ class Holds:
         now = self.clock()
         if ends_at.tzinfo is None or ends_at <= now:
             raise InvalidConsent("ends_at must be a future time with a time zone")
-        self.subjects.live(session, subject_id)
+        self.subjects.live(session, subject_id)  # kept from erasure, which releases the holds it finds
         if purpose is not None:
             _purposes.require(session, purpose)
         hold = place_legal(

@@ -225,6 +225,7 @@ def validate(
     if errors:
         return checked, errors
     subject_ids = {r["subject_id"] for r in checked}
+    subjects.keep_from_erasure(session, subject_ids)  # till the rows are in: an erasure deletes them
     erased = existing(session, t.tombstones.c.subject_id, subject_ids)
     erased |= existing(session, pt.subjects.c.subject_id, subject_ids, pt.subjects.c.state == subjects.ERASED)
     for number, row in enumerate(checked, start=1):

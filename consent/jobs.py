@@ -26,7 +26,7 @@ from consent import erasure
 from consent import tables as t
 from piivault.ids import new_id
 from piivault.sql import for_update, insert_ignore
-from privacy import holds
+from privacy import holds, subjects
 from privacy import model as m
 from privacy import tables as pt
 
@@ -172,26 +172,27 @@ def run_shreds(deps: JobDeps, report: JobReport, limit: int) -> None:
     """Shred every subject whose scheduled shred is due and whose holds all ended."""
     now = deps.clock()
     with deps.session_factory() as session:
-        keys = list(
-            session.scalars(
-                sa.select(_j.job_key)
-                .where(_j.kind == erasure.SHRED, _j.state == "pending", _j.due_at <= now)
-                .order_by(_j.due_at, _j.job_key)
-                .limit(limit)
-            )
-        )
-    for key in keys:
-        certificate = _shred_one(deps, key, report)
+        jobs = session.execute(
+            sa.select(_j.job_key, _j.subject_id)
+            .where(_j.kind == erasure.SHRED, _j.state == "pending", _j.due_at <= now)
+            .order_by(_j.due_at, _j.job_key)
+            .limit(limit)
+        ).all()
+    for key, subject_id in jobs:
+        certificate = _shred_one(deps, key, subject_id, report)
         if certificate is not None:
             report.certificates.append(certificate)
             deps.erasure.receipts.finalize_receipt(certificate)
 
 
-def _shred_one(deps: JobDeps, key: str, report: JobReport) -> str | None:
+def _shred_one(deps: JobDeps, key: str, subject_id: str, report: JobReport) -> str | None:
     now = deps.clock()
     with deps.uow_factory() as uow:
         session = uow.session
         assert session is not None
+        # The erasure's lock before the job's row and the holds (as every erasure takes it): a
+        # hold being placed is waited for and then seen, and a later one finds the subject erased.
+        subjects.lock_for_erasure(session, subject_id)
         stmt = sa.select(t.jobs).where(_j.job_key == key, _j.state == "pending", _j.due_at <= now)
         job = session.execute(for_update(stmt, session, skip_locked=True)).first()
         if job is None:  # done, rescheduled or being done by a concurrent run

@@ -367,13 +367,16 @@ class Receipts:
         """Sign a stored receipt with its audit event index; return the signed document.
 
         Returns None when the audit event is not sequenced yet (the receipt is
-        signed on a later read). Never raises for an unavailable dependency:
+        signed on a later read), or when the receipt is gone (its subject erased
+        since the action committed). Never raises for an unavailable dependency:
         the action it documents has committed already.
         """
         try:
             return self._finalize(receipt_id)
         except UnavailableError as e:
             log.warning("consent: receipt signing deferred (%s)", e.code)
+            return None
+        except ReceiptNotFound:
             return None
 
     def _finalize(self, receipt_id: str) -> dict[str, Any] | None:
@@ -401,8 +404,10 @@ class Receipts:
                 )
             )
             session.commit()
-            if not done.rowcount:  # signed by a concurrent reader: theirs stands
+            if not done.rowcount:  # signed by a concurrent reader (theirs stands), or erased since
                 signed = session.scalar(sa.select(r.signed).where(r.receipt_id == receipt_id))
+                if signed is None:
+                    raise ReceiptNotFound("no such receipt")
                 return json.loads(signed)
         return document
 

@@ -59,8 +59,11 @@ class SubjectStates:
         return found is not None and found[1] == subjects.ERASED
 
     def live(self, session: Session, subject_id: str) -> Any:
-        """The subject's row; SubjectUnknown, or SubjectGone when it was erased."""
+        """The subject's row, for a writer: kept from erasure till the caller's transaction ends
+        (:func:`privacy.subjects.keep_from_erasure`). Raises InvalidConsent (the id),
+        SubjectUnknown, or SubjectGone when it was erased."""
         self.check_subject_id(subject_id)
+        subjects.keep_from_erasure(session, [subject_id])
         row = subjects.get(session, subject_id)
         if row is None:
             if self.erased(session, subject_id):

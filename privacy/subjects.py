@@ -72,6 +72,50 @@ _STATES_STILL = (
 )
 
 
+# The advisory locks on subjects take two keys: this namespace ("PISB"; the audit sequencer's is
+# another, audit._storage.LOCK_NAMESPACE) and the id's bucket, one of LOCK_BUCKETS by its hash.
+# Buckets bound the locks a bulk writer holds (a consent import names up to 200,000 subjects;
+# PostgreSQL's lock table holds max_locks_per_transaction x max_connections, 6,400 by default,
+# for every transaction); an erasure holds off the writers of its bucket alone, for its length.
+LOCK_NAMESPACE = 0x50495342
+LOCK_BUCKETS = 256
+_LOCK = (
+    "SELECT pg_advisory_xact_lock{mode}(:ns, b) FROM "
+    "(SELECT DISTINCT hashtext(s) & :mask AS b FROM unnest(CAST(:ids AS text[])) AS s ORDER BY b) AS k"
+)
+
+
+def keep_from_erasure(session: Session, subject_ids: Collection[str]) -> None:
+    """Hold off any erasure of these subjects until the caller's transaction ends; wait for one
+    under way to end first. For a writer of what an erasure removes (consent records and their
+    receipts, holds, risk attributes, a subject's state), before it reads whether the subject
+    was erased: it then reads what that erasure left, and an erasure that comes later waits for
+    its write and removes it.
+
+    PostgreSQL: a shared transaction-level advisory lock on each subject's bucket (at most
+    :data:`LOCK_BUCKETS`, however many subjects), which only :func:`lock_for_erasure`
+    conflicts with (no row is needed: a subject known only to consent has none). It protects at READ COMMITTED, where the read after it takes a new snapshot,
+    and SERIALIZABLE; at REPEATABLE READ the transaction's snapshot may predate the erasure
+    (docs/architecture.md). SQLite: nothing to do, a writing transaction holds the database's
+    write lock from its start (:func:`piivault.db.make_engine`). A tokenize checks its
+    subjects' rows instead (:func:`states_still`), in its one statement.
+    """
+    _lock(session, list(set(subject_ids)), "_shared")
+
+
+def lock_for_erasure(session: Session, subject_id: str) -> None:
+    """Take the erasure's side of :func:`keep_from_erasure`'s lock on ``subject_id``, till the
+    caller's transaction ends: wait for the writers holding it, and keep new ones waiting. An
+    erasure takes it before it reads anything about the subject (its state, its holds)."""
+    _lock(session, [subject_id], "")
+
+
+def _lock(session: Session, subject_ids: list[str], mode: str) -> None:
+    if subject_ids and session.get_bind().dialect.name == "postgresql":
+        params = {"ns": LOCK_NAMESPACE, "mask": LOCK_BUCKETS - 1, "ids": subject_ids}
+        session.execute(sa.text(_LOCK.format(mode=mode)), params)
+
+
 def insert(session: Session, subject_ids: Sequence[str], kind: str, now: dt.datetime) -> list[str]:
     """Insert active owners of ``kind``, skipping ids that exist; return the ids inserted."""
     rows = [{"subject_id": sid, "kind": kind, "state": ACTIVE, "created_at": now} for sid in subject_ids]

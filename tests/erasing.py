@@ -1,8 +1,11 @@
 """Erase a subject in a test the way production does: :func:`consent.erasure.erase`, the one
-erasure use case (a data-subject request's, the scheduled shred's), here without a request."""
+erasure use case (a data-subject request's, the scheduled shred's), here without a request; and
+watch, on PostgreSQL, a writer or an erasure wait for the other's lock."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from consent import erasure
@@ -17,3 +20,25 @@ def erase_subject(container: Any, subject_id: str, *, actor: str = "dpo:test") -
         )
         uow.commit()
     return outcome
+
+
+def connection_pid(conn) -> int:
+    """The server process of the connection ``conn`` (tests.wire's ``backend_pid`` takes an engine)."""
+    return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
+def blocked_by(container, blocker: int, thread: threading.Thread) -> bool:
+    """Whether a backend of the database waits for a lock that backend ``blocker`` holds, while
+    ``thread`` runs (the thread's own backend, which it then is)."""
+    with container.engine.connect() as conn:
+        while thread.is_alive():
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND %s::integer = ANY(pg_blocking_pids(pid))",
+                (blocker,),
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return True
+            time.sleep(0.01)
+    return False

@@ -247,7 +247,7 @@ class TokenizationService:
         now = self.clock()
         known = subjects.states(session, list(subject_ids))
         count = 0
-        for subject_id in subject_ids:
+        for subject_id in sorted(subject_ids):  # rows locked in the order tokenize locks them
             if subject_id in known:
                 subjects.set_state(session, subject_id, subjects.ERASED, now)
                 count += subject_tokens.erase_tokens(session, self.keyring, subject_id, now)
@@ -264,6 +264,7 @@ class TokenizationService:
     ) -> None:
         session = uow.session
         assert session is not None
+        subjects.keep_from_erasure(session, [subject_id])  # else "erased" could be written over
         if self._existing(session, subject_id) == subjects.ERASED:
             raise SubjectErased("the subject was erased")
         subjects.set_state(session, subject_id, state, self.clock())

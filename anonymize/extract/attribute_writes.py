@@ -55,6 +55,8 @@ def put_attributes(
         )
     session = uow.session
     assert session is not None
+    # Else a document sealed while the subject's key is shredded could be stored after it.
+    subjects.keep_from_erasure(session, documents)
     found = subjects.states(session, list(documents))
     keys = deps.keyring.data_keys(session, [subject_owner(s) for s in documents])
     for i, subject_id in enumerate(documents):

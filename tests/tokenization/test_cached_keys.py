@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +21,7 @@ from consent import erasure
 from piivault.db import utcnow
 from privacy import subjects
 from privacy import tables as pt
-from tests.erasing import erase_subject
+from tests.erasing import blocked_by, connection_pid, erase_subject
 from tests.tokenization.conftest import SERVICE, detokenize, queued_events, tokenize
 from tests.wire import statements
 from tokenization import tables as t
@@ -136,14 +135,14 @@ def test_a_tokenize_waits_for_an_erasure_in_progress_and_then_takes_no_token(con
         erasure.erase(deps, uow.session, uow, SUBJECT, dsr_id=None, actor="dpo:test", now=now)
         if way == "keys-cached":
             container.keyring.cache.put(held)  # evicted by the shred here; another process holds it still
-        erasing = _backend_pid(uow.session.connection())
+        erasing = connection_pid(uow.session.connection())
         writer = threading.Thread(
             target=lambda: answers.append(
                 tokenize(container, [TokenizeItem("cn_mobile", OTHER, SUBJECT, kind=kind)])
             )
         )
         writer.start()
-        waited = _blocked_by(container, erasing, writer)
+        waited = blocked_by(container, erasing, writer)
         uow.commit()
     writer.join(timeout=60)
     assert waited, "the tokenize did not wait for the erasure in progress"
@@ -209,7 +208,7 @@ def _erased_while(container, writer, subject_id: str) -> bool:
     and let the erasure finish; whether the erasure waited for the writer."""
     eraser = threading.Thread(target=erase_subject, args=(container, subject_id))
     eraser.start()
-    waited = _blocked_by(container, _backend_pid(writer), eraser)
+    waited = blocked_by(container, connection_pid(writer), eraser)
     writer.commit()
     eraser.join(timeout=60)
     return waited
@@ -225,24 +224,3 @@ def _token_row(token: str, subject_id: str = SUBJECT) -> dict:
         "blind_index": bytes(32),
         "created_at": utcnow(),
     }
-
-
-def _backend_pid(conn) -> int:
-    return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-
-
-def _blocked_by(container, blocker: int, thread: threading.Thread) -> bool:
-    """Whether a backend of the database waits for a lock that backend ``blocker`` holds, while
-    ``thread`` runs (the thread's own backend, which it then is)."""
-    with container.engine.connect() as conn:
-        while thread.is_alive():
-            waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND %s::integer = ANY(pg_blocking_pids(pid))",
-                (blocker,),
-            ).scalar_one()
-            conn.rollback()
-            if waiting:
-                return True
-            time.sleep(0.01)
-    return False
