@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from piivault.db import Statement, UnitOfWork, check_database, make_engine, make_read_only_engine, utcnow
+from piivault.db import (
+    Statement,
+    UnitOfWork,
+    check_database,
+    check_isolation,
+    make_engine,
+    make_read_only_engine,
+    utcnow,
+)
 from piivault.errors import ConfigurationError
 from piivault.settings import Settings
 from vault import KeyProvider, Keyring, LocalKeyProvider, TransitKeyProvider
@@ -433,6 +441,7 @@ def startup_check(container: Container) -> None:
 
     container.settings.require_production()
     check_database(container.engine)
+    check_isolation(container.engine)
     current = migrate.current_revisions(container.engine)
     heads = migrate.head_revisions()
     if current != heads:

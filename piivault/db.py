@@ -66,7 +66,10 @@ PING_AFTER_IDLE_SECONDS = 5.0
 def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **kwargs: Any) -> sa.Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and IMMEDIATE transactions.
 
-    Raises :class:`ConfigurationError` for a URL SQLAlchemy cannot use.
+    PostgreSQL is reached through psycopg (3): ``postgresql://`` means it, and another
+    driver is refused, since the statements that check what a writer read
+    (:func:`piivault.sql.commit_insert`'s ``only_if``) are psycopg's. Raises
+    :class:`ConfigurationError` for a URL SQLAlchemy cannot use.
     """
     try:
         parsed = sa.engine.make_url(url)
@@ -85,6 +88,13 @@ def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, *
             raise ConfigurationError(f"cannot use PIIVAULT_DATABASE_URL: {type(e).__name__}") from None
         _sqlite_setup(engine)
         return engine
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername != "postgresql+psycopg":
+        raise ConfigurationError(
+            f"PIIVAULT_DATABASE_URL: PostgreSQL is reached through psycopg (postgresql+psycopg://), "
+            f"not {parsed.get_driver_name()}"
+        )
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     try:
@@ -377,6 +387,21 @@ def check_database(engine: sa.Engine) -> None:
             conn.execute(sa.text("SELECT 1"))
     except exc.SQLAlchemyError as e:
         raise StorageUnavailable(f"database unreachable ({type(e.orig or e).__name__})") from None
+
+
+def check_isolation(engine: sa.Engine) -> None:
+    """Raise :class:`ConfigurationError` if ``engine``'s transactions run at REPEATABLE READ.
+
+    Writers and erasures take turns on a subject by a lock, then read what the other left
+    (:mod:`privacy.subjects`): at REPEATABLE READ the read is at a snapshot taken before the
+    wait, so a consent written as its subject is erased could outlive the erasure. READ
+    COMMITTED (PostgreSQL's default) and SERIALIZABLE (which catches the conflict itself) do.
+    Known once the engine has connected (:func:`check_database`)."""
+    if getattr(engine.dialect, "default_isolation_level", None) == "REPEATABLE READ":
+        raise ConfigurationError(
+            "the database runs transactions at REPEATABLE READ (default_transaction_isolation): "
+            "piivault needs READ COMMITTED, PostgreSQL's default, or SERIALIZABLE (docs/operations.md)"
+        )
 
 
 Statement = tuple[str, Sequence[Any]]

@@ -26,10 +26,13 @@ import sqlalchemy as sa
 from anonymize.extract.roles import Requester
 from consent import erasure
 from consent import tables as ct
+from piivault.container import startup_check
 from piivault.db import UnitOfWork
+from piivault.errors import ConfigurationError
 from privacy import holds, subjects
 from privacy import tables as pt
 from privacy.errors import ImportRejected, InvalidAttributes, SubjectGone
+from tests.conftest import make_container
 from tests.consent.conftest import ADMIN, DPO, SERVICE, call, customer
 from tests.erasing import blocked_by, connection_pid, erase_subject
 from tokenization.errors import SubjectErased
@@ -346,3 +349,21 @@ def test_an_erasure_waits_for_a_hold_being_placed_and_then_keeps_the_data(contai
         assert (done["run"].shredded, done["run"].rescheduled) == (0, 1)
     assert _state(container) == subjects.RESTRICTED
     assert len(_rows(container, pt.holds, pt.holds.c.released_at.is_(None))) == 1
+
+
+@pytest.mark.parametrize("level", ["repeatable\\ read", "serializable"])  # libpq's escaped space
+def test_piivault_serves_at_read_committed_or_serializable_only(settings, level):
+    """At REPEATABLE READ a writer's read after the lock is at a snapshot from before its wait:
+    the start-up check refuses it. SERIALIZABLE catches the conflict itself and is served."""
+    url = sa.engine.make_url(settings.database_url)
+    options = f"{url.query.get('options', '')} -cdefault_transaction_isolation={level}"
+    at_level = make_container(settings.replace(database_url=url.update_query_dict({"options": options})))
+    try:
+        if level.startswith("repeatable"):
+            with pytest.raises(ConfigurationError, match="REPEATABLE READ"):
+                startup_check(at_level)
+        else:
+            startup_check(at_level)
+            assert at_level.engine.dialect.default_isolation_level == "SERIALIZABLE"
+    finally:
+        at_level.close()
