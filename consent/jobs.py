@@ -25,7 +25,7 @@ from audit.events import AuditEvent
 from consent import erasure
 from consent import tables as t
 from piivault.ids import new_id
-from piivault.sql import for_update, insert_ignore
+from piivault.sql import existing, for_update, insert_ignore
 from privacy import holds, subjects
 from privacy import model as m
 from privacy import tables as pt
@@ -125,8 +125,14 @@ def expire_consents(deps: JobDeps, report: JobReport, limit: int) -> None:
             due = session.execute(_due_expiries(min(BATCH, limit - report.expired)), {"now": now}).all()
             if not due:
                 return
+            # An erasure deletes the grants: one under way is waited for, and what it deleted
+            # gets no expiry record (none would be erased after it); a later one deletes them.
+            subjects.keep_from_erasure(session, {row.subject_id for row in due})
+            standing = existing(session, _r.id, [row.id for row in due])
             done = 0
             for grant_id, subject_id, purpose, expires_at in due:
+                if grant_id not in standing:
+                    continue
                 record_id = new_id("cns_")
                 inserted = insert_ignore(
                     session,
