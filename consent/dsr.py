@@ -325,6 +325,11 @@ def advance(
         raise InvalidTransition(f"the request is {row.state}: it cannot change any more")
     if to_state != REJECTED and NEXT.get(row.state) != to_state:
         raise InvalidTransition(f"a {row.state} request can move to {NEXT[row.state]} or rejected only")
+    if note is not None:
+        if deps.subjects.erased(session, row.subject_id):
+            raise SubjectGone("the subject was erased: its requests keep no notes")
+        # Before the request is carried out: an erasure clears it with the subject's other notes.
+        session.execute(t.dsr_requests.update().where(_d.dsr_id == dsr_id).values(note=note))
     now = deps.clock()
     detail: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
@@ -352,8 +357,6 @@ def advance(
         values["reject_reason"] = reason_code
     if outcome is not None:
         values["outcome"] = json.dumps(outcome, sort_keys=True)
-    if note is not None:
-        values["note"] = note
     session.execute(t.dsr_requests.update().where(_d.dsr_id == dsr_id).values(**values))
     _step(session, dsr_id, row.state, to_state, actor.name, now, reason_code, detail)
     uow.record(

@@ -18,6 +18,7 @@ from audit.events import AuditEvent
 from piivault.db import UnitOfWork
 from privacy import model as m
 from privacy import purposes as _purposes
+from privacy import subjects
 from privacy.errors import ConsentConflict, HoldNotFound, InvalidConsent
 from privacy.guards import begin, check_note, require_role
 from privacy.holds import (
@@ -157,6 +158,8 @@ class Holds:
         if reason_code not in RELEASE_REASONS:
             raise InvalidConsent(f"reason_code must be one of: {', '.join(RELEASE_REASONS)}")
         session = begin(self.catalogue, uow)
+        # An erasure decides by the holds, and releases them: it and this take turns.
+        subjects.keep_from_erasure(session, [subject_id])
         hold = get(session, hold_id)
         if hold is None or hold["subject_id"] != subject_id:
             raise HoldNotFound("no such hold")

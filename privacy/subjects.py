@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from piivault.db import Statement
+from piivault.db import Statement, check_isolation
 from piivault.sql import insert_ignoring_conflicts, select_in
 from privacy import tables as pt
 
@@ -72,48 +72,76 @@ _STATES_STILL = (
 )
 
 
-# The advisory locks on subjects take two keys: this namespace ("PISB"; the audit sequencer's is
-# another, audit._storage.LOCK_NAMESPACE) and the id's bucket, one of LOCK_BUCKETS by its hash.
-# Buckets bound the locks a bulk writer holds (a consent import names up to 200,000 subjects;
-# PostgreSQL's lock table holds max_locks_per_transaction x max_connections, 6,400 by default,
-# for every transaction); an erasure holds off the writers of its bucket alone, for its length.
+# The advisory locks on subjects take two keys. A subject's own: this namespace ("PISB") and
+# the hash of its id. Every subject's at once, for a bulk writer: ALL_SUBJECTS. (The audit
+# sequencer's namespace is another, audit._storage.LOCK_NAMESPACE.) A consent import names up
+# to 200,000 subjects and an attribute write 1,000: a lock each would fill PostgreSQL's lock
+# table, which holds max_locks_per_transaction x max_connections (6,400 by default) for every
+# transaction. A writer of more than FEW_SUBJECTS takes ALL_SUBJECTS alone.
 LOCK_NAMESPACE = 0x50495342
-LOCK_BUCKETS = 256
-_LOCK = (
-    "SELECT pg_advisory_xact_lock{mode}(:ns, b) FROM "
-    "(SELECT DISTINCT hashtext(s) & :mask AS b FROM unnest(CAST(:ids AS text[])) AS s ORDER BY b) AS k"
+ALL_SUBJECTS = (0x50495341, 0)
+FEW_SUBJECTS = 16
+_LOCK_EACH = (
+    "SELECT pg_advisory_xact_lock{mode}(:ns, k) FROM "
+    "(SELECT DISTINCT hashtext(s) AS k FROM unnest(CAST(:ids AS text[])) AS s ORDER BY k) AS keys"
 )
+_LOCK_ALL = "SELECT pg_advisory_xact_lock{mode}(:ns, :key)"
 
 
 def keep_from_erasure(session: Session, subject_ids: Collection[str]) -> None:
     """Hold off any erasure of these subjects until the caller's transaction ends; wait for one
     under way to end first. For a writer of what an erasure removes (consent records and their
-    receipts, holds, risk attributes, a subject's state), before it reads whether the subject
-    was erased: it then reads what that erasure left, and an erasure that comes later waits for
-    its write and removes it.
+    receipts, holds, requests' notes, risk attributes, a subject's state), before it reads
+    whether the subject was erased: it then reads what that erasure left, and an erasure that
+    comes later waits for its write and removes it.
 
-    PostgreSQL: a shared transaction-level advisory lock on each subject's bucket (at most
-    :data:`LOCK_BUCKETS`, however many subjects), which only :func:`lock_for_erasure`
-    conflicts with (no row is needed: a subject known only to consent has none). It protects at READ COMMITTED, where the read after it takes a new snapshot,
-    and SERIALIZABLE; at REPEATABLE READ the transaction's snapshot may predate the erasure
-    (docs/architecture.md). SQLite: nothing to do, a writing transaction holds the database's
-    write lock from its start (:func:`piivault.db.make_engine`). A tokenize checks its
-    subjects' rows instead (:func:`states_still`), in its one statement.
+    PostgreSQL: a shared transaction-level advisory lock on each subject, or on every subject
+    at once (:data:`ALL_SUBJECTS`) for more than :data:`FEW_SUBJECTS`; only
+    :func:`lock_for_erasure` conflicts with either. No row is needed: a subject known only to
+    consent has none. It protects at READ COMMITTED, where the read after it takes a new
+    snapshot, and SERIALIZABLE, where PostgreSQL fails one of the two; at REPEATABLE READ the
+    transaction's snapshot may predate the erasure: piivault does not serve, and this raises
+    ConfigurationError (:func:`piivault.db.check_isolation`). SQLite: nothing to do, a
+    writing transaction holds the database's write lock from its start
+    (:func:`piivault.db.make_engine`). A tokenize checks its subjects' rows instead
+    (:func:`states_still`), in its one statement.
     """
-    _lock(session, list(set(subject_ids)), "_shared")
+    if not subject_ids or not _postgresql(session):
+        return
+    unique = list(set(subject_ids))
+    if len(unique) > FEW_SUBJECTS:
+        _lock_all(session, "_shared")
+    else:
+        session.execute(sa.text(_LOCK_EACH.format(mode="_shared")), {"ns": LOCK_NAMESPACE, "ids": unique})
 
 
 def lock_for_erasure(session: Session, subject_id: str) -> None:
-    """Take the erasure's side of :func:`keep_from_erasure`'s lock on ``subject_id``, till the
-    caller's transaction ends: wait for the writers holding it, and keep new ones waiting. An
-    erasure takes it before it reads anything about the subject (its state, its holds)."""
-    _lock(session, [subject_id], "")
+    """Take the erasure's side of :func:`keep_from_erasure`'s locks on ``subject_id``, till the
+    caller's transaction ends: wait for the writers holding them, and keep new ones waiting. An
+    erasure takes it before it reads anything about the subject (its state, its holds).
+
+    Exclusive on :data:`ALL_SUBJECTS`, then on the subject's own: erasures go one at a time
+    (each takes tens of milliseconds), and while one does, bulk writers wait; a writer of few
+    subjects waits only for an erasure of one of them."""
+    if not _postgresql(session):
+        return
+    _lock_all(session, "")
+    session.execute(sa.text(_LOCK_EACH.format(mode="")), {"ns": LOCK_NAMESPACE, "ids": [subject_id]})
 
 
-def _lock(session: Session, subject_ids: list[str], mode: str) -> None:
-    if subject_ids and session.get_bind().dialect.name == "postgresql":
-        params = {"ns": LOCK_NAMESPACE, "mask": LOCK_BUCKETS - 1, "ids": subject_ids}
-        session.execute(sa.text(_LOCK.format(mode=mode)), params)
+def _postgresql(session: Session) -> bool:
+    """Whether the locks are taken (PostgreSQL); raises ConfigurationError at REPEATABLE READ,
+    where they would not keep their promise (:func:`piivault.db.check_isolation`)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    check_isolation(bind.engine)
+    return True
+
+
+def _lock_all(session: Session, mode: str) -> None:
+    namespace, key = ALL_SUBJECTS
+    session.execute(sa.text(_LOCK_ALL.format(mode=mode)), {"ns": namespace, "key": key})
 
 
 def insert(session: Session, subject_ids: Sequence[str], kind: str, now: dt.datetime) -> list[str]:

@@ -27,18 +27,24 @@ def connection_pid(conn) -> int:
     return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
 
 
-def blocked_by(container, blocker: int, thread: threading.Thread) -> bool:
+def blocked_by(container, blocker: int, thread: threading.Thread, *, lock: str | None = None) -> bool:
     """Whether a backend of the database waits for a lock that backend ``blocker`` holds, while
-    ``thread`` runs (the thread's own backend, which it then is)."""
+    ``thread`` runs (the thread's own backend, which it then is); with ``lock``, whether the
+    first such wait is for a lock of that kind (pg_stat_activity's ``wait_event``: ``advisory``,
+    ``tuple``, ``transactionid``): a wait for another kind answers False at once."""
     with container.engine.connect() as conn:
         while thread.is_alive():
-            waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND %s::integer = ANY(pg_blocking_pids(pid))",
-                (blocker,),
-            ).scalar_one()
+            waits = (
+                conn.exec_driver_sql(
+                    "SELECT wait_event FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND %s::integer = ANY(pg_blocking_pids(pid))",
+                    (blocker,),
+                )
+                .scalars()
+                .all()
+            )
             conn.rollback()
-            if waiting:
-                return True
+            if waits:
+                return lock is None or lock in waits
             time.sleep(0.01)
     return False

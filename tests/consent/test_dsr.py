@@ -101,3 +101,27 @@ def test_a_failed_completion_leaves_the_request_approved(container, svc):
             sa.select(sa.func.count()).select_from(t.dsr_steps).where(t.dsr_steps.c.dsr_id == dsr_id)
         )
     assert steps == 3
+
+
+def test_an_erasure_clears_the_note_given_with_its_completion(container, svc):
+    """The console's and API's note is kept on the request, "cleared when the subject is erased":
+    the note given with the completion that erases is cleared with the others, not written after
+    them. A note on an erased subject's request is refused."""
+    from access.model import DSR_ERASURE
+    from privacy.errors import SubjectGone
+    from tests.approved import four_eyes
+
+    earlier = _file(container, "access")["dsr_id"]
+    call(container, "advance_request", DPO, earlier, "identity_verified", method="app_login", note="seen")
+    request = call(container, "create_request", SERVICE, "cust-0001", "erasure", channel="web")["dsr_id"]
+    call(container, "advance_request", DPO, request, "identity_verified", method="app_login")
+    call(container, "advance_request", DPO, request, "approved")
+    four_eyes(container, DSR_ERASURE, request)
+    done = call(container, "advance_request", DPO, request, "completed", note="erased as asked")
+    assert done["outcome"]["action"] == "erased"
+    with container.engine.connect() as conn:
+        notes = dict(conn.execute(sa.select(t.dsr_requests.c.dsr_id, t.dsr_requests.c.note)).all())
+    assert notes == {earlier: None, request: None}
+    with pytest.raises(SubjectGone, match="keep no notes"):
+        call(container, "advance_request", DPO, earlier, "rejected", reason_code="duplicate", note="again")
+    call(container, "advance_request", DPO, earlier, "rejected", reason_code="duplicate")  # without one

@@ -27,11 +27,12 @@ from anonymize.extract.roles import Requester
 from consent import erasure
 from consent import tables as ct
 from piivault.container import startup_check
-from piivault.db import UnitOfWork
+from piivault.db import UnitOfWork, is_unavailable
 from piivault.errors import ConfigurationError
 from privacy import holds, subjects
 from privacy import tables as pt
 from privacy.errors import ImportRejected, InvalidAttributes, SubjectGone
+from privacy.subjects import FEW_SUBJECTS
 from tests.conftest import make_container
 from tests.consent.conftest import ADMIN, DPO, SERVICE, call, customer
 from tests.erasing import blocked_by, connection_pid, erase_subject
@@ -39,9 +40,11 @@ from tokenization.errors import SubjectErased
 
 SUBJECT = "cust-0001"
 ATTRIBUTE_WRITER = Requester("client:svc-1", "service", permissions=frozenset({"write_attributes"}))
-IMPORT = (
-    "subject_id,purpose,action,channel,effective_at,expires_at,notice_version,separate,evidence\n"
-    f"{SUBJECT},marketing,grant,app,2024-01-01T00:00:00+08:00,,,,\n"
+IMPORT_HEADER = "subject_id,purpose,action,channel,effective_at,expires_at,notice_version,separate,evidence\n"
+IMPORT = IMPORT_HEADER + f"{SUBJECT},marketing,grant,app,2024-01-01T00:00:00+08:00,,,,\n"
+# More subjects than a writer locks one by one (privacy.subjects.FEW_SUBJECTS): it locks them all.
+IMPORT_MANY = IMPORT + "".join(
+    f"cust-{n:04d}-import,marketing,grant,app,2024-01-01T00:00:00+08:00,,,,\n" for n in range(FEW_SUBJECTS)
 )
 
 
@@ -89,8 +92,9 @@ def _expiring(container, clock) -> None:
     clock.advance(days=2)
 
 
-# name -> (set up, the write, the error it ends in (None: it ends well), what must hold after)
-WRITERS: dict[str, tuple[Callable, Callable, type[Exception] | None, Callable]] = {
+# name -> (set up, the write, the error it ends in (None: it ends well; or with a text it holds),
+# what must hold after)
+WRITERS: dict[str, tuple[Callable, Callable, Any, Callable]] = {
     "consent grant": (
         lambda c, clock: None,
         lambda c, clock, _: call(c, "grant", SERVICE, SUBJECT, "marketing", channel="app"),
@@ -112,7 +116,13 @@ WRITERS: dict[str, tuple[Callable, Callable, type[Exception] | None, Callable]] 
     "consent import": (
         lambda c, clock: None,
         lambda c, clock, _: call(c, "import_consents", ADMIN, IMPORT.encode(), "csv"),
-        ImportRejected,
+        (ImportRejected, "the subject was erased"),
+        lambda c: _rows(c, pt.records) == [],
+    ),
+    "consent import of many subjects": (
+        lambda c, clock: None,
+        lambda c, clock, _: call(c, "import_consents", ADMIN, IMPORT_MANY.encode(), "csv"),
+        (ImportRejected, "the subject was erased"),
         lambda c: _rows(c, pt.records) == [],
     ),
     "legal hold": (
@@ -129,10 +139,18 @@ WRITERS: dict[str, tuple[Callable, Callable, type[Exception] | None, Callable]] 
         SubjectGone,
         lambda c: _rows(c, ct.dsr_requests) == [],
     ),
+    "request moved on with a note": (
+        lambda c, clock: call(c, "create_request", SERVICE, SUBJECT, "access", channel="web")["dsr_id"],
+        lambda c, clock, dsr_id: call(
+            c, "advance_request", DPO, dsr_id, "identity_verified", method="app_login", note="n"
+        ),
+        SubjectGone,
+        lambda c: [r.note for r in _rows(c, ct.dsr_requests)] == [None],
+    ),
     "risk attributes": (
         lambda c, clock: None,
         lambda c, clock, _: _put_attributes(c),
-        InvalidAttributes,
+        (InvalidAttributes, "the subject was erased"),
         lambda c: _attributes(c) == [],
     ),
     "relationship opened": (
@@ -192,7 +210,7 @@ def _during_erasure(container, write: Callable[[], Any]) -> tuple[bool, dict[str
         assert done["action"] == "erased"
         writer = threading.Thread(target=run)
         writer.start()
-        waited = blocked_by(container, connection_pid(uow.session.connection()), writer)
+        waited = blocked_by(container, connection_pid(uow.session.connection()), writer, lock="advisory")
         uow.commit()
     writer.join(timeout=60)
     return waited, outcome
@@ -205,10 +223,13 @@ def test_a_writer_waits_for_an_erasure_in_progress_and_then_writes_nothing(conta
     made = set_up(container, clock)
     waited, outcome = _during_erasure(container, lambda: write(container, clock, made))
     assert waited, f"the {writer} did not wait for the erasure in progress"
+    error = outcome.get("error")
     if refusal is None:
-        assert "error" not in outcome, outcome
+        assert error is None, outcome
     else:
-        assert isinstance(outcome.get("error"), refusal), outcome
+        kind, text = refusal if isinstance(refusal, tuple) else (refusal, "")
+        assert isinstance(error, kind), outcome
+        assert text in str(error) + repr(getattr(error, "row_errors", "")), error
     assert after(container)
 
 
@@ -232,13 +253,41 @@ def test_a_relationship_closed_during_an_erasure_under_its_hold_gives_the_shred_
             target=lambda: outcome.update(closed=call(container, "close_relationship", SERVICE, SUBJECT))
         )
         closer.start()
-        waited = blocked_by(container, connection_pid(uow.session.connection()), closer)
+        waited = blocked_by(container, connection_pid(uow.session.connection()), closer, lock="advisory")
         uow.commit()
     closer.join(timeout=60)
     assert waited, "closing the relationship did not wait for the erasure in progress"
     assert outcome["closed"]["closed_at"] is not None
     (job,) = _rows(container, ct.jobs)
     assert job.state == "pending" and job.due_at is not None
+
+
+def test_a_hold_released_during_an_erasure_under_it_brings_the_shred_forward(container, clock):
+    """An erasure under a legal hold restricts the subject and schedules the shred for the hold's
+    end; the DPO releases the hold meanwhile. The release waits for the erasure, then finds the
+    shred and brings it forward to now. Read before the erasure committed, there is no shred to
+    move: it would wait for the released hold's old end."""
+    customer(container, SUBJECT)
+    ends = clock() + dt.timedelta(days=30)
+    hold = call(container, "place_hold", DPO, SUBJECT, reason_code="litigation", ends_at=ends)
+    with container.uow() as uow:
+        deps, now = container.consent.erasure_deps, container.consent.clock()
+        done = erasure.erase(deps, uow.session, uow, SUBJECT, dsr_id=None, actor="dpo:test", now=now)
+        assert done["action"] == "restricted"
+        releaser = threading.Thread(
+            target=lambda: call(
+                container, "release_hold", DPO, SUBJECT, hold["hold_id"], reason_code="withdrawn_by_dpo"
+            )
+        )
+        releaser.start()
+        waited = blocked_by(container, connection_pid(uow.session.connection()), releaser, lock="advisory")
+        uow.commit()
+    releaser.join(timeout=60)
+    assert waited, "releasing the hold did not wait for the erasure"
+    (job,) = _rows(container, ct.jobs)
+    assert job.state == "pending" and job.due_at is not None and job.due_at <= clock()
+    report = container.consent.run_jobs()
+    assert report.shredded == 1 and _state(container) == subjects.ERASED
 
 
 def test_a_request_completed_during_an_erasure_takes_the_subject_before_its_row(container, clock):
@@ -266,7 +315,7 @@ def test_a_request_completed_during_an_erasure_takes_the_subject_before_its_row(
         subjects.lock_for_erasure(uow.session, SUBJECT)
         completing = threading.Thread(target=complete)
         completing.start()
-        waited = blocked_by(container, connection_pid(uow.session.connection()), completing)
+        waited = blocked_by(container, connection_pid(uow.session.connection()), completing, lock="advisory")
         deps, now = container.consent.erasure_deps, container.consent.clock()
         done = erasure.erase(deps, uow.session, uow, SUBJECT, dsr_id=None, actor="dpo:test", now=now)
         uow.commit()
@@ -311,7 +360,7 @@ def test_an_erasure_waits_for_a_consent_being_recorded_and_deletes_it(container,
     outcome: dict[str, Any] = {}
     eraser = threading.Thread(target=lambda: outcome.update(erase_subject(container, SUBJECT)))
     eraser.start()
-    waited = blocked_by(container, pid[0], eraser)
+    waited = blocked_by(container, pid[0], eraser, lock="advisory")
     go.set()
     granting.join(timeout=60)
     eraser.join(timeout=60)
@@ -354,7 +403,7 @@ def test_an_erasure_waits_for_a_hold_being_placed_and_then_keeps_the_data(contai
         else:
             eraser = threading.Thread(target=lambda: done.update(run=container.consent.run_jobs()))
         eraser.start()
-        waited = blocked_by(container, connection_pid(placing.connection()), eraser)
+        waited = blocked_by(container, connection_pid(placing.connection()), eraser, lock="advisory")
         placing.commit()
     eraser.join(timeout=60)
     assert waited, "the erasure did not wait for the hold being placed"
@@ -366,19 +415,36 @@ def test_an_erasure_waits_for_a_hold_being_placed_and_then_keeps_the_data(contai
     assert len(_rows(container, pt.holds, pt.holds.c.released_at.is_(None))) == 1
 
 
-@pytest.mark.parametrize("level", ["repeatable\\ read", "serializable"])  # libpq's escaped space
-def test_piivault_serves_at_read_committed_or_serializable_only(settings, level):
-    """At REPEATABLE READ a writer's read after the lock is at a snapshot from before its wait:
-    the start-up check refuses it. SERIALIZABLE catches the conflict itself and is served."""
+@pytest.fixture(params=["repeatable read", "serializable"])
+def at_level(request, settings):
+    """A container whose transactions run at another isolation level (the URL's options)."""
     url = sa.engine.make_url(settings.database_url)
+    level = request.param.replace(" ", "\\ ")  # libpq's escaped space
     options = f"{url.query.get('options', '')} -cdefault_transaction_isolation={level}"
-    at_level = make_container(settings.replace(database_url=url.update_query_dict({"options": options})))
-    try:
-        if level.startswith("repeatable"):
-            with pytest.raises(ConfigurationError, match="REPEATABLE READ"):
-                startup_check(at_level)
-        else:
+    other = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    made = make_container(settings.replace(database_url=other))
+    yield made
+    made.close()
+
+
+def test_piivault_serves_at_read_committed_or_serializable_only(at_level, clock):
+    """At REPEATABLE READ a writer's read after the lock is at a snapshot from before its wait:
+    the start-up check refuses to serve, and a writer to take the lock. SERIALIZABLE is served:
+    PostgreSQL fails one of two transactions that race as a writer and an erasure do."""
+    at_level.consent.clock = clock
+    customer(at_level, SUBJECT)
+    if at_level.engine.dialect.default_isolation_level == "REPEATABLE READ":
+        with pytest.raises(ConfigurationError, match="REPEATABLE READ"):
             startup_check(at_level)
-            assert at_level.engine.dialect.default_isolation_level == "SERIALIZABLE"
-    finally:
-        at_level.close()
+        with pytest.raises(ConfigurationError, match="REPEATABLE READ"):
+            call(at_level, "grant", SERVICE, SUBJECT, "marketing", channel="app")
+        return
+    assert at_level.engine.dialect.default_isolation_level == "SERIALIZABLE"
+    startup_check(at_level)
+    waited, outcome = _during_erasure(
+        at_level, lambda: call(at_level, "grant", SERVICE, SUBJECT, "marketing", channel="app")
+    )
+    assert waited, "the grant did not wait for the erasure in progress"
+    error = outcome.get("error")  # the API answers the database's serialization failure with a 503
+    assert isinstance(error, SubjectGone) or is_unavailable(error), outcome
+    assert _rows(at_level, pt.records) == []

@@ -128,3 +128,22 @@ def test_a_restore_brings_nothing_of_an_erased_subject_back(container, svc, cloc
         assert erasure.pending_shred(s, "cust-0001") is None
     with container.session_factory() as s:
         assert svc.erased(s, "cust-0001")
+
+
+def test_a_request_that_erases_first_cancels_the_scheduled_shred(container, svc, clock):
+    """The holds have ended and a shred waits for the next run, when an erasure (another request)
+    shreds the subject first: it cancels the waiting shred, which would shred again and sign a
+    second certificate."""
+    from tests.erasing import erase_subject
+
+    _erase_under_hold(container, clock)
+    assert erase_subject(container, "cust-0001")["action"] == "erased"
+    report = svc.run_jobs()
+    assert report.shredded == 0
+    with container.engine.connect() as conn:
+        assert conn.scalar(sa.select(t.jobs.c.state).where(t.jobs.c.subject_id == "cust-0001")) == "cancelled"
+        r = t.receipts.c
+        certificates = conn.scalar(
+            sa.select(sa.func.count()).where(r.subject_id == "cust-0001", r.kind == "erasure")
+        )
+    assert certificates == 1
