@@ -390,17 +390,20 @@ def check_database(engine: sa.Engine) -> None:
 
 
 def check_isolation(engine: sa.Engine) -> None:
-    """Raise :class:`ConfigurationError` if ``engine``'s transactions run at REPEATABLE READ.
+    """Raise :class:`ConfigurationError` unless ``engine``'s PostgreSQL transactions run at READ
+    COMMITTED, PostgreSQL's default.
 
     Writers and erasures take turns on a subject by a lock, then read what the other left
-    (:mod:`privacy.subjects`): at REPEATABLE READ the read is at a snapshot taken before the
-    wait, so a consent written as its subject is erased could outlive the erasure. READ
-    COMMITTED (PostgreSQL's default) and SERIALIZABLE (which catches the conflict itself) do.
-    Known once the engine has connected (:func:`check_database`)."""
-    if getattr(engine.dialect, "default_isolation_level", None) == "REPEATABLE READ":
+    (:mod:`privacy.subjects`). At REPEATABLE READ that read is at a snapshot taken before the
+    wait: a consent written as its subject is erased could outlive the erasure. SERIALIZABLE
+    fails one of the two instead, and the erasure may be the one, after its ledger line is
+    written: the service would then refuse to start until ``keys replay-erasures``. Known
+    once the engine has connected (:func:`check_database`); SQLite has no such setting."""
+    level = getattr(engine.dialect, "default_isolation_level", None)
+    if engine.dialect.name == "postgresql" and level is not None and level != "READ COMMITTED":
         raise ConfigurationError(
-            "the database runs transactions at REPEATABLE READ (default_transaction_isolation): "
-            "piivault needs READ COMMITTED, PostgreSQL's default, or SERIALIZABLE (docs/operations.md)"
+            f"the database runs transactions at {level} (default_transaction_isolation): "
+            "piivault needs READ COMMITTED, PostgreSQL's default (docs/operations.md)"
         )
 
 

@@ -73,19 +73,22 @@ _STATES_STILL = (
 
 
 # The advisory locks on subjects take two keys. A subject's own: this namespace ("PISB") and
-# the hash of its id. Every subject's at once, for a bulk writer: ALL_SUBJECTS. (The audit
-# sequencer's namespace is another, audit._storage.LOCK_NAMESPACE.) A consent import names up
-# to 200,000 subjects and an attribute write 1,000: a lock each would fill PostgreSQL's lock
-# table, which holds max_locks_per_transaction x max_connections (6,400 by default) for every
-# transaction. A writer of more than FEW_SUBJECTS takes ALL_SUBJECTS alone.
+# the hash of its id. Every subject's at once: the namespace ALL_SUBJECTS and the schema's
+# hash. Advisory locks are the database's, not a schema's: keys hashed with the schema's name
+# keep piivaults in two schemas of one database (the tests' are) from waiting for each other.
+# (The audit sequencer's namespace is another, audit._storage.LOCK_NAMESPACE.) A consent import
+# names up to 200,000 subjects and an attribute write 1,000: a lock each would fill
+# PostgreSQL's lock table, which holds max_locks_per_transaction x max_connections (6,400 by
+# default) for every transaction. A writer of more than FEW_SUBJECTS takes ALL_SUBJECTS alone.
 LOCK_NAMESPACE = 0x50495342
-ALL_SUBJECTS = (0x50495341, 0)
+ALL_SUBJECTS = 0x50495341
 FEW_SUBJECTS = 16
 _LOCK_EACH = (
     "SELECT pg_advisory_xact_lock{mode}(:ns, k) FROM "
-    "(SELECT DISTINCT hashtext(s) AS k FROM unnest(CAST(:ids AS text[])) AS s ORDER BY k) AS keys"
+    "(SELECT DISTINCT hashtext(current_schema() || '/' || s) AS k "
+    "FROM unnest(CAST(:ids AS text[])) AS s ORDER BY k) AS keys"
 )
-_LOCK_ALL = "SELECT pg_advisory_xact_lock{mode}(:ns, :key)"
+_LOCK_ALL = "SELECT pg_advisory_xact_lock{mode}(:ns, hashtext(current_schema()))"
 
 
 def keep_from_erasure(session: Session, subject_ids: Collection[str]) -> None:
@@ -99,9 +102,8 @@ def keep_from_erasure(session: Session, subject_ids: Collection[str]) -> None:
     at once (:data:`ALL_SUBJECTS`) for more than :data:`FEW_SUBJECTS`; only
     :func:`lock_for_erasure` conflicts with either. No row is needed: a subject known only to
     consent has none. It protects at READ COMMITTED, where the read after it takes a new
-    snapshot, and SERIALIZABLE, where PostgreSQL fails one of the two; at REPEATABLE READ the
-    transaction's snapshot may predate the erasure: piivault does not serve, and this raises
-    ConfigurationError (:func:`piivault.db.check_isolation`). SQLite: nothing to do, a
+    snapshot; at another level this raises ConfigurationError, as piivault does not serve
+    there (:func:`piivault.db.check_isolation`). SQLite: nothing to do, a
     writing transaction holds the database's write lock from its start
     (:func:`piivault.db.make_engine`). A tokenize checks its subjects' rows instead
     (:func:`states_still`), in its one statement.
@@ -120,9 +122,9 @@ def lock_for_erasure(session: Session, subject_id: str) -> None:
     caller's transaction ends: wait for the writers holding them, and keep new ones waiting. An
     erasure takes it before it reads anything about the subject (its state, its holds).
 
-    Exclusive on :data:`ALL_SUBJECTS`, then on the subject's own: erasures go one at a time
-    (each takes tens of milliseconds), and while one does, bulk writers wait; a writer of few
-    subjects waits only for an erasure of one of them."""
+    Exclusive on :data:`ALL_SUBJECTS`, then on the subject's own: erasures go one at a time,
+    and while one runs or waits, bulk writers wait; a writer of few subjects waits only for an
+    erasure of one of them."""
     if not _postgresql(session):
         return
     _lock_all(session, "")
@@ -130,8 +132,8 @@ def lock_for_erasure(session: Session, subject_id: str) -> None:
 
 
 def _postgresql(session: Session) -> bool:
-    """Whether the locks are taken (PostgreSQL); raises ConfigurationError at REPEATABLE READ,
-    where they would not keep their promise (:func:`piivault.db.check_isolation`)."""
+    """Whether the locks are taken (PostgreSQL); raises ConfigurationError at a level other than
+    READ COMMITTED, where they would not keep their promise (:func:`piivault.db.check_isolation`)."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return False
@@ -140,8 +142,7 @@ def _postgresql(session: Session) -> bool:
 
 
 def _lock_all(session: Session, mode: str) -> None:
-    namespace, key = ALL_SUBJECTS
-    session.execute(sa.text(_LOCK_ALL.format(mode=mode)), {"ns": namespace, "key": key})
+    session.execute(sa.text(_LOCK_ALL.format(mode=mode)), {"ns": ALL_SUBJECTS})
 
 
 def insert(session: Session, subject_ids: Sequence[str], kind: str, now: dt.datetime) -> list[str]:

@@ -31,9 +31,11 @@ def blocked_by(container, blocker: int, thread: threading.Thread, *, lock: str |
     """Whether a backend of the database waits for a lock that backend ``blocker`` holds, while
     ``thread`` runs (the thread's own backend, which it then is); with ``lock``, whether the
     first such wait is for a lock of that kind (pg_stat_activity's ``wait_event``: ``advisory``,
-    ``tuple``, ``transactionid``): a wait for another kind answers False at once."""
+    ``tuple``, ``transactionid``): a wait for another kind answers False at once. False too
+    after a minute without such a wait, as the thread may wait for another backend."""
+    deadline = time.monotonic() + 60
     with container.engine.connect() as conn:
-        while thread.is_alive():
+        while thread.is_alive() and time.monotonic() < deadline:
             waits = (
                 conn.exec_driver_sql(
                     "SELECT wait_event FROM pg_stat_activity "

@@ -131,9 +131,9 @@ def test_a_restore_brings_nothing_of_an_erased_subject_back(container, svc, cloc
 
 
 def test_a_request_that_erases_first_cancels_the_scheduled_shred(container, svc, clock):
-    """The holds have ended and a shred waits for the next run, when an erasure (another request)
-    shreds the subject first: it cancels the waiting shred, which would shred again and sign a
-    second certificate."""
+    """The holds have ended and a shred waits for the next run, when another erasure (a second
+    request's; here the use case itself, without one) shreds the subject first: it cancels the
+    waiting shred, which would shred again and sign a second certificate."""
     from tests.erasing import erase_subject
 
     _erase_under_hold(container, clock)
