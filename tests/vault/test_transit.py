@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import secrets
+import socket
+import threading
+import time
 
 import hvac
 import pytest
@@ -173,3 +178,108 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path, monkeypatch):
         untrusting = TransitKeyProvider(tls.addr, token=tls.token, key_name="tls", timeout=2)
         with pytest.raises(VaultUnavailable):
             untrusting.unwrap(wrapped)
+
+
+class _Relay:
+    """A TCP relay in front of Vault that can close every connection it carries, as Vault
+    closes idle keep-alive connections; it counts the connections it accepted."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit("//", 1)[1].rsplit(":", 1)
+        self._target = (host, int(port))
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.addr = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.accepted = 0
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            self.accepted += 1
+            self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def drop(self) -> None:
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self._open.clear()
+
+    def close(self) -> None:
+        self._server.close()
+        self.drop()
+
+
+def test_a_kept_connection_vault_closed_is_replaced_and_the_call_answered(bao, provider):
+    relay = _Relay(bao.addr)
+    try:
+        via = TransitKeyProvider(relay.addr, token=bao.token, key_name=provider.key_name, timeout=2)
+        dek = os.urandom(32)
+        wrapped = via.wrap([dek])
+        assert via.unwrap(wrapped) == [dek]
+        before = relay.accepted  # hvac's calls (requests) and the kept data-key connection
+        relay.drop()  # Vault closes the idle connections
+        time.sleep(0.05)  # the close reaches the client's socket
+        assert via.unwrap(wrapped) == [dek]  # sent again, once, on a new connection
+        assert relay.accepted == before + 1
+        assert via.unwrap(wrapped) == [dek] and relay.accepted == before + 1  # and kept
+    finally:
+        relay.close()
+
+
+class _Redirecting(http.server.BaseHTTPRequestHandler):
+    """A standby: every request is sent on to ``target`` (307, as Vault's standbys answer)."""
+
+    target = ""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(307)
+        self.send_header("Location", self.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST  # noqa: N815 - hvac's calls too
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["standby", "redirect-loop"])
+def test_a_standbys_redirect_is_followed_with_the_token_and_a_loop_is_unreachable(bao, provider, loop):
+    handler = type("Standby", (_Redirecting,), {})
+    standby = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.target = f"http://127.0.0.1:{standby.server_address[1]}" if loop else bao.addr
+    threading.Thread(target=standby.serve_forever, daemon=True).start()
+    try:
+        dek = os.urandom(32)
+        wrapped = provider.wrap([dek])
+        via = TransitKeyProvider(
+            f"http://127.0.0.1:{standby.server_address[1]}", token=bao.token, key_name=provider.key_name
+        )
+        if loop:
+            with pytest.raises(VaultUnavailable, match="unreachable"):
+                via.unwrap(wrapped)
+        else:
+            assert via.unwrap(wrapped) == [dek]  # the active node took the body and the token
+    finally:
+        standby.shutdown()
+        standby.server_close()

@@ -212,13 +212,14 @@ class TransitKeyProvider(KeyProvider):
             raise self._translate(e) from None
 
     def _translate(self, e: BaseException) -> VaultError:
+        import http.client
+
         import hvac.exceptions as hv
-        import requests
-        import urllib3
 
         if isinstance(e, VaultError):
             return e
-        if isinstance(e, requests.exceptions.RequestException | urllib3.exceptions.HTTPError):
+        # requests' exceptions are OSErrors; the data-key transport's are these two (transit_http)
+        if isinstance(e, OSError | http.client.HTTPException):
             return VaultUnavailable(f"Vault unreachable at the configured address ({type(e).__name__})")
         if isinstance(e, hv.VaultDown | hv.VaultNotInitialized | hv.BadGateway):
             return VaultUnavailable("Vault is sealed or not initialized")

@@ -1,60 +1,69 @@
-"""Transit's data-key calls (encrypt, decrypt, rewrap) over a urllib3 pool, without requests.
+"""Transit's data-key calls (encrypt, decrypt, rewrap) over one keep-alive connection, without requests.
 
-A data-key cache miss is a Transit call on the request path. Through hvac and
-requests one decrypt cost 0.53 ms of the caller's CPU; the same POST through
-urllib3, which requests itself sends with, cost 0.25 ms. The difference is
-requests' session machinery: preparing the request, merging settings, hooks,
-cookies, building a Response. That was a tenth of a single detokenize whose
-key was not cached (``bench/api.py``, issue 22).
+A data-key cache miss is a Transit call on the request path: a tokenize or
+detokenize whose subject's key is not cached sends one. What it costs the
+caller's CPU, one decrypt of one key, measured in one process on one machine:
+
+* hvac and requests: 0.53 ms (requests' session machinery: preparing the
+  request, merging settings, hooks, cookies, building a Response);
+* urllib3, which requests itself sends with: 0.25 ms on that machine; 0.46-0.53
+  ms on a slower one, where
+* the standard library's ``http.client`` took 0.22-0.25 ms: urllib3's pool
+  manager, retry and timeout objects and response wrapper were half of it.
+
+So each :class:`DataKeyTransport` (one per thread, with the thread's hvac
+client) holds one ``http.client`` connection per address it has talked to:
+Vault's, and an active node a standby redirected to.
 
 hvac keeps everything else: logging in, mounting, reading and rotating the key.
 Its error types carry over: an answer other than 200 raises what hvac raises
 for it (:func:`hvac.utils.raise_for_error`), so the provider translates both
-paths' failures alike, and a 403 still logs in again once.
+paths' failures alike, and a 403 still logs in again once. A connection that
+fails raises ``OSError`` or ``http.client.HTTPException``, both "unreachable".
 
-The pool is made only where requests would connect directly with no
+The connection is used only where requests would connect directly with no
 credentials of its own. With a proxy for Vault's address, or netrc credentials
 for it, the provider keeps hvac's path unchanged. TLS verification is what
 requests would do: the same CA bundle (``PIIVAULT_VAULT_CACERT``,
 ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, or certifi's), hostname checked.
-Redirects (a standby naming the active node) are followed as requests follows
-them, the body and the token kept. No call is retried.
+Redirects (a standby naming the active node: 307) are followed with the same
+method, body and token, up to requests' limit.
+
+One call is sent again, once: when a connection kept from an earlier call turns
+out closed (Vault closes idle ones) before any answer came. These three calls
+change nothing in Vault (each answers from the key it names), so sending one
+twice is safe; a fresh connection that fails is not tried again.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-from typing import TYPE_CHECKING, Any
-
-# Imported with the first transport, as hvac and requests are (vault.providers.transit).
-if TYPE_CHECKING:
-    import urllib3
+import ssl
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 MAX_REDIRECTS = 30  # requests' own limit
+REDIRECTS = frozenset({301, 302, 307, 308})  # followed as POST, as urllib3 followed them
+MAX_CONNECTIONS = 4  # addresses held at once: Vault's, beside nodes redirected to
+# How a kept connection that the server has closed fails: at the send, or reading the status line.
+_DROPPED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.RemoteDisconnected)
+
+_Address = tuple[str, str, int]  # scheme, host, port
 
 
 class DataKeyTransport:
-    """POSTs JSON to Vault's Transit endpoints through one urllib3 pool manager."""
+    """POSTs JSON to Vault's Transit endpoints over keep-alive ``http.client`` connections.
+
+    Not thread-safe: the provider keeps one per thread."""
 
     def __init__(self, addr: str, *, verify: bool | str, timeout: float) -> None:
-        import urllib3
-
-        tls: dict[str, Any] = {}
-        if addr.lower().startswith("https:"):
-            if verify is False:
-                tls = {"cert_reqs": "CERT_NONE"}
-            else:
-                bundle = _default_bundle() if verify is True else str(verify)
-                where = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
-                tls = {"cert_reqs": "CERT_REQUIRED", where: bundle}
         self._base = addr.rstrip("/")
-        self._pool = urllib3.PoolManager(
-            num_pools=4,  # a redirect's other node, beside the configured one
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=MAX_REDIRECTS),
-            **tls,
-        )
+        self._verify = verify
+        self._timeout = timeout
+        self._tls: ssl.SSLContext | None = None
+        self._connections: dict[_Address, http.client.HTTPConnection] = {}
 
     @classmethod
     def for_session(cls, addr: str, session: Any, *, timeout: float) -> DataKeyTransport | None:
@@ -71,21 +80,94 @@ class DataKeyTransport:
 
         Raises:
             hvac.exceptions.VaultError: Vault answered otherwise (the exception hvac raises for it).
-            urllib3.exceptions.HTTPError: Vault could not be reached, or stopped answering.
+            OSError, http.client.HTTPException: Vault could not be reached, stopped answering,
+                or redirected too often.
         """
         headers = {"Content-Type": "application/json", "X-Vault-Request": "true"}
         if token:
             headers["X-Vault-Token"] = token
         if namespace:
             headers["X-Vault-Namespace"] = namespace
+        body = json.dumps(payload).encode()
         url = self._base + path
-        response = self._pool.request("POST", url, body=json.dumps(payload).encode(), headers=headers)
-        if response.status == 200:
-            return json.loads(response.data)
-        _raise_as_hvac(url, response)
+        for _ in range(MAX_REDIRECTS + 1):
+            response, data = self._exchange(url, body, headers)
+            if response.status == 200:
+                return json.loads(data)
+            location = response.getheader("Location")
+            if response.status not in REDIRECTS or not location:
+                _raise_as_hvac(url, response, data)
+            url = urljoin(url, location)
+        raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
 
     def close(self) -> None:
-        self._pool.clear()
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    def _exchange(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """One POST and its whole answer (read, so the connection can carry the next)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise http.client.InvalidURL("Vault's address must be an http or https URL")
+        address = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection = self._connections.get(address)
+        kept = connection is not None and connection.sock is not None
+        if connection is None:
+            connection = self._connect(address)
+        try:
+            try:
+                return self._send(connection, target, body, headers)
+            except _DROPPED:
+                if not kept:
+                    raise
+                connection.close()  # closed by Vault while idle: once more, on a new connection
+                return self._send(connection, target, body, headers)
+        except BaseException:
+            connection.close()  # part of an exchange may still be in it
+            raise
+
+    @staticmethod
+    def _send(
+        connection: http.client.HTTPConnection, target: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        connection.request("POST", target, body, headers)
+        response = connection.getresponse()
+        return response, response.read()
+
+    def _connect(self, address: _Address) -> http.client.HTTPConnection:
+        scheme, host, port = address
+        if len(self._connections) >= MAX_CONNECTIONS:  # the oldest goes
+            self._connections.pop(next(iter(self._connections))).close()
+        connection: http.client.HTTPConnection
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(
+                host, port, timeout=self._timeout, context=self._context()
+            )
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self._timeout)
+        self._connections[address] = connection
+        return connection
+
+    def _context(self) -> ssl.SSLContext:
+        """TLS as requests verifies it: the given bundle (file or directory) or the default one,
+        the hostname checked; with ``verify=False`` nothing checked."""
+        if self._tls is None:
+            if self._verify is False:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            else:
+                bundle = _default_bundle() if self._verify is True else str(self._verify)
+                if os.path.isdir(bundle):
+                    context = ssl.create_default_context(capath=bundle)
+                else:
+                    context = ssl.create_default_context(cafile=bundle)
+            self._tls = context
+        return self._tls
 
 
 def _default_bundle() -> str:
@@ -94,13 +176,13 @@ def _default_bundle() -> str:
     return DEFAULT_CA_BUNDLE_PATH
 
 
-def _raise_as_hvac(url: str, response: urllib3.BaseHTTPResponse) -> None:
+def _raise_as_hvac(url: str, response: http.client.HTTPResponse, data: bytes) -> None:
     """Raise the exception hvac's adapter raises for this answer (its message and errors too)."""
     from hvac import utils
 
-    text = response.data.decode("utf-8", "replace")
+    text = data.decode("utf-8", "replace")
     body = errors = None
-    if response.headers.get("Content-Type") == "application/json":
+    if response.getheader("Content-Type") == "application/json":
         try:
             body = json.loads(text)
         except ValueError:
