@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BATCH_PHASE = "batch tokenize (1,000 values/req)"
 BATCH_DETOKENIZE = "batch detokenize (1,000 tokens/req)"
 FLOOR_PHASES = {"tokenize": "floor tokenize closed loop", "detokenize": "floor detokenize closed loop"}
+COLD_FLOOR = "floor tokenize, cold key, closed loop"  # a Transit unwrap each, as the cold phase
 
 # Run in a subprocess with the tree under test on PYTHONPATH: migrate, bootstrap, create a client.
 SETUP = """
@@ -271,7 +272,7 @@ def measure_floor(
 ) -> dict[str, Phase]:
     """Single tokenize and detokenize requests, closed loop, to ``bench/_floor_app.py`` under the
     same server and load generator, against its own tables in a fresh PostgreSQL schema (none on
-    SQLite)."""
+    SQLite); then single tokenize again with the key cold (``COLD_FLOOR``), new values each."""
     if args.database != "postgresql":
         return {}
     floor_work = work / f"floor-{label.replace(' ', '-')}"
@@ -281,22 +282,30 @@ def measure_floor(
     with database(args.database, floor_work, app_name) as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
         values = [item for _ in range(5) for item in onboarding_batch()]  # 1,000 customers, 5,000 values
-        key, tokens = floor_setup(dsn, values)
+        key, tokens = floor_setup(dsn, values, (bao.addr, bao.token))
         customers = sorted({v["subject_id"] for v in values})
         bodies = single_bodies(new_values_for(customers, args.seconds), tokens)
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}", "BENCH_FLOOR_DSN": dsn}
+        cold = single_bodies(new_values_for(customers, args.seconds), [])["tokenize"]  # new values again
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}",
+            "BENCH_FLOOR_DSN": dsn,
+            "BENCH_FLOOR_VAULT_ADDR": bao.addr,
+            "BENCH_FLOOR_VAULT_TOKEN": bao.token,
+        }
         port = free_port()
         print(f"\n[floor with the guarantees, {kind}, before {label}]", flush=True)
         with server(kind, env, port, args, floor_work / "server.log", app="_floor_app:app") as master:
             procs = Processes(master, bao.process.pid, url, app_name, None)
-            for op, name in FLOOR_PHASES.items():
+            runs = [(name, f"/v1/{op}", bodies[op]) for op, name in FLOOR_PHASES.items()]
+            for name, path, phase_bodies in [*runs, (COLD_FLOOR, "/cold/v1/tokenize", cold)]:
                 phase, _ = run_phase(
                     name,
                     procs,
                     port,
                     key,
-                    f"/v1/{op}",
-                    bodies[op],
+                    path,
+                    phase_bodies,
                     clients=args.clients,
                     client_procs=args.client_procs,
                     seconds=args.seconds,

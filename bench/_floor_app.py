@@ -23,6 +23,11 @@ with its approval (role, purposes); then the JSON body.
 2. else a new random token and the value sealed as above;
 3. the token row and its audit row in one statement (a CTE), committed together.
 
+``POST /cold/v1/tokenize`` is the same tokenize with the subject's data key cold, as in
+piivault's closed-loop tokenize phase, whose customers' keys the worker has not cached:
+the read also takes the key, wrapped under a Transit key (``setup``'s ``vault``), and
+one Transit decrypt over a kept ``http.client`` connection unwraps it before the seal.
+
 Three statements each, as piivault's detokenize and its tokenize of a known
 subject make (the key's row; the token rows, or the subject's state and keys;
 the audit insert, or the token's with its audit rows in one statement), each prepared. What it does
@@ -36,19 +41,23 @@ does that piivault's does not: it commits its own audit row, a WAL flush each, w
 piivault's group commit shares one commit among the detokenizes that arrive together
 (both tokenizes commit their own).
 ``setup`` creates its tables in a fresh schema and returns a key and tokens; the
-app reads ``BENCH_FLOOR_DSN`` (a libpq DSN).
+app reads ``BENCH_FLOOR_DSN`` (a libpq DSN), and for the cold route
+``BENCH_FLOOR_VAULT_ADDR`` and ``BENCH_FLOOR_VAULT_TOKEN``.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
 import secrets
 import threading
+from urllib.parse import urlsplit
 
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -64,18 +73,26 @@ def _key_hash(api_key: str) -> bytes:
     return hmac.new(_SERVER_KEY, api_key.encode(), hashlib.sha256).digest()
 
 
+_KEK = "floor-kek"  # the Transit key the subjects' data keys are wrapped under
+
+
+def _key_material(subject: str) -> bytes:
+    return hmac.new(_MASTER, subject.encode(), hashlib.sha256).digest()
+
+
 @functools.cache  # every key at hand, as piivault's cache holds a hot one
 def _data_key(subject: str) -> AESGCM:
-    return AESGCM(hmac.new(_MASTER, subject.encode(), hashlib.sha256).digest())
+    return AESGCM(_key_material(subject))
 
 
 def _blind(field_type: str, value: str) -> bytes:
     return hmac.new(_INDEX_KEY, f"{field_type}\x00{value}".encode(), hashlib.sha256).digest()
 
 
-def _seal(subject: str, field_type: str, token: str, value: str) -> bytes:
+def _seal(subject: str, field_type: str, token: str, value: str, key: AESGCM | None = None) -> bytes:
     nonce = secrets.token_bytes(12)
-    return nonce + _data_key(subject).encrypt(nonce, value.encode(), _aad(subject, field_type, token))
+    key = key or _data_key(subject)
+    return nonce + key.encrypt(nonce, value.encode(), _aad(subject, field_type, token))
 
 
 def _aad(subject: str, field_type: str, token: str) -> bytes:
@@ -85,7 +102,7 @@ def _aad(subject: str, field_type: str, token: str) -> bytes:
 SCHEMA = """
 CREATE TABLE floor_clients (key_hash bytea PRIMARY KEY, name text NOT NULL, role text NOT NULL,
                             purposes text[] NOT NULL, approved boolean NOT NULL);
-CREATE TABLE floor_subjects (id text PRIMARY KEY, state text NOT NULL);
+CREATE TABLE floor_subjects (id text PRIMARY KEY, state text NOT NULL, wrapped text NOT NULL);
 CREATE TABLE floor_tokens (token text PRIMARY KEY, subject_id text NOT NULL REFERENCES floor_subjects,
                            field_type text NOT NULL, blind bytea NOT NULL, sealed bytea NOT NULL,
                            UNIQUE (subject_id, field_type, blind));
@@ -95,20 +112,32 @@ CREATE TABLE floor_audit (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFA
 """
 
 
-def setup(dsn: str, values: list[dict]) -> tuple[str, list[str]]:
+def setup(dsn: str, values: list[dict], vault: tuple[str, str]) -> tuple[str, list[str]]:
     """The floor's tables, filled with ``values`` (``field_type``, ``value``, ``subject_id``):
-    an API key and the tokens, in the order of ``values``."""
+    an API key and the tokens, in the order of ``values``. Each subject's data key is stored
+    wrapped under a Transit key made in ``vault`` (address, token) for the cold route."""
     api_key = "floor_" + secrets.token_urlsafe(24)
     tokens = ["tok_" + secrets.token_urlsafe(16) for _ in values]
+    subjects = sorted({v["subject_id"] for v in values})
+    vault_conn = _Transit(*vault)
+    vault_conn.post("/v1/sys/mounts/transit", {"type": "transit"}, expect=(200, 204, 400))  # 400: mounted
+    vault_conn.post(f"/v1/transit/keys/{_KEK}", {}, expect=(200, 204))
+    wrapped: list[str] = []
+    for i in range(0, len(subjects), 250):  # OpenBao refuses a JSON body of too many strings
+        batch = [{"plaintext": base64.b64encode(_key_material(s)).decode()} for s in subjects[i : i + 250]]
+        answer = vault_conn.post(f"/v1/transit/encrypt/{_KEK}", {"batch_input": batch})
+        wrapped += [item["ciphertext"] for item in answer["data"]["batch_results"]]
     with psycopg.connect(dsn) as conn:
         conn.execute(SCHEMA)
         conn.execute(
             "INSERT INTO floor_clients VALUES (%s, 'bench-crm', 'service', %s, true)",
             (_key_hash(api_key), ["aml_kyc", "account_service"]),
         )
-        subjects = sorted({v["subject_id"] for v in values})
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO floor_subjects VALUES (%s, 'active')", [(s,) for s in subjects])
+            cur.executemany(
+                "INSERT INTO floor_subjects VALUES (%s, 'active', %s)",
+                list(zip(subjects, wrapped, strict=True)),
+            )
             rows = [
                 (
                     token,
@@ -123,6 +152,27 @@ def setup(dsn: str, values: list[dict]) -> tuple[str, list[str]]:
     return api_key, tokens
 
 
+class _Transit:
+    """Transit over one kept ``http.client`` connection: the least a Vault call costs the caller."""
+
+    def __init__(self, addr: str, token: str) -> None:
+        parts = urlsplit(addr)
+        self._conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=10)
+        self._headers = {"Content-Type": "application/json", "X-Vault-Token": token}
+
+    def post(self, path: str, payload: dict, expect: tuple[int, ...] = (200,)) -> dict:
+        self._conn.request("POST", path, json.dumps(payload).encode(), self._headers)
+        response = self._conn.getresponse()
+        data = response.read()
+        if response.status not in expect:
+            raise RuntimeError(f"Transit answered {response.status} to {path}")
+        return json.loads(data) if data else {}
+
+    def unwrap(self, wrapped: str) -> AESGCM:
+        answer = self.post(f"/v1/transit/decrypt/{_KEK}", {"ciphertext": wrapped})
+        return AESGCM(base64.b64decode(answer["data"]["plaintext"]))
+
+
 app = Flask(__name__)
 _local = threading.local()
 
@@ -132,9 +182,10 @@ _TOKENS = (
     "JOIN floor_subjects s ON s.id = t.subject_id WHERE t.token = ANY(%s)"
 )
 _SUBJECT = (
-    "SELECT s.state, t.token FROM floor_subjects s LEFT JOIN floor_tokens t "
+    "SELECT s.state, t.token, {key} FROM floor_subjects s LEFT JOIN floor_tokens t "
     "ON t.subject_id = s.id AND t.field_type = %s AND t.blind = %s WHERE s.id = %s"
 )
+_SUBJECT_HOT, _SUBJECT_COLD = _SUBJECT.format(key="NULL"), _SUBJECT.format(key="s.wrapped")
 _INSERT = (
     "WITH made AS (INSERT INTO floor_tokens VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING "
     "RETURNING subject_id) INSERT INTO floor_audit (actor, action, outcome, subject_id, purpose, details) "
@@ -158,6 +209,14 @@ def _conn() -> psycopg.Connection:
     return conn
 
 
+def _transit() -> _Transit:
+    transit = getattr(_local, "transit", None)
+    if transit is None:
+        env = os.environ
+        transit = _local.transit = _Transit(env["BENCH_FLOOR_VAULT_ADDR"], env["BENCH_FLOOR_VAULT_TOKEN"])
+    return transit
+
+
 def _problem(status: int, title: str) -> Response:
     return Response(
         json.dumps({"title": title, "status": status}), status, mimetype="application/problem+json"
@@ -173,6 +232,15 @@ def _client(conn: psycopg.Connection) -> tuple[str, str, list[str]] | None:
 
 @app.post("/v1/tokenize")
 def tokenize() -> Response:
+    return _tokenize(cold=False)
+
+
+@app.post("/cold/v1/tokenize")
+def tokenize_cold() -> Response:
+    return _tokenize(cold=True)
+
+
+def _tokenize(*, cold: bool) -> Response:
     conn = _conn()
     client = _client(conn)
     if client is None:
@@ -196,14 +264,17 @@ def tokenize() -> Response:
         return _problem(403, "role may not tokenize")
     blind = _blind(field_type, value)
     for _ in range(2):  # a concurrent request may insert the same value first: then read its token
-        found = conn.execute(_SUBJECT, (field_type, blind, subject), prepare=True).fetchone()
+        found = conn.execute(
+            _SUBJECT_COLD if cold else _SUBJECT_HOT, (field_type, blind, subject), prepare=True
+        ).fetchone()
         if found is None or found[0] != "active":
             return _problem(409, "no such active subject")
         if found[1] is not None:  # the same value's token, audited as piivault does
             conn.execute(_REUSED, (name, subject), prepare=True)
             return Response(json.dumps({"items": [{"token": found[1]}]}), mimetype="application/json")
         token = "tok_" + secrets.token_urlsafe(16)
-        sealed = _seal(subject, field_type, token, value)
+        key = _transit().unwrap(found[2]) if cold else None
+        sealed = _seal(subject, field_type, token, value, key)
         made = conn.execute(_INSERT, (token, subject, field_type, blind, sealed, name), prepare=True)
         if made.fetchone() is not None:
             return Response(json.dumps({"items": [{"token": token}]}), mimetype="application/json")

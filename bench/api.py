@@ -23,7 +23,9 @@ port, and prints in one run:
   PostgreSQL with ``--auth-cache 0`` the floor with the guarantees
   (``bench/_floor_app.py``): single tokenize and detokenize on Flask and psycopg
   with the least work piivault's promises need (the key's row, the rows read,
-  the audit row committed first), closed loop, beside the hot-keys phases;
+  the audit row committed first), closed loop, beside the hot-keys phases; and its
+  tokenize again with the key cold (read wrapped, one Transit decrypt each), beside the
+  closed-loop tokenize, whose keys are nearly all cold;
 * batch tokenize throughput, values/s, in batches of 1,000: each batch onboards
   200 new customers with 5 values each (name, mobile, resident ID, bank card,
   email), so every batch also creates and wraps 200 data keys in Vault;

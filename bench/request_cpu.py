@@ -165,7 +165,8 @@ def _floor_child(op: str, requests: int) -> dict[str, float]:
     dsn = os.environ["PIIVAULT_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
     os.environ["BENCH_FLOOR_DSN"] = dsn
     batch = onboarding_batch()
-    key, tokens = _floor_app.setup(dsn, batch)
+    vault = (os.environ["PIIVAULT_VAULT_ADDR"], os.environ["PIIVAULT_VAULT_TOKEN"])
+    key, tokens = _floor_app.setup(dsn, batch, vault)
     customers = sorted({item["subject_id"] for item in batch})
     bodies = single_bodies(_every_value_new(customers, _bodies_for(requests)), tokens[::5])[op]
     return _timed(_caller(_floor_app.app, key), f"/v1/{op}", bodies, 200, requests)
