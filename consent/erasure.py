@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -219,7 +220,8 @@ def shred_now(
     now: dt.datetime,
     request_id: str | None = None,
 ) -> str:
-    """Crypto-shred the subject and keep only its tombstone; returns the certificate id.
+    """Crypto-shred the subject and keep only its tombstone; returns the certificate id, which
+    every erasure request of the subject still waiting for its shred is given.
 
     The certificate is signed after the commit (:meth:`consent.receipts.Receipts.finalize_receipt`).
     Raises ConfigurationError (no erasure ledger), StorageUnavailable.
@@ -249,6 +251,7 @@ def shred_now(
         .values(state="cancelled", done_at=now)
     )
     certificate_id = new_id("crt_")
+    _carried_out_for(session, subject_id, certificate_id, actor, now)
     body = receipts.erasure_certificate(
         certificate_id=certificate_id,
         subject_id=subject_id,
@@ -278,6 +281,46 @@ def shred_now(
         )
     )
     return certificate_id
+
+
+def _carried_out_for(
+    session: Session, subject_id: str, certificate_id: str, actor: str, now: dt.datetime
+) -> None:
+    """Note this erasure on every erasure request of the subject that is waiting for its shred
+    (completed as "restricted" under a hold), with a step of its history each.
+
+    Not only the scheduled shred's own request: a subject has one scheduled shred, and a later
+    request under a hold takes it over, while one that finds no hold left erases at once and
+    cancels it. Either way an earlier request's outcome would have kept saying "restricted,
+    shred due" for an erasure that had happened, with no certificate. (The request completing
+    now, if any, has no outcome yet: its caller records this erasure as its outcome.)"""
+    d = t.dsr_requests.c
+    waiting = session.execute(
+        sa.select(d.dsr_id, d.state, d.outcome)
+        .where(d.subject_id == subject_id, d.type == "erasure", d.outcome.is_not(None))
+        .order_by(d.dsr_id)
+    ).all()
+    for row in waiting:
+        outcome = json.loads(row.outcome)
+        if outcome.get("action") != "restricted":
+            continue
+        outcome.update(action="erased", certificate_id=certificate_id, erased_at=m.iso(now))
+        session.execute(
+            t.dsr_requests.update()
+            .where(d.dsr_id == row.dsr_id)
+            .values(outcome=json.dumps(outcome, sort_keys=True))
+        )
+        session.execute(
+            t.dsr_steps.insert().values(
+                dsr_id=row.dsr_id,
+                from_state=row.state,
+                to_state=row.state,
+                actor=actor,
+                at=now,
+                reason_code="erasure_carried_out",
+                detail=json.dumps({"certificate_id": certificate_id}),
+            )
+        )
 
 
 def _forget(session: Session, subject_id: str, actor: str, now: dt.datetime) -> dict[str, int]:

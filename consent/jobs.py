@@ -231,31 +231,6 @@ def _shred_one(deps: JobDeps, key: str, subject_id: str, report: JobReport) -> s
             .where(_j.job_key == key)
             .values(state="done", done_at=now, result=json.dumps({"certificate_id": certificate}))
         )
-        if job.dsr_id is not None:
-            _note_on_request(session, job.dsr_id, certificate, now)
         uow.commit()
     report.shredded += 1
     return certificate
-
-
-def _note_on_request(session: Any, dsr_id: str, certificate: str, now: Any) -> None:
-    d = t.dsr_requests.c
-    row = session.execute(sa.select(d.outcome, d.state).where(d.dsr_id == dsr_id)).first()
-    if row is None:
-        return
-    outcome = json.loads(row.outcome) if row.outcome else {}
-    outcome.update(action="erased", certificate_id=certificate, erased_at=m.iso(now))
-    session.execute(
-        t.dsr_requests.update().where(d.dsr_id == dsr_id).values(outcome=json.dumps(outcome, sort_keys=True))
-    )
-    session.execute(
-        t.dsr_steps.insert().values(
-            dsr_id=dsr_id,
-            from_state=row.state,
-            to_state=row.state,
-            actor=ACTOR,
-            at=now,
-            reason_code="erasure_carried_out",
-            detail=json.dumps({"certificate_id": certificate}),
-        )
-    )

@@ -18,18 +18,35 @@ from tests.consent.conftest import DPO, SERVICE, call, customer
 from vault import tables as vt
 
 
-def _erase_under_hold(container, clock, subject_id="cust-0001"):
-    customer(container, subject_id)
-    call(container, "open_relationship", SERVICE, subject_id)
+def _complete_erasure(container, subject_id):
+    """An erasure request filed, verified, approved and completed; the request as completed."""
     dsr = call(container, "create_request", SERVICE, subject_id, "erasure", channel="branch")
     for to, kw in (("identity_verified", {"method": "in_person"}), ("approved", {}), ("completed", {})):
         if to == "completed":  # an erasure: a second DPO approved it (four eyes)
             four_eyes(container, DSR_ERASURE, dsr["dsr_id"])
         done = call(container, "advance_request", DPO, dsr["dsr_id"], to, **kw)
+    return done
+
+
+def _erase_under_hold(container, clock, subject_id="cust-0001"):
+    customer(container, subject_id)
+    call(container, "open_relationship", SERVICE, subject_id)
+    done = _complete_erasure(container, subject_id)
     assert done["outcome"]["action"] == "restricted"
     call(container, "close_relationship", SERVICE, subject_id)
     clock.advance(days=5 * 366 + 1)
-    return dsr["dsr_id"]
+    return done["dsr_id"]
+
+
+def _carried_out(container, dsr_id):
+    """(the request's outcome, the certificate ids of its "erasure_carried_out" steps)."""
+    with container.engine.connect() as conn:
+        outcome = conn.scalar(sa.select(t.dsr_requests.c.outcome).where(t.dsr_requests.c.dsr_id == dsr_id))
+        s = t.dsr_steps.c
+        steps = conn.scalars(
+            sa.select(s.detail).where(s.dsr_id == dsr_id, s.reason_code == "erasure_carried_out")
+        ).all()
+    return json.loads(outcome), [json.loads(detail)["certificate_id"] for detail in steps]
 
 
 def test_consent_expiries_are_recorded_once(container, svc, clock):
@@ -147,3 +164,35 @@ def test_a_request_that_erases_first_cancels_the_scheduled_shred(container, svc,
             sa.select(sa.func.count()).where(r.subject_id == "cust-0001", r.kind == "erasure")
         )
     assert certificates == 1
+
+
+def test_a_request_that_erases_at_once_is_noted_on_the_request_whose_shred_it_cancels(container, svc, clock):
+    """The first request left the subject restricted, its shred scheduled; the holds ended and
+    a second request erases at once, cancelling that shred. The first request's outcome says
+    so, with the certificate, and its history has the step: it no longer says "shred due" for
+    an erasure that has happened."""
+    first = _erase_under_hold(container, clock)
+    second = _complete_erasure(container, "cust-0001")
+    certificate = second["outcome"]["certificate_id"]
+    assert second["outcome"]["action"] == "erased" and certificate
+    outcome, steps = _carried_out(container, first)
+    assert outcome["action"] == "erased" and outcome["certificate_id"] == certificate
+    assert steps == [certificate]
+    assert _carried_out(container, second["dsr_id"])[1] == []  # its own outcome says it
+    assert svc.run_jobs().shredded == 0
+
+
+def test_a_request_that_takes_over_the_scheduled_shred_leaves_the_first_noted_too(container, svc, clock):
+    """Two requests under one hold: the subject has one scheduled shred, which the second took
+    over. When it runs, both requests get the certificate, each once."""
+    customer(container, "cust-0001")
+    call(container, "open_relationship", SERVICE, "cust-0001")
+    first, second = (_complete_erasure(container, "cust-0001")["dsr_id"] for _ in range(2))
+    call(container, "close_relationship", SERVICE, "cust-0001")
+    clock.advance(days=5 * 366 + 1)
+    report = svc.run_jobs()
+    assert report.shredded == 1
+    for dsr_id in (first, second):
+        outcome, steps = _carried_out(container, dsr_id)
+        assert outcome["action"] == "erased" and outcome["certificate_id"] == report.certificates[0]
+        assert steps == report.certificates
