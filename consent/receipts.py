@@ -372,11 +372,16 @@ class Receipts:
         the action it documents has committed already.
         """
         try:
+            return self._signed(receipt_id)
+        except ReceiptNotFound:
+            return None
+
+    def _signed(self, receipt_id: str) -> dict[str, Any] | None:
+        """:meth:`finalize_receipt`, except that a receipt that is gone raises ReceiptNotFound."""
+        try:
             return self._finalize(receipt_id)
         except UnavailableError as e:
             log.warning("consent: receipt signing deferred (%s)", e.code)
-            return None
-        except ReceiptNotFound:
             return None
 
     def _finalize(self, receipt_id: str) -> dict[str, Any] | None:
@@ -436,7 +441,7 @@ class Receipts:
             )
         )
         uow.commit()
-        document = self.finalize_receipt(receipt_id)
+        document = self._signed(receipt_id)  # ReceiptNotFound if its subject was erased meanwhile
         if document is None:
             raise ConsentConflict("the receipt is not signed yet: retry in a few seconds")
         return document

@@ -56,6 +56,24 @@ def test_withdrawal_has_its_receipt_and_receipts_can_be_read_again(container, sv
     assert again == answer["receipt"]
 
 
+def test_a_receipt_erased_while_it_is_read_is_not_found(container, svc, monkeypatch):
+    """The subject is erased between the read that finds the receipt and its signing: the
+    answer is "no such receipt" (404), not "retry" (409) for a receipt that will never come."""
+    from privacy.errors import ReceiptNotFound
+    from tests.erasing import erase_subject
+
+    receipt_id = call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app")["receipt_id"]
+    finalize = type(svc.receipts)._finalize
+
+    def erased_first(self, rid):
+        assert erase_subject(container, "cust-0001")["action"] == "erased"
+        return finalize(self, rid)
+
+    monkeypatch.setattr(type(svc.receipts), "_finalize", erased_first)  # a frozen dataclass
+    with pytest.raises(ReceiptNotFound):
+        call(container, "get_receipt", DPO, receipt_id)
+
+
 def test_one_changed_byte_fails_verification(container, svc):
     document = call(container, "grant", SERVICE, "cust-0001", "marketing", channel="app")["receipt"]
     raw = json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -113,6 +131,7 @@ def test_no_audit_record_no_consent(container, svc, monkeypatch):
 
     from consent import tables as t
     from privacy import tables as pt
+
     def broken(session, events):
         raise ValueError("audit sink refused the event")
 
