@@ -251,7 +251,7 @@ def shred_now(
         .values(state="cancelled", done_at=now)
     )
     certificate_id = new_id("crt_")
-    _carried_out_for(session, subject_id, certificate_id, actor, now)
+    waited = _carried_out_for(session, subject_id, certificate_id, actor, now)
     body = receipts.erasure_certificate(
         certificate_id=certificate_id,
         subject_id=subject_id,
@@ -277,6 +277,7 @@ def shred_now(
                 "receipt_id": certificate_id,
                 "ledger_seq": entry.seq,
                 **removed,
+                **({"requests_waiting": waited} if waited else {}),  # given the certificate too
             },
         )
     )
@@ -285,9 +286,10 @@ def shred_now(
 
 def _carried_out_for(
     session: Session, subject_id: str, certificate_id: str, actor: str, now: dt.datetime
-) -> None:
+) -> list[str]:
     """Note this erasure on every erasure request of the subject that is waiting for its shred
-    (completed as "restricted" under a hold), with a step of its history each.
+    (completed as "restricted" under a hold), with a step of its history each; their ids, which
+    the erasure's audit event names.
 
     Not only the scheduled shred's own request: a subject has one scheduled shred, and a later
     request under a hold takes it over, while one that finds no hold left erases at once and
@@ -300,6 +302,7 @@ def _carried_out_for(
         .where(d.subject_id == subject_id, d.type == "erasure", d.outcome.is_not(None))
         .order_by(d.dsr_id)
     ).all()
+    noted: list[str] = []
     for row in waiting:
         outcome = json.loads(row.outcome)
         if outcome.get("action") != "restricted":
@@ -308,7 +311,7 @@ def _carried_out_for(
         session.execute(
             t.dsr_requests.update()
             .where(d.dsr_id == row.dsr_id)
-            .values(outcome=json.dumps(outcome, sort_keys=True))
+            .values(outcome=json.dumps(outcome, sort_keys=True), updated_at=now)
         )
         session.execute(
             t.dsr_steps.insert().values(
@@ -321,6 +324,8 @@ def _carried_out_for(
                 detail=json.dumps({"certificate_id": certificate_id}),
             )
         )
+        noted.append(row.dsr_id)
+    return noted
 
 
 def _forget(session: Session, subject_id: str, actor: str, now: dt.datetime) -> dict[str, int]:

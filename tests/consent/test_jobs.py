@@ -38,6 +38,14 @@ def _erase_under_hold(container, clock, subject_id="cust-0001"):
     return done["dsr_id"]
 
 
+def _requests_waiting(container, certificate):
+    """The requests the erasure's audit event says were given its certificate."""
+    document = container.consent.receipts.finalize_receipt(certificate)
+    event = container.audit.get_event(document["receipt"]["auditEventIndex"])
+    assert event.action == "subject.erase"
+    return json.loads(event.entry)["details"].get("requests_waiting")
+
+
 def _carried_out(container, dsr_id):
     """(the request's outcome, the certificate ids of its "erasure_carried_out" steps)."""
     with container.engine.connect() as conn:
@@ -179,6 +187,7 @@ def test_a_request_that_erases_at_once_is_noted_on_the_request_whose_shred_it_ca
     assert outcome["action"] == "erased" and outcome["certificate_id"] == certificate
     assert steps == [certificate]
     assert _carried_out(container, second["dsr_id"])[1] == []  # its own outcome says it
+    assert _requests_waiting(container, certificate) == [first]
     assert svc.run_jobs().shredded == 0
 
 
@@ -196,3 +205,4 @@ def test_a_request_that_takes_over_the_scheduled_shred_leaves_the_first_noted_to
         outcome, steps = _carried_out(container, dsr_id)
         assert outcome["action"] == "erased" and outcome["certificate_id"] == report.certificates[0]
         assert steps == report.certificates
+    assert _requests_waiting(container, report.certificates[0]) == sorted([first, second])

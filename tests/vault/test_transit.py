@@ -176,7 +176,7 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path, monkeypatch):
         assert trusting.unwrap(wrapped) == [dek] and calls.count == 0
         # Without the CA (the system's, certifi's or the environment's bundle) the server is not trusted.
         untrusting = TransitKeyProvider(tls.addr, token=tls.token, key_name="tls", timeout=2)
-        with pytest.raises(VaultUnavailable):
+        with pytest.raises(VaultUnavailable, match="SSLCertVerificationError"):
             untrusting.unwrap(wrapped)
 
 
@@ -184,9 +184,10 @@ class _Relay:
     """A TCP relay in front of Vault that can close every connection it carries, as Vault
     closes idle keep-alive connections; it counts the connections it accepted."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, refuse: bool = False) -> None:
         host, port = target.rsplit("//", 1)[1].rsplit(":", 1)
         self._target = (host, int(port))
+        self._refuse = refuse  # close every connection at once, before any answer
         self._server = socket.create_server(("127.0.0.1", 0))
         self.addr = f"http://127.0.0.1:{self._server.getsockname()[1]}"
         self.accepted = 0
@@ -199,8 +200,11 @@ class _Relay:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self._target)
             self.accepted += 1
+            if self._refuse:
+                client.close()
+                continue
+            upstream = socket.create_connection(self._target)
             self._open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -216,19 +220,34 @@ class _Relay:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
 
-    def drop(self) -> None:
-        for s in self._open:
+    def drop(self, last_words: bytes = b"", *, close: bool = True) -> None:
+        """Close every connection; first send the clients ``last_words`` (what a proxy in front of
+        Vault may answer an idle connection with, unasked). With ``close=False`` only that."""
+        for i, s in enumerate(self._open):
             with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-        self._open.clear()
+                if i % 2 == 0 and last_words:  # the client's side of each pair
+                    s.sendall(last_words)
+                if close:
+                    s.shutdown(socket.SHUT_RDWR)
+            if close:
+                s.close()
+        if close:
+            self._open.clear()
 
     def close(self) -> None:
         self._server.close()
         self.drop()
 
 
-def test_a_kept_connection_vault_closed_is_replaced_and_the_call_answered(bao, provider):
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("last_words", "close"),
+    [(b"", True), (_TIMED_OUT, True), (_TIMED_OUT, False)],
+    ids=["closed", "closed-after-a-408", "a-408-unasked"],
+)
+def test_a_kept_connection_vault_closed_is_replaced_and_the_call_answered(bao, provider, last_words, close):
     relay = _Relay(bao.addr)
     try:
         via = TransitKeyProvider(relay.addr, token=bao.token, key_name=provider.key_name, timeout=2)
@@ -236,7 +255,7 @@ def test_a_kept_connection_vault_closed_is_replaced_and_the_call_answered(bao, p
         wrapped = via.wrap([dek])
         assert via.unwrap(wrapped) == [dek]
         before = relay.accepted  # hvac's calls (requests) and the kept data-key connection
-        relay.drop()  # Vault closes the idle connections
+        relay.drop(last_words, close=close)  # the idle connections closed, or sent a 408 unasked
         time.sleep(0.05)  # the close reaches the client's socket
         assert via.unwrap(wrapped) == [dek]  # sent again, once, on a new connection
         assert relay.accepted == before + 1
@@ -283,3 +302,45 @@ def test_a_standbys_redirect_is_followed_with_the_token_and_a_loop_is_unreachabl
     finally:
         standby.shutdown()
         standby.server_close()
+
+
+def test_a_fresh_connection_that_fails_is_not_tried_again(bao, provider):
+    relay = _Relay(bao.addr, refuse=True)
+    try:
+        via = TransitKeyProvider(relay.addr, token=bao.token, key_name=provider.key_name, timeout=2)
+        with pytest.raises(VaultUnavailable, match="unreachable"):
+            via.unwrap(provider.wrap([os.urandom(32)]))
+        assert relay.accepted == 1
+    finally:
+        relay.close()
+
+
+def test_a_redirect_from_https_to_http_is_refused_before_anything_is_sent(tmp_path, bao, provider):
+    """The token and, in an encrypt, the data keys would go in clear: nothing is sent."""
+    import ssl
+
+    from piivault.devbao import start_ephemeral
+
+    relay = _Relay(bao.addr)  # plain http, where the redirect points
+    with start_ephemeral(tmp_path / "bao", tls=True) as tls:  # its certificate, for the standby
+        handler = type("Standby", (_Redirecting,), {"target": relay.addr})
+        standby = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.ca_cert.parent / "vault-cert.pem", tls.ca_cert.parent / "vault-key.pem")
+        standby.socket = context.wrap_socket(standby.socket, server_side=True)
+        threading.Thread(target=standby.serve_forever, daemon=True).start()
+        try:
+            via = TransitKeyProvider(
+                f"https://127.0.0.1:{standby.server_address[1]}",
+                token=bao.token,
+                key_name=provider.key_name,
+                cacert=str(tls.ca_cert),
+                timeout=2,
+            )
+            with pytest.raises(VaultUnavailable, match="unreachable"):
+                via.wrap([os.urandom(32)])
+            assert relay.accepted == 0
+        finally:
+            standby.shutdown()
+            standby.server_close()
+            relay.close()

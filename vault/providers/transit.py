@@ -7,7 +7,8 @@ JSON strings per request (OpenBao's dev listener accepts about 499 items).
 Authentication is a token or AppRole; with AppRole the provider logs in again
 once when Vault answers 403 (expired token) and retries the request.
 
-Every hvac/requests failure is translated: unreachable, sealed or 5xx ->
+Every failure, hvac's and requests' or the data-key transport's
+(:mod:`.transit_http`), is translated: unreachable, sealed or 5xx ->
 :class:`VaultUnavailable`; 403 -> :class:`VaultAuthError`; missing mount or key
 -> :class:`KeyNotFound`; a retired key version -> :class:`KeyVersionRetired`;
 anything Vault cannot decrypt -> :class:`InvalidSealedValue`.

@@ -27,12 +27,18 @@ for it, the provider keeps hvac's path unchanged. TLS verification is what
 requests would do: the same CA bundle (``PIIVAULT_VAULT_CACERT``,
 ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, or certifi's), hostname checked.
 Redirects (a standby naming the active node: 307) are followed with the same
-method, body and token, up to requests' limit.
+method, body and token, at most ``MAX_REDIRECTS`` times, and never from https
+to http: the body of an encrypt holds data keys, and the token goes with it
+(Vault's own Go client refuses that downgrade too).
 
-One call is sent again, once: when a connection kept from an earlier call turns
-out closed (Vault closes idle ones) before any answer came. These three calls
-change nothing in Vault (each answers from the key it names), so sending one
-twice is safe; a fresh connection that fails is not tried again.
+A kept connection is checked before it is used again, as urllib3 did: one that
+Vault closed while idle, or that holds bytes nobody asked for (an idle-timeout
+answer from a proxy), is closed and a new one made. One that closes between
+that check and the request, before the status line of an answer came, is
+replaced and the call sent again, once. Transit's encrypt, decrypt and rewrap
+change nothing in Vault (each answers from the key it names), so that is safe
+for them, the only calls this transport sends (a token with a use limit loses
+one use more). A fresh connection that fails is not tried again.
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import ssl
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-MAX_REDIRECTS = 30  # requests' own limit
+MAX_REDIRECTS = 3  # a standby names the active node: one hop; a few for a node changing meanwhile
 REDIRECTS = frozenset({301, 302, 307, 308})  # followed as POST, as urllib3 followed them
 MAX_CONNECTIONS = 4  # addresses held at once: Vault's, beside nodes redirected to
 # How a kept connection that the server has closed fails: at the send, or reading the status line.
@@ -97,7 +104,10 @@ class DataKeyTransport:
             location = response.getheader("Location")
             if response.status not in REDIRECTS or not location:
                 _raise_as_hvac(url, response, data)
-            url = urljoin(url, location)
+            target = urljoin(url, location)
+            if url.lower().startswith("https:") and not target.lower().startswith("https:"):
+                raise http.client.HTTPException("Vault redirected from https to another scheme: refused")
+            url = target
         raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
 
     def close(self) -> None:
@@ -115,28 +125,25 @@ class DataKeyTransport:
         address = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connections.get(address)
-        kept = connection is not None and connection.sock is not None
         if connection is None:
             connection = self._connect(address)
+        elif connection.sock is not None and _readable(connection.sock):
+            connection.close()  # closed by Vault, or holding an answer nobody asked for
+        kept = connection.sock is not None
         try:
             try:
-                return self._send(connection, target, body, headers)
+                connection.request("POST", target, body, headers)
+                response = connection.getresponse()
             except _DROPPED:
                 if not kept:
                     raise
-                connection.close()  # closed by Vault while idle: once more, on a new connection
-                return self._send(connection, target, body, headers)
+                connection.close()  # closed just now, before any answer: once more, on a new one
+                connection.request("POST", target, body, headers)
+                response = connection.getresponse()
+            return response, response.read()
         except BaseException:
             connection.close()  # part of an exchange may still be in it
             raise
-
-    @staticmethod
-    def _send(
-        connection: http.client.HTTPConnection, target: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[http.client.HTTPResponse, bytes]:
-        connection.request("POST", target, body, headers)
-        response = connection.getresponse()
-        return response, response.read()
 
     def _connect(self, address: _Address) -> http.client.HTTPConnection:
         scheme, host, port = address
@@ -168,6 +175,16 @@ class DataKeyTransport:
                     context = ssl.create_default_context(cafile=bundle)
             self._tls = context
         return self._tls
+
+
+def _readable(sock: object) -> bool:
+    """Whether an idle connection's socket has something to read: its end (Vault closed it) or
+    bytes no request asked for. Either way it cannot carry the next exchange."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed underneath
+        return True
+    return bool(readable)
 
 
 def _default_bundle() -> str:
