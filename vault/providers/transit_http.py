@@ -34,12 +34,8 @@ to http: the body of an encrypt holds data keys, and the token goes with it
 
 A kept connection is checked before it is used again, as urllib3 did: one that
 Vault closed while idle, or that holds bytes nobody asked for (an idle-timeout
-answer from a proxy), is closed and a new one made. One that closes between
-that check and the request, before the status line of an answer came, is
-replaced and the call sent again, once. Transit's encrypt, decrypt and rewrap
-change nothing in Vault (each answers from the key it names), so that is safe
-for them, the only calls this transport sends (a token with a use limit loses
-one use more). A fresh connection that fails is not tried again.
+answer from a proxy), is closed and a new one made. No call is sent twice, as
+urllib3 sent none (its retries were off): one that fails is a 503.
 """
 
 from __future__ import annotations
@@ -55,8 +51,6 @@ from urllib.parse import urljoin, urlsplit
 MAX_REDIRECTS = 3  # a standby names the active node: one hop; a few for a node changing meanwhile
 REDIRECTS = frozenset({301, 302, 307, 308})  # followed as POST, as urllib3 followed them
 MAX_CONNECTIONS = 4  # addresses held at once: Vault's, beside nodes redirected to
-# How a kept connection that the server has closed fails: at the send, or reading the status line.
-_DROPPED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.RemoteDisconnected)
 
 _Address = tuple[str, str, int]  # scheme, host, port
 
@@ -130,17 +124,9 @@ class DataKeyTransport:
             connection = self._connect(address)
         elif connection.sock is not None and _readable(connection.sock):
             connection.close()  # closed by Vault, or holding an answer nobody asked for
-        kept = connection.sock is not None
         try:
-            try:
-                connection.request("POST", target, body, headers)
-                response = connection.getresponse()
-            except _DROPPED:
-                if not kept:
-                    raise
-                connection.close()  # closed just now, before any answer: once more, on a new one
-                connection.request("POST", target, body, headers)
-                response = connection.getresponse()
+            connection.request("POST", target, body, headers)  # connects first if closed
+            response = connection.getresponse()
             return response, response.read()
         except BaseException:
             connection.close()  # part of an exchange may still be in it
